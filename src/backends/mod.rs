@@ -1,0 +1,1 @@
+//! Task runners and state stores.

@@ -1,0 +1,75 @@
+//! What executors report while they drive a run. The run record is the fold of these
+//! events; the file store appends them to the run's event log; progress bars,
+//! tables, JSON and JUnit output are consumers of them.
+
+use serde::{Deserialize, Serialize};
+
+use super::state::{RunState, TaskState};
+use super::time::Timestamp;
+
+/// One change of a run, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run began (or, for `dag retry`, began again).
+    RunStarted {
+        /// When.
+        at: Timestamp,
+        /// Host of the driving process.
+        host: String,
+        /// Pid of the driving process.
+        pid: u32,
+    },
+    /// A task changed state without an attempt: queued, upstream_failed, skipped,
+    /// cancelled, or pending again for a retry.
+    TaskState {
+        /// Task index in the run's task list.
+        task: usize,
+        /// The new state.
+        state: TaskState,
+        /// When.
+        at: Timestamp,
+        /// Why, for states that are not self-explanatory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// An attempt of a task started.
+    AttemptStarted {
+        /// Task index.
+        task: usize,
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+        /// Where it runs.
+        host: String,
+    },
+    /// An attempt ended; `state` is the task's new state (success, failed,
+    /// up_for_retry or cancelled).
+    AttemptFinished {
+        /// Task index.
+        task: usize,
+        /// Attempt number.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+        /// The task's state after this attempt.
+        state: TaskState,
+        /// Exit code of the process, when there was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        /// What went wrong, for unsuccessful attempts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// For `up_for_retry`: milliseconds until the next attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_in_ms: Option<u64>,
+    },
+    /// The run is over.
+    RunFinished {
+        /// Final state.
+        state: RunState,
+        /// When.
+        at: Timestamp,
+    },
+}

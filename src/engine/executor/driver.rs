@@ -1,0 +1,226 @@
+//! What both executors share: applying events to the record, writing them to the
+//! store, telling observers, and preparing attempts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{ExecError, ExecOptions};
+use crate::engine::events::Event;
+use crate::engine::graph::Dag;
+use crate::engine::record::RunRecord;
+use crate::engine::runner::{Outcome, Status, StopSignal, TaskContext};
+use crate::engine::state::{RunState, TaskState};
+use crate::engine::store::RunWriter;
+use crate::engine::time::Timestamp;
+use crate::engine::trigger::{Decision, Upstream, decide};
+use crate::engine::{retry, runner::Runners};
+
+/// Watches a run: progress bars, plain lines, anything that reacts to events.
+pub trait Observer: Send + Sync {
+    /// Called after `event` has been applied to `record`.
+    fn on_event(&self, record: &RunRecord, event: &Event);
+}
+
+/// Why the run stopped scheduling early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Halt {
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// `--fail-fast` and this task failed.
+    FailFast(String),
+}
+
+pub(super) struct Driver {
+    pub dag: Arc<Dag>,
+    pub record: RunRecord,
+    writer: Box<dyn RunWriter>,
+    observer: Arc<dyn Observer>,
+    pub options: ExecOptions,
+    pub halt: Option<Halt>,
+}
+
+/// What to do after an attempt ended.
+pub(super) enum AfterAttempt {
+    /// Nothing more for this task.
+    Done,
+    /// Try again after this long.
+    Retry(std::time::Duration),
+}
+
+impl Driver {
+    pub fn new(
+        dag: Arc<Dag>,
+        record: RunRecord,
+        writer: Box<dyn RunWriter>,
+        observer: Arc<dyn Observer>,
+        options: ExecOptions,
+    ) -> Driver {
+        Driver {
+            dag,
+            record,
+            writer,
+            observer,
+            options,
+            halt: None,
+        }
+    }
+
+    pub fn emit(&mut self, event: Event) -> Result<(), ExecError> {
+        self.record.apply(&event)?;
+        self.writer.append(&event)?;
+        self.observer.on_event(&self.record, &event);
+        Ok(())
+    }
+
+    pub fn commit(&mut self) -> Result<(), ExecError> {
+        self.writer.commit(&self.record, false)?;
+        Ok(())
+    }
+
+    pub fn start(&mut self) -> Result<(), ExecError> {
+        self.writer.commit(&self.record, true)?;
+        self.emit(Event::RunStarted {
+            at: Timestamp::now(),
+            host: self.options.host.clone(),
+            pid: std::process::id(),
+        })
+    }
+
+    pub fn state(&self, task: usize) -> TaskState {
+        self.record.tasks[task].state
+    }
+
+    pub fn set_state(&mut self, task: usize, state: TaskState, reason: Option<String>) -> Result<(), ExecError> {
+        self.emit(Event::TaskState {
+            task,
+            state,
+            at: Timestamp::now(),
+            reason,
+        })
+    }
+
+    /// What the trigger rule of `task` says now.
+    pub fn decision(&self, task: usize) -> Decision {
+        let up = Upstream::of(self.dag.upstream[task].iter().map(|&u| self.state(u)));
+        decide(self.dag.task(task).trigger_rule, up)
+    }
+
+    /// Resolves a task whose rule can no longer hold.
+    pub fn resolve(&mut self, task: usize, decision: Decision) -> Result<(), ExecError> {
+        let (state, reason) = match decision {
+            Decision::UpstreamFailed => (TaskState::UpstreamFailed, "an upstream task failed"),
+            Decision::Skipped => (TaskState::Skipped, "trigger rule not met"),
+            Decision::Run | Decision::Wait => return Ok(()),
+        };
+        let rule = self.dag.task(task).trigger_rule;
+        let reason = format!("{reason} ({})", rule_name(rule));
+        self.set_state(task, state, Some(reason))
+    }
+
+    /// Records the start of an attempt and prepares its context.
+    pub fn begin_attempt(&mut self, task: usize, stop: &StopSignal) -> Result<TaskContext, ExecError> {
+        let attempt = self.record.tasks[task].attempts.len() as u32 + 1;
+        self.emit(Event::AttemptStarted {
+            task,
+            attempt,
+            at: Timestamp::now(),
+            host: self.options.host.clone(),
+        })?;
+        let spec = self.dag.task(task);
+        let log = self.writer.task_log(&spec.id, attempt)?;
+        let mut env = Vec::with_capacity(self.dag.spec.env.len() + spec.env.len() + 4);
+        env.extend(self.dag.spec.env.iter().cloned());
+        env.extend(spec.env.iter().cloned());
+        env.push(("DAG_NAME".into(), self.dag.spec.name.clone()));
+        env.push(("DAG_RUN_ID".into(), self.record.run_id.clone()));
+        env.push(("DAG_TASK_ID".into(), spec.id.clone()));
+        env.push(("DAG_ATTEMPT".into(), attempt.to_string()));
+        Ok(TaskContext {
+            dag: self.dag.clone(),
+            index: task,
+            run_id: self.record.run_id.clone(),
+            attempt,
+            env,
+            workdir: spec.workdir.as_ref().map(PathBuf::from),
+            timeout: spec.timeout.unwrap_or(self.options.default_timeout),
+            grace: self.options.grace,
+            log,
+            lines: self.options.lines.clone(),
+            stop: stop.clone(),
+        })
+    }
+
+    /// Records the end of an attempt and says whether to retry.
+    pub fn end_attempt(&mut self, task: usize, attempt: u32, outcome: Outcome) -> Result<AfterAttempt, ExecError> {
+        let policy = self.dag.task(task).retry;
+        let (state, after) = match outcome.status {
+            Status::Success => (TaskState::Success, AfterAttempt::Done),
+            Status::Cancelled => (TaskState::Cancelled, AfterAttempt::Done),
+            Status::Failed if self.halt.is_none() && retry::may_retry(&policy, attempt) => {
+                let wait = retry::delay(&policy, attempt, fastrand::f64());
+                (TaskState::UpForRetry, AfterAttempt::Retry(wait))
+            }
+            Status::Failed => (TaskState::Failed, AfterAttempt::Done),
+        };
+        self.emit(Event::AttemptFinished {
+            task,
+            attempt,
+            at: Timestamp::now(),
+            state,
+            exit_code: outcome.exit_code,
+            error: outcome.error,
+            retry_in_ms: match after {
+                AfterAttempt::Retry(d) => Some(d.as_millis() as u64),
+                AfterAttempt::Done => None,
+            },
+        })?;
+        if state == TaskState::Failed && self.options.fail_fast && self.halt.is_none() {
+            self.halt = Some(Halt::FailFast(self.dag.task(task).id.clone()));
+        }
+        Ok(after)
+    }
+
+    /// Marks every unfinished task cancelled, then finishes the run.
+    pub fn finish(mut self) -> Result<RunRecord, ExecError> {
+        let reason = match &self.halt {
+            Some(Halt::Interrupted) => "run interrupted".to_string(),
+            Some(Halt::FailFast(t)) => format!("--fail-fast: task {t} failed"),
+            None => "run ended before the task could run".to_string(),
+        };
+        for task in 0..self.dag.len() {
+            match self.state(task) {
+                TaskState::Pending | TaskState::Queued | TaskState::UpForRetry => {
+                    self.set_state(task, TaskState::Cancelled, Some(reason.clone()))?;
+                }
+                _ => {}
+            }
+        }
+        let state = if self.halt == Some(Halt::Interrupted) {
+            RunState::Cancelled
+        } else {
+            self.record.outcome()
+        };
+        self.emit(Event::RunFinished {
+            state,
+            at: Timestamp::now(),
+        })?;
+        self.writer.commit(&self.record, true)?;
+        Ok(self.record)
+    }
+}
+
+pub(super) fn run_attempt(runners: &Runners, ctx: TaskContext) -> crate::engine::runner::BoxFuture<'static, Outcome> {
+    let t = ctx.task().kind.type_name();
+    match runners.get(t) {
+        Some(r) => r.run(ctx),
+        // `execute` checked every type up front.
+        None => Box::pin(async move { Outcome::failed(None, format!("no runner for {t} tasks")) }),
+    }
+}
+
+fn rule_name(rule: crate::engine::spec::TriggerRule) -> &'static str {
+    crate::engine::spec::TriggerRule::ALL
+        .iter()
+        .find(|(_, r)| *r == rule)
+        .map_or("all_success", |(n, _)| n)
+}

@@ -1,0 +1,135 @@
+//! The local executor: up to `--parallel` attempts at once on this machine. Ready
+//! tasks wait in a heap ordered by priority, then declaration order; upstream
+//! tallies are kept incrementally so each completion costs only its out-edges.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::ExecError;
+use super::driver::{AfterAttempt, Driver, Halt, run_attempt};
+use crate::engine::graph::ReadyKey;
+use crate::engine::record::RunRecord;
+use crate::engine::runner::{Outcome, Runners, StopSignal};
+use crate::engine::state::TaskState;
+use crate::engine::trigger::{Decision, Upstream, decide};
+
+struct Local {
+    tallies: Vec<Upstream>,
+    ready: BinaryHeap<ReadyKey>,
+    waiting: BinaryHeap<Reverse<(Instant, usize)>>,
+}
+
+impl Local {
+    fn queue(&mut self, d: &mut Driver, task: usize) -> Result<(), ExecError> {
+        d.set_state(task, TaskState::Queued, None)?;
+        self.ready.push(ReadyKey::new(d.dag.task(task).priority, task));
+        Ok(())
+    }
+
+    /// Propagates a task's terminal state to its downstream tasks, transitively.
+    fn settle(&mut self, d: &mut Driver, task: usize) -> Result<(), ExecError> {
+        let dag = d.dag.clone();
+        let mut work = vec![task];
+        while let Some(x) = work.pop() {
+            let state = d.state(x);
+            for &c in &dag.downstream[x] {
+                self.tallies[c].record(state);
+                if d.state(c) != TaskState::Pending {
+                    continue;
+                }
+                match decide(dag.task(c).trigger_rule, self.tallies[c]) {
+                    Decision::Wait => {}
+                    // A halted run starts nothing new; `finish` cancels what is left.
+                    Decision::Run if d.halt.is_some() => {}
+                    Decision::Run => self.queue(d, c)?,
+                    decision => {
+                        d.resolve(c, decision)?;
+                        work.push(c);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) async fn run(mut d: Driver, runners: &Runners, stop: StopSignal) -> Result<RunRecord, ExecError> {
+    d.start()?;
+    let dag = d.dag.clone();
+    let parallel = d.options.parallel.max(1);
+    let mut l = Local {
+        tallies: dag
+            .upstream
+            .iter()
+            .map(|u| Upstream {
+                total: u.len() as u32,
+                ..Upstream::default()
+            })
+            .collect(),
+        ready: BinaryHeap::new(),
+        waiting: BinaryHeap::new(),
+    };
+    for t in 0..dag.len() {
+        if dag.upstream[t].is_empty() {
+            l.queue(&mut d, t)?;
+        }
+    }
+    let mut running: JoinSet<Outcome> = JoinSet::new();
+    let mut attempts: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
+
+    loop {
+        if d.halt.is_none() && stop.graceful.is_cancelled() {
+            d.halt = Some(Halt::Interrupted);
+        }
+        if d.halt.is_none() {
+            while running.len() < parallel {
+                let Some(key) = l.ready.pop() else { break };
+                let ctx = d.begin_attempt(key.index, &stop)?;
+                let attempt = ctx.attempt;
+                let handle = running.spawn(run_attempt(runners, ctx));
+                attempts.insert(handle.id(), (key.index, attempt));
+            }
+        }
+        if running.is_empty() && (d.halt.is_some() || (l.ready.is_empty() && l.waiting.is_empty())) {
+            break;
+        }
+        d.commit()?;
+        let next_retry = l.waiting.peek().map(|Reverse((at, _))| *at);
+        tokio::select! {
+            Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
+                let mut joined = Some(joined);
+                while let Some(result) = joined.take().or_else(|| running.try_join_next_with_id()) {
+                    let (id, outcome) = match result {
+                        Ok((id, outcome)) => (id, outcome),
+                        Err(e) => {
+                            let msg = if e.is_panic() { "task runner panicked" } else { "task runner was aborted" };
+                            (e.id(), Outcome::failed(None, msg))
+                        }
+                    };
+                    let Some((task, attempt)) = attempts.remove(&id) else { continue };
+                    match d.end_attempt(task, attempt, outcome)? {
+                        AfterAttempt::Retry(wait) => l.waiting.push(Reverse((Instant::now() + wait, task))),
+                        AfterAttempt::Done => l.settle(&mut d, task)?,
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(next_retry.unwrap_or_else(Instant::now)), if next_retry.is_some() && d.halt.is_none() => {
+                let now = Instant::now();
+                while let Some(Reverse((at, task))) = l.waiting.peek().copied() {
+                    if at > now {
+                        break;
+                    }
+                    l.waiting.pop();
+                    l.queue(&mut d, task)?;
+                }
+            }
+            _ = stop.graceful.cancelled(), if d.halt.is_none() => {
+                d.halt = Some(Halt::Interrupted);
+            }
+        }
+    }
+    d.finish()
+}

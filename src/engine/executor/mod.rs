@@ -1,0 +1,99 @@
+//! Executors drive a run: they decide what runs when, hand attempts to runners, and
+//! report every change as an [`Event`]. `sequential` is the plain reference; `local`
+//! runs up to `--parallel` tasks at once and must reach the same final states.
+
+mod driver;
+mod local;
+mod sequential;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use driver::Observer;
+
+use super::graph::Dag;
+use super::record::{IllegalTransition, RunRecord};
+use super::runner::{LineSink, Runners, StopSignal};
+use super::store::{RunWriter, StoreError};
+
+/// Which executor drives the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// One task at a time, in priority-then-declaration order.
+    Sequential,
+    /// Up to `parallel` tasks at once in this process.
+    Local,
+}
+
+/// Settings of one run.
+#[derive(Clone)]
+pub struct ExecOptions {
+    /// Executor to use.
+    pub executor: ExecutorKind,
+    /// Most tasks running at once (`local`).
+    pub parallel: usize,
+    /// Stop scheduling after the first task failure.
+    pub fail_fast: bool,
+    /// Timeout of tasks that set none, directly or through `defaults`.
+    pub default_timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when a task is stopped.
+    pub grace: Duration,
+    /// Host name recorded with every attempt.
+    pub host: String,
+    /// Live task output, for `-v`.
+    pub lines: Option<LineSink>,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            executor: ExecutorKind::Local,
+            parallel: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            fail_fast: false,
+            default_timeout: Duration::from_secs(30 * 60),
+            grace: Duration::from_secs(5),
+            host: String::from("localhost"),
+            lines: None,
+        }
+    }
+}
+
+/// Why a run could not be driven to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// Writing state failed; the run stopped.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine tried a transition the state machine forbids: a bug in dag.
+    #[error("internal error (a bug in dag): {0}")]
+    Illegal(#[from] IllegalTransition),
+    /// A task has no runner for its type.
+    #[error("no runner for {0} tasks in this build")]
+    NoRunner(String),
+}
+
+/// Drives `record` (a fresh run of `dag`) to its end and returns the final record.
+pub async fn execute(
+    dag: Arc<Dag>,
+    record: RunRecord,
+    writer: Box<dyn RunWriter>,
+    runners: &Runners,
+    observer: Arc<dyn Observer>,
+    options: &ExecOptions,
+    stop: StopSignal,
+) -> Result<RunRecord, ExecError> {
+    for task in &dag.spec.tasks {
+        let t = task.kind.type_name();
+        if runners.get(t).is_none() {
+            return Err(ExecError::NoRunner(t.to_string()));
+        }
+    }
+    let driver = driver::Driver::new(dag, record, writer, observer, options.clone());
+    match options.executor {
+        ExecutorKind::Sequential => sequential::run(driver, runners, stop).await,
+        ExecutorKind::Local => local::run(driver, runners, stop).await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

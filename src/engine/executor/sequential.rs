@@ -1,0 +1,72 @@
+//! The reference executor: one task at a time, chosen by scanning every task's
+//! trigger rule afresh before each step. Slow on huge DAGs by design: it is the
+//! obviously-correct model the other executors are tested against.
+
+use super::ExecError;
+use super::driver::{AfterAttempt, Driver, Halt, run_attempt};
+use crate::engine::record::RunRecord;
+use crate::engine::runner::{Runners, StopSignal};
+use crate::engine::state::TaskState;
+use crate::engine::trigger::Decision;
+
+pub(super) async fn run(mut d: Driver, runners: &Runners, stop: StopSignal) -> Result<RunRecord, ExecError> {
+    d.start()?;
+    let n = d.dag.len();
+    loop {
+        if d.halt.is_none() && stop.graceful.is_cancelled() {
+            d.halt = Some(Halt::Interrupted);
+        }
+        if d.halt.is_some() {
+            break;
+        }
+        // Resolve pending tasks whose rule can no longer hold, until nothing changes.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for t in 0..n {
+                if d.state(t) != TaskState::Pending {
+                    continue;
+                }
+                let decision = d.decision(t);
+                if matches!(decision, Decision::UpstreamFailed | Decision::Skipped) {
+                    d.resolve(t, decision)?;
+                    changed = true;
+                }
+            }
+        }
+        // The ready task with the highest priority, then the earliest declared.
+        let mut best: Option<usize> = None;
+        for t in 0..n {
+            if d.state(t) == TaskState::Pending && d.decision(t) == Decision::Run {
+                let better = match best {
+                    None => true,
+                    Some(b) => d.dag.task(t).priority > d.dag.task(b).priority,
+                };
+                if better {
+                    best = Some(t);
+                }
+            }
+        }
+        let Some(task) = best else { break };
+        d.set_state(task, TaskState::Queued, None)?;
+        loop {
+            let ctx = d.begin_attempt(task, &stop)?;
+            let attempt = ctx.attempt;
+            d.commit()?;
+            let outcome = run_attempt(runners, ctx).await;
+            match d.end_attempt(task, attempt, outcome)? {
+                AfterAttempt::Done => break,
+                AfterAttempt::Retry(wait) => {
+                    d.commit()?;
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.graceful.cancelled() => break,
+                    }
+                    d.set_state(task, TaskState::Queued, None)?;
+                }
+            }
+        }
+        d.commit()?;
+    }
+    d.finish()
+}

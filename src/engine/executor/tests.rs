@@ -1,0 +1,193 @@
+//! The local executor must reach the same final states as the sequential reference,
+//! for any DAG and any pattern of failures.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::engine::events::Event;
+use crate::engine::runner::{BoxFuture, Outcome, TaskContext, TaskRunner};
+use crate::engine::state::{RunState, TaskState};
+use crate::engine::store::{RunWriter, StoreError};
+use crate::engine::validate::{LoadOptions, load_str};
+
+/// Runs `bash` tasks whose command is `ok`, `fail` or `flaky N` (fails the first N
+/// attempts), with a small sleep so that local runs really overlap.
+struct Scripted;
+
+impl TaskRunner for Scripted {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
+        let command = match &ctx.task().kind {
+            crate::engine::spec::TaskKind::Bash { command } => command.clone(),
+            _ => String::new(),
+        };
+        let attempt = ctx.attempt;
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+            let ok = match command.split_once(' ') {
+                Some(("flaky", n)) => attempt > n.parse::<u32>().unwrap_or(0),
+                _ => command == "ok",
+            };
+            if ok {
+                Outcome::success(Some(0))
+            } else {
+                Outcome::failed(Some(1), "scripted failure")
+            }
+        })
+    }
+}
+
+struct NullWriter;
+
+impl RunWriter for NullWriter {
+    fn append(&mut self, _: &Event) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn commit(&mut self, _: &crate::engine::record::RunRecord, _: bool) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn task_log(&mut self, _: &str, _: u32) -> Result<std::fs::File, StoreError> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .map_err(|source| StoreError::Io {
+                action: "open",
+                path: "/dev/null".into(),
+                source,
+            })
+    }
+}
+
+#[derive(Default)]
+struct Starts(Mutex<Vec<usize>>);
+
+impl Observer for Starts {
+    fn on_event(&self, _: &RunRecord, event: &Event) {
+        if let Event::AttemptStarted { task, .. } = event {
+            self.0.lock().unwrap().push(*task);
+        }
+    }
+}
+
+fn run_yaml(yaml: &str, executor: ExecutorKind, parallel: usize, fail_fast: bool) -> (RunRecord, Vec<usize>) {
+    let dag = Arc::new(load_str("t.yaml", yaml, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e:?}")));
+    let runners = Runners::new().with("bash", Arc::new(Scripted));
+    let record = RunRecord::new("test".into(), &dag, "t.yaml".into());
+    let starts = Arc::new(Starts::default());
+    let options = ExecOptions {
+        executor,
+        parallel,
+        fail_fast,
+        ..ExecOptions::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let record = rt
+        .block_on(execute(dag, record, Box::new(NullWriter), &runners, starts.clone(), &options, StopSignal::new()))
+        .unwrap();
+    let starts = starts.0.lock().unwrap().clone();
+    (record, starts)
+}
+
+fn states(r: &RunRecord) -> Vec<(String, TaskState, usize)> {
+    r.tasks.iter().map(|t| (t.id.clone(), t.state, t.attempts.len())).collect()
+}
+
+const RULES: [&str; 6] = ["all_success", "all_done", "all_failed", "one_success", "one_failed", "none_failed"];
+
+fn random_dag() -> impl Strategy<Value = String> {
+    (2usize..14).prop_flat_map(|n| {
+        let task = (
+            proptest::collection::vec(any::<bool>(), n),
+            0usize..6,
+            0u8..5,
+            -1i64..2,
+        );
+        proptest::collection::vec(task, n).prop_map(move |tasks| {
+            let mut y = String::from("name: random\ndefaults: {retry_delay: 1ms}\ntasks:\n");
+            for (i, (deps, rule, behaviour, priority)) in tasks.iter().enumerate() {
+                let deps: Vec<String> = (0..i).filter(|&j| deps[j] && (i - j) < 4).map(|j| format!("t{j}")).collect();
+                let command = match behaviour {
+                    0 => "fail".to_string(),
+                    1 => "flaky 1".to_string(),
+                    2 => "flaky 3".to_string(),
+                    _ => "ok".to_string(),
+                };
+                y.push_str(&format!(
+                    "  t{i}:\n    command: {command}\n    depends_on: [{}]\n    trigger_rule: {}\n    retries: 1\n    priority: {priority}\n",
+                    deps.join(", "),
+                    RULES[*rule]
+                ));
+            }
+            y
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn local_reaches_the_same_final_states_as_sequential(yaml in random_dag(), parallel in 1usize..6) {
+        let (seq, _) = run_yaml(&yaml, ExecutorKind::Sequential, 1, false);
+        let (local, _) = run_yaml(&yaml, ExecutorKind::Local, parallel, false);
+        prop_assert_eq!(states(&seq), states(&local), "{}", yaml);
+        prop_assert_eq!(seq.state, local.state);
+        prop_assert!(seq.tasks.iter().all(|t| t.state.is_terminal()));
+    }
+}
+
+#[test]
+fn sequential_runs_ready_tasks_by_priority_then_declaration() {
+    let yaml = "name: p\ntasks:\n  a: {command: ok}\n  b: {command: ok, priority: 5}\n  c: {command: ok, depends_on: a, priority: 9}\n  d: {command: ok}\n";
+    let (record, starts) = run_yaml(yaml, ExecutorKind::Sequential, 1, false);
+    assert_eq!(record.state, RunState::Success);
+    // b (priority 5) first; then a, which unlocks c (priority 9) ahead of d.
+    assert_eq!(starts, vec![1, 0, 2, 3]);
+}
+
+#[test]
+fn local_with_one_slot_starts_in_the_same_order() {
+    let yaml = "name: p\ntasks:\n  a: {command: ok}\n  b: {command: ok, priority: 5}\n  c: {command: ok, depends_on: a, priority: 9}\n  d: {command: ok}\n";
+    let (_, starts) = run_yaml(yaml, ExecutorKind::Local, 1, false);
+    assert_eq!(starts, vec![1, 0, 2, 3]);
+}
+
+#[test]
+fn failure_propagates_and_independent_branches_go_on() {
+    let yaml = "name: f\ntasks:\n  a: {command: fail}\n  b: {command: ok, depends_on: a}\n  c: {command: ok}\n  d: {command: ok, depends_on: [a, c], trigger_rule: all_done}\n  e: {command: ok, depends_on: a, trigger_rule: one_failed}\n  f: {command: ok, depends_on: c, trigger_rule: one_failed}\n";
+    for kind in [ExecutorKind::Sequential, ExecutorKind::Local] {
+        let (r, _) = run_yaml(yaml, kind, 4, false);
+        let got: Vec<TaskState> = r.tasks.iter().map(|t| t.state).collect();
+        use TaskState::*;
+        assert_eq!(got, vec![Failed, UpstreamFailed, Success, Success, Success, Skipped]);
+        assert_eq!(r.state, RunState::Failed);
+    }
+}
+
+#[test]
+fn retries_record_every_attempt() {
+    let yaml = "name: r\ntasks:\n  a: {command: flaky 2, retries: 2, retry_delay: 1ms}\n  b: {command: flaky 5, retries: 1, retry_delay: 1ms}\n";
+    for kind in [ExecutorKind::Sequential, ExecutorKind::Local] {
+        let (r, _) = run_yaml(yaml, kind, 2, false);
+        assert_eq!(r.tasks[0].state, TaskState::Success);
+        assert_eq!(r.tasks[0].attempts.len(), 3);
+        assert_eq!(r.tasks[0].attempts[1].outcome, Some(TaskState::UpForRetry));
+        assert_eq!(r.tasks[1].state, TaskState::Failed);
+        assert_eq!(r.tasks[1].attempts.len(), 2);
+    }
+}
+
+#[test]
+fn fail_fast_cancels_what_has_not_started() {
+    let yaml = "name: ff\ntasks:\n  a: {command: fail}\n  b: {command: ok}\n  c: {command: ok, depends_on: b}\n";
+    for kind in [ExecutorKind::Sequential, ExecutorKind::Local] {
+        let (r, _) = run_yaml(yaml, kind, 1, true);
+        assert_eq!(r.tasks[0].state, TaskState::Failed);
+        assert_eq!(r.tasks[1].state, TaskState::Cancelled);
+        assert_eq!(r.tasks[2].state, TaskState::Cancelled);
+        assert!(r.tasks[2].reason.as_deref().unwrap().contains("--fail-fast"));
+        assert_eq!(r.state, RunState::Failed);
+    }
+}

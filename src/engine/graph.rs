@@ -1,0 +1,224 @@
+//! The dependency graph of a validated DAG: tasks by index, edges both ways.
+
+use std::collections::HashMap;
+
+use super::spec::{DagSpec, TaskSpec};
+
+/// A validated DAG with its edges resolved to task indexes (declaration order).
+#[derive(Clone, Debug)]
+pub struct Dag {
+    /// The pipeline as written (after substitution).
+    pub spec: DagSpec,
+    /// `upstream[i]`: the tasks task `i` depends on.
+    pub upstream: Vec<Vec<usize>>,
+    /// `downstream[i]`: the tasks that depend on task `i`.
+    pub downstream: Vec<Vec<usize>>,
+}
+
+impl Dag {
+    /// Builds the graph. The caller has already checked that every dependency exists
+    /// and that there is no cycle (see [`find_cycles`]).
+    pub fn new(spec: DagSpec) -> Dag {
+        let index: HashMap<&str, usize> = spec
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.as_str(), i))
+            .collect();
+        let upstream: Vec<Vec<usize>> = spec
+            .tasks
+            .iter()
+            .map(|t| t.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
+            .collect();
+        let mut downstream = vec![Vec::new(); spec.tasks.len()];
+        for (i, ups) in upstream.iter().enumerate() {
+            for &u in ups {
+                downstream[u].push(i);
+            }
+        }
+        Dag {
+            spec,
+            upstream,
+            downstream,
+        }
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.spec.tasks.len()
+    }
+
+    /// True when the DAG has no task (never true for a validated file).
+    pub fn is_empty(&self) -> bool {
+        self.spec.tasks.is_empty()
+    }
+
+    /// The task at `index`.
+    pub fn task(&self, index: usize) -> &TaskSpec {
+        &self.spec.tasks[index]
+    }
+
+    /// Index of the task with this id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.spec.tasks.iter().position(|t| t.id == id)
+    }
+
+    /// The sub-DAG of `ids` and everything upstream of them (`--only`), in
+    /// declaration order. Unknown ids are returned as the error.
+    pub fn select(&self, ids: &[String]) -> Result<Dag, Vec<String>> {
+        let unknown: Vec<String> = ids
+            .iter()
+            .filter(|id| self.index_of(id).is_none())
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        let mut keep = vec![false; self.len()];
+        let mut stack: Vec<usize> = ids.iter().filter_map(|id| self.index_of(id)).collect();
+        while let Some(i) = stack.pop() {
+            if !keep[i] {
+                keep[i] = true;
+                stack.extend(&self.upstream[i]);
+            }
+        }
+        let mut spec = self.spec.clone();
+        spec.tasks = self
+            .spec
+            .tasks
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(t, _)| t.clone())
+            .collect();
+        Ok(Dag::new(spec))
+    }
+
+    /// Tasks in the order the sequential executor would start them if every task
+    /// succeeded: ready tasks by priority (higher first), then declaration order.
+    pub fn topological_order(&self) -> Vec<usize> {
+        let mut remaining: Vec<usize> = self.upstream.iter().map(Vec::len).collect();
+        let mut ready = std::collections::BinaryHeap::new();
+        for (i, r) in remaining.iter().enumerate() {
+            if *r == 0 {
+                ready.push(ReadyKey::new(self.task(i).priority, i));
+            }
+        }
+        let mut order = Vec::with_capacity(self.len());
+        while let Some(key) = ready.pop() {
+            order.push(key.index);
+            for &d in &self.downstream[key.index] {
+                remaining[d] -= 1;
+                if remaining[d] == 0 {
+                    ready.push(ReadyKey::new(self.task(d).priority, d));
+                }
+            }
+        }
+        order
+    }
+}
+
+/// Orders ready tasks in a max-heap: higher priority first, then lower index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadyKey {
+    /// The task's priority.
+    pub priority: i64,
+    /// The task's index (declaration order).
+    pub index: usize,
+}
+
+impl ReadyKey {
+    /// The key of task `index` with `priority`.
+    pub fn new(priority: i64, index: usize) -> ReadyKey {
+        ReadyKey { priority, index }
+    }
+}
+
+impl Ord for ReadyKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.priority
+            .cmp(&other.priority)
+            .then_with(|| other.index.cmp(&self.index))
+    }
+}
+
+impl PartialOrd for ReadyKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Finds dependency cycles in `upstream` (edges task -> dependency). Each cycle is
+/// returned once, as the list of task indexes along it, starting at its first task
+/// in declaration order and following `depends_on` edges.
+pub fn find_cycles(upstream: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnStack,
+        Done,
+    }
+    let n = upstream.len();
+    let mut mark = vec![Mark::New; n];
+    let mut cycles = Vec::new();
+    for root in 0..n {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // Iterative DFS: (node, next edge to look at).
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::OnStack;
+        while let Some(&mut (node, ref mut edge)) = path.last_mut() {
+            if let Some(&next) = upstream[node].get(*edge) {
+                *edge += 1;
+                match mark[next] {
+                    Mark::New => {
+                        mark[next] = Mark::OnStack;
+                        path.push((next, 0));
+                    }
+                    Mark::OnStack => {
+                        let start = path.iter().position(|(p, _)| *p == next).unwrap_or(0);
+                        let mut cycle: Vec<usize> = path[start..].iter().map(|(p, _)| *p).collect();
+                        let min = cycle
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, t)| **t)
+                            .map(|(i, _)| i)
+                            .unwrap_or(0);
+                        cycle.rotate_left(min);
+                        cycles.push(cycle);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                mark[node] = Mark::Done;
+                path.pop();
+            }
+        }
+    }
+    cycles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_each_cycle_once() {
+        // 0 -> 1 -> 2 -> 0, and 3 -> 3 is handled elsewhere (self-dependency).
+        let up = vec![vec![1], vec![2], vec![0], vec![]];
+        assert_eq!(find_cycles(&up), vec![vec![0, 1, 2]]);
+        let up = vec![vec![], vec![0]];
+        assert!(find_cycles(&up).is_empty());
+    }
+
+    #[test]
+    fn ready_key_orders_priority_then_declaration() {
+        let mut heap = std::collections::BinaryHeap::new();
+        heap.push(ReadyKey::new(0, 2));
+        heap.push(ReadyKey::new(5, 3));
+        heap.push(ReadyKey::new(0, 1));
+        let order: Vec<usize> = std::iter::from_fn(|| heap.pop().map(|k| k.index)).collect();
+        assert_eq!(order, vec![3, 1, 2]);
+    }
+}

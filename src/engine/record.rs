@@ -1,0 +1,297 @@
+//! The record of one run: what every task did, attempt by attempt. It changes only by
+//! applying [`Event`]s, and that is where illegal transitions are caught.
+
+use serde::{Deserialize, Serialize};
+
+use super::events::Event;
+use super::graph::Dag;
+use super::state::{RunState, TaskState};
+use super::time::Timestamp;
+
+/// The state of a run and its tasks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Format version of this record.
+    pub version: u32,
+    /// Time-sortable id, e.g. `20261126T044802123Z-3f9a`.
+    pub run_id: String,
+    /// The DAG's `name`.
+    pub dag: String,
+    /// The DAG file, as given to `dag run`.
+    pub file: String,
+    /// Run state.
+    pub state: RunState,
+    /// When the run was created.
+    pub created_at: Timestamp,
+    /// When it (last) started running.
+    #[serde(default)]
+    pub started_at: Option<Timestamp>,
+    /// When it finished.
+    #[serde(default)]
+    pub ended_at: Option<Timestamp>,
+    /// Parameter values used.
+    pub params: Vec<(String, String)>,
+    /// Host of the process driving the run.
+    #[serde(default)]
+    pub host: String,
+    /// Pid of the process driving the run.
+    #[serde(default)]
+    pub pid: u32,
+    /// Number of events applied to this record.
+    pub seq: u64,
+    /// One entry per task, in declaration order.
+    pub tasks: Vec<TaskRecord>,
+}
+
+/// What one task did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Task id.
+    pub id: String,
+    /// Current state.
+    pub state: TaskState,
+    /// Every attempt, in order.
+    pub attempts: Vec<Attempt>,
+    /// Why the task is in its state, when that is not an attempt's error
+    /// (upstream_failed, skipped, cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One attempt of a task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    #[serde(default)]
+    pub ended_at: Option<Timestamp>,
+    /// Host it ran on.
+    pub host: String,
+    /// The task state it ended in.
+    #[serde(default)]
+    pub outcome: Option<TaskState>,
+    /// Exit code, when a process ran.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Error, for unsuccessful attempts.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// An event that does not fit the record: an engine bug, or a corrupt event log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("illegal transition in run {run_id}: {detail}")]
+pub struct IllegalTransition {
+    /// The run.
+    pub run_id: String,
+    /// What was attempted.
+    pub detail: String,
+}
+
+/// Current format version of [`RunRecord`].
+pub const RECORD_VERSION: u32 = 1;
+
+impl RunRecord {
+    /// A new run of `dag`, every task pending.
+    pub fn new(run_id: String, dag: &Dag, file: String) -> RunRecord {
+        RunRecord {
+            version: RECORD_VERSION,
+            run_id,
+            dag: dag.spec.name.clone(),
+            file,
+            state: RunState::Queued,
+            created_at: Timestamp::now(),
+            started_at: None,
+            ended_at: None,
+            params: dag.spec.params.clone(),
+            host: String::new(),
+            pid: 0,
+            seq: 0,
+            tasks: dag
+                .spec
+                .tasks
+                .iter()
+                .map(|t| TaskRecord {
+                    id: t.id.clone(),
+                    state: TaskState::Pending,
+                    attempts: Vec::new(),
+                    reason: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Applies one event, refusing transitions the state machine forbids.
+    pub fn apply(&mut self, event: &Event) -> Result<(), IllegalTransition> {
+        match event {
+            Event::RunStarted { at, host, pid } => {
+                self.run_to(RunState::Running)?;
+                self.started_at = Some(*at);
+                self.ended_at = None;
+                self.host.clone_from(host);
+                self.pid = *pid;
+            }
+            Event::TaskState {
+                task,
+                state,
+                reason,
+                ..
+            } => {
+                let t = self.task_to(*task, *state)?;
+                t.reason.clone_from(reason);
+            }
+            Event::AttemptStarted {
+                task,
+                attempt,
+                at,
+                host,
+            } => {
+                let t = self.task_to(*task, TaskState::Running)?;
+                t.reason = None;
+                t.attempts.push(Attempt {
+                    attempt: *attempt,
+                    started_at: *at,
+                    ended_at: None,
+                    host: host.clone(),
+                    outcome: None,
+                    exit_code: None,
+                    error: None,
+                });
+            }
+            Event::AttemptFinished {
+                task,
+                attempt,
+                at,
+                state,
+                exit_code,
+                error,
+                ..
+            } => {
+                let run_id = self.run_id.clone();
+                let t = self.task_to(*task, *state)?;
+                let Some(a) = t.attempts.last_mut().filter(|a| a.attempt == *attempt) else {
+                    return Err(IllegalTransition {
+                        run_id,
+                        detail: format!("task {}: attempt {attempt} finished but was never started", t.id),
+                    });
+                };
+                a.ended_at = Some(*at);
+                a.outcome = Some(*state);
+                a.exit_code = *exit_code;
+                a.error.clone_from(error);
+            }
+            Event::RunFinished { state, at } => {
+                self.run_to(*state)?;
+                self.ended_at = Some(*at);
+            }
+        }
+        self.seq += 1;
+        Ok(())
+    }
+
+    fn run_to(&mut self, to: RunState) -> Result<(), IllegalTransition> {
+        if !self.state.can_become(to) {
+            return Err(IllegalTransition {
+                run_id: self.run_id.clone(),
+                detail: format!("run {} -> {to}", self.state),
+            });
+        }
+        self.state = to;
+        Ok(())
+    }
+
+    fn task_to(&mut self, index: usize, to: TaskState) -> Result<&mut TaskRecord, IllegalTransition> {
+        let run_id = &self.run_id;
+        let Some(task) = self.tasks.get_mut(index) else {
+            return Err(IllegalTransition {
+                run_id: run_id.clone(),
+                detail: format!("no task #{index}"),
+            });
+        };
+        if !task.state.can_become(to) {
+            return Err(IllegalTransition {
+                run_id: run_id.clone(),
+                detail: format!("task {}: {} -> {to}", task.id, task.state),
+            });
+        }
+        task.state = to;
+        Ok(task)
+    }
+
+    /// The run's final state given its tasks: failed if any task failed or was
+    /// upstream_failed, cancelled if any was cancelled, success otherwise.
+    pub fn outcome(&self) -> RunState {
+        let any = |s: TaskState| self.tasks.iter().any(|t| t.state == s);
+        if any(TaskState::Failed) || any(TaskState::UpstreamFailed) {
+            RunState::Failed
+        } else if any(TaskState::Cancelled) {
+            RunState::Cancelled
+        } else {
+            RunState::Success
+        }
+    }
+
+    /// The last error of a task: its last attempt's error, else its reason.
+    pub fn task_error(&self, index: usize) -> Option<&str> {
+        let t = &self.tasks[index];
+        match t.state {
+            TaskState::Success => None,
+            _ => t
+                .reason
+                .as_deref()
+                .or_else(|| t.attempts.last().and_then(|a| a.error.as_deref())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::validate::{LoadOptions, load_str};
+
+    fn record() -> RunRecord {
+        let dag = load_str(
+            "t.yaml",
+            "name: t\ntasks:\n  a: {command: 'true'}\n  b: {command: 'true', depends_on: a}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        RunRecord::new("r1".into(), &dag, "t.yaml".into())
+    }
+
+    #[test]
+    fn attempts_are_recorded() {
+        let mut r = record();
+        let at = Timestamp(1);
+        r.apply(&Event::RunStarted { at, host: "h".into(), pid: 1 }).unwrap();
+        r.apply(&Event::TaskState { task: 0, state: TaskState::Queued, at, reason: None }).unwrap();
+        r.apply(&Event::AttemptStarted { task: 0, attempt: 1, at, host: "h".into() }).unwrap();
+        r.apply(&Event::AttemptFinished {
+            task: 0,
+            attempt: 1,
+            at: Timestamp(5),
+            state: TaskState::Success,
+            exit_code: Some(0),
+            error: None,
+            retry_in_ms: None,
+        })
+        .unwrap();
+        assert_eq!(r.tasks[0].state, TaskState::Success);
+        assert_eq!(r.tasks[0].attempts[0].ended_at, Some(Timestamp(5)));
+        assert_eq!(r.seq, 4);
+    }
+
+    #[test]
+    fn illegal_transitions_are_refused() {
+        let mut r = record();
+        let at = Timestamp(1);
+        let err = r
+            .apply(&Event::AttemptStarted { task: 1, attempt: 1, at, host: "h".into() })
+            .unwrap_err();
+        assert!(err.detail.contains("pending -> running"), "{err}");
+        assert_eq!(r.seq, 0);
+    }
+}

@@ -1,0 +1,172 @@
+//! How the engine runs one attempt of one task. Runners for each task type live in
+//! `backends`; the engine only knows this trait.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::graph::Dag;
+use super::spec::TaskSpec;
+
+/// A boxed, sendable future, as runners return them.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Receives task output lines live (for `-v`): task id, line without newline.
+pub type LineSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// The two ways a run is stopped from outside: gracefully (first Ctrl-C: SIGTERM,
+/// grace period, SIGKILL) and at once (second Ctrl-C: SIGKILL).
+#[derive(Clone, Debug, Default)]
+pub struct StopSignal {
+    /// Stop scheduling and stop running tasks gracefully.
+    pub graceful: CancellationToken,
+    /// Kill running tasks now.
+    pub hard: CancellationToken,
+}
+
+impl StopSignal {
+    /// A fresh signal, not yet triggered.
+    pub fn new() -> StopSignal {
+        StopSignal::default()
+    }
+}
+
+/// Everything a runner needs for one attempt.
+pub struct TaskContext {
+    /// The DAG the task belongs to.
+    pub dag: Arc<Dag>,
+    /// Index of the task in `dag`.
+    pub index: usize,
+    /// The run's id.
+    pub run_id: String,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// Variables to set on top of the inherited environment: DAG `env`, task `env`,
+    /// then `DAG_NAME`, `DAG_RUN_ID`, `DAG_TASK_ID`, `DAG_ATTEMPT`.
+    pub env: Vec<(String, String)>,
+    /// Working directory, if the task sets one.
+    pub workdir: Option<PathBuf>,
+    /// Time limit of this attempt.
+    pub timeout: Duration,
+    /// How long a stopped task gets between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// Where the attempt's output goes.
+    pub log: std::fs::File,
+    /// Live output consumer, when output is streamed (`-v`).
+    pub lines: Option<LineSink>,
+    /// Stops the attempt from outside.
+    pub stop: StopSignal,
+}
+
+impl TaskContext {
+    /// The task being run.
+    pub fn task(&self) -> &TaskSpec {
+        self.dag.task(self.index)
+    }
+}
+
+/// How an attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The task did its job.
+    Success,
+    /// The task failed (non-zero exit, error, timeout); it may be retried.
+    Failed,
+    /// The task was stopped from outside; it is not retried.
+    Cancelled,
+}
+
+/// The result of one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// How it ended.
+    pub status: Status,
+    /// Exit code, when a process ran to an exit.
+    pub exit_code: Option<i32>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    /// A successful attempt.
+    pub fn success(exit_code: Option<i32>) -> Outcome {
+        Outcome {
+            status: Status::Success,
+            exit_code,
+            error: None,
+        }
+    }
+
+    /// A failed attempt.
+    pub fn failed(exit_code: Option<i32>, error: impl Into<String>) -> Outcome {
+        Outcome {
+            status: Status::Failed,
+            exit_code,
+            error: Some(error.into()),
+        }
+    }
+
+    /// A cancelled attempt.
+    pub fn cancelled(error: impl Into<String>) -> Outcome {
+        Outcome {
+            status: Status::Cancelled,
+            exit_code: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// Runs attempts of one task type.
+pub trait TaskRunner: Send + Sync {
+    /// Runs one attempt. The runner enforces `ctx.timeout` and obeys `ctx.stop`;
+    /// it reports every failure as an [`Outcome`], never by panicking.
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome>;
+}
+
+/// The runners available to a run, by task type (`bash`, `http`, `docker`, `fn`).
+#[derive(Clone, Default)]
+pub struct Runners {
+    by_type: HashMap<&'static str, Arc<dyn TaskRunner>>,
+    functions: Vec<String>,
+}
+
+impl Runners {
+    /// No runners.
+    pub fn new() -> Runners {
+        Runners::default()
+    }
+
+    /// Adds the runner of `task_type`.
+    pub fn with(mut self, task_type: &'static str, runner: Arc<dyn TaskRunner>) -> Runners {
+        self.by_type.insert(task_type, runner);
+        self
+    }
+
+    /// Records the function names the `fn` runner knows, for validation.
+    pub fn with_functions(mut self, names: Vec<String>) -> Runners {
+        self.functions = names;
+        self
+    }
+
+    /// The runner of `task_type`.
+    pub fn get(&self, task_type: &str) -> Option<&Arc<dyn TaskRunner>> {
+        self.by_type.get(task_type)
+    }
+
+    /// Task types with a runner, sorted.
+    pub fn types(&self) -> Vec<&'static str> {
+        let mut t: Vec<&'static str> = self.by_type.keys().copied().collect();
+        t.sort_unstable();
+        t
+    }
+
+    /// Function names known to the `fn` runner, sorted.
+    pub fn functions(&self) -> &[String] {
+        &self.functions
+    }
+}

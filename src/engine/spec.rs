@@ -1,0 +1,199 @@
+//! The DAG file's model (format version 1), after validation and parameter
+//! substitution: everything the executors need and nothing about where it came from.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// A validated pipeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct DagSpec {
+    /// `name`, matching `[A-Za-z0-9_.-]+`.
+    pub name: String,
+    /// `description`, if given.
+    pub description: Option<String>,
+    /// Parameter values after `--param` overrides, in declaration order.
+    pub params: Vec<(String, String)>,
+    /// The DAG-level `env`, after substitution.
+    pub env: Vec<(String, String)>,
+    /// Tasks in declaration order.
+    pub tasks: Vec<TaskSpec>,
+}
+
+/// One task of the pipeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskSpec {
+    /// The key under `tasks`, matching `[A-Za-z0-9_.-]+`.
+    pub id: String,
+    /// `description`, if given.
+    pub description: Option<String>,
+    /// What the task runs.
+    pub kind: TaskKind,
+    /// Ids of the tasks this one depends on, as written.
+    pub depends_on: Vec<String>,
+    /// The task's own `env`, after substitution (DAG env is merged at run time).
+    pub env: Vec<(String, String)>,
+    /// Working directory for bash (and docker) tasks.
+    pub workdir: Option<String>,
+    /// Per-attempt time limit; `None` means the executor's default.
+    pub timeout: Option<Duration>,
+    /// How failed attempts are retried.
+    pub retry: RetryPolicy,
+    /// When the task may run, given its upstream tasks' final states.
+    pub trigger_rule: TriggerRule,
+    /// Queue the task is routed to by the distributed executor.
+    pub queue: String,
+    /// Higher starts first among ready tasks.
+    pub priority: i64,
+}
+
+/// The four task types.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TaskKind {
+    /// `command` run as `bash -c`.
+    Bash { command: String },
+    /// An HTTP request.
+    Http(HttpSpec),
+    /// A container run on the Docker engine.
+    Docker(DockerSpec),
+    /// A function registered in the binary: `command` is `NAME [ARGS]`.
+    Fn { name: String, args: String },
+}
+
+impl TaskKind {
+    /// The `type:` value of this kind.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TaskKind::Bash { .. } => "bash",
+            TaskKind::Http(_) => "http",
+            TaskKind::Docker(_) => "docker",
+            TaskKind::Fn { .. } => "fn",
+        }
+    }
+
+    /// A one-line summary of what the task runs, for plans and tables.
+    pub fn summary(&self) -> String {
+        match self {
+            TaskKind::Bash { command } => command.clone(),
+            TaskKind::Http(h) => format!("{} {}", h.method, h.url),
+            TaskKind::Docker(d) => match &d.command {
+                Some(c) => format!("{}: {c}", d.image),
+                None => d.image.clone(),
+            },
+            TaskKind::Fn { name, args } if args.is_empty() => name.clone(),
+            TaskKind::Fn { name, args } => format!("{name} {args}"),
+        }
+    }
+}
+
+/// An `http` task.
+#[derive(Clone, Debug, Serialize)]
+pub struct HttpSpec {
+    /// Upper-case method: GET POST PUT DELETE PATCH HEAD OPTIONS.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Request body, if any.
+    pub body: Option<String>,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A `docker` task.
+#[derive(Clone, Debug, Serialize)]
+pub struct DockerSpec {
+    /// Image reference.
+    pub image: String,
+    /// Command run with `sh -c` in the container; the image's default when `None`.
+    pub command: Option<String>,
+    /// Bind mounts, `host:container[:ro]`.
+    pub volumes: Vec<String>,
+    /// Memory limit in MiB.
+    pub memory_mb: Option<u64>,
+    /// CPU limit in percent of one CPU.
+    pub cpu_quota: Option<u64>,
+    /// Network to attach to.
+    pub network: Option<String>,
+    /// When to pull the image.
+    pub pull: PullPolicy,
+}
+
+/// `pull:` of a docker task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    /// Pull only when the image is not present.
+    #[default]
+    Missing,
+    /// Pull before every run.
+    Always,
+    /// Never pull; a missing image fails the task.
+    Never,
+}
+
+/// How a failed attempt is retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RetryPolicy {
+    /// Extra attempts after the first.
+    pub retries: u32,
+    /// Wait before the second attempt.
+    pub delay: Duration,
+    /// Upper bound of any wait.
+    pub max_delay: Duration,
+    /// How the wait grows.
+    pub backoff: Backoff,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 0,
+            delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(300),
+            backoff: Backoff::Exponential,
+        }
+    }
+}
+
+/// `retry_backoff:`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backoff {
+    /// `retry_delay * 2^(k-1)` before attempt k+1.
+    #[default]
+    Exponential,
+    /// `retry_delay` before every retry.
+    Fixed,
+}
+
+/// `trigger_rule:`: when a task may run given its upstream tasks' final states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerRule {
+    /// Every upstream task succeeded.
+    #[default]
+    AllSuccess,
+    /// Every upstream task finished, whatever the outcome.
+    AllDone,
+    /// Every upstream task failed (or was upstream_failed).
+    AllFailed,
+    /// At least one upstream task succeeded; runs as soon as one has.
+    OneSuccess,
+    /// At least one upstream task failed; runs as soon as one has.
+    OneFailed,
+    /// No upstream task failed (skipped ones are fine).
+    NoneFailed,
+}
+
+impl TriggerRule {
+    /// Every rule with its file spelling.
+    pub const ALL: [(&'static str, TriggerRule); 6] = [
+        ("all_success", TriggerRule::AllSuccess),
+        ("all_done", TriggerRule::AllDone),
+        ("all_failed", TriggerRule::AllFailed),
+        ("one_success", TriggerRule::OneSuccess),
+        ("one_failed", TriggerRule::OneFailed),
+        ("none_failed", TriggerRule::NoneFailed),
+    ];
+}

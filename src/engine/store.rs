@@ -1,0 +1,70 @@
+//! Where runs are kept. The engine writes through these traits; the file store and
+//! the NATS KV store implement them in `backends`.
+
+use super::events::Event;
+use super::record::RunRecord;
+
+/// A store operation that failed: the store is unusable (exit code 3) or the run
+/// asked for does not exist.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An I/O error on a path of the store.
+    #[error("state store: cannot {action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: String,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No run with this id.
+    #[error("no run `{0}` in the state store")]
+    NotFound(String),
+    /// The store holds no runs at all.
+    #[error("the state store holds no runs yet")]
+    Empty,
+    /// A record that cannot be read.
+    #[error("state store: {path} is corrupt: {detail}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The run is being driven by another process.
+    #[error("run {0} is locked by another dag process")]
+    Locked(String),
+}
+
+/// Storage of runs.
+pub trait StateStore: Send + Sync {
+    /// Creates a new run and returns the handle that records its events.
+    fn create_run(&self, record: &RunRecord) -> Result<Box<dyn RunWriter>, StoreError>;
+
+    /// The current record of a run.
+    fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError>;
+
+    /// Ids of all runs, oldest first.
+    fn run_ids(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The log of one attempt of one task, as bytes.
+    fn read_log(&self, run_id: &str, task: &str, attempt: u32) -> Result<Vec<u8>, StoreError>;
+}
+
+/// Records the events of one run being driven by this process.
+pub trait RunWriter: Send {
+    /// Adds an event to the run's log. It may be buffered until [`commit`].
+    ///
+    /// [`commit`]: RunWriter::commit
+    fn append(&mut self, event: &Event) -> Result<(), StoreError>;
+
+    /// Makes every appended event durable against a crash of this process; with
+    /// `final_record`, also writes the complete record. Called by executors once per
+    /// scheduling step (group commit), and at the end of the run.
+    fn commit(&mut self, record: &RunRecord, final_record: bool) -> Result<(), StoreError>;
+
+    /// Opens the log file of one attempt for the task's output.
+    fn task_log(&mut self, task: &str, attempt: u32) -> Result<std::fs::File, StoreError>;
+}

@@ -1,0 +1,29 @@
+//! "Did you mean" suggestions for misspelt keys, ids and names.
+
+/// The candidate closest to `word`, if one is close enough to be a likely typo.
+pub fn suggest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suggest;
+
+    #[test]
+    fn close_words_are_suggested_and_far_ones_not() {
+        let keys = ["command", "depends_on", "timeout"];
+        assert_eq!(suggest("comand", keys), Some("command"));
+        assert_eq!(suggest("depends", keys), None);
+        assert_eq!(suggest("dependson", keys), Some("depends_on"));
+        assert_eq!(suggest("zzz", keys), None);
+    }
+}

@@ -1,0 +1,1279 @@
+//! Loading a DAG file: YAML → node tree → checked [`Dag`], collecting every problem
+//! with the place it comes from, so that one run of `dag validate` reports them all.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report, Severity};
+
+use super::graph::{Dag, find_cycles};
+use super::spec::{
+    Backoff, DagSpec, DockerSpec, HttpSpec, PullPolicy, RetryPolicy, TaskKind, TaskSpec,
+    TriggerRule,
+};
+use super::suggest::suggest;
+use super::yaml::{self, Node, NodeKind, Pos, Span};
+
+/// What a DAG file is checked against besides its own text.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// `--param KEY=VALUE` overrides, in command-line order.
+    pub params: Vec<(String, String)>,
+    /// Names of the functions `fn` tasks may call; `None` skips the check.
+    pub functions: Option<Vec<String>>,
+    /// Task types that have a runner; `None` allows all four.
+    pub task_types: Option<Vec<&'static str>>,
+}
+
+/// One problem found in a DAG file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// What is wrong, as a lowercase sentence fragment.
+    pub message: String,
+    /// The places involved, each with a short label. Empty for problems that have no
+    /// place in the file (a bad `--param`).
+    pub labels: Vec<(Span, String)>,
+    /// How to fix it, when there is something useful to say.
+    pub help: Option<String>,
+}
+
+impl Problem {
+    fn at(span: Span, message: impl Into<String>, label: impl Into<String>) -> Problem {
+        Problem {
+            message: message.into(),
+            labels: vec![(span, label.into())],
+            help: None,
+        }
+    }
+
+    fn help(mut self, help: impl Into<String>) -> Problem {
+        self.help = Some(help.into());
+        self
+    }
+
+    fn help_opt(mut self, help: Option<String>) -> Problem {
+        self.help = help;
+        self
+    }
+}
+
+/// A DAG file that failed validation: the file's text and every problem found in it.
+#[derive(Clone, Debug)]
+pub struct InvalidDag {
+    /// The file name as given by the user.
+    pub path: String,
+    /// The file's text (invalid UTF-8 replaced), for rendering source lines.
+    pub source: String,
+    /// Every problem, in file order where they have a place.
+    pub problems: Vec<Problem>,
+}
+
+/// At most this many problems are listed; a file with more is summarised.
+const MAX_PROBLEMS: usize = 50;
+
+impl InvalidDag {
+    /// One miette report per problem, carrying the file's text, ready to render.
+    pub fn reports(&self) -> Vec<Report> {
+        let offsets = CharOffsets::new(&self.source);
+        let mut reports: Vec<Report> = self
+            .problems
+            .iter()
+            .take(MAX_PROBLEMS)
+            .map(|p| {
+                let mut d = MietteDiagnostic::new(p.message.clone())
+                    .with_severity(Severity::Error)
+                    .with_code("dag::invalid");
+                let labels = p.labels.iter().map(|(span, label)| {
+                    let start = offsets.byte(span.start.index);
+                    let end = offsets.byte(span.end.index).max(start);
+                    let end = self.line_end_if_multiline(start, end);
+                    LabeledSpan::new(Some(label.clone()), start, end - start)
+                });
+                d = d.with_labels(labels);
+                if let Some(help) = &p.help {
+                    d = d.with_help(help.clone());
+                }
+                Report::new(d).with_source_code(NamedSource::new(
+                    self.path.clone(),
+                    self.source.clone(),
+                ))
+            })
+            .collect();
+        if self.problems.len() > MAX_PROBLEMS {
+            reports.push(Report::new(MietteDiagnostic::new(format!(
+                "{} more problems not shown",
+                self.problems.len() - MAX_PROBLEMS
+            ))));
+        }
+        reports
+    }
+
+    /// Labels over several lines render as a long bracket; show the first line only.
+    fn line_end_if_multiline(&self, start: usize, end: usize) -> usize {
+        match self.source.get(start..end).and_then(|s| s.find('\n')) {
+            Some(nl) => start + nl,
+            None => end,
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidDag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{}: {n} problem{}",
+            self.path,
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// Maps the scanner's character offsets to byte offsets.
+struct CharOffsets {
+    bytes: Option<Vec<usize>>,
+    len: usize,
+}
+
+impl CharOffsets {
+    fn new(text: &str) -> CharOffsets {
+        let bytes = (!text.is_ascii()).then(|| {
+            let mut v: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+            v.push(text.len());
+            v
+        });
+        CharOffsets {
+            bytes,
+            len: text.len(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        match &self.bytes {
+            None => char_index.min(self.len),
+            Some(v) => v.get(char_index).copied().unwrap_or(self.len),
+        }
+    }
+}
+
+/// Why a DAG file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read DAG file {path}")]
+    Read {
+        /// The path as given.
+        path: String,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read and is not a valid DAG.
+    #[error("invalid DAG file {0}")]
+    Invalid(Box<InvalidDag>),
+}
+
+/// The largest DAG file accepted, far beyond any hand-written one.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads and validates the DAG file at `path`.
+pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Dag, LoadError> {
+    let shown = path.display().to_string();
+    let read_err = |source| LoadError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(read_err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(LoadError::Invalid(Box::new(InvalidDag {
+            path: shown.clone(),
+            source: String::new(),
+            problems: vec![Problem {
+                message: format!(
+                    "file is {} bytes; DAG files are limited to {MAX_FILE_BYTES} bytes",
+                    meta.len()
+                ),
+                labels: vec![],
+                help: None,
+            }],
+        })));
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    load_bytes(&shown, &bytes, options)
+}
+
+/// Validates DAG file contents; `name` is used in messages.
+pub fn load_bytes(name: &str, bytes: &[u8], options: &LoadOptions) -> Result<Dag, LoadError> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let source = String::from_utf8_lossy(bytes).into_owned();
+            let valid = &source[..e.valid_up_to()];
+            let index = valid.chars().count();
+            let line = valid.matches('\n').count() + 1;
+            let col = valid.rsplit('\n').next().map_or(0, |l| l.chars().count());
+            let pos = Pos { index, line, col };
+            return Err(invalid(
+                name,
+                source,
+                vec![
+                    Problem::at(
+                        Span::at(pos),
+                        "file is not valid UTF-8 text",
+                        "invalid byte here",
+                    )
+                    .help("DAG files are UTF-8 encoded YAML"),
+                ],
+            ));
+        }
+    };
+    load_str(name, text, options)
+}
+
+/// Validates DAG file text; `name` is used in messages.
+pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, LoadError> {
+    let root = match yaml::parse(text) {
+        Ok(Some(root)) => root,
+        Ok(None) => {
+            return Err(invalid(
+                name,
+                text.to_string(),
+                vec![Problem {
+                    message: "file is empty".into(),
+                    labels: vec![],
+                    help: Some("a DAG file needs at least `name:` and `tasks:`".into()),
+                }],
+            ));
+        }
+        Err(e) => {
+            return Err(invalid(
+                name,
+                text.to_string(),
+                vec![Problem::at(
+                    Span::at(e.pos),
+                    format!("invalid YAML: {}", e.message),
+                    "here",
+                )],
+            ));
+        }
+    };
+    let mut checker = Checker {
+        src: text,
+        options,
+        problems: Vec::new(),
+        params: Vec::new(),
+    };
+    match checker.dag(&root) {
+        Some(spec) if checker.problems.is_empty() => Ok(Dag::new(spec)),
+        _ => {
+            let mut problems = checker.problems;
+            problems.sort_by_key(|p| p.labels.first().map_or(0, |(s, _)| s.start.index));
+            Err(invalid(name, text.to_string(), problems))
+        }
+    }
+}
+
+fn invalid(name: &str, source: String, problems: Vec<Problem>) -> LoadError {
+    LoadError::Invalid(Box::new(InvalidDag {
+        path: name.to_string(),
+        source,
+        problems,
+    }))
+}
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "params",
+    "env",
+    "defaults",
+    "tasks",
+    "version",
+];
+
+const COMMON_TASK_KEYS: &[&str] = &[
+    "type",
+    "command",
+    "depends_on",
+    "env",
+    "workdir",
+    "timeout",
+    "retries",
+    "retry_delay",
+    "max_retry_delay",
+    "retry_backoff",
+    "trigger_rule",
+    "queue",
+    "priority",
+    "description",
+];
+const HTTP_KEYS: &[&str] = &["method", "url", "body", "headers"];
+const DOCKER_KEYS: &[&str] = &["image", "volumes", "memory_mb", "cpu_quota", "network", "pull"];
+
+const DEFAULT_KEYS: &[&str] = &[
+    "timeout",
+    "retries",
+    "retry_delay",
+    "max_retry_delay",
+    "retry_backoff",
+    "trigger_rule",
+    "queue",
+    "workdir",
+    "image",
+    "network",
+    "memory_mb",
+    "cpu_quota",
+    "pull",
+];
+
+/// The task types of format version 1.
+pub const TASK_TYPES: &[&str] = &["bash", "http", "docker", "fn"];
+
+const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+
+/// A `name:` or task id: what may appear in file names and NATS subjects.
+fn is_valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && s != "."
+        && s != ".."
+}
+
+/// Values from `defaults:`.
+#[derive(Default)]
+struct Defaults {
+    timeout: Option<Duration>,
+    retry: RetryPolicy,
+    trigger_rule: TriggerRule,
+    queue: Option<String>,
+    workdir: Option<String>,
+    image: Option<String>,
+    network: Option<String>,
+    memory_mb: Option<u64>,
+    cpu_quota: Option<u64>,
+    pull: PullPolicy,
+}
+
+type Entries<'n> = Vec<(&'n str, &'n Node, &'n Node)>;
+
+struct Checker<'s, 'o> {
+    src: &'s str,
+    options: &'o LoadOptions,
+    problems: Vec<Problem>,
+    params: Vec<(String, String)>,
+}
+
+impl Checker<'_, '_> {
+    fn report(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    /// The entries of a map node, with duplicate and non-string keys reported.
+    fn entries<'n>(&mut self, node: &'n Node, what: &str) -> Option<Entries<'n>> {
+        let NodeKind::Map(pairs) = &node.kind else {
+            self.report(Problem::at(
+                node.span,
+                format!("{what} must be a map, found {}", node.type_name()),
+                "expected a map",
+            ));
+            return None;
+        };
+        let mut out: Entries<'n> = Vec::with_capacity(pairs.len());
+        let mut seen: HashMap<&str, Span> = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            let Some(key) = k.as_scalar() else {
+                self.report(Problem::at(
+                    k.span,
+                    format!("keys of {what} must be strings, found {}", k.type_name()),
+                    "this key",
+                ));
+                continue;
+            };
+            if let Some(first) = seen.insert(key, k.span) {
+                self.report(Problem {
+                    message: format!("duplicate key `{key}` in {what}"),
+                    labels: vec![
+                        (first, "first defined here".into()),
+                        (k.span, "defined again here".into()),
+                    ],
+                    help: None,
+                });
+                continue;
+            }
+            out.push((key, k, v));
+        }
+        Some(out)
+    }
+
+    /// Reports keys not in `allowed`, suggesting the nearest valid one.
+    fn unknown_keys(&mut self, entries: &Entries<'_>, allowed: &[&str], what: &str) {
+        for (key, k, _) in entries {
+            if !allowed.contains(key) {
+                let help = match suggest(key, allowed.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("valid keys in {what}: {}", allowed.join(", ")),
+                };
+                self.report(
+                    Problem::at(k.span, format!("unknown key `{key}` in {what}"), "unknown key")
+                        .help(help),
+                );
+            }
+        }
+    }
+
+    fn type_error(&mut self, node: &Node, key: &str, expected: &str) {
+        self.report(Problem::at(
+            node.span,
+            format!("`{key}` must be {expected}, found {}", node.type_name()),
+            format!("expected {expected}"),
+        ));
+    }
+
+    /// A scalar value as a string, without substitution.
+    fn raw_string(&mut self, node: &Node, key: &str) -> Option<String> {
+        match &node.kind {
+            NodeKind::Scalar { value, .. } => Some(value.clone()),
+            _ => {
+                self.type_error(node, key, "a string");
+                None
+            }
+        }
+    }
+
+    /// A scalar value as a string, with `${{ params.NAME }}` substituted.
+    fn string(&mut self, node: &Node, key: &str) -> Option<String> {
+        let raw = self.raw_string(node, key)?;
+        self.substitute(node, &raw)
+    }
+
+    fn optional_string(&mut self, node: &Node, key: &str) -> Option<Option<String>> {
+        if matches!(node.kind, NodeKind::Null) {
+            return Some(None);
+        }
+        self.string(node, key).map(Some)
+    }
+
+    fn substitute(&mut self, node: &Node, raw: &str) -> Option<String> {
+        if !raw.contains("${{") {
+            return Some(raw.to_string());
+        }
+        let mut out = String::with_capacity(raw.len());
+        let mut rest = raw;
+        let mut ok = true;
+        while let Some(start) = rest.find("${{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 3..];
+            let Some(end) = after.find("}}") else {
+                let span = self.narrow(node, &rest[start..]);
+                self.report(
+                    Problem::at(span, "unterminated `${{` expression", "no closing `}}`")
+                        .help("write `${{ params.NAME }}`"),
+                );
+                return None;
+            };
+            let expr_text = &rest[start..start + 3 + end + 2];
+            let inner = after[..end].trim();
+            match inner.strip_prefix("params.") {
+                Some(name) => match self.params.iter().find(|(k, _)| k == name) {
+                    Some((_, v)) => out.push_str(v),
+                    None => {
+                        let span = self.narrow(node, expr_text);
+                        let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+                        let help = match suggest(name, names.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None if names.is_empty() => {
+                                "declare it under `params:` at the top of the file".into()
+                            }
+                            None => format!("declared params: {}", names.join(", ")),
+                        };
+                        self.report(
+                            Problem::at(span, format!("unknown param `{name}`"), "not declared in `params`")
+                                .help(help),
+                        );
+                        ok = false;
+                    }
+                },
+                None => {
+                    let span = self.narrow(node, expr_text);
+                    self.report(
+                        Problem::at(
+                            span,
+                            format!("unknown expression `{inner}`"),
+                            "unknown expression",
+                        )
+                        .help("expressions have the form `${{ params.NAME }}`"),
+                    );
+                    ok = false;
+                }
+            }
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        ok.then_some(out)
+    }
+
+    /// The span of `needle` inside `node`'s source text, or the node's span when it
+    /// cannot be found verbatim (escapes, folded block scalars).
+    fn narrow(&self, node: &Node, needle: &str) -> Span {
+        let text = self.node_text(node);
+        let Some((text, base)) = text else {
+            return node.span;
+        };
+        match text.find(needle) {
+            Some(byte) => {
+                let before = text[..byte].chars().count();
+                let len = needle.chars().count();
+                let mut span = node.span;
+                span.start.index = base + before;
+                span.start.col += before;
+                span.end = span.start;
+                span.end.index += len;
+                span.end.col += len;
+                span
+            }
+            None => node.span,
+        }
+    }
+
+    fn node_text(&self, node: &Node) -> Option<(&str, usize)> {
+        let (start, end) = (node.span.start.index, node.span.end.index);
+        if self.src.is_ascii() {
+            return self.src.get(start..end).map(|t| (t, start));
+        }
+        let mut it = self.src.char_indices().map(|(b, _)| b).chain([self.src.len()]);
+        let b_start = it.nth(start)?;
+        let b_end = if end > start {
+            it.nth(end - start - 1)?
+        } else {
+            b_start
+        };
+        self.src.get(b_start..b_end).map(|t| (t, start))
+    }
+
+    fn duration(&mut self, node: &Node, key: &str) -> Option<Duration> {
+        let raw = self.string(node, key)?;
+        match humantime::parse_duration(raw.trim()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.report(
+                    Problem::at(node.span, format!("`{key}`: invalid duration `{raw}`: {e}"), "invalid duration")
+                        .help("write a duration such as 500ms, 30s, 10m or 1h30m"),
+                );
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, node: &Node, key: &str, max: u64) -> Option<u64> {
+        let parsed = match &node.kind {
+            NodeKind::Scalar { value, quoted: false } => value.parse::<u64>().ok(),
+            _ => None,
+        };
+        match parsed {
+            Some(n) if n <= max => Some(n),
+            Some(_) => {
+                self.report(Problem::at(
+                    node.span,
+                    format!("`{key}` must be at most {max}"),
+                    "too large",
+                ));
+                None
+            }
+            None => {
+                self.type_error(node, key, "a whole number ≥ 0");
+                None
+            }
+        }
+    }
+
+    fn int(&mut self, node: &Node, key: &str) -> Option<i64> {
+        let parsed = match &node.kind {
+            NodeKind::Scalar { value, quoted: false } => value.parse::<i64>().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.type_error(node, key, "a whole number");
+        }
+        parsed
+    }
+
+    fn choice<T: Copy>(&mut self, node: &Node, key: &str, choices: &[(&str, T)]) -> Option<T> {
+        let raw = self.string(node, key)?;
+        if let Some((_, v)) = choices.iter().find(|(n, _)| *n == raw) {
+            return Some(*v);
+        }
+        let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        let help = match suggest(&raw, names.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("one of: {}", names.join(", ")),
+        };
+        self.report(
+            Problem::at(node.span, format!("unknown {key} `{raw}`"), format!("not a valid {key}"))
+                .help(help),
+        );
+        None
+    }
+
+    /// A list of strings; a single string counts as a list of one.
+    fn string_list(&mut self, node: &Node, key: &str) -> Option<Vec<(String, Span)>> {
+        match &node.kind {
+            NodeKind::Scalar { .. } => self.string(node, key).map(|s| vec![(s, node.span)]),
+            NodeKind::Null => Some(Vec::new()),
+            NodeKind::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for item in items {
+                    match self.string(item, key) {
+                        Some(s) => out.push((s, item.span)),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            }
+            NodeKind::Map(_) => {
+                self.type_error(node, key, "a list of strings");
+                None
+            }
+        }
+    }
+
+    /// A map of strings to scalars (numbers and booleans become their text; an empty
+    /// value is the empty string).
+    fn string_map(&mut self, node: &Node, key: &str, substitute: bool) -> Option<Vec<(String, String)>> {
+        if matches!(node.kind, NodeKind::Null) {
+            return Some(Vec::new());
+        }
+        let entries = self.entries(node, &format!("`{key}`"))?;
+        let mut out = Vec::with_capacity(entries.len());
+        let mut ok = true;
+        for (k, knode, v) in entries {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                self.report(Problem::at(
+                    knode.span,
+                    format!("invalid name `{k}` in `{key}`"),
+                    "names must be non-empty, without `=`",
+                ));
+                ok = false;
+                continue;
+            }
+            let value = match &v.kind {
+                NodeKind::Null => Some(String::new()),
+                _ if substitute => self.string(v, k),
+                _ => self.raw_string(v, k),
+            };
+            match value {
+                Some(value) => out.push((k.to_string(), value)),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn dag(&mut self, root: &Node) -> Option<DagSpec> {
+        let Some(entries) = self.entries(root, "the top level of a DAG file") else {
+            if let Some(p) = self.problems.last_mut() {
+                p.help = Some("a DAG file is a map with at least `name:` and `tasks:`".into());
+            }
+            return None;
+        };
+        self.unknown_keys(&entries, TOP_KEYS, "the top level");
+        let get = |k: &str| entries.iter().find(|(key, ..)| *key == k).map(|(_, kn, v)| (*kn, *v));
+
+        if let Some((_, v)) = get("version") {
+            if v.as_scalar() != Some("1") {
+                self.report(
+                    Problem::at(v.span, "unsupported format version", "expected 1")
+                        .help("this dag understands format version 1"),
+                );
+            }
+        }
+
+        let name = match get("name") {
+            Some((_, v)) => self.raw_string(v, "name").and_then(|n| {
+                if is_valid_name(&n) {
+                    Some(n)
+                } else {
+                    self.report(
+                        Problem::at(v.span, format!("invalid DAG name `{n}`"), "invalid name")
+                            .help("names use only letters, digits, `_`, `.` and `-`"),
+                    );
+                    None
+                }
+            }),
+            None => {
+                self.report(
+                    Problem::at(Span::at(root.span.start), "missing required key `name`", "in this map")
+                        .help("add `name: my-pipeline` at the top of the file"),
+                );
+                None
+            }
+        };
+        let description = match get("description") {
+            Some((_, v)) => self.optional_string(v, "description").flatten(),
+            None => None,
+        };
+
+        if let Some((_, v)) = get("params") {
+            self.params = self.string_map(v, "params", false).unwrap_or_default();
+        }
+        self.apply_param_overrides();
+
+        let env = match get("env") {
+            Some((_, v)) => self.string_map(v, "env", true).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let defaults = match get("defaults") {
+            Some((_, v)) => self.defaults(v),
+            None => Defaults::default(),
+        };
+
+        let tasks = match get("tasks") {
+            Some((k, v)) => self.tasks(k, v, &defaults),
+            None => {
+                self.report(
+                    Problem::at(Span::at(root.span.start), "missing required key `tasks`", "in this map")
+                        .help("add a `tasks:` map of task id to task"),
+                );
+                None
+            }
+        };
+        Some(DagSpec {
+            name: name?,
+            description,
+            params: self.params.clone(),
+            env,
+            tasks: tasks?,
+        })
+    }
+
+    fn apply_param_overrides(&mut self) {
+        for (key, value) in &self.options.params {
+            match self.params.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.clone(),
+                None => {
+                    let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+                    let help = match suggest(key, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if names.is_empty() => "this DAG declares no params".into(),
+                        None => format!("declared params: {}", names.join(", ")),
+                    };
+                    self.problems.push(Problem {
+                        message: format!("--param `{key}` is not a param of this DAG"),
+                        labels: vec![],
+                        help: Some(help),
+                    });
+                }
+            }
+        }
+    }
+
+    fn defaults(&mut self, node: &Node) -> Defaults {
+        let mut d = Defaults::default();
+        let Some(entries) = self.entries(node, "`defaults`") else {
+            return d;
+        };
+        self.unknown_keys(&entries, DEFAULT_KEYS, "`defaults`");
+        for (key, _, v) in entries {
+            match key {
+                "timeout" => d.timeout = self.positive_duration(v, key),
+                "retries" => d.retry.retries = self.uint(v, key, 1000).unwrap_or(0) as u32,
+                "retry_delay" => d.retry.delay = self.duration(v, key).unwrap_or(d.retry.delay),
+                "max_retry_delay" => {
+                    d.retry.max_delay = self.duration(v, key).unwrap_or(d.retry.max_delay)
+                }
+                "retry_backoff" => d.retry.backoff = self.backoff(v).unwrap_or_default(),
+                "trigger_rule" => {
+                    d.trigger_rule = self.choice(v, "trigger_rule", &TriggerRule::ALL).unwrap_or_default()
+                }
+                "queue" => d.queue = self.queue(v),
+                "workdir" => d.workdir = self.optional_string(v, key).flatten(),
+                "image" => d.image = self.optional_string(v, key).flatten(),
+                "network" => d.network = self.optional_string(v, key).flatten(),
+                "memory_mb" => d.memory_mb = self.uint(v, key, u64::MAX / (1 << 20)),
+                "cpu_quota" => d.cpu_quota = self.cpu_quota(v),
+                "pull" => d.pull = self.pull(v).unwrap_or_default(),
+                _ => {}
+            }
+        }
+        d
+    }
+
+    fn positive_duration(&mut self, node: &Node, key: &str) -> Option<Duration> {
+        let d = self.duration(node, key)?;
+        if d.is_zero() {
+            self.report(Problem::at(node.span, format!("`{key}` must be more than zero"), "zero"));
+            return None;
+        }
+        Some(d)
+    }
+
+    fn backoff(&mut self, node: &Node) -> Option<Backoff> {
+        self.choice(
+            node,
+            "retry_backoff",
+            &[("exponential", Backoff::Exponential), ("fixed", Backoff::Fixed)],
+        )
+    }
+
+    fn pull(&mut self, node: &Node) -> Option<PullPolicy> {
+        self.choice(
+            node,
+            "pull",
+            &[
+                ("missing", PullPolicy::Missing),
+                ("always", PullPolicy::Always),
+                ("never", PullPolicy::Never),
+            ],
+        )
+    }
+
+    fn cpu_quota(&mut self, node: &Node) -> Option<u64> {
+        let q = self.uint(node, "cpu_quota", 100_000)?;
+        if q == 0 {
+            self.report(Problem::at(node.span, "`cpu_quota` must be more than zero", "zero"));
+            return None;
+        }
+        Some(q)
+    }
+
+    fn queue(&mut self, node: &Node) -> Option<String> {
+        let q = self.string(node, "queue")?;
+        if is_valid_name(&q) && !q.contains('.') {
+            Some(q)
+        } else {
+            self.report(
+                Problem::at(node.span, format!("invalid queue name `{q}`"), "invalid queue")
+                    .help("queue names use only letters, digits, `_` and `-`"),
+            );
+            None
+        }
+    }
+
+    fn tasks(&mut self, key: &Node, node: &Node, defaults: &Defaults) -> Option<Vec<TaskSpec>> {
+        let NodeKind::Map(_) = &node.kind else {
+            let span = if matches!(node.kind, NodeKind::Null) { key.span } else { node.span };
+            self.report(
+                Problem::at(
+                    span,
+                    format!("`tasks` must be a map of task id to task, found {}", node.type_name()),
+                    "expected a map",
+                )
+                .help("write each task as `id: { command: ... }` under `tasks:`"),
+            );
+            return None;
+        };
+        let entries = self.entries(node, "`tasks`")?;
+        if entries.is_empty() {
+            self.report(Problem::at(key.span, "`tasks` is empty", "no tasks").help("add at least one task"));
+            return None;
+        }
+        let mut tasks = Vec::with_capacity(entries.len());
+        let mut dep_spans: Vec<Vec<Span>> = Vec::with_capacity(entries.len());
+        let mut id_spans: Vec<Span> = Vec::with_capacity(entries.len());
+        let mut ok = true;
+        for (id, knode, v) in &entries {
+            if !is_valid_name(id) {
+                self.report(
+                    Problem::at(knode.span, format!("invalid task id `{id}`"), "invalid id")
+                        .help("task ids use only letters, digits, `_`, `.` and `-`"),
+                );
+                ok = false;
+                continue;
+            }
+            match self.task(id, knode, v, defaults) {
+                Some((task, spans)) => {
+                    tasks.push(task);
+                    dep_spans.push(spans);
+                    id_spans.push(knode.span);
+                }
+                None => ok = false,
+            }
+        }
+        // Dependencies are checked against every declared id, including tasks that
+        // had other problems, so that one typo does not cascade.
+        let declared: HashSet<&str> = entries.iter().map(|(id, ..)| *id).collect();
+        for (task, spans) in tasks.iter().zip(&dep_spans) {
+            let mut seen = HashSet::new();
+            for (dep, span) in task.depends_on.iter().zip(spans) {
+                if dep == &task.id {
+                    self.report(Problem::at(
+                        *span,
+                        format!("task `{}` depends on itself", task.id),
+                        "self-dependency",
+                    ));
+                    ok = false;
+                } else if !declared.contains(dep.as_str()) {
+                    let help = suggest(dep, declared.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+                    self.report(
+                        Problem::at(
+                            *span,
+                            format!("task `{}` depends on unknown task `{dep}`", task.id),
+                            "no such task",
+                        )
+                        .help_opt(help),
+                    );
+                    ok = false;
+                } else if !seen.insert(dep.as_str()) {
+                    self.report(Problem::at(
+                        *span,
+                        format!("task `{}` lists `{dep}` twice in `depends_on`", task.id),
+                        "listed again",
+                    ));
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let index: HashMap<&str, usize> = tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
+        let upstream: Vec<Vec<usize>> = tasks
+            .iter()
+            .map(|t| t.depends_on.iter().map(|d| index[d.as_str()]).collect())
+            .collect();
+        let cycles = find_cycles(&upstream);
+        for cycle in &cycles {
+            let mut names: Vec<&str> = cycle.iter().map(|&i| tasks[i].id.as_str()).collect();
+            names.push(names[0]);
+            let mut labels = Vec::with_capacity(cycle.len());
+            for (pos, &from) in cycle.iter().enumerate() {
+                let to = cycle[(pos + 1) % cycle.len()];
+                let dep_pos = upstream[from].iter().position(|&u| u == to).unwrap_or(0);
+                let span = dep_spans[from].get(dep_pos).copied().unwrap_or(id_spans[from]);
+                labels.push((span, format!("`{}` depends on `{}`", tasks[from].id, tasks[to].id)));
+            }
+            self.report(Problem {
+                message: format!("dependency cycle: {}", names.join(" → ")),
+                labels,
+                help: Some("remove one of these dependencies".into()),
+            });
+        }
+        cycles.is_empty().then_some(tasks)
+    }
+
+    fn task(
+        &mut self,
+        id: &str,
+        key: &Node,
+        node: &Node,
+        defaults: &Defaults,
+    ) -> Option<(TaskSpec, Vec<Span>)> {
+        let what = format!("task `{id}`");
+        if !matches!(node.kind, NodeKind::Map(_)) {
+            let span = if matches!(node.kind, NodeKind::Null) { key.span } else { node.span };
+            self.report(
+                Problem::at(
+                    span,
+                    format!("{what} must be a map of task keys, found {}", node.type_name()),
+                    "expected a map",
+                )
+                .help(format!("write `{id}: {{ command: ... }}`")),
+            );
+            return None;
+        }
+        let entries = self.entries(node, &what)?;
+        let all_keys: Vec<&str> = COMMON_TASK_KEYS
+            .iter()
+            .chain(HTTP_KEYS)
+            .chain(DOCKER_KEYS)
+            .copied()
+            .collect();
+        self.unknown_keys(&entries, &all_keys, &what);
+        let get = |k: &str| entries.iter().find(|(key, ..)| *key == k).map(|(_, _, v)| *v);
+        let before = self.problems.len();
+
+        let type_name = match get("type") {
+            Some(v) => {
+                let choices: Vec<(&str, &str)> = TASK_TYPES.iter().map(|t| (*t, *t)).collect();
+                self.choice(v, "type", &choices)?
+            }
+            None => "bash",
+        };
+        if let (Some(allowed), Some(v)) = (&self.options.task_types, get("type")) {
+            if !allowed.contains(&type_name) {
+                self.report(
+                    Problem::at(v.span, format!("{type_name} tasks cannot run in this build of dag"), "unsupported type")
+                        .help(format!("supported task types: {}", allowed.join(", "))),
+                );
+            }
+        }
+        for (key, knode, _) in &entries {
+            let owner = if HTTP_KEYS.contains(key) {
+                "http"
+            } else if DOCKER_KEYS.contains(key) {
+                "docker"
+            } else {
+                continue;
+            };
+            if owner != type_name {
+                self.report(Problem::at(
+                    knode.span,
+                    format!("`{key}` applies to {owner} tasks, but {what} is a {type_name} task"),
+                    format!("{owner} only"),
+                ).help(format!("add `type: {owner}` or remove `{key}`")));
+            }
+        }
+
+        let description = get("description").and_then(|v| self.optional_string(v, "description").flatten());
+        let (depends_on, dep_spans): (Vec<String>, Vec<Span>) = match get("depends_on") {
+            Some(v) => self.string_list(v, "depends_on").unwrap_or_default().into_iter().unzip(),
+            None => (Vec::new(), Vec::new()),
+        };
+        let mut env = match get("env") {
+            Some(v) => self.string_map(v, "env", true).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let mut workdir = match get("workdir") {
+            Some(v) => self.optional_string(v, "workdir").flatten(),
+            None => defaults.workdir.clone(),
+        };
+        let timeout = match get("timeout") {
+            Some(v) => self.positive_duration(v, "timeout"),
+            None => defaults.timeout,
+        };
+        let mut retry = defaults.retry;
+        if let Some(v) = get("retries") {
+            retry.retries = self.uint(v, "retries", 1000).unwrap_or(0) as u32;
+        }
+        if let Some(v) = get("retry_delay") {
+            retry.delay = self.duration(v, "retry_delay").unwrap_or(retry.delay);
+        }
+        if let Some(v) = get("max_retry_delay") {
+            retry.max_delay = self.duration(v, "max_retry_delay").unwrap_or(retry.max_delay);
+        }
+        if let Some(v) = get("retry_backoff") {
+            retry.backoff = self.backoff(v).unwrap_or_default();
+        }
+        let trigger_rule = match get("trigger_rule") {
+            Some(v) => self.choice(v, "trigger_rule", &TriggerRule::ALL).unwrap_or_default(),
+            None => defaults.trigger_rule,
+        };
+        let queue = match get("queue") {
+            Some(v) => self.queue(v).unwrap_or_default(),
+            None => defaults.queue.clone().unwrap_or_else(|| "default".into()),
+        };
+        let priority = get("priority").and_then(|v| self.int(v, "priority")).unwrap_or(0);
+        let command = get("command").and_then(|v| self.optional_string(v, "command").flatten());
+
+        let kind = match type_name {
+            "bash" => match command {
+                Some(c) if !c.trim().is_empty() => Some(TaskKind::Bash { command: c }),
+                _ => {
+                    self.missing(key, get("command"), &format!("`command` is required for bash {what}"));
+                    None
+                }
+            },
+            "fn" => self.fn_kind(key, get("command"), command, &what),
+            "http" => self.http_kind(key, &entries, command, &what),
+            "docker" => self.docker_kind(key, &entries, command, &mut env, &mut workdir, defaults, &what),
+            _ => None,
+        };
+        if self.problems.len() > before {
+            return None;
+        }
+        Some((
+            TaskSpec {
+                id: id.to_string(),
+                description,
+                kind: kind?,
+                depends_on,
+                env,
+                workdir,
+                timeout,
+                retry,
+                trigger_rule,
+                queue,
+                priority,
+            },
+            dep_spans,
+        ))
+    }
+
+    fn missing(&mut self, key: &Node, value: Option<&Node>, message: &str) {
+        let span = value.map_or(key.span, |v| v.span);
+        self.report(Problem::at(span, message.to_string(), "here"));
+    }
+
+    fn fn_kind(&mut self, key: &Node, cmd_node: Option<&Node>, command: Option<String>, what: &str) -> Option<TaskKind> {
+        let Some(command) = command.filter(|c| !c.trim().is_empty()) else {
+            self.missing(key, cmd_node, &format!("`command` is required for fn {what}: the function name and its arguments"));
+            return None;
+        };
+        let command = command.trim();
+        let (name, args) = match command.split_once(char::is_whitespace) {
+            Some((n, a)) => (n.to_string(), a.trim().to_string()),
+            None => (command.to_string(), String::new()),
+        };
+        if let (Some(known), Some(node)) = (&self.options.functions, cmd_node) {
+            if !known.iter().any(|k| *k == name) {
+                let help = match suggest(&name, known.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`? registered functions: {}", known.join(", ")),
+                    None => format!("registered functions: {}", known.join(", ")),
+                };
+                let span = self.narrow(node, &name);
+                self.report(Problem::at(span, format!("unknown function `{name}`"), "not registered").help(help));
+                return None;
+            }
+        }
+        Some(TaskKind::Fn { name, args })
+    }
+
+    fn http_kind(&mut self, key: &Node, entries: &Entries<'_>, command: Option<String>, what: &str) -> Option<TaskKind> {
+        let get = |k: &str| entries.iter().find(|(key, ..)| *key == k).map(|(_, _, v)| *v);
+        let cmd_node = get("command");
+        let mut headers = match get("headers") {
+            Some(v) => self.string_map(v, "headers", true)?,
+            None => Vec::new(),
+        };
+        headers.shrink_to_fit();
+        let (method, url, body, span) = match (command, get("url")) {
+            (Some(_), Some(url_node)) => {
+                self.report(
+                    Problem::at(url_node.span, format!("{what} has both `command` and `url`"), "second request")
+                        .help("use either `command: METHOD URL [BODY]` or the `method`/`url`/`body` keys"),
+                );
+                return None;
+            }
+            (Some(c), None) => {
+                let node = cmd_node?;
+                let c = c.trim();
+                let (method, rest) = c.split_once(char::is_whitespace).unwrap_or((c, ""));
+                let rest = rest.trim_start();
+                let (url, body) = match rest.split_once(char::is_whitespace) {
+                    Some((u, b)) => (u.to_string(), Some(b.trim().to_string()).filter(|b| !b.is_empty())),
+                    None => (rest.to_string(), None),
+                };
+                (method.to_uppercase(), url, body, node.span)
+            }
+            (None, Some(url_node)) => {
+                let url = self.string(url_node, "url")?;
+                let method = match get("method") {
+                    Some(m) => self.string(m, "method")?.to_uppercase(),
+                    None => "GET".into(),
+                };
+                let body = match get("body") {
+                    Some(b) => self.optional_string(b, "body")?,
+                    None => None,
+                };
+                (method, url, body, url_node.span)
+            }
+            (None, None) => {
+                self.missing(key, None, &format!("{what} needs `command: METHOD URL [BODY]` or `url:`"));
+                return None;
+            }
+        };
+        if !HTTP_METHODS.contains(&method.as_str()) {
+            self.report(
+                Problem::at(span, format!("unknown HTTP method `{method}`"), "unknown method")
+                    .help(format!("one of: {}", HTTP_METHODS.join(", "))),
+            );
+            return None;
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            self.report(
+                Problem::at(span, format!("`{url}` is not an http:// or https:// URL"), "invalid URL"),
+            );
+            return None;
+        }
+        Some(TaskKind::Http(HttpSpec { method, url, body, headers }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn docker_kind(
+        &mut self,
+        key: &Node,
+        entries: &Entries<'_>,
+        command: Option<String>,
+        env: &mut Vec<(String, String)>,
+        workdir: &mut Option<String>,
+        defaults: &Defaults,
+        what: &str,
+    ) -> Option<TaskKind> {
+        let get = |k: &str| entries.iter().find(|(key, ..)| *key == k).map(|(_, _, v)| *v);
+        let mut spec = DockerSpec {
+            image: defaults.image.clone().unwrap_or_default(),
+            command: command.clone(),
+            volumes: Vec::new(),
+            memory_mb: defaults.memory_mb,
+            cpu_quota: defaults.cpu_quota,
+            network: defaults.network.clone(),
+            pull: defaults.pull,
+        };
+        // The seed system's form: the whole container spec as a JSON object in
+        // `command`.
+        if let Some(c) = command.as_deref().filter(|c| c.trim_start().starts_with('{')) {
+            let node = get("command")?;
+            match serde_json::from_str::<JsonDocker>(c) {
+                Ok(j) => {
+                    if let Some(i) = j.image {
+                        spec.image = i;
+                    }
+                    spec.command = j.command;
+                    spec.volumes = j.volumes.unwrap_or_default();
+                    spec.memory_mb = j.memory_mb.or(spec.memory_mb);
+                    spec.cpu_quota = j.cpu_quota.or(spec.cpu_quota);
+                    spec.network = j.network.or(spec.network.take());
+                    if let Some(p) = j.pull {
+                        spec.pull = p;
+                    }
+                    if let Some(w) = j.workdir {
+                        *workdir = Some(w);
+                    }
+                    env.extend(j.env.unwrap_or_default());
+                }
+                Err(e) => {
+                    self.report(
+                        Problem::at(node.span, format!("invalid JSON container spec in `command`: {e}"), "invalid JSON")
+                            .help("keys: image, command, env, volumes, memory_mb, cpu_quota, network, workdir, pull"),
+                    );
+                    return None;
+                }
+            }
+        }
+        if let Some(v) = get("image") {
+            spec.image = self.string(v, "image")?;
+        }
+        if let Some(v) = get("volumes") {
+            spec.volumes = self.string_list(v, "volumes")?.into_iter().map(|(s, _)| s).collect();
+        }
+        if let Some(v) = get("memory_mb") {
+            spec.memory_mb = Some(self.uint(v, "memory_mb", u64::MAX / (1 << 20))?);
+        }
+        if let Some(v) = get("cpu_quota") {
+            spec.cpu_quota = Some(self.cpu_quota(v)?);
+        }
+        if let Some(v) = get("network") {
+            spec.network = self.optional_string(v, "network")?;
+        }
+        if let Some(v) = get("pull") {
+            spec.pull = self.pull(v)?;
+        }
+        if spec.image.trim().is_empty() {
+            self.missing(key, None, &format!("`image` is required for docker {what}"));
+            return None;
+        }
+        Some(TaskKind::Docker(spec))
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonDocker {
+    image: Option<String>,
+    command: Option<String>,
+    env: Option<std::collections::BTreeMap<String, String>>,
+    volumes: Option<Vec<String>>,
+    memory_mb: Option<u64>,
+    cpu_quota: Option<u64>,
+    network: Option<String>,
+    workdir: Option<String>,
+    pull: Option<PullPolicy>,
+}
