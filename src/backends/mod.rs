@@ -1,1 +1,7 @@
-//! Task runners and state stores.
+//! Task runners (bash, fn) and state stores (file) that plug into the engine's
+//! traits.
+
+pub mod bash;
+pub mod file_store;
+pub mod function;
+pub mod process;

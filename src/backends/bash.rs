@@ -1,0 +1,287 @@
+//! The `bash` task runner: `bash -c COMMAND` in its own process group, output
+//! straight into the attempt's log file.
+//!
+//! Output goes to the log file through the child's own file descriptors, so dag never
+//! holds it in memory and a chatty task cannot block on a full pipe. With `-v` the
+//! output goes through pipes instead, read in fixed-size chunks, copied to the log
+//! and handed on line by line.
+//!
+//! A command with no shell syntax at all (`true`, `./build.sh --release`) is started
+//! directly, without a shell, as make does: the result is the same and it saves the
+//! cost of starting bash for every task.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+use super::process::{GroupGuard, describe_exit};
+use crate::engine::runner::{BoxFuture, LineSink, Outcome, TaskContext, TaskRunner};
+use crate::engine::spec::TaskKind;
+
+/// Runs `bash` tasks.
+#[derive(Clone, Debug)]
+pub struct BashRunner {
+    shell: String,
+}
+
+impl Default for BashRunner {
+    fn default() -> Self {
+        BashRunner {
+            shell: "bash".to_string(),
+        }
+    }
+}
+
+impl BashRunner {
+    /// A runner using `bash` from `PATH`.
+    pub fn new() -> BashRunner {
+        BashRunner::default()
+    }
+}
+
+impl TaskRunner for BashRunner {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
+        let shell = self.shell.clone();
+        Box::pin(async move { run_bash(&shell, ctx).await })
+    }
+}
+
+/// Bash builtins and keywords: a command starting with one of these always goes
+/// through bash, since its meaning there differs from any program of that name.
+const SHELL_WORDS: &[&str] = &[
+    "alias", "bg", "bind", "break", "builtin", "caller", "case", "cd", "command", "compgen", "complete",
+    "compopt", "continue", "coproc", "declare", "dirs", "disown", "do", "done", "echo", "elif", "else",
+    "enable", "esac", "eval", "exec", "exit", "export", "false", "fc", "fg", "fi", "for", "function",
+    "getopts", "hash", "help", "history", "if", "in", "jobs", "kill", "let", "local", "logout",
+    "mapfile", "popd", "printf", "pushd", "pwd", "read", "readarray", "readonly", "return", "select",
+    "set", "shift", "shopt", "source", "suspend", "test", "then", "time", "times", "trap", "type",
+    "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+];
+
+/// The words of `command` when it can run without a shell: only plain words made of
+/// characters that no shell treats specially, and not a shell builtin or keyword.
+pub fn direct_argv(command: &str) -> Option<Vec<&str>> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=,+@%".contains(c);
+    if !command.chars().all(|c| plain(c) || c == ' ') {
+        return None;
+    }
+    let words: Vec<&str> = command.split(' ').filter(|w| !w.is_empty()).collect();
+    let first = *words.first()?;
+    if first.contains('=') || SHELL_WORDS.contains(&first) {
+        return None;
+    }
+    Some(words)
+}
+
+async fn run_bash(shell: &str, ctx: TaskContext) -> Outcome {
+    let TaskKind::Bash { command } = &ctx.task().kind else {
+        return Outcome::failed(None, "not a bash task");
+    };
+    let mut cmd = match direct_argv(command) {
+        Some(argv) => {
+            let mut c = Command::new(argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+        None => {
+            let mut c = Command::new(shell);
+            c.arg("-c").arg(command);
+            c
+        }
+    };
+    cmd.envs(ctx.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .process_group(0);
+    if let Some(dir) = &ctx.workdir {
+        cmd.current_dir(dir);
+    }
+    let streaming = ctx.lines.is_some();
+    if streaming {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    } else {
+        match (ctx.log.try_clone(), ctx.log.try_clone()) {
+            (Ok(out), Ok(err)) => {
+                cmd.stdout(out).stderr(err);
+            }
+            (Err(e), _) | (_, Err(e)) => return Outcome::failed(None, format!("cannot use the task log: {e}")),
+        }
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let (code, message) = spawn_error(command, &ctx, &e);
+            use std::io::Write;
+            let _ = writeln!(&ctx.log, "dag: {message}");
+            return Outcome::failed(Some(code), message);
+        }
+    };
+    let Some(pid) = child.id() else {
+        return Outcome::failed(None, "the task process vanished before it could be watched");
+    };
+    let group = GroupGuard::new(pid);
+    let mut readers = Vec::new();
+    if let Some(lines) = &ctx.lines {
+        let id = ctx.task().id.clone();
+        if let (Some(out), Ok(log)) = (child.stdout.take(), ctx.log.try_clone()) {
+            readers.push(tokio::spawn(copy_lines(out, log, id.clone(), lines.clone())));
+        }
+        if let (Some(err), Ok(log)) = (child.stderr.take(), ctx.log.try_clone()) {
+            readers.push(tokio::spawn(copy_lines(err, log, id, lines.clone())));
+        }
+    }
+
+    let stop = &ctx.stop;
+    let timeout = tokio::time::sleep(ctx.timeout);
+    tokio::pin!(timeout);
+    let mut stopped: Option<String> = None;
+    let mut cancelled = false;
+    let status = tokio::select! {
+        s = child.wait() => Some(s),
+        _ = &mut timeout => {
+            stopped = Some(format!("timed out after {}", humantime::format_duration(ctx.timeout)));
+            None
+        }
+        _ = stop.graceful.cancelled() => {
+            cancelled = true;
+            stopped = Some("cancelled".to_string());
+            None
+        }
+        _ = stop.hard.cancelled() => {
+            cancelled = true;
+            stopped = Some("killed".to_string());
+            None
+        }
+    };
+    let status = match status {
+        Some(s) => s,
+        None => terminate(&mut child, &group, ctx.grace, stop).await,
+    };
+    // Whatever the leader left behind (`sleep 1000 &`) ends with it.
+    group.kill_rest();
+    for r in readers {
+        // A reader only waits for processes that escaped the group; do not hang on them.
+        let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
+    }
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => return Outcome::failed(None, format!("cannot wait for the task process: {e}")),
+    };
+    let (code, how) = describe_exit(status);
+    match stopped {
+        Some(reason) if cancelled => Outcome {
+            status: crate::engine::runner::Status::Cancelled,
+            exit_code: Some(code),
+            error: Some(reason),
+        },
+        Some(reason) => Outcome::failed(Some(code), reason),
+        None if status.success() => Outcome::success(Some(0)),
+        None => Outcome::failed(Some(code), how),
+    }
+}
+
+/// SIGTERM to the group, then SIGKILL after the grace period (or at once when the
+/// hard stop fires).
+async fn terminate(
+    child: &mut tokio::process::Child,
+    group: &GroupGuard,
+    grace: Duration,
+    stop: &crate::engine::runner::StopSignal,
+) -> std::io::Result<std::process::ExitStatus> {
+    if stop.hard.is_cancelled() {
+        group.signal(Signal::SIGKILL);
+        return child.wait().await;
+    }
+    group.signal(Signal::SIGTERM);
+    tokio::select! {
+        s = child.wait() => return s,
+        _ = tokio::time::sleep(grace) => {}
+        _ = stop.hard.cancelled() => {}
+    }
+    group.signal(Signal::SIGKILL);
+    child.wait().await
+}
+
+fn spawn_error(command: &str, ctx: &TaskContext, e: &std::io::Error) -> (i32, String) {
+    let program = direct_argv(command).map_or("bash", |a| a[0]);
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            if let Some(dir) = ctx.workdir.as_ref().filter(|d| !d.is_dir()) {
+                (127, format!("workdir {} does not exist", dir.display()))
+            } else {
+                (127, format!("{program}: command not found"))
+            }
+        }
+        std::io::ErrorKind::PermissionDenied => (126, format!("{program}: permission denied")),
+        _ => (126, format!("cannot start {program}: {e}")),
+    }
+}
+
+/// Longest line handed to the live output consumer; the log keeps everything.
+const MAX_LINE: usize = 8 * 1024;
+
+async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(mut from: R, mut log: std::fs::File, task: String, lines: LineSink) {
+    use std::io::Write;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    let mut overlong = false;
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let _ = log.write_all(&buf[..n]);
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                if !overlong {
+                    lines(&task, &String::from_utf8_lossy(&line));
+                }
+                line.clear();
+                overlong = false;
+            } else if line.len() < MAX_LINE {
+                line.push(b);
+            } else if !overlong {
+                overlong = true;
+                lines(&task, &format!("{} …", String::from_utf8_lossy(&line)));
+            }
+        }
+    }
+    if !line.is_empty() && !overlong {
+        lines(&task, &String::from_utf8_lossy(&line));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::direct_argv;
+
+    #[test]
+    fn plain_commands_skip_the_shell() {
+        assert_eq!(direct_argv("true"), Some(vec!["true"]));
+        assert_eq!(direct_argv("./build.sh --out=dist  -j2"), Some(vec!["./build.sh", "--out=dist", "-j2"]));
+    }
+
+    #[test]
+    fn shell_syntax_and_builtins_use_bash() {
+        for c in [
+            "echo hi",
+            "cd /tmp",
+            "a=1 true",
+            "true && false",
+            "ls *.rs",
+            "echo $HOME",
+            "cat 'x'",
+            "sleep 1 &",
+            "exit 3",
+            "x | y",
+            "",
+            "ls ~",
+            "printf '%s'",
+            "foo\tbar",
+        ] {
+            assert_eq!(direct_argv(c), None, "{c}");
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! The file state store: one directory per run under `<state dir>/runs/`.
+//!
+//! ```text
+//! runs/<run id>/run.json      the run record, replaced atomically (write + rename)
+//! runs/<run id>/events.jsonl  append-only event log, one JSON event per line
+//! runs/<run id>/logs/<task>.<attempt>.log
+//! runs/<run id>/lock          held (flock) by the process driving the run
+//! ```
+//!
+//! `run.json` is written when the run starts and when it ends; in between, the event
+//! log is the truth. Events are buffered and written with one `write` per scheduling
+//! step (group commit), so a run of many short tasks is not bound by state writes,
+//! while everything committed survives a SIGKILL of `dag run`: the record is
+//! `run.json` plus every complete line of the log after its `seq`. At the end of a
+//! run, the log is fsynced before the final record replaces the old one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use crate::engine::events::Event;
+use crate::engine::record::RunRecord;
+use crate::engine::store::{RunWriter, StateStore, StoreError};
+
+/// Runs kept in a directory.
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    root: PathBuf,
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + use<> {
+    let path = path.display().to_string();
+    move |source| StoreError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+impl FileStore {
+    /// Opens (creating if needed) the store rooted at `root` and checks that it is
+    /// writable, so that a bad state directory is reported before anything runs.
+    pub fn open(root: &Path) -> Result<FileStore, StoreError> {
+        let runs = root.join("runs");
+        fs::create_dir_all(&runs).map_err(io_err("create", &runs))?;
+        let probe = runs.join(format!(".probe-{}", std::process::id()));
+        File::create(&probe).map_err(io_err("write to", &runs))?;
+        let _ = fs::remove_file(&probe);
+        Ok(FileStore { root: root.to_path_buf() })
+    }
+
+    /// Opens the store for reading only (history commands): it must exist.
+    pub fn open_existing(root: &Path) -> Result<FileStore, StoreError> {
+        let runs = root.join("runs");
+        if !runs.is_dir() {
+            return Err(StoreError::Empty);
+        }
+        Ok(FileStore { root: root.to_path_buf() })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.root.join("runs").join(run_id)
+    }
+
+    /// Path of an attempt's log file.
+    pub fn log_path(&self, run_id: &str, task: &str, attempt: u32) -> PathBuf {
+        self.run_dir(run_id).join("logs").join(format!("{task}.{attempt}.log"))
+    }
+
+    /// Whether a live process holds the run's lock (is driving it now).
+    pub fn is_driven(&self, run_id: &str) -> bool {
+        let Ok(f) = File::open(self.run_dir(run_id).join("lock")) else {
+            return false;
+        };
+        match f.try_lock() {
+            Ok(()) => {
+                let _ = f.unlock();
+                false
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+/// Ids of runs are directory names; refuse anything that could leave `runs/`.
+fn check_run_id(run_id: &str) -> Result<(), StoreError> {
+    let ok = !run_id.is_empty()
+        && run_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !run_id.starts_with('.');
+    if ok { Ok(()) } else { Err(StoreError::NotFound(run_id.to_string())) }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+    let tmp = path.with_extension("json.tmp");
+    let mut f = File::create(&tmp).map_err(io_err("write", &tmp))?;
+    f.write_all(bytes).map_err(io_err("write", &tmp))?;
+    if sync {
+        f.sync_all().map_err(io_err("sync", &tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io_err("replace", path))?;
+    Ok(())
+}
+
+impl StateStore for FileStore {
+    fn create_run(&self, record: &RunRecord) -> Result<Box<dyn RunWriter>, StoreError> {
+        check_run_id(&record.run_id)?;
+        let dir = self.run_dir(&record.run_id);
+        let logs = dir.join("logs");
+        fs::create_dir_all(&logs).map_err(io_err("create", &logs))?;
+        let lock_path = dir.join("lock");
+        let lock = File::create(&lock_path).map_err(io_err("create", &lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked(record.run_id.clone()));
+        }
+        let events_path = dir.join("events.jsonl");
+        let events = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&events_path)
+            .map_err(io_err("open", &events_path))?;
+        Ok(Box::new(FileRunWriter {
+            dir,
+            events,
+            events_path,
+            buffer: Vec::with_capacity(64 * 1024),
+            _lock: lock,
+        }))
+    }
+
+    fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError> {
+        check_run_id(run_id)?;
+        let dir = self.run_dir(run_id);
+        let record_path = dir.join("run.json");
+        let text = match fs::read(&record_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(run_id.to_string()));
+            }
+            Err(e) => return Err(io_err("read", &record_path)(e)),
+        };
+        let mut record: RunRecord = serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
+            path: record_path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let events_path = dir.join("events.jsonl");
+        let file = match File::open(&events_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(record),
+            Err(e) => return Err(io_err("read", &events_path)(e)),
+        };
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        let mut number = 0u64;
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(io_err("read", &events_path))?;
+            // A last line without its newline was cut short by a crash mid-write: it
+            // was never committed.
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            number += 1;
+            if number <= record.seq {
+                continue;
+            }
+            let corrupt = |detail: String| StoreError::Corrupt {
+                path: format!("{}:{number}", events_path.display()),
+                detail,
+            };
+            let event: Event = serde_json::from_slice(&line).map_err(|e| corrupt(e.to_string()))?;
+            record.apply(&event).map_err(|e| corrupt(e.to_string()))?;
+        }
+        Ok(record)
+    }
+
+    fn run_ids(&self) -> Result<Vec<String>, StoreError> {
+        let runs = self.root.join("runs");
+        let entries = match fs::read_dir(&runs) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list", &runs)(e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join("run.json").is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn read_log(&self, run_id: &str, task: &str, attempt: u32) -> Result<Vec<u8>, StoreError> {
+        check_run_id(run_id)?;
+        let path = self.log_path(run_id, task, attempt);
+        fs::read(&path).map_err(io_err("read", &path))
+    }
+}
+
+struct FileRunWriter {
+    dir: PathBuf,
+    events: File,
+    events_path: PathBuf,
+    buffer: Vec<u8>,
+    _lock: File,
+}
+
+impl RunWriter for FileRunWriter {
+    fn append(&mut self, event: &Event) -> Result<(), StoreError> {
+        serde_json::to_writer(&mut self.buffer, event).map_err(|e| StoreError::Io {
+            action: "encode an event for",
+            path: self.events_path.display().to_string(),
+            source: e.into(),
+        })?;
+        self.buffer.push(b'\n');
+        Ok(())
+    }
+
+    fn commit(&mut self, record: &RunRecord, final_record: bool) -> Result<(), StoreError> {
+        if !self.buffer.is_empty() {
+            self.events
+                .write_all(&self.buffer)
+                .map_err(io_err("append to", &self.events_path))?;
+            self.buffer.clear();
+        }
+        if final_record {
+            self.events.sync_data().map_err(io_err("sync", &self.events_path))?;
+            let bytes = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Io {
+                action: "encode",
+                path: self.dir.display().to_string(),
+                source: e.into(),
+            })?;
+            write_atomically(&self.dir.join("run.json"), &bytes, true)?;
+        }
+        Ok(())
+    }
+
+    fn task_log(&mut self, task: &str, attempt: u32) -> Result<File, StoreError> {
+        let path = self.dir.join("logs").join(format!("{task}.{attempt}.log"));
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err("create", &path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::state::TaskState;
+    use crate::engine::time::Timestamp;
+    use crate::engine::validate::{LoadOptions, load_str};
+
+    fn new_record() -> RunRecord {
+        let dag = load_str("t.yaml", "name: t\ntasks:\n  a: {command: x}\n", &LoadOptions::default()).unwrap();
+        RunRecord::new("20260101T000000000Z-0000".into(), &dag, "t.yaml".into())
+    }
+
+    #[test]
+    fn committed_events_survive_without_a_final_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let mut record = new_record();
+        let mut w = store.create_run(&record).unwrap();
+        w.commit(&record, true).unwrap();
+        for e in [
+            Event::RunStarted { at: Timestamp(1), host: "h".into(), pid: 1 },
+            Event::TaskState { task: 0, state: TaskState::Queued, at: Timestamp(2), reason: None },
+        ] {
+            record.apply(&e).unwrap();
+            w.append(&e).unwrap();
+        }
+        w.commit(&record, false).unwrap();
+        // The process dies here: no final record. A half-written line follows.
+        drop(w);
+        let events = dir.path().join("runs").join(&record.run_id).join("events.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&events).unwrap();
+        f.write_all(b"{\"event\":\"attempt_sta").unwrap();
+        let loaded = store.load_run(&record.run_id).unwrap();
+        assert_eq!(loaded, record);
+    }
+
+    #[test]
+    fn a_driven_run_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let record = new_record();
+        let w = store.create_run(&record).unwrap();
+        assert!(store.is_driven(&record.run_id));
+        assert!(matches!(store.create_run(&record), Err(StoreError::Locked(_))));
+        drop(w);
+        assert!(!store.is_driven(&record.run_id));
+    }
+
+    #[test]
+    fn run_ids_cannot_escape_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        assert!(matches!(store.load_run("../x"), Err(StoreError::NotFound(_))));
+    }
+}

@@ -1,0 +1,152 @@
+//! The `fn` task runner: Rust functions registered by name. The built-ins `noop`,
+//! `sleep DURATION` and `fail [MESSAGE]` serve tests and benchmarks; programs that
+//! embed dag register their own.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::runner::{BoxFuture, Outcome, TaskContext, TaskRunner};
+use crate::engine::spec::TaskKind;
+
+/// What a registered function gets for one attempt.
+pub struct FnContext {
+    /// Everything after the function name in `command`, trimmed.
+    pub args: String,
+    /// The run's id.
+    pub run_id: String,
+    /// The task's id.
+    pub task_id: String,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// DAG and task `env` plus the `DAG_*` variables.
+    pub env: Vec<(String, String)>,
+    /// The attempt's log; write lines here.
+    pub log: std::fs::File,
+    /// Fires when the attempt is cancelled or times out. The function's future is
+    /// dropped at that point anyway; the token lets work handed to other threads stop.
+    pub cancel: CancellationToken,
+}
+
+/// A registered function: succeeds with `Ok(())` or fails with a message.
+pub type TaskFn = Arc<dyn Fn(FnContext) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// Runs `fn` tasks.
+#[derive(Clone, Default)]
+pub struct FnRunner {
+    functions: BTreeMap<String, TaskFn>,
+}
+
+impl FnRunner {
+    /// A runner with no functions.
+    pub fn empty() -> FnRunner {
+        FnRunner::default()
+    }
+
+    /// A runner with the built-ins `noop`, `sleep` and `fail`.
+    pub fn with_builtins() -> FnRunner {
+        let mut r = FnRunner::empty();
+        r.register("noop", |_ctx| async { Ok(()) });
+        r.register("sleep", |ctx| async move {
+            let d = humantime::parse_duration(ctx.args.trim())
+                .map_err(|e| format!("sleep: invalid duration `{}`: {e}", ctx.args))?;
+            tokio::time::sleep(d).await;
+            Ok(())
+        });
+        r.register("fail", |ctx| async move {
+            Err(if ctx.args.is_empty() {
+                "failed".to_string()
+            } else {
+                ctx.args
+            })
+        });
+        r
+    }
+
+    /// Registers `f` under `name`, replacing any function of that name.
+    pub fn register<F, Fut>(&mut self, name: &str, f: F)
+    where
+        F: Fn(FnContext) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.functions
+            .insert(name.to_string(), Arc::new(move |ctx| Box::pin(f(ctx))));
+    }
+
+    /// Names of the registered functions, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.functions.keys().cloned().collect()
+    }
+}
+
+impl TaskRunner for FnRunner {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
+        let TaskKind::Fn { name, args } = &ctx.task().kind else {
+            return Box::pin(async { Outcome::failed(None, "not an fn task") });
+        };
+        let Some(f) = self.functions.get(name).cloned() else {
+            let msg = format!("unknown function `{name}`");
+            return Box::pin(async move { Outcome::failed(None, msg) });
+        };
+        let cancel = CancellationToken::new();
+        let fctx = match ctx.log.try_clone() {
+            Ok(log) => FnContext {
+                args: args.clone(),
+                run_id: ctx.run_id.clone(),
+                task_id: ctx.task().id.clone(),
+                attempt: ctx.attempt,
+                env: ctx.env.clone(),
+                log,
+                cancel: cancel.clone(),
+            },
+            Err(e) => {
+                let msg = format!("cannot use the task log: {e}");
+                return Box::pin(async move { Outcome::failed(None, msg) });
+            }
+        };
+        Box::pin(async move {
+            // Its own task, so that a panic is caught and reported as the failure.
+            let mut handle = tokio::spawn(f(fctx));
+            let stopped = tokio::select! {
+                joined = &mut handle => {
+                    return match joined {
+                        Ok(Ok(())) => Outcome::success(None),
+                        Ok(Err(msg)) => {
+                            let _ = writeln!(&ctx.log, "error: {msg}");
+                            Outcome::failed(None, msg)
+                        }
+                        Err(e) => {
+                            let msg = panic_message(e);
+                            let _ = writeln!(&ctx.log, "{msg}");
+                            Outcome::failed(None, msg)
+                        }
+                    };
+                }
+                _ = tokio::time::sleep(ctx.timeout) => Err(format!("timed out after {}", humantime::format_duration(ctx.timeout))),
+                _ = ctx.stop.graceful.cancelled() => Ok("cancelled"),
+                _ = ctx.stop.hard.cancelled() => Ok("killed"),
+            };
+            cancel.cancel();
+            handle.abort();
+            match stopped {
+                Err(timeout) => Outcome::failed(None, timeout),
+                Ok(reason) => Outcome::cancelled(reason),
+            }
+        })
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "function was aborted".to_string();
+    }
+    let payload = e.into_panic();
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string());
+    format!("function panicked: {text}")
+}
