@@ -52,13 +52,80 @@ impl TaskRunner for BashRunner {
 /// Bash builtins and keywords: a command starting with one of these always goes
 /// through bash, since its meaning there differs from any program of that name.
 const SHELL_WORDS: &[&str] = &[
-    "alias", "bg", "bind", "break", "builtin", "caller", "case", "cd", "command", "compgen", "complete",
-    "compopt", "continue", "coproc", "declare", "dirs", "disown", "do", "done", "echo", "elif", "else",
-    "enable", "esac", "eval", "exec", "exit", "export", "false", "fc", "fg", "fi", "for", "function",
-    "getopts", "hash", "help", "history", "if", "in", "jobs", "kill", "let", "local", "logout",
-    "mapfile", "popd", "printf", "pushd", "pwd", "read", "readarray", "readonly", "return", "select",
-    "set", "shift", "shopt", "source", "suspend", "test", "then", "time", "times", "trap", "type",
-    "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+    "alias",
+    "bg",
+    "bind",
+    "break",
+    "builtin",
+    "caller",
+    "case",
+    "cd",
+    "command",
+    "compgen",
+    "complete",
+    "compopt",
+    "continue",
+    "coproc",
+    "declare",
+    "dirs",
+    "disown",
+    "do",
+    "done",
+    "echo",
+    "elif",
+    "else",
+    "enable",
+    "esac",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "false",
+    "fc",
+    "fg",
+    "fi",
+    "for",
+    "function",
+    "getopts",
+    "hash",
+    "help",
+    "history",
+    "if",
+    "in",
+    "jobs",
+    "kill",
+    "let",
+    "local",
+    "logout",
+    "mapfile",
+    "popd",
+    "printf",
+    "pushd",
+    "pwd",
+    "read",
+    "readarray",
+    "readonly",
+    "return",
+    "select",
+    "set",
+    "shift",
+    "shopt",
+    "source",
+    "suspend",
+    "test",
+    "then",
+    "time",
+    "times",
+    "trap",
+    "type",
+    "typeset",
+    "ulimit",
+    "umask",
+    "unalias",
+    "unset",
+    "until",
+    "wait",
+    "while",
 ];
 
 /// The words of `command` when it can run without a shell: only plain words made of
@@ -106,7 +173,9 @@ async fn run_bash(shell: &str, ctx: TaskContext) -> Outcome {
             (Ok(out), Ok(err)) => {
                 cmd.stdout(out).stderr(err);
             }
-            (Err(e), _) | (_, Err(e)) => return Outcome::failed(None, format!("cannot use the task log: {e}")),
+            (Err(e), _) | (_, Err(e)) => {
+                return Outcome::failed(None, format!("cannot use the task log: {e}"));
+            }
         }
     }
     let mut child = match cmd.spawn() {
@@ -126,7 +195,12 @@ async fn run_bash(shell: &str, ctx: TaskContext) -> Outcome {
     if let Some(lines) = &ctx.lines {
         let id = ctx.task().id.clone();
         if let (Some(out), Ok(log)) = (child.stdout.take(), ctx.log.try_clone()) {
-            readers.push(tokio::spawn(copy_lines(out, log, id.clone(), lines.clone())));
+            readers.push(tokio::spawn(copy_lines(
+                out,
+                log,
+                id.clone(),
+                lines.clone(),
+            )));
         }
         if let (Some(err), Ok(log)) = (child.stderr.take(), ctx.log.try_clone()) {
             readers.push(tokio::spawn(copy_lines(err, log, id, lines.clone())));
@@ -222,7 +296,12 @@ fn spawn_error(command: &str, ctx: &TaskContext, e: &std::io::Error) -> (i32, St
 /// Longest line handed to the live output consumer; the log keeps everything.
 const MAX_LINE: usize = 8 * 1024;
 
-async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(mut from: R, mut log: std::fs::File, task: String, lines: LineSink) {
+async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(
+    mut from: R,
+    mut log: std::fs::File,
+    task: String,
+    lines: LineSink,
+) {
     use std::io::Write;
     let mut buf = vec![0u8; 64 * 1024];
     let mut line: Vec<u8> = Vec::new();
@@ -260,7 +339,10 @@ mod tests {
     #[test]
     fn plain_commands_skip_the_shell() {
         assert_eq!(direct_argv("true"), Some(vec!["true"]));
-        assert_eq!(direct_argv("./build.sh --out=dist  -j2"), Some(vec!["./build.sh", "--out=dist", "-j2"]));
+        assert_eq!(
+            direct_argv("./build.sh --out=dist  -j2"),
+            Some(vec!["./build.sh", "--out=dist", "-j2"])
+        );
     }
 
     #[test]

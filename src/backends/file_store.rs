@@ -46,7 +46,9 @@ impl FileStore {
         let probe = runs.join(format!(".probe-{}", std::process::id()));
         File::create(&probe).map_err(io_err("write to", &runs))?;
         let _ = fs::remove_file(&probe);
-        Ok(FileStore { root: root.to_path_buf() })
+        Ok(FileStore {
+            root: root.to_path_buf(),
+        })
     }
 
     /// Opens the store for reading only (history commands): it must exist.
@@ -55,7 +57,9 @@ impl FileStore {
         if !runs.is_dir() {
             return Err(StoreError::Empty);
         }
-        Ok(FileStore { root: root.to_path_buf() })
+        Ok(FileStore {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The store's root directory.
@@ -69,7 +73,9 @@ impl FileStore {
 
     /// Path of an attempt's log file.
     pub fn log_path(&self, run_id: &str, task: &str, attempt: u32) -> PathBuf {
-        self.run_dir(run_id).join("logs").join(format!("{task}.{attempt}.log"))
+        self.run_dir(run_id)
+            .join("logs")
+            .join(format!("{task}.{attempt}.log"))
     }
 
     /// Whether a live process holds the run's lock (is driving it now).
@@ -94,7 +100,11 @@ fn check_run_id(run_id: &str) -> Result<(), StoreError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && !run_id.starts_with('.');
-    if ok { Ok(()) } else { Err(StoreError::NotFound(run_id.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(run_id.to_string()))
+    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
@@ -145,10 +155,11 @@ impl StateStore for FileStore {
             }
             Err(e) => return Err(io_err("read", &record_path)(e)),
         };
-        let mut record: RunRecord = serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
-            path: record_path.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        let mut record: RunRecord =
+            serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
+                path: record_path.display().to_string(),
+                detail: e.to_string(),
+            })?;
         let events_path = dir.join("events.jsonl");
         let file = match File::open(&events_path) {
             Ok(f) => f,
@@ -160,7 +171,9 @@ impl StateStore for FileStore {
         let mut number = 0u64;
         loop {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(io_err("read", &events_path))?;
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(io_err("read", &events_path))?;
             // A last line without its newline was cut short by a crash mid-write: it
             // was never committed.
             if n == 0 || line.last() != Some(&b'\n') {
@@ -230,7 +243,9 @@ impl RunWriter for FileRunWriter {
             self.buffer.clear();
         }
         if final_record {
-            self.events.sync_data().map_err(io_err("sync", &self.events_path))?;
+            self.events
+                .sync_data()
+                .map_err(io_err("sync", &self.events_path))?;
             let bytes = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Io {
                 action: "encode",
                 path: self.dir.display().to_string(),
@@ -259,7 +274,12 @@ mod tests {
     use crate::engine::validate::{LoadOptions, load_str};
 
     fn new_record() -> RunRecord {
-        let dag = load_str("t.yaml", "name: t\ntasks:\n  a: {command: x}\n", &LoadOptions::default()).unwrap();
+        let dag = load_str(
+            "t.yaml",
+            "name: t\ntasks:\n  a: {command: x}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap();
         RunRecord::new("20260101T000000000Z-0000".into(), &dag, "t.yaml".into())
     }
 
@@ -271,8 +291,17 @@ mod tests {
         let mut w = store.create_run(&record).unwrap();
         w.commit(&record, true).unwrap();
         for e in [
-            Event::RunStarted { at: Timestamp(1), host: "h".into(), pid: 1 },
-            Event::TaskState { task: 0, state: TaskState::Queued, at: Timestamp(2), reason: None },
+            Event::RunStarted {
+                at: Timestamp(1),
+                host: "h".into(),
+                pid: 1,
+            },
+            Event::TaskState {
+                task: 0,
+                state: TaskState::Queued,
+                at: Timestamp(2),
+                reason: None,
+            },
         ] {
             record.apply(&e).unwrap();
             w.append(&e).unwrap();
@@ -280,7 +309,11 @@ mod tests {
         w.commit(&record, false).unwrap();
         // The process dies here: no final record. A half-written line follows.
         drop(w);
-        let events = dir.path().join("runs").join(&record.run_id).join("events.jsonl");
+        let events = dir
+            .path()
+            .join("runs")
+            .join(&record.run_id)
+            .join("events.jsonl");
         let mut f = OpenOptions::new().append(true).open(&events).unwrap();
         f.write_all(b"{\"event\":\"attempt_sta").unwrap();
         let loaded = store.load_run(&record.run_id).unwrap();
@@ -294,7 +327,10 @@ mod tests {
         let record = new_record();
         let w = store.create_run(&record).unwrap();
         assert!(store.is_driven(&record.run_id));
-        assert!(matches!(store.create_run(&record), Err(StoreError::Locked(_))));
+        assert!(matches!(
+            store.create_run(&record),
+            Err(StoreError::Locked(_))
+        ));
         drop(w);
         assert!(!store.is_driven(&record.run_id));
     }
@@ -303,6 +339,9 @@ mod tests {
     fn run_ids_cannot_escape_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::open(dir.path()).unwrap();
-        assert!(matches!(store.load_run("../x"), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.load_run("../x"),
+            Err(StoreError::NotFound(_))
+        ));
     }
 }

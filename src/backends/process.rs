@@ -46,7 +46,8 @@ pub fn describe_exit(status: std::process::ExitStatus) -> (i32, String) {
     match (status.code(), status.signal()) {
         (Some(code), _) => (code, format!("exit code {code}")),
         (None, Some(sig)) => {
-            let name = Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string());
+            let name = Signal::try_from(sig)
+                .map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string());
             (128 + sig, format!("killed by {name}"))
         }
         (None, None) => (-1, "ended without an exit code".to_string()),

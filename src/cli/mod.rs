@@ -1,1 +1,56 @@
-//! The command line.
+//! The `dag` command line: argument parsing, the commands, and everything printed.
+//! [`main`] returns the process exit code, so tests and embedders can call it.
+
+pub mod args;
+pub mod exit;
+pub mod history;
+pub mod output;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod setup;
+pub mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use exit::CliError;
+
+/// Parses the process arguments, runs the command, prints any error, and returns the
+/// exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return exit::code(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
+        }
+    };
+    exit::code(match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprint!(
+                "{}",
+                output::render_error(&err, output::Style::detect().color)
+            );
+            err.exit_code()
+        }
+    })
+}
+
+fn dispatch(cli: Cli) -> Result<u8, CliError> {
+    let state_dir = cli.state_dir.as_deref();
+    match cli.command {
+        Command::Run(a) => run::run(a, state_dir),
+        Command::Validate(a) => validate::validate(a),
+        Command::Status(a) => history::status(a, &setup::existing_store(state_dir)?),
+        Command::Runs(a) => history::runs(a, &setup::existing_store(state_dir)?),
+        Command::Logs(a) => history::logs(a, &setup::existing_store(state_dir)?),
+    }
+}

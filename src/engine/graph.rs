@@ -28,7 +28,12 @@ impl Dag {
         let upstream: Vec<Vec<usize>> = spec
             .tasks
             .iter()
-            .map(|t| t.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
+            .map(|t| {
+                t.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
             .collect();
         let mut downstream = vec![Vec::new(); spec.tasks.len()];
         for (i, ups) in upstream.iter().enumerate() {

@@ -175,7 +175,10 @@ impl RunRecord {
                 let Some(a) = t.attempts.last_mut().filter(|a| a.attempt == *attempt) else {
                     return Err(IllegalTransition {
                         run_id,
-                        detail: format!("task {}: attempt {attempt} finished but was never started", t.id),
+                        detail: format!(
+                            "task {}: attempt {attempt} finished but was never started",
+                            t.id
+                        ),
                     });
                 };
                 a.ended_at = Some(*at);
@@ -203,7 +206,11 @@ impl RunRecord {
         Ok(())
     }
 
-    fn task_to(&mut self, index: usize, to: TaskState) -> Result<&mut TaskRecord, IllegalTransition> {
+    fn task_to(
+        &mut self,
+        index: usize,
+        to: TaskState,
+    ) -> Result<&mut TaskRecord, IllegalTransition> {
         let run_id = &self.run_id;
         let Some(task) = self.tasks.get_mut(index) else {
             return Err(IllegalTransition {
@@ -266,9 +273,26 @@ mod tests {
     fn attempts_are_recorded() {
         let mut r = record();
         let at = Timestamp(1);
-        r.apply(&Event::RunStarted { at, host: "h".into(), pid: 1 }).unwrap();
-        r.apply(&Event::TaskState { task: 0, state: TaskState::Queued, at, reason: None }).unwrap();
-        r.apply(&Event::AttemptStarted { task: 0, attempt: 1, at, host: "h".into() }).unwrap();
+        r.apply(&Event::RunStarted {
+            at,
+            host: "h".into(),
+            pid: 1,
+        })
+        .unwrap();
+        r.apply(&Event::TaskState {
+            task: 0,
+            state: TaskState::Queued,
+            at,
+            reason: None,
+        })
+        .unwrap();
+        r.apply(&Event::AttemptStarted {
+            task: 0,
+            attempt: 1,
+            at,
+            host: "h".into(),
+        })
+        .unwrap();
         r.apply(&Event::AttemptFinished {
             task: 0,
             attempt: 1,
@@ -289,9 +313,37 @@ mod tests {
         let mut r = record();
         let at = Timestamp(1);
         let err = r
-            .apply(&Event::AttemptStarted { task: 1, attempt: 1, at, host: "h".into() })
+            .apply(&Event::AttemptStarted {
+                task: 1,
+                attempt: 1,
+                at,
+                host: "h".into(),
+            })
             .unwrap_err();
         assert!(err.detail.contains("pending -> running"), "{err}");
         assert_eq!(r.seq, 0);
+    }
+}
+
+/// A new run id: the UTC time to the millisecond, then four random hex digits, e.g.
+/// `20261126T044802123Z-3f9a`. Ids sort by creation time.
+pub fn new_run_id() -> String {
+    let stamp: String = Timestamp::now()
+        .rfc3339()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':' | '.'))
+        .collect();
+    format!("{stamp}-{:04x}", fastrand::u16(..))
+}
+
+#[cfg(test)]
+mod id_tests {
+    #[test]
+    fn run_ids_sort_by_time() {
+        let a = super::new_run_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = super::new_run_id();
+        assert_eq!(a.len(), "20261126T044802123Z-3f9a".len(), "{a}");
+        assert!(a < b, "{a} {b}");
     }
 }

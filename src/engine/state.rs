@@ -95,7 +95,10 @@ pub enum RunState {
 impl RunState {
     /// True once the run is over.
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunState::Success | RunState::Failed | RunState::Cancelled)
+        matches!(
+            self,
+            RunState::Success | RunState::Failed | RunState::Cancelled
+        )
     }
 
     /// The file/JSON spelling.
@@ -184,7 +187,10 @@ mod tests {
     #[test]
     fn terminal_states() {
         let terminal: Vec<TaskState> = ALL.into_iter().filter(|s| s.is_terminal()).collect();
-        assert_eq!(terminal, vec![Success, Failed, UpstreamFailed, Skipped, Cancelled]);
+        assert_eq!(
+            terminal,
+            vec![Success, Failed, UpstreamFailed, Skipped, Cancelled]
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ impl Timestamp {
 
     /// Converts a `SystemTime`; times before 1970 clamp to the epoch.
     pub fn from_system(t: SystemTime) -> Timestamp {
-        Timestamp(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+        Timestamp(
+            t.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        )
     }
 
     /// As a `SystemTime`.

@@ -81,9 +81,7 @@ impl InvalidDag {
             .iter()
             .take(MAX_PROBLEMS)
             .map(|p| {
-                let mut d = MietteDiagnostic::new(p.message.clone())
-                    .with_severity(Severity::Error)
-                    .with_code("dag::invalid");
+                let mut d = MietteDiagnostic::new(p.message.clone()).with_severity(Severity::Error);
                 let labels = p.labels.iter().map(|(span, label)| {
                     let start = offsets.byte(span.start.index);
                     let end = offsets.byte(span.end.index).max(start);
@@ -94,10 +92,8 @@ impl InvalidDag {
                 if let Some(help) = &p.help {
                     d = d.with_help(help.clone());
                 }
-                Report::new(d).with_source_code(NamedSource::new(
-                    self.path.clone(),
-                    self.source.clone(),
-                ))
+                Report::new(d)
+                    .with_source_code(NamedSource::new(self.path.clone(), self.source.clone()))
             })
             .collect();
         if self.problems.len() > MAX_PROBLEMS {
@@ -315,7 +311,14 @@ const COMMON_TASK_KEYS: &[&str] = &[
     "description",
 ];
 const HTTP_KEYS: &[&str] = &["method", "url", "body", "headers"];
-const DOCKER_KEYS: &[&str] = &["image", "volumes", "memory_mb", "cpu_quota", "network", "pull"];
+const DOCKER_KEYS: &[&str] = &[
+    "image",
+    "volumes",
+    "memory_mb",
+    "cpu_quota",
+    "network",
+    "pull",
+];
 
 const DEFAULT_KEYS: &[&str] = &[
     "timeout",
@@ -422,8 +425,12 @@ impl Checker<'_, '_> {
                     None => format!("valid keys in {what}: {}", allowed.join(", ")),
                 };
                 self.report(
-                    Problem::at(k.span, format!("unknown key `{key}` in {what}"), "unknown key")
-                        .help(help),
+                    Problem::at(
+                        k.span,
+                        format!("unknown key `{key}` in {what}"),
+                        "unknown key",
+                    )
+                    .help(help),
                 );
             }
         }
@@ -486,7 +493,8 @@ impl Checker<'_, '_> {
                     Some((_, v)) => out.push_str(v),
                     None => {
                         let span = self.narrow(node, expr_text);
-                        let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+                        let names: Vec<&str> =
+                            self.params.iter().map(|(k, _)| k.as_str()).collect();
                         let help = match suggest(name, names.iter().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None if names.is_empty() => {
@@ -495,8 +503,12 @@ impl Checker<'_, '_> {
                             None => format!("declared params: {}", names.join(", ")),
                         };
                         self.report(
-                            Problem::at(span, format!("unknown param `{name}`"), "not declared in `params`")
-                                .help(help),
+                            Problem::at(
+                                span,
+                                format!("unknown param `{name}`"),
+                                "not declared in `params`",
+                            )
+                            .help(help),
                         );
                         ok = false;
                     }
@@ -548,7 +560,11 @@ impl Checker<'_, '_> {
         if self.src.is_ascii() {
             return self.src.get(start..end).map(|t| (t, start));
         }
-        let mut it = self.src.char_indices().map(|(b, _)| b).chain([self.src.len()]);
+        let mut it = self
+            .src
+            .char_indices()
+            .map(|(b, _)| b)
+            .chain([self.src.len()]);
         let b_start = it.nth(start)?;
         let b_end = if end > start {
             it.nth(end - start - 1)?
@@ -564,8 +580,12 @@ impl Checker<'_, '_> {
             Ok(d) => Some(d),
             Err(e) => {
                 self.report(
-                    Problem::at(node.span, format!("`{key}`: invalid duration `{raw}`: {e}"), "invalid duration")
-                        .help("write a duration such as 500ms, 30s, 10m or 1h30m"),
+                    Problem::at(
+                        node.span,
+                        format!("`{key}`: invalid duration `{raw}`: {e}"),
+                        "invalid duration",
+                    )
+                    .help("write a duration such as 500ms, 30s, 10m or 1h30m"),
                 );
                 None
             }
@@ -574,7 +594,10 @@ impl Checker<'_, '_> {
 
     fn uint(&mut self, node: &Node, key: &str, max: u64) -> Option<u64> {
         let parsed = match &node.kind {
-            NodeKind::Scalar { value, quoted: false } => value.parse::<u64>().ok(),
+            NodeKind::Scalar {
+                value,
+                quoted: false,
+            } => value.parse::<u64>().ok(),
             _ => None,
         };
         match parsed {
@@ -596,7 +619,10 @@ impl Checker<'_, '_> {
 
     fn int(&mut self, node: &Node, key: &str) -> Option<i64> {
         let parsed = match &node.kind {
-            NodeKind::Scalar { value, quoted: false } => value.parse::<i64>().ok(),
+            NodeKind::Scalar {
+                value,
+                quoted: false,
+            } => value.parse::<i64>().ok(),
             _ => None,
         };
         if parsed.is_none() {
@@ -616,8 +642,12 @@ impl Checker<'_, '_> {
             None => format!("one of: {}", names.join(", ")),
         };
         self.report(
-            Problem::at(node.span, format!("unknown {key} `{raw}`"), format!("not a valid {key}"))
-                .help(help),
+            Problem::at(
+                node.span,
+                format!("unknown {key} `{raw}`"),
+                format!("not a valid {key}"),
+            )
+            .help(help),
         );
         None
     }
@@ -647,7 +677,12 @@ impl Checker<'_, '_> {
 
     /// A map of strings to scalars (numbers and booleans become their text; an empty
     /// value is the empty string).
-    fn string_map(&mut self, node: &Node, key: &str, substitute: bool) -> Option<Vec<(String, String)>> {
+    fn string_map(
+        &mut self,
+        node: &Node,
+        key: &str,
+        substitute: bool,
+    ) -> Option<Vec<(String, String)>> {
         if matches!(node.kind, NodeKind::Null) {
             return Some(Vec::new());
         }
@@ -685,7 +720,12 @@ impl Checker<'_, '_> {
             return None;
         };
         self.unknown_keys(&entries, TOP_KEYS, "the top level");
-        let get = |k: &str| entries.iter().find(|(key, ..)| *key == k).map(|(_, kn, v)| (*kn, *v));
+        let get = |k: &str| {
+            entries
+                .iter()
+                .find(|(key, ..)| *key == k)
+                .map(|(_, kn, v)| (*kn, *v))
+        };
 
         if let Some((_, v)) = get("version") {
             if v.as_scalar() != Some("1") {
@@ -710,8 +750,12 @@ impl Checker<'_, '_> {
             }),
             None => {
                 self.report(
-                    Problem::at(Span::at(root.span.start), "missing required key `name`", "in this map")
-                        .help("add `name: my-pipeline` at the top of the file"),
+                    Problem::at(
+                        Span::at(root.span.start),
+                        "missing required key `name`",
+                        "in this map",
+                    )
+                    .help("add `name: my-pipeline` at the top of the file"),
                 );
                 None
             }
@@ -739,8 +783,12 @@ impl Checker<'_, '_> {
             Some((k, v)) => self.tasks(k, v, &defaults),
             None => {
                 self.report(
-                    Problem::at(Span::at(root.span.start), "missing required key `tasks`", "in this map")
-                        .help("add a `tasks:` map of task id to task"),
+                    Problem::at(
+                        Span::at(root.span.start),
+                        "missing required key `tasks`",
+                        "in this map",
+                    )
+                    .help("add a `tasks:` map of task id to task"),
                 );
                 None
             }
@@ -791,7 +839,9 @@ impl Checker<'_, '_> {
                 }
                 "retry_backoff" => d.retry.backoff = self.backoff(v).unwrap_or_default(),
                 "trigger_rule" => {
-                    d.trigger_rule = self.choice(v, "trigger_rule", &TriggerRule::ALL).unwrap_or_default()
+                    d.trigger_rule = self
+                        .choice(v, "trigger_rule", &TriggerRule::ALL)
+                        .unwrap_or_default()
                 }
                 "queue" => d.queue = self.queue(v),
                 "workdir" => d.workdir = self.optional_string(v, key).flatten(),
@@ -809,7 +859,11 @@ impl Checker<'_, '_> {
     fn positive_duration(&mut self, node: &Node, key: &str) -> Option<Duration> {
         let d = self.duration(node, key)?;
         if d.is_zero() {
-            self.report(Problem::at(node.span, format!("`{key}` must be more than zero"), "zero"));
+            self.report(Problem::at(
+                node.span,
+                format!("`{key}` must be more than zero"),
+                "zero",
+            ));
             return None;
         }
         Some(d)
@@ -819,7 +873,10 @@ impl Checker<'_, '_> {
         self.choice(
             node,
             "retry_backoff",
-            &[("exponential", Backoff::Exponential), ("fixed", Backoff::Fixed)],
+            &[
+                ("exponential", Backoff::Exponential),
+                ("fixed", Backoff::Fixed),
+            ],
         )
     }
 
@@ -838,7 +895,11 @@ impl Checker<'_, '_> {
     fn cpu_quota(&mut self, node: &Node) -> Option<u64> {
         let q = self.uint(node, "cpu_quota", 100_000)?;
         if q == 0 {
-            self.report(Problem::at(node.span, "`cpu_quota` must be more than zero", "zero"));
+            self.report(Problem::at(
+                node.span,
+                "`cpu_quota` must be more than zero",
+                "zero",
+            ));
             return None;
         }
         Some(q)
@@ -850,8 +911,12 @@ impl Checker<'_, '_> {
             Some(q)
         } else {
             self.report(
-                Problem::at(node.span, format!("invalid queue name `{q}`"), "invalid queue")
-                    .help("queue names use only letters, digits, `_` and `-`"),
+                Problem::at(
+                    node.span,
+                    format!("invalid queue name `{q}`"),
+                    "invalid queue",
+                )
+                .help("queue names use only letters, digits, `_` and `-`"),
             );
             None
         }
@@ -859,11 +924,18 @@ impl Checker<'_, '_> {
 
     fn tasks(&mut self, key: &Node, node: &Node, defaults: &Defaults) -> Option<Vec<TaskSpec>> {
         let NodeKind::Map(_) = &node.kind else {
-            let span = if matches!(node.kind, NodeKind::Null) { key.span } else { node.span };
+            let span = if matches!(node.kind, NodeKind::Null) {
+                key.span
+            } else {
+                node.span
+            };
             self.report(
                 Problem::at(
                     span,
-                    format!("`tasks` must be a map of task id to task, found {}", node.type_name()),
+                    format!(
+                        "`tasks` must be a map of task id to task, found {}",
+                        node.type_name()
+                    ),
                     "expected a map",
                 )
                 .help("write each task as `id: { command: ... }` under `tasks:`"),
@@ -872,11 +944,14 @@ impl Checker<'_, '_> {
         };
         let entries = self.entries(node, "`tasks`")?;
         if entries.is_empty() {
-            self.report(Problem::at(key.span, "`tasks` is empty", "no tasks").help("add at least one task"));
+            self.report(
+                Problem::at(key.span, "`tasks` is empty", "no tasks").help("add at least one task"),
+            );
             return None;
         }
-        let mut tasks = Vec::with_capacity(entries.len());
-        let mut dep_spans: Vec<Vec<Span>> = Vec::with_capacity(entries.len());
+        let mut tasks: Vec<Option<TaskSpec>> = Vec::with_capacity(entries.len());
+        let mut ids: Vec<&str> = Vec::with_capacity(entries.len());
+        let mut deps: Vec<Vec<(String, Span)>> = Vec::with_capacity(entries.len());
         let mut id_spans: Vec<Span> = Vec::with_capacity(entries.len());
         let mut ok = true;
         for (id, knode, v) in &entries {
@@ -888,34 +963,34 @@ impl Checker<'_, '_> {
                 ok = false;
                 continue;
             }
-            match self.task(id, knode, v, defaults) {
-                Some((task, spans)) => {
-                    tasks.push(task);
-                    dep_spans.push(spans);
-                    id_spans.push(knode.span);
-                }
-                None => ok = false,
-            }
+            let (task, task_deps) = self.task(id, knode, v, defaults);
+            ok &= task.is_some();
+            tasks.push(task);
+            ids.push(id);
+            deps.push(task_deps);
+            id_spans.push(knode.span);
         }
-        // Dependencies are checked against every declared id, including tasks that
-        // had other problems, so that one typo does not cascade.
+        // Dependencies and cycles are checked over every task, including those that
+        // had other problems, so that every problem shows at once.
         let declared: HashSet<&str> = entries.iter().map(|(id, ..)| *id).collect();
-        for (task, spans) in tasks.iter().zip(&dep_spans) {
+        for (i, task_deps) in deps.iter().enumerate() {
+            let id = ids[i];
             let mut seen = HashSet::new();
-            for (dep, span) in task.depends_on.iter().zip(spans) {
-                if dep == &task.id {
+            for (dep, span) in task_deps {
+                if dep == id {
                     self.report(Problem::at(
                         *span,
-                        format!("task `{}` depends on itself", task.id),
+                        format!("task `{id}` depends on itself"),
                         "self-dependency",
                     ));
                     ok = false;
                 } else if !declared.contains(dep.as_str()) {
-                    let help = suggest(dep, declared.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+                    let help = suggest(dep, declared.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"));
                     self.report(
                         Problem::at(
                             *span,
-                            format!("task `{}` depends on unknown task `{dep}`", task.id),
+                            format!("task `{id}` depends on unknown task `{dep}`"),
                             "no such task",
                         )
                         .help_opt(help),
@@ -924,31 +999,37 @@ impl Checker<'_, '_> {
                 } else if !seen.insert(dep.as_str()) {
                     self.report(Problem::at(
                         *span,
-                        format!("task `{}` lists `{dep}` twice in `depends_on`", task.id),
+                        format!("task `{id}` lists `{dep}` twice in `depends_on`"),
                         "listed again",
                     ));
                     ok = false;
                 }
             }
         }
-        if !ok {
-            return None;
-        }
-        let index: HashMap<&str, usize> = tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
-        let upstream: Vec<Vec<usize>> = tasks
+        let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+        // Self-dependencies are reported above, not again as cycles of one.
+        let upstream: Vec<Vec<usize>> = deps
             .iter()
-            .map(|t| t.depends_on.iter().map(|d| index[d.as_str()]).collect())
+            .enumerate()
+            .map(|(i, d)| {
+                d.iter()
+                    .filter_map(|(d, _)| index.get(d.as_str()).copied())
+                    .filter(|&u| u != i)
+                    .collect()
+            })
             .collect();
         let cycles = find_cycles(&upstream);
         for cycle in &cycles {
-            let mut names: Vec<&str> = cycle.iter().map(|&i| tasks[i].id.as_str()).collect();
+            let mut names: Vec<&str> = cycle.iter().map(|&i| ids[i]).collect();
             names.push(names[0]);
             let mut labels = Vec::with_capacity(cycle.len());
             for (pos, &from) in cycle.iter().enumerate() {
                 let to = cycle[(pos + 1) % cycle.len()];
-                let dep_pos = upstream[from].iter().position(|&u| u == to).unwrap_or(0);
-                let span = dep_spans[from].get(dep_pos).copied().unwrap_or(id_spans[from]);
-                labels.push((span, format!("`{}` depends on `{}`", tasks[from].id, tasks[to].id)));
+                let span = deps[from]
+                    .iter()
+                    .find(|(d, _)| d == ids[to])
+                    .map_or(id_spans[from], |(_, s)| *s);
+                labels.push((span, format!("`{}` depends on `{}`", ids[from], ids[to])));
             }
             self.report(Problem {
                 message: format!("dependency cycle: {}", names.join(" → ")),
@@ -956,7 +1037,10 @@ impl Checker<'_, '_> {
                 help: Some("remove one of these dependencies".into()),
             });
         }
-        cycles.is_empty().then_some(tasks)
+        if !ok || !cycles.is_empty() {
+            return None;
+        }
+        tasks.into_iter().collect()
     }
 
     fn task(
@@ -965,21 +1049,45 @@ impl Checker<'_, '_> {
         key: &Node,
         node: &Node,
         defaults: &Defaults,
-    ) -> Option<(TaskSpec, Vec<Span>)> {
+    ) -> (Option<TaskSpec>, Vec<(String, Span)>) {
         let what = format!("task `{id}`");
         if !matches!(node.kind, NodeKind::Map(_)) {
-            let span = if matches!(node.kind, NodeKind::Null) { key.span } else { node.span };
+            let span = if matches!(node.kind, NodeKind::Null) {
+                key.span
+            } else {
+                node.span
+            };
             self.report(
                 Problem::at(
                     span,
-                    format!("{what} must be a map of task keys, found {}", node.type_name()),
+                    format!(
+                        "{what} must be a map of task keys, found {}",
+                        node.type_name()
+                    ),
                     "expected a map",
                 )
                 .help(format!("write `{id}: {{ command: ... }}`")),
             );
-            return None;
+            return (None, Vec::new());
         }
-        let entries = self.entries(node, &what)?;
+        let Some(entries) = self.entries(node, &what) else {
+            return (None, Vec::new());
+        };
+        let deps = match entries.iter().find(|(k, ..)| *k == "depends_on") {
+            Some((_, _, v)) => self.string_list(v, "depends_on").unwrap_or_default(),
+            None => Vec::new(),
+        };
+        (self.task_spec(id, key, &entries, defaults, &what), deps)
+    }
+
+    fn task_spec(
+        &mut self,
+        id: &str,
+        key: &Node,
+        entries: &Entries<'_>,
+        defaults: &Defaults,
+        what: &str,
+    ) -> Option<TaskSpec> {
         let all_keys: Vec<&str> = COMMON_TASK_KEYS
             .iter()
             .chain(HTTP_KEYS)
@@ -987,7 +1095,12 @@ impl Checker<'_, '_> {
             .copied()
             .collect();
         self.unknown_keys(&entries, &all_keys, &what);
-        let get = |k: &str| entries.iter().find(|(key, ..)| *key == k).map(|(_, _, v)| *v);
+        let get = |k: &str| {
+            entries
+                .iter()
+                .find(|(key, ..)| *key == k)
+                .map(|(_, _, v)| *v)
+        };
         let before = self.problems.len();
 
         let type_name = match get("type") {
@@ -997,15 +1110,20 @@ impl Checker<'_, '_> {
             }
             None => "bash",
         };
+        let what = what.to_string();
         if let (Some(allowed), Some(v)) = (&self.options.task_types, get("type")) {
             if !allowed.contains(&type_name) {
                 self.report(
-                    Problem::at(v.span, format!("{type_name} tasks cannot run in this build of dag"), "unsupported type")
-                        .help(format!("supported task types: {}", allowed.join(", "))),
+                    Problem::at(
+                        v.span,
+                        format!("{type_name} tasks cannot run in this build of dag"),
+                        "unsupported type",
+                    )
+                    .help(format!("supported task types: {}", allowed.join(", "))),
                 );
             }
         }
-        for (key, knode, _) in &entries {
+        for (key, knode, _) in entries {
             let owner = if HTTP_KEYS.contains(key) {
                 "http"
             } else if DOCKER_KEYS.contains(key) {
@@ -1014,18 +1132,25 @@ impl Checker<'_, '_> {
                 continue;
             };
             if owner != type_name {
-                self.report(Problem::at(
-                    knode.span,
-                    format!("`{key}` applies to {owner} tasks, but {what} is a {type_name} task"),
-                    format!("{owner} only"),
-                ).help(format!("add `type: {owner}` or remove `{key}`")));
+                self.report(
+                    Problem::at(
+                        knode.span,
+                        format!(
+                            "`{key}` applies to {owner} tasks, but {what} is a {type_name} task"
+                        ),
+                        format!("{owner} only"),
+                    )
+                    .help(format!("add `type: {owner}` or remove `{key}`")),
+                );
             }
         }
 
-        let description = get("description").and_then(|v| self.optional_string(v, "description").flatten());
-        let (depends_on, dep_spans): (Vec<String>, Vec<Span>) = match get("depends_on") {
-            Some(v) => self.string_list(v, "depends_on").unwrap_or_default().into_iter().unzip(),
-            None => (Vec::new(), Vec::new()),
+        let description =
+            get("description").and_then(|v| self.optional_string(v, "description").flatten());
+        let depends_on: Vec<String> = match get("depends_on") {
+            // Already checked by `task`; read again without reporting.
+            Some(v) => collect_strings(v),
+            None => Vec::new(),
         };
         let mut env = match get("env") {
             Some(v) => self.string_map(v, "env", true).unwrap_or_default(),
@@ -1047,54 +1172,74 @@ impl Checker<'_, '_> {
             retry.delay = self.duration(v, "retry_delay").unwrap_or(retry.delay);
         }
         if let Some(v) = get("max_retry_delay") {
-            retry.max_delay = self.duration(v, "max_retry_delay").unwrap_or(retry.max_delay);
+            retry.max_delay = self
+                .duration(v, "max_retry_delay")
+                .unwrap_or(retry.max_delay);
         }
         if let Some(v) = get("retry_backoff") {
             retry.backoff = self.backoff(v).unwrap_or_default();
         }
         let trigger_rule = match get("trigger_rule") {
-            Some(v) => self.choice(v, "trigger_rule", &TriggerRule::ALL).unwrap_or_default(),
+            Some(v) => self
+                .choice(v, "trigger_rule", &TriggerRule::ALL)
+                .unwrap_or_default(),
             None => defaults.trigger_rule,
         };
         let queue = match get("queue") {
             Some(v) => self.queue(v).unwrap_or_default(),
             None => defaults.queue.clone().unwrap_or_else(|| "default".into()),
         };
-        let priority = get("priority").and_then(|v| self.int(v, "priority")).unwrap_or(0);
+        let priority = get("priority")
+            .and_then(|v| self.int(v, "priority"))
+            .unwrap_or(0);
+        let before_command = self.problems.len();
         let command = get("command").and_then(|v| self.optional_string(v, "command").flatten());
+        let command_failed = self.problems.len() > before_command;
 
         let kind = match type_name {
             "bash" => match command {
                 Some(c) if !c.trim().is_empty() => Some(TaskKind::Bash { command: c }),
+                _ if command_failed => None,
                 _ => {
-                    self.missing(key, get("command"), &format!("`command` is required for bash {what}"));
+                    self.missing(
+                        key,
+                        get("command"),
+                        &format!("`command` is required for bash {what}"),
+                    );
                     None
                 }
             },
+            "fn" if command_failed => None,
             "fn" => self.fn_kind(key, get("command"), command, &what),
-            "http" => self.http_kind(key, &entries, command, &what),
-            "docker" => self.docker_kind(key, &entries, command, &mut env, &mut workdir, defaults, &what),
+            "http" | "docker" if command_failed => None,
+            "http" => self.http_kind(key, entries, command, &what),
+            "docker" => self.docker_kind(
+                key,
+                entries,
+                command,
+                &mut env,
+                &mut workdir,
+                defaults,
+                &what,
+            ),
             _ => None,
         };
         if self.problems.len() > before {
             return None;
         }
-        Some((
-            TaskSpec {
-                id: id.to_string(),
-                description,
-                kind: kind?,
-                depends_on,
-                env,
-                workdir,
-                timeout,
-                retry,
-                trigger_rule,
-                queue,
-                priority,
-            },
-            dep_spans,
-        ))
+        Some(TaskSpec {
+            id: id.to_string(),
+            description,
+            kind: kind?,
+            depends_on,
+            env,
+            workdir,
+            timeout,
+            retry,
+            trigger_rule,
+            queue,
+            priority,
+        })
     }
 
     fn missing(&mut self, key: &Node, value: Option<&Node>, message: &str) {
@@ -1102,9 +1247,21 @@ impl Checker<'_, '_> {
         self.report(Problem::at(span, message.to_string(), "here"));
     }
 
-    fn fn_kind(&mut self, key: &Node, cmd_node: Option<&Node>, command: Option<String>, what: &str) -> Option<TaskKind> {
+    fn fn_kind(
+        &mut self,
+        key: &Node,
+        cmd_node: Option<&Node>,
+        command: Option<String>,
+        what: &str,
+    ) -> Option<TaskKind> {
         let Some(command) = command.filter(|c| !c.trim().is_empty()) else {
-            self.missing(key, cmd_node, &format!("`command` is required for fn {what}: the function name and its arguments"));
+            self.missing(
+                key,
+                cmd_node,
+                &format!(
+                    "`command` is required for fn {what}: the function name and its arguments"
+                ),
+            );
             return None;
         };
         let command = command.trim();
@@ -1115,19 +1272,36 @@ impl Checker<'_, '_> {
         if let (Some(known), Some(node)) = (&self.options.functions, cmd_node) {
             if !known.iter().any(|k| *k == name) {
                 let help = match suggest(&name, known.iter().map(String::as_str)) {
-                    Some(s) => format!("did you mean `{s}`? registered functions: {}", known.join(", ")),
+                    Some(s) => format!(
+                        "did you mean `{s}`? registered functions: {}",
+                        known.join(", ")
+                    ),
                     None => format!("registered functions: {}", known.join(", ")),
                 };
                 let span = self.narrow(node, &name);
-                self.report(Problem::at(span, format!("unknown function `{name}`"), "not registered").help(help));
+                self.report(
+                    Problem::at(span, format!("unknown function `{name}`"), "not registered")
+                        .help(help),
+                );
                 return None;
             }
         }
         Some(TaskKind::Fn { name, args })
     }
 
-    fn http_kind(&mut self, key: &Node, entries: &Entries<'_>, command: Option<String>, what: &str) -> Option<TaskKind> {
-        let get = |k: &str| entries.iter().find(|(key, ..)| *key == k).map(|(_, _, v)| *v);
+    fn http_kind(
+        &mut self,
+        key: &Node,
+        entries: &Entries<'_>,
+        command: Option<String>,
+        what: &str,
+    ) -> Option<TaskKind> {
+        let get = |k: &str| {
+            entries
+                .iter()
+                .find(|(key, ..)| *key == k)
+                .map(|(_, _, v)| *v)
+        };
         let cmd_node = get("command");
         let mut headers = match get("headers") {
             Some(v) => self.string_map(v, "headers", true)?,
@@ -1137,8 +1311,14 @@ impl Checker<'_, '_> {
         let (method, url, body, span) = match (command, get("url")) {
             (Some(_), Some(url_node)) => {
                 self.report(
-                    Problem::at(url_node.span, format!("{what} has both `command` and `url`"), "second request")
-                        .help("use either `command: METHOD URL [BODY]` or the `method`/`url`/`body` keys"),
+                    Problem::at(
+                        url_node.span,
+                        format!("{what} has both `command` and `url`"),
+                        "second request",
+                    )
+                    .help(
+                        "use either `command: METHOD URL [BODY]` or the `method`/`url`/`body` keys",
+                    ),
                 );
                 return None;
             }
@@ -1148,7 +1328,10 @@ impl Checker<'_, '_> {
                 let (method, rest) = c.split_once(char::is_whitespace).unwrap_or((c, ""));
                 let rest = rest.trim_start();
                 let (url, body) = match rest.split_once(char::is_whitespace) {
-                    Some((u, b)) => (u.to_string(), Some(b.trim().to_string()).filter(|b| !b.is_empty())),
+                    Some((u, b)) => (
+                        u.to_string(),
+                        Some(b.trim().to_string()).filter(|b| !b.is_empty()),
+                    ),
                     None => (rest.to_string(), None),
                 };
                 (method.to_uppercase(), url, body, node.span)
@@ -1166,24 +1349,39 @@ impl Checker<'_, '_> {
                 (method, url, body, url_node.span)
             }
             (None, None) => {
-                self.missing(key, None, &format!("{what} needs `command: METHOD URL [BODY]` or `url:`"));
+                self.missing(
+                    key,
+                    None,
+                    &format!("{what} needs `command: METHOD URL [BODY]` or `url:`"),
+                );
                 return None;
             }
         };
         if !HTTP_METHODS.contains(&method.as_str()) {
             self.report(
-                Problem::at(span, format!("unknown HTTP method `{method}`"), "unknown method")
-                    .help(format!("one of: {}", HTTP_METHODS.join(", "))),
+                Problem::at(
+                    span,
+                    format!("unknown HTTP method `{method}`"),
+                    "unknown method",
+                )
+                .help(format!("one of: {}", HTTP_METHODS.join(", "))),
             );
             return None;
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            self.report(
-                Problem::at(span, format!("`{url}` is not an http:// or https:// URL"), "invalid URL"),
-            );
+            self.report(Problem::at(
+                span,
+                format!("`{url}` is not an http:// or https:// URL"),
+                "invalid URL",
+            ));
             return None;
         }
-        Some(TaskKind::Http(HttpSpec { method, url, body, headers }))
+        Some(TaskKind::Http(HttpSpec {
+            method,
+            url,
+            body,
+            headers,
+        }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1197,7 +1395,12 @@ impl Checker<'_, '_> {
         defaults: &Defaults,
         what: &str,
     ) -> Option<TaskKind> {
-        let get = |k: &str| entries.iter().find(|(key, ..)| *key == k).map(|(_, _, v)| *v);
+        let get = |k: &str| {
+            entries
+                .iter()
+                .find(|(key, ..)| *key == k)
+                .map(|(_, _, v)| *v)
+        };
         let mut spec = DockerSpec {
             image: defaults.image.clone().unwrap_or_default(),
             command: command.clone(),
@@ -1209,7 +1412,10 @@ impl Checker<'_, '_> {
         };
         // The seed system's form: the whole container spec as a JSON object in
         // `command`.
-        if let Some(c) = command.as_deref().filter(|c| c.trim_start().starts_with('{')) {
+        if let Some(c) = command
+            .as_deref()
+            .filter(|c| c.trim_start().starts_with('{'))
+        {
             let node = get("command")?;
             match serde_json::from_str::<JsonDocker>(c) {
                 Ok(j) => {
@@ -1242,7 +1448,11 @@ impl Checker<'_, '_> {
             spec.image = self.string(v, "image")?;
         }
         if let Some(v) = get("volumes") {
-            spec.volumes = self.string_list(v, "volumes")?.into_iter().map(|(s, _)| s).collect();
+            spec.volumes = self
+                .string_list(v, "volumes")?
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect();
         }
         if let Some(v) = get("memory_mb") {
             spec.memory_mb = Some(self.uint(v, "memory_mb", u64::MAX / (1 << 20))?);
@@ -1261,6 +1471,18 @@ impl Checker<'_, '_> {
             return None;
         }
         Some(TaskKind::Docker(spec))
+    }
+}
+
+/// The strings of a scalar or a list of scalars, without checks.
+fn collect_strings(node: &Node) -> Vec<String> {
+    match &node.kind {
+        NodeKind::Scalar { value, .. } => vec![value.clone()],
+        NodeKind::Seq(items) => items
+            .iter()
+            .filter_map(|i| i.as_scalar().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -165,8 +165,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
                 documents += 1;
                 if documents > 1 {
                     return Err(YamlError {
-                        message: "a DAG file holds one YAML document, found a second `---`"
-                            .into(),
+                        message: "a DAG file holds one YAML document, found a second `---`".into(),
                         pos: span.start,
                     });
                 }
@@ -284,7 +283,8 @@ fn is_null(value: &str) -> bool {
 /// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`): entries of the merged maps
 /// are added unless the map itself already has that key.
 fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
-    let is_merge = |k: &Node| matches!(&k.kind, NodeKind::Scalar { value, quoted: false } if value == "<<");
+    let is_merge =
+        |k: &Node| matches!(&k.kind, NodeKind::Scalar { value, quoted: false } if value == "<<");
     if !entries.iter().any(|(k, _)| is_merge(k)) {
         return entries;
     }
@@ -341,8 +341,12 @@ mod tests {
 
     #[test]
     fn spans_point_at_values() {
-        let root = parse("name: x\ntasks:\n  a: {command: true}\n").unwrap().unwrap();
-        let NodeKind::Map(entries) = &root.kind else { panic!() };
+        let root = parse("name: x\ntasks:\n  a: {command: true}\n")
+            .unwrap()
+            .unwrap();
+        let NodeKind::Map(entries) = &root.kind else {
+            panic!()
+        };
         let (k, v) = &entries[1];
         assert_eq!(k.as_scalar(), Some("tasks"));
         assert_eq!(k.span.start.line, 2);
@@ -353,7 +357,9 @@ mod tests {
     fn merge_keys_fill_missing_entries_only() {
         let src = "base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n";
         let root = parse(src).unwrap().unwrap();
-        let NodeKind::Map(entries) = &root.kind else { panic!() };
+        let NodeKind::Map(entries) = &root.kind else {
+            panic!()
+        };
         assert_eq!(map_keys(&entries[1].1), vec!["y", "x"]);
     }
 

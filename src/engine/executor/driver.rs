@@ -90,7 +90,12 @@ impl Driver {
         self.record.tasks[task].state
     }
 
-    pub fn set_state(&mut self, task: usize, state: TaskState, reason: Option<String>) -> Result<(), ExecError> {
+    pub fn set_state(
+        &mut self,
+        task: usize,
+        state: TaskState,
+        reason: Option<String>,
+    ) -> Result<(), ExecError> {
         self.emit(Event::TaskState {
             task,
             state,
@@ -118,7 +123,11 @@ impl Driver {
     }
 
     /// Records the start of an attempt and prepares its context.
-    pub fn begin_attempt(&mut self, task: usize, stop: &StopSignal) -> Result<TaskContext, ExecError> {
+    pub fn begin_attempt(
+        &mut self,
+        task: usize,
+        stop: &StopSignal,
+    ) -> Result<TaskContext, ExecError> {
         let attempt = self.record.tasks[task].attempts.len() as u32 + 1;
         self.emit(Event::AttemptStarted {
             task,
@@ -151,7 +160,12 @@ impl Driver {
     }
 
     /// Records the end of an attempt and says whether to retry.
-    pub fn end_attempt(&mut self, task: usize, attempt: u32, outcome: Outcome) -> Result<AfterAttempt, ExecError> {
+    pub fn end_attempt(
+        &mut self,
+        task: usize,
+        attempt: u32,
+        outcome: Outcome,
+    ) -> Result<AfterAttempt, ExecError> {
         let policy = self.dag.task(task).retry;
         let (state, after) = match outcome.status {
             Status::Success => (TaskState::Success, AfterAttempt::Done),
@@ -209,7 +223,10 @@ impl Driver {
     }
 }
 
-pub(super) fn run_attempt(runners: &Runners, ctx: TaskContext) -> crate::engine::runner::BoxFuture<'static, Outcome> {
+pub(super) fn run_attempt(
+    runners: &Runners,
+    ctx: TaskContext,
+) -> crate::engine::runner::BoxFuture<'static, Outcome> {
     let t = ctx.task().kind.type_name();
     match runners.get(t) {
         Some(r) => r.run(ctx),

@@ -25,7 +25,8 @@ struct Local {
 impl Local {
     fn queue(&mut self, d: &mut Driver, task: usize) -> Result<(), ExecError> {
         d.set_state(task, TaskState::Queued, None)?;
-        self.ready.push(ReadyKey::new(d.dag.task(task).priority, task));
+        self.ready
+            .push(ReadyKey::new(d.dag.task(task).priority, task));
         Ok(())
     }
 
@@ -56,7 +57,11 @@ impl Local {
     }
 }
 
-pub(super) async fn run(mut d: Driver, runners: &Runners, stop: StopSignal) -> Result<RunRecord, ExecError> {
+pub(super) async fn run(
+    mut d: Driver,
+    runners: &Runners,
+    stop: StopSignal,
+) -> Result<RunRecord, ExecError> {
     d.start()?;
     let dag = d.dag.clone();
     let parallel = d.options.parallel.max(1);
@@ -93,7 +98,8 @@ pub(super) async fn run(mut d: Driver, runners: &Runners, stop: StopSignal) -> R
                 attempts.insert(handle.id(), (key.index, attempt));
             }
         }
-        if running.is_empty() && (d.halt.is_some() || (l.ready.is_empty() && l.waiting.is_empty())) {
+        if running.is_empty() && (d.halt.is_some() || (l.ready.is_empty() && l.waiting.is_empty()))
+        {
             break;
         }
         d.commit()?;

@@ -9,7 +9,11 @@ use crate::engine::runner::{Runners, StopSignal};
 use crate::engine::state::TaskState;
 use crate::engine::trigger::Decision;
 
-pub(super) async fn run(mut d: Driver, runners: &Runners, stop: StopSignal) -> Result<RunRecord, ExecError> {
+pub(super) async fn run(
+    mut d: Driver,
+    runners: &Runners,
+    stop: StopSignal,
+) -> Result<RunRecord, ExecError> {
     d.start()?;
     let n = d.dag.len();
     loop {

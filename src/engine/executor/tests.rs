@@ -71,8 +71,15 @@ impl Observer for Starts {
     }
 }
 
-fn run_yaml(yaml: &str, executor: ExecutorKind, parallel: usize, fail_fast: bool) -> (RunRecord, Vec<usize>) {
-    let dag = Arc::new(load_str("t.yaml", yaml, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e:?}")));
+fn run_yaml(
+    yaml: &str,
+    executor: ExecutorKind,
+    parallel: usize,
+    fail_fast: bool,
+) -> (RunRecord, Vec<usize>) {
+    let dag = Arc::new(
+        load_str("t.yaml", yaml, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e:?}")),
+    );
     let runners = Runners::new().with("bash", Arc::new(Scripted));
     let record = RunRecord::new("test".into(), &dag, "t.yaml".into());
     let starts = Arc::new(Starts::default());
@@ -82,19 +89,40 @@ fn run_yaml(yaml: &str, executor: ExecutorKind, parallel: usize, fail_fast: bool
         fail_fast,
         ..ExecOptions::default()
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let record = rt
-        .block_on(execute(dag, record, Box::new(NullWriter), &runners, starts.clone(), &options, StopSignal::new()))
+        .block_on(execute(
+            dag,
+            record,
+            Box::new(NullWriter),
+            &runners,
+            starts.clone(),
+            &options,
+            StopSignal::new(),
+        ))
         .unwrap();
     let starts = starts.0.lock().unwrap().clone();
     (record, starts)
 }
 
 fn states(r: &RunRecord) -> Vec<(String, TaskState, usize)> {
-    r.tasks.iter().map(|t| (t.id.clone(), t.state, t.attempts.len())).collect()
+    r.tasks
+        .iter()
+        .map(|t| (t.id.clone(), t.state, t.attempts.len()))
+        .collect()
 }
 
-const RULES: [&str; 6] = ["all_success", "all_done", "all_failed", "one_success", "one_failed", "none_failed"];
+const RULES: [&str; 6] = [
+    "all_success",
+    "all_done",
+    "all_failed",
+    "one_success",
+    "one_failed",
+    "none_failed",
+];
 
 fn random_dag() -> impl Strategy<Value = String> {
     (2usize..14).prop_flat_map(|n| {
@@ -161,7 +189,10 @@ fn failure_propagates_and_independent_branches_go_on() {
         let (r, _) = run_yaml(yaml, kind, 4, false);
         let got: Vec<TaskState> = r.tasks.iter().map(|t| t.state).collect();
         use TaskState::*;
-        assert_eq!(got, vec![Failed, UpstreamFailed, Success, Success, Success, Skipped]);
+        assert_eq!(
+            got,
+            vec![Failed, UpstreamFailed, Success, Success, Success, Skipped]
+        );
         assert_eq!(r.state, RunState::Failed);
     }
 }
@@ -187,7 +218,13 @@ fn fail_fast_cancels_what_has_not_started() {
         assert_eq!(r.tasks[0].state, TaskState::Failed);
         assert_eq!(r.tasks[1].state, TaskState::Cancelled);
         assert_eq!(r.tasks[2].state, TaskState::Cancelled);
-        assert!(r.tasks[2].reason.as_deref().unwrap().contains("--fail-fast"));
+        assert!(
+            r.tasks[2]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("--fail-fast")
+        );
         assert_eq!(r.state, RunState::Failed);
     }
 }

@@ -1,0 +1,84 @@
+//! Exit codes and the errors that lead to them.
+
+use std::process::ExitCode;
+
+use crate::engine::executor::ExecError;
+use crate::engine::store::StoreError;
+use crate::engine::validate::{InvalidDag, LoadError};
+
+/// Every task succeeded.
+pub const SUCCESS: u8 = 0;
+/// The run finished and a task failed.
+pub const TASK_FAILED: u8 = 1;
+/// Bad invocation or invalid DAG file.
+pub const USAGE: u8 = 2;
+/// Infrastructure unavailable: state store, NATS, Docker daemon.
+pub const INFRASTRUCTURE: u8 = 3;
+/// Interrupted by SIGINT.
+pub const SIGINT: u8 = 130;
+/// Interrupted by SIGTERM.
+pub const SIGTERM: u8 = 143;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The command line does not make sense.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        help: Option<String>,
+    },
+    /// A DAG file could not be read.
+    #[error(transparent)]
+    Load(LoadError),
+    /// One or more DAG files are invalid (already rendered when `rendered`).
+    #[error("invalid DAG file")]
+    Invalid(Vec<InvalidDag>),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Running failed for a reason other than a task.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// Writing output failed.
+    #[error("cannot write output")]
+    Output(#[source] std::io::Error),
+}
+
+impl CliError {
+    /// A usage error with a hint.
+    pub fn usage(message: impl Into<String>, help: Option<String>) -> CliError {
+        CliError::Usage {
+            message: message.into(),
+            help,
+        }
+    }
+
+    /// The exit code this error leads to.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage { .. } | CliError::Load(_) | CliError::Invalid(_) => USAGE,
+            CliError::Store(StoreError::NotFound(_) | StoreError::Empty) => USAGE,
+            CliError::Store(_) | CliError::Output(_) => INFRASTRUCTURE,
+            CliError::Exec(ExecError::Store(_)) => INFRASTRUCTURE,
+            CliError::Exec(ExecError::NoRunner(_)) => USAGE,
+            CliError::Exec(ExecError::Illegal(_)) => TASK_FAILED,
+        }
+    }
+}
+
+impl From<LoadError> for CliError {
+    fn from(e: LoadError) -> CliError {
+        match e {
+            LoadError::Invalid(invalid) => CliError::Invalid(vec![*invalid]),
+            other => CliError::Load(other),
+        }
+    }
+}
+
+/// Converts an exit code for `main`.
+pub fn code(c: u8) -> ExitCode {
+    ExitCode::from(c)
+}

@@ -1,0 +1,215 @@
+//! `dag status`, `dag runs` and `dag logs`: reading runs back from the store.
+
+use std::time::Duration;
+
+use comfy_table::{Table, presets};
+
+use super::args::{LogsArgs, OutputArg, RunsArgs, StatusArgs};
+use super::exit::{self, CliError};
+use super::output;
+use super::progress::format_ms;
+use super::report;
+use crate::backends::file_store::FileStore;
+use crate::engine::record::RunRecord;
+use crate::engine::state::{RunState, TaskState};
+use crate::engine::store::{StateStore, StoreError};
+
+/// A note for a run that says `running` but that no process drives any more.
+fn interrupted_note(store: &FileStore, record: &RunRecord) -> Option<String> {
+    (!record.state.is_terminal() && !store.is_driven(&record.run_id)).then(|| {
+        format!(
+            "interrupted: the dag process that drove this run (pid {} on {}) is gone",
+            record.pid, record.host
+        )
+    })
+}
+
+fn latest_id(store: &FileStore) -> Result<String, CliError> {
+    store
+        .run_ids()?
+        .pop()
+        .ok_or(CliError::Store(StoreError::Empty))
+}
+
+/// `dag status [RUN_ID]`.
+pub fn status(args: StatusArgs, store: &FileStore) -> Result<u8, CliError> {
+    let id = match args.run_id {
+        Some(id) => id,
+        None => latest_id(store)?,
+    };
+    let record = store.load_run(&id)?;
+    match args.output {
+        OutputArg::Json => output::print(&report::json(&record))?,
+        OutputArg::Quiet => {}
+        OutputArg::Table => {
+            let mut out = format!(
+                "run {} of {} ({})\n",
+                record.run_id, record.dag, record.file
+            );
+            out.push_str(&report::table(&record));
+            out.push('\n');
+            out.push_str(&report::summary(&record));
+            out.push('\n');
+            if let Some(note) = interrupted_note(store, &record) {
+                out.push_str(&note);
+                out.push('\n');
+            }
+            output::print(&out)?;
+        }
+    }
+    Ok(match record.state {
+        RunState::Success => exit::SUCCESS,
+        RunState::Queued | RunState::Running => exit::SUCCESS,
+        _ => exit::TASK_FAILED,
+    })
+}
+
+/// `dag runs`.
+pub fn runs(args: RunsArgs, store: &FileStore) -> Result<u8, CliError> {
+    let mut records = Vec::new();
+    for id in store.run_ids()?.iter().rev() {
+        if records.len() >= args.limit {
+            break;
+        }
+        match store.load_run(id) {
+            Ok(r) if args.dag.as_ref().is_none_or(|d| *d == r.dag) => records.push(r),
+            Ok(_) => {}
+            // One damaged run must not hide the others.
+            Err(e) => eprintln!("warning: skipping run {id}: {e}"),
+        }
+    }
+    match args.output {
+        OutputArg::Json => {
+            let docs: Vec<report::RunJson<'_>> = records.iter().map(report::RunJson::new).collect();
+            let mut s = serde_json::to_string_pretty(&docs).unwrap_or_default();
+            s.push('\n');
+            output::print(&s)?;
+        }
+        OutputArg::Quiet => {}
+        OutputArg::Table => {
+            let mut t = Table::new();
+            t.load_preset(presets::UTF8_FULL_CONDENSED);
+            t.set_header(["run", "dag", "state", "started", "duration", "tasks ok"]);
+            for r in &records {
+                let ok = r
+                    .tasks
+                    .iter()
+                    .filter(|t| t.state == TaskState::Success)
+                    .count();
+                let state = match interrupted_note(store, r) {
+                    Some(_) => format!("{} (interrupted)", r.state),
+                    None => r.state.to_string(),
+                };
+                t.add_row([
+                    r.run_id.clone(),
+                    r.dag.clone(),
+                    state,
+                    r.started_at.map(|s| s.rfc3339()).unwrap_or_default(),
+                    match (r.started_at, r.ended_at) {
+                        (Some(s), Some(e)) => format_ms(s.until(e).as_millis() as u64),
+                        _ => String::new(),
+                    },
+                    format!("{ok}/{}", r.tasks.len()),
+                ]);
+            }
+            output::print(&format!("{t}\n"))?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `dag logs RUN_ID [TASK]`.
+pub fn logs(args: LogsArgs, store: &FileStore) -> Result<u8, CliError> {
+    let record = store.load_run(&args.run_id)?;
+    if let Some(task) = &args.task {
+        if !record.tasks.iter().any(|t| &t.id == task) {
+            let ids: Vec<&str> = record.tasks.iter().map(|t| t.id.as_str()).collect();
+            let help = crate::engine::suggest::suggest(task, ids.iter().copied())
+                .map(|s| format!("did you mean `{s}`?"));
+            return Err(CliError::usage(
+                format!("run {} has no task `{task}`", record.run_id),
+                help,
+            ));
+        }
+    }
+    if args.follow {
+        return follow(&args, store, record);
+    }
+    let mut out = String::new();
+    for t in record
+        .tasks
+        .iter()
+        .filter(|t| args.task.as_ref().is_none_or(|x| *x == t.id))
+    {
+        for a in t
+            .attempts
+            .iter()
+            .filter(|a| args.attempt.is_none_or(|n| n == a.attempt))
+        {
+            let bytes = store
+                .read_log(&record.run_id, &t.id, a.attempt)
+                .unwrap_or_default();
+            let several = args.task.is_none() || t.attempts.len() > 1;
+            if several {
+                out.push_str(&format!("── {} (attempt {}) ──\n", t.id, a.attempt));
+            }
+            out.push_str(&String::from_utf8_lossy(&bytes));
+            if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+                out.push('\n');
+            }
+        }
+    }
+    output::print(&out)?;
+    Ok(exit::SUCCESS)
+}
+
+/// Prints new output of the selected tasks, each line prefixed with its task id, until
+/// the run ends.
+fn follow(args: &LogsArgs, store: &FileStore, mut record: RunRecord) -> Result<u8, CliError> {
+    use std::collections::HashMap;
+    let mut offsets: HashMap<(String, u32), usize> = HashMap::new();
+    let mut partial: HashMap<(String, u32), String> = HashMap::new();
+    loop {
+        let finished = record.state.is_terminal() || !store.is_driven(&record.run_id);
+        let mut out = String::new();
+        for t in record
+            .tasks
+            .iter()
+            .filter(|t| args.task.as_ref().is_none_or(|x| *x == t.id))
+        {
+            for a in t
+                .attempts
+                .iter()
+                .filter(|a| args.attempt.is_none_or(|n| n == a.attempt))
+            {
+                let key = (t.id.clone(), a.attempt);
+                let bytes = store
+                    .read_log(&record.run_id, &t.id, a.attempt)
+                    .unwrap_or_default();
+                let offset = offsets.entry(key.clone()).or_insert(0);
+                if bytes.len() <= *offset {
+                    continue;
+                }
+                let text = String::from_utf8_lossy(&bytes[*offset..]).into_owned();
+                *offset = bytes.len();
+                let buffer = partial.entry(key).or_default();
+                buffer.push_str(&text);
+                while let Some(nl) = buffer.find('\n') {
+                    let line: String = buffer.drain(..=nl).collect();
+                    out.push_str(&format!("{} | {}", t.id, line));
+                }
+            }
+        }
+        output::print(&out)?;
+        if finished {
+            for ((task, _), rest) in partial {
+                if !rest.is_empty() {
+                    output::print(&format!("{task} | {rest}\n"))?;
+                }
+            }
+            return Ok(exit::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        record = store.load_run(&record.run_id)?;
+    }
+}

@@ -1,0 +1,107 @@
+//! Where output goes and how it looks: stdout for results, stderr for progress and
+//! diagnostics; colour and bars only on a terminal without `NO_COLOR` or `CI`.
+
+use std::io::{IsTerminal, Write};
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+use super::exit::CliError;
+use crate::engine::validate::InvalidDag;
+
+/// How stderr may be decorated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Style {
+    /// Live progress bars (else one plain line per state change).
+    pub bars: bool,
+    /// ANSI colour.
+    pub color: bool,
+}
+
+impl Style {
+    /// Decides from the environment: a pure function of (stderr is a terminal,
+    /// `NO_COLOR`, `CI`, `TERM=dumb`).
+    pub fn detect() -> Style {
+        let var = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+        Style::decide(
+            std::io::stderr().is_terminal(),
+            var("NO_COLOR"),
+            var("CI"),
+            std::env::var("TERM").is_ok_and(|t| t == "dumb"),
+        )
+    }
+
+    /// The decision itself.
+    pub fn decide(terminal: bool, no_color: bool, ci: bool, dumb: bool) -> Style {
+        let fancy = terminal && !ci && !dumb;
+        Style {
+            bars: fancy && !no_color,
+            color: fancy && !no_color,
+        }
+    }
+}
+
+/// Writes `text` to stdout. A closed pipe (`dag runs | head -1`) is not an error.
+pub fn print(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Renders DAG file problems as miette diagnostics with source lines and carets.
+pub fn render_invalid(invalid: &InvalidDag, color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    for report in invalid.reports() {
+        let _ = handler.render_report(&mut out, report.as_ref());
+    }
+    let n = invalid.problems.len();
+    out.push_str(&format!(
+        "error: {} is invalid: {n} problem{}\n",
+        invalid.path,
+        if n == 1 { "" } else { "s" }
+    ));
+    out
+}
+
+/// Renders any command error for stderr: the message, its causes, and a hint.
+pub fn render_error(err: &CliError, color: bool) -> String {
+    match err {
+        CliError::Invalid(files) => files.iter().map(|f| render_invalid(f, color)).collect(),
+        _ => {
+            let mut out = format!("error: {err}\n");
+            let mut source = std::error::Error::source(err);
+            while let Some(s) = source {
+                out.push_str(&format!("  caused by: {s}\n"));
+                source = s.source();
+            }
+            if let CliError::Usage {
+                help: Some(help), ..
+            } = err
+            {
+                out.push_str(&format!("  help: {help}\n"));
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Style;
+
+    #[test]
+    fn bars_only_on_a_plain_terminal() {
+        assert!(Style::decide(true, false, false, false).bars);
+        assert!(!Style::decide(false, false, false, false).bars);
+        assert!(!Style::decide(true, true, false, false).bars);
+        assert!(!Style::decide(true, false, true, false).bars);
+        assert!(!Style::decide(true, false, false, true).color);
+    }
+}

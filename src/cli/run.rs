@@ -1,0 +1,155 @@
+//! `dag run`: load and check the file, open the store, drive the run with progress
+//! on stderr, print the result, and exit with the run's code.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::args::{ExecutorArg, OutputArg, RunArgs};
+use super::exit::{self, CliError};
+use super::output::{self, Style};
+use super::progress::Progress;
+use super::{report, setup};
+use crate::backends::file_store::FileStore;
+use crate::engine::executor::{self, ExecOptions, ExecutorKind, Observer};
+use crate::engine::record::{RunRecord, new_run_id};
+use crate::engine::runner::{LineSink, StopSignal};
+use crate::engine::state::RunState;
+use crate::engine::store::StateStore;
+use crate::engine::validate::load_file;
+
+/// Runs `dag run` and returns the exit code.
+pub fn run(args: RunArgs, state_dir: Option<&std::path::Path>) -> Result<u8, CliError> {
+    let runners = setup::runners();
+    let dag = load_file(
+        &args.file,
+        &setup::load_options(&runners, args.params.clone()),
+    )?;
+    let dag = if args.only.is_empty() {
+        dag
+    } else {
+        dag.select(&args.only).map_err(|unknown| {
+            let ids: Vec<&str> = dag.spec.tasks.iter().map(|t| t.id.as_str()).collect();
+            let help = unknown
+                .first()
+                .and_then(|u| crate::engine::suggest::suggest(u, ids.iter().copied()))
+                .map(|s| format!("did you mean `{s}`?"));
+            CliError::usage(
+                format!(
+                    "--only: no task `{}` in {}",
+                    unknown.join("`, `"),
+                    args.file.display()
+                ),
+                help,
+            )
+        })?
+    };
+    let dag = Arc::new(dag);
+
+    let dir = setup::state_dir(state_dir)?;
+    let store = FileStore::open(&dir)?;
+    let record = RunRecord::new(new_run_id(), &dag, args.file.display().to_string());
+    let writer = store.create_run(&record)?;
+
+    let style = Style::detect();
+    let progress = Arc::new(match args.output {
+        OutputArg::Quiet => Progress::Silent,
+        _ => Progress::new(style.bars, dag.len()),
+    });
+    let lines: Option<LineSink> = args.verbose.then(|| {
+        let p = progress.clone();
+        Arc::new(move |task: &str, line: &str| p.output_line(task, line)) as LineSink
+    });
+    let options = ExecOptions {
+        executor: match args.executor {
+            ExecutorArg::Sequential => ExecutorKind::Sequential,
+            ExecutorArg::Local => ExecutorKind::Local,
+        },
+        parallel: args
+            .parallel
+            .map_or_else(|| ExecOptions::default().parallel, |p| p as usize),
+        fail_fast: args.fail_fast,
+        host: setup::host_name(),
+        lines,
+        ..ExecOptions::default()
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.parallel.clamp(1, 4))
+        .enable_all()
+        .build()
+        .map_err(CliError::Output)?;
+    let stop = StopSignal::new();
+    let signalled = Arc::new(AtomicU8::new(0));
+    let observer: Arc<dyn Observer> = progress.clone();
+    let result = runtime.block_on(async {
+        watch_signals(stop.clone(), signalled.clone());
+        executor::execute(
+            dag.clone(),
+            record,
+            writer,
+            &runners,
+            observer,
+            &options,
+            stop,
+        )
+        .await
+    });
+    progress.finish();
+    let record = result?;
+
+    match args.output {
+        OutputArg::Table => {
+            let mut out = report::table(&record);
+            out.push('\n');
+            out.push_str(&report::summary(&record));
+            out.push('\n');
+            out.push_str(&report::failed_tails(&record, &store as &dyn StateStore));
+            output::print(&out)?;
+        }
+        OutputArg::Json => output::print(&report::json(&record))?,
+        OutputArg::Quiet => {}
+    }
+    // Shut down without waiting for anything a cancelled task left behind.
+    runtime.shutdown_background();
+    Ok(match signalled.load(Ordering::SeqCst) {
+        0 => match record.state {
+            RunState::Success => exit::SUCCESS,
+            _ => exit::TASK_FAILED,
+        },
+        code => code,
+    })
+}
+
+/// First SIGINT/SIGTERM: graceful stop, and remember the exit code (130/143).
+/// Second: kill running tasks at once.
+fn watch_signals(stop: StopSignal, signalled: Arc<AtomicU8>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // The handlers are installed now, before any task starts, not when the spawned
+    // task first runs.
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            let code = tokio::select! {
+                _ = int.recv() => exit::SIGINT,
+                _ = term.recv() => exit::SIGTERM,
+            };
+            count += 1;
+            if count == 1 {
+                signalled.store(code, Ordering::SeqCst);
+                eprintln!(
+                    "dag: stopping: cancelling running tasks (press Ctrl-C again to kill them)"
+                );
+                stop.graceful.cancel();
+            } else {
+                eprintln!("dag: killing running tasks");
+                stop.hard.cancel();
+            }
+        }
+    });
+}

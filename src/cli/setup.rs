@@ -1,0 +1,73 @@
+//! From arguments to ready-made objects: the state directory, the store, the runners.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::exit::CliError;
+use crate::backends::bash::BashRunner;
+use crate::backends::file_store::FileStore;
+use crate::backends::function::FnRunner;
+use crate::engine::runner::Runners;
+use crate::engine::store::StoreError;
+use crate::engine::validate::LoadOptions;
+
+/// The state directory: `--state-dir`, else `$DAG_HOME`, else the platform data
+/// directory (`~/.local/share/dag` on Linux).
+pub fn state_dir(flag: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(home) = std::env::var_os("DAG_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    directories::ProjectDirs::from("", "", "dag")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            CliError::usage(
+                "cannot find a data directory for the state store",
+                Some("set DAG_HOME or pass --state-dir".into()),
+            )
+        })
+}
+
+/// The store for history commands; a missing store means there are no runs.
+pub fn existing_store(flag: Option<&Path>) -> Result<FileStore, CliError> {
+    let dir = state_dir(flag)?;
+    FileStore::open_existing(&dir).map_err(|e| match e {
+        StoreError::Empty => CliError::usage(
+            format!("no runs in {}", dir.display()),
+            Some(
+                "start one with `dag run FILE`, or point --state-dir/DAG_HOME at another store"
+                    .into(),
+            ),
+        ),
+        other => other.into(),
+    })
+}
+
+/// The runners built into the `dag` binary.
+pub fn runners() -> Runners {
+    let functions = FnRunner::with_builtins();
+    let names = functions.names();
+    Runners::new()
+        .with("bash", Arc::new(BashRunner::new()))
+        .with("fn", Arc::new(functions))
+        .with_functions(names)
+}
+
+/// Validation options that match `runners`.
+pub fn load_options(runners: &Runners, params: Vec<(String, String)>) -> LoadOptions {
+    LoadOptions {
+        params,
+        functions: Some(runners.functions().to_vec()),
+        task_types: Some(runners.types()),
+    }
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
