@@ -121,16 +121,16 @@ pub fn runs(args: RunsArgs, store: &FileStore) -> Result<u8, CliError> {
 /// `dag logs RUN_ID [TASK]`.
 pub fn logs(args: LogsArgs, store: &FileStore) -> Result<u8, CliError> {
     let record = store.load_run(&args.run_id)?;
-    if let Some(task) = &args.task {
-        if !record.tasks.iter().any(|t| &t.id == task) {
-            let ids: Vec<&str> = record.tasks.iter().map(|t| t.id.as_str()).collect();
-            let help = crate::engine::suggest::suggest(task, ids.iter().copied())
-                .map(|s| format!("did you mean `{s}`?"));
-            return Err(CliError::usage(
-                format!("run {} has no task `{task}`", record.run_id),
-                help,
-            ));
-        }
+    if let Some(task) = &args.task
+        && !record.tasks.iter().any(|t| &t.id == task)
+    {
+        let ids: Vec<&str> = record.tasks.iter().map(|t| t.id.as_str()).collect();
+        let help = crate::engine::suggest::suggest(task, ids.iter().copied())
+            .map(|s| format!("did you mean `{s}`?"));
+        return Err(CliError::usage(
+            format!("run {} has no task `{task}`", record.run_id),
+            help,
+        ));
     }
     if args.follow {
         return follow(&args, store, record);

@@ -67,7 +67,10 @@ impl Progress {
     pub fn output_line(&self, task: &str, line: &str) {
         let text = format!("{task} | {line}");
         match self {
-            Progress::Silent => {}
+            // `-v` asks for the output even when progress is silenced.
+            Progress::Silent => {
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
             Progress::Plain(lock) => {
                 let _guard = lock.lock();
                 let _ = writeln!(std::io::stderr(), "{text}");
@@ -225,10 +228,10 @@ impl Bars {
                     bar.finish_and_clear();
                     self.multi.remove(&bar);
                 }
-                if *state == TaskState::Failed {
-                    if let Some(line) = plain_line(record, event) {
-                        let _ = self.multi.println(line);
-                    }
+                if *state == TaskState::Failed
+                    && let Some(line) = plain_line(record, event)
+                {
+                    let _ = self.multi.println(line);
                 }
             }
             _ => {}

@@ -69,6 +69,9 @@ pub struct InvalidDag {
     pub problems: Vec<Problem>,
 }
 
+/// Source lines longer than this are not echoed in diagnostics.
+const MAX_SHOWN_LINE: usize = 1000;
+
 /// At most this many problems are listed; a file with more is summarised.
 const MAX_PROBLEMS: usize = 50;
 
@@ -76,18 +79,32 @@ impl InvalidDag {
     /// One miette report per problem, carrying the file's text, ready to render.
     pub fn reports(&self) -> Vec<Report> {
         let offsets = CharOffsets::new(&self.source);
+        // miette echoes the labelled line and its neighbours; in a file with a huge
+        // line, say where each problem is instead of showing the source.
+        let has_huge_line = self.source.lines().any(|l| l.len() > MAX_SHOWN_LINE);
         let mut reports: Vec<Report> = self
             .problems
             .iter()
             .take(MAX_PROBLEMS)
             .map(|p| {
                 let mut d = MietteDiagnostic::new(p.message.clone()).with_severity(Severity::Error);
-                let labels = p.labels.iter().map(|(span, label)| {
+                let mut labels = Vec::with_capacity(p.labels.len());
+                for (span, label) in &p.labels {
                     let start = offsets.byte(span.start.index);
                     let end = offsets.byte(span.end.index).max(start);
                     let end = self.line_end_if_multiline(start, end);
-                    LabeledSpan::new(Some(label.clone()), start, end - start)
-                });
+                    if has_huge_line {
+                        // Echoing a huge line would bury the message; say where instead.
+                        d.message.push_str(&format!(
+                            " (at {}:{}:{}; the file has lines too long to show)",
+                            self.path,
+                            span.start.line,
+                            span.start.col + 1
+                        ));
+                    } else {
+                        labels.push(LabeledSpan::new(Some(label.clone()), start, end - start));
+                    }
+                }
                 d = d.with_labels(labels);
                 if let Some(help) = &p.help {
                     d = d.with_help(help.clone());
@@ -401,8 +418,13 @@ impl Checker<'_, '_> {
                 continue;
             };
             if let Some(first) = seen.insert(key, k.span) {
+                let message = if what == "`tasks`" {
+                    format!("duplicate task id `{key}`")
+                } else {
+                    format!("duplicate key `{key}` in {what}")
+                };
                 self.report(Problem {
-                    message: format!("duplicate key `{key}` in {what}"),
+                    message,
                     labels: vec![
                         (first, "first defined here".into()),
                         (k.span, "defined again here".into()),
@@ -719,7 +741,13 @@ impl Checker<'_, '_> {
             }
             return None;
         };
-        self.unknown_keys(&entries, TOP_KEYS, "the top level");
+        // `x-` keys are the user's own (for anchors), as in Compose files.
+        let own: Entries<'_> = entries
+            .iter()
+            .filter(|(k, ..)| !k.starts_with("x-"))
+            .copied()
+            .collect();
+        self.unknown_keys(&own, TOP_KEYS, "the top level");
         let get = |k: &str| {
             entries
                 .iter()
@@ -727,13 +755,13 @@ impl Checker<'_, '_> {
                 .map(|(_, kn, v)| (*kn, *v))
         };
 
-        if let Some((_, v)) = get("version") {
-            if v.as_scalar() != Some("1") {
-                self.report(
-                    Problem::at(v.span, "unsupported format version", "expected 1")
-                        .help("this dag understands format version 1"),
-                );
-            }
+        if let Some((_, v)) = get("version")
+            && v.as_scalar() != Some("1")
+        {
+            self.report(
+                Problem::at(v.span, "unsupported format version", "expected 1")
+                    .help("this dag understands format version 1"),
+            );
         }
 
         let name = match get("name") {
@@ -1094,7 +1122,7 @@ impl Checker<'_, '_> {
             .chain(DOCKER_KEYS)
             .copied()
             .collect();
-        self.unknown_keys(&entries, &all_keys, &what);
+        self.unknown_keys(entries, &all_keys, what);
         let get = |k: &str| {
             entries
                 .iter()
@@ -1111,17 +1139,17 @@ impl Checker<'_, '_> {
             None => "bash",
         };
         let what = what.to_string();
-        if let (Some(allowed), Some(v)) = (&self.options.task_types, get("type")) {
-            if !allowed.contains(&type_name) {
-                self.report(
-                    Problem::at(
-                        v.span,
-                        format!("{type_name} tasks cannot run in this build of dag"),
-                        "unsupported type",
-                    )
-                    .help(format!("supported task types: {}", allowed.join(", "))),
-                );
-            }
+        if let (Some(allowed), Some(v)) = (&self.options.task_types, get("type"))
+            && !allowed.contains(&type_name)
+        {
+            self.report(
+                Problem::at(
+                    v.span,
+                    format!("{type_name} tasks cannot run in this build of dag"),
+                    "unsupported type",
+                )
+                .help(format!("supported task types: {}", allowed.join(", "))),
+            );
         }
         for (key, knode, _) in entries {
             let owner = if HTTP_KEYS.contains(key) {
@@ -1269,22 +1297,22 @@ impl Checker<'_, '_> {
             Some((n, a)) => (n.to_string(), a.trim().to_string()),
             None => (command.to_string(), String::new()),
         };
-        if let (Some(known), Some(node)) = (&self.options.functions, cmd_node) {
-            if !known.iter().any(|k| *k == name) {
-                let help = match suggest(&name, known.iter().map(String::as_str)) {
-                    Some(s) => format!(
-                        "did you mean `{s}`? registered functions: {}",
-                        known.join(", ")
-                    ),
-                    None => format!("registered functions: {}", known.join(", ")),
-                };
-                let span = self.narrow(node, &name);
-                self.report(
-                    Problem::at(span, format!("unknown function `{name}`"), "not registered")
-                        .help(help),
-                );
-                return None;
-            }
+        if let (Some(known), Some(node)) = (&self.options.functions, cmd_node)
+            && !known.contains(&name)
+        {
+            let help = match suggest(&name, known.iter().map(String::as_str)) {
+                Some(s) => format!(
+                    "did you mean `{s}`? registered functions: {}",
+                    known.join(", ")
+                ),
+                None => format!("registered functions: {}", known.join(", ")),
+            };
+            let span = self.narrow(node, &name);
+            self.report(
+                Problem::at(span, format!("unknown function `{name}`"), "not registered")
+                    .help(help),
+            );
+            return None;
         }
         Some(TaskKind::Fn { name, args })
     }

@@ -41,10 +41,13 @@ impl Local {
                 if d.state(c) != TaskState::Pending {
                     continue;
                 }
+                // A halted run decides nothing more: `finish` cancels what is left,
+                // as the sequential executor does.
+                if d.halt.is_some() {
+                    continue;
+                }
                 match decide(dag.task(c).trigger_rule, self.tallies[c]) {
                     Decision::Wait => {}
-                    // A halted run starts nothing new; `finish` cancels what is left.
-                    Decision::Run if d.halt.is_some() => {}
                     Decision::Run => self.queue(d, c)?,
                     decision => {
                         d.resolve(c, decision)?;

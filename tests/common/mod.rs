@@ -1,0 +1,192 @@
+//! A small harness around the `dag` binary: a temp dir with its own state store, a
+//! fluent way to run commands, and helpers to look at processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the binary under test.
+pub fn dag_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dag"))
+}
+
+/// A temp directory with a state store, where DAG files are written and `dag` runs.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+/// The result of one `dag` invocation.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn code(&self, want: i32) -> &Run {
+        assert_eq!(
+            self.code, want,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// The stdout parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file under the temp dir and returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// A `dag` command in the temp dir, with its own state store and no colour.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(dag_bin());
+        c.args(args)
+            .current_dir(self.path())
+            .env("DAG_HOME", self.path().join("state"))
+            .env("NO_COLOR", "1")
+            .env_remove("CI")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `dag ARGS` to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.cmd(args).output().expect("run dag").into()
+    }
+
+    /// Starts `dag ARGS` with piped output.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dag")
+    }
+
+    /// `dag run FILE --output json` plus extra args; returns the run and its JSON.
+    pub fn run_json(&self, file: &str, extra: &[&str]) -> (Run, serde_json::Value) {
+        let mut args = vec!["run", file, "--output", "json"];
+        args.extend_from_slice(extra);
+        let r = self.run(&args);
+        let j = r.json();
+        (r, j)
+    }
+}
+
+/// The state of task `id` in a run's JSON document.
+#[track_caller]
+pub fn task_state(doc: &serde_json::Value, id: &str) -> String {
+    task(doc, id)["state"].as_str().unwrap().to_string()
+}
+
+/// The task `id` of a run's JSON document.
+#[track_caller]
+pub fn task<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id} in {doc}"))
+}
+
+/// Pids of live processes whose command line contains `needle`.
+pub fn pids_with(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true);
+        if cmdline.contains(needle) && !zombie && pid != std::process::id() {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Waits until `check` holds, up to `limit`.
+pub fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    check()
+}
+
+/// A unique marker for command lines, so tests can find their own processes.
+pub fn marker(tag: &str) -> String {
+    format!("{tag}{}x{}", std::process::id(), fastrand_u32())
+}
+
+fn fastrand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    h.finish() as u32
+}
+
+/// Sends a signal to a process.
+pub fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}

@@ -1,0 +1,114 @@
+//! Reading runs back: `dag status`, `dag runs`, `dag logs`, and what a SIGKILLed
+//! `dag run` leaves behind.
+
+use std::time::Duration;
+
+use crate::common::{Env, kill, marker, pids_with, wait_for};
+
+#[test]
+fn status_runs_and_logs() {
+    let env = Env::new();
+    env.write(
+        "h.yaml",
+        "name: hist\ntasks:\n  a: { command: 'echo out-a; echo err-a >&2' }\n  b: { command: 'echo out-b; exit 2', depends_on: a, retries: 1, retry_delay: 1ms }\n",
+    );
+    let first = env.run_json("h.yaml", &[]).1;
+    env.write(
+        "other.yaml",
+        "name: other\ntasks:\n  x: { type: fn, command: noop }\n",
+    );
+    let second = env.run_json("other.yaml", &[]).1;
+    let id1 = first["run_id"].as_str().unwrap();
+
+    // Latest run by default.
+    let s = env.run(&["status"]);
+    s.code(0);
+    assert!(
+        s.stdout.contains(second["run_id"].as_str().unwrap()),
+        "{}",
+        s.stdout
+    );
+    let s = env.run(&["status", id1]);
+    s.code(1);
+    assert!(s.stdout.contains("│ b"), "{}", s.stdout);
+
+    let runs = env.run(&["runs", "--output", "json"]);
+    let list = runs.json();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["run_id"], second["run_id"], "newest first");
+    let only = env
+        .run(&["runs", "--dag", "hist", "--output", "json"])
+        .json();
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    let table = env.run(&["runs", "--limit", "1"]);
+    assert!(
+        table.stdout.contains("other") && !table.stdout.contains("hist"),
+        "{}",
+        table.stdout
+    );
+
+    let logs = env.run(&["logs", id1, "a"]);
+    logs.code(0);
+    assert_eq!(logs.stdout, "out-a\nerr-a\n");
+    let logs = env.run(&["logs", id1, "b", "--attempt", "2"]);
+    assert_eq!(logs.stdout, "── b (attempt 2) ──\nout-b\n");
+    let all = env.run(&["logs", id1]);
+    assert!(
+        all.stdout
+            .contains("── a (attempt 1) ──\nout-a\nerr-a\n── b (attempt 1) ──\nout-b\n"),
+        "{}",
+        all.stdout
+    );
+    let bad = env.run(&["logs", id1, "c"]);
+    bad.code(2);
+    let missing = env.run(&["status", "no-such-run"]);
+    missing.code(2);
+    assert!(
+        missing.stderr.contains("no run `no-such-run`"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn history_commands_on_an_empty_store_explain() {
+    let env = Env::new();
+    let r = env.run(&["status"]);
+    r.code(2);
+    assert!(r.stderr.contains("no runs in"), "{}", r.stderr);
+}
+
+#[test]
+fn a_sigkilled_run_leaves_readable_state() {
+    let env = Env::new();
+    let m = marker("killed");
+    env.write(
+        "k.yaml",
+        format!("name: k\ntasks:\n  done: {{ command: 'echo finished' }}\n  hang: {{ command: 'exec -a {m} sleep 300', depends_on: done }}\n"),
+    );
+    let child = env.spawn(&["run", "k.yaml", "--output", "quiet"]);
+    assert!(wait_for(Duration::from_secs(10), || !pids_with(&m).is_empty()));
+    kill(child.id(), "KILL");
+    let _ = child.wait_with_output();
+    let status = env.run(&["status", "--output", "json"]);
+    status.code(0);
+    let doc = status.json();
+    assert_eq!(doc["state"], "running");
+    assert_eq!(crate::common::task_state(&doc, "done"), "success");
+    assert_eq!(crate::common::task_state(&doc, "hang"), "running");
+    let table = env.run(&["status"]);
+    assert!(
+        table
+            .stdout
+            .contains("interrupted: the dag process that drove this run"),
+        "{}",
+        table.stdout
+    );
+    let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "done"]);
+    assert_eq!(logs.stdout, "finished\n");
+    // The orphaned task is not ours to clean up here (that needs PR_SET_PDEATHSIG);
+    // stop it so it does not outlive the test.
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+}

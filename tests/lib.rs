@@ -1,0 +1,9 @@
+//! Integration tests: the real `dag` binary, run in temporary directories.
+
+mod common;
+
+mod examples;
+mod history;
+mod run;
+mod signals;
+mod validate;

@@ -1,0 +1,395 @@
+//! `dag run` end to end: task semantics, output formats, exit codes.
+
+use crate::common::{Env, task, task_state};
+
+const DIAMOND: &str = r#"
+name: diamond
+params: { word: hello }
+env: { SHARED: dag-level, OVERRIDDEN: dag-level }
+tasks:
+  top:
+    command: echo "$SHARED ${{ params.word }}" > top.txt
+  left:
+    command: cat top.txt > left.txt
+    depends_on: top
+  right:
+    command: echo right; exit 7
+    depends_on: top
+  bottom:
+    command: cat left.txt
+    depends_on: [left, right]
+  always:
+    command: "true"
+    depends_on: [bottom]
+    trigger_rule: all_done
+"#;
+
+#[test]
+fn a_failing_branch_fails_the_run_and_spares_independent_tasks() {
+    let env = Env::new();
+    env.write("d.yaml", DIAMOND);
+    let (run, doc) = env.run_json("d.yaml", &[]);
+    run.code(1);
+    assert_eq!(doc["state"], "failed");
+    assert_eq!(task_state(&doc, "top"), "success");
+    assert_eq!(task_state(&doc, "left"), "success");
+    assert_eq!(task_state(&doc, "right"), "failed");
+    assert_eq!(task(&doc, "right")["exit_code"], 7);
+    assert_eq!(task(&doc, "right")["error"], "exit code 7");
+    assert_eq!(task_state(&doc, "bottom"), "upstream_failed");
+    assert_eq!(task_state(&doc, "always"), "success");
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("left.txt")).unwrap(),
+        "dag-level hello\n"
+    );
+}
+
+#[test]
+fn params_can_be_overridden_and_unknown_ones_are_refused() {
+    let env = Env::new();
+    env.write("d.yaml", DIAMOND);
+    env.run(&["run", "d.yaml", "--param", "word=bye", "--only", "left"])
+        .code(0);
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("left.txt")).unwrap(),
+        "dag-level bye\n"
+    );
+    let r = env.run(&["run", "d.yaml", "--param", "wrod=x"]);
+    r.code(2);
+    assert!(
+        r.stderr
+            .contains("--param `wrod` is not a param of this DAG"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("did you mean `word`?"), "{}", r.stderr);
+}
+
+#[test]
+fn only_runs_the_task_and_its_upstream() {
+    let env = Env::new();
+    env.write("d.yaml", DIAMOND);
+    let (run, doc) = env.run_json("d.yaml", &["--only", "left"]);
+    run.code(0);
+    let ids: Vec<&str> = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["top", "left"]);
+    let r = env.run(&["run", "d.yaml", "--only", "lefft"]);
+    r.code(2);
+    assert!(r.stderr.contains("did you mean `left`?"), "{}", r.stderr);
+}
+
+#[test]
+fn environment_precedence_and_dag_variables() {
+    let env = Env::new();
+    env.write(
+        "e.yaml",
+        r#"
+name: envs
+env: { A: dag, B: dag, DAG_TASK_ID: spoofed }
+tasks:
+  show:
+    env: { B: task }
+    command: echo "$INHERITED $A $B $DAG_NAME $DAG_TASK_ID $DAG_ATTEMPT $DAG_RUN_ID" > out.txt
+"#,
+    );
+    let r = env
+        .cmd(&["run", "e.yaml", "--output", "json"])
+        .env("INHERITED", "inh")
+        .env("A", "outer")
+        .output()
+        .unwrap();
+    let run: crate::common::Run = r.into();
+    run.code(0);
+    let doc = run.json();
+    let out = std::fs::read_to_string(env.path().join("out.txt")).unwrap();
+    assert_eq!(
+        out,
+        format!(
+            "inh dag task envs show 1 {}\n",
+            doc["run_id"].as_str().unwrap()
+        )
+    );
+}
+
+#[test]
+fn workdir_is_honoured() {
+    let env = Env::new();
+    std::fs::create_dir(env.path().join("sub")).unwrap();
+    env.write(
+        "w.yaml",
+        "name: w\ntasks:\n  here: { command: pwd > where.txt, workdir: sub }\n",
+    );
+    env.run(&["run", "w.yaml"]).code(0);
+    let here = std::fs::read_to_string(env.path().join("sub/where.txt")).unwrap();
+    assert!(here.trim_end().ends_with("/sub"), "{here}");
+}
+
+#[test]
+fn retries_then_success_records_every_attempt() {
+    let env = Env::new();
+    env.write(
+        "f.yaml",
+        r#"
+name: flaky
+tasks:
+  flaky:
+    command: n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; [ "$n" -ge 2 ]
+    retries: 3
+    retry_delay: 10ms
+    retry_backoff: fixed
+"#,
+    );
+    let (run, doc) = env.run_json("f.yaml", &[]);
+    run.code(0);
+    assert_eq!(task(&doc, "flaky")["attempts"], 3);
+    let status = env.run(&[
+        "status",
+        doc["run_id"].as_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(status.json(), doc, "status prints the same document as run");
+}
+
+#[test]
+fn a_timeout_kills_the_whole_process_tree() {
+    let env = Env::new();
+    let m = crate::common::marker("tmo");
+    env.write(
+        "t.yaml",
+        format!("name: t\ntasks:\n  slow:\n    command: sleep 300 & bash -c 'exec -a {m} sleep 300' ; wait\n    timeout: 300ms\n"),
+    );
+    let (run, doc) = env.run_json("t.yaml", &[]);
+    run.code(1);
+    assert_eq!(task_state(&doc, "slow"), "failed");
+    assert!(
+        task(&doc, "slow")["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 300ms")
+    );
+    assert!(
+        crate::common::pids_with(&m).is_empty(),
+        "a task process survived its timeout"
+    );
+}
+
+#[test]
+fn a_background_grandchild_never_survives_its_task() {
+    let env = Env::new();
+    let m = crate::common::marker("bg");
+    env.write(
+        "b.yaml",
+        format!(
+            "name: b\ntasks:\n  leave:\n    command: (exec -a {m} sleep 1000) & echo started\n"
+        ),
+    );
+    env.run(&["run", "b.yaml"]).code(0);
+    assert!(
+        crate::common::wait_for(std::time::Duration::from_secs(2), || {
+            crate::common::pids_with(&m).is_empty()
+        }),
+        "the background sleep outlived its task"
+    );
+}
+
+#[test]
+fn fn_tasks_builtins_and_panics() {
+    let env = Env::new();
+    env.write(
+        "fn.yaml",
+        r#"
+name: fns
+tasks:
+  nothing: { type: fn, command: noop }
+  nap: { type: fn, command: sleep 20ms }
+  broken: { type: fn, command: fail the reason }
+"#,
+    );
+    let (run, doc) = env.run_json("fn.yaml", &[]);
+    run.code(1);
+    assert_eq!(task_state(&doc, "nothing"), "success");
+    assert_eq!(task_state(&doc, "nap"), "success");
+    assert_eq!(task(&doc, "broken")["error"], "the reason");
+    env.write(
+        "bad.yaml",
+        "name: b\ntasks:\n  x: { type: fn, command: nop }\n",
+    );
+    let r = env.run(&["run", "bad.yaml"]);
+    r.code(2);
+    assert!(r.stderr.contains("unknown function `nop`"), "{}", r.stderr);
+    assert!(r.stderr.contains("did you mean `noop`?"), "{}", r.stderr);
+}
+
+#[test]
+fn fail_fast_stops_scheduling() {
+    let env = Env::new();
+    env.write(
+        "ff.yaml",
+        "name: ff\ntasks:\n  a: { command: exit 1 }\n  b: { command: 'true', depends_on: a, trigger_rule: all_done }\n  c: { command: 'true', priority: -1 }\n",
+    );
+    let (run, doc) = env.run_json("ff.yaml", &["--fail-fast", "--parallel", "1"]);
+    run.code(1);
+    assert_eq!(task_state(&doc, "a"), "failed");
+    assert_eq!(task_state(&doc, "b"), "cancelled");
+    assert_eq!(task_state(&doc, "c"), "cancelled");
+}
+
+#[test]
+fn sequential_and_local_agree_on_the_diamond() {
+    let env = Env::new();
+    env.write("d.yaml", DIAMOND);
+    let (_, seq) = env.run_json("d.yaml", &["--executor", "sequential"]);
+    let (_, local) = env.run_json("d.yaml", &["--executor", "local", "--parallel", "4"]);
+    let states = |d: &serde_json::Value| -> Vec<(String, String)> {
+        d["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["id"].to_string(), t["state"].to_string()))
+            .collect()
+    };
+    assert_eq!(states(&seq), states(&local));
+}
+
+#[test]
+fn the_table_shows_failed_task_log_tails() {
+    let env = Env::new();
+    env.write("d.yaml", DIAMOND);
+    let r = env.run(&["run", "d.yaml"]);
+    r.code(1);
+    assert!(r.stdout.contains("│ right"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("── right (attempt 1) · last 1 lines of its log ──\nright\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("run ") && r.stdout.contains(" failed: "),
+        "{}",
+        r.stdout
+    );
+    // Not a terminal: plain progress lines on stderr, no escape codes.
+    assert!(r.stderr.contains(" right failed in "), "{}", r.stderr);
+    assert!(!r.stderr.contains('\u{1b}'), "{}", r.stderr);
+}
+
+#[test]
+fn verbose_streams_output_prefixed_by_task() {
+    let env = Env::new();
+    env.write(
+        "v.yaml",
+        "name: v\ntasks:\n  talk: { command: 'echo one; echo two >&2' }\n",
+    );
+    let r = env.run(&["run", "v.yaml", "-v", "--output", "quiet"]);
+    r.code(0);
+    assert!(r.stderr.contains("talk | one\n"), "{}", r.stderr);
+    assert!(r.stderr.contains("talk | two\n"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_command_gives_exit_127_in_the_log() {
+    let env = Env::new();
+    env.write(
+        "m.yaml",
+        "name: m\ntasks:\n  nope: { command: ./does-not-exist --flag }\n",
+    );
+    let (run, doc) = env.run_json("m.yaml", &[]);
+    run.code(1);
+    assert_eq!(task(&doc, "nope")["exit_code"], 127);
+    let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "nope"]);
+    assert!(logs.stdout.contains("command not found"), "{}", logs.stdout);
+}
+
+#[test]
+fn a_hundred_megabytes_of_output_passes_with_flat_memory() {
+    let env = Env::new();
+    env.write(
+        "big.yaml",
+        "name: big\ntasks:\n  loud: { command: 'head -c 100000000 /dev/zero | tr \"\\0\" x; echo' }\n",
+    );
+    for extra in [&[][..], &["-v"][..]] {
+        let mut args = vec!["run", "big.yaml", "--output", "json"];
+        args.extend_from_slice(extra);
+        let child = env
+            .cmd(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut peak_kb = 0u64;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut peak = 0u64;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                        && let Some(kb) = s
+                            .lines()
+                            .find(|l| l.starts_with("VmHWM:"))
+                            .and_then(|l| l.split_whitespace().nth(1))
+                            .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        peak = peak.max(kb);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                peak
+            })
+        };
+        let out = child.wait_with_output().unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        peak_kb = peak_kb.max(watcher.join().unwrap());
+        assert!(out.status.success(), "{extra:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let log = env
+            .path()
+            .join("state/runs")
+            .join(doc["run_id"].as_str().unwrap())
+            .join("logs/loud.1.log");
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().len(),
+            100_000_001,
+            "{extra:?}"
+        );
+        assert!(
+            peak_kb > 0 && peak_kb < 64 * 1024,
+            "peak RSS {peak_kb} KiB with {extra:?}"
+        );
+    }
+}
+
+#[test]
+fn state_dir_problems_are_infrastructure_errors() {
+    let env = Env::new();
+    env.write("ok.yaml", "name: ok\ntasks:\n  a: { command: 'true' }\n");
+    env.write("not-a-dir", "x");
+    let r = env.run(&["run", "ok.yaml", "--state-dir", "not-a-dir/state"]);
+    r.code(3);
+    assert!(
+        r.stderr.contains("state store: cannot create"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_missing_file_is_a_usage_error() {
+    let env = Env::new();
+    let r = env.run(&["run", "nope.yaml"]);
+    r.code(2);
+    assert!(
+        r.stderr.contains("cannot read DAG file nope.yaml"),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,0 +1,94 @@
+//! Ctrl-C and SIGTERM: running tasks are stopped and recorded `cancelled`, nothing is
+//! left behind, and the exit code names the signal.
+
+use std::time::Duration;
+
+use crate::common::{Env, kill, marker, pids_with, task_state, wait_for};
+
+fn long_dag(env: &Env, m: &str, trap: bool) {
+    let body = if trap {
+        // Ignores SIGTERM: only SIGKILL (second Ctrl-C, or the grace period) stops it.
+        format!("trap '' TERM; exec -a {m} bash -c \"trap '' TERM; sleep 300 & wait\"")
+    } else {
+        format!("exec -a {m} sleep 300")
+    };
+    env.write(
+        "long.yaml",
+        format!(
+            "name: long\ntasks:\n  slow1: {{ command: \"{}\" }}\n  slow2: {{ command: \"sleep 300 & wait\" }}\n  after: {{ command: 'true', depends_on: [slow1] }}\n",
+            body.replace('"', "\\\"")
+        ),
+    );
+}
+
+fn wait_running(env: &Env, m: &str) {
+    assert!(
+        wait_for(Duration::from_secs(10), || !pids_with(m).is_empty()),
+        "task never started"
+    );
+    let _ = env;
+}
+
+#[test]
+fn first_sigint_cancels_running_tasks_and_exits_130() {
+    let env = Env::new();
+    let m = marker("sigint");
+    long_dag(&env, &m, false);
+    let child = env.spawn(&["run", "long.yaml", "--output", "json"]);
+    wait_running(&env, &m);
+    kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["state"], "cancelled");
+    assert_eq!(task_state(&doc, "slow1"), "cancelled");
+    assert_eq!(task_state(&doc, "slow2"), "cancelled");
+    assert_eq!(task_state(&doc, "after"), "cancelled");
+    assert!(pids_with(&m).is_empty(), "a task process survived Ctrl-C");
+    // The stored run says the same.
+    let status = env.run(&["status", "--output", "json"]);
+    assert_eq!(status.json()["state"], "cancelled");
+}
+
+#[test]
+fn sigterm_exits_143() {
+    let env = Env::new();
+    let m = marker("sigterm");
+    long_dag(&env, &m, false);
+    let child = env.spawn(&["run", "long.yaml", "--output", "quiet"]);
+    wait_running(&env, &m);
+    kill(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143));
+    assert!(pids_with(&m).is_empty());
+}
+
+#[test]
+fn second_sigint_kills_tasks_that_ignore_sigterm() {
+    let env = Env::new();
+    let m = marker("stubborn");
+    long_dag(&env, &m, true);
+    let child = env.spawn(&["run", "long.yaml", "--output", "json"]);
+    wait_running(&env, &m);
+    let pid = child.id();
+    kill(pid, "INT");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !pids_with(&m).is_empty(),
+        "the task should still ignore SIGTERM during the grace period"
+    );
+    kill(pid, "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task_state(&doc, "slow1"), "cancelled");
+    assert!(
+        wait_for(Duration::from_secs(2), || pids_with(&m).is_empty()),
+        "killed task survived"
+    );
+}

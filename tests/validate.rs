@@ -1,0 +1,159 @@
+//! `dag validate`: a snapshot of the rendered problems of every file in
+//! `tests/fixtures/invalid/`, and garbage that must give exit 2, never a panic.
+
+use std::path::Path;
+
+use crate::common::Env;
+
+fn fixtures(kind: &str) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn validate_in_fixtures(path: &str) -> crate::common::Run {
+    let env = Env::new();
+    env.cmd(&["validate", path])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn every_invalid_fixture_renders_its_problems() {
+    let names = fixtures("invalid");
+    assert!(names.len() >= 15, "fixtures: {names:?}");
+    for name in names {
+        let run = validate_in_fixtures(&format!("invalid/{name}"));
+        assert_eq!(run.code, 2, "{name}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{name}");
+        assert!(!run.stderr.contains("panicked"), "{name}: {}", run.stderr);
+        insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(format!("invalid__{}", name.trim_end_matches(".yaml")), run.stderr);
+        });
+    }
+}
+
+#[test]
+fn every_valid_fixture_passes() {
+    for name in fixtures("valid") {
+        let run = validate_in_fixtures(&format!("valid/{name}"));
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert!(run.stdout.contains(": ok ("), "{name}");
+    }
+}
+
+#[test]
+fn several_files_report_each_and_exit_2_if_any_is_invalid() {
+    let run = validate_in_fixtures("valid/anchors.yaml");
+    run.code(0);
+    let env = Env::new();
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let run: crate::common::Run = env
+        .cmd(&[
+            "validate",
+            "valid/anchors.yaml",
+            "invalid/cycle.yaml",
+            "invalid/empty.yaml",
+        ])
+        .current_dir(fx)
+        .output()
+        .unwrap()
+        .into();
+    run.code(2);
+    assert!(
+        run.stdout.contains("valid/anchors.yaml: ok"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("invalid/cycle.yaml is invalid"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("invalid/empty.yaml is invalid"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn garbage(contents: &[u8]) -> crate::common::Run {
+    let env = Env::new();
+    env.write("g.yaml", contents);
+    let run = env.run(&["validate", "g.yaml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: g.yaml is invalid"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let run_cmd = env.run(&["run", "g.yaml"]);
+    assert_eq!(run_cmd.code, 2, "dag run: {}", run_cmd.stderr);
+    run
+}
+
+#[test]
+fn binary_bytes() {
+    let run = garbage(b"name: x\ntasks:\n  a: {command: \xff\xfe\x00\x01}\n");
+    assert!(run.stderr.contains("not valid UTF-8"), "{}", run.stderr);
+    garbage(b"\x00\x01\x02\x03\x7f");
+}
+
+#[test]
+fn a_ten_megabyte_line() {
+    let mut s = b"name: long\ntasks:\n  a: {command: ".to_vec();
+    s.extend(std::iter::repeat_n(b'[', 10 * 1024 * 1024));
+    s.push(b'\n');
+    garbage(&s);
+    let mut s = b"name: long\ntasks:\n  a:\n    comand: ".to_vec();
+    s.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    s.push(b'\n');
+    let run = garbage(&s);
+    assert!(run.stderr.contains("unknown key `comand`"));
+    assert!(
+        run.stderr.len() < 64 * 1024,
+        "the 10 MB line was echoed back whole"
+    );
+}
+
+#[test]
+fn alias_bombs() {
+    let mut s = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        s.push_str(&format!(
+            "a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"
+        ));
+    }
+    s.push_str("name: bomb\ntasks: *a9\n");
+    let run = garbage(s.as_bytes());
+    assert!(
+        run.stderr.contains("aliases expand to more than"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn non_map_shapes() {
+    garbage(b"just a string\n");
+    garbage(b"42\n");
+    garbage(b"name: x\ntasks: 3\n");
+    garbage(b"name: x\ntasks:\n  a: [1, 2]\n");
+    garbage(b"name: [x]\ntasks:\n  a: {command: 'true'}\n");
+    garbage(b"name: x\ntasks:\n  ? [complex, key]\n  : {command: 'true'}\n");
+    garbage(b"---\nname: x\n---\nname: y\n");
+    garbage(&b"[".repeat(50_000));
+    garbage(b"\t\tname: x\n");
+}
