@@ -10,7 +10,10 @@
 //! directly, without a shell, as make does: the result is the same and it saves the
 //! cost of starting bash for every task.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -25,12 +28,16 @@ use crate::engine::spec::TaskKind;
 #[derive(Clone, Debug)]
 pub struct BashRunner {
     shell: String,
+    /// Programs found on `PATH`, so that starting `true` a thousand times searches
+    /// `PATH` once rather than trying every directory on each start.
+    resolved: Arc<Mutex<HashMap<String, Option<PathBuf>>>>,
 }
 
 impl Default for BashRunner {
     fn default() -> Self {
         BashRunner {
             shell: "bash".to_string(),
+            resolved: Arc::default(),
         }
     }
 }
@@ -44,9 +51,35 @@ impl BashRunner {
 
 impl TaskRunner for BashRunner {
     fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
-        let shell = self.shell.clone();
-        Box::pin(async move { run_bash(&shell, ctx).await })
+        let runner = self.clone();
+        Box::pin(async move { run_bash(&runner, ctx).await })
     }
+}
+
+impl BashRunner {
+    /// Where `program` is on this process's `PATH` (cached). Names with a `/` and
+    /// tasks that set their own `PATH` are left to the OS.
+    fn locate(&self, program: &str, env: &[(String, String)]) -> Option<PathBuf> {
+        if program.contains('/') || env.iter().any(|(k, _)| k == "PATH") {
+            return None;
+        }
+        let mut cache = self.resolved.lock().ok()?;
+        cache
+            .entry(program.to_string())
+            .or_insert_with(|| {
+                let path = std::env::var_os("PATH")?;
+                std::env::split_paths(&path)
+                    .filter(|dir| dir.is_absolute())
+                    .map(|dir| dir.join(program))
+                    .find(|p| is_executable(p))
+            })
+            .clone()
+    }
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Bash builtins and keywords: a command starting with one of these always goes
@@ -143,18 +176,25 @@ pub fn direct_argv(command: &str) -> Option<Vec<&str>> {
     Some(words)
 }
 
-async fn run_bash(shell: &str, ctx: TaskContext) -> Outcome {
+async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
     let TaskKind::Bash { command } = &ctx.task().kind else {
         return Outcome::failed(None, "not a bash task");
     };
     let mut cmd = match direct_argv(command) {
         Some(argv) => {
-            let mut c = Command::new(argv[0]);
+            let mut c = match runner.locate(argv[0], &ctx.env) {
+                Some(path) => {
+                    let mut c = Command::new(path);
+                    c.arg0(argv[0]);
+                    c
+                }
+                None => Command::new(argv[0]),
+            };
             c.args(&argv[1..]);
             c
         }
         None => {
-            let mut c = Command::new(shell);
+            let mut c = Command::new(&runner.shell);
             c.arg("-c").arg(command);
             c
         }
