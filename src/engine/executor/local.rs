@@ -108,7 +108,16 @@ pub(super) async fn run(
         d.commit()?;
         let next_retry = l.waiting.peek().map(|Reverse((at, _))| *at);
         tokio::select! {
+            // A stop is seen before the completions it caused, so that a task
+            // cancelled by Ctrl-C never makes its downstream look skipped.
+            biased;
+            _ = stop.graceful.cancelled(), if d.halt.is_none() => {
+                d.halt = Some(Halt::Interrupted);
+            }
             Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
+                if d.halt.is_none() && stop.graceful.is_cancelled() {
+                    d.halt = Some(Halt::Interrupted);
+                }
                 let mut joined = Some(joined);
                 while let Some(result) = joined.take().or_else(|| running.try_join_next_with_id()) {
                     let (id, outcome) = match result {
@@ -134,9 +143,6 @@ pub(super) async fn run(
                     l.waiting.pop();
                     l.queue(&mut d, task)?;
                 }
-            }
-            _ = stop.graceful.cancelled(), if d.halt.is_none() => {
-                d.halt = Some(Halt::Interrupted);
             }
         }
     }
