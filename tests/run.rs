@@ -266,7 +266,7 @@ fn the_table_shows_failed_task_log_tails() {
     assert!(r.stdout.contains("│ right"), "{}", r.stdout);
     assert!(
         r.stdout
-            .contains("── right (attempt 1) · last 1 lines of its log ──\nright\n"),
+            .contains("── right (attempt 1) · last 1 line of its log ──\nright\n"),
         "{}",
         r.stdout
     );

@@ -209,7 +209,7 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
     if streaming {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     } else {
-        match (ctx.log.try_clone(), ctx.log.try_clone()) {
+        match (ctx.log.handle(), ctx.log.handle()) {
             (Ok(out), Ok(err)) => {
                 cmd.stdout(out).stderr(err);
             }
@@ -222,8 +222,7 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
         Ok(c) => c,
         Err(e) => {
             let (code, message) = spawn_error(command, &ctx, &e);
-            use std::io::Write;
-            let _ = writeln!(&ctx.log, "dag: {message}");
+            ctx.log.line(&format!("dag: {message}"));
             return Outcome::failed(Some(code), message);
         }
     };
@@ -234,7 +233,7 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
     let mut readers = Vec::new();
     if let Some(lines) = &ctx.lines {
         let id = ctx.task().id.clone();
-        if let (Some(out), Ok(log)) = (child.stdout.take(), ctx.log.try_clone()) {
+        if let (Some(out), Ok(log)) = (child.stdout.take(), ctx.log.handle()) {
             readers.push(tokio::spawn(copy_lines(
                 out,
                 log,
@@ -242,7 +241,7 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
                 lines.clone(),
             )));
         }
-        if let (Some(err), Ok(log)) = (child.stderr.take(), ctx.log.try_clone()) {
+        if let (Some(err), Ok(log)) = (child.stderr.take(), ctx.log.handle()) {
             readers.push(tokio::spawn(copy_lines(err, log, id, lines.clone())));
         }
     }

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::events::Event;
 use crate::engine::record::RunRecord;
+use crate::engine::runner::TaskLog;
 use crate::engine::store::{RunWriter, StateStore, StoreError};
 
 /// Runs kept in a directory.
@@ -256,13 +257,10 @@ impl RunWriter for FileRunWriter {
         Ok(())
     }
 
-    fn task_log(&mut self, task: &str, attempt: u32) -> Result<File, StoreError> {
-        let path = self.dir.join("logs").join(format!("{task}.{attempt}.log"));
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err("create", &path))
+    fn task_log(&mut self, task: &str, attempt: u32) -> Result<TaskLog, StoreError> {
+        Ok(TaskLog::at(
+            self.dir.join("logs").join(format!("{task}.{attempt}.log")),
+        ))
     }
 }
 

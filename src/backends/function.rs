@@ -3,12 +3,11 @@
 //! embed dag register their own.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::runner::{BoxFuture, Outcome, TaskContext, TaskRunner};
+use crate::engine::runner::{BoxFuture, Outcome, TaskContext, TaskLog, TaskRunner};
 use crate::engine::spec::TaskKind;
 
 /// What a registered function gets for one attempt.
@@ -23,8 +22,8 @@ pub struct FnContext {
     pub attempt: u32,
     /// DAG and task `env` plus the `DAG_*` variables.
     pub env: Vec<(String, String)>,
-    /// The attempt's log; write lines here.
-    pub log: std::fs::File,
+    /// The attempt's log: `log.line("...")`, or `log.file()` for a `Write`r.
+    pub log: TaskLog,
     /// Fires when the attempt is cancelled or times out. The function's future is
     /// dropped at that point anyway; the token lets work handed to other threads stop.
     pub cancel: CancellationToken,
@@ -91,20 +90,14 @@ impl TaskRunner for FnRunner {
             return Box::pin(async move { Outcome::failed(None, msg) });
         };
         let cancel = CancellationToken::new();
-        let fctx = match ctx.log.try_clone() {
-            Ok(log) => FnContext {
-                args: args.clone(),
-                run_id: ctx.run_id.clone(),
-                task_id: ctx.task().id.clone(),
-                attempt: ctx.attempt,
-                env: ctx.env.clone(),
-                log,
-                cancel: cancel.clone(),
-            },
-            Err(e) => {
-                let msg = format!("cannot use the task log: {e}");
-                return Box::pin(async move { Outcome::failed(None, msg) });
-            }
+        let fctx = FnContext {
+            args: args.clone(),
+            run_id: ctx.run_id.clone(),
+            task_id: ctx.task().id.clone(),
+            attempt: ctx.attempt,
+            env: ctx.env.clone(),
+            log: ctx.log.clone(),
+            cancel: cancel.clone(),
         };
         Box::pin(async move {
             // Its own task, so that a panic is caught and reported as the failure.
@@ -114,12 +107,12 @@ impl TaskRunner for FnRunner {
                     return match joined {
                         Ok(Ok(())) => Outcome::success(None),
                         Ok(Err(msg)) => {
-                            let _ = writeln!(&ctx.log, "error: {msg}");
+                            ctx.log.line(&format!("error: {msg}"));
                             Outcome::failed(None, msg)
                         }
                         Err(e) => {
                             let msg = panic_message(e);
-                            let _ = writeln!(&ctx.log, "{msg}");
+                            ctx.log.line(&msg);
                             Outcome::failed(None, msg)
                         }
                     };
@@ -149,4 +142,80 @@ fn panic_message(e: tokio::task::JoinError) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_string());
     format!("function panicked: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::runner::{Status, StopSignal};
+    use crate::engine::validate::{LoadOptions, load_str};
+
+    fn context(command: &str, timeout: Duration) -> TaskContext {
+        let yaml = format!("name: f\ntasks:\n  t: {{ type: fn, command: '{command}' }}\n");
+        let dag = Arc::new(load_str("f.yaml", &yaml, &LoadOptions::default()).unwrap());
+        TaskContext {
+            dag,
+            index: 0,
+            run_id: "r".into(),
+            attempt: 1,
+            env: Vec::new(),
+            workdir: None,
+            timeout,
+            grace: Duration::from_millis(10),
+            log: TaskLog::at(
+                std::env::temp_dir()
+                    .join(format!("dag-fn-test-{}-{command}.log", std::process::id())),
+            ),
+            lines: None,
+            stop: StopSignal::new(),
+        }
+    }
+
+    fn runner() -> FnRunner {
+        let mut r = FnRunner::with_builtins();
+        r.register("explode", |_ctx| async { panic!("kaboom {}", 42) });
+        r.register("forever", |ctx| async move {
+            ctx.cancel.cancelled().await;
+            Ok(())
+        });
+        r
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_the_task_with_its_message() {
+        let out = runner()
+            .run(context("explode", Duration::from_secs(5)))
+            .await;
+        assert_eq!(out.status, Status::Failed);
+        assert_eq!(out.error.as_deref(), Some("function panicked: kaboom 42"));
+    }
+
+    #[tokio::test]
+    async fn builtins() {
+        let r = runner();
+        assert_eq!(
+            r.run(context("noop", Duration::from_secs(5))).await.status,
+            Status::Success
+        );
+        let failed = r.run(context("fail because", Duration::from_secs(5))).await;
+        assert_eq!(failed.error.as_deref(), Some("because"));
+        let bad = r.run(context("sleep soon", Duration::from_secs(5))).await;
+        assert!(bad.error.unwrap().contains("invalid duration"));
+    }
+
+    #[tokio::test]
+    async fn timeout_and_stop_end_the_function() {
+        let r = runner();
+        let out = r.run(context("forever", Duration::from_millis(20))).await;
+        assert_eq!(out.status, Status::Failed);
+        assert_eq!(out.error.as_deref(), Some("timed out after 20ms"));
+        let ctx = context("forever", Duration::from_secs(60));
+        let stop = ctx.stop.clone();
+        let task = tokio::spawn(r.run(ctx));
+        stop.graceful.cancel();
+        assert_eq!(task.await.unwrap().status, Status::Cancelled);
+    }
 }

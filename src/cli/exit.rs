@@ -64,7 +64,7 @@ impl CliError {
             CliError::Store(_) | CliError::Output(_) => INFRASTRUCTURE,
             CliError::Exec(ExecError::Store(_)) => INFRASTRUCTURE,
             CliError::Exec(ExecError::NoRunner(_)) => USAGE,
-            CliError::Exec(ExecError::Illegal(_)) => TASK_FAILED,
+            CliError::Exec(ExecError::Illegal(_) | ExecError::Panicked(_)) => TASK_FAILED,
         }
     }
 }

@@ -21,6 +21,7 @@ use exit::CliError;
 /// Parses the process arguments, runs the command, prints any error, and returns the
 /// exit code.
 pub fn main() -> ExitCode {
+    quiet_task_panics();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -42,6 +43,21 @@ pub fn main() -> ExitCode {
             err.exit_code()
         }
     })
+}
+
+/// A panic inside a task (an `fn` task, a runner) is caught and recorded as that
+/// task's failure, with its message; printing it as well would tear through the
+/// progress display. Panics anywhere else are printed as usual.
+fn quiet_task_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_task = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("tokio-runtime-worker"));
+        if !in_task {
+            default(info);
+        }
+    }));
 }
 
 fn dispatch(cli: Cli) -> Result<u8, CliError> {

@@ -10,7 +10,7 @@ use super::output::{self, Style};
 use super::progress::Progress;
 use super::{report, setup};
 use crate::backends::file_store::FileStore;
-use crate::engine::executor::{self, ExecOptions, ExecutorKind, Observer};
+use crate::engine::executor::{self, ExecError, ExecOptions, ExecutorKind, Observer};
 use crate::engine::record::{RunRecord, new_run_id};
 use crate::engine::runner::{LineSink, StopSignal};
 use crate::engine::state::RunState;
@@ -79,21 +79,21 @@ pub fn run(args: RunArgs, state_dir: Option<&std::path::Path>) -> Result<u8, Cli
         .build()
         .map_err(CliError::Output)?;
     let stop = StopSignal::new();
+    let stop_for_signals = stop.clone();
     let signalled = Arc::new(AtomicU8::new(0));
     let observer: Arc<dyn Observer> = progress.clone();
+    // The executor runs as a task on the runtime rather than on this thread, so the
+    // scheduler and the attempts it starts share worker threads: a run of many short
+    // tasks then costs far fewer thread wake-ups.
+    let driver = {
+        let (dag, runners, options) = (dag.clone(), runners.clone(), options.clone());
+        async move { executor::execute(dag, record, writer, &runners, observer, &options, stop).await }
+    };
     let result = runtime.block_on(async {
-        watch_signals(stop.clone(), signalled.clone());
-        executor::execute(
-            dag.clone(),
-            record,
-            writer,
-            &runners,
-            observer,
-            &options,
-            stop,
-        )
-        .await
+        watch_signals(stop_for_signals, signalled.clone());
+        tokio::spawn(driver).await
     });
+    let result = result.unwrap_or_else(|e| Err(ExecError::Panicked(panic_text(e))));
     progress.finish();
     let record = result?;
 
@@ -118,6 +118,18 @@ pub fn run(args: RunArgs, state_dir: Option<&std::path::Path>) -> Result<u8, Cli
         },
         code => code,
     })
+}
+
+/// The message of a panicked task.
+fn panic_text(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string()),
+        Err(e) => e.to_string(),
+    }
 }
 
 /// First SIGINT/SIGTERM: graceful stop, and remember the exit code (130/143).

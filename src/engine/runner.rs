@@ -56,7 +56,7 @@ pub struct TaskContext {
     /// How long a stopped task gets between SIGTERM and SIGKILL.
     pub grace: Duration,
     /// Where the attempt's output goes.
-    pub log: std::fs::File,
+    pub log: TaskLog,
     /// Live output consumer, when output is streamed (`-v`).
     pub lines: Option<LineSink>,
     /// Stops the attempt from outside.
@@ -67,6 +67,54 @@ impl TaskContext {
     /// The task being run.
     pub fn task(&self) -> &TaskSpec {
         self.dag.task(self.index)
+    }
+}
+
+/// The log file of one attempt, created on first use: a task that prints nothing
+/// (a `noop` function) costs no file.
+#[derive(Clone, Debug)]
+pub struct TaskLog {
+    path: Arc<PathBuf>,
+    file: Arc<std::sync::OnceLock<std::fs::File>>,
+}
+
+impl TaskLog {
+    /// The log at `path` (not created yet).
+    pub fn at(path: PathBuf) -> TaskLog {
+        TaskLog {
+            path: Arc::new(path),
+            file: Arc::default(),
+        }
+    }
+
+    /// Where the log is.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The open log file, created (in append mode) on first use.
+    pub fn file(&self) -> std::io::Result<&std::fs::File> {
+        if let Some(f) = self.file.get() {
+            return Ok(f);
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&*self.path)?;
+        Ok(self.file.get_or_init(|| f))
+    }
+
+    /// A new handle to the log file, for a child process's stdout or stderr.
+    pub fn handle(&self) -> std::io::Result<std::fs::File> {
+        self.file()?.try_clone()
+    }
+
+    /// Appends one line; a log that cannot be written is not worth failing a task.
+    pub fn line(&self, text: &str) {
+        use std::io::Write;
+        if let Ok(mut f) = self.file() {
+            let _ = writeln!(f, "{text}");
+        }
     }
 }
 

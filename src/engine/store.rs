@@ -65,6 +65,6 @@ pub trait RunWriter: Send {
     /// scheduling step (group commit), and at the end of the run.
     fn commit(&mut self, record: &RunRecord, final_record: bool) -> Result<(), StoreError>;
 
-    /// Opens the log file of one attempt for the task's output.
-    fn task_log(&mut self, task: &str, attempt: u32) -> Result<std::fs::File, StoreError>;
+    /// The log of one attempt, for the task's output.
+    fn task_log(&mut self, task: &str, attempt: u32) -> Result<super::runner::TaskLog, StoreError>;
 }

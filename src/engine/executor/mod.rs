@@ -67,6 +67,9 @@ pub enum ExecError {
     /// The engine tried a transition the state machine forbids: a bug in dag.
     #[error("internal error (a bug in dag): {0}")]
     Illegal(#[from] IllegalTransition),
+    /// The executor panicked: a bug in dag.
+    #[error("internal error (a bug in dag): the executor panicked: {0}")]
+    Panicked(String),
     /// A task has no runner for its type.
     #[error("no runner for {0} tasks in this build")]
     NoRunner(String),

@@ -48,15 +48,8 @@ impl RunWriter for NullWriter {
     fn commit(&mut self, _: &crate::engine::record::RunRecord, _: bool) -> Result<(), StoreError> {
         Ok(())
     }
-    fn task_log(&mut self, _: &str, _: u32) -> Result<std::fs::File, StoreError> {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/null")
-            .map_err(|source| StoreError::Io {
-                action: "open",
-                path: "/dev/null".into(),
-                source,
-            })
+    fn task_log(&mut self, _: &str, _: u32) -> Result<crate::engine::runner::TaskLog, StoreError> {
+        Ok(crate::engine::runner::TaskLog::at("/dev/null".into()))
     }
 }
 
