@@ -1,10 +1,11 @@
 //! The `bash` task runner: `bash -c COMMAND` in its own process group, output
 //! straight into the attempt's log file.
 //!
-//! Output goes to the log file through the child's own file descriptors, so dag never
-//! holds it in memory and a chatty task cannot block on a full pipe. With `-v` the
-//! output goes through pipes instead, read in fixed-size chunks, copied to the log
-//! and handed on line by line.
+//! stdout and stderr share one pipe that dag drains concurrently in fixed-size chunks
+//! into the attempt's log file, so a chatty task never blocks and its output is never
+//! held in memory; the log file is created only when output arrives (creating a
+//! file per attempt costs more than running `true`). With `-v` the copied output is
+//! also handed on line by line.
 //!
 //! A command with no shell syntax at all (`true`, `./build.sh --release`) is started
 //! directly, without a shell, as make does: the result is the same and it saves the
@@ -21,7 +22,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use super::process::{GroupGuard, describe_exit};
-use crate::engine::runner::{BoxFuture, LineSink, Outcome, TaskContext, TaskRunner};
+use crate::engine::runner::{BoxFuture, LineSink, Outcome, TaskContext, TaskLog, TaskRunner};
 use crate::engine::spec::TaskKind;
 
 /// Runs `bash` tasks.
@@ -205,20 +206,25 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
     if let Some(dir) = &ctx.workdir {
         cmd.current_dir(dir);
     }
-    let streaming = ctx.lines.is_some();
-    if streaming {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    } else {
-        match (ctx.log.handle(), ctx.log.handle()) {
-            (Ok(out), Ok(err)) => {
-                cmd.stdout(out).stderr(err);
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                return Outcome::failed(None, format!("cannot use the task log: {e}"));
-            }
+    // stdout and stderr share one pipe, so their lines interleave as the task wrote
+    // them; dag copies it into the log, which is created only if output comes.
+    let reader = match std::io::pipe().and_then(|(r, w)| Ok((r, w.try_clone()?, w))) {
+        Ok((r, out, err)) => {
+            cmd.stdout(out).stderr(err);
+            r
         }
-    }
-    let mut child = match cmd.spawn() {
+        Err(e) => {
+            return Outcome::failed(
+                None,
+                format!("cannot create a pipe for the task output: {e}"),
+            );
+        }
+    };
+    let spawned = cmd.spawn();
+    // The parent's copies of the pipe's write end must go, or the log would never
+    // see the end of the output.
+    drop(cmd);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let (code, message) = spawn_error(command, &ctx, &e);
@@ -230,21 +236,13 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
         return Outcome::failed(None, "the task process vanished before it could be watched");
     };
     let group = GroupGuard::new(pid);
-    let mut readers = Vec::new();
-    if let Some(lines) = &ctx.lines {
-        let id = ctx.task().id.clone();
-        if let (Some(out), Ok(log)) = (child.stdout.take(), ctx.log.handle()) {
-            readers.push(tokio::spawn(copy_lines(
-                out,
-                log,
-                id.clone(),
-                lines.clone(),
-            )));
+    let output = match tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()) {
+        Ok(rx) => {
+            let lines = ctx.lines.clone().map(|sink| (ctx.task().id.clone(), sink));
+            tokio::spawn(copy_output(rx, ctx.log.clone(), lines))
         }
-        if let (Some(err), Ok(log)) = (child.stderr.take(), ctx.log.handle()) {
-            readers.push(tokio::spawn(copy_lines(err, log, id, lines.clone())));
-        }
-    }
+        Err(e) => return Outcome::failed(None, format!("cannot read the task output: {e}")),
+    };
 
     let stop = &ctx.stop;
     let timeout = tokio::time::sleep(ctx.timeout);
@@ -274,15 +272,26 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
     };
     // Whatever the leader left behind (`sleep 1000 &`) ends with it.
     group.kill_rest();
-    for r in readers {
-        // A reader only waits for processes that escaped the group; do not hang on them.
-        let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
-    }
+    // The output ends when the last writer is gone; only a process that escaped the
+    // group could hold it open, and it is not waited for.
+    let copied = match tokio::time::timeout(Duration::from_secs(2), output).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) | Err(_) => Ok(()),
+    };
     let status = match status {
         Ok(s) => s,
         Err(e) => return Outcome::failed(None, format!("cannot wait for the task process: {e}")),
     };
     let (code, how) = describe_exit(status);
+    if let Err(e) = copied {
+        return Outcome::failed(
+            Some(code),
+            format!(
+                "cannot write the task log {}: {e}",
+                ctx.log.path().display()
+            ),
+        );
+    }
     match stopped {
         Some(reason) if cancelled => Outcome {
             status: crate::engine::runner::Status::Cancelled,
@@ -335,26 +344,30 @@ fn spawn_error(command: &str, ctx: &TaskContext, e: &std::io::Error) -> (i32, St
 /// Longest line handed to the live output consumer; the log keeps everything.
 const MAX_LINE: usize = 8 * 1024;
 
-async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(
-    mut from: R,
-    mut log: std::fs::File,
-    task: String,
-    lines: LineSink,
-) {
+/// Copies the task's output into its log in fixed-size chunks, never holding more
+/// than one chunk and one line in memory, and hands complete lines to `lines` (`-v`).
+async fn copy_output(
+    mut from: tokio::net::unix::pipe::Receiver,
+    log: TaskLog,
+    lines: Option<(String, LineSink)>,
+) -> std::io::Result<()> {
     use std::io::Write;
     let mut buf = vec![0u8; 64 * 1024];
     let mut line: Vec<u8> = Vec::new();
     let mut overlong = false;
     loop {
         let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
-        let _ = log.write_all(&buf[..n]);
+        log.file()?.write_all(&buf[..n])?;
+        let Some((task, sink)) = &lines else { continue };
         for &b in &buf[..n] {
             if b == b'\n' {
                 if !overlong {
-                    lines(&task, &String::from_utf8_lossy(&line));
+                    sink(task, &String::from_utf8_lossy(&line));
                 }
                 line.clear();
                 overlong = false;
@@ -362,13 +375,16 @@ async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(
                 line.push(b);
             } else if !overlong {
                 overlong = true;
-                lines(&task, &format!("{} …", String::from_utf8_lossy(&line)));
+                sink(task, &format!("{} …", String::from_utf8_lossy(&line)));
             }
         }
     }
-    if !line.is_empty() && !overlong {
-        lines(&task, &String::from_utf8_lossy(&line));
+    if let Some((task, sink)) = &lines {
+        if !line.is_empty() && !overlong {
+            sink(task, &String::from_utf8_lossy(&line));
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
