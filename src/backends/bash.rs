@@ -379,10 +379,11 @@ async fn copy_output(
             }
         }
     }
-    if let Some((task, sink)) = &lines {
-        if !line.is_empty() && !overlong {
-            sink(task, &String::from_utf8_lossy(&line));
-        }
+    if let Some((task, sink)) = &lines
+        && !line.is_empty()
+        && !overlong
+    {
+        sink(task, &String::from_utf8_lossy(&line));
     }
     Ok(())
 }
