@@ -112,3 +112,34 @@ fn a_sigkilled_run_leaves_readable_state() {
         kill(pid, "KILL");
     }
 }
+
+#[test]
+fn logs_follow_streams_until_the_run_ends() {
+    let env = Env::new();
+    env.write(
+        "f.yaml",
+        "name: follow\ntasks:\n  talk: { command: 'for i in 1 2 3; do echo line $i; sleep 0.3; done' }\n  more: { command: 'echo after', depends_on: talk }\n",
+    );
+    let child = env.spawn(&["run", "f.yaml", "--output", "quiet"]);
+    let mut id = String::new();
+    assert!(wait_for(Duration::from_secs(10), || {
+        let runs = env.run(&["runs", "--output", "json"]);
+        match runs.code {
+            0 => match runs.json()[0]["run_id"].as_str() {
+                Some(r) => {
+                    id = r.to_string();
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }));
+    let follow = env.run(&["logs", &id, "--follow"]);
+    follow.code(0);
+    assert_eq!(
+        follow.stdout,
+        "talk | line 1\ntalk | line 2\ntalk | line 3\nmore | after\n"
+    );
+    assert!(child.wait_with_output().unwrap().status.success());
+}

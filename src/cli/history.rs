@@ -136,31 +136,44 @@ pub fn logs(args: LogsArgs, store: &FileStore) -> Result<u8, CliError> {
         return follow(&args, store, record);
     }
     let mut out = String::new();
-    for t in record
-        .tasks
-        .iter()
-        .filter(|t| args.task.as_ref().is_none_or(|x| *x == t.id))
-    {
-        for a in t
-            .attempts
-            .iter()
-            .filter(|a| args.attempt.is_none_or(|n| n == a.attempt))
-        {
-            let bytes = store
-                .read_log(&record.run_id, &t.id, a.attempt)
-                .unwrap_or_default();
-            let several = args.task.is_none() || t.attempts.len() > 1;
-            if several {
-                out.push_str(&format!("── {} (attempt {}) ──\n", t.id, a.attempt));
-            }
-            out.push_str(&String::from_utf8_lossy(&bytes));
-            if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-                out.push('\n');
-            }
+    for (t, a) in selected(&record, &args) {
+        let bytes = store
+            .read_log(&record.run_id, &t.id, a.attempt)
+            .unwrap_or_default();
+        let several = args.task.is_none() || t.attempts.len() > 1;
+        if several {
+            out.push_str(&format!("── {} (attempt {}) ──\n", t.id, a.attempt));
+        }
+        out.push_str(&String::from_utf8_lossy(&bytes));
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            out.push('\n');
         }
     }
     output::print(&out)?;
     Ok(exit::SUCCESS)
+}
+
+/// The attempts that `dag logs` shows: of the chosen task (or all), of the chosen
+/// attempt (or all), in run order.
+fn selected<'r>(
+    record: &'r RunRecord,
+    args: &'r LogsArgs,
+) -> impl Iterator<
+    Item = (
+        &'r crate::engine::record::TaskRecord,
+        &'r crate::engine::record::Attempt,
+    ),
+> {
+    record
+        .tasks
+        .iter()
+        .filter(|t| args.task.as_ref().is_none_or(|x| *x == t.id))
+        .flat_map(|t| {
+            t.attempts
+                .iter()
+                .filter(|a| args.attempt.is_none_or(|n| n == a.attempt))
+                .map(move |a| (t, a))
+        })
 }
 
 /// Prints new output of the selected tasks, each line prefixed with its task id, until
@@ -172,32 +185,22 @@ fn follow(args: &LogsArgs, store: &FileStore, mut record: RunRecord) -> Result<u
     loop {
         let finished = record.state.is_terminal() || !store.is_driven(&record.run_id);
         let mut out = String::new();
-        for t in record
-            .tasks
-            .iter()
-            .filter(|t| args.task.as_ref().is_none_or(|x| *x == t.id))
-        {
-            for a in t
-                .attempts
-                .iter()
-                .filter(|a| args.attempt.is_none_or(|n| n == a.attempt))
-            {
-                let key = (t.id.clone(), a.attempt);
-                let bytes = store
-                    .read_log(&record.run_id, &t.id, a.attempt)
-                    .unwrap_or_default();
-                let offset = offsets.entry(key.clone()).or_insert(0);
-                if bytes.len() <= *offset {
-                    continue;
-                }
-                let text = String::from_utf8_lossy(&bytes[*offset..]).into_owned();
-                *offset = bytes.len();
-                let buffer = partial.entry(key).or_default();
-                buffer.push_str(&text);
-                while let Some(nl) = buffer.find('\n') {
-                    let line: String = buffer.drain(..=nl).collect();
-                    out.push_str(&format!("{} | {}", t.id, line));
-                }
+        for (t, a) in selected(&record, args) {
+            let key = (t.id.clone(), a.attempt);
+            let bytes = store
+                .read_log(&record.run_id, &t.id, a.attempt)
+                .unwrap_or_default();
+            let offset = offsets.entry(key.clone()).or_insert(0);
+            if bytes.len() <= *offset {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&bytes[*offset..]).into_owned();
+            *offset = bytes.len();
+            let buffer = partial.entry(key).or_default();
+            buffer.push_str(&text);
+            while let Some(nl) = buffer.find('\n') {
+                let line: String = buffer.drain(..=nl).collect();
+                out.push_str(&format!("{} | {}", t.id, line));
             }
         }
         output::print(&out)?;

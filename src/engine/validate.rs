@@ -384,6 +384,11 @@ struct Defaults {
 
 type Entries<'n> = Vec<(&'n str, &'n Node, &'n Node)>;
 
+/// The value of `key` among a map's entries.
+fn value<'n>(entries: &Entries<'n>, key: &str) -> Option<&'n Node> {
+    entries.iter().find(|(k, ..)| *k == key).map(|(_, _, v)| *v)
+}
+
 struct Checker<'s, 'o> {
     src: &'s str,
     options: &'o LoadOptions,
@@ -1123,12 +1128,7 @@ impl Checker<'_, '_> {
             .copied()
             .collect();
         self.unknown_keys(entries, &all_keys, what);
-        let get = |k: &str| {
-            entries
-                .iter()
-                .find(|(key, ..)| *key == k)
-                .map(|(_, _, v)| *v)
-        };
+        let get = |k: &str| value(entries, k);
         let before = self.problems.len();
 
         let type_name = match get("type") {
@@ -1324,12 +1324,7 @@ impl Checker<'_, '_> {
         command: Option<String>,
         what: &str,
     ) -> Option<TaskKind> {
-        let get = |k: &str| {
-            entries
-                .iter()
-                .find(|(key, ..)| *key == k)
-                .map(|(_, _, v)| *v)
-        };
+        let get = |k: &str| value(entries, k);
         let cmd_node = get("command");
         let mut headers = match get("headers") {
             Some(v) => self.string_map(v, "headers", true)?,
@@ -1423,12 +1418,7 @@ impl Checker<'_, '_> {
         defaults: &Defaults,
         what: &str,
     ) -> Option<TaskKind> {
-        let get = |k: &str| {
-            entries
-                .iter()
-                .find(|(key, ..)| *key == k)
-                .map(|(_, _, v)| *v)
-        };
+        let get = |k: &str| value(entries, k);
         let mut spec = DockerSpec {
             image: defaults.image.clone().unwrap_or_default(),
             command: command.clone(),
