@@ -2,6 +2,8 @@
 
 mod common;
 
+mod http;
+
 mod examples;
 mod history;
 mod run;

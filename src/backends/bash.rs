@@ -21,6 +21,7 @@ use nix::sys::signal::Signal;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use super::outputs::{self, OutputDir};
 use super::process::{GroupGuard, describe_exit};
 use crate::engine::runner::{BoxFuture, LineSink, Outcome, TaskContext, TaskLog, TaskRunner};
 use crate::engine::spec::TaskKind;
@@ -32,6 +33,8 @@ pub struct BashRunner {
     /// Programs found on `PATH`, so that starting `true` a thousand times searches
     /// `PATH` once rather than trying every directory on each start.
     resolved: Arc<Mutex<HashMap<String, Option<PathBuf>>>>,
+    /// Where tasks write `$DAG_OUTPUT`.
+    outputs: OutputDir,
 }
 
 impl Default for BashRunner {
@@ -39,6 +42,7 @@ impl Default for BashRunner {
         BashRunner {
             shell: "bash".to_string(),
             resolved: Arc::default(),
+            outputs: OutputDir::default(),
         }
     }
 }
@@ -200,7 +204,15 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
             c
         }
     };
+    let output_file = match runner
+        .outputs
+        .file(&ctx.run_id, &ctx.task().id, ctx.attempt)
+    {
+        Ok(p) => p,
+        Err(e) => return Outcome::failed(None, e),
+    };
     cmd.envs(ctx.env.iter().map(|(k, v)| (k, v)))
+        .env("DAG_OUTPUT", &output_file)
         .stdin(Stdio::null())
         .process_group(0);
     if let Some(dir) = &ctx.workdir {
@@ -292,14 +304,20 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
             ),
         );
     }
+    let outputs = outputs::take(&output_file);
     match stopped {
         Some(reason) if cancelled => Outcome {
-            status: crate::engine::runner::Status::Cancelled,
             exit_code: Some(code),
-            error: Some(reason),
+            ..Outcome::cancelled(reason)
         },
         Some(reason) => Outcome::failed(Some(code), reason),
-        None if status.success() => Outcome::success(Some(0)),
+        None if status.success() => match outputs {
+            Ok(outputs) => Outcome::success(Some(0)).with_outputs(outputs),
+            Err(e) => {
+                ctx.log.line(&format!("dag: {e}"));
+                Outcome::failed(Some(0), e)
+            }
+        },
         None => Outcome::failed(Some(code), how),
     }
 }

@@ -1,5 +1,5 @@
 //! The `fn` task runner: Rust functions registered by name. The built-ins `noop`,
-//! `sleep DURATION` and `fail [MESSAGE]` serve tests and benchmarks; programs that
+//! `sleep DURATION`, `echo TEXT` and `fail [MESSAGE]` serve tests and benchmarks; programs that
 //! embed dag register their own.
 
 use std::collections::BTreeMap;
@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::runner::{BoxFuture, Outcome, TaskContext, TaskLog, TaskRunner};
+use crate::engine::expr::DEFAULT_OUTPUT;
+use crate::engine::runner::{
+    BoxFuture, Outcome, Outputs, TaskContext, TaskLog, TaskRunner, check_output_size,
+};
 use crate::engine::spec::TaskKind;
 
 /// What a registered function gets for one attempt.
@@ -22,6 +25,10 @@ pub struct FnContext {
     pub attempt: u32,
     /// DAG and task `env` plus the `DAG_*` variables.
     pub env: Vec<(String, String)>,
+    /// The run's params (after `--param` overrides).
+    pub params: BTreeMap<String, String>,
+    /// Outputs of the task's direct upstream tasks, by task id.
+    pub upstream: BTreeMap<String, Outputs>,
     /// The attempt's log: `log.line("...")`, or `log.file()` for a `Write`r.
     pub log: TaskLog,
     /// Fires when the attempt is cancelled or times out. The function's future is
@@ -29,8 +36,11 @@ pub struct FnContext {
     pub cancel: CancellationToken,
 }
 
-/// A registered function: succeeds with `Ok(())` or fails with a message.
-pub type TaskFn = Arc<dyn Fn(FnContext) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+/// What a function returns: the outputs it publishes (often none), or why it failed.
+pub type FnResult = Result<Outputs, String>;
+
+/// A registered function.
+pub type TaskFn = Arc<dyn Fn(FnContext) -> BoxFuture<'static, FnResult> + Send + Sync>;
 
 /// Runs `fn` tasks.
 #[derive(Clone, Default)]
@@ -44,15 +54,20 @@ impl FnRunner {
         FnRunner::default()
     }
 
-    /// A runner with the built-ins `noop`, `sleep` and `fail`.
+    /// A runner with the built-ins: `noop`; `sleep DURATION`; `echo TEXT`, which logs
+    /// TEXT and publishes it as its `output`; `fail [MESSAGE]`.
     pub fn with_builtins() -> FnRunner {
         let mut r = FnRunner::empty();
-        r.register("noop", |_ctx| async { Ok(()) });
+        r.register("noop", |_ctx| async { Ok(Outputs::new()) });
         r.register("sleep", |ctx| async move {
             let d = humantime::parse_duration(ctx.args.trim())
                 .map_err(|e| format!("sleep: invalid duration `{}`: {e}", ctx.args))?;
             tokio::time::sleep(d).await;
-            Ok(())
+            Ok(Outputs::new())
+        });
+        r.register("echo", |ctx| async move {
+            ctx.log.line(&ctx.args);
+            Ok(Outputs::from([(DEFAULT_OUTPUT.to_string(), ctx.args)]))
         });
         r.register("fail", |ctx| async move {
             Err(if ctx.args.is_empty() {
@@ -68,7 +83,7 @@ impl FnRunner {
     pub fn register<F, Fut>(&mut self, name: &str, f: F)
     where
         F: Fn(FnContext) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+        Fut: std::future::Future<Output = FnResult> + Send + 'static,
     {
         self.functions
             .insert(name.to_string(), Arc::new(move |ctx| Box::pin(f(ctx))));
@@ -96,6 +111,8 @@ impl TaskRunner for FnRunner {
             task_id: ctx.task().id.clone(),
             attempt: ctx.attempt,
             env: ctx.env.clone(),
+            params: ctx.dag.spec.params.iter().cloned().collect(),
+            upstream: ctx.upstream.clone(),
             log: ctx.log.clone(),
             cancel: cancel.clone(),
         };
@@ -105,7 +122,13 @@ impl TaskRunner for FnRunner {
             let stopped = tokio::select! {
                 joined = &mut handle => {
                     return match joined {
-                        Ok(Ok(())) => Outcome::success(None),
+                        Ok(Ok(outputs)) => match check_output_size(&outputs) {
+                            Ok(()) => Outcome::success(None).with_outputs(outputs),
+                            Err(e) => {
+                                ctx.log.line(&format!("error: {e}"));
+                                Outcome::failed(None, e)
+                            }
+                        },
                         Ok(Err(msg)) => {
                             ctx.log.line(&format!("error: {msg}"));
                             Outcome::failed(None, msg)
@@ -171,6 +194,9 @@ mod tests {
             ),
             lines: None,
             stop: StopSignal::new(),
+            resolved: None,
+            upstream: Default::default(),
+            unrunnable: None,
         }
     }
 
@@ -179,7 +205,7 @@ mod tests {
         r.register("explode", |_ctx| async { panic!("kaboom {}", 42) });
         r.register("forever", |ctx| async move {
             ctx.cancel.cancelled().await;
-            Ok(())
+            Ok(Outputs::new())
         });
         r
     }

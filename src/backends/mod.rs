@@ -1,7 +1,9 @@
-//! Task runners (bash, fn) and state stores (file) that plug into the engine's
+//! Task runners (bash, http, fn) and state stores (file) that plug into the engine's
 //! traits.
 
 pub mod bash;
 pub mod file_store;
 pub mod function;
+pub mod http;
+pub mod outputs;
 pub mod process;

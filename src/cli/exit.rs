@@ -42,6 +42,9 @@ pub enum CliError {
     /// Running failed for a reason other than a task.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// Something this command needs is unavailable.
+    #[error("{0}")]
+    Infrastructure(String),
     /// Writing output failed.
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
@@ -61,7 +64,9 @@ impl CliError {
         match self {
             CliError::Usage { .. } | CliError::Load(_) | CliError::Invalid(_) => USAGE,
             CliError::Store(StoreError::NotFound(_) | StoreError::Empty) => USAGE,
-            CliError::Store(_) | CliError::Output(_) => INFRASTRUCTURE,
+            CliError::Store(_) | CliError::Output(_) | CliError::Infrastructure(_) => {
+                INFRASTRUCTURE
+            }
             CliError::Exec(ExecError::Store(_)) => INFRASTRUCTURE,
             CliError::Exec(ExecError::NoRunner(_)) => USAGE,
             CliError::Exec(ExecError::Illegal(_) | ExecError::Panicked(_)) => TASK_FAILED,

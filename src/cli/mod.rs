@@ -18,9 +18,32 @@ use clap::Parser;
 use args::{Cli, Command};
 use exit::CliError;
 
+use crate::backends::function::FnRunner;
+use crate::engine::runner::Runners;
+
 /// Parses the process arguments, runs the command, prints any error, and returns the
 /// exit code.
 pub fn main() -> ExitCode {
+    main_with(FnRunner::with_builtins())
+}
+
+/// The `dag` command line with `functions` available to fn tasks: what a program
+/// that embeds dag calls from its own `main` to be a `dag` with its own functions.
+///
+/// ```no_run
+/// use dag::backends::function::FnRunner;
+/// use dag::engine::runner::Outputs;
+///
+/// fn main() -> std::process::ExitCode {
+///     let mut functions = FnRunner::with_builtins();
+///     functions.register("hello", |ctx| async move {
+///         ctx.log.line(&format!("hello from {}", ctx.task_id));
+///         Ok(Outputs::new())
+///     });
+///     dag::cli::main_with(functions)
+/// }
+/// ```
+pub fn main_with(functions: FnRunner) -> ExitCode {
     quiet_task_panics();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -33,16 +56,18 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    exit::code(match dispatch(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            eprint!(
-                "{}",
-                output::render_error(&err, output::Style::detect().color)
-            );
-            err.exit_code()
-        }
-    })
+    exit::code(
+        match setup::runners(functions).and_then(|runners| dispatch(cli, runners)) {
+            Ok(code) => code,
+            Err(err) => {
+                eprint!(
+                    "{}",
+                    output::render_error(&err, output::Style::detect().color)
+                );
+                err.exit_code()
+            }
+        },
+    )
 }
 
 /// A panic inside a task (an `fn` task, a runner) is caught and recorded as that
@@ -60,11 +85,11 @@ fn quiet_task_panics() {
     }));
 }
 
-fn dispatch(cli: Cli) -> Result<u8, CliError> {
+fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
     let state_dir = cli.state_dir.as_deref();
     match cli.command {
-        Command::Run(a) => run::run(a, state_dir),
-        Command::Validate(a) => validate::validate(a),
+        Command::Run(a) => run::run(a, state_dir, runners),
+        Command::Validate(a) => validate::validate(a, &runners),
         Command::Status(a) => history::status(a, &setup::existing_store(state_dir)?),
         Command::Runs(a) => history::runs(a, &setup::existing_store(state_dir)?),
         Command::Logs(a) => history::logs(a, &setup::existing_store(state_dir)?),

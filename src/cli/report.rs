@@ -55,6 +55,8 @@ pub struct TaskJson<'a> {
     pub started_at: Option<String>,
     /// When the last attempt ended.
     pub ended_at: Option<String>,
+    /// What the task published (`{}` when nothing).
+    pub outputs: &'a crate::engine::runner::Outputs,
 }
 
 fn task_duration_ms(t: &TaskRecord) -> Option<u64> {
@@ -101,6 +103,7 @@ impl<'a> RunJson<'a> {
                         .last()
                         .and_then(|a| a.ended_at)
                         .map(|e| e.rfc3339()),
+                    outputs: &t.outputs,
                 })
                 .collect(),
         }
@@ -259,6 +262,7 @@ mod tests {
                 exit_code: Some(0),
                 error: None,
                 retry_in_ms: None,
+                outputs: Default::default(),
             },
             Event::TaskState {
                 task: 1,
@@ -280,6 +284,7 @@ mod tests {
                 exit_code: Some(3),
                 error: Some("exit code 3".into()),
                 retry_in_ms: Some(1000),
+                outputs: Default::default(),
             },
             Event::TaskState {
                 task: 1,
@@ -301,6 +306,7 @@ mod tests {
                 exit_code: Some(3),
                 error: Some("exit code 3".into()),
                 retry_in_ms: None,
+                outputs: Default::default(),
             },
             Event::TaskState {
                 task: 2,

@@ -12,14 +12,17 @@ use super::{report, setup};
 use crate::backends::file_store::FileStore;
 use crate::engine::executor::{self, ExecError, ExecOptions, ExecutorKind, Observer};
 use crate::engine::record::{RunRecord, new_run_id};
-use crate::engine::runner::{LineSink, StopSignal};
+use crate::engine::runner::{LineSink, Runners, StopSignal};
 use crate::engine::state::RunState;
 use crate::engine::store::StateStore;
 use crate::engine::validate::load_file;
 
 /// Runs `dag run` and returns the exit code.
-pub fn run(args: RunArgs, state_dir: Option<&std::path::Path>) -> Result<u8, CliError> {
-    let runners = setup::runners();
+pub fn run(
+    args: RunArgs,
+    state_dir: Option<&std::path::Path>,
+    runners: Runners,
+) -> Result<u8, CliError> {
     let dag = load_file(
         &args.file,
         &setup::load_options(&runners, args.params.clone()),

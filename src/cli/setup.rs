@@ -7,6 +7,7 @@ use super::exit::CliError;
 use crate::backends::bash::BashRunner;
 use crate::backends::file_store::FileStore;
 use crate::backends::function::FnRunner;
+use crate::backends::http::HttpRunner;
 use crate::engine::runner::Runners;
 use crate::engine::store::StoreError;
 use crate::engine::validate::LoadOptions;
@@ -45,14 +46,16 @@ pub fn existing_store(flag: Option<&Path>) -> Result<FileStore, CliError> {
     })
 }
 
-/// The runners built into the `dag` binary.
-pub fn runners() -> Runners {
-    let functions = FnRunner::with_builtins();
+/// The runners of a `dag` command line: bash, http, and `functions` for fn tasks
+/// (the built-ins, plus whatever an embedding program registered).
+pub fn runners(functions: FnRunner) -> Result<Runners, CliError> {
     let names = functions.names();
-    Runners::new()
+    let http = HttpRunner::new().map_err(CliError::Infrastructure)?;
+    Ok(Runners::new()
         .with("bash", Arc::new(BashRunner::new()))
+        .with("http", Arc::new(http))
         .with("fn", Arc::new(functions))
-        .with_functions(names)
+        .with_functions(names))
 }
 
 /// Validation options that match `runners`.

@@ -7,9 +7,11 @@ use super::setup;
 use crate::engine::validate::{LoadError, load_file};
 
 /// Runs `dag validate` and returns the exit code.
-pub fn validate(args: ValidateArgs) -> Result<u8, CliError> {
-    let runners = setup::runners();
-    let mut options = setup::load_options(&runners, Vec::new());
+pub fn validate(
+    args: ValidateArgs,
+    runners: &crate::engine::runner::Runners,
+) -> Result<u8, CliError> {
+    let mut options = setup::load_options(runners, Vec::new());
     // `validate` checks the file format; whether this build can run every task type
     // is for `dag run` to say.
     options.task_types = None;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::runner::Outputs;
 use super::state::{RunState, TaskState};
 use super::time::Timestamp;
 
@@ -64,6 +65,9 @@ pub enum Event {
         /// For `up_for_retry`: milliseconds until the next attempt.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_in_ms: Option<u64>,
+        /// What a successful attempt published.
+        #[serde(default, skip_serializing_if = "Outputs::is_empty")]
+        outputs: Outputs,
     },
     /// The run is over.
     RunFinished {

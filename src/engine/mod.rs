@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod executor;
+pub mod expr;
 pub mod graph;
 pub mod record;
 pub mod retry;

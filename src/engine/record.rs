@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::Event;
 use super::graph::Dag;
+use super::runner::Outputs;
 use super::state::{RunState, TaskState};
 use super::time::Timestamp;
 
@@ -56,6 +57,9 @@ pub struct TaskRecord {
     /// (upstream_failed, skipped, cancelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What the task published when it succeeded.
+    #[serde(default, skip_serializing_if = "Outputs::is_empty")]
+    pub outputs: Outputs,
 }
 
 /// One attempt of a task.
@@ -119,6 +123,7 @@ impl RunRecord {
                     state: TaskState::Pending,
                     attempts: Vec::new(),
                     reason: None,
+                    outputs: Outputs::new(),
                 })
                 .collect(),
         }
@@ -168,10 +173,14 @@ impl RunRecord {
                 state,
                 exit_code,
                 error,
+                outputs,
                 ..
             } => {
                 let run_id = self.run_id.clone();
                 let t = self.task_to(*task, *state)?;
+                if *state == TaskState::Success {
+                    t.outputs.clone_from(outputs);
+                }
                 let Some(a) = t.attempts.last_mut().filter(|a| a.attempt == *attempt) else {
                     return Err(IllegalTransition {
                         run_id,
@@ -301,6 +310,7 @@ mod tests {
             exit_code: Some(0),
             error: None,
             retry_in_ms: None,
+            outputs: Outputs::new(),
         })
         .unwrap();
         assert_eq!(r.tasks[0].state, TaskState::Success);

@@ -1,7 +1,7 @@
 //! How the engine runs one attempt of one task. Runners for each task type live in
 //! `backends`; the engine only knows this trait.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -12,6 +12,24 @@ use tokio_util::sync::CancellationToken;
 
 use super::graph::Dag;
 use super::spec::TaskSpec;
+
+/// Values a task publishes for its downstream tasks, by key.
+pub type Outputs = BTreeMap<String, String>;
+
+/// The most a task may publish, keys and values together.
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+
+/// Checks the output cap, naming the total size when it is exceeded.
+pub fn check_output_size(outputs: &Outputs) -> Result<(), String> {
+    let size: usize = outputs.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_OUTPUT_BYTES {
+        Err(format!(
+            "outputs total {size} bytes, over the cap of {MAX_OUTPUT_BYTES} bytes (1 MiB) per task"
+        ))
+    } else {
+        Ok(())
+    }
+}
 
 /// A boxed, sendable future, as runners return them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -61,12 +79,21 @@ pub struct TaskContext {
     pub lines: Option<LineSink>,
     /// Stops the attempt from outside.
     pub stop: StopSignal,
+    /// The task with `${{ tasks.ID... }}` expressions replaced, when it had any.
+    pub resolved: Option<TaskSpec>,
+    /// Outputs of the task's direct upstream tasks, by task id.
+    pub upstream: BTreeMap<String, Outputs>,
+    /// Why the attempt cannot start (an output it uses is missing); the attempt
+    /// fails with this error without running.
+    pub unrunnable: Option<String>,
 }
 
 impl TaskContext {
-    /// The task being run.
+    /// The task being run, with its upstream outputs substituted.
     pub fn task(&self) -> &TaskSpec {
-        self.dag.task(self.index)
+        self.resolved
+            .as_ref()
+            .unwrap_or_else(|| self.dag.task(self.index))
     }
 }
 
@@ -138,6 +165,8 @@ pub struct Outcome {
     pub exit_code: Option<i32>,
     /// What went wrong.
     pub error: Option<String>,
+    /// What the attempt published (kept only when it succeeds).
+    pub outputs: Outputs,
 }
 
 impl Outcome {
@@ -147,6 +176,7 @@ impl Outcome {
             status: Status::Success,
             exit_code,
             error: None,
+            outputs: Outputs::new(),
         }
     }
 
@@ -156,6 +186,7 @@ impl Outcome {
             status: Status::Failed,
             exit_code,
             error: Some(error.into()),
+            outputs: Outputs::new(),
         }
     }
 
@@ -165,7 +196,14 @@ impl Outcome {
             status: Status::Cancelled,
             exit_code: None,
             error: Some(error.into()),
+            outputs: Outputs::new(),
         }
+    }
+
+    /// The same outcome, publishing `outputs`.
+    pub fn with_outputs(mut self, outputs: Outputs) -> Outcome {
+        self.outputs = outputs;
+        self
     }
 }
 

@@ -197,3 +197,73 @@ impl TriggerRule {
         ("none_failed", TriggerRule::NoneFailed),
     ];
 }
+
+impl TaskSpec {
+    /// Whether any string of the task still holds an expression to substitute when
+    /// it starts (`${{ tasks.ID... }}`).
+    pub fn has_expressions(&self) -> bool {
+        let has = |s: &str| s.contains("${{");
+        let kind = match &self.kind {
+            TaskKind::Bash { command } => has(command),
+            TaskKind::Fn { args, .. } => has(args),
+            TaskKind::Http(h) => {
+                has(&h.url)
+                    || h.body.as_deref().is_some_and(has)
+                    || h.headers.iter().any(|(_, v)| has(v))
+            }
+            TaskKind::Docker(d) => {
+                has(&d.image)
+                    || d.command.as_deref().is_some_and(has)
+                    || d.volumes.iter().any(|v| has(v))
+                    || d.network.as_deref().is_some_and(has)
+            }
+        };
+        kind || self.env.iter().any(|(_, v)| has(v)) || self.workdir.as_deref().is_some_and(has)
+    }
+
+    /// A copy with every string value that can hold expressions (command, URL, body,
+    /// header values, image, volumes, network, env values, workdir) passed through `f`.
+    pub fn map_strings(
+        &self,
+        f: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<TaskSpec, String> {
+        let mut t = self.clone();
+        t.kind = match &self.kind {
+            TaskKind::Bash { command } => TaskKind::Bash {
+                command: f(command)?,
+            },
+            TaskKind::Fn { name, args } => TaskKind::Fn {
+                name: name.clone(),
+                args: f(args)?,
+            },
+            TaskKind::Http(h) => TaskKind::Http(HttpSpec {
+                method: h.method.clone(),
+                url: f(&h.url)?,
+                body: h.body.as_deref().map(&mut *f).transpose()?,
+                headers: h
+                    .headers
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), f(v)?)))
+                    .collect::<Result<_, String>>()?,
+            }),
+            TaskKind::Docker(d) => TaskKind::Docker(DockerSpec {
+                image: f(&d.image)?,
+                command: d.command.as_deref().map(&mut *f).transpose()?,
+                volumes: d
+                    .volumes
+                    .iter()
+                    .map(|v| f(v))
+                    .collect::<Result<_, String>>()?,
+                network: d.network.as_deref().map(&mut *f).transpose()?,
+                ..d.clone()
+            }),
+        };
+        t.env = self
+            .env
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), f(v)?)))
+            .collect::<Result<_, String>>()?;
+        t.workdir = self.workdir.as_deref().map(&mut *f).transpose()?;
+        Ok(t)
+    }
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report, Severity};
 
+use super::expr::{self, Expr};
 use super::graph::{Dag, find_cycles};
 use super::spec::{
     Backoff, DagSpec, DockerSpec, HttpSpec, PullPolicy, RetryPolicy, TaskKind, TaskSpec,
@@ -282,6 +283,8 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
         options,
         problems: Vec::new(),
         params: Vec::new(),
+        current_task: None,
+        output_refs: Vec::new(),
     };
     match checker.dag(&root) {
         Some(spec) if checker.problems.is_empty() => Ok(Dag::new(spec)),
@@ -394,6 +397,18 @@ struct Checker<'s, 'o> {
     options: &'o LoadOptions,
     problems: Vec<Problem>,
     params: Vec<(String, String)>,
+    /// The task whose keys are being read, if any.
+    current_task: Option<String>,
+    /// `${{ tasks.ID... }}` references, checked once the graph is known.
+    output_refs: Vec<OutputRef>,
+}
+
+/// A task's use of another task's output.
+struct OutputRef {
+    task: String,
+    from: String,
+    key: String,
+    span: Span,
 }
 
 impl Checker<'_, '_> {
@@ -496,67 +511,67 @@ impl Checker<'_, '_> {
     }
 
     fn substitute(&mut self, node: &Node, raw: &str) -> Option<String> {
-        if !raw.contains("${{") {
-            return Some(raw.to_string());
-        }
-        let mut out = String::with_capacity(raw.len());
-        let mut rest = raw;
-        let mut ok = true;
-        while let Some(start) = rest.find("${{") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 3..];
-            let Some(end) = after.find("}}") else {
-                let span = self.narrow(node, &rest[start..]);
-                self.report(
-                    Problem::at(span, "unterminated `${{` expression", "no closing `}}`")
-                        .help("write `${{ params.NAME }}`"),
-                );
-                return None;
-            };
-            let expr_text = &rest[start..start + 3 + end + 2];
-            let inner = after[..end].trim();
-            match inner.strip_prefix("params.") {
-                Some(name) => match self.params.iter().find(|(k, _)| k == name) {
-                    Some((_, v)) => out.push_str(v),
-                    None => {
-                        let span = self.narrow(node, expr_text);
-                        let names: Vec<&str> =
-                            self.params.iter().map(|(k, _)| k.as_str()).collect();
-                        let help = match suggest(name, names.iter().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None if names.is_empty() => {
-                                "declare it under `params:` at the top of the file".into()
-                            }
-                            None => format!("declared params: {}", names.join(", ")),
-                        };
-                        self.report(
-                            Problem::at(
-                                span,
-                                format!("unknown param `{name}`"),
-                                "not declared in `params`",
-                            )
-                            .help(help),
-                        );
-                        ok = false;
-                    }
-                },
+        let params = &self.params;
+        let task = self.current_task.clone();
+        let mut refs = Vec::new();
+        let result = expr::substitute(raw, |e| match e {
+            Expr::Param(name) => match params.iter().find(|(k, _)| k == name) {
+                Some((_, v)) => Ok(Some(v.clone())),
                 None => {
-                    let span = self.narrow(node, expr_text);
-                    self.report(
-                        Problem::at(
-                            span,
-                            format!("unknown expression `{inner}`"),
-                            "unknown expression",
-                        )
-                        .help("expressions have the form `${{ params.NAME }}`"),
-                    );
-                    ok = false;
+                    let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+                    let help = match suggest(name, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if names.is_empty() => {
+                            "declare it under `params:` at the top of the file".into()
+                        }
+                        None => format!("declared params: {}", names.join(", ")),
+                    };
+                    Err((format!("unknown param `{name}`"), Some(help)))
                 }
+            },
+            Expr::Output { task: from, key } => match &task {
+                Some(_) => {
+                    refs.push((from.to_string(), key.to_string()));
+                    Ok(None)
+                }
+                None => Err((
+                    "task outputs can only be used in a task's own keys".to_string(),
+                    Some("move this value into the task that needs it".to_string()),
+                )),
+            },
+        });
+        match result {
+            Ok(value) => {
+                if let Some(task) = task {
+                    for (from, key) in refs {
+                        let span = self.narrow(node, &format!("tasks.{from}."));
+                        self.output_refs.push(OutputRef {
+                            task: task.clone(),
+                            from,
+                            key,
+                            span,
+                        });
+                    }
+                }
+                Some(value)
             }
-            rest = &after[end + 2..];
+            Err(errors) => {
+                for e in errors {
+                    let span = self.narrow(node, &e.text);
+                    let (message, help) = (e.message, e.help);
+                    let label = if message.starts_with("unknown param") {
+                        "not declared in `params`"
+                    } else {
+                        "invalid expression"
+                    };
+                    let help = help.unwrap_or_else(|| {
+                        "expressions are `${{ params.NAME }}`, `${{ tasks.ID.outputs.KEY }}` and `${{ tasks.ID.output }}`".into()
+                    });
+                    self.report(Problem::at(span, message, label).help(help));
+                }
+                None
+            }
         }
-        out.push_str(rest);
-        ok.then_some(out)
     }
 
     /// The span of `needle` inside `node`'s source text, or the node's span when it
@@ -1070,10 +1085,59 @@ impl Checker<'_, '_> {
                 help: Some("remove one of these dependencies".into()),
             });
         }
-        if !ok || !cycles.is_empty() {
+        if !cycles.is_empty() {
+            return None;
+        }
+        ok &= self.check_output_refs(&ids, &upstream);
+        if !ok {
             return None;
         }
         tasks.into_iter().collect()
+    }
+
+    /// Every `${{ tasks.ID... }}` must name a task upstream of the one using it, so
+    /// that its outputs exist when the task starts.
+    fn check_output_refs(&mut self, ids: &[&str], upstream: &[Vec<usize>]) -> bool {
+        let refs = std::mem::take(&mut self.output_refs);
+        let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+        let mut ok = true;
+        for r in refs {
+            let Some(&user) = index.get(r.task.as_str()) else {
+                continue;
+            };
+            let Some(&from) = index.get(r.from.as_str()) else {
+                let help =
+                    suggest(&r.from, ids.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+                self.report(
+                    Problem::at(
+                        r.span,
+                        format!("`{}` uses outputs of unknown task `{}`", r.task, r.from),
+                        "no such task",
+                    )
+                    .help_opt(help),
+                );
+                ok = false;
+                continue;
+            };
+            if !is_ancestor(upstream, from, user) {
+                self.report(
+                    Problem::at(
+                        r.span,
+                        format!(
+                            "`{}` uses output `{}` of `{}`, which is not upstream of it",
+                            r.task, r.key, r.from
+                        ),
+                        "not upstream",
+                    )
+                    .help(format!(
+                        "add `{}` to the `depends_on` of `{}`",
+                        r.from, r.task
+                    )),
+                );
+                ok = false;
+            }
+        }
+        ok
     }
 
     fn task(
@@ -1110,7 +1174,10 @@ impl Checker<'_, '_> {
             Some((_, _, v)) => self.string_list(v, "depends_on").unwrap_or_default(),
             None => Vec::new(),
         };
-        (self.task_spec(id, key, &entries, defaults, &what), deps)
+        self.current_task = Some(id.to_string());
+        let spec = self.task_spec(id, key, &entries, defaults, &what);
+        self.current_task = None;
+        (spec, deps)
     }
 
     fn task_spec(
@@ -1490,6 +1557,21 @@ impl Checker<'_, '_> {
         }
         Some(TaskKind::Docker(spec))
     }
+}
+
+/// Whether `ancestor` is reachable from `task` along `depends_on` edges.
+fn is_ancestor(upstream: &[Vec<usize>], ancestor: usize, task: usize) -> bool {
+    let mut seen = vec![false; upstream.len()];
+    let mut stack = upstream[task].clone();
+    while let Some(t) = stack.pop() {
+        if t == ancestor {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[t], true) {
+            stack.extend(&upstream[t]);
+        }
+    }
+    false
 }
 
 /// The strings of a scalar or a list of scalars, without checks.

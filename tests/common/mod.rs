@@ -1,6 +1,8 @@
 //! A small harness around the `dag` binary: a temp dir with its own state store, a
 //! fluent way to run commands, and helpers to look at processes.
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

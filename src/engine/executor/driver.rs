@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use super::{ExecError, ExecOptions};
 use crate::engine::events::Event;
+use crate::engine::expr::{self, Expr};
 use crate::engine::graph::Dag;
 use crate::engine::record::RunRecord;
 use crate::engine::runner::{Outcome, Status, StopSignal, TaskContext};
+use crate::engine::spec::TaskSpec;
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::RunWriter;
 use crate::engine::time::Timestamp;
@@ -135,7 +137,11 @@ impl Driver {
             at: Timestamp::now(),
             host: self.options.host.clone(),
         })?;
-        let spec = self.dag.task(task);
+        let (resolved, unrunnable) = match self.resolve_outputs(task) {
+            Ok(resolved) => (resolved, None),
+            Err(e) => (None, Some(e)),
+        };
+        let spec = resolved.as_ref().unwrap_or_else(|| self.dag.task(task));
         let log = self.writer.task_log(&spec.id, attempt)?;
         let mut env = Vec::with_capacity(self.dag.spec.env.len() + spec.env.len() + 4);
         env.extend(self.dag.spec.env.iter().cloned());
@@ -144,19 +150,88 @@ impl Driver {
         env.push(("DAG_RUN_ID".into(), self.record.run_id.clone()));
         env.push(("DAG_TASK_ID".into(), spec.id.clone()));
         env.push(("DAG_ATTEMPT".into(), attempt.to_string()));
+        let workdir = spec.workdir.as_ref().map(PathBuf::from);
+        let timeout = spec.timeout.unwrap_or(self.options.default_timeout);
+        let upstream = self.dag.upstream[task]
+            .iter()
+            .map(|&u| {
+                (
+                    self.record.tasks[u].id.clone(),
+                    self.record.tasks[u].outputs.clone(),
+                )
+            })
+            .collect();
         Ok(TaskContext {
             dag: self.dag.clone(),
             index: task,
             run_id: self.record.run_id.clone(),
             attempt,
             env,
-            workdir: spec.workdir.as_ref().map(PathBuf::from),
-            timeout: spec.timeout.unwrap_or(self.options.default_timeout),
+            workdir,
+            timeout,
             grace: self.options.grace,
             log,
             lines: self.options.lines.clone(),
             stop: stop.clone(),
+            resolved,
+            upstream,
+            unrunnable,
         })
+    }
+
+    /// The task with `${{ tasks.ID.outputs.KEY }}` replaced by what those tasks
+    /// published; `None` when it uses no outputs. Validation has made sure every
+    /// named task is upstream, so it has finished; a key it did not publish is an
+    /// error of this attempt.
+    fn resolve_outputs(&self, task: usize) -> Result<Option<TaskSpec>, String> {
+        let spec = self.dag.task(task);
+        if !spec.has_expressions() {
+            return Ok(None);
+        }
+        let record = &self.record;
+        let lookup = |e: &Expr<'_>| match e {
+            Expr::Output { task: from, key } => {
+                let Some(t) = record.tasks.iter().find(|t| t.id == *from) else {
+                    return Err((format!("task `{from}` is not part of this run"), None));
+                };
+                match t.outputs.get(*key) {
+                    Some(v) => Ok(Some(v.clone())),
+                    None if t.state != TaskState::Success => Err((
+                        format!(
+                            "task `{from}` did not succeed ({}), so it has no output `{key}`",
+                            t.state
+                        ),
+                        None,
+                    )),
+                    None => {
+                        let known: Vec<&str> = t.outputs.keys().map(String::as_str).collect();
+                        Err((
+                            format!(
+                                "task `{from}` published no output `{key}` (it published: {})",
+                                if known.is_empty() {
+                                    "nothing".to_string()
+                                } else {
+                                    known.join(", ")
+                                }
+                            ),
+                            None,
+                        ))
+                    }
+                }
+            }
+            // Params were substituted when the file was loaded.
+            Expr::Param(name) => Err((format!("param `{name}` was not substituted"), None)),
+        };
+        spec.map_strings(&mut |s: &str| {
+            expr::substitute(s, lookup).map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| e.message)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        })
+        .map(Some)
     }
 
     /// Records the end of an attempt and says whether to retry.
@@ -187,6 +262,7 @@ impl Driver {
                 AfterAttempt::Retry(d) => Some(d.as_millis() as u64),
                 AfterAttempt::Done => None,
             },
+            outputs: outcome.outputs,
         })?;
         if state == TaskState::Failed && self.options.fail_fast && self.halt.is_none() {
             self.halt = Some(Halt::FailFast(self.dag.task(task).id.clone()));
@@ -227,6 +303,10 @@ pub(super) fn run_attempt(
     runners: &Runners,
     ctx: TaskContext,
 ) -> crate::engine::runner::BoxFuture<'static, Outcome> {
+    if let Some(error) = ctx.unrunnable {
+        ctx.log.line(&format!("dag: {error}"));
+        return Box::pin(async move { Outcome::failed(None, error) });
+    }
     let t = ctx.task().kind.type_name();
     match runners.get(t) {
         Some(r) => r.run(ctx),
