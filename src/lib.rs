@@ -6,8 +6,10 @@
 //! (`cli -> engine <- backends`):
 //! - [`engine`]: file format, validation, graph, state machine, executors, traits;
 //! - [`backends`]: task runners and state stores;
-//! - [`cli`]: the `dag` command line, terminal output and reports.
+//! - [`cli`]: the `dag` command line, terminal output and reports;
+//! - [`embed`]: running DAG files from your own program, with your own functions.
 
 pub mod backends;
 pub mod cli;
+pub mod embed;
 pub mod engine;

@@ -74,6 +74,18 @@ impl CliError {
     }
 }
 
+impl From<crate::embed::Error> for CliError {
+    fn from(e: crate::embed::Error) -> CliError {
+        use crate::embed::Error;
+        match e {
+            Error::Load(e) => e.into(),
+            Error::Store(e) => CliError::Store(e),
+            Error::Exec(e) => CliError::Exec(e),
+            Error::Setup(e) => CliError::Infrastructure(e),
+        }
+    }
+}
+
 impl From<LoadError> for CliError {
     fn from(e: LoadError) -> CliError {
         match e {

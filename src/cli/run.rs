@@ -9,13 +9,11 @@ use super::exit::{self, CliError};
 use super::output::{self, Style};
 use super::progress::Progress;
 use super::{report, setup};
-use crate::backends::file_store::FileStore;
-use crate::engine::executor::{self, ExecError, ExecOptions, ExecutorKind, Observer};
-use crate::engine::record::{RunRecord, new_run_id};
+use crate::embed::Pipeline;
+use crate::engine::executor::{ExecError, ExecOptions, ExecutorKind};
 use crate::engine::runner::{LineSink, Runners, StopSignal};
 use crate::engine::state::RunState;
 use crate::engine::store::StateStore;
-use crate::engine::validate::load_file;
 
 /// Runs `dag run` and returns the exit code.
 pub fn run(
@@ -23,10 +21,11 @@ pub fn run(
     state_dir: Option<&std::path::Path>,
     runners: Runners,
 ) -> Result<u8, CliError> {
-    let dag = load_file(
-        &args.file,
-        &setup::load_options(&runners, args.params.clone()),
-    )?;
+    let mut pipeline = Pipeline::with_runners(runners).state_dir(setup::state_dir(state_dir)?);
+    for (k, v) in &args.params {
+        pipeline = pipeline.param(k, v);
+    }
+    let dag = pipeline.load(&args.file)?;
     let dag = if args.only.is_empty() {
         dag
     } else {
@@ -46,12 +45,8 @@ pub fn run(
             )
         })?
     };
-    let dag = Arc::new(dag);
-
-    let dir = setup::state_dir(state_dir)?;
-    let store = FileStore::open(&dir)?;
-    let record = RunRecord::new(new_run_id(), &dag, args.file.display().to_string());
-    let writer = store.create_run(&record)?;
+    // An unusable state directory is reported before anything runs.
+    let store = pipeline.store()?;
 
     let style = Style::detect();
     let progress = Arc::new(match args.output {
@@ -75,30 +70,31 @@ pub fn run(
         lines,
         ..ExecOptions::default()
     };
+    let workers = options.parallel.clamp(1, 4);
+    let pipeline = pipeline.options(options).observe(progress.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(options.parallel.clamp(1, 4))
+        .worker_threads(workers)
         .enable_all()
         .build()
         .map_err(CliError::Output)?;
     let stop = StopSignal::new();
     let stop_for_signals = stop.clone();
     let signalled = Arc::new(AtomicU8::new(0));
-    let observer: Arc<dyn Observer> = progress.clone();
     // The executor runs as a task on the runtime rather than on this thread, so the
     // scheduler and the attempts it starts share worker threads: a run of many short
     // tasks then costs far fewer thread wake-ups.
-    let driver = {
-        let (dag, runners, options) = (dag.clone(), runners.clone(), options.clone());
-        async move { executor::execute(dag, record, writer, &runners, observer, &options, stop).await }
-    };
+    let file = args.file.display().to_string();
+    let driver = async move { pipeline.run(dag, &file, stop).await };
     let result = runtime.block_on(async {
         watch_signals(stop_for_signals, signalled.clone());
         tokio::spawn(driver).await
     });
-    let result = result.unwrap_or_else(|e| Err(ExecError::Panicked(panic_text(e))));
     progress.finish();
-    let record = result?;
+    let record = match result {
+        Ok(r) => r?,
+        Err(e) => return Err(ExecError::Panicked(panic_text(e)).into()),
+    };
 
     match args.output {
         OutputArg::Table => {

@@ -1,13 +1,10 @@
 //! From arguments to ready-made objects: the state directory, the store, the runners.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::exit::CliError;
-use crate::backends::bash::BashRunner;
 use crate::backends::file_store::FileStore;
 use crate::backends::function::FnRunner;
-use crate::backends::http::HttpRunner;
 use crate::engine::runner::Runners;
 use crate::engine::store::StoreError;
 use crate::engine::validate::LoadOptions;
@@ -15,20 +12,15 @@ use crate::engine::validate::LoadOptions;
 /// The state directory: `--state-dir`, else `$DAG_HOME`, else the platform data
 /// directory (`~/.local/share/dag` on Linux).
 pub fn state_dir(flag: Option<&Path>) -> Result<PathBuf, CliError> {
-    if let Some(dir) = flag {
-        return Ok(dir.to_path_buf());
-    }
-    if let Some(home) = std::env::var_os("DAG_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(home));
-    }
-    directories::ProjectDirs::from("", "", "dag")
-        .map(|d| d.data_dir().to_path_buf())
-        .ok_or_else(|| {
+    match flag {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => crate::embed::default_state_dir().ok_or_else(|| {
             CliError::usage(
                 "cannot find a data directory for the state store",
                 Some("set DAG_HOME or pass --state-dir".into()),
             )
-        })
+        }),
+    }
 }
 
 /// The store for history commands; a missing store means there are no runs.
@@ -49,13 +41,7 @@ pub fn existing_store(flag: Option<&Path>) -> Result<FileStore, CliError> {
 /// The runners of a `dag` command line: bash, http, and `functions` for fn tasks
 /// (the built-ins, plus whatever an embedding program registered).
 pub fn runners(functions: FnRunner) -> Result<Runners, CliError> {
-    let names = functions.names();
-    let http = HttpRunner::new().map_err(CliError::Infrastructure)?;
-    Ok(Runners::new()
-        .with("bash", Arc::new(BashRunner::new()))
-        .with("http", Arc::new(http))
-        .with("fn", Arc::new(functions))
-        .with_functions(names))
+    crate::embed::runners(functions).map_err(|e| CliError::Infrastructure(e.to_string()))
 }
 
 /// Validation options that match `runners`.

@@ -1,0 +1,209 @@
+//! Running DAG files from a Rust program, through the same engine, executors, state
+//! store and reporters as the `dag` command line, with functions of your own.
+//!
+//! ```no_run
+//! use dag::backends::function::FnRunner;
+//! use dag::embed::Pipeline;
+//! use dag::engine::runner::Outputs;
+//!
+//! # async fn demo() -> Result<(), dag::embed::Error> {
+//! let mut functions = FnRunner::with_builtins();
+//! functions.register("count_words", |ctx| async move {
+//!     let words = ctx.args.split_whitespace().count();
+//!     ctx.log.line(&format!("{words} words"));
+//!     Ok(Outputs::from([("words".to_string(), words.to_string())]))
+//! });
+//! let record = Pipeline::new(functions)?
+//!     .state_dir("/tmp/dag-state")
+//!     .run_file("pipeline.yaml")
+//!     .await?;
+//! println!("{}", dag::cli::report::table(&record));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! To offer the whole command line instead (`run`, `status`, `logs`, ...) with your
+//! functions, call [`crate::cli::main_with`] from `main`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::backends::bash::BashRunner;
+use crate::backends::file_store::FileStore;
+use crate::backends::function::FnRunner;
+use crate::backends::http::HttpRunner;
+use crate::engine::events::Event;
+use crate::engine::executor::{self, ExecError, ExecOptions, ExecutorKind, Observer};
+use crate::engine::graph::Dag;
+use crate::engine::record::{RunRecord, new_run_id};
+use crate::engine::runner::{Runners, StopSignal};
+use crate::engine::store::{StateStore, StoreError};
+use crate::engine::validate::{LoadError, LoadOptions, load_file};
+
+/// Why a pipeline could not run. A task failing is not an error: it is in the
+/// returned record.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The DAG file could not be read or is invalid; render an
+    /// [`InvalidDag`](crate::engine::validate::InvalidDag) with
+    /// [`crate::cli::output::render_invalid`].
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The run could not be driven to its end.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// Something the runners need is unavailable (the HTTP client, a data directory).
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The state directory when none is given: `$DAG_HOME`, else the platform data
+/// directory (`~/.local/share/dag` on Linux).
+pub fn default_state_dir() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("DAG_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(home));
+    }
+    directories::ProjectDirs::from("", "", "dag").map(|d| d.data_dir().to_path_buf())
+}
+
+/// The runners of every task type: bash, http, and `functions` for fn tasks.
+pub fn runners(functions: FnRunner) -> Result<Runners, Error> {
+    let names = functions.names();
+    let http = HttpRunner::new().map_err(Error::Setup)?;
+    Ok(Runners::new()
+        .with("bash", Arc::new(BashRunner::new()))
+        .with("http", Arc::new(http))
+        .with("fn", Arc::new(functions))
+        .with_functions(names))
+}
+
+struct Silent;
+
+impl Observer for Silent {
+    fn on_event(&self, _: &RunRecord, _: &Event) {}
+}
+
+/// Runs DAG files with a given set of runners, options and state directory.
+#[derive(Clone)]
+pub struct Pipeline {
+    runners: Runners,
+    state_dir: Option<PathBuf>,
+    options: ExecOptions,
+    params: Vec<(String, String)>,
+    observer: Arc<dyn Observer>,
+}
+
+impl Pipeline {
+    /// A pipeline with the built-in runners and `functions` for fn tasks, the local
+    /// executor, the default state directory and no progress output.
+    pub fn new(functions: FnRunner) -> Result<Pipeline, Error> {
+        Ok(Pipeline::with_runners(runners(functions)?))
+    }
+
+    /// A pipeline with exactly these runners.
+    pub fn with_runners(runners: Runners) -> Pipeline {
+        Pipeline {
+            runners,
+            state_dir: None,
+            options: ExecOptions::default(),
+            params: Vec::new(),
+            observer: Arc::new(Silent),
+        }
+    }
+
+    /// Keeps runs under `dir` instead of the default state directory.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Pipeline {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Overrides a param of the DAG file, as `--param KEY=VALUE` does.
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Pipeline {
+        self.params.push((key.into(), value.into()));
+        self
+    }
+
+    /// Chooses the executor.
+    pub fn executor(mut self, executor: ExecutorKind) -> Pipeline {
+        self.options.executor = executor;
+        self
+    }
+
+    /// Runs up to `n` tasks at once (local executor).
+    pub fn parallel(mut self, n: usize) -> Pipeline {
+        self.options.parallel = n.max(1);
+        self
+    }
+
+    /// Sets every execution option at once.
+    pub fn options(mut self, options: ExecOptions) -> Pipeline {
+        self.options = options;
+        self
+    }
+
+    /// Reports every event to `observer`, e.g. [`crate::cli::progress::Progress`].
+    pub fn observe(mut self, observer: Arc<dyn Observer>) -> Pipeline {
+        self.observer = observer;
+        self
+    }
+
+    /// The runners in use.
+    pub fn runners(&self) -> &Runners {
+        &self.runners
+    }
+
+    /// Validation settings matching the runners and params.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            params: self.params.clone(),
+            functions: Some(self.runners.functions().to_vec()),
+            task_types: Some(self.runners.types()),
+        }
+    }
+
+    /// Reads and validates a DAG file.
+    pub fn load(&self, path: &Path) -> Result<Dag, LoadError> {
+        load_file(path, &self.load_options())
+    }
+
+    /// Opens (creating if needed) the state store.
+    pub fn store(&self) -> Result<FileStore, Error> {
+        let dir = match &self.state_dir {
+            Some(d) => d.clone(),
+            None => default_state_dir().ok_or_else(|| {
+                Error::Setup("no data directory for the state store: set DAG_HOME".into())
+            })?,
+        };
+        Ok(FileStore::open(&dir)?)
+    }
+
+    /// Loads and runs a DAG file to its end.
+    pub async fn run_file(&self, path: impl AsRef<Path>) -> Result<RunRecord, Error> {
+        let path = path.as_ref();
+        let dag = self.load(path)?;
+        self.run(dag, &path.display().to_string(), StopSignal::new())
+            .await
+    }
+
+    /// Runs a loaded DAG as a new run in the store, until it ends or `stop` fires.
+    /// `file` is what the run record names as its file.
+    pub async fn run(&self, dag: Dag, file: &str, stop: StopSignal) -> Result<RunRecord, Error> {
+        let store = self.store()?;
+        let dag = Arc::new(dag);
+        let record = RunRecord::new(new_run_id(), &dag, file.to_string());
+        let writer = store.create_run(&record)?;
+        Ok(executor::execute(
+            dag,
+            record,
+            writer,
+            &self.runners,
+            self.observer.clone(),
+            &self.options,
+            stop,
+        )
+        .await?)
+    }
+}
