@@ -71,10 +71,10 @@ async fn main() -> ExitCode {
     };
     println!("{}", report::table(&record));
     println!("{}", report::summary(&record));
-    if let Some(t) = record.tasks.iter().find(|t| t.id == "summary") {
-        if let Some(line) = t.outputs.get("output") {
-            println!("{line}");
-        }
+    if let Some(t) = record.tasks.iter().find(|t| t.id == "summary")
+        && let Some(line) = t.outputs.get("output")
+    {
+        println!("{line}");
     }
     match record.state {
         RunState::Success => ExitCode::SUCCESS,
