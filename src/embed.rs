@@ -1,22 +1,33 @@
 //! Running DAG files from a Rust program, through the same engine, executors, state
 //! store and reporters as the `dag` command line, with functions of your own.
 //!
-//! ```no_run
+//! ```
 //! use dag::backends::function::FnRunner;
 //! use dag::embed::Pipeline;
 //! use dag::engine::runner::Outputs;
+//! use dag::engine::state::RunState;
 //!
-//! # async fn demo() -> Result<(), dag::embed::Error> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let file = dir.path().join("words.yaml");
+//! std::fs::write(&file, "\
+//! name: words
+//! tasks:
+//!   count: { type: fn, command: count_words the quick brown fox }
+//!   show: { type: fn, command: 'echo ${{ tasks.count.outputs.words }} words', depends_on: count }
+//! ")?;
+//!
 //! let mut functions = FnRunner::with_builtins();
 //! functions.register("count_words", |ctx| async move {
 //!     let words = ctx.args.split_whitespace().count();
 //!     ctx.log.line(&format!("{words} words"));
 //!     Ok(Outputs::from([("words".to_string(), words.to_string())]))
 //! });
-//! let record = Pipeline::new(functions)?
-//!     .state_dir("/tmp/dag-state")
-//!     .run_file("pipeline.yaml")
-//!     .await?;
+//! let pipeline = Pipeline::new(functions)?.state_dir(dir.path().join("state"));
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! let record = runtime.block_on(pipeline.run_file(&file))?;
+//! assert_eq!(record.state, RunState::Success);
+//! assert_eq!(record.tasks[1].outputs["output"], "4 words");
 //! println!("{}", dag::cli::report::table(&record));
 //! # Ok(())
 //! # }

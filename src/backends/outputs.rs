@@ -82,6 +82,12 @@ pub fn take(path: &Path) -> Result<Outputs, String> {
 
 /// Parses `key=value` lines and `key<<DELIMITER` blocks; a later value of a key
 /// replaces an earlier one; blank lines are ignored.
+///
+/// ```
+/// let outputs = dag::backends::outputs::parse("rows=42\nnote<<END\none\ntwo\nEND\n").unwrap();
+/// assert_eq!(outputs["rows"], "42");
+/// assert_eq!(outputs["note"], "one\ntwo");
+/// ```
 pub fn parse(text: &str) -> Result<Outputs, String> {
     let mut out = Outputs::new();
     let mut lines = text.lines().enumerate();

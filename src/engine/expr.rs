@@ -21,6 +21,14 @@ pub enum Expr<'a> {
 pub const DEFAULT_OUTPUT: &str = "output";
 
 /// Parses the text between `${{` and `}}`.
+///
+/// ```
+/// use dag::engine::expr::{Expr, parse};
+///
+/// assert_eq!(parse(" params.day "), Ok(Expr::Param("day")));
+/// assert_eq!(parse("tasks.fetch.output"), Ok(Expr::Output { task: "fetch", key: "output" }));
+/// assert!(parse("env.HOME").is_err());
+/// ```
 pub fn parse(inner: &str) -> Result<Expr<'_>, String> {
     let inner = inner.trim();
     if let Some(name) = inner.strip_prefix("params.") {

@@ -10,6 +10,22 @@ const JITTER: f64 = 0.1;
 /// The wait after attempt `failed_attempt` (counted from 1) fails, before the next
 /// one: `retry_delay * 2^(k-1)` (exponential) or `retry_delay` (fixed), moved by up
 /// to ±10% using `unit` (a number in `[0, 1)`), and never above `max_retry_delay`.
+///
+/// ```
+/// use std::time::Duration;
+/// use dag::engine::retry::delay;
+/// use dag::engine::spec::{Backoff, RetryPolicy};
+///
+/// let policy = RetryPolicy {
+///     retries: 5,
+///     delay: Duration::from_secs(1),
+///     max_delay: Duration::from_secs(5),
+///     backoff: Backoff::Exponential,
+/// };
+/// // With the jitter at its midpoint: 1s, 2s, 4s, then the 5s cap.
+/// let waits: Vec<u64> = (1..=4).map(|k| delay(&policy, k, 0.5).as_secs()).collect();
+/// assert_eq!(waits, [1, 2, 4, 5]);
+/// ```
 pub fn delay(policy: &RetryPolicy, failed_attempt: u32, unit: f64) -> Duration {
     let base = match policy.backoff {
         Backoff::Fixed => policy.delay,
