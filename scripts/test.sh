@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 need() { command -v "$1" >/dev/null 2>&1; }
 missing=()
-for tool in bash make; do need "$tool" || missing+=("$tool"); done
+for tool in bash; do need "$tool" || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
@@ -16,8 +16,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# The Docker tests use a small local image; no registry is reachable.
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  scripts/test-image.sh
+elif [ -n "${CI:-}" ]; then
+  echo "CI needs a running Docker daemon for the docker task tests" >&2
+  exit 1
+fi
+
 # Snapshots must match exactly in CI; never write new ones there.
 export INSTA_UPDATE=no
 # Unit, integration and doc tests; examples are built as programs, and a test runs
 # examples/embed.
 cargo test --locked
+
+# No container started by the tests may outlive them.
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  left=$(docker ps -a --filter label=dag.dag --format '{{.Label "dag.dag"}} {{.Names}}' | grep '^dk-' || true)
+  if [ -n "$left" ]; then
+    echo "containers left behind by the tests:" >&2
+    echo "$left" >&2
+    exit 1
+  fi
+fi

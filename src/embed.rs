@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::backends::bash::BashRunner;
+use crate::backends::docker::DockerRunner;
 use crate::backends::file_store::FileStore;
 use crate::backends::function::FnRunner;
 use crate::backends::http::HttpRunner;
@@ -80,13 +81,14 @@ pub fn default_state_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "dag").map(|d| d.data_dir().to_path_buf())
 }
 
-/// The runners of every task type: bash, http, and `functions` for fn tasks.
+/// The runners of every task type: bash, http, docker, and `functions` for fn tasks.
 pub fn runners(functions: FnRunner) -> Result<Runners, Error> {
     let names = functions.names();
     let http = HttpRunner::new().map_err(Error::Setup)?;
     Ok(Runners::new()
         .with("bash", Arc::new(BashRunner::new()))
         .with("http", Arc::new(http))
+        .with("docker", Arc::new(DockerRunner::new()))
         .with("fn", Arc::new(functions))
         .with_functions(names))
 }
@@ -202,6 +204,7 @@ impl Pipeline {
     /// Runs a loaded DAG as a new run in the store, until it ends or `stop` fires.
     /// `file` is what the run record names as its file.
     pub async fn run(&self, dag: Dag, file: &str, stop: StopSignal) -> Result<RunRecord, Error> {
+        executor::preflight(&dag, &self.runners).await?;
         let store = self.store()?;
         let dag = Arc::new(dag);
         let record = RunRecord::new(new_run_id(), &dag, file.to_string());

@@ -23,6 +23,10 @@ fn every_example_validates_and_runs() {
             .map_or(0, |n| n.trim().parse().unwrap());
         let env = Env::new();
         let path = file.to_str().unwrap();
+        if text.contains("image: dag-test-busybox") {
+            // Needs Docker and the test image: see tests/docker.rs, which runs it.
+            continue;
+        }
         if text.contains("# run-with: examples/embed.rs") {
             // Its functions live in the embedding program; see `the_embed_example_runs`.
             continue;

@@ -4,6 +4,7 @@ mod common;
 
 mod http;
 
+mod docker;
 mod examples;
 mod history;
 mod run;

@@ -1,7 +1,8 @@
-//! Task runners (bash, http, fn) and state stores (file) that plug into the engine's
+//! Task runners (bash, http, docker, fn) and state stores (file) that plug into the engine's
 //! traits.
 
 pub mod bash;
+pub mod docker;
 pub mod file_store;
 pub mod function;
 pub mod http;

@@ -67,7 +67,7 @@ impl CliError {
             CliError::Store(_) | CliError::Output(_) | CliError::Infrastructure(_) => {
                 INFRASTRUCTURE
             }
-            CliError::Exec(ExecError::Store(_)) => INFRASTRUCTURE,
+            CliError::Exec(ExecError::Store(_) | ExecError::Unavailable(..)) => INFRASTRUCTURE,
             CliError::Exec(ExecError::NoRunner(_)) => USAGE,
             CliError::Exec(ExecError::Illegal(_) | ExecError::Panicked(_)) => TASK_FAILED,
         }

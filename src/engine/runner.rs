@@ -212,6 +212,12 @@ pub trait TaskRunner: Send + Sync {
     /// Runs one attempt. The runner enforces `ctx.timeout` and obeys `ctx.stop`;
     /// it reports every failure as an [`Outcome`], never by panicking.
     fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome>;
+
+    /// Checks, before a run starts, that what this runner needs is reachable (the
+    /// Docker daemon, say); an error stops the run before any task starts.
+    fn check(&self) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The runners available to a run, by task type (`bash`, `http`, `docker`, `fn`).

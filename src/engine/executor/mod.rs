@@ -70,9 +70,30 @@ pub enum ExecError {
     /// The executor panicked: a bug in dag.
     #[error("internal error (a bug in dag): the executor panicked: {0}")]
     Panicked(String),
+    /// What the tasks of a type need is unreachable (the Docker daemon, say).
+    #[error("cannot run {0} tasks: {1}")]
+    Unavailable(String, String),
     /// A task has no runner for its type.
     #[error("no runner for {0} tasks in this build")]
     NoRunner(String),
+}
+
+/// Checks that every task type of `dag` has a runner and that what those runners need
+/// is reachable, before a run is created.
+pub async fn preflight(dag: &Dag, runners: &Runners) -> Result<(), ExecError> {
+    let mut used: Vec<&'static str> = dag.spec.tasks.iter().map(|t| t.kind.type_name()).collect();
+    used.sort_unstable();
+    used.dedup();
+    for t in used {
+        let runner = runners
+            .get(t)
+            .ok_or_else(|| ExecError::NoRunner(t.to_string()))?;
+        runner
+            .check()
+            .await
+            .map_err(|e| ExecError::Unavailable(t.to_string(), e))?;
+    }
+    Ok(())
 }
 
 /// Drives `record` (a fresh run of `dag`) to its end and returns the final record.

@@ -1,0 +1,507 @@
+//! The `docker` task runner: one container per attempt on the Docker engine, through
+//! bollard.
+//!
+//! The container is named `dag-<run>-<task>-<attempt>` and labelled `dag.run_id`,
+//! `dag.task_id`, `dag.attempt` (and `dag.dag`), so concurrent runs never collide and
+//! leftovers can be found. Its stdout and stderr stream into the task log live; its
+//! exit code decides the state; it is removed afterwards, whatever happened. A
+//! timeout or Ctrl-C stops it (SIGTERM, the grace period, SIGKILL); a second Ctrl-C
+//! kills it at once. `$DAG_OUTPUT` is a file bind-mounted into the container.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::errors::Error as DockerError;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use tokio::sync::OnceCell;
+
+use super::outputs::{self, OutputDir};
+use crate::engine::runner::{BoxFuture, LineSink, Outcome, TaskContext, TaskLog, TaskRunner};
+use crate::engine::spec::{DockerSpec, PullPolicy, TaskKind};
+
+/// Where `$DAG_OUTPUT` is inside the container.
+const OUTPUT_IN_CONTAINER: &str = "/run/dag/output";
+
+/// Runs `docker` tasks.
+#[derive(Clone)]
+pub struct DockerRunner {
+    client: Arc<Result<Docker, String>>,
+    /// The client after API version negotiation with the daemon.
+    ready: Arc<OnceCell<Docker>>,
+    outputs: OutputDir,
+}
+
+impl DockerRunner {
+    /// A runner for the daemon named by `DOCKER_HOST`, else the local socket. Nothing
+    /// is contacted until a run with docker tasks starts.
+    pub fn new() -> DockerRunner {
+        DockerRunner {
+            client: Arc::new(
+                Docker::connect_with_local_defaults().map_err(|e| unreachable(&e.to_string())),
+            ),
+            ready: Arc::default(),
+            outputs: OutputDir::default(),
+        }
+    }
+
+    async fn docker(&self) -> Result<Docker, String> {
+        let client = self.client.as_ref().clone()?;
+        self.ready
+            .get_or_try_init(|| async move {
+                let docker = client
+                    .negotiate_version()
+                    .await
+                    .map_err(|e| unreachable(&e.to_string()))?;
+                docker
+                    .ping()
+                    .await
+                    .map_err(|e| unreachable(&e.to_string()))?;
+                Ok::<Docker, String>(docker)
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Names the daemon that could not be reached, and why.
+fn unreachable(why: &str) -> String {
+    let at =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+    format!("the Docker daemon at {at} is unreachable: {why}")
+}
+
+impl Default for DockerRunner {
+    fn default() -> Self {
+        DockerRunner::new()
+    }
+}
+
+impl TaskRunner for DockerRunner {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
+        let runner = self.clone();
+        Box::pin(async move {
+            let docker = match runner.docker().await {
+                Ok(d) => d,
+                Err(e) => return Outcome::failed(None, e),
+            };
+            run_container(&runner, &docker, ctx).await
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'static, Result<(), String>> {
+        let runner = self.clone();
+        Box::pin(async move { runner.docker().await.map(|_| ()) })
+    }
+}
+
+/// A container name for one attempt: Docker allows `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn container_name(run_id: &str, task: &str, attempt: u32) -> String {
+    let clean: String = format!("dag-{run_id}-{task}-{attempt}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    clean
+}
+
+/// Checks a bind mount `host:container[:options]` before Docker sees it, so the error
+/// names the task's own spec.
+pub fn check_volume(spec: &str) -> Result<(), String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let bad = |why: &str| {
+        Err(format!(
+            "invalid volume `{spec}`: {why} (write HOST_PATH:CONTAINER_PATH[:ro])"
+        ))
+    };
+    match parts.as_slice() {
+        [host, container] | [host, container, _] if host.is_empty() || container.is_empty() => {
+            bad("empty path")
+        }
+        [_, container] | [_, container, _] if !container.starts_with('/') => {
+            bad("the container path must be absolute")
+        }
+        [_, _] => Ok(()),
+        [_, _, opts] => {
+            let known = [
+                "ro", "rw", "z", "Z", "shared", "slave", "private", "rshared", "rslave",
+                "rprivate", "nocopy",
+            ];
+            match opts.split(',').find(|o| !known.contains(o)) {
+                Some(o) => bad(&format!("unknown option `{o}`")),
+                None => Ok(()),
+            }
+        }
+        _ => bad("expected two or three `:`-separated parts"),
+    }
+}
+
+fn is_not_found(e: &DockerError) -> bool {
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+fn server_message(e: &DockerError) -> String {
+    match e {
+        DockerError::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Makes sure the image is there according to the pull policy.
+async fn ensure_image(docker: &Docker, spec: &DockerSpec, log: &TaskLog) -> Result<(), String> {
+    let present = match docker.inspect_image(&spec.image).await {
+        Ok(_) => true,
+        Err(e) if is_not_found(&e) => false,
+        Err(e) => {
+            return Err(format!(
+                "cannot inspect image {}: {}",
+                spec.image,
+                server_message(&e)
+            ));
+        }
+    };
+    let pull = match spec.pull {
+        PullPolicy::Always => true,
+        PullPolicy::Missing => !present,
+        PullPolicy::Never if present => false,
+        PullPolicy::Never => {
+            return Err(format!(
+                "image {} is not present and the task says `pull: never`",
+                spec.image
+            ));
+        }
+    };
+    if !pull {
+        return Ok(());
+    }
+    log.line(&format!("dag: pulling {}", spec.image));
+    let (repo, tag) = split_image(&spec.image);
+    let options = CreateImageOptionsBuilder::new()
+        .from_image(repo)
+        .tag(tag)
+        .build();
+    let mut progress = docker.create_image(Some(options), None, None);
+    while let Some(step) = progress.next().await {
+        if let Err(e) = step {
+            return Err(format!(
+                "cannot pull image {}: {}",
+                spec.image,
+                server_message(&e)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `repo[:tag]` or `repo@digest`; a `:` in a registry's host:port is not a tag.
+fn split_image(image: &str) -> (&str, &str) {
+    if image.contains('@') {
+        return (image, "");
+    }
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (image, "latest"),
+    }
+}
+
+async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext) -> Outcome {
+    let TaskKind::Docker(spec) = &ctx.task().kind else {
+        return Outcome::failed(None, "not a docker task");
+    };
+    let spec = spec.clone();
+    for v in &spec.volumes {
+        if let Err(e) = check_volume(v) {
+            ctx.log.line(&format!("dag: {e}"));
+            return Outcome::failed(None, e);
+        }
+    }
+    if let Err(e) = ensure_image(docker, &spec, &ctx.log).await {
+        ctx.log.line(&format!("dag: {e}"));
+        return Outcome::failed(None, e);
+    }
+    let task_id = ctx.task().id.clone();
+    // The output file must exist before it is mounted, or Docker makes a directory.
+    let output_file = match runner
+        .outputs
+        .file(&ctx.run_id, &task_id, ctx.attempt)
+        .and_then(|p| {
+            std::fs::File::create(&p)
+                .map(|_| p)
+                .map_err(|e| format!("cannot create the output file: {e}"))
+        }) {
+        Ok(p) => p,
+        Err(e) => return Outcome::failed(None, e),
+    };
+    let name = container_name(&ctx.run_id, &task_id, ctx.attempt);
+    let labels = HashMap::from([
+        ("dag.run_id".to_string(), ctx.run_id.clone()),
+        ("dag.task_id".to_string(), task_id.clone()),
+        ("dag.attempt".to_string(), ctx.attempt.to_string()),
+        ("dag.dag".to_string(), ctx.dag.spec.name.clone()),
+    ]);
+    let mut env: Vec<String> = ctx.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.push(format!("DAG_OUTPUT={OUTPUT_IN_CONTAINER}"));
+    let mut binds = spec.volumes.clone();
+    binds.push(format!("{}:{OUTPUT_IN_CONTAINER}", output_file.display()));
+    let host_config = HostConfig {
+        binds: Some(binds),
+        memory: spec
+            .memory_mb
+            .map(|mb| (mb.saturating_mul(1024 * 1024)).min(i64::MAX as u64) as i64),
+        cpu_period: spec.cpu_quota.map(|_| 100_000),
+        cpu_quota: spec.cpu_quota.map(|pct| (pct * 1000) as i64),
+        network_mode: spec.network.clone(),
+        // Docker's init (tini) as PID 1 passes SIGTERM on to the command and reaps
+        // zombies; a shell as PID 1 would ignore SIGTERM and wait for SIGKILL.
+        init: Some(true),
+        ..HostConfig::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: spec
+            .command
+            .as_ref()
+            .map(|c| vec!["sh".to_string(), "-c".to_string(), c.clone()]),
+        env: Some(env),
+        working_dir: ctx.workdir.as_ref().map(|w| w.display().to_string()),
+        labels: Some(labels),
+        host_config: Some(host_config),
+        ..ContainerCreateBody::default()
+    };
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    if let Err(e) = docker.create_container(Some(options), body).await {
+        let _ = std::fs::remove_file(&output_file);
+        let msg = format!("cannot create container {name}: {}", server_message(&e));
+        ctx.log.line(&format!("dag: {msg}"));
+        return Outcome::failed(None, msg);
+    }
+    // From here on the container exists: whatever happens, it is removed.
+    let guard = Remover {
+        docker: docker.clone(),
+        name: name.clone(),
+        armed: true,
+    };
+    let outcome = drive(docker, &name, &ctx).await;
+    guard.remove().await;
+    let outputs = outputs::take(&output_file);
+    match (outcome, outputs) {
+        (o, Ok(outputs)) if o.status == crate::engine::runner::Status::Success => {
+            o.with_outputs(outputs)
+        }
+        (o, Err(e)) if o.status == crate::engine::runner::Status::Success => {
+            ctx.log.line(&format!("dag: {e}"));
+            Outcome::failed(o.exit_code, e)
+        }
+        (o, _) => o,
+    }
+}
+
+/// Starts the container, streams its output, and waits for it, a timeout or a stop.
+async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
+    if let Err(e) = docker.start_container(name, None).await {
+        let msg = format!("cannot start container {name}: {}", server_message(&e));
+        ctx.log.line(&format!("dag: {msg}"));
+        return Outcome::failed(None, msg);
+    }
+    let logs = tokio::spawn(copy_logs(
+        docker.clone(),
+        name.to_string(),
+        ctx.log.clone(),
+        ctx.lines.clone().map(|l| (ctx.task().id.clone(), l)),
+    ));
+    let mut wait = docker.wait_container(name, None);
+    let stop = &ctx.stop;
+    let timeout = tokio::time::sleep(ctx.timeout);
+    tokio::pin!(timeout);
+    enum End {
+        Exited(Result<i64, String>),
+        TimedOut,
+        Cancelled(&'static str),
+    }
+    let end = tokio::select! {
+        w = wait.next() => End::Exited(match w {
+            Some(Ok(r)) => Ok(r.status_code),
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(server_message(&e)),
+            None => Err("the wait for the container ended without a status".to_string()),
+        }),
+        _ = &mut timeout => End::TimedOut,
+        _ = stop.graceful.cancelled() => End::Cancelled("cancelled"),
+        _ = stop.hard.cancelled() => End::Cancelled("killed"),
+    };
+    if !matches!(end, End::Exited(_)) {
+        let grace = ctx.grace.as_secs().clamp(1, i32::MAX as u64) as i32;
+        if stop.hard.is_cancelled() {
+            let _ = docker
+                .kill_container(
+                    name,
+                    Some(KillContainerOptionsBuilder::new().signal("KILL").build()),
+                )
+                .await;
+        } else {
+            // Docker sends SIGTERM, waits `t` seconds, then SIGKILL; a second Ctrl-C
+            // during that wait kills at once.
+            let stopping = docker.stop_container(
+                name,
+                Some(StopContainerOptionsBuilder::new().t(grace).build()),
+            );
+            tokio::select! {
+                _ = stopping => {}
+                _ = stop.hard.cancelled() => {
+                    let _ = docker
+                        .kill_container(name, Some(KillContainerOptionsBuilder::new().signal("KILL").build()))
+                        .await;
+                }
+            }
+        }
+    }
+    // The log stream ends with the container.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), logs).await;
+    match end {
+        End::Exited(Ok(0)) => Outcome::success(Some(0)),
+        End::Exited(Ok(code)) => Outcome::failed(Some(code as i32), format!("exit code {code}")),
+        End::Exited(Err(e)) => {
+            Outcome::failed(None, format!("waiting for container {name} failed: {e}"))
+        }
+        End::TimedOut => Outcome::failed(
+            None,
+            format!(
+                "timed out after {}",
+                humantime::format_duration(ctx.timeout)
+            ),
+        ),
+        End::Cancelled(why) => Outcome::cancelled(why),
+    }
+}
+
+/// Copies the container's stdout and stderr into the log as they come.
+async fn copy_logs(docker: Docker, name: String, log: TaskLog, lines: Option<(String, LineSink)>) {
+    use std::io::Write;
+    let options = LogsOptionsBuilder::new()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let mut stream = docker.logs(&name, Some(options));
+    let mut partial: Vec<u8> = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let bytes = match &chunk {
+            LogOutput::StdOut { message }
+            | LogOutput::StdErr { message }
+            | LogOutput::Console { message } => message,
+            LogOutput::StdIn { .. } => continue,
+        };
+        if let Ok(mut f) = log.file() {
+            let _ = f.write_all(bytes);
+        }
+        if let Some((task, sink)) = &lines {
+            partial.extend_from_slice(bytes);
+            while let Some(nl) = partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=nl).collect();
+                sink(
+                    task,
+                    String::from_utf8_lossy(&line[..line.len() - 1]).as_ref(),
+                );
+            }
+        }
+    }
+    if let Some((task, sink)) = &lines
+        && !partial.is_empty()
+    {
+        sink(task, &String::from_utf8_lossy(&partial));
+    }
+}
+
+/// Removes the container: explicitly at the end of an attempt, or from `Drop` if the
+/// attempt's future is dropped half way.
+struct Remover {
+    docker: Docker,
+    name: String,
+    armed: bool,
+}
+
+impl Remover {
+    async fn remove(mut self) {
+        self.armed = false;
+        remove(&self.docker, &self.name).await;
+    }
+}
+
+async fn remove(docker: &Docker, name: &str) {
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    let _ = docker.remove_container(name, Some(options)).await;
+}
+
+impl Drop for Remover {
+    fn drop(&mut self) {
+        if self.armed
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let (docker, name) = (self.docker.clone(), self.name.clone());
+            handle.spawn(async move { remove(&docker, &name).await });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_valid_docker_names() {
+        assert_eq!(
+            container_name("20261126T0000Z-ab", "load.db", 2),
+            "dag-20261126T0000Z-ab-load.db-2"
+        );
+    }
+
+    #[test]
+    fn volume_specs() {
+        assert!(check_volume("/srv/etl:/data:ro").is_ok());
+        assert!(check_volume("/a:/b").is_ok());
+        assert!(check_volume("named:/b").is_ok());
+        assert!(check_volume("/a").unwrap_err().contains("two or three"));
+        assert!(check_volume("/a:b").unwrap_err().contains("absolute"));
+        assert!(
+            check_volume("/a:/b:rx")
+                .unwrap_err()
+                .contains("unknown option `rx`")
+        );
+        assert!(check_volume(":/b").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn image_references() {
+        assert_eq!(split_image("python:3.11-slim"), ("python", "3.11-slim"));
+        assert_eq!(split_image("busybox"), ("busybox", "latest"));
+        assert_eq!(
+            split_image("localhost:5000/app"),
+            ("localhost:5000/app", "latest")
+        );
+        assert_eq!(
+            split_image("localhost:5000/app:v1"),
+            ("localhost:5000/app", "v1")
+        );
+    }
+}

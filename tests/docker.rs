@@ -1,0 +1,349 @@
+//! docker tasks on the real Docker engine, with the local test image
+//! `dag-test-busybox:latest` (scripts/test-image.sh builds it from Debian's static
+//! busybox; no registry is involved).
+
+use std::process::Command;
+use std::sync::Once;
+use std::time::Duration;
+
+use crate::common::{Env, kill, task, task_state, wait_for};
+
+const IMAGE: &str = "dag-test-busybox:latest";
+
+/// Docker is up and the test image exists; without Docker the tests skip, except in
+/// CI, where they fail and say what is missing.
+fn docker_ready() -> bool {
+    static BUILD: Once = Once::new();
+    let up = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "these tests need a running Docker daemon (`docker info` failed), and CI is set"
+            );
+        }
+        eprintln!("no Docker daemon: docker tests not run");
+        return false;
+    }
+    BUILD.call_once(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-image.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .output()
+            .expect("run scripts/test-image.sh");
+        assert!(
+            out.status.success(),
+            "scripts/test-image.sh failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    true
+}
+
+/// Containers (running or not) labelled with this DAG name.
+fn containers_of(dag: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=dag.dag={dag}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn unique(tag: &str) -> String {
+    crate::common::marker(tag)
+}
+
+#[test]
+fn output_exit_codes_env_volumes_and_outputs() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-basic");
+    std::fs::create_dir(env.path().join("vol")).unwrap();
+    std::fs::write(env.path().join("vol/in.txt"), "from the host\n").unwrap();
+    let vol = env.path().join("vol").display().to_string();
+    env.write(
+        "d.yaml",
+        format!(
+            r#"
+name: {name}
+env: {{ LEVEL: dag }}
+tasks:
+  hello:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    env: {{ GREETING: hi }}
+    volumes: ["{vol}:/data"]
+    command: |
+      echo "out $GREETING $LEVEL $DAG_TASK_ID $DAG_ATTEMPT"
+      echo "err line" >&2
+      cat /data/in.txt
+      echo written > /data/out.txt
+      echo "answer=42" >> "$DAG_OUTPUT"
+  readonly:
+    type: docker
+    image: {IMAGE}
+    volumes: ["{vol}:/data:ro"]
+    command: echo nope > /data/blocked.txt
+  exit3:
+    type: docker
+    image: {IMAGE}
+    command: exit 3
+  seed_form:
+    type: docker
+    command: '{{"image": "{IMAGE}", "command": "echo seed $A", "env": {{"A": "form"}}, "pull": "never"}}'
+  uses_output:
+    type: docker
+    image: {IMAGE}
+    command: echo "got ${{{{ tasks.hello.outputs.answer }}}}"
+    depends_on: hello
+"#
+        ),
+    );
+    let (run, doc) = env.run_json("d.yaml", &[]);
+    run.code(1);
+    let id = doc["run_id"].as_str().unwrap();
+    assert_eq!(task_state(&doc, "hello"), "success");
+    assert_eq!(task(&doc, "hello")["outputs"]["answer"], "42");
+    let log = env.run(&["logs", id, "hello"]).stdout;
+    assert!(log.contains("out hi dag hello 1\n"), "{log}");
+    assert!(log.contains("err line\n"), "{log}");
+    assert!(log.contains("from the host\n"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("vol/out.txt")).unwrap(),
+        "written\n"
+    );
+    assert_eq!(task_state(&doc, "readonly"), "failed");
+    assert!(!env.path().join("vol/blocked.txt").exists());
+    assert_eq!(task(&doc, "exit3")["exit_code"], 3);
+    assert_eq!(task(&doc, "exit3")["error"], "exit code 3");
+    assert_eq!(env.run(&["logs", id, "seed_form"]).stdout, "seed form\n");
+    assert_eq!(env.run(&["logs", id, "uses_output"]).stdout, "got 42\n");
+    assert!(containers_of(&name).is_empty(), "containers left behind");
+}
+
+#[test]
+fn limits_are_set_on_the_container() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-limits");
+    env.write(
+        "l.yaml",
+        format!("name: {name}\ntasks:\n  limited: {{ type: docker, image: {IMAGE}, command: sleep 3, memory_mb: 64, cpu_quota: 50 }}\n"),
+    );
+    let child = env.spawn(&["run", "l.yaml", "--output", "json"]);
+    let mut inspected = String::new();
+    assert!(wait_for(Duration::from_secs(20), || {
+        let Some(id) = containers_of(&name).into_iter().next() else {
+            return false;
+        };
+        let out = Command::new("docker")
+            .args(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}} {{index .Config.Labels \"dag.task_id\"}} {{.Name}}", &id])
+            .output()
+            .unwrap();
+        inspected = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        !inspected.is_empty()
+    }));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = doc["run_id"].as_str().unwrap();
+    assert_eq!(
+        inspected,
+        format!("67108864 50000 100000 limited /dag-{run_id}-limited-1")
+    );
+    assert!(containers_of(&name).is_empty());
+}
+
+#[test]
+fn a_timeout_stops_and_removes_the_container() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-timeout");
+    env.write(
+        "t.yaml",
+        format!("name: {name}\ntasks:\n  slow: {{ type: docker, image: {IMAGE}, command: sleep 60, timeout: 1s }}\n"),
+    );
+    let (run, doc) = env.run_json("t.yaml", &[]);
+    run.code(1);
+    assert_eq!(task(&doc, "slow")["error"], "timed out after 1s");
+    assert!(
+        containers_of(&name).is_empty(),
+        "the timed-out container is still there"
+    );
+}
+
+#[test]
+fn a_cancelled_run_leaves_no_container() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-cancel");
+    env.write(
+        "c.yaml",
+        format!("name: {name}\ntasks:\n  a: {{ type: docker, image: {IMAGE}, command: sleep 60 }}\n  b: {{ type: docker, image: {IMAGE}, command: sleep 60 }}\n"),
+    );
+    let child = env.spawn(&["run", "c.yaml", "--output", "json", "--parallel", "2"]);
+    assert!(
+        wait_for(Duration::from_secs(20), || containers_of(&name).len() == 2),
+        "containers never started"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task_state(&doc, "a"), "cancelled");
+    assert_eq!(task_state(&doc, "b"), "cancelled");
+    assert!(
+        containers_of(&name).is_empty(),
+        "a cancelled container is still there"
+    );
+}
+
+#[test]
+fn docker_tasks_run_in_parallel() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-par");
+    let mut yaml = format!("name: {name}\ntasks:\n");
+    for i in 0..3 {
+        yaml.push_str(&format!(
+            "  t{i}: {{ type: docker, image: {IMAGE}, command: sleep 1 }}\n"
+        ));
+    }
+    env.write("p.yaml", yaml);
+    let (run, doc) = env.run_json("p.yaml", &["--parallel", "3"]);
+    run.code(0);
+    // Every task started before any other ended.
+    let times: Vec<(String, String)> = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["started_at"].as_str().unwrap().to_string(),
+                t["ended_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let last_start = times.iter().map(|t| &t.0).max().unwrap();
+    let first_end = times.iter().map(|t| &t.1).min().unwrap();
+    assert!(last_start < first_end, "tasks did not overlap: {times:?}");
+    assert!(containers_of(&name).is_empty());
+}
+
+#[test]
+fn image_and_volume_problems_are_task_errors() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-img");
+    env.write(
+        "i.yaml",
+        format!(
+            r#"
+name: {name}
+tasks:
+  never: {{ type: docker, image: "dag-test-absent:1", pull: never, command: "true" }}
+  unpullable: {{ type: docker, image: "dag-test-absent:2", command: "true" }}
+  badvolume: {{ type: docker, image: {IMAGE}, volumes: ["relative:data"], command: "true" }}
+"#
+        ),
+    );
+    let (run, doc) = env.run_json("i.yaml", &[]);
+    run.code(1);
+    assert_eq!(
+        task(&doc, "never")["error"],
+        "image dag-test-absent:1 is not present and the task says `pull: never`"
+    );
+    assert!(
+        task(&doc, "unpullable")["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot pull image dag-test-absent:2: "),
+        "{doc}"
+    );
+    assert!(
+        task(&doc, "badvolume")["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid volume `relative:data`"),
+        "{doc}"
+    );
+    assert!(containers_of(&name).is_empty());
+}
+
+#[test]
+fn an_unreachable_daemon_stops_the_run_before_it_starts() {
+    let env = Env::new();
+    env.write(
+        "u.yaml",
+        format!("name: unreachable\ntasks:\n  a: {{ command: touch ran }}\n  b: {{ type: docker, image: {IMAGE}, command: 'true' }}\n"),
+    );
+    let run: crate::common::Run = env
+        .cmd(&["run", "u.yaml"])
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/no-docker.sock", env.path().display()),
+        )
+        .output()
+        .unwrap()
+        .into();
+    run.code(3);
+    assert!(
+        run.stderr
+            .contains("cannot run docker tasks: the Docker daemon at unix://"),
+        "{}",
+        run.stderr
+    );
+    assert!(!env.path().join("ran").exists(), "a task ran");
+    let runs = env.run(&["runs"]);
+    assert!(
+        !runs.stdout.contains("unreachable"),
+        "a run was recorded: {}",
+        runs.stdout
+    );
+}
+
+#[test]
+fn the_docker_example_runs() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dags/docker.yaml");
+    let work = format!("work={}", env.path().join("work").display());
+    env.run(&["validate", file]).code(0);
+    let (run, doc) = env.run_json(file, &["--param", &work]);
+    run.code(0);
+    let log = env
+        .run(&["logs", doc["run_id"].as_str().unwrap(), "consume"])
+        .stdout;
+    assert_eq!(log, "sum of 100 numbers is 5050\n");
+    assert!(containers_of("containers").is_empty());
+}
