@@ -207,8 +207,16 @@ impl Pipeline {
         executor::preflight(&dag, &self.runners).await?;
         let store = self.store()?;
         let dag = Arc::new(dag);
-        let record = RunRecord::new(new_run_id(), &dag, file.to_string());
-        let writer = store.create_run(&record)?;
+        // Ids are time plus 16 random bits: on the rare clash, draw another.
+        let mut attempt = 0;
+        let (record, writer) = loop {
+            let record = RunRecord::new(new_run_id(), &dag, file.to_string());
+            match store.create_run(&record) {
+                Ok(writer) => break (record, writer),
+                Err(StoreError::Exists(_)) if attempt < 10 => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok(executor::execute(
             dag,
             record,

@@ -393,3 +393,41 @@ fn a_missing_file_is_a_usage_error() {
         r.stderr
     );
 }
+
+/// Regression: commands started without bash must behave as under `bash -c`.
+#[test]
+fn plain_commands_behave_as_under_bash() {
+    let env = Env::new();
+    env.write("noshebang.sh", "echo from a script without a shebang\n");
+    let mut perms = std::fs::metadata(env.path().join("noshebang.sh"))
+        .unwrap()
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(env.path().join("noshebang.sh"), perms).unwrap();
+    env.write(
+        "p.yaml",
+        "name: plain\ntasks:\n  colon: { command: ':' }\n  dot: { command: '. /dev/null' }\n  script: { command: ./noshebang.sh }\n",
+    );
+    let (run, doc) = env.run_json("p.yaml", &[]);
+    run.code(0);
+    let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "script"]);
+    assert_eq!(logs.stdout, "from a script without a shebang\n");
+}
+
+#[test]
+fn logs_of_a_task_that_never_ran_say_why() {
+    let env = Env::new();
+    env.write(
+        "n.yaml",
+        "name: n\ntasks:\n  a: { command: 'exit 1' }\n  b: { command: 'true', depends_on: a }\n",
+    );
+    let (_, doc) = env.run_json("n.yaml", &[]);
+    let r = env.run(&["logs", doc["run_id"].as_str().unwrap(), "b"]);
+    r.code(0);
+    assert!(
+        r.stderr
+            .contains("task b never ran (upstream_failed: an upstream task failed"),
+        "{}",
+        r.stderr
+    );
+}

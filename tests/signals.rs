@@ -92,3 +92,50 @@ fn second_sigint_kills_tasks_that_ignore_sigterm() {
         "killed task survived"
     );
 }
+
+/// Regression: a closed stderr (`dag run ... 2>&1 | head -1`) made the first
+/// progress message panic the signal handler, so Ctrl-C was ignored.
+#[test]
+fn signals_work_when_stderr_is_closed() {
+    let env = Env::new();
+    let m = marker("closed");
+    long_dag(&env, &m, false);
+    let mut child = env
+        .cmd(&["run", "long.yaml", "--output", "quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    wait_running(&env, &m);
+    kill(child.id(), "INT");
+    let mut code = None;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            code = child.try_wait().unwrap().and_then(|s| s.code());
+            code.is_some()
+        }),
+        "dag ignored SIGINT"
+    );
+    assert_eq!(code, Some(130));
+    assert!(pids_with(&m).is_empty());
+}
+
+/// Regression: a retry delay too large for the clock panicked the local executor.
+#[test]
+fn an_absurd_retry_delay_waits_instead_of_panicking() {
+    let env = Env::new();
+    env.write(
+        "r.yaml",
+        "name: r\ntasks:\n  a: { command: 'exit 1', retries: 1, retry_delay: 500000000000y, max_retry_delay: 500000000000y }\n",
+    );
+    let child = env.spawn(&["run", "r.yaml", "--output", "json"]);
+    std::thread::sleep(Duration::from_millis(800));
+    kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task_state(&doc, "a"), "cancelled");
+}

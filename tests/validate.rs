@@ -157,3 +157,12 @@ fn non_map_shapes() {
     garbage(&b"[".repeat(50_000));
     garbage(b"\t\tname: x\n");
 }
+
+/// Regression: a very long task id validated, then failed at run time because its
+/// log file name was too long.
+#[test]
+fn overlong_names_are_refused() {
+    let long = "t".repeat(101);
+    let run = garbage(format!("name: x\ntasks:\n  {long}: {{command: 'true'}}\n").as_bytes());
+    assert!(run.stderr.contains("at most 100"), "{}", run.stderr);
+}

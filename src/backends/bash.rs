@@ -90,6 +90,10 @@ fn is_executable(path: &std::path::Path) -> bool {
 /// Bash builtins and keywords: a command starting with one of these always goes
 /// through bash, since its meaning there differs from any program of that name.
 const SHELL_WORDS: &[&str] = &[
+    ":",
+    ".",
+    "[",
+    "[[",
     "alias",
     "bg",
     "bind",
@@ -185,25 +189,6 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
     let TaskKind::Bash { command } = &ctx.task().kind else {
         return Outcome::failed(None, "not a bash task");
     };
-    let mut cmd = match direct_argv(command) {
-        Some(argv) => {
-            let mut c = match runner.locate(argv[0], &ctx.env) {
-                Some(path) => {
-                    let mut c = Command::new(path);
-                    c.arg0(argv[0]);
-                    c
-                }
-                None => Command::new(argv[0]),
-            };
-            c.args(&argv[1..]);
-            c
-        }
-        None => {
-            let mut c = Command::new(&runner.shell);
-            c.arg("-c").arg(command);
-            c
-        }
-    };
     let output_file = match runner
         .outputs
         .file(&ctx.run_id, &ctx.task().id, ctx.attempt)
@@ -211,32 +196,16 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
         Ok(p) => p,
         Err(e) => return Outcome::failed(None, e),
     };
-    cmd.envs(ctx.env.iter().map(|(k, v)| (k, v)))
-        .env("DAG_OUTPUT", &output_file)
-        .stdin(Stdio::null())
-        .process_group(0);
-    if let Some(dir) = &ctx.workdir {
-        cmd.current_dir(dir);
-    }
-    // stdout and stderr share one pipe, so their lines interleave as the task wrote
-    // them; dag copies it into the log, which is created only if output comes.
-    let reader = match std::io::pipe().and_then(|(r, w)| Ok((r, w.try_clone()?, w))) {
-        Ok((r, out, err)) => {
-            cmd.stdout(out).stderr(err);
-            r
+    let direct = direct_argv(command);
+    let spawned = match spawn(runner, command, direct.as_deref(), &ctx, &output_file) {
+        // A file without a `#!` line is a script to bash, not an executable to the
+        // kernel: run it as `bash -c` would.
+        Err(e) if direct.is_some() && e.raw_os_error() == Some(nix::libc::ENOEXEC) => {
+            spawn(runner, command, None, &ctx, &output_file)
         }
-        Err(e) => {
-            return Outcome::failed(
-                None,
-                format!("cannot create a pipe for the task output: {e}"),
-            );
-        }
+        other => other,
     };
-    let spawned = cmd.spawn();
-    // The parent's copies of the pipe's write end must go, or the log would never
-    // see the end of the output.
-    drop(cmd);
-    let mut child = match spawned {
+    let (mut child, reader) = match spawned {
         Ok(c) => c,
         Err(e) => {
             let (code, message) = spawn_error(command, &ctx, &e);
@@ -320,6 +289,51 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
         },
         None => Outcome::failed(Some(code), how),
     }
+}
+
+/// Starts the task's process: `argv` directly when given, else `bash -c COMMAND`;
+/// stdout and stderr share one pipe, so their lines interleave as the task wrote them.
+/// Returns the child and the pipe's read end.
+fn spawn(
+    runner: &BashRunner,
+    command: &str,
+    argv: Option<&[&str]>,
+    ctx: &TaskContext,
+    output_file: &std::path::Path,
+) -> std::io::Result<(tokio::process::Child, std::io::PipeReader)> {
+    let mut cmd = match argv {
+        Some(argv) => {
+            let mut c = match runner.locate(argv[0], &ctx.env) {
+                Some(path) => {
+                    let mut c = Command::new(path);
+                    c.arg0(argv[0]);
+                    c
+                }
+                None => Command::new(argv[0]),
+            };
+            c.args(&argv[1..]);
+            c
+        }
+        None => {
+            let mut c = Command::new(&runner.shell);
+            c.arg("-c").arg(command);
+            c
+        }
+    };
+    cmd.envs(ctx.env.iter().map(|(k, v)| (k, v)))
+        .env("DAG_OUTPUT", output_file)
+        .stdin(Stdio::null())
+        .process_group(0);
+    if let Some(dir) = &ctx.workdir {
+        cmd.current_dir(dir);
+    }
+    let (reader, writer) = std::io::pipe()?;
+    cmd.stdout(writer.try_clone()?).stderr(writer);
+    let child = cmd.spawn();
+    // The parent's copies of the pipe's write end go with `cmd`, or the log would
+    // never see the end of the output.
+    drop(cmd);
+    Ok((child?, reader))
 }
 
 /// SIGTERM to the group, then SIGKILL after the grace period (or at once when the

@@ -123,8 +123,16 @@ impl StateStore for FileStore {
     fn create_run(&self, record: &RunRecord) -> Result<Box<dyn RunWriter>, StoreError> {
         check_run_id(&record.run_id)?;
         let dir = self.run_dir(&record.run_id);
+        // `create_dir`, not `create_dir_all`: two runs must never share a directory.
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Exists(record.run_id.clone()));
+            }
+            Err(e) => return Err(io_err("create", &dir)(e)),
+        }
         let logs = dir.join("logs");
-        fs::create_dir_all(&logs).map_err(io_err("create", &logs))?;
+        fs::create_dir(&logs).map_err(io_err("create", &logs))?;
         let lock_path = dir.join("lock");
         let lock = File::create(&lock_path).map_err(io_err("create", &lock_path))?;
         if lock.try_lock().is_err() {
@@ -210,10 +218,39 @@ impl StateStore for FileStore {
         Ok(ids)
     }
 
-    fn read_log(&self, run_id: &str, task: &str, attempt: u32) -> Result<Vec<u8>, StoreError> {
+    fn read_log(
+        &self,
+        run_id: &str,
+        task: &str,
+        attempt: u32,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
         check_run_id(run_id)?;
         let path = self.log_path(run_id, task, attempt);
-        fs::read(&path).map_err(io_err("read", &path))
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
+        file.seek(SeekFrom::Start(offset))
+            .map_err(io_err("read", &path))?;
+        let mut out = Vec::new();
+        file.take(max as u64)
+            .read_to_end(&mut out)
+            .map_err(io_err("read", &path))?;
+        Ok(out)
+    }
+
+    fn log_size(&self, run_id: &str, task: &str, attempt: u32) -> Result<u64, StoreError> {
+        check_run_id(run_id)?;
+        let path = self.log_path(run_id, task, attempt);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
     }
 }
 
@@ -327,7 +364,7 @@ mod tests {
         assert!(store.is_driven(&record.run_id));
         assert!(matches!(
             store.create_run(&record),
-            Err(StoreError::Locked(_))
+            Err(StoreError::Exists(_))
         ));
         drop(w);
         assert!(!store.is_driven(&record.run_id));

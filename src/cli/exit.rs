@@ -14,6 +14,8 @@ pub const TASK_FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Infrastructure unavailable: state store, NATS, Docker daemon.
 pub const INFRASTRUCTURE: u8 = 3;
+/// An internal error: a bug in dag (an illegal state transition, a panic).
+pub const INTERNAL: u8 = 70;
 /// Interrupted by SIGINT.
 pub const SIGINT: u8 = 130;
 /// Interrupted by SIGTERM.
@@ -69,7 +71,7 @@ impl CliError {
             }
             CliError::Exec(ExecError::Store(_) | ExecError::Unavailable(..)) => INFRASTRUCTURE,
             CliError::Exec(ExecError::NoRunner(_)) => USAGE,
-            CliError::Exec(ExecError::Illegal(_) | ExecError::Panicked(_)) => TASK_FAILED,
+            CliError::Exec(ExecError::Illegal(_) | ExecError::Panicked(_)) => INTERNAL,
         }
     }
 }

@@ -75,7 +75,7 @@ pub fn runs(args: RunsArgs, store: &FileStore) -> Result<u8, CliError> {
             Ok(r) if args.dag.as_ref().is_none_or(|d| *d == r.dag) => records.push(r),
             Ok(_) => {}
             // One damaged run must not hide the others.
-            Err(e) => eprintln!("warning: skipping run {id}: {e}"),
+            Err(e) => output::eprint(&format!("warning: skipping run {id}: {e}\n")),
         }
     }
     match args.output {
@@ -135,23 +135,57 @@ pub fn logs(args: LogsArgs, store: &FileStore) -> Result<u8, CliError> {
     if args.follow {
         return follow(&args, store, record);
     }
-    let mut out = String::new();
+    let mut shown = 0;
     for (t, a) in selected(&record, &args) {
-        let bytes = store
-            .read_log(&record.run_id, &t.id, a.attempt)
-            .unwrap_or_default();
+        shown += 1;
         let several = args.task.is_none() || t.attempts.len() > 1;
         if several {
-            out.push_str(&format!("── {} (attempt {}) ──\n", t.id, a.attempt));
+            output::print(&format!("── {} (attempt {}) ──\n", t.id, a.attempt))?;
         }
-        out.push_str(&String::from_utf8_lossy(&bytes));
-        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-            out.push('\n');
+        // Copied in chunks: a log of any size streams through.
+        let mut offset = 0u64;
+        let mut last = b'\n';
+        loop {
+            let chunk = store.read_log(&record.run_id, &t.id, a.attempt, offset, LOG_CHUNK)?;
+            if chunk.is_empty() {
+                break;
+            }
+            offset += chunk.len() as u64;
+            last = chunk[chunk.len() - 1];
+            output::print_bytes(&chunk)?;
+        }
+        if last != b'\n' {
+            output::print("\n")?;
         }
     }
-    output::print(&out)?;
+    if shown == 0 {
+        // Say why there is nothing, rather than print nothing.
+        let note = match (&args.task, args.attempt) {
+            (Some(task), attempt) => {
+                let t = record.tasks.iter().find(|t| &t.id == task);
+                match (t, attempt) {
+                    (Some(t), Some(n)) if !t.attempts.is_empty() => {
+                        format!(
+                            "task {task} has no attempt {n} (it made {})",
+                            t.attempts.len()
+                        )
+                    }
+                    (Some(t), _) => match &t.reason {
+                        Some(r) => format!("task {task} never ran ({}: {r})", t.state),
+                        None => format!("task {task} has not run ({})", t.state),
+                    },
+                    (None, _) => format!("no task {task}"),
+                }
+            }
+            (None, _) => "no task of this run has run".to_string(),
+        };
+        output::eprint(&format!("{note}\n"));
+    }
     Ok(exit::SUCCESS)
 }
+
+/// How much of a log is read at once.
+const LOG_CHUNK: usize = 1024 * 1024;
 
 /// The attempts that `dag logs` shows: of the chosen task (or all), of the chosen
 /// attempt (or all), in run order.
@@ -180,22 +214,20 @@ fn selected<'r>(
 /// the run ends.
 fn follow(args: &LogsArgs, store: &FileStore, mut record: RunRecord) -> Result<u8, CliError> {
     use std::collections::HashMap;
-    let mut offsets: HashMap<(String, u32), usize> = HashMap::new();
+    let mut offsets: HashMap<(String, u32), u64> = HashMap::new();
     let mut partial: HashMap<(String, u32), String> = HashMap::new();
     loop {
         let finished = record.state.is_terminal() || !store.is_driven(&record.run_id);
         let mut out = String::new();
         for (t, a) in selected(&record, args) {
             let key = (t.id.clone(), a.attempt);
-            let bytes = store
-                .read_log(&record.run_id, &t.id, a.attempt)
-                .unwrap_or_default();
             let offset = offsets.entry(key.clone()).or_insert(0);
-            if bytes.len() <= *offset {
+            let bytes = store.read_log(&record.run_id, &t.id, a.attempt, *offset, LOG_CHUNK)?;
+            if bytes.is_empty() {
                 continue;
             }
-            let text = String::from_utf8_lossy(&bytes[*offset..]).into_owned();
-            *offset = bytes.len();
+            *offset += bytes.len() as u64;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             let buffer = partial.entry(key).or_default();
             buffer.push_str(&text);
             while let Some(nl) = buffer.find('\n') {

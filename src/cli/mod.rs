@@ -60,10 +60,7 @@ pub fn main_with(functions: FnRunner) -> ExitCode {
         match setup::runners(functions).and_then(|runners| dispatch(cli, runners)) {
             Ok(code) => code,
             Err(err) => {
-                eprint!(
-                    "{}",
-                    output::render_error(&err, output::Style::detect().color)
-                );
+                output::eprint(&output::render_error(&err, output::Style::detect().color));
                 err.exit_code()
             }
         },
@@ -78,7 +75,7 @@ fn quiet_task_panics() {
     std::panic::set_hook(Box::new(move |info| {
         let in_task = std::thread::current()
             .name()
-            .is_some_and(|n| n.starts_with("tokio-runtime-worker"));
+            .is_some_and(|n| n == run::WORKER_THREAD);
         if !in_task {
             default(info);
         }

@@ -49,6 +49,22 @@ pub fn print(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// Writes raw bytes to stdout, like [`print`].
+pub fn print_bytes(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `text` to stderr. A closed stderr must never stop dag (or its signal
+/// handling), so write errors are ignored.
+pub fn eprint(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Renders DAG file problems as miette diagnostics with source lines and carets.
 pub fn render_invalid(invalid: &InvalidDag, color: bool) -> String {
     let theme = if color {

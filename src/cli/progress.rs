@@ -65,7 +65,7 @@ impl Progress {
 
     /// Prints a line of task output (`-v`) above the bars.
     pub fn output_line(&self, task: &str, line: &str) {
-        let text = format!("{task} | {line}");
+        let text = format!("{task} | {}", super::report::printable(line));
         match self {
             // `-v` asks for the output even when progress is silenced.
             Progress::Silent => {

@@ -118,6 +118,23 @@ pub fn json(record: &RunRecord) -> String {
     s
 }
 
+/// Control characters (escape sequences, carriage returns) of task output shown as
+/// `\u{..}`, so they cannot rewrite the terminal.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() && c != '\t') {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn shorten(s: &str, max: usize) -> String {
     let one_line = s.lines().next().unwrap_or("");
     if one_line.chars().count() <= max && !s.contains('\n') {
@@ -184,16 +201,28 @@ pub fn summary(record: &RunRecord) -> String {
 /// How many log lines of a failed task are shown after the table.
 pub const TAIL_LINES: usize = 10;
 
+/// How much of the end of a failed task's log is read to find those lines.
+const TAIL_BYTES: usize = 64 * 1024;
+
 /// The last lines of each failed task's last attempt, for after the table.
 pub fn failed_tails(record: &RunRecord, store: &dyn StateStore) -> String {
     let mut out = String::new();
     for t in record.tasks.iter().filter(|t| t.state == TaskState::Failed) {
         let Some(a) = t.attempts.last() else { continue };
-        let Ok(bytes) = store.read_log(&record.run_id, &t.id, a.attempt) else {
-            continue;
-        };
+        // Only the end of the log is read, however large it is.
+        let size = store
+            .log_size(&record.run_id, &t.id, a.attempt)
+            .unwrap_or(0);
+        let from = size.saturating_sub(TAIL_BYTES as u64);
+        let bytes = store
+            .read_log(&record.run_id, &t.id, a.attempt, from, TAIL_BYTES)
+            .unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().collect();
+        let mut lines: Vec<&str> = text.lines().collect();
+        if from > 0 && !lines.is_empty() {
+            // The first line read is probably cut.
+            lines.remove(0);
+        }
         let start = lines.len().saturating_sub(TAIL_LINES);
         if lines.is_empty() {
             out.push_str(&format!(
@@ -210,7 +239,7 @@ pub fn failed_tails(record: &RunRecord, store: &dyn StateStore) -> String {
             if shown == 1 { "" } else { "s" }
         ));
         for l in &lines[start..] {
-            out.push_str(&shorten(l, 400));
+            out.push_str(&printable(&shorten(l, 400)));
             out.push('\n');
         }
     }

@@ -15,6 +15,9 @@ use crate::engine::runner::{LineSink, Runners, StopSignal};
 use crate::engine::state::RunState;
 use crate::engine::store::StateStore;
 
+/// Name of the runtime's threads, where tasks (and their panics) run.
+pub const WORKER_THREAD: &str = "dag-worker";
+
 /// Runs `dag run` and returns the exit code.
 pub fn run(
     args: RunArgs,
@@ -75,6 +78,7 @@ pub fn run(
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
+        .thread_name(WORKER_THREAD)
         .enable_all()
         .build()
         .map_err(CliError::Output)?;
@@ -152,14 +156,16 @@ fn watch_signals(stop: StopSignal, signalled: Arc<AtomicU8>) {
             };
             count += 1;
             if count == 1 {
+                // Stop first: nothing that follows may keep the signal from
+                // taking effect.
                 signalled.store(code, Ordering::SeqCst);
-                eprintln!(
-                    "dag: stopping: cancelling running tasks (press Ctrl-C again to kill them)"
-                );
                 stop.graceful.cancel();
+                output::eprint(
+                    "dag: stopping: cancelling running tasks (press Ctrl-C again to kill them)\n",
+                );
             } else {
-                eprintln!("dag: killing running tasks");
                 stop.hard.cancel();
+                output::eprint("dag: killing running tasks\n");
             }
         }
     });

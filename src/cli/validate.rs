@@ -28,11 +28,11 @@ pub fn validate(
             ))?,
             Err(LoadError::Invalid(invalid)) => {
                 ok = false;
-                eprint!("{}", output::render_invalid(&invalid, style.color));
+                output::eprint(&output::render_invalid(&invalid, style.color));
             }
             Err(e) => {
                 ok = false;
-                eprint!("{}", output::render_error(&CliError::Load(e), style.color));
+                output::eprint(&output::render_error(&CliError::Load(e), style.color));
             }
         }
     }

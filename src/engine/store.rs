@@ -33,6 +33,9 @@ pub enum StoreError {
         /// What is wrong with it.
         detail: String,
     },
+    /// A run with this id exists already.
+    #[error("run {0} exists already")]
+    Exists(String),
     /// The run is being driven by another process.
     #[error("run {0} is locked by another dag process")]
     Locked(String),
@@ -49,8 +52,19 @@ pub trait StateStore: Send + Sync {
     /// Ids of all runs, oldest first.
     fn run_ids(&self) -> Result<Vec<String>, StoreError>;
 
-    /// The log of one attempt of one task, as bytes.
-    fn read_log(&self, run_id: &str, task: &str, attempt: u32) -> Result<Vec<u8>, StoreError>;
+    /// Up to `max` bytes of one attempt's log, from byte `offset`; empty past the end
+    /// or when the attempt wrote nothing (its log was never created).
+    fn read_log(
+        &self,
+        run_id: &str,
+        task: &str,
+        attempt: u32,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, StoreError>;
+
+    /// The size of one attempt's log in bytes (0 when it wrote nothing).
+    fn log_size(&self, run_id: &str, task: &str, attempt: u32) -> Result<u64, StoreError>;
 }
 
 /// Records the events of one run being driven by this process.

@@ -1,13 +1,22 @@
 //! "Did you mean" suggestions for misspelt keys, ids and names.
 
+/// At most this many candidates are compared, so that a file with thousands of
+/// typos over thousands of ids is still checked quickly.
+const MAX_CANDIDATES: usize = 2000;
+
 /// The candidate closest to `word`, if one is close enough to be a likely typo.
 pub fn suggest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
     let limit = (word.chars().count() / 3).clamp(1, 3);
+    let len = word.len();
     candidates
         .into_iter()
+        // A word whose length differs by more than the limit cannot be within it;
+        // skipping it keeps thousands of suggestions over thousands of ids cheap.
+        .filter(|c| c.len().abs_diff(len) <= limit)
+        .take(MAX_CANDIDATES)
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)

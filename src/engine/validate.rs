@@ -70,6 +70,9 @@ pub struct InvalidDag {
     pub problems: Vec<Problem>,
 }
 
+/// Unknown task ids get a "did you mean" only up to this many times per file.
+const MAX_SUGGESTED: usize = 50;
+
 /// Source lines longer than this are not echoed in diagnostics.
 const MAX_SHOWN_LINE: usize = 1000;
 
@@ -361,9 +364,14 @@ pub const TASK_TYPES: &[&str] = &["bash", "http", "docker", "fn"];
 
 const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
 
+/// Longest `name:` or task id: they become file names, container names and NATS
+/// subjects, which all have limits.
+pub const MAX_NAME_LEN: usize = 100;
+
 /// A `name:` or task id: what may appear in file names and NATS subjects.
 fn is_valid_name(s: &str) -> bool {
     !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         && s != "."
@@ -791,7 +799,7 @@ impl Checker<'_, '_> {
                 } else {
                     self.report(
                         Problem::at(v.span, format!("invalid DAG name `{n}`"), "invalid name")
-                            .help("names use only letters, digits, `_`, `.` and `-`"),
+                            .help(format!("names use only letters, digits, `_`, `.` and `-`, at most {MAX_NAME_LEN} of them")),
                     );
                     None
                 }
@@ -1006,7 +1014,7 @@ impl Checker<'_, '_> {
             if !is_valid_name(id) {
                 self.report(
                     Problem::at(knode.span, format!("invalid task id `{id}`"), "invalid id")
-                        .help("task ids use only letters, digits, `_`, `.` and `-`"),
+                        .help(format!("task ids use only letters, digits, `_`, `.` and `-`, at most {MAX_NAME_LEN} of them")),
                 );
                 ok = false;
                 continue;
@@ -1021,6 +1029,7 @@ impl Checker<'_, '_> {
         // Dependencies and cycles are checked over every task, including those that
         // had other problems, so that every problem shows at once.
         let declared: HashSet<&str> = entries.iter().map(|(id, ..)| *id).collect();
+        let mut unknown_deps = 0usize;
         for (i, task_deps) in deps.iter().enumerate() {
             let id = ids[i];
             let mut seen = HashSet::new();
@@ -1033,7 +1042,11 @@ impl Checker<'_, '_> {
                     ));
                     ok = false;
                 } else if !declared.contains(dep.as_str()) {
-                    let help = suggest(dep, declared.iter().copied())
+                    // Suggestions compare against every id: only for the first few.
+                    unknown_deps += 1;
+                    let help = (unknown_deps <= MAX_SUGGESTED)
+                        .then(|| suggest(dep, declared.iter().copied()))
+                        .flatten()
                         .map(|s| format!("did you mean `{s}`?"));
                     self.report(
                         Problem::at(

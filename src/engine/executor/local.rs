@@ -129,7 +129,7 @@ pub(super) async fn run(
                     };
                     let Some((task, attempt)) = attempts.remove(&id) else { continue };
                     match d.end_attempt(task, attempt, outcome)? {
-                        AfterAttempt::Retry(wait) => l.waiting.push(Reverse((Instant::now() + wait, task))),
+                        AfterAttempt::Retry(wait) => l.waiting.push(Reverse((far_add(Instant::now(), wait), task))),
                         AfterAttempt::Done => l.settle(&mut d, task)?,
                     }
                 }
@@ -147,4 +147,11 @@ pub(super) async fn run(
         }
     }
     d.finish()
+}
+
+/// `at + wait`, saturating at about thirty years from now (an absurd `retry_delay`
+/// must not overflow the clock).
+fn far_add(at: Instant, wait: std::time::Duration) -> Instant {
+    let cap = std::time::Duration::from_secs(30 * 365 * 24 * 3600);
+    at.checked_add(wait.min(cap)).unwrap_or(at)
 }
