@@ -197,6 +197,7 @@ mod tests {
             resolved: None,
             upstream: Default::default(),
             unrunnable: None,
+            notes: None,
         }
     }
 

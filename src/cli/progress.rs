@@ -161,6 +161,13 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             }
             line
         }
+        Event::AttemptPlaced { task, host, worker, delivery, at, .. } => {
+            if *delivery > 1 {
+                format!("{} {} picked up again by {worker} on {host} (delivery {delivery}: the previous worker was lost)", clock(*at), id(*task))
+            } else {
+                format!("{} {} picked up by {worker} on {host}", clock(*at), id(*task))
+            }
+        }
         Event::RunFinished { state, at } => format!("{} run {} {state}", clock(*at), record.run_id),
     })
 }

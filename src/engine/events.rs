@@ -45,6 +45,22 @@ pub enum Event {
         /// Where it runs.
         host: String,
     },
+    /// A worker picked an attempt up (for the distributed executor; `delivery` > 1
+    /// when a lost worker's attempt was handed to another).
+    AttemptPlaced {
+        /// Task index.
+        task: usize,
+        /// Attempt number.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+        /// Host of the worker.
+        host: String,
+        /// Id of the worker.
+        worker: String,
+        /// Delivery count of the task message.
+        delivery: u64,
+    },
     /// An attempt ended; `state` is the task's new state (success, failed,
     /// up_for_retry or cancelled).
     AttemptFinished {

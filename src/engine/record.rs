@@ -83,6 +83,17 @@ pub struct Attempt {
     /// Error, for unsuccessful attempts.
     #[serde(default)]
     pub error: Option<String>,
+    /// The worker that ran it (distributed executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// Times a worker picked it up: more than 1 when a worker was lost mid-attempt
+    /// and another ran the attempt again (without spending a retry).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deliveries: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An event that does not fit the record: an engine bug, or a corrupt event log.
@@ -164,7 +175,37 @@ impl RunRecord {
                     outcome: None,
                     exit_code: None,
                     error: None,
+                    worker: None,
+                    deliveries: 0,
                 });
+            }
+            Event::AttemptPlaced {
+                task,
+                attempt,
+                host,
+                worker,
+                delivery,
+                ..
+            } => {
+                let run_id = self.run_id.clone();
+                let t = self.tasks.get_mut(*task).ok_or_else(|| IllegalTransition {
+                    run_id: run_id.clone(),
+                    detail: format!("no task #{task}"),
+                })?;
+                let current = t.state == TaskState::Running;
+                match t.attempts.last_mut().filter(|a| a.attempt == *attempt && current) {
+                    Some(a) => {
+                        a.host.clone_from(host);
+                        a.worker = Some(worker.clone());
+                        a.deliveries = a.deliveries.max(*delivery);
+                    }
+                    None => {
+                        return Err(IllegalTransition {
+                            run_id,
+                            detail: format!("task {}: attempt {attempt} placed but not running", t.id),
+                        });
+                    }
+                }
             }
             Event::AttemptFinished {
                 task,

@@ -34,6 +34,49 @@ pub fn check_output_size(outputs: &Outputs) -> Result<(), String> {
 /// A boxed, sendable future, as runners return them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What a runner learns about an attempt that runs elsewhere (on a worker).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// A worker picked the attempt up (again, when `delivery` > 1: the worker that
+    /// had it was lost, and the attempt runs anew without spending a retry).
+    Placed {
+        /// Host of the worker.
+        host: String,
+        /// Id of the worker.
+        worker: String,
+        /// How many times the task message has been delivered.
+        delivery: u64,
+    },
+}
+
+/// Where a runner reports [`Note`]s about the attempt it runs.
+pub type NoteSink = Arc<dyn Fn(Note) + Send + Sync>;
+
+/// Acknowledges the source of a result (a queue message) once the result is saved in
+/// the state store, so that a crash in between makes the result come again rather
+/// than vanish.
+pub struct Acker(std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl Acker {
+    /// An acknowledgement that runs `f`.
+    pub fn new(f: impl FnOnce() + Send + 'static) -> Acker {
+        Acker(std::sync::Mutex::new(Some(Box::new(f))))
+    }
+
+    /// Runs the acknowledgement (once).
+    pub fn ack(&self) {
+        if let Some(f) = self.0.lock().ok().and_then(|mut g| g.take()) {
+            f();
+        }
+    }
+}
+
+impl std::fmt::Debug for Acker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Acker")
+    }
+}
+
 /// Receives task output lines live (for `-v`): task id, line without newline.
 pub type LineSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -86,6 +129,8 @@ pub struct TaskContext {
     /// Why the attempt cannot start (an output it uses is missing); the attempt
     /// fails with this error without running.
     pub unrunnable: Option<String>,
+    /// Where to report notes about the attempt, when the executor listens.
+    pub notes: Option<NoteSink>,
 }
 
 impl TaskContext {
@@ -157,7 +202,7 @@ pub enum Status {
 }
 
 /// The result of one attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Outcome {
     /// How it ended.
     pub status: Status,
@@ -167,6 +212,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// What the attempt published (kept only when it succeeds).
     pub outputs: Outputs,
+    /// To run once the outcome is saved (see [`Acker`]).
+    pub ack: Option<Arc<Acker>>,
 }
 
 impl Outcome {
@@ -177,6 +224,7 @@ impl Outcome {
             exit_code,
             error: None,
             outputs: Outputs::new(),
+            ack: None,
         }
     }
 
@@ -187,6 +235,7 @@ impl Outcome {
             exit_code,
             error: Some(error.into()),
             outputs: Outputs::new(),
+            ack: None,
         }
     }
 
@@ -197,6 +246,7 @@ impl Outcome {
             exit_code: None,
             error: Some(error.into()),
             outputs: Outputs::new(),
+            ack: None,
         }
     }
 

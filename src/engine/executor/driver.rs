@@ -9,7 +9,7 @@ use crate::engine::events::Event;
 use crate::engine::expr::{self, Expr};
 use crate::engine::graph::Dag;
 use crate::engine::record::RunRecord;
-use crate::engine::runner::{Outcome, Status, StopSignal, TaskContext};
+use crate::engine::runner::{Acker, Note, NoteSink, Outcome, Status, StopSignal, TaskContext};
 use crate::engine::spec::TaskSpec;
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::RunWriter;
@@ -39,6 +39,10 @@ pub(super) struct Driver {
     observer: Arc<dyn Observer>,
     pub options: ExecOptions,
     pub halt: Option<Halt>,
+    /// Where runners' notes go, when the executor listens for them.
+    pub notes: Option<tokio::sync::mpsc::UnboundedSender<(usize, u32, Note)>>,
+    /// Acknowledgements to make once the events before them are committed.
+    acks: Vec<Arc<Acker>>,
 }
 
 /// What to do after an attempt ended.
@@ -64,6 +68,8 @@ impl Driver {
             observer,
             options,
             halt: None,
+            notes: None,
+            acks: Vec::new(),
         }
     }
 
@@ -76,7 +82,29 @@ impl Driver {
 
     pub fn commit(&mut self) -> Result<(), ExecError> {
         self.writer.commit(&self.record, false)?;
+        for ack in self.acks.drain(..) {
+            ack.ack();
+        }
         Ok(())
+    }
+
+    /// Records that a worker picked up `attempt` of `task`, if that attempt is the
+    /// one running (a late note about an earlier attempt is dropped).
+    pub fn placed(&mut self, task: usize, attempt: u32, note: Note) -> Result<(), ExecError> {
+        let t = &self.record.tasks[task];
+        let current = t.state == TaskState::Running && t.attempts.last().is_some_and(|a| a.attempt == attempt);
+        if !current {
+            return Ok(());
+        }
+        let Note::Placed { host, worker, delivery } = note;
+        self.emit(Event::AttemptPlaced {
+            task,
+            attempt,
+            at: Timestamp::now(),
+            host,
+            worker,
+            delivery,
+        })
     }
 
     pub fn start(&mut self) -> Result<(), ExecError> {
@@ -176,6 +204,11 @@ impl Driver {
             resolved,
             upstream,
             unrunnable,
+            notes: self.notes.clone().map(|tx| {
+                Arc::new(move |note: Note| {
+                    let _ = tx.send((task, attempt, note));
+                }) as NoteSink
+            }),
         })
     }
 
@@ -239,8 +272,11 @@ impl Driver {
         &mut self,
         task: usize,
         attempt: u32,
-        outcome: Outcome,
+        mut outcome: Outcome,
     ) -> Result<AfterAttempt, ExecError> {
+        if let Some(ack) = outcome.ack.take() {
+            self.acks.push(ack);
+        }
         let policy = self.dag.task(task).retry;
         let (state, after) = match outcome.status {
             Status::Success => (TaskState::Success, AfterAttempt::Done),

@@ -86,6 +86,8 @@ pub(super) async fn run(
         }
     }
     let mut running: JoinSet<Outcome> = JoinSet::new();
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    d.notes = Some(notes_tx);
     let mut attempts: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
 
     loop {
@@ -133,6 +135,9 @@ pub(super) async fn run(
                         AfterAttempt::Done => l.settle(&mut d, task)?,
                     }
                 }
+            }
+            Some((task, attempt, note)) = notes.recv() => {
+                d.placed(task, attempt, note)?;
             }
             _ = tokio::time::sleep_until(next_retry.unwrap_or_else(Instant::now)), if next_retry.is_some() && d.halt.is_none() => {
                 let now = Instant::now();
