@@ -168,6 +168,13 @@ impl Pipeline {
         &self.runners
     }
 
+    /// Runs tasks with `runners` from now on (after a file was loaded and checked
+    /// with the previous ones, say).
+    pub fn replace_runners(mut self, runners: Runners) -> Pipeline {
+        self.runners = runners;
+        self
+    }
+
     /// Validation settings matching the runners and params.
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {

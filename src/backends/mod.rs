@@ -6,5 +6,6 @@ pub mod docker;
 pub mod file_store;
 pub mod function;
 pub mod http;
+pub mod nats;
 pub mod outputs;
 pub mod process;

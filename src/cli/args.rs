@@ -32,6 +32,90 @@ pub enum Command {
     Runs(RunsArgs),
     /// Print the logs of a run's tasks.
     Logs(LogsArgs),
+    /// Run tasks of distributed runs, taken from NATS JetStream.
+    Worker(WorkerArgs),
+    /// List the workers and the depth of each queue.
+    Workers(WorkersArgs),
+    /// Stop a run: its `dag run` process and its tasks on every worker.
+    Cancel(CancelArgs),
+}
+
+/// How to reach NATS.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated; `user:password@` or `token@` may come
+    /// before the host; `tls://` requires TLS.
+    #[arg(
+        long = "nats",
+        value_name = "URL",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub url: String,
+
+    /// A NATS credentials file (JWT and NKey seed).
+    #[arg(long = "nats-creds", value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+
+    /// A CA certificate (PEM) to trust for TLS to NATS.
+    #[arg(long = "nats-ca", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+}
+
+/// `dag worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// NATS connection.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
+    /// Tasks run at once.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub workers: u32,
+
+    /// Timeout of tasks that set none.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// Run docker tasks (off by default: only workers started with --docker get them).
+    #[arg(long)]
+    pub docker: bool,
+
+    /// A queue to serve (repeatable) [default: default].
+    #[arg(long = "queue", value_name = "QUEUE")]
+    pub queues: Vec<String>,
+
+    /// Worker id [default: HOST-PID-RANDOM].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// On SIGTERM, how long running tasks may take to finish before they are
+    /// stopped and handed back to the queue.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+/// `dag workers`.
+#[derive(Debug, Args)]
+pub struct WorkersArgs {
+    /// NATS connection.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
+    pub output: OutputArg,
+}
+
+/// `dag cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The run.
+    pub run_id: String,
+
+    /// NATS connection, for runs driven on another machine.
+    #[command(flatten)]
+    pub nats: NatsArgs,
 }
 
 /// `dag run`.
@@ -44,7 +128,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = ExecutorArg::Local)]
     pub executor: ExecutorArg,
 
-    /// Most tasks running at once [default: number of CPUs].
+    /// Most tasks running at once [default: number of CPUs; 1000 in flight for
+    /// distributed runs].
     #[arg(long, short = 'p', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub parallel: Option<u32>,
 
@@ -71,6 +156,10 @@ pub struct RunArgs {
     /// Stream task output live, each line prefixed with its task id.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+
+    /// NATS connection (`--executor distributed`).
+    #[command(flatten)]
+    pub nats: NatsArgs,
 }
 
 /// `--executor`.
@@ -80,6 +169,8 @@ pub enum ExecutorArg {
     Sequential,
     /// Up to --parallel tasks at once on this machine.
     Local,
+    /// On `dag worker` processes, through NATS JetStream.
+    Distributed,
 }
 
 /// `--state`.
@@ -151,6 +242,11 @@ pub struct LogsArgs {
     /// Keep printing new output until the run ends.
     #[arg(long, short = 'f')]
     pub follow: bool,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration `{s}`: {e} (write e.g. 30s, 10m, 1h)"))
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {

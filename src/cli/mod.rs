@@ -4,6 +4,7 @@
 pub mod args;
 pub mod exit;
 pub mod history;
+pub mod nats;
 pub mod output;
 pub mod progress;
 pub mod report;
@@ -90,5 +91,8 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         Command::Status(a) => history::status(a, &setup::existing_store(state_dir)?),
         Command::Runs(a) => history::runs(a, &setup::existing_store(state_dir)?),
         Command::Logs(a) => history::logs(a, &setup::existing_store(state_dir)?),
+        Command::Worker(a) => nats::worker(a, runners),
+        Command::Workers(a) => nats::workers(a),
+        Command::Cancel(a) => nats::cancel(a, state_dir),
     }
 }

@@ -81,6 +81,18 @@ impl Progress {
         }
     }
 
+    /// Shows a warning above the bars (or as a plain line), even when progress is
+    /// silenced.
+    pub fn warn(&self, text: &str) {
+        let text = format!("warning: {text}");
+        match self {
+            Progress::Bars(b) => {
+                let _ = b.multi.println(text);
+            }
+            _ => super::output::eprint(&format!("{text}\n")),
+        }
+    }
+
     /// Removes the bars before the result table is printed.
     pub fn finish(&self) {
         if let Progress::Bars(b) = self {
@@ -161,11 +173,26 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             }
             line
         }
-        Event::AttemptPlaced { task, host, worker, delivery, at, .. } => {
+        Event::AttemptPlaced {
+            task,
+            host,
+            worker,
+            delivery,
+            at,
+            ..
+        } => {
             if *delivery > 1 {
-                format!("{} {} picked up again by {worker} on {host} (delivery {delivery}: the previous worker was lost)", clock(*at), id(*task))
+                format!(
+                    "{} {} picked up again by {worker} on {host} (delivery {delivery}: the previous worker was lost)",
+                    clock(*at),
+                    id(*task)
+                )
             } else {
-                format!("{} {} picked up by {worker} on {host}", clock(*at), id(*task))
+                format!(
+                    "{} {} picked up by {worker} on {host}",
+                    clock(*at),
+                    id(*task)
+                )
             }
         }
         Event::RunFinished { state, at } => format!("{} run {} {state}", clock(*at), record.run_id),

@@ -51,6 +51,11 @@ pub struct TaskJson<'a> {
     pub error: Option<&'a str>,
     /// Host of the last attempt.
     pub host: Option<&'a str>,
+    /// Worker of the last attempt (distributed runs).
+    pub worker: Option<&'a str>,
+    /// Times the last attempt was delivered to a worker (more than 1 when a worker
+    /// was lost and another ran it).
+    pub deliveries: u64,
     /// When the first attempt started.
     pub started_at: Option<String>,
     /// When the last attempt ended.
@@ -97,6 +102,8 @@ impl<'a> RunJson<'a> {
                     duration_ms: task_duration_ms(t),
                     error: record.task_error(i),
                     host: t.attempts.last().map(|a| a.host.as_str()),
+                    worker: t.attempts.last().and_then(|a| a.worker.as_deref()),
+                    deliveries: t.attempts.last().map_or(0, |a| a.deliveries),
                     started_at: t.attempts.first().map(|a| a.started_at.rfc3339()),
                     ended_at: t
                         .attempts

@@ -18,6 +18,10 @@ use crate::engine::store::StateStore;
 /// Name of the runtime's threads, where tasks (and their panics) run.
 pub const WORKER_THREAD: &str = "dag-worker";
 
+/// Tasks in flight at once in a distributed run unless `--parallel` says otherwise:
+/// the workers' slots are the real limit.
+pub const DISTRIBUTED_IN_FLIGHT: usize = 1000;
+
 /// Runs `dag run` and returns the exit code.
 pub fn run(
     args: RunArgs,
@@ -60,14 +64,19 @@ pub fn run(
         let p = progress.clone();
         Arc::new(move |task: &str, line: &str| p.output_line(task, line)) as LineSink
     });
+    let distributed = args.executor == ExecutorArg::Distributed;
     let options = ExecOptions {
         executor: match args.executor {
             ExecutorArg::Sequential => ExecutorKind::Sequential,
-            ExecutorArg::Local => ExecutorKind::Local,
+            // A distributed run is scheduled by the local executor; its runner hands
+            // every attempt to the workers.
+            ExecutorArg::Local | ExecutorArg::Distributed => ExecutorKind::Local,
         },
-        parallel: args
-            .parallel
-            .map_or_else(|| ExecOptions::default().parallel, |p| p as usize),
+        parallel: match args.parallel {
+            Some(p) => p as usize,
+            None if distributed => DISTRIBUTED_IN_FLIGHT,
+            None => ExecOptions::default().parallel,
+        },
         fail_fast: args.fail_fast,
         host: setup::host_name(),
         lines,
@@ -82,6 +91,18 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(CliError::Output)?;
+    let pipeline = if distributed {
+        let warn_to = progress.clone();
+        let warn = Arc::new(move |text: &str| warn_to.warn(text));
+        let remote = runtime.block_on(super::nats::distributed_runners(
+            &args.nats,
+            pipeline.runners(),
+            warn,
+        ))?;
+        pipeline.replace_runners(remote)
+    } else {
+        pipeline
+    };
     let stop = StopSignal::new();
     let stop_for_signals = stop.clone();
     let signalled = Arc::new(AtomicU8::new(0));
@@ -117,6 +138,8 @@ pub fn run(
     Ok(match signalled.load(Ordering::SeqCst) {
         0 => match record.state {
             RunState::Success => exit::SUCCESS,
+            // Cancelled from elsewhere (`dag cancel`): interrupted, as by Ctrl-C.
+            RunState::Cancelled => exit::SIGINT,
             _ => exit::TASK_FAILED,
         },
         code => code,

@@ -193,7 +193,11 @@ impl RunRecord {
                     detail: format!("no task #{task}"),
                 })?;
                 let current = t.state == TaskState::Running;
-                match t.attempts.last_mut().filter(|a| a.attempt == *attempt && current) {
+                match t
+                    .attempts
+                    .last_mut()
+                    .filter(|a| a.attempt == *attempt && current)
+                {
                     Some(a) => {
                         a.host.clone_from(host);
                         a.worker = Some(worker.clone());
@@ -202,7 +206,10 @@ impl RunRecord {
                     None => {
                         return Err(IllegalTransition {
                             run_id,
-                            detail: format!("task {}: attempt {attempt} placed but not running", t.id),
+                            detail: format!(
+                                "task {}: attempt {attempt} placed but not running",
+                                t.id
+                            ),
                         });
                     }
                 }

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A validated pipeline.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DagSpec {
     /// `name`, matching `[A-Za-z0-9_.-]+`.
     pub name: String,
@@ -21,7 +21,7 @@ pub struct DagSpec {
 }
 
 /// One task of the pipeline.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// The key under `tasks`, matching `[A-Za-z0-9_.-]+`.
     pub id: String,
@@ -48,7 +48,7 @@ pub struct TaskSpec {
 }
 
 /// The four task types.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaskKind {
     /// `command` run as `bash -c`.
@@ -88,7 +88,7 @@ impl TaskKind {
 }
 
 /// An `http` task.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HttpSpec {
     /// Upper-case method: GET POST PUT DELETE PATCH HEAD OPTIONS.
     pub method: String,
@@ -101,7 +101,7 @@ pub struct HttpSpec {
 }
 
 /// A `docker` task.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DockerSpec {
     /// Image reference.
     pub image: String,
@@ -120,7 +120,7 @@ pub struct DockerSpec {
 }
 
 /// `pull:` of a docker task.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PullPolicy {
     /// Pull only when the image is not present.
@@ -133,7 +133,7 @@ pub enum PullPolicy {
 }
 
 /// How a failed attempt is retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Extra attempts after the first.
     pub retries: u32,
@@ -157,7 +157,7 @@ impl Default for RetryPolicy {
 }
 
 /// `retry_backoff:`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Backoff {
     /// `retry_delay * 2^(k-1)` before attempt k+1.
@@ -168,7 +168,7 @@ pub enum Backoff {
 }
 
 /// `trigger_rule:`: when a task may run given its upstream tasks' final states.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerRule {
     /// Every upstream task succeeded.

@@ -92,11 +92,16 @@ impl Driver {
     /// one running (a late note about an earlier attempt is dropped).
     pub fn placed(&mut self, task: usize, attempt: u32, note: Note) -> Result<(), ExecError> {
         let t = &self.record.tasks[task];
-        let current = t.state == TaskState::Running && t.attempts.last().is_some_and(|a| a.attempt == attempt);
+        let current = t.state == TaskState::Running
+            && t.attempts.last().is_some_and(|a| a.attempt == attempt);
         if !current {
             return Ok(());
         }
-        let Note::Placed { host, worker, delivery } = note;
+        let Note::Placed {
+            host,
+            worker,
+            delivery,
+        } = note;
         self.emit(Event::AttemptPlaced {
             task,
             attempt,

@@ -1,0 +1,333 @@
+//! Distributed execution over NATS JetStream: the layout of streams, consumers and
+//! buckets, connecting (URL credentials, token, user/password, creds file, TLS), and
+//! creating that layout idempotently.
+//!
+//! | thing | layout |
+//! |---|---|
+//! | task queue | stream `DAG_TASKS`, subjects `dag.tasks.<queue>` (`dag.tasks.<queue>.docker` for docker tasks), work-queue retention, file storage, max age 24h, `Nats-Msg-Id` = `<run>.<task>.<attempt>` |
+//! | worker consumers | durable pull consumer `dag-worker-<queue>` (and `dag-worker-<queue>-docker`), explicit ack, AckWait 30s |
+//! | results | stream `DAG_RESULTS`, subjects `dag.results.<run>`, durable consumer `results-<run>` per run |
+//! | heartbeats | KV bucket `dag_workers`, key = worker id |
+//! | logs | stream `DAG_LOGS`, subjects `dag.logs.<run>.<task>.<attempt>` |
+//! | cancel | `dag.control.<run>` |
+
+pub mod scheduler;
+pub mod wire;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+
+/// Stream of task messages.
+pub const TASKS_STREAM: &str = "DAG_TASKS";
+/// Stream of results.
+pub const RESULTS_STREAM: &str = "DAG_RESULTS";
+/// Stream of task output.
+pub const LOGS_STREAM: &str = "DAG_LOGS";
+/// Bucket of worker heartbeats.
+pub const WORKERS_BUCKET: &str = "dag_workers";
+/// How long messages stay in the task and result streams.
+pub const QUEUE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How long task output stays in `DAG_LOGS`.
+pub const LOGS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Where and how to connect.
+#[derive(Clone, Debug, Default)]
+pub struct NatsOptions {
+    /// Server URL(s), comma-separated: `nats://`, `tls://`, with optional
+    /// `user:password@` or `token@`.
+    pub url: String,
+    /// A `.creds` file (JWT and NKey seed).
+    pub creds: Option<PathBuf>,
+    /// A CA certificate (PEM) to trust for TLS.
+    pub ca: Option<PathBuf>,
+}
+
+/// Timing of the protocol. The defaults are the documented ones; tests shorten
+/// them through `DAG_NATS_ACK_WAIT` and `DAG_NATS_HEARTBEAT`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// How long a delivered task may go without an ack or a progress ack before it
+    /// is delivered again.
+    pub ack_wait: Duration,
+    /// How often a worker writes its heartbeat.
+    pub heartbeat: Duration,
+    /// Deliveries after which a task fails instead of being delivered again.
+    pub max_deliveries: u64,
+}
+
+impl Timing {
+    /// The defaults (AckWait 30s, heartbeat 10s, 5 deliveries), with environment
+    /// overrides.
+    pub fn from_env() -> Timing {
+        let duration = |var: &str, default: u64| {
+            std::env::var(var)
+                .ok()
+                .and_then(|v| humantime::parse_duration(&v).ok())
+                .unwrap_or(Duration::from_secs(default))
+        };
+        Timing {
+            ack_wait: duration("DAG_NATS_ACK_WAIT", 30),
+            heartbeat: duration("DAG_NATS_HEARTBEAT", 10),
+            max_deliveries: std::env::var("DAG_NATS_MAX_DELIVERIES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5),
+        }
+    }
+
+    /// A worker whose heartbeat is older than this is dead.
+    pub fn dead_after(&self) -> Duration {
+        self.heartbeat * 3
+    }
+
+    /// How often a running task's message gets a progress ack.
+    pub fn progress_every(&self) -> Duration {
+        (self.ack_wait / 3).max(Duration::from_millis(100))
+    }
+}
+
+/// A problem with the NATS server: unreachable, refused, or misconfigured.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// Cannot connect.
+    #[error("cannot connect to NATS at {url}: {detail}")]
+    Connect {
+        /// The URL, without credentials.
+        url: String,
+        /// Why.
+        detail: String,
+    },
+    /// A JetStream or KV operation failed.
+    #[error("NATS: {0}")]
+    Op(String),
+    /// A stream, consumer or bucket exists with another configuration.
+    #[error("NATS: {0}")]
+    Mismatch(String),
+}
+
+/// The URL with any password or token removed, for messages.
+pub fn redact(url: &str) -> String {
+    url.split(',')
+        .map(|u| match (u.find("://"), u.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}://***@{}", &u[..scheme], &u[at + 1..])
+            }
+            _ => u.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Connects, failing fast (5 s) when the server is unreachable.
+pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Client, NatsError> {
+    let fail = |detail: String| NatsError::Connect {
+        url: redact(&options.url),
+        detail,
+    };
+    let mut connect = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None);
+    if let Some(creds) = &options.creds {
+        connect = connect.credentials_file(creds).await.map_err(|e| {
+            fail(format!(
+                "cannot read credentials file {}: {e}",
+                creds.display()
+            ))
+        })?;
+    }
+    if let Some(ca) = &options.ca {
+        connect = connect.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if options.url.starts_with("tls://") {
+        connect = connect.require_tls(true);
+    }
+    let urls: Vec<async_nats::ServerAddr> = options
+        .url
+        .split(',')
+        .map(|u| {
+            u.trim()
+                .parse::<async_nats::ServerAddr>()
+                .map_err(|e| fail(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    connect.connect(urls).await.map_err(|e| fail(e.to_string()))
+}
+
+fn op<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> NatsError + '_ {
+    move |e| NatsError::Op(format!("{what}: {e}"))
+}
+
+/// The streams and buckets dag uses, created if missing; an existing one with a
+/// configuration dag cannot work with is reported, never changed.
+pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
+    let wanted = [
+        stream::Config {
+            name: TASKS_STREAM.into(),
+            subjects: vec!["dag.tasks.>".into()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            max_age: QUEUE_MAX_AGE,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        },
+        stream::Config {
+            name: RESULTS_STREAM.into(),
+            subjects: vec!["dag.results.>".into()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            max_age: QUEUE_MAX_AGE,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        },
+        stream::Config {
+            name: LOGS_STREAM.into(),
+            subjects: vec!["dag.logs.>".into()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_age: LOGS_MAX_AGE,
+            ..Default::default()
+        },
+    ];
+    for config in wanted {
+        let name = config.name.clone();
+        let mut s = js
+            .get_or_create_stream(config.clone())
+            .await
+            .map_err(op(&format!("cannot create stream {name}")))?;
+        let info = s
+            .info()
+            .await
+            .map_err(op(&format!("cannot read stream {name}")))?;
+        let have = &info.config;
+        let mut diffs = Vec::new();
+        if have.subjects != config.subjects {
+            diffs.push(format!(
+                "subjects {:?} (dag needs {:?})",
+                have.subjects, config.subjects
+            ));
+        }
+        if have.retention != config.retention {
+            diffs.push(format!(
+                "retention {:?} (dag needs {:?})",
+                have.retention, config.retention
+            ));
+        }
+        if have.storage != config.storage {
+            diffs.push(format!(
+                "storage {:?} (dag needs {:?})",
+                have.storage, config.storage
+            ));
+        }
+        if !diffs.is_empty() {
+            return Err(NatsError::Mismatch(format!(
+                "stream {name} exists with another configuration: {}; dag does not change it: fix or delete the stream",
+                diffs.join(", ")
+            )));
+        }
+    }
+    workers_bucket(js).await?;
+    Ok(())
+}
+
+/// The heartbeat bucket: entries live twice the dead-after time, so a lost worker is
+/// shown dead for a while before it disappears.
+pub async fn workers_bucket(js: &jetstream::Context) -> Result<jetstream::kv::Store, NatsError> {
+    if let Ok(kv) = js.get_key_value(WORKERS_BUCKET).await {
+        return Ok(kv);
+    }
+    let timing = Timing::from_env();
+    js.create_key_value(jetstream::kv::Config {
+        bucket: WORKERS_BUCKET.into(),
+        history: 1,
+        max_age: timing.dead_after() * 2,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(op("cannot create the dag_workers bucket"))
+}
+
+/// Subject of the task messages of `queue`.
+pub fn task_subject(queue: &str, docker: bool) -> String {
+    if docker {
+        format!("dag.tasks.{queue}.docker")
+    } else {
+        format!("dag.tasks.{queue}")
+    }
+}
+
+/// Durable consumer name of `queue`.
+pub fn consumer_name(queue: &str, docker: bool) -> String {
+    if docker {
+        format!("dag-worker-{queue}-docker")
+    } else {
+        format!("dag-worker-{queue}")
+    }
+}
+
+/// The shared pull consumer of a queue, created if missing; an existing one with
+/// another ack wait or filter is reported.
+pub async fn queue_consumer(
+    js: &jetstream::Context,
+    queue: &str,
+    docker: bool,
+    timing: &Timing,
+) -> Result<consumer::PullConsumer, NatsError> {
+    let stream = js
+        .get_stream(TASKS_STREAM)
+        .await
+        .map_err(op("cannot open stream DAG_TASKS"))?;
+    let name = consumer_name(queue, docker);
+    let config = consumer::pull::Config {
+        durable_name: Some(name.clone()),
+        filter_subject: task_subject(queue, docker),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: timing.ack_wait,
+        // Deliveries are counted by the worker, which fails the task past the limit
+        // with a reason; the server must not drop the message silently first.
+        max_deliver: -1,
+        ..Default::default()
+    };
+    let mut c: consumer::PullConsumer = stream
+        .get_or_create_consumer(&name, config.clone())
+        .await
+        .map_err(op(&format!("cannot create consumer {name}")))?;
+    let info = c
+        .info()
+        .await
+        .map_err(op(&format!("cannot read consumer {name}")))?;
+    if info.config.ack_wait != config.ack_wait
+        || info.config.filter_subject != config.filter_subject
+    {
+        return Err(NatsError::Mismatch(format!(
+            "consumer {name} exists with ack wait {:?} and filter {:?}; this dag wants {:?} and {:?}: delete the consumer, or run every worker with the same settings",
+            info.config.ack_wait,
+            info.config.filter_subject,
+            config.ack_wait,
+            config.filter_subject
+        )));
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn credentials_are_kept_out_of_messages() {
+        assert_eq!(
+            redact("nats://alice:secret@host:4222"),
+            "nats://***@host:4222"
+        );
+        assert_eq!(
+            redact("nats://tok@h:1,nats://h2:2"),
+            "nats://***@h:1,nats://h2:2"
+        );
+        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
+}

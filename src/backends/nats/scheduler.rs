@@ -1,0 +1,515 @@
+//! The scheduler's side of distributed execution: a [`TaskRunner`] that publishes each
+//! attempt to the task queue and waits for a worker's result.
+//!
+//! The engine's local executor drives a distributed run as it drives a local one
+//! (same trigger rules, retries and final states); only the runner differs. Results
+//! arrive on the run's own durable consumer and are acknowledged only after the
+//! engine has saved them. Task output arrives on `dag.logs.<run>.<task>.<attempt>`
+//! and is written to the attempt's log, so `dag logs` works as for local runs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt;
+use tokio::sync::{OnceCell, oneshot};
+
+use super::wire::{
+    self, ControlAction, ControlMsg, Heartbeat, PROTOCOL, ResultKind, ResultMsg, TaskMsg,
+};
+use super::{NatsError, RESULTS_STREAM, TASKS_STREAM, Timing, task_subject, workers_bucket};
+use crate::engine::runner::{
+    Acker, BoxFuture, Note, NoteSink, Outcome, Status, StopSignal, TaskContext, TaskLog, TaskRunner,
+};
+use crate::engine::spec::TaskKind;
+
+/// Called with a warning for the user (a queue no worker serves).
+pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Runs every task of a run on `dag worker` processes.
+#[derive(Clone)]
+pub struct NatsRunner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    timing: Timing,
+    warn: Option<Warn>,
+    runs: Mutex<HashMap<String, Arc<OnceCell<Arc<RunChannel>>>>>,
+}
+
+/// What the runner keeps for one run: attempts waiting for their results.
+struct RunChannel {
+    run_id: String,
+    waiting: Mutex<HashMap<(String, u32), Waiter>>,
+    /// Queue (and docker) of every attempt published and not yet started.
+    unstarted: Mutex<HashMap<(String, u32), (String, bool)>>,
+    cancel_sent: AtomicBool,
+}
+
+struct Waiter {
+    notes: Option<NoteSink>,
+    done: Option<oneshot::Sender<(ResultMsg, jetstream::Message)>>,
+}
+
+impl NatsRunner {
+    /// A runner over an open connection whose layout exists (see
+    /// [`super::ensure_layout`]).
+    pub fn new(client: async_nats::Client, timing: Timing, warn: Option<Warn>) -> NatsRunner {
+        let js = jetstream::new(client.clone());
+        NatsRunner {
+            inner: Arc::new(Inner {
+                client,
+                js,
+                timing,
+                warn,
+                runs: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    async fn channel(&self, ctx: &TaskContext) -> Result<Arc<RunChannel>, NatsError> {
+        let cell = {
+            let mut runs = self
+                .inner
+                .runs
+                .lock()
+                .map_err(|_| NatsError::Op("poisoned lock".into()))?;
+            runs.entry(ctx.run_id.clone()).or_default().clone()
+        };
+        let inner = self.inner.clone();
+        cell.get_or_try_init(
+            || async move { start_run(inner, &ctx.run_id, ctx.stop.clone()).await },
+        )
+        .await
+        .cloned()
+    }
+}
+
+/// Starts listening for a run's results and control messages.
+async fn start_run(
+    inner: Arc<Inner>,
+    run_id: &str,
+    stop: StopSignal,
+) -> Result<Arc<RunChannel>, NatsError> {
+    let stream = inner
+        .js
+        .get_stream(RESULTS_STREAM)
+        .await
+        .map_err(|e| NatsError::Op(format!("cannot open stream {RESULTS_STREAM}: {e}")))?;
+    let name = format!("results-{run_id}");
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &name,
+            consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: format!("dag.results.{run_id}"),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: inner.timing.ack_wait,
+                // A run nobody drives any more does not keep its consumer forever.
+                inactive_threshold: Duration::from_secs(24 * 3600),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| NatsError::Op(format!("cannot create consumer {name}: {e}")))?;
+    let mut control = inner
+        .client
+        .subscribe(format!("dag.control.{run_id}"))
+        .await
+        .map_err(|e| NatsError::Op(format!("cannot subscribe to control messages: {e}")))?;
+    let channel = Arc::new(RunChannel {
+        run_id: run_id.to_string(),
+        waiting: Mutex::new(HashMap::new()),
+        unstarted: Mutex::new(HashMap::new()),
+        cancel_sent: AtomicBool::new(false),
+    });
+    // Results: routed to the attempt waiting for them.
+    let results = channel.clone();
+    tokio::spawn(async move {
+        loop {
+            let mut messages = match consumer.messages().await {
+                Ok(m) => m,
+                Err(_) => {
+                    // The server is away; the consumer is durable, so nothing is
+                    // lost while we wait.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            while let Some(next) = messages.next().await {
+                let Ok(msg) = next else { break };
+                match wire::decode::<ResultMsg>("result", &msg.payload) {
+                    Ok(result) => results.deliver(result, msg).await,
+                    Err(_) => {
+                        let _ = msg.ack().await;
+                    }
+                }
+            }
+        }
+    });
+    // `dag cancel RUN_ID` from anywhere stops the run as Ctrl-C would.
+    tokio::spawn(async move {
+        while let Some(msg) = control.next().await {
+            if let Ok(c) = wire::decode::<ControlMsg>("control", &msg.payload)
+                && c.action == ControlAction::Cancel
+            {
+                stop.graceful.cancel();
+            }
+        }
+    });
+    // Warn about queues that no live worker serves.
+    if let Some(warn) = inner.warn.clone() {
+        let (channel, inner) = (channel.clone(), inner.clone());
+        tokio::spawn(async move { watch_queues(inner, channel, warn).await });
+    }
+    Ok(channel)
+}
+
+impl RunChannel {
+    async fn deliver(&self, result: ResultMsg, msg: jetstream::Message) {
+        let key = (result.task.clone(), result.attempt);
+        match result.kind {
+            ResultKind::Started => {
+                if let Ok(mut u) = self.unstarted.lock() {
+                    u.remove(&key);
+                }
+                let notes = self
+                    .waiting
+                    .lock()
+                    .ok()
+                    .and_then(|w| w.get(&key).and_then(|w| w.notes.clone()));
+                if let Some(notes) = notes {
+                    notes(Note::Placed {
+                        host: result.host.clone(),
+                        worker: result.worker.clone(),
+                        delivery: result.delivery,
+                    });
+                }
+                let _ = msg.ack().await;
+            }
+            ResultKind::Finished => {
+                let done = self
+                    .waiting
+                    .lock()
+                    .ok()
+                    .and_then(|mut w| w.get_mut(&key).and_then(|w| w.done.take()));
+                match done {
+                    // Acknowledged by the engine once the result is saved.
+                    Some(tx) => {
+                        if let Err((_, msg)) = tx.send((result, msg)) {
+                            let _ = msg.ack().await;
+                        }
+                    }
+                    // A duplicate (a redelivered attempt that ran twice) or a result
+                    // for an attempt nobody waits for: nothing to save.
+                    None => {
+                        let _ = msg.ack().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells every worker to stop this run's tasks (once).
+    async fn send_cancel(&self, client: &async_nats::Client) {
+        if self.cancel_sent.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let msg = ControlMsg {
+            v: PROTOCOL,
+            run_id: self.run_id.clone(),
+            action: ControlAction::Cancel,
+        };
+        let _ = client
+            .publish(format!("dag.control.{}", self.run_id), wire::encode(&msg))
+            .await;
+        let _ = client.flush().await;
+    }
+}
+
+async fn watch_queues(inner: Arc<Inner>, channel: Arc<RunChannel>, warn: Warn) {
+    let dead_after = inner.timing.dead_after();
+    let mut unserved_since: HashMap<(String, bool), Instant> = HashMap::new();
+    let mut warned: HashMap<(String, bool), Instant> = HashMap::new();
+    loop {
+        tokio::time::sleep(inner.timing.heartbeat.min(Duration::from_secs(5))).await;
+        let waiting: HashMap<(String, bool), usize> = match channel.unstarted.lock() {
+            Ok(u) => u.values().fold(HashMap::new(), |mut m, q| {
+                *m.entry(q.clone()).or_default() += 1;
+                m
+            }),
+            Err(_) => return,
+        };
+        if waiting.is_empty() {
+            unserved_since.clear();
+            continue;
+        }
+        let live = live_workers(&inner.js, dead_after).await;
+        for ((queue, docker), count) in waiting {
+            let served = live
+                .iter()
+                .any(|w| w.queues.contains(&queue) && (w.docker || !docker));
+            let key = (queue.clone(), docker);
+            if served {
+                unserved_since.remove(&key);
+                continue;
+            }
+            let since = *unserved_since
+                .entry(key.clone())
+                .or_insert_with(Instant::now);
+            let due = warned.get(&key).is_none_or(|w| w.elapsed() >= dead_after);
+            if since.elapsed() >= dead_after && due {
+                let kind = if docker { " with --docker" } else { "" };
+                warn(&format!(
+                    "no live worker{kind} serves queue `{queue}` for {}s: {count} task(s) waiting (start one with `dag worker --queue {queue}{kind}`)",
+                    since.elapsed().as_secs()
+                ));
+                warned.insert(key, Instant::now());
+            }
+        }
+    }
+}
+
+/// Workers whose heartbeat is recent.
+pub async fn live_workers(js: &jetstream::Context, dead_after: Duration) -> Vec<Heartbeat> {
+    all_workers(js)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|w| heartbeat_age(w) < dead_after)
+        .collect()
+}
+
+/// Time since a worker's heartbeat.
+pub fn heartbeat_age(w: &Heartbeat) -> Duration {
+    w.updated_at.until(crate::engine::time::Timestamp::now())
+}
+
+/// Every heartbeat in the bucket, live or not.
+pub async fn all_workers(js: &jetstream::Context) -> Result<Vec<Heartbeat>, NatsError> {
+    let kv = workers_bucket(js).await?;
+    let mut keys = kv
+        .keys()
+        .await
+        .map_err(|e| NatsError::Op(format!("cannot list workers: {e}")))?;
+    let mut out = Vec::new();
+    while let Some(key) = keys.next().await {
+        let Ok(key) = key else { continue };
+        if let Ok(Some(value)) = kv.get(&key).await
+            && let Ok(hb) = wire::decode::<Heartbeat>("heartbeat", &value)
+        {
+            out.push(hb);
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+impl TaskRunner for NatsRunner {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
+        let runner = self.clone();
+        Box::pin(async move { runner.run_remote(ctx).await })
+    }
+}
+
+impl NatsRunner {
+    async fn run_remote(&self, ctx: TaskContext) -> Outcome {
+        let channel = match self.channel(&ctx).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::failed(None, e.to_string()),
+        };
+        let task = ctx.task().clone();
+        let docker = matches!(task.kind, TaskKind::Docker(_));
+        let key = (task.id.clone(), ctx.attempt);
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = channel.waiting.lock() {
+            w.insert(
+                key.clone(),
+                Waiter {
+                    notes: ctx.notes.clone(),
+                    done: Some(tx),
+                },
+            );
+        }
+        // Output first, so none is missed.
+        let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let logs = match self
+            .inner
+            .client
+            .subscribe(format!(
+                "dag.logs.{}.{}.{}",
+                ctx.run_id, task.id, ctx.attempt
+            ))
+            .await
+        {
+            Ok(sub) => Some(tokio::spawn(copy_logs(
+                sub,
+                ctx.log.clone(),
+                received.clone(),
+            ))),
+            Err(_) => None,
+        };
+        let msg = TaskMsg {
+            v: PROTOCOL,
+            run_id: ctx.run_id.clone(),
+            dag: ctx.dag.spec.name.clone(),
+            task: task.clone(),
+            attempt: ctx.attempt,
+            env: ctx.env.clone(),
+            timeout_ms: task.timeout.map(|t| t.as_millis() as u64),
+            params: ctx.dag.spec.params.clone(),
+            upstream: ctx.upstream.clone(),
+        };
+        let subject = task_subject(&task.queue, docker);
+        let published = self.publish(&subject, &ctx, &msg).await;
+        let (outcome, log_bytes) = match published {
+            Err(outcome) => (outcome, 0),
+            Ok(seq) => {
+                if let Ok(mut u) = channel.unstarted.lock() {
+                    u.insert(key.clone(), (task.queue.clone(), docker));
+                }
+                self.wait(&channel, &ctx, rx, seq).await
+            }
+        };
+        if let Ok(mut w) = channel.waiting.lock() {
+            w.remove(&key);
+        }
+        if let Ok(mut u) = channel.unstarted.lock() {
+            u.remove(&key);
+        }
+        if let Some(logs) = logs {
+            // Output published just before the result may still be on its way: wait
+            // for all of it (the result says how much), but not for ever.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while received.load(Ordering::SeqCst) < log_bytes && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            logs.abort();
+        }
+        outcome
+    }
+
+    /// Publishes the task message, retrying while the server is away; returns its
+    /// stream sequence.
+    async fn publish(
+        &self,
+        subject: &str,
+        ctx: &TaskContext,
+        msg: &TaskMsg,
+    ) -> Result<u64, Outcome> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            format!("{}.{}.{}", msg.run_id, msg.task.id, msg.attempt).as_str(),
+        );
+        let payload = wire::encode(msg);
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let attempt = async {
+                self.inner
+                    .js
+                    .publish_with_headers(subject.to_string(), headers.clone(), payload.clone())
+                    .await?
+                    .await
+                    .map_err(|e| async_nats::Error::from(e.to_string()))
+            };
+            tokio::select! {
+                r = attempt => match r {
+                    Ok(ack) => return Ok(ack.sequence),
+                    Err(_) => {
+                        // The server is away: try again; the message id de-duplicates.
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                },
+                _ = ctx.stop.graceful.cancelled() => return Err(Outcome::cancelled("cancelled before a worker took it")),
+            }
+        }
+    }
+
+    async fn wait(
+        &self,
+        channel: &RunChannel,
+        ctx: &TaskContext,
+        rx: oneshot::Receiver<(ResultMsg, jetstream::Message)>,
+        seq: u64,
+    ) -> (Outcome, u64) {
+        tokio::pin!(rx);
+        tokio::select! {
+            r = &mut rx => return match r {
+                Ok((result, msg)) => {
+                    let bytes = result.log_bytes;
+                    (outcome_of(result, msg), bytes)
+                }
+                Err(_) => (Outcome::failed(None, "the result listener stopped"), 0),
+            },
+            _ = ctx.stop.graceful.cancelled() => {}
+        }
+        // Stopped: tell the workers, take the message out of the queue if no worker
+        // has it yet, and give a running attempt the grace period to report.
+        channel.send_cancel(&self.inner.client).await;
+        if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
+            let _ = stream.delete_message(seq).await;
+        }
+        let patience = if ctx.stop.hard.is_cancelled() {
+            Duration::from_secs(2)
+        } else {
+            ctx.grace + Duration::from_secs(5)
+        };
+        match tokio::time::timeout(patience, &mut rx).await {
+            Ok(Ok((result, msg))) => {
+                let bytes = result.log_bytes;
+                let mut outcome = outcome_of(result, msg);
+                if outcome.status != Status::Success {
+                    outcome.status = Status::Cancelled;
+                }
+                (outcome, bytes)
+            }
+            _ => (Outcome::cancelled("cancelled"), 0),
+        }
+    }
+}
+
+fn outcome_of(result: ResultMsg, msg: jetstream::Message) -> Outcome {
+    let ack = Arc::new(Acker::new(move || {
+        tokio::spawn(async move {
+            let _ = msg.ack().await;
+        });
+    }));
+    let mut outcome = match result.status.as_deref() {
+        Some("success") => Outcome::success(result.exit_code),
+        Some("cancelled") => Outcome {
+            exit_code: result.exit_code,
+            ..Outcome::cancelled(result.error.unwrap_or_else(|| "cancelled".into()))
+        },
+        _ => Outcome::failed(
+            result.exit_code,
+            result
+                .error
+                .unwrap_or_else(|| "failed on the worker".into()),
+        ),
+    };
+    outcome.outputs = result.outputs;
+    outcome.ack = Some(ack);
+    outcome
+}
+
+async fn copy_logs(
+    mut sub: async_nats::Subscriber,
+    log: TaskLog,
+    received: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::io::Write;
+    while let Some(msg) = sub.next().await {
+        if let Ok(mut f) = log.file() {
+            let _ = f.write_all(&msg.payload);
+        }
+        received.fetch_add(msg.payload.len() as u64, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,525 @@
+//! `dag worker`: takes task attempts from the queues it serves, runs them with the
+//! local runners, and reports results.
+//!
+//! - `--workers N` slots: the worker fetches only as many messages as it has free
+//!   slots, so no message waits in a worker while its AckWait runs.
+//! - A running task's message gets a progress ack every AckWait/3, so a long task is
+//!   never delivered again while its worker lives. A worker that dies stops those
+//!   acks; the message is delivered again after AckWait and another worker runs the
+//!   attempt anew (at-least-once). Past the delivery limit the task fails with that
+//!   reason instead.
+//! - A heartbeat every 10 s in the `dag_workers` bucket says who serves what.
+//! - On shutdown (SIGTERM): stop fetching, let running tasks finish within the
+//!   shutdown timeout, then stop the rest and hand their messages back (NAK) so other
+//!   workers take them at once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind, consumer};
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::wire::{
+    self, ControlAction, ControlMsg, Heartbeat, PROTOCOL, ResultKind, ResultMsg, TaskMsg,
+};
+use super::{NatsError, Timing, ensure_layout, queue_consumer, workers_bucket};
+use crate::engine::graph::Dag;
+use crate::engine::runner::{Outcome, Runners, Status, StopSignal, TaskContext, TaskLog};
+use crate::engine::spec::{DagSpec, TaskKind};
+use crate::engine::time::Timestamp;
+
+/// How a worker runs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Worker id; `<host>-<pid>-<random>` when not given.
+    pub name: Option<String>,
+    /// This machine's host name.
+    pub host: String,
+    /// Tasks run at once.
+    pub slots: usize,
+    /// Timeout of tasks that set none.
+    pub default_timeout: Duration,
+    /// Whether docker tasks are run.
+    pub docker: bool,
+    /// Queues served.
+    pub queues: Vec<String>,
+    /// How long running tasks may take to finish on shutdown.
+    pub shutdown_timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when a task is stopped.
+    pub grace: Duration,
+}
+
+struct State {
+    id: String,
+    config: WorkerConfig,
+    timing: Timing,
+    client: async_nats::Client,
+    js: jetstream::Context,
+    runners: Runners,
+    active: AtomicUsize,
+    /// Stops of running attempts, by run id.
+    running: Mutex<HashMap<String, Vec<(u64, StopSignal)>>>,
+    /// Runs cancelled while this worker lives.
+    cancelled: Mutex<HashMap<String, Instant>>,
+    /// Set when shutdown stops tasks: their messages go back to the queue.
+    returning: AtomicBool,
+    logs_dir: PathBuf,
+    next: AtomicUsize,
+}
+
+/// Runs a worker until `shutdown` fires, then shuts down as described above.
+pub async fn run(
+    client: async_nats::Client,
+    config: WorkerConfig,
+    runners: Runners,
+    timing: Timing,
+    shutdown: CancellationToken,
+) -> Result<(), NatsError> {
+    let js = jetstream::new(client.clone());
+    ensure_layout(&js).await?;
+    let mut consumers: Vec<(String, consumer::PullConsumer)> = Vec::new();
+    for queue in &config.queues {
+        consumers.push((
+            queue.clone(),
+            queue_consumer(&js, queue, false, &timing).await?,
+        ));
+        if config.docker {
+            consumers.push((
+                format!("{queue} (docker)"),
+                queue_consumer(&js, queue, true, &timing).await?,
+            ));
+        }
+    }
+    let id = config.name.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{}-{:04x}",
+            config.host,
+            std::process::id(),
+            fastrand::u16(..)
+        )
+    });
+    let logs_dir = std::env::temp_dir().join(format!(
+        "dag-worker-{}-{:08x}",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    std::fs::create_dir_all(&logs_dir)
+        .map_err(|e| NatsError::Op(format!("cannot create {}: {e}", logs_dir.display())))?;
+    let state = Arc::new(State {
+        id,
+        config,
+        timing,
+        client: client.clone(),
+        js: js.clone(),
+        runners,
+        active: AtomicUsize::new(0),
+        running: Mutex::new(HashMap::new()),
+        cancelled: Mutex::new(HashMap::new()),
+        returning: AtomicBool::new(false),
+        logs_dir,
+        next: AtomicUsize::new(0),
+    });
+
+    let kv = workers_bucket(&js).await?;
+    let started_at = Timestamp::now();
+    let beat = {
+        let (state, kv, shutdown) = (state.clone(), kv.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                let hb = Heartbeat {
+                    v: PROTOCOL,
+                    id: state.id.clone(),
+                    hostname: state.config.host.clone(),
+                    queues: state.config.queues.clone(),
+                    docker: state.config.docker,
+                    slots: state.config.slots,
+                    active: state.active.load(Ordering::SeqCst),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    started_at,
+                    updated_at: Timestamp::now(),
+                };
+                let _ = kv.put(&state.id, wire::encode(&hb)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(state.timing.heartbeat) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        })
+    };
+
+    let mut control = client
+        .subscribe("dag.control.>")
+        .await
+        .map_err(|e| NatsError::Op(format!("cannot subscribe to control messages: {e}")))?;
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = control.next().await {
+                if let Ok(c) = wire::decode::<ControlMsg>("control", &msg.payload)
+                    && c.action == ControlAction::Cancel
+                {
+                    state.cancel_run(&c.run_id);
+                }
+            }
+        });
+    }
+
+    let slots = Arc::new(Semaphore::new(state.config.slots.max(1)));
+    let mut loops = Vec::new();
+    for (_, consumer) in consumers {
+        let (state, slots, shutdown) = (state.clone(), slots.clone(), shutdown.clone());
+        loops.push(tokio::spawn(fetch_loop(state, consumer, slots, shutdown)));
+    }
+
+    shutdown.cancelled().await;
+    for l in &loops {
+        l.abort();
+    }
+    // Let running tasks finish, then stop the rest and hand their messages back.
+    let deadline = Instant::now() + state.config.shutdown_timeout;
+    while state.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if state.active.load(Ordering::SeqCst) > 0 {
+        state.returning.store(true, Ordering::SeqCst);
+        state.stop_all();
+        let deadline = Instant::now() + state.config.grace + Duration::from_secs(5);
+        while state.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    beat.abort();
+    let _ = kv.delete(&state.id).await;
+    let _ = client.flush().await;
+    let _ = std::fs::remove_dir_all(&state.logs_dir);
+    Ok(())
+}
+
+impl State {
+    fn cancel_run(&self, run_id: &str) {
+        if let Ok(mut c) = self.cancelled.lock() {
+            c.retain(|_, at| at.elapsed() < Duration::from_secs(24 * 3600));
+            c.insert(run_id.to_string(), Instant::now());
+        }
+        if let Ok(r) = self.running.lock()
+            && let Some(stops) = r.get(run_id)
+        {
+            for (_, stop) in stops {
+                stop.graceful.cancel();
+            }
+        }
+    }
+
+    fn is_cancelled(&self, run_id: &str) -> bool {
+        self.cancelled.lock().is_ok_and(|c| c.contains_key(run_id))
+    }
+
+    fn stop_all(&self) {
+        if let Ok(r) = self.running.lock() {
+            for (_, stop) in r.values().flatten() {
+                stop.graceful.cancel();
+            }
+        }
+    }
+
+    /// Publishes a result, retrying while the server is away.
+    async fn report(&self, result: &ResultMsg) {
+        let payload = wire::encode(result);
+        let subject = format!("dag.results.{}", result.run_id);
+        let mut delay = Duration::from_millis(100);
+        for _ in 0..200 {
+            let sent = async {
+                self.js
+                    .publish(subject.clone(), payload.clone())
+                    .await?
+                    .await
+                    .map_err(|e| async_nats::Error::from(e.to_string()))
+            };
+            if sent.await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    fn result(&self, msg: &TaskMsg, kind: ResultKind, delivery: u64) -> ResultMsg {
+        ResultMsg {
+            v: PROTOCOL,
+            run_id: msg.run_id.clone(),
+            task: msg.task.id.clone(),
+            attempt: msg.attempt,
+            kind,
+            worker: self.id.clone(),
+            host: self.config.host.clone(),
+            delivery,
+            at: Timestamp::now(),
+            status: None,
+            exit_code: None,
+            error: None,
+            outputs: Default::default(),
+            log_bytes: 0,
+        }
+    }
+}
+
+async fn fetch_loop(
+    state: Arc<State>,
+    consumer: consumer::PullConsumer,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = shutdown.cancelled() => return,
+        };
+        let mut permits = vec![first];
+        while permits.len() < 256 {
+            match slots.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let batch = consumer
+            .fetch()
+            .max_messages(permits.len())
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(b) => b,
+            Err(_) => {
+                // The server is away; the next fetch tries again.
+                drop(permits);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        while let Some(next) = batch.next().await {
+            let Ok(msg) = next else { break };
+            let Some(permit) = permits.pop() else {
+                // More than asked for: give it back at once.
+                let _ = msg.ack_with(AckKind::Nak(None)).await;
+                continue;
+            };
+            let state = state.clone();
+            state.active.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                execute(&state, msg).await;
+                state.active.fetch_sub(1, Ordering::SeqCst);
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn execute(state: &Arc<State>, msg: jetstream::Message) {
+    let delivery = msg.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
+    let task_msg = match wire::decode::<TaskMsg>("task", &msg.payload) {
+        Ok(t) => t,
+        Err(e) => {
+            // Nothing can run it: keep it from coming back, and say why.
+            eprintln_safe(&format!("dag worker: refusing a message: {e}"));
+            let _ = msg.ack_with(AckKind::Term).await;
+            return;
+        }
+    };
+    let finished = |status: &str, error: Option<String>| {
+        let mut r = state.result(&task_msg, ResultKind::Finished, delivery);
+        r.status = Some(status.to_string());
+        r.error = error;
+        r
+    };
+    if delivery > state.timing.max_deliveries {
+        let reason = format!(
+            "the task was delivered {delivery} times without finishing (the workers running it were lost); giving up"
+        );
+        state.report(&finished("failed", Some(reason))).await;
+        let _ = msg.ack_with(AckKind::Term).await;
+        return;
+    }
+    if state.is_cancelled(&task_msg.run_id) {
+        state
+            .report(&finished("cancelled", Some("run cancelled".into())))
+            .await;
+        let _ = msg.double_ack().await;
+        return;
+    }
+    let is_docker = matches!(task_msg.task.kind, TaskKind::Docker(_));
+    let type_name = task_msg.task.kind.type_name();
+    let runner = match state.runners.get(type_name) {
+        Some(r) if !is_docker || state.config.docker => r.clone(),
+        _ => {
+            let why = format!("worker {} does not run {type_name} tasks", state.id);
+            state.report(&finished("failed", Some(why))).await;
+            let _ = msg.double_ack().await;
+            return;
+        }
+    };
+    state
+        .report(&state.result(&task_msg, ResultKind::Started, delivery))
+        .await;
+
+    let stop = StopSignal::new();
+    let token = state.next.fetch_add(1, Ordering::SeqCst) as u64;
+    if let Ok(mut r) = state.running.lock() {
+        r.entry(task_msg.run_id.clone())
+            .or_default()
+            .push((token, stop.clone()));
+    }
+    let mut task = task_msg.task.clone();
+    task.depends_on.clear();
+    let dag = Arc::new(Dag::new(DagSpec {
+        name: task_msg.dag.clone(),
+        description: None,
+        params: task_msg.params.clone(),
+        env: Vec::new(),
+        tasks: vec![task.clone()],
+    }));
+    let log_path = state.logs_dir.join(format!(
+        "{}.{}.{}.{token}.log",
+        task_msg.run_id, task.id, task_msg.attempt
+    ));
+    let log = TaskLog::at(log_path.clone());
+    let ctx = TaskContext {
+        dag,
+        index: 0,
+        run_id: task_msg.run_id.clone(),
+        attempt: task_msg.attempt,
+        env: task_msg.env.clone(),
+        workdir: task.workdir.as_ref().map(PathBuf::from),
+        timeout: task_msg
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(state.config.default_timeout),
+        grace: state.config.grace,
+        log,
+        lines: None,
+        stop,
+        resolved: None,
+        upstream: task_msg.upstream.clone(),
+        unrunnable: None,
+        notes: None,
+    };
+    let msg = Arc::new(msg);
+    // Progress acks keep the message ours while the task runs.
+    let progress = {
+        let (msg, every) = (msg.clone(), state.timing.progress_every());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = msg.ack_with(AckKind::Progress).await;
+            }
+        })
+    };
+    let subject = format!(
+        "dag.logs.{}.{}.{}",
+        task_msg.run_id, task.id, task_msg.attempt
+    );
+    let done = CancellationToken::new();
+    let forward = tokio::spawn(forward_log(
+        state.client.clone(),
+        subject,
+        log_path.clone(),
+        done.clone(),
+    ));
+
+    let outcome = runner.run(ctx).await;
+
+    progress.abort();
+    done.cancel();
+    let log_bytes = forward.await.unwrap_or(0);
+    let _ = state.client.flush().await;
+    let _ = std::fs::remove_file(&log_path);
+    if let Ok(mut r) = state.running.lock()
+        && let Some(list) = r.get_mut(&task_msg.run_id)
+    {
+        list.retain(|(t, _)| *t != token);
+        if list.is_empty() {
+            r.remove(&task_msg.run_id);
+        }
+    }
+    if state.returning.load(Ordering::SeqCst)
+        && outcome.status == Status::Cancelled
+        && !state.is_cancelled(&task_msg.run_id)
+    {
+        // Stopped by this worker's shutdown: another worker runs it now.
+        let _ = msg.ack_with(AckKind::Nak(None)).await;
+        return;
+    }
+    let mut result = state.result(&task_msg, ResultKind::Finished, delivery);
+    let Outcome {
+        status,
+        exit_code,
+        error,
+        outputs,
+        ..
+    } = outcome;
+    result.status = Some(
+        match status {
+            Status::Success => "success",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+        .to_string(),
+    );
+    result.exit_code = exit_code;
+    result.error = error;
+    result.outputs = outputs;
+    result.log_bytes = log_bytes;
+    state.report(&result).await;
+    for _ in 0..20 {
+        if msg.double_ack().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Publishes what the task writes to its log, as it writes it; returns the bytes
+/// published.
+async fn forward_log(
+    client: async_nats::Client,
+    subject: String,
+    path: PathBuf,
+    done: CancellationToken,
+) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut offset = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let finished = done.is_cancelled();
+        if let Ok(mut f) = std::fs::File::open(&path)
+            && f.seek(SeekFrom::Start(offset)).is_ok()
+        {
+            loop {
+                let n = match f.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                offset += n as u64;
+                let _ = client
+                    .publish(subject.clone(), bytes::Bytes::copy_from_slice(&buf[..n]))
+                    .await;
+            }
+        }
+        if finished {
+            return offset;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = done.cancelled() => {}
+        }
+    }
+}
+
+fn eprintln_safe(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}

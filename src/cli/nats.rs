@@ -1,0 +1,326 @@
+//! The commands around distributed execution: `dag worker`, `dag workers`,
+//! `dag cancel`, and the runners of `dag run --executor distributed`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use async_nats::jetstream;
+use comfy_table::{Table, presets};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{CancelArgs, NatsArgs, OutputArg, WorkerArgs, WorkersArgs};
+use super::exit::{self, CliError};
+use super::output;
+use super::progress::format_ms;
+use super::setup;
+use crate::backends::docker::DockerRunner;
+use crate::backends::nats::scheduler::{NatsRunner, Warn, all_workers, heartbeat_age};
+use crate::backends::nats::wire::{self, ControlAction, ControlMsg, PROTOCOL};
+use crate::backends::nats::worker::{self, WorkerConfig};
+use crate::backends::nats::{NatsError, NatsOptions, TASKS_STREAM, Timing, connect, ensure_layout};
+use crate::engine::runner::{Runners, TaskRunner};
+use crate::engine::store::StateStore;
+
+impl From<NatsError> for CliError {
+    fn from(e: NatsError) -> CliError {
+        CliError::Infrastructure(e.to_string())
+    }
+}
+
+fn options(args: &NatsArgs) -> NatsOptions {
+    NatsOptions {
+        url: args.url.clone(),
+        creds: args.creds.clone(),
+        ca: args.ca.clone(),
+    }
+}
+
+/// Runners that hand every task type to the workers. Function names stay those of
+/// `local`, for validation.
+pub async fn distributed_runners(
+    args: &NatsArgs,
+    local: &Runners,
+    warn: Warn,
+) -> Result<Runners, CliError> {
+    let client = connect(&options(args), "dag run").await?;
+    ensure_layout(&jetstream::new(client.clone())).await?;
+    let remote: Arc<dyn TaskRunner> =
+        Arc::new(NatsRunner::new(client, Timing::from_env(), Some(warn)));
+    let mut runners = Runners::new();
+    for t in ["bash", "http", "docker", "fn"] {
+        runners = runners.with(t, remote.clone());
+    }
+    Ok(runners.with_functions(local.functions().to_vec()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name(super::run::WORKER_THREAD)
+        .enable_all()
+        .build()
+        .map_err(CliError::Output)
+}
+
+/// `dag worker`.
+pub fn worker(args: WorkerArgs, local: Runners) -> Result<u8, CliError> {
+    let runtime = runtime()?;
+    let queues = if args.queues.is_empty() {
+        vec!["default".to_string()]
+    } else {
+        args.queues.clone()
+    };
+    for q in &queues {
+        if q.is_empty()
+            || !q
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(CliError::usage(
+                format!("invalid queue name `{q}`"),
+                Some("queue names use only letters, digits, `_` and `-`".into()),
+            ));
+        }
+    }
+    let config = WorkerConfig {
+        name: args.name.clone(),
+        host: setup::host_name(),
+        slots: args.workers as usize,
+        default_timeout: args.timeout,
+        docker: args.docker,
+        queues: queues.clone(),
+        shutdown_timeout: args.shutdown_timeout,
+        grace: crate::engine::executor::ExecOptions::default().grace,
+    };
+    let signalled = Arc::new(AtomicU8::new(0));
+    let result: Result<(), CliError> = runtime.block_on(async {
+        let mut runners = Runners::new();
+        for t in ["bash", "http", "fn"] {
+            if let Some(r) = local.get(t) {
+                runners = runners.with(t, r.clone());
+            }
+        }
+        if args.docker {
+            let docker = DockerRunner::new();
+            docker
+                .check()
+                .await
+                .map_err(|e| CliError::Infrastructure(format!("--docker: {e}")))?;
+            runners = runners.with("docker", Arc::new(docker));
+        }
+        let client = connect(&options(&args.nats), "dag worker").await?;
+        let shutdown = CancellationToken::new();
+        watch_shutdown(shutdown.clone(), signalled.clone());
+        output::eprint(&format!(
+            "dag worker serving {} with {} slot{}{} on {}\n",
+            queues.join(", "),
+            config.slots,
+            if config.slots == 1 { "" } else { "s" },
+            if config.docker {
+                " (docker tasks too)"
+            } else {
+                ""
+            },
+            crate::backends::nats::redact(&args.nats.url)
+        ));
+        worker::run(client, config, runners, Timing::from_env(), shutdown).await?;
+        Ok(())
+    });
+    result?;
+    runtime.shutdown_background();
+    Ok(exit::SUCCESS)
+}
+
+/// SIGTERM or SIGINT: shut down gracefully; a second one: exit at once.
+fn watch_shutdown(shutdown: CancellationToken, signalled: Arc<AtomicU8>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            let code = tokio::select! {
+                _ = int.recv() => exit::SIGINT,
+                _ = term.recv() => exit::SIGTERM,
+            };
+            count += 1;
+            if count == 1 {
+                signalled.store(code, Ordering::SeqCst);
+                shutdown.cancel();
+                output::eprint(
+                    "dag worker: shutting down: finishing running tasks (signal again to stop at once)\n",
+                );
+            } else {
+                output::eprint("dag worker: stopping at once\n");
+                std::process::exit(i32::from(code));
+            }
+        }
+    });
+}
+
+/// `dag workers`.
+pub fn workers(args: WorkersArgs) -> Result<u8, CliError> {
+    let runtime = runtime()?;
+    let timing = Timing::from_env();
+    let (workers, queues) = runtime.block_on(async {
+        let client = connect(&options(&args.nats), "dag workers").await?;
+        let js = jetstream::new(client);
+        ensure_layout(&js).await?;
+        let workers = all_workers(&js).await?;
+        let queues = queue_depths(&js).await?;
+        Ok::<_, CliError>((workers, queues))
+    })?;
+    match args.output {
+        OutputArg::Quiet => {}
+        OutputArg::Json => {
+            let doc = serde_json::json!({
+                "workers": workers.iter().map(|w| serde_json::json!({
+                    "id": w.id,
+                    "host": w.hostname,
+                    "queues": w.queues,
+                    "docker": w.docker,
+                    "slots": w.slots,
+                    "active": w.active,
+                    "version": w.version,
+                    "started_at": w.started_at,
+                    "last_heartbeat": w.updated_at,
+                    "alive": heartbeat_age(w) < timing.dead_after(),
+                })).collect::<Vec<_>>(),
+                "queues": queues.iter().map(|(q, waiting, running)| serde_json::json!({
+                    "queue": q, "waiting": waiting, "running": running,
+                })).collect::<Vec<_>>(),
+            });
+            output::print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            ))?;
+        }
+        OutputArg::Table => {
+            let mut t = Table::new();
+            t.load_preset(presets::UTF8_FULL_CONDENSED);
+            t.set_header([
+                "worker",
+                "host",
+                "queues",
+                "active/slots",
+                "last heartbeat",
+                "state",
+            ]);
+            for w in &workers {
+                let age = heartbeat_age(w);
+                t.add_row([
+                    w.id.clone(),
+                    w.hostname.clone(),
+                    format!(
+                        "{}{}",
+                        w.queues.join(","),
+                        if w.docker { " +docker" } else { "" }
+                    ),
+                    format!("{}/{}", w.active, w.slots),
+                    format!("{} ago", format_ms(age.as_millis() as u64)),
+                    if age < timing.dead_after() {
+                        "alive"
+                    } else {
+                        "dead"
+                    }
+                    .to_string(),
+                ]);
+            }
+            let mut q = Table::new();
+            q.load_preset(presets::UTF8_FULL_CONDENSED);
+            q.set_header(["queue", "waiting", "running"]);
+            for (name, waiting, running) in &queues {
+                q.add_row([name.clone(), waiting.to_string(), running.to_string()]);
+            }
+            let none = if workers.is_empty() {
+                "no workers\n"
+            } else {
+                ""
+            };
+            output::print(&format!("{t}\n{none}{q}\n"))?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// Tasks waiting in and running from each queue (per durable worker consumer).
+async fn queue_depths(js: &jetstream::Context) -> Result<Vec<(String, u64, u64)>, CliError> {
+    let stream = js
+        .get_stream(TASKS_STREAM)
+        .await
+        .map_err(|e| CliError::Infrastructure(format!("NATS: cannot open {TASKS_STREAM}: {e}")))?;
+    let mut out = Vec::new();
+    let mut consumers = stream.consumers();
+    while let Some(info) = consumers.next().await {
+        let Ok(info) = info else { continue };
+        let Some(name) = info.name.strip_prefix("dag-worker-") else {
+            continue;
+        };
+        let queue = match name.strip_suffix("-docker") {
+            Some(q) => format!("{q} (docker)"),
+            None => name.to_string(),
+        };
+        out.push((queue, info.num_pending, info.num_ack_pending as u64));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `dag cancel RUN_ID`: a run driven on this machine gets SIGINT, as Ctrl-C; the
+/// workers and a `dag run` elsewhere get a control message over NATS.
+pub fn cancel(args: CancelArgs, state_dir: Option<&std::path::Path>) -> Result<u8, CliError> {
+    let mut done = Vec::new();
+    if let Ok(store) = setup::existing_store(state_dir)
+        && let Ok(record) = store.load_run(&args.run_id)
+    {
+        if record.state.is_terminal() {
+            output::print(&format!(
+                "run {} is already {}\n",
+                record.run_id, record.state
+            ))?;
+            return Ok(exit::SUCCESS);
+        }
+        if record.host == setup::host_name() && store.is_driven(&record.run_id) && record.pid > 0 {
+            let pid = nix::unistd::Pid::from_raw(record.pid as i32);
+            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).is_ok() {
+                done.push(format!(
+                    "sent SIGINT to the dag run process (pid {})",
+                    record.pid
+                ));
+            }
+        }
+    }
+    let runtime = runtime()?;
+    let nats = runtime.block_on(async {
+        let client = connect(&options(&args.nats), "dag cancel").await?;
+        let msg = ControlMsg {
+            v: PROTOCOL,
+            run_id: args.run_id.clone(),
+            action: ControlAction::Cancel,
+        };
+        client
+            .publish(format!("dag.control.{}", args.run_id), wire::encode(&msg))
+            .await
+            .map_err(|e| NatsError::Op(e.to_string()))?;
+        client
+            .flush()
+            .await
+            .map_err(|e| NatsError::Op(e.to_string()))?;
+        Ok::<(), NatsError>(())
+    });
+    match nats {
+        Ok(()) => done.push("told the workers over NATS".to_string()),
+        Err(e) if done.is_empty() => return Err(e.into()),
+        Err(_) => {}
+    }
+    output::print(&format!(
+        "cancelling run {}: {}\n",
+        args.run_id,
+        done.join("; ")
+    ))?;
+    Ok(exit::SUCCESS)
+}
