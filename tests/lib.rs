@@ -7,6 +7,7 @@ mod http;
 mod docker;
 mod examples;
 mod history;
+mod nats;
 mod run;
 mod signals;
 mod validate;

@@ -170,7 +170,12 @@ pub fn workers(args: WorkersArgs) -> Result<u8, CliError> {
         let client = connect(&options(&args.nats), "dag workers").await?;
         let js = jetstream::new(client);
         ensure_layout(&js).await?;
-        let workers = all_workers(&js).await?;
+        // A worker silent for twice the dead-after time is gone.
+        let workers: Vec<_> = all_workers(&js)
+            .await?
+            .into_iter()
+            .filter(|w| heartbeat_age(w) < timing.dead_after() * 2)
+            .collect();
         let queues = queue_depths(&js).await?;
         Ok::<_, CliError>((workers, queues))
     })?;

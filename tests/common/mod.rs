@@ -2,6 +2,7 @@
 //! fluent way to run commands, and helpers to look at processes.
 
 pub mod http;
+pub mod nats;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

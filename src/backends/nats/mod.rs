@@ -145,6 +145,20 @@ pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Cl
     if options.url.starts_with("tls://") {
         connect = connect.require_tls(true);
     }
+    // Credentials in the URL: `user:password@` or `token@`.
+    if let Some(userinfo) = options
+        .url
+        .split(',')
+        .next()
+        .and_then(|u| u.split_once("://"))
+        .and_then(|(_, rest)| rest.rsplit_once('@'))
+        .map(|(info, _)| info)
+    {
+        connect = match userinfo.split_once(':') {
+            Some((user, pass)) => connect.user_and_password(percent_decode(user), percent_decode(pass)),
+            None => connect.token(percent_decode(userinfo)),
+        };
+    }
     let urls: Vec<async_nats::ServerAddr> = options
         .url
         .split(',')
@@ -155,6 +169,26 @@ pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Cl
         })
         .collect::<Result<_, _>>()?;
     connect.connect(urls).await.map_err(|e| fail(e.to_string()))
+}
+
+/// Decodes `%XX` escapes (a password may hold `@` or `:` written as `%40`, `%3A`).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn op<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> NatsError + '_ {
@@ -233,22 +267,33 @@ pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
     Ok(())
 }
 
-/// The heartbeat bucket: entries live twice the dead-after time, so a lost worker is
-/// shown dead for a while before it disappears.
+/// How long a heartbeat stays in the bucket. `dag workers` shows a worker dead once
+/// its heartbeat is older than the dead-after time (30 s by default) and stops
+/// listing it at twice that.
+pub const HEARTBEAT_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// The heartbeat bucket.
 pub async fn workers_bucket(js: &jetstream::Context) -> Result<jetstream::kv::Store, NatsError> {
     if let Ok(kv) = js.get_key_value(WORKERS_BUCKET).await {
         return Ok(kv);
     }
-    let timing = Timing::from_env();
-    js.create_key_value(jetstream::kv::Config {
-        bucket: WORKERS_BUCKET.into(),
-        history: 1,
-        max_age: timing.dead_after() * 2,
-        storage: stream::StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .map_err(op("cannot create the dag_workers bucket"))
+    let created = js
+        .create_key_value(jetstream::kv::Config {
+            bucket: WORKERS_BUCKET.into(),
+            history: 1,
+            max_age: HEARTBEAT_MAX_AGE,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await;
+    match created {
+        Ok(kv) => Ok(kv),
+        // Another process created it at the same moment.
+        Err(e) => js
+            .get_key_value(WORKERS_BUCKET)
+            .await
+            .map_err(|_| NatsError::Op(format!("cannot create the dag_workers bucket: {e}"))),
+    }
 }
 
 /// Subject of the task messages of `queue`.

@@ -1,0 +1,486 @@
+//! Distributed runs: `dag run --executor distributed` and `dag worker` processes over
+//! a real nats-server on a loopback port.
+
+use std::time::Duration;
+
+use crate::common::nats::NatsServer;
+use crate::common::{Env, kill, marker, pids_with, task, task_state, wait_for};
+
+fn server() -> Option<NatsServer> {
+    NatsServer::start()
+}
+
+/// The workers that ran the tasks of a run.
+fn workers_of(doc: &serde_json::Value) -> Vec<String> {
+    let mut w: Vec<String> = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["worker"].as_str().map(str::to_string))
+        .collect();
+    w.sort();
+    w.dedup();
+    w
+}
+
+#[test]
+fn tasks_spread_over_two_workers_with_logs_and_outputs() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _a = env.worker(&nats, "wa", &["--workers", "2"]);
+    let _b = env.worker(&nats, "wb", &["--workers", "2"]);
+    let mut yaml = String::from("name: spread\ntasks:\n");
+    for i in 0..8 {
+        yaml.push_str(&format!(
+            "  t{i}: {{ command: 'sleep 0.4; echo out {i}; echo \"n={i}\" >> \"$DAG_OUTPUT\"' }}\n"
+        ));
+    }
+    yaml.push_str(
+        "  sum: { type: fn, command: 'echo ${{ tasks.t3.outputs.n }}', depends_on: [t3] }\n",
+    );
+    env.write("s.yaml", yaml);
+    let (code, doc, stderr) = env.run_distributed(&nats, "s.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(workers_of(&doc), ["wa", "wb"], "{doc}");
+    assert_eq!(task(&doc, "sum")["outputs"]["output"], "3");
+    let id = doc["run_id"].as_str().unwrap();
+    assert_eq!(env.run(&["logs", id, "t5"]).stdout, "out 5\n");
+    assert!(stderr.contains("picked up by w"), "{stderr}");
+}
+
+#[test]
+fn queues_route_tasks_to_the_workers_that_serve_them() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _plain = env.worker(&nats, "plain", &[]);
+    let _gpu = env.worker(&nats, "gpu-box", &["--queue", "gpu"]);
+    env.write(
+        "q.yaml",
+        "name: queues\ntasks:\n  train: { command: 'true', queue: gpu }\n  prep: { command: 'true' }\n  report: { command: 'true', depends_on: [train, prep] }\n",
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "q.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(task(&doc, "train")["worker"], "gpu-box");
+    assert_eq!(task(&doc, "prep")["worker"], "plain");
+    assert_eq!(task(&doc, "report")["worker"], "plain");
+}
+
+#[test]
+fn docker_tasks_go_only_to_docker_workers() {
+    let Some(nats) = server() else { return };
+    let docker_up = std::process::Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !docker_up {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs a Docker daemon for this test"
+        );
+        return;
+    }
+    let image = std::process::Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/test-image.sh"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        image.status.success(),
+        "{}",
+        String::from_utf8_lossy(&image.stderr)
+    );
+    let env = Env::new();
+    let _plain = env.worker(&nats, "no-docker", &["--workers", "4"]);
+    let _docker = env.worker(&nats, "with-docker", &["--docker", "--workers", "1"]);
+    env.write(
+        "d.yaml",
+        format!(
+            "name: {}\ntasks:\n  box: {{ type: docker, image: dag-test-busybox:latest, pull: never, command: echo in a container }}\n  a: {{ command: 'true' }}\n  b: {{ command: 'true' }}\n",
+            marker("dk-dist")
+        ),
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "d.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(task(&doc, "box")["worker"], "with-docker");
+    assert_eq!(
+        env.run(&["logs", doc["run_id"].as_str().unwrap(), "box"])
+            .stdout,
+        "in a container\n"
+    );
+}
+
+#[test]
+fn a_killed_worker_s_task_completes_on_another_without_spending_a_retry() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let m = marker("lost");
+    let mut first = env.worker(&nats, "doomed", &["--workers", "1"]);
+    env.write(
+        "k.yaml",
+        format!("name: lost\ntasks:\n  long: {{ command: 'bash -c \"exec -a {m} sleep 1\"; echo finished' }}\n"),
+    );
+    let run = env.spawn_distributed(&nats, "k.yaml", &[]);
+    assert!(
+        wait_for(Duration::from_secs(15), || !pids_with(&m).is_empty()),
+        "the task never started"
+    );
+    let _second = env.worker(&nats, "rescuer", &["--workers", "1"]);
+    kill(first.child.id(), "KILL");
+    let _ = first.child.wait();
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = task(&doc, "long");
+    assert_eq!(
+        t["attempts"], 1,
+        "a lost worker must not spend a retry: {doc}"
+    );
+    assert_eq!(t["worker"], "rescuer");
+    assert_eq!(t["deliveries"], 2);
+    assert!(stderr.contains("picked up again by rescuer"), "{stderr}");
+}
+
+#[test]
+fn a_task_longer_than_ack_wait_runs_once() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _w = env.worker_with_env(&nats, "patient", &[], &[("DAG_NATS_ACK_WAIT", "1s")]);
+    let count = env.path().join("count.txt");
+    env.write(
+        "l.yaml",
+        format!(
+            "name: long\ntasks:\n  slow: {{ command: 'echo run >> {}; sleep 4' }}\n",
+            count.display()
+        ),
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "l.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&count).unwrap(),
+        "run\n",
+        "the task ran more than once"
+    );
+    assert_eq!(task(&doc, "slow")["deliveries"], 1);
+}
+
+#[test]
+fn sigterm_hands_unfinished_tasks_to_other_workers() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let m = marker("term");
+    let mut leaving = env.worker(
+        &nats,
+        "leaving",
+        &["--workers", "1", "--shutdown-timeout", "500ms"],
+    );
+    env.write(
+        "t.yaml",
+        format!("name: term\ntasks:\n  work: {{ command: 'exec -a {m} sleep 3' }}\n"),
+    );
+    let run = env.spawn_distributed(&nats, "t.yaml", &[]);
+    assert!(
+        wait_for(Duration::from_secs(15), || !pids_with(&m).is_empty()),
+        "the task never started"
+    );
+    let _staying = env.worker(&nats, "staying", &["--workers", "1"]);
+    kill(leaving.child.id(), "TERM");
+    let status = leaving.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a worker on SIGTERM exits 0");
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "work")["worker"], "staying");
+    assert_eq!(task(&doc, "work")["attempts"], 1);
+}
+
+#[test]
+fn a_restarted_nats_server_loses_nothing() {
+    let Some(mut nats) = server() else { return };
+    let env = Env::new();
+    let _w = env.worker(&nats, "steady", &["--workers", "2"]);
+    let mut yaml = String::from("name: restart\ntasks:\n");
+    for i in 0..6 {
+        let dep = if i > 0 {
+            format!(", depends_on: t{}", i - 1)
+        } else {
+            String::new()
+        };
+        yaml.push_str(&format!(
+            "  t{i}: {{ command: 'sleep 0.3; echo {i}'{dep} }}\n"
+        ));
+    }
+    env.write("r.yaml", yaml);
+    let run = env.spawn_distributed(&nats, "r.yaml", &[]);
+    std::thread::sleep(Duration::from_millis(900));
+    nats.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    nats.restart();
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for i in 0..6 {
+        assert_eq!(task_state(&doc, &format!("t{i}")), "success", "{doc}");
+    }
+}
+
+#[test]
+fn too_many_deliveries_fail_the_task_with_the_reason() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let m = marker("maxdel");
+    let limit = [("DAG_NATS_MAX_DELIVERIES", "1")];
+    let mut first = env.worker_with_env(&nats, "first", &["--workers", "1"], &limit);
+    env.write(
+        "m.yaml",
+        format!("name: maxdel\ntasks:\n  crashy: {{ command: 'exec -a {m} sleep 30' }}\n"),
+    );
+    let run = env.spawn_distributed(&nats, "m.yaml", &[]);
+    assert!(wait_for(Duration::from_secs(15), || !pids_with(&m).is_empty()));
+    let _second = env.worker_with_env(&nats, "second", &["--workers", "1"], &limit);
+    kill(first.child.id(), "KILL");
+    let _ = first.child.wait();
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let err = task(&doc, "crashy")["error"].as_str().unwrap().to_string();
+    assert!(err.contains("delivered 2 times without finishing"), "{err}");
+}
+
+#[test]
+fn dag_workers_shows_a_killed_worker_dead_then_forgets_it() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let mut w = env.worker(
+        &nats,
+        "mortal",
+        &["--workers", "3", "--queue", "q1", "--queue", "q2"],
+    );
+    let url = nats.url();
+    let table = env.run(&["workers", "--nats", &url]);
+    assert!(
+        table.stdout.contains("mortal")
+            && table.stdout.contains("q1,q2")
+            && table.stdout.contains("0/3"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("alive"), "{}", table.stdout);
+    kill(w.child.id(), "KILL");
+    let _ = w.child.wait();
+    let state = || {
+        let doc = env
+            .cmd(&["workers", "--nats", &url, "--output", "json"])
+            .envs(crate::common::nats::FAST.iter().copied())
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&doc.stdout).unwrap();
+        doc["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == "mortal")
+            .map(|x| x["alive"].as_bool().unwrap())
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || state() == Some(false)),
+        "never shown dead"
+    );
+    assert!(
+        wait_for(Duration::from_secs(15), || state().is_none()),
+        "never forgotten"
+    );
+}
+
+#[test]
+fn dag_cancel_stops_the_run_and_its_tasks_on_workers() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let m = marker("cancel");
+    let _w = env.worker(&nats, "busy", &["--workers", "2"]);
+    env.write(
+        "c.yaml",
+        format!("name: cancel\ntasks:\n  long: {{ command: 'exec -a {m} sleep 60' }}\n  after: {{ command: 'true', depends_on: long }}\n"),
+    );
+    let run = env.spawn_distributed(&nats, "c.yaml", &[]);
+    assert!(wait_for(Duration::from_secs(15), || !pids_with(&m).is_empty()));
+    let runs = env.run(&["runs", "--output", "json"]).json();
+    let id = runs[0]["run_id"].as_str().unwrap().to_string();
+    // A store that does not know the run: the cancel goes over NATS only.
+    let other = tempfile::tempdir().unwrap();
+    let c = env.run(&[
+        "cancel",
+        &id,
+        "--nats",
+        &nats.url(),
+        "--state-dir",
+        other.path().to_str().unwrap(),
+    ]);
+    c.code(0);
+    assert!(
+        c.stdout.contains("told the workers over NATS"),
+        "{}",
+        c.stdout
+    );
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task_state(&doc, "long"), "cancelled");
+    assert_eq!(task_state(&doc, "after"), "cancelled");
+    assert!(
+        wait_for(Duration::from_secs(5), || pids_with(&m).is_empty()),
+        "the task survived the cancel"
+    );
+}
+
+#[test]
+fn distributed_runs_reach_the_sequential_final_states() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _a = env.worker(&nats, "r1", &["--workers", "3"]);
+    let _b = env.worker(&nats, "r2", &["--workers", "3"]);
+    // A fixed pseudo-random DAG: failures, retries, every trigger rule.
+    let rules = [
+        "all_success",
+        "all_done",
+        "all_failed",
+        "one_success",
+        "one_failed",
+        "none_failed",
+    ];
+    let mut seed: u64 = 0x5eed;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut yaml = String::from("name: random\ndefaults: { retry_delay: 10ms }\ntasks:\n");
+    for i in 0..24u64 {
+        let deps: Vec<String> = (i.saturating_sub(4)..i)
+            .filter(|_| next() % 3 == 0)
+            .map(|j| format!("t{j}"))
+            .collect();
+        let command = match next() % 5 {
+            0 => "exit 1".to_string(),
+            1 => format!("test -e flaky{i} || {{ touch flaky{i}; exit 1; }}"),
+            _ => "true".to_string(),
+        };
+        yaml.push_str(&format!(
+            "  t{i}: {{ command: '{command}', depends_on: [{}], trigger_rule: {}, retries: 1 }}\n",
+            deps.join(", "),
+            rules[(next() % 6) as usize]
+        ));
+    }
+    env.write("r.yaml", yaml);
+    let seq_dir = env.path().join("seq");
+    std::fs::create_dir(&seq_dir).unwrap();
+    let seq: crate::common::Run = env
+        .cmd(&[
+            "run",
+            "../r.yaml",
+            "--executor",
+            "sequential",
+            "--output",
+            "json",
+        ])
+        .current_dir(&seq_dir)
+        .output()
+        .unwrap()
+        .into();
+    let seq = seq.json();
+    let (_, dist, stderr) = env.run_distributed(&nats, "r.yaml", &[]);
+    let states = |d: &serde_json::Value| -> Vec<(String, String, u64)> {
+        d["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].to_string(),
+                    t["state"].to_string(),
+                    t["attempts"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(states(&seq), states(&dist), "{stderr}");
+}
+
+#[test]
+fn authentication_is_required_and_refused_when_missing() {
+    let Some(nats) =
+        NatsServer::start_with(Some("authorization { user: dagger, password: s3cret }\n"))
+    else {
+        return;
+    };
+    let env = Env::new();
+    let bad = env.run(&["workers", "--nats", &nats.url()]);
+    bad.code(3);
+    assert!(
+        bad.stderr
+            .contains("cannot connect to NATS at nats://127.0.0.1:"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr.to_lowercase().contains("authorization"),
+        "{}",
+        bad.stderr
+    );
+    let good_url = format!("nats://dagger:s3cret@127.0.0.1:{}", nats.port);
+    let good = env.run(&["workers", "--nats", &good_url]);
+    good.code(0);
+    let wrong = env.run(&[
+        "workers",
+        "--nats",
+        &format!("nats://dagger:nope@127.0.0.1:{}", nats.port),
+    ]);
+    wrong.code(3);
+    assert!(
+        !wrong.stderr.contains("nope"),
+        "the password leaked into the message: {}",
+        wrong.stderr
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_exit_3_with_the_url() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.write("u.yaml", "name: u\ntasks:\n  a: { command: 'true' }\n");
+    let url = format!("nats://127.0.0.1:{port}");
+    let r = env.run(&["run", "u.yaml", "--executor", "distributed", "--nats", &url]);
+    r.code(3);
+    assert!(
+        r.stderr
+            .contains(&format!("cannot connect to NATS at {url}")),
+        "{}",
+        r.stderr
+    );
+    let w = env.run(&["worker", "--nats", &url]);
+    w.code(3);
+}
