@@ -167,7 +167,11 @@ impl Env {
                 .into();
             r.code == 0 && r.stdout.contains(&format!("\"id\": \"{name}\""))
         });
-        assert!(ok, "worker {name} did not register: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert!(
+            ok,
+            "worker {name} did not register: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         worker
     }
 

@@ -155,7 +155,9 @@ pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Cl
         .map(|(info, _)| info)
     {
         connect = match userinfo.split_once(':') {
-            Some((user, pass)) => connect.user_and_password(percent_decode(user), percent_decode(pass)),
+            Some((user, pass)) => {
+                connect.user_and_password(percent_decode(user), percent_decode(pass))
+            }
             None => connect.token(percent_decode(userinfo)),
         };
     }
