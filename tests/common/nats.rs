@@ -116,7 +116,6 @@ impl Drop for NatsServer {
 /// A `dag worker` process, killed when dropped.
 pub struct Worker {
     pub child: Child,
-    pub name: String,
 }
 
 impl Drop for Worker {
@@ -153,10 +152,7 @@ impl Env {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         let child = cmd.spawn().expect("start dag worker");
-        let worker = Worker {
-            child,
-            name: name.to_string(),
-        };
+        let worker = Worker { child };
         // Ready when its heartbeat is in the bucket.
         let ok = wait_for(Duration::from_secs(15), || {
             let r: super::Run = self
