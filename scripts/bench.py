@@ -88,6 +88,58 @@ def bench(label, argv, cwd, runs):
     return label, statistics.median(walls), max(rss)
 
 
+def flat(n, command, task_type=None):
+    """n independent tasks."""
+    return [(f"t{i}", []) for i in range(n)], command, task_type
+
+
+def write_flat(path, name, n, command, task_type):
+    with open(path, "w") as f:
+        f.write(f"name: {name}\ntasks:\n")
+        for i in range(n):
+            kind = f"type: {task_type}, " if task_type else ""
+            f.write(f"  t{i}: {{ {kind}command: {command} }}\n")
+
+
+class Nats:
+    """A nats-server on a free loopback port and one `dag worker --workers 64`."""
+
+    def __init__(self, dag, tmp):
+        import socket
+
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.server = subprocess.Popen(
+            ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", os.path.join(tmp, "js")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.worker = subprocess.Popen(
+            [dag, "worker", "--nats", self.url, "--workers", "64", "--name", "bench"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.5)
+
+    def close(self):
+        for p in (self.worker, self.server):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dag", default="target/release/dag")
@@ -124,6 +176,29 @@ def main():
 
     if not os.path.exists(GNU_TIME):
         print("note: install GNU time (Debian package `time`) for peak RSS figures", file=sys.stderr)
+    # Distributed: one scheduler and one worker through a real nats-server, beside the
+    # local executor on the same DAG.
+    dist_rows = []
+    if shutil.which("nats-server"):
+        with tempfile.TemporaryDirectory() as tmp:
+            nats = Nats(dag, tmp)
+            try:
+                for name, n, command, task_type in [
+                    ("5,000 noop fn tasks", 5000, "noop", "fn"),
+                    ("1,000 true bash tasks", 1000, "'true'", None),
+                ]:
+                    path = os.path.join(tmp, f"{n}.yaml")
+                    write_flat(path, "flat", n, command, task_type)
+                    state = os.path.join(tmp, "state")
+                    base = [dag, "run", path, "--output", "quiet", "--state-dir", state]
+                    _, dist_wall, dist_rss = bench("dist", base + ["--executor", "distributed", "--nats", nats.url], tmp, args.runs)
+                    _, local_wall, local_rss = bench("local", base + ["--parallel", "64"], tmp, args.runs)
+                    dist_rows.append((name, n, dist_wall, local_wall, dist_rss, local_rss))
+            finally:
+                nats.close()
+    else:
+        print("note: no nats-server on PATH: distributed figures skipped", file=sys.stderr)
+
     lines = [
         "| scenario | dag wall | dag tasks/s | make wall | make tasks/s | dag/make | dag RSS | make RSS |",
         "|---|---|---|---|---|---|---|---|",
@@ -133,6 +208,16 @@ def main():
             f"| {name} (make -j{jobs}) | {dw:.3f}s | {n / dw:,.0f} | {mw:.3f}s | {n / mw:,.0f} "
             f"| {dw / mw:.2f} | {dr / 1024:.1f} MiB | {mr / 1024:.1f} MiB |"
         )
+    if dist_rows:
+        lines += [
+            "",
+            "| distributed (1 scheduler + 1 worker, --workers 64) | distributed wall | tasks/s | local (--parallel 64) wall | tasks/s | distributed/local rate | scheduler RSS | local RSS |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, n, dw, lw, dr, lr in dist_rows:
+            lines.append(
+                f"| {name} | {dw:.3f}s | {n / dw:,.0f} | {lw:.3f}s | {n / lw:,.0f} | {lw / dw:.2f} | {dr / 1024:.1f} MiB | {lr / 1024:.1f} MiB |"
+            )
     table = "\n".join(lines)
     print(table)
     if args.append:
