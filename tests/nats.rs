@@ -484,3 +484,25 @@ fn an_unreachable_server_is_exit_3_with_the_url() {
     let w = env.run(&["worker", "--nats", &url]);
     w.code(3);
 }
+
+#[test]
+fn a_queue_without_a_live_worker_is_warned_about() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _w = env.worker(&nats, "elsewhere", &[]);
+    env.write(
+        "w.yaml",
+        "name: lonely\ntasks:\n  gpu: { command: 'true', queue: nowhere }\n",
+    );
+    let run = env.spawn_distributed(&nats, "w.yaml", &[]);
+    // Dead-after is 3 s with the test timings; give the warning time to appear.
+    std::thread::sleep(Duration::from_secs(6));
+    kill(run.id(), "INT");
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: no live worker serves queue `nowhere`"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(130));
+}

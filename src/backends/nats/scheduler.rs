@@ -457,7 +457,12 @@ impl NatsRunner {
         if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
             let _ = stream.delete_message(seq).await;
         }
-        let patience = if ctx.stop.hard.is_cancelled() {
+        let key = (ctx.task().id.clone(), ctx.attempt);
+        let started = channel.unstarted.lock().is_ok_and(|u| !u.contains_key(&key));
+        let patience = if !started {
+            // No worker reported it started: it was still queued.
+            Duration::from_millis(500)
+        } else if ctx.stop.hard.is_cancelled() {
             Duration::from_secs(2)
         } else {
             ctx.grace + Duration::from_secs(5)
