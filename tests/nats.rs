@@ -506,3 +506,94 @@ fn a_queue_without_a_live_worker_is_warned_about() {
     );
     assert_eq!(out.status.code(), Some(130));
 }
+
+#[test]
+fn tls_with_a_private_ca() {
+    if std::process::Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .is_err()
+        && std::env::var_os("CI").is_none()
+    {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let dir = certs.path();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian package openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dag test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let conf = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+        dir.join("server.pem").display(),
+        dir.join("server.key").display()
+    );
+    let Some(nats) = NatsServer::start_with(Some(&conf)) else {
+        return;
+    };
+    let env = Env::new();
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let ca = dir.join("ca.pem");
+    let trusted = env.run(&["workers", "--nats", &url, "--nats-ca", ca.to_str().unwrap()]);
+    trusted.code(0);
+    let untrusted = env.run(&["workers", "--nats", &url]);
+    untrusted.code(3);
+    assert!(
+        untrusted.stderr.contains("certificate"),
+        "{}",
+        untrusted.stderr
+    );
+}

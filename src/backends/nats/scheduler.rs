@@ -458,7 +458,10 @@ impl NatsRunner {
             let _ = stream.delete_message(seq).await;
         }
         let key = (ctx.task().id.clone(), ctx.attempt);
-        let started = channel.unstarted.lock().is_ok_and(|u| !u.contains_key(&key));
+        let started = channel
+            .unstarted
+            .lock()
+            .is_ok_and(|u| !u.contains_key(&key));
         let patience = if !started {
             // No worker reported it started: it was still queued.
             Duration::from_millis(500)
