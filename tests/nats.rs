@@ -597,3 +597,28 @@ fn tls_with_a_private_ca() {
         untrusted.stderr
     );
 }
+
+#[test]
+fn a_stream_with_another_configuration_is_reported_not_changed() {
+    let Some(nats) = server() else { return };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "DAG_TASKS".into(),
+            subjects: vec!["dag.tasks.>".into()],
+            retention: async_nats::jetstream::stream::RetentionPolicy::Limits,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    let env = Env::new();
+    let r = env.run(&["workers", "--nats", &nats.url()]);
+    r.code(3);
+    assert!(r.stderr.contains("stream DAG_TASKS exists with another configuration: retention Limits (dag needs WorkQueue)"), "{}", r.stderr);
+}

@@ -10,6 +10,7 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod setup;
+pub mod signals;
 pub mod validate;
 
 use std::process::ExitCode;

@@ -2,7 +2,7 @@
 //! `dag cancel`, and the runners of `dag run --executor distributed`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 
 use async_nats::jetstream;
 use comfy_table::{Table, presets};
@@ -110,7 +110,18 @@ pub fn worker(args: WorkerArgs, local: Runners) -> Result<u8, CliError> {
         }
         let client = connect(&options(&args.nats), "dag worker").await?;
         let shutdown = CancellationToken::new();
-        watch_shutdown(shutdown.clone(), signalled.clone());
+        let stopping = shutdown.clone();
+        super::signals::watch(
+            signalled.clone(),
+            move || {
+                stopping.cancel();
+                output::eprint("dag worker: shutting down: finishing running tasks (signal again to stop at once)\n");
+            },
+            || {
+                output::eprint("dag worker: stopping at once\n");
+                std::process::exit(i32::from(exit::SIGTERM));
+            },
+        );
         output::eprint(&format!(
             "dag worker serving {} with {} slot{}{} on {}\n",
             queues.join(", "),
@@ -129,37 +140,6 @@ pub fn worker(args: WorkerArgs, local: Runners) -> Result<u8, CliError> {
     result?;
     runtime.shutdown_background();
     Ok(exit::SUCCESS)
-}
-
-/// SIGTERM or SIGINT: shut down gracefully; a second one: exit at once.
-fn watch_shutdown(shutdown: CancellationToken, signalled: Arc<AtomicU8>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::spawn(async move {
-        let mut count = 0;
-        loop {
-            let code = tokio::select! {
-                _ = int.recv() => exit::SIGINT,
-                _ = term.recv() => exit::SIGTERM,
-            };
-            count += 1;
-            if count == 1 {
-                signalled.store(code, Ordering::SeqCst);
-                shutdown.cancel();
-                output::eprint(
-                    "dag worker: shutting down: finishing running tasks (signal again to stop at once)\n",
-                );
-            } else {
-                output::eprint("dag worker: stopping at once\n");
-                std::process::exit(i32::from(code));
-            }
-        }
-    });
 }
 
 /// `dag workers`.

@@ -112,7 +112,22 @@ pub fn run(
     let file = args.file.display().to_string();
     let driver = async move { pipeline.run(dag, &file, stop).await };
     let result = runtime.block_on(async {
-        watch_signals(stop_for_signals, signalled.clone());
+        let (graceful, hard) = (stop_for_signals.clone(), stop_for_signals);
+        super::signals::watch(
+            signalled.clone(),
+            move || {
+                // Stop first: nothing that follows may keep the signal from taking
+                // effect.
+                graceful.graceful.cancel();
+                output::eprint(
+                    "dag: stopping: cancelling running tasks (press Ctrl-C again to kill them)\n",
+                );
+            },
+            move || {
+                hard.hard.cancel();
+                output::eprint("dag: killing running tasks\n");
+            },
+        );
         tokio::spawn(driver).await
     });
     progress.finish();
@@ -156,40 +171,4 @@ fn panic_text(e: tokio::task::JoinError) -> String {
             .unwrap_or_else(|| "unknown panic".to_string()),
         Err(e) => e.to_string(),
     }
-}
-
-/// First SIGINT/SIGTERM: graceful stop, and remember the exit code (130/143).
-/// Second: kill running tasks at once.
-fn watch_signals(stop: StopSignal, signalled: Arc<AtomicU8>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    // The handlers are installed now, before any task starts, not when the spawned
-    // task first runs.
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::spawn(async move {
-        let mut count = 0;
-        loop {
-            let code = tokio::select! {
-                _ = int.recv() => exit::SIGINT,
-                _ = term.recv() => exit::SIGTERM,
-            };
-            count += 1;
-            if count == 1 {
-                // Stop first: nothing that follows may keep the signal from
-                // taking effect.
-                signalled.store(code, Ordering::SeqCst);
-                stop.graceful.cancel();
-                output::eprint(
-                    "dag: stopping: cancelling running tasks (press Ctrl-C again to kill them)\n",
-                );
-            } else {
-                stop.hard.cancel();
-                output::eprint("dag: killing running tasks\n");
-            }
-        }
-    });
 }

@@ -200,25 +200,18 @@ fn op<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> NatsError + '_ {
 /// The streams and buckets dag uses, created if missing; an existing one with a
 /// configuration dag cannot work with is reported, never changed.
 pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
+    let queue = |name: &str, subjects: &str| stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        max_age: QUEUE_MAX_AGE,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    };
     let wanted = [
-        stream::Config {
-            name: TASKS_STREAM.into(),
-            subjects: vec!["dag.tasks.>".into()],
-            retention: stream::RetentionPolicy::WorkQueue,
-            storage: stream::StorageType::File,
-            max_age: QUEUE_MAX_AGE,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        },
-        stream::Config {
-            name: RESULTS_STREAM.into(),
-            subjects: vec!["dag.results.>".into()],
-            retention: stream::RetentionPolicy::WorkQueue,
-            storage: stream::StorageType::File,
-            max_age: QUEUE_MAX_AGE,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        },
+        queue(TASKS_STREAM, "dag.tasks.>"),
+        queue(RESULTS_STREAM, "dag.results.>"),
         stream::Config {
             name: LOGS_STREAM.into(),
             subjects: vec!["dag.logs.>".into()],
