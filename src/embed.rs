@@ -70,6 +70,9 @@ pub enum Error {
     /// Something the runners need is unavailable (the HTTP client, a data directory).
     #[error("{0}")]
     Setup(String),
+    /// A run cannot be retried as asked.
+    #[error("{0}")]
+    Retry(String),
 }
 
 /// The state directory when none is given: `$DAG_HOME`, else the platform data
@@ -206,6 +209,93 @@ impl Pipeline {
         let dag = self.load(path)?;
         self.run(dag, &path.display().to_string(), StopSignal::new())
             .await
+    }
+
+    /// Drives an earlier run again (`dag retry`), under the same run id, as new
+    /// attempts: with `task`, that task and everything downstream of it; otherwise
+    /// every task that did not succeed (failed, upstream_failed, skipped, cancelled,
+    /// or cut short when the process driving it died). Succeeded tasks keep their
+    /// results and outputs. The run must not be driven by another process.
+    pub async fn retry(
+        &self,
+        run_id: &str,
+        task: Option<&str>,
+        stop: StopSignal,
+    ) -> Result<RunRecord, Error> {
+        let store = self.store()?;
+        let (mut record, mut writer) = store.open_run(run_id)?;
+        let dag = self.definition_of(&record)?;
+        executor::preflight(&dag, &self.runners).await?;
+        let tasks: Vec<usize> = match task {
+            Some(id) => {
+                let Some(t) = dag.index_of(id) else {
+                    return Err(Error::Retry(format!("run {run_id} has no task `{id}`")));
+                };
+                let mut set = dag.descendants(t);
+                set.push(t);
+                set.sort_unstable();
+                set
+            }
+            None => (0..dag.len())
+                .filter(|&t| record.tasks[t].state != crate::engine::state::TaskState::Success)
+                .collect(),
+        };
+        if tasks.is_empty() {
+            return Err(Error::Retry(format!(
+                "run {run_id} has nothing to retry: every task succeeded (use --task ID to run one again)"
+            )));
+        }
+        let event = crate::engine::events::Event::RunRetried {
+            at: crate::engine::time::Timestamp::now(),
+            tasks,
+        };
+        record.apply(&event).map_err(ExecError::from)?;
+        writer.append(&event)?;
+        writer.commit(&record, true)?;
+        Ok(executor::execute(
+            Arc::new(dag),
+            record,
+            writer,
+            &self.runners,
+            self.observer.clone(),
+            &self.options,
+            stop,
+        )
+        .await?)
+    }
+
+    /// The DAG a run ran, from the definition kept with it, with the same params and
+    /// the same tasks (`--only`).
+    pub fn definition_of(&self, record: &RunRecord) -> Result<Dag, Error> {
+        let Some(text) = &record.definition else {
+            return Err(Error::Retry(format!(
+                "run {} keeps no copy of its DAG file, so it cannot be retried",
+                record.run_id
+            )));
+        };
+        let options = LoadOptions {
+            params: record.params.clone(),
+            ..self.load_options()
+        };
+        let dag = crate::engine::validate::load_str(&record.file, text, &options)?;
+        let ids: Vec<String> = record.tasks.iter().map(|t| t.id.clone()).collect();
+        let dag = if ids.len() == dag.len() {
+            dag
+        } else {
+            dag.select(&ids).map_err(|unknown| {
+                Error::Retry(format!(
+                    "the run's tasks {unknown:?} are not in its DAG file"
+                ))
+            })?
+        };
+        let same = dag.spec.tasks.iter().map(|t| &t.id).eq(ids.iter());
+        if !same {
+            return Err(Error::Retry(format!(
+                "run {}'s tasks do not match its DAG file",
+                record.run_id
+            )));
+        }
+        Ok(dag)
     }
 
     /// Runs a loaded DAG as a new run in the store, until it ends or `stop` fires.

@@ -8,6 +8,7 @@ mod docker;
 mod examples;
 mod history;
 mod nats;
+mod retry;
 mod run;
 mod signals;
 mod validate;

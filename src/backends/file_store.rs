@@ -108,6 +108,32 @@ fn check_run_id(run_id: &str) -> Result<(), StoreError> {
     }
 }
 
+/// Truncates a file after its last newline.
+fn drop_partial_line(file: &mut File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep < len {
+                file.set_len(keep)?;
+            }
+            return Ok(());
+        }
+        end = start;
+    }
+    if len > 0 {
+        file.set_len(0)?;
+    }
+    Ok(())
+}
+
 fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
     let tmp = path.with_extension("json.tmp");
     let mut f = File::create(&tmp).map_err(io_err("write", &tmp))?;
@@ -151,6 +177,44 @@ impl StateStore for FileStore {
             buffer: Vec::with_capacity(64 * 1024),
             _lock: lock,
         }))
+    }
+
+    fn open_run(&self, run_id: &str) -> Result<(RunRecord, Box<dyn RunWriter>), StoreError> {
+        check_run_id(run_id)?;
+        let dir = self.run_dir(run_id);
+        if !dir.join("run.json").is_file() {
+            return Err(StoreError::NotFound(run_id.to_string()));
+        }
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err("open", &lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked(run_id.to_string()));
+        }
+        // Loaded under the lock: nobody else appends now.
+        let record = self.load_run(run_id)?;
+        let events_path = dir.join("events.jsonl");
+        let mut events = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&events_path)
+            .map_err(io_err("open", &events_path))?;
+        // A line cut short by a crash was never committed; the next event must not
+        // be glued onto it.
+        drop_partial_line(&mut events).map_err(io_err("repair", &events_path))?;
+        let writer = FileRunWriter {
+            dir,
+            events,
+            events_path,
+            buffer: Vec::with_capacity(64 * 1024),
+            _lock: lock,
+        };
+        Ok((record, Box::new(writer)))
     }
 
     fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError> {

@@ -32,6 +32,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Print the logs of a run's tasks.
     Logs(LogsArgs),
+    /// Run again what did not succeed in a run, under the same run id.
+    Retry(RetryArgs),
     /// Run tasks of distributed runs, taken from NATS JetStream.
     Worker(WorkerArgs),
     /// List the workers and the depth of each queue.
@@ -124,6 +126,42 @@ pub struct RunArgs {
     /// The DAG file.
     pub file: PathBuf,
 
+    /// Override a param: KEY=VALUE (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+
+    /// Run only this task and everything upstream of it (repeatable).
+    #[arg(long = "only", value_name = "TASK")]
+    pub only: Vec<String>,
+
+    /// Where run state is kept.
+    #[arg(long, value_enum, default_value_t = StateArg::File)]
+    pub state: StateArg,
+
+    /// How to execute.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// `dag retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The run.
+    pub run_id: String,
+
+    /// Re-run this task and everything downstream of it, even if it succeeded
+    /// [default: every task that did not succeed].
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+
+    /// How to execute.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// How a run is driven: shared by `dag run` and `dag retry`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
     /// How tasks are executed.
     #[arg(long, value_enum, default_value_t = ExecutorArg::Local)]
     pub executor: ExecutorArg,
@@ -133,21 +171,9 @@ pub struct RunArgs {
     #[arg(long, short = 'p', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub parallel: Option<u32>,
 
-    /// Override a param: KEY=VALUE (repeatable).
-    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
-    pub params: Vec<(String, String)>,
-
-    /// Run only this task and everything upstream of it (repeatable).
-    #[arg(long = "only", value_name = "TASK")]
-    pub only: Vec<String>,
-
     /// Stop scheduling new tasks after the first task failure.
     #[arg(long)]
     pub fail_fast: bool,
-
-    /// Where run state is kept.
-    #[arg(long, value_enum, default_value_t = StateArg::File)]
-    pub state: StateArg,
 
     /// What to print on stdout when the run ends.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]

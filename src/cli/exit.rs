@@ -65,7 +65,9 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage { .. } | CliError::Load(_) | CliError::Invalid(_) => USAGE,
-            CliError::Store(StoreError::NotFound(_) | StoreError::Empty) => USAGE,
+            CliError::Store(
+                StoreError::NotFound(_) | StoreError::Empty | StoreError::Locked(_),
+            ) => USAGE,
             CliError::Store(_) | CliError::Output(_) | CliError::Infrastructure(_) => {
                 INFRASTRUCTURE
             }
@@ -84,6 +86,7 @@ impl From<crate::embed::Error> for CliError {
             Error::Store(e) => CliError::Store(e),
             Error::Exec(e) => CliError::Exec(e),
             Error::Setup(e) => CliError::Infrastructure(e),
+            Error::Retry(e) => CliError::usage(e, None),
         }
     }
 }

@@ -92,6 +92,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         Command::Status(a) => history::status(a, &setup::existing_store(state_dir)?),
         Command::Runs(a) => history::runs(a, &setup::existing_store(state_dir)?),
         Command::Logs(a) => history::logs(a, &setup::existing_store(state_dir)?),
+        Command::Retry(a) => run::retry(a, state_dir, runners),
         Command::Worker(a) => nats::worker(a, runners),
         Command::Workers(a) => nats::workers(a),
         Command::Cancel(a) => nats::cancel(a, state_dir),

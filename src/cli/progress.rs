@@ -195,6 +195,13 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
                 )
             }
         }
+        Event::RunRetried { at, tasks } => format!(
+            "{} run {} retried: {} task{} start over",
+            clock(*at),
+            record.run_id,
+            tasks.len(),
+            if tasks.len() == 1 { "" } else { "s" }
+        ),
         Event::RunFinished { state, at } => format!("{} run {} {state}", clock(*at), record.run_id),
     })
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::args::{ExecutorArg, OutputArg, RunArgs};
+use super::args::{ExecArgs, ExecutorArg, OutputArg, RetryArgs, RunArgs};
 use super::exit::{self, CliError};
 use super::output::{self, Style};
 use super::progress::Progress;
@@ -53,12 +53,53 @@ pub fn run(
         })?
     };
     // An unusable state directory is reported before anything runs.
-    let store = pipeline.store()?;
+    pipeline.store()?;
+    let file = args.file.display().to_string();
+    let total = dag.len();
+    drive(args.exec, pipeline, total, Target::New { dag, file })
+}
 
+/// `dag retry`: drives an earlier run again.
+pub fn retry(
+    args: RetryArgs,
+    state_dir: Option<&std::path::Path>,
+    runners: Runners,
+) -> Result<u8, CliError> {
+    let pipeline = Pipeline::with_runners(runners).state_dir(setup::state_dir(state_dir)?);
+    let store = pipeline.store()?;
+    let record = store.load_run(&args.run_id)?;
+    // Checked here too, so that a run that cannot be retried says so before a
+    // runtime or a NATS connection is set up.
+    let total = pipeline.definition_of(&record)?.len();
+    drive(
+        args.exec,
+        pipeline,
+        total,
+        Target::Retry {
+            run_id: args.run_id,
+            task: args.task,
+        },
+    )
+}
+
+/// What to drive: a new run, or an earlier one again.
+enum Target {
+    New {
+        dag: crate::engine::graph::Dag,
+        file: String,
+    },
+    Retry {
+        run_id: String,
+        task: Option<String>,
+    },
+}
+
+/// Drives a run with progress on stderr, prints the result, and gives the exit code.
+fn drive(args: ExecArgs, pipeline: Pipeline, total: usize, target: Target) -> Result<u8, CliError> {
     let style = Style::detect();
     let progress = Arc::new(match args.output {
         OutputArg::Quiet => Progress::Silent,
-        _ => Progress::new(style.bars, dag.len()),
+        _ => Progress::new(style.bars, total),
     });
     let lines: Option<LineSink> = args.verbose.then(|| {
         let p = progress.clone();
@@ -109,8 +150,13 @@ pub fn run(
     // The executor runs as a task on the runtime rather than on this thread, so the
     // scheduler and the attempts it starts share worker threads: a run of many short
     // tasks then costs far fewer thread wake-ups.
-    let file = args.file.display().to_string();
-    let driver = async move { pipeline.run(dag, &file, stop).await };
+    let store = pipeline.store()?;
+    let driver = async move {
+        match target {
+            Target::New { dag, file } => pipeline.run(dag, &file, stop).await,
+            Target::Retry { run_id, task } => pipeline.retry(&run_id, task.as_deref(), stop).await,
+        }
+    };
     let result = runtime.block_on(async {
         let (graceful, hard) = (stop_for_signals.clone(), stop_for_signals);
         super::signals::watch(

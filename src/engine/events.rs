@@ -21,6 +21,14 @@ pub enum Event {
         /// Pid of the driving process.
         pid: u32,
     },
+    /// `dag retry`: these tasks start over (as `pending`, keeping their past
+    /// attempts) and the run is queued to be driven again.
+    RunRetried {
+        /// When.
+        at: Timestamp,
+        /// Indexes of the tasks to run again.
+        tasks: Vec<usize>,
+    },
     /// A task changed state without an attempt: queued, upstream_failed, skipped,
     /// cancelled, or pending again for a retry.
     TaskState {

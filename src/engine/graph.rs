@@ -13,6 +13,9 @@ pub struct Dag {
     pub upstream: Vec<Vec<usize>>,
     /// `downstream[i]`: the tasks that depend on task `i`.
     pub downstream: Vec<Vec<usize>>,
+    /// The DAG file's text, when it was loaded from one: kept with each run so that
+    /// `dag retry` runs exactly what ran before.
+    pub source: Option<std::sync::Arc<str>>,
 }
 
 impl Dag {
@@ -45,6 +48,7 @@ impl Dag {
             spec,
             upstream,
             downstream,
+            source: None,
         }
     }
 
@@ -96,7 +100,23 @@ impl Dag {
             .filter(|(_, k)| **k)
             .map(|(t, _)| t.clone())
             .collect();
-        Ok(Dag::new(spec))
+        let mut dag = Dag::new(spec);
+        dag.source = self.source.clone();
+        Ok(dag)
+    }
+
+    /// Every task downstream of `task` (not `task` itself), in no order.
+    pub fn descendants(&self, task: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.len()];
+        let mut stack = self.downstream[task].clone();
+        let mut out = Vec::new();
+        while let Some(t) = stack.pop() {
+            if !std::mem::replace(&mut seen[t], true) {
+                out.push(t);
+                stack.extend(&self.downstream[t]);
+            }
+        }
+        out
     }
 
     /// Tasks in the order the sequential executor would start them if every task

@@ -40,6 +40,9 @@ pub struct RunRecord {
     pub pid: u32,
     /// Number of events applied to this record.
     pub seq: u64,
+    /// The DAG file's text as it was run, for `dag retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
     /// One entry per task, in declaration order.
     pub tasks: Vec<TaskRecord>,
 }
@@ -125,6 +128,7 @@ impl RunRecord {
             host: String::new(),
             pid: 0,
             seq: 0,
+            definition: dag.source.as_deref().map(str::to_string),
             tasks: dag
                 .spec
                 .tasks
@@ -149,6 +153,28 @@ impl RunRecord {
                 self.ended_at = None;
                 self.host.clone_from(host);
                 self.pid = *pid;
+            }
+            Event::RunRetried { tasks, .. } => {
+                // Any run may be retried, a finished one or one whose driver died;
+                // any task may start over. That is the only way back to `pending`
+                // from `running`, and it is taken only by `dag retry`.
+                for &task in tasks {
+                    let run_id = self.run_id.clone();
+                    let t = self.tasks.get_mut(task).ok_or_else(|| IllegalTransition {
+                        run_id,
+                        detail: format!("no task #{task}"),
+                    })?;
+                    t.state = TaskState::Pending;
+                    t.reason = None;
+                    t.outputs.clear();
+                    if let Some(a) = t.attempts.last_mut().filter(|a| a.ended_at.is_none()) {
+                        a.outcome = Some(TaskState::Cancelled);
+                        a.error =
+                            Some("interrupted: the dag process driving the run stopped".into());
+                    }
+                }
+                self.state = RunState::Queued;
+                self.ended_at = None;
             }
             Event::TaskState {
                 task,

@@ -37,7 +37,9 @@ pub enum StoreError {
     #[error("run {0} exists already")]
     Exists(String),
     /// The run is being driven by another process.
-    #[error("run {0} is locked by another dag process")]
+    #[error(
+        "run {0} is being driven by another dag process; wait for it to end, or stop it with `dag cancel {0}`"
+    )]
     Locked(String),
 }
 
@@ -48,6 +50,11 @@ pub trait StateStore: Send + Sync {
 
     /// The current record of a run.
     fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError>;
+
+    /// Takes over an existing run to drive it again (`dag retry`): its record and
+    /// the handle that records its events. Fails with [`StoreError::Locked`] while
+    /// another process drives it.
+    fn open_run(&self, run_id: &str) -> Result<(RunRecord, Box<dyn RunWriter>), StoreError>;
 
     /// Ids of all runs, oldest first.
     fn run_ids(&self) -> Result<Vec<String>, StoreError>;

@@ -290,7 +290,11 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
         output_refs: Vec::new(),
     };
     match checker.dag(&root) {
-        Some(spec) if checker.problems.is_empty() => Ok(Dag::new(spec)),
+        Some(spec) if checker.problems.is_empty() => {
+            let mut dag = Dag::new(spec);
+            dag.source = Some(text.into());
+            Ok(dag)
+        }
         _ => {
             let mut problems = checker.problems;
             problems.sort_by_key(|p| p.labels.first().map_or(0, |(s, _)| s.start.index));

@@ -80,9 +80,26 @@ pub(super) async fn run(
         ready: BinaryHeap::new(),
         waiting: BinaryHeap::new(),
     };
+    // A retried run starts with some tasks already done: count them first.
     for t in 0..dag.len() {
-        if dag.upstream[t].is_empty() {
-            l.queue(&mut d, t)?;
+        let state = d.state(t);
+        if state.is_terminal() {
+            for &c in &dag.downstream[t] {
+                l.tallies[c].record(state);
+            }
+        }
+    }
+    for t in 0..dag.len() {
+        if d.state(t) != TaskState::Pending {
+            continue;
+        }
+        match decide(dag.task(t).trigger_rule, l.tallies[t]) {
+            Decision::Wait => {}
+            Decision::Run => l.queue(&mut d, t)?,
+            decision => {
+                d.resolve(t, decision)?;
+                l.settle(&mut d, t)?;
+            }
         }
     }
     let mut running: JoinSet<Outcome> = JoinSet::new();
