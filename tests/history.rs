@@ -143,3 +143,88 @@ fn logs_follow_streams_until_the_run_ends() {
     );
     assert!(child.wait_with_output().unwrap().status.success());
 }
+
+#[test]
+fn runs_filter_by_status_and_prune() {
+    let env = Env::new();
+    env.write("ok.yaml", "name: ok\ntasks:\n  a: { command: 'true' }\n");
+    env.write("bad.yaml", "name: bad\ntasks:\n  a: { command: 'false' }\n");
+    let ok = env.run_json("ok.yaml", &[]).1;
+    let bad = env.run_json("bad.yaml", &[]).1;
+    let failed = env
+        .run(&["runs", "--status", "failed", "--output", "json"])
+        .json();
+    assert_eq!(failed.as_array().unwrap().len(), 1);
+    assert_eq!(failed[0]["run_id"], bad["run_id"]);
+    let dry = env.run(&["runs", "prune", "--older-than", "0s", "--dry-run"]);
+    dry.code(0);
+    assert!(
+        dry.stdout.starts_with("would delete 2 runs"),
+        "{}",
+        dry.stdout
+    );
+    let keep = env.run(&["runs", "prune", "--older-than", "30d"]);
+    assert!(keep.stdout.starts_with("deleted 0 runs"), "{}", keep.stdout);
+    let pruned = env.run(&["runs", "prune", "--older-than", "0s"]);
+    pruned.code(0);
+    assert!(
+        pruned.stdout.contains(ok["run_id"].as_str().unwrap()),
+        "{}",
+        pruned.stdout
+    );
+    let left = env.run(&["runs", "--output", "json"]).json();
+    assert!(left.as_array().unwrap().is_empty(), "{left}");
+}
+
+#[test]
+fn a_corrupt_run_is_reported_and_skipped() {
+    let env = Env::new();
+    env.write("ok.yaml", "name: ok\ntasks:\n  a: { command: 'true' }\n");
+    let first = env.run_json("ok.yaml", &[]).1;
+    let second = env.run_json("ok.yaml", &[]).1;
+    let id = first["run_id"].as_str().unwrap();
+    let record = env.path().join("state/runs").join(id).join("run.json");
+    std::fs::write(&record, "{\"version\": 1, \"run_id\": tru").unwrap();
+    let runs = env.run(&["runs", "--output", "json"]);
+    runs.code(0);
+    assert_eq!(runs.json().as_array().unwrap().len(), 1);
+    assert_eq!(runs.json()[0]["run_id"], second["run_id"]);
+    assert!(
+        runs.stderr.contains(&format!("warning: skipping run {id}")),
+        "{}",
+        runs.stderr
+    );
+    assert!(
+        runs.stderr.contains("run.json is corrupt"),
+        "{}",
+        runs.stderr
+    );
+    let status = env.run(&["status", id]);
+    status.code(3);
+    assert!(
+        status.stderr.contains(&record.display().to_string()),
+        "{}",
+        status.stderr
+    );
+}
+
+#[test]
+fn status_watch_follows_a_run_to_its_end() {
+    let env = Env::new();
+    env.write("w.yaml", "name: watch\ntasks:\n  a: { command: 'sleep 0.5' }\n  b: { command: 'sleep 0.5', depends_on: a }\n");
+    let child = env.spawn(&["run", "w.yaml", "--output", "quiet"]);
+    assert!(wait_for(Duration::from_secs(10), || env
+        .run(&["runs", "--output", "json"])
+        .code
+        == 0));
+    let watch = env.run(&["status", "--watch", "--output", "quiet"]);
+    watch.code(0);
+    let lines: Vec<&str> = watch.stdout.lines().collect();
+    assert!(lines.len() >= 2, "{}", watch.stdout);
+    assert!(
+        lines.last().unwrap().contains(" success: 2 success"),
+        "{}",
+        watch.stdout
+    );
+    let _ = child.wait_with_output();
+}

@@ -231,6 +231,10 @@ pub struct StatusArgs {
     /// The run [default: the latest run].
     pub run_id: Option<String>,
 
+    /// Keep showing the run as it changes, until it ends.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
@@ -239,9 +243,17 @@ pub struct StatusArgs {
 /// `dag runs`.
 #[derive(Debug, Args)]
 pub struct RunsArgs {
+    /// Prune old runs instead of listing.
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
+
     /// Only runs of this DAG.
     #[arg(long, value_name = "NAME")]
     pub dag: Option<String>,
+
+    /// Only runs in this state.
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub status: Option<RunStateArg>,
 
     /// At most this many runs.
     #[arg(long, value_name = "N", default_value_t = 20)]
@@ -250,6 +262,40 @@ pub struct RunsArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
+}
+
+/// `dag runs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// Delete runs that ended longer ago than a given age.
+    Prune(PruneArgs),
+}
+
+/// `dag runs prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Delete runs that ended more than this long ago (e.g. 30d, 12h).
+    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    pub older_than: std::time::Duration,
+
+    /// Only list what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Run states for `--status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunStateArg {
+    /// Created, not started.
+    Queued,
+    /// Being driven (or interrupted).
+    Running,
+    /// Succeeded.
+    Success,
+    /// A task failed.
+    Failed,
+    /// Stopped by the user.
+    Cancelled,
 }
 
 /// `dag logs`.

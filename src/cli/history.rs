@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use comfy_table::{Table, presets};
 
-use super::args::{LogsArgs, OutputArg, RunsArgs, StatusArgs};
+use super::args::{LogsArgs, OutputArg, PruneArgs, RunsAction, RunsArgs, StatusArgs};
 use super::exit::{self, CliError};
 use super::output;
 use super::progress::format_ms;
@@ -13,6 +13,7 @@ use crate::backends::file_store::FileStore;
 use crate::engine::record::RunRecord;
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::{StateStore, StoreError};
+use crate::engine::time::Timestamp;
 
 /// A note for a run that says `running` but that no process drives any more.
 fn interrupted_note(store: &FileStore, record: &RunRecord) -> Option<String> {
@@ -37,7 +38,29 @@ pub fn status(args: StatusArgs, store: &FileStore) -> Result<u8, CliError> {
         Some(id) => id,
         None => latest_id(store)?,
     };
-    let record = store.load_run(&id)?;
+    let mut record = store.load_run(&id)?;
+    if args.watch {
+        // Follow the run: show it each time it changes, until it ends.
+        let mut seen = u64::MAX;
+        loop {
+            if record.seq != seen && args.output == OutputArg::Table {
+                seen = record.seq;
+                output::print(&format!(
+                    "{}\n{}\n",
+                    report::table(&record),
+                    report::summary(&record)
+                ))?;
+            }
+            if record.state.is_terminal() || !store.is_driven(&record.run_id) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            record = store.load_run(&id)?;
+        }
+        if args.output != OutputArg::Json {
+            return Ok(status_code(&record));
+        }
+    }
     match args.output {
         OutputArg::Json => output::print(&report::json(&record))?,
         OutputArg::Quiet => {}
@@ -57,22 +80,71 @@ pub fn status(args: StatusArgs, store: &FileStore) -> Result<u8, CliError> {
             output::print(&out)?;
         }
     }
-    Ok(match record.state {
-        RunState::Success => exit::SUCCESS,
-        RunState::Queued | RunState::Running => exit::SUCCESS,
+    Ok(status_code(&record))
+}
+
+/// `dag status`'s exit code: 0 for a run that succeeded or is still going, 1 for one
+/// that failed, was cancelled, or was interrupted (no process drives it).
+fn status_code(record: &RunRecord) -> u8 {
+    match record.state {
+        RunState::Success | RunState::Queued | RunState::Running => exit::SUCCESS,
         _ => exit::TASK_FAILED,
-    })
+    }
+}
+
+/// `dag runs prune`: deletes finished runs that ended before the cut-off, and runs
+/// that never ended and that no process drives any more, created before it.
+pub fn prune(args: &PruneArgs, store: &FileStore) -> Result<u8, CliError> {
+    let cutoff = Timestamp::now()
+        .0
+        .saturating_sub(args.older_than.as_millis() as u64);
+    let mut pruned = Vec::new();
+    for id in store.run_ids()? {
+        let Ok(r) = store.load_run(&id) else { continue };
+        let when = r.ended_at.unwrap_or(r.created_at);
+        let over = r.state.is_terminal() || !store.is_driven(&id);
+        if over && when.0 < cutoff {
+            if !args.dry_run {
+                store.delete_run(&id)?;
+            }
+            pruned.push(id);
+        }
+    }
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut out = format!(
+        "{verb} {} run{}\n",
+        pruned.len(),
+        if pruned.len() == 1 { "" } else { "s" }
+    );
+    for id in &pruned {
+        out.push_str(&format!("  {id}\n"));
+    }
+    output::print(&out)?;
+    Ok(exit::SUCCESS)
 }
 
 /// `dag runs`.
 pub fn runs(args: RunsArgs, store: &FileStore) -> Result<u8, CliError> {
+    if let Some(RunsAction::Prune(p)) = &args.action {
+        return prune(p, store);
+    }
     let mut records = Vec::new();
     for id in store.run_ids()?.iter().rev() {
         if records.len() >= args.limit {
             break;
         }
+        let wanted_state = |r: &RunRecord| {
+            args.status
+                .is_none_or(|s| format!("{s:?}").to_lowercase() == r.state.as_str())
+        };
         match store.load_run(id) {
-            Ok(r) if args.dag.as_ref().is_none_or(|d| *d == r.dag) => records.push(r),
+            Ok(r) if args.dag.as_ref().is_none_or(|d| *d == r.dag) && wanted_state(&r) => {
+                records.push(r)
+            }
             Ok(_) => {}
             // One damaged run must not hide the others.
             Err(e) => output::eprint(&format!("warning: skipping run {id}: {e}\n")),
