@@ -217,12 +217,16 @@ fn status_watch_follows_a_run_to_its_end() {
         .run(&["runs", "--output", "json"])
         .code
         == 0));
-    let watch = env.run(&["status", "--watch", "--output", "quiet"]);
+    let watch = env.run(&["status", "--watch"]);
     watch.code(0);
-    let lines: Vec<&str> = watch.stdout.lines().collect();
-    assert!(lines.len() >= 2, "{}", watch.stdout);
+    let summaries: Vec<&str> = watch
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("run "))
+        .collect();
+    assert!(summaries.len() >= 2, "{}", watch.stdout);
     assert!(
-        lines.last().unwrap().contains(" success: 2 success"),
+        summaries.last().unwrap().contains(" success: 2 success"),
         "{}",
         watch.stdout
     );
