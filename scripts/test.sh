@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need() { command -v "$1" >/dev/null 2>&1; }
 missing=()
 for tool in bash openssl; do need "$tool" || missing+=("$tool"); done
+# Graphviz renders `dag graph --format dot` in a test.
+need dot || missing+=(graphviz)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"

@@ -2,6 +2,8 @@
 
 mod common;
 
+mod cli;
+
 mod http;
 
 mod docker;

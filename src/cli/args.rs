@@ -40,6 +40,50 @@ pub enum Command {
     Workers(WorkersArgs),
     /// Stop a run: its `dag run` process and its tasks on every worker.
     Cancel(CancelArgs),
+    /// Show a DAG file's graph as text, Graphviz DOT or Mermaid.
+    Graph(GraphArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Write man pages for dag and each command.
+    Man(ManArgs),
+}
+
+/// `dag graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The DAG file.
+    pub file: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+}
+
+/// `dag graph --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A readable tree of the tasks in order, with their dependencies.
+    Text,
+    /// Graphviz DOT (`dag graph f.yaml --format dot | dot -Tsvg > f.svg`).
+    Dot,
+    /// A Mermaid flowchart (for Markdown).
+    Mermaid,
+}
+
+/// `dag completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `dag man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages to.
+    #[arg(long, value_name = "DIR", default_value = "man")]
+    pub out: PathBuf,
 }
 
 /// How to reach NATS.

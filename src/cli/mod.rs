@@ -2,7 +2,9 @@
 //! [`main`] returns the process exit code, so tests and embedders can call it.
 
 pub mod args;
+pub mod docs;
 pub mod exit;
+pub mod graph;
 pub mod history;
 pub mod nats;
 pub mod output;
@@ -96,5 +98,8 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         Command::Worker(a) => nats::worker(a, runners),
         Command::Workers(a) => nats::workers(a),
         Command::Cancel(a) => nats::cancel(a, state_dir),
+        Command::Graph(a) => graph::graph(a, &runners),
+        Command::Completions(a) => docs::completions(a.shell),
+        Command::Man(a) => docs::man(&a.out),
     }
 }

@@ -1,0 +1,246 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[dag] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'dag'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'dag'= {
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand run 'Run a DAG file'
+            cand validate 'Check DAG files and report every problem'
+            cand status 'Show the state of a run (the latest one by default)'
+            cand runs 'List past runs, newest first'
+            cand logs 'Print the logs of a run''s tasks'
+            cand retry 'Run again what did not succeed in a run, under the same run id'
+            cand worker 'Run tasks of distributed runs, taken from NATS JetStream'
+            cand workers 'List the workers and the depth of each queue'
+            cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
+            cand graph 'Show a DAG file''s graph as text, Graphviz DOT or Mermaid'
+            cand completions 'Print a shell completion script'
+            cand man 'Write man pages for dag and each command'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dag;run'= {
+            cand --param 'Override a param: KEY=VALUE (repeatable)'
+            cand --only 'Run only this task and everything upstream of it (repeatable)'
+            cand --state 'Where run state is kept'
+            cand --executor 'How tasks are executed'
+            cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
+            cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
+            cand -o 'What to print on stdout when the run ends'
+            cand --output 'What to print on stdout when the run ends'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --fail-fast 'Stop scheduling new tasks after the first task failure'
+            cand -v 'Stream task output live, each line prefixed with its task id'
+            cand --verbose 'Stream task output live, each line prefixed with its task id'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;validate'= {
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;status'= {
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -w 'Keep showing the run as it changes, until it ends'
+            cand --watch 'Keep showing the run as it changes, until it ends'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;runs'= {
+            cand --dag 'Only runs of this DAG'
+            cand --status 'Only runs in this state'
+            cand --limit 'At most this many runs'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand prune 'Delete runs that ended longer ago than a given age'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dag;runs;prune'= {
+            cand --older-than 'Delete runs that ended more than this long ago (e.g. 30d, 12h)'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --dry-run 'Only list what would be deleted'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;runs;help'= {
+            cand prune 'Delete runs that ended longer ago than a given age'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dag;runs;help;prune'= {
+        }
+        &'dag;runs;help;help'= {
+        }
+        &'dag;logs'= {
+            cand --attempt 'Only this attempt [default: every attempt]'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -f 'Keep printing new output until the run ends'
+            cand --follow 'Keep printing new output until the run ends'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;retry'= {
+            cand --task 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]'
+            cand --executor 'How tasks are executed'
+            cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
+            cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
+            cand -o 'What to print on stdout when the run ends'
+            cand --output 'What to print on stdout when the run ends'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --fail-fast 'Stop scheduling new tasks after the first task failure'
+            cand -v 'Stream task output live, each line prefixed with its task id'
+            cand --verbose 'Stream task output live, each line prefixed with its task id'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;worker'= {
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --workers 'Tasks run at once'
+            cand --timeout 'Timeout of tasks that set none'
+            cand --queue 'A queue to serve (repeatable) [default: default]'
+            cand --name 'Worker id [default: HOST-PID-RANDOM]'
+            cand --shutdown-timeout 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --docker 'Run docker tasks (off by default: only workers started with --docker get them)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;workers'= {
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;cancel'= {
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;graph'= {
+            cand --format 'Output format'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;completions'= {
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;man'= {
+            cand --out 'Directory to write the pages to'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;help'= {
+            cand run 'Run a DAG file'
+            cand validate 'Check DAG files and report every problem'
+            cand status 'Show the state of a run (the latest one by default)'
+            cand runs 'List past runs, newest first'
+            cand logs 'Print the logs of a run''s tasks'
+            cand retry 'Run again what did not succeed in a run, under the same run id'
+            cand worker 'Run tasks of distributed runs, taken from NATS JetStream'
+            cand workers 'List the workers and the depth of each queue'
+            cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
+            cand graph 'Show a DAG file''s graph as text, Graphviz DOT or Mermaid'
+            cand completions 'Print a shell completion script'
+            cand man 'Write man pages for dag and each command'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dag;help;run'= {
+        }
+        &'dag;help;validate'= {
+        }
+        &'dag;help;status'= {
+        }
+        &'dag;help;runs'= {
+            cand prune 'Delete runs that ended longer ago than a given age'
+        }
+        &'dag;help;runs;prune'= {
+        }
+        &'dag;help;logs'= {
+        }
+        &'dag;help;retry'= {
+        }
+        &'dag;help;worker'= {
+        }
+        &'dag;help;workers'= {
+        }
+        &'dag;help;cancel'= {
+        }
+        &'dag;help;graph'= {
+        }
+        &'dag;help;completions'= {
+        }
+        &'dag;help;man'= {
+        }
+        &'dag;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

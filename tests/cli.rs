@@ -1,0 +1,137 @@
+//! The command line's fit with shells and tools: completions, man pages, graphs.
+
+use std::path::Path;
+
+use crate::common::Env;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn committed_completions_are_current() {
+    let env = Env::new();
+    for (shell, file) in [
+        ("bash", "dag.bash"),
+        ("zsh", "_dag"),
+        ("fish", "dag.fish"),
+        ("powershell", "_dag.ps1"),
+        ("elvish", "dag.elv"),
+    ] {
+        let generated = env.run(&["completions", shell]);
+        generated.code(0);
+        let committed =
+            std::fs::read_to_string(root().join("completions").join(file)).unwrap_or_default();
+        assert!(
+            generated.stdout == committed,
+            "completions/{file} is stale: run scripts/gen-docs.sh and commit the result"
+        );
+    }
+}
+
+#[test]
+fn committed_man_pages_are_current() {
+    let env = Env::new();
+    let out = env.path().join("man");
+    env.run(&["man", "--out", out.to_str().unwrap()]).code(0);
+    let list = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let names = list(&out);
+    assert!(
+        names.contains(&"dag.1".to_string()) && names.contains(&"dag-run.1".to_string()),
+        "{names:?}"
+    );
+    assert_eq!(
+        names,
+        list(&root().join("man")),
+        "man/ is stale: run scripts/gen-docs.sh"
+    );
+    for name in names {
+        let fresh = std::fs::read_to_string(out.join(&name)).unwrap();
+        let committed = std::fs::read_to_string(root().join("man").join(&name)).unwrap();
+        assert!(
+            fresh == committed,
+            "man/{name} is stale: run scripts/gen-docs.sh and commit the result"
+        );
+    }
+}
+
+#[test]
+fn bash_completes_commands_and_flags() {
+    let script = root().join("completions/dag.bash");
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let program = format!(
+            "source {}\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE='{line}'\nCOMP_POINT=${{#COMP_LINE}}\n_dag dag '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            script.display(),
+            words
+                .iter()
+                .map(|w| format!("'{w}'"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            words.len() - 1,
+            words.last().unwrap(),
+            words.get(words.len().wrapping_sub(2)).unwrap_or(&""),
+        );
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(program)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let commands = complete("dag re");
+    assert!(commands.lines().any(|l| l == "retry"), "{commands}");
+    let flags = complete("dag run --exe");
+    assert!(flags.lines().any(|l| l == "--executor"), "{flags}");
+    let values = complete("dag run --executor ");
+    for v in ["sequential", "local", "distributed"] {
+        assert!(values.lines().any(|l| l == v), "{values}");
+    }
+}
+
+#[test]
+fn graphs_as_text_dot_and_mermaid() {
+    let env = Env::new();
+    let file = root().join("examples/dags/diamond.yaml");
+    let file = file.to_str().unwrap();
+    for format in ["text", "dot", "mermaid"] {
+        let out = env.run(&["graph", file, "--format", format]);
+        out.code(0);
+        insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(format!("graph__diamond_{format}"), out.stdout);
+        });
+    }
+    // The DOT output renders with Graphviz.
+    let has_dot = std::process::Command::new("dot").arg("-V").output().is_ok();
+    if !has_dot {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs Graphviz's `dot` (Debian package graphviz)"
+        );
+        return;
+    }
+    let dot = env.run(&["graph", file, "--format", "dot"]);
+    let mut render = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(render.stdin.as_mut().unwrap(), dot.stdout.as_bytes()).unwrap();
+    let svg = render.wait_with_output().unwrap();
+    assert!(svg.status.success());
+    assert!(
+        String::from_utf8_lossy(&svg.stdout).contains("<svg"),
+        "no SVG"
+    );
+}
