@@ -116,7 +116,7 @@ _dag() {
 
     case "${cmd}" in
         dag)
-            opts="-h -V --state-dir --help --version run validate status runs logs retry worker workers cancel graph completions man help"
+            opts="-h -V --state-dir --color --help --version run validate status runs logs retry worker workers cancel graph completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,6 +124,10 @@ _dag() {
             case "${prev}" in
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -134,7 +138,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__cancel)
-            opts="-h -V --nats --nats-creds --nats-ca --state-dir --help --version"
+            opts="-h -V --nats --nats-creds --nats-ca --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -156,6 +160,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -164,7 +172,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__completions)
-            opts="-h -V --state-dir --help --version bash elvish fish powershell zsh"
+            opts="-h -V --state-dir --color --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,6 +180,10 @@ _dag() {
             case "${prev}" in
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -182,7 +194,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__graph)
-            opts="-h -V --format --state-dir --help --version"
+            opts="-h -V --format --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,6 +206,10 @@ _dag() {
                     ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -414,7 +430,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__logs)
-            opts="-f -h -V --attempt --follow --state-dir --help --version"
+            opts="-f -h -V --attempt --follow --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -428,6 +444,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -436,7 +456,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__man)
-            opts="-h -V --out --state-dir --help --version"
+            opts="-h -V --out --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -450,6 +470,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -458,7 +482,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__retry)
-            opts="-p -o -v -h -V --task --executor --parallel --fail-fast --output --verbose --nats --nats-creds --nats-ca --state-dir --help --version"
+            opts="-p -o -v -q -h -V --task --executor --parallel --fail-fast --output --verbose --quiet --report --nats --nats-creds --nats-ca --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -488,6 +512,10 @@ _dag() {
                     COMPREPLY=($(compgen -W "table json quiet" -- "${cur}"))
                     return 0
                     ;;
+                --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --nats)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -504,6 +532,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -512,7 +544,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__run)
-            opts="-p -o -v -h -V --param --only --state --executor --parallel --fail-fast --output --verbose --nats --nats-creds --nats-ca --state-dir --help --version"
+            opts="-p -o -v -q -h -V --param --only --state --dry-run --executor --parallel --fail-fast --output --verbose --quiet --report --nats --nats-creds --nats-ca --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -550,6 +582,10 @@ _dag() {
                     COMPREPLY=($(compgen -W "table json quiet" -- "${cur}"))
                     return 0
                     ;;
+                --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --nats)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -566,6 +602,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -574,7 +614,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__runs)
-            opts="-o -h -V --dag --status --limit --output --state-dir --help --version prune help"
+            opts="-o -h -V --dag --status --limit --output --state-dir --color --help --version prune help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -602,6 +642,10 @@ _dag() {
                     ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -654,7 +698,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__runs__subcmd__prune)
-            opts="-h -V --older-than --dry-run --state-dir --help --version"
+            opts="-h -V --older-than --dry-run --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -668,6 +712,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -676,7 +724,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__status)
-            opts="-w -o -h -V --watch --output --state-dir --help --version"
+            opts="-w -o -h -V --watch --output --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -694,6 +742,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -702,7 +754,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__validate)
-            opts="-h -V --state-dir --help --version"
+            opts="-h -V --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -710,6 +762,10 @@ _dag() {
             case "${prev}" in
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -720,7 +776,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__worker)
-            opts="-h -V --nats --nats-creds --nats-ca --workers --timeout --docker --queue --name --shutdown-timeout --state-dir --help --version"
+            opts="-h -V --nats --nats-creds --nats-ca --workers --timeout --docker --queue --name --shutdown-timeout --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,6 +818,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -770,7 +830,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__workers)
-            opts="-o -h -V --nats --nats-creds --nats-ca --output --state-dir --help --version"
+            opts="-o -h -V --nats --nats-creds --nats-ca --output --state-dir --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -798,6 +858,10 @@ _dag() {
                     ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dag_global_optspecs
-    string join \n state-dir= h/help V/version
+    string join \n state-dir= color= h/help V/version
 end
 
 function __fish_dag_needs_command
@@ -25,7 +25,10 @@ function __fish_dag_using_subcommand
 end
 
 complete -c dag -n "__fish_dag_needs_command" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_needs_command" -s h -l help -d 'Print help'
+complete -c dag -n "__fish_dag_needs_command" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_needs_command" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_needs_command" -f -a "run" -d 'Run a DAG file'
 complete -c dag -n "__fish_dag_needs_command" -f -a "validate" -d 'Check DAG files and report every problem'
@@ -50,21 +53,33 @@ complete -c dag -n "__fish_dag_using_subcommand run" -s p -l parallel -d 'Most t
 complete -c dag -n "__fish_dag_using_subcommand run" -s o -l output -d 'What to print on stdout when the run ends' -r -f -a "table\t'A result table'
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
+complete -c dag -n "__fish_dag_using_subcommand run" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand run" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand run" -l dry-run -d 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing'
 complete -c dag -n "__fish_dag_using_subcommand run" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
 complete -c dag -n "__fish_dag_using_subcommand run" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
+complete -c dag -n "__fish_dag_using_subcommand run" -s q -l quiet -d 'Print nothing (same as `--output quiet`): the exit code tells'
 complete -c dag -n "__fish_dag_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand run" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand validate" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand validate" -s h -l help -d 'Print help'
+complete -c dag -n "__fish_dag_using_subcommand validate" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t'A result table'
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand status" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand status" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand status" -s w -l watch -d 'Keep showing the run as it changes, until it ends'
 complete -c dag -n "__fish_dag_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand status" -s V -l version -d 'Print version'
@@ -79,21 +94,30 @@ complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcom
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -f -a "prune" -d 'Delete runs that ended longer ago than a given age'
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l older-than -d 'Delete runs that ended more than this long ago (e.g. 30d, 12h)' -r
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l dry-run -d 'Only list what would be deleted'
-complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'
+complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete runs that ended longer ago than a given age'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand logs" -l attempt -d 'Only this attempt [default: every attempt]' -r
 complete -c dag -n "__fish_dag_using_subcommand logs" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand logs" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand logs" -s f -l follow -d 'Keep printing new output until the run ends'
-complete -c dag -n "__fish_dag_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c dag -n "__fish_dag_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand retry" -l task -d 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l executor -d 'How tasks are executed' -r -f -a "sequential\t'One task at a time, in a fixed order'
@@ -103,12 +127,17 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -s p -l parallel -d 'Most
 complete -c dag -n "__fish_dag_using_subcommand retry" -s o -l output -d 'What to print on stdout when the run ends' -r -f -a "table\t'A result table'
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
+complete -c dag -n "__fish_dag_using_subcommand retry" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand retry" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
+complete -c dag -n "__fish_dag_using_subcommand retry" -s q -l quiet -d 'Print nothing (same as `--output quiet`): the exit code tells'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand worker" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
@@ -120,8 +149,11 @@ complete -c dag -n "__fish_dag_using_subcommand worker" -l queue -d 'A queue to 
 complete -c dag -n "__fish_dag_using_subcommand worker" -l name -d 'Worker id [default: HOST-PID-RANDOM]' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l shutdown-timeout -d 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand worker" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker -d 'Run docker tasks (off by default: only workers started with --docker get them)'
-complete -c dag -n "__fish_dag_using_subcommand worker" -s h -l help -d 'Print help'
+complete -c dag -n "__fish_dag_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand worker" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand workers" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand workers" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
@@ -130,26 +162,41 @@ complete -c dag -n "__fish_dag_using_subcommand workers" -s o -l output -d 'Outp
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand workers" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand workers" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand workers" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand cancel" -s h -l help -d 'Print help'
+complete -c dag -n "__fish_dag_using_subcommand cancel" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand graph" -l format -d 'Output format' -r -f -a "text\t'A readable tree of the tasks in order, with their dependencies'
 dot\t'Graphviz DOT (`dag graph f.yaml --format dot | dot -Tsvg > f.svg`)'
 mermaid\t'A Mermaid flowchart (for Markdown)'"
 complete -c dag -n "__fish_dag_using_subcommand graph" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand graph" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand graph" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand graph" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand completions" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c dag -n "__fish_dag_using_subcommand completions" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand man" -l out -d 'Directory to write the pages to' -r -F
 complete -c dag -n "__fish_dag_using_subcommand man" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand man" -s h -l help -d 'Print help'
+complete -c dag -n "__fish_dag_using_subcommand man" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand man" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man help" -f -a "run" -d 'Run a DAG file'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man help" -f -a "validate" -d 'Check DAG files and report every problem'

@@ -135,3 +135,89 @@ fn graphs_as_text_dot_and_mermaid() {
         "no SVG"
     );
 }
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let env = Env::new();
+    env.write(
+        "p.yaml",
+        "name: plan\nparams: { who: world }\ntasks:\n  a: { command: 'touch ran; echo hello ${{ params.who }}' }\n  b: { command: 'true', depends_on: a }\n  c: { command: 'true' }\n",
+    );
+    let r = env.run(&["run", "p.yaml", "--dry-run", "--param", "who=you"]);
+    r.code(0);
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("dry_run_plan", r.stdout);
+    });
+    assert!(!env.path().join("ran").exists());
+    assert!(
+        !env.path().join("state").exists(),
+        "a dry run creates no state"
+    );
+}
+
+#[test]
+fn junit_report_for_ci() {
+    let env = Env::new();
+    let file = root().join("examples/dags/diamond.yaml");
+    let report = env.path().join("report.xml");
+    let r = env.run(&[
+        "run",
+        file.to_str().unwrap(),
+        "-q",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    r.code(1);
+    assert!(
+        r.stdout.is_empty() && r.stderr.is_empty(),
+        "--quiet prints nothing: {} {}",
+        r.stdout,
+        r.stderr
+    );
+    let xml = std::fs::read_to_string(&report).unwrap();
+    // Well-formed, with a test case per task and the failure's log tail.
+    let check = std::process::Command::new("python3")
+        .args(["-c", "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); print(len(d.getElementsByTagName('testcase')), len(d.getElementsByTagName('failure')))"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "7 2");
+    assert!(
+        xml.contains("<failure message=\"exit code 3\" type=\"failed\">right is broken</failure>"),
+        "{xml}"
+    );
+    assert!(xml.contains("type=\"upstream_failed\""), "{xml}");
+    assert!(
+        xml.contains("<property name=\"attempts\" value=\"1\"/>"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn color_never_and_globbed_validate() {
+    let env = Env::new();
+    env.write("a.yaml", "name: a\ntasks:\n  x: { command: 'true' }\n");
+    env.write("b.yaml", "name: b\ntasks:\n  x: { command: 'true' }\n");
+    env.write("c.yml", "not: [valid\n");
+    let r = env.run(&["validate", "*.yaml", "--color", "never"]);
+    r.code(0);
+    assert_eq!(
+        r.stdout,
+        "./a.yaml: ok (a, 1 task)\n./b.yaml: ok (b, 1 task)\n"
+    );
+    let none = env.run(&["validate", "*.json"]);
+    none.code(2);
+    assert!(
+        none.stderr.contains("no file matches *.json"),
+        "{}",
+        none.stderr
+    );
+    let bad = env.run(&["validate", "c.yml", "--color", "never"]);
+    bad.code(2);
+    assert!(!bad.stderr.contains('\u{1b}'), "{}", bad.stderr);
+}

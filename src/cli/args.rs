@@ -17,6 +17,21 @@ pub struct Cli {
     /// data directory, e.g. ~/.local/share/dag]
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// When to use colour and progress bars on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// On a terminal, unless `NO_COLOR` or `CI` is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// The commands.
@@ -182,6 +197,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = StateArg::File)]
     pub state: StateArg,
 
+    /// Print the execution plan (order, parallel waves, commands after parameter
+    /// substitution) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// How to execute.
     #[command(flatten)]
     pub exec: ExecArgs,
@@ -227,6 +247,14 @@ pub struct ExecArgs {
     #[arg(long, short = 'v')]
     pub verbose: bool,
 
+    /// Print nothing (same as `--output quiet`): the exit code tells.
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Write a JUnit XML report of the run to FILE (one test case per task).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
     /// NATS connection (`--executor distributed`).
     #[command(flatten)]
     pub nats: NatsArgs,
@@ -264,7 +292,8 @@ pub enum OutputArg {
 /// `dag validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// DAG files to check.
+    /// DAG files to check; `*` and `?` patterns are expanded (quoted, so the shell
+    /// leaves them alone).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }

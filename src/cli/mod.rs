@@ -6,6 +6,7 @@ pub mod docs;
 pub mod exit;
 pub mod graph;
 pub mod history;
+pub mod junit;
 pub mod nats;
 pub mod output;
 pub mod progress;
@@ -60,6 +61,7 @@ pub fn main_with(functions: FnRunner) -> ExitCode {
             });
         }
     };
+    output::set_color(cli.color);
     exit::code(
         match setup::runners(functions).and_then(|runners| dispatch(cli, runners)) {
             Ok(code) => code,

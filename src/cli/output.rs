@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
+use super::args::ColorArg;
 use super::exit::CliError;
 use crate::engine::validate::InvalidDag;
 
@@ -17,17 +18,35 @@ pub struct Style {
     pub color: bool,
 }
 
+/// `--color`, set once by `main`.
+static CHOICE: std::sync::OnceLock<ColorArg> = std::sync::OnceLock::new();
+
+/// Records `--color` for every later [`Style::detect`].
+pub fn set_color(choice: ColorArg) {
+    let _ = CHOICE.set(choice);
+}
+
 impl Style {
-    /// Decides from the environment: a pure function of (stderr is a terminal,
-    /// `NO_COLOR`, `CI`, `TERM=dumb`).
+    /// Decides from `--color` and the environment: a pure function of (stderr is a
+    /// terminal, `NO_COLOR`, `CI`, `TERM=dumb`) unless `--color` says otherwise.
     pub fn detect() -> Style {
         let var = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-        Style::decide(
-            std::io::stderr().is_terminal(),
-            var("NO_COLOR"),
-            var("CI"),
-            std::env::var("TERM").is_ok_and(|t| t == "dumb"),
-        )
+        match CHOICE.get().copied().unwrap_or(ColorArg::Auto) {
+            ColorArg::Always => Style {
+                bars: true,
+                color: true,
+            },
+            ColorArg::Never => Style {
+                bars: false,
+                color: false,
+            },
+            ColorArg::Auto => Style::decide(
+                std::io::stderr().is_terminal(),
+                var("NO_COLOR"),
+                var("CI"),
+                std::env::var("TERM").is_ok_and(|t| t == "dumb"),
+            ),
+        }
     }
 
     /// The decision itself.

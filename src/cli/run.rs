@@ -52,11 +52,69 @@ pub fn run(
             )
         })?
     };
+    if args.dry_run {
+        output::print(&plan(&dag, &args.exec))?;
+        return Ok(exit::SUCCESS);
+    }
     // An unusable state directory is reported before anything runs.
     pipeline.store()?;
     let file = args.file.display().to_string();
     let total = dag.len();
     drive(args.exec, pipeline, total, Target::New { dag, file })
+}
+
+/// The execution plan of `dag run --dry-run`: waves of tasks that may run together,
+/// then every task in the sequential order with what it would run.
+fn plan(dag: &crate::engine::graph::Dag, exec: &ExecArgs) -> String {
+    let order = dag.topological_order();
+    // A task's wave is one more than its deepest upstream task's.
+    let mut wave = vec![0usize; dag.len()];
+    for &t in &order {
+        wave[t] = dag.upstream[t]
+            .iter()
+            .map(|&u| wave[u] + 1)
+            .max()
+            .unwrap_or(0);
+    }
+    let waves = wave.iter().max().map_or(0, |w| w + 1);
+    let mut out = format!(
+        "plan for {} ({} task{}, {} wave{}, executor {}{}):\n",
+        dag.spec.name,
+        dag.len(),
+        if dag.len() == 1 { "" } else { "s" },
+        waves,
+        if waves == 1 { "" } else { "s" },
+        format!("{:?}", exec.executor).to_lowercase(),
+        exec.parallel
+            .map(|p| format!(", --parallel {p}"))
+            .unwrap_or_default()
+    );
+    for w in 0..waves {
+        let ids: Vec<&str> = order
+            .iter()
+            .filter(|&&t| wave[t] == w)
+            .map(|&t| dag.task(t).id.as_str())
+            .collect();
+        out.push_str(&format!("  wave {}: {}\n", w + 1, ids.join(", ")));
+    }
+    out.push_str("order (sequential executor; trigger rules may skip some):\n");
+    for (n, &t) in order.iter().enumerate() {
+        let task = dag.task(t);
+        out.push_str(&format!(
+            "  {:>3}. {} [{}]",
+            n + 1,
+            task.id,
+            task.kind.type_name()
+        ));
+        if task.trigger_rule != Default::default() || !task.depends_on.is_empty() {
+            out.push_str(&format!(" after {}", task.depends_on.join(", ")));
+        }
+        out.push('\n');
+        for line in task.kind.summary().lines() {
+            out.push_str(&format!("       {line}\n"));
+        }
+    }
+    out
 }
 
 /// `dag retry`: drives an earlier run again.
@@ -95,7 +153,15 @@ enum Target {
 }
 
 /// Drives a run with progress on stderr, prints the result, and gives the exit code.
-fn drive(args: ExecArgs, pipeline: Pipeline, total: usize, target: Target) -> Result<u8, CliError> {
+fn drive(
+    mut args: ExecArgs,
+    pipeline: Pipeline,
+    total: usize,
+    target: Target,
+) -> Result<u8, CliError> {
+    if args.quiet {
+        args.output = OutputArg::Quiet;
+    }
     let style = Style::detect();
     let progress = Arc::new(match args.output {
         OutputArg::Quiet => Progress::Silent,
@@ -182,6 +248,18 @@ fn drive(args: ExecArgs, pipeline: Pipeline, total: usize, target: Target) -> Re
         Err(e) => return Err(ExecError::Panicked(panic_text(e)).into()),
     };
 
+    if let Some(path) = &args.report {
+        std::fs::write(
+            path,
+            super::junit::report(&record, &store as &dyn StateStore),
+        )
+        .map_err(|e| {
+            CliError::usage(
+                format!("cannot write the report {}: {e}", path.display()),
+                None,
+            )
+        })?;
+    }
     match args.output {
         OutputArg::Table => {
             let mut out = report::table(&record);

@@ -17,7 +17,18 @@ pub fn validate(
     options.task_types = None;
     let style = Style::detect();
     let mut ok = true;
-    for file in &args.files {
+    let mut files = Vec::new();
+    for f in &args.files {
+        match expand(f) {
+            Some(found) if found.is_empty() => {
+                ok = false;
+                output::eprint(&format!("error: no file matches {}\n", f.display()));
+            }
+            Some(found) => files.extend(found),
+            None => files.push(f.clone()),
+        }
+    }
+    for file in &files {
         match load_file(file, &options) {
             Ok(dag) => output::print(&format!(
                 "{}: ok ({}, {} task{})\n",
@@ -37,4 +48,58 @@ pub fn validate(
         }
     }
     Ok(if ok { exit::SUCCESS } else { exit::USAGE })
+}
+
+/// Files matching a `*`/`?` pattern in the last part of `path`, sorted; `None` when
+/// `path` is no pattern.
+fn expand(path: &std::path::Path) -> Option<Vec<std::path::PathBuf>> {
+    let name = path.file_name()?.to_str()?;
+    if !name.contains(['*', '?']) {
+        return None;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| matches(name.as_bytes(), n.as_bytes()))
+                })
+                .map(|e| dir.join(e.file_name()))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    Some(found)
+}
+
+/// Glob matching of `*` (any run) and `?` (one character) on bytes.
+fn matches(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            matches(&pattern[1..], name) || (!name.is_empty() && matches(pattern, &name[1..]))
+        }
+        (Some(b'?'), Some(_)) => matches(&pattern[1..], &name[1..]),
+        (Some(p), Some(n)) if p == n => matches(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn globs() {
+        assert!(matches(b"*.yaml", b"etl.yaml"));
+        assert!(matches(b"e?l.y*", b"etl.yaml"));
+        assert!(!matches(b"*.yaml", b"etl.yml"));
+        assert!(matches(b"*", b""));
+    }
 }

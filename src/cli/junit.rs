@@ -1,0 +1,125 @@
+//! `--report FILE`: a JUnit XML report of a run, for CI systems. One test case per
+//! task; failed tasks carry the end of their log; attempts, state and host are
+//! properties.
+
+use super::report::TAIL_LINES;
+use crate::engine::record::RunRecord;
+use crate::engine::state::TaskState;
+use crate::engine::store::StateStore;
+
+/// Escapes text for XML, dropping characters XML cannot hold.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.3}", ms as f64 / 1000.0)
+}
+
+/// The report of `record`; log tails come from `store`.
+pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
+    let count = |f: &dyn Fn(TaskState) -> bool| record.tasks.iter().filter(|t| f(t.state)).count();
+    let failures = count(&|s| matches!(s, TaskState::Failed | TaskState::UpstreamFailed));
+    let skipped = count(&|s| matches!(s, TaskState::Skipped | TaskState::Cancelled));
+    let total_ms = match (record.started_at, record.ended_at) {
+        (Some(s), Some(e)) => s.until(e).as_millis() as u64,
+        _ => 0,
+    };
+    let dag = esc(&record.dag);
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x.push_str(&format!(
+        "<testsuites name=\"dag\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\">\n",
+        record.tasks.len(),
+        secs(total_ms)
+    ));
+    x.push_str(&format!(
+        "  <testsuite name=\"{dag}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">\n",
+        record.tasks.len(),
+        secs(total_ms),
+        record.started_at.map(|t| t.rfc3339()).unwrap_or_default()
+    ));
+    x.push_str(&format!(
+        "    <properties>\n      <property name=\"run_id\" value=\"{}\"/>\n      <property name=\"state\" value=\"{}\"/>\n    </properties>\n",
+        esc(&record.run_id),
+        record.state
+    ));
+    for (i, t) in record.tasks.iter().enumerate() {
+        let ms = match (
+            t.attempts.first(),
+            t.attempts.last().and_then(|a| a.ended_at),
+        ) {
+            (Some(a), Some(end)) => a.started_at.until(end).as_millis() as u64,
+            _ => 0,
+        };
+        x.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{dag}\" time=\"{}\">\n",
+            esc(&t.id),
+            secs(ms)
+        ));
+        let host = t.attempts.last().map(|a| a.host.as_str()).unwrap_or("");
+        x.push_str(&format!(
+            "      <properties>\n        <property name=\"state\" value=\"{}\"/>\n        <property name=\"attempts\" value=\"{}\"/>\n        <property name=\"host\" value=\"{}\"/>\n      </properties>\n",
+            t.state,
+            t.attempts.len(),
+            esc(host)
+        ));
+        let message = esc(record.task_error(i).unwrap_or(""));
+        match t.state {
+            TaskState::Failed => {
+                let tail = t
+                    .attempts
+                    .last()
+                    .map(|a| log_tail(record, store, &t.id, a.attempt))
+                    .unwrap_or_default();
+                x.push_str(&format!(
+                    "      <failure message=\"{message}\" type=\"failed\">{}</failure>\n",
+                    esc(&tail)
+                ));
+                if !tail.is_empty() {
+                    x.push_str(&format!("      <system-out>{}</system-out>\n", esc(&tail)));
+                }
+            }
+            TaskState::UpstreamFailed => {
+                x.push_str(&format!(
+                    "      <failure message=\"{message}\" type=\"upstream_failed\"/>\n"
+                ));
+            }
+            TaskState::Skipped | TaskState::Cancelled => {
+                x.push_str(&format!(
+                    "      <skipped message=\"{}: {message}\"/>\n",
+                    t.state
+                ));
+            }
+            _ => {}
+        }
+        x.push_str("    </testcase>\n");
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+fn log_tail(record: &RunRecord, store: &dyn StateStore, task: &str, attempt: u32) -> String {
+    let size = store.log_size(&record.run_id, task, attempt).unwrap_or(0);
+    let from = size.saturating_sub(64 * 1024);
+    let bytes = store
+        .read_log(&record.run_id, task, attempt, from, 64 * 1024)
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let skip = usize::from(from > 0 && !lines.is_empty());
+    let lines = &lines[skip..];
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
