@@ -43,6 +43,9 @@ _dag() {
             dag,runs)
                 cmd="dag__subcmd__runs"
                 ;;
+            dag,schema)
+                cmd="dag__subcmd__schema"
+                ;;
             dag,status)
                 cmd="dag__subcmd__status"
                 ;;
@@ -82,6 +85,9 @@ _dag() {
             dag__subcmd__help,runs)
                 cmd="dag__subcmd__help__subcmd__runs"
                 ;;
+            dag__subcmd__help,schema)
+                cmd="dag__subcmd__help__subcmd__schema"
+                ;;
             dag__subcmd__help,status)
                 cmd="dag__subcmd__help__subcmd__status"
                 ;;
@@ -116,7 +122,7 @@ _dag() {
 
     case "${cmd}" in
         dag)
-            opts="-h -V --state-dir --color --help --version run validate status runs logs retry worker workers cancel graph completions man help"
+            opts="-h -V --state-dir --color --help --version run validate status runs logs retry worker workers cancel graph completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -220,7 +226,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__help)
-            opts="run validate status runs logs retry worker workers cancel graph completions man help"
+            opts="run validate status runs logs retry worker workers cancel graph completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,6 +368,20 @@ _dag() {
         dag__subcmd__help__subcmd__runs__subcmd__prune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__help__subcmd__schema)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -708,6 +728,28 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__schema)
+            opts="-h -V --state-dir --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

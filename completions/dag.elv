@@ -36,6 +36,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand graph 'Show a DAG file''s graph as text, Graphviz DOT or Mermaid'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
+            cand schema 'Print the JSON Schema of the DAG file format, for editors'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dag;run'= {
@@ -218,6 +219,14 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dag;schema'= {
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour and progress bars on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dag;help'= {
             cand run 'Run a DAG file'
             cand validate 'Check DAG files and report every problem'
@@ -231,6 +240,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand graph 'Show a DAG file''s graph as text, Graphviz DOT or Mermaid'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
+            cand schema 'Print the JSON Schema of the DAG file format, for editors'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dag;help;run'= {
@@ -259,6 +269,8 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;help;completions'= {
         }
         &'dag;help;man'= {
+        }
+        &'dag;help;schema'= {
         }
         &'dag;help;help'= {
         }

@@ -28,6 +28,11 @@ if ! nats-server --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION"; then
 fi
 nats-server --version
 
+# The schema test checks files with Python's jsonschema and PyYAML.
+if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check jsonschema pyyaml
+fi
+
 # The Docker tests use a small local image; no registry is reachable.
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   scripts/test-image.sh

@@ -221,3 +221,82 @@ fn color_never_and_globbed_validate() {
     bad.code(2);
     assert!(!bad.stderr.contains('\u{1b}'), "{}", bad.stderr);
 }
+
+/// Runs tests/schema_check.py over `files` with the schema `dag schema` prints.
+fn check_schema(env: &Env, files: &[std::path::PathBuf]) -> Vec<(String, bool)> {
+    let schema = env.run(&["schema"]);
+    schema.code(0);
+    let path = env.path().join("schema.json");
+    std::fs::write(&path, &schema.stdout).unwrap();
+    let has_python_libs = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema, yaml"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_python_libs {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs the Python packages jsonschema and pyyaml (scripts/test.sh installs them)"
+        );
+        return Vec::new();
+    }
+    let out = std::process::Command::new("python3")
+        .arg(root().join("tests/schema_check.py"))
+        .arg(&path)
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| (l.to_string(), l.starts_with("ok ")))
+        .collect()
+}
+
+fn yaml_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_schema_matches_the_parser() {
+    let env = Env::new();
+    let schema: serde_json::Value = serde_json::from_str(&env.run(&["schema"]).stdout).unwrap();
+    assert_eq!(schema["title"], "dag DAG file, format version 1");
+    // Every example and valid fixture passes the schema...
+    let mut good = yaml_files("examples/dags");
+    good.extend(yaml_files("tests/fixtures/valid"));
+    for (line, ok) in check_schema(&env, &good) {
+        assert!(ok, "{line}");
+    }
+    // ...and the invalid fixtures of the wrong-key and wrong-type kinds fail it.
+    let bad: Vec<_> = [
+        "unknown_keys",
+        "wrong_types",
+        "bad_names",
+        "trigger_rules",
+        "wrong_type_keys",
+        "tasks_not_map",
+        "not_a_map",
+        "missing_name",
+        "empty_tasks",
+        "task_not_map",
+        "bad_durations",
+        "fn_unknown",
+    ]
+    .iter()
+    .map(|n| root().join(format!("tests/fixtures/invalid/{n}.yaml")))
+    .collect();
+    for (line, ok) in check_schema(&env, &bad) {
+        assert!(!ok, "the schema accepts what dag refuses: {line}");
+    }
+}

@@ -61,6 +61,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write man pages for dag and each command.
     Man(ManArgs),
+    /// Print the JSON Schema of the DAG file format, for editors.
+    Schema,
 }
 
 /// `dag graph`.

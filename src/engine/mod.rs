@@ -9,6 +9,7 @@ pub mod graph;
 pub mod record;
 pub mod retry;
 pub mod runner;
+pub mod schema;
 pub mod spec;
 pub mod state;
 pub mod store;
