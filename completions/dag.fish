@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dag_global_optspecs
-    string join \n state-dir= color= h/help V/version
+    string join \n state-dir= color= config= h/help V/version
 end
 
 function __fish_dag_needs_command
@@ -28,6 +28,7 @@ complete -c dag -n "__fish_dag_needs_command" -l state-dir -d 'Directory of the 
 complete -c dag -n "__fish_dag_needs_command" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_needs_command" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_needs_command" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_needs_command" -f -a "run" -d 'Run a DAG file'
@@ -62,6 +63,7 @@ complete -c dag -n "__fish_dag_using_subcommand run" -l state-dir -d 'Directory 
 complete -c dag -n "__fish_dag_using_subcommand run" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand run" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l dry-run -d 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing'
 complete -c dag -n "__fish_dag_using_subcommand run" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
 complete -c dag -n "__fish_dag_using_subcommand run" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
@@ -72,6 +74,7 @@ complete -c dag -n "__fish_dag_using_subcommand validate" -l state-dir -d 'Direc
 complete -c dag -n "__fish_dag_using_subcommand validate" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand validate" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t'A result table'
@@ -81,6 +84,7 @@ complete -c dag -n "__fish_dag_using_subcommand status" -l state-dir -d 'Directo
 complete -c dag -n "__fish_dag_using_subcommand status" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand status" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand status" -s w -l watch -d 'Keep showing the run as it changes, until it ends'
 complete -c dag -n "__fish_dag_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand status" -s V -l version -d 'Print version'
@@ -98,6 +102,7 @@ complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcom
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -f -a "prune" -d 'Delete runs that ended longer ago than a given age'
@@ -107,6 +112,7 @@ complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l dry-run -d 'Only list what would be deleted'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
@@ -117,6 +123,7 @@ complete -c dag -n "__fish_dag_using_subcommand logs" -l state-dir -d 'Directory
 complete -c dag -n "__fish_dag_using_subcommand logs" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand logs" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand logs" -s f -l follow -d 'Keep printing new output until the run ends'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s V -l version -d 'Print version'
@@ -136,6 +143,7 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -l state-dir -d 'Director
 complete -c dag -n "__fish_dag_using_subcommand retry" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand retry" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s q -l quiet -d 'Print nothing (same as `--output quiet`): the exit code tells'
@@ -153,6 +161,7 @@ complete -c dag -n "__fish_dag_using_subcommand worker" -l state-dir -d 'Directo
 complete -c dag -n "__fish_dag_using_subcommand worker" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand worker" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker -d 'Run docker tasks (off by default: only workers started with --docker get them)'
 complete -c dag -n "__fish_dag_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand worker" -s V -l version -d 'Print version'
@@ -166,6 +175,7 @@ complete -c dag -n "__fish_dag_using_subcommand workers" -l state-dir -d 'Direct
 complete -c dag -n "__fish_dag_using_subcommand workers" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand workers" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand workers" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
@@ -175,6 +185,7 @@ complete -c dag -n "__fish_dag_using_subcommand cancel" -l state-dir -d 'Directo
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand cancel" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand graph" -l format -d 'Output format' -r -f -a "text\t'A readable tree of the tasks in order, with their dependencies'
@@ -184,12 +195,14 @@ complete -c dag -n "__fish_dag_using_subcommand graph" -l state-dir -d 'Director
 complete -c dag -n "__fish_dag_using_subcommand graph" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand graph" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand graph" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand graph" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand completions" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand completions" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand completions" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand man" -l out -d 'Directory to write the pages to' -r -F
@@ -197,12 +210,14 @@ complete -c dag -n "__fish_dag_using_subcommand man" -l state-dir -d 'Directory 
 complete -c dag -n "__fish_dag_using_subcommand man" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand man" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand man" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand schema" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand schema" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand schema" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand schema" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "run" -d 'Run a DAG file'

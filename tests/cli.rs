@@ -300,3 +300,53 @@ fn the_schema_matches_the_parser() {
         assert!(!ok, "the schema accepts what dag refuses: {line}");
     }
 }
+
+#[test]
+fn flags_beat_environment_beat_config_file() {
+    let env = Env::new();
+    env.write("p.yaml", "name: p\ntasks:\n  a: { command: 'true' }\n");
+    env.write("dag.yaml", "executor: sequential\nparallel: 3\n");
+    let plan = |extra_env: &[(&str, &str)], args: &[&str]| {
+        let mut all = vec!["--config", "dag.yaml", "run", "p.yaml", "--dry-run"];
+        all.extend_from_slice(args);
+        let out = env
+            .cmd(&all)
+            .env_remove("DAG_EXECUTOR")
+            .env_remove("DAG_PARALLEL")
+            .envs(extra_env.iter().copied())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        plan(&[], &[]).contains("executor sequential, --parallel 3"),
+        "{}",
+        plan(&[], &[])
+    );
+    let from_env = plan(&[("DAG_EXECUTOR", "local"), ("DAG_PARALLEL", "5")], &[]);
+    assert!(
+        from_env.contains("executor local, --parallel 5"),
+        "{from_env}"
+    );
+    let from_flags = plan(
+        &[("DAG_PARALLEL", "5")],
+        &["--parallel", "7", "--executor", "local"],
+    );
+    assert!(
+        from_flags.contains("executor local, --parallel 7"),
+        "{from_flags}"
+    );
+    env.write("typo.yaml", "paralel: 3\n");
+    let bad = env.run(&["--config", "typo.yaml", "runs"]);
+    bad.code(2);
+    assert!(
+        bad.stderr
+            .contains("unknown setting `paralel` (did you mean `parallel`?)"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -19,8 +19,13 @@ pub struct Cli {
     pub state_dir: Option<PathBuf>,
 
     /// When to use colour and progress bars on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
+    #[arg(long, global = true, value_enum, env = "DAG_COLOR", hide_env_values = true, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
+
+    /// A config file of defaults [default: $DAG_CONFIG, else e.g.
+    /// ~/.config/dag/config.yaml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `--color`.
@@ -112,6 +117,7 @@ pub struct NatsArgs {
         long = "nats",
         value_name = "URL",
         env = "NATS_URL",
+        hide_env_values = true,
         default_value = "nats://127.0.0.1:4222"
     )]
     pub url: String,
@@ -229,12 +235,12 @@ pub struct RetryArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// How tasks are executed.
-    #[arg(long, value_enum, default_value_t = ExecutorArg::Local)]
+    #[arg(long, value_enum, env = "DAG_EXECUTOR", hide_env_values = true, default_value_t = ExecutorArg::Local)]
     pub executor: ExecutorArg,
 
     /// Most tasks running at once [default: number of CPUs; 1000 in flight for
     /// distributed runs].
-    #[arg(long, short = 'p', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, short = 'p', value_name = "N", env = "DAG_PARALLEL", hide_env_values = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub parallel: Option<u32>,
 
     /// Stop scheduling new tasks after the first task failure.

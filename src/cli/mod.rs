@@ -2,6 +2,7 @@
 //! [`main`] returns the process exit code, so tests and embedders can call it.
 
 pub mod args;
+pub mod config;
 pub mod docs;
 pub mod exit;
 pub mod graph;
@@ -50,7 +51,12 @@ pub fn main() -> ExitCode {
 /// ```
 pub fn main_with(functions: FnRunner) -> ExitCode {
     quiet_task_panics();
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Err(err) = config::apply(&args) {
+        output::eprint(&output::render_error(&err, false));
+        return exit::code(err.exit_code());
+    }
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

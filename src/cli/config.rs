@@ -1,0 +1,96 @@
+//! The optional config file: defaults for the command line, below flags and
+//! environment variables (flags > environment > config file > built-in defaults).
+//!
+//! ```yaml
+//! # ~/.config/dag/config.yaml (or --config FILE, or $DAG_CONFIG)
+//! state_dir: /srv/dag         # as $DAG_HOME
+//! nats: nats://nats:4222      # as $NATS_URL
+//! executor: local             # as $DAG_EXECUTOR
+//! parallel: 8                 # as $DAG_PARALLEL
+//! color: auto                 # as $DAG_COLOR
+//! ```
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use super::exit::CliError;
+use crate::engine::yaml::{self, NodeKind};
+
+/// Config keys and the environment variables they stand for.
+const KEYS: &[(&str, &str)] = &[
+    ("state_dir", "DAG_HOME"),
+    ("nats", "NATS_URL"),
+    ("executor", "DAG_EXECUTOR"),
+    ("parallel", "DAG_PARALLEL"),
+    ("color", "DAG_COLOR"),
+];
+
+/// The config file named by `--config FILE` in `args`, else `$DAG_CONFIG`, else the
+/// platform config directory's `dag/config.yaml` (when it exists).
+fn path(args: &[OsString]) -> (Option<PathBuf>, bool) {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--config" {
+            return (it.next().map(PathBuf::from), true);
+        }
+        if let Some(p) = a.strip_prefix("--config=") {
+            return (Some(PathBuf::from(p)), true);
+        }
+    }
+    if let Some(p) = std::env::var_os("DAG_CONFIG").filter(|p| !p.is_empty()) {
+        return (Some(PathBuf::from(p)), true);
+    }
+    let default =
+        directories::ProjectDirs::from("", "", "dag").map(|d| d.config_dir().join("config.yaml"));
+    (default, false)
+}
+
+/// Reads the config file and sets, for each key it has, the environment variable
+/// that stands for it, unless that variable is already set: clap's `env` fallback
+/// then gives the precedence flags > environment > config file.
+pub fn apply(args: &[OsString]) -> Result<(), CliError> {
+    let (path, explicit) = path(args);
+    let Some(path) = path else { return Ok(()) };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(CliError::usage(
+                format!("cannot read config file {}: {e}", path.display()),
+                None,
+            ));
+        }
+    };
+    let bad = |why: String| CliError::usage(format!("config file {}: {why}", path.display()), None);
+    let root =
+        yaml::parse(&text).map_err(|e| bad(format!("line {}: {}", e.pos.line, e.message)))?;
+    let Some(root) = root else { return Ok(()) };
+    let NodeKind::Map(entries) = &root.kind else {
+        return Err(bad("expected a map of settings".into()));
+    };
+    for (k, v) in entries {
+        let key = k.as_scalar().unwrap_or("");
+        let Some((_, var)) = KEYS.iter().find(|(name, _)| *name == key) else {
+            let names: Vec<&str> = KEYS.iter().map(|(n, _)| *n).collect();
+            let hint = crate::engine::suggest::suggest(key, names.iter().copied())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_else(|| format!(" (known: {})", names.join(", ")));
+            return Err(bad(format!(
+                "line {}: unknown setting `{key}`{hint}",
+                k.span.start.line
+            )));
+        };
+        let Some(value) = v.as_scalar() else {
+            return Err(bad(format!(
+                "line {}: `{key}` must be a single value",
+                v.span.start.line
+            )));
+        };
+        if std::env::var_os(var).is_none() {
+            // SAFETY: called first thing in `main`, before any thread exists.
+            unsafe { std::env::set_var(var, value) };
+        }
+    }
+    Ok(())
+}
