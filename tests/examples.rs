@@ -23,6 +23,11 @@ fn every_example_validates_and_runs() {
             .map_or(0, |n| n.trim().parse().unwrap());
         let env = Env::new();
         let path = file.to_str().unwrap();
+        if text.contains("# needs: network") {
+            // Validated only: it talks to the internet.
+            env.run(&["validate", path]).code(0);
+            continue;
+        }
         if text.contains("image: dag-test-busybox") {
             // Needs Docker and the test image: see tests/docker.rs, which runs it.
             continue;
@@ -150,4 +155,17 @@ fn the_http_example_posts_what_it_measured() {
     let echo_of_get = serde_json::json!({"method": get.method, "path": get.path, "headers": get.headers, "body": get.body}).to_string();
     assert_eq!(fetched["fetched_bytes"], echo_of_get.len());
     assert_eq!(post.headers["content-type"], "application/json");
+}
+
+#[test]
+fn the_fanout_example_merges_its_shards() {
+    let env = Env::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dags/fanout.yaml");
+    let param = format!("work={}", env.path().join("w").display());
+    let (run, doc) = env.run_json(file.to_str().unwrap(), &["--param", &param]);
+    run.code(0);
+    let log = env
+        .run(&["logs", doc["run_id"].as_str().unwrap(), "merge"])
+        .stdout;
+    assert_eq!(log, "total 80200\n");
 }
