@@ -350,3 +350,46 @@ fn flags_beat_environment_beat_config_file() {
         bad.stderr
     );
 }
+
+/// Runs the dynamic bash completion (`source <(COMPLETE=bash dag)`) for `words`,
+/// completing the last one.
+fn dynamic_bash(env: &Env, words: &[&str]) -> Vec<String> {
+    let bin = crate::common::dag_bin();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source <(COMPLETE=bash '{bin}')\nCOMP_WORDS=({words})\nCOMP_CWORD={cword}\nCOMP_TYPE=9\n_clap_complete_dag dag '{cur}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        bin = bin.display(),
+        words = quoted.join(" "),
+        cword = words.len() - 1,
+        cur = words[words.len() - 1],
+        prev = words[words.len() - 2],
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .current_dir(env.path())
+        .env("DAG_HOME", env.path().join("state"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_run_ids_and_task_ids() {
+    let env = Env::new();
+    env.write("c.yaml", "name: comp\ntasks:\n  extract: { command: 'true' }\n  transform: { command: 'true', depends_on: extract }\n");
+    let first = env.run_json("c.yaml", &[]).1;
+    let id = first["run_id"].as_str().unwrap().to_string();
+    let runs = dynamic_bash(&env, &["dag", "status", &id[..6]]);
+    assert!(runs.contains(&id), "{runs:?}");
+    let logs = dynamic_bash(&env, &["dag", "logs", ""]);
+    assert!(logs.contains(&id), "{logs:?}");
+    let tasks = dynamic_bash(&env, &["dag", "run", "c.yaml", "--only", "tr"]);
+    assert_eq!(tasks, ["transform"]);
+    let retry_tasks = dynamic_bash(&env, &["dag", "retry", &id, "--task", "ex"]);
+    assert_eq!(retry_tasks, ["extract"]);
+}

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCandidates;
+
+use super::docs::{run_id_candidates, task_id_candidates};
 
 /// Run YAML DAG workflows: shell, HTTP, Docker and Rust tasks, locally or across
 /// machines.
@@ -180,6 +183,7 @@ pub struct WorkersArgs {
 #[derive(Debug, Args)]
 pub struct CancelArgs {
     /// The run.
+    #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: String,
 
     /// NATS connection, for runs driven on another machine.
@@ -198,7 +202,7 @@ pub struct RunArgs {
     pub params: Vec<(String, String)>,
 
     /// Run only this task and everything upstream of it (repeatable).
-    #[arg(long = "only", value_name = "TASK")]
+    #[arg(long = "only", value_name = "TASK", add = ArgValueCandidates::new(task_id_candidates))]
     pub only: Vec<String>,
 
     /// Where run state is kept.
@@ -219,11 +223,12 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct RetryArgs {
     /// The run.
+    #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: String,
 
     /// Re-run this task and everything downstream of it, even if it succeeded
     /// [default: every task that did not succeed].
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", add = ArgValueCandidates::new(task_id_candidates))]
     pub task: Option<String>,
 
     /// How to execute.
@@ -310,6 +315,7 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The run [default: the latest run].
+    #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: Option<String>,
 
     /// Keep showing the run as it changes, until it ends.
@@ -383,6 +389,7 @@ pub enum RunStateArg {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The run.
+    #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: String,
 
     /// Only this task [default: every task].
