@@ -51,8 +51,7 @@ pub fn main() -> ExitCode {
 /// ```
 pub fn main_with(functions: FnRunner) -> ExitCode {
     // `COMPLETE=bash dag ...`: answer the shell's completion request and exit.
-    clap_complete::CompleteEnv::with_factory(|| <Cli as clap::CommandFactory>::command())
-        .complete();
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     quiet_task_panics();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Err(err) = config::apply(&args) {
