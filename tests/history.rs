@@ -232,3 +232,38 @@ fn status_watch_follows_a_run_to_its_end() {
     );
     let _ = child.wait_with_output();
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let env = Env::new();
+    env.write(
+        "p.yaml",
+        "name: pipe\ntasks:\n  a: { command: 'seq 1 200000' }\n",
+    );
+    let id = env.run_json("p.yaml", &[]).1["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // `dag logs RUN | head -1`: the reader goes away after the first line.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; '{}' logs {id} a | head -1",
+            crate::common::dag_bin().display()
+        ))
+        .env("DAG_HOME", env.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
