@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dag_global_optspecs
-    string join \n state-dir= color= config= h/help V/version
+    string join \n state-dir= color= config= state= nats= nats-creds= nats-ca= h/help V/version
 end
 
 function __fish_dag_needs_command
@@ -29,6 +29,11 @@ complete -c dag -n "__fish_dag_needs_command" -l color -d 'When to use colour an
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_needs_command" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_needs_command" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_needs_command" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_needs_command" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_needs_command" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_needs_command" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_needs_command" -f -a "run" -d 'Run a DAG file'
@@ -47,7 +52,6 @@ complete -c dag -n "__fish_dag_needs_command" -f -a "schema" -d 'Print the JSON 
 complete -c dag -n "__fish_dag_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand run" -l param -d 'Override a param: KEY=VALUE (repeatable)' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l only -d 'Run only this task and everything upstream of it (repeatable)' -r
-complete -c dag -n "__fish_dag_using_subcommand run" -l state -d 'Where run state is kept' -r -f -a "file\t'Files under the state directory'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l executor -d 'How tasks are executed' -r -f -a "sequential\t'One task at a time, in a fixed order'
 local\t'Up to --parallel tasks at once on this machine'
 distributed\t'On `dag worker` processes, through NATS JetStream'"
@@ -56,14 +60,16 @@ complete -c dag -n "__fish_dag_using_subcommand run" -s o -l output -d 'What to 
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
-complete -c dag -n "__fish_dag_using_subcommand run" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
-complete -c dag -n "__fish_dag_using_subcommand run" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
-complete -c dag -n "__fish_dag_using_subcommand run" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand run" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand run" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand run" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand run" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l dry-run -d 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing'
 complete -c dag -n "__fish_dag_using_subcommand run" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
 complete -c dag -n "__fish_dag_using_subcommand run" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
@@ -75,6 +81,11 @@ complete -c dag -n "__fish_dag_using_subcommand validate" -l color -d 'When to u
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand validate" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand validate" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand validate" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand validate" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand validate" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t'A result table'
@@ -85,6 +96,11 @@ complete -c dag -n "__fish_dag_using_subcommand status" -l color -d 'When to use
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand status" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand status" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand status" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand status" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand status" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand status" -s w -l watch -d 'Keep showing the run as it changes, until it ends'
 complete -c dag -n "__fish_dag_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand status" -s V -l version -d 'Print version'
@@ -103,6 +119,11 @@ complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcom
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -f -a "prune" -d 'Delete runs that ended longer ago than a given age'
@@ -113,6 +134,11 @@ complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l dry-run -d 'Only list what would be deleted'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
@@ -124,6 +150,11 @@ complete -c dag -n "__fish_dag_using_subcommand logs" -l color -d 'When to use c
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand logs" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand logs" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand logs" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand logs" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand logs" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand logs" -s f -l follow -d 'Keep printing new output until the run ends'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s V -l version -d 'Print version'
@@ -136,22 +167,21 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -s o -l output -d 'What t
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
-complete -c dag -n "__fish_dag_using_subcommand retry" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
-complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
-complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand retry" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand retry" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s q -l quiet -d 'Print nothing (same as `--output quiet`): the exit code tells'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s V -l version -d 'Print version'
-complete -c dag -n "__fish_dag_using_subcommand worker" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
-complete -c dag -n "__fish_dag_using_subcommand worker" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
-complete -c dag -n "__fish_dag_using_subcommand worker" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l workers -d 'Tasks run at once' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l timeout -d 'Timeout of tasks that set none' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l queue -d 'A queue to serve (repeatable) [default: default]' -r
@@ -162,12 +192,14 @@ complete -c dag -n "__fish_dag_using_subcommand worker" -l color -d 'When to use
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand worker" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand worker" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand worker" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand worker" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker -d 'Run docker tasks (off by default: only workers started with --docker get them)'
 complete -c dag -n "__fish_dag_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand worker" -s V -l version -d 'Print version'
-complete -c dag -n "__fish_dag_using_subcommand workers" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
-complete -c dag -n "__fish_dag_using_subcommand workers" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
-complete -c dag -n "__fish_dag_using_subcommand workers" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand workers" -s o -l output -d 'Output format' -r -f -a "table\t'A result table'
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
@@ -176,16 +208,23 @@ complete -c dag -n "__fish_dag_using_subcommand workers" -l color -d 'When to us
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand workers" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand workers" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand workers" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand workers" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand workers" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand workers" -s V -l version -d 'Print version'
-complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
-complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
-complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cancel" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand graph" -l format -d 'Output format' -r -f -a "text\t'A readable tree of the tasks in order, with their dependencies'
@@ -196,6 +235,11 @@ complete -c dag -n "__fish_dag_using_subcommand graph" -l color -d 'When to use 
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand graph" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand graph" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand graph" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand graph" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand graph" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand graph" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand graph" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand completions" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
@@ -203,6 +247,11 @@ complete -c dag -n "__fish_dag_using_subcommand completions" -l color -d 'When t
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand completions" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand completions" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand completions" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand completions" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand completions" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand man" -l out -d 'Directory to write the pages to' -r -F
@@ -211,6 +260,11 @@ complete -c dag -n "__fish_dag_using_subcommand man" -l color -d 'When to use co
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand man" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand man" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand man" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand man" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand man" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand man" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand schema" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
@@ -218,6 +272,11 @@ complete -c dag -n "__fish_dag_using_subcommand schema" -l color -d 'When to use
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand schema" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand schema" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand schema" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand schema" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "run" -d 'Run a DAG file'

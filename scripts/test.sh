@@ -28,9 +28,10 @@ if ! nats-server --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION"; then
 fi
 nats-server --version
 
-# The schema test checks files with Python's jsonschema and PyYAML.
-if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check jsonschema pyyaml
+# The schema test checks files with Python's jsonschema and PyYAML; a state test
+# reads run records with the independent NATS client nats-py.
+if ! python3 -c 'import jsonschema, yaml, nats' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check jsonschema pyyaml nats-py
 fi
 
 # The Docker tests use a small local image; no registry is reachable.

@@ -107,6 +107,7 @@ impl Observer for Silent {
 pub struct Pipeline {
     runners: Runners,
     state_dir: Option<PathBuf>,
+    store: Option<Arc<dyn StateStore>>,
     options: ExecOptions,
     params: Vec<(String, String)>,
     observer: Arc<dyn Observer>,
@@ -124,6 +125,7 @@ impl Pipeline {
         Pipeline {
             runners,
             state_dir: None,
+            store: None,
             options: ExecOptions::default(),
             params: Vec::new(),
             observer: Arc::new(Silent),
@@ -192,15 +194,24 @@ impl Pipeline {
         load_file(path, &self.load_options())
     }
 
+    /// Keeps runs in `store` (the NATS KV store, say) instead of the file store.
+    pub fn with_store(mut self, store: Arc<dyn StateStore>) -> Pipeline {
+        self.store = Some(store);
+        self
+    }
+
     /// Opens (creating if needed) the state store.
-    pub fn store(&self) -> Result<FileStore, Error> {
+    pub fn store(&self) -> Result<Arc<dyn StateStore>, Error> {
+        if let Some(store) = &self.store {
+            return Ok(store.clone());
+        }
         let dir = match &self.state_dir {
             Some(d) => d.clone(),
             None => default_state_dir().ok_or_else(|| {
                 Error::Setup("no data directory for the state store: set DAG_HOME".into())
             })?,
         };
-        Ok(FileStore::open(&dir)?)
+        Ok(Arc::new(FileStore::open(&dir)?))
     }
 
     /// Loads and runs a DAG file to its end.

@@ -13,4 +13,5 @@ mod nats;
 mod retry;
 mod run;
 mod signals;
+mod state;
 mod validate;

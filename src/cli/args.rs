@@ -29,6 +29,21 @@ pub struct Cli {
     /// ~/.config/dag/config.yaml]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Where run state is kept [default: nats for `--executor distributed`, else
+    /// file].
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "DAG_STATE",
+        hide_env_values = true
+    )]
+    pub state: Option<StateArg>,
+
+    /// NATS connection (distributed runs, workers, `--state nats`).
+    #[command(flatten)]
+    pub nats: NatsArgs,
 }
 
 /// `--color`.
@@ -118,6 +133,7 @@ pub struct NatsArgs {
     /// before the host; `tls://` requires TLS.
     #[arg(
         long = "nats",
+        global = true,
         value_name = "URL",
         env = "NATS_URL",
         hide_env_values = true,
@@ -126,21 +142,17 @@ pub struct NatsArgs {
     pub url: String,
 
     /// A NATS credentials file (JWT and NKey seed).
-    #[arg(long = "nats-creds", value_name = "FILE")]
+    #[arg(long = "nats-creds", global = true, value_name = "FILE")]
     pub creds: Option<PathBuf>,
 
     /// A CA certificate (PEM) to trust for TLS to NATS.
-    #[arg(long = "nats-ca", value_name = "FILE")]
+    #[arg(long = "nats-ca", global = true, value_name = "FILE")]
     pub ca: Option<PathBuf>,
 }
 
 /// `dag worker`.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// NATS connection.
-    #[command(flatten)]
-    pub nats: NatsArgs,
-
     /// Tasks run at once.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub workers: u32,
@@ -170,10 +182,6 @@ pub struct WorkerArgs {
 /// `dag workers`.
 #[derive(Debug, Args)]
 pub struct WorkersArgs {
-    /// NATS connection.
-    #[command(flatten)]
-    pub nats: NatsArgs,
-
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
@@ -185,10 +193,6 @@ pub struct CancelArgs {
     /// The run.
     #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: String,
-
-    /// NATS connection, for runs driven on another machine.
-    #[command(flatten)]
-    pub nats: NatsArgs,
 }
 
 /// `dag run`.
@@ -204,10 +208,6 @@ pub struct RunArgs {
     /// Run only this task and everything upstream of it (repeatable).
     #[arg(long = "only", value_name = "TASK", add = ArgValueCandidates::new(task_id_candidates))]
     pub only: Vec<String>,
-
-    /// Where run state is kept.
-    #[arg(long, value_enum, default_value_t = StateArg::File)]
-    pub state: StateArg,
 
     /// Print the execution plan (order, parallel waves, commands after parameter
     /// substitution) and run nothing.
@@ -267,10 +267,6 @@ pub struct ExecArgs {
     /// Write a JUnit XML report of the run to FILE (one test case per task).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-
-    /// NATS connection (`--executor distributed`).
-    #[command(flatten)]
-    pub nats: NatsArgs,
 }
 
 /// `--executor`.
@@ -289,6 +285,8 @@ pub enum ExecutorArg {
 pub enum StateArg {
     /// Files under the state directory.
     File,
+    /// The NATS KV bucket `dag_runs`.
+    Nats,
 }
 
 /// `--output`.

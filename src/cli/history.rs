@@ -9,14 +9,14 @@ use super::exit::{self, CliError};
 use super::output;
 use super::progress::format_ms;
 use super::report;
-use crate::backends::file_store::FileStore;
+use super::setup::Store;
 use crate::engine::record::RunRecord;
 use crate::engine::state::{RunState, TaskState};
-use crate::engine::store::{StateStore, StoreError};
+use crate::engine::store::StoreError;
 use crate::engine::time::Timestamp;
 
 /// A note for a run that says `running` but that no process drives any more.
-fn interrupted_note(store: &FileStore, record: &RunRecord) -> Option<String> {
+fn interrupted_note(store: &Store, record: &RunRecord) -> Option<String> {
     (!record.state.is_terminal() && !store.is_driven(&record.run_id)).then(|| {
         format!(
             "interrupted: the dag process that drove this run (pid {} on {}) is gone",
@@ -25,20 +25,21 @@ fn interrupted_note(store: &FileStore, record: &RunRecord) -> Option<String> {
     })
 }
 
-fn latest_id(store: &FileStore) -> Result<String, CliError> {
+fn latest_id(store: &Store) -> Result<String, CliError> {
     store
+        .state()
         .run_ids()?
         .pop()
         .ok_or(CliError::Store(StoreError::Empty))
 }
 
 /// `dag status [RUN_ID]`.
-pub fn status(args: StatusArgs, store: &FileStore) -> Result<u8, CliError> {
+pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
     let id = match args.run_id {
         Some(id) => id,
         None => latest_id(store)?,
     };
-    let mut record = store.load_run(&id)?;
+    let mut record = store.state().load_run(&id)?;
     if args.watch {
         // Follow the run: show it each time it changes, until it ends.
         let mut seen = u64::MAX;
@@ -55,7 +56,7 @@ pub fn status(args: StatusArgs, store: &FileStore) -> Result<u8, CliError> {
                 break;
             }
             std::thread::sleep(Duration::from_millis(500));
-            record = store.load_run(&id)?;
+            record = store.state().load_run(&id)?;
         }
         if args.output != OutputArg::Json {
             return Ok(status_code(&record));
@@ -94,13 +95,15 @@ fn status_code(record: &RunRecord) -> u8 {
 
 /// `dag runs prune`: deletes finished runs that ended before the cut-off, and runs
 /// that never ended and that no process drives any more, created before it.
-pub fn prune(args: &PruneArgs, store: &FileStore) -> Result<u8, CliError> {
+pub fn prune(args: &PruneArgs, store: &Store) -> Result<u8, CliError> {
     let cutoff = Timestamp::now()
         .0
         .saturating_sub(args.older_than.as_millis() as u64);
     let mut pruned = Vec::new();
-    for id in store.run_ids()? {
-        let Ok(r) = store.load_run(&id) else { continue };
+    for id in store.state().run_ids()? {
+        let Ok(r) = store.state().load_run(&id) else {
+            continue;
+        };
         let when = r.ended_at.unwrap_or(r.created_at);
         let over = r.state.is_terminal() || !store.is_driven(&id);
         if over && when.0 < cutoff {
@@ -128,12 +131,12 @@ pub fn prune(args: &PruneArgs, store: &FileStore) -> Result<u8, CliError> {
 }
 
 /// `dag runs`.
-pub fn runs(args: RunsArgs, store: &FileStore) -> Result<u8, CliError> {
+pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
     if let Some(RunsAction::Prune(p)) = &args.action {
         return prune(p, store);
     }
     let mut records = Vec::new();
-    for id in store.run_ids()?.iter().rev() {
+    for id in store.state().run_ids()?.iter().rev() {
         if records.len() >= args.limit {
             break;
         }
@@ -141,7 +144,7 @@ pub fn runs(args: RunsArgs, store: &FileStore) -> Result<u8, CliError> {
             args.status
                 .is_none_or(|s| format!("{s:?}").to_lowercase() == r.state.as_str())
         };
-        match store.load_run(id) {
+        match store.state().load_run(id) {
             Ok(r) if args.dag.as_ref().is_none_or(|d| *d == r.dag) && wanted_state(&r) => {
                 records.push(r)
             }
@@ -191,8 +194,8 @@ pub fn runs(args: RunsArgs, store: &FileStore) -> Result<u8, CliError> {
 }
 
 /// `dag logs RUN_ID [TASK]`.
-pub fn logs(args: LogsArgs, store: &FileStore) -> Result<u8, CliError> {
-    let record = store.load_run(&args.run_id)?;
+pub fn logs(args: LogsArgs, store: &Store) -> Result<u8, CliError> {
+    let record = store.state().load_run(&args.run_id)?;
     if let Some(task) = &args.task
         && !record.tasks.iter().any(|t| &t.id == task)
     {
@@ -218,7 +221,10 @@ pub fn logs(args: LogsArgs, store: &FileStore) -> Result<u8, CliError> {
         let mut offset = 0u64;
         let mut last = b'\n';
         loop {
-            let chunk = store.read_log(&record.run_id, &t.id, a.attempt, offset, LOG_CHUNK)?;
+            let chunk =
+                store
+                    .state()
+                    .read_log(&record.run_id, &t.id, a.attempt, offset, LOG_CHUNK)?;
             if chunk.is_empty() {
                 break;
             }
@@ -284,7 +290,7 @@ fn selected<'r>(
 
 /// Prints new output of the selected tasks, each line prefixed with its task id, until
 /// the run ends.
-fn follow(args: &LogsArgs, store: &FileStore, mut record: RunRecord) -> Result<u8, CliError> {
+fn follow(args: &LogsArgs, store: &Store, mut record: RunRecord) -> Result<u8, CliError> {
     use std::collections::HashMap;
     let mut offsets: HashMap<(String, u32), u64> = HashMap::new();
     let mut partial: HashMap<(String, u32), String> = HashMap::new();
@@ -294,7 +300,10 @@ fn follow(args: &LogsArgs, store: &FileStore, mut record: RunRecord) -> Result<u
         for (t, a) in selected(&record, args) {
             let key = (t.id.clone(), a.attempt);
             let offset = offsets.entry(key.clone()).or_insert(0);
-            let bytes = store.read_log(&record.run_id, &t.id, a.attempt, *offset, LOG_CHUNK)?;
+            let bytes =
+                store
+                    .state()
+                    .read_log(&record.run_id, &t.id, a.attempt, *offset, LOG_CHUNK)?;
             if bytes.is_empty() {
                 continue;
             }
@@ -317,6 +326,6 @@ fn follow(args: &LogsArgs, store: &FileStore, mut record: RunRecord) -> Result<u
             return Ok(exit::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(250));
-        record = store.load_run(&record.run_id)?;
+        record = store.state().load_run(&record.run_id)?;
     }
 }

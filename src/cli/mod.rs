@@ -98,16 +98,17 @@ fn quiet_task_panics() {
 
 fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
     let state_dir = cli.state_dir.as_deref();
+    let history = || setup::history_store(cli.state, state_dir, &cli.nats);
     match cli.command {
-        Command::Run(a) => run::run(a, state_dir, runners),
+        Command::Run(a) => run::run(a, state_dir, cli.state, &cli.nats, runners),
         Command::Validate(a) => validate::validate(a, &runners),
-        Command::Status(a) => history::status(a, &setup::existing_store(state_dir)?),
-        Command::Runs(a) => history::runs(a, &setup::existing_store(state_dir)?),
-        Command::Logs(a) => history::logs(a, &setup::existing_store(state_dir)?),
-        Command::Retry(a) => run::retry(a, state_dir, runners),
-        Command::Worker(a) => nats::worker(a, runners),
-        Command::Workers(a) => nats::workers(a),
-        Command::Cancel(a) => nats::cancel(a, state_dir),
+        Command::Status(a) => history::status(a, &history()?),
+        Command::Runs(a) => history::runs(a, &history()?),
+        Command::Logs(a) => history::logs(a, &history()?),
+        Command::Retry(a) => run::retry(a, state_dir, cli.state, &cli.nats, runners),
+        Command::Worker(a) => nats::worker(a, &cli.nats, runners),
+        Command::Workers(a) => nats::workers(a, &cli.nats),
+        Command::Cancel(a) => nats::cancel(a, history(), &cli.nats),
         Command::Graph(a) => graph::graph(a, &runners),
         Command::Completions(a) => docs::completions(a.shell),
         Command::Man(a) => docs::man(&a.out),

@@ -20,7 +20,6 @@ use crate::backends::nats::wire::{self, ControlAction, ControlMsg, PROTOCOL};
 use crate::backends::nats::worker::{self, WorkerConfig};
 use crate::backends::nats::{NatsError, NatsOptions, TASKS_STREAM, Timing, connect, ensure_layout};
 use crate::engine::runner::{Runners, TaskRunner};
-use crate::engine::store::StateStore;
 
 impl From<NatsError> for CliError {
     fn from(e: NatsError) -> CliError {
@@ -29,11 +28,7 @@ impl From<NatsError> for CliError {
 }
 
 fn options(args: &NatsArgs) -> NatsOptions {
-    NatsOptions {
-        url: args.url.clone(),
-        creds: args.creds.clone(),
-        ca: args.ca.clone(),
-    }
+    setup::nats_options(args)
 }
 
 /// Runners that hand every task type to the workers. Function names stay those of
@@ -63,7 +58,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// `dag worker`.
-pub fn worker(args: WorkerArgs, local: Runners) -> Result<u8, CliError> {
+pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, CliError> {
     let runtime = runtime()?;
     let queues = if args.queues.is_empty() {
         vec!["default".to_string()]
@@ -108,7 +103,7 @@ pub fn worker(args: WorkerArgs, local: Runners) -> Result<u8, CliError> {
                 .map_err(|e| CliError::Infrastructure(format!("--docker: {e}")))?;
             runners = runners.with("docker", Arc::new(docker));
         }
-        let client = connect(&options(&args.nats), "dag worker").await?;
+        let client = connect(&options(nats), "dag worker").await?;
         let shutdown = CancellationToken::new();
         let stopping = shutdown.clone();
         super::signals::watch(
@@ -132,7 +127,7 @@ pub fn worker(args: WorkerArgs, local: Runners) -> Result<u8, CliError> {
             } else {
                 ""
             },
-            crate::backends::nats::redact(&args.nats.url)
+            crate::backends::nats::redact(&nats.url)
         ));
         worker::run(client, config, runners, Timing::from_env(), shutdown).await?;
         Ok(())
@@ -143,11 +138,11 @@ pub fn worker(args: WorkerArgs, local: Runners) -> Result<u8, CliError> {
 }
 
 /// `dag workers`.
-pub fn workers(args: WorkersArgs) -> Result<u8, CliError> {
+pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
     let runtime = runtime()?;
     let timing = Timing::from_env();
     let (workers, queues) = runtime.block_on(async {
-        let client = connect(&options(&args.nats), "dag workers").await?;
+        let client = connect(&options(nats), "dag workers").await?;
         let js = jetstream::new(client);
         ensure_layout(&js).await?;
         // A worker silent for twice the dead-after time is gone.
@@ -257,10 +252,14 @@ async fn queue_depths(js: &jetstream::Context) -> Result<Vec<(String, u64, u64)>
 
 /// `dag cancel RUN_ID`: a run driven on this machine gets SIGINT, as Ctrl-C; the
 /// workers and a `dag run` elsewhere get a control message over NATS.
-pub fn cancel(args: CancelArgs, state_dir: Option<&std::path::Path>) -> Result<u8, CliError> {
+pub fn cancel(
+    args: CancelArgs,
+    store: Result<setup::Store, CliError>,
+    nats: &NatsArgs,
+) -> Result<u8, CliError> {
     let mut done = Vec::new();
-    if let Ok(store) = setup::existing_store(state_dir)
-        && let Ok(record) = store.load_run(&args.run_id)
+    if let Ok(store) = &store
+        && let Ok(record) = store.state().load_run(&args.run_id)
     {
         if record.state.is_terminal() {
             output::print(&format!(
@@ -281,7 +280,7 @@ pub fn cancel(args: CancelArgs, state_dir: Option<&std::path::Path>) -> Result<u
     }
     let runtime = runtime()?;
     let nats = runtime.block_on(async {
-        let client = connect(&options(&args.nats), "dag cancel").await?;
+        let client = connect(&options(nats), "dag cancel").await?;
         let msg = ControlMsg {
             v: PROTOCOL,
             run_id: args.run_id.clone(),

@@ -4,16 +4,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::args::{ExecArgs, ExecutorArg, OutputArg, RetryArgs, RunArgs};
+use super::args::{ExecArgs, ExecutorArg, NatsArgs, OutputArg, RetryArgs, RunArgs, StateArg};
 use super::exit::{self, CliError};
 use super::output::{self, Style};
 use super::progress::Progress;
 use super::{report, setup};
+use crate::backends::nats::kv_store::KvStore;
 use crate::embed::Pipeline;
 use crate::engine::executor::{ExecError, ExecOptions, ExecutorKind};
 use crate::engine::runner::{LineSink, Runners, StopSignal};
 use crate::engine::state::RunState;
-use crate::engine::store::StateStore;
 
 /// Name of the runtime's threads, where tasks (and their panics) run.
 pub const WORKER_THREAD: &str = "dag-worker";
@@ -26,9 +26,16 @@ pub const DISTRIBUTED_IN_FLIGHT: usize = 1000;
 pub fn run(
     args: RunArgs,
     state_dir: Option<&std::path::Path>,
+    state: Option<StateArg>,
+    nats: &NatsArgs,
     runners: Runners,
 ) -> Result<u8, CliError> {
-    let mut pipeline = Pipeline::with_runners(runners).state_dir(setup::state_dir(state_dir)?);
+    let mut pipeline = with_state(
+        Pipeline::with_runners(runners).state_dir(setup::state_dir(state_dir)?),
+        state,
+        &args.exec,
+        nats,
+    )?;
     for (k, v) in &args.params {
         pipeline = pipeline.param(k, v);
     }
@@ -60,7 +67,31 @@ pub fn run(
     pipeline.store()?;
     let file = args.file.display().to_string();
     let total = dag.len();
-    drive(args.exec, pipeline, total, Target::New { dag, file })
+    drive(args.exec, nats, pipeline, total, Target::New { dag, file })
+}
+
+/// The store of a run: `--state`, else NATS KV for distributed runs and files
+/// otherwise.
+fn with_state(
+    pipeline: Pipeline,
+    state: Option<StateArg>,
+    exec: &ExecArgs,
+    nats: &NatsArgs,
+) -> Result<Pipeline, CliError> {
+    let distributed = exec.executor == ExecutorArg::Distributed;
+    let state = state.unwrap_or(if distributed {
+        StateArg::Nats
+    } else {
+        StateArg::File
+    });
+    Ok(match state {
+        StateArg::File => pipeline,
+        StateArg::Nats => {
+            let kv = KvStore::open(&setup::nats_options(nats), distributed)
+                .map_err(|e| CliError::Infrastructure(e.to_string()))?;
+            pipeline.with_store(Arc::new(kv))
+        }
+    })
 }
 
 /// The execution plan of `dag run --dry-run`: waves of tasks that may run together,
@@ -121,9 +152,16 @@ fn plan(dag: &crate::engine::graph::Dag, exec: &ExecArgs) -> String {
 pub fn retry(
     args: RetryArgs,
     state_dir: Option<&std::path::Path>,
+    state: Option<StateArg>,
+    nats: &NatsArgs,
     runners: Runners,
 ) -> Result<u8, CliError> {
-    let pipeline = Pipeline::with_runners(runners).state_dir(setup::state_dir(state_dir)?);
+    let pipeline = with_state(
+        Pipeline::with_runners(runners).state_dir(setup::state_dir(state_dir)?),
+        state,
+        &args.exec,
+        nats,
+    )?;
     let store = pipeline.store()?;
     let record = store.load_run(&args.run_id)?;
     // Checked here too, so that a run that cannot be retried says so before a
@@ -131,6 +169,7 @@ pub fn retry(
     let total = pipeline.definition_of(&record)?.len();
     drive(
         args.exec,
+        nats,
         pipeline,
         total,
         Target::Retry {
@@ -155,6 +194,7 @@ enum Target {
 /// Drives a run with progress on stderr, prints the result, and gives the exit code.
 fn drive(
     mut args: ExecArgs,
+    nats: &NatsArgs,
     pipeline: Pipeline,
     total: usize,
     target: Target,
@@ -202,7 +242,7 @@ fn drive(
         let warn_to = progress.clone();
         let warn = Arc::new(move |text: &str| warn_to.warn(text));
         let remote = runtime.block_on(super::nats::distributed_runners(
-            &args.nats,
+            nats,
             pipeline.runners(),
             warn,
         ))?;
@@ -249,11 +289,7 @@ fn drive(
     };
 
     if let Some(path) = &args.report {
-        std::fs::write(
-            path,
-            super::junit::report(&record, &store as &dyn StateStore),
-        )
-        .map_err(|e| {
+        std::fs::write(path, super::junit::report(&record, store.as_ref())).map_err(|e| {
             CliError::usage(
                 format!("cannot write the report {}: {e}", path.display()),
                 None,
@@ -266,7 +302,7 @@ fn drive(
             out.push('\n');
             out.push_str(&report::summary(&record));
             out.push('\n');
-            out.push_str(&report::failed_tails(&record, &store as &dyn StateStore));
+            out.push_str(&report::failed_tails(&record, store.as_ref()));
             output::print(&out)?;
         }
         OutputArg::Json => output::print(&report::json(&record))?,

@@ -2,10 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
+use super::args::{NatsArgs, StateArg};
 use super::exit::CliError;
 use crate::backends::file_store::FileStore;
 use crate::backends::function::FnRunner;
+use crate::backends::nats::NatsOptions;
+use crate::backends::nats::kv_store::KvStore;
 use crate::engine::runner::Runners;
+use crate::engine::store::StateStore;
 use crate::engine::store::StoreError;
 use crate::engine::validate::LoadOptions;
 
@@ -23,7 +27,64 @@ pub fn state_dir(flag: Option<&Path>) -> Result<PathBuf, CliError> {
     }
 }
 
-/// The store for history commands; a missing store means there are no runs.
+/// A state store chosen by `--state`.
+pub enum Store {
+    /// Files under the state directory.
+    File(FileStore),
+    /// The NATS KV bucket `dag_runs`.
+    Nats(KvStore),
+}
+
+impl Store {
+    /// The store as the engine sees it.
+    pub fn state(&self) -> &dyn StateStore {
+        match self {
+            Store::File(s) => s,
+            Store::Nats(s) => s,
+        }
+    }
+
+    /// Whether a live process drives the run now.
+    pub fn is_driven(&self, run_id: &str) -> bool {
+        match self {
+            Store::File(s) => s.is_driven(run_id),
+            Store::Nats(s) => s.is_driven(run_id),
+        }
+    }
+
+    /// Deletes a run.
+    pub fn delete_run(&self, run_id: &str) -> Result<(), StoreError> {
+        match self {
+            Store::File(s) => s.delete_run(run_id),
+            Store::Nats(s) => s.delete_run(run_id),
+        }
+    }
+}
+
+/// The NATS connection options of the command line.
+pub fn nats_options(args: &NatsArgs) -> NatsOptions {
+    NatsOptions {
+        url: args.url.clone(),
+        creds: args.creds.clone(),
+        ca: args.ca.clone(),
+    }
+}
+
+/// The store of history commands (`status`, `runs`, `logs`, `retry`, `cancel`).
+pub fn history_store(
+    state: Option<StateArg>,
+    state_dir: Option<&Path>,
+    nats: &NatsArgs,
+) -> Result<Store, CliError> {
+    match state.unwrap_or(StateArg::File) {
+        StateArg::File => existing_store(state_dir).map(Store::File),
+        StateArg::Nats => KvStore::open(&nats_options(nats), false)
+            .map(Store::Nats)
+            .map_err(|e| CliError::Infrastructure(e.to_string())),
+    }
+}
+
+/// The file store for history commands; a missing store means there are no runs.
 pub fn existing_store(flag: Option<&Path>) -> Result<FileStore, CliError> {
     let dir = state_dir(flag)?;
     FileStore::open_existing(&dir).map_err(|e| match e {

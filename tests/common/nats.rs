@@ -171,9 +171,15 @@ impl Env {
         worker
     }
 
-    /// `dag run FILE --executor distributed --nats URL --output json ARGS`, started.
+    /// `dag run FILE --executor distributed --nats URL --output json ARGS`, started,
+    /// with its state in the file store (tests of `--state nats` say so).
     pub fn spawn_distributed(&self, nats: &NatsServer, file: &str, args: &[&str]) -> Child {
         let url = nats.url();
+        let state = if args.contains(&"--state") {
+            vec![]
+        } else {
+            vec!["--state", "file"]
+        };
         let mut all = vec![
             "run",
             file,
@@ -184,6 +190,7 @@ impl Env {
             "--output",
             "json",
         ];
+        all.extend(state);
         all.extend_from_slice(args);
         self.cmd(&all)
             .envs(FAST.iter().copied())

@@ -11,6 +11,7 @@
 //! | logs | stream `DAG_LOGS`, subjects `dag.logs.<run>.<task>.<attempt>` |
 //! | cancel | `dag.control.<run>` |
 
+pub mod kv_store;
 pub mod scheduler;
 pub mod wire;
 pub mod worker;

@@ -1,0 +1,630 @@
+//! The NATS KV state store (`--state nats`): runs kept in the bucket `dag_runs`, so
+//! that any machine can look at, retry and cancel them.
+//!
+//! | key | value |
+//! |---|---|
+//! | `<run>.run` | the run record without its tasks (JSON, as in `run.json`), plus `task_ids` and the driver's lease |
+//! | `<run>.t.<task>` | the task's record: state, attempts (start, end, exit code, error, host, worker), outputs |
+//!
+//! Every write is a compare-and-swap on the key's revision: a conflict re-reads the
+//! fresh value and applies the change to it again, so two writers never lose an
+//! update. The process driving a run holds a lease in the run record, renewed every
+//! 5 s and valid 15 s: a run whose lease lapsed is reported interrupted, and only one
+//! process at a time can take a run over (`dag retry`).
+//!
+//! Task output lives in the stream `DAG_LOGS`: workers publish it there, and a run
+//! driven locally with `--state nats` publishes each attempt's log when the attempt
+//! ends, so `dag logs` works from any machine for as long as the stream keeps it
+//! (7 days).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{LOGS_STREAM, NatsError};
+use crate::engine::events::Event;
+use crate::engine::record::{RunRecord, TaskRecord};
+use crate::engine::runner::TaskLog;
+use crate::engine::store::{RunWriter, StateStore, StoreError};
+use crate::engine::time::Timestamp;
+
+/// The bucket of runs.
+pub const RUNS_BUCKET: &str = "dag_runs";
+/// How long a lease lasts without renewal: 15 s (`DAG_NATS_LEASE` shortens it for
+/// tests); it is renewed every third of that.
+pub fn lease() -> Duration {
+    std::env::var("DAG_NATS_LEASE")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(15))
+}
+
+fn lease_until() -> Timestamp {
+    Timestamp(Timestamp::now().0 + lease().as_millis() as u64)
+}
+
+/// The run record as kept under `<run>.run`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Header {
+    #[serde(flatten)]
+    record: RunRecord,
+    task_ids: Vec<String>,
+    #[serde(default)]
+    lease: Option<Lease>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Lease {
+    holder: String,
+    until: Timestamp,
+}
+
+impl Lease {
+    fn live(&self) -> bool {
+        self.until > Timestamp::now()
+    }
+}
+
+/// Runs kept in NATS KV.
+#[derive(Clone)]
+pub struct KvStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    rt: tokio::runtime::Runtime,
+    kv: kv::Store,
+    js: jetstream::Context,
+    client: async_nats::Client,
+    /// Whether workers publish task output (distributed runs): then a local writer
+    /// must not publish it again.
+    remote_logs: bool,
+    /// Where attempts driven here write their output before it is published.
+    cache: std::path::PathBuf,
+    holder: String,
+}
+
+fn io(action: &'static str, what: impl std::fmt::Display, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io {
+        action,
+        path: format!("nats kv {RUNS_BUCKET}: {what}"),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+fn run_key(run_id: &str) -> String {
+    format!("{run_id}.run")
+}
+
+fn task_key(run_id: &str, task: &str) -> String {
+    format!("{run_id}.t.{task}")
+}
+
+impl KvStore {
+    /// Opens (creating if needed) the bucket on the server `options` name.
+    /// `remote_logs`: workers publish task output (a distributed run).
+    pub fn open(options: &super::NatsOptions, remote_logs: bool) -> Result<KvStore, NatsError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("dag-nats-kv")
+            .enable_all()
+            .build()
+            .map_err(|e| NatsError::Op(e.to_string()))?;
+        let options = options.clone();
+        let (client, js, kv) = std::thread::scope(|s| {
+            s.spawn(|| {
+                rt.block_on(async {
+                    let client = super::connect(&options, "dag state").await?;
+                    let js = jetstream::new(client.clone());
+                    super::ensure_layout(&js).await?;
+                    let kv = match js.get_key_value(RUNS_BUCKET).await {
+                        Ok(kv) => kv,
+                        Err(_) => match js
+                            .create_key_value(kv::Config {
+                                bucket: RUNS_BUCKET.into(),
+                                history: 5,
+                                storage: jetstream::stream::StorageType::File,
+                                ..Default::default()
+                            })
+                            .await
+                        {
+                            Ok(kv) => kv,
+                            Err(e) => js.get_key_value(RUNS_BUCKET).await.map_err(|_| {
+                                NatsError::Op(format!("cannot create bucket {RUNS_BUCKET}: {e}"))
+                            })?,
+                        },
+                    };
+                    Ok::<_, NatsError>((client, js, kv))
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(NatsError::Op("the NATS state thread panicked".into())))
+        })?;
+        let cache = std::env::temp_dir().join(format!("dag-state-logs-{}", std::process::id()));
+        Ok(KvStore {
+            inner: Arc::new(Inner {
+                rt,
+                kv,
+                js,
+                client,
+                remote_logs,
+                cache,
+                holder: format!(
+                    "{}-{}-{:04x}",
+                    nix::unistd::gethostname()
+                        .ok()
+                        .and_then(|h| h.into_string().ok())
+                        .unwrap_or_default(),
+                    std::process::id(),
+                    fastrand::u16(..)
+                ),
+            }),
+        })
+    }
+
+    /// Runs `fut` on the store's own runtime and waits for it, from sync code or
+    /// from inside another runtime alike.
+    fn call<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.inner.rt.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        match tokio::runtime::Handle::try_current() {
+            // Blocking a worker thread of the caller's runtime: let it hand its
+            // other work to the other workers meanwhile.
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| rx.recv())
+            }
+            _ => rx.recv(),
+        }
+        .expect("the NATS state runtime stopped")
+    }
+
+    /// Whether a live process holds the run's lease.
+    pub fn is_driven(&self, run_id: &str) -> bool {
+        let kv = self.inner.kv.clone();
+        let key = run_key(run_id);
+        self.call(async move { read::<Header>(&kv, &key).await })
+            .ok()
+            .flatten()
+            .and_then(|(h, _)| h.lease)
+            .is_some_and(|l| l.live())
+    }
+
+    /// Deletes a run and its task records (`dag runs prune`).
+    pub fn delete_run(&self, run_id: &str) -> Result<(), StoreError> {
+        if self.is_driven(run_id) {
+            return Err(StoreError::Locked(run_id.to_string()));
+        }
+        let record = self.load_run(run_id)?;
+        let kv = self.inner.kv.clone();
+        let run_id = run_id.to_string();
+        self.call(async move {
+            for t in &record.tasks {
+                kv.purge(task_key(&run_id, &t.id))
+                    .await
+                    .map_err(|e| io("delete", &run_id, e))?;
+            }
+            kv.purge(run_key(&run_id))
+                .await
+                .map_err(|e| io("delete", &run_id, e))
+        })
+    }
+}
+
+/// A value and its revision.
+pub async fn read<T: for<'de> Deserialize<'de>>(
+    kv: &kv::Store,
+    key: &str,
+) -> Result<Option<(T, u64)>, StoreError> {
+    let entry = kv.entry(key).await.map_err(|e| io("read", key, e))?;
+    match entry {
+        Some(e) if e.operation == kv::Operation::Put => {
+            let value = serde_json::from_slice(&e.value).map_err(|err| StoreError::Corrupt {
+                path: format!("nats kv {RUNS_BUCKET}: {key}"),
+                detail: err.to_string(),
+            })?;
+            Ok(Some((value, e.revision)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Read-modify-write by compare-and-swap: `change` is applied to the freshest value
+/// until the write lands; it may refuse (return an error) after seeing the value.
+/// Every record of the store is written this way.
+pub async fn update<T, F>(kv: &kv::Store, key: &str, mut change: F) -> Result<T, StoreError>
+where
+    T: Serialize + for<'de> Deserialize<'de>,
+    F: FnMut(Option<T>) -> Result<T, StoreError>,
+{
+    for _ in 0..100 {
+        let current = read::<T>(kv, key).await?;
+        let revision = current.as_ref().map(|(_, r)| *r);
+        let next = change(current.map(|(v, _)| v))?;
+        let bytes =
+            bytes::Bytes::from(serde_json::to_vec(&next).map_err(|e| io("encode", key, e))?);
+        let written = match revision {
+            Some(r) => kv
+                .update(key, bytes, r)
+                .await
+                .map_err(|e| e.kind() == kv::UpdateErrorKind::WrongLastRevision),
+            None => kv
+                .create(key, bytes)
+                .await
+                .map_err(|e| e.kind() == kv::CreateErrorKind::AlreadyExists),
+        };
+        match written {
+            Ok(_) => return Ok(next),
+            // Someone wrote in between: start again from the fresh value.
+            Err(true) => continue,
+            Err(false) => return Err(io("write", key, "the server refused the write")),
+        }
+    }
+    Err(io("write", key, "too many concurrent writers"))
+}
+
+async fn load(kv: &kv::Store, run_id: &str) -> Result<RunRecord, StoreError> {
+    let Some((header, _)) = read::<Header>(kv, &run_key(run_id)).await? else {
+        return Err(StoreError::NotFound(run_id.to_string()));
+    };
+    let mut record = header.record;
+    let keys: Vec<String> = header
+        .task_ids
+        .iter()
+        .map(|id| task_key(run_id, id))
+        .collect();
+    record.tasks = Vec::with_capacity(keys.len());
+    let mut reads = futures_util::stream::iter(keys.into_iter().map(|key| {
+        let kv = kv.clone();
+        async move { read::<TaskRecord>(&kv, &key).await }
+    }))
+    .buffered(64);
+    while let Some(task) = reads.next().await {
+        match task? {
+            Some((t, _)) => record.tasks.push(t),
+            None => {
+                return Err(StoreError::Corrupt {
+                    path: format!("nats kv {RUNS_BUCKET}: {run_id}"),
+                    detail: "a task record is missing".into(),
+                });
+            }
+        }
+    }
+    Ok(record)
+}
+
+impl StateStore for KvStore {
+    fn create_run(&self, record: &RunRecord) -> Result<Box<dyn RunWriter>, StoreError> {
+        let kv = self.inner.kv.clone();
+        let lease = Lease {
+            holder: self.inner.holder.clone(),
+            until: lease_until(),
+        };
+        let header = Header {
+            record: RunRecord {
+                tasks: Vec::new(),
+                ..record.clone()
+            },
+            task_ids: record.tasks.iter().map(|t| t.id.clone()).collect(),
+            lease: Some(lease),
+        };
+        let run_id = record.run_id.clone();
+        let tasks = record.tasks.clone();
+        self.call(async move {
+            let bytes = bytes::Bytes::from(
+                serde_json::to_vec(&header).map_err(|e| io("encode", &run_id, e))?,
+            );
+            kv.create(run_key(&run_id), bytes).await.map_err(|e| {
+                if e.kind() == kv::CreateErrorKind::AlreadyExists {
+                    StoreError::Exists(run_id.clone())
+                } else {
+                    io("create", &run_id, e)
+                }
+            })?;
+            for t in &tasks {
+                let bytes = bytes::Bytes::from(
+                    serde_json::to_vec(t).map_err(|e| io("encode", &run_id, e))?,
+                );
+                kv.put(task_key(&run_id, &t.id), bytes)
+                    .await
+                    .map_err(|e| io("create", &run_id, e))?;
+            }
+            Ok::<(), StoreError>(())
+        })?;
+        Ok(Box::new(KvRunWriter::new(self.clone(), record.clone())))
+    }
+
+    fn open_run(&self, run_id: &str) -> Result<(RunRecord, Box<dyn RunWriter>), StoreError> {
+        let kv = self.inner.kv.clone();
+        let holder = self.inner.holder.clone();
+        let id = run_id.to_string();
+        let record = self.call(async move {
+            // Take the lease, unless a live process holds it.
+            update::<Header, _>(&kv, &run_key(&id), |h| {
+                let Some(mut h) = h else {
+                    return Err(StoreError::NotFound(id.clone()));
+                };
+                if h.lease
+                    .as_ref()
+                    .is_some_and(|l| l.live() && l.holder != holder)
+                {
+                    return Err(StoreError::Locked(id.clone()));
+                }
+                h.lease = Some(Lease {
+                    holder: holder.clone(),
+                    until: lease_until(),
+                });
+                Ok(h)
+            })
+            .await?;
+            load(&kv, &id).await
+        })?;
+        Ok((
+            record.clone(),
+            Box::new(KvRunWriter::new(self.clone(), record)),
+        ))
+    }
+
+    fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError> {
+        let kv = self.inner.kv.clone();
+        let id = run_id.to_string();
+        self.call(async move { load(&kv, &id).await })
+    }
+
+    fn run_ids(&self) -> Result<Vec<String>, StoreError> {
+        let js = self.inner.js.clone();
+        let kv = self.inner.kv.clone();
+        self.call(async move {
+            let stream = js
+                .get_stream(format!("KV_{RUNS_BUCKET}"))
+                .await
+                .map_err(|e| io("list", "runs", e))?;
+            let mut subjects = stream
+                .info_with_subjects(format!("$KV.{RUNS_BUCKET}.*.run"))
+                .await
+                .map_err(|e| io("list", "runs", e))?;
+            let mut ids = Vec::new();
+            while let Some(item) = subjects.next().await {
+                let (subject, _) = item.map_err(|e| io("list", "runs", e))?;
+                if let Some(id) = subject
+                    .strip_prefix(&format!("$KV.{RUNS_BUCKET}."))
+                    .and_then(|k| k.strip_suffix(".run"))
+                    && kv.get(run_key(id)).await.ok().flatten().is_some()
+                {
+                    ids.push(id.to_string());
+                }
+            }
+            ids.sort();
+            Ok(ids)
+        })
+    }
+
+    fn read_log(
+        &self,
+        run_id: &str,
+        task: &str,
+        attempt: u32,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, StoreError> {
+        let all = self.whole_log(run_id, task, attempt)?;
+        let start = (offset as usize).min(all.len());
+        let end = start.saturating_add(max).min(all.len());
+        Ok(all[start..end].to_vec())
+    }
+
+    fn log_size(&self, run_id: &str, task: &str, attempt: u32) -> Result<u64, StoreError> {
+        Ok(self.whole_log(run_id, task, attempt)?.len() as u64)
+    }
+}
+
+impl KvStore {
+    /// An attempt's output from `DAG_LOGS`.
+    fn whole_log(&self, run_id: &str, task: &str, attempt: u32) -> Result<Vec<u8>, StoreError> {
+        let js = self.inner.js.clone();
+        let subject = format!("dag.logs.{run_id}.{task}.{attempt}");
+        self.call(async move {
+            let stream = js
+                .get_stream(LOGS_STREAM)
+                .await
+                .map_err(|e| io("read logs of", &subject, e))?;
+            let consumer = stream
+                .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                    filter_subject: subject.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| io("read logs of", &subject, e))?;
+            let pending = consumer.cached_info().num_pending;
+            let mut out = Vec::new();
+            if pending == 0 {
+                return Ok(out);
+            }
+            let mut messages = consumer
+                .messages()
+                .await
+                .map_err(|e| io("read logs of", &subject, e))?;
+            let mut seen = 0;
+            while seen < pending {
+                match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
+                    Ok(Some(Ok(m))) => {
+                        out.extend_from_slice(&m.payload);
+                        seen += 1;
+                    }
+                    _ => break,
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// Records a run's events in KV: each commit writes the records that changed.
+struct KvRunWriter {
+    store: KvStore,
+    record: RunRecord,
+    dirty_tasks: Vec<usize>,
+    dirty_run: bool,
+    /// Attempts whose log is to be published (local runs).
+    finished_logs: Vec<(String, u32)>,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl KvRunWriter {
+    fn new(store: KvStore, record: RunRecord) -> KvRunWriter {
+        let kv = store.inner.kv.clone();
+        let holder = store.inner.holder.clone();
+        let key = run_key(&record.run_id);
+        let renewal = store.inner.rt.spawn(async move {
+            loop {
+                tokio::time::sleep(lease() / 3).await;
+                let _ = update::<Header, _>(&kv, &key, |h| {
+                    let mut h = h.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+                    h.lease = Some(Lease {
+                        holder: holder.clone(),
+                        until: lease_until(),
+                    });
+                    Ok(h)
+                })
+                .await;
+            }
+        });
+        KvRunWriter {
+            store,
+            record,
+            dirty_tasks: Vec::new(),
+            dirty_run: true,
+            finished_logs: Vec::new(),
+            renewal,
+        }
+    }
+}
+
+impl Drop for KvRunWriter {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
+}
+
+impl RunWriter for KvRunWriter {
+    fn append(&mut self, event: &Event) -> Result<(), StoreError> {
+        self.record.apply(event).map_err(|e| StoreError::Corrupt {
+            path: format!("nats kv {RUNS_BUCKET}: {}", self.record.run_id),
+            detail: e.to_string(),
+        })?;
+        match event {
+            Event::TaskState { task, .. }
+            | Event::AttemptStarted { task, .. }
+            | Event::AttemptPlaced { task, .. } => {
+                self.dirty_tasks.push(*task);
+            }
+            Event::AttemptFinished { task, attempt, .. } => {
+                self.dirty_tasks.push(*task);
+                self.finished_logs
+                    .push((self.record.tasks[*task].id.clone(), *attempt));
+            }
+            Event::RunRetried { tasks, .. } => self.dirty_tasks.extend(tasks),
+            Event::RunStarted { .. } | Event::RunFinished { .. } => {}
+        }
+        self.dirty_run = true;
+        Ok(())
+    }
+
+    fn commit(&mut self, record: &RunRecord, final_record: bool) -> Result<(), StoreError> {
+        self.dirty_tasks.sort_unstable();
+        self.dirty_tasks.dedup();
+        let run_id = record.run_id.clone();
+        let tasks: Vec<TaskRecord> = self
+            .dirty_tasks
+            .drain(..)
+            .map(|t| record.tasks[t].clone())
+            .collect();
+        let header = (self.dirty_run || final_record).then(|| RunRecord {
+            tasks: Vec::new(),
+            ..record.clone()
+        });
+        self.dirty_run = false;
+        let logs: Vec<(String, u32)> = std::mem::take(&mut self.finished_logs);
+        let kv = self.store.inner.kv.clone();
+        let client = self.store.inner.client.clone();
+        let publish_logs = !self.store.inner.remote_logs;
+        let cache = self.store.inner.cache.clone();
+        let holder = self.store.inner.holder.clone();
+        let ended = record.state.is_terminal() && final_record;
+        self.store.call(async move {
+            // Task records: one writer (the lease holder); CAS all the same.
+            let writes = futures_util::stream::iter(tasks.into_iter().map(|t| {
+                let kv = kv.clone();
+                let key = task_key(&run_id, &t.id);
+                async move {
+                    update::<TaskRecord, _>(&kv, &key, |_| Ok(t.clone()))
+                        .await
+                        .map(|_| ())
+                }
+            }))
+            .buffer_unordered(32);
+            let results: Vec<Result<(), StoreError>> = writes.collect().await;
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+            if let Some(run) = header {
+                update::<Header, _>(&kv, &run_key(&run_id), |h| {
+                    let h = h.ok_or_else(|| StoreError::NotFound(run_id.clone()))?;
+                    if h.lease
+                        .as_ref()
+                        .is_some_and(|l| l.live() && l.holder != holder)
+                    {
+                        // Another process took the run over: stop rather than
+                        // overwrite what it writes.
+                        return Err(StoreError::Locked(run_id.clone()));
+                    }
+                    let lease = if ended {
+                        None
+                    } else {
+                        Some(Lease {
+                            holder: holder.clone(),
+                            until: lease_until(),
+                        })
+                    };
+                    Ok(Header {
+                        record: run.clone(),
+                        task_ids: h.task_ids,
+                        lease,
+                    })
+                })
+                .await?;
+            }
+            if publish_logs {
+                for (task, attempt) in logs {
+                    let path = cache.join(&run_id).join(format!("{task}.{attempt}.log"));
+                    if let Ok(bytes) = std::fs::read(&path) {
+                        for chunk in bytes.chunks(64 * 1024) {
+                            let _ = client
+                                .publish(
+                                    format!("dag.logs.{run_id}.{task}.{attempt}"),
+                                    bytes::Bytes::copy_from_slice(chunk),
+                                )
+                                .await;
+                        }
+                        let _ = client.flush().await;
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if ended {
+            self.renewal.abort();
+        }
+        Ok(())
+    }
+
+    fn task_log(&mut self, task: &str, attempt: u32) -> Result<TaskLog, StoreError> {
+        let dir = self.store.inner.cache.join(&self.record.run_id);
+        std::fs::create_dir_all(&dir).map_err(|e| io("create", dir.display(), e))?;
+        Ok(TaskLog::at(dir.join(format!("{task}.{attempt}.log"))))
+    }
+}

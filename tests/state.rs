@@ -1,0 +1,283 @@
+//! The two state stores behave alike: the same tests run against the file store and
+//! the NATS KV store. Plus what only the NATS store has: compare-and-swap writes,
+//! leases, and records other programs can read.
+
+use std::time::Duration;
+
+use crate::common::nats::NatsServer;
+use crate::common::{Env, kill, marker, pids_with, task, task_state, wait_for};
+
+/// `dag ARGS --state KIND [--nats URL]`.
+fn with_state<'a>(args: &[&'a str], state: &'a [&'a str]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend_from_slice(state);
+    all
+}
+
+fn store_behaviour(state: &[&str]) {
+    let env = Env::new();
+    env.write(
+        "s.yaml",
+        "name: stores\ntasks:\n  a: { command: 'echo out-a; echo \"k=v\" >> \"$DAG_OUTPUT\"' }\n  b: { command: 'echo out-b; test -e fixed', depends_on: a }\n  c: { command: 'true', depends_on: b }\n",
+    );
+    let first = env.run(&with_state(&["run", "s.yaml", "--output", "json"], state));
+    first.code(1);
+    let doc = first.json();
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    // status: the same document as the run printed.
+    let status = env.run(&with_state(&["status", &id, "--output", "json"], state));
+    status.code(1);
+    assert_eq!(status.json(), doc);
+    // The latest run by default; listed by runs, with filters.
+    let latest = env.run(&with_state(&["status", "--output", "json"], state));
+    assert_eq!(latest.json()["run_id"], id);
+    let runs = env.run(&with_state(
+        &[
+            "runs", "--status", "failed", "--dag", "stores", "--output", "json",
+        ],
+        state,
+    ));
+    assert!(
+        runs.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["run_id"] == id.as_str()),
+        "{}",
+        runs.stdout
+    );
+    // logs, per task and attempt.
+    let logs = env.run(&with_state(&["logs", &id, "b"], state));
+    assert_eq!(logs.stdout, "out-b\n");
+    // retry runs what failed, keeping a's output and attempts.
+    env.write("fixed", "");
+    let retried = env.run(&with_state(&["retry", &id, "--output", "json"], state));
+    retried.code(0);
+    let again = retried.json();
+    assert_eq!(task(&again, "a")["attempts"], 1);
+    assert_eq!(task(&again, "a")["outputs"]["k"], "v");
+    assert_eq!(task(&again, "b")["attempts"], 2);
+    assert_eq!(task_state(&again, "c"), "success");
+    let logs = env.run(&with_state(&["logs", &id, "b", "--attempt", "2"], state));
+    assert_eq!(logs.stdout, "── b (attempt 2) ──\nout-b\n");
+    // prune.
+    let pruned = env.run(&with_state(&["runs", "prune", "--older-than", "0s"], state));
+    pruned.code(0);
+    assert!(pruned.stdout.contains(&id), "{}", pruned.stdout);
+    let gone = env.run(&with_state(&["status", &id], state));
+    gone.code(2);
+}
+
+#[test]
+fn the_file_store_behaves() {
+    store_behaviour(&["--state", "file"]);
+}
+
+#[test]
+fn the_nats_store_behaves_the_same() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let url = nats.url();
+    store_behaviour(&["--state", "nats", "--nats", &url]);
+}
+
+#[test]
+fn racing_cas_writers_lose_nothing() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let total = rt.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let kv = js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: "race".into(),
+                history: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut writers = Vec::new();
+        for _ in 0..8 {
+            let kv = kv.clone();
+            writers.push(tokio::spawn(async move {
+                for _ in 0..25 {
+                    dag::backends::nats::kv_store::update::<u64, _>(&kv, "counter", |n| {
+                        Ok(n.unwrap_or(0) + 1)
+                    })
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        dag::backends::nats::kv_store::read::<u64>(&kv, "counter")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+    });
+    assert_eq!(total, 200, "an update was lost");
+}
+
+#[test]
+fn a_lease_stops_double_driving_and_a_dead_scheduler_s_run_is_resumed_elsewhere() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let url = nats.url();
+    let _w = env.worker(&nats, "steady", &["--workers", "2"]);
+    let m = marker("lease");
+    env.write(
+        "l.yaml",
+        format!("name: leased\ntasks:\n  first: {{ command: 'echo first' }}\n  slow: {{ command: 'test -e go || exec -a {m} sleep 300', depends_on: first }}\n  last: {{ command: 'echo last', depends_on: slow }}\n"),
+    );
+    let lease = [("DAG_NATS_LEASE", "3s")];
+    let mut scheduler = env
+        .cmd(&[
+            "run",
+            "l.yaml",
+            "--executor",
+            "distributed",
+            "--nats",
+            &url,
+            "--output",
+            "quiet",
+        ])
+        .envs(crate::common::nats::FAST.iter().copied())
+        .envs(lease)
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || !pids_with(&m).is_empty()),
+        "the slow task never started"
+    );
+    let id = env
+        .run(&[
+            "runs", "--state", "nats", "--nats", &url, "--output", "json",
+        ])
+        .json()[0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Driven: no second driver.
+    let refused = env
+        .cmd(&["retry", &id, "--state", "nats", "--nats", &url])
+        .envs(lease)
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is being driven by another dag process")
+    );
+    // The scheduler dies; its lease lapses; the run shows interrupted.
+    kill(scheduler.id(), "KILL");
+    let _ = scheduler.wait();
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            env.run(&["status", &id, "--state", "nats", "--nats", &url])
+                .stdout
+                .contains("interrupted")
+        }),
+        "the run never showed as interrupted"
+    );
+    // Another process resumes it.
+    env.write("go", "");
+    let resumed: crate::common::Run = env
+        .cmd(&[
+            "retry",
+            &id,
+            "--state",
+            "nats",
+            "--nats",
+            &url,
+            "--executor",
+            "distributed",
+            "--output",
+            "json",
+        ])
+        .envs(crate::common::nats::FAST.iter().copied())
+        .envs(lease)
+        .output()
+        .unwrap()
+        .into();
+    resumed.code(0);
+    let doc = resumed.json();
+    assert_eq!(task(&doc, "first")["attempts"], 1, "first is not run again");
+    assert_eq!(task_state(&doc, "last"), "success");
+    let logs = env.run(&["logs", &id, "last", "--state", "nats", "--nats", &url]);
+    assert_eq!(logs.stdout, "last\n");
+}
+
+#[test]
+fn records_are_plain_json_for_other_programs() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let has_client = std::process::Command::new("python3")
+        .args(["-c", "import nats"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_client {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs the Python package nats-py (scripts/test.sh installs it)"
+        );
+        return;
+    }
+    let env = Env::new();
+    let url = nats.url();
+    env.write(
+        "j.yaml",
+        "name: json\ntasks:\n  hello: { command: 'echo \"greeting=hi\" >> \"$DAG_OUTPUT\"' }\n",
+    );
+    let run = env.run(&[
+        "run", "j.yaml", "--state", "nats", "--nats", &url, "--output", "json",
+    ]);
+    run.code(0);
+    let id = run.json()["run_id"].as_str().unwrap().to_string();
+    let script = format!(
+        r#"
+import asyncio, json, nats
+async def main():
+    nc = await nats.connect("{url}")
+    kv = await nc.jetstream().key_value("dag_runs")
+    run = json.loads((await kv.get("{id}.run")).value)
+    task = json.loads((await kv.get("{id}.t.hello")).value)
+    print(run["dag"], run["state"], run["task_ids"], task["state"], task["outputs"]["greeting"], len(task["attempts"]))
+    await nc.close()
+asyncio.run(main())
+"#
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "json success ['hello'] success hi 1"
+    );
+}
