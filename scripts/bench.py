@@ -41,6 +41,14 @@ def chain(n):
     return [(f"t{i}", [f"t{i - 1}"] if i else []) for i in range(n)]
 
 
+def fan(width):
+    """One task, `width` tasks depending on it, one task depending on them all."""
+    tasks = [("start", [])]
+    tasks += [(f"t{i}", ["start"]) for i in range(width)]
+    tasks.append(("end", [f"t{i}" for i in range(width)]))
+    return tasks
+
+
 def write_dag(path, name, tasks, command):
     with open(path, "w") as f:
         f.write(f"name: {name}\ntasks:\n")
@@ -156,6 +164,7 @@ def main():
         # (name, tasks, dag args, make -j)
         ("layered 1000 × true, parallel 8", layered(1000, 50, 2), ["--parallel", "8"], 8),
         ("chain 200 × true, sequential", chain(200), ["--executor", "sequential"], 1),
+        ("fan-out/fan-in 1 → 500 → 1 × true, parallel 8", fan(500), ["--parallel", "8"], 8),
     ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,6 +208,38 @@ def main():
     else:
         print("note: no nats-server on PATH: distributed figures skipped", file=sys.stderr)
 
+    # Scale: 100,000 noop fn tasks in layers of 100 through the local executor with the
+    # file store on; parsing and validating that file; start-up; an idle worker.
+    scale_rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "100k.yaml")
+        with open(path, "w") as f:
+            f.write("name: scale\ntasks:\n")
+            for i in range(100_000):
+                dep = f", depends_on: [t{i - 100}]" if i >= 100 else ""
+                f.write(f"  t{i}: {{ type: fn, command: noop{dep} }}\n")
+        runs = max(1, args.runs // 2)
+        _, wall, rss = bench("100k", [dag, "run", path, "--output", "quiet", "--state-dir", os.path.join(tmp, "st")], tmp, runs)
+        scale_rows.append(("100,000 noop fn tasks, local, file store", f"{wall:.2f}s", f"{100_000 / wall:,.0f} tasks/s", f"{rss / 1024:.0f} MiB"))
+        _, wall, rss = bench("parse", [dag, "validate", path], tmp, runs)
+        scale_rows.append(("parse + validate 100,000 tasks", f"{wall:.2f}s", f"{100_000 / wall:,.0f} tasks/s", f"{rss / 1024:.0f} MiB"))
+        walls = []
+        for _ in range(20):
+            start = time.perf_counter()
+            subprocess.run([dag, "--version"], stdout=subprocess.DEVNULL, check=True)
+            walls.append(time.perf_counter() - start)
+        scale_rows.append(("dag --version", f"{statistics.median(walls) * 1000:.1f}ms", "", ""))
+    if shutil.which("nats-server"):
+        with tempfile.TemporaryDirectory() as tmp:
+            nats = Nats(dag, tmp)
+            try:
+                time.sleep(2)
+                with open(f"/proc/{nats.worker.pid}/status") as f:
+                    rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+                scale_rows.append(("idle dag worker (--workers 64)", "", "", f"{rss / 1024:.1f} MiB"))
+            finally:
+                nats.close()
+
     lines = [
         "| scenario | dag wall | dag tasks/s | make wall | make tasks/s | dag/make | dag RSS | make RSS |",
         "|---|---|---|---|---|---|---|---|",
@@ -218,6 +259,9 @@ def main():
             lines.append(
                 f"| {name} | {dw:.3f}s | {n / dw:,.0f} | {lw:.3f}s | {n / lw:,.0f} | {lw / dw:.2f} | {dr / 1024:.1f} MiB | {lr / 1024:.1f} MiB |"
             )
+    lines += ["", "| scale | wall | rate | peak RSS |", "|---|---|---|---|"]
+    for row in scale_rows:
+        lines.append("| " + " | ".join(row) + " |")
     table = "\n".join(lines)
     print(table)
     if args.append:

@@ -94,8 +94,8 @@ impl InvalidDag {
                 let mut d = MietteDiagnostic::new(p.message.clone()).with_severity(Severity::Error);
                 let mut labels = Vec::with_capacity(p.labels.len());
                 for (span, label) in &p.labels {
-                    let start = offsets.byte(span.start.index);
-                    let end = offsets.byte(span.end.index).max(start);
+                    let start = offsets.byte(span.start.index as usize);
+                    let end = offsets.byte(span.end.index as usize).max(start);
                     let end = self.line_end_if_multiline(start, end);
                     if has_huge_line {
                         // Echoing a huge line would bury the message; say where instead.
@@ -236,7 +236,7 @@ pub fn load_bytes(name: &str, bytes: &[u8], options: &LoadOptions) -> Result<Dag
             let index = valid.chars().count();
             let line = valid.matches('\n').count() + 1;
             let col = valid.rsplit('\n').next().map_or(0, |l| l.chars().count());
-            let pos = Pos { index, line, col };
+            let pos = Pos::new(index, line, col);
             return Err(invalid(
                 name,
                 source,
@@ -598,11 +598,11 @@ impl Checker<'_, '_> {
                 let before = text[..byte].chars().count();
                 let len = needle.chars().count();
                 let mut span = node.span;
-                span.start.index = base + before;
-                span.start.col += before;
+                span.start.index = (base + before) as u32;
+                span.start.col += before as u32;
                 span.end = span.start;
-                span.end.index += len;
-                span.end.col += len;
+                span.end.index += len as u32;
+                span.end.col += len as u32;
                 span
             }
             None => node.span,
@@ -610,7 +610,7 @@ impl Checker<'_, '_> {
     }
 
     fn node_text(&self, node: &Node) -> Option<(&str, usize)> {
-        let (start, end) = (node.span.start.index, node.span.end.index);
+        let (start, end) = (node.span.start.index as usize, node.span.end.index as usize);
         if self.src.is_ascii() {
             return self.src.get(start..end).map(|t| (t, start));
         }

@@ -5,7 +5,6 @@
 //! expanded here, under a budget, so that an "alias bomb" is an error instead of an
 //! out-of-memory kill; `<<` merge keys are applied here too.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
@@ -14,11 +13,23 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pos {
     /// Offset in characters (not bytes) from the start of the source.
-    pub index: usize,
+    pub index: u32,
     /// Line, counted from 1.
-    pub line: usize,
+    pub line: u32,
     /// Column in characters, counted from 0.
-    pub col: usize,
+    pub col: u32,
+}
+
+impl Pos {
+    /// A position from the scanner's counts (files are limited far below 4 GiB).
+    pub fn new(index: usize, line: usize, col: usize) -> Pos {
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        Pos {
+            index: n(index),
+            line: n(line),
+            col: n(col),
+        }
+    }
 }
 
 /// A range of the source: `start` inclusive, `end` exclusive.
@@ -32,11 +43,7 @@ pub struct Span {
 
 impl Span {
     fn from_yaml(span: YamlSpan) -> Span {
-        let pos = |m: saphyr_parser::Marker| Pos {
-            index: m.index(),
-            line: m.line(),
-            col: m.col(),
-        };
+        let pos = |m: saphyr_parser::Marker| Pos::new(m.index(), m.line(), m.col());
         Span {
             start: pos(span.start),
             end: pos(span.end),
@@ -152,11 +159,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| YamlError {
             message: e.info().to_string(),
-            pos: Pos {
-                index: e.marker().index(),
-                line: e.marker().line(),
-                col: e.marker().col(),
-            },
+            pos: Pos::new(e.marker().index(), e.marker().line(), e.marker().col()),
         })?;
         let span = Span::from_yaml(span);
         let finished: Option<(Node, usize)> = match event {
@@ -194,8 +197,10 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
                 let kind = if !quoted && is_null(&value) {
                     NodeKind::Null
                 } else {
+                    // A copy of exactly the scalar's length: the scanner's buffer
+                    // has room to spare, which over 100,000 tasks adds up.
                     NodeKind::Scalar {
-                        value: Cow::into_owned(value),
+                        value: value.as_ref().to_owned(),
                         quoted,
                     }
                 };
@@ -216,9 +221,12 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
                 None
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(items, start, anchor)) => Some((
+                Some(Frame::Seq(mut items, start, anchor)) => Some((
                     Node {
-                        kind: NodeKind::Seq(items),
+                        kind: NodeKind::Seq({
+                            items.shrink_to_fit();
+                            items
+                        }),
                         span: Span {
                             start: start.start,
                             end: span.end,
@@ -231,7 +239,11 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
             Event::MappingEnd => match stack.pop() {
                 Some(Frame::Map(entries, _, start, anchor)) => Some((
                     Node {
-                        kind: NodeKind::Map(apply_merge_keys(entries)),
+                        kind: NodeKind::Map({
+                            let mut entries = apply_merge_keys(entries);
+                            entries.shrink_to_fit();
+                            entries
+                        }),
                         span: Span {
                             start: start.start,
                             end: span.end,

@@ -18,7 +18,7 @@
 //! (7 days).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
@@ -237,7 +237,7 @@ pub async fn read<T: for<'de> Deserialize<'de>>(
 /// Read-modify-write by compare-and-swap: `change` is applied to the freshest value
 /// until the write lands; it may refuse (return an error) after seeing the value.
 /// Every record of the store is written this way.
-pub async fn update<T, F>(kv: &kv::Store, key: &str, mut change: F) -> Result<T, StoreError>
+pub async fn update<T, F>(kv: &kv::Store, key: &str, mut change: F) -> Result<(T, u64), StoreError>
 where
     T: Serialize + for<'de> Deserialize<'de>,
     F: FnMut(Option<T>) -> Result<T, StoreError>,
@@ -259,7 +259,7 @@ where
                 .map_err(|e| e.kind() == kv::CreateErrorKind::AlreadyExists),
         };
         match written {
-            Ok(_) => return Ok(next),
+            Ok(revision) => return Ok((next, revision)),
             // Someone wrote in between: start again from the fresh value.
             Err(true) => continue,
             Err(false) => return Err(io("write", key, "the server refused the write")),
@@ -315,7 +315,7 @@ impl StateStore for KvStore {
         };
         let run_id = record.run_id.clone();
         let tasks = record.tasks.clone();
-        self.call(async move {
+        let revisions = self.call(async move {
             let bytes = bytes::Bytes::from(
                 serde_json::to_vec(&header).map_err(|e| io("encode", &run_id, e))?,
             );
@@ -326,17 +326,30 @@ impl StateStore for KvStore {
                     io("create", &run_id, e)
                 }
             })?;
-            for t in &tasks {
-                let bytes = bytes::Bytes::from(
-                    serde_json::to_vec(t).map_err(|e| io("encode", &run_id, e))?,
-                );
-                kv.put(task_key(&run_id, &t.id), bytes)
-                    .await
-                    .map_err(|e| io("create", &run_id, e))?;
-            }
-            Ok::<(), StoreError>(())
+            // Written concurrently: one round trip per task in a row would dominate
+            // the start of a large run.
+            let puts = futures_util::stream::iter(tasks.into_iter().map(|t| {
+                let kv = kv.clone();
+                let key = task_key(&run_id, &t.id);
+                async move {
+                    let bytes = serde_json::to_vec(&t).map_err(|e| io("encode", &key, e))?;
+                    kv.put(&key, bytes::Bytes::from(bytes))
+                        .await
+                        .map_err(|e| io("create", &key, e))
+                }
+            }))
+            .buffered(128);
+            let revisions: Vec<Result<u64, StoreError>> = puts.collect().await;
+            revisions
+                .into_iter()
+                .map(|r| r.map(Some))
+                .collect::<Result<Vec<Option<u64>>, StoreError>>()
         })?;
-        Ok(Box::new(KvRunWriter::new(self.clone(), record.clone())))
+        let writer = KvRunWriter::new(self.clone(), record.clone());
+        if let Ok(mut r) = writer.revisions.lock() {
+            *r = revisions;
+        }
+        Ok(Box::new(writer))
     }
 
     fn open_run(&self, run_id: &str) -> Result<(RunRecord, Box<dyn RunWriter>), StoreError> {
@@ -468,6 +481,10 @@ impl KvStore {
 struct KvRunWriter {
     store: KvStore,
     record: RunRecord,
+    /// The last revision written of each task record, by index: this process is
+    /// the only writer while it holds the lease, so a write can go straight to the
+    /// expected revision (one round trip); a conflict falls back to read-modify-write.
+    revisions: Arc<Mutex<Vec<Option<u64>>>>,
     dirty_tasks: Vec<usize>,
     dirty_run: bool,
     /// Attempts whose log is to be published (local runs).
@@ -494,9 +511,11 @@ impl KvRunWriter {
                 .await;
             }
         });
+        let revisions = Arc::new(Mutex::new(vec![None; record.tasks.len()]));
         KvRunWriter {
             store,
             record,
+            revisions,
             dirty_tasks: Vec::new(),
             dirty_run: true,
             finished_logs: Vec::new(),
@@ -528,10 +547,14 @@ impl RunWriter for KvRunWriter {
                 self.finished_logs
                     .push((self.record.tasks[*task].id.clone(), *attempt));
             }
-            Event::RunRetried { tasks, .. } => self.dirty_tasks.extend(tasks),
-            Event::RunStarted { .. } | Event::RunFinished { .. } => {}
+            Event::RunRetried { tasks, .. } => {
+                self.dirty_tasks.extend(tasks);
+                self.dirty_run = true;
+            }
+            // Only run-level changes rewrite the run record; the lease is renewed
+            // on its own.
+            Event::RunStarted { .. } | Event::RunFinished { .. } => self.dirty_run = true,
         }
-        self.dirty_run = true;
         Ok(())
     }
 
@@ -539,11 +562,12 @@ impl RunWriter for KvRunWriter {
         self.dirty_tasks.sort_unstable();
         self.dirty_tasks.dedup();
         let run_id = record.run_id.clone();
-        let tasks: Vec<TaskRecord> = self
+        let tasks: Vec<(usize, TaskRecord)> = self
             .dirty_tasks
             .drain(..)
-            .map(|t| record.tasks[t].clone())
+            .map(|t| (t, record.tasks[t].clone()))
             .collect();
+        let revisions = self.revisions.clone();
         let header = (self.dirty_run || final_record).then(|| RunRecord {
             tasks: Vec::new(),
             ..record.clone()
@@ -558,16 +582,37 @@ impl RunWriter for KvRunWriter {
         let ended = record.state.is_terminal() && final_record;
         self.store.call(async move {
             // Task records: one writer (the lease holder); CAS all the same.
-            let writes = futures_util::stream::iter(tasks.into_iter().map(|t| {
+            let writes = futures_util::stream::iter(tasks.into_iter().map(|(i, t)| {
                 let kv = kv.clone();
                 let key = task_key(&run_id, &t.id);
+                let revisions = revisions.clone();
                 async move {
-                    update::<TaskRecord, _>(&kv, &key, |_| Ok(t.clone()))
-                        .await
-                        .map(|_| ())
+                    let known = revisions.lock().ok().and_then(|r| r[i]);
+                    let bytes = bytes::Bytes::from(
+                        serde_json::to_vec(&t).map_err(|e| io("encode", &key, e))?,
+                    );
+                    let revision = match known {
+                        Some(rev) => match kv.update(&key, bytes, rev).await {
+                            Ok(r) => r,
+                            Err(_) => {
+                                update::<TaskRecord, _>(&kv, &key, |_| Ok(t.clone()))
+                                    .await?
+                                    .1
+                            }
+                        },
+                        None => {
+                            update::<TaskRecord, _>(&kv, &key, |_| Ok(t.clone()))
+                                .await?
+                                .1
+                        }
+                    };
+                    if let Ok(mut r) = revisions.lock() {
+                        r[i] = Some(revision);
+                    }
+                    Ok::<(), StoreError>(())
                 }
             }))
-            .buffer_unordered(32);
+            .buffer_unordered(128);
             let results: Vec<Result<(), StoreError>> = writes.collect().await;
             results.into_iter().collect::<Result<Vec<()>, _>>()?;
             if let Some(run) = header {
