@@ -204,6 +204,8 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of tasks that set none')
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'A queue to serve (repeatable) [default: default]')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Worker id [default: HOST-PID-RANDOM]')
+            [CompletionResult]::new('--allow-types', '--allow-types', [CompletionResultType]::ParameterName, 'Task types this worker runs (comma-separated) [default: bash,http,fn, and docker with --docker]. Other tasks fail with the reason')
+            [CompletionResult]::new('--allow-volume', '--allow-volume', [CompletionResultType]::ParameterName, 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable) [default: any]')
             [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')

@@ -1038,7 +1038,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__worker)
-            opts="-h -V --workers --timeout --docker --queue --name --shutdown-timeout --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --workers --timeout --docker --queue --name --allow-types --allow-volume --shutdown-timeout --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1057,6 +1057,14 @@ _dag() {
                     return 0
                     ;;
                 --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-types)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-volume)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

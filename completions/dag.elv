@@ -190,6 +190,8 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --timeout 'Timeout of tasks that set none'
             cand --queue 'A queue to serve (repeatable) [default: default]'
             cand --name 'Worker id [default: HOST-PID-RANDOM]'
+            cand --allow-types 'Task types this worker runs (comma-separated) [default: bash,http,fn, and docker with --docker]. Other tasks fail with the reason'
+            cand --allow-volume 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable) [default: any]'
             cand --shutdown-timeout 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
             cand --color 'When to use colour and progress bars on stderr'

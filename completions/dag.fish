@@ -186,6 +186,8 @@ complete -c dag -n "__fish_dag_using_subcommand worker" -l workers -d 'Tasks run
 complete -c dag -n "__fish_dag_using_subcommand worker" -l timeout -d 'Timeout of tasks that set none' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l queue -d 'A queue to serve (repeatable) [default: default]' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l name -d 'Worker id [default: HOST-PID-RANDOM]' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-types -d 'Task types this worker runs (comma-separated) [default: bash,http,fn, and docker with --docker]. Other tasks fail with the reason' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-volume -d 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable) [default: any]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l shutdown-timeout -d 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'

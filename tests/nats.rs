@@ -622,3 +622,26 @@ fn a_stream_with_another_configuration_is_reported_not_changed() {
     r.code(3);
     assert!(r.stderr.contains("stream DAG_TASKS exists with another configuration: retention Limits (dag needs WorkQueue)"), "{}", r.stderr);
 }
+
+#[test]
+fn a_worker_runs_only_the_task_types_it_allows() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _w = env.worker(&nats, "strict", &["--allow-types", "bash"]);
+    env.write(
+        "a.yaml",
+        "name: allow\ntasks:\n  shell: { command: 'true' }\n  func: { type: fn, command: noop }\n",
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "a.yaml", &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(task_state(&doc, "shell"), "success");
+    let err = task(&doc, "func")["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains(
+            "worker strict refused the task: this worker does not run fn tasks (--allow-types bash)"
+        ),
+        "{err}"
+    );
+    let bad = env.run(&["worker", "--nats", &nats.url(), "--allow-types", "bsh"]);
+    bad.code(2);
+}

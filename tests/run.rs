@@ -431,3 +431,67 @@ fn logs_of_a_task_that_never_ran_say_why() {
         r.stderr
     );
 }
+
+#[test]
+fn secret_values_are_masked_everywhere() {
+    let env = Env::new();
+    env.write(
+        "s.yaml",
+        r#"
+name: secrets
+secret_env: [API_TOKEN]
+env: { DB_PASSWORD: "pa55word-xyz" }
+tasks:
+  leak:
+    secret_env: [DB_PASSWORD]
+    command: 'echo "token=$API_TOKEN"; printf "half=%s" "pa55"; printf "word-xyz\n"; echo "$DB_PASSWORD" >&2; exit 3'
+  also:
+    type: fn
+    command: fail could not log in with s3cr3t-t0ken-42
+"#,
+    );
+    let report = env.path().join("r.xml");
+    let run: crate::common::Run = env
+        .cmd(&[
+            "run",
+            "s.yaml",
+            "-v",
+            "--output",
+            "json",
+            "--report",
+            report.to_str().unwrap(),
+        ])
+        .env("API_TOKEN", "s3cr3t-t0ken-42")
+        .output()
+        .unwrap()
+        .into();
+    run.code(1);
+    let id = run.json()["run_id"].as_str().unwrap().to_string();
+    let logs = env.run(&["logs", &id]).stdout;
+    let junit = std::fs::read_to_string(&report).unwrap();
+    for (name, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("logs", &logs),
+        ("junit", &junit),
+    ] {
+        assert!(
+            !text.contains("s3cr3t-t0ken-42"),
+            "the token leaked into {name}: {text}"
+        );
+        assert!(
+            !text.contains("pa55word-xyz"),
+            "the password leaked into {name}: {text}"
+        );
+    }
+    assert!(logs.contains("token=***"), "{logs}");
+    assert!(
+        logs.contains("half=***"),
+        "a secret split between writes is masked too: {logs}"
+    );
+    assert!(run.stderr.contains("leak | token=***"), "{}", run.stderr);
+    assert_eq!(
+        task(&run.json(), "also")["error"],
+        "could not log in with ***"
+    );
+}

@@ -383,8 +383,8 @@ async fn copy_output(
     log: TaskLog,
     lines: Option<(String, LineSink)>,
 ) -> std::io::Result<()> {
-    use std::io::Write;
     let mut buf = vec![0u8; 64 * 1024];
+    let mut masker = log.masker();
     let mut line: Vec<u8> = Vec::new();
     let mut overlong = false;
     loop {
@@ -394,28 +394,49 @@ async fn copy_output(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        log.file()?.write_all(&buf[..n])?;
-        let Some((task, sink)) = &lines else { continue };
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                if !overlong {
-                    sink(task, &String::from_utf8_lossy(&line));
-                }
-                line.clear();
-                overlong = false;
-            } else if line.len() < MAX_LINE {
-                line.push(b);
-            } else if !overlong {
-                overlong = true;
-                sink(task, &format!("{} …", String::from_utf8_lossy(&line)));
-            }
-        }
+        let ready = masker.push(&buf[..n]);
+        emit(&log, &ready, &lines, &mut line, &mut overlong)?;
     }
+    let rest = masker.finish();
+    emit(&log, &rest, &lines, &mut line, &mut overlong)?;
     if let Some((task, sink)) = &lines
         && !line.is_empty()
         && !overlong
     {
         sink(task, &String::from_utf8_lossy(&line));
+    }
+    Ok(())
+}
+
+/// Writes output (already masked) to the log and hands complete lines on.
+fn emit(
+    log: &TaskLog,
+    bytes: &[u8],
+    lines: &Option<(String, LineSink)>,
+    line: &mut Vec<u8>,
+    overlong: &mut bool,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    log.file()?.write_all(bytes)?;
+    let Some((task, sink)) = lines else {
+        return Ok(());
+    };
+    for &b in bytes {
+        if b == b'\n' {
+            if !*overlong {
+                sink(task, &String::from_utf8_lossy(line));
+            }
+            line.clear();
+            *overlong = false;
+        } else if line.len() < MAX_LINE {
+            line.push(b);
+        } else if !*overlong {
+            *overlong = true;
+            sink(task, &format!("{} …", String::from_utf8_lossy(line)));
+        }
     }
     Ok(())
 }

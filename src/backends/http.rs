@@ -150,8 +150,10 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     }
     if let Ok(mut f) = log.file() {
         use std::io::Write;
-        let shown = &kept[..kept.len().min(LOG_BODY_CAP)];
-        let _ = f.write_all(shown);
+        let mut masker = log.masker();
+        let mut shown = masker.push(&kept[..kept.len().min(LOG_BODY_CAP)]);
+        shown.extend(masker.finish());
+        let _ = f.write_all(&shown);
         if !shown.is_empty() && !shown.ends_with(b"\n") {
             let _ = f.write_all(b"\n");
         }

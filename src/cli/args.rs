@@ -173,6 +173,16 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
+    /// Task types this worker runs (comma-separated) [default: bash,http,fn, and
+    /// docker with --docker]. Other tasks fail with the reason.
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    pub allow_types: Vec<String>,
+
+    /// Host paths docker tasks may bind-mount: a volume whose host path is not under
+    /// one of these prefixes fails its task (repeatable) [default: any].
+    #[arg(long = "allow-volume", value_name = "PREFIX")]
+    pub allow_volumes: Vec<PathBuf>,
+
     /// On SIGTERM, how long running tasks may take to finish before they are
     /// stopped and handed back to the queue.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]

@@ -86,7 +86,31 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
         queues: queues.clone(),
         shutdown_timeout: args.shutdown_timeout,
         grace: crate::engine::executor::ExecOptions::default().grace,
+        allow_types: if args.allow_types.is_empty() {
+            let mut t = vec!["bash".to_string(), "http".to_string(), "fn".to_string()];
+            if args.docker {
+                t.push("docker".to_string());
+            }
+            t
+        } else {
+            args.allow_types.clone()
+        },
+        allow_volumes: args.allow_volumes.clone(),
     };
+    for t in &config.allow_types {
+        if !crate::engine::validate::TASK_TYPES.contains(&t.as_str()) {
+            return Err(CliError::usage(
+                format!("--allow-types: unknown task type `{t}`"),
+                Some(format!(
+                    "task types: {}",
+                    crate::engine::validate::TASK_TYPES.join(", ")
+                )),
+            ));
+        }
+    }
+    if config.allow_types.iter().any(|t| t == "docker") && !args.docker {
+        return Err(CliError::usage("--allow-types docker needs --docker", None));
+    }
     let signalled = Arc::new(AtomicU8::new(0));
     let result: Result<(), CliError> = runtime.block_on(async {
         let mut runners = Runners::new();

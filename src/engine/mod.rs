@@ -10,6 +10,7 @@ pub mod record;
 pub mod retry;
 pub mod runner;
 pub mod schema;
+pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod store;

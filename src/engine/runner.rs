@@ -148,6 +148,7 @@ impl TaskContext {
 pub struct TaskLog {
     path: Arc<PathBuf>,
     file: Arc<std::sync::OnceLock<std::fs::File>>,
+    secrets: Arc<Vec<String>>,
 }
 
 impl TaskLog {
@@ -156,7 +157,28 @@ impl TaskLog {
         TaskLog {
             path: Arc::new(path),
             file: Arc::default(),
+            secrets: Arc::default(),
         }
+    }
+
+    /// The same log, masking `secrets` in what is written through [`line`] and
+    /// [`masker`].
+    ///
+    /// [`line`]: TaskLog::line
+    /// [`masker`]: TaskLog::masker
+    pub fn with_secrets(mut self, secrets: Vec<String>) -> TaskLog {
+        self.secrets = Arc::new(secrets.into_iter().filter(|s| !s.is_empty()).collect());
+        self
+    }
+
+    /// The secret values to mask.
+    pub fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
+    /// A masker for streamed output (see [`crate::engine::secrets::Masker`]).
+    pub fn masker(&self) -> crate::engine::secrets::Masker {
+        crate::engine::secrets::Masker::new(self.secrets.to_vec())
     }
 
     /// Where the log is.
@@ -181,11 +203,12 @@ impl TaskLog {
         self.file()?.try_clone()
     }
 
-    /// Appends one line; a log that cannot be written is not worth failing a task.
+    /// Appends one line, secrets masked; a log that cannot be written is not worth
+    /// failing a task.
     pub fn line(&self, text: &str) {
         use std::io::Write;
         if let Ok(mut f) = self.file() {
-            let _ = writeln!(f, "{text}");
+            let _ = writeln!(f, "{}", crate::engine::secrets::mask(text, &self.secrets));
         }
     }
 }

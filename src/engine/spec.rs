@@ -45,6 +45,28 @@ pub struct TaskSpec {
     pub queue: String,
     /// Higher starts first among ready tasks.
     pub priority: i64,
+    /// Names of environment variables whose values are secret: masked as `***` in
+    /// logs, live output, errors and reports.
+    #[serde(default)]
+    pub secret_env: Vec<String>,
+}
+
+impl TaskSpec {
+    /// The values of the task's secret variables, looked up in `env` (the attempt's
+    /// variables) and then in this process's environment.
+    pub fn secret_values(&self, env: &[(String, String)]) -> Vec<String> {
+        self.secret_env
+            .iter()
+            .filter_map(|name| {
+                env.iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| std::env::var(name).ok())
+            })
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
 }
 
 /// The four task types.

@@ -288,6 +288,7 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
         params: Vec::new(),
         current_task: None,
         output_refs: Vec::new(),
+        secret_env: Vec::new(),
     };
     match checker.dag(&root) {
         Some(spec) if checker.problems.is_empty() => {
@@ -319,6 +320,7 @@ const TOP_KEYS: &[&str] = &[
     "defaults",
     "tasks",
     "version",
+    "secret_env",
 ];
 
 const COMMON_TASK_KEYS: &[&str] = &[
@@ -336,6 +338,7 @@ const COMMON_TASK_KEYS: &[&str] = &[
     "queue",
     "priority",
     "description",
+    "secret_env",
 ];
 const HTTP_KEYS: &[&str] = &["method", "url", "body", "headers"];
 const DOCKER_KEYS: &[&str] = &[
@@ -413,6 +416,8 @@ struct Checker<'s, 'o> {
     current_task: Option<String>,
     /// `${{ tasks.ID... }}` references, checked once the graph is known.
     output_refs: Vec<OutputRef>,
+    /// The top-level `secret_env`, added to every task's.
+    secret_env: Vec<String>,
 }
 
 /// A task's use of another task's output.
@@ -834,6 +839,9 @@ impl Checker<'_, '_> {
             Some((_, v)) => self.string_map(v, "env", true).unwrap_or_default(),
             None => Vec::new(),
         };
+        if let Some((_, v)) = get("secret_env") {
+            self.secret_env = self.env_names(v);
+        }
         let defaults = match get("defaults") {
             Some((_, v)) => self.defaults(v),
             None => Defaults::default(),
@@ -860,6 +868,24 @@ impl Checker<'_, '_> {
             env,
             tasks: tasks?,
         })
+    }
+
+    /// A list of environment variable names (`secret_env`).
+    fn env_names(&mut self, node: &Node) -> Vec<String> {
+        let names = self.string_list(node, "secret_env").unwrap_or_default();
+        let mut out = Vec::with_capacity(names.len());
+        for (name, span) in names {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                self.report(Problem::at(
+                    span,
+                    format!("invalid variable name `{name}` in `secret_env`"),
+                    "invalid name",
+                ));
+            } else {
+                out.push(name);
+            }
+        }
+        out
     }
 
     fn apply_param_overrides(&mut self) {
@@ -1304,6 +1330,14 @@ impl Checker<'_, '_> {
         let priority = get("priority")
             .and_then(|v| self.int(v, "priority"))
             .unwrap_or(0);
+        let mut secret_env = self.secret_env.clone();
+        if let Some(v) = get("secret_env") {
+            for name in self.env_names(v) {
+                if !secret_env.contains(&name) {
+                    secret_env.push(name);
+                }
+            }
+        }
         let before_command = self.problems.len();
         let command = get("command").and_then(|v| self.optional_string(v, "command").flatten());
         let command_failed = self.problems.len() > before_command;
@@ -1351,6 +1385,7 @@ impl Checker<'_, '_> {
             trigger_rule,
             queue,
             priority,
+            secret_env,
         })
     }
 

@@ -52,6 +52,47 @@ pub struct WorkerConfig {
     pub shutdown_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when a task is stopped.
     pub grace: Duration,
+    /// Task types this worker runs; others fail with the reason.
+    pub allow_types: Vec<String>,
+    /// Host path prefixes docker tasks may bind-mount; empty: any.
+    pub allow_volumes: Vec<PathBuf>,
+}
+
+/// Why a worker refuses a task under its `--allow-types` and `--allow-volume`
+/// settings, if it does.
+pub fn refusal(config: &WorkerConfig, task: &crate::engine::spec::TaskSpec) -> Option<String> {
+    let t = task.kind.type_name();
+    if !config.allow_types.iter().any(|a| a == t) {
+        return Some(format!(
+            "this worker does not run {t} tasks (--allow-types {})",
+            config.allow_types.join(",")
+        ));
+    }
+    if let TaskKind::Docker(d) = &task.kind
+        && !config.allow_volumes.is_empty()
+    {
+        for v in &d.volumes {
+            let host = v.split(':').next().unwrap_or("");
+            let path = std::path::Path::new(host);
+            // Only absolute host paths can be checked against prefixes; named volumes
+            // and relative paths are refused under --allow-volume.
+            let allowed = path.is_absolute()
+                && !host.split('/').any(|c| c == "..")
+                && config.allow_volumes.iter().any(|p| path.starts_with(p));
+            if !allowed {
+                return Some(format!(
+                    "volume `{v}` is not under an allowed path (--allow-volume {})",
+                    config
+                        .allow_volumes
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+    }
+    None
 }
 
 struct State {
@@ -353,6 +394,16 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     }
     let is_docker = matches!(task_msg.task.kind, TaskKind::Docker(_));
     let type_name = task_msg.task.kind.type_name();
+    if let Some(why) = refusal(&state.config, &task_msg.task) {
+        state
+            .report(&finished(
+                "failed",
+                Some(format!("worker {} refused the task: {why}", state.id)),
+            ))
+            .await;
+        let _ = msg.double_ack().await;
+        return;
+    }
     let runner = match state.runners.get(type_name) {
         Some(r) if !is_docker || state.config.docker => r.clone(),
         _ => {
@@ -386,7 +437,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         "{}.{}.{}.{token}.log",
         task_msg.run_id, task.id, task_msg.attempt
     ));
-    let log = TaskLog::at(log_path.clone());
+    let log = TaskLog::at(log_path.clone()).with_secrets(task.secret_values(&task_msg.env));
     let ctx = TaskContext {
         dag,
         index: 0,
@@ -522,4 +573,70 @@ async fn forward_log(
 fn eprintln_safe(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::validate::{LoadOptions, load_str};
+
+    fn config(types: &[&str], volumes: &[&str]) -> WorkerConfig {
+        WorkerConfig {
+            name: None,
+            host: "h".into(),
+            slots: 1,
+            default_timeout: Duration::from_secs(1),
+            docker: true,
+            queues: vec!["default".into()],
+            shutdown_timeout: Duration::from_secs(1),
+            grace: Duration::from_secs(1),
+            allow_types: types.iter().map(|t| t.to_string()).collect(),
+            allow_volumes: volumes.iter().map(PathBuf::from).collect(),
+        }
+    }
+
+    fn task(yaml_task: &str) -> crate::engine::spec::TaskSpec {
+        let dag = load_str(
+            "t.yaml",
+            &format!("name: t\ntasks:\n  t: {yaml_task}\n"),
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        dag.spec.tasks[0].clone()
+    }
+
+    #[test]
+    fn types_and_volumes_are_checked() {
+        let c = config(&["bash", "docker"], &["/srv/data"]);
+        assert_eq!(refusal(&c, &task("{ command: 'true' }")), None);
+        let why = refusal(&c, &task("{ type: fn, command: noop }")).unwrap();
+        assert!(
+            why.contains("does not run fn tasks (--allow-types bash,docker)"),
+            "{why}"
+        );
+        let ok = task("{ type: docker, image: x, volumes: ['/srv/data/in:/in:ro'] }");
+        assert_eq!(refusal(&c, &ok), None);
+        for bad in [
+            "/etc:/etc",
+            "/srv/database:/d",
+            "/srv/data/../../etc:/e",
+            "named:/v",
+        ] {
+            let t = task(&format!("{{ type: docker, image: x, volumes: ['{bad}'] }}"));
+            assert!(
+                refusal(&c, &t)
+                    .unwrap()
+                    .contains("is not under an allowed path"),
+                "{bad}"
+            );
+        }
+        let any = config(&["docker"], &[]);
+        assert_eq!(
+            refusal(
+                &any,
+                &task("{ type: docker, image: x, volumes: ['/etc:/etc'] }")
+            ),
+            None
+        );
+    }
 }

@@ -183,6 +183,7 @@ impl Driver {
         env.push(("DAG_RUN_ID".into(), self.record.run_id.clone()));
         env.push(("DAG_TASK_ID".into(), spec.id.clone()));
         env.push(("DAG_ATTEMPT".into(), attempt.to_string()));
+        let log = log.with_secrets(spec.secret_values(&env));
         let workdir = spec.workdir.as_ref().map(PathBuf::from);
         let timeout = spec.timeout.unwrap_or(self.options.default_timeout);
         let upstream = self.dag.upstream[task]
@@ -281,6 +282,16 @@ impl Driver {
     ) -> Result<AfterAttempt, ExecError> {
         if let Some(ack) = outcome.ack.take() {
             self.acks.push(ack);
+        }
+        // Errors end up in tables, JSON and reports: no secret goes with them.
+        let spec = self.dag.task(task);
+        if !spec.secret_env.is_empty()
+            && let Some(e) = &outcome.error
+        {
+            let mut env = self.dag.spec.env.clone();
+            env.extend(spec.env.iter().cloned());
+            let secrets = spec.secret_values(&env);
+            outcome.error = Some(crate::engine::secrets::mask(e, &secrets));
         }
         let policy = self.dag.task(task).retry;
         let (state, after) = match outcome.status {
