@@ -2,6 +2,8 @@
 
 mod common;
 
+mod chaos;
+
 mod cli;
 
 mod http;

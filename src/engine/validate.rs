@@ -1651,3 +1651,85 @@ struct JsonDocker {
     workdir: Option<String>,
     pull: Option<PullPolicy>,
 }
+
+#[cfg(test)]
+mod fuzz_tests {
+    //! The loader never panics, whatever it is given: random bytes, and random
+    //! documents made of the pieces DAG files are made of.
+
+    use proptest::prelude::*;
+
+    use super::{LoadOptions, load_bytes};
+
+    fn piece() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "name: ",
+            "tasks:",
+            "\n",
+            "  ",
+            "    ",
+            "a",
+            "b",
+            ": ",
+            "- ",
+            "[",
+            "]",
+            "{",
+            "}",
+            ", ",
+            "command: ",
+            "depends_on: ",
+            "type: fn",
+            "type: http",
+            "type: docker",
+            "${{ params.x }}",
+            "${{ tasks.a.output }}",
+            "${{",
+            "}}",
+            "&x ",
+            "*x",
+            "<<: ",
+            "'",
+            "\"",
+            "#",
+            "retries: 3",
+            "timeout: 1s",
+            "trigger_rule: one_failed",
+            "params: {x: 1}",
+            "env:",
+            "~",
+            "null",
+            "true",
+            "1.5",
+            "-3",
+            "\t",
+            "\\",
+            "é",
+            "secret_env: [A]",
+            "---",
+            "...",
+            "? ",
+            "!tag ",
+            "|",
+            ">",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = load_bytes("fuzz.yaml", &bytes, &LoadOptions::default());
+        }
+
+        #[test]
+        fn random_dag_like_documents_never_panic(pieces in proptest::collection::vec(piece(), 0..80)) {
+            let text = pieces.concat();
+            if let Err(super::LoadError::Invalid(invalid)) = load_bytes("fuzz.yaml", text.as_bytes(), &LoadOptions::default()) {
+                // Rendering the problems must not panic either.
+                let _ = invalid.reports();
+            }
+        }
+    }
+}
