@@ -229,6 +229,12 @@ fn a_restarted_nats_server_loses_nothing() {
     let out = run.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // The outage is reported in the progress output.
+    assert!(
+        stderr.contains("warning: lost the connection to NATS at nats://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("again"), "{stderr}");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for i in 0..6 {
         assert_eq!(task_state(&doc, &format!("t{i}")), "success", "{doc}");

@@ -38,7 +38,9 @@ pub async fn distributed_runners(
     local: &Runners,
     warn: Warn,
 ) -> Result<Runners, CliError> {
-    let client = connect(&options(args), "dag run").await?;
+    let client =
+        crate::backends::nats::connect_watched(&options(args), "dag run", Some(warn.clone()))
+            .await?;
     ensure_layout(&jetstream::new(client.clone())).await?;
     let remote: Arc<dyn TaskRunner> =
         Arc::new(NatsRunner::new(client, Timing::from_env(), Some(warn)));

@@ -124,6 +124,16 @@ pub fn redact(url: &str) -> String {
 
 /// Connects, failing fast (5 s) when the server is unreachable.
 pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Client, NatsError> {
+    connect_watched(options, name, None).await
+}
+
+/// Connects, and reports losing and regaining the connection to `warn` (the client
+/// reconnects by itself, with backoff).
+pub async fn connect_watched(
+    options: &NatsOptions,
+    name: &str,
+    warn: Option<std::sync::Arc<dyn Fn(&str) + Send + Sync>>,
+) -> Result<async_nats::Client, NatsError> {
     let fail = |detail: String| NatsError::Connect {
         url: redact(&options.url),
         detail,
@@ -132,6 +142,28 @@ pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Cl
         .name(name)
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None);
+    if let Some(warn) = warn {
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let url = redact(&options.url);
+        connect = connect.event_callback(move |event| {
+            let (warn, lost, url) = (warn.clone(), lost.clone(), url.clone());
+            async move {
+                use std::sync::atomic::Ordering;
+                match event {
+                    async_nats::Event::Disconnected => {
+                        lost.store(true, Ordering::SeqCst);
+                        warn(&format!(
+                            "lost the connection to NATS at {url}; reconnecting"
+                        ));
+                    }
+                    async_nats::Event::Connected if lost.swap(false, Ordering::SeqCst) => {
+                        warn(&format!("connected to NATS at {url} again"));
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
     if let Some(creds) = &options.creds {
         connect = connect.credentials_file(creds).await.map_err(|e| {
             fail(format!(
