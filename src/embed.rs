@@ -263,8 +263,19 @@ impl Pipeline {
         record.apply(&event).map_err(ExecError::from)?;
         writer.append(&event)?;
         writer.commit(&record, true)?;
+        self.drive(Arc::new(dag), record, writer, stop).await
+    }
+
+    /// Drives `record` with this pipeline's runners, observer and options.
+    async fn drive(
+        &self,
+        dag: Arc<Dag>,
+        record: RunRecord,
+        writer: Box<dyn crate::engine::store::RunWriter>,
+        stop: StopSignal,
+    ) -> Result<RunRecord, Error> {
         Ok(executor::execute(
-            Arc::new(dag),
+            dag,
             record,
             writer,
             &self.runners,
@@ -325,15 +336,6 @@ impl Pipeline {
                 Err(e) => return Err(e.into()),
             }
         };
-        Ok(executor::execute(
-            dag,
-            record,
-            writer,
-            &self.runners,
-            self.observer.clone(),
-            &self.options,
-            stop,
-        )
-        .await?)
+        self.drive(dag, record, writer, stop).await
     }
 }

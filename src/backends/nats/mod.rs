@@ -132,7 +132,7 @@ pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Cl
 pub async fn connect_watched(
     options: &NatsOptions,
     name: &str,
-    warn: Option<std::sync::Arc<dyn Fn(&str) + Send + Sync>>,
+    warn: Option<scheduler::Warn>,
 ) -> Result<async_nats::Client, NatsError> {
     let fail = |detail: String| NatsError::Connect {
         url: redact(&options.url),
