@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use crate::common::nats::NatsServer;
 use crate::common::{Env, kill, marker, pids_with, task, task_state, wait_for};
 
@@ -650,4 +652,125 @@ fn a_worker_runs_only_the_task_types_it_allows() {
     );
     let bad = env.run(&["worker", "--nats", &nats.url(), "--allow-types", "bsh"]);
     bad.code(2);
+}
+
+/// deploy/nats-server.conf without its `jetstream` block: the test server gets its
+/// store directory on the command line.
+fn least_privilege_config() -> String {
+    let conf = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/nats-server.conf"
+    ))
+    .unwrap();
+    let start = conf.find("jetstream {").unwrap();
+    let end = start + conf[start..].find('}').unwrap() + 1;
+    format!("{}{}", &conf[..start], &conf[end..])
+}
+
+#[test]
+fn least_privilege_identities_from_the_example_config() {
+    let Some(nats) = NatsServer::start_with(Some(&least_privilege_config())) else {
+        return;
+    };
+    let env = Env::new();
+    let submitter = format!(
+        "nats://submitter:change-me-submitter@127.0.0.1:{}",
+        nats.port
+    );
+    let worker = format!("nats://worker:change-me-worker@127.0.0.1:{}", nats.port);
+    // The submitter creates the layout; then a worker with its own identity serves.
+    env.run(&["workers", "--nats", &submitter]).code(0);
+    let mut child = env
+        .cmd(&["worker", "--nats", &worker, "--name", "restricted"])
+        .envs(crate::common::nats::FAST.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    env.write(
+        "p.yaml",
+        "name: perms\ntasks:\n  a: { command: 'echo hi; echo k=v >> \"$DAG_OUTPUT\"' }\n  b: { type: fn, command: 'echo ${{ tasks.a.outputs.k }}', depends_on: a }\n",
+    );
+    let run: crate::common::Run = env
+        .cmd(&[
+            "run",
+            "p.yaml",
+            "--executor",
+            "distributed",
+            "--nats",
+            &submitter,
+            "--output",
+            "json",
+        ])
+        .envs(crate::common::nats::FAST.iter().copied())
+        .output()
+        .unwrap()
+        .into();
+    run.code(0);
+    let doc = run.json();
+    assert_eq!(task(&doc, "b")["worker"], "restricted");
+    assert_eq!(task(&doc, "b")["outputs"]["output"], "v");
+    let _ = child.kill();
+    let _ = child.wait();
+    // What each identity may not do, tried with a plain NATS client.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let addr = format!("nats://127.0.0.1:{}", nats.port);
+        let login = |user: &str, pass: &str| {
+            async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into())
+        };
+        let as_worker = login("worker", "change-me-worker")
+            .connect(&addr)
+            .await
+            .unwrap();
+        let js = async_nats::jetstream::new(as_worker);
+        let published = tokio::time::timeout(Duration::from_secs(8), async {
+            js.publish("dag.tasks.default", "{}".into())
+                .await?
+                .await
+                .map_err(|e| async_nats::Error::from(e.to_string()))
+        })
+        .await;
+        assert!(
+            !matches!(published, Ok(Ok(_))),
+            "the worker identity published a task"
+        );
+        let records =
+            tokio::time::timeout(Duration::from_secs(8), js.get_key_value("dag_runs")).await;
+        assert!(
+            !matches!(records, Ok(Ok(_))),
+            "the worker identity read the run records"
+        );
+
+        let as_submitter = login("submitter", "change-me-submitter")
+            .connect(&addr)
+            .await
+            .unwrap();
+        let js = async_nats::jetstream::new(as_submitter);
+        js.publish("dag.tasks.default", "{}".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let stream = js.get_stream("DAG_TASKS").await.unwrap();
+        let consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer("dag-worker-default").await.unwrap();
+        let taken = tokio::time::timeout(Duration::from_secs(8), async {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1)
+                .expires(Duration::from_secs(2))
+                .messages()
+                .await?;
+            Ok::<_, async_nats::Error>(batch.next().await.is_some_and(|m| m.is_ok()))
+        })
+        .await;
+        assert!(
+            !matches!(taken, Ok(Ok(true))),
+            "the submitter identity took a task"
+        );
+    });
 }
