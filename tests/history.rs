@@ -79,17 +79,31 @@ fn history_commands_on_an_empty_store_explain() {
 }
 
 #[test]
-fn a_sigkilled_run_leaves_readable_state() {
+fn a_sigkilled_run_leaves_readable_state_and_no_task_processes() {
     let env = Env::new();
     let m = marker("killed");
+    let g = marker("grandchild");
     env.write(
         "k.yaml",
-        format!("name: k\ntasks:\n  done: {{ command: 'echo finished' }}\n  hang: {{ command: 'exec -a {m} sleep 300', depends_on: done }}\n"),
+        format!(
+            "name: k\ntasks:\n  done: {{ command: 'echo finished' }}\n  hang: {{ command: 'exec -a {m} sleep 300', depends_on: done }}\n  deep: {{ command: '(exec -a {g} sleep 300) & wait', depends_on: done }}\n"
+        ),
     );
     let child = env.spawn(&["run", "k.yaml", "--output", "quiet"]);
-    assert!(wait_for(Duration::from_secs(10), || !pids_with(&m).is_empty()));
+    assert!(wait_for(Duration::from_secs(10), || {
+        !pids_with(&m).is_empty() && !pids_with(&g).is_empty()
+    }));
     kill(child.id(), "KILL");
     let _ = child.wait_with_output();
+    // The reaper forked at startup kills the task groups dag left behind, the
+    // grandchild of a task included.
+    let gone = wait_for(Duration::from_secs(10), || {
+        pids_with(&m).is_empty() && pids_with(&g).is_empty()
+    });
+    for pid in pids_with(&m).into_iter().chain(pids_with(&g)) {
+        kill(pid, "KILL");
+    }
+    assert!(gone, "a task process outlived the SIGKILLed dag run");
     let status = env.run(&["status", "--output", "json"]);
     status.code(0);
     let doc = status.json();
@@ -106,11 +120,6 @@ fn a_sigkilled_run_leaves_readable_state() {
     );
     let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "done"]);
     assert_eq!(logs.stdout, "finished\n");
-    // The orphaned task is not ours to clean up here (that needs PR_SET_PDEATHSIG);
-    // stop it so it does not outlive the test.
-    for pid in pids_with(&m) {
-        kill(pid, "KILL");
-    }
 }
 
 #[test]

@@ -119,9 +119,14 @@ fn a_killed_worker_s_task_completes_on_another_without_spending_a_retry() {
     let env = Env::new();
     let m = marker("lost");
     let mut first = env.worker(&nats, "doomed", &["--workers", "1"]);
+    // The first attempt hangs (in a grandchild of the task); the second finishes.
+    let seen = env.path().join("seen");
     env.write(
         "k.yaml",
-        format!("name: lost\ntasks:\n  long: {{ command: 'bash -c \"exec -a {m} sleep 1\"; echo finished' }}\n"),
+        format!(
+            "name: lost\ntasks:\n  long: {{ command: 'if [ -e {seen} ]; then echo finished; else touch {seen}; bash -c \"exec -a {m} sleep 300\"; fi' }}\n",
+            seen = seen.display()
+        ),
     );
     let run = env.spawn_distributed(&nats, "k.yaml", &[]);
     assert!(
@@ -131,9 +136,12 @@ fn a_killed_worker_s_task_completes_on_another_without_spending_a_retry() {
     let _second = env.worker(&nats, "rescuer", &["--workers", "1"]);
     kill(first.child.id(), "KILL");
     let _ = first.child.wait();
+    // The killed worker's reaper takes its task processes with it.
+    let gone = wait_for(Duration::from_secs(10), || pids_with(&m).is_empty());
     for pid in pids_with(&m) {
         kill(pid, "KILL");
     }
+    assert!(gone, "the SIGKILLed worker's task process lived on");
     let out = run.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

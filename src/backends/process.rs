@@ -1,8 +1,12 @@
 //! Child processes in their own process group, stopped as a whole: SIGTERM to the
 //! group, a grace period, then SIGKILL. A guard kills the group if the owner goes
-//! away without waiting, so no task process outlives its attempt.
+//! away without waiting, so no task process outlives its attempt; the [`reaper`]
+//! does the same when the owner itself is killed (SIGKILL, OOM killer).
 
-use nix::sys::signal::{Signal, killpg};
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+use nix::sys::signal::{SigHandler, Signal, killpg, signal};
 use nix::unistd::Pid;
 
 /// Owns a process group; kills it with SIGKILL when dropped unless disarmed.
@@ -13,9 +17,11 @@ pub struct GroupGuard {
 impl GroupGuard {
     /// Guards the group led by `pid` (the child was spawned with `process_group(0)`).
     pub fn new(pid: u32) -> GroupGuard {
-        GroupGuard {
-            pgid: i32::try_from(pid).ok().map(Pid::from_raw),
+        let pgid = i32::try_from(pid).ok().map(Pid::from_raw);
+        if let Some(pgid) = pgid {
+            reaper::tell(pgid.as_raw());
         }
+        GroupGuard { pgid }
     }
 
     /// Sends `signal` to every process of the group; a group that is already gone
@@ -28,14 +34,129 @@ impl GroupGuard {
 
     /// Kills whatever is left of the group and stops guarding it.
     pub fn kill_rest(mut self) {
-        self.signal(Signal::SIGKILL);
-        self.pgid = None;
+        self.release();
+    }
+
+    fn release(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            reaper::tell(-pgid.as_raw());
+        }
     }
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        self.signal(Signal::SIGKILL);
+        self.release();
+    }
+}
+
+/// A small process forked from `dag run` and `dag worker` at startup that kills the
+/// task process groups still alive when `dag` itself dies without cleaning up
+/// (SIGKILL, the OOM killer, a crash).
+///
+/// `dag` tells it each group it starts (`+pgid`) and each group it has killed
+/// (`-pgid`), as 4-byte records on a pipe whose only write end `dag` holds (it is
+/// close-on-exec, so tasks never inherit it). When that pipe reaches end-of-file,
+/// `dag` is gone: the reaper sends SIGKILL to every group it still knows and exits.
+/// It ignores SIGINT, SIGTERM and SIGHUP, which a terminal or a supervisor sends to
+/// the whole process group; it leaves when `dag` does.
+///
+/// The reaper allocates nothing after the fork (its table is a bitmap over every
+/// possible pid, allocated before), so forking from a process that already has
+/// threads is safe. A group started in the few microseconds between `fork` and
+/// [`tell`] is not covered.
+pub mod reaper {
+    use super::*;
+
+    static PIPE: OnceLock<Mutex<std::io::PipeWriter>> = OnceLock::new();
+
+    /// The largest pid Linux can hand out on 64-bit (`PID_MAX_LIMIT`).
+    const PID_LIMIT: usize = 1 << 22;
+
+    /// Forks the reaper. Once per process; a later call does nothing. A failure is
+    /// returned for the caller to report: tasks still run, without this guard.
+    pub fn start() -> std::io::Result<()> {
+        if PIPE.get().is_some() {
+            return Ok(());
+        }
+        let (reader, writer) = std::io::pipe()?;
+        let mut table = vec![0u64; PID_LIMIT / 64];
+        // SAFETY: the child only calls async-signal-safe functions (read, kill,
+        // sigaction, close, _exit) and writes into memory allocated before the fork.
+        match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
+            nix::unistd::ForkResult::Child => {
+                drop(writer);
+                watch(reader, &mut table)
+            }
+            nix::unistd::ForkResult::Parent { .. } => {
+                drop(reader);
+                let _ = PIPE.set(Mutex::new(writer));
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends one record: `+pgid` to guard a group, `-pgid` to let it go.
+    pub(super) fn tell(record: i32) {
+        if let Some(pipe) = PIPE.get() {
+            let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = pipe.write_all(&record.to_ne_bytes());
+        }
+    }
+
+    /// The reaper's whole life: read records until end-of-file, then kill.
+    fn watch(mut reader: std::io::PipeReader, table: &mut [u64]) -> ! {
+        use std::io::Read;
+        for sig in [
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGPIPE,
+        ] {
+            // SAFETY: installs SIG_IGN, no handler code.
+            let _ = unsafe { signal(sig, SigHandler::SigIgn) };
+        }
+        for fd in 0..3 {
+            // SAFETY: the reaper never uses the standard streams; closing them lets
+            // a reader of dag's output see its end when dag ends.
+            unsafe { nix::libc::close(fd) };
+        }
+        let mut buf = [0u8; 4096];
+        let mut have = 0;
+        loop {
+            match reader.read(&mut buf[have..]) {
+                Ok(0) => break,
+                Ok(n) => have += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+            let whole = have - have % 4;
+            for record in buf[..whole].chunks_exact(4) {
+                let value = i32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
+                let pid = value.unsigned_abs() as usize;
+                if pid == 0 || pid >= PID_LIMIT {
+                    continue;
+                }
+                if value > 0 {
+                    table[pid / 64] |= 1 << (pid % 64);
+                } else {
+                    table[pid / 64] &= !(1 << (pid % 64));
+                }
+            }
+            buf.copy_within(whole..have, 0);
+            have -= whole;
+        }
+        for (i, word) in table.iter().enumerate() {
+            let mut bits = *word;
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let _ = killpg(Pid::from_raw((i * 64 + bit) as i32), Signal::SIGKILL);
+            }
+        }
+        // SAFETY: leaves without running the parent's destructors or atexit hooks.
+        unsafe { nix::libc::_exit(0) }
     }
 }
 

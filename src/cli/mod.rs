@@ -96,9 +96,25 @@ fn quiet_task_panics() {
     }));
 }
 
+/// Commands that run tasks first fork the reaper, so their task processes die with
+/// them even when they are SIGKILLed. Without it tasks still run; say so.
+fn start_reaper() {
+    if let Err(e) = crate::backends::process::reaper::start() {
+        output::eprint(&format!(
+            "dag: warning: cannot start the task reaper ({e}); tasks may outlive a killed dag\n"
+        ));
+    }
+}
+
 fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
     let state_dir = cli.state_dir.as_deref();
     let history = || setup::history_store(cli.state, state_dir, &cli.nats);
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Retry(_) | Command::Worker(_)
+    ) {
+        start_reaper();
+    }
     match cli.command {
         Command::Run(a) => run::run(a, state_dir, cli.state, &cli.nats, runners),
         Command::Validate(a) => validate::validate(a, &runners),
