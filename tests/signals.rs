@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Env, kill, marker, pids_with, task_state, wait_for};
+use crate::common::{Env, can_unshare, kill, marker, pids_with, task_state, wait_for};
 
 fn long_dag(env: &Env, m: &str, trap: bool) {
     let body = if trap {
@@ -138,4 +138,75 @@ fn an_absurd_retry_delay_waits_instead_of_panicking() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(task_state(&doc, "a"), "cancelled");
+}
+
+/// A DAG whose first task leaves five exited orphans behind, and one that writes
+/// its parent after it was orphaned into `adopted` (beside dag's pid in `dag`); the
+/// second task, later, counts the zombies whose parent is dag into `zombies`.
+fn littering_dag(env: &Env) -> std::path::PathBuf {
+    let count = env.path().join("zombies");
+    env.write(
+        "z.yaml",
+        format!(
+            "name: z\ntasks:\n  litter: {{ command: 'echo $PPID > dag; for i in 1 2 3 4 5; do (true &); done; (sh -c \"sleep 0.3; echo \\$PPID > adopted\" &); sleep 0.8' }}\n  \
+             look:\n    depends_on: litter\n    command: |\n      sleep 2.5\n      n=0\n      for f in /proc/[0-9]*/stat; do\n        set -- $(cut -d')' -f2 < $f 2>/dev/null)\n        [ \"$1\" = Z ] && [ \"$2\" = $PPID ] && n=$((n+1))\n      done\n      echo $n > {}\n",
+            count.display()
+        ),
+    );
+    count
+}
+
+#[test]
+fn as_pid_1_dag_reaps_the_zombies_tasks_leave_behind() {
+    if !can_unshare(&["--pid", "--fork", "--mount-proc"]) {
+        return;
+    }
+    let env = Env::new();
+    let count = littering_dag(&env);
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc"])
+        .arg(crate::common::dag_bin())
+        .args(["run", "z.yaml", "--output", "quiet"])
+        .current_dir(env.path())
+        .env("DAG_HOME", env.path().join("state"))
+        .env_remove("CI")
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let zombies = std::fs::read_to_string(&count).unwrap();
+    assert_eq!(zombies.trim(), "0", "zombies left under dag as PID 1");
+    assert_adopted(&env);
+}
+
+/// The orphan of the littering DAG was re-parented to dag, not to init.
+fn assert_adopted(env: &Env) {
+    let read = |f: &str| std::fs::read_to_string(env.path().join(f)).unwrap();
+    assert_eq!(
+        read("adopted"),
+        read("dag"),
+        "the orphan was not dag's child"
+    );
+}
+
+#[test]
+fn dag_reap_orphans_makes_dag_a_subreaper_that_reaps() {
+    let env = Env::new();
+    let count = littering_dag(&env);
+    let out = env
+        .cmd(&["run", "z.yaml", "--output", "quiet"])
+        .env("DAG_REAP_ORPHANS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let zombies = std::fs::read_to_string(&count).unwrap();
+    assert_eq!(zombies.trim(), "0", "zombies left under a subreaper dag");
+    assert_adopted(&env);
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::common::nats::NatsServer;
-use crate::common::{Env, kill, marker, pids_with, task, task_state, wait_for};
+use crate::common::{Env, can_unshare, kill, marker, pids_with, task, task_state, wait_for};
 
 /// `dag ARGS --state KIND [--nats URL]`.
 fn with_state<'a>(args: &[&'a str], state: &'a [&'a str]) -> Vec<&'a str> {
@@ -279,5 +279,72 @@ asyncio.run(main())
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "json success ['hello'] success hi 1"
+    );
+}
+
+#[test]
+fn a_full_disk_mid_run_stops_the_run_kills_its_tasks_and_keeps_state_readable() {
+    if !can_unshare(&["--mount"]) {
+        return;
+    }
+    let env = Env::new();
+    let store = env.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let m = marker("fullhang");
+    // `fill` fills the 1 MiB state filesystem; the events that follow cannot be
+    // written, while `long` runs and 200 tasks wait.
+    let mut dag = format!(
+        "name: full\ntasks:\n  fill: {{ command: 'sleep 0.5; head -c 10M /dev/zero > {}/filler 2>/dev/null; true' }}\n  long: {{ command: 'exec -a {m} sleep 300' }}\n",
+        store.display()
+    );
+    for i in 0..200 {
+        dag.push_str(&format!(
+            "  a{i}: {{ command: 'true', depends_on: fill }}\n"
+        ));
+    }
+    env.write("full.yaml", dag);
+    let bin = crate::common::dag_bin();
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs {store} || exit 99\n\
+         {bin} run full.yaml --parallel 4 --output quiet 2> stderr; echo $? > rc\n\
+         rm -f {store}/filler\n\
+         {bin} status --output json > status.json\n",
+        store = store.display(),
+        bin = bin.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .current_dir(env.path())
+        .env("DAG_HOME", &store)
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |f: &str| std::fs::read_to_string(env.path().join(f)).unwrap();
+    let stderr = read("stderr");
+    assert_eq!(read("rc").trim(), "3", "{stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("state store"),
+        "{stderr}"
+    );
+    assert!(pids_with(&m).is_empty(), "a task outlived the stopped run");
+    let doc: serde_json::Value = serde_json::from_str(&read("status.json")).unwrap();
+    // What was committed before the disk filled is there; nothing after it ran.
+    assert_eq!(task_state(&doc, "long"), "running", "{doc}");
+    let ran = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["state"] == "success")
+        .count();
+    assert!(
+        ran < 200,
+        "scheduling went on after the write failure: {doc}"
     );
 }

@@ -197,26 +197,31 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
         Err(e) => return Outcome::failed(None, e),
     };
     let direct = direct_argv(command);
-    let spawned = match spawn(runner, command, direct.as_deref(), &ctx, &output_file) {
-        // A file without a `#!` line is a script to bash, not an executable to the
-        // kernel: run it as `bash -c` would.
-        Err(e) if direct.is_some() && e.raw_os_error() == Some(nix::libc::ENOEXEC) => {
-            spawn(runner, command, None, &ctx, &output_file)
-        }
-        other => other,
+    // Spawned and owned under the gate, so a PID-1 zombie sweep never takes the
+    // task's own process from tokio.
+    let (mut child, reader, group) = {
+        let _gate = super::process::orphans::spawning();
+        let spawned = match spawn(runner, command, direct.as_deref(), &ctx, &output_file) {
+            // A file without a `#!` line is a script to bash, not an executable to
+            // the kernel: run it as `bash -c` would.
+            Err(e) if direct.is_some() && e.raw_os_error() == Some(nix::libc::ENOEXEC) => {
+                spawn(runner, command, None, &ctx, &output_file)
+            }
+            other => other,
+        };
+        let (child, reader) = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                let (code, message) = spawn_error(command, &ctx, &e);
+                ctx.log.line(&format!("dag: {message}"));
+                return Outcome::failed(Some(code), message);
+            }
+        };
+        let Some(pid) = child.id() else {
+            return Outcome::failed(None, "the task process vanished before it could be watched");
+        };
+        (child, reader, GroupGuard::new(pid))
     };
-    let (mut child, reader) = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            let (code, message) = spawn_error(command, &ctx, &e);
-            ctx.log.line(&format!("dag: {message}"));
-            return Outcome::failed(Some(code), message);
-        }
-    };
-    let Some(pid) = child.id() else {
-        return Outcome::failed(None, "the task process vanished before it could be watched");
-    };
-    let group = GroupGuard::new(pid);
     let output = match tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()) {
         Ok(rx) => {
             let lines = ctx.lines.clone().map(|sink| (ctx.task().id.clone(), sink));

@@ -20,6 +20,7 @@ impl GroupGuard {
         let pgid = i32::try_from(pid).ok().map(Pid::from_raw);
         if let Some(pgid) = pgid {
             reaper::tell(pgid.as_raw());
+            orphans::own(pgid.as_raw());
         }
         GroupGuard { pgid }
     }
@@ -41,6 +42,7 @@ impl GroupGuard {
         if let Some(pgid) = self.pgid.take() {
             let _ = killpg(pgid, Signal::SIGKILL);
             reaper::tell(-pgid.as_raw());
+            orphans::disown(pgid.as_raw());
         }
     }
 }
@@ -172,5 +174,113 @@ pub fn describe_exit(status: std::process::ExitStatus) -> (i32, String) {
             (128 + sig, format!("killed by {name}"))
         }
         (None, None) => (-1, "ended without an exit code".to_string()),
+    }
+}
+
+/// Zombie reaping for a `dag` that is PID 1 (a container without `--init`): the
+/// processes a task leaves behind are re-parented to it, and nobody else would wait
+/// for them when they exit.
+///
+/// tokio waits for each task's main process by its pid, so the reaper must never
+/// take those. Spawning a task holds [`spawning`] (shared) until its pid is owned
+/// through [`GroupGuard::new`]; a sweep holds it exclusively, so every child dag is
+/// still going to wait for is known while it looks. A sweep runs every second and
+/// waits only for zombies whose parent is dag and that dag does not own.
+pub mod orphans {
+    use std::collections::BTreeSet;
+    use std::sync::RwLock;
+
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    use nix::unistd::Pid;
+
+    use super::Mutex;
+
+    static GATE: RwLock<()> = RwLock::new(());
+    static OWN: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+    /// Held while a task process is spawned and until its pid is owned.
+    pub fn spawning() -> std::sync::RwLockReadGuard<'static, ()> {
+        GATE.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks `pid` as a child that dag itself waits for.
+    pub fn own(pid: i32) {
+        OWN.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+    }
+
+    /// Stops owning `pid` (dag has waited for it, or given it up).
+    pub fn disown(pid: i32) {
+        OWN.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+    }
+
+    /// Starts the sweeper thread when this process is PID 1, or when
+    /// `DAG_REAP_ORPHANS=1` asks for it: then dag first makes itself a child
+    /// subreaper, so what its tasks leave behind becomes its own children.
+    pub fn start_if_init() {
+        let forced = std::env::var_os("DAG_REAP_ORPHANS").is_some_and(|v| v == "1");
+        if nix::unistd::getpid().as_raw() != 1
+            && (!forced || nix::sys::prctl::set_child_subreaper(true).is_err())
+        {
+            return;
+        }
+        let _ = std::thread::Builder::new()
+            .name("dag-orphans".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    sweep();
+                }
+            });
+    }
+
+    /// Waits for every zombie child of this process that it does not own.
+    fn sweep() {
+        let _gate = GATE.write().unwrap_or_else(|e| e.into_inner());
+        let own = OWN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let me = nix::unistd::getpid().as_raw();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            if own.contains(&pid) {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            if zombie_child_of(&stat, me) {
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+    }
+
+    /// Whether a `/proc/PID/stat` line describes a zombie whose parent is `parent`.
+    /// The command name (in parentheses) may itself hold spaces and parentheses, so
+    /// the fields are read after the last `)`.
+    fn zombie_child_of(stat: &str, parent: i32) -> bool {
+        let mut rest = stat
+            .rsplit_once(')')
+            .map_or("", |(_, r)| r)
+            .split_whitespace();
+        let state = rest.next();
+        let ppid = rest.next().and_then(|p| p.parse::<i32>().ok());
+        state == Some("Z") && ppid == Some(parent)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::zombie_child_of;
+
+        #[test]
+        fn reads_state_and_parent_after_the_command_name() {
+            assert!(zombie_child_of("42 (sleep) Z 1 42 42 0 -1", 1));
+            assert!(zombie_child_of("42 (a) b) Z 1 42", 1));
+            assert!(!zombie_child_of("42 (sleep) S 1 42", 1));
+            assert!(!zombie_child_of("42 (sleep) Z 7 42", 1));
+            assert!(!zombie_child_of("garbage", 1));
+        }
     }
 }

@@ -114,6 +114,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         Command::Run(_) | Command::Retry(_) | Command::Worker(_)
     ) {
         start_reaper();
+        crate::backends::process::orphans::start_if_init();
     }
     match cli.command {
         Command::Run(a) => run::run(a, state_dir, cli.state, &cli.nats, runners),

@@ -193,3 +193,25 @@ pub fn kill(pid: u32, signal: &str) {
         .unwrap();
     assert!(status.success(), "kill -{signal} {pid}");
 }
+
+/// Whether this test process may run `unshare FLAGS true` (root, with util-linux).
+/// In CI it must: a missing capability is a failure there, not a skip.
+pub fn can_unshare(flags: &[&str]) -> bool {
+    let ok = Command::new("unshare")
+        .args(flags)
+        .arg("true")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this test needs `unshare {}` (util-linux, as root), and CI is set",
+            flags.join(" ")
+        );
+        eprintln!(
+            "skipped: `unshare {}` is not possible here",
+            flags.join(" ")
+        );
+    }
+    ok
+}
