@@ -294,7 +294,7 @@ fn a_full_disk_mid_run_stops_the_run_kills_its_tasks_and_keeps_state_readable() 
     // `fill` fills the 1 MiB state filesystem; the events that follow cannot be
     // written, while `long` runs and 200 tasks wait.
     let mut dag = format!(
-        "name: full\ntasks:\n  fill: {{ command: 'sleep 0.5; head -c 10M /dev/zero > {}/filler 2>/dev/null; true' }}\n  long: {{ command: 'exec -a {m} sleep 300' }}\n",
+        "name: full\ntasks:\n  fill: {{ command: 'sleep 0.5; head -c 10M /dev/zero > {}/filler 2>/dev/null; true' }}\n  long: {{ command: '[ -e retrying ] || exec -a {m} sleep 300' }}\n",
         store.display()
     );
     for i in 0..200 {
@@ -308,7 +308,10 @@ fn a_full_disk_mid_run_stops_the_run_kills_its_tasks_and_keeps_state_readable() 
         "mount -t tmpfs -o size=1m tmpfs {store} || exit 99\n\
          {bin} run full.yaml --parallel 4 --output quiet 2> stderr; echo $? > rc\n\
          rm -f {store}/filler\n\
-         {bin} status --output json > status.json\n",
+         {bin} status --output json > status.json\n\
+         touch retrying\n\
+         {bin} retry $(ls {store}/runs) --output quiet > /dev/null 2>&1; echo $? > retry_rc\n\
+         {bin} status --output json > retried.json\n",
         store = store.display(),
         bin = bin.display()
     );
@@ -347,4 +350,8 @@ fn a_full_disk_mid_run_stops_the_run_kills_its_tasks_and_keeps_state_readable() 
         ran < 200,
         "scheduling went on after the write failure: {doc}"
     );
+    // With room again, `dag retry` finishes the run.
+    assert_eq!(read("retry_rc").trim(), "0");
+    let doc: serde_json::Value = serde_json::from_str(&read("retried.json")).unwrap();
+    assert_eq!(doc["state"], "success", "{doc}");
 }

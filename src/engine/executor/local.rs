@@ -137,6 +137,11 @@ pub(super) async fn run(
                 if d.halt.is_none() && stop.graceful.is_cancelled() {
                     d.halt = Some(Halt::Interrupted);
                 }
+                // A note sent before the attempt ended (a worker picked it up) is
+                // recorded first, or a fast task would end without its worker.
+                while let Ok((task, attempt, note)) = notes.try_recv() {
+                    d.placed(task, attempt, note)?;
+                }
                 let mut joined = Some(joined);
                 while let Some(result) = joined.take().or_else(|| running.try_join_next_with_id()) {
                     let (id, outcome) = match result {
