@@ -222,10 +222,11 @@ fn status_watch_follows_a_run_to_its_end() {
     let env = Env::new();
     env.write("w.yaml", "name: watch\ntasks:\n  a: { command: 'sleep 0.5' }\n  b: { command: 'sleep 0.5', depends_on: a }\n");
     let child = env.spawn(&["run", "w.yaml", "--output", "quiet"]);
-    assert!(wait_for(Duration::from_secs(10), || env
-        .run(&["runs", "--output", "json"])
-        .code
-        == 0));
+    // The store exists before the run is in it: wait for the run itself.
+    assert!(wait_for(Duration::from_secs(10), || {
+        let runs = env.run(&["runs", "--output", "json"]);
+        runs.code == 0 && runs.stdout.contains("\"run_id\"")
+    }));
     let watch = env.run(&["status", "--watch"]);
     watch.code(0);
     let summaries: Vec<&str> = watch
