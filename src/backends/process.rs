@@ -39,8 +39,8 @@ impl GroupGuard {
     }
 
     fn release(&mut self) {
+        self.signal(Signal::SIGKILL);
         if let Some(pgid) = self.pgid.take() {
-            let _ = killpg(pgid, Signal::SIGKILL);
             reaper::tell(-pgid.as_raw());
             orphans::disown(pgid.as_raw());
         }
@@ -185,37 +185,49 @@ pub fn describe_exit(status: std::process::ExitStatus) -> (i32, String) {
 /// take those. Spawning a task holds [`spawning`] (shared) until its pid is owned
 /// through [`GroupGuard::new`]; a sweep holds it exclusively, so every child dag is
 /// still going to wait for is known while it looks. A sweep runs every second and
-/// waits only for zombies whose parent is dag and that dag does not own.
+/// waits only for zombies whose parent is dag and that dag does not own. A `dag`
+/// that does not sweep skips the gate and the bookkeeping.
 pub mod orphans {
     use std::collections::BTreeSet;
     use std::sync::RwLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use nix::sys::wait::{WaitPidFlag, waitpid};
     use nix::unistd::Pid;
 
     use super::Mutex;
 
+    static SWEEPING: AtomicBool = AtomicBool::new(false);
     static GATE: RwLock<()> = RwLock::new(());
     static OWN: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
     /// Held while a task process is spawned and until its pid is owned.
-    pub fn spawning() -> std::sync::RwLockReadGuard<'static, ()> {
-        GATE.read().unwrap_or_else(|e| e.into_inner())
+    pub fn spawning() -> Option<std::sync::RwLockReadGuard<'static, ()>> {
+        sweeping().then(|| GATE.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Marks `pid` as a child that dag itself waits for.
     pub fn own(pid: i32) {
-        OWN.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+        if sweeping() {
+            OWN.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+        }
     }
 
     /// Stops owning `pid` (dag has waited for it, or given it up).
     pub fn disown(pid: i32) {
-        OWN.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+        if sweeping() {
+            OWN.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+        }
+    }
+
+    fn sweeping() -> bool {
+        SWEEPING.load(Ordering::Acquire)
     }
 
     /// Starts the sweeper thread when this process is PID 1, or when
     /// `DAG_REAP_ORPHANS=1` asks for it: then dag first makes itself a child
-    /// subreaper, so what its tasks leave behind becomes its own children.
+    /// subreaper, so what its tasks leave behind becomes its own children. Called
+    /// before any task starts.
     pub fn start_if_init() {
         let forced = std::env::var_os("DAG_REAP_ORPHANS").is_some_and(|v| v == "1");
         if nix::unistd::getpid().as_raw() != 1
@@ -223,6 +235,7 @@ pub mod orphans {
         {
             return;
         }
+        SWEEPING.store(true, Ordering::Release);
         let _ = std::thread::Builder::new()
             .name("dag-orphans".into())
             .spawn(|| {

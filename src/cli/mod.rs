@@ -97,13 +97,16 @@ fn quiet_task_panics() {
 }
 
 /// Commands that run tasks first fork the reaper, so their task processes die with
-/// them even when they are SIGKILLed. Without it tasks still run; say so.
-fn start_reaper() {
-    if let Err(e) = crate::backends::process::reaper::start() {
+/// them even when they are SIGKILLed (without it tasks still run; say so), and, as
+/// PID 1, start sweeping zombies.
+fn guard_task_processes() {
+    use crate::backends::process::{orphans, reaper};
+    if let Err(e) = reaper::start() {
         output::eprint(&format!(
             "dag: warning: cannot start the task reaper ({e}); tasks may outlive a killed dag\n"
         ));
     }
+    orphans::start_if_init();
 }
 
 fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
@@ -113,8 +116,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         cli.command,
         Command::Run(_) | Command::Retry(_) | Command::Worker(_)
     ) {
-        start_reaper();
-        crate::backends::process::orphans::start_if_init();
+        guard_task_processes();
     }
     match cli.command {
         Command::Run(a) => run::run(a, state_dir, cli.state, &cli.nats, runners),
