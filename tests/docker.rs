@@ -223,6 +223,34 @@ fn a_cancelled_run_leaves_no_container() {
 }
 
 #[test]
+fn a_sigkilled_run_leaves_no_container() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-sigkill");
+    env.write(
+        "k.yaml",
+        format!(
+            "name: {name}\ntasks:\n  a: {{ type: docker, image: {IMAGE}, command: sleep 300 }}\n"
+        ),
+    );
+    let child = env.spawn(&["run", "k.yaml", "--output", "quiet"]);
+    assert!(
+        wait_for(Duration::from_secs(20), || containers_of(&name).len() == 1),
+        "the container never started"
+    );
+    kill(child.id(), "KILL");
+    let _ = child.wait_with_output();
+    // dag had no chance to remove it; its reaper does.
+    let gone = wait_for(Duration::from_secs(20), || containers_of(&name).is_empty());
+    for id in containers_of(&name) {
+        let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    }
+    assert!(gone, "the container of a SIGKILLed dag run is still there");
+}
+
+#[test]
 fn docker_tasks_run_in_parallel() {
     if !docker_ready() {
         return;

@@ -83,24 +83,27 @@ fn a_sigkilled_run_leaves_readable_state_and_no_task_processes() {
     let env = Env::new();
     let m = marker("killed");
     let g = marker("grandchild");
+    let d = marker("detached");
     env.write(
         "k.yaml",
         format!(
-            "name: k\ntasks:\n  done: {{ command: 'echo finished' }}\n  hang: {{ command: 'exec -a {m} sleep 300', depends_on: done }}\n  deep: {{ command: '(exec -a {g} sleep 300) & wait', depends_on: done }}\n"
+            "name: k\ntasks:\n  done: {{ command: 'echo finished' }}\n  hang: {{ command: 'exec -a {m} sleep 300', depends_on: done }}\n  deep: {{ command: '(exec -a {g} sleep 300) & wait', depends_on: done }}\n  away: {{ command: 'setsid -f bash -c \"exec -a {d} sleep 300\"; sleep 300', depends_on: done }}\n"
         ),
     );
-    let child = env.spawn(&["run", "k.yaml", "--output", "quiet"]);
+    let child = env.spawn(&["run", "k.yaml", "--output", "quiet", "--parallel", "4"]);
+    let all = [m.as_str(), g.as_str(), d.as_str()];
     assert!(wait_for(Duration::from_secs(10), || {
-        !pids_with(&m).is_empty() && !pids_with(&g).is_empty()
+        all.iter().all(|p| !pids_with(p).is_empty())
     }));
     kill(child.id(), "KILL");
     let _ = child.wait_with_output();
     // The reaper forked at startup kills the task groups dag left behind, the
-    // grandchild of a task included.
+    // grandchild of a task included, and the process a task moved to a session of
+    // its own.
     let gone = wait_for(Duration::from_secs(10), || {
-        pids_with(&m).is_empty() && pids_with(&g).is_empty()
+        all.iter().all(|p| pids_with(p).is_empty())
     });
-    for pid in pids_with(&m).into_iter().chain(pids_with(&g)) {
+    for pid in all.iter().flat_map(|p| pids_with(p)) {
         kill(pid, "KILL");
     }
     assert!(gone, "a task process outlived the SIGKILLed dag run");
@@ -120,6 +123,27 @@ fn a_sigkilled_run_leaves_readable_state_and_no_task_processes() {
     );
     let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "done"]);
     assert_eq!(logs.stdout, "finished\n");
+}
+
+#[test]
+fn a_process_a_task_detaches_ends_with_the_run() {
+    let env = Env::new();
+    let d = marker("daemon");
+    env.write(
+        "d.yaml",
+        format!(
+            "name: d\ntasks:\n  start: {{ command: 'setsid -f bash -c \"exec -a {d} sleep 300\"; until pgrep -f ^{d} >/dev/null; do sleep 0.05; done' }}\n  check: {{ command: 'pgrep -f ^{d}', depends_on: start }}\n"
+        ),
+    );
+    // The detached process lives while the run does (the second task finds it; the
+    // first waits until it has left the task's group, which dies with the task) ...
+    env.run(&["run", "d.yaml", "--output", "quiet"]).code(0);
+    // ... and the reaper ends it once dag has exited.
+    let gone = wait_for(Duration::from_secs(10), || pids_with(&d).is_empty());
+    for pid in pids_with(&d) {
+        kill(pid, "KILL");
+    }
+    assert!(gone, "a process a task detached outlived dag");
 }
 
 #[test]

@@ -22,7 +22,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use super::outputs::{self, OutputDir};
-use super::process::{GroupGuard, describe_exit};
+use super::process::{GroupGuard, describe_exit, reaper};
 use crate::engine::runner::{BoxFuture, LineSink, Outcome, TaskContext, TaskLog, TaskRunner};
 use crate::engine::spec::TaskKind;
 
@@ -329,6 +329,9 @@ fn spawn(
         .env("DAG_OUTPUT", output_file)
         .stdin(Stdio::null())
         .process_group(0);
+    if let Some(scope) = reaper::scope() {
+        cmd.env(reaper::SCOPE_VAR, scope);
+    }
     if let Some(dir) = &ctx.workdir {
         cmd.current_dir(dir);
     }

@@ -17,12 +17,14 @@ use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
 use super::outputs::{self, OutputDir};
+use super::process::reaper;
 use crate::engine::runner::{BoxFuture, LineSink, Outcome, TaskContext, TaskLog, TaskRunner};
 use crate::engine::spec::{DockerSpec, PullPolicy, TaskKind};
 
@@ -250,12 +252,17 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
         Err(e) => return Outcome::failed(None, e),
     };
     let name = container_name(&ctx.run_id, &task_id, ctx.attempt);
-    let labels = HashMap::from([
+    let mut labels = HashMap::from([
         ("dag.run_id".to_string(), ctx.run_id.clone()),
         ("dag.task_id".to_string(), task_id.clone()),
         ("dag.attempt".to_string(), ctx.attempt.to_string()),
         ("dag.dag".to_string(), ctx.dag.spec.name.clone()),
     ]);
+    if let Some(token) = reaper::token() {
+        // The reaper removes the container if this dag dies before it does.
+        labels.insert(reaper::SCOPE_LABEL.to_string(), token.to_string());
+        reaper::containers_started();
+    }
     let mut env: Vec<String> = ctx.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     env.push(format!("DAG_OUTPUT={OUTPUT_IN_CONTAINER}"));
     let mut binds = spec.volumes.clone();
@@ -462,6 +469,40 @@ impl Drop for Remover {
             handle.spawn(async move { remove(&docker, &name).await });
         }
     }
+}
+
+/// Removes every container labelled with the reaper `token`: what the reaper runs, as
+/// `dag __reap-containers TOKEN`, once a `dag` that started containers is gone. A
+/// create request still in flight when `dag` died may land after the first pass, so
+/// it looks three times, a second apart.
+pub fn reap_containers(token: &str) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        let Ok(docker) = Docker::connect_with_local_defaults() else {
+            return;
+        };
+        let filters = HashMap::from([("label", vec![format!("{}={token}", reaper::SCOPE_LABEL)])]);
+        for pass in 0..3 {
+            if pass > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            let options = ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let Ok(found) = docker.list_containers(Some(options)).await else {
+                continue;
+            };
+            for id in found.into_iter().filter_map(|c| c.id) {
+                remove(&docker, &id).await;
+            }
+        }
+    });
 }
 
 #[cfg(test)]

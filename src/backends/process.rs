@@ -53,62 +53,157 @@ impl Drop for GroupGuard {
     }
 }
 
-/// A small process forked from `dag run` and `dag worker` at startup that kills the
-/// task process groups still alive when `dag` itself dies without cleaning up
-/// (SIGKILL, the OOM killer, a crash).
+/// A small process forked from `dag run` and `dag worker` at startup that kills what
+/// their tasks started once `dag` itself is gone, whether it exited or died without
+/// cleaning up (SIGKILL, the OOM killer, a crash).
 ///
 /// `dag` tells it each group it starts (`+pgid`) and each group it has killed
 /// (`-pgid`), as 4-byte records on a pipe whose only write end `dag` holds (it is
 /// close-on-exec, so tasks never inherit it). When that pipe reaches end-of-file,
-/// `dag` is gone: the reaper sends SIGKILL to every group it still knows and exits.
+/// `dag` is gone, and the reaper:
+///
+/// 1. sends SIGKILL to every group it still knows;
+/// 2. sends SIGKILL to every process whose environment holds its random token. Task
+///    processes get [`SCOPE_VAR`] (the tokens of every enclosing `dag`, joined with
+///    `:`), so this finds what left its group (`setsid`, a daemon) and a group
+///    started in the microseconds between `fork` and [`tell`]. It scans until a pass
+///    finds nothing;
+/// 3. if `dag` started containers, execs `dag __reap-containers TOKEN`, which
+///    removes every container labelled [`SCOPE_LABEL`]`=TOKEN`.
+///
 /// It ignores SIGINT, SIGTERM and SIGHUP, which a terminal or a supervisor sends to
 /// the whole process group; it leaves when `dag` does.
 ///
-/// The reaper allocates nothing after the fork (its table is a bitmap over every
-/// possible pid, allocated before), so forking from a process that already has
-/// threads is safe. A group started in the few microseconds between `fork` and
-/// [`tell`] is not covered.
+/// The reaper allocates nothing after the fork: its pid bitmap, its buffers and the
+/// arguments of the exec are made before. So forking from a process that already has
+/// threads is safe. A process that clears its environment (`env -i`) and leaves its
+/// group is not found.
 pub mod reaper {
     use super::*;
+    use nix::libc;
+    use std::ffi::CString;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
-    static PIPE: OnceLock<Mutex<std::io::PipeWriter>> = OnceLock::new();
+    /// The environment variable task processes get: the reaper tokens of every `dag`
+    /// they run under, joined with `:`.
+    pub const SCOPE_VAR: &str = "DAG_REAPER";
+    /// The label on every container a task starts; its value is the reaper token.
+    pub const SCOPE_LABEL: &str = "dag.reaper";
+    /// The hidden command the reaper execs to remove containers: `dag
+    /// __reap-containers TOKEN`.
+    pub const REAP_CONTAINERS: &str = "__reap-containers";
+
+    /// The record that says `dag` has started containers.
+    const CONTAINERS: i32 = i32::MIN;
 
     /// The largest pid Linux can hand out on 64-bit (`PID_MAX_LIMIT`).
     const PID_LIMIT: usize = 1 << 22;
 
+    struct Reaper {
+        pipe: Mutex<std::io::PipeWriter>,
+        token: String,
+        scope: String,
+        containers_told: AtomicBool,
+    }
+
+    static REAPER: OnceLock<Reaper> = OnceLock::new();
+
+    /// Everything the reaper uses after the fork, allocated before it.
+    struct Prepared {
+        table: Vec<u64>,
+        token: Vec<u8>,
+        dents: Vec<u8>,
+        environ: Vec<u8>,
+        exe: CString,
+        args: [CString; 3],
+    }
+
     /// Forks the reaper. Once per process; a later call does nothing. A failure is
     /// returned for the caller to report: tasks still run, without this guard.
     pub fn start() -> std::io::Result<()> {
-        if PIPE.get().is_some() {
+        if REAPER.get().is_some() {
             return Ok(());
         }
+        let token = new_token();
+        let scope = match std::env::var(SCOPE_VAR) {
+            Ok(outer) if !outer.is_empty() => format!("{outer}:{token}"),
+            _ => token.clone(),
+        };
         let (reader, writer) = std::io::pipe()?;
-        let mut table = vec![0u64; PID_LIMIT / 64];
-        // SAFETY: the child only calls async-signal-safe functions (read, kill,
-        // sigaction, close, _exit) and writes into memory allocated before the fork.
+        let cstring = |s: &str| CString::new(s).expect("no NUL in a fixed string");
+        let mut prepared = Prepared {
+            table: vec![0u64; PID_LIMIT / 64],
+            token: token.clone().into_bytes(),
+            dents: vec![0u8; 64 * 1024],
+            environ: vec![0u8; 64 * 1024],
+            exe: cstring("/proc/self/exe"),
+            args: [cstring("dag"), cstring(REAP_CONTAINERS), cstring(&token)],
+        };
+        // SAFETY: the child only makes async-signal-safe calls (read, open, getdents,
+        // kill, sigaction, close, nanosleep, execv, _exit) and writes into memory
+        // allocated before the fork.
         match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
             nix::unistd::ForkResult::Child => {
                 drop(writer);
-                watch(reader, &mut table)
+                watch(reader, &mut prepared)
             }
             nix::unistd::ForkResult::Parent { .. } => {
                 drop(reader);
-                let _ = PIPE.set(Mutex::new(writer));
+                let _ = REAPER.set(Reaper {
+                    pipe: Mutex::new(writer),
+                    token,
+                    scope,
+                    containers_told: AtomicBool::new(false),
+                });
                 Ok(())
             }
         }
     }
 
+    /// The value of [`SCOPE_VAR`] for task processes, once the reaper runs.
+    pub fn scope() -> Option<&'static str> {
+        REAPER.get().map(|r| r.scope.as_str())
+    }
+
+    /// The value of [`SCOPE_LABEL`] for containers, once the reaper runs. Call
+    /// [`containers_started`] before creating one.
+    pub fn token() -> Option<&'static str> {
+        REAPER.get().map(|r| r.token.as_str())
+    }
+
+    /// Tells the reaper that containers may exist, so it removes them when `dag`
+    /// is gone.
+    pub fn containers_started() {
+        if let Some(reaper) = REAPER.get()
+            && !reaper.containers_told.swap(true, Ordering::Relaxed)
+        {
+            tell(CONTAINERS);
+        }
+    }
+
     /// Sends one record: `+pgid` to guard a group, `-pgid` to let it go.
     pub(super) fn tell(record: i32) {
-        if let Some(pipe) = PIPE.get() {
-            let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(reaper) = REAPER.get() {
+            let mut pipe = reaper.pipe.lock().unwrap_or_else(|e| e.into_inner());
             let _ = pipe.write_all(&record.to_ne_bytes());
         }
     }
 
+    /// A random token, unique to this reaper.
+    fn new_token() -> String {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::hash::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        h.write_u128(now);
+        format!("{:016x}", h.finish())
+    }
+
     /// The reaper's whole life: read records until end-of-file, then kill.
-    fn watch(mut reader: std::io::PipeReader, table: &mut [u64]) -> ! {
+    fn watch(mut reader: std::io::PipeReader, prepared: &mut Prepared) -> ! {
         use std::io::Read;
         for sig in [
             Signal::SIGINT,
@@ -122,8 +217,10 @@ pub mod reaper {
         for fd in 0..3 {
             // SAFETY: the reaper never uses the standard streams; closing them lets
             // a reader of dag's output see its end when dag ends.
-            unsafe { nix::libc::close(fd) };
+            unsafe { libc::close(fd) };
         }
+        let table = &mut prepared.table;
+        let mut containers = false;
         let mut buf = [0u8; 4096];
         let mut have = 0;
         loop {
@@ -136,6 +233,10 @@ pub mod reaper {
             let whole = have - have % 4;
             for record in buf[..whole].chunks_exact(4) {
                 let value = i32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
+                if value == CONTAINERS {
+                    containers = true;
+                    continue;
+                }
                 let pid = value.unsigned_abs() as usize;
                 if pid == 0 || pid >= PID_LIMIT {
                     continue;
@@ -157,8 +258,163 @@ pub mod reaper {
                 let _ = killpg(Pid::from_raw((i * 64 + bit) as i32), Signal::SIGKILL);
             }
         }
+        // A process may fork between a pass and its kill: scan until a pass finds
+        // nothing left (a killed process no longer shows its environment).
+        for _ in 0..20 {
+            if kill_scope(&prepared.token, &mut prepared.dents, &mut prepared.environ) == 0 {
+                break;
+            }
+            let pause = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 5_000_000,
+            };
+            // SAFETY: nanosleep with a valid timespec and no remainder pointer.
+            unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
+        }
+        if containers {
+            let argv = [
+                prepared.args[0].as_ptr(),
+                prepared.args[1].as_ptr(),
+                prepared.args[2].as_ptr(),
+                std::ptr::null(),
+            ];
+            // SAFETY: NUL-terminated strings and a null-terminated array, all made
+            // before the fork; execv only returns on failure.
+            unsafe { libc::execv(prepared.exe.as_ptr(), argv.as_ptr()) };
+        }
         // SAFETY: leaves without running the parent's destructors or atexit hooks.
-        unsafe { nix::libc::_exit(0) }
+        unsafe { libc::_exit(0) }
+    }
+
+    /// Sends SIGKILL to every process (but this one) whose environment holds
+    /// `token`; returns how many. Uses only system calls and the given buffers.
+    fn kill_scope(token: &[u8], dents: &mut [u8], environ: &mut [u8]) -> usize {
+        // SAFETY: plain system calls on a NUL-terminated path and owned buffers.
+        let me = unsafe { libc::getpid() };
+        let dir = unsafe {
+            libc::open(
+                c"/proc".as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if dir < 0 {
+            return 0;
+        }
+        let mut killed = 0;
+        loop {
+            // SAFETY: getdents64 writes at most `dents.len()` bytes into `dents`.
+            let n = unsafe {
+                libc::syscall(libc::SYS_getdents64, dir, dents.as_mut_ptr(), dents.len())
+            };
+            if n <= 0 {
+                break;
+            }
+            let mut at = 0;
+            while at + 19 < n as usize {
+                // struct linux_dirent64: inode (8), offset (8), record length (2),
+                // type (1), then the NUL-terminated name.
+                let reclen = u16::from_ne_bytes([dents[at + 16], dents[at + 17]]) as usize;
+                if reclen == 0 {
+                    break;
+                }
+                let name = &dents[at + 19..(at + reclen).min(n as usize)];
+                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+                at += reclen;
+                let Some(pid) = parse_pid(name) else {
+                    continue;
+                };
+                if pid != me && environ_holds(name, token, environ) {
+                    // SAFETY: kill has no memory effects.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    killed += 1;
+                }
+            }
+        }
+        // SAFETY: closes the descriptor opened above.
+        unsafe { libc::close(dir) };
+        killed
+    }
+
+    /// A `/proc` entry name as a pid.
+    fn parse_pid(name: &[u8]) -> Option<i32> {
+        if name.is_empty() || name.len() > 9 || !name.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(
+            name.iter()
+                .fold(0i32, |pid, &d| pid * 10 + i32::from(d - b'0')),
+        )
+    }
+
+    /// Whether `/proc/PID/environ` holds `token`; reads it through `buf`.
+    fn environ_holds(pid: &[u8], token: &[u8], buf: &mut [u8]) -> bool {
+        let mut path = [0u8; 32];
+        let mut len = 0;
+        for part in [b"/proc/".as_slice(), pid, b"/environ\0"] {
+            if len + part.len() > path.len() {
+                return false;
+            }
+            path[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+        // SAFETY: `path` is NUL-terminated.
+        let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return false;
+        }
+        let keep = token.len().saturating_sub(1);
+        let mut have = 0;
+        let mut found = false;
+        loop {
+            // SAFETY: reads at most the free part of `buf`.
+            let n = unsafe { libc::read(fd, buf[have..].as_mut_ptr().cast(), buf.len() - have) };
+            if n <= 0 {
+                break;
+            }
+            have += n as usize;
+            if buf[..have].windows(token.len()).any(|w| w == token) {
+                found = true;
+                break;
+            }
+            // Keep the tail, in case the token straddles two reads.
+            let tail = have.min(keep);
+            buf.copy_within(have - tail..have, 0);
+            have = tail;
+        }
+        // SAFETY: closes the descriptor opened above.
+        unsafe { libc::close(fd) };
+        found
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn finds_a_token_in_a_process_environment_across_reads() {
+            let token = b"0123456789abcdef";
+            let mut child = std::process::Command::new("sleep")
+                .arg("30")
+                .env("DAG_TEST_PAD", "x".repeat(70_000))
+                .env(SCOPE_VAR, "0123456789abcdef")
+                .spawn()
+                .unwrap();
+            let pid = child.id().to_string();
+            // A buffer smaller than the environment: the token is found across reads.
+            let mut buf = vec![0u8; 1000];
+            assert!(environ_holds(pid.as_bytes(), token, &mut buf));
+            assert!(!environ_holds(
+                pid.as_bytes(),
+                b"fedcba9876543210",
+                &mut buf
+            ));
+            let mut dents = vec![0u8; 4096];
+            assert_eq!(kill_scope(token, &mut dents, &mut buf), 1);
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(child.wait().unwrap().signal(), Some(9));
+            assert_eq!(parse_pid(b"4194303"), Some(4_194_303));
+            assert_eq!(parse_pid(b"self"), None);
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use args::{Cli, Command};
 use exit::CliError;
 
 use crate::backends::function::FnRunner;
+use crate::backends::process::reaper;
 use crate::engine::runner::Runners;
 
 /// Parses the process arguments, runs the command, prints any error, and returns the
@@ -50,6 +51,15 @@ pub fn main() -> ExitCode {
 /// }
 /// ```
 pub fn main_with(functions: FnRunner) -> ExitCode {
+    // `dag __reap-containers TOKEN`: what the task reaper execs to remove the
+    // containers of a dag that is gone (see `backends::process::reaper`).
+    let mut raw = std::env::args_os().skip(1);
+    if raw.next().as_deref() == Some(std::ffi::OsStr::new(reaper::REAP_CONTAINERS)) {
+        if let Some(token) = raw.next().and_then(|t| t.into_string().ok()) {
+            crate::backends::docker::reap_containers(&token);
+        }
+        return ExitCode::SUCCESS;
+    }
     // `COMPLETE=bash dag ...`: answer the shell's completion request and exit.
     clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     quiet_task_panics();
@@ -100,7 +110,7 @@ fn quiet_task_panics() {
 /// them even when they are SIGKILLed (without it tasks still run; say so), and, as
 /// PID 1, start sweeping zombies.
 fn guard_task_processes() {
-    use crate::backends::process::{orphans, reaper};
+    use crate::backends::process::orphans;
     if let Err(e) = reaper::start() {
         output::eprint(&format!(
             "dag: warning: cannot start the task reaper ({e}); tasks may outlive a killed dag\n"
