@@ -13,3 +13,6 @@ pub mod backends;
 pub mod cli;
 pub mod embed;
 pub mod engine;
+
+#[doc(hidden)]
+pub mod fuzzing;

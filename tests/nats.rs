@@ -720,6 +720,20 @@ fn least_privilege_identities_from_the_example_config() {
     assert_eq!(task(&doc, "b")["outputs"]["output"], "v");
     let _ = child.kill();
     let _ = child.wait();
+    // dag names a refused permission instead of only timing out.
+    let denied: crate::common::Run = env
+        .cmd(&["runs", "--state", "nats", "--nats", &worker])
+        .output()
+        .unwrap()
+        .into();
+    denied.code(3);
+    assert!(
+        denied
+            .stderr
+            .contains("caused by: the NATS server refused this user: Permissions Violation"),
+        "{}",
+        denied.stderr
+    );
     // What each identity may not do, tried with a plain NATS client.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

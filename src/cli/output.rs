@@ -122,6 +122,13 @@ pub fn render_error(err: &CliError, color: bool) -> String {
             {
                 out.push_str(&format!("  help: {help}\n"));
             }
+            // A refused permission makes NATS operations time out: name the cause.
+            if let Some(refusal) = crate::backends::nats::last_refusal() {
+                out.push_str(&format!(
+                    "  caused by: the NATS server refused this user: {refusal}\n  help: give \
+                     it the permissions deploy/nats-server.conf shows\n"
+                ));
+            }
             out
         }
     }

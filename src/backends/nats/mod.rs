@@ -142,28 +142,37 @@ pub async fn connect_watched(
         .name(name)
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None);
-    if let Some(warn) = warn {
-        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let url = redact(&options.url);
-        connect = connect.event_callback(move |event| {
-            let (warn, lost, url) = (warn.clone(), lost.clone(), url.clone());
-            async move {
-                use std::sync::atomic::Ordering;
-                match event {
-                    async_nats::Event::Disconnected => {
-                        lost.store(true, Ordering::SeqCst);
-                        warn(&format!(
-                            "lost the connection to NATS at {url}; reconnecting"
-                        ));
-                    }
-                    async_nats::Event::Connected if lost.swap(false, Ordering::SeqCst) => {
-                        warn(&format!("connected to NATS at {url} again"));
-                    }
-                    _ => {}
+    let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = redact(&options.url);
+    connect = connect.event_callback(move |event| {
+        let (warn, lost, url) = (warn.clone(), lost.clone(), url.clone());
+        async move {
+            use std::sync::atomic::Ordering;
+            let say = |message: &str| match &warn {
+                Some(warn) => warn(message),
+                None => eprintln_safe(&format!("dag: warning: {message}")),
+            };
+            match event {
+                async_nats::Event::Disconnected if warn.is_some() => {
+                    lost.store(true, Ordering::SeqCst);
+                    say(&format!(
+                        "lost the connection to NATS at {url}; reconnecting"
+                    ));
                 }
+                async_nats::Event::Connected
+                    if warn.is_some() && lost.swap(false, Ordering::SeqCst) =>
+                {
+                    say(&format!("connected to NATS at {url} again"));
+                }
+                async_nats::Event::ServerError(async_nats::ServerError::Other(e)) => {
+                    if let Some(refusal) = refused(&e) {
+                        say(&refusal);
+                    }
+                }
+                _ => {}
             }
-        });
-    }
+        }
+    });
     if let Some(creds) = &options.creds {
         connect = connect.credentials_file(creds).await.map_err(|e| {
             fail(format!(
@@ -224,6 +233,46 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes a line to stderr, ignoring a closed stream (no panic, unlike `eprintln!`).
+pub(crate) fn eprintln_safe(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// The permission violations the server reported to this process, in order.
+static REFUSALS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records a permission violation the server reported (the operation behind it then
+/// waits for its timeout, as the server sends no reply) and returns the warning to
+/// show, once per distinct violation; other server errors give `None`.
+fn refused(server_error: &str) -> Option<String> {
+    if !server_error
+        .to_ascii_lowercase()
+        .contains("permissions violation")
+    {
+        return None;
+    }
+    let mut seen = REFUSALS.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.iter().any(|s| s == server_error) {
+        return None;
+    }
+    seen.push(server_error.to_string());
+    Some(format!(
+        "the NATS server refused this user: {server_error}; give it the permissions \
+         deploy/nats-server.conf shows"
+    ))
+}
+
+/// The last permission violation the server reported, if any: the likely cause of
+/// a NATS operation that timed out.
+pub fn last_refusal() -> Option<String> {
+    REFUSALS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .last()
+        .cloned()
 }
 
 fn op<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> NatsError + '_ {

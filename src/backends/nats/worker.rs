@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::wire::{
     self, ControlAction, ControlMsg, Heartbeat, PROTOCOL, ResultKind, ResultMsg, TaskMsg,
 };
-use super::{NatsError, Timing, ensure_layout, queue_consumer, workers_bucket};
+use super::{NatsError, Timing, ensure_layout, eprintln_safe, queue_consumer, workers_bucket};
 use crate::engine::graph::Dag;
 use crate::engine::runner::{Outcome, Runners, Status, StopSignal, TaskContext, TaskLog};
 use crate::engine::spec::{DagSpec, TaskKind};
@@ -568,11 +568,6 @@ async fn forward_log(
             _ = done.cancelled() => {}
         }
     }
-}
-
-fn eprintln_safe(text: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 #[cfg(test)]
