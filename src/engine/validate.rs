@@ -5,7 +5,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report, Severity};
+use miette::{
+    LabeledSpan, MietteDiagnostic, MietteError, MietteSpanContents, Report, Severity, SourceCode,
+    SourceSpan, SpanContents,
+};
 
 use super::expr::{self, Expr};
 use super::graph::{Dag, find_cycles};
@@ -70,6 +73,43 @@ pub struct InvalidDag {
     pub problems: Vec<Problem>,
 }
 
+/// A named source whose positions count characters, like every other position dag
+/// reports (miette's own count bytes, so `file:3:40` would name the wrong column on a
+/// line with non-ASCII text before the problem).
+struct CharColumns {
+    name: String,
+    text: String,
+}
+
+impl SourceCode for CharColumns {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = self.text.read_span(span, before, after)?;
+        // Counted back from the start to the line's start; a start that is not on a
+        // character boundary (never made here) keeps miette's count.
+        let column = self
+            .text
+            .get(..inner.span().offset())
+            .map_or(inner.column(), |head| {
+                head[head.rfind('\n').map_or(0, |i| i + 1)..]
+                    .chars()
+                    .count()
+            });
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            column,
+            inner.line_count(),
+        )))
+    }
+}
+
 /// Unknown task ids get a "did you mean" only up to this many times per file.
 const MAX_SUGGESTED: usize = 50;
 
@@ -113,8 +153,10 @@ impl InvalidDag {
                 if let Some(help) = &p.help {
                     d = d.with_help(help.clone());
                 }
-                Report::new(d)
-                    .with_source_code(NamedSource::new(self.path.clone(), self.source.clone()))
+                Report::new(d).with_source_code(CharColumns {
+                    name: self.path.clone(),
+                    text: self.source.clone(),
+                })
             })
             .collect();
         if self.problems.len() > MAX_PROBLEMS {
