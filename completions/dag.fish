@@ -60,6 +60,11 @@ complete -c dag -n "__fish_dag_using_subcommand run" -s o -l output -d 'What to 
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand run" -l docker-image -d 'Image of docker tasks that name none' -r
+complete -c dag -n "__fish_dag_using_subcommand run" -l docker-network -d 'Network of docker tasks that name none' -r
+complete -c dag -n "__fish_dag_using_subcommand run" -l docker-memory-mb -d 'Memory limit (MiB) of docker tasks that set none' -r
+complete -c dag -n "__fish_dag_using_subcommand run" -l docker-cpu-quota -d 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)' -r
+complete -c dag -n "__fish_dag_using_subcommand run" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER[:ro] (repeatable; comma-separated in $DAG_DOCKER_VOLUMES)' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
@@ -167,6 +172,11 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -s o -l output -d 'What t
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-image -d 'Image of docker tasks that name none' -r
+complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-network -d 'Network of docker tasks that name none' -r
+complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-memory-mb -d 'Memory limit (MiB) of docker tasks that set none' -r
+complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-cpu-quota -d 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)' -r
+complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER[:ro] (repeatable; comma-separated in $DAG_DOCKER_VOLUMES)' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
@@ -189,6 +199,11 @@ complete -c dag -n "__fish_dag_using_subcommand worker" -l name -d 'Worker id [d
 complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-types -d 'Task types this worker runs (comma-separated) [default: bash,http,fn, and docker with --docker]. Other tasks fail with the reason' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-volume -d 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable) [default: any]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l shutdown-timeout -d 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-image -d 'Image of docker tasks that name none' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-network -d 'Network of docker tasks that name none' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-memory-mb -d 'Memory limit (MiB) of docker tasks that set none' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-cpu-quota -d 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER[:ro] (repeatable; comma-separated in $DAG_DOCKER_VOLUMES)' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'

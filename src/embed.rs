@@ -111,6 +111,7 @@ pub struct Pipeline {
     options: ExecOptions,
     params: Vec<(String, String)>,
     observer: Arc<dyn Observer>,
+    docker_image_optional: bool,
 }
 
 impl Pipeline {
@@ -129,6 +130,7 @@ impl Pipeline {
             options: ExecOptions::default(),
             params: Vec::new(),
             observer: Arc::new(Silent),
+            docker_image_optional: false,
         }
     }
 
@@ -141,6 +143,14 @@ impl Pipeline {
     /// Overrides a param of the DAG file, as `--param KEY=VALUE` does.
     pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Pipeline {
         self.params.push((key.into(), value.into()));
+        self
+    }
+
+    /// Lets docker tasks name no image, for runners with a default image
+    /// ([`crate::backends::docker::DockerRunner::with_defaults`]) or workers that
+    /// decide.
+    pub fn docker_image_optional(mut self, yes: bool) -> Pipeline {
+        self.docker_image_optional = yes;
         self
     }
 
@@ -186,6 +196,7 @@ impl Pipeline {
             params: self.params.clone(),
             functions: Some(self.runners.functions().to_vec()),
             task_types: Some(self.runners.types()),
+            docker_image_optional: self.docker_image_optional,
         }
     }
 

@@ -12,6 +12,7 @@ pub fn dag_file(data: &[u8]) {
         params: vec![("day".into(), "2025-01-01".into())],
         functions: Some(vec!["noop".into(), "sleep".into()]),
         task_types: None,
+        docker_image_optional: false,
     };
     match load_bytes("fuzz.yaml", data, &options) {
         Ok(dag) => {

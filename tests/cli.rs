@@ -340,6 +340,33 @@ fn flags_beat_environment_beat_config_file() {
         from_flags.contains("executor local, --parallel 7"),
         "{from_flags}"
     );
+    // Docker defaults: a task that names no image is valid once the config file
+    // gives one, and the volume list reaches the runner.
+    env.write(
+        "d.yaml",
+        "name: d\ntasks:\n  a: { type: docker, command: 'true' }\n",
+    );
+    let no_image = env
+        .cmd(&["validate", "d.yaml"])
+        .env_remove("DAG_DOCKER_IMAGE")
+        .output()
+        .unwrap();
+    assert_eq!(no_image.status.code(), Some(2));
+    env.write(
+        "docker.yaml",
+        "docker_image: img:1\ndocker_volumes: [/srv/in:/in:ro, nowhere]\n",
+    );
+    let valid = env.run(&["--config", "docker.yaml", "validate", "d.yaml"]);
+    valid.code(0);
+    let volumes = env.run(&["--config", "docker.yaml", "run", "d.yaml"]);
+    volumes.code(2);
+    assert!(
+        volumes
+            .stderr
+            .contains("--docker-volume: invalid volume `nowhere`"),
+        "{}",
+        volumes.stderr
+    );
     env.write("typo.yaml", "paralel: 3\n");
     let bad = env.run(&["--config", "typo.yaml", "runs"]);
     bad.code(2);

@@ -169,6 +169,95 @@ fn limits_are_set_on_the_container() {
 }
 
 #[test]
+fn runner_defaults_fill_what_tasks_leave_open() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-defaults");
+    let shared = env.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("in.txt"), "from the host\n").unwrap();
+    env.write(
+        "d.yaml",
+        format!("name: {name}\ntasks:\n  bare: {{ type: docker, command: 'cat /data/in.txt; sleep 3' }}\n  own: {{ type: docker, image: {IMAGE}, memory_mb: 32, command: sleep 3 }}\n"),
+    );
+    // Without a default image, a task that names none is a validation error.
+    let refused = env.run(&["run", "d.yaml"]);
+    refused.code(2);
+    assert!(
+        refused.stderr.contains("`image` is required for docker"),
+        "{}",
+        refused.stderr
+    );
+    let bad = env.run(&[
+        "run",
+        "d.yaml",
+        "--docker-image",
+        IMAGE,
+        "--docker-volume",
+        "x",
+    ]);
+    bad.code(2);
+    assert!(
+        bad.stderr.contains("--docker-volume: invalid volume `x`"),
+        "{}",
+        bad.stderr
+    );
+    let volume = format!("{}:/data:ro", shared.display());
+    let child = env.spawn(&[
+        "run",
+        "d.yaml",
+        "--parallel",
+        "2",
+        "--output",
+        "json",
+        "--docker-image",
+        IMAGE,
+        "--docker-memory-mb",
+        "64",
+        "--docker-volume",
+        &volume,
+    ]);
+    // Each container as `task memory binds`.
+    let mut seen = Vec::new();
+    assert!(wait_for(Duration::from_secs(20), || {
+        seen = containers_of(&name)
+            .iter()
+            .map(|id| {
+                let out = Command::new("docker")
+                    .args(["inspect", "-f", "{{index .Config.Labels \"dag.task_id\"}} {{.Config.Image}} {{.HostConfig.Memory}} {{.HostConfig.Binds}}", id])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            })
+            .filter(|line| !line.is_empty())
+            .collect();
+        seen.sort();
+        seen.len() == 2
+    }));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The task's own limit wins over the default; the default volume is added to
+    // every container, before the output file dag mounts itself.
+    assert!(
+        seen[0].starts_with(&format!("bare {IMAGE} 67108864 [{volume} ")),
+        "{seen:?}"
+    );
+    assert!(
+        seen[1].starts_with(&format!("own {IMAGE} 33554432 [{volume} ")),
+        "{seen:?}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "bare"]);
+    assert_eq!(logs.stdout, "from the host\n");
+}
+
+#[test]
 fn a_timeout_stops_and_removes_the_container() {
     if !docker_ready() {
         return;

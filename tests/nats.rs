@@ -95,22 +95,36 @@ fn docker_tasks_go_only_to_docker_workers() {
     );
     let env = Env::new();
     let _plain = env.worker(&nats, "no-docker", &["--workers", "4"]);
-    let _docker = env.worker(&nats, "with-docker", &["--docker", "--workers", "1"]);
+    // The docker worker has a default image, for tasks that name none (the seed
+    // system's executor-level image).
+    let _docker = env.worker(
+        &nats,
+        "with-docker",
+        &[
+            "--docker",
+            "--workers",
+            "1",
+            "--docker-image",
+            "dag-test-busybox:latest",
+        ],
+    );
     env.write(
         "d.yaml",
         format!(
-            "name: {}\ntasks:\n  box: {{ type: docker, image: dag-test-busybox:latest, pull: never, command: echo in a container }}\n  a: {{ command: 'true' }}\n  b: {{ command: 'true' }}\n",
+            "name: {}\ntasks:\n  box: {{ type: docker, image: dag-test-busybox:latest, pull: never, command: echo in a container }}\n  bare: {{ type: docker, pull: never, command: echo in the worker image }}\n  a: {{ command: 'true' }}\n  b: {{ command: 'true' }}\n",
             marker("dk-dist")
         ),
     );
     let (code, doc, stderr) = env.run_distributed(&nats, "d.yaml", &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(task(&doc, "box")["worker"], "with-docker");
-    assert_eq!(
-        env.run(&["logs", doc["run_id"].as_str().unwrap(), "box"])
-            .stdout,
-        "in a container\n"
-    );
+    let run_id = doc["run_id"].as_str().unwrap();
+    for (id, said) in [
+        ("box", "in a container\n"),
+        ("bare", "in the worker image\n"),
+    ] {
+        assert_eq!(task(&doc, id)["worker"], "with-docker");
+        assert_eq!(env.run(&["logs", run_id, id]).stdout, said);
+    }
 }
 
 #[test]

@@ -63,6 +63,16 @@ fn params_can_be_overridden_and_unknown_ones_are_refused() {
         r.stderr
     );
     assert!(r.stderr.contains("did you mean `word`?"), "{}", r.stderr);
+    // A value that would be read as an expression when the task starts is refused
+    // before anything runs.
+    let r = env.run(&["run", "d.yaml", "--param", "word=${{ tasks.top.output }}"]);
+    r.code(2);
+    assert!(
+        r.stderr
+            .contains("the value of param `word` contains `${{`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -38,6 +38,44 @@ pub struct DockerRunner {
     /// The client after API version negotiation with the daemon.
     ready: Arc<OnceCell<Docker>>,
     outputs: OutputDir,
+    defaults: Arc<DockerDefaults>,
+}
+
+/// What a runner gives docker tasks that leave it to the runner (the seed system's
+/// executor configuration): on `dag run` and `dag worker`, the `--docker-*` flags.
+/// A task's own key, then the file's `defaults:`, come first; volumes are added to
+/// the task's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DockerDefaults {
+    /// Image of tasks that name none.
+    pub image: Option<String>,
+    /// Network of tasks that name none.
+    pub network: Option<String>,
+    /// Memory limit (MiB) of tasks that set none.
+    pub memory_mb: Option<u64>,
+    /// CPU limit (percent of one CPU) of tasks that set none.
+    pub cpu_quota: Option<u64>,
+    /// Bind mounts (`HOST:CONTAINER[:ro]`) every container gets.
+    pub volumes: Vec<String>,
+}
+
+impl DockerDefaults {
+    /// The spec a container is started with: `spec`, with what it leaves open taken
+    /// from these defaults. A task without an image anywhere is an error.
+    pub fn apply(&self, spec: &DockerSpec) -> Result<DockerSpec, String> {
+        let mut out = spec.clone();
+        if out.image.trim().is_empty() {
+            out.image = self.image.clone().ok_or(
+                "the task names no image, and this runner has no default image \
+                 (--docker-image)",
+            )?;
+        }
+        out.network = out.network.or_else(|| self.network.clone());
+        out.memory_mb = out.memory_mb.or(self.memory_mb);
+        out.cpu_quota = out.cpu_quota.or(self.cpu_quota);
+        out.volumes = self.volumes.iter().chain(&spec.volumes).cloned().collect();
+        Ok(out)
+    }
 }
 
 impl DockerRunner {
@@ -50,7 +88,14 @@ impl DockerRunner {
             ),
             ready: Arc::default(),
             outputs: OutputDir::default(),
+            defaults: Arc::default(),
         }
+    }
+
+    /// The same runner, giving tasks `defaults` for what they leave open.
+    pub fn with_defaults(mut self, defaults: DockerDefaults) -> DockerRunner {
+        self.defaults = Arc::new(defaults);
+        self
     }
 
     async fn docker(&self) -> Result<Docker, String> {
@@ -227,7 +272,13 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
     let TaskKind::Docker(spec) = &ctx.task().kind else {
         return Outcome::failed(None, "not a docker task");
     };
-    let spec = spec.clone();
+    let spec = match runner.defaults.apply(spec) {
+        Ok(spec) => spec,
+        Err(e) => {
+            ctx.log.line(&format!("dag: {e}"));
+            return Outcome::failed(None, e);
+        }
+    };
     for v in &spec.volumes {
         if let Err(e) = check_volume(v) {
             ctx.log.line(&format!("dag: {e}"));
@@ -508,6 +559,37 @@ pub fn reap_containers(token: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runner_defaults_fill_only_what_the_task_leaves_open() {
+        let spec = |image: &str, memory_mb: Option<u64>| DockerSpec {
+            image: image.into(),
+            command: None,
+            volumes: vec!["/in:/in:ro".into()],
+            memory_mb,
+            cpu_quota: None,
+            network: None,
+            pull: PullPolicy::Never,
+        };
+        let defaults = DockerDefaults {
+            image: Some("base:1".into()),
+            network: Some("backend".into()),
+            memory_mb: Some(64),
+            cpu_quota: Some(50),
+            volumes: vec!["/data:/data".into()],
+        };
+        let filled = defaults.apply(&spec("", None)).unwrap();
+        assert_eq!(filled.image, "base:1");
+        assert_eq!(filled.network.as_deref(), Some("backend"));
+        assert_eq!((filled.memory_mb, filled.cpu_quota), (Some(64), Some(50)));
+        assert_eq!(filled.volumes, ["/data:/data", "/in:/in:ro"]);
+        let own = defaults.apply(&spec("mine:2", Some(32))).unwrap();
+        assert_eq!((own.image.as_str(), own.memory_mb), ("mine:2", Some(32)));
+        let none = DockerDefaults::default()
+            .apply(&spec("", None))
+            .unwrap_err();
+        assert!(none.contains("no default image (--docker-image)"), "{none}");
+    }
 
     #[test]
     fn names_are_valid_docker_names() {

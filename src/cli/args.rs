@@ -187,6 +187,10 @@ pub struct WorkerArgs {
     /// stopped and handed back to the queue.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: std::time::Duration,
+
+    /// What docker tasks run here leave open.
+    #[command(flatten)]
+    pub docker_defaults: DockerArgs,
 }
 
 /// `dag workers`.
@@ -277,6 +281,52 @@ pub struct ExecArgs {
     /// Write a JUnit XML report of the run to FILE (one test case per task).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+
+    /// What docker tasks run here leave open.
+    #[command(flatten)]
+    pub docker: DockerArgs,
+}
+
+/// Defaults for docker tasks that leave a setting open: a task's own key, then the
+/// file's `defaults:`, come first. Shared by `dag run`, `dag retry` and `dag worker`.
+#[derive(Debug, Args)]
+pub struct DockerArgs {
+    /// Image of docker tasks that name none.
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        env = "DAG_DOCKER_IMAGE",
+        hide_env_values = true
+    )]
+    pub docker_image: Option<String>,
+
+    /// Network of docker tasks that name none.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "DAG_DOCKER_NETWORK",
+        hide_env_values = true
+    )]
+    pub docker_network: Option<String>,
+
+    /// Memory limit (MiB) of docker tasks that set none.
+    #[arg(long, value_name = "MIB", env = "DAG_DOCKER_MEMORY_MB", hide_env_values = true, value_parser = clap::value_parser!(u64).range(1..=(u64::MAX >> 20)))]
+    pub docker_memory_mb: Option<u64>,
+
+    /// CPU limit of docker tasks that set none, in percent of one CPU (1-100000).
+    #[arg(long, value_name = "PERCENT", env = "DAG_DOCKER_CPU_QUOTA", hide_env_values = true, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub docker_cpu_quota: Option<u64>,
+
+    /// A bind mount every docker container gets, HOST:CONTAINER[:ro] (repeatable;
+    /// comma-separated in $DAG_DOCKER_VOLUMES).
+    #[arg(
+        long = "docker-volume",
+        value_name = "HOST:CONTAINER[:ro]",
+        env = "DAG_DOCKER_VOLUMES",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub docker_volumes: Vec<String>,
 }
 
 /// `--executor`.

@@ -8,6 +8,9 @@
 //! executor: local             # as $DAG_EXECUTOR
 //! parallel: 8                 # as $DAG_PARALLEL
 //! color: auto                 # as $DAG_COLOR
+//! docker_image: python:3.12    # as $DAG_DOCKER_IMAGE (also docker_network,
+//!                              # docker_memory_mb, docker_cpu_quota)
+//! docker_volumes: [/data:/data:ro]  # as $DAG_DOCKER_VOLUMES, comma-separated
 //! ```
 
 use std::ffi::OsString;
@@ -23,6 +26,11 @@ const KEYS: &[(&str, &str)] = &[
     ("executor", "DAG_EXECUTOR"),
     ("parallel", "DAG_PARALLEL"),
     ("color", "DAG_COLOR"),
+    ("docker_image", "DAG_DOCKER_IMAGE"),
+    ("docker_network", "DAG_DOCKER_NETWORK"),
+    ("docker_memory_mb", "DAG_DOCKER_MEMORY_MB"),
+    ("docker_cpu_quota", "DAG_DOCKER_CPU_QUOTA"),
+    ("docker_volumes", "DAG_DOCKER_VOLUMES"),
 ];
 
 /// The config file named by `--config FILE` in `args`, else `$DAG_CONFIG`, else the
@@ -81,7 +89,16 @@ pub fn apply(args: &[OsString]) -> Result<(), CliError> {
                 k.span.start.line
             )));
         };
-        let Some(value) = v.as_scalar() else {
+        // `docker_volumes` may be a list; the variable holds it comma-separated.
+        let list = match &v.kind {
+            NodeKind::Seq(items) if key == "docker_volumes" => items
+                .iter()
+                .map(|i| i.as_scalar())
+                .collect::<Option<Vec<&str>>>()
+                .map(|items| items.join(",")),
+            _ => None,
+        };
+        let Some(value) = list.as_deref().or(v.as_scalar()) else {
             return Err(bad(format!(
                 "line {}: `{key}` must be a single value",
                 v.span.start.line

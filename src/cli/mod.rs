@@ -129,13 +129,22 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         guard_task_processes();
     }
     match cli.command {
-        Command::Run(a) => run::run(a, state_dir, cli.state, &cli.nats, runners),
+        Command::Run(a) => {
+            let runners = setup::with_docker_defaults(runners, &a.exec.docker)?;
+            run::run(a, state_dir, cli.state, &cli.nats, runners)
+        }
         Command::Validate(a) => validate::validate(a, &runners),
         Command::Status(a) => history::status(a, &history()?),
         Command::Runs(a) => history::runs(a, &history()?),
         Command::Logs(a) => history::logs(a, &history()?),
-        Command::Retry(a) => run::retry(a, state_dir, cli.state, &cli.nats, runners),
-        Command::Worker(a) => nats::worker(a, &cli.nats, runners),
+        Command::Retry(a) => {
+            let runners = setup::with_docker_defaults(runners, &a.exec.docker)?;
+            run::retry(a, state_dir, cli.state, &cli.nats, runners)
+        }
+        Command::Worker(a) => {
+            let runners = setup::with_docker_defaults(runners, &a.docker_defaults)?;
+            nats::worker(a, &cli.nats, runners)
+        }
         Command::Workers(a) => nats::workers(a, &cli.nats),
         Command::Cancel(a) => nats::cancel(a, history(), &cli.nats),
         Command::Graph(a) => graph::graph(a, &runners),

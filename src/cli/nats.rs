@@ -122,12 +122,16 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             }
         }
         if args.docker {
-            let docker = DockerRunner::new();
+            // The docker runner of `local` carries the `--docker-*` defaults.
+            let docker: Arc<dyn TaskRunner> = match local.get("docker") {
+                Some(r) => r.clone(),
+                None => Arc::new(DockerRunner::new()),
+            };
             docker
                 .check()
                 .await
                 .map_err(|e| CliError::Infrastructure(format!("--docker: {e}")))?;
-            runners = runners.with("docker", Arc::new(docker));
+            runners = runners.with("docker", docker);
         }
         let client = connect(&options(nats), "dag worker").await?;
         let shutdown = CancellationToken::new();

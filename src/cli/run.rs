@@ -71,7 +71,8 @@ pub fn run(
 }
 
 /// The store of a run: `--state`, else NATS KV for distributed runs and files
-/// otherwise.
+/// otherwise. Docker tasks may name no image when `--docker-image` gives one, or
+/// when workers run them (each with its own `--docker-image`).
 fn with_state(
     pipeline: Pipeline,
     state: Option<StateArg>,
@@ -79,6 +80,14 @@ fn with_state(
     nats: &NatsArgs,
 ) -> Result<Pipeline, CliError> {
     let distributed = exec.executor == ExecutorArg::Distributed;
+    let pipeline = pipeline.docker_image_optional(
+        distributed
+            || exec
+                .docker
+                .docker_image
+                .as_deref()
+                .is_some_and(|i| !i.trim().is_empty()),
+    );
     let state = state.unwrap_or(if distributed {
         StateArg::Nats
     } else {

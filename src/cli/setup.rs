@@ -1,9 +1,11 @@
 //! From arguments to ready-made objects: the state directory, the store, the runners.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::args::{NatsArgs, StateArg};
+use super::args::{DockerArgs, NatsArgs, StateArg};
 use super::exit::CliError;
+use crate::backends::docker::{DockerDefaults, DockerRunner, check_volume};
 use crate::backends::file_store::FileStore;
 use crate::backends::function::FnRunner;
 use crate::backends::nats::NatsOptions;
@@ -105,13 +107,38 @@ pub fn runners(functions: FnRunner) -> Result<Runners, CliError> {
     crate::embed::runners(functions).map_err(|e| CliError::Infrastructure(e.to_string()))
 }
 
-/// Validation options that match `runners`.
+/// Validation options that match `runners`, for commands that run nothing: docker
+/// tasks may name no image when a default image is configured (`DAG_DOCKER_IMAGE`,
+/// or `docker_image` in the config file).
 pub fn load_options(runners: &Runners, params: Vec<(String, String)>) -> LoadOptions {
     LoadOptions {
         params,
         functions: Some(runners.functions().to_vec()),
         task_types: Some(runners.types()),
+        docker_image_optional: std::env::var_os("DAG_DOCKER_IMAGE").is_some_and(|v| !v.is_empty()),
     }
+}
+
+/// `runners` with a docker runner that gives tasks what the `--docker-*` flags say
+/// (unchanged when they say nothing). A malformed `--docker-volume` is a usage error.
+pub fn with_docker_defaults(runners: Runners, args: &DockerArgs) -> Result<Runners, CliError> {
+    let defaults = DockerDefaults {
+        image: args.docker_image.clone().filter(|i| !i.trim().is_empty()),
+        network: args.docker_network.clone(),
+        memory_mb: args.docker_memory_mb,
+        cpu_quota: args.docker_cpu_quota,
+        volumes: args.docker_volumes.clone(),
+    };
+    if defaults == DockerDefaults::default() {
+        return Ok(runners);
+    }
+    for v in &defaults.volumes {
+        check_volume(v).map_err(|e| CliError::usage(format!("--docker-volume: {e}"), None))?;
+    }
+    Ok(runners.with(
+        "docker",
+        Arc::new(DockerRunner::new().with_defaults(defaults)),
+    ))
 }
 
 /// This machine's host name.

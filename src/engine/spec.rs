@@ -99,10 +99,17 @@ impl TaskKind {
         match self {
             TaskKind::Bash { command } => command.clone(),
             TaskKind::Http(h) => format!("{} {}", h.method, h.url),
-            TaskKind::Docker(d) => match &d.command {
-                Some(c) => format!("{}: {c}", d.image),
-                None => d.image.clone(),
-            },
+            TaskKind::Docker(d) => {
+                let image = if d.image.is_empty() {
+                    "(default image)"
+                } else {
+                    &d.image
+                };
+                match &d.command {
+                    Some(c) => format!("{image}: {c}"),
+                    None => image.to_string(),
+                }
+            }
             TaskKind::Fn { name, args } if args.is_empty() => name.clone(),
             TaskKind::Fn { name, args } => format!("{name} {args}"),
         }
@@ -125,7 +132,7 @@ pub struct HttpSpec {
 /// A `docker` task.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DockerSpec {
-    /// Image reference.
+    /// Image reference; empty when the task leaves it to the runner's default.
     pub image: String,
     /// Command run with `sh -c` in the container; the image's default when `None`.
     pub command: Option<String>,

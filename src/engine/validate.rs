@@ -28,6 +28,9 @@ pub struct LoadOptions {
     pub functions: Option<Vec<String>>,
     /// Task types that have a runner; `None` allows all four.
     pub task_types: Option<Vec<&'static str>>,
+    /// Docker tasks may name no image: their runner has a default one
+    /// (`--docker-image`), or workers decide (distributed runs).
+    pub docker_image_optional: bool,
 }
 
 /// One problem found in a DAG file.
@@ -876,6 +879,7 @@ impl Checker<'_, '_> {
             self.params = self.string_map(v, "params", false).unwrap_or_default();
         }
         self.apply_param_overrides();
+        self.check_param_values();
 
         let env = match get("env") {
             Some((_, v)) => self.string_map(v, "env", true).unwrap_or_default(),
@@ -928,6 +932,25 @@ impl Checker<'_, '_> {
             }
         }
         out
+    }
+
+    fn check_param_values(&mut self) {
+        // A value is inserted as it is, but the text around it is read for task
+        // outputs again when the task starts: a `${{` in a value would be taken for
+        // an expression there. The format has no escape for it, so say so now.
+        for (key, value) in &self.params {
+            if value.contains("${{") {
+                self.problems.push(Problem {
+                    message: format!("the value of param `{key}` contains `${{{{`"),
+                    labels: vec![],
+                    help: Some(
+                        "dag reads `${{` as the start of an expression and has no escape \
+                         for it; pass such text in a file instead"
+                            .into(),
+                    ),
+                });
+            }
+        }
     }
 
     fn apply_param_overrides(&mut self) {
@@ -1645,7 +1668,7 @@ impl Checker<'_, '_> {
         if let Some(v) = get("pull") {
             spec.pull = self.pull(v)?;
         }
-        if spec.image.trim().is_empty() {
+        if spec.image.trim().is_empty() && !self.options.docker_image_optional {
             self.missing(key, None, &format!("`image` is required for docker {what}"));
             return None;
         }
