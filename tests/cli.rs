@@ -346,11 +346,7 @@ fn flags_beat_environment_beat_config_file() {
         "d.yaml",
         "name: d\ntasks:\n  a: { type: docker, command: 'true' }\n",
     );
-    let no_image = env
-        .cmd(&["validate", "d.yaml"])
-        .env_remove("DAG_DOCKER_IMAGE")
-        .output()
-        .unwrap();
+    let no_image = env.cmd(&["validate", "d.yaml"]).output().unwrap();
     assert_eq!(no_image.status.code(), Some(2));
     env.write(
         "docker.yaml",

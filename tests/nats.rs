@@ -810,3 +810,166 @@ fn least_privilege_identities_from_the_example_config() {
         );
     });
 }
+
+#[test]
+fn logs_follow_a_distributed_run_from_the_nats_store() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _worker = env.worker(&nats, "talker", &["--workers", "2"]);
+    env.write(
+        "f.yaml",
+        "name: follow\ntasks:\n  talk: { command: 'for i in 1 2 3 4 5; do echo line $i; sleep 0.3; done' }\n  more: { command: 'echo after', depends_on: talk }\n",
+    );
+    let url = nats.url();
+    let child = env.spawn_distributed(&nats, "f.yaml", &["--state", "nats"]);
+    let mut id = String::new();
+    assert!(wait_for(Duration::from_secs(10), || {
+        let runs = env.run(&[
+            "runs", "--state", "nats", "--nats", &url, "--output", "json",
+        ]);
+        if runs.code != 0 {
+            return false;
+        }
+        match runs.json()[0]["run_id"].as_str() {
+            Some(r) => {
+                id = r.to_string();
+                true
+            }
+            None => false,
+        }
+    }));
+    // Workers publish output as it comes; follow reads only what is new each time.
+    let follow = env.run(&["logs", &id, "--follow", "--state", "nats", "--nats", &url]);
+    follow.code(0);
+    assert_eq!(
+        follow.stdout,
+        "talk | line 1\ntalk | line 2\ntalk | line 3\ntalk | line 4\ntalk | line 5\nmore | after\n"
+    );
+    assert!(child.wait_with_output().unwrap().status.success());
+}
+
+/// A signed NATS JWT (`ed25519-nkey`) with `claims`, issued by `issuer`.
+fn nats_jwt(issuer: &nkeys::KeyPair, claims: serde_json::Value) -> String {
+    let b64 = |bytes: &[u8]| data_encoding::BASE64URL_NOPAD.encode(bytes);
+    let header = b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let body = b64(claims.to_string().as_bytes());
+    let signed = format!("{header}.{body}");
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64(&signature))
+}
+
+/// Claims common to every JWT: who issued it, about whom, and the `nats` part.
+fn claims(
+    issuer: &nkeys::KeyPair,
+    subject: &str,
+    name: &str,
+    nats: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "jti": marker("jti"),
+        "iat": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+        "iss": issuer.public_key(),
+        "sub": subject,
+        "name": name,
+        "nats": nats,
+    })
+}
+
+#[test]
+fn a_creds_file_authenticates_in_operator_mode() {
+    // Decentralized auth, as `nsc` sets it up: an operator signs an account (with
+    // JetStream), the account signs a user, and the user's JWT and seed go in a
+    // .creds file.
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let unlimited = serde_json::json!({
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": true, "conn": -1, "leaf": -1,
+        "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1,
+    });
+    let operator_jwt = nats_jwt(
+        &operator,
+        claims(
+            &operator,
+            &operator.public_key(),
+            "dag-op",
+            serde_json::json!({"type": "operator", "version": 2}),
+        ),
+    );
+    let account_jwt = nats_jwt(
+        &operator,
+        claims(
+            &operator,
+            &account.public_key(),
+            "dag",
+            serde_json::json!({"limits": unlimited, "type": "account", "version": 2}),
+        ),
+    );
+    let user_jwt = nats_jwt(
+        &account,
+        claims(
+            &account,
+            &user.public_key(),
+            "runner",
+            serde_json::json!({"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2}),
+        ),
+    );
+    // JetStream needs a system account besides.
+    let system = nkeys::KeyPair::new_account();
+    let system_jwt = nats_jwt(
+        &operator,
+        claims(
+            &operator,
+            &system.public_key(),
+            "SYS",
+            serde_json::json!({"type": "account", "version": 2}),
+        ),
+    );
+    let config = format!(
+        "operator: {operator_jwt}\nsystem_account: {sys}\nresolver: MEMORY\nresolver_preload: {{\n  {sys}: {system_jwt}\n  {}: {account_jwt}\n}}\n",
+        account.public_key(),
+        sys = system.public_key(),
+    );
+    let Some(nats) = NatsServer::start_with(Some(&config)) else {
+        return;
+    };
+    let env = Env::new();
+    let creds = env.write(
+        "runner.creds",
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            user.seed().unwrap()
+        ),
+    );
+    let creds = creds.to_str().unwrap();
+    let url = nats.url();
+    // Without the credentials the server refuses the connection.
+    let refused = env.run(&["workers", "--nats", &url]);
+    refused.code(3);
+    assert!(
+        refused.stderr.contains("cannot connect to NATS"),
+        "{}",
+        refused.stderr
+    );
+    // The worker takes the file from $NATS_CREDS, the run from --nats-creds.
+    let _worker = crate::common::nats::Worker {
+        child: env
+            .cmd(&["worker", "--nats", &url, "--name", "jwt"])
+            .env("NATS_CREDS", creds)
+            .envs(crate::common::nats::FAST.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    env.write(
+        "c.yaml",
+        "name: creds\ntasks:\n  a: { command: 'echo signed in' }\n",
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "c.yaml", &["--nats-creds", creds]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(task(&doc, "a")["worker"], "jwt");
+    let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "a"]);
+    assert_eq!(logs.stdout, "signed in\n");
+}

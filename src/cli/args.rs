@@ -142,7 +142,13 @@ pub struct NatsArgs {
     pub url: String,
 
     /// A NATS credentials file (JWT and NKey seed).
-    #[arg(long = "nats-creds", global = true, value_name = "FILE")]
+    #[arg(
+        long = "nats-creds",
+        global = true,
+        value_name = "FILE",
+        env = "NATS_CREDS",
+        hide_env_values = true
+    )]
     pub creds: Option<PathBuf>,
 
     /// A CA certificate (PEM) to trust for TLS to NATS.

@@ -90,6 +90,21 @@ impl Env {
             .env("NO_COLOR", "1")
             .env_remove("CI")
             .stdin(Stdio::null());
+        // Settings of the machine running the tests must not leak in.
+        for var in [
+            "DAG_CONFIG",
+            "DAG_EXECUTOR",
+            "DAG_PARALLEL",
+            "DAG_STATE",
+            "NATS_CREDS",
+            "DAG_DOCKER_IMAGE",
+            "DAG_DOCKER_NETWORK",
+            "DAG_DOCKER_MEMORY_MB",
+            "DAG_DOCKER_CPU_QUOTA",
+            "DAG_DOCKER_VOLUMES",
+        ] {
+            c.env_remove(var);
+        }
         c
     }
 

@@ -73,7 +73,7 @@ impl NatsServer {
         ])
         .arg(self.store.path().join("js"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(self.store.path().join("server.log")).unwrap());
         if let Some(c) = &self.config {
             cmd.arg("-c").arg(c);
         }
@@ -85,7 +85,8 @@ impl NatsServer {
                 port
             ))
             .is_ok()),
-            "nats-server did not come up"
+            "nats-server did not come up:\n{}",
+            std::fs::read_to_string(self.store.path().join("server.log")).unwrap_or_default()
         );
     }
 

@@ -17,6 +17,7 @@
 //! ends, so `dag logs` works from any machine for as long as the stream keeps it
 //! (7 days).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,7 +87,20 @@ struct Inner {
     /// Where attempts driven here write their output before it is published.
     cache: std::path::PathBuf,
     holder: String,
+    /// Logs read so far, by subject: the last stream sequence read and the bytes up
+    /// to it. A later read (`dag logs --follow` polls) fetches only what is newer.
+    logs: Arc<Mutex<HashMap<String, ReadLog>>>,
 }
+
+/// What has been read of one attempt's log.
+#[derive(Default)]
+struct ReadLog {
+    last_seq: u64,
+    bytes: Vec<u8>,
+}
+
+/// Logs kept in [`Inner::logs`] at most; past it, the cache starts afresh.
+const CACHED_LOGS: usize = 256;
 
 fn io(action: &'static str, what: impl std::fmt::Display, e: impl std::fmt::Display) -> StoreError {
     StoreError::Io {
@@ -153,6 +167,7 @@ impl KvStore {
                 client,
                 remote_logs,
                 cache,
+                logs: Arc::default(),
                 holder: format!(
                     "{}-{}-{:04x}",
                     nix::unistd::gethostname()
@@ -425,30 +440,52 @@ impl StateStore for KvStore {
         offset: u64,
         max: usize,
     ) -> Result<Vec<u8>, StoreError> {
-        let all = self.whole_log(run_id, task, attempt)?;
+        let subject = self.read_new_log(run_id, task, attempt)?;
+        let logs = self.inner.logs.lock().unwrap_or_else(|e| e.into_inner());
+        let all = logs.get(&subject).map_or(&[][..], |l| &l.bytes[..]);
         let start = (offset as usize).min(all.len());
         let end = start.saturating_add(max).min(all.len());
         Ok(all[start..end].to_vec())
     }
 
     fn log_size(&self, run_id: &str, task: &str, attempt: u32) -> Result<u64, StoreError> {
-        Ok(self.whole_log(run_id, task, attempt)?.len() as u64)
+        let subject = self.read_new_log(run_id, task, attempt)?;
+        let logs = self.inner.logs.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(logs.get(&subject).map_or(0, |l| l.bytes.len() as u64))
     }
 }
 
 impl KvStore {
-    /// An attempt's output from `DAG_LOGS`.
-    fn whole_log(&self, run_id: &str, task: &str, attempt: u32) -> Result<Vec<u8>, StoreError> {
+    /// Reads what is new of an attempt's output in `DAG_LOGS` into the cache (only
+    /// messages after the last one read); returns the cache key.
+    fn read_new_log(&self, run_id: &str, task: &str, attempt: u32) -> Result<String, StoreError> {
         let js = self.inner.js.clone();
         let subject = format!("dag.logs.{run_id}.{task}.{attempt}");
-        self.call(async move {
+        let after = self
+            .inner
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&subject)
+            .map_or(0, |l| l.last_seq);
+        let filter = subject.clone();
+        let new: Vec<(u64, bytes::Bytes)> = self.call(async move {
+            let subject = filter;
             let stream = js
                 .get_stream(LOGS_STREAM)
                 .await
                 .map_err(|e| io("read logs of", &subject, e))?;
+            let deliver_policy = if after == 0 {
+                jetstream::consumer::DeliverPolicy::All
+            } else {
+                jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: after + 1,
+                }
+            };
             let consumer = stream
                 .create_consumer(jetstream::consumer::pull::OrderedConfig {
                     filter_subject: subject.clone(),
+                    deliver_policy,
                     ..Default::default()
                 })
                 .await
@@ -462,18 +499,33 @@ impl KvStore {
                 .messages()
                 .await
                 .map_err(|e| io("read logs of", &subject, e))?;
-            let mut seen = 0;
-            while seen < pending {
+            while (out.len() as u64) < pending {
                 match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
                     Ok(Some(Ok(m))) => {
-                        out.extend_from_slice(&m.payload);
-                        seen += 1;
+                        let seq = m
+                            .info()
+                            .map_err(|e| io("read logs of", &subject, e))?
+                            .stream_sequence;
+                        out.push((seq, m.payload.clone()));
                     }
                     _ => break,
                 }
             }
-            Ok(out)
-        })
+            Ok::<_, StoreError>(out)
+        })?;
+        let mut logs = self.inner.logs.lock().unwrap_or_else(|e| e.into_inner());
+        if logs.len() >= CACHED_LOGS && !logs.contains_key(&subject) {
+            logs.clear();
+        }
+        let log = logs.entry(subject.clone()).or_default();
+        for (seq, payload) in new {
+            // Another reader may have brought the cache past these meanwhile.
+            if seq > log.last_seq {
+                log.bytes.extend_from_slice(&payload);
+                log.last_seq = seq;
+            }
+        }
+        Ok(subject)
     }
 }
 
