@@ -258,11 +258,18 @@ pub mod reaper {
                 let _ = killpg(Pid::from_raw((i * 64 + bit) as i32), Signal::SIGKILL);
             }
         }
-        // A process may fork between a pass and its kill: scan until a pass finds
-        // nothing left (a killed process no longer shows its environment).
+        // A process may fork between a pass and its kill, and one in the middle of
+        // exec shows no environment for a moment: scan until two passes in a row
+        // find nothing (a killed process no longer shows its environment).
+        let mut quiet = 0;
         for _ in 0..20 {
             if kill_scope(&prepared.token, &mut prepared.dents, &mut prepared.environ) == 0 {
-                break;
+                quiet += 1;
+                if quiet == 2 {
+                    break;
+                }
+            } else {
+                quiet = 0;
             }
             let pause = libc::timespec {
                 tv_sec: 0,
@@ -401,8 +408,16 @@ pub mod reaper {
                 .unwrap();
             let pid = child.id().to_string();
             // A buffer smaller than the environment: the token is found across reads.
+            // Right after exec the kernel may not show the new environment yet.
             let mut buf = vec![0u8; 1000];
-            assert!(environ_holds(pid.as_bytes(), token, &mut buf));
+            let start = std::time::Instant::now();
+            while !environ_holds(pid.as_bytes(), token, &mut buf) {
+                assert!(
+                    start.elapsed() < std::time::Duration::from_secs(5),
+                    "the token never showed in /proc/{pid}/environ"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             assert!(!environ_holds(
                 pid.as_bytes(),
                 b"fedcba9876543210",

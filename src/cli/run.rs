@@ -40,6 +40,7 @@ pub fn run(
         pipeline = pipeline.param(k, v);
     }
     let dag = pipeline.load(&args.file)?;
+    release_freed_memory();
     let dag = if args.only.is_empty() {
         dag
     } else {
@@ -68,6 +69,19 @@ pub fn run(
     let file = args.file.display().to_string();
     let total = dag.len();
     drive(args.exec, nats, pipeline, total, Target::New { dag, file })
+}
+
+/// Hands the memory freed since startup back to the system. Loading a large file
+/// builds a node tree that is dropped once the DAG is validated; without this, the
+/// allocator keeps those pages, and the run's own allocations (on other threads,
+/// so in other arenas) come on top: 100,000 tasks peaked at 262 MiB instead of
+/// about the load's own peak.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
 }
 
 /// The store of a run: `--state`, else NATS KV for distributed runs and files

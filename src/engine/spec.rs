@@ -75,10 +75,11 @@ impl TaskSpec {
 pub enum TaskKind {
     /// `command` run as `bash -c`.
     Bash { command: String },
-    /// An HTTP request.
-    Http(HttpSpec),
+    /// An HTTP request (boxed, like `Docker`: most tasks are `bash` or `fn`, and a
+    /// task spec is kept per task for the whole run).
+    Http(Box<HttpSpec>),
     /// A container run on the Docker engine.
-    Docker(DockerSpec),
+    Docker(Box<DockerSpec>),
     /// A function registered in the binary: `command` is `NAME [ARGS]`.
     Fn { name: String, args: String },
 }
@@ -265,7 +266,7 @@ impl TaskSpec {
                 name: name.clone(),
                 args: f(args)?,
             },
-            TaskKind::Http(h) => TaskKind::Http(HttpSpec {
+            TaskKind::Http(h) => TaskKind::Http(Box::new(HttpSpec {
                 method: h.method.clone(),
                 url: f(&h.url)?,
                 body: h.body.as_deref().map(&mut *f).transpose()?,
@@ -274,8 +275,8 @@ impl TaskSpec {
                     .iter()
                     .map(|(k, v)| Ok((k.clone(), f(v)?)))
                     .collect::<Result<_, String>>()?,
-            }),
-            TaskKind::Docker(d) => TaskKind::Docker(DockerSpec {
+            })),
+            TaskKind::Docker(d) => TaskKind::Docker(Box::new(DockerSpec {
                 image: f(&d.image)?,
                 command: d.command.as_deref().map(&mut *f).transpose()?,
                 volumes: d
@@ -284,8 +285,8 @@ impl TaskSpec {
                     .map(|v| f(v))
                     .collect::<Result<_, String>>()?,
                 network: d.network.as_deref().map(&mut *f).transpose()?,
-                ..d.clone()
-            }),
+                ..DockerSpec::clone(d)
+            })),
         };
         t.env = self
             .env

@@ -1583,12 +1583,12 @@ impl Checker<'_, '_> {
             ));
             return None;
         }
-        Some(TaskKind::Http(HttpSpec {
+        Some(TaskKind::Http(Box::new(HttpSpec {
             method,
             url,
             body,
             headers,
-        }))
+        })))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1672,7 +1672,7 @@ impl Checker<'_, '_> {
             self.missing(key, None, &format!("`image` is required for docker {what}"));
             return None;
         }
-        Some(TaskKind::Docker(spec))
+        Some(TaskKind::Docker(Box::new(spec)))
     }
 }
 
