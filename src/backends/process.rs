@@ -66,8 +66,8 @@ impl Drop for GroupGuard {
 /// 2. sends SIGKILL to every process whose environment holds its random token. Task
 ///    processes get [`SCOPE_VAR`] (the tokens of every enclosing `dag`, joined with
 ///    `:`), so this finds what left its group (`setsid`, a daemon) and a group
-///    started in the microseconds between `fork` and [`tell`]. It scans until a pass
-///    finds nothing;
+///    started in the microseconds between `fork` and [`tell`]. It scans until two
+///    passes in a row find nothing;
 /// 3. if `dag` started containers, execs `dag __reap-containers TOKEN`, which
 ///    removes every container labelled [`SCOPE_LABEL`]`=TOKEN`.
 ///

@@ -299,15 +299,20 @@ async fn load(kv: &kv::Store, run_id: &str) -> Result<RunRecord, StoreError> {
         async move { read::<TaskRecord>(&kv, &key).await }
     }))
     .buffered(64);
+    let mut ids = header.task_ids.iter();
     while let Some(task) = reads.next().await {
+        let id = ids.next().cloned().unwrap_or_default();
         match task? {
             Some((t, _)) => record.tasks.push(t),
-            None => {
-                return Err(StoreError::Corrupt {
-                    path: format!("nats kv {RUNS_BUCKET}: {run_id}"),
-                    detail: "a task record is missing".into(),
-                });
-            }
+            // Task records are written from a task's first change: none yet is
+            // pending.
+            None => record.tasks.push(TaskRecord {
+                id,
+                state: crate::engine::state::TaskState::Pending,
+                attempts: Vec::new(),
+                reason: None,
+                outputs: Default::default(),
+            }),
         }
     }
     Ok(record)
@@ -329,8 +334,7 @@ impl StateStore for KvStore {
             lease: Some(lease),
         };
         let run_id = record.run_id.clone();
-        let tasks = record.tasks.clone();
-        let revisions = self.call(async move {
+        self.call(async move {
             let bytes = bytes::Bytes::from(
                 serde_json::to_vec(&header).map_err(|e| io("encode", &run_id, e))?,
             );
@@ -341,28 +345,13 @@ impl StateStore for KvStore {
                     io("create", &run_id, e)
                 }
             })?;
-            // Written concurrently: one round trip per task in a row would dominate
-            // the start of a large run.
-            let puts = futures_util::stream::iter(tasks.into_iter().map(|t| {
-                let kv = kv.clone();
-                let key = task_key(&run_id, &t.id);
-                async move {
-                    let bytes = serde_json::to_vec(&t).map_err(|e| io("encode", &key, e))?;
-                    kv.put(&key, bytes::Bytes::from(bytes))
-                        .await
-                        .map_err(|e| io("create", &key, e))
-                }
-            }))
-            .buffered(128);
-            let revisions: Vec<Result<u64, StoreError>> = puts.collect().await;
-            revisions
-                .into_iter()
-                .map(|r| r.map(Some))
-                .collect::<Result<Vec<Option<u64>>, StoreError>>()
+            Ok::<(), StoreError>(())
         })?;
+        // No task record is written up front (a missing one reads as pending), so
+        // each is created by its first change: revision 0 expects no record yet.
         let writer = KvRunWriter::new(self.clone(), record.clone());
         if let Ok(mut r) = writer.revisions.lock() {
-            *r = revisions;
+            r.iter_mut().for_each(|rev| *rev = Some(0));
         }
         Ok(Box::new(writer))
     }
