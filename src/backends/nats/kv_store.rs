@@ -131,7 +131,7 @@ impl KvStore {
         let options = options.clone();
         let (client, js, kv) = std::thread::scope(|s| {
             s.spawn(|| {
-                rt.block_on(async {
+                rt.block_on(super::unless_refused(async {
                     let client = super::connect(&options, "dag state").await?;
                     let js = jetstream::new(client.clone());
                     super::ensure_layout(&js).await?;
@@ -153,7 +153,7 @@ impl KvStore {
                         },
                     };
                     Ok::<_, NatsError>((client, js, kv))
-                })
+                }))
             })
             .join()
             .unwrap_or_else(|_| Err(NatsError::Op("the NATS state thread panicked".into())))

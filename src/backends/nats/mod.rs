@@ -244,6 +244,32 @@ pub(crate) fn eprintln_safe(text: &str) {
 /// The permission violations the server reported to this process, in order.
 static REFUSALS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
+/// How many permission violations the server has reported, repeats included.
+static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs `op`, but ends it with the refusal as the error if the server reports a
+/// permission violation meanwhile: the refused request gets no reply and would
+/// otherwise wait for its timeout (10 s a request). For setup steps that nothing
+/// refused would be tolerated in.
+pub async fn unless_refused<T>(
+    op: impl Future<Output = Result<T, NatsError>>,
+) -> Result<T, NatsError> {
+    use std::sync::atomic::Ordering;
+    let before = REFUSED.load(Ordering::SeqCst);
+    let refused = async {
+        while REFUSED.load(Ordering::SeqCst) == before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        result = op => result,
+        // The refusal itself is named as the cause when the error is shown.
+        () = refused => Err(NatsError::Op(
+            "the server refused a request this step needs".into(),
+        )),
+    }
+}
+
 /// Records a permission violation the server reported (the operation behind it then
 /// waits for its timeout, as the server sends no reply) and returns the warning to
 /// show, once per distinct violation; other server errors give `None`.
@@ -255,6 +281,7 @@ fn refused(server_error: &str) -> Option<String> {
         return None;
     }
     let mut seen = REFUSALS.lock().unwrap_or_else(|e| e.into_inner());
+    REFUSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     if seen.iter().any(|s| s == server_error) {
         return None;
     }
