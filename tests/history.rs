@@ -147,6 +147,46 @@ fn a_process_a_task_detaches_ends_with_the_run() {
 }
 
 #[test]
+fn a_killed_inner_dag_s_reaper_ends_the_inner_run_s_tasks() {
+    // A task that is itself `dag run`, whose whole process group is SIGKILLed (as
+    // the outer dag does at a task's end or after a timeout's grace period): the
+    // inner dag dies at once, and the inner reaper (in a session of its own) must
+    // still end the inner run's tasks, which sit in groups of their own. The outer
+    // run checks this while it is still running.
+    let env = Env::new();
+    let m = marker("inner");
+    let dag = crate::common::dag_bin();
+    env.write(
+        "inner.yaml",
+        format!("name: inner\ntasks:\n  hang: {{ command: 'exec -a {m} sleep 300' }}\n"),
+    );
+    env.write(
+        "outer.yaml",
+        format!(
+            "name: outer\ntasks:\n  nest: {{ command: '{} run inner.yaml --output quiet & sleep 1; kill -9 0' }}\n  check: {{ command: 'sleep 1; ! pgrep -f ^{m}', depends_on: nest, trigger_rule: all_done }}\n",
+            dag.display()
+        ),
+    );
+    let started = env.spawn(&["run", "outer.yaml", "--output", "json"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || !pids_with(&m).is_empty()),
+        "the inner task never started"
+    );
+    let out = started.wait_with_output().unwrap();
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(crate::common::task_state(&doc, "nest"), "failed");
+    assert_eq!(
+        crate::common::task_state(&doc, "check"),
+        "success",
+        "an inner task outlived its killed dag: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn logs_follow_streams_until_the_run_ends() {
     let env = Env::new();
     env.write(

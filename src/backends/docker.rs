@@ -73,7 +73,17 @@ impl DockerDefaults {
         out.network = out.network.or_else(|| self.network.clone());
         out.memory_mb = out.memory_mb.or(self.memory_mb);
         out.cpu_quota = out.cpu_quota.or(self.cpu_quota);
-        out.volumes = self.volumes.iter().chain(&spec.volumes).cloned().collect();
+        // The task's own mount of a container path wins over a default one (Docker
+        // refuses two mounts at one path).
+        let target = |v: &str| v.split(':').nth(1).map(str::to_string);
+        let own: Vec<Option<String>> = spec.volumes.iter().map(|v| target(v)).collect();
+        out.volumes = self
+            .volumes
+            .iter()
+            .filter(|v| !own.contains(&target(v)))
+            .chain(&spec.volumes)
+            .cloned()
+            .collect();
         Ok(out)
     }
 }
@@ -309,9 +319,11 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
         ("dag.attempt".to_string(), ctx.attempt.to_string()),
         ("dag.dag".to_string(), ctx.dag.spec.name.clone()),
     ]);
-    if let Some(token) = reaper::token() {
-        // The reaper removes the container if this dag dies before it does.
-        labels.insert(reaper::SCOPE_LABEL.to_string(), token.to_string());
+    let reaper_labels = reaper::labels();
+    if !reaper_labels.is_empty() {
+        // The reaper removes the container if this dag (or an enclosing one) dies
+        // before it does.
+        labels.extend(reaper_labels.into_iter().map(|l| (l, "1".to_string())));
         reaper::containers_started();
     }
     let mut env: Vec<String> = ctx.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -534,10 +546,15 @@ pub fn reap_containers(token: &str) {
         return;
     };
     rt.block_on(async {
-        let Ok(docker) = Docker::connect_with_local_defaults() else {
+        let Ok(client) = Docker::connect_with_local_defaults() else {
             return;
         };
-        let filters = HashMap::from([("label", vec![format!("{}={token}", reaper::SCOPE_LABEL)])]);
+        // An older daemon refuses the client's default API version.
+        let docker = match client.clone().negotiate_version().await {
+            Ok(negotiated) => negotiated,
+            Err(_) => client,
+        };
+        let filters = HashMap::from([("label", vec![format!("{}.{token}", reaper::SCOPE_LABEL)])]);
         for pass in 0..3 {
             if pass > 0 {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -583,6 +600,10 @@ mod tests {
         assert_eq!(filled.network.as_deref(), Some("backend"));
         assert_eq!((filled.memory_mb, filled.cpu_quota), (Some(64), Some(50)));
         assert_eq!(filled.volumes, ["/data:/data", "/in:/in:ro"]);
+        let mut overlapping = spec("", None);
+        overlapping.volumes = vec!["/mine:/data:ro".into()];
+        let filled = defaults.apply(&overlapping).unwrap();
+        assert_eq!(filled.volumes, ["/mine:/data:ro"]);
         let own = defaults.apply(&spec("mine:2", Some(32))).unwrap();
         assert_eq!((own.image.as_str(), own.memory_mb), ("mine:2", Some(32)));
         let none = DockerDefaults::default()

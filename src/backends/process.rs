@@ -69,10 +69,15 @@ impl Drop for GroupGuard {
 ///    started in the microseconds between `fork` and [`tell`]. It scans until two
 ///    passes in a row find nothing;
 /// 3. if `dag` started containers, execs `dag __reap-containers TOKEN`, which
-///    removes every container labelled [`SCOPE_LABEL`]`=TOKEN`.
+///    removes every container labelled `dag.reaper.TOKEN` (containers carry one such
+///    label for each enclosing `dag`).
 ///
-/// It ignores SIGINT, SIGTERM and SIGHUP, which a terminal or a supervisor sends to
-/// the whole process group; it leaves when `dag` does.
+/// It runs in a session of its own, so that when `dag` is itself a task of another
+/// `dag`, the outer one's kill of that task's group leaves the inner reaper to do its
+/// work. It ignores SIGINT, SIGTERM and SIGHUP; it leaves when `dag` does. When the
+/// outer `dag` dies as well, the outer reaper kills every process of the inner run
+/// (their environment holds both tokens), the inner reaper included, so the inner
+/// run's containers may then be left.
 ///
 /// The reaper allocates nothing after the fork: its pid bitmap, its buffers and the
 /// arguments of the exec are made before. So forking from a process that already has
@@ -87,7 +92,8 @@ pub mod reaper {
     /// The environment variable task processes get: the reaper tokens of every `dag`
     /// they run under, joined with `:`.
     pub const SCOPE_VAR: &str = "DAG_REAPER";
-    /// The label on every container a task starts; its value is the reaper token.
+    /// The prefix of the labels on every container a task starts: one label
+    /// `dag.reaper.TOKEN` for the token of each `dag` the task runs under.
     pub const SCOPE_LABEL: &str = "dag.reaper";
     /// The hidden command the reaper execs to remove containers: `dag
     /// __reap-containers TOKEN`.
@@ -101,7 +107,6 @@ pub mod reaper {
 
     struct Reaper {
         pipe: Mutex<std::io::PipeWriter>,
-        token: String,
         scope: String,
         containers_told: AtomicBool,
     }
@@ -151,7 +156,6 @@ pub mod reaper {
                 drop(reader);
                 let _ = REAPER.set(Reaper {
                     pipe: Mutex::new(writer),
-                    token,
                     scope,
                     containers_told: AtomicBool::new(false),
                 });
@@ -165,10 +169,18 @@ pub mod reaper {
         REAPER.get().map(|r| r.scope.as_str())
     }
 
-    /// The value of [`SCOPE_LABEL`] for containers, once the reaper runs. Call
+    /// The labels for a container, once the reaper runs: `dag.reaper.TOKEN` for
+    /// this `dag` and every enclosing one, so any of their reapers removes it. Call
     /// [`containers_started`] before creating one.
-    pub fn token() -> Option<&'static str> {
-        REAPER.get().map(|r| r.token.as_str())
+    pub fn labels() -> Vec<String> {
+        scope()
+            .map(|scope| {
+                scope
+                    .split(':')
+                    .map(|token| format!("{SCOPE_LABEL}.{token}"))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Tells the reaper that containers may exist, so it removes them when `dag`
@@ -205,6 +217,11 @@ pub mod reaper {
     /// The reaper's whole life: read records until end-of-file, then kill.
     fn watch(mut reader: std::io::PipeReader, prepared: &mut Prepared) -> ! {
         use std::io::Read;
+        // A session of its own: when `dag` is itself a task of another `dag`, the
+        // outer one kills the task's process group, and this reaper must outlive
+        // that to clean up after the inner run.
+        // SAFETY: setsid is async-signal-safe.
+        unsafe { libc::setsid() };
         for sig in [
             Signal::SIGINT,
             Signal::SIGTERM,
@@ -321,7 +338,7 @@ pub mod reaper {
                 // struct linux_dirent64: inode (8), offset (8), record length (2),
                 // type (1), then the NUL-terminated name.
                 let reclen = u16::from_ne_bytes([dents[at + 16], dents[at + 17]]) as usize;
-                if reclen == 0 {
+                if reclen < 20 {
                     break;
                 }
                 let name = &dents[at + 19..(at + reclen).min(n as usize)];
@@ -330,9 +347,11 @@ pub mod reaper {
                 let Some(pid) = parse_pid(name) else {
                     continue;
                 };
-                if pid != me && environ_holds(name, token, environ) {
-                    // SAFETY: kill has no memory effects.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                // SAFETY: kill has no memory effects.
+                if pid != me
+                    && environ_holds(name, token, environ)
+                    && unsafe { libc::kill(pid, libc::SIGKILL) } == 0
+                {
                     killed += 1;
                 }
             }

@@ -10,7 +10,7 @@
 //! color: auto                 # as $DAG_COLOR
 //! docker_image: python:3.12    # as $DAG_DOCKER_IMAGE (also docker_network,
 //!                              # docker_memory_mb, docker_cpu_quota)
-//! docker_volumes: [/data:/data:ro]  # as $DAG_DOCKER_VOLUMES, comma-separated
+//! docker_volumes: [/data:/data:ro]  # as $DAG_DOCKER_VOLUMES, `;`-separated
 //! ```
 
 use std::ffi::OsString;
@@ -89,13 +89,14 @@ pub fn apply(args: &[OsString]) -> Result<(), CliError> {
                 k.span.start.line
             )));
         };
-        // `docker_volumes` may be a list; the variable holds it comma-separated.
+        // `docker_volumes` may be a list; the variable holds it `;`-separated (a
+        // volume's own options are separated by `,`).
         let list = match &v.kind {
             NodeKind::Seq(items) if key == "docker_volumes" => items
                 .iter()
                 .map(|i| i.as_scalar())
                 .collect::<Option<Vec<&str>>>()
-                .map(|items| items.join(",")),
+                .map(|items| items.join(";")),
             _ => None,
         };
         let Some(value) = list.as_deref().or(v.as_scalar()) else {

@@ -127,7 +127,18 @@ pub fn with_docker_defaults(runners: Runners, args: &DockerArgs) -> Result<Runne
         network: args.docker_network.clone(),
         memory_mb: args.docker_memory_mb,
         cpu_quota: args.docker_cpu_quota,
-        volumes: args.docker_volumes.clone(),
+        // Flags beat the variable (which the config file's `docker_volumes` sets).
+        volumes: if args.docker_volumes.is_empty() {
+            std::env::var("DAG_DOCKER_VOLUMES")
+                .unwrap_or_default()
+                .split(';')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect()
+        } else {
+            args.docker_volumes.clone()
+        },
     };
     if defaults == DockerDefaults::default() {
         return Ok(runners);

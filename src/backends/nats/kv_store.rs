@@ -507,9 +507,10 @@ impl KvStore {
             logs.clear();
         }
         let log = logs.entry(subject.clone()).or_default();
-        for (seq, payload) in new {
-            // Another reader may have brought the cache past these meanwhile.
-            if seq > log.last_seq {
+        // Only what follows on from the cached part: if the cache was cleared or
+        // another read moved it meanwhile, the next read fetches again.
+        if log.last_seq == after {
+            for (seq, payload) in new {
                 log.bytes.extend_from_slice(&payload);
                 log.last_seq = seq;
             }
