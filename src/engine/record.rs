@@ -109,10 +109,24 @@ pub struct IllegalTransition {
     pub detail: String,
 }
 
-/// Current format version of [`RunRecord`].
-pub const RECORD_VERSION: u32 = 1;
+/// Current format version of [`RunRecord`]. 2: in the NATS store, a task's record
+/// is created by its first change, and a missing one reads as pending (version 1
+/// wrote every task record when the run was created).
+pub const RECORD_VERSION: u32 = 2;
 
 impl RunRecord {
+    /// Refuses a record written in a newer format than this `dag` reads, with a
+    /// message saying so; older ones are read as they are.
+    pub fn check_version(&self) -> Result<(), String> {
+        if self.version > RECORD_VERSION {
+            return Err(format!(
+                "run {} was written by a newer dag (record format {}; this dag reads up to {RECORD_VERSION})",
+                self.run_id, self.version
+            ));
+        }
+        Ok(())
+    }
+
     /// A new run of `dag`, every task pending.
     pub fn new(run_id: String, dag: &Dag, file: String) -> RunRecord {
         RunRecord {
@@ -355,6 +369,17 @@ mod tests {
         )
         .unwrap();
         RunRecord::new("r1".into(), &dag, "t.yaml".into())
+    }
+
+    #[test]
+    fn a_newer_record_format_is_refused_by_name() {
+        let mut r = record();
+        assert!(r.check_version().is_ok());
+        r.version = 1;
+        assert!(r.check_version().is_ok());
+        r.version = RECORD_VERSION + 1;
+        let why = r.check_version().unwrap_err();
+        assert!(why.contains("written by a newer dag"), "{why}");
     }
 
     #[test]
