@@ -363,6 +363,27 @@ fn flags_beat_environment_beat_config_file() {
         "{}",
         volumes.stderr
     );
+    // A volume's options keep their commas, on the command line and in the
+    // variable (which separates volumes with `;`).
+    let with_options = [
+        "run",
+        "d.yaml",
+        "--dry-run",
+        "--docker-image",
+        "img:1",
+        "--docker-volume",
+        "/srv/in:/in:ro,rprivate",
+    ];
+    env.run(&with_options).code(0);
+    let listed = env
+        .cmd(&["run", "d.yaml", "--dry-run", "--docker-image", "img:1"])
+        .env(
+            "DAG_DOCKER_VOLUMES",
+            "/srv/in:/in:ro,rprivate; /srv/out:/out",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(listed.status.code(), Some(0), "{listed:?}");
     env.write("typo.yaml", "paralel: 3\n");
     let bad = env.run(&["--config", "typo.yaml", "runs"]);
     bad.code(2);
