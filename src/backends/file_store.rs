@@ -247,12 +247,7 @@ impl StateStore for FileStore {
                 path: record_path.display().to_string(),
                 detail: e.to_string(),
             })?;
-        record
-            .check_version()
-            .map_err(|detail| StoreError::Corrupt {
-                path: record_path.display().to_string(),
-                detail,
-            })?;
+        record.check_version(&record_path.display().to_string())?;
         let events_path = dir.join("events.jsonl");
         let file = match File::open(&events_path) {
             Ok(f) => f,

@@ -203,15 +203,7 @@ pub mod reaper {
 
     /// A random token, unique to this reaper.
     fn new_token() -> String {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::hash::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        h.write_u128(now);
-        format!("{:016x}", h.finish())
+        format!("{:016x}", fastrand::u64(..))
     }
 
     /// The reaper's whole life: read records until end-of-file, then kill.

@@ -293,6 +293,15 @@ pub struct ExecArgs {
     pub docker: DockerArgs,
 }
 
+impl DockerArgs {
+    /// The default image, if one is given (an empty value gives none).
+    pub fn default_image(&self) -> Option<&str> {
+        self.docker_image
+            .as_deref()
+            .filter(|i| !i.trim().is_empty())
+    }
+}
+
 /// Defaults for docker tasks that leave a setting open: a task's own key, then the
 /// file's `defaults:`, come first. Shared by `dag run`, `dag retry` and `dag worker`.
 #[derive(Debug, Args)]

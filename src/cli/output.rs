@@ -124,9 +124,10 @@ pub fn render_error(err: &CliError, color: bool) -> String {
             }
             // A refused permission makes NATS operations time out: name the cause.
             if let Some(refusal) = crate::backends::nats::last_refusal() {
+                use crate::backends::nats::{REFUSAL_HELP, refusal_cause};
                 out.push_str(&format!(
-                    "  caused by: the NATS server refused this user: {refusal}\n  help: give \
-                     it the permissions deploy/nats-server.conf shows\n"
+                    "  caused by: {}\n  help: {REFUSAL_HELP}\n",
+                    refusal_cause(&refusal)
                 ));
             }
             out

@@ -94,14 +94,8 @@ fn with_state(
     nats: &NatsArgs,
 ) -> Result<Pipeline, CliError> {
     let distributed = exec.executor == ExecutorArg::Distributed;
-    let pipeline = pipeline.docker_image_optional(
-        distributed
-            || exec
-                .docker
-                .docker_image
-                .as_deref()
-                .is_some_and(|i| !i.trim().is_empty()),
-    );
+    let pipeline =
+        pipeline.docker_image_optional(distributed || exec.docker.default_image().is_some());
     let state = state.unwrap_or(if distributed {
         StateArg::Nats
     } else {

@@ -123,7 +123,7 @@ pub fn load_options(runners: &Runners, params: Vec<(String, String)>) -> LoadOpt
 /// (unchanged when they say nothing). A malformed `--docker-volume` is a usage error.
 pub fn with_docker_defaults(runners: Runners, args: &DockerArgs) -> Result<Runners, CliError> {
     let defaults = DockerDefaults {
-        image: args.docker_image.clone().filter(|i| !i.trim().is_empty()),
+        image: args.default_image().map(str::to_string),
         network: args.docker_network.clone(),
         memory_mb: args.docker_memory_mb,
         cpu_quota: args.docker_cpu_quota,

@@ -7,6 +7,7 @@ use super::events::Event;
 use super::graph::Dag;
 use super::runner::Outputs;
 use super::state::{RunState, TaskState};
+use super::store::StoreError;
 use super::time::Timestamp;
 
 /// The state of a run and its tasks.
@@ -115,14 +116,17 @@ pub struct IllegalTransition {
 pub const RECORD_VERSION: u32 = 2;
 
 impl RunRecord {
-    /// Refuses a record written in a newer format than this `dag` reads, with a
-    /// message saying so; older ones are read as they are.
-    pub fn check_version(&self) -> Result<(), String> {
+    /// Refuses a record (read from `path`) written in a newer format than this
+    /// `dag` reads, with a message saying so; older ones are read as they are.
+    pub fn check_version(&self, path: &str) -> Result<(), StoreError> {
         if self.version > RECORD_VERSION {
-            return Err(format!(
-                "run {} was written by a newer dag (record format {}; this dag reads up to {RECORD_VERSION})",
-                self.run_id, self.version
-            ));
+            return Err(StoreError::Corrupt {
+                path: path.to_string(),
+                detail: format!(
+                    "run {} was written by a newer dag (record format {}; this dag reads up to {RECORD_VERSION})",
+                    self.run_id, self.version
+                ),
+            });
         }
         Ok(())
     }
@@ -374,11 +378,11 @@ mod tests {
     #[test]
     fn a_newer_record_format_is_refused_by_name() {
         let mut r = record();
-        assert!(r.check_version().is_ok());
+        assert!(r.check_version("run.json").is_ok());
         r.version = 1;
-        assert!(r.check_version().is_ok());
+        assert!(r.check_version("run.json").is_ok());
         r.version = RECORD_VERSION + 1;
-        let why = r.check_version().unwrap_err();
+        let why = r.check_version("run.json").unwrap_err().to_string();
         assert!(why.contains("written by a newer dag"), "{why}");
     }
 

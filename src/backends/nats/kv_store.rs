@@ -288,12 +288,7 @@ async fn load(kv: &kv::Store, run_id: &str) -> Result<RunRecord, StoreError> {
         return Err(StoreError::NotFound(run_id.to_string()));
     };
     let mut record = header.record;
-    record
-        .check_version()
-        .map_err(|detail| StoreError::Corrupt {
-            path: format!("nats kv {RUNS_BUCKET}: {run_id}"),
-            detail,
-        })?;
+    record.check_version(&format!("nats kv {RUNS_BUCKET}: {run_id}"))?;
     let keys: Vec<String> = header
         .task_ids
         .iter()

@@ -286,10 +286,15 @@ fn refused(server_error: &str) -> Option<String> {
         return None;
     }
     seen.push(server_error.to_string());
-    Some(format!(
-        "the NATS server refused this user: {server_error}; give it the permissions \
-         deploy/nats-server.conf shows"
-    ))
+    Some(format!("{}; {REFUSAL_HELP}", refusal_cause(server_error)))
+}
+
+/// What to do about a refused permission.
+pub const REFUSAL_HELP: &str = "give it the permissions deploy/nats-server.conf shows";
+
+/// A permission violation the server reported, as a cause.
+pub fn refusal_cause(server_error: &str) -> String {
+    format!("the NATS server refused this user: {server_error}")
 }
 
 /// The last permission violation the server reported, if any: the likely cause of
