@@ -228,15 +228,7 @@ fn check_schema(env: &Env, files: &[std::path::PathBuf]) -> Vec<(String, bool)> 
     schema.code(0);
     let path = env.path().join("schema.json");
     std::fs::write(&path, &schema.stdout).unwrap();
-    let has_python_libs = std::process::Command::new("python3")
-        .args(["-c", "import jsonschema, yaml"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_python_libs {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs the Python packages jsonschema and pyyaml (scripts/test.sh installs them)"
-        );
+    if !crate::common::python_has("jsonschema, yaml", "packages jsonschema and pyyaml") {
         return Vec::new();
     }
     let out = std::process::Command::new("python3")

@@ -231,15 +231,7 @@ fn records_are_plain_json_for_other_programs() {
     let Some(nats) = NatsServer::start() else {
         return;
     };
-    let has_client = std::process::Command::new("python3")
-        .args(["-c", "import nats"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_client {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs the Python package nats-py (scripts/test.sh installs it)"
-        );
+    if !crate::common::python_has("nats", "package nats-py") {
         return;
     }
     let env = Env::new();

@@ -200,6 +200,21 @@ fn fastrand_u32() -> u32 {
     h.finish() as u32
 }
 
+/// Whether `python3 -c "import IMPORTS"` works (the Python packages some tests drive
+/// are there). In CI they must be: a missing package is a failure there, naming
+/// `packages`, not a skip.
+pub fn python_has(imports: &str, packages: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {imports}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "CI needs the Python {packages} (scripts/test.sh installs them)"
+    );
+    ok
+}
+
 /// Sends a signal to a process.
 pub fn kill(pid: u32, signal: &str) {
     let status = Command::new("kill")
