@@ -10,6 +10,7 @@ mod http;
 
 mod docker;
 mod examples;
+mod exit_codes;
 mod history;
 mod nats;
 mod retry;

@@ -57,8 +57,32 @@ impl FileStore {
     /// Opens the store for reading only (history commands): it must exist.
     pub fn open_existing(root: &Path) -> Result<FileStore, StoreError> {
         let runs = root.join("runs");
-        if !runs.is_dir() {
-            return Err(StoreError::Empty);
+        // A path that exists but is no directory is a mistake to name, not an
+        // empty store.
+        for path in [root, runs.as_path()] {
+            match std::fs::metadata(path) {
+                Ok(m) if !m.is_dir() => {
+                    return Err(StoreError::Io {
+                        action: "use",
+                        path: path.display().to_string(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotADirectory,
+                            "it is not a directory",
+                        ),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Empty);
+                }
+                Err(e) => {
+                    return Err(StoreError::Io {
+                        action: "open",
+                        path: path.display().to_string(),
+                        source: e,
+                    });
+                }
+            }
         }
         Ok(FileStore {
             root: root.to_path_buf(),

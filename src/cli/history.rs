@@ -85,11 +85,12 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
 }
 
 /// `dag status`'s exit code: 0 for a run that succeeded or is still going, 1 for one
-/// that failed, was cancelled, or was interrupted (no process drives it).
+/// that failed, 130 for one that was cancelled (as `dag run` exits when cancelled).
 fn status_code(record: &RunRecord) -> u8 {
     match record.state {
         RunState::Success | RunState::Queued | RunState::Running => exit::SUCCESS,
-        _ => exit::TASK_FAILED,
+        RunState::Cancelled => exit::SIGINT,
+        RunState::Failed => exit::TASK_FAILED,
     }
 }
 
@@ -237,22 +238,33 @@ pub fn logs(args: LogsArgs, store: &Store) -> Result<u8, CliError> {
         }
     }
     if shown == 0 {
-        // Say why there is nothing, rather than print nothing.
+        // Say why there is nothing, rather than print nothing. Asking for a task or
+        // an attempt that does not exist is a usage error; a task that has not run
+        // (yet) simply has no output.
         let note = match (&args.task, args.attempt) {
             (Some(task), attempt) => {
                 let t = record.tasks.iter().find(|t| &t.id == task);
                 match (t, attempt) {
                     (Some(t), Some(n)) if !t.attempts.is_empty() => {
-                        format!(
-                            "task {task} has no attempt {n} (it made {})",
-                            t.attempts.len()
-                        )
+                        return Err(CliError::usage(
+                            format!(
+                                "task {task} of run {} has no attempt {n} (it made {})",
+                                record.run_id,
+                                t.attempts.len()
+                            ),
+                            None,
+                        ));
                     }
                     (Some(t), _) => match &t.reason {
                         Some(r) => format!("task {task} never ran ({}: {r})", t.state),
                         None => format!("task {task} has not run ({})", t.state),
                     },
-                    (None, _) => format!("no task {task}"),
+                    (None, _) => {
+                        return Err(CliError::usage(
+                            format!("run {} has no task {task}", record.run_id),
+                            None,
+                        ));
+                    }
                 }
             }
             (None, _) => "no task of this run has run".to_string(),

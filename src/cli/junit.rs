@@ -2,6 +2,10 @@
 //! task; failed tasks carry the end of their log; attempts, state and host are
 //! properties.
 
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
 use super::report::TAIL_LINES;
 use crate::engine::record::RunRecord;
 use crate::engine::state::TaskState;
@@ -27,6 +31,76 @@ fn esc(s: &str) -> String {
 
 fn secs(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
+}
+
+/// The report file, opened before the run starts so that a path that cannot be
+/// written (a directory, a missing parent, no permission) is a usage error before
+/// anything runs, rather than a surprise after the whole run.
+pub struct ReportFile {
+    path: PathBuf,
+    file: File,
+    /// Whether dag created the file: an unwritten new file is removed on drop.
+    created: bool,
+    written: bool,
+}
+
+impl ReportFile {
+    /// Opens (creating, but not yet truncating) the report file at `path`. A pipe
+    /// or device (`/dev/stdout`) works too; a named pipe that nobody reads is an
+    /// error rather than a wait.
+    pub fn open(path: &Path) -> std::io::Result<ReportFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        let existed = std::fs::symlink_metadata(path).is_ok();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path)?;
+        // Writes block as usual from here on.
+        // SAFETY: fcntl on a descriptor this function owns; no memory is passed.
+        unsafe {
+            let fd = file.as_raw_fd();
+            let flags = nix::libc::fcntl(fd, nix::libc::F_GETFL);
+            if flags >= 0 {
+                nix::libc::fcntl(fd, nix::libc::F_SETFL, flags & !nix::libc::O_NONBLOCK);
+            }
+        }
+        Ok(ReportFile {
+            path: path.to_path_buf(),
+            file,
+            created: !existed,
+            written: false,
+        })
+    }
+
+    /// Where the report goes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file's contents with `text`.
+    pub fn write(mut self, text: &str) -> std::io::Result<()> {
+        self.written = true;
+        let regular = self.file.metadata()?.is_file();
+        if regular {
+            self.file.set_len(0)?;
+        }
+        self.file.write_all(text.as_bytes())?;
+        if regular {
+            self.file.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ReportFile {
+    fn drop(&mut self) {
+        if self.created && !self.written {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The report of `record`; log tails come from `store`.

@@ -146,7 +146,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
             nats::worker(a, &cli.nats, runners)
         }
         Command::Workers(a) => nats::workers(a, &cli.nats),
-        Command::Cancel(a) => nats::cancel(a, history(), &cli.nats),
+        Command::Cancel(a) => nats::cancel(a, history(), cli.state.is_some(), &cli.nats),
         Command::Graph(a) => graph::graph(a, &runners),
         Command::Completions(a) => docs::completions(a.shell),
         Command::Man(a) => docs::man(&a.out),

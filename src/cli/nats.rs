@@ -23,7 +23,10 @@ use crate::engine::runner::{Runners, TaskRunner};
 
 impl From<NatsError> for CliError {
     fn from(e: NatsError) -> CliError {
-        CliError::Infrastructure(e.to_string())
+        match e {
+            NatsError::Url { .. } => CliError::usage(e.to_string(), None),
+            e => CliError::Infrastructure(e.to_string()),
+        }
     }
 }
 
@@ -282,30 +285,83 @@ async fn queue_depths(js: &jetstream::Context) -> Result<Vec<(String, u64, u64)>
 
 /// `dag cancel RUN_ID`: a run driven on this machine gets SIGINT, as Ctrl-C; the
 /// workers and a `dag run` elsewhere get a control message over NATS.
+///
+/// The run must exist: in the store named by `--state`, or, when no store was
+/// named, in the file store or else in the NATS KV store (where distributed runs
+/// are kept by default). An unknown run id is a usage error (exit 2), never a NATS
+/// connection error.
 pub fn cancel(
     args: CancelArgs,
     store: Result<setup::Store, CliError>,
+    state_named: bool,
     nats: &NatsArgs,
 ) -> Result<u8, CliError> {
+    use crate::engine::store::StateStore;
+    use crate::engine::store::StoreError;
     let mut done = Vec::new();
-    if let Ok(store) = &store
-        && let Ok(record) = store.state().load_run(&args.run_id)
-    {
-        if record.state.is_terminal() {
-            output::print(&format!(
-                "run {} is already {}\n",
-                record.run_id, record.state
-            ))?;
-            return Ok(exit::SUCCESS);
+    let store = match store {
+        Ok(store) => Some(store),
+        // No file store yet means no runs in it.
+        Err(e) if e.exit_code() == exit::USAGE => None,
+        Err(e) => return Err(e),
+    };
+    let record = match &store {
+        Some(store) => match store.state().load_run(&args.run_id) {
+            Ok(record) => Some(record),
+            Err(StoreError::NotFound(_) | StoreError::Empty) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let record = match record {
+        Some(record) => record,
+        None if state_named => {
+            return Err(CliError::Store(StoreError::NotFound(args.run_id)));
         }
-        if record.host == setup::host_name() && store.is_driven(&record.run_id) && record.pid > 0 {
-            let pid = nix::unistd::Pid::from_raw(record.pid as i32);
-            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).is_ok() {
-                done.push(format!(
-                    "sent SIGINT to the dag run process (pid {})",
-                    record.pid
+        // Not in the file store: a distributed run keeps its record in NATS.
+        None => match crate::backends::nats::kv_store::KvStore::open(&options(nats), false) {
+            Ok(kv) => match kv.load_run(&args.run_id) {
+                Ok(record) => record,
+                Err(StoreError::NotFound(_) | StoreError::Empty) => {
+                    return Err(CliError::usage(
+                        format!(
+                            "no run `{}` in the file store or in NATS at {}",
+                            args.run_id,
+                            crate::backends::nats::redact(&nats.url)
+                        ),
+                        None,
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => {
+                return Err(CliError::usage(
+                    format!("no run `{}` in the file store", args.run_id),
+                    Some(format!(
+                        "a distributed run is kept in NATS, which cannot be reached: {e}"
+                    )),
                 ));
             }
+        },
+    };
+    if record.state.is_terminal() {
+        output::print(&format!(
+            "run {} is already {}\n",
+            record.run_id, record.state
+        ))?;
+        return Ok(exit::SUCCESS);
+    }
+    if let Some(store) = &store
+        && record.host == setup::host_name()
+        && store.is_driven(&record.run_id)
+        && record.pid > 0
+    {
+        let pid = nix::unistd::Pid::from_raw(record.pid as i32);
+        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).is_ok() {
+            done.push(format!(
+                "sent SIGINT to the dag run process (pid {})",
+                record.pid
+            ));
         }
     }
     let runtime = runtime()?;

@@ -104,8 +104,7 @@ fn with_state(
     Ok(match state {
         StateArg::File => pipeline,
         StateArg::Nats => {
-            let kv = KvStore::open(&setup::nats_options(nats), distributed)
-                .map_err(|e| CliError::Infrastructure(e.to_string()))?;
+            let kv = KvStore::open(&setup::nats_options(nats), distributed)?;
             pipeline.with_store(Arc::new(kv))
         }
     })
@@ -219,6 +218,15 @@ fn drive(
     if args.quiet {
         args.output = OutputArg::Quiet;
     }
+    let report_file = match &args.report {
+        Some(path) => Some(super::junit::ReportFile::open(path).map_err(|e| {
+            CliError::usage(
+                format!("cannot write the report {}: {e}", path.display()),
+                None,
+            )
+        })?),
+        None => None,
+    };
     let style = Style::detect();
     let progress = Arc::new(match args.output {
         OutputArg::Quiet => Progress::Silent,
@@ -305,13 +313,15 @@ fn drive(
         Err(e) => return Err(ExecError::Panicked(panic_text(e)).into()),
     };
 
-    if let Some(path) = &args.report {
-        std::fs::write(path, super::junit::report(&record, store.as_ref())).map_err(|e| {
-            CliError::usage(
-                format!("cannot write the report {}: {e}", path.display()),
-                None,
-            )
-        })?;
+    // The report was checked before the run; if writing it fails now (a full disk),
+    // that is said, and a failed run's own exit code still wins.
+    let mut report_failed = false;
+    if let Some(file) = report_file {
+        let path = file.path().display().to_string();
+        if let Err(e) = file.write(&super::junit::report(&record, store.as_ref())) {
+            output::eprint(&format!("error: cannot write the report {path}: {e}\n"));
+            report_failed = true;
+        }
     }
     match args.output {
         OutputArg::Table => {
@@ -329,6 +339,7 @@ fn drive(
     runtime.shutdown_background();
     Ok(match signalled.load(Ordering::SeqCst) {
         0 => match record.state {
+            RunState::Success if report_failed => exit::INFRASTRUCTURE,
             RunState::Success => exit::SUCCESS,
             // Cancelled from elsewhere (`dag cancel`): interrupted, as by Ctrl-C.
             RunState::Cancelled => exit::SIGINT,

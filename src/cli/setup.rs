@@ -82,7 +82,7 @@ pub fn history_store(
         StateArg::File => existing_store(state_dir).map(Store::File),
         StateArg::Nats => KvStore::open(&nats_options(nats), false)
             .map(Store::Nats)
-            .map_err(|e| CliError::Infrastructure(e.to_string())),
+            .map_err(CliError::from),
     }
 }
 

@@ -551,6 +551,10 @@ impl Checker<'_, '_> {
     /// A scalar value as a string, without substitution.
     fn raw_string(&mut self, node: &Node, key: &str) -> Option<String> {
         match &node.kind {
+            NodeKind::Scalar { value, .. } if value.contains('\0') => {
+                self.report(nul_problem(node.span, key));
+                None
+            }
             NodeKind::Scalar { value, .. } => Some(value.clone()),
             _ => {
                 self.type_error(node, key, "a string");
@@ -1620,6 +1624,10 @@ impl Checker<'_, '_> {
         {
             let node = get("command")?;
             match serde_json::from_str::<JsonDocker>(c) {
+                Ok(j) if j.has_nul() => {
+                    self.report(nul_problem(node.span, "command"));
+                    return None;
+                }
                 Ok(j) => {
                     if let Some(i) = j.image {
                         spec.image = i;
@@ -1703,6 +1711,17 @@ fn collect_strings(node: &Node) -> Vec<String> {
     }
 }
 
+/// A string holding a NUL character: no process can be given it (in its command
+/// line, environment or working directory), so it is refused where it is written.
+fn nul_problem(span: Span, key: &str) -> Problem {
+    Problem::at(
+        span,
+        format!("`{key}` contains a NUL character (`\\0`)"),
+        "NUL character",
+    )
+    .help("a NUL byte cannot be passed to a task; remove it")
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JsonDocker {
@@ -1715,6 +1734,22 @@ struct JsonDocker {
     network: Option<String>,
     workdir: Option<String>,
     pull: Option<PullPolicy>,
+}
+
+impl JsonDocker {
+    /// Whether any string of the spec holds a NUL character.
+    fn has_nul(&self) -> bool {
+        let strings = [&self.image, &self.command, &self.network, &self.workdir];
+        strings
+            .iter()
+            .any(|s| s.as_deref().is_some_and(|s| s.contains('\0')))
+            || self
+                .env
+                .iter()
+                .flatten()
+                .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+            || self.volumes.iter().flatten().any(|v| v.contains('\0'))
+    }
 }
 
 #[cfg(test)]

@@ -107,6 +107,28 @@ pub enum NatsError {
     /// A stream, consumer or bucket exists with another configuration.
     #[error("NATS: {0}")]
     Mismatch(String),
+    /// The server URL is malformed (a usage error, not an unreachable server).
+    #[error("invalid NATS URL `{url}`: {detail}")]
+    Url {
+        /// The URL, without credentials.
+        url: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+}
+
+/// Checks every comma-separated server URL of `--nats` (`nats://`, `tls://`,
+/// `ws://`, `wss://`, or a bare `host:port`) before connecting.
+pub fn check_url(url: &str) -> Result<(), NatsError> {
+    for u in url.split(',') {
+        u.trim()
+            .parse::<async_nats::ServerAddr>()
+            .map_err(|e| NatsError::Url {
+                url: redact(u.trim()),
+                detail: e.to_string(),
+            })?;
+    }
+    Ok(())
 }
 
 /// The URL with any password or token removed, for messages.
@@ -134,6 +156,7 @@ pub async fn connect_watched(
     name: &str,
     warn: Option<scheduler::Warn>,
 ) -> Result<async_nats::Client, NatsError> {
+    check_url(&options.url)?;
     let fail = |detail: String| NatsError::Connect {
         url: redact(&options.url),
         detail,

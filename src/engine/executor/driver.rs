@@ -234,6 +234,13 @@ impl Driver {
                     return Err((format!("task `{from}` is not part of this run"), None));
                 };
                 match t.outputs.get(*key) {
+                    // No process can be given a NUL byte; say which value holds one.
+                    Some(v) if v.contains('\0') => Err((
+                        format!(
+                            "output `{key}` of task `{from}` contains a NUL character, which cannot be passed to a task"
+                        ),
+                        None,
+                    )),
                     Some(v) => Ok(Some(v.clone())),
                     None if t.state != TaskState::Success => Err((
                         format!(
