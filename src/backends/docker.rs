@@ -462,15 +462,16 @@ async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
     }
 }
 
-/// Copies the container's stdout and stderr into the log as they come.
+/// Copies the container's stdout and stderr into the log as they come, secrets
+/// masked (the same masking as a bash task's output).
 async fn copy_logs(docker: Docker, name: String, log: TaskLog, lines: Option<(String, LineSink)>) {
-    use std::io::Write;
     let options = LogsOptionsBuilder::new()
         .follow(true)
         .stdout(true)
         .stderr(true)
         .build();
     let mut stream = docker.logs(&name, Some(options));
+    let mut masker = log.masker();
     let mut partial: Vec<u8> = Vec::new();
     while let Some(Ok(chunk)) = stream.next().await {
         let bytes = match &chunk {
@@ -479,24 +480,36 @@ async fn copy_logs(docker: Docker, name: String, log: TaskLog, lines: Option<(St
             | LogOutput::Console { message } => message,
             LogOutput::StdIn { .. } => continue,
         };
-        if let Ok(mut f) = log.file() {
-            let _ = f.write_all(bytes);
-        }
-        if let Some((task, sink)) = &lines {
-            partial.extend_from_slice(bytes);
-            while let Some(nl) = partial.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = partial.drain(..=nl).collect();
-                sink(
-                    task,
-                    String::from_utf8_lossy(&line[..line.len() - 1]).as_ref(),
-                );
-            }
-        }
+        let ready = masker.push(bytes);
+        emit(&log, &ready, &lines, &mut partial);
     }
+    let rest = masker.finish();
+    emit(&log, &rest, &lines, &mut partial);
     if let Some((task, sink)) = &lines
         && !partial.is_empty()
     {
         sink(task, &String::from_utf8_lossy(&partial));
+    }
+}
+
+/// Writes masked output to the log and hands its complete lines on.
+fn emit(log: &TaskLog, bytes: &[u8], lines: &Option<(String, LineSink)>, partial: &mut Vec<u8>) {
+    use std::io::Write;
+    if bytes.is_empty() {
+        return;
+    }
+    if let Ok(mut f) = log.file() {
+        let _ = f.write_all(bytes);
+    }
+    if let Some((task, sink)) = lines {
+        partial.extend_from_slice(bytes);
+        while let Some(nl) = partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=nl).collect();
+            sink(
+                task,
+                String::from_utf8_lossy(&line[..line.len() - 1]).as_ref(),
+            );
+        }
     }
 }
 

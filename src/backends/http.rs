@@ -16,6 +16,7 @@ use crate::engine::expr::DEFAULT_OUTPUT;
 use crate::engine::runner::{
     BoxFuture, MAX_OUTPUT_BYTES, Outcome, Outputs, TaskContext, TaskLog, TaskRunner,
 };
+use crate::engine::secrets::redact_urls;
 use crate::engine::spec::{HttpSpec, TaskKind};
 
 /// Bytes of the response body written to the task log; the rest is counted only.
@@ -79,7 +80,8 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     };
     let mut request = client.request(method, &spec.url);
     let mut has_content_type = false;
-    log.line(&format!("> {} {}", spec.method, spec.url));
+    // Credentials in the URL stay out of logs, like `Authorization` headers.
+    log.line(&format!("> {} {}", spec.method, redact_urls(&spec.url)));
     for (name, value) in &spec.headers {
         let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -192,7 +194,12 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
 }
 
 /// A message that names the cause: refused connection, unknown host, TLS, timeout.
+/// User information in URLs (`user:pass@`) is masked.
 fn describe(e: &reqwest::Error, url: &str) -> String {
+    redact_urls(&explain(e, url))
+}
+
+fn explain(e: &reqwest::Error, url: &str) -> String {
     let target = e
         .url()
         .and_then(|u| {

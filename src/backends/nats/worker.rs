@@ -521,8 +521,11 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         .to_string(),
     );
     result.exit_code = exit_code;
-    result.error = error;
-    result.outputs = outputs;
+    // Secrets this worker's environment provides are masked here: the scheduler
+    // does not know them.
+    let secrets = task.secret_values(&task_msg.env);
+    result.error = error.map(|e| crate::engine::secrets::mask(&e, &secrets));
+    result.outputs = crate::engine::secrets::mask_outputs(outputs, &secrets);
     result.log_bytes = log_bytes;
     state.report(&result).await;
     for _ in 0..20 {
