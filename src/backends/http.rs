@@ -167,9 +167,7 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     }
     let code = Some(i32::from(status.as_u16()));
     if status.is_client_error() || status.is_server_error() {
-        let quote: String = String::from_utf8_lossy(&kept[..kept.len().min(ERROR_BODY_QUOTE)])
-            .trim()
-            .replace('\n', " ");
+        let quote = error_quote(&kept, log.secrets());
         let mut msg = format!("HTTP {status}");
         if !quote.is_empty() {
             msg.push_str(&format!(": {quote}"));
@@ -191,6 +189,17 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
         ));
     }
     Outcome::success(code).with_outputs(outputs)
+}
+
+/// The start of an error response's body, for the task's error: secrets are masked
+/// before it is cut, so a secret across the cut cannot show in part.
+fn error_quote(body: &[u8], secrets: &[String]) -> String {
+    let longest = secrets.iter().map(String::len).max().unwrap_or(0);
+    let head = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_QUOTE + longest)]);
+    let masked = crate::engine::secrets::mask(&head, secrets);
+    String::from_utf8_lossy(&masked.as_bytes()[..masked.len().min(ERROR_BODY_QUOTE)])
+        .trim()
+        .replace('\n', " ")
 }
 
 /// A message that names the cause: refused connection, unknown host, TLS, timeout.
@@ -245,7 +254,17 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {
-    use super::is_json;
+    use super::{ERROR_BODY_QUOTE, error_quote, is_json};
+
+    #[test]
+    fn issue_13_a_secret_across_the_error_quote_cut_does_not_show_in_part() {
+        let secret = "s3cr3t-0123456789".to_string();
+        let body = format!("{}{secret} tail", "x".repeat(ERROR_BODY_QUOTE - 6));
+        let quote = error_quote(body.as_bytes(), std::slice::from_ref(&secret));
+        assert!(!quote.contains("s3cr3t"), "{quote}");
+        assert!(quote.contains("xxx***"), "{quote}");
+        assert_eq!(error_quote(b" plain\nbody ", &[]), "plain body");
+    }
 
     #[test]
     fn json_bodies_are_recognised() {
