@@ -974,14 +974,12 @@ fn a_creds_file_authenticates_in_operator_mode() {
     assert_eq!(logs.stdout, "signed in\n");
 }
 
+/// The messages a [`wiretap`] saw: subject and payload.
+type Tapped = std::thread::JoinHandle<Vec<(String, Vec<u8>)>>;
+
 /// Every message published on the server while it listens (core NATS `>`: task
 /// messages, results, log stream, KV updates), until `stop` is sent.
-fn wiretap(
-    url: String,
-) -> (
-    std::sync::mpsc::Sender<()>,
-    std::thread::JoinHandle<Vec<(String, Vec<u8>)>>,
-) {
+fn wiretap(url: String) -> (std::sync::mpsc::Sender<()>, Tapped) {
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::spawn(move || {
