@@ -557,6 +557,41 @@ fn issue_13_docker_host_names_the_engine_used() {
         "dag did not use DOCKER_HOST={address}"
     );
     assert!(containers_of(&name).is_empty());
+    // A worker with --docker checks the engine before it serves, naming it.
+    let worker: crate::common::Run = env
+        .cmd(&["worker", "--docker", "--nats", "nats://127.0.0.1:1"])
+        .env("DOCKER_HOST", &closed)
+        .output()
+        .unwrap()
+        .into();
+    worker.code(3);
+    assert!(
+        worker.stderr.contains(&format!(
+            "--docker: the Docker daemon at {closed} is unreachable"
+        )),
+        "{}",
+        worker.stderr
+    );
+    // The reaper removes leftovers through the same address.
+    let token = unique("reap").replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    let started = Command::new("docker")
+        .args(["run", "-d", "--label", &format!("dag.reaper.{token}=1")])
+        .args(["--label", &format!("dag.dag={name}"), IMAGE, "sleep", "300"])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{started:?}");
+    let before = served.load(std::sync::atomic::Ordering::SeqCst);
+    let reap = Command::new(crate::common::dag_bin())
+        .args(["__reap-containers", &token])
+        .env("DOCKER_HOST", &address)
+        .status()
+        .unwrap();
+    assert!(reap.success());
+    assert!(
+        containers_of(&name).is_empty(),
+        "the reaper left the container"
+    );
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) > before);
 }
 
 #[test]
