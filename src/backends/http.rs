@@ -66,6 +66,15 @@ impl TaskRunner for HttpRunner {
     }
 }
 
+/// Headers whose values are credentials, hidden in logs: those a request sends and
+/// the cookies a response sets.
+fn is_credential(header: &str) -> bool {
+    matches!(
+        header.to_ascii_lowercase().as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    )
+}
+
 /// Whether `body` is JSON, so that it is sent as `application/json`.
 fn is_json(body: &str) -> bool {
     let t = body.trim_start();
@@ -91,10 +100,7 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
         };
         has_content_type |= n == CONTENT_TYPE;
         // Credentials stay out of logs.
-        let shown = if matches!(
-            name.to_ascii_lowercase().as_str(),
-            "authorization" | "proxy-authorization" | "cookie"
-        ) {
+        let shown = if is_credential(name) {
             "<hidden>"
         } else {
             value.as_str()
@@ -121,10 +127,12 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     let status = response.status();
     log.line(&format!("< {:?} {status}", response.version()));
     for (name, value) in response.headers() {
-        log.line(&format!(
-            "< {name}: {}",
+        let shown = if is_credential(name.as_str()) {
+            "<hidden>"
+        } else {
             value.to_str().unwrap_or("<binary>")
-        ));
+        };
+        log.line(&format!("< {name}: {shown}"));
     }
     log.line("");
     // Keep at most the output cap in memory; log up to the log cap; count the rest.
@@ -264,6 +272,7 @@ mod tests {
         assert!(!quote.contains("s3cr3t"), "{quote}");
         assert!(quote.contains("xxx***"), "{quote}");
         assert_eq!(error_quote(b" plain\nbody ", &[]), "plain body");
+        assert!(super::is_credential("Set-Cookie") && !super::is_credential("Content-Type"));
     }
 
     #[test]

@@ -75,16 +75,22 @@ pub fn redact_urls(text: &str) -> String {
         let (head, tail) = rest.split_at(at + 3);
         out.push_str(head);
         // The authority ends at the path, query or fragment (or at a blank or a
-        // quote, in free text).
-        let end = tail
-            .find(|c: char| {
-                matches!(c, '/' | '?' | '#')
-                    || c.is_whitespace()
-                    || c == '"'
-                    || c == '\''
-                    || c == ')'
-            })
+        // quote, in free text), or at a `,` that starts the next URL of a list
+        // (`nats://a@h1,nats://b@h2`).
+        let mut end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | ')') || c.is_whitespace())
             .unwrap_or(tail.len());
+        if let Some(comma) = tail[..end].rfind(',').filter(|&c| {
+            let next = &tail[c + 1..];
+            next.find("://").is_some_and(|s| {
+                s > 0
+                    && next[..s]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+            })
+        }) {
+            end = comma;
+        }
         match tail[..end].rfind('@') {
             Some(userinfo) => {
                 out.push_str(MASK);
@@ -284,6 +290,10 @@ mod tests {
             "error sending request for url (https://***@h/)"
         );
         assert_eq!(redact_urls("http://host/a@b"), "http://host/a@b");
+        assert_eq!(
+            redact_urls("nats://a:b@h1:1,nats://tok@h2:2,nats://h3"),
+            "nats://***@h1:1,nats://***@h2:2,nats://h3"
+        );
         assert_eq!(redact_urls("no url: a@b"), "no url: a@b");
     }
 }
