@@ -141,8 +141,9 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                let room = MAX_OUTPUT_BYTES
-                    .max(LOG_BODY_CAP)
+                // (A secret's length more, so one across the log's cut is
+                // masked before the cut.)
+                let room = (MAX_OUTPUT_BYTES.max(LOG_BODY_CAP) + longest_secret(log.secrets()))
                     .saturating_sub(kept.len());
                 kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 total += chunk.len();
@@ -160,9 +161,7 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     }
     if let Ok(mut f) = log.file() {
         use std::io::Write;
-        let mut masker = log.masker();
-        let mut shown = masker.push(&kept[..kept.len().min(LOG_BODY_CAP)]);
-        shown.extend(masker.finish());
+        let shown = logged_body(&kept, log.secrets());
         let _ = f.write_all(&shown);
         if !shown.is_empty() && !shown.ends_with(b"\n") {
             let _ = f.write_all(b"\n");
@@ -199,11 +198,27 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     Outcome::success(code).with_outputs(outputs)
 }
 
+/// The length of the longest secret (0 without any).
+fn longest_secret(secrets: &[String]) -> usize {
+    secrets.iter().map(String::len).max().unwrap_or(0)
+}
+
+/// The part of the body the log keeps, secrets masked before it is cut at
+/// [`LOG_BODY_CAP`], so a secret across the cut cannot show in part.
+fn logged_body(kept: &[u8], secrets: &[String]) -> Vec<u8> {
+    let mut masker = crate::engine::secrets::Masker::new(secrets.to_vec());
+    let mut shown = masker.push(&kept[..kept.len().min(LOG_BODY_CAP + longest_secret(secrets))]);
+    shown.extend(masker.finish());
+    shown.truncate(LOG_BODY_CAP);
+    shown
+}
+
 /// The start of an error response's body, for the task's error: secrets are masked
 /// before it is cut, so a secret across the cut cannot show in part.
 fn error_quote(body: &[u8], secrets: &[String]) -> String {
-    let longest = secrets.iter().map(String::len).max().unwrap_or(0);
-    let head = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_QUOTE + longest)]);
+    let head = String::from_utf8_lossy(
+        &body[..body.len().min(ERROR_BODY_QUOTE + longest_secret(secrets))],
+    );
     let masked = crate::engine::secrets::mask(&head, secrets);
     String::from_utf8_lossy(&masked.as_bytes()[..masked.len().min(ERROR_BODY_QUOTE)])
         .trim()
@@ -273,6 +288,12 @@ mod tests {
         assert!(quote.contains("xxx***"), "{quote}");
         assert_eq!(error_quote(b" plain\nbody ", &[]), "plain body");
         assert!(super::is_credential("Set-Cookie") && !super::is_credential("Content-Type"));
+        // The same at the log's cut.
+        let mut body = vec![b'x'; super::LOG_BODY_CAP - 4];
+        body.extend_from_slice(secret.as_bytes());
+        let logged = super::logged_body(&body, std::slice::from_ref(&secret));
+        assert!(logged.ends_with(b"xxx***"));
+        assert_eq!(super::logged_body(&body, &[]).len(), super::LOG_BODY_CAP);
     }
 
     #[test]
