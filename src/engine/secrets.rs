@@ -25,9 +25,17 @@ pub fn patterns(secrets: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in secrets.iter().filter(|s| !s.is_empty()) {
         out.push(s.clone());
-        if s.contains('\n') {
+        // A value read from a YAML block or a file often ends with a newline that
+        // the shell drops when it prints it: the value without surrounding blanks
+        // is a secret too, however short.
+        let trimmed = s.trim();
+        if !trimmed.is_empty() && trimmed != s {
+            out.push(trimmed.to_string());
+        }
+        if trimmed.contains('\n') {
             out.extend(
-                s.split('\n')
+                trimmed
+                    .split('\n')
                     .map(str::trim)
                     .filter(|l| l.chars().count() >= MIN_LINE)
                     .map(str::to_string),
@@ -256,6 +264,8 @@ mod tests {
         assert!(p.iter().all(|l| l.len() >= MIN_LINE), "{p:?}");
         assert!(p.contains(&"\"k\": \"s3cr3t-value\"".to_string()), "{p:?}");
         assert_eq!(mask("{ } ok", &["{\n}".into()]), "{ } ok");
+        // A short value with a trailing newline (a YAML block) is found without it.
+        assert_eq!(mask("pin=abc.", &["abc\n".into()]), "pin=***.");
     }
 
     #[test]
