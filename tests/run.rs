@@ -590,7 +590,11 @@ tasks:
     let id = doc["run_id"].as_str().unwrap().to_string();
     // Stored masked: what downstream tasks get is `***` too.
     assert_eq!(task(&doc, "show")["outputs"]["tok"], "***", "{doc}");
-    assert_eq!(task(&doc, "show")["outputs"]["key"], "***", "{doc}");
+    assert_eq!(
+        task(&doc, "show")["outputs"]["key"],
+        "***\n".repeat(6),
+        "one mask per line of the key: {doc}"
+    );
     assert_eq!(task(&doc, "use")["outputs"]["output"], "got ***", "{doc}");
     let mut surfaces = vec![
         ("stdout (-v and JSON)".to_string(), run.stdout.clone()),

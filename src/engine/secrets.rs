@@ -2,13 +2,12 @@
 //! errors go: logs, live output, progress, JSON, JUnit, run records, the NATS log
 //! stream and task records.
 //!
-//! A secret is matched as a whole and, when it spans several lines (a PEM key), line
-//! by line as well, as GitHub Actions does: output is handled a line at a time (the
-//! `-v` stream, a log written in pieces), so a multi-line value as a whole would
-//! seldom be seen in one piece. Lines of fewer than [`MIN_LINE`] non-blank
-//! characters (`}`, `--`, an empty line) are not masked on their own: they carry next
-//! to nothing of the secret, and masking every `}` of the output would make it
-//! unreadable.
+//! A secret that spans several lines (a PEM key) is matched line by line, as GitHub
+//! Actions does: output is handled a line at a time (the `-v` stream, a log written
+//! in pieces), so a multi-line value as a whole would seldom be seen in one piece.
+//! Lines of fewer than [`MIN_LINE`] non-blank characters (`}`, `--`, an empty line)
+//! are not masked: they carry next to nothing of the secret, and masking every `}`
+//! of the output would make it unreadable.
 
 use std::collections::BTreeMap;
 
@@ -18,28 +17,29 @@ pub const MASK: &str = "***";
 /// The shortest line of a multi-line secret that is masked on its own.
 pub const MIN_LINE: usize = 4;
 
-/// What to look for: each secret whole, and each line of a multi-line secret that has
-/// at least [`MIN_LINE`] non-blank characters (trimmed of surrounding blanks and
-/// `\r`); longest first, so a whole value is replaced before its lines.
+/// What to look for: each secret, also without surrounding blanks; for a multi-line
+/// secret, each of its lines that has at least [`MIN_LINE`] non-blank characters
+/// (trimmed of surrounding blanks and `\r`), so the output shows one `***` per line
+/// however it was cut into chunks. Longest first.
 pub fn patterns(secrets: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out.push(s.clone());
         // A value read from a YAML block or a file often ends with a newline that
         // the shell drops when it prints it: the value without surrounding blanks
         // is a secret too, however short.
         let trimmed = s.trim();
-        if !trimmed.is_empty() && trimmed != s {
-            out.push(trimmed.to_string());
-        }
-        if trimmed.contains('\n') {
-            out.extend(
-                trimmed
-                    .split('\n')
-                    .map(str::trim)
-                    .filter(|l| l.chars().count() >= MIN_LINE)
-                    .map(str::to_string),
-            );
+        let lines: Vec<&str> = trimmed
+            .split('\n')
+            .map(str::trim)
+            .filter(|l| l.chars().count() >= MIN_LINE)
+            .collect();
+        if trimmed.contains('\n') && !lines.is_empty() {
+            out.extend(lines.into_iter().map(str::to_string));
+        } else {
+            out.push(s.clone());
+            if !trimmed.is_empty() && trimmed != s {
+                out.push(trimmed.to_string());
+            }
         }
     }
     out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
@@ -248,7 +248,10 @@ mod tests {
     fn issue_13_multi_line_secrets_are_masked_line_by_line() {
         // Printed whole, line by line, or one line in a sentence: no line shows.
         let whole = format!("key:\n{PEM}done\n");
-        assert_eq!(mask(&whole, &[PEM.into()]), "key:\n***done\n");
+        assert_eq!(
+            mask(&whole, &[PEM.into()]),
+            "key:\n***\n***\n***\n***\n***\ndone\n"
+        );
         let lines: Vec<&[u8]> = PEM.split_inclusive('\n').map(str::as_bytes).collect();
         let out = stream(&[PEM], &lines);
         assert_eq!(out, "***\n***\n***\n***\n***\n");
@@ -264,6 +267,8 @@ mod tests {
         assert!(p.iter().all(|l| l.len() >= MIN_LINE), "{p:?}");
         assert!(p.contains(&"\"k\": \"s3cr3t-value\"".to_string()), "{p:?}");
         assert_eq!(mask("{ } ok", &["{\n}".into()]), "{ } ok");
+        // Unless no line is long enough: then the value is one secret.
+        assert_eq!(mask("a ab\ncd b", &["ab\ncd".into()]), "a *** b");
         // A short value with a trailing newline (a YAML block) is found without it.
         assert_eq!(mask("pin=abc.", &["abc\n".into()]), "pin=***.");
     }
