@@ -216,6 +216,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Worker id [default: HOST-PID-RANDOM]')
             [CompletionResult]::new('--allow-types', '--allow-types', [CompletionResultType]::ParameterName, 'Task types this worker runs (comma-separated) [default: bash,http,fn, and docker with --docker]. Other tasks fail with the reason')
             [CompletionResult]::new('--allow-volume', '--allow-volume', [CompletionResultType]::ParameterName, 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable) [default: any]')
+            [CompletionResult]::new('--allow-network', '--allow-network', [CompletionResultType]::ParameterName, 'Networks docker tasks may name in `network:` (repeatable) [default: bridge, default, none, and the --docker-network]. `host` and `container:NAME` must be named to be allowed. Other tasks fail with the reason')
             [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue')
             [CompletionResult]::new('--docker-image', '--docker-image', [CompletionResultType]::ParameterName, 'Image of docker tasks that name none')
             [CompletionResult]::new('--docker-network', '--docker-network', [CompletionResultType]::ParameterName, 'Network of docker tasks that name none')

@@ -1078,7 +1078,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__worker)
-            opts="-h -V --workers --timeout --docker --queue --name --allow-types --allow-volume --shutdown-timeout --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --workers --timeout --docker --queue --name --allow-types --allow-volume --allow-network --shutdown-timeout --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1105,6 +1105,10 @@ _dag() {
                     return 0
                     ;;
                 --allow-volume)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-network)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

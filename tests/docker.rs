@@ -464,3 +464,301 @@ fn the_docker_example_runs() {
     assert_eq!(log, "sum of 100 numbers is 5050\n");
     assert!(containers_of("containers").is_empty());
 }
+
+/// A TCP front for the local engine's socket on 127.0.0.1 (what `socat` would do),
+/// counting the connections it serves.
+fn tcp_front_for_the_engine() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("tcp://{}", listener.local_addr().unwrap());
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            let Ok(unix) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
+                continue;
+            };
+            let (mut tcp_in, mut unix_out) = (tcp.try_clone().unwrap(), unix.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut tcp_in, &mut unix_out);
+                let _ = unix_out.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut unix_in, mut tcp_out) = (unix, tcp);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut unix_in, &mut tcp_out);
+                let _ = tcp_out.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (address, served)
+}
+
+#[test]
+fn issue_13_docker_host_names_the_engine_used() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-host");
+    env.write(
+        "h.yaml",
+        format!("name: {name}\ntasks:\n  a: {{ type: docker, image: {IMAGE}, pull: never, command: echo over tcp }}\n"),
+    );
+    // A TCP address nobody listens on: the run stops before it starts, naming it.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        drop(l);
+        format!("tcp://{a}")
+    };
+    let run: crate::common::Run = env
+        .cmd(&["run", "h.yaml"])
+        .env("DOCKER_HOST", &closed)
+        .output()
+        .unwrap()
+        .into();
+    run.code(3);
+    assert!(
+        run.stderr
+            .contains(&format!("the Docker daemon at {closed} is unreachable")),
+        "{}",
+        run.stderr
+    );
+    // TLS asked for without its files: the missing file is named.
+    let run: crate::common::Run = env
+        .cmd(&["run", "h.yaml"])
+        .env("DOCKER_HOST", &closed)
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", env.path())
+        .output()
+        .unwrap()
+        .into();
+    run.code(3);
+    assert!(
+        run.stderr.contains("DOCKER_TLS_VERIFY is set but")
+            && run.stderr.contains("ca.pem is missing"),
+        "{}",
+        run.stderr
+    );
+    // The engine behind a TCP address: the task runs there.
+    let (address, served) = tcp_front_for_the_engine();
+    let run: crate::common::Run = env
+        .cmd(&["run", "h.yaml", "--output", "json"])
+        .env("DOCKER_HOST", &address)
+        .output()
+        .unwrap()
+        .into();
+    run.code(0);
+    let id = run.json()["run_id"].as_str().unwrap().to_string();
+    assert_eq!(env.run(&["logs", &id, "a"]).stdout, "over tcp\n");
+    assert!(
+        served.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "dag did not use DOCKER_HOST={address}"
+    );
+    assert!(containers_of(&name).is_empty());
+    // A worker with --docker checks the engine before it serves, naming it.
+    let worker: crate::common::Run = env
+        .cmd(&["worker", "--docker", "--nats", "nats://127.0.0.1:1"])
+        .env("DOCKER_HOST", &closed)
+        .output()
+        .unwrap()
+        .into();
+    worker.code(3);
+    assert!(
+        worker.stderr.contains(&format!(
+            "--docker: the Docker daemon at {closed} is unreachable"
+        )),
+        "{}",
+        worker.stderr
+    );
+    // The reaper removes leftovers through the same address.
+    let token = unique("reap").replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    let started = Command::new("docker")
+        .args(["run", "-d", "--label", &format!("dag.reaper.{token}=1")])
+        .args(["--label", &format!("dag.dag={name}"), IMAGE, "sleep", "300"])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{started:?}");
+    let before = served.load(std::sync::atomic::Ordering::SeqCst);
+    let reap = Command::new(crate::common::dag_bin())
+        .args(["__reap-containers", &token])
+        .env("DOCKER_HOST", &address)
+        .status()
+        .unwrap();
+    assert!(reap.success());
+    assert!(
+        containers_of(&name).is_empty(),
+        "the reaper left the container"
+    );
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) > before);
+}
+
+#[test]
+fn issue_13_docker_output_is_masked() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-mask");
+    // Containers get only the task's variables, so the key is in the file here.
+    let key: String = crate::run::PEM
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect();
+    env.write(
+        "m.yaml",
+        format!(
+            r#"
+name: {name}
+secret_env: [KEY]
+env:
+  KEY: |
+{key}
+tasks:
+  show:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    command: printf '%s\n' "$KEY"; echo "k=$KEY" | head -1 >> "$DAG_OUTPUT"
+"#
+        ),
+    );
+    let run: crate::common::Run = env
+        .cmd(&["run", "m.yaml", "-v", "--output", "json"])
+        .output()
+        .unwrap()
+        .into();
+    run.code(0);
+    let id = run.json()["run_id"].as_str().unwrap().to_string();
+    let log = env.run(&["logs", &id, "show"]).stdout;
+    assert!(log.contains("***"), "{log}");
+    for (surface, text) in [
+        ("log", &log),
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+    ] {
+        for line in crate::run::pem_lines() {
+            assert!(
+                !text.contains(line),
+                "a line of the key leaked into {surface}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn issue_13_a_symlink_cannot_take_a_volume_outside_the_allowed_path() {
+    if !docker_ready() {
+        return;
+    }
+    let Some(nats) = crate::common::nats::NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let allowed = env.path().join("allowed");
+    let outside = env.path().join("outside");
+    std::fs::create_dir_all(allowed.join("inner")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "outside the allowed path\n").unwrap();
+    std::fs::write(allowed.join("inner/ok.txt"), "inside\n").unwrap();
+    let (a, o) = (allowed.display(), outside.display());
+    let _worker = env.worker(
+        &nats,
+        "fenced",
+        &[
+            "--docker",
+            "--workers",
+            "1",
+            "--allow-volume",
+            &a.to_string(),
+        ],
+    );
+    // `plant` makes symlinks in the allowed directory from inside a container: one
+    // out of it (the host's path), one that stays inside. Later tasks mount them.
+    let name = unique("dk-fence");
+    env.write(
+        "f.yaml",
+        format!(
+            r#"
+name: {name}
+tasks:
+  plant:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}:/data']
+    command: ln -sfn {o} /data/esc && ln -sfn / /data/root && ln -sfn {a}/inner /data/in
+  escape:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}/esc:/x']
+    command: cat /x/secret.txt
+    depends_on: plant
+  root:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}/root/etc:/x']
+    command: cat /x/hostname
+    depends_on: plant
+  dotdot:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}/../outside:/x']
+    command: cat /x/secret.txt
+  inside:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}/in:/x:ro']
+    command: cat /x/ok.txt
+    depends_on: plant
+  host_network:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    network: host
+    command: 'true'
+"#
+        ),
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "f.yaml", &[]);
+    assert_eq!(code, 1, "{stderr}\n{doc}");
+    assert_eq!(task_state(&doc, "plant"), "success", "{doc}");
+    assert!(
+        std::fs::symlink_metadata(allowed.join("esc")).is_ok_and(|m| m.is_symlink()),
+        "the symlink was planted"
+    );
+    for (id, to) in [
+        ("escape", o.to_string()),
+        ("root", "/etc".to_string()),
+        ("dotdot", o.to_string()),
+    ] {
+        assert_eq!(task_state(&doc, id), "failed", "{doc}");
+        let error = task(&doc, id)["error"].as_str().unwrap();
+        assert!(
+            error.contains("is not under an allowed path")
+                && error.contains(&format!("it resolves to {to}")),
+            "{id}: {error}"
+        );
+    }
+    let id = doc["run_id"].as_str().unwrap();
+    for t in ["escape", "root", "dotdot"] {
+        let log = env.run(&["logs", id, t]).stdout;
+        assert!(!log.contains("outside the allowed path"), "{log}");
+    }
+    // A symlink that stays inside is followed, and the task runs.
+    assert_eq!(task_state(&doc, "inside"), "success", "{doc}");
+    assert_eq!(env.run(&["logs", id, "inside"]).stdout, "inside\n");
+    let error = task(&doc, "host_network")["error"].as_str().unwrap();
+    assert!(
+        error.contains(
+            "network `host` is not allowed on this worker (--allow-network bridge, default, none)"
+        ),
+        "{error}"
+    );
+    assert!(containers_of(&name).is_empty());
+}

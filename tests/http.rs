@@ -301,3 +301,48 @@ tasks:
         "{doc}"
     );
 }
+
+#[test]
+fn issue_13_credentials_in_urls_are_masked_in_logs_errors_and_plans() {
+    let server = Server::start();
+    let env = Env::new();
+    let ok = server
+        .url("/echo")
+        .replacen("http://", "http://alice:pa55w0rd@", 1);
+    // A port nobody listens on: the connection error names the URL.
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        format!("http://bob:hunter2x@127.0.0.1:{port}/x")
+    };
+    env.write(
+        "u.yaml",
+        format!(
+            "name: userinfo\ntasks:\n  ok: {{ type: http, command: GET {ok} }}\n  refused: {{ type: http, command: GET {refused} }}\n  bad: {{ type: http, command: 'GET http://carol:s3cret9@exa mple/' }}\n"
+        ),
+    );
+    let plan = env.run(&["run", "u.yaml", "--dry-run"]);
+    let (run, doc) = env.run_json("u.yaml", &["-v"]);
+    run.code(1);
+    // The credentials still reach the server (as basic authentication).
+    assert!(
+        server.requests()[0].headers.contains_key("authorization"),
+        "{:?}",
+        server.requests()
+    );
+    let id = doc["run_id"].as_str().unwrap();
+    let logs = env.run(&["logs", id]).stdout;
+    assert!(logs.contains("> GET http://***@127.0.0.1:"), "{logs}");
+    for (name, text) in [
+        ("plan", &plan.stdout),
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("logs", &logs),
+    ] {
+        for pass in ["pa55w0rd", "hunter2x", "s3cret9"] {
+            assert!(!text.contains(pass), "{pass} leaked into {name}: {text}");
+        }
+    }
+    assert_eq!(task_state(&doc, "refused"), "failed");
+}

@@ -973,3 +973,101 @@ fn a_creds_file_authenticates_in_operator_mode() {
     let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "a"]);
     assert_eq!(logs.stdout, "signed in\n");
 }
+
+/// The messages a [`wiretap`] saw: subject and payload.
+type Tapped = std::thread::JoinHandle<Vec<(String, Vec<u8>)>>;
+
+/// Every message published on the server while it listens (core NATS `>`: task
+/// messages, results, log stream, KV updates), until `stop` is sent.
+fn wiretap(url: String) -> (std::sync::mpsc::Sender<()>, Tapped) {
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let client = async_nats::connect(url).await.unwrap();
+            let mut sub = client.subscribe(">").await.unwrap();
+            client.flush().await.unwrap();
+            ready_tx.send(()).unwrap();
+            let mut seen = Vec::new();
+            loop {
+                match tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+                    Ok(Some(m)) => seen.push((m.subject.to_string(), m.payload.to_vec())),
+                    Ok(None) => break,
+                    Err(_) if stop_rx.try_recv().is_ok() => break,
+                    Err(_) => {}
+                }
+            }
+            seen
+        })
+    });
+    ready_rx.recv().unwrap();
+    (stop_tx, handle)
+}
+
+#[test]
+fn issue_13_secrets_a_worker_knows_are_masked_on_the_wire_and_in_the_nats_store() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let token = "tk-0123456789abcdefghij-XYZ";
+    // Only the worker has the values: the scheduler cannot mask them for it.
+    let _w = env.worker_with_env(
+        &nats,
+        "keeper",
+        &[],
+        &[("KEY", crate::run::PEM), ("TOKEN", token)],
+    );
+    env.write(
+        "p.yaml",
+        r#"
+name: pem-dist
+secret_env: [KEY, TOKEN]
+tasks:
+  show:
+    command: |
+      printf '%s\n' "$KEY"
+      echo "tok=$TOKEN" >> "$DAG_OUTPUT"
+  use:
+    type: fn
+    command: 'echo got ${{ tasks.show.outputs.tok }}'
+    depends_on: show
+"#,
+    );
+    let (stop, tap) = wiretap(nats.url());
+    let (code, doc, stderr) = env.run_distributed(&nats, "p.yaml", &["--state", "nats"]);
+    stop.send(()).unwrap();
+    let seen = tap.join().unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(task(&doc, "show")["outputs"]["tok"], "***", "{doc}");
+    assert_eq!(task(&doc, "use")["outputs"]["output"], "got ***", "{doc}");
+    let id = doc["run_id"].as_str().unwrap();
+    let url = nats.url();
+    let logs = env.run(&["logs", id, "--state", "nats", "--nats", &url]);
+    logs.code(0);
+    assert!(logs.stdout.contains("***\n***\n"), "{}", logs.stdout);
+    let status = env.run(&[
+        "status", id, "--state", "nats", "--nats", &url, "--output", "json",
+    ]);
+    let subjects: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
+    assert!(
+        subjects.iter().any(|s| s.starts_with("dag.logs."))
+            && subjects.iter().any(|s| s.starts_with("$KV.")),
+        "the tap saw the log stream and the KV store: {subjects:?}"
+    );
+    let mut surfaces: Vec<(String, String)> = seen
+        .into_iter()
+        .map(|(s, p)| (s, String::from_utf8_lossy(&p).into_owned()))
+        .collect();
+    surfaces.push(("dag logs".into(), logs.stdout));
+    surfaces.push(("dag status".into(), status.stdout));
+    surfaces.push(("run document".into(), doc.to_string()));
+    for (name, text) in &surfaces {
+        for line in crate::run::pem_lines() {
+            assert!(!text.contains(line), "a line of the key went out on {name}");
+        }
+        assert!(!text.contains(token), "the token went out on {name}");
+    }
+}

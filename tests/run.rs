@@ -505,3 +505,141 @@ tasks:
         "could not log in with ***"
     );
 }
+
+/// A private key as a `secret_env` value: several lines, as long as real ones.
+pub const PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj
+MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu
+NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ
+Ag==
+-----END PRIVATE KEY-----
+";
+
+/// The lines of `PEM` that must never show: every line but the short last base64 one
+/// is also long enough to be masked on its own.
+pub fn pem_lines() -> Vec<&'static str> {
+    PEM.lines().filter(|l| l.len() >= 8).collect()
+}
+
+/// Every file under `dir`, as text.
+pub fn files_under(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+                out.push((p.display().to_string(), text));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn issue_13_multi_line_secrets_and_outputs_are_masked_on_every_surface() {
+    let env = Env::new();
+    // `long` writes one 810 KB line at once (progress output: `\r`, no `\n`) with
+    // the token every 30 bytes, so some occurrence straddles each cut of the line.
+    env.write(
+        "p.yaml",
+        r#"
+name: pem
+secret_env: [KEY, TOKEN]
+tasks:
+  show:
+    command: |
+      printf '%s\n' "$KEY"
+      echo "tok=$TOKEN" >> "$DAG_OUTPUT"
+      printf 'key<<EOF\n%s\nEOF\n' "$KEY" >> "$DAG_OUTPUT"
+  long:
+    command: |
+      line=$(for i in $(seq 27000); do printf 'ab\r%s' "$TOKEN"; done)
+      printf '%s' "$line"
+  fail:
+    command: |
+      echo "$KEY" | sed -n 2p >&2
+      exit 4
+  bad_output:
+    command: echo "$KEY" | sed -n 2p >> "$DAG_OUTPUT"
+  bad_key:
+    command: echo "$(echo "$KEY" | sed -n 3p)==" >> "$DAG_OUTPUT"
+  use:
+    type: fn
+    command: 'echo got ${{ tasks.show.outputs.tok }}'
+    depends_on: show
+"#,
+    );
+    let report = env.path().join("r.xml");
+    let run: crate::common::Run = env
+        .cmd(&[
+            "run",
+            "p.yaml",
+            "-v",
+            "--output",
+            "json",
+            "--report",
+            report.to_str().unwrap(),
+        ])
+        .env("KEY", PEM)
+        .env("TOKEN", "tk-0123456789abcdefghij-XYZ")
+        .output()
+        .unwrap()
+        .into();
+    run.code(1);
+    let doc = run.json();
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    // Stored masked: what downstream tasks get is `***` too.
+    assert_eq!(task(&doc, "show")["outputs"]["tok"], "***", "{doc}");
+    assert_eq!(
+        task(&doc, "show")["outputs"]["key"],
+        "***\n".repeat(6),
+        "one mask per line of the key: {doc}"
+    );
+    assert_eq!(task(&doc, "use")["outputs"]["output"], "got ***", "{doc}");
+    let mut surfaces = vec![
+        ("stdout (-v and JSON)".to_string(), run.stdout.clone()),
+        ("stderr".to_string(), run.stderr.clone()),
+        ("dag logs".to_string(), env.run(&["logs", &id]).stdout),
+        (
+            "dag status --output json".to_string(),
+            env.run(&["status", &id, "--output", "json"]).stdout,
+        ),
+        (
+            "junit".to_string(),
+            std::fs::read_to_string(&report).unwrap(),
+        ),
+    ];
+    // Run record, event log, task logs.
+    surfaces.extend(files_under(&env.path().join("state")));
+    for (name, text) in &surfaces {
+        for line in pem_lines() {
+            // Not even in part (an error quoting the start of a bad output line).
+            assert!(
+                !text.contains(&line[..16]),
+                "a line of the key leaked into {name}"
+            );
+        }
+        assert!(
+            !text.contains("tk-0123456789abcdefghij-XYZ"),
+            "the token leaked into {name}"
+        );
+    }
+    for t in ["bad_output", "bad_key"] {
+        assert_eq!(task_state(&doc, t), "failed", "{doc}");
+    }
+    let logs = env.run(&["logs", &id, "show"]).stdout;
+    assert!(logs.contains("***"), "{logs}");
+    assert!(run.stderr.contains("show | ***"), "{}", run.stderr);
+    assert!(
+        env.run(&["logs", &id, "long"])
+            .stdout
+            .matches("ab\r***")
+            .count()
+            == 27000,
+        "every token on the long line is masked"
+    );
+}

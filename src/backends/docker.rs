@@ -9,6 +9,7 @@
 //! kills it at once. `$DAG_OUTPUT` is a file bind-mounted into the container.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bollard::Docker;
@@ -39,6 +40,7 @@ pub struct DockerRunner {
     ready: Arc<OnceCell<Docker>>,
     outputs: OutputDir,
     defaults: Arc<DockerDefaults>,
+    policy: Arc<DockerPolicy>,
 }
 
 /// What a runner gives docker tasks that leave it to the runner (the seed system's
@@ -88,17 +90,92 @@ impl DockerDefaults {
     }
 }
 
+/// What a worker lets docker tasks ask for in their own keys (`--allow-volume`,
+/// `--allow-network`). The runner's own defaults (`--docker-volume`,
+/// `--docker-network`) are the operator's and are not checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DockerPolicy {
+    /// Host path prefixes a task's volumes may bind-mount; `None`: any.
+    pub volumes: Option<Vec<PathBuf>>,
+    /// Networks (`network_mode`) a task may name; `None`: any.
+    pub networks: Option<Vec<String>>,
+}
+
+/// The networks a worker lets tasks name when `--allow-network` is not given: the
+/// default bridge and no network. `host` and `container:NAME` share the host's or
+/// another container's network stack and must be allowed by name.
+pub const DEFAULT_NETWORKS: &[&str] = &["bridge", "default", "none"];
+
+impl DockerPolicy {
+    /// `spec` with the host path of each volume resolved (symlinks followed, `..`
+    /// gone) and checked against the allowed prefixes; that resolved path is what
+    /// Docker mounts, so a symlink in an allowed directory is never followed by the
+    /// engine. An error names the volume or network refused.
+    pub fn admit(&self, spec: &DockerSpec) -> Result<DockerSpec, String> {
+        if let (Some(allowed), Some(network)) = (&self.networks, &spec.network)
+            && !allowed.contains(network)
+        {
+            return Err(format!(
+                "network `{network}` is not allowed on this worker (--allow-network {})",
+                allowed.join(", ")
+            ));
+        }
+        let Some(prefixes) = &self.volumes else {
+            return Ok(spec.clone());
+        };
+        let refuse = |v: &str, why: &str| {
+            Err(format!(
+                "volume `{v}` is not under an allowed path (--allow-volume {}): {why}",
+                prefixes
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        };
+        let mut out = spec.clone();
+        for v in &mut out.volumes {
+            let (host, rest) = v.split_once(':').unwrap_or((v.as_str(), ""));
+            // Named volumes and relative paths cannot be checked against prefixes.
+            if !host.starts_with('/') {
+                return refuse(v, "not an absolute host path");
+            }
+            let resolved = match std::fs::canonicalize(host) {
+                Ok(p) => p,
+                Err(e) => return refuse(v, &format!("cannot resolve {host}: {e}")),
+            };
+            let inside = prefixes.iter().any(|p| {
+                resolved.starts_with(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            });
+            if !inside {
+                return refuse(v, &format!("it resolves to {}", resolved.display()));
+            }
+            let Some(text) = resolved.to_str().filter(|t| !t.contains(':')) else {
+                return refuse(v, "its resolved path cannot be written in a bind mount");
+            };
+            *v = format!("{text}:{rest}");
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `path` (resolved by [`DockerPolicy::admit`]) still names itself: no
+/// component has become a symlink since, and none was renamed away. Checked again
+/// just before the container starts, when the engine mounts it.
+fn still_resolves(path: &str) -> bool {
+    std::fs::canonicalize(path).is_ok_and(|p| p.as_os_str() == path)
+}
+
 impl DockerRunner {
     /// A runner for the daemon named by `DOCKER_HOST`, else the local socket. Nothing
     /// is contacted until a run with docker tasks starts.
     pub fn new() -> DockerRunner {
         DockerRunner {
-            client: Arc::new(
-                Docker::connect_with_local_defaults().map_err(|e| unreachable(&e.to_string())),
-            ),
+            client: Arc::new(connect(&docker_host())),
             ready: Arc::default(),
             outputs: OutputDir::default(),
             defaults: Arc::default(),
+            policy: Arc::default(),
         }
     }
 
@@ -108,30 +185,111 @@ impl DockerRunner {
         self
     }
 
+    /// The same runner, refusing what `policy` does not allow (a worker's
+    /// `--allow-volume` and `--allow-network`).
+    pub fn with_policy(mut self, policy: DockerPolicy) -> DockerRunner {
+        self.policy = Arc::new(policy);
+        self
+    }
+
     async fn docker(&self) -> Result<Docker, String> {
         let client = self.client.as_ref().clone()?;
         self.ready
             .get_or_try_init(|| async move {
-                let docker = client
-                    .negotiate_version()
+                let host = docker_host();
+                let contact = async {
+                    let docker = client
+                        .negotiate_version()
+                        .await
+                        .map_err(|e| unreachable(&host, &e.to_string()))?;
+                    docker
+                        .ping()
+                        .await
+                        .map_err(|e| unreachable(&host, &e.to_string()))?;
+                    Ok::<Docker, String>(docker)
+                };
+                tokio::time::timeout(CONTACT_TIMEOUT, contact)
                     .await
-                    .map_err(|e| unreachable(&e.to_string()))?;
-                docker
-                    .ping()
-                    .await
-                    .map_err(|e| unreachable(&e.to_string()))?;
-                Ok::<Docker, String>(docker)
+                    .unwrap_or_else(|_| {
+                        Err(unreachable(
+                            &host,
+                            &format!(
+                                "no answer within {}",
+                                humantime::format_duration(CONTACT_TIMEOUT)
+                            ),
+                        ))
+                    })
             })
             .await
             .cloned()
     }
 }
 
+/// The engine's address when `DOCKER_HOST` names none.
+const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// How long each request to the engine may take (bollard's default).
+const REQUEST_TIMEOUT: u64 = 120;
+
+/// How long the first contact with the engine may take before the run gives up.
+const CONTACT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The engine's address: `DOCKER_HOST` as the docker CLI reads it (an empty value
+/// is unset), else the local socket.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| DEFAULT_HOST.to_string())
+}
+
+/// A client for the engine at `host`, as the docker CLI reads its variables:
+/// `unix://PATH`; `tcp://HOST:PORT` (or `http://`), over TLS when
+/// `DOCKER_TLS_VERIFY` is set (to anything but the empty string) with `ca.pem`,
+/// `cert.pem` and `key.pem` from `DOCKER_CERT_PATH` (default `~/.docker`); and
+/// `https://`. Nothing is contacted yet.
+pub fn connect(host: &str) -> Result<Docker, String> {
+    use bollard::API_DEFAULT_VERSION;
+    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+    let client = if host.starts_with("unix://") {
+        Docker::connect_with_unix(host, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
+    } else if host.starts_with("https://")
+        || (tls && (host.starts_with("tcp://") || host.starts_with("http://")))
+    {
+        let dir = match std::env::var_os("DOCKER_CERT_PATH").filter(|p| !p.is_empty()) {
+            Some(dir) => std::path::PathBuf::from(dir),
+            None => directories::BaseDirs::new()
+                .map(|b| b.home_dir().join(".docker"))
+                .ok_or_else(|| unreachable(host, "no DOCKER_CERT_PATH and no home directory"))?,
+        };
+        let [ca, cert, key] = ["ca.pem", "cert.pem", "key.pem"].map(|f| dir.join(f));
+        if let Some(missing) = [&ca, &cert, &key].into_iter().find(|p| !p.is_file()) {
+            return Err(unreachable(
+                host,
+                &format!(
+                    "DOCKER_TLS_VERIFY is set but {} is missing (DOCKER_CERT_PATH names the directory of ca.pem, cert.pem and key.pem)",
+                    missing.display()
+                ),
+            ));
+        }
+        Docker::connect_with_ssl(host, &key, &cert, &ca, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
+    } else if host.starts_with("tcp://") || host.starts_with("http://") {
+        Docker::connect_with_http(host, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
+    } else {
+        return Err(unreachable(
+            host,
+            "unsupported address in DOCKER_HOST (use unix://PATH, tcp://HOST:PORT or https://HOST:PORT)",
+        ));
+    };
+    client.map_err(|e| unreachable(host, &e.to_string()))
+}
+
 /// Names the daemon that could not be reached, and why.
-fn unreachable(why: &str) -> String {
-    let at =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-    format!("the Docker daemon at {at} is unreachable: {why}")
+fn unreachable(host: &str, why: &str) -> String {
+    format!(
+        "the Docker daemon at {} is unreachable: {why}",
+        crate::engine::secrets::redact_urls(host)
+    )
 }
 
 impl Default for DockerRunner {
@@ -282,7 +440,24 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
     let TaskKind::Docker(spec) = &ctx.task().kind else {
         return Outcome::failed(None, "not a docker task");
     };
-    let spec = match runner.defaults.apply(spec) {
+    // The task's own volumes and network against the worker's allow-lists; the
+    // defaults added next are the operator's own.
+    let spec = match runner.policy.admit(spec) {
+        Ok(spec) => spec,
+        Err(e) => {
+            ctx.log.line(&format!("dag: {e}"));
+            return Outcome::failed(None, e);
+        }
+    };
+    let checked: Vec<String> = match &runner.policy.volumes {
+        Some(_) => spec
+            .volumes
+            .iter()
+            .filter_map(|v| v.split_once(':').map(|(h, _)| h.to_string()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let spec = match runner.defaults.apply(&spec) {
         Ok(spec) => spec,
         Err(e) => {
             ctx.log.line(&format!("dag: {e}"));
@@ -368,6 +543,18 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
         name: name.clone(),
         armed: true,
     };
+    // The engine mounts volumes when the container starts: a component of a checked
+    // path swapped for a symlink since the check is refused here (what remains is
+    // the moment between this check and the mount; see the README).
+    if let Some(path) = checked.iter().find(|p| !still_resolves(p)) {
+        guard.remove().await;
+        let _ = std::fs::remove_file(&output_file);
+        let msg = format!(
+            "volume host path {path} changed (to or through a symlink) after it was checked"
+        );
+        ctx.log.line(&format!("dag: {msg}"));
+        return Outcome::failed(None, msg);
+    }
     let outcome = drive(docker, &name, &ctx).await;
     guard.remove().await;
     let outputs = outputs::take(&output_file);
@@ -462,15 +649,16 @@ async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
     }
 }
 
-/// Copies the container's stdout and stderr into the log as they come.
+/// Copies the container's stdout and stderr into the log as they come, secrets
+/// masked (the same masking as a bash task's output).
 async fn copy_logs(docker: Docker, name: String, log: TaskLog, lines: Option<(String, LineSink)>) {
-    use std::io::Write;
     let options = LogsOptionsBuilder::new()
         .follow(true)
         .stdout(true)
         .stderr(true)
         .build();
     let mut stream = docker.logs(&name, Some(options));
+    let mut masker = log.masker();
     let mut partial: Vec<u8> = Vec::new();
     while let Some(Ok(chunk)) = stream.next().await {
         let bytes = match &chunk {
@@ -479,24 +667,36 @@ async fn copy_logs(docker: Docker, name: String, log: TaskLog, lines: Option<(St
             | LogOutput::Console { message } => message,
             LogOutput::StdIn { .. } => continue,
         };
-        if let Ok(mut f) = log.file() {
-            let _ = f.write_all(bytes);
-        }
-        if let Some((task, sink)) = &lines {
-            partial.extend_from_slice(bytes);
-            while let Some(nl) = partial.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = partial.drain(..=nl).collect();
-                sink(
-                    task,
-                    String::from_utf8_lossy(&line[..line.len() - 1]).as_ref(),
-                );
-            }
-        }
+        let ready = masker.push(bytes);
+        emit(&log, &ready, &lines, &mut partial);
     }
+    let rest = masker.finish();
+    emit(&log, &rest, &lines, &mut partial);
     if let Some((task, sink)) = &lines
         && !partial.is_empty()
     {
         sink(task, &String::from_utf8_lossy(&partial));
+    }
+}
+
+/// Writes masked output to the log and hands its complete lines on.
+fn emit(log: &TaskLog, bytes: &[u8], lines: &Option<(String, LineSink)>, partial: &mut Vec<u8>) {
+    use std::io::Write;
+    if bytes.is_empty() {
+        return;
+    }
+    if let Ok(mut f) = log.file() {
+        let _ = f.write_all(bytes);
+    }
+    if let Some((task, sink)) = lines {
+        partial.extend_from_slice(bytes);
+        while let Some(nl) = partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=nl).collect();
+            sink(
+                task,
+                String::from_utf8_lossy(&line[..line.len() - 1]).as_ref(),
+            );
+        }
     }
 }
 
@@ -546,7 +746,8 @@ pub fn reap_containers(token: &str) {
         return;
     };
     rt.block_on(async {
-        let Ok(client) = Docker::connect_with_local_defaults() else {
+        // The engine the dag that started the containers used.
+        let Ok(client) = connect(&docker_host()) else {
             return;
         };
         // An older daemon refuses the client's default API version.
@@ -610,6 +811,57 @@ mod tests {
             .apply(&spec("", None))
             .unwrap_err();
         assert!(none.contains("no default image (--docker-image)"), "{none}");
+    }
+
+    #[test]
+    fn issue_13_volumes_resolve_inside_the_allowed_paths_and_networks_are_named() {
+        let root = tempfile::tempdir().unwrap();
+        let allowed = root.path().join("allowed");
+        std::fs::create_dir_all(allowed.join("sub")).unwrap();
+        std::os::unix::fs::symlink(allowed.join("sub"), allowed.join("link")).unwrap();
+        let policy = DockerPolicy {
+            volumes: Some(vec![allowed.clone()]),
+            networks: Some(vec!["bridge".into(), "host".into()]),
+        };
+        let spec = |volume: String, network: Option<&str>| DockerSpec {
+            image: "x".into(),
+            command: None,
+            volumes: vec![volume],
+            memory_mb: None,
+            cpu_quota: None,
+            network: network.map(str::to_string),
+            pull: PullPolicy::Never,
+        };
+        let a = allowed.display();
+        // A symlink that stays inside is mounted as the path it resolves to.
+        let admitted = policy
+            .admit(&spec(format!("{a}/link:/x:ro"), Some("host")))
+            .unwrap();
+        let real = std::fs::canonicalize(allowed.join("sub")).unwrap();
+        assert_eq!(admitted.volumes, [format!("{}:/x:ro", real.display())]);
+        let why = policy
+            .admit(&spec(format!("{a}/sub:/x"), Some("container:db")))
+            .unwrap_err();
+        assert!(
+            why.contains("network `container:db` is not allowed on this worker (--allow-network bridge, host)"),
+            "{why}"
+        );
+        let missing = policy
+            .admit(&spec(format!("{a}/nope:/x"), None))
+            .unwrap_err();
+        assert!(missing.contains("cannot resolve"), "{missing}");
+        // A checked path whose component becomes a symlink no longer resolves to
+        // itself: the runner refuses to start the container.
+        let checked = real.display().to_string();
+        assert!(still_resolves(&checked));
+        std::fs::rename(allowed.join("sub"), root.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink("/", allowed.join("sub")).unwrap();
+        assert!(!still_resolves(&checked));
+        assert!(
+            DockerPolicy::default()
+                .admit(&spec("/etc:/e".into(), Some("host")))
+                .is_ok()
+        );
     }
 
     #[test]

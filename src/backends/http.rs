@@ -16,6 +16,7 @@ use crate::engine::expr::DEFAULT_OUTPUT;
 use crate::engine::runner::{
     BoxFuture, MAX_OUTPUT_BYTES, Outcome, Outputs, TaskContext, TaskLog, TaskRunner,
 };
+use crate::engine::secrets::redact_urls;
 use crate::engine::spec::{HttpSpec, TaskKind};
 
 /// Bytes of the response body written to the task log; the rest is counted only.
@@ -65,6 +66,15 @@ impl TaskRunner for HttpRunner {
     }
 }
 
+/// Headers whose values are credentials, hidden in logs: those a request sends and
+/// the cookies a response sets.
+fn is_credential(header: &str) -> bool {
+    matches!(
+        header.to_ascii_lowercase().as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    )
+}
+
 /// Whether `body` is JSON, so that it is sent as `application/json`.
 fn is_json(body: &str) -> bool {
     let t = body.trim_start();
@@ -79,7 +89,8 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     };
     let mut request = client.request(method, &spec.url);
     let mut has_content_type = false;
-    log.line(&format!("> {} {}", spec.method, spec.url));
+    // Credentials in the URL stay out of logs, like `Authorization` headers.
+    log.line(&format!("> {} {}", spec.method, redact_urls(&spec.url)));
     for (name, value) in &spec.headers {
         let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -89,10 +100,7 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
         };
         has_content_type |= n == CONTENT_TYPE;
         // Credentials stay out of logs.
-        let shown = if matches!(
-            name.to_ascii_lowercase().as_str(),
-            "authorization" | "proxy-authorization" | "cookie"
-        ) {
+        let shown = if is_credential(name) {
             "<hidden>"
         } else {
             value.as_str()
@@ -119,10 +127,12 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     let status = response.status();
     log.line(&format!("< {:?} {status}", response.version()));
     for (name, value) in response.headers() {
-        log.line(&format!(
-            "< {name}: {}",
+        let shown = if is_credential(name.as_str()) {
+            "<hidden>"
+        } else {
             value.to_str().unwrap_or("<binary>")
-        ));
+        };
+        log.line(&format!("< {name}: {shown}"));
     }
     log.line("");
     // Keep at most the output cap in memory; log up to the log cap; count the rest.
@@ -131,8 +141,9 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                let room = MAX_OUTPUT_BYTES
-                    .max(LOG_BODY_CAP)
+                // (A secret's length more, so one across the log's cut is
+                // masked before the cut.)
+                let room = (MAX_OUTPUT_BYTES.max(LOG_BODY_CAP) + longest_secret(log.secrets()))
                     .saturating_sub(kept.len());
                 kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 total += chunk.len();
@@ -150,9 +161,7 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     }
     if let Ok(mut f) = log.file() {
         use std::io::Write;
-        let mut masker = log.masker();
-        let mut shown = masker.push(&kept[..kept.len().min(LOG_BODY_CAP)]);
-        shown.extend(masker.finish());
+        let shown = logged_body(&kept, log.secrets());
         let _ = f.write_all(&shown);
         if !shown.is_empty() && !shown.ends_with(b"\n") {
             let _ = f.write_all(b"\n");
@@ -165,9 +174,7 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     }
     let code = Some(i32::from(status.as_u16()));
     if status.is_client_error() || status.is_server_error() {
-        let quote: String = String::from_utf8_lossy(&kept[..kept.len().min(ERROR_BODY_QUOTE)])
-            .trim()
-            .replace('\n', " ");
+        let quote = error_quote(&kept, log.secrets());
         let mut msg = format!("HTTP {status}");
         if !quote.is_empty() {
             msg.push_str(&format!(": {quote}"));
@@ -191,8 +198,40 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     Outcome::success(code).with_outputs(outputs)
 }
 
+/// The length of the longest secret (0 without any).
+fn longest_secret(secrets: &[String]) -> usize {
+    secrets.iter().map(String::len).max().unwrap_or(0)
+}
+
+/// The part of the body the log keeps, secrets masked before it is cut at
+/// [`LOG_BODY_CAP`], so a secret across the cut cannot show in part.
+fn logged_body(kept: &[u8], secrets: &[String]) -> Vec<u8> {
+    let mut masker = crate::engine::secrets::Masker::new(secrets.to_vec());
+    let mut shown = masker.push(&kept[..kept.len().min(LOG_BODY_CAP + longest_secret(secrets))]);
+    shown.extend(masker.finish());
+    shown.truncate(LOG_BODY_CAP);
+    shown
+}
+
+/// The start of an error response's body, for the task's error: secrets are masked
+/// before it is cut, so a secret across the cut cannot show in part.
+fn error_quote(body: &[u8], secrets: &[String]) -> String {
+    let head = String::from_utf8_lossy(
+        &body[..body.len().min(ERROR_BODY_QUOTE + longest_secret(secrets))],
+    );
+    let masked = crate::engine::secrets::mask(&head, secrets);
+    String::from_utf8_lossy(&masked.as_bytes()[..masked.len().min(ERROR_BODY_QUOTE)])
+        .trim()
+        .replace('\n', " ")
+}
+
 /// A message that names the cause: refused connection, unknown host, TLS, timeout.
+/// User information in URLs (`user:pass@`) is masked.
 fn describe(e: &reqwest::Error, url: &str) -> String {
+    redact_urls(&explain(e, url))
+}
+
+fn explain(e: &reqwest::Error, url: &str) -> String {
     let target = e
         .url()
         .and_then(|u| {
@@ -238,7 +277,24 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {
-    use super::is_json;
+    use super::{ERROR_BODY_QUOTE, error_quote, is_json};
+
+    #[test]
+    fn issue_13_a_secret_across_the_error_quote_cut_does_not_show_in_part() {
+        let secret = "s3cr3t-0123456789".to_string();
+        let body = format!("{}{secret} tail", "x".repeat(ERROR_BODY_QUOTE - 6));
+        let quote = error_quote(body.as_bytes(), std::slice::from_ref(&secret));
+        assert!(!quote.contains("s3cr3t"), "{quote}");
+        assert!(quote.contains("xxx***"), "{quote}");
+        assert_eq!(error_quote(b" plain\nbody ", &[]), "plain body");
+        assert!(super::is_credential("Set-Cookie") && !super::is_credential("Content-Type"));
+        // The same at the log's cut.
+        let mut body = vec![b'x'; super::LOG_BODY_CAP - 4];
+        body.extend_from_slice(secret.as_bytes());
+        let logged = super::logged_body(&body, std::slice::from_ref(&secret));
+        assert!(logged.ends_with(b"xxx***"));
+        assert_eq!(super::logged_body(&body, &[]).len(), super::LOG_BODY_CAP);
+    }
 
     #[test]
     fn json_bodies_are_recognised() {

@@ -96,11 +96,20 @@ pub fn parse(text: &str) -> Result<Outputs, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad_key = |key: &str| {
-            format!(
-                "$DAG_OUTPUT line {}: invalid key `{key}` (use letters, digits, `_` and `-`)",
-                n + 1
-            )
+        // Errors name the place and the first offending character, never a piece
+        // of the line: a line that is not an output may be a secret printed by
+        // mistake, and a piece of one cannot be masked.
+        let bad_key = |key: &str| match key
+            .char_indices()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+        {
+            Some((i, c)) => format!(
+                "$DAG_OUTPUT line {}: invalid key: `{}` at column {} (use letters, digits, `_` and `-`)",
+                n + 1,
+                c.escape_debug(),
+                key[..i].chars().count() + 1
+            ),
+            None => format!("$DAG_OUTPUT line {}: empty key", n + 1),
         };
         if let Some((key, delimiter)) = line.split_once("<<").filter(|(k, _)| !k.contains('=')) {
             if !is_key(key) {
@@ -136,9 +145,9 @@ pub fn parse(text: &str) -> Result<Outputs, String> {
             out.insert(key.to_string(), value.to_string());
         } else {
             return Err(format!(
-                "$DAG_OUTPUT line {}: expected `key=value` or `key<<DELIMITER`, found `{}`",
+                "$DAG_OUTPUT line {}: expected `key=value` or `key<<DELIMITER`, found a line of {} characters without `=`",
                 n + 1,
-                line.chars().take(60).collect::<String>()
+                line.chars().count()
             ));
         }
     }
@@ -160,7 +169,20 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         assert!(parse("ok=1\nnot a pair\n").unwrap_err().contains("line 2"));
-        assert!(parse("bad key=1\n").unwrap_err().contains("invalid key"));
+        assert!(
+            parse("bad key=1\n")
+                .unwrap_err()
+                .contains("invalid key: ` ` at column 4")
+        );
+        // No piece of a bad line is quoted: it may be part of a secret.
+        for line in [
+            "MIIEvQIBADANBg+kqhkiG9w0BAQ==",
+            "MIIEvQIBADANBgkqhkiG9w0BAQ",
+        ] {
+            let e = parse(&format!("{line}\n")).unwrap_err();
+            assert!(!e.contains("MIIE"), "{e}");
+        }
+        assert!(parse("=1\n").unwrap_err().contains("empty key"));
         assert!(
             parse("m<<EOF\nno end\n")
                 .unwrap_err()

@@ -189,6 +189,12 @@ pub struct WorkerArgs {
     #[arg(long = "allow-volume", value_name = "PREFIX")]
     pub allow_volumes: Vec<PathBuf>,
 
+    /// Networks docker tasks may name in `network:` (repeatable) [default: bridge,
+    /// default, none, and the --docker-network]. `host` and `container:NAME` must be
+    /// named to be allowed. Other tasks fail with the reason.
+    #[arg(long = "allow-network", value_name = "NAME")]
+    pub allow_networks: Vec<String>,
+
     /// On SIGTERM, how long running tasks may take to finish before they are
     /// stopped and handed back to the queue.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]

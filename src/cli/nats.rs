@@ -101,6 +101,15 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             args.allow_types.clone()
         },
         allow_volumes: args.allow_volumes.clone(),
+        allow_networks: if args.allow_networks.is_empty() {
+            crate::backends::docker::DEFAULT_NETWORKS
+                .iter()
+                .map(|n| n.to_string())
+                .chain(args.docker_defaults.docker_network.clone())
+                .collect()
+        } else {
+            args.allow_networks.clone()
+        },
     };
     for t in &config.allow_types {
         if !crate::engine::validate::TASK_TYPES.contains(&t.as_str()) {
@@ -125,11 +134,13 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             }
         }
         if args.docker {
-            // The docker runner of `local` carries the `--docker-*` defaults.
-            let docker: Arc<dyn TaskRunner> = match local.get("docker") {
-                Some(r) => r.clone(),
-                None => Arc::new(DockerRunner::new()),
-            };
+            // The `--docker-*` defaults, and the allow-lists enforced again when the
+            // container is created.
+            let docker: Arc<dyn TaskRunner> = Arc::new(
+                DockerRunner::new()
+                    .with_defaults(setup::docker_defaults(&args.docker_defaults)?)
+                    .with_policy(config.docker_policy()),
+            );
             docker
                 .check()
                 .await

@@ -122,6 +122,19 @@ pub fn load_options(runners: &Runners, params: Vec<(String, String)>) -> LoadOpt
 /// `runners` with a docker runner that gives tasks what the `--docker-*` flags say
 /// (unchanged when they say nothing). A malformed `--docker-volume` is a usage error.
 pub fn with_docker_defaults(runners: Runners, args: &DockerArgs) -> Result<Runners, CliError> {
+    let defaults = docker_defaults(args)?;
+    if defaults == DockerDefaults::default() {
+        return Ok(runners);
+    }
+    Ok(runners.with(
+        "docker",
+        Arc::new(DockerRunner::new().with_defaults(defaults)),
+    ))
+}
+
+/// What the `--docker-*` flags (and their variables) give docker tasks. A malformed
+/// `--docker-volume` is a usage error.
+pub fn docker_defaults(args: &DockerArgs) -> Result<DockerDefaults, CliError> {
     let defaults = DockerDefaults {
         image: args.default_image().map(str::to_string),
         network: args.docker_network.clone(),
@@ -140,16 +153,10 @@ pub fn with_docker_defaults(runners: Runners, args: &DockerArgs) -> Result<Runne
             args.docker_volumes.clone()
         },
     };
-    if defaults == DockerDefaults::default() {
-        return Ok(runners);
-    }
     for v in &defaults.volumes {
         check_volume(v).map_err(|e| CliError::usage(format!("--docker-volume: {e}"), None))?;
     }
-    Ok(runners.with(
-        "docker",
-        Arc::new(DockerRunner::new().with_defaults(defaults)),
-    ))
+    Ok(defaults)
 }
 
 /// This machine's host name.

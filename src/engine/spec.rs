@@ -99,7 +99,11 @@ impl TaskKind {
     pub fn summary(&self) -> String {
         match self {
             TaskKind::Bash { command } => command.clone(),
-            TaskKind::Http(h) => format!("{} {}", h.method, h.url),
+            TaskKind::Http(h) => format!(
+                "{} {}",
+                h.method,
+                crate::engine::secrets::redact_urls(&h.url)
+            ),
             TaskKind::Docker(d) => {
                 let image = if d.image.is_empty() {
                     "(default image)"

@@ -56,10 +56,25 @@ pub struct WorkerConfig {
     pub allow_types: Vec<String>,
     /// Host path prefixes docker tasks may bind-mount; empty: any.
     pub allow_volumes: Vec<PathBuf>,
+    /// Networks docker tasks may name (`--allow-network`, else
+    /// [`DEFAULT_NETWORKS`](crate::backends::docker::DEFAULT_NETWORKS) and the
+    /// worker's own `--docker-network`).
+    pub allow_networks: Vec<String>,
 }
 
-/// Why a worker refuses a task under its `--allow-types` and `--allow-volume`
-/// settings, if it does.
+impl WorkerConfig {
+    /// What docker tasks may ask for here, enforced again by the docker runner
+    /// when it mounts.
+    pub fn docker_policy(&self) -> crate::backends::docker::DockerPolicy {
+        crate::backends::docker::DockerPolicy {
+            volumes: (!self.allow_volumes.is_empty()).then(|| self.allow_volumes.clone()),
+            networks: Some(self.allow_networks.clone()),
+        }
+    }
+}
+
+/// Why a worker refuses a task under its `--allow-types`, `--allow-volume` and
+/// `--allow-network` settings, if it does.
 pub fn refusal(config: &WorkerConfig, task: &crate::engine::spec::TaskSpec) -> Option<String> {
     let t = task.kind.type_name();
     if !config.allow_types.iter().any(|a| a == t) {
@@ -68,29 +83,8 @@ pub fn refusal(config: &WorkerConfig, task: &crate::engine::spec::TaskSpec) -> O
             config.allow_types.join(",")
         ));
     }
-    if let TaskKind::Docker(d) = &task.kind
-        && !config.allow_volumes.is_empty()
-    {
-        for v in &d.volumes {
-            let host = v.split(':').next().unwrap_or("");
-            let path = std::path::Path::new(host);
-            // Only absolute host paths can be checked against prefixes; named volumes
-            // and relative paths are refused under --allow-volume.
-            let allowed = path.is_absolute()
-                && !host.split('/').any(|c| c == "..")
-                && config.allow_volumes.iter().any(|p| path.starts_with(p));
-            if !allowed {
-                return Some(format!(
-                    "volume `{v}` is not under an allowed path (--allow-volume {})",
-                    config
-                        .allow_volumes
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-        }
+    if let TaskKind::Docker(d) = &task.kind {
+        return config.docker_policy().admit(d).err();
     }
     None
 }
@@ -521,8 +515,11 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         .to_string(),
     );
     result.exit_code = exit_code;
-    result.error = error;
-    result.outputs = outputs;
+    // Secrets this worker's environment provides are masked here: the scheduler
+    // does not know them.
+    let secrets = task.secret_values(&task_msg.env);
+    result.error = error.map(|e| crate::engine::secrets::mask(&e, &secrets));
+    result.outputs = crate::engine::secrets::mask_outputs(outputs, &secrets);
     result.log_bytes = log_bytes;
     state.report(&result).await;
     for _ in 0..20 {
@@ -587,6 +584,7 @@ mod tests {
             grace: Duration::from_secs(1),
             allow_types: types.iter().map(|t| t.to_string()).collect(),
             allow_volumes: volumes.iter().map(PathBuf::from).collect(),
+            allow_networks: vec!["bridge".into()],
         }
     }
 
@@ -602,20 +600,30 @@ mod tests {
 
     #[test]
     fn types_and_volumes_are_checked() {
-        let c = config(&["bash", "docker"], &["/srv/data"]);
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        std::fs::create_dir_all(data.join("in")).unwrap();
+        std::fs::create_dir_all(root.path().join("database")).unwrap();
+        std::os::unix::fs::symlink("/", data.join("esc")).unwrap();
+        let d = data.display();
+        let c = config(&["bash", "docker"], &[&d.to_string()]);
         assert_eq!(refusal(&c, &task("{ command: 'true' }")), None);
         let why = refusal(&c, &task("{ type: fn, command: noop }")).unwrap();
         assert!(
             why.contains("does not run fn tasks (--allow-types bash,docker)"),
             "{why}"
         );
-        let ok = task("{ type: docker, image: x, volumes: ['/srv/data/in:/in:ro'] }");
+        let ok = task(&format!(
+            "{{ type: docker, image: x, volumes: ['{d}/in:/in:ro'] }}"
+        ));
         assert_eq!(refusal(&c, &ok), None);
         for bad in [
-            "/etc:/etc",
-            "/srv/database:/d",
-            "/srv/data/../../etc:/e",
-            "named:/v",
+            "/etc:/etc".to_string(),
+            format!("{d}base:/d"),
+            format!("{d}/../../etc:/e"),
+            format!("{d}/esc:/x"),
+            format!("{d}/esc/etc:/x"),
+            "named:/v".to_string(),
         ] {
             let t = task(&format!("{{ type: docker, image: x, volumes: ['{bad}'] }}"));
             assert!(
@@ -625,6 +633,12 @@ mod tests {
                 "{bad}"
             );
         }
+        let host = task("{ type: docker, image: x, network: host }");
+        assert!(
+            refusal(&c, &host)
+                .unwrap()
+                .contains("network `host` is not allowed on this worker (--allow-network bridge)")
+        );
         let any = config(&["docker"], &[]);
         assert_eq!(
             refusal(

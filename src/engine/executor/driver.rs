@@ -290,15 +290,18 @@ impl Driver {
         if let Some(ack) = outcome.ack.take() {
             self.acks.push(ack);
         }
-        // Errors end up in tables, JSON and reports: no secret goes with them.
+        // Errors and outputs end up in tables, JSON, reports, run records and
+        // downstream tasks: no secret goes with them (an output holding one is
+        // stored masked, so a downstream task gets `***`).
         let spec = self.dag.task(task);
-        if !spec.secret_env.is_empty()
-            && let Some(e) = &outcome.error
-        {
+        if !spec.secret_env.is_empty() {
             let mut env = self.dag.spec.env.clone();
             env.extend(spec.env.iter().cloned());
             let secrets = spec.secret_values(&env);
-            outcome.error = Some(crate::engine::secrets::mask(e, &secrets));
+            outcome.error = outcome
+                .error
+                .map(|e| crate::engine::secrets::mask(&e, &secrets));
+            outcome.outputs = crate::engine::secrets::mask_outputs(outcome.outputs, &secrets);
         }
         let policy = self.dag.task(task).retry;
         let (state, after) = match outcome.status {
