@@ -10,6 +10,7 @@ use miette::{
     SourceSpan, SpanContents,
 };
 
+use super::capped_read::{self, ReadError};
 use super::expr::{self, Expr};
 use super::graph::{Dag, find_cycles};
 use super::spec::{
@@ -246,28 +247,29 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Dag, LoadError> {
         path: shown.clone(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if meta.is_dir() {
-        return Err(read_err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "is a directory",
-        )));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(LoadError::Invalid(Box::new(InvalidDag {
-            path: shown.clone(),
-            source: String::new(),
-            problems: vec![Problem {
-                message: format!(
-                    "file is {} bytes; DAG files are limited to {MAX_FILE_BYTES} bytes",
-                    meta.len()
-                ),
-                labels: vec![],
-                help: None,
-            }],
-        })));
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    // The read itself is capped: `metadata().len()` is 0 for `/dev/zero`, a FIFO or
+    // `/dev/stdin`, which are read to their end (or the cap) like any file.
+    let bytes = match capped_read::read_capped(path, MAX_FILE_BYTES, capped_read::STREAM_IDLE) {
+        Ok(bytes) => bytes,
+        Err(ReadError::Io(e)) => return Err(read_err(e)),
+        Err(ReadError::NotRegular(what)) => {
+            return Err(read_err(std::io::Error::other(format!("is {what}"))));
+        }
+        Err(e @ ReadError::Idle(_)) => return Err(read_err(std::io::Error::other(e.to_string()))),
+        Err(ReadError::TooBig { .. }) => {
+            return Err(LoadError::Invalid(Box::new(InvalidDag {
+                path: shown.clone(),
+                source: String::new(),
+                problems: vec![Problem {
+                    message: format!(
+                        "file holds more than {MAX_FILE_BYTES} bytes, the limit for DAG files"
+                    ),
+                    labels: vec![],
+                    help: None,
+                }],
+            })));
+        }
+    };
     load_bytes(&shown, &bytes, options)
 }
 

@@ -245,3 +245,35 @@ pub fn can_unshare(flags: &[&str]) -> bool {
     }
     ok
 }
+
+/// Runs `cmd` to completion (stdout and stderr to files, so a chatty child never
+/// blocks) and returns its result and its peak resident memory in KiB, taken from
+/// the kernel's accounting of that one child (`wait4`).
+pub fn run_measuring_rss(mut cmd: Command) -> (Run, u64) {
+    use nix::libc;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    cmd.stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    // Reaped below by `wait4`, which `Child::wait` cannot replace: it gives no usage.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain out-parameters for wait4; `usage` is fully written by the kernel
+    // on success.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    let run = Run {
+        code,
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+    };
+    (run, usage.ru_maxrss as u64)
+}
