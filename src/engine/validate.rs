@@ -117,6 +117,62 @@ impl SourceCode for CharColumns {
 /// Unknown task ids get a "did you mean" only up to this many times per file.
 const MAX_SUGGESTED: usize = 50;
 
+/// Cycles reported in full; a graph can hold more cycles than tasks, and each would
+/// be a screenful.
+const MAX_CYCLES_SHOWN: usize = 10;
+
+/// A cycle up to this many tasks is shown whole, one label per dependency; a longer
+/// one by its length and the first and last [`CYCLE_ENDS`] tasks with their places.
+const MAX_CYCLE_SHOWN_WHOLE: usize = 12;
+
+/// Tasks shown at each end of a long cycle.
+const CYCLE_ENDS: usize = 3;
+
+/// The problem for one dependency cycle (task indexes along `depends_on` edges):
+/// a short cycle in full, a long one compactly, so the report stays a few lines
+/// whatever the cycle's length.
+fn cycle_problem(
+    cycle: &[usize],
+    ids: &[&str],
+    deps: &[Vec<(String, Span)>],
+    id_spans: &[Span],
+) -> Problem {
+    let len = cycle.len();
+    let edge = |pos: usize| {
+        let (from, to) = (cycle[pos], cycle[(pos + 1) % len]);
+        let span = deps[from]
+            .iter()
+            .find(|(d, _)| d == ids[to])
+            .map_or(id_spans[from], |(_, s)| *s);
+        (span, format!("`{}` depends on `{}`", ids[from], ids[to]))
+    };
+    if len <= MAX_CYCLE_SHOWN_WHOLE {
+        let mut names: Vec<&str> = cycle.iter().map(|&i| ids[i]).collect();
+        names.push(names[0]);
+        return Problem {
+            message: format!("dependency cycle: {}", names.join(" → ")),
+            labels: (0..len).map(edge).collect(),
+            help: Some("remove one of these dependencies".into()),
+        };
+    }
+    let shown: Vec<usize> = (0..CYCLE_ENDS).chain(len - CYCLE_ENDS..len).collect();
+    let named = |pos: usize| format!("{} ({})", ids[cycle[pos]], pos + 1);
+    let head: Vec<String> = shown[..CYCLE_ENDS].iter().map(|&p| named(p)).collect();
+    let tail: Vec<String> = shown[CYCLE_ENDS..].iter().map(|&p| named(p)).collect();
+    Problem {
+        message: format!(
+            "dependency cycle of {len} tasks: {} → … → {} → {}",
+            head.join(" → "),
+            tail.join(" → "),
+            ids[cycle[0]]
+        ),
+        labels: shown.into_iter().map(edge).collect(),
+        help: Some(format!(
+            "remove one of its {len} dependencies; (N) is a task's place along the cycle"
+        )),
+    }
+}
+
 /// Source lines longer than this are not echoed in diagnostics.
 const MAX_SHOWN_LINE: usize = 1000;
 
@@ -1176,26 +1232,21 @@ impl Checker<'_, '_> {
                     .collect()
             })
             .collect();
-        let cycles = find_cycles(&upstream);
-        for cycle in &cycles {
-            let mut names: Vec<&str> = cycle.iter().map(|&i| ids[i]).collect();
-            names.push(names[0]);
-            let mut labels = Vec::with_capacity(cycle.len());
-            for (pos, &from) in cycle.iter().enumerate() {
-                let to = cycle[(pos + 1) % cycle.len()];
-                let span = deps[from]
-                    .iter()
-                    .find(|(d, _)| d == ids[to])
-                    .map_or(id_spans[from], |(_, s)| *s);
-                labels.push((span, format!("`{}` depends on `{}`", ids[from], ids[to])));
-            }
+        let cycles = find_cycles(&upstream, MAX_CYCLES_SHOWN);
+        for cycle in &cycles.shown {
+            self.report(cycle_problem(cycle, &ids, &deps, &id_spans));
+        }
+        if cycles.total > cycles.shown.len() {
             self.report(Problem {
-                message: format!("dependency cycle: {}", names.join(" → ")),
-                labels,
-                help: Some("remove one of these dependencies".into()),
+                message: format!(
+                    "{} more dependency cycles not shown",
+                    cycles.total - cycles.shown.len()
+                ),
+                labels: vec![],
+                help: Some("break the cycles above first".into()),
             });
         }
-        if !cycles.is_empty() {
+        if cycles.total > 0 {
             return None;
         }
         ok &= self.check_output_refs(&ids, &upstream);
