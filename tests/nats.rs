@@ -973,3 +973,40 @@ fn a_creds_file_authenticates_in_operator_mode() {
     let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "a"]);
     assert_eq!(logs.stdout, "signed in\n");
 }
+
+/// Issue 13, item 6, distributed: a FIFO at `$DAG_OUTPUT` wedged the worker (its
+/// heartbeats and acks stopped, the message was redelivered and wedged the next
+/// worker). The task fails with the reason, and the worker, with one slot, serves
+/// the next run at once.
+#[test]
+fn a_fifo_at_dag_output_leaves_the_worker_healthy() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let mut worker = env.worker(&nats, "w-fifo", &["--workers", "1"]);
+    env.write("h.yaml", crate::run::HOSTILE_OUTPUTS);
+    let child = env.spawn_distributed(&nats, "h.yaml", &[]);
+    let run = crate::common::finish_within(child, Duration::from_secs(60), "dag run");
+    run.code(1);
+    let doc = run.json();
+    for (id, why) in [("fifo", "is a FIFO"), ("zero", "is a symbolic link")] {
+        assert_eq!(task_state(&doc, id), "failed", "{doc}");
+        assert_eq!(task(&doc, id)["attempts"], 1, "{doc}");
+        assert!(
+            task(&doc, id)["error"].as_str().unwrap().contains(why),
+            "{doc}"
+        );
+    }
+    assert_eq!(task_state(&doc, "fine"), "success");
+    env.write(
+        "next.yaml",
+        "name: next\ntasks:\n  a: {command: 'echo v=2 >> \"$DAG_OUTPUT\"'}\n",
+    );
+    let child = env.spawn_distributed(&nats, "next.yaml", &[]);
+    let run = crate::common::finish_within(child, Duration::from_secs(30), "the next run");
+    run.code(0);
+    assert_eq!(task(&run.json(), "a")["outputs"]["v"], "2");
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker died"
+    );
+}

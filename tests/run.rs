@@ -1,5 +1,7 @@
 //! `dag run` end to end: task semantics, output formats, exit codes.
 
+use std::time::Duration;
+
 use crate::common::{Env, task, task_state};
 
 const DIAMOND: &str = r#"
@@ -504,4 +506,48 @@ tasks:
         task(&run.json(), "also")["error"],
         "could not log in with ***"
     );
+}
+
+/// A task that leaves a FIFO or a symbolic link to `/dev/zero` at `$DAG_OUTPUT`.
+pub const HOSTILE_OUTPUTS: &str = r#"name: hostile-outputs
+tasks:
+  fifo:
+    command: mkfifo "$DAG_OUTPUT"
+    timeout: 60s
+  zero:
+    command: ln -s /dev/zero "$DAG_OUTPUT"
+    timeout: 60s
+  fine:
+    command: echo "ok=1" >> "$DAG_OUTPUT"
+"#;
+
+/// Issue 13, item 6: a FIFO at `$DAG_OUTPUT` made `dag run` block in `read` forever
+/// after the task exited (signals ignored, other completions stopped), and a link to
+/// `/dev/zero` was read without bound. Each fails its task at once, with the reason.
+#[test]
+fn a_fifo_or_dev_zero_at_dag_output_fails_the_task_not_the_runner() {
+    let env = Env::new();
+    env.write("h.yaml", HOSTILE_OUTPUTS);
+    let child = env.spawn(&["run", "h.yaml", "--output", "json"]);
+    let run = crate::common::finish_within(child, Duration::from_secs(30), "dag run");
+    run.code(1);
+    let doc = run.json();
+    assert_eq!(task_state(&doc, "fifo"), "failed");
+    assert!(
+        task(&doc, "fifo")["error"]
+            .as_str()
+            .unwrap()
+            .contains("$DAG_OUTPUT is a FIFO, not a regular file"),
+        "{doc}"
+    );
+    assert_eq!(task_state(&doc, "zero"), "failed");
+    assert!(
+        task(&doc, "zero")["error"]
+            .as_str()
+            .unwrap()
+            .contains("$DAG_OUTPUT is a symbolic link, not a regular file"),
+        "{doc}"
+    );
+    assert_eq!(task_state(&doc, "fine"), "success");
+    assert_eq!(task(&doc, "fine")["outputs"]["ok"], "1");
 }

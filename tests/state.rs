@@ -347,3 +347,46 @@ fn a_full_disk_mid_run_stops_the_run_kills_its_tasks_and_keeps_state_readable() 
     let doc: serde_json::Value = serde_json::from_str(&read("retried.json")).unwrap();
     assert_eq!(doc["state"], "success", "{doc}");
 }
+
+/// Issue 13, item 6 (the same class elsewhere): a FIFO in place of a log or a run
+/// record made `dag logs` and `dag status` block in `open` forever. They are refused
+/// by name.
+#[test]
+fn a_fifo_in_place_of_a_log_or_a_record_is_refused_not_waited_on() {
+    let env = Env::new();
+    env.write("s.yaml", "name: s\ntasks:\n  a: {command: 'echo hi'}\n");
+    let (run, doc) = env.run_json("s.yaml", &[]);
+    run.code(0);
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    let dir = env.path().join("state/runs").join(&id);
+    let mkfifo = |p: &std::path::Path| {
+        std::fs::remove_file(p).unwrap();
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    mkfifo(&dir.join("logs/a.1.log"));
+    let child = env.spawn(&["logs", &id, "a"]);
+    let run = crate::common::finish_within(child, Duration::from_secs(20), "dag logs");
+    run.code(3);
+    assert!(run.stderr.contains("a.1.log"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is a FIFO, not a regular file"),
+        "{}",
+        run.stderr
+    );
+    mkfifo(&dir.join("run.json"));
+    let child = env.spawn(&["status", &id]);
+    let run = crate::common::finish_within(child, Duration::from_secs(20), "dag status");
+    run.code(3);
+    assert!(run.stderr.contains("run.json"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is a FIFO, not a regular file"),
+        "{}",
+        run.stderr
+    );
+}

@@ -370,7 +370,7 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
     };
     let outcome = drive(docker, &name, &ctx).await;
     guard.remove().await;
-    let outputs = outputs::take(&output_file);
+    let outputs = outputs::take(&output_file).await;
     match (outcome, outputs) {
         (o, Ok(outputs)) if o.status == crate::engine::runner::Status::Success => {
             o.with_outputs(outputs)

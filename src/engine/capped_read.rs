@@ -135,6 +135,26 @@ pub fn read_regular(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, ReadError>
     read_file(&file, cap).map(Some)
 }
 
+/// Opens `path` with `options` and refuses anything but a regular file, judged on
+/// the opened handle. `O_NONBLOCK` is added so that a FIFO put where a file is
+/// expected cannot block the open itself (a FIFO opened for writing with no reader
+/// fails with "no such device or address" instead); it changes nothing for regular
+/// files. For state and log files, which a task running as the same user could
+/// replace.
+pub fn open_regular(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<File> {
+    let file = options
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("is {}, not a regular file", describe(kind)),
+        ));
+    }
+    Ok(file)
+}
+
 fn read_file(file: &File, cap: u64) -> Result<Vec<u8>, ReadError> {
     let mut out = Vec::new();
     file.take(cap.saturating_add(1)).read_to_end(&mut out)?;
@@ -207,6 +227,21 @@ mod tests {
         let bytes = read_capped(&path, 1000, Duration::from_secs(10)).unwrap();
         writer.join().unwrap();
         assert_eq!(bytes, b"name: x\n");
+    }
+
+    #[test]
+    fn open_regular_refuses_a_fifo_for_reading_and_writing_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fifo(dir.path());
+        let err = open_regular(&path, File::options().read(true)).unwrap_err();
+        assert!(err.to_string().contains("is a FIFO"), "{err}");
+        assert!(open_regular(&path, File::options().append(true)).is_err());
+        let err = open_regular(Path::new("/dev/zero"), File::options().read(true)).unwrap_err();
+        assert!(err.to_string().contains("a character device"), "{err}");
+        let file = dir.path().join("f");
+        let mut f = open_regular(&file, File::options().create(true).append(true)).unwrap();
+        std::io::Write::write_all(&mut f, b"ok").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"ok");
     }
 
     #[test]

@@ -191,10 +191,11 @@ impl TaskLog {
         if let Some(f) = self.file.get() {
             return Ok(f);
         }
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&*self.path)?;
+        // A FIFO put at the log's path must not block the task's output copier.
+        let f = crate::engine::capped_read::open_regular(
+            &self.path,
+            std::fs::OpenOptions::new().create(true).append(true),
+        )?;
         Ok(self.file.get_or_init(|| f))
     }
 

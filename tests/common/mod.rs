@@ -277,3 +277,22 @@ pub fn run_measuring_rss(mut cmd: Command) -> (Run, u64) {
     };
     (run, usage.ru_maxrss as u64)
 }
+
+/// Waits for `child` up to `limit`; a child still running then is killed, and the
+/// test fails saying it hung (a hang must fail the test, not wedge the suite).
+#[track_caller]
+pub fn finish_within(mut child: Child, limit: Duration, what: &str) -> Run {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap().into();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "{what} still running after {limit:?}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

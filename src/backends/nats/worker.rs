@@ -546,7 +546,9 @@ async fn forward_log(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let finished = done.is_cancelled();
-        if let Ok(mut f) = std::fs::File::open(&path)
+        // Never a FIFO or a device the task put there: opening it could block.
+        if let Ok(mut f) =
+            crate::engine::capped_read::open_regular(&path, std::fs::File::options().read(true))
             && f.seek(SeekFrom::Start(offset)).is_ok()
         {
             loop {
