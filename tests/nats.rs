@@ -1010,3 +1010,21 @@ fn a_fifo_at_dag_output_leaves_the_worker_healthy() {
         "the worker died"
     );
 }
+
+/// `--nats-creds` and `--nats-ca` naming `/dev/zero` were read without bound by the
+/// NATS client; they are refused, by name, before connecting.
+#[test]
+fn a_device_as_the_creds_or_ca_file_is_refused_not_read() {
+    let env = Env::new();
+    for flag in ["--nats-creds", "--nats-ca"] {
+        let child = env.spawn(&["workers", "--nats", "nats://127.0.0.1:1", flag, "/dev/zero"]);
+        let run = crate::common::finish_within(child, Duration::from_secs(20), flag);
+        assert_ne!(run.code, 0);
+        assert!(
+            run.stderr
+                .contains("/dev/zero: is a character device, not a regular file"),
+            "{flag}: {}",
+            run.stderr
+        );
+    }
+}

@@ -155,6 +155,15 @@ pub fn open_regular(path: &Path, options: &mut std::fs::OpenOptions) -> io::Resu
     Ok(file)
 }
 
+/// Reads the regular file at `path` (through symbolic links: a certificate store
+/// links its files), taking at most `cap` bytes, refusing FIFOs and devices. For
+/// files the user names for a library to read (credentials, CA certificates), checked
+/// here first so that `/dev/zero` or a FIFO there is an error, not a hang.
+pub fn read_file_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+    let file = open_regular(path, File::options().read(true))?;
+    read_file(&file, cap)
+}
+
 fn read_file(file: &File, cap: u64) -> Result<Vec<u8>, ReadError> {
     let mut out = Vec::new();
     file.take(cap.saturating_add(1)).read_to_end(&mut out)?;
