@@ -1028,3 +1028,47 @@ fn a_device_as_the_creds_or_ca_file_is_refused_not_read() {
         );
     }
 }
+
+/// Issue 13, item 15: a SIGKILLed worker left its log directory (and its tasks'
+/// `$DAG_OUTPUT` directory) in the temp directory; its reaper removes them. The log
+/// directory is private (0700).
+#[test]
+fn a_sigkilled_worker_leaves_no_temp_dirs_and_its_log_dir_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let tmp = env.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let tmp_var = tmp.to_str().unwrap().to_string();
+    let mut worker = env.worker_with_env(&nats, "w-tmp", &[], &[("TMPDIR", &tmp_var)]);
+    let logs = crate::history::entries_with(&tmp, "dag-worker-");
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let mode = std::fs::metadata(tmp.join(&logs[0]))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    let m = marker("wtmp");
+    env.write(
+        "t.yaml",
+        format!("name: t\ntasks:\n  w: {{ command: 'echo a=1 >> \"$DAG_OUTPUT\"; exec -a {m} sleep 300' }}\n"),
+    );
+    let mut run = env.spawn_distributed(&nats, "t.yaml", &[]);
+    assert!(wait_for(Duration::from_secs(20), || !pids_with(&m).is_empty()));
+    assert_eq!(crate::history::entries_with(&tmp, "dag-outputs-").len(), 1);
+    kill(worker.child.id(), "KILL");
+    let _ = worker.child.wait();
+    let gone = wait_for(Duration::from_secs(10), || {
+        crate::history::entries_with(&tmp, "dag-").is_empty()
+    });
+    let _ = run.kill();
+    let _ = run.wait();
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+    assert!(
+        gone,
+        "left behind: {:?}",
+        crate::history::entries_with(&tmp, "")
+    );
+}

@@ -37,17 +37,14 @@ impl OutputDir {
     /// nothing costs no file).
     pub fn file(&self, run_id: &str, task: &str, attempt: u32) -> Result<PathBuf, String> {
         let dir = self.dir.get_or_init(|| {
-            let path = std::env::temp_dir().join(format!(
-                "dag-outputs-{}-{:08x}",
-                std::process::id(),
-                fastrand::u32(..)
-            ));
-            let mut builder = std::fs::DirBuilder::new();
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder
-                .create(&path)
-                .map(|()| TempDir(path.clone()))
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))
+            super::process::reaper::private_temp_dir("outputs")
+                .map(TempDir)
+                .map_err(|e| {
+                    format!(
+                        "cannot create a private directory in {}: {e}",
+                        std::env::temp_dir().display()
+                    )
+                })
         });
         match dir {
             Ok(d) => Ok(d.0.join(format!("{run_id}.{task}.{attempt}"))),

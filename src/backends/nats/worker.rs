@@ -144,13 +144,13 @@ pub async fn run(
             fastrand::u16(..)
         )
     });
-    let logs_dir = std::env::temp_dir().join(format!(
-        "dag-worker-{}-{:08x}",
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    std::fs::create_dir_all(&logs_dir)
-        .map_err(|e| NatsError::Op(format!("cannot create {}: {e}", logs_dir.display())))?;
+    // Private (0700), and removed by the reaper if this worker is SIGKILLed.
+    let logs_dir = crate::backends::process::reaper::private_temp_dir("worker").map_err(|e| {
+        NatsError::Op(format!(
+            "cannot create a private temp directory in {}: {e}",
+            std::env::temp_dir().display()
+        ))
+    })?;
     let state = Arc::new(State {
         id,
         config,
