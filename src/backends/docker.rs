@@ -464,7 +464,6 @@ async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
 
 /// Copies the container's stdout and stderr into the log as they come.
 async fn copy_logs(docker: Docker, name: String, log: TaskLog, lines: Option<(String, LineSink)>) {
-    use std::io::Write;
     let options = LogsOptionsBuilder::new()
         .follow(true)
         .stdout(true)
@@ -479,9 +478,8 @@ async fn copy_logs(docker: Docker, name: String, log: TaskLog, lines: Option<(St
             | LogOutput::Console { message } => message,
             LogOutput::StdIn { .. } => continue,
         };
-        if let Ok(mut f) = log.file() {
-            let _ = f.write_all(bytes);
-        }
+        // A failure stops the run (the log reports it as a fault of the host).
+        let _ = log.write(bytes);
         if let Some((task, sink)) = &lines {
             partial.extend_from_slice(bytes);
             while let Some(nl) = partial.iter().position(|&b| b == b'\n') {

@@ -513,11 +513,9 @@ async fn copy_logs(
     log: TaskLog,
     received: Arc<std::sync::atomic::AtomicU64>,
 ) {
-    use std::io::Write;
     while let Some(msg) = sub.next().await {
-        if let Ok(mut f) = log.file() {
-            let _ = f.write_all(&msg.payload);
-        }
+        // A failure stops the run (the log reports it as a fault of the host).
+        let _ = log.write(&msg.payload);
         received.fetch_add(msg.payload.len() as u64, Ordering::SeqCst);
     }
 }
