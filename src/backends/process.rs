@@ -53,6 +53,39 @@ impl Drop for GroupGuard {
     }
 }
 
+/// Open files one running task costs `dag`: the output pipe, the log file, the
+/// process handle, and one spare.
+pub const FILES_PER_TASK: u64 = 4;
+
+/// Open files kept for `dag` itself: the standard streams, state files, sockets, and
+/// the pipes made while a task is being started.
+const FILES_RESERVED: u64 = 64;
+
+/// The most the soft limit on open files is raised to: enough for thousands of tasks
+/// at once, without handing tasks an absurd limit (some programs close every
+/// possible descriptor at startup).
+const FILES_WANTED: u64 = 65_536;
+
+/// Raises the soft limit on open files towards the hard limit (as far as
+/// [`FILES_WANTED`]), as many servers do, and returns the soft limit now in force. A
+/// `ulimit -n` of 1,024 (a common default) would otherwise fail tasks at a few
+/// hundred at once with "too many open files", a fault of the host, not theirs.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let wanted = hard.min(FILES_WANTED);
+    if soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_ok() {
+        return Some(wanted);
+    }
+    Some(soft)
+}
+
+/// How many tasks can run at once within a limit of `files` open files.
+pub fn tasks_within(files: u64) -> usize {
+    usize::try_from((files.saturating_sub(FILES_RESERVED) / FILES_PER_TASK).max(1))
+        .unwrap_or(usize::MAX)
+}
+
 /// A small process forked from `dag run` and `dag worker` at startup that kills what
 /// their tasks started once `dag` itself is gone, whether it exited or died without
 /// cleaning up (SIGKILL, the OOM killer, a crash).
@@ -539,6 +572,13 @@ pub mod reaper {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn tasks_within_keeps_a_reserve_and_allows_at_least_one() {
+            assert_eq!(super::super::tasks_within(64), 1);
+            assert_eq!(super::super::tasks_within(0), 1);
+            assert_eq!(super::super::tasks_within(1024), 240);
+        }
 
         #[test]
         fn finds_a_token_in_a_process_environment_across_reads() {

@@ -117,6 +117,8 @@ fn guard_task_processes() {
         ));
     }
     orphans::start_if_init();
+    // Before any task starts: tasks inherit the raised limit too.
+    crate::backends::process::raise_open_file_limit();
 }
 
 fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {

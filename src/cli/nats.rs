@@ -82,7 +82,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
     let config = WorkerConfig {
         name: args.name.clone(),
         host: setup::host_name(),
-        slots: args.workers as usize,
+        slots: setup::within_open_files(args.workers as usize, "--workers"),
         default_timeout: args.timeout,
         docker: args.docker,
         queues: queues.clone(),

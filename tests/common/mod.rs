@@ -278,21 +278,42 @@ pub fn run_measuring_rss(mut cmd: Command) -> (Run, u64) {
     (run, usage.ru_maxrss as u64)
 }
 
-/// Waits for `child` up to `limit`; a child still running then is killed, and the
+/// Waits for `child` up to `limit`, reading its piped output meanwhile (so a chatty
+/// child never blocks on a full pipe); a child still running then is killed, and the
 /// test fails saying it hung (a hang must fail the test, not wedge the suite).
 #[track_caller]
 pub fn finish_within(mut child: Child, limit: Duration, what: &str) -> Run {
+    use std::io::Read;
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
     let start = Instant::now();
+    let mut status = None;
     while start.elapsed() < limit {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap().into();
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    panic!(
-        "{what} still running after {limit:?}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{what} still running after {limit:?}\n--- stderr\n{}",
+            stderr.join().unwrap()
+        );
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
 }
