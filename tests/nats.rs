@@ -1072,3 +1072,74 @@ fn a_sigkilled_worker_leaves_no_temp_dirs_and_its_log_dir_is_private() {
         crate::history::entries_with(&tmp, "")
     );
 }
+
+/// Issue 13, item 12, on a worker: a full disk under the worker's task log failed
+/// the task (and spent its retries). The worker hands the task back instead, says
+/// why, and stays up; a healthy worker then runs it once, to success.
+#[test]
+fn a_full_disk_under_a_worker_s_task_log_hands_the_task_back() {
+    if !crate::common::can_unshare(&["--mount"]) {
+        return;
+    }
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let tmp = env.path().join("fulltmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let url = nats.url();
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs {tmp} || exit 99\nexec env TMPDIR={tmp} {bin} worker --name w-full --workers 1 --nats {url}",
+        tmp = tmp.display(),
+        bin = crate::common::dag_bin().display()
+    );
+    let worker_log = env.path().join("w-full.log");
+    let mut full = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .current_dir(env.path())
+        .envs(crate::common::nats::FAST.iter().copied())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&worker_log).unwrap())
+        .spawn()
+        .unwrap();
+    let registered = wait_for(Duration::from_secs(15), || {
+        env.run(&["workers", "--nats", &url])
+            .stdout
+            .contains("w-full")
+    });
+    assert!(
+        registered,
+        "{}",
+        std::fs::read_to_string(&worker_log).unwrap_or_default()
+    );
+    env.write(
+        "loud.yaml",
+        "name: loud\ntasks:\n  loud: { command: \"head -c 4000000 /dev/zero | tr '\\\\0' x\", retries: 0 }\n",
+    );
+    let run = env.spawn_distributed(&nats, "loud.yaml", &[]);
+    let handed_back = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&worker_log)
+            .unwrap_or_default()
+            .contains("No space left on device")
+    });
+    let said = std::fs::read_to_string(&worker_log).unwrap_or_default();
+    let still_up = full.try_wait().unwrap().is_none()
+        && env
+            .run(&["workers", "--nats", &url])
+            .stdout
+            .contains("w-full");
+    // Stopped now, so that the task's next delivery (an AckWait later) goes to the
+    // healthy worker, which runs it.
+    kill(full.id(), "TERM");
+    let _ = full.wait();
+    let _healthy = env.worker(&nats, "w-ok", &[]);
+    let run = crate::common::finish_within(run, Duration::from_secs(60), "dag run");
+    assert!(handed_back, "{said}");
+    assert!(said.contains("cannot write the task log"), "{said}");
+    assert!(said.contains("handing task loud of run"), "{said}");
+    assert!(still_up, "the worker with the full disk died: {said}");
+    run.code(0);
+    let doc = run.json();
+    assert_eq!(task_state(&doc, "loud"), "success", "{doc}");
+    assert_eq!(task(&doc, "loud")["worker"], "w-ok", "{doc}");
+}

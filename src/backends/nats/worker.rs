@@ -437,7 +437,10 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         "{}.{}.{}.{token}.log",
         task_msg.run_id, task.id, task_msg.attempt
     ));
-    let log = TaskLog::at(log_path.clone()).with_secrets(task.secret_values(&task_msg.env));
+    let log_faults = crate::engine::runner::LogFaults::default();
+    let log = TaskLog::at(log_path.clone())
+        .with_secrets(task.secret_values(&task_msg.env))
+        .reporting_faults_to(log_faults.clone());
     let ctx = TaskContext {
         dag,
         index: 0,
@@ -481,21 +484,39 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         done.clone(),
     ));
 
-    let outcome = runner.run(ctx).await;
-
+    // A log that cannot be written (this machine's disk is full) is a fault of this
+    // worker, not of the task: the task is stopped (dropping its future kills its
+    // process group) and handed back for another worker, spending no retry (only
+    // one of its deliveries).
+    let outcome = tokio::select! {
+        outcome = runner.run(ctx) => Some(outcome),
+        _ = log_faults.reported() => None,
+    };
     progress.abort();
     done.cancel();
+    let Some(outcome) = outcome else {
+        let _ = forward.await;
+        let _ = std::fs::remove_file(&log_path);
+        if let Some((path, e)) = log_faults.first() {
+            eprintln_safe(&format!(
+                "dag worker: warning: cannot write the task log {}: {e}; handing task {} of run {} back",
+                path.display(),
+                task.id,
+                task_msg.run_id
+            ));
+        }
+        forget_running(state, &task_msg.run_id, token);
+        // After an AckWait, as for a lost worker: other workers get their chance
+        // before this one, whose disk may still be full, takes it again.
+        let _ = msg
+            .ack_with(AckKind::Nak(Some(state.timing.ack_wait)))
+            .await;
+        return;
+    };
     let log_bytes = forward.await.unwrap_or(0);
     let _ = state.client.flush().await;
     let _ = std::fs::remove_file(&log_path);
-    if let Ok(mut r) = state.running.lock()
-        && let Some(list) = r.get_mut(&task_msg.run_id)
-    {
-        list.retain(|(t, _)| *t != token);
-        if list.is_empty() {
-            r.remove(&task_msg.run_id);
-        }
-    }
+    forget_running(state, &task_msg.run_id, token);
     if state.returning.load(Ordering::SeqCst)
         && outcome.status == Status::Cancelled
         && !state.is_cancelled(&task_msg.run_id)
@@ -530,6 +551,18 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Takes an attempt off the list of those running here.
+fn forget_running(state: &State, run_id: &str, token: u64) {
+    if let Ok(mut r) = state.running.lock()
+        && let Some(list) = r.get_mut(run_id)
+    {
+        list.retain(|(t, _)| *t != token);
+        if list.is_empty() {
+            r.remove(run_id);
+        }
     }
 }
 
