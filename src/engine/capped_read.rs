@@ -165,6 +165,11 @@ pub fn read_file_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 fn read_file(file: &File, cap: u64) -> Result<Vec<u8>, ReadError> {
+    // A file already known to be too big is refused without reading it; one that
+    // grows while being read is still stopped by the cap on the read.
+    if file.metadata()?.len() > cap {
+        return Err(ReadError::TooBig { cap });
+    }
     let mut out = Vec::new();
     file.take(cap.saturating_add(1)).read_to_end(&mut out)?;
     if out.len() as u64 > cap {
