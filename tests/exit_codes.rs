@@ -38,16 +38,16 @@ fn cancel_of_an_unknown_run_says_so_with_exit_2() {
     let r = env.run(&["cancel", "NOPE", "--state", "file", "--nats", nowhere]);
     r.code(2);
     assert!(r.stderr.contains("no run `NOPE`"), "{}", r.stderr);
-    // Without --state, a run not in the file store could be a distributed one kept
-    // in NATS; when NATS cannot be asked, the message says both.
+    // A run not in the store could be a distributed one driven elsewhere; when
+    // NATS cannot be asked, the message says both.
     let r = env.run(&["cancel", "NOPE", "--nats", nowhere]);
     r.code(2);
     assert!(
-        r.stderr.contains("no run `NOPE` in the file store"),
+        r.stderr.contains("no run `NOPE` in the state store"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("cannot be reached"), "{}", r.stderr);
+    assert!(r.stderr.contains("which cannot be reached"), "{}", r.stderr);
     // With a store holding runs, the same.
     env.write("one.yaml", ONE_TASK);
     env.run(&["run", "one.yaml", "-q"]).code(0);

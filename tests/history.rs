@@ -341,3 +341,48 @@ fn a_closed_pipe_ends_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The entries of `dir` whose names start with `prefix`.
+pub fn entries_with(dir: &std::path::Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Issue 13, item 15: the `$DAG_OUTPUT` directory of a SIGKILLed `dag run` stayed in
+/// the temp directory for ever; its reaper removes it.
+#[test]
+fn a_sigkilled_run_leaves_no_temp_dir() {
+    let env = Env::new();
+    let tmp = env.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let m = marker("outputs");
+    env.write(
+        "o.yaml",
+        format!(
+            "name: o\ntasks:\n  w: {{ command: 'echo a=1 >> \"$DAG_OUTPUT\"; exec -a {m} sleep 300' }}\n"
+        ),
+    );
+    let child = env
+        .cmd(&["run", "o.yaml", "--output", "quiet"])
+        .env("TMPDIR", &tmp)
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || !pids_with(&m).is_empty()));
+    let dirs = entries_with(&tmp, "dag-outputs-");
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    kill(child.id(), "KILL");
+    let _ = child.wait_with_output();
+    let gone = wait_for(Duration::from_secs(10), || {
+        entries_with(&tmp, "dag-").is_empty()
+    });
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+    assert!(gone, "left behind: {:?}", entries_with(&tmp, ""));
+}

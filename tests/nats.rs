@@ -362,9 +362,21 @@ fn dag_cancel_stops_the_run_and_its_tasks_on_workers() {
     ]);
     c.code(0);
     assert!(
-        c.stdout.contains("told the workers over NATS"),
+        c.stdout
+            .contains("told the dag process driving it over NATS"),
         "{}",
         c.stdout
+    );
+    // A run id that no store holds and no process drives is unknown (exit 2),
+    // though the workers listen on every run's control subject.
+    let unknown = env.run(&["cancel", "NOPE", "--nats", &nats.url()]);
+    unknown.code(2);
+    assert!(
+        unknown
+            .stderr
+            .contains("no dag process driving it answered"),
+        "{}",
+        unknown.stderr
     );
     let out = run.wait_with_output().unwrap();
     assert_eq!(
@@ -1070,4 +1082,174 @@ tasks:
         }
         assert!(!text.contains(token), "the token went out on {name}");
     }
+}
+
+/// Issue 13, item 6, distributed: a FIFO at `$DAG_OUTPUT` wedged the worker (its
+/// heartbeats and acks stopped, the message was redelivered and wedged the next
+/// worker). The task fails with the reason, and the worker, with one slot, serves
+/// the next run at once.
+#[test]
+fn a_fifo_at_dag_output_leaves_the_worker_healthy() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let mut worker = env.worker(&nats, "w-fifo", &["--workers", "1"]);
+    env.write("h.yaml", crate::run::HOSTILE_OUTPUTS);
+    let child = env.spawn_distributed(&nats, "h.yaml", &[]);
+    let run = crate::common::finish_within(child, Duration::from_secs(60), "dag run");
+    run.code(1);
+    let doc = run.json();
+    for (id, why) in [("fifo", "is a FIFO"), ("zero", "is a symbolic link")] {
+        assert_eq!(task_state(&doc, id), "failed", "{doc}");
+        assert_eq!(task(&doc, id)["attempts"], 1, "{doc}");
+        assert!(
+            task(&doc, id)["error"].as_str().unwrap().contains(why),
+            "{doc}"
+        );
+    }
+    assert_eq!(task_state(&doc, "fine"), "success");
+    env.write(
+        "next.yaml",
+        "name: next\ntasks:\n  a: {command: 'echo v=2 >> \"$DAG_OUTPUT\"'}\n",
+    );
+    let child = env.spawn_distributed(&nats, "next.yaml", &[]);
+    let run = crate::common::finish_within(child, Duration::from_secs(30), "the next run");
+    run.code(0);
+    assert_eq!(task(&run.json(), "a")["outputs"]["v"], "2");
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker died"
+    );
+}
+
+/// `--nats-creds` and `--nats-ca` naming `/dev/zero` were read without bound by the
+/// NATS client; they are refused, by name, before connecting.
+#[test]
+fn a_device_as_the_creds_or_ca_file_is_refused_not_read() {
+    let env = Env::new();
+    for flag in ["--nats-creds", "--nats-ca"] {
+        let child = env.spawn(&["workers", "--nats", "nats://127.0.0.1:1", flag, "/dev/zero"]);
+        let run = crate::common::finish_within(child, Duration::from_secs(20), flag);
+        assert_ne!(run.code, 0);
+        assert!(
+            run.stderr
+                .contains("/dev/zero: is a character device, not a regular file"),
+            "{flag}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// Issue 13, item 15: a SIGKILLed worker left its log directory (and its tasks'
+/// `$DAG_OUTPUT` directory) in the temp directory; its reaper removes them. The log
+/// directory is private (0700).
+#[test]
+fn a_sigkilled_worker_leaves_no_temp_dirs_and_its_log_dir_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let tmp = env.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let tmp_var = tmp.to_str().unwrap().to_string();
+    let mut worker = env.worker_with_env(&nats, "w-tmp", &[], &[("TMPDIR", &tmp_var)]);
+    let logs = crate::history::entries_with(&tmp, "dag-worker-");
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let mode = std::fs::metadata(tmp.join(&logs[0]))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    let m = marker("wtmp");
+    env.write(
+        "t.yaml",
+        format!("name: t\ntasks:\n  w: {{ command: 'echo a=1 >> \"$DAG_OUTPUT\"; exec -a {m} sleep 300' }}\n"),
+    );
+    let mut run = env.spawn_distributed(&nats, "t.yaml", &[]);
+    assert!(wait_for(Duration::from_secs(20), || !pids_with(&m).is_empty()));
+    assert_eq!(crate::history::entries_with(&tmp, "dag-outputs-").len(), 1);
+    kill(worker.child.id(), "KILL");
+    let _ = worker.child.wait();
+    let gone = wait_for(Duration::from_secs(10), || {
+        crate::history::entries_with(&tmp, "dag-").is_empty()
+    });
+    let _ = run.kill();
+    let _ = run.wait();
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+    assert!(
+        gone,
+        "left behind: {:?}",
+        crate::history::entries_with(&tmp, "")
+    );
+}
+
+/// Issue 13, item 12, on a worker: a full disk under the worker's task log failed
+/// the task (and spent its retries). The worker hands the task back instead, says
+/// why, and stays up; a healthy worker then runs it once, to success.
+#[test]
+fn a_full_disk_under_a_worker_s_task_log_hands_the_task_back() {
+    if !crate::common::can_unshare(&["--mount"]) {
+        return;
+    }
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let tmp = env.path().join("fulltmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let url = nats.url();
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs {tmp} || exit 99\nexec env TMPDIR={tmp} {bin} worker --name w-full --workers 1 --nats {url}",
+        tmp = tmp.display(),
+        bin = crate::common::dag_bin().display()
+    );
+    let worker_log = env.path().join("w-full.log");
+    let mut full = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .current_dir(env.path())
+        .envs(crate::common::nats::FAST.iter().copied())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&worker_log).unwrap())
+        .spawn()
+        .unwrap();
+    let registered = wait_for(Duration::from_secs(15), || {
+        env.run(&["workers", "--nats", &url])
+            .stdout
+            .contains("w-full")
+    });
+    assert!(
+        registered,
+        "{}",
+        std::fs::read_to_string(&worker_log).unwrap_or_default()
+    );
+    env.write(
+        "loud.yaml",
+        "name: loud\ntasks:\n  loud: { command: \"head -c 4000000 /dev/zero | tr '\\\\0' x\", retries: 0 }\n",
+    );
+    let run = env.spawn_distributed(&nats, "loud.yaml", &[]);
+    let handed_back = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&worker_log)
+            .unwrap_or_default()
+            .contains("No space left on device")
+    });
+    let said = std::fs::read_to_string(&worker_log).unwrap_or_default();
+    let still_up = full.try_wait().unwrap().is_none()
+        && env
+            .run(&["workers", "--nats", &url])
+            .stdout
+            .contains("w-full");
+    // Stopped now, so that the task's next delivery (an AckWait later) goes to the
+    // healthy worker, which runs it.
+    kill(full.id(), "TERM");
+    let _ = full.wait();
+    let _healthy = env.worker(&nats, "w-ok", &[]);
+    let run = crate::common::finish_within(run, Duration::from_secs(60), "dag run");
+    assert!(handed_back, "{said}");
+    assert!(said.contains("cannot write the task log"), "{said}");
+    assert!(said.contains("handing task loud of run"), "{said}");
+    assert!(still_up, "the worker with the full disk died: {said}");
+    run.code(0);
+    let doc = run.json();
+    assert_eq!(task_state(&doc, "loud"), "success", "{doc}");
+    assert_eq!(task(&doc, "loud")["worker"], "w-ok", "{doc}");
 }

@@ -1,5 +1,7 @@
 //! `dag run` end to end: task semantics, output formats, exit codes.
 
+use std::time::Duration;
+
 use crate::common::{Env, task, task_state};
 
 const DIAMOND: &str = r#"
@@ -642,4 +644,95 @@ tasks:
             == 27000,
         "every token on the long line is masked"
     );
+}
+
+/// A task that leaves a FIFO or a symbolic link to `/dev/zero` at `$DAG_OUTPUT`.
+pub const HOSTILE_OUTPUTS: &str = r#"name: hostile-outputs
+tasks:
+  fifo:
+    command: mkfifo "$DAG_OUTPUT"
+    timeout: 60s
+  zero:
+    command: ln -s /dev/zero "$DAG_OUTPUT"
+    timeout: 60s
+  fine:
+    command: echo "ok=1" >> "$DAG_OUTPUT"
+"#;
+
+/// Issue 13, item 6: a FIFO at `$DAG_OUTPUT` made `dag run` block in `read` forever
+/// after the task exited (signals ignored, other completions stopped), and a link to
+/// `/dev/zero` was read without bound. Each fails its task at once, with the reason.
+#[test]
+fn a_fifo_or_dev_zero_at_dag_output_fails_the_task_not_the_runner() {
+    let env = Env::new();
+    env.write("h.yaml", HOSTILE_OUTPUTS);
+    let child = env.spawn(&["run", "h.yaml", "--output", "json"]);
+    let run = crate::common::finish_within(child, Duration::from_secs(30), "dag run");
+    run.code(1);
+    let doc = run.json();
+    assert_eq!(task_state(&doc, "fifo"), "failed");
+    assert!(
+        task(&doc, "fifo")["error"]
+            .as_str()
+            .unwrap()
+            .contains("$DAG_OUTPUT is a FIFO, not a regular file"),
+        "{doc}"
+    );
+    assert_eq!(task_state(&doc, "zero"), "failed");
+    assert!(
+        task(&doc, "zero")["error"]
+            .as_str()
+            .unwrap()
+            .contains("$DAG_OUTPUT is a symbolic link, not a regular file"),
+        "{doc}"
+    );
+    assert_eq!(task_state(&doc, "fine"), "success");
+    assert_eq!(task(&doc, "fine")["outputs"]["ok"], "1");
+}
+
+/// Issue 13, item 12: with a low `ulimit -n`, 500 tasks at once failed 481 of them
+/// with "too many open files", a fault of the host. The soft limit is raised to the
+/// hard one, and starts are held to what the hard limit allows (with a warning).
+#[test]
+fn a_low_open_file_limit_throttles_starts_instead_of_failing_tasks() {
+    let env = Env::new();
+    let mut dag = String::from("name: many\ntasks:\n");
+    for i in 0..300 {
+        dag.push_str(&format!("  t{i}: {{ command: 'echo hi; sleep 0.05' }}\n"));
+    }
+    env.write("many.yaml", dag);
+    let bin = crate::common::dag_bin();
+    // A low hard limit: starts are throttled. A low soft limit only: it is raised.
+    for (ulimit, throttled) in [("-n 128", true), ("-Sn 128", false)] {
+        let script = format!(
+            "ulimit {ulimit} || exit 99; exec {} run many.yaml --parallel 300 --output json",
+            bin.display()
+        );
+        let mut sh = std::process::Command::new("sh");
+        sh.args(["-c", &script])
+            .current_dir(env.path())
+            .env("DAG_HOME", env.path().join("state"))
+            .env("NO_COLOR", "1")
+            .env_remove("CI")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let run =
+            crate::common::finish_within(sh.spawn().unwrap(), Duration::from_secs(60), "dag run");
+        run.code(0);
+        let doc = run.json();
+        let ok = doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["state"] == "success")
+            .count();
+        assert_eq!(ok, 300, "{ulimit}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.contains("--parallel 300 lowered to 16"),
+            throttled,
+            "{ulimit}: {}",
+            run.stderr
+        );
+    }
 }

@@ -347,3 +347,104 @@ fn a_full_disk_mid_run_stops_the_run_kills_its_tasks_and_keeps_state_readable() 
     let doc: serde_json::Value = serde_json::from_str(&read("retried.json")).unwrap();
     assert_eq!(doc["state"], "success", "{doc}");
 }
+
+/// Issue 13, item 6 (the same class elsewhere): a FIFO in place of a log or a run
+/// record made `dag logs` and `dag status` block in `open` forever. They are refused
+/// by name.
+#[test]
+fn a_fifo_in_place_of_a_log_or_a_record_is_refused_not_waited_on() {
+    let env = Env::new();
+    env.write("s.yaml", "name: s\ntasks:\n  a: {command: 'echo hi'}\n");
+    let (run, doc) = env.run_json("s.yaml", &[]);
+    run.code(0);
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    let dir = env.path().join("state/runs").join(&id);
+    let mkfifo = |p: &std::path::Path| {
+        std::fs::remove_file(p).unwrap();
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    mkfifo(&dir.join("logs/a.1.log"));
+    let child = env.spawn(&["logs", &id, "a"]);
+    let run = crate::common::finish_within(child, Duration::from_secs(20), "dag logs");
+    run.code(3);
+    assert!(run.stderr.contains("a.1.log"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is a FIFO, not a regular file"),
+        "{}",
+        run.stderr
+    );
+    mkfifo(&dir.join("run.json"));
+    let child = env.spawn(&["status", &id]);
+    let run = crate::common::finish_within(child, Duration::from_secs(20), "dag status");
+    run.code(3);
+    assert!(run.stderr.contains("run.json"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is a FIFO, not a regular file"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Issue 13, item 12: a full disk while writing a task's log was that task's failure
+/// (spending its retries) while the run went on and ended `failed`. It stops the run
+/// as any failed store write does: exit 3 naming the file, running tasks killed, the
+/// run left interrupted (the task still `running`), and no `run.json.tmp` behind.
+#[test]
+fn a_full_disk_while_writing_a_task_log_stops_the_run_like_a_store_failure() {
+    if !can_unshare(&["--mount"]) {
+        return;
+    }
+    let env = Env::new();
+    let store = env.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let m = marker("logfull");
+    // `loud` writes 4 MiB of output into a 1 MiB state filesystem, while `long` runs.
+    let dag = format!(
+        "name: loud\ntasks:\n  long: {{ command: 'exec -a {m} sleep 300' }}\n  loud: {{ command: \"sleep 0.3; head -c 4000000 /dev/zero | tr '\\\\0' x; sleep 300\", retries: 3 }}\n  after: {{ command: 'true', depends_on: loud }}\n"
+    );
+    env.write("loud.yaml", dag);
+    let bin = crate::common::dag_bin();
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs {store} || exit 99\n\
+         timeout 60 {bin} run loud.yaml --parallel 4 --output quiet 2> stderr; echo $? > rc\n\
+         find {store} -name '*.tmp' > tmp_files\n\
+         rm -f {store}/runs/*/logs/*\n\
+         {bin} status --output json > status.json\n",
+        store = store.display(),
+        bin = bin.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .current_dir(env.path())
+        .env("DAG_HOME", &store)
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |f: &str| std::fs::read_to_string(env.path().join(f)).unwrap();
+    let stderr = read("stderr");
+    assert_eq!(read("rc").trim(), "3", "{stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("loud.1.log"),
+        "{stderr}"
+    );
+    assert!(pids_with(&m).is_empty(), "a task outlived the stopped run");
+    assert_eq!(read("tmp_files"), "", "temporary files left behind");
+    let doc: serde_json::Value = serde_json::from_str(&read("status.json")).unwrap();
+    assert_eq!(doc["state"], "running", "{doc}");
+    assert_eq!(task_state(&doc, "loud"), "running", "{doc}");
+    assert_eq!(task(&doc, "loud")["attempts"], 1, "{doc}");
+    assert_eq!(task_state(&doc, "long"), "running", "{doc}");
+}

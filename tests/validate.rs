@@ -166,3 +166,117 @@ fn overlong_names_are_refused() {
     let run = garbage(format!("name: x\ntasks:\n  {long}: {{command: 'true'}}\n").as_bytes());
     assert!(run.stderr.contains("at most 100"), "{}", run.stderr);
 }
+
+/// Issue 13, item 8: one 1 MB anchored string aliased 5,000 times (a 1 MB file)
+/// grew to 4 GB and aborted; the expansion is bounded in bytes, with exit 2.
+#[test]
+fn a_string_alias_bomb_is_refused_in_bounded_memory() {
+    let env = Env::new();
+    let mut src = format!(
+        "x-big: &big {}\nname: bomb\ntasks:\n  a:\n    command: 'true'\n    description: [",
+        "x".repeat(1024 * 1024)
+    );
+    src.push_str(&vec!["*big"; 5000].join(", "));
+    src.push_str("]\n");
+    env.write("bomb.yaml", src);
+    let (run, peak_kib) = crate::common::run_measuring_rss(env.cmd(&["validate", "bomb.yaml"]));
+    run.code(2);
+    assert!(
+        run.stderr.contains("aliases expand to more than"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        peak_kib < 512 * 1024,
+        "peak RSS {peak_kib} KiB for a 1 MB file"
+    );
+}
+
+/// Issue 13, item 7: the size cap looked at `metadata().len()`, which is 0 for
+/// devices and FIFOs, so `dag validate /dev/zero` read without end.
+#[test]
+fn dev_zero_as_the_dag_file_or_the_config_is_refused_at_the_cap() {
+    let env = Env::new();
+    let dag = env.write("ok.yaml", "name: x\ntasks:\n  a: {command: 'true'}\n");
+    for args in [vec!["validate", "/dev/zero"], vec!["run", "/dev/zero"]] {
+        let (run, peak_kib) = crate::common::run_measuring_rss(env.cmd(&args));
+        run.code(2);
+        assert!(
+            run.stderr.contains("more than 268435456 bytes"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        // The cap plus what reading it costs; without the cap it grew to gigabytes.
+        assert!(peak_kib < 1024 * 1024, "{args:?}: peak RSS {peak_kib} KiB");
+    }
+    let mut cmd = env.cmd(&["validate", dag.to_str().unwrap()]);
+    cmd.env("DAG_CONFIG", "/dev/zero");
+    let (run, _) = crate::common::run_measuring_rss(cmd);
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("cannot read config file /dev/zero: holds more than"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A FIFO or a pipe given as the DAG file (`dag validate <(cat f)`) is read to its
+/// end, as `cat` would.
+#[test]
+fn a_fifo_as_the_dag_file_is_read_to_its_end() {
+    let env = Env::new();
+    let fifo = env.path().join("dag.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            std::fs::write(fifo, "name: piped\ntasks:\n  a: {command: 'true'}\n").unwrap()
+        })
+    };
+    let run = env.run(&["validate", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    run.code(0);
+    assert!(run.stdout.contains(": ok ("), "{}", run.stdout);
+}
+
+/// Issue 13, item 13: a 10,000-task cycle took 16.5 s to validate and printed a
+/// 2 MB error, one label per dependency. A long cycle is reported by its length and
+/// its ends, each task with its place along it.
+#[test]
+fn a_ten_thousand_task_cycle_is_reported_quickly_and_compactly() {
+    let env = Env::new();
+    let n = 10_000;
+    let mut src = String::from("name: ring\ntasks:\n");
+    for i in 0..n {
+        src.push_str(&format!(
+            "  t{i}:\n    command: 'true'\n    depends_on: [t{}]\n",
+            (i + 1) % n
+        ));
+    }
+    env.write("ring.yaml", src);
+    let start = std::time::Instant::now();
+    let run = env.run(&["validate", "ring.yaml"]);
+    let took = start.elapsed();
+    run.code(2);
+    assert!(
+        run.stderr.contains(
+            "dependency cycle of 10000 tasks: t0 (1) → t1 (2) → t2 (3) → … → t9997 (9998)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("`t9999` depends on `t0`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.len() < 4096, "{} bytes", run.stderr.len());
+    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+}

@@ -278,7 +278,7 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
             ),
         );
     }
-    let outputs = outputs::take(&output_file);
+    let outputs = outputs::take(&output_file).await;
     match stopped {
         Some(reason) if cancelled => Outcome {
             exit_code: Some(code),
@@ -424,11 +424,10 @@ fn emit(
     line: &mut Vec<u8>,
     overlong: &mut bool,
 ) -> std::io::Result<()> {
-    use std::io::Write;
     if bytes.is_empty() {
         return Ok(());
     }
-    log.file()?.write_all(bytes)?;
+    log.write(bytes)?;
     let Some((task, sink)) = lines else {
         return Ok(());
     };

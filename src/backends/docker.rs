@@ -557,7 +557,7 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
     }
     let outcome = drive(docker, &name, &ctx).await;
     guard.remove().await;
-    let outputs = outputs::take(&output_file);
+    let outputs = outputs::take(&output_file).await;
     match (outcome, outputs) {
         (o, Ok(outputs)) if o.status == crate::engine::runner::Status::Success => {
             o.with_outputs(outputs)
@@ -681,13 +681,11 @@ async fn copy_logs(docker: Docker, name: String, log: TaskLog, lines: Option<(St
 
 /// Writes masked output to the log and hands its complete lines on.
 fn emit(log: &TaskLog, bytes: &[u8], lines: &Option<(String, LineSink)>, partial: &mut Vec<u8>) {
-    use std::io::Write;
     if bytes.is_empty() {
         return;
     }
-    if let Ok(mut f) = log.file() {
-        let _ = f.write_all(bytes);
-    }
+    // A failure stops the run (the log reports it as a fault of the host).
+    let _ = log.write(bytes);
     if let Some((task, sink)) = lines {
         partial.extend_from_slice(bytes);
         while let Some(nl) = partial.iter().position(|&b| b == b'\n') {

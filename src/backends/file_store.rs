@@ -17,9 +17,10 @@
 //! record replaces the old one (written, fsynced, renamed).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::engine::capped_read::open_regular;
 use crate::engine::events::Event;
 use crate::engine::record::RunRecord;
 use crate::engine::runner::TaskLog;
@@ -117,7 +118,10 @@ impl FileStore {
 
     /// Whether a live process holds the run's lock (is driving it now).
     pub fn is_driven(&self, run_id: &str) -> bool {
-        let Ok(f) = File::open(self.run_dir(run_id).join("lock")) else {
+        let Ok(f) = open_regular(
+            &self.run_dir(run_id).join("lock"),
+            File::options().read(true),
+        ) else {
             return false;
         };
         match f.try_lock() {
@@ -172,13 +176,21 @@ fn drop_partial_line(file: &mut File) -> std::io::Result<()> {
 
 fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
     let tmp = path.with_extension("json.tmp");
-    let mut f = File::create(&tmp).map_err(io_err("write", &tmp))?;
-    f.write_all(bytes).map_err(io_err("write", &tmp))?;
-    if sync {
-        f.sync_all().map_err(io_err("sync", &tmp))?;
+    let written = File::create(&tmp)
+        .map_err(io_err("write", &tmp))
+        .and_then(|mut f| {
+            f.write_all(bytes).map_err(io_err("write", &tmp))?;
+            if sync {
+                f.sync_all().map_err(io_err("sync", &tmp))?;
+            }
+            Ok(())
+        })
+        .and_then(|()| fs::rename(&tmp, path).map_err(io_err("replace", path)));
+    if written.is_err() {
+        // A full disk leaves no half-written (often empty) file behind.
+        let _ = fs::remove_file(&tmp);
     }
-    fs::rename(&tmp, path).map_err(io_err("replace", path))?;
-    Ok(())
+    written
 }
 
 impl StateStore for FileStore {
@@ -223,24 +235,22 @@ impl StateStore for FileStore {
             return Err(StoreError::NotFound(run_id.to_string()));
         }
         let lock_path = dir.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err("open", &lock_path))?;
+        let lock = open_regular(
+            &lock_path,
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )
+        .map_err(io_err("open", &lock_path))?;
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(run_id.to_string()));
         }
         // Loaded under the lock: nobody else appends now.
         let record = self.load_run(run_id)?;
         let events_path = dir.join("events.jsonl");
-        let mut events = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&events_path)
-            .map_err(io_err("open", &events_path))?;
+        let mut events = open_regular(
+            &events_path,
+            OpenOptions::new().create(true).read(true).append(true),
+        )
+        .map_err(io_err("open", &events_path))?;
         // A line cut short by a crash was never committed; the next event must not
         // be glued onto it.
         drop_partial_line(&mut events).map_err(io_err("repair", &events_path))?;
@@ -259,7 +269,10 @@ impl StateStore for FileStore {
         check_run_id(run_id)?;
         let dir = self.run_dir(run_id);
         let record_path = dir.join("run.json");
-        let text = match fs::read(&record_path) {
+        let text = match open_regular(&record_path, File::options().read(true)).and_then(|f| {
+            let mut text = Vec::new();
+            BufReader::new(f).read_to_end(&mut text).map(|_| text)
+        }) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::NotFound(run_id.to_string()));
@@ -273,7 +286,7 @@ impl StateStore for FileStore {
             })?;
         record.check_version(&record_path.display().to_string())?;
         let events_path = dir.join("events.jsonl");
-        let file = match File::open(&events_path) {
+        let file = match open_regular(&events_path, File::options().read(true)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(record),
             Err(e) => return Err(io_err("read", &events_path)(e)),
@@ -332,7 +345,7 @@ impl StateStore for FileStore {
         use std::io::{Read, Seek, SeekFrom};
         check_run_id(run_id)?;
         let path = self.log_path(run_id, task, attempt);
-        let mut file = match File::open(&path) {
+        let mut file = match open_regular(&path, File::options().read(true)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err("read", &path)(e)),

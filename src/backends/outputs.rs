@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use crate::engine::capped_read::{ReadError, read_regular};
 use crate::engine::expr::is_key;
 use crate::engine::runner::{MAX_OUTPUT_BYTES, Outputs, check_output_size};
 
@@ -36,17 +37,14 @@ impl OutputDir {
     /// nothing costs no file).
     pub fn file(&self, run_id: &str, task: &str, attempt: u32) -> Result<PathBuf, String> {
         let dir = self.dir.get_or_init(|| {
-            let path = std::env::temp_dir().join(format!(
-                "dag-outputs-{}-{:08x}",
-                std::process::id(),
-                fastrand::u32(..)
-            ));
-            let mut builder = std::fs::DirBuilder::new();
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder
-                .create(&path)
-                .map(|()| TempDir(path.clone()))
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))
+            super::process::reaper::private_temp_dir("outputs")
+                .map(TempDir)
+                .map_err(|e| {
+                    format!(
+                        "cannot create a private directory in {}: {e}",
+                        std::env::temp_dir().display()
+                    )
+                })
         });
         match dir {
             Ok(d) => Ok(d.0.join(format!("{run_id}.{task}.{attempt}"))),
@@ -55,29 +53,57 @@ impl OutputDir {
     }
 }
 
+/// How long reading an output file may take before the task fails: the file is
+/// local and at most a little over 1 MiB, so only a wedged filesystem takes long.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reads and removes an output file; a missing file means no outputs.
-pub fn take(path: &Path) -> Result<Outputs, String> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outputs::new()),
-        Err(e) => return Err(format!("cannot read $DAG_OUTPUT: {e}")),
-    };
-    let result = if meta.len() > MAX_OUTPUT_BYTES as u64 + 64 * 1024 {
-        Err(format!(
-            "$DAG_OUTPUT holds {} bytes, over the cap of {MAX_OUTPUT_BYTES} bytes (1 MiB) per task",
-            meta.len()
-        ))
-    } else {
-        std::fs::read(path)
-            .map_err(|e| format!("cannot read $DAG_OUTPUT: {e}"))
-            .and_then(|bytes| {
-                String::from_utf8(bytes).map_err(|_| "$DAG_OUTPUT is not UTF-8 text".to_string())
-            })
-            .and_then(|text| parse(&text))
-            .and_then(|outputs| check_output_size(&outputs).map(|()| outputs))
+///
+/// The task may have replaced the file with anything: a FIFO (whose read would
+/// block forever), a symbolic link to `/dev/zero` (which never ends) or to a file of
+/// someone else's. Only a regular file is read, never through a symbolic link, never
+/// more than the cap plus one byte, and on a blocking-pool thread with a timeout, so
+/// no file can stall the runtime that drives the other tasks and the heartbeats.
+pub async fn take(path: &Path) -> Result<Outputs, String> {
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || take_now(&owned));
+    let result = match tokio::time::timeout(READ_TIMEOUT, read).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(format!("cannot read $DAG_OUTPUT: {e}")),
+        Err(_) => Err(format!(
+            "cannot read $DAG_OUTPUT: no answer from the filesystem in {}",
+            humantime::format_duration(READ_TIMEOUT)
+        )),
     };
     let _ = std::fs::remove_file(path);
     result
+}
+
+/// The bytes over the output cap that are read before refusing: the file has
+/// `key=` and delimiter lines on top of the keys and values that the cap counts.
+const FILE_SLACK: u64 = 64 * 1024;
+
+fn take_now(path: &Path) -> Result<Outputs, String> {
+    let cap = MAX_OUTPUT_BYTES as u64 + FILE_SLACK;
+    let bytes = match read_regular(path, cap) {
+        Ok(None) => return Ok(Outputs::new()),
+        Ok(Some(bytes)) => bytes,
+        Err(ReadError::TooBig { .. }) => {
+            return Err(format!(
+                "$DAG_OUTPUT holds more than {cap} bytes, over the cap of {MAX_OUTPUT_BYTES} bytes (1 MiB) per task"
+            ));
+        }
+        Err(ReadError::NotRegular(what)) => {
+            return Err(format!(
+                "$DAG_OUTPUT is {what}, not a regular file; write outputs to the file itself"
+            ));
+        }
+        Err(e) => return Err(format!("cannot read $DAG_OUTPUT: {e}")),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| "$DAG_OUTPUT is not UTF-8 text".to_string())?;
+    let outputs = parse(&text)?;
+    check_output_size(&outputs)?;
+    Ok(outputs)
 }
 
 /// Parses `key=value` lines and `key<<DELIMITER` blocks; a later value of a key
@@ -156,7 +182,32 @@ pub fn parse(text: &str) -> Result<Outputs, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{parse, take};
+
+    #[tokio::test]
+    async fn a_fifo_or_a_link_to_dev_zero_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = take(&fifo).await.unwrap_err();
+        assert!(err.contains("is a FIFO, not a regular file"), "{err}");
+        assert!(!fifo.exists(), "the FIFO is removed");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = take(&link).await.unwrap_err();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        let big = dir.path().join("big");
+        std::fs::write(&big, format!("k={}\n", "x".repeat(2 * 1024 * 1024))).unwrap();
+        let err = take(&big).await.unwrap_err();
+        assert!(err.contains("over the cap"), "{err}");
+        assert!(take(&dir.path().join("none")).await.unwrap().is_empty());
+    }
 
     #[test]
     fn key_values_and_heredocs() {

@@ -53,6 +53,39 @@ impl Drop for GroupGuard {
     }
 }
 
+/// Open files one running task costs `dag`: the output pipe, the log file, the
+/// process handle, and one spare.
+pub const FILES_PER_TASK: u64 = 4;
+
+/// Open files kept for `dag` itself: the standard streams, state files, sockets, and
+/// the pipes made while a task is being started.
+const FILES_RESERVED: u64 = 64;
+
+/// The most the soft limit on open files is raised to: enough for thousands of tasks
+/// at once, without handing tasks an absurd limit (some programs close every
+/// possible descriptor at startup).
+const FILES_WANTED: u64 = 65_536;
+
+/// Raises the soft limit on open files towards the hard limit (as far as
+/// [`FILES_WANTED`]), as many servers do, and returns the soft limit now in force. A
+/// `ulimit -n` of 1,024 (a common default) would otherwise fail tasks at a few
+/// hundred at once with "too many open files", a fault of the host, not theirs.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let wanted = hard.min(FILES_WANTED);
+    if soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_ok() {
+        return Some(wanted);
+    }
+    Some(soft)
+}
+
+/// How many tasks can run at once within a limit of `files` open files.
+pub fn tasks_within(files: u64) -> usize {
+    usize::try_from((files.saturating_sub(FILES_RESERVED) / FILES_PER_TASK).max(1))
+        .unwrap_or(usize::MAX)
+}
+
 /// A small process forked from `dag run` and `dag worker` at startup that kills what
 /// their tasks started once `dag` itself is gone, whether it exited or died without
 /// cleaning up (SIGKILL, the OOM killer, a crash).
@@ -108,6 +141,7 @@ pub mod reaper {
     struct Reaper {
         pipe: Mutex<std::io::PipeWriter>,
         scope: String,
+        token: String,
         containers_told: AtomicBool,
     }
 
@@ -121,6 +155,33 @@ pub mod reaper {
         environ: Vec<u8>,
         exe: CString,
         args: [CString; 3],
+        /// The temp directory, and the part of the name of each private directory
+        /// made by [`private_temp_dir`] that ties it to this reaper.
+        tmp: CString,
+        dir_marker: Vec<u8>,
+        inner_dents: Vec<u8>,
+    }
+
+    /// The part of a private temp directory's name that ties it to this reaper:
+    /// `-PID-TOKEN-`.
+    fn dir_marker(token: &str) -> String {
+        format!("-{}-{token}-", std::process::id())
+    }
+
+    /// Creates a private (0700) directory `dag-KIND-PID-TOKEN-RANDOM` in the temp
+    /// directory: the reaper removes it (and what is in it, one level deep) when this
+    /// `dag` is gone, even if it was SIGKILLed and could not remove it itself.
+    pub fn private_temp_dir(kind: &str) -> std::io::Result<std::path::PathBuf> {
+        let marker = match REAPER.get() {
+            Some(r) => dir_marker(&r.token),
+            None => format!("-{}-", std::process::id()),
+        };
+        let path =
+            std::env::temp_dir().join(format!("dag-{kind}{marker}{:08x}", fastrand::u32(..)));
+        let mut builder = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&path)?;
+        Ok(path)
     }
 
     /// Forks the reaper. Once per process; a later call does nothing. A failure is
@@ -143,6 +204,10 @@ pub mod reaper {
             environ: vec![0u8; 64 * 1024],
             exe: cstring("/proc/self/exe"),
             args: [cstring("dag"), cstring(REAP_CONTAINERS), cstring(&token)],
+            tmp: CString::new(std::env::temp_dir().into_os_string().into_encoded_bytes())
+                .unwrap_or_else(|_| cstring("/tmp")),
+            dir_marker: dir_marker(&token).into_bytes(),
+            inner_dents: vec![0u8; 64 * 1024],
         };
         // SAFETY: the child only makes async-signal-safe calls (read, open, getdents,
         // kill, sigaction, close, nanosleep, execv, _exit) and writes into memory
@@ -157,6 +222,7 @@ pub mod reaper {
                 let _ = REAPER.set(Reaper {
                     pipe: Mutex::new(writer),
                     scope,
+                    token,
                     containers_told: AtomicBool::new(false),
                 });
                 Ok(())
@@ -287,6 +353,7 @@ pub mod reaper {
             // SAFETY: nanosleep with a valid timespec and no remainder pointer.
             unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
         }
+        remove_private_dirs(prepared);
         if containers {
             let argv = [
                 prepared.args[0].as_ptr(),
@@ -353,6 +420,104 @@ pub mod reaper {
         killed
     }
 
+    /// Calls `each` with the name (NUL-terminated, as in `dents`) of every entry of
+    /// the open directory `dir` but `.` and `..`; returns how many there were. Only
+    /// system calls and the given buffer.
+    fn for_each_entry(dir: i32, dents: &mut [u8], mut each: impl FnMut(&[u8])) -> usize {
+        let mut count = 0;
+        loop {
+            // SAFETY: getdents64 writes at most `dents.len()` bytes into `dents`.
+            let n = unsafe {
+                libc::syscall(libc::SYS_getdents64, dir, dents.as_mut_ptr(), dents.len())
+            };
+            if n <= 0 {
+                return count;
+            }
+            let mut at = 0;
+            while at + 19 < n as usize {
+                let reclen = u16::from_ne_bytes([dents[at + 16], dents[at + 17]]) as usize;
+                if reclen < 20 {
+                    return count;
+                }
+                let name = &dents[at + 19..(at + reclen).min(n as usize)];
+                let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                at += reclen;
+                if end == name.len() || matches!(&name[..end], b"." | b"..") {
+                    continue;
+                }
+                count += 1;
+                each(&name[..=end]);
+            }
+        }
+    }
+
+    /// Removes the private temp directories of this `dag` ([`private_temp_dir`]): the
+    /// entries of each (a nested directory only if empty), then the directory.
+    fn remove_private_dirs(prepared: &mut Prepared) {
+        // SAFETY: a NUL-terminated path made before the fork.
+        let tmp = unsafe {
+            libc::open(
+                prepared.tmp.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if tmp < 0 {
+            return;
+        }
+        let marker = &prepared.dir_marker;
+        let inner = &mut prepared.inner_dents;
+        // Removing entries while listing may skip some: list again until a pass
+        // finds none of ours (or a few passes have gone by).
+        for _ in 0..4 {
+            let mut found = 0;
+            for_each_entry(tmp, &mut prepared.dents, |name| {
+                let ours = name.starts_with(b"dag-")
+                    && name.windows(marker.len()).any(|w| w == marker.as_slice());
+                if !ours {
+                    return;
+                }
+                found += 1;
+                // SAFETY: `name` is NUL-terminated; O_NOFOLLOW keeps a symbolic link
+                // swapped in for the directory from being followed.
+                let dir = unsafe {
+                    libc::openat(
+                        tmp,
+                        name.as_ptr().cast(),
+                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    )
+                };
+                if dir >= 0 {
+                    for _ in 0..4 {
+                        let left = for_each_entry(dir, inner, |entry| {
+                            // SAFETY: `entry` is NUL-terminated.
+                            unsafe {
+                                if libc::unlinkat(dir, entry.as_ptr().cast(), 0) != 0 {
+                                    libc::unlinkat(dir, entry.as_ptr().cast(), libc::AT_REMOVEDIR);
+                                }
+                            }
+                        });
+                        // SAFETY: rewinds the directory for the next listing.
+                        unsafe { libc::lseek(dir, 0, libc::SEEK_SET) };
+                        if left == 0 {
+                            break;
+                        }
+                    }
+                    // SAFETY: closes the descriptor opened above.
+                    unsafe { libc::close(dir) };
+                }
+                // SAFETY: `name` is NUL-terminated.
+                unsafe { libc::unlinkat(tmp, name.as_ptr().cast(), libc::AT_REMOVEDIR) };
+            });
+            // SAFETY: rewinds the directory for the next listing.
+            unsafe { libc::lseek(tmp, 0, libc::SEEK_SET) };
+            if found == 0 {
+                break;
+            }
+        }
+        // SAFETY: closes the descriptor opened above.
+        unsafe { libc::close(tmp) };
+    }
+
     /// A `/proc` entry name as a pid.
     fn parse_pid(name: &[u8]) -> Option<i32> {
         if name.is_empty() || name.len() > 9 || !name.iter().all(u8::is_ascii_digit) {
@@ -407,6 +572,13 @@ pub mod reaper {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn tasks_within_keeps_a_reserve_and_allows_at_least_one() {
+            assert_eq!(super::super::tasks_within(64), 1);
+            assert_eq!(super::super::tasks_within(0), 1);
+            assert_eq!(super::super::tasks_within(1024), 240);
+        }
 
         #[test]
         fn finds_a_token_in_a_process_environment_across_reads() {

@@ -17,7 +17,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::exit::CliError;
+use crate::engine::capped_read::{ReadError, STREAM_IDLE, read_capped};
 use crate::engine::yaml::{self, NodeKind};
+
+/// The largest config file read: a handful of settings fit in far less.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Config keys and the environment variables they stand for.
 const KEYS: &[(&str, &str)] = &[
@@ -60,16 +64,22 @@ fn path(args: &[OsString]) -> (Option<PathBuf>, bool) {
 pub fn apply(args: &[OsString]) -> Result<(), CliError> {
     let (path, explicit) = path(args);
     let Some(path) = path else { return Ok(()) };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(CliError::usage(
-                format!("cannot read config file {}: {e}", path.display()),
-                None,
-            ));
-        }
+    let cannot = |why: String| {
+        CliError::usage(
+            format!("cannot read config file {}: {why}", path.display()),
+            None,
+        )
     };
+    // Capped and bounded in time like the DAG file: `DAG_CONFIG=/dev/zero` or a FIFO
+    // must not grow or wait without end.
+    let bytes = match read_capped(&path, MAX_CONFIG_BYTES, STREAM_IDLE) {
+        Ok(b) => b,
+        Err(ReadError::Io(e)) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(());
+        }
+        Err(e) => return Err(cannot(e.to_string())),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| cannot("not UTF-8 text".into()))?;
     let bad = |why: String| CliError::usage(format!("config file {}: {why}", path.display()), None);
     let root =
         yaml::parse(&text).map_err(|e| bad(format!("line {}: {}", e.pos.line, e.message)))?;

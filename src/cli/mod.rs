@@ -117,6 +117,8 @@ fn guard_task_processes() {
         ));
     }
     orphans::start_if_init();
+    // Before any task starts: tasks inherit the raised limit too.
+    crate::backends::process::raise_open_file_limit();
 }
 
 fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
@@ -146,7 +148,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
             nats::worker(a, &cli.nats, runners)
         }
         Command::Workers(a) => nats::workers(a, &cli.nats),
-        Command::Cancel(a) => nats::cancel(a, history(), cli.state.is_some(), &cli.nats),
+        Command::Cancel(a) => nats::cancel(a, history(), &cli.nats),
         Command::Graph(a) => graph::graph(a, &runners),
         Command::Completions(a) => docs::completions(a.shell),
         Command::Man(a) => docs::man(&a.out),

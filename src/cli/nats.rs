@@ -85,7 +85,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
     let config = WorkerConfig {
         name: args.name.clone(),
         host: setup::host_name(),
-        slots: args.workers as usize,
+        slots: setup::within_open_files(args.workers as usize, "--workers"),
         default_timeout: args.timeout,
         docker: args.docker,
         queues: queues.clone(),
@@ -297,19 +297,16 @@ async fn queue_depths(js: &jetstream::Context) -> Result<Vec<(String, u64, u64)>
 /// `dag cancel RUN_ID`: a run driven on this machine gets SIGINT, as Ctrl-C; the
 /// workers and a `dag run` elsewhere get a control message over NATS.
 ///
-/// The run must exist: in the store named by `--state`, or, when no store was
-/// named, in the file store or else in the NATS KV store (where distributed runs
-/// are kept by default). An unknown run id is a usage error (exit 2), never a NATS
-/// connection error.
+/// A run that the state store does not hold may still be driven elsewhere (a
+/// distributed run kept in another machine's file store): then the cancel is a
+/// request that the driving `dag run` answers. When nobody answers, or NATS cannot
+/// be reached, the run is unknown: a usage error (exit 2), never a NATS error.
 pub fn cancel(
     args: CancelArgs,
     store: Result<setup::Store, CliError>,
-    state_named: bool,
     nats: &NatsArgs,
 ) -> Result<u8, CliError> {
-    use crate::engine::store::StateStore;
     use crate::engine::store::StoreError;
-    let mut done = Vec::new();
     let store = match store {
         Ok(store) => Some(store),
         // No file store yet means no runs in it.
@@ -324,36 +321,45 @@ pub fn cancel(
         },
         None => None,
     };
-    let record = match record {
-        Some(record) => record,
-        None if state_named => {
-            return Err(CliError::Store(StoreError::NotFound(args.run_id)));
-        }
-        // Not in the file store: a distributed run keeps its record in NATS.
-        None => match crate::backends::nats::kv_store::KvStore::open(&options(nats), false) {
-            Ok(kv) => match kv.load_run(&args.run_id) {
-                Ok(record) => record,
-                Err(StoreError::NotFound(_) | StoreError::Empty) => {
-                    return Err(CliError::usage(
-                        format!(
-                            "no run `{}` in the file store or in NATS at {}",
-                            args.run_id,
-                            crate::backends::nats::redact(&nats.url)
-                        ),
-                        None,
-                    ));
-                }
-                Err(e) => return Err(e.into()),
-            },
-            Err(e) => {
-                return Err(CliError::usage(
-                    format!("no run `{}` in the file store", args.run_id),
-                    Some(format!(
-                        "a distributed run is kept in NATS, which cannot be reached: {e}"
-                    )),
-                ));
+    let msg = wire::encode(&ControlMsg {
+        v: PROTOCOL,
+        run_id: args.run_id.clone(),
+        action: ControlAction::Cancel,
+    });
+    let subject = format!("dag.control.{}", args.run_id);
+    let runtime = runtime()?;
+    let Some(record) = record else {
+        let unknown = |why: String| {
+            CliError::usage(
+                format!("no run `{}` in the state store", args.run_id),
+                Some(why),
+            )
+        };
+        let answer = runtime.block_on(async {
+            let client = connect(&options(nats), "dag cancel").await?;
+            let request = async_nats::Request::new()
+                .payload(msg)
+                .timeout(Some(CANCEL_ANSWER));
+            Ok::<_, NatsError>(client.send_request(subject, request).await)
+        });
+        return match answer {
+            Ok(Ok(_)) => {
+                output::print(&format!(
+                    "cancelling run {}: told the dag process driving it over NATS\n",
+                    args.run_id
+                ))?;
+                Ok(exit::SUCCESS)
             }
-        },
+            Ok(Err(_)) => Err(unknown(format!(
+                "no dag process driving it answered over NATS at {} within {}s",
+                crate::backends::nats::redact(&nats.url),
+                CANCEL_ANSWER.as_secs()
+            ))),
+            Err(e @ NatsError::Url { .. }) => Err(e.into()),
+            Err(e) => Err(unknown(format!(
+                "a distributed run driven elsewhere is asked over NATS, which cannot be reached: {e}"
+            ))),
+        };
     };
     if record.state.is_terminal() {
         output::print(&format!(
@@ -362,6 +368,7 @@ pub fn cancel(
         ))?;
         return Ok(exit::SUCCESS);
     }
+    let mut done = Vec::new();
     if let Some(store) = &store
         && record.host == setup::host_name()
         && store.is_driven(&record.run_id)
@@ -375,16 +382,10 @@ pub fn cancel(
             ));
         }
     }
-    let runtime = runtime()?;
     let nats = runtime.block_on(async {
         let client = connect(&options(nats), "dag cancel").await?;
-        let msg = ControlMsg {
-            v: PROTOCOL,
-            run_id: args.run_id.clone(),
-            action: ControlAction::Cancel,
-        };
         client
-            .publish(format!("dag.control.{}", args.run_id), wire::encode(&msg))
+            .publish(subject, msg)
             .await
             .map_err(|e| NatsError::Op(e.to_string()))?;
         client
@@ -405,3 +406,6 @@ pub fn cancel(
     ))?;
     Ok(exit::SUCCESS)
 }
+
+/// How long `dag cancel` waits for the driver of a run it found in no store.
+const CANCEL_ANSWER: std::time::Duration = std::time::Duration::from_secs(3);

@@ -245,7 +245,9 @@ fn drive(
             ExecutorArg::Local | ExecutorArg::Distributed => ExecutorKind::Local,
         },
         parallel: match args.parallel {
-            Some(p) => p as usize,
+            // Tasks in flight on workers cost this process no open files but a log.
+            Some(p) if distributed => p as usize,
+            Some(p) => setup::within_open_files(p as usize, "--parallel"),
             None if distributed => DISTRIBUTED_IN_FLIGHT,
             None => ExecOptions::default().parallel,
         },

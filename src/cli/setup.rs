@@ -166,3 +166,22 @@ pub fn host_name() -> String {
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".to_string())
 }
+
+/// `wanted` tasks at once, lowered (with a warning) to what the limit on open files
+/// allows once raised as far as it goes: starting more would fail the extra tasks
+/// with "too many open files", a fault of the host rather than of the tasks.
+pub fn within_open_files(wanted: usize, flag: &str) -> usize {
+    use crate::backends::process::{raise_open_file_limit, tasks_within};
+    let Some(files) = raise_open_file_limit() else {
+        return wanted;
+    };
+    let most = tasks_within(files);
+    if wanted <= most {
+        return wanted;
+    }
+    super::output::eprint(&format!(
+        "dag: warning: {flag} {wanted} lowered to {most}: the limit of {files} open files \
+         (ulimit -n) allows no more tasks at once\n"
+    ));
+    most
+}

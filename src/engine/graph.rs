@@ -173,10 +173,20 @@ impl PartialOrd for ReadyKey {
     }
 }
 
-/// Finds dependency cycles in `upstream` (edges task -> dependency). Each cycle is
-/// returned once, as the list of task indexes along it, starting at its first task
-/// in declaration order and following `depends_on` edges.
-pub fn find_cycles(upstream: &[Vec<usize>]) -> Vec<Vec<usize>> {
+/// The dependency cycles found in a graph: the first few in full, and how many
+/// there are in all.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cycles {
+    /// Up to the limit asked for, each as the list of task indexes along it, starting
+    /// at its first task in declaration order and following `depends_on` edges.
+    pub shown: Vec<Vec<usize>>,
+    /// How many cycles were found (one per back edge of the search), shown or not.
+    pub total: usize,
+}
+
+/// Finds dependency cycles in `upstream` (edges task -> dependency), each once, in
+/// time linear in the graph plus the length of the (at most `limit`) cycles kept.
+pub fn find_cycles(upstream: &[Vec<usize>], limit: usize) -> Cycles {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -185,7 +195,10 @@ pub fn find_cycles(upstream: &[Vec<usize>]) -> Vec<Vec<usize>> {
     }
     let n = upstream.len();
     let mut mark = vec![Mark::New; n];
-    let mut cycles = Vec::new();
+    // Where each task on the search path stands on it, so that a back edge finds the
+    // start of its cycle without walking the path.
+    let mut depth = vec![0usize; n];
+    let mut cycles = Cycles::default();
     for root in 0..n {
         if mark[root] != Mark::New {
             continue;
@@ -193,25 +206,30 @@ pub fn find_cycles(upstream: &[Vec<usize>]) -> Vec<Vec<usize>> {
         // Iterative DFS: (node, next edge to look at).
         let mut path: Vec<(usize, usize)> = vec![(root, 0)];
         mark[root] = Mark::OnStack;
+        depth[root] = 0;
         while let Some(&mut (node, ref mut edge)) = path.last_mut() {
             if let Some(&next) = upstream[node].get(*edge) {
                 *edge += 1;
                 match mark[next] {
                     Mark::New => {
                         mark[next] = Mark::OnStack;
+                        depth[next] = path.len();
                         path.push((next, 0));
                     }
                     Mark::OnStack => {
-                        let start = path.iter().position(|(p, _)| *p == next).unwrap_or(0);
-                        let mut cycle: Vec<usize> = path[start..].iter().map(|(p, _)| *p).collect();
-                        let min = cycle
-                            .iter()
-                            .enumerate()
-                            .min_by_key(|(_, t)| **t)
-                            .map(|(i, _)| i)
-                            .unwrap_or(0);
-                        cycle.rotate_left(min);
-                        cycles.push(cycle);
+                        cycles.total += 1;
+                        if cycles.shown.len() < limit {
+                            let mut cycle: Vec<usize> =
+                                path[depth[next]..].iter().map(|(p, _)| *p).collect();
+                            let min = cycle
+                                .iter()
+                                .enumerate()
+                                .min_by_key(|(_, t)| **t)
+                                .map(|(i, _)| i)
+                                .unwrap_or(0);
+                            cycle.rotate_left(min);
+                            cycles.shown.push(cycle);
+                        }
                     }
                     Mark::Done => {}
                 }
@@ -232,9 +250,31 @@ mod tests {
     fn finds_each_cycle_once() {
         // 0 -> 1 -> 2 -> 0, and 3 -> 3 is handled elsewhere (self-dependency).
         let up = vec![vec![1], vec![2], vec![0], vec![]];
-        assert_eq!(find_cycles(&up), vec![vec![0, 1, 2]]);
+        assert_eq!(
+            find_cycles(&up, 10),
+            Cycles {
+                shown: vec![vec![0, 1, 2]],
+                total: 1
+            }
+        );
         let up = vec![vec![], vec![0]];
-        assert!(find_cycles(&up).is_empty());
+        assert_eq!(find_cycles(&up, 10), Cycles::default());
+    }
+
+    #[test]
+    fn cycles_past_the_limit_are_counted_not_kept() {
+        // Every task depends on the next and on task 0: a cycle per task.
+        let n = 1000;
+        let up: Vec<Vec<usize>> = (0..n)
+            .map(|i| match i {
+                0 => vec![1],
+                i if i + 1 < n => vec![i + 1, 0],
+                _ => vec![0],
+            })
+            .collect();
+        let cycles = find_cycles(&up, 3);
+        assert_eq!(cycles.shown.len(), 3);
+        assert_eq!(cycles.total, n - 1);
     }
 
     #[test]

@@ -149,6 +149,39 @@ pub struct TaskLog {
     path: Arc<PathBuf>,
     file: Arc<std::sync::OnceLock<std::fs::File>>,
     secrets: Arc<Vec<String>>,
+    /// Where a failure to open or write the log is reported: a host fault (a full
+    /// disk), which stops the run like any failed store write.
+    faults: Option<LogFaults>,
+}
+
+/// Where the logs of a run report their first failure to open or write; the
+/// executor waits on it alongside the attempts and stops the run.
+#[derive(Clone, Debug, Default)]
+pub struct LogFaults {
+    token: CancellationToken,
+    first: Arc<std::sync::OnceLock<(PathBuf, std::io::ErrorKind, String)>>,
+}
+
+impl LogFaults {
+    /// Records a failure on the log at `path` (the first one is kept).
+    pub fn report(&self, path: &std::path::Path, e: &std::io::Error) {
+        let _ = self
+            .first
+            .set((path.to_path_buf(), e.kind(), e.to_string()));
+        self.token.cancel();
+    }
+
+    /// The first failure: the log's path and the error.
+    pub fn first(&self) -> Option<(PathBuf, std::io::Error)> {
+        self.first.get().map(|(path, kind, message)| {
+            (path.clone(), std::io::Error::new(*kind, message.clone()))
+        })
+    }
+
+    /// Resolves once a failure is reported.
+    pub async fn reported(&self) {
+        self.token.cancelled().await
+    }
 }
 
 impl TaskLog {
@@ -158,7 +191,28 @@ impl TaskLog {
             path: Arc::new(path),
             file: Arc::default(),
             secrets: Arc::default(),
+            faults: None,
         }
+    }
+
+    /// The same log, reporting a failure to open or write it to `faults`.
+    pub fn reporting_faults_to(mut self, faults: LogFaults) -> TaskLog {
+        self.faults = Some(faults);
+        self
+    }
+
+    fn note_fault(&self, e: &std::io::Error) {
+        if let Some(faults) = &self.faults {
+            faults.report(&self.path, e);
+        }
+    }
+
+    /// Appends `bytes` (already masked); a failure is reported as a fault of the host.
+    pub fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.file()?
+            .write_all(bytes)
+            .inspect_err(|e| self.note_fault(e))
     }
 
     /// The same log, masking `secrets` in what is written through [`line`] and
@@ -191,10 +245,12 @@ impl TaskLog {
         if let Some(f) = self.file.get() {
             return Ok(f);
         }
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&*self.path)?;
+        // A FIFO put at the log's path must not block the task's output copier.
+        let f = crate::engine::capped_read::open_regular(
+            &self.path,
+            std::fs::OpenOptions::new().create(true).append(true),
+        )
+        .inspect_err(|e| self.note_fault(e))?;
         Ok(self.file.get_or_init(|| f))
     }
 
@@ -203,13 +259,12 @@ impl TaskLog {
         self.file()?.try_clone()
     }
 
-    /// Appends one line, secrets masked; a log that cannot be written is not worth
-    /// failing a task.
+    /// Appends one line, secrets masked. A failure is not the task's: it is recorded
+    /// as a fault of the host, which stops the run (see [`LogFaults`]).
     pub fn line(&self, text: &str) {
-        use std::io::Write;
-        if let Ok(mut f) = self.file() {
-            let _ = writeln!(f, "{}", crate::engine::secrets::mask(text, &self.secrets));
-        }
+        let mut line = crate::engine::secrets::mask(text, &self.secrets);
+        line.push('\n');
+        let _ = self.write(line.as_bytes());
     }
 }
 

@@ -10,6 +10,7 @@ use miette::{
     SourceSpan, SpanContents,
 };
 
+use super::capped_read::{self, ReadError};
 use super::expr::{self, Expr};
 use super::graph::{Dag, find_cycles};
 use super::spec::{
@@ -115,6 +116,62 @@ impl SourceCode for CharColumns {
 
 /// Unknown task ids get a "did you mean" only up to this many times per file.
 const MAX_SUGGESTED: usize = 50;
+
+/// Cycles reported in full; a graph can hold more cycles than tasks, and each would
+/// be a screenful.
+const MAX_CYCLES_SHOWN: usize = 10;
+
+/// A cycle up to this many tasks is shown whole, one label per dependency; a longer
+/// one by its length and the first and last [`CYCLE_ENDS`] tasks with their places.
+const MAX_CYCLE_SHOWN_WHOLE: usize = 12;
+
+/// Tasks shown at each end of a long cycle.
+const CYCLE_ENDS: usize = 3;
+
+/// The problem for one dependency cycle (task indexes along `depends_on` edges):
+/// a short cycle in full, a long one compactly, so the report stays a few lines
+/// whatever the cycle's length.
+fn cycle_problem(
+    cycle: &[usize],
+    ids: &[&str],
+    deps: &[Vec<(String, Span)>],
+    id_spans: &[Span],
+) -> Problem {
+    let len = cycle.len();
+    let edge = |pos: usize| {
+        let (from, to) = (cycle[pos], cycle[(pos + 1) % len]);
+        let span = deps[from]
+            .iter()
+            .find(|(d, _)| d == ids[to])
+            .map_or(id_spans[from], |(_, s)| *s);
+        (span, format!("`{}` depends on `{}`", ids[from], ids[to]))
+    };
+    if len <= MAX_CYCLE_SHOWN_WHOLE {
+        let mut names: Vec<&str> = cycle.iter().map(|&i| ids[i]).collect();
+        names.push(names[0]);
+        return Problem {
+            message: format!("dependency cycle: {}", names.join(" → ")),
+            labels: (0..len).map(edge).collect(),
+            help: Some("remove one of these dependencies".into()),
+        };
+    }
+    let shown: Vec<usize> = (0..CYCLE_ENDS).chain(len - CYCLE_ENDS..len).collect();
+    let named = |pos: usize| format!("{} ({})", ids[cycle[pos]], pos + 1);
+    let head: Vec<String> = shown[..CYCLE_ENDS].iter().map(|&p| named(p)).collect();
+    let tail: Vec<String> = shown[CYCLE_ENDS..].iter().map(|&p| named(p)).collect();
+    Problem {
+        message: format!(
+            "dependency cycle of {len} tasks: {} → … → {} → {}",
+            head.join(" → "),
+            tail.join(" → "),
+            ids[cycle[0]]
+        ),
+        labels: shown.into_iter().map(edge).collect(),
+        help: Some(format!(
+            "remove one of its {len} dependencies; (N) is a task's place along the cycle"
+        )),
+    }
+}
 
 /// Source lines longer than this are not echoed in diagnostics.
 const MAX_SHOWN_LINE: usize = 1000;
@@ -246,28 +303,29 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Dag, LoadError> {
         path: shown.clone(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if meta.is_dir() {
-        return Err(read_err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "is a directory",
-        )));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(LoadError::Invalid(Box::new(InvalidDag {
-            path: shown.clone(),
-            source: String::new(),
-            problems: vec![Problem {
-                message: format!(
-                    "file is {} bytes; DAG files are limited to {MAX_FILE_BYTES} bytes",
-                    meta.len()
-                ),
-                labels: vec![],
-                help: None,
-            }],
-        })));
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    // The read itself is capped: `metadata().len()` is 0 for `/dev/zero`, a FIFO or
+    // `/dev/stdin`, which are read to their end (or the cap) like any file.
+    let bytes = match capped_read::read_capped(path, MAX_FILE_BYTES, capped_read::STREAM_IDLE) {
+        Ok(bytes) => bytes,
+        Err(ReadError::Io(e)) => return Err(read_err(e)),
+        Err(ReadError::NotRegular(what)) => {
+            return Err(read_err(std::io::Error::other(format!("is {what}"))));
+        }
+        Err(e @ ReadError::Idle(_)) => return Err(read_err(std::io::Error::other(e.to_string()))),
+        Err(ReadError::TooBig { .. }) => {
+            return Err(LoadError::Invalid(Box::new(InvalidDag {
+                path: shown.clone(),
+                source: String::new(),
+                problems: vec![Problem {
+                    message: format!(
+                        "file holds more than {MAX_FILE_BYTES} bytes, the limit for DAG files"
+                    ),
+                    labels: vec![],
+                    help: None,
+                }],
+            })));
+        }
+    };
     load_bytes(&shown, &bytes, options)
 }
 
@@ -1178,26 +1236,21 @@ impl Checker<'_, '_> {
                     .collect()
             })
             .collect();
-        let cycles = find_cycles(&upstream);
-        for cycle in &cycles {
-            let mut names: Vec<&str> = cycle.iter().map(|&i| ids[i]).collect();
-            names.push(names[0]);
-            let mut labels = Vec::with_capacity(cycle.len());
-            for (pos, &from) in cycle.iter().enumerate() {
-                let to = cycle[(pos + 1) % cycle.len()];
-                let span = deps[from]
-                    .iter()
-                    .find(|(d, _)| d == ids[to])
-                    .map_or(id_spans[from], |(_, s)| *s);
-                labels.push((span, format!("`{}` depends on `{}`", ids[from], ids[to])));
-            }
+        let cycles = find_cycles(&upstream, MAX_CYCLES_SHOWN);
+        for cycle in &cycles.shown {
+            self.report(cycle_problem(cycle, &ids, &deps, &id_spans));
+        }
+        if cycles.total > cycles.shown.len() {
             self.report(Problem {
-                message: format!("dependency cycle: {}", names.join(" → ")),
-                labels,
-                help: Some("remove one of these dependencies".into()),
+                message: format!(
+                    "{} more dependency cycles not shown",
+                    cycles.total - cycles.shown.len()
+                ),
+                labels: vec![],
+                help: Some("break the cycles above first".into()),
             });
         }
-        if !cycles.is_empty() {
+        if cycles.total > 0 {
             return None;
         }
         ok &= self.check_output_refs(&ids, &upstream);

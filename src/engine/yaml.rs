@@ -111,16 +111,38 @@ impl Node {
         }
     }
 
-    fn size(&self) -> usize {
+    /// What a copy of the node costs: its nodes and the bytes of its scalars.
+    fn cost(&self) -> Cost {
         match &self.kind {
-            NodeKind::Null | NodeKind::Scalar { .. } => 1,
-            NodeKind::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
-            NodeKind::Map(entries) => {
-                1 + entries
-                    .iter()
-                    .map(|(k, v)| k.size() + v.size())
-                    .sum::<usize>()
-            }
+            NodeKind::Null => Cost { nodes: 1, bytes: 0 },
+            NodeKind::Scalar { value, .. } => Cost {
+                nodes: 1,
+                bytes: value.len(),
+            },
+            NodeKind::Seq(items) => items
+                .iter()
+                .fold(Cost { nodes: 1, bytes: 0 }, |c, i| c.plus(i.cost())),
+            NodeKind::Map(entries) => entries
+                .iter()
+                .fold(Cost { nodes: 1, bytes: 0 }, |c, (k, v)| {
+                    c.plus(k.cost()).plus(v.cost())
+                }),
+        }
+    }
+}
+
+/// Nodes and scalar bytes, added up over alias expansions.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Cost {
+    fn plus(self, other: Cost) -> Cost {
+        Cost {
+            nodes: self.nodes.saturating_add(other.nodes),
+            bytes: self.bytes.saturating_add(other.bytes),
         }
     }
 }
@@ -138,6 +160,10 @@ pub struct YamlError {
 /// below what would exhaust memory.
 const ALIAS_NODE_BUDGET: usize = 2_000_000;
 
+/// The most scalar bytes that alias expansion may copy: a node budget alone lets one
+/// large anchored string, aliased a few thousand times, exhaust memory.
+const ALIAS_BYTE_BUDGET: usize = 64 * 1024 * 1024;
+
 /// Nesting deeper than this is refused; no DAG file needs more than a handful of levels.
 const MAX_DEPTH: usize = 256;
 
@@ -154,7 +180,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut root: Option<Node> = None;
     let mut documents = 0usize;
-    let mut alias_nodes = 0usize;
+    let mut expanded = Cost::default();
 
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| YamlError {
@@ -181,14 +207,9 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
                         pos: span.start,
                     });
                 };
-                alias_nodes += node.size();
-                if alias_nodes > ALIAS_NODE_BUDGET {
-                    return Err(YamlError {
-                        message: format!(
-                            "aliases expand to more than {ALIAS_NODE_BUDGET} nodes; refusing to expand further"
-                        ),
-                        pos: span.start,
-                    });
+                expanded = expanded.plus(node.cost());
+                if expanded.nodes > ALIAS_NODE_BUDGET || expanded.bytes > ALIAS_BYTE_BUDGET {
+                    return Err(alias_bomb(span));
                 }
                 Some((node.clone(), 0))
             }
@@ -256,6 +277,12 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
         };
         if let Some((node, anchor)) = finished {
             if anchor != 0 {
+                // The anchor's copy counts too: anchors nested 256 deep around one
+                // large string would otherwise copy it 256 times unbudgeted.
+                expanded = expanded.plus(node.cost());
+                if expanded.nodes > ALIAS_NODE_BUDGET || expanded.bytes > ALIAS_BYTE_BUDGET {
+                    return Err(alias_bomb(span));
+                }
                 anchors.insert(anchor, node.clone());
             }
             match stack.last_mut() {
@@ -270,6 +297,16 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
     }
     // A document with nothing but comments, or an explicit empty one, is "empty".
     Ok(root.filter(|n| !matches!(n.kind, NodeKind::Null)))
+}
+
+fn alias_bomb(span: Span) -> YamlError {
+    YamlError {
+        message: format!(
+            "aliases expand to more than {ALIAS_NODE_BUDGET} nodes or {} MiB of text; refusing to expand further",
+            ALIAS_BYTE_BUDGET / (1024 * 1024)
+        ),
+        pos: span.start,
+    }
 }
 
 fn too_deep(span: Span) -> YamlError {
@@ -386,6 +423,17 @@ mod tests {
         }
         let err = parse(&src).unwrap_err();
         assert!(err.message.contains("aliases expand"), "{err:?}");
+    }
+
+    #[test]
+    fn string_alias_bombs_are_refused_by_their_bytes() {
+        // Few nodes, many bytes: one 1 MB string aliased 100 times.
+        let mut src = format!("s: &s {}\nl: [", "x".repeat(1024 * 1024));
+        src.push_str(&vec!["*s"; 100].join(", "));
+        src.push_str("]\n");
+        let err = parse(&src).unwrap_err();
+        assert!(err.message.contains("aliases expand"), "{err:?}");
+        assert!(err.message.contains("MiB of text"), "{err:?}");
     }
 
     #[test]

@@ -245,3 +245,75 @@ pub fn can_unshare(flags: &[&str]) -> bool {
     }
     ok
 }
+
+/// Runs `cmd` to completion (stdout and stderr to files, so a chatty child never
+/// blocks) and returns its result and its peak resident memory in KiB, taken from
+/// the kernel's accounting of that one child (`wait4`).
+pub fn run_measuring_rss(mut cmd: Command) -> (Run, u64) {
+    use nix::libc;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    cmd.stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    // Reaped below by `wait4`, which `Child::wait` cannot replace: it gives no usage.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain out-parameters for wait4; `usage` is fully written by the kernel
+    // on success.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    let run = Run {
+        code,
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+    };
+    (run, usage.ru_maxrss as u64)
+}
+
+/// Waits for `child` up to `limit`, reading its piped output meanwhile (so a chatty
+/// child never blocks on a full pipe); a child still running then is killed, and the
+/// test fails saying it hung (a hang must fail the test, not wedge the suite).
+#[track_caller]
+pub fn finish_within(mut child: Child, limit: Duration, what: &str) -> Run {
+    use std::io::Read;
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let start = Instant::now();
+    let mut status = None;
+    while start.elapsed() < limit {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{what} still running after {limit:?}\n--- stderr\n{}",
+            stderr.join().unwrap()
+        );
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}

@@ -688,12 +688,22 @@ impl RunWriter for KvRunWriter {
             if publish_logs {
                 for (task, attempt) in logs {
                     let path = cache.join(&run_id).join(format!("{task}.{attempt}.log"));
-                    if let Ok(bytes) = std::fs::read(&path) {
-                        for chunk in bytes.chunks(64 * 1024) {
+                    // Chunk by chunk, never the whole log in memory, and only from
+                    // a regular file (a FIFO put there could block the open).
+                    if let Ok(mut file) = crate::engine::capped_read::open_regular(
+                        &path,
+                        std::fs::File::options().read(true),
+                    ) {
+                        let mut chunk = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match std::io::Read::read(&mut file, &mut chunk) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
                             let _ = client
                                 .publish(
                                     format!("dag.logs.{run_id}.{task}.{attempt}"),
-                                    bytes::Bytes::copy_from_slice(chunk),
+                                    bytes::Bytes::copy_from_slice(&chunk[..n]),
                                 )
                                 .await;
                         }

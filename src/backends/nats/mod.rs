@@ -196,8 +196,29 @@ pub async fn connect_watched(
             }
         }
     });
+    // Credentials and CA files are read capped, and only when they are regular
+    // files: `/dev/zero` or a FIFO named there must be an error, not a hang.
+    const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+    let read_key_file = |path: &std::path::PathBuf, what: &str| {
+        let path = path.clone();
+        let what = what.to_string();
+        async move {
+            let shown = path.display().to_string();
+            tokio::task::spawn_blocking(move || {
+                crate::engine::capped_read::read_file_capped(&path, MAX_KEY_FILE_BYTES)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| format!("cannot read {what} {shown}: {e}"))
+        }
+    };
     if let Some(creds) = &options.creds {
-        connect = connect.credentials_file(creds).await.map_err(|e| {
+        let bytes = read_key_file(creds, "credentials file")
+            .await
+            .map_err(fail)?;
+        let text = String::from_utf8_lossy(&bytes);
+        connect = connect.credentials(&text).map_err(|e| {
             fail(format!(
                 "cannot read credentials file {}: {e}",
                 creds.display()
@@ -205,6 +226,7 @@ pub async fn connect_watched(
         })?;
     }
     if let Some(ca) = &options.ca {
+        read_key_file(ca, "CA file").await.map_err(fail)?;
         connect = connect.add_root_certificates(ca.clone()).require_tls(true);
     }
     if options.url.starts_with("tls://") {

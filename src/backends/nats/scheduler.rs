@@ -91,6 +91,9 @@ impl NatsRunner {
     }
 }
 
+/// What the scheduler answers a cancel request with (a run's driver is there).
+pub const CANCEL_ACK: &str = "cancelling";
+
 /// Starts listening for a run's results and control messages.
 async fn start_run(
     inner: Arc<Inner>,
@@ -154,12 +157,17 @@ async fn start_run(
         }
     });
     // `dag cancel RUN_ID` from anywhere stops the run as Ctrl-C would.
+    let control_client = inner.client.clone();
     tokio::spawn(async move {
         while let Some(msg) = control.next().await {
             if let Ok(c) = wire::decode::<ControlMsg>("control", &msg.payload)
                 && c.action == ControlAction::Cancel
             {
                 stop.graceful.cancel();
+                // `dag cancel` of a run it found in no store asks who drives it.
+                if let Some(reply) = msg.reply {
+                    let _ = control_client.publish(reply, CANCEL_ACK.into()).await;
+                }
             }
         }
     });
@@ -513,11 +521,9 @@ async fn copy_logs(
     log: TaskLog,
     received: Arc<std::sync::atomic::AtomicU64>,
 ) {
-    use std::io::Write;
     while let Some(msg) = sub.next().await {
-        if let Ok(mut f) = log.file() {
-            let _ = f.write_all(&msg.payload);
-        }
+        // A failure stops the run (the log reports it as a fault of the host).
+        let _ = log.write(&msg.payload);
         received.fetch_add(msg.payload.len() as u64, Ordering::SeqCst);
     }
 }

@@ -138,13 +138,13 @@ pub async fn run(
             fastrand::u16(..)
         )
     });
-    let logs_dir = std::env::temp_dir().join(format!(
-        "dag-worker-{}-{:08x}",
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    std::fs::create_dir_all(&logs_dir)
-        .map_err(|e| NatsError::Op(format!("cannot create {}: {e}", logs_dir.display())))?;
+    // Private (0700), and removed by the reaper if this worker is SIGKILLed.
+    let logs_dir = crate::backends::process::reaper::private_temp_dir("worker").map_err(|e| {
+        NatsError::Op(format!(
+            "cannot create a private temp directory in {}: {e}",
+            std::env::temp_dir().display()
+        ))
+    })?;
     let state = Arc::new(State {
         id,
         config,
@@ -431,7 +431,10 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         "{}.{}.{}.{token}.log",
         task_msg.run_id, task.id, task_msg.attempt
     ));
-    let log = TaskLog::at(log_path.clone()).with_secrets(task.secret_values(&task_msg.env));
+    let log_faults = crate::engine::runner::LogFaults::default();
+    let log = TaskLog::at(log_path.clone())
+        .with_secrets(task.secret_values(&task_msg.env))
+        .reporting_faults_to(log_faults.clone());
     let ctx = TaskContext {
         dag,
         index: 0,
@@ -475,21 +478,39 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         done.clone(),
     ));
 
-    let outcome = runner.run(ctx).await;
-
+    // A log that cannot be written (this machine's disk is full) is a fault of this
+    // worker, not of the task: the task is stopped (dropping its future kills its
+    // process group) and handed back for another worker, spending no retry (only
+    // one of its deliveries).
+    let outcome = tokio::select! {
+        outcome = runner.run(ctx) => Some(outcome),
+        _ = log_faults.reported() => None,
+    };
     progress.abort();
     done.cancel();
+    let Some(outcome) = outcome else {
+        let _ = forward.await;
+        let _ = std::fs::remove_file(&log_path);
+        if let Some((path, e)) = log_faults.first() {
+            eprintln_safe(&format!(
+                "dag worker: warning: cannot write the task log {}: {e}; handing task {} of run {} back",
+                path.display(),
+                task.id,
+                task_msg.run_id
+            ));
+        }
+        forget_running(state, &task_msg.run_id, token);
+        // After an AckWait, as for a lost worker: other workers get their chance
+        // before this one, whose disk may still be full, takes it again.
+        let _ = msg
+            .ack_with(AckKind::Nak(Some(state.timing.ack_wait)))
+            .await;
+        return;
+    };
     let log_bytes = forward.await.unwrap_or(0);
     let _ = state.client.flush().await;
     let _ = std::fs::remove_file(&log_path);
-    if let Ok(mut r) = state.running.lock()
-        && let Some(list) = r.get_mut(&task_msg.run_id)
-    {
-        list.retain(|(t, _)| *t != token);
-        if list.is_empty() {
-            r.remove(&task_msg.run_id);
-        }
-    }
+    forget_running(state, &task_msg.run_id, token);
     if state.returning.load(Ordering::SeqCst)
         && outcome.status == Status::Cancelled
         && !state.is_cancelled(&task_msg.run_id)
@@ -530,6 +551,18 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     }
 }
 
+/// Takes an attempt off the list of those running here.
+fn forget_running(state: &State, run_id: &str, token: u64) {
+    if let Ok(mut r) = state.running.lock()
+        && let Some(list) = r.get_mut(run_id)
+    {
+        list.retain(|(t, _)| *t != token);
+        if list.is_empty() {
+            r.remove(run_id);
+        }
+    }
+}
+
 /// Publishes what the task writes to its log, as it writes it; returns the bytes
 /// published.
 async fn forward_log(
@@ -543,7 +576,9 @@ async fn forward_log(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let finished = done.is_cancelled();
-        if let Ok(mut f) = std::fs::File::open(&path)
+        // Never a FIFO or a device the task put there: opening it could block.
+        if let Ok(mut f) =
+            crate::engine::capped_read::open_regular(&path, std::fs::File::options().read(true))
             && f.seek(SeekFrom::Start(offset)).is_ok()
         {
             loop {

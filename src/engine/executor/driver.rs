@@ -9,10 +9,12 @@ use crate::engine::events::Event;
 use crate::engine::expr::{self, Expr};
 use crate::engine::graph::Dag;
 use crate::engine::record::RunRecord;
-use crate::engine::runner::{Acker, Note, NoteSink, Outcome, Status, StopSignal, TaskContext};
+use crate::engine::runner::{
+    Acker, LogFaults, Note, NoteSink, Outcome, Status, StopSignal, TaskContext,
+};
 use crate::engine::spec::TaskSpec;
 use crate::engine::state::{RunState, TaskState};
-use crate::engine::store::RunWriter;
+use crate::engine::store::{RunWriter, StoreError};
 use crate::engine::time::Timestamp;
 use crate::engine::trigger::{Decision, Upstream, decide};
 use crate::engine::{retry, runner::Runners};
@@ -43,6 +45,8 @@ pub(super) struct Driver {
     pub notes: Option<tokio::sync::mpsc::UnboundedSender<(usize, u32, Note)>>,
     /// Acknowledgements to make once the events before them are committed.
     acks: Vec<Arc<Acker>>,
+    /// Where task logs report a failed write: the run stops as for the store.
+    pub log_faults: LogFaults,
 }
 
 /// What to do after an attempt ended.
@@ -70,6 +74,7 @@ impl Driver {
             halt: None,
             notes: None,
             acks: Vec::new(),
+            log_faults: LogFaults::default(),
         }
     }
 
@@ -183,7 +188,9 @@ impl Driver {
         env.push(("DAG_RUN_ID".into(), self.record.run_id.clone()));
         env.push(("DAG_TASK_ID".into(), spec.id.clone()));
         env.push(("DAG_ATTEMPT".into(), attempt.to_string()));
-        let log = log.with_secrets(spec.secret_values(&env));
+        let log = log
+            .with_secrets(spec.secret_values(&env))
+            .reporting_faults_to(self.log_faults.clone());
         let workdir = spec.workdir.as_ref().map(PathBuf::from);
         let timeout = spec.timeout.unwrap_or(self.options.default_timeout);
         let upstream = self.dag.upstream[task]
@@ -287,6 +294,9 @@ impl Driver {
         attempt: u32,
         mut outcome: Outcome,
     ) -> Result<AfterAttempt, ExecError> {
+        // A log that could not be written is a fault of this host, not of the task:
+        // the run stops as for any failed store write, the attempt left running.
+        self.check_logs()?;
         if let Some(ack) = outcome.ack.take() {
             self.acks.push(ack);
         }
@@ -358,6 +368,27 @@ impl Driver {
         })?;
         self.writer.commit(&self.record, true)?;
         Ok(self.record)
+    }
+}
+
+impl Driver {
+    /// Fails once a task log could not be written.
+    pub fn check_logs(&self) -> Result<(), ExecError> {
+        match self.log_faults.first() {
+            Some((path, source)) => Err(ExecError::Store(StoreError::Io {
+                action: "write",
+                path: path.display().to_string(),
+                source,
+            })),
+            None => Ok(()),
+        }
+    }
+
+    /// The error that stops the run once [`LogFaults::reported`] resolved.
+    pub fn log_failure(&self) -> ExecError {
+        self.check_logs().err().unwrap_or_else(|| {
+            ExecError::Panicked("a task log fault was signalled but not recorded".into())
+        })
     }
 }
 

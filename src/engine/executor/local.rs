@@ -106,6 +106,7 @@ pub(super) async fn run(
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     d.notes = Some(notes_tx);
     let mut attempts: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
+    let log_faults = d.log_faults.clone();
 
     loop {
         if d.halt.is_none() && stop.graceful.is_cancelled() {
@@ -133,6 +134,9 @@ pub(super) async fn run(
             _ = stop.graceful.cancelled(), if d.halt.is_none() => {
                 d.halt = Some(Halt::Interrupted);
             }
+            // A task log that cannot be written (a full disk): stop now, killing
+            // the running tasks, as for a failed store write.
+            _ = log_faults.reported() => return Err(d.log_failure()),
             Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
                 if d.halt.is_none() && stop.graceful.is_cancelled() {
                     d.halt = Some(Halt::Interrupted);

@@ -57,7 +57,12 @@ pub(super) async fn run(
             let ctx = d.begin_attempt(task, &stop)?;
             let attempt = ctx.attempt;
             d.commit()?;
-            let outcome = run_attempt(runners, ctx).await;
+            let faults = d.log_faults.clone();
+            let outcome = tokio::select! {
+                outcome = run_attempt(runners, ctx) => outcome,
+                // A task log that cannot be written stops the run, as the store does.
+                _ = faults.reported() => return Err(d.log_failure()),
+            };
             match d.end_attempt(task, attempt, outcome)? {
                 AfterAttempt::Done => break,
                 AfterAttempt::Retry(wait) => {

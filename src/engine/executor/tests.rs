@@ -221,3 +221,85 @@ fn fail_fast_cancels_what_has_not_started() {
         assert_eq!(r.state, RunState::Failed);
     }
 }
+
+/// Writes a line to its log, then runs for an hour.
+struct LogsThenHangs;
+
+impl TaskRunner for LogsThenHangs {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
+        Box::pin(async move {
+            ctx.log.line("hello");
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Outcome::success(Some(0))
+        })
+    }
+}
+
+/// Hands out logs in a directory that does not exist: every write fails.
+struct UnwritableLogs;
+
+impl RunWriter for UnwritableLogs {
+    fn append(&mut self, _: &Event) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn commit(&mut self, _: &crate::engine::record::RunRecord, _: bool) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn task_log(
+        &mut self,
+        task: &str,
+        _: u32,
+    ) -> Result<crate::engine::runner::TaskLog, StoreError> {
+        Ok(crate::engine::runner::TaskLog::at(
+            format!("/nonexistent-dag-dir/{task}.log").into(),
+        ))
+    }
+}
+
+/// Issue 13, item 12: a task log that cannot be written stops the run at once (a
+/// store error), with either executor, while the task is still running.
+#[test]
+fn an_unwritable_task_log_stops_the_run_with_a_store_error() {
+    for executor in [ExecutorKind::Sequential, ExecutorKind::Local] {
+        let dag = Arc::new(
+            load_str(
+                "t.yaml",
+                "name: t\ntasks:\n  a: {command: x}\n  b: {command: x, depends_on: a}\n",
+                &LoadOptions::default(),
+            )
+            .unwrap(),
+        );
+        let runners = Runners::new().with("bash", Arc::new(LogsThenHangs));
+        let record = RunRecord::new("test".into(), &dag, "t.yaml".into());
+        let options = ExecOptions {
+            executor,
+            ..ExecOptions::default()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                execute(
+                    dag,
+                    record,
+                    Box::new(UnwritableLogs),
+                    &runners,
+                    Arc::new(Starts::default()),
+                    &options,
+                    StopSignal::new(),
+                ),
+            )
+            .await
+        });
+        match result {
+            Ok(Err(ExecError::Store(StoreError::Io { path, .. }))) => {
+                assert_eq!(path, "/nonexistent-dag-dir/a.log", "{executor:?}");
+            }
+            Ok(other) => panic!("{executor:?}: {other:?}"),
+            Err(_) => panic!("{executor:?}: the run went on after the log failed"),
+        }
+    }
+}
