@@ -15,7 +15,7 @@ use super::output;
 use super::progress::format_ms;
 use super::setup;
 use crate::backends::docker::DockerRunner;
-use crate::backends::nats::scheduler::{NatsRunner, Warn, all_workers, heartbeat_age};
+use crate::backends::nats::scheduler::{NatsRunner, Warn, all_workers, heartbeat_age, suspicion};
 use crate::backends::nats::wire::{self, ControlAction, ControlMsg, PROTOCOL};
 use crate::backends::nats::worker::{self, WorkerConfig};
 use crate::backends::nats::{NatsError, NatsOptions, TASKS_STREAM, Timing, connect, ensure_layout};
@@ -23,7 +23,10 @@ use crate::engine::runner::{Runners, TaskRunner};
 
 impl From<NatsError> for CliError {
     fn from(e: NatsError) -> CliError {
-        CliError::Infrastructure(e.to_string())
+        match e {
+            NatsError::InUse(message) => CliError::usage(message, None),
+            e => CliError::Infrastructure(e.to_string()),
+        }
     }
 }
 
@@ -68,16 +71,20 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
         args.queues.clone()
     };
     for q in &queues {
-        if q.is_empty()
-            || !q
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !wire::valid_queue(q) {
             return Err(CliError::usage(
                 format!("invalid queue name `{q}`"),
-                Some("queue names use only letters, digits, `_` and `-`".into()),
+                Some(format!("queue names use only {}", wire::QUEUE_RULE)),
             ));
         }
+    }
+    if let Some(name) = &args.name
+        && !wire::valid_worker(name)
+    {
+        return Err(CliError::usage(
+            format!("invalid worker name `{}`", wire::excerpt(name)),
+            Some(format!("worker names use only {}", wire::WORKER_RULE)),
+        ));
     }
     let config = WorkerConfig {
         name: args.name.clone(),
@@ -198,7 +205,8 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     "version": w.version,
                     "started_at": w.started_at,
                     "last_heartbeat": w.updated_at,
-                    "alive": heartbeat_age(w) < timing.dead_after(),
+                    "alive": suspicion(w, &timing).is_none() && heartbeat_age(w) < timing.dead_after(),
+                    "suspect": suspicion(w, &timing),
                 })).collect::<Vec<_>>(),
                 "queues": queues.iter().map(|(q, waiting, running)| serde_json::json!({
                     "queue": q, "waiting": waiting, "running": running,
@@ -222,6 +230,7 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
             ]);
             for w in &workers {
                 let age = heartbeat_age(w);
+                let suspect = suspicion(w, &timing);
                 t.add_row([
                     w.id.clone(),
                     w.hostname.clone(),
@@ -232,12 +241,11 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     ),
                     format!("{}/{}", w.active, w.slots),
                     format!("{} ago", format_ms(age.as_millis() as u64)),
-                    if age < timing.dead_after() {
-                        "alive"
-                    } else {
-                        "dead"
-                    }
-                    .to_string(),
+                    match suspect {
+                        Some(why) => format!("suspect: {why}"),
+                        None if age < timing.dead_after() => "alive".to_string(),
+                        None => "dead".to_string(),
+                    },
                 ]);
             }
             let mut q = Table::new();

@@ -420,14 +420,14 @@ const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD",
 /// subjects, which all have limits.
 pub const MAX_NAME_LEN: usize = 100;
 
-/// A `name:` or task id: what may appear in file names and NATS subjects.
-fn is_valid_name(s: &str) -> bool {
+/// A `name:` or task id: what may appear in file names and NATS subjects (where a
+/// leading, trailing or doubled `.` would make an empty token).
+pub fn is_valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAME_LEN
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        && s != "."
-        && s != ".."
+        && !s.split('.').any(str::is_empty)
 }
 
 /// Values from `defaults:`.

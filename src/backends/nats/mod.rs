@@ -4,15 +4,17 @@
 //!
 //! | thing | layout |
 //! |---|---|
-//! | task queue | stream `DAG_TASKS`, subjects `dag.tasks.<queue>` (`dag.tasks.<queue>.docker` for docker tasks), work-queue retention, file storage, max age 24h, `Nats-Msg-Id` = `<run>.<task>.<attempt>` |
+//! | task queue | stream `DAG_TASKS`, subjects `dag.tasks.<queue>` (`dag.tasks.<queue>.docker` for docker tasks), work-queue retention, file storage, max age 24h, `Nats-Msg-Id` = `<run>.<task>.<attempt>`, `Dag-Token` = the attempt's token |
 //! | worker consumers | durable pull consumer `dag-worker-<queue>` (and `dag-worker-<queue>-docker`), explicit ack, AckWait 30s |
-//! | results | stream `DAG_RESULTS`, subjects `dag.results.<run>`, durable consumer `results-<run>` per run |
+//! | results | stream `DAG_RESULTS`, subjects `dag.results.<run>`, `Dag-Proof` = HMAC of the payload keyed by the attempt's token, durable consumer `results-<run>` per run, deleted when the run ends |
 //! | heartbeats | KV bucket `dag_workers`, key = worker id |
+//! | large payloads | object store `dag_payloads`: a task message or result over the server's max payload, named by the message's `Dag-Object` header |
 //! | logs | stream `DAG_LOGS`, subjects `dag.logs.<run>.<task>.<attempt>` |
 //! | cancel | `dag.control.<run>` |
 
 pub mod kv_store;
 pub mod scheduler;
+pub mod transport;
 pub mod wire;
 pub mod worker;
 
@@ -107,6 +109,9 @@ pub enum NatsError {
     /// A stream, consumer or bucket exists with another configuration.
     #[error("NATS: {0}")]
     Mismatch(String),
+    /// A worker name held by a live worker.
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// The URL with any password or token removed, for messages.
@@ -373,6 +378,7 @@ pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
         }
     }
     workers_bucket(js).await?;
+    transport::payloads_bucket(js).await?;
     Ok(())
 }
 
