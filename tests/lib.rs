@@ -12,6 +12,7 @@ mod docker;
 mod examples;
 mod history;
 mod nats;
+mod nats_hardening;
 mod retry;
 mod run;
 mod signals;

@@ -709,9 +709,12 @@ fn least_privilege_identities_from_the_example_config() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // `big` publishes an output over the server's max payload: its result, the
+    // task message of `c` and the run store's record of it go through the object
+    // stores, with these identities' permissions.
     env.write(
         "p.yaml",
-        "name: perms\ntasks:\n  a: { command: 'echo hi; echo k=v >> \"$DAG_OUTPUT\"' }\n  b: { type: fn, command: 'echo ${{ tasks.a.outputs.k }}', depends_on: a }\n",
+        "name: perms\ntasks:\n  a: { command: 'echo hi; echo k=v >> \"$DAG_OUTPUT\"' }\n  b: { type: fn, command: 'echo ${{ tasks.a.outputs.k }}', depends_on: a }\n  big: { command: 'printf \"v=%s\\n\" \"$(head -c 1048500 /dev/zero | tr \"\\0\" x)\" >> \"$DAG_OUTPUT\"' }\n  c: { command: 'echo \"n=${{ tasks.a.outputs.k }}\" >> \"$DAG_OUTPUT\"', depends_on: [a, big] }\n",
     );
     let run: crate::common::Run = env
         .cmd(&[
@@ -732,6 +735,11 @@ fn least_privilege_identities_from_the_example_config() {
     let doc = run.json();
     assert_eq!(task(&doc, "b")["worker"], "restricted");
     assert_eq!(task(&doc, "b")["outputs"]["output"], "v");
+    assert_eq!(task(&doc, "c")["outputs"]["n"], "v");
+    assert_eq!(
+        task(&doc, "big")["outputs"]["v"].as_str().map(str::len),
+        Some(1_048_500)
+    );
     let _ = child.kill();
     let _ = child.wait();
     // dag names a refused permission instead of only timing out.

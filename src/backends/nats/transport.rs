@@ -170,9 +170,7 @@ pub async fn send(
         let store = payloads_bucket(js)
             .await
             .map_err(|e| classify_text(subject, e.to_string()))?;
-        let mut reader: &[u8] = &payload;
-        store
-            .put(object, &mut reader)
+        put_object(client, &store, object, &payload)
             .await
             .map_err(|e| classify_text(subject, format!("cannot store the payload: {e}")))?;
         headers.insert(OBJECT_HEADER, object);
@@ -192,6 +190,47 @@ pub async fn send(
     })
 }
 
+/// Puts `payload` in `store` as `name`, in chunks that fit the server's max payload
+/// however small it is set.
+pub async fn put_object(
+    client: &async_nats::Client,
+    store: &object_store::ObjectStore,
+    name: &str,
+    payload: &[u8],
+) -> Result<(), object_store::PutError> {
+    let chunk = inline_limit(client).clamp(1024, 128 * 1024);
+    let meta = object_store::ObjectMetadata {
+        name: name.to_string(),
+        chunk_size: Some(chunk),
+        ..Default::default()
+    };
+    let mut reader = Chunked {
+        data: payload,
+        chunk,
+    };
+    store.put(meta, &mut reader).await.map(drop)
+}
+
+/// Reads `data` at most `chunk` bytes at a time (the object store publishes what
+/// one read gives as one chunk).
+struct Chunked<'a> {
+    data: &'a [u8],
+    chunk: usize,
+}
+
+impl tokio::io::AsyncRead for Chunked<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = self.chunk.min(self.data.len()).min(buf.remaining());
+        buf.put_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 fn classify(subject: &str, e: &jetstream::context::PublishError) -> SendError {
     use jetstream::context::PublishErrorKind;
     match e.kind() {
@@ -204,6 +243,9 @@ fn classify(subject: &str, e: &jetstream::context::PublishError) -> SendError {
 /// the server refused on this subject (whose request then only times out) cannot
 /// succeed later.
 fn classify_text(subject: &str, text: String) -> SendError {
+    if text.contains("max payload") {
+        return SendError::Never(text);
+    }
     if text.contains("invalid subject") {
         return SendError::Never(format!("{text} (`{}`)", super::wire::excerpt(subject)));
     }

@@ -797,7 +797,8 @@ async fn forward_log(
 ) -> u64 {
     use std::io::{Read, Seek, SeekFrom};
     let mut offset = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
+    // Chunks fit the server's max payload, however small it is set.
+    let mut buf = vec![0u8; (64 * 1024).min(transport::inline_limit(&client)).max(1024)];
     loop {
         let finished = done.is_cancelled();
         if let Ok(mut f) = std::fs::File::open(&path)
