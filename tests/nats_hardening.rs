@@ -485,3 +485,98 @@ fn dag_workers_flags_heartbeats_it_cannot_trust() {
         table.stdout
     );
 }
+
+#[test]
+fn a_task_message_whose_payload_is_gone_fails_its_task_instead_of_hanging() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _w = env.worker(&nats, "early", &["--workers", "2"]);
+    let count = env.path().join("count");
+    // `sum`'s message (1.8 MB, in the object store) waits on a queue nobody serves
+    // yet; its payload is then purged.
+    let yaml = serde_json::json!({
+        "name": "gone",
+        "tasks": {
+            "a": {"command": big_output(&count, "a", 900_000)},
+            "b": {"command": big_output(&count, "b", 900_000)},
+            "sum": {"command": "true", "queue": "late", "depends_on": ["a", "b"]},
+        }
+    });
+    env.write("g.yaml", yaml.to_string());
+    let run = env.spawn_distributed(&nats, "g.yaml", &[]);
+    let run_id = only_run_id(&env);
+    let published = wait_for(Duration::from_secs(30), || {
+        let s = env.run(&["status", &run_id, "--output", "json"]);
+        s.code == 0 && crate::common::task_state(&s.json(), "sum") == "running"
+    });
+    assert!(published, "sum was never handed out");
+    with_client(&nats, async |_, js| {
+        let stream = js.get_stream("OBJ_dag_payloads").await.unwrap();
+        stream.purge().await.unwrap();
+    });
+    let _late = env.worker(&nats, "late", &["--queue", "late"]);
+    let out = output_within(run, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = task(&doc, "sum")["error"].as_str().unwrap().to_string();
+    assert!(
+        error.starts_with("worker late cannot read the task message: cannot read object "),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_task_the_server_refuses_to_queue_fails_with_the_refusal_instead_of_retrying_forever() {
+    let config = "authorization { users = [ { user: runner, password: pw, permissions: { publish: { deny: [\"dag.tasks.secret\"] } } } ] }\n";
+    let Some(nats) = NatsServer::start_with(Some(config)) else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "r.yaml",
+        "name: refused\ntasks:\n  hidden: { command: 'true', queue: secret }\n",
+    );
+    let url = format!("nats://runner:pw@127.0.0.1:{}", nats.port);
+    let child = env
+        .cmd(&[
+            "run",
+            "r.yaml",
+            "--executor",
+            "distributed",
+            "--nats",
+            &url,
+            "--state",
+            "file",
+            "--output",
+            "json",
+        ])
+        .envs(FAST.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_within(child, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = task(&doc, "hidden")["error"].as_str().unwrap().to_string();
+    assert!(
+        error.starts_with("cannot hand the task to the workers on dag.tasks.secret: the NATS server refused this user: Permissions Violation for Publish to \"dag.tasks.secret\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn dag_cancel_refuses_a_run_id_that_cannot_be_a_subject() {
+    let env = Env::new();
+    let r = env.run(&["cancel", "a b*>.c", "--nats", "nats://127.0.0.1:1"]);
+    r.code(2);
+    assert!(
+        r.stderr.contains("invalid run id `a b*>.c`"),
+        "{}",
+        r.stderr
+    );
+}

@@ -295,6 +295,13 @@ pub fn cancel(
     store: Result<setup::Store, CliError>,
     nats: &NatsArgs,
 ) -> Result<u8, CliError> {
+    // The run id becomes a subject (`dag.control.<run>`).
+    if !wire::valid_run_id(&args.run_id) {
+        return Err(CliError::usage(
+            format!("invalid run id `{}`", wire::excerpt(&args.run_id)),
+            Some(format!("run ids use only {}", wire::RUN_ID_RULE)),
+        ));
+    }
     let mut done = Vec::new();
     if let Ok(store) = &store
         && let Ok(record) = store.state().load_run(&args.run_id)

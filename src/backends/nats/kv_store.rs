@@ -840,7 +840,9 @@ impl RunWriter for KvRunWriter {
                 for (task, attempt) in logs {
                     let path = cache.join(&run_id).join(format!("{task}.{attempt}.log"));
                     if let Ok(bytes) = std::fs::read(&path) {
-                        for chunk in bytes.chunks(64 * 1024) {
+                        // Chunks fit the server's max payload, however small.
+                        let size = super::transport::inline_limit(&client).clamp(1024, 64 * 1024);
+                        for chunk in bytes.chunks(size) {
                             let _ = client
                                 .publish(
                                     format!("dag.logs.{run_id}.{task}.{attempt}"),

@@ -172,7 +172,9 @@ pub async fn send(
             .map_err(|e| classify_text(subject, e.to_string()))?;
         put_object(client, &store, object, &payload)
             .await
-            .map_err(|e| classify_text(subject, format!("cannot store the payload: {e}")))?;
+            .map_err(|e| {
+                classify_text(PAYLOADS_BUCKET, format!("cannot store the payload: {e}"))
+            })?;
         headers.insert(OBJECT_HEADER, object);
         headers.insert(DIGEST_HEADER, digest(&payload).as_str());
         payload = Bytes::new();
@@ -242,6 +244,7 @@ fn classify(subject: &str, e: &jetstream::context::PublishError) -> SendError {
 /// An error as text, told apart by what it says: an invalid subject or a permission
 /// the server refused on this subject (whose request then only times out) cannot
 /// succeed later.
+/// `subject` is the subject published to, or the bucket written.
 fn classify_text(subject: &str, text: String) -> SendError {
     if text.contains("max payload") {
         return SendError::Never(text);
@@ -250,7 +253,8 @@ fn classify_text(subject: &str, text: String) -> SendError {
         return SendError::Never(format!("{text} (`{}`)", super::wire::excerpt(subject)));
     }
     if let Some(refusal) = super::last_refusal()
-        && refusal.contains(&format!("\"{subject}\""))
+        && (refusal.contains(&format!("\"{subject}\""))
+            || refusal.contains(&format!(".{subject}.")))
     {
         return SendError::Never(super::refusal_cause(&refusal));
     }

@@ -382,11 +382,22 @@ impl State {
     }
 
     fn result(&self, msg: &TaskMsg, kind: ResultKind, delivery: u64) -> ResultMsg {
+        self.result_of(&msg.run_id, &msg.task.id, msg.attempt, kind, delivery)
+    }
+
+    fn result_of(
+        &self,
+        run_id: &str,
+        task: &str,
+        attempt: u32,
+        kind: ResultKind,
+        delivery: u64,
+    ) -> ResultMsg {
         ResultMsg {
             v: PROTOCOL,
-            run_id: msg.run_id.clone(),
-            task: msg.task.id.clone(),
-            attempt: msg.attempt,
+            run_id: run_id.to_string(),
+            task: task.to_string(),
+            attempt,
             kind,
             worker: self.id.clone(),
             host: self.config.host.clone(),
@@ -466,11 +477,39 @@ async fn refuse(msg: &jetstream::Message, why: &str) {
     let _ = msg.ack_with(AckKind::Term).await;
 }
 
+/// A task message whose payload (in the object store) can never be read: the
+/// attempt it names (by its message id, `<run>.<task>.<attempt>`) is reported failed
+/// with the reason, so the run does not wait for it; the message is terminated.
+async fn unreadable(state: &Arc<State>, msg: &jetstream::Message, delivery: u64, why: &str) {
+    let id = transport::header(
+        msg.headers.as_ref(),
+        async_nats::header::NATS_MESSAGE_ID.as_ref(),
+    );
+    let token = transport::header(msg.headers.as_ref(), TOKEN_HEADER);
+    let attempt = id.and_then(|id| {
+        let (run, rest) = id.split_once('.')?;
+        let (task, attempt) = rest.rsplit_once('.')?;
+        let attempt: u32 = attempt.parse().ok()?;
+        (wire::valid_run_id(run) && wire::valid_task_id(task)).then_some((run, task, attempt))
+    });
+    if let (Some((run, task, attempt)), Some(token)) = (attempt, token) {
+        let mut result = state.result_of(run, task, attempt, ResultKind::Finished, delivery);
+        result.status = Some("failed".into());
+        result.error = Some(format!(
+            "worker {} cannot read the task message: {why}",
+            state.id
+        ));
+        let deadline = Instant::now() + state.timing.ack_wait;
+        let _ = state.report(&result, token, deadline).await;
+    }
+    refuse(msg, why).await
+}
+
 async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     let delivery = msg.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
     let payload = match transport::receive(&state.js, msg.headers.as_ref(), &msg.payload).await {
         Ok(p) => p,
-        Err(SendError::Never(why)) => return refuse(&msg, &why).await,
+        Err(SendError::Never(why)) => return unreadable(state, &msg, delivery, &why).await,
         Err(SendError::Retry(why)) => {
             eprintln_safe(&format!(
                 "dag worker: cannot read a task message now: {why}; it goes back to the queue"
