@@ -192,7 +192,13 @@ pub async fn run(
             updated_at: Timestamp::now(),
         }
     };
-    let claimed = claim_name(&kv, &state.id, &heartbeat(), &state.timing).await?;
+    let claimed = match claim_name(&kv, &state.id, &heartbeat(), &state.timing).await {
+        Ok(revision) => revision,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&state.logs_dir);
+            return Err(e);
+        }
+    };
     let revision = Arc::new(Mutex::new(claimed));
     let beat = {
         let (state, kv, shutdown, revision) = (
