@@ -46,6 +46,21 @@ fn output_within(child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Kills a process if the test fails before waiting for it (a run left behind
+/// would wait for a server that is gone, for ever).
+struct KillOnPanic(u32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Not `kill`, which asserts: the process may be gone already.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .output();
+        }
+    }
+}
+
 /// The id of the only run in `env`'s file store, once it exists.
 fn only_run_id(env: &Env) -> String {
     let mut id = String::new();
@@ -84,6 +99,7 @@ fn a_forged_result_is_refused_and_the_run_ends_with_the_genuine_outcome() {
         ),
     );
     let run = env.spawn_distributed(&nats, "f.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
     let run_id = only_run_id(&env);
     assert!(
         wait_for(Duration::from_secs(15), || started.exists()),
@@ -506,6 +522,7 @@ fn a_task_message_whose_payload_is_gone_fails_its_task_instead_of_hanging() {
     });
     env.write("g.yaml", yaml.to_string());
     let run = env.spawn_distributed(&nats, "g.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
     let run_id = only_run_id(&env);
     let published = wait_for(Duration::from_secs(30), || {
         let s = env.run(&["status", &run_id, "--output", "json"]);
@@ -578,5 +595,35 @@ fn dag_cancel_refuses_a_run_id_that_cannot_be_a_subject() {
         r.stderr.contains("invalid run id `a b*>.c`"),
         "{}",
         r.stderr
+    );
+}
+
+#[test]
+fn ctrl_c_stops_a_distributed_run_whose_server_is_gone() {
+    let Some(mut nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "h.yaml",
+        "name: away\ntasks:\n  a: { command: 'true', queue: nobody }\n",
+    );
+    let run = env.spawn_distributed(&nats, "h.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    let run_id = only_run_id(&env);
+    assert!(wait_for(Duration::from_secs(15), || {
+        let s = env.run(&["status", &run_id, "--output", "json"]);
+        s.code == 0 && crate::common::task_state(&s.json(), "a") == "running"
+    }));
+    nats.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    kill(run.id(), "INT");
+    // Telling the workers (a flush) used to wait for the server for ever.
+    let out = output_within(run, Duration::from_secs(20));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -850,7 +850,7 @@ impl RunWriter for KvRunWriter {
                                 )
                                 .await;
                         }
-                        let _ = client.flush().await;
+                        let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
                         let _ = std::fs::remove_file(&path);
                     }
                 }

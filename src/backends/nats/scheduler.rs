@@ -34,6 +34,10 @@ use crate::engine::runner::{
 };
 use crate::engine::spec::TaskKind;
 
+/// The longest a best-effort step of stopping or ending a run waits for the server
+/// (which may be away).
+const STEP: Duration = Duration::from_secs(2);
+
 /// Called with a warning for the user (a queue no worker serves).
 pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -319,7 +323,8 @@ impl RunChannel {
         let _ = client
             .publish(format!("dag.control.{}", self.run_id), wire::encode(&msg))
             .await;
-        let _ = client.flush().await;
+        // With the server away a flush waits for it to come back: not for ever.
+        let _ = tokio::time::timeout(STEP, client.flush()).await;
     }
 }
 
@@ -450,9 +455,12 @@ async fn end_run(inner: &Inner, run_id: &str) {
             l.abort();
         }
     }
-    if let Ok(stream) = inner.js.get_stream(RESULTS_STREAM).await {
-        let _ = stream.delete_consumer(&results_consumer(run_id)).await;
-    }
+    let _ = tokio::time::timeout(STEP, async {
+        if let Ok(stream) = inner.js.get_stream(RESULTS_STREAM).await {
+            let _ = stream.delete_consumer(&results_consumer(run_id)).await;
+        }
+    })
+    .await;
 }
 
 impl NatsRunner {
@@ -526,7 +534,11 @@ impl NatsRunner {
         // The task message's payload, if it went through the object store, is no
         // longer needed.
         if stored {
-            transport::delete_object(&self.inner.js, &task_object(&msg)).await;
+            let _ = tokio::time::timeout(
+                STEP,
+                transport::delete_object(&self.inner.js, &task_object(&msg)),
+            )
+            .await;
         }
         if let Some(logs) = logs {
             // Output published just before the result may still be on its way: wait
@@ -608,9 +620,12 @@ impl NatsRunner {
         // Stopped: tell the workers, take the message out of the queue if no worker
         // has it yet, and give a running attempt the grace period to report.
         channel.send_cancel(&self.inner.client).await;
-        if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
-            let _ = stream.delete_message(seq).await;
-        }
+        let _ = tokio::time::timeout(STEP, async {
+            if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
+                let _ = stream.delete_message(seq).await;
+            }
+        })
+        .await;
         let key = (ctx.task().id.clone(), ctx.attempt);
         let started = channel
             .unstarted

@@ -282,9 +282,14 @@ pub async fn run(
     // Only the revision this worker wrote: a key another process holds stays.
     let last = revision.lock().map(|r| *r).unwrap_or(0);
     if last > 0 {
-        let _ = kv.delete_expect_revision(&state.id, Some(last)).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            kv.delete_expect_revision(&state.id, Some(last)),
+        )
+        .await;
     }
-    let _ = client.flush().await;
+    // With the server away a flush waits for it to come back: not for ever.
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
     let _ = std::fs::remove_dir_all(&state.logs_dir);
     Ok(())
 }
@@ -670,7 +675,8 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
 
     done.cancel();
     let log_bytes = forward.await.unwrap_or(0);
-    let _ = state.client.flush().await;
+    // Bounded: with the server away, the report below retries and logs instead.
+    let _ = tokio::time::timeout(state.timing.ack_wait, state.client.flush()).await;
     let _ = std::fs::remove_file(&log_path);
     if let Ok(mut r) = state.running.lock()
         && let Some(list) = r.get_mut(&task_msg.run_id)
