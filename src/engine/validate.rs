@@ -853,7 +853,7 @@ impl Checker<'_, '_> {
                 } else {
                     self.report(
                         Problem::at(v.span, format!("invalid DAG name `{n}`"), "invalid name")
-                            .help(format!("names use only letters, digits, `_`, `.` and `-`, at most {MAX_NAME_LEN} of them")),
+                            .help(format!("names use only letters, digits, `_`, `.` (only between others) and `-`, at most {MAX_NAME_LEN} of them")),
                     );
                     None
                 }
@@ -1109,7 +1109,7 @@ impl Checker<'_, '_> {
             if !is_valid_name(id) {
                 self.report(
                     Problem::at(knode.span, format!("invalid task id `{id}`"), "invalid id")
-                        .help(format!("task ids use only letters, digits, `_`, `.` and `-`, at most {MAX_NAME_LEN} of them")),
+                        .help(format!("task ids use only letters, digits, `_`, `.` (only between others) and `-`, at most {MAX_NAME_LEN} of them")),
                 );
                 ok = false;
                 continue;
