@@ -514,7 +514,15 @@ impl NatsRunner {
             upstream: ctx.upstream.clone(),
         };
         let subject = task_subject(&task.queue, docker);
-        let published = self.publish(&subject, &ctx, &msg, &token).await;
+        // A message the workers would refuse is never sent: the attempt fails here,
+        // saying why, instead of waiting for a result that cannot come.
+        let published = match wire::Message::check(&msg) {
+            Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,
+            Err(why) => Err(Outcome::failed(
+                None,
+                format!("cannot hand the task to the workers: {why}"),
+            )),
+        };
         let stored = matches!(&published, Ok(sent) if sent.stored);
         let (outcome, log_bytes) = match published {
             Err(outcome) => (outcome, 0),

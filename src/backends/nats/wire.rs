@@ -224,6 +224,11 @@ pub fn valid_worker(s: &str) -> bool {
     crate::engine::validate::is_valid_name(s)
 }
 
+/// Whether `s` is a valid host name in a message (it is only shown).
+pub fn valid_host(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control)
+}
+
 fn need(ok: bool, what: &str, value: &str, rule: &str) -> Result<(), String> {
     if ok {
         Ok(())
@@ -253,7 +258,7 @@ fn check_attempt(attempt: u32) -> Result<(), String> {
 fn check_worker(worker: &str, host: &str) -> Result<(), String> {
     need(valid_worker(worker), "worker name", worker, WORKER_RULE)?;
     need(
-        !host.is_empty() && host.len() <= 255 && !host.chars().any(char::is_control),
+        valid_host(host),
         "host name",
         host,
         "1 to 255 characters, no control characters",
