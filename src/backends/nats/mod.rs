@@ -36,6 +36,9 @@ pub const QUEUE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How long task output stays in `DAG_LOGS`.
 pub const LOGS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The environment variable naming this process's inbox prefix (default `_INBOX`).
+pub const INBOX_PREFIX_VAR: &str = "DAG_NATS_INBOX_PREFIX";
+
 /// Where and how to connect.
 #[derive(Clone, Debug, Default)]
 pub struct NatsOptions {
@@ -178,6 +181,15 @@ pub async fn connect_watched(
             }
         }
     });
+    // Replies (request answers, fetched messages) come to the client's inbox; with
+    // a prefix of its own, an identity may be allowed to subscribe to its own
+    // replies only, not to every client's (`_INBOX.>`).
+    if let Some(prefix) = std::env::var(INBOX_PREFIX_VAR)
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        connect = connect.custom_inbox_prefix(prefix);
+    }
     if let Some(creds) = &options.creds {
         connect = connect.credentials_file(creds).await.map_err(|e| {
             fail(format!(
