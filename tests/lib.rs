@@ -13,6 +13,7 @@ mod examples;
 mod exit_codes;
 mod history;
 mod nats;
+mod nats_hardening;
 mod retry;
 mod run;
 mod signals;

@@ -712,18 +712,31 @@ fn least_privilege_identities_from_the_example_config() {
         nats.port
     );
     let worker = format!("nats://worker:change-me-worker@127.0.0.1:{}", nats.port);
+    // Each identity receives its replies under its own inbox prefix.
+    let as_submitter = ("DAG_NATS_INBOX_PREFIX", "_INBOX_submitter");
+    let as_worker = ("DAG_NATS_INBOX_PREFIX", "_INBOX_worker");
     // The submitter creates the layout; then a worker with its own identity serves.
-    env.run(&["workers", "--nats", &submitter]).code(0);
+    let layout: crate::common::Run = env
+        .cmd(&["workers", "--nats", &submitter])
+        .env(as_submitter.0, as_submitter.1)
+        .output()
+        .unwrap()
+        .into();
+    layout.code(0);
     let mut child = env
         .cmd(&["worker", "--nats", &worker, "--name", "restricted"])
+        .env(as_worker.0, as_worker.1)
         .envs(crate::common::nats::FAST.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // `big` publishes an output over the server's max payload: its result, the
+    // task message of `c` and the run store's record of it go through the object
+    // stores, with these identities' permissions.
     env.write(
         "p.yaml",
-        "name: perms\ntasks:\n  a: { command: 'echo hi; echo k=v >> \"$DAG_OUTPUT\"' }\n  b: { type: fn, command: 'echo ${{ tasks.a.outputs.k }}', depends_on: a }\n",
+        "name: perms\ntasks:\n  a: { command: 'echo hi; echo k=v >> \"$DAG_OUTPUT\"' }\n  b: { type: fn, command: 'echo ${{ tasks.a.outputs.k }}', depends_on: a }\n  big: { command: 'printf \"v=%s\\n\" \"$(head -c 1048500 /dev/zero | tr \"\\0\" x)\" >> \"$DAG_OUTPUT\"' }\n  c: { command: 'echo \"n=${{ tasks.a.outputs.k }}\" >> \"$DAG_OUTPUT\"', depends_on: [a, big] }\n",
     );
     let run: crate::common::Run = env
         .cmd(&[
@@ -736,6 +749,7 @@ fn least_privilege_identities_from_the_example_config() {
             "--output",
             "json",
         ])
+        .env(as_submitter.0, as_submitter.1)
         .envs(crate::common::nats::FAST.iter().copied())
         .output()
         .unwrap()
@@ -744,11 +758,17 @@ fn least_privilege_identities_from_the_example_config() {
     let doc = run.json();
     assert_eq!(task(&doc, "b")["worker"], "restricted");
     assert_eq!(task(&doc, "b")["outputs"]["output"], "v");
+    assert_eq!(task(&doc, "c")["outputs"]["n"], "v");
+    assert_eq!(
+        task(&doc, "big")["outputs"]["v"].as_str().map(str::len),
+        Some(1_048_500)
+    );
     let _ = child.kill();
     let _ = child.wait();
     // dag names a refused permission instead of only timing out.
     let denied: crate::common::Run = env
         .cmd(&["runs", "--state", "nats", "--nats", &worker])
+        .env(as_worker.0, as_worker.1)
         .output()
         .unwrap()
         .into();
@@ -771,9 +791,15 @@ fn least_privilege_identities_from_the_example_config() {
             async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into())
         };
         let as_worker = login("worker", "change-me-worker")
+            .custom_inbox_prefix("_INBOX_worker")
             .connect(&addr)
             .await
             .unwrap();
+        // A worker listening to every client's replies, as it could with `_INBOX.>`.
+        let mut sniffed = futures_util::stream::select(
+            as_worker.subscribe("_INBOX.>").await.unwrap(),
+            as_worker.subscribe("_INBOX_submitter.>").await.unwrap(),
+        );
         let js = async_nats::jetstream::new(as_worker);
         let published = tokio::time::timeout(Duration::from_secs(8), async {
             js.publish("dag.tasks.default", "{}".into())
@@ -794,10 +820,28 @@ fn least_privilege_identities_from_the_example_config() {
         );
 
         let as_submitter = login("submitter", "change-me-submitter")
+            .custom_inbox_prefix("_INBOX_submitter")
             .connect(&addr)
             .await
             .unwrap();
         let js = async_nats::jetstream::new(as_submitter);
+        // The submitter reads the run records: the worker hears none of it.
+        let kv = js.get_key_value("dag_runs").await.unwrap();
+        let keys: Vec<String> = kv
+            .keys()
+            .await
+            .unwrap()
+            .filter_map(|k| async move { k.ok() })
+            .collect()
+            .await;
+        assert!(!keys.is_empty());
+        let first = kv.get(&keys[0]).await.unwrap();
+        assert!(first.is_some());
+        let heard = tokio::time::timeout(Duration::from_secs(1), sniffed.next()).await;
+        assert!(
+            heard.is_err(),
+            "the worker identity read a reply to the submitter: {heard:?}"
+        );
         js.publish("dag.tasks.default", "{}".into())
             .await
             .unwrap()

@@ -160,7 +160,7 @@ pub struct NatsArgs {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// Tasks run at once.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::backends::nats::worker::MAX_SLOTS)))]
     pub workers: u32,
 
     /// Timeout of tasks that set none.

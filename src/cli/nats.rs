@@ -15,7 +15,7 @@ use super::output;
 use super::progress::format_ms;
 use super::setup;
 use crate::backends::docker::DockerRunner;
-use crate::backends::nats::scheduler::{NatsRunner, Warn, all_workers, heartbeat_age};
+use crate::backends::nats::scheduler::{NatsRunner, Warn, all_workers, heartbeat_age, suspicion};
 use crate::backends::nats::wire::{self, ControlAction, ControlMsg, PROTOCOL};
 use crate::backends::nats::worker::{self, WorkerConfig};
 use crate::backends::nats::{NatsError, NatsOptions, TASKS_STREAM, Timing, connect, ensure_layout};
@@ -25,6 +25,7 @@ impl From<NatsError> for CliError {
     fn from(e: NatsError) -> CliError {
         match e {
             NatsError::Url { .. } => CliError::usage(e.to_string(), None),
+            NatsError::InUse(message) => CliError::usage(message, None),
             e => CliError::Infrastructure(e.to_string()),
         }
     }
@@ -71,16 +72,20 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
         args.queues.clone()
     };
     for q in &queues {
-        if q.is_empty()
-            || !q
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !wire::valid_queue(q) {
             return Err(CliError::usage(
                 format!("invalid queue name `{q}`"),
-                Some("queue names use only letters, digits, `_` and `-`".into()),
+                Some(format!("queue names use only {}", wire::QUEUE_RULE)),
             ));
         }
+    }
+    if let Some(name) = &args.name
+        && !wire::valid_worker(name)
+    {
+        return Err(CliError::usage(
+            format!("invalid worker name `{}`", wire::excerpt(name)),
+            Some(format!("worker names use only {}", wire::WORKER_RULE)),
+        ));
     }
     let config = WorkerConfig {
         name: args.name.clone(),
@@ -212,7 +217,8 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     "version": w.version,
                     "started_at": w.started_at,
                     "last_heartbeat": w.updated_at,
-                    "alive": heartbeat_age(w) < timing.dead_after(),
+                    "alive": suspicion(w, &timing).is_none() && heartbeat_age(w) < timing.dead_after(),
+                    "suspect": suspicion(w, &timing),
                 })).collect::<Vec<_>>(),
                 "queues": queues.iter().map(|(q, waiting, running)| serde_json::json!({
                     "queue": q, "waiting": waiting, "running": running,
@@ -236,6 +242,7 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
             ]);
             for w in &workers {
                 let age = heartbeat_age(w);
+                let suspect = suspicion(w, &timing);
                 t.add_row([
                     w.id.clone(),
                     w.hostname.clone(),
@@ -246,12 +253,11 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     ),
                     format!("{}/{}", w.active, w.slots),
                     format!("{} ago", format_ms(age.as_millis() as u64)),
-                    if age < timing.dead_after() {
-                        "alive"
-                    } else {
-                        "dead"
-                    }
-                    .to_string(),
+                    match suspect {
+                        Some(why) => format!("suspect: {why}"),
+                        None if age < timing.dead_after() => "alive".to_string(),
+                        None => "dead".to_string(),
+                    },
                 ]);
             }
             let mut q = Table::new();
@@ -306,6 +312,13 @@ pub fn cancel(
     store: Result<setup::Store, CliError>,
     nats: &NatsArgs,
 ) -> Result<u8, CliError> {
+    // The run id becomes a subject (`dag.control.<run>`).
+    if !wire::valid_run_id(&args.run_id) {
+        return Err(CliError::usage(
+            format!("invalid run id `{}`", wire::excerpt(&args.run_id)),
+            Some(format!("run ids use only {}", wire::RUN_ID_RULE)),
+        ));
+    }
     use crate::engine::store::StoreError;
     let store = match store {
         Ok(store) => Some(store),

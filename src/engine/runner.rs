@@ -346,6 +346,12 @@ pub trait TaskRunner: Send + Sync {
     fn check(&self) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Called once a run this runner served has ended, whatever its outcome, to
+    /// release what the runner keeps for it (a distributed run's result consumer).
+    fn run_ended(&self, _run_id: &str) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// The runners available to a run, by task type (`bash`, `http`, `docker`, `fn`).

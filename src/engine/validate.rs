@@ -478,14 +478,14 @@ const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD",
 /// subjects, which all have limits.
 pub const MAX_NAME_LEN: usize = 100;
 
-/// A `name:` or task id: what may appear in file names and NATS subjects.
-fn is_valid_name(s: &str) -> bool {
+/// A `name:` or task id: what may appear in file names and NATS subjects (where a
+/// leading, trailing or doubled `.` would make an empty token).
+pub fn is_valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAME_LEN
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        && s != "."
-        && s != ".."
+        && !s.split('.').any(str::is_empty)
 }
 
 /// Values from `defaults:`.
@@ -915,7 +915,7 @@ impl Checker<'_, '_> {
                 } else {
                     self.report(
                         Problem::at(v.span, format!("invalid DAG name `{n}`"), "invalid name")
-                            .help(format!("names use only letters, digits, `_`, `.` and `-`, at most {MAX_NAME_LEN} of them")),
+                            .help(format!("names use only letters, digits, `_`, `.` (only between others) and `-`, at most {MAX_NAME_LEN} of them")),
                     );
                     None
                 }
@@ -1171,7 +1171,7 @@ impl Checker<'_, '_> {
             if !is_valid_name(id) {
                 self.report(
                     Problem::at(knode.span, format!("invalid task id `{id}`"), "invalid id")
-                        .help(format!("task ids use only letters, digits, `_`, `.` and `-`, at most {MAX_NAME_LEN} of them")),
+                        .help(format!("task ids use only letters, digits, `_`, `.` (only between others) and `-`, at most {MAX_NAME_LEN} of them")),
                 );
                 ok = false;
                 continue;

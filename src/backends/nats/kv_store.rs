@@ -35,6 +35,127 @@ use crate::engine::time::Timestamp;
 
 /// The bucket of runs.
 pub const RUNS_BUCKET: &str = "dag_runs";
+/// The object store of task outputs too large for a value of [`RUNS_BUCKET`] (over
+/// the server's max payload); kept as long as their run.
+pub const OUTPUTS_BUCKET: &str = "dag_outputs";
+
+/// A task record as kept under `<run>.t.<task>`: outputs too large for one value are
+/// in [`OUTPUTS_BUCKET`] instead, and the record says where.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredTask {
+    #[serde(flatten)]
+    record: TaskRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outputs_object: Option<OutputsObject>,
+}
+
+/// Where a task's outputs are when they are not in its record.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct OutputsObject {
+    bucket: String,
+    name: String,
+    /// SHA-256 of the object (the outputs as a JSON object).
+    sha256: String,
+}
+
+async fn outputs_bucket(
+    js: &jetstream::Context,
+) -> Result<jetstream::object_store::ObjectStore, String> {
+    if let Ok(store) = js.get_object_store(OUTPUTS_BUCKET).await {
+        return Ok(store);
+    }
+    match js
+        .create_object_store(jetstream::object_store::Config {
+            bucket: OUTPUTS_BUCKET.into(),
+            storage: jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(store) => Ok(store),
+        Err(e) => js
+            .get_object_store(OUTPUTS_BUCKET)
+            .await
+            .map_err(|_| format!("cannot create the {OUTPUTS_BUCKET} bucket: {e}")),
+    }
+}
+
+/// The record to write for `t`, its outputs put in [`OUTPUTS_BUCKET`] first when
+/// the record would not fit in one message.
+async fn stored(
+    js: &jetstream::Context,
+    client: &async_nats::Client,
+    run_id: &str,
+    t: &TaskRecord,
+) -> Result<StoredTask, StoreError> {
+    let key = task_key(run_id, &t.id);
+    let size = serde_json::to_vec(t)
+        .map_err(|e| io("encode", &key, e))?
+        .len();
+    if size <= super::transport::inline_limit(client) {
+        return Ok(StoredTask {
+            record: t.clone(),
+            outputs_object: None,
+        });
+    }
+    let outputs = serde_json::to_vec(&t.outputs).map_err(|e| io("encode", &key, e))?;
+    let name = format!("{run_id}.{}", t.id);
+    let store = outputs_bucket(js)
+        .await
+        .map_err(|e| io("write", &name, e))?;
+    super::transport::put_object(client, &store, &name, &outputs)
+        .await
+        .map_err(|e| io("write", format!("{OUTPUTS_BUCKET}: {name}"), e))?;
+    Ok(StoredTask {
+        record: TaskRecord {
+            outputs: Default::default(),
+            ..t.clone()
+        },
+        outputs_object: Some(OutputsObject {
+            bucket: OUTPUTS_BUCKET.into(),
+            name,
+            sha256: super::transport::digest(&outputs),
+        }),
+    })
+}
+
+/// The task record kept as `stored`, with its outputs read back.
+async fn restored(js: &jetstream::Context, stored: StoredTask) -> Result<TaskRecord, StoreError> {
+    let mut record = stored.record;
+    let Some(object) = stored.outputs_object else {
+        return Ok(record);
+    };
+    let where_ = format!("nats object store {}: {}", object.bucket, object.name);
+    let corrupt = |detail: String| StoreError::Corrupt {
+        path: where_.clone(),
+        detail,
+    };
+    let store = js
+        .get_object_store(&object.bucket)
+        .await
+        .map_err(|e| io("read", &where_, e))?;
+    let mut bytes = Vec::new();
+    {
+        use tokio::io::AsyncReadExt;
+        let found = store
+            .get(&object.name)
+            .await
+            .map_err(|e| io("read", &where_, e))?;
+        // Outputs are capped at 1 MiB; their JSON, escapes included, at most 6 times.
+        found
+            .take(6 * crate::engine::runner::MAX_OUTPUT_BYTES as u64 + 1024)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| io("read", &where_, e))?;
+    }
+    if super::transport::digest(&bytes) != object.sha256 {
+        return Err(corrupt(
+            "the outputs do not match the digest the task record holds".into(),
+        ));
+    }
+    record.outputs = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    Ok(record)
+}
 /// How long a lease lasts without renewal: 15 s (`DAG_NATS_LEASE` shortens it for
 /// tests); it is renewed every third of that.
 pub fn lease() -> Duration {
@@ -217,9 +338,15 @@ impl KvStore {
         }
         let record = self.load_run(run_id)?;
         let kv = self.inner.kv.clone();
+        let js = self.inner.js.clone();
         let run_id = run_id.to_string();
         self.call(async move {
+            let outputs = js.get_object_store(OUTPUTS_BUCKET).await.ok();
             for t in &record.tasks {
+                if let Some(store) = &outputs {
+                    // Only large outputs are there; a missing object is no error.
+                    let _ = store.delete(format!("{run_id}.{}", t.id)).await;
+                }
                 kv.purge(task_key(&run_id, &t.id))
                     .await
                     .map_err(|e| io("delete", &run_id, e))?;
@@ -264,26 +391,40 @@ where
         let bytes =
             bytes::Bytes::from(serde_json::to_vec(&next).map_err(|e| io("encode", key, e))?);
         let written = match revision {
-            Some(r) => kv
-                .update(key, bytes, r)
-                .await
-                .map_err(|e| e.kind() == kv::UpdateErrorKind::WrongLastRevision),
-            None => kv
-                .create(key, bytes)
-                .await
-                .map_err(|e| e.kind() == kv::CreateErrorKind::AlreadyExists),
+            Some(r) => kv.update(key, bytes, r).await.map_err(|e| {
+                (
+                    e.kind() == kv::UpdateErrorKind::WrongLastRevision,
+                    e.to_string(),
+                )
+            }),
+            None => kv.create(key, bytes).await.map_err(|e| {
+                (
+                    e.kind() == kv::CreateErrorKind::AlreadyExists,
+                    e.to_string(),
+                )
+            }),
         };
         match written {
             Ok(revision) => return Ok((next, revision)),
             // Someone wrote in between: start again from the fresh value.
-            Err(true) => continue,
-            Err(false) => return Err(io("write", key, "the server refused the write")),
+            Err((true, _)) => continue,
+            Err((false, e)) => {
+                return Err(io(
+                    "write",
+                    key,
+                    format!("the server refused the write: {e}"),
+                ));
+            }
         }
     }
     Err(io("write", key, "too many concurrent writers"))
 }
 
-async fn load(kv: &kv::Store, run_id: &str) -> Result<RunRecord, StoreError> {
+async fn load(
+    kv: &kv::Store,
+    js: &jetstream::Context,
+    run_id: &str,
+) -> Result<RunRecord, StoreError> {
     let Some((header, _)) = read::<Header>(kv, &run_key(run_id)).await? else {
         return Err(StoreError::NotFound(run_id.to_string()));
     };
@@ -297,7 +438,12 @@ async fn load(kv: &kv::Store, run_id: &str) -> Result<RunRecord, StoreError> {
     record.tasks = Vec::with_capacity(keys.len());
     let mut reads = futures_util::stream::iter(keys.into_iter().map(|key| {
         let kv = kv.clone();
-        async move { read::<TaskRecord>(&kv, &key).await }
+        async move {
+            match read::<StoredTask>(&kv, &key).await? {
+                Some((t, rev)) => Ok(Some((restored(js, t).await?, rev))),
+                None => Ok(None),
+            }
+        }
     }))
     .buffered(64);
     let mut ids = header.task_ids.iter();
@@ -359,6 +505,7 @@ impl StateStore for KvStore {
 
     fn open_run(&self, run_id: &str) -> Result<(RunRecord, Box<dyn RunWriter>), StoreError> {
         let kv = self.inner.kv.clone();
+        let js = self.inner.js.clone();
         let holder = self.inner.holder.clone();
         let id = run_id.to_string();
         let record = self.call(async move {
@@ -380,7 +527,7 @@ impl StateStore for KvStore {
                 Ok(h)
             })
             .await?;
-            load(&kv, &id).await
+            load(&kv, &js, &id).await
         })?;
         Ok((
             record.clone(),
@@ -390,8 +537,9 @@ impl StateStore for KvStore {
 
     fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError> {
         let kv = self.inner.kv.clone();
+        let js = self.inner.js.clone();
         let id = run_id.to_string();
-        self.call(async move { load(&kv, &id).await })
+        self.call(async move { load(&kv, &js, &id).await })
     }
 
     fn run_ids(&self) -> Result<Vec<String>, StoreError> {
@@ -618,6 +766,7 @@ impl RunWriter for KvRunWriter {
         self.dirty_run = false;
         let logs: Vec<(String, u32)> = std::mem::take(&mut self.finished_logs);
         let kv = self.store.inner.kv.clone();
+        let js = self.store.inner.js.clone();
         let client = self.store.inner.client.clone();
         let publish_logs = !self.store.inner.remote_logs;
         let cache = self.store.inner.cache.clone();
@@ -626,11 +775,13 @@ impl RunWriter for KvRunWriter {
         self.store.call(async move {
             // Task records: one writer (the lease holder); CAS all the same.
             let writes = futures_util::stream::iter(tasks.into_iter().map(|(i, t)| {
-                let kv = kv.clone();
+                let (kv, js, client) = (kv.clone(), js.clone(), client.clone());
                 let key = task_key(&run_id, &t.id);
                 let revisions = revisions.clone();
+                let run_id = run_id.clone();
                 async move {
                     let known = revisions.lock().ok().and_then(|r| r[i]);
+                    let t = stored(&js, &client, &run_id, &t).await?;
                     let bytes = bytes::Bytes::from(
                         serde_json::to_vec(&t).map_err(|e| io("encode", &key, e))?,
                     );
@@ -638,13 +789,13 @@ impl RunWriter for KvRunWriter {
                         Some(rev) => match kv.update(&key, bytes, rev).await {
                             Ok(r) => r,
                             Err(_) => {
-                                update::<TaskRecord, _>(&kv, &key, |_| Ok(t.clone()))
+                                update::<StoredTask, _>(&kv, &key, |_| Ok(t.clone()))
                                     .await?
                                     .1
                             }
                         },
                         None => {
-                            update::<TaskRecord, _>(&kv, &key, |_| Ok(t.clone()))
+                            update::<StoredTask, _>(&kv, &key, |_| Ok(t.clone()))
                                 .await?
                                 .1
                         }
@@ -694,7 +845,9 @@ impl RunWriter for KvRunWriter {
                         &path,
                         std::fs::File::options().read(true),
                     ) {
-                        let mut chunk = vec![0u8; 64 * 1024];
+                        // Chunks fit the server's max payload, however small.
+                        let size = super::transport::inline_limit(&client).clamp(1024, 64 * 1024);
+                        let mut chunk = vec![0u8; size];
                         loop {
                             let n = match std::io::Read::read(&mut file, &mut chunk) {
                                 Ok(0) | Err(_) => break,
@@ -707,7 +860,7 @@ impl RunWriter for KvRunWriter {
                                 )
                                 .await;
                         }
-                        let _ = client.flush().await;
+                        let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
                         let _ = std::fs::remove_file(&path);
                     }
                 }

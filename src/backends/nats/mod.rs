@@ -4,15 +4,17 @@
 //!
 //! | thing | layout |
 //! |---|---|
-//! | task queue | stream `DAG_TASKS`, subjects `dag.tasks.<queue>` (`dag.tasks.<queue>.docker` for docker tasks), work-queue retention, file storage, max age 24h, `Nats-Msg-Id` = `<run>.<task>.<attempt>` |
+//! | task queue | stream `DAG_TASKS`, subjects `dag.tasks.<queue>` (`dag.tasks.<queue>.docker` for docker tasks), work-queue retention, file storage, max age 24h, `Nats-Msg-Id` = `<run>.<task>.<attempt>`, `Dag-Token` = the attempt's token |
 //! | worker consumers | durable pull consumer `dag-worker-<queue>` (and `dag-worker-<queue>-docker`), explicit ack, AckWait 30s |
-//! | results | stream `DAG_RESULTS`, subjects `dag.results.<run>`, durable consumer `results-<run>` per run |
+//! | results | stream `DAG_RESULTS`, subjects `dag.results.<run>`, `Dag-Proof` = HMAC of the payload keyed by the attempt's token, durable consumer `results-<run>` per run, deleted when the run ends |
 //! | heartbeats | KV bucket `dag_workers`, key = worker id |
+//! | large payloads | object store `dag_payloads`: a task message or result over the server's max payload, named by the message's `Dag-Object` header |
 //! | logs | stream `DAG_LOGS`, subjects `dag.logs.<run>.<task>.<attempt>` |
 //! | cancel | `dag.control.<run>` |
 
 pub mod kv_store;
 pub mod scheduler;
+pub mod transport;
 pub mod wire;
 pub mod worker;
 
@@ -33,6 +35,9 @@ pub const WORKERS_BUCKET: &str = "dag_workers";
 pub const QUEUE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How long task output stays in `DAG_LOGS`.
 pub const LOGS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The environment variable naming this process's inbox prefix (default `_INBOX`).
+pub const INBOX_PREFIX_VAR: &str = "DAG_NATS_INBOX_PREFIX";
 
 /// Where and how to connect.
 #[derive(Clone, Debug, Default)]
@@ -107,6 +112,9 @@ pub enum NatsError {
     /// A stream, consumer or bucket exists with another configuration.
     #[error("NATS: {0}")]
     Mismatch(String),
+    /// A worker name held by a live worker.
+    #[error("{0}")]
+    InUse(String),
     /// The server URL is malformed (a usage error, not an unreachable server).
     #[error("invalid NATS URL `{url}`: {detail}")]
     Url {
@@ -213,6 +221,15 @@ pub async fn connect_watched(
             .map_err(|e| format!("cannot read {what} {shown}: {e}"))
         }
     };
+    // Replies (request answers, fetched messages) come to the client's inbox; with
+    // a prefix of its own, an identity may be allowed to subscribe to its own
+    // replies only, not to every client's (`_INBOX.>`).
+    if let Some(prefix) = std::env::var(INBOX_PREFIX_VAR)
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        connect = connect.custom_inbox_prefix(prefix);
+    }
     if let Some(creds) = &options.creds {
         let bytes = read_key_file(creds, "credentials file")
             .await
@@ -418,6 +435,7 @@ pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
         }
     }
     workers_bucket(js).await?;
+    transport::payloads_bucket(js).await?;
     Ok(())
 }
 

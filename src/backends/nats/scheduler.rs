@@ -6,6 +6,11 @@
 //! arrive on the run's own durable consumer and are acknowledged only after the
 //! engine has saved them. Task output arrives on `dag.logs.<run>.<task>.<attempt>`
 //! and is written to the attempt's log, so `dag logs` works as for local runs.
+//!
+//! Each attempt is published with a fresh token (see [`super::transport`]); a result
+//! whose proof does not match the token of the attempt it names is refused with a
+//! warning and changes nothing, so the genuine result is still accepted. The run's
+//! result consumer is deleted when the run ends.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,18 +18,25 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream::{self, AckKind, consumer};
 use futures_util::StreamExt;
 use tokio::sync::{OnceCell, oneshot};
 
+use super::transport::{self, PROOF_HEADER, SendError, Sent, TOKEN_HEADER};
 use super::wire::{
     self, ControlAction, ControlMsg, Heartbeat, PROTOCOL, ResultKind, ResultMsg, TaskMsg,
 };
-use super::{NatsError, RESULTS_STREAM, TASKS_STREAM, Timing, task_subject, workers_bucket};
+use super::{
+    NatsError, RESULTS_STREAM, TASKS_STREAM, Timing, eprintln_safe, task_subject, workers_bucket,
+};
 use crate::engine::runner::{
     Acker, BoxFuture, Note, NoteSink, Outcome, Status, StopSignal, TaskContext, TaskLog, TaskRunner,
 };
 use crate::engine::spec::TaskKind;
+
+/// The longest a best-effort step of stopping or ending a run waits for the server
+/// (which may be away).
+const STEP: Duration = Duration::from_secs(2);
 
 /// Called with a warning for the user (a queue no worker serves).
 pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
@@ -46,6 +58,10 @@ struct Inner {
 /// What the runner keeps for one run: attempts waiting for their results.
 struct RunChannel {
     run_id: String,
+    js: jetstream::Context,
+    warn: Option<Warn>,
+    /// The loops listening for the run's results and control messages.
+    listeners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     waiting: Mutex<HashMap<(String, u32), Waiter>>,
     /// Queue (and docker) of every attempt published and not yet started.
     unstarted: Mutex<HashMap<(String, u32), (String, bool)>>,
@@ -53,6 +69,8 @@ struct RunChannel {
 }
 
 struct Waiter {
+    /// The token sent with the attempt's task message.
+    token: String,
     notes: Option<NoteSink>,
     done: Option<oneshot::Sender<(ResultMsg, jetstream::Message)>>,
 }
@@ -105,7 +123,7 @@ async fn start_run(
         .get_stream(RESULTS_STREAM)
         .await
         .map_err(|e| NatsError::Op(format!("cannot open stream {RESULTS_STREAM}: {e}")))?;
-    let name = format!("results-{run_id}");
+    let name = results_consumer(run_id);
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
             &name,
@@ -128,13 +146,16 @@ async fn start_run(
         .map_err(|e| NatsError::Op(format!("cannot subscribe to control messages: {e}")))?;
     let channel = Arc::new(RunChannel {
         run_id: run_id.to_string(),
+        js: inner.js.clone(),
+        warn: inner.warn.clone(),
+        listeners: Mutex::new(Vec::new()),
         waiting: Mutex::new(HashMap::new()),
         unstarted: Mutex::new(HashMap::new()),
         cancel_sent: AtomicBool::new(false),
     });
     // Results: routed to the attempt waiting for them.
     let results = channel.clone();
-    tokio::spawn(async move {
+    let listen_results = tokio::spawn(async move {
         loop {
             let mut messages = match consumer.messages().await {
                 Ok(m) => m,
@@ -147,9 +168,28 @@ async fn start_run(
             };
             while let Some(next) = messages.next().await {
                 let Ok(msg) = next else { break };
-                match wire::decode::<ResultMsg>("result", &msg.payload) {
-                    Ok(result) => results.deliver(result, msg).await,
-                    Err(_) => {
+                let decoded =
+                    match transport::receive(&results.js, msg.headers.as_ref(), &msg.payload).await
+                    {
+                        Ok(payload) => wire::decode::<ResultMsg>("result", &payload)
+                            .map(|result| (result, payload)),
+                        Err(SendError::Retry(_)) => {
+                            // Its payload cannot be read now: it comes back later.
+                            let _ = msg
+                                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                                .await;
+                            continue;
+                        }
+                        Err(SendError::Never(e)) => Err(e),
+                    };
+                match decoded {
+                    Ok((result, payload)) => results.deliver(result, &payload, msg).await,
+                    Err(e) => {
+                        results.say(&format!(
+                            "refused a message on dag.results.{}: {e}",
+                            results.run_id
+                        ));
+                        transport::discard(&results.js, msg.headers.as_ref()).await;
                         let _ = msg.ack().await;
                     }
                 }
@@ -158,7 +198,7 @@ async fn start_run(
     });
     // `dag cancel RUN_ID` from anywhere stops the run as Ctrl-C would.
     let control_client = inner.client.clone();
-    tokio::spawn(async move {
+    let listen_control = tokio::spawn(async move {
         while let Some(msg) = control.next().await {
             if let Ok(c) = wire::decode::<ControlMsg>("control", &msg.payload)
                 && c.action == ControlAction::Cancel
@@ -171,17 +211,70 @@ async fn start_run(
             }
         }
     });
+    let mut listeners = vec![listen_results, listen_control];
     // Warn about queues that no live worker serves.
     if let Some(warn) = inner.warn.clone() {
         let (channel, inner) = (channel.clone(), inner.clone());
-        tokio::spawn(async move { watch_queues(inner, channel, warn).await });
+        listeners.push(tokio::spawn(async move {
+            watch_queues(inner, channel, warn).await
+        }));
+    }
+    if let Ok(mut l) = channel.listeners.lock() {
+        *l = listeners;
     }
     Ok(channel)
 }
 
+/// The name of a run's result consumer.
+fn results_consumer(run_id: &str) -> String {
+    format!("results-{run_id}")
+}
+
 impl RunChannel {
-    async fn deliver(&self, result: ResultMsg, msg: jetstream::Message) {
+    fn say(&self, text: &str) {
+        match &self.warn {
+            Some(warn) => warn(text),
+            None => eprintln_safe(&format!("dag: warning: {text}")),
+        }
+    }
+
+    /// Routes a result to the attempt waiting for it, if its proof holds.
+    async fn deliver(&self, result: ResultMsg, payload: &[u8], msg: jetstream::Message) {
         let key = (result.task.clone(), result.attempt);
+        let token = self
+            .waiting
+            .lock()
+            .ok()
+            .and_then(|w| w.get(&key).map(|w| w.token.clone()));
+        let Some(token) = token else {
+            // A duplicate (a redelivered attempt that ran twice) or a result for an
+            // attempt nobody waits for: nothing to save.
+            transport::discard(&self.js, msg.headers.as_ref()).await;
+            let _ = msg.ack().await;
+            return;
+        };
+        let proof = transport::header(msg.headers.as_ref(), PROOF_HEADER);
+        if !proof.is_some_and(|p| transport::verify(&token, payload, p)) {
+            self.say(&format!(
+                "refused a {} result for task {} (attempt {}) that claims to come from worker {} on {}: {}; it changes nothing",
+                match result.kind {
+                    ResultKind::Started => "started",
+                    ResultKind::Finished => "finished",
+                },
+                result.task,
+                result.attempt,
+                result.worker,
+                wire::excerpt(&result.host),
+                if proof.is_some() {
+                    "its proof does not match the task message handed out (forged, or meant for another attempt)"
+                } else {
+                    "it carries no proof of the task message handed out"
+                }
+            ));
+            transport::discard(&self.js, msg.headers.as_ref()).await;
+            let _ = msg.ack().await;
+            return;
+        }
         match result.kind {
             ResultKind::Started => {
                 if let Ok(mut u) = self.unstarted.lock() {
@@ -211,12 +304,13 @@ impl RunChannel {
                     // Acknowledged by the engine once the result is saved.
                     Some(tx) => {
                         if let Err((_, msg)) = tx.send((result, msg)) {
+                            transport::discard(&self.js, msg.headers.as_ref()).await;
                             let _ = msg.ack().await;
                         }
                     }
-                    // A duplicate (a redelivered attempt that ran twice) or a result
-                    // for an attempt nobody waits for: nothing to save.
+                    // A second finished result of the same attempt: already taken.
                     None => {
+                        transport::discard(&self.js, msg.headers.as_ref()).await;
                         let _ = msg.ack().await;
                     }
                 }
@@ -237,7 +331,8 @@ impl RunChannel {
         let _ = client
             .publish(format!("dag.control.{}", self.run_id), wire::encode(&msg))
             .await;
-        let _ = client.flush().await;
+        // With the server away a flush waits for it to come back: not for ever.
+        let _ = tokio::time::timeout(STEP, client.flush()).await;
     }
 }
 
@@ -258,7 +353,7 @@ async fn watch_queues(inner: Arc<Inner>, channel: Arc<RunChannel>, warn: Warn) {
             unserved_since.clear();
             continue;
         }
-        let live = live_workers(&inner.js, dead_after).await;
+        let live = live_workers(&inner.js, &inner.timing).await;
         for ((queue, docker), count) in waiting {
             let served = live
                 .iter()
@@ -284,19 +379,43 @@ async fn watch_queues(inner: Arc<Inner>, channel: Arc<RunChannel>, warn: Warn) {
     }
 }
 
-/// Workers whose heartbeat is recent.
-pub async fn live_workers(js: &jetstream::Context, dead_after: Duration) -> Vec<Heartbeat> {
+/// Workers whose heartbeat is recent and believable.
+pub async fn live_workers(js: &jetstream::Context, timing: &Timing) -> Vec<Heartbeat> {
     all_workers(js)
         .await
         .unwrap_or_default()
         .into_iter()
-        .filter(|w| heartbeat_age(w) < dead_after)
+        .filter(|w| heartbeat_age(w) < timing.dead_after() && suspicion(w, timing).is_none())
         .collect()
 }
 
 /// Time since a worker's heartbeat.
 pub fn heartbeat_age(w: &Heartbeat) -> Duration {
     w.updated_at.until(crate::engine::time::Timestamp::now())
+}
+
+/// Why a heartbeat is not to be trusted, if it is not: stamped in the future (past
+/// the clock skew a dead-after time allows), or claiming slots no worker can have.
+pub fn suspicion(w: &Heartbeat, timing: &Timing) -> Option<String> {
+    let now = crate::engine::time::Timestamp::now();
+    let ahead = now.until(w.updated_at);
+    if ahead > timing.dead_after() {
+        return Some(format!(
+            "heartbeat stamped {} in the future",
+            humantime::format_duration(Duration::from_secs(ahead.as_secs()))
+        ));
+    }
+    let max = super::worker::MAX_SLOTS as usize;
+    if w.slots == 0 || w.slots > max {
+        return Some(format!("claims {} slots (from 1 to {max})", w.slots));
+    }
+    if w.active > w.slots {
+        return Some(format!(
+            "claims {} tasks running in {} slots",
+            w.active, w.slots
+        ));
+    }
+    None
 }
 
 /// Every heartbeat in the bucket, live or not.
@@ -324,6 +443,32 @@ impl TaskRunner for NatsRunner {
         let runner = self.clone();
         Box::pin(async move { runner.run_remote(ctx).await })
     }
+
+    fn run_ended(&self, run_id: &str) -> BoxFuture<'static, ()> {
+        let (inner, run_id) = (self.inner.clone(), run_id.to_string());
+        Box::pin(async move { end_run(&inner, &run_id).await })
+    }
+}
+
+/// Stops listening for a run and deletes its result consumer: the run's results are
+/// all saved. A result still on its way stays in the stream (a retried run's new
+/// consumer reads it) until the stream's max age.
+async fn end_run(inner: &Inner, run_id: &str) {
+    let cell = inner.runs.lock().ok().and_then(|mut r| r.remove(run_id));
+    let Some(channel) = cell.and_then(|c| c.get().cloned()) else {
+        return;
+    };
+    if let Ok(mut listeners) = channel.listeners.lock() {
+        for l in listeners.drain(..) {
+            l.abort();
+        }
+    }
+    let _ = tokio::time::timeout(STEP, async {
+        if let Ok(stream) = inner.js.get_stream(RESULTS_STREAM).await {
+            let _ = stream.delete_consumer(&results_consumer(run_id)).await;
+        }
+    })
+    .await;
 }
 
 impl NatsRunner {
@@ -336,10 +481,12 @@ impl NatsRunner {
         let docker = matches!(task.kind, TaskKind::Docker(_));
         let key = (task.id.clone(), ctx.attempt);
         let (tx, rx) = oneshot::channel();
+        let token = transport::new_token();
         if let Ok(mut w) = channel.waiting.lock() {
             w.insert(
                 key.clone(),
                 Waiter {
+                    token: token.clone(),
                     notes: ctx.notes.clone(),
                     done: Some(tx),
                 },
@@ -375,14 +522,23 @@ impl NatsRunner {
             upstream: ctx.upstream.clone(),
         };
         let subject = task_subject(&task.queue, docker);
-        let published = self.publish(&subject, &ctx, &msg).await;
+        // A message the workers would refuse is never sent: the attempt fails here,
+        // saying why, instead of waiting for a result that cannot come.
+        let published = match wire::Message::check(&msg) {
+            Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,
+            Err(why) => Err(Outcome::failed(
+                None,
+                format!("cannot hand the task to the workers: {why}"),
+            )),
+        };
+        let stored = matches!(&published, Ok(sent) if sent.stored);
         let (outcome, log_bytes) = match published {
             Err(outcome) => (outcome, 0),
-            Ok(seq) => {
+            Ok(sent) => {
                 if let Ok(mut u) = channel.unstarted.lock() {
                     u.insert(key.clone(), (task.queue.clone(), docker));
                 }
-                self.wait(&channel, &ctx, rx, seq).await
+                self.wait(&channel, &ctx, rx, sent.sequence).await
             }
         };
         if let Ok(mut w) = channel.waiting.lock() {
@@ -390,6 +546,15 @@ impl NatsRunner {
         }
         if let Ok(mut u) = channel.unstarted.lock() {
             u.remove(&key);
+        }
+        // The task message's payload, if it went through the object store, is no
+        // longer needed.
+        if stored {
+            let _ = tokio::time::timeout(
+                STEP,
+                transport::delete_object(&self.inner.js, &task_object(&msg)),
+            )
+            .await;
         }
         if let Some(logs) = logs {
             // Output published just before the result may still be on its way: wait
@@ -404,33 +569,42 @@ impl NatsRunner {
     }
 
     /// Publishes the task message, retrying while the server is away; returns its
-    /// stream sequence.
+    /// stream sequence. An error that cannot pass (a message too large, a permission
+    /// the server refuses) fails the attempt at once, saying why.
     async fn publish(
         &self,
         subject: &str,
         ctx: &TaskContext,
         msg: &TaskMsg,
-    ) -> Result<u64, Outcome> {
+        token: &str,
+    ) -> Result<Sent, Outcome> {
         let mut headers = HeaderMap::new();
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,
             format!("{}.{}.{}", msg.run_id, msg.task.id, msg.attempt).as_str(),
         );
+        headers.insert(TOKEN_HEADER, token);
         let payload = wire::encode(msg);
+        let object = task_object(msg);
         let mut delay = Duration::from_millis(100);
         loop {
-            let attempt = async {
-                self.inner
-                    .js
-                    .publish_with_headers(subject.to_string(), headers.clone(), payload.clone())
-                    .await?
-                    .await
-                    .map_err(|e| async_nats::Error::from(e.to_string()))
-            };
+            let attempt = transport::send(
+                &self.inner.js,
+                &self.inner.client,
+                subject,
+                headers.clone(),
+                payload.clone(),
+                &object,
+            );
             tokio::select! {
                 r = attempt => match r {
-                    Ok(ack) => return Ok(ack.sequence),
-                    Err(_) => {
+                    Ok(sent) => return Ok(sent),
+                    Err(SendError::Never(why)) => {
+                        return Err(Outcome::failed(None, format!(
+                            "cannot hand the task to the workers on {subject}: {why}"
+                        )));
+                    }
+                    Err(SendError::Retry(_)) => {
                         // The server is away: try again; the message id de-duplicates.
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
@@ -453,7 +627,7 @@ impl NatsRunner {
             r = &mut rx => return match r {
                 Ok((result, msg)) => {
                     let bytes = result.log_bytes;
-                    (outcome_of(result, msg), bytes)
+                    (outcome_of(&self.inner.js, result, msg), bytes)
                 }
                 Err(_) => (Outcome::failed(None, "the result listener stopped"), 0),
             },
@@ -462,9 +636,12 @@ impl NatsRunner {
         // Stopped: tell the workers, take the message out of the queue if no worker
         // has it yet, and give a running attempt the grace period to report.
         channel.send_cancel(&self.inner.client).await;
-        if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
-            let _ = stream.delete_message(seq).await;
-        }
+        let _ = tokio::time::timeout(STEP, async {
+            if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
+                let _ = stream.delete_message(seq).await;
+            }
+        })
+        .await;
         let key = (ctx.task().id.clone(), ctx.attempt);
         let started = channel
             .unstarted
@@ -481,7 +658,7 @@ impl NatsRunner {
         match tokio::time::timeout(patience, &mut rx).await {
             Ok(Ok((result, msg))) => {
                 let bytes = result.log_bytes;
-                let mut outcome = outcome_of(result, msg);
+                let mut outcome = outcome_of(&self.inner.js, result, msg);
                 if outcome.status != Status::Success {
                     outcome.status = Status::Cancelled;
                 }
@@ -492,9 +669,16 @@ impl NatsRunner {
     }
 }
 
-fn outcome_of(result: ResultMsg, msg: jetstream::Message) -> Outcome {
+/// The object name of a task message too large for one message.
+fn task_object(msg: &TaskMsg) -> String {
+    format!("{}.{}.{}.task", msg.run_id, msg.task.id, msg.attempt)
+}
+
+fn outcome_of(js: &jetstream::Context, result: ResultMsg, msg: jetstream::Message) -> Outcome {
+    let js = js.clone();
     let ack = Arc::new(Acker::new(move || {
         tokio::spawn(async move {
+            transport::discard(&js, msg.headers.as_ref()).await;
             let _ = msg.ack().await;
         });
     }));

@@ -1,5 +1,8 @@
 //! The JSON messages exchanged over NATS. Every message carries `v`, the protocol
 //! version; a peer that speaks another version is refused with an error saying so.
+//! Every identifier a message carries (run id, task id, queue, attempt, worker) is
+//! checked when it is decoded: they become NATS subjects and keys, and a message
+//! whose identifiers cannot is refused as a whole, with the reason.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +13,17 @@ use crate::engine::runner::Outputs;
 use crate::engine::spec::TaskSpec;
 use crate::engine::time::Timestamp;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 1;
+/// The protocol version this build speaks. Version 2: a task message carries its
+/// attempt's token in the `Dag-Token` header and a result proves it (`Dag-Proof`), a
+/// message over the server's max payload travels through the `dag_payloads` object
+/// store, and identifiers are checked on decode.
+pub const PROTOCOL: u32 = 2;
+
+/// The longest attempt number a message may carry.
+pub const MAX_ATTEMPT: u32 = 1_000_000;
+
+/// The most bytes of a refused message's text quoted in an error or a log line.
+pub const QUOTE_BYTES: usize = 200;
 
 /// A task attempt to run, on `dag.tasks.<queue>` (`.docker` for docker tasks).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -134,14 +146,33 @@ pub fn encode<T: Serialize>(msg: &T) -> bytes::Bytes {
     bytes::Bytes::from(serde_json::to_vec(msg).unwrap_or_default())
 }
 
-/// Decodes a message, refusing other protocol versions with a clear error.
-pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, String> {
+/// A wire message: decoded, then checked.
+pub trait Message: DeserializeOwned {
+    /// Checks the identifiers the message carries.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// `text` cut to [`QUOTE_BYTES`] (on a character boundary), saying how long it was.
+pub fn excerpt(text: &str) -> String {
+    if text.len() <= QUOTE_BYTES {
+        return text.to_string();
+    }
+    let mut end = QUOTE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
+/// Decodes a message, refusing other protocol versions and invalid identifiers with
+/// a clear error (which quotes at most [`QUOTE_BYTES`] of what it refuses).
+pub fn decode<T: Message>(what: &str, bytes: &[u8]) -> Result<T, String> {
     #[derive(Deserialize)]
     struct Version {
         v: Option<u32>,
     }
-    let version: Version =
-        serde_json::from_slice(bytes).map_err(|e| format!("undecodable {what} message: {e}"))?;
+    let undecodable = |e: serde_json::Error| excerpt(&format!("undecodable {what} message: {e}"));
+    let version: Version = serde_json::from_slice(bytes).map_err(undecodable)?;
     match version.v {
         Some(PROTOCOL) => {}
         Some(other) => {
@@ -152,12 +183,246 @@ pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, String
         }
         None => return Err(format!("{what} message without a protocol version")),
     }
-    serde_json::from_slice(bytes).map_err(|e| format!("undecodable {what} message: {e}"))
+    let msg: T = serde_json::from_slice(bytes).map_err(undecodable)?;
+    msg.check()
+        .map_err(|e| format!("invalid {what} message: {e}"))?;
+    Ok(msg)
+}
+
+/// What a run id is made of: it is one subject token (`dag.results.<run>`).
+pub const RUN_ID_RULE: &str = "letters, digits, `_` and `-`, at most 100";
+/// What a task id is made of (as the DAG file allows).
+pub const TASK_ID_RULE: &str =
+    "letters, digits, `_`, `.` and `-`, at most 100, no empty part between dots";
+/// What a queue name is made of (as the DAG file and `dag worker --queue` allow).
+pub const QUEUE_RULE: &str = "letters, digits, `_` and `-`, at most 100";
+/// What a worker name is made of: it is a key of the `dag_workers` bucket.
+pub const WORKER_RULE: &str =
+    "letters, digits, `_`, `.` and `-`, at most 100, no empty part between dots";
+
+fn is_token(s: &str) -> bool {
+    crate::engine::validate::is_valid_name(s) && !s.contains('.')
+}
+
+/// Whether `s` is a valid run id.
+pub fn valid_run_id(s: &str) -> bool {
+    is_token(s)
+}
+
+/// Whether `s` is a valid queue name.
+pub fn valid_queue(s: &str) -> bool {
+    is_token(s)
+}
+
+/// Whether `s` is a valid task id.
+pub fn valid_task_id(s: &str) -> bool {
+    crate::engine::validate::is_valid_name(s)
+}
+
+/// Whether `s` is a valid worker name.
+pub fn valid_worker(s: &str) -> bool {
+    crate::engine::validate::is_valid_name(s)
+}
+
+/// Whether `s` is a valid host name in a message (it is only shown).
+pub fn valid_host(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control)
+}
+
+fn need(ok: bool, what: &str, value: &str, rule: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{what} `{}` is not valid ({rule})", excerpt(value)))
+    }
+}
+
+fn check_run(run_id: &str) -> Result<(), String> {
+    need(valid_run_id(run_id), "run id", run_id, RUN_ID_RULE)
+}
+
+fn check_task(task: &str) -> Result<(), String> {
+    need(valid_task_id(task), "task id", task, TASK_ID_RULE)
+}
+
+fn check_attempt(attempt: u32) -> Result<(), String> {
+    if (1..=MAX_ATTEMPT).contains(&attempt) {
+        Ok(())
+    } else {
+        Err(format!(
+            "attempt {attempt} is not valid (from 1 to {MAX_ATTEMPT})"
+        ))
+    }
+}
+
+fn check_worker(worker: &str, host: &str) -> Result<(), String> {
+    need(valid_worker(worker), "worker name", worker, WORKER_RULE)?;
+    need(
+        valid_host(host),
+        "host name",
+        host,
+        "1 to 255 characters, no control characters",
+    )
+}
+
+impl Message for TaskMsg {
+    fn check(&self) -> Result<(), String> {
+        check_run(&self.run_id)?;
+        need(
+            crate::engine::validate::is_valid_name(&self.dag),
+            "DAG name",
+            &self.dag,
+            TASK_ID_RULE,
+        )?;
+        check_task(&self.task.id)?;
+        need(
+            valid_queue(&self.task.queue),
+            "queue",
+            &self.task.queue,
+            QUEUE_RULE,
+        )?;
+        check_attempt(self.attempt)?;
+        self.upstream.keys().try_for_each(|t| check_task(t))
+    }
+}
+
+impl Message for ResultMsg {
+    fn check(&self) -> Result<(), String> {
+        check_run(&self.run_id)?;
+        check_task(&self.task)?;
+        check_attempt(self.attempt)?;
+        check_worker(&self.worker, &self.host)?;
+        match (self.kind, self.status.as_deref()) {
+            (ResultKind::Started, None)
+            | (ResultKind::Finished, Some("success" | "failed" | "cancelled")) => Ok(()),
+            (kind, status) => Err(format!(
+                "a {kind:?} result with status {}",
+                excerpt(&format!("{status:?}"))
+            )),
+        }
+    }
+}
+
+impl Message for Heartbeat {
+    fn check(&self) -> Result<(), String> {
+        check_worker(&self.id, &self.hostname)?;
+        self.queues
+            .iter()
+            .try_for_each(|q| need(valid_queue(q), "queue", q, QUEUE_RULE))
+    }
+}
+
+impl Message for ControlMsg {
+    fn check(&self) -> Result<(), String> {
+        check_run(&self.run_id)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file of the `wire` fuzz target's seed corpus.
+    fn corpus(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/wire")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn messages_of_this_version_decode() {
+        decode::<TaskMsg>("task", &corpus("task-v2.json")).unwrap();
+        decode::<ResultMsg>("result", &corpus("result-v2.json")).unwrap();
+        decode::<Heartbeat>("heartbeat", &corpus("heartbeat-v2.json")).unwrap();
+        decode::<ControlMsg>("control", &corpus("control-v2.json")).unwrap();
+    }
+
+    #[test]
+    fn identifiers_that_cannot_be_subjects_or_keys_are_refused() {
+        type Decoder = fn(&[u8]) -> Result<(), String>;
+        let cases: [(&str, Decoder, &str); 10] = [
+            (
+                "task-poison-run-id.json",
+                |b| decode::<TaskMsg>("task", b).map(drop),
+                "run id `a b*>.c` is not valid",
+            ),
+            (
+                "task-poison-task-id.json",
+                |b| decode::<TaskMsg>("task", b).map(drop),
+                "task id `a..b` is not valid",
+            ),
+            (
+                "task-poison-queue.json",
+                |b| decode::<TaskMsg>("task", b).map(drop),
+                "queue `gpu.>` is not valid",
+            ),
+            (
+                "task-poison-attempt.json",
+                |b| decode::<TaskMsg>("task", b).map(drop),
+                "attempt 0 is not valid",
+            ),
+            (
+                "task-poison-upstream.json",
+                |b| decode::<TaskMsg>("task", b).map(drop),
+                "task id `up stream` is not valid",
+            ),
+            (
+                "result-poison-worker.json",
+                |b| decode::<ResultMsg>("result", b).map(drop),
+                "worker name `w*` is not valid",
+            ),
+            (
+                "result-poison-run-id.json",
+                |b| decode::<ResultMsg>("result", b).map(drop),
+                "run id `r.x` is not valid",
+            ),
+            (
+                "result-poison-status.json",
+                |b| decode::<ResultMsg>("result", b).map(drop),
+                "a Finished result with status Some(\"maybe\")",
+            ),
+            (
+                "heartbeat-poison-queue.json",
+                |b| decode::<Heartbeat>("heartbeat", b).map(drop),
+                "queue `a b` is not valid",
+            ),
+            (
+                "control-poison-run-id.json",
+                |b| decode::<ControlMsg>("control", b).map(drop),
+                "run id `>` is not valid",
+            ),
+        ];
+        for (file, decode, says) in cases {
+            let err = decode(&corpus(file)).unwrap_err();
+            assert!(err.contains(says), "{file}: {err}");
+            assert!(err.starts_with("invalid "), "{file}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_refused_message_is_quoted_short() {
+        let huge = "x".repeat(900_000);
+        for body in [
+            format!(r#"{{"v": 2, "run_id": "{huge}", "action": "cancel"}}"#),
+            format!(r#"{{"v": 2, "run_id": "r", "action": "{huge}"}}"#),
+            format!(r#"{{"v": 2, "run_id": 1, "action": ["{huge}"]}}"#),
+        ] {
+            let err = decode::<ControlMsg>("control", body.as_bytes()).unwrap_err();
+            assert!(
+                err.len() < 2 * QUOTE_BYTES,
+                "{} bytes: {}",
+                err.len(),
+                &err[..300]
+            );
+        }
+        assert_eq!(excerpt("short"), "short");
+        let cut = excerpt(&"é".repeat(QUOTE_BYTES));
+        assert!(
+            cut.ends_with(&format!("… ({} bytes in all)", 2 * QUOTE_BYTES)),
+            "{cut}"
+        );
+    }
 
     #[test]
     fn other_versions_are_refused() {
@@ -168,9 +433,9 @@ mod tests {
         };
         let bytes = encode(&msg);
         assert_eq!(decode::<ControlMsg>("control", &bytes).unwrap(), msg);
-        let v2 = br#"{"v": 2, "run_id": "r", "action": "cancel"}"#;
-        let err = decode::<ControlMsg>("control", v2).unwrap_err();
-        assert!(err.contains("protocol version 2"), "{err}");
+        let v1 = br#"{"v": 1, "run_id": "r", "action": "cancel"}"#;
+        let err = decode::<ControlMsg>("control", v1).unwrap_err();
+        assert!(err.contains("protocol version 1"), "{err}");
         assert!(
             decode::<ControlMsg>("control", b"{}")
                 .unwrap_err()

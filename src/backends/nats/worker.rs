@@ -8,7 +8,16 @@
 //!   acks; the message is delivered again after AckWait and another worker runs the
 //!   attempt anew (at-least-once). Past the delivery limit the task fails with that
 //!   reason instead.
-//! - A heartbeat every 10 s in the `dag_workers` bucket says who serves what.
+//! - A heartbeat every 10 s in the `dag_workers` bucket says who serves what. A name
+//!   is held by one live worker: a second worker with the name of a live one is
+//!   refused, every heartbeat is a compare-and-swap on the revision this worker
+//!   wrote last, and on exit the worker deletes its key only at that revision, never
+//!   another process's.
+//! - A task message is checked before anything runs: one that cannot be decoded, or
+//!   whose identifiers are not valid, is terminated with the reason in the log, and
+//!   the slot serves the next message at once. Reports are retried while the server
+//!   is away, each failure logged, until the attempt's deadline; an error that
+//!   cannot pass is not retried.
 //! - On shutdown (SIGTERM): stop fetching, let running tasks finish within the
 //!   shutdown timeout, then stop the rest and hand their messages back (NAK) so other
 //!   workers take them at once.
@@ -24,6 +33,7 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::transport::{self, PROOF_HEADER, SendError, TOKEN_HEADER};
 use super::wire::{
     self, ControlAction, ControlMsg, Heartbeat, PROTOCOL, ResultKind, ResultMsg, TaskMsg,
 };
@@ -32,6 +42,9 @@ use crate::engine::graph::Dag;
 use crate::engine::runner::{Outcome, Runners, Status, StopSignal, TaskContext, TaskLog};
 use crate::engine::spec::{DagSpec, TaskKind};
 use crate::engine::time::Timestamp;
+
+/// The most task slots a worker may have (`dag worker --workers`).
+pub const MAX_SLOTS: u32 = 100_000;
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -130,14 +143,15 @@ pub async fn run(
             ));
         }
     }
-    let id = config.name.clone().unwrap_or_else(|| {
-        format!(
-            "{}-{}-{:04x}",
-            config.host,
-            std::process::id(),
-            fastrand::u16(..)
-        )
-    });
+    let mut config = config;
+    if !wire::valid_host(&config.host) {
+        // Every result names the host: one the scheduler would refuse is replaced.
+        config.host = "localhost".into();
+    }
+    let id = config
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(&config.host));
     // Private (0700), and removed by the reaper if this worker is SIGKILLed.
     let logs_dir = crate::backends::process::reaper::private_temp_dir("worker").map_err(|e| {
         NatsError::Op(format!(
@@ -162,26 +176,61 @@ pub async fn run(
 
     let kv = workers_bucket(&js).await?;
     let started_at = Timestamp::now();
+    let heartbeat = {
+        let state = state.clone();
+        move || Heartbeat {
+            v: PROTOCOL,
+            id: state.id.clone(),
+            hostname: state.config.host.clone(),
+            queues: state.config.queues.clone(),
+            docker: state.config.docker,
+            slots: state.config.slots,
+            active: state.active.load(Ordering::SeqCst),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            updated_at: Timestamp::now(),
+        }
+    };
+    let claimed = match claim_name(&kv, &state.id, &heartbeat(), &state.timing).await {
+        Ok(revision) => revision,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&state.logs_dir);
+            return Err(e);
+        }
+    };
+    let revision = Arc::new(Mutex::new(claimed));
     let beat = {
-        let (state, kv, shutdown) = (state.clone(), kv.clone(), shutdown.clone());
+        let (state, kv, shutdown, revision) = (
+            state.clone(),
+            kv.clone(),
+            shutdown.clone(),
+            revision.clone(),
+        );
         tokio::spawn(async move {
             loop {
-                let hb = Heartbeat {
-                    v: PROTOCOL,
-                    id: state.id.clone(),
-                    hostname: state.config.host.clone(),
-                    queues: state.config.queues.clone(),
-                    docker: state.config.docker,
-                    slots: state.config.slots,
-                    active: state.active.load(Ordering::SeqCst),
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                    started_at,
-                    updated_at: Timestamp::now(),
-                };
-                let _ = kv.put(&state.id, wire::encode(&hb)).await;
                 tokio::select! {
                     _ = tokio::time::sleep(state.timing.heartbeat) => {}
                     _ = shutdown.cancelled() => return,
+                }
+                let last = revision.lock().map(|r| *r).unwrap_or(0);
+                match beat_once(&kv, &state.id, &heartbeat(), last).await {
+                    Beat::Written(r) => {
+                        if let Ok(mut rev) = revision.lock() {
+                            *rev = r;
+                        }
+                    }
+                    Beat::Later => {}
+                    Beat::Taken => {
+                        eprintln_safe(&format!(
+                            "dag worker: another worker wrote the heartbeat of `{}` (this worker was silent longer than the dead-after time and its name was taken): shutting down",
+                            state.id
+                        ));
+                        if let Ok(mut rev) = revision.lock() {
+                            *rev = 0;
+                        }
+                        shutdown.cancel();
+                        return;
+                    }
                 }
             }
         })
@@ -229,8 +278,17 @@ pub async fn run(
         }
     }
     beat.abort();
-    let _ = kv.delete(&state.id).await;
-    let _ = client.flush().await;
+    // Only the revision this worker wrote: a key another process holds stays.
+    let last = revision.lock().map(|r| *r).unwrap_or(0);
+    if last > 0 {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            kv.delete_expect_revision(&state.id, Some(last)),
+        )
+        .await;
+    }
+    // With the server away a flush waits for it to come back: not for ever.
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
     let _ = std::fs::remove_dir_all(&state.logs_dir);
     Ok(())
 }
@@ -262,33 +320,94 @@ impl State {
         }
     }
 
-    /// Publishes a result, retrying while the server is away.
-    async fn report(&self, result: &ResultMsg) {
+    /// Publishes a result with its proof under the attempt's `token`, retrying
+    /// while the server is away until `deadline`, and logging each failure. Returns
+    /// why it was not sent, if it was not.
+    async fn report(
+        &self,
+        result: &ResultMsg,
+        token: &str,
+        deadline: Instant,
+    ) -> Result<(), SendError> {
         let payload = wire::encode(result);
         let subject = format!("dag.results.{}", result.run_id);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(PROOF_HEADER, transport::proof(token, &payload).as_str());
+        let object = format!(
+            "{}.{}.{}.{}.{:016x}",
+            result.run_id,
+            result.task,
+            result.attempt,
+            match result.kind {
+                ResultKind::Started => "started",
+                ResultKind::Finished => "finished",
+            },
+            fastrand::u64(..)
+        );
+        let what = format!(
+            "the {} result of task {} (attempt {}) of run {}",
+            match result.kind {
+                ResultKind::Started => "started",
+                ResultKind::Finished => "finished",
+            },
+            result.task,
+            result.attempt,
+            result.run_id
+        );
         let mut delay = Duration::from_millis(100);
-        for _ in 0..200 {
-            let sent = async {
-                self.js
-                    .publish(subject.clone(), payload.clone())
-                    .await?
-                    .await
-                    .map_err(|e| async_nats::Error::from(e.to_string()))
-            };
-            if sent.await.is_ok() {
-                return;
+        loop {
+            let sent = transport::send(
+                &self.js,
+                &self.client,
+                &subject,
+                headers.clone(),
+                payload.clone(),
+                &object,
+            )
+            .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(SendError::Never(e)) => {
+                    eprintln_safe(&format!(
+                        "dag worker: cannot publish {what}: {e}; not trying again"
+                    ));
+                    return Err(SendError::Never(e));
+                }
+                Err(SendError::Retry(e)) => {
+                    if Instant::now() + delay > deadline {
+                        eprintln_safe(&format!(
+                            "dag worker: cannot publish {what}: {e}; giving up at the attempt's deadline"
+                        ));
+                        return Err(SendError::Retry(e));
+                    }
+                    eprintln_safe(&format!(
+                        "dag worker: cannot publish {what}: {e}; trying again in {} ms",
+                        delay.as_millis()
+                    ));
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
     fn result(&self, msg: &TaskMsg, kind: ResultKind, delivery: u64) -> ResultMsg {
+        self.result_of(&msg.run_id, &msg.task.id, msg.attempt, kind, delivery)
+    }
+
+    fn result_of(
+        &self,
+        run_id: &str,
+        task: &str,
+        attempt: u32,
+        kind: ResultKind,
+        delivery: u64,
+    ) -> ResultMsg {
         ResultMsg {
             v: PROTOCOL,
-            run_id: msg.run_id.clone(),
-            task: msg.task.id.clone(),
-            attempt: msg.attempt,
+            run_id: run_id.to_string(),
+            task: task.to_string(),
+            attempt,
             kind,
             worker: self.id.clone(),
             host: self.config.host.clone(),
@@ -354,69 +473,159 @@ async fn fetch_loop(
     }
 }
 
+/// A task message refused before anything runs: terminated (it can never run), the
+/// reason logged.
+async fn refuse(msg: &jetstream::Message, why: &str) {
+    let seq = msg
+        .info()
+        .map(|i| format!(" (stream sequence {})", i.stream_sequence))
+        .unwrap_or_default();
+    eprintln_safe(&format!(
+        "dag worker: refusing a message on {}{seq}: {why}",
+        wire::excerpt(msg.subject.as_str())
+    ));
+    let _ = msg.ack_with(AckKind::Term).await;
+}
+
+/// A task message whose payload (in the object store) can never be read: the
+/// attempt it names (by its message id, `<run>.<task>.<attempt>`) is reported failed
+/// with the reason, so the run does not wait for it; the message is terminated.
+async fn unreadable(state: &Arc<State>, msg: &jetstream::Message, delivery: u64, why: &str) {
+    let id = transport::header(
+        msg.headers.as_ref(),
+        async_nats::header::NATS_MESSAGE_ID.as_ref(),
+    );
+    let token = transport::header(msg.headers.as_ref(), TOKEN_HEADER);
+    let attempt = id.and_then(|id| {
+        let (run, rest) = id.split_once('.')?;
+        let (task, attempt) = rest.rsplit_once('.')?;
+        let attempt: u32 = attempt.parse().ok()?;
+        (wire::valid_run_id(run) && wire::valid_task_id(task)).then_some((run, task, attempt))
+    });
+    if let (Some((run, task, attempt)), Some(token)) = (attempt, token) {
+        let mut result = state.result_of(run, task, attempt, ResultKind::Finished, delivery);
+        result.status = Some("failed".into());
+        result.error = Some(format!(
+            "worker {} cannot read the task message: {why}",
+            state.id
+        ));
+        let deadline = Instant::now() + state.timing.ack_wait;
+        let _ = state.report(&result, token, deadline).await;
+    }
+    refuse(msg, why).await
+}
+
 async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     let delivery = msg.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
-    let task_msg = match wire::decode::<TaskMsg>("task", &msg.payload) {
-        Ok(t) => t,
-        Err(e) => {
-            // Nothing can run it: keep it from coming back, and say why.
-            eprintln_safe(&format!("dag worker: refusing a message: {e}"));
-            let _ = msg.ack_with(AckKind::Term).await;
+    let payload = match transport::receive(&state.js, msg.headers.as_ref(), &msg.payload).await {
+        Ok(p) => p,
+        Err(SendError::Never(why)) => return unreadable(state, &msg, delivery, &why).await,
+        Err(SendError::Retry(why)) => {
+            eprintln_safe(&format!(
+                "dag worker: cannot read a task message now: {why}; it goes back to the queue"
+            ));
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
             return;
         }
     };
+    let task_msg = match wire::decode::<TaskMsg>("task", &payload) {
+        Ok(t) => t,
+        // Nothing can run it: keep it from coming back, and say why.
+        Err(e) => return refuse(&msg, &e).await,
+    };
+    let Some(token) = transport::header(msg.headers.as_ref(), TOKEN_HEADER).map(str::to_string)
+    else {
+        return refuse(
+            &msg,
+            &format!(
+                "the task message of task {} (attempt {}) of run {} carries no attempt token ({TOKEN_HEADER} header), so no result of it could be accepted",
+                task_msg.task.id, task_msg.attempt, task_msg.run_id
+            ),
+        )
+        .await;
+    };
+    let timeout = task_msg
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(state.config.default_timeout);
+    // Reports give up past the attempt's own deadline (the server has been away all
+    // that time); the message then goes back to the queue.
+    let deadline = Instant::now() + timeout + state.config.grace + state.timing.ack_wait;
     let finished = |status: &str, error: Option<String>| {
         let mut r = state.result(&task_msg, ResultKind::Finished, delivery);
         r.status = Some(status.to_string());
         r.error = error;
         r
     };
+    // A report of an attempt that never ran: the message is done once it is sent,
+    // and goes back to the queue when it cannot be.
+    let settle = |result: ResultMsg| {
+        let (msg, token) = (&msg, &token);
+        async move {
+            match state.report(&result, token, deadline).await {
+                Ok(()) | Err(SendError::Never(_)) => {
+                    let _ = msg.ack_with(AckKind::Term).await;
+                }
+                Err(SendError::Retry(_)) => {
+                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                }
+            }
+        }
+    };
     if delivery > state.timing.max_deliveries {
         let reason = format!(
             "the task was delivered {delivery} times without finishing (the workers running it were lost); giving up"
         );
-        state.report(&finished("failed", Some(reason))).await;
-        let _ = msg.ack_with(AckKind::Term).await;
-        return;
+        return settle(finished("failed", Some(reason))).await;
     }
     if state.is_cancelled(&task_msg.run_id) {
-        state
-            .report(&finished("cancelled", Some("run cancelled".into())))
-            .await;
-        let _ = msg.double_ack().await;
-        return;
+        return settle(finished("cancelled", Some("run cancelled".into()))).await;
     }
     let is_docker = matches!(task_msg.task.kind, TaskKind::Docker(_));
     let type_name = task_msg.task.kind.type_name();
     if let Some(why) = refusal(&state.config, &task_msg.task) {
-        state
-            .report(&finished(
-                "failed",
-                Some(format!("worker {} refused the task: {why}", state.id)),
-            ))
-            .await;
-        let _ = msg.double_ack().await;
-        return;
+        return settle(finished(
+            "failed",
+            Some(format!("worker {} refused the task: {why}", state.id)),
+        ))
+        .await;
     }
     let runner = match state.runners.get(type_name) {
         Some(r) if !is_docker || state.config.docker => r.clone(),
         _ => {
             let why = format!("worker {} does not run {type_name} tasks", state.id);
-            state.report(&finished("failed", Some(why))).await;
-            let _ = msg.double_ack().await;
-            return;
+            return settle(finished("failed", Some(why))).await;
         }
     };
-    state
-        .report(&state.result(&task_msg, ResultKind::Started, delivery))
+    let msg = Arc::new(msg);
+    // Progress acks keep the message ours while the task runs and is reported.
+    let progress = {
+        let (msg, every) = (msg.clone(), state.timing.progress_every());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = msg.ack_with(AckKind::Progress).await;
+            }
+        })
+    };
+    // The scheduler shows where the attempt runs; the attempt runs even when this
+    // report cannot be sent (the finished report is the one that counts).
+    let _ = state
+        .report(
+            &state.result(&task_msg, ResultKind::Started, delivery),
+            &token,
+            deadline,
+        )
         .await;
 
     let stop = StopSignal::new();
-    let token = state.next.fetch_add(1, Ordering::SeqCst) as u64;
+    let slot = state.next.fetch_add(1, Ordering::SeqCst) as u64;
     if let Ok(mut r) = state.running.lock() {
         r.entry(task_msg.run_id.clone())
             .or_default()
-            .push((token, stop.clone()));
+            .push((slot, stop.clone()));
     }
     let mut task = task_msg.task.clone();
     task.depends_on.clear();
@@ -428,7 +637,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         tasks: vec![task.clone()],
     }));
     let log_path = state.logs_dir.join(format!(
-        "{}.{}.{}.{token}.log",
+        "{}.{}.{}.{slot}.log",
         task_msg.run_id, task.id, task_msg.attempt
     ));
     let log_faults = crate::engine::runner::LogFaults::default();
@@ -442,10 +651,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         attempt: task_msg.attempt,
         env: task_msg.env.clone(),
         workdir: task.workdir.as_ref().map(PathBuf::from),
-        timeout: task_msg
-            .timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(state.config.default_timeout),
+        timeout,
         grace: state.config.grace,
         log,
         lines: None,
@@ -454,17 +660,6 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         upstream: task_msg.upstream.clone(),
         unrunnable: None,
         notes: None,
-    };
-    let msg = Arc::new(msg);
-    // Progress acks keep the message ours while the task runs.
-    let progress = {
-        let (msg, every) = (msg.clone(), state.timing.progress_every());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let _ = msg.ack_with(AckKind::Progress).await;
-            }
-        })
     };
     let subject = format!(
         "dag.logs.{}.{}.{}",
@@ -486,7 +681,6 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         outcome = runner.run(ctx) => Some(outcome),
         _ = log_faults.reported() => None,
     };
-    progress.abort();
     done.cancel();
     let Some(outcome) = outcome else {
         let _ = forward.await;
@@ -499,7 +693,8 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
                 task_msg.run_id
             ));
         }
-        forget_running(state, &task_msg.run_id, token);
+        forget_running(state, &task_msg.run_id, slot);
+        progress.abort();
         // After an AckWait, as for a lost worker: other workers get their chance
         // before this one, whose disk may still be full, takes it again.
         let _ = msg
@@ -508,14 +703,16 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         return;
     };
     let log_bytes = forward.await.unwrap_or(0);
-    let _ = state.client.flush().await;
+    // Bounded: with the server away, the report below retries and logs instead.
+    let _ = tokio::time::timeout(state.timing.ack_wait, state.client.flush()).await;
     let _ = std::fs::remove_file(&log_path);
-    forget_running(state, &task_msg.run_id, token);
+    forget_running(state, &task_msg.run_id, slot);
     if state.returning.load(Ordering::SeqCst)
         && outcome.status == Status::Cancelled
         && !state.is_cancelled(&task_msg.run_id)
     {
         // Stopped by this worker's shutdown: another worker runs it now.
+        progress.abort();
         let _ = msg.ack_with(AckKind::Nak(None)).await;
         return;
     }
@@ -542,7 +739,29 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     result.error = error.map(|e| crate::engine::secrets::mask(&e, &secrets));
     result.outputs = crate::engine::secrets::mask_outputs(outputs, &secrets);
     result.log_bytes = log_bytes;
-    state.report(&result).await;
+    // However long the task took, the report gets at least an AckWait.
+    let deadline = deadline.max(Instant::now() + state.timing.ack_wait);
+    let reported = match state.report(&result, &token, deadline).await {
+        Err(SendError::Never(why)) => {
+            // The result itself cannot be sent (a permission refused, say): the
+            // scheduler still learns that the attempt ended, and why.
+            result.status = Some("failed".into());
+            result.outputs = Default::default();
+            result.error = Some(format!(
+                "worker {} could not report the attempt's result: {why}",
+                state.id
+            ));
+            state.report(&result, &token, deadline).await
+        }
+        other => other,
+    };
+    progress.abort();
+    if reported.is_err() {
+        // Not reported: the message goes back to the queue and the attempt runs
+        // again elsewhere (at-least-once).
+        let _ = msg.ack_with(AckKind::Nak(None)).await;
+        return;
+    }
     for _ in 0..20 {
         if msg.double_ack().await.is_ok() {
             break;
@@ -552,14 +771,106 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
 }
 
 /// Takes an attempt off the list of those running here.
-fn forget_running(state: &State, run_id: &str, token: u64) {
+fn forget_running(state: &State, run_id: &str, slot: u64) {
     if let Ok(mut r) = state.running.lock()
         && let Some(list) = r.get_mut(run_id)
     {
-        list.retain(|(t, _)| *t != token);
+        list.retain(|(t, _)| *t != slot);
         if list.is_empty() {
             r.remove(run_id);
         }
+    }
+}
+
+/// The worker id when `--name` is not given: `<host>-<pid>-<random>`, the host name's
+/// characters a worker name may not hold replaced by `-`.
+fn default_name(host: &str) -> String {
+    let host: String = host
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{host}-{}-{:04x}", std::process::id(), fastrand::u16(..))
+}
+
+/// Takes the name `id` in the heartbeat bucket with a first heartbeat: refused while
+/// another worker's heartbeat under that name is live; a dead one is replaced with a
+/// compare-and-swap. Returns the revision written.
+async fn claim_name(
+    kv: &jetstream::kv::Store,
+    id: &str,
+    hb: &Heartbeat,
+    timing: &Timing,
+) -> Result<u64, NatsError> {
+    let op = |e: &dyn std::fmt::Display| {
+        NatsError::Op(format!("cannot write the heartbeat of worker {id}: {e}"))
+    };
+    let in_use = |holder: Option<Heartbeat>| {
+        NatsError::InUse(match holder {
+            Some(h) => format!(
+                "worker name `{id}` is in use by a live worker (on host {}, started {}): give this worker another --name, or stop that one first",
+                wire::excerpt(&h.hostname),
+                h.started_at.rfc3339()
+            ),
+            None => format!(
+                "worker name `{id}` is in use by a live worker: give this worker another --name, or stop that one first"
+            ),
+        })
+    };
+    let value = wire::encode(hb);
+    match kv.entry(id).await.map_err(|e| op(&e))? {
+        Some(entry) if entry.operation == jetstream::kv::Operation::Put => {
+            let holder = wire::decode::<Heartbeat>("heartbeat", &entry.value).ok();
+            // A heartbeat this dag cannot read counts by the time it was written.
+            let written = Timestamp::from_system(entry.created.into());
+            let at = holder
+                .as_ref()
+                .map_or(written, |h| h.updated_at.min(written));
+            if at.until(Timestamp::now()) < timing.dead_after() {
+                return Err(in_use(holder));
+            }
+            kv.update(id, value, entry.revision)
+                .await
+                .map_err(|_| in_use(None))
+        }
+        _ => kv.create(id, value).await.map_err(|_| in_use(None)),
+    }
+}
+
+/// What writing a heartbeat did.
+enum Beat {
+    /// Written at this revision.
+    Written(u64),
+    /// Not written (the server is away): try again at the next beat.
+    Later,
+    /// Another process wrote the key since: the name is no longer this worker's.
+    Taken,
+}
+
+async fn beat_once(kv: &jetstream::kv::Store, id: &str, hb: &Heartbeat, last: u64) -> Beat {
+    let value = wire::encode(hb);
+    if let Ok(r) = kv.update(id, value.clone(), last).await {
+        return Beat::Written(r);
+    }
+    match kv.entry(id).await {
+        Err(_) => Beat::Later,
+        // Expired (the bucket's max age) or deleted: written anew.
+        Ok(None) => kv
+            .create(id, value)
+            .await
+            .map_or(Beat::Later, Beat::Written),
+        Ok(Some(e)) if e.operation != jetstream::kv::Operation::Put => kv
+            .create(id, value)
+            .await
+            .map_or(Beat::Later, Beat::Written),
+        Ok(Some(e)) if e.revision == last => Beat::Later,
+        Ok(Some(_)) => Beat::Taken,
     }
 }
 
@@ -573,7 +884,8 @@ async fn forward_log(
 ) -> u64 {
     use std::io::{Read, Seek, SeekFrom};
     let mut offset = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
+    // Chunks fit the server's max payload, however small it is set.
+    let mut buf = vec![0u8; (64 * 1024).min(transport::inline_limit(&client)).max(1024)];
     loop {
         let finished = done.is_cancelled();
         // Never a FIFO or a device the task put there: opening it could block.

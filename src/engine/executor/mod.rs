@@ -13,7 +13,7 @@ pub use driver::Observer;
 
 use super::graph::Dag;
 use super::record::{IllegalTransition, RunRecord};
-use super::runner::{LineSink, Runners, StopSignal};
+use super::runner::{LineSink, Runners, StopSignal, TaskRunner};
 use super::store::{RunWriter, StoreError};
 
 /// Which executor drives the run.
@@ -112,11 +112,24 @@ pub async fn execute(
             return Err(ExecError::NoRunner(t.to_string()));
         }
     }
-    let driver = driver::Driver::new(dag, record, writer, observer, options.clone());
-    match options.executor {
+    let run_id = record.run_id.clone();
+    let mut used: Vec<&Arc<dyn TaskRunner>> = Vec::new();
+    for task in &dag.spec.tasks {
+        if let Some(r) = runners.get(task.kind.type_name())
+            && !used.iter().any(|u| Arc::ptr_eq(u, r))
+        {
+            used.push(r);
+        }
+    }
+    let driver = driver::Driver::new(dag.clone(), record, writer, observer, options.clone());
+    let ended = match options.executor {
         ExecutorKind::Sequential => sequential::run(driver, runners, stop).await,
         ExecutorKind::Local => local::run(driver, runners, stop).await,
+    };
+    for runner in used {
+        runner.run_ended(&run_id).await;
     }
+    ended
 }
 
 #[cfg(test)]

@@ -1,0 +1,629 @@
+//! Distributed runs under attack (issue 13): forged results, poison task messages,
+//! messages over the server's max payload, duplicate worker names and heartbeats
+//! that cannot be trusted. Each test drives the real binary against a real
+//! nats-server, and publishes what an attacker would with a plain NATS client.
+
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+use crate::common::nats::{FAST, NatsServer};
+use crate::common::{Env, kill, task, wait_for};
+
+/// Runs `f` with a plain NATS client connected to `nats`.
+fn with_client<T>(
+    nats: &NatsServer,
+    f: impl AsyncFnOnce(async_nats::Client, async_nats::jetstream::Context) -> T,
+) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client.clone());
+        let out = f(client.clone(), js).await;
+        client.flush().await.unwrap();
+        out
+    })
+}
+
+/// The output of `child`, which must end within `limit` (else it is killed and the
+/// test fails: the bug these tests guard against is a hang).
+fn output_within(child: Child, limit: Duration) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            kill(pid, "KILL");
+            panic!("the process did not end within {limit:?}");
+        }
+    }
+}
+
+/// Kills a process if the test fails before waiting for it (a run left behind
+/// would wait for a server that is gone, for ever).
+struct KillOnPanic(u32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Not `kill`, which asserts: the process may be gone already.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .output();
+        }
+    }
+}
+
+/// The id of the only run in `env`'s file store, once it exists.
+fn only_run_id(env: &Env) -> String {
+    let mut id = String::new();
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            let runs = env.run(&["runs", "--output", "json"]);
+            if runs.code != 0 {
+                return false;
+            }
+            match runs.json()[0]["run_id"].as_str() {
+                Some(r) => {
+                    id = r.to_string();
+                    true
+                }
+                None => false,
+            }
+        }),
+        "the run never appeared"
+    );
+    id
+}
+
+#[test]
+fn a_forged_result_is_refused_and_the_run_ends_with_the_genuine_outcome() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _w = env.worker(&nats, "honest", &["--workers", "1"]);
+    let started = env.path().join("started");
+    env.write(
+        "f.yaml",
+        format!(
+            "name: forged\ntasks:\n  slow: {{ command: 'touch {}; sleep 3; echo v=genuine >> \"$DAG_OUTPUT\"' }}\n  use: {{ type: fn, command: 'echo ${{{{ tasks.slow.outputs.v }}}}', depends_on: slow }}\n",
+            started.display()
+        ),
+    );
+    let run = env.spawn_distributed(&nats, "f.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    let run_id = only_run_id(&env);
+    assert!(
+        wait_for(Duration::from_secs(15), || started.exists()),
+        "the task never started"
+    );
+    // What anyone allowed to publish on dag.results.> can send: a finished success
+    // with forged outputs in the genuine worker's name, without a proof, with a
+    // made-up one, and a forged failure.
+    let forged = |status: &str| {
+        serde_json::json!({
+            "v": 2, "run_id": run_id, "task": "slow", "attempt": 1, "kind": "finished",
+            "worker": "honest", "host": "h", "delivery": 1,
+            "at": "2026-11-26T00:00:00.000Z", "status": status, "exit_code": 0,
+            "outputs": {"v": "forged"}, "log_bytes": 0,
+        })
+        .to_string()
+    };
+    let subject = format!("dag.results.{run_id}");
+    with_client(&nats, async |_, js| {
+        js.publish(subject.clone(), forged("success").into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Dag-Proof", "00".repeat(32).as_str());
+        js.publish_with_headers(subject.clone(), headers, forged("failed").into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    let out = output_within(run, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "slow")["outputs"]["v"], "genuine", "{doc}");
+    assert_eq!(task(&doc, "use")["outputs"]["output"], "genuine", "{doc}");
+    for why in [
+        "it carries no proof of the task message handed out",
+        "its proof does not match the task message handed out",
+    ] {
+        assert!(
+            stderr.contains(&format!("refused a finished result for task slow (attempt 1) that claims to come from worker honest on h: {why}")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_poison_task_message_is_terminated_and_the_worker_serves_the_next_at_once() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let w = env.worker(&nats, "solo", &["--workers", "1"]);
+    let corpus = |name: &str| {
+        std::fs::read(format!(
+            "{}/fuzz/corpus/wire/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    // A run id that is no subject token, a 900 KB one, and a well-formed message
+    // without its attempt token: none can ever be reported on.
+    let mut huge: serde_json::Value = serde_json::from_slice(&corpus("task-v2.json")).unwrap();
+    huge["run_id"] = "y".repeat(900_000).into();
+    let poison = [
+        corpus("task-poison-run-id.json"),
+        huge.to_string().into_bytes(),
+        corpus("task-v2.json"),
+    ];
+    with_client(&nats, async |_, js| {
+        for p in poison {
+            js.publish("dag.tasks.default", p.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+    env.write(
+        "n.yaml",
+        "name: next\ntasks:\n  after: { command: 'echo served' }\n",
+    );
+    let started = Instant::now();
+    let out = output_within(
+        env.spawn_distributed(&nats, "n.yaml", &[]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // At once: not after retrying the poison's reports (16 minutes, before).
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(w);
+    let log = std::fs::read_to_string(env.path().join("worker-solo.log")).unwrap();
+    for says in [
+        "refusing a message on dag.tasks.default (stream sequence 1): invalid task message: run id `a b*>.c` is not valid",
+        "refusing a message on dag.tasks.default (stream sequence 2): invalid task message: run id `yyyy",
+        "refusing a message on dag.tasks.default (stream sequence 3): the task message of task t (attempt 1) of run r carries no attempt token",
+    ] {
+        assert!(
+            log.contains(says),
+            "{says}\n{}",
+            &log[..log.len().min(3000)]
+        );
+    }
+    // The 900 KB message is quoted, not echoed.
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 1000, "a log line of {longest} bytes");
+    // None of them is left in the queue.
+    let workers = env.run(&["workers", "--nats", &nats.url(), "--output", "json"]);
+    let queues = workers.json()["queues"].clone();
+    assert_eq!(queues[0]["waiting"], 0, "{queues}");
+    assert_eq!(queues[0]["running"], 0, "{queues}");
+}
+
+/// A bash task writing `v=<n characters>` and `n=<n>` to its output, and its name
+/// to `count`.
+fn big_output(count: &std::path::Path, name: &str, n: usize) -> String {
+    format!(
+        "echo {name} >> {count}; printf 'v=%s\\nn={n}\\n' \"$(head -c {n} /dev/zero | tr '\\0' x)\" >> \"$DAG_OUTPUT\"",
+        count = count.display()
+    )
+}
+
+#[test]
+fn outputs_up_to_the_cap_pass_between_workers_and_each_task_runs_once() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _a = env.worker(&nats, "wa", &["--workers", "2"]);
+    let _b = env.worker(&nats, "wb", &["--workers", "2"]);
+    let count = env.path().join("count");
+    // Two 900,000-character upstream outputs make a task message of 1.8 MB for
+    // their consumer (it carries its direct upstream tasks' outputs); a
+    // 1,048,500-character output a result over 1 MiB, and a message as large for
+    // the task that echoes it back. (A value this long cannot go through `env`: the
+    // kernel caps one environment string at 128 KiB.)
+    let consume = format!(
+        "echo sum >> {}; echo \"n=${{{{ tasks.a.outputs.n }}}} ${{{{ tasks.b.outputs.n }}}}\" >> \"$DAG_OUTPUT\"",
+        count.display()
+    );
+    let yaml = serde_json::json!({
+        "name": "big",
+        "tasks": {
+            "a": {"command": big_output(&count, "a", 900_000)},
+            "b": {"command": big_output(&count, "b", 900_000)},
+            "sum": {"command": consume, "depends_on": ["a", "b"]},
+            "cap": {"command": big_output(&count, "cap", 1_048_500)},
+            "echo": {
+                "type": "fn",
+                "command": "echo ${{ tasks.cap.outputs.v }}",
+                "depends_on": ["cap"],
+            },
+        }
+    });
+    // JSON is YAML.
+    env.write("big.yaml", yaml.to_string());
+    let out = output_within(
+        env.spawn_distributed(&nats, "big.yaml", &[]),
+        Duration::from_secs(120),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "sum")["outputs"]["n"], "900000 900000");
+    let x = "x".repeat(1_048_500);
+    assert_eq!(task(&doc, "cap")["outputs"]["v"].as_str(), Some(x.as_str()));
+    assert_eq!(
+        task(&doc, "echo")["outputs"]["output"].as_str(),
+        Some(x.as_str())
+    );
+    let mut ran: Vec<String> = std::fs::read_to_string(&count)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ran.sort();
+    assert_eq!(ran, ["a", "b", "cap", "sum"], "a task ran twice");
+    for t in ["a", "b", "sum", "cap", "echo"] {
+        assert_eq!(task(&doc, t)["deliveries"], 1, "{t}");
+    }
+    // The payloads went through the object store and were deleted after use; the
+    // run's result consumer is gone too.
+    let run_id = doc["run_id"].as_str().unwrap().to_string();
+    let (objects, consumers) = with_client(&nats, async |_, js| {
+        let stream = js.get_stream("OBJ_dag_payloads").await.unwrap();
+        let mut stream = stream;
+        let info = stream.info().await.unwrap().clone();
+        let results = js.get_stream("DAG_RESULTS").await.unwrap();
+        let names: Vec<String> = results
+            .consumer_names()
+            .filter_map(|n| async move { n.ok() })
+            .collect()
+            .await;
+        (info.state, names)
+    });
+    assert!(
+        objects.messages > 0,
+        "no payload went through the object store"
+    );
+    assert!(
+        !consumers.contains(&format!("results-{run_id}")),
+        "{consumers:?}"
+    );
+}
+
+#[test]
+fn a_server_with_a_small_max_payload_carries_outputs_through_the_object_store() {
+    // The server's max payload, lowered to 64 KiB: a 100,000-character output goes
+    // through the object store, in the result, the next task's message and the
+    // task record of the NATS run store.
+    let Some(nats) = NatsServer::start_with(Some("max_payload: 65536\n")) else {
+        return;
+    };
+    let env = Env::new();
+    let _w = env.worker(&nats, "small", &["--workers", "2"]);
+    let count = env.path().join("count");
+    let yaml = serde_json::json!({
+        "name": "small-payload",
+        "tasks": {
+            "a": {"command": big_output(&count, "a", 100_000)},
+            "b": {
+                "command": "echo \"n=${#A}\" >> \"$DAG_OUTPUT\"",
+                "env": {"A": "${{ tasks.a.outputs.v }}"},
+                "depends_on": ["a"],
+            },
+        }
+    });
+    env.write("s.yaml", yaml.to_string());
+    let out = output_within(
+        env.spawn_distributed(&nats, "s.yaml", &["--state", "nats"]),
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "b")["outputs"]["n"], "100000");
+    let run_id = doc["run_id"].as_str().unwrap();
+    let url = nats.url();
+    let status = env.run(&[
+        "status", run_id, "--state", "nats", "--nats", &url, "--output", "json",
+    ]);
+    status.code(0);
+    assert_eq!(
+        task(&status.json(), "a")["outputs"]["v"].as_str(),
+        Some("x".repeat(100_000).as_str())
+    );
+}
+
+#[test]
+fn a_second_worker_with_a_live_name_is_refused_and_never_deletes_its_heartbeat() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let url = nats.url();
+    let first = env.worker(&nats, "w1", &[]);
+    let second = output_within(
+        env.cmd(&["worker", "--name", "w1", "--nats", &url])
+            .envs(FAST.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("worker name `w1` is in use by a live worker (on host"),
+        "{stderr}"
+    );
+    let alive = |env: &Env| {
+        let w = env.run(&["workers", "--nats", &url, "--output", "json"]);
+        w.json()["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["id"] == "w1" && w["alive"] == true)
+    };
+    assert!(alive(&env), "the refused worker removed w1's heartbeat");
+    let bad = env.run(&["worker", "--name", "a b", "--nats", &url]);
+    bad.code(2);
+    assert!(
+        bad.stderr.contains("invalid worker name `a b`"),
+        "{}",
+        bad.stderr
+    );
+
+    // A worker silent past the dead-after time loses its name to a new one; when it
+    // wakes up it stops, and leaves the new holder's heartbeat alone.
+    let pid = first.child.id();
+    kill(pid, "STOP");
+    std::thread::sleep(Duration::from_millis(4500));
+    let mut second = env
+        .cmd(&["worker", "--name", "w1", "--nats", &url])
+        .envs(FAST.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(env.path().join("second.log")).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || alive(&env)),
+        "the new w1 did not register: {}",
+        std::fs::read_to_string(env.path().join("second.log")).unwrap_or_default()
+    );
+    kill(pid, "CONT");
+    let mut first = first;
+    let ended = wait_for(Duration::from_secs(15), || {
+        first.child.try_wait().unwrap().is_some()
+    });
+    let log = std::fs::read_to_string(env.path().join("worker-w1.log")).unwrap();
+    assert!(ended, "the old w1 kept running: {log}");
+    assert!(
+        log.contains("another worker wrote the heartbeat of `w1`"),
+        "{log}"
+    );
+    // The new holder's heartbeat stays, through more than one heartbeat interval.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(alive(&env), "the old w1 deleted the new w1's heartbeat");
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
+#[test]
+fn dag_workers_flags_heartbeats_it_cannot_trust() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let url = nats.url();
+    env.run(&["workers", "--nats", &url]).code(0);
+    let now = std::time::SystemTime::now();
+    let stamp = |t: std::time::SystemTime| humantime::format_rfc3339_millis(t).to_string();
+    let heartbeat = |id: &str, slots: u64, active: u64, at: std::time::SystemTime| {
+        serde_json::json!({
+            "v": 2, "id": id, "hostname": "h", "queues": ["default"], "docker": false,
+            "slots": slots, "active": active, "version": "0", "started_at": stamp(now),
+            "updated_at": stamp(at),
+        })
+        .to_string()
+    };
+    with_client(&nats, async |_, js| {
+        let kv = js.get_key_value("dag_workers").await.unwrap();
+        let later = now + Duration::from_secs(3600);
+        for (id, value) in [
+            ("future", heartbeat("future", 4, 0, later)),
+            ("greedy", heartbeat("greedy", 1_000_000_000_000, 0, now)),
+            ("busy", heartbeat("busy", 2, 9, now)),
+            ("fine", heartbeat("fine", 2, 1, now)),
+        ] {
+            kv.put(id, value.into()).await.unwrap();
+        }
+    });
+    let out = env.run(&["workers", "--nats", &url, "--output", "json"]);
+    out.code(0);
+    let doc = out.json();
+    let worker = |id: &str| {
+        doc["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == id)
+            .unwrap_or_else(|| panic!("{id} missing: {doc}"))
+            .clone()
+    };
+    let future = worker("future");
+    assert_eq!(future["alive"], false);
+    let why = future["suspect"].as_str().unwrap();
+    assert!(
+        why.starts_with("heartbeat stamped ") && why.ends_with("in the future"),
+        "{future}"
+    );
+    assert_eq!(
+        worker("greedy")["suspect"],
+        "claims 1000000000000 slots (from 1 to 100000)"
+    );
+    assert_eq!(
+        worker("busy")["suspect"],
+        "claims 9 tasks running in 2 slots"
+    );
+    assert_eq!(worker("fine")["alive"], true);
+    assert_eq!(worker("fine")["suspect"], serde_json::Value::Null);
+    let table = env.run(&["workers", "--nats", &url]);
+    assert!(
+        table.stdout.contains("suspect: claims 1000000000000 slots"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn a_task_message_whose_payload_is_gone_fails_its_task_instead_of_hanging() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _w = env.worker(&nats, "early", &["--workers", "2"]);
+    let count = env.path().join("count");
+    // `sum`'s message (1.8 MB, in the object store) waits on a queue nobody serves
+    // yet; its payload is then purged.
+    let yaml = serde_json::json!({
+        "name": "gone",
+        "tasks": {
+            "a": {"command": big_output(&count, "a", 900_000)},
+            "b": {"command": big_output(&count, "b", 900_000)},
+            "sum": {"command": "true", "queue": "late", "depends_on": ["a", "b"]},
+        }
+    });
+    env.write("g.yaml", yaml.to_string());
+    let run = env.spawn_distributed(&nats, "g.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    let run_id = only_run_id(&env);
+    let published = wait_for(Duration::from_secs(30), || {
+        let s = env.run(&["status", &run_id, "--output", "json"]);
+        s.code == 0 && crate::common::task_state(&s.json(), "sum") == "running"
+    });
+    assert!(published, "sum was never handed out");
+    with_client(&nats, async |_, js| {
+        let stream = js.get_stream("OBJ_dag_payloads").await.unwrap();
+        stream.purge().await.unwrap();
+    });
+    let _late = env.worker(&nats, "late", &["--queue", "late"]);
+    let out = output_within(run, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = task(&doc, "sum")["error"].as_str().unwrap().to_string();
+    assert!(
+        error.starts_with("worker late cannot read the task message: cannot read object "),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_task_the_server_refuses_to_queue_fails_with_the_refusal_instead_of_retrying_forever() {
+    let config = "authorization { users = [ { user: runner, password: pw, permissions: { publish: { deny: [\"dag.tasks.secret\"] } } } ] }\n";
+    let Some(nats) = NatsServer::start_with(Some(config)) else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "r.yaml",
+        "name: refused\ntasks:\n  hidden: { command: 'true', queue: secret }\n",
+    );
+    let url = format!("nats://runner:pw@127.0.0.1:{}", nats.port);
+    let child = env
+        .cmd(&[
+            "run",
+            "r.yaml",
+            "--executor",
+            "distributed",
+            "--nats",
+            &url,
+            "--state",
+            "file",
+            "--output",
+            "json",
+        ])
+        .envs(FAST.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_within(child, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = task(&doc, "hidden")["error"].as_str().unwrap().to_string();
+    assert!(
+        error.starts_with("cannot hand the task to the workers on dag.tasks.secret: the NATS server refused this user: Permissions Violation for Publish to \"dag.tasks.secret\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn dag_cancel_refuses_a_run_id_that_cannot_be_a_subject() {
+    let env = Env::new();
+    let r = env.run(&["cancel", "a b*>.c", "--nats", "nats://127.0.0.1:1"]);
+    r.code(2);
+    assert!(
+        r.stderr.contains("invalid run id `a b*>.c`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn ctrl_c_stops_a_distributed_run_whose_server_is_gone() {
+    let Some(mut nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "h.yaml",
+        "name: away\ntasks:\n  a: { command: 'true', queue: nobody }\n",
+    );
+    let run = env.spawn_distributed(&nats, "h.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    let run_id = only_run_id(&env);
+    assert!(wait_for(Duration::from_secs(15), || {
+        let s = env.run(&["status", &run_id, "--output", "json"]);
+        s.code == 0 && crate::common::task_state(&s.json(), "a") == "running"
+    }));
+    nats.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    kill(run.id(), "INT");
+    // Telling the workers (a flush) used to wait for the server for ever.
+    let out = output_within(run, Duration::from_secs(20));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
