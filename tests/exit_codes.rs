@@ -161,6 +161,16 @@ fn a_nul_byte_in_an_output_fails_the_task_that_would_use_it_naming_the_output() 
 fn a_malformed_nats_url_is_a_usage_error_with_no_password_shown() {
     let env = Env::new();
     env.write("one.yaml", ONE_TASK);
+    for (url, shown) in [
+        ("", "a server URL is empty"),
+        ("nats://127.0.0.1:4222,", "a server URL is empty"),
+        ("nats://", "`nats://`: no host"),
+        ("tls://", "`tls://`: no host"),
+    ] {
+        let r = env.run(&["workers", "--nats", url]);
+        r.code(2);
+        assert!(r.stderr.contains(shown), "{url:?}: {}", r.stderr);
+    }
     let url = "nats://alice:s3cret@127.0.0.1:4222,garbage://x";
     for args in [
         vec![
@@ -209,5 +219,32 @@ fn a_state_dir_that_is_a_file_is_named() {
         r.code(3);
         assert!(r.stderr.contains("afile"), "{args:?}: {}", r.stderr);
         assert!(!r.stderr.contains("no runs"), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn run_ids_that_no_store_could_hold_are_unknown_runs() {
+    let env = Env::new();
+    env.write("one.yaml", ONE_TASK);
+    env.run(&["run", "one.yaml", "-q"]).code(0);
+    let long = "a".repeat(300);
+    for id in ["a..b", "*", ">", "a b", ".a", "ünï", long.as_str()] {
+        for args in [vec!["status", id], vec!["logs", id], vec!["retry", id]] {
+            let r = env.run(&args);
+            r.code(2);
+            assert!(r.stderr.contains("no run"), "{args:?}: {}", r.stderr);
+        }
+    }
+    // The NATS store: such an id is no key, and no request is made for it.
+    let Some(nats) = crate::nats::server() else {
+        return;
+    };
+    let url = nats.url();
+    for id in ["a..b", "*", ">", "a b", ".a", "ünï", long.as_str()] {
+        for cmd in ["status", "logs", "retry"] {
+            let r = env.run(&[cmd, id, "--state", "nats", "--nats", &url]);
+            r.code(2);
+            assert!(r.stderr.contains("no run"), "{cmd} {id:?}: {}", r.stderr);
+        }
     }
 }

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use crate::common::nats::NatsServer;
 use crate::common::{Env, kill, marker, pids_with, task, task_state, wait_for};
 
-fn server() -> Option<NatsServer> {
+pub fn server() -> Option<NatsServer> {
     NatsServer::start()
 }
 

@@ -136,12 +136,7 @@ impl FileStore {
 
 /// Ids of runs are directory names; refuse anything that could leave `runs/`.
 fn check_run_id(run_id: &str) -> Result<(), StoreError> {
-    let ok = !run_id.is_empty()
-        && run_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !run_id.starts_with('.');
-    if ok {
+    if crate::engine::record::valid_run_id(run_id) {
         Ok(())
     } else {
         Err(StoreError::NotFound(run_id.to_string()))

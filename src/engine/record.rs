@@ -443,6 +443,13 @@ mod tests {
     }
 }
 
+/// Whether `s` can be a run id: letters, digits, `_` and `-`, at most 100 characters
+/// (what [`new_run_id`] makes; a run id is a NATS subject token and a file name).
+/// Anything else names no run, in any store.
+pub fn valid_run_id(s: &str) -> bool {
+    super::validate::is_valid_name(s) && !s.contains('.')
+}
+
 /// A new run id: the UTC time to the millisecond, then four random hex digits, e.g.
 /// `20261126T044802123Z-3f9a`. Ids sort by creation time.
 pub fn new_run_id() -> String {

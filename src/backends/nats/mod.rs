@@ -129,12 +129,25 @@ pub enum NatsError {
 /// `ws://`, `wss://`, or a bare `host:port`) before connecting.
 pub fn check_url(url: &str) -> Result<(), NatsError> {
     for u in url.split(',') {
-        u.trim()
+        if u.trim().is_empty() {
+            return Err(NatsError::Url {
+                url: redact(url),
+                detail: "a server URL is empty".into(),
+            });
+        }
+        let addr = u
+            .trim()
             .parse::<async_nats::ServerAddr>()
             .map_err(|e| NatsError::Url {
                 url: redact(u.trim()),
                 detail: e.to_string(),
             })?;
+        if addr.host().is_empty() {
+            return Err(NatsError::Url {
+                url: redact(u.trim()),
+                detail: "no host".into(),
+            });
+        }
     }
     Ok(())
 }

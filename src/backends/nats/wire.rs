@@ -206,7 +206,7 @@ fn is_token(s: &str) -> bool {
 
 /// Whether `s` is a valid run id.
 pub fn valid_run_id(s: &str) -> bool {
-    is_token(s)
+    crate::engine::record::valid_run_id(s)
 }
 
 /// Whether `s` is a valid queue name.
