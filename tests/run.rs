@@ -752,6 +752,62 @@ tasks:
     );
 }
 
+/// Issue 13 attack pass, finding 3: a secret of 1,000 lines made a task that
+/// printed 1.3 MB and wrote a 950 KB `$DAG_OUTPUT` take 30 s to end (the matcher
+/// was rebuilt for every output and tried every line at every position), and the
+/// run ignored Ctrl-C meanwhile. Masking is linear now: well under a second here
+/// in a debug build (the old code: about 20 s).
+#[test]
+fn issue_13_a_big_multi_line_secret_does_not_slow_the_run() {
+    let env = Env::new();
+    env.write(
+        "b.yaml",
+        r#"
+name: big-secret
+secret_env: [BIG]
+tasks:
+  out:
+    # Lines that start like the key's but differ at the end: the worst case of
+    # the old matcher, which tried each of the key's lines at every position.
+    command: |
+      for i in $(seq 20); do printf '%s\n' "$BIG" | cut -c1-60; done
+      printf '%s\n' "$BIG"
+      # 15,000 keys (and 15 empty ones, for the value's last newline)
+      for i in $(seq 15); do
+        printf '%s\n' "$BIG" | cut -c1-60 | awk -v r=$i '{print "k" r "_" NR "=" $0}'
+      done >> "$DAG_OUTPUT"
+      echo "key=$(printf '%s\n' "$BIG" | sed -n 7p)" >> "$DAG_OUTPUT"
+"#,
+    );
+    let big: String = (0..1000)
+        .map(|i| format!("{:064x}\n", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+        .collect();
+    let started = std::time::Instant::now();
+    let run: crate::common::Run = env
+        .cmd(&["run", "b.yaml", "--output", "json"])
+        .env("BIG", &big)
+        .output()
+        .unwrap()
+        .into();
+    let took = started.elapsed();
+    run.code(0);
+    let doc = run.json();
+    assert_eq!(task(&doc, "out")["outputs"]["key"], "***");
+    assert_eq!(
+        task(&doc, "out")["outputs"].as_object().unwrap().len(),
+        15_016
+    );
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    let logs = env.run(&["logs", &id, "out"]).stdout;
+    let masked = logs.matches("***\n").count();
+    assert_eq!(masked, 1000, "one mask per printed line of the key");
+    assert!(!logs.contains(&big[65..129]) && logs.contains(&big[65..125]));
+    assert!(
+        took < Duration::from_secs(5),
+        "a run with a 1,000-line secret took {took:?}"
+    );
+}
+
 /// Issue 13 attack pass, finding 6: an http task URL whose password holds `/ # ?`
 /// or a blank (not escaped) was shown in clear in the plan, the log, the error,
 /// JSON and the run's files.
