@@ -658,12 +658,12 @@ fn issue_13_param_secrets_short_lines_and_resolved_env_secrets_are_masked() {
         "s.yaml",
         r#"
 name: secrets2
-params: { tok: FILESECRET77 }
-env: { TOKEN: "${{ params.tok }}" }
-secret_env: [TOKEN]
+params: { tok: FILESECRET77, pw: PWSECRET55, day: "2024" }
+env: { TOKEN: "${{ params.tok }}", AUTH: "Bearer ${{ params.pw }}" }
+secret_env: [TOKEN, AUTH]
 tasks:
   api:
-    command: 'echo "?k=${{ params.tok }}"'
+    command: 'echo "?k=${{ params.tok }}&p=${{ params.pw }}&d=${{ params.day }}"'
   plain:
     command: echo "val=pass-2-word" >> "$DAG_OUTPUT"
   copy:
@@ -686,11 +686,10 @@ tasks:
         &["run", "s.yaml", "--dry-run", "--param", "tok=PARAMSECRET99"],
     ] {
         let out = env.run(args).stdout;
-        assert!(out.contains("?k=***"), "{args:?}: {out}");
-        assert!(
-            !out.contains("FILESECRET77") && !out.contains("PARAMSECRET99"),
-            "{args:?}: {out}"
-        );
+        assert!(out.contains("?k=***&p=***&d=2024"), "{args:?}: {out}");
+        for secret in ["FILESECRET77", "PARAMSECRET99", "PWSECRET55"] {
+            assert!(!out.contains(secret), "{args:?}: {out}");
+        }
     }
     let run: crate::common::Run = env
         .cmd(&[
@@ -709,6 +708,9 @@ tasks:
     let doc = run.json();
     let id = doc["run_id"].as_str().unwrap().to_string();
     assert_eq!(doc["params"]["tok"], "***", "{doc}");
+    // Part of a secret value (`Bearer ...`): a secret too. Not a secret: shown.
+    assert_eq!(doc["params"]["pw"], "***", "{doc}");
+    assert_eq!(doc["params"]["day"], "2024", "{doc}");
     assert_eq!(task(&doc, "copy")["outputs"]["copy"], "***", "{doc}");
     let status = env.run(&["status", &id, "--output", "json"]).stdout;
     let status_doc: serde_json::Value = serde_json::from_str(&status).unwrap();
@@ -721,7 +723,7 @@ tasks:
         ("status", &status),
         ("logs", &logs),
     ] {
-        for secret in ["PARAMSECRET99", "9a7", "q2x"] {
+        for secret in ["PARAMSECRET99", "PWSECRET55", "9a7", "q2x"] {
             assert!(
                 !text.contains(secret),
                 "{secret} leaked into {name}: {text}"

@@ -147,15 +147,7 @@ impl RunRecord {
             started_at: None,
             ended_at: None,
             params: dag.spec.params.clone(),
-            secret_params: {
-                let secrets = dag.spec.secrets();
-                dag.spec
-                    .params
-                    .iter()
-                    .filter(|(_, v)| secrets.mask(v) != *v)
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            },
+            secret_params: dag.spec.secret_params(),
             host: String::new(),
             pid: 0,
             seq: 0,

@@ -65,6 +65,37 @@ pub fn patterns(secrets: &[String]) -> Vec<String> {
     out
 }
 
+/// `values` (a task's secret values) with the values of the `params` that are
+/// secret too: a parameter that holds a secret, or that is part of one
+/// (`TOKEN: "Bearer ${{ params.tok }}"`) and has at least [`MIN_LINE`] characters.
+/// The scheduler and a worker apply the same rule, so a secret passed as `--param`
+/// is masked in the task's output as in what shows the run.
+pub fn with_secret_params(mut values: Vec<String>, params: &[(String, String)]) -> Vec<String> {
+    let found = secret_params(params, &values);
+    values.extend(found.into_iter().map(|(_, v)| v.clone()));
+    values
+}
+
+/// The `params` that are secret given the secret `values` (see
+/// [`with_secret_params`]).
+pub fn secret_params<'a>(
+    params: &'a [(String, String)],
+    values: &[String],
+) -> Vec<&'a (String, String)> {
+    if values.is_empty() {
+        return Vec::new();
+    }
+    // Each test is linear in the sizes involved.
+    let secrets = Secrets::new(values);
+    params
+        .iter()
+        .filter(|(_, v)| {
+            (v.trim().chars().count() >= MIN_LINE && values.iter().any(|s| s.contains(v.trim())))
+                || secrets.is_found_in(v)
+        })
+        .collect()
+}
+
 /// The secret values of a task, ready to be found: built once (per attempt) and
 /// shared by everything that masks that attempt's text. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -92,6 +123,13 @@ impl Secrets {
     /// The length in bytes of the longest thing masked (0 without secrets).
     pub fn longest(&self) -> usize {
         self.finder.as_ref().map_or(0, |f| f.longest)
+    }
+
+    /// Whether `text` holds a secret (or a line of a multi-line one).
+    pub fn is_found_in(&self, text: &str) -> bool {
+        self.finder
+            .as_ref()
+            .is_some_and(|f| f.matcher.is_match(text.as_bytes()))
     }
 
     /// `text` with every occurrence of a secret (and of each line of a multi-line
@@ -469,5 +507,35 @@ mod tests {
         assert!(!masked.contains(&line(0)) && masked.contains(&line(0)[..60]));
         assert!(outputs.values().all(|v| v.len() != 64 || v == MASK));
         eprintln!("masked {} bytes in {took:?}", text.len());
+    }
+
+    #[test]
+    fn issue_13_params_that_hold_or_are_part_of_a_secret_are_secret() {
+        let params: Vec<(String, String)> = [
+            ("tok", "PARAMSECRET99"),
+            ("pw", "PWSECRET55"),
+            ("day", "2024"),
+            ("id", "42"),
+            ("url", "http://h/?k=PARAMSECRET99"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let values = vec![
+            "PARAMSECRET99".to_string(),
+            "Bearer PWSECRET55 42".to_string(),
+        ];
+        let names: Vec<&str> = secret_params(&params, &values)
+            .into_iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        // `42` is part of a secret but too short to be one of its own.
+        assert_eq!(names, ["tok", "pw", "url"]);
+        let all = with_secret_params(values, &params);
+        assert_eq!(
+            Secrets::new(&all).mask("p=PWSECRET55 d=2024"),
+            "p=*** d=2024"
+        );
+        assert!(secret_params(&params, &[]).is_empty());
     }
 }

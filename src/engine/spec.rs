@@ -22,9 +22,8 @@ pub struct DagSpec {
 
 impl DagSpec {
     /// Every secret value the tasks name (`secret_env`), looked up in the DAG's and
-    /// each task's `env` and then in this process's environment: for what is shown
-    /// before or beside a run (plans, graphs, parameters).
-    pub fn secrets(&self) -> crate::engine::secrets::Secrets {
+    /// each task's `env` and then in this process's environment.
+    pub fn secret_values(&self) -> Vec<String> {
         let mut values = Vec::new();
         for task in &self.tasks {
             if task.secret_env.is_empty() {
@@ -34,6 +33,22 @@ impl DagSpec {
             env.extend(task.env.iter().cloned());
             values.extend(task.secret_values(&env));
         }
+        values
+    }
+
+    /// The names of the parameters that are secret (see
+    /// [`crate::engine::secrets::with_secret_params`]): shown as `***`.
+    pub fn secret_params(&self) -> Vec<String> {
+        crate::engine::secrets::secret_params(&self.params, &self.secret_values())
+            .into_iter()
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// What is masked in what is shown before or beside a run (plans, graphs): the
+    /// secret values and the values of the secret parameters.
+    pub fn secrets(&self) -> crate::engine::secrets::Secrets {
+        let values = crate::engine::secrets::with_secret_params(self.secret_values(), &self.params);
         crate::engine::secrets::Secrets::new(&values)
     }
 }

@@ -643,7 +643,10 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     ));
     let log_faults = crate::engine::runner::LogFaults::default();
     // Built once: the log, the output stream, the outputs and the error share it.
-    let secrets = Secrets::new(&task.secret_values(&task_msg.env));
+    let secrets = Secrets::new(&crate::engine::secrets::with_secret_params(
+        task.secret_values(&task_msg.env),
+        &task_msg.params,
+    ));
     let log = TaskLog::at(log_path.clone())
         .with_secrets(secrets.clone())
         .reporting_faults_to(log_faults.clone());

@@ -194,7 +194,11 @@ impl Driver {
         env.push(("DAG_RUN_ID".into(), self.record.run_id.clone()));
         env.push(("DAG_TASK_ID".into(), spec.id.clone()));
         env.push(("DAG_ATTEMPT".into(), attempt.to_string()));
-        let secrets = Secrets::new(&spec.secret_values(&env));
+        // Params that are part of a secret are secret too (as a worker decides).
+        let secrets = Secrets::new(&crate::engine::secrets::with_secret_params(
+            spec.secret_values(&env),
+            &self.dag.spec.params,
+        ));
         if self.secrets.len() <= task {
             self.secrets
                 .resize(self.dag.spec.tasks.len().max(task + 1), Secrets::default());
