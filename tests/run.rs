@@ -885,6 +885,27 @@ fn issue_13_unescaped_url_passwords_are_masked_on_every_surface() {
     }
 }
 
+/// Issue 13 attack pass, finding 6: a URL that is not http(s) once params are
+/// substituted is refused before the run, its user information masked in the
+/// message (the source line shows only the expression).
+#[test]
+fn issue_13_a_non_http_url_from_a_param_is_refused_with_its_password_masked() {
+    let env = Env::new();
+    env.write(
+        "v.yaml",
+        "name: v\nparams: { u: \"http://h/\" }\ntasks:\n  t:\n    type: http\n    url: \"${{ params.u }}\"\n",
+    );
+    let r = env.run(&["run", "v.yaml", "--param", "u=ftp://user:SECRETX@h/"]);
+    r.code(2);
+    assert!(
+        r.stderr
+            .contains("`ftp://***@h/` is not an http:// or https:// URL"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("SECRETX"), "{}", r.stderr);
+}
+
 /// A task that leaves a FIFO or a symbolic link to `/dev/zero` at `$DAG_OUTPUT`.
 pub const HOSTILE_OUTPUTS: &str = r#"name: hostile-outputs
 tasks:
