@@ -1128,6 +1128,76 @@ tasks:
     }
 }
 
+/// Issue 13 attack pass, findings 5 and 10, distributed: a worker masks the log
+/// stream and the outputs of a task with the env it ran with (an upstream output
+/// in a secret variable) and with the params that are part of a secret; the
+/// scheduler shows such params as `***`.
+#[test]
+fn issue_13_a_worker_masks_resolved_env_secrets_and_secret_params() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _w = env.worker(&nats, "masker", &[]);
+    env.write(
+        "s.yaml",
+        r#"
+name: secrets-dist
+params: { pw: default }
+env: { AUTH: "Bearer ${{ params.pw }}" }
+secret_env: [AUTH]
+tasks:
+  plain:
+    command: echo "val=pass-2-word" >> "$DAG_OUTPUT"
+  copy:
+    depends_on: plain
+    env: { MYSEC: "${{ tasks.plain.outputs.val }}" }
+    secret_env: [MYSEC]
+    command: |
+      echo "copy=$MYSEC" >> "$DAG_OUTPUT"
+      echo "in log: $MYSEC and ${{ params.pw }}"
+"#,
+    );
+    let (stop, tap) = wiretap(nats.url());
+    let (code, doc, stderr) = env.run_distributed(
+        &nats,
+        "s.yaml",
+        &["--state", "nats", "--param", "pw=PWSECRET55"],
+    );
+    stop.send(()).unwrap();
+    let seen = tap.join().unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(task(&doc, "copy")["outputs"]["copy"], "***", "{doc}");
+    assert_eq!(doc["params"]["pw"], "***", "{doc}");
+    let id = doc["run_id"].as_str().unwrap();
+    let url = nats.url();
+    let logs = env.run(&["logs", id, "copy", "--state", "nats", "--nats", &url]);
+    logs.code(0);
+    assert!(
+        logs.stdout.contains("in log: *** and ***"),
+        "{}",
+        logs.stdout
+    );
+    let status = env.run(&[
+        "status", id, "--state", "nats", "--nats", &url, "--output", "json",
+    ]);
+    // The task message carries params and env (documented); the log stream and
+    // what is shown do not.
+    let mut surfaces: Vec<(String, String)> = seen
+        .into_iter()
+        .filter(|(s, _)| s.starts_with("dag.logs."))
+        .map(|(s, p)| (s, String::from_utf8_lossy(&p).into_owned()))
+        .collect();
+    assert!(!surfaces.is_empty(), "the tap saw the log stream");
+    surfaces.push(("dag logs".into(), logs.stdout));
+    surfaces.push(("dag status".into(), status.stdout));
+    surfaces.push(("stderr".into(), stderr));
+    for (name, text) in &surfaces {
+        assert!(!text.contains("PWSECRET55"), "the param went out on {name}");
+        if name != "stderr" {
+            assert!(!text.contains("in log: pass-2-word"), "{name}: {text}");
+        }
+    }
+}
+
 /// Issue 13, item 6, distributed: a FIFO at `$DAG_OUTPUT` wedged the worker (its
 /// heartbeats and acks stopped, the message was redelivered and wedged the next
 /// worker). The task fails with the reason, and the worker, with one slot, serves

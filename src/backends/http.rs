@@ -16,7 +16,7 @@ use crate::engine::expr::DEFAULT_OUTPUT;
 use crate::engine::runner::{
     BoxFuture, MAX_OUTPUT_BYTES, Outcome, Outputs, TaskContext, TaskLog, TaskRunner,
 };
-use crate::engine::secrets::redact_urls;
+use crate::engine::secrets::{Secrets, redact_url, redact_urls};
 use crate::engine::spec::{HttpSpec, TaskKind};
 
 /// Bytes of the response body written to the task log; the rest is counted only.
@@ -90,7 +90,7 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     let mut request = client.request(method, &spec.url);
     let mut has_content_type = false;
     // Credentials in the URL stay out of logs, like `Authorization` headers.
-    log.line(&format!("> {} {}", spec.method, redact_urls(&spec.url)));
+    log.line(&format!("> {} {}", spec.method, redact_url(&spec.url)));
     for (name, value) in &spec.headers {
         let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -143,7 +143,7 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
             Ok(Some(chunk)) => {
                 // (A secret's length more, so one across the log's cut is
                 // masked before the cut.)
-                let room = (MAX_OUTPUT_BYTES.max(LOG_BODY_CAP) + longest_secret(log.secrets()))
+                let room = (MAX_OUTPUT_BYTES.max(LOG_BODY_CAP) + log.secrets().longest())
                     .saturating_sub(kept.len());
                 kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 total += chunk.len();
@@ -198,16 +198,11 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
     Outcome::success(code).with_outputs(outputs)
 }
 
-/// The length of the longest secret (0 without any).
-fn longest_secret(secrets: &[String]) -> usize {
-    secrets.iter().map(String::len).max().unwrap_or(0)
-}
-
 /// The part of the body the log keeps, secrets masked before it is cut at
 /// [`LOG_BODY_CAP`], so a secret across the cut cannot show in part.
-fn logged_body(kept: &[u8], secrets: &[String]) -> Vec<u8> {
-    let mut masker = crate::engine::secrets::Masker::new(secrets.to_vec());
-    let mut shown = masker.push(&kept[..kept.len().min(LOG_BODY_CAP + longest_secret(secrets))]);
+fn logged_body(kept: &[u8], secrets: &Secrets) -> Vec<u8> {
+    let mut masker = secrets.masker();
+    let mut shown = masker.push(&kept[..kept.len().min(LOG_BODY_CAP + secrets.longest())]);
     shown.extend(masker.finish());
     shown.truncate(LOG_BODY_CAP);
     shown
@@ -215,20 +210,20 @@ fn logged_body(kept: &[u8], secrets: &[String]) -> Vec<u8> {
 
 /// The start of an error response's body, for the task's error: secrets are masked
 /// before it is cut, so a secret across the cut cannot show in part.
-fn error_quote(body: &[u8], secrets: &[String]) -> String {
-    let head = String::from_utf8_lossy(
-        &body[..body.len().min(ERROR_BODY_QUOTE + longest_secret(secrets))],
-    );
-    let masked = crate::engine::secrets::mask(&head, secrets);
+fn error_quote(body: &[u8], secrets: &Secrets) -> String {
+    let head =
+        String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_QUOTE + secrets.longest())]);
+    let masked = secrets.mask(&head);
     String::from_utf8_lossy(&masked.as_bytes()[..masked.len().min(ERROR_BODY_QUOTE)])
         .trim()
         .replace('\n', " ")
 }
 
 /// A message that names the cause: refused connection, unknown host, TLS, timeout.
-/// User information in URLs (`user:pass@`) is masked.
+/// User information in URLs (`user:pass@`) is masked: the task's URL as a whole
+/// first (its password may hold a blank), then any URL the error quotes.
 fn describe(e: &reqwest::Error, url: &str) -> String {
-    redact_urls(&explain(e, url))
+    redact_urls(&explain(e, url).replace(url, &redact_url(url)))
 }
 
 fn explain(e: &reqwest::Error, url: &str) -> String {
@@ -283,17 +278,19 @@ mod tests {
     fn issue_13_a_secret_across_the_error_quote_cut_does_not_show_in_part() {
         let secret = "s3cr3t-0123456789".to_string();
         let body = format!("{}{secret} tail", "x".repeat(ERROR_BODY_QUOTE - 6));
-        let quote = error_quote(body.as_bytes(), std::slice::from_ref(&secret));
+        let secrets = super::Secrets::new(std::slice::from_ref(&secret));
+        let none = super::Secrets::default();
+        let quote = error_quote(body.as_bytes(), &secrets);
         assert!(!quote.contains("s3cr3t"), "{quote}");
         assert!(quote.contains("xxx***"), "{quote}");
-        assert_eq!(error_quote(b" plain\nbody ", &[]), "plain body");
+        assert_eq!(error_quote(b" plain\nbody ", &none), "plain body");
         assert!(super::is_credential("Set-Cookie") && !super::is_credential("Content-Type"));
         // The same at the log's cut.
         let mut body = vec![b'x'; super::LOG_BODY_CAP - 4];
         body.extend_from_slice(secret.as_bytes());
-        let logged = super::logged_body(&body, std::slice::from_ref(&secret));
+        let logged = super::logged_body(&body, &secrets);
         assert!(logged.ends_with(b"xxx***"));
-        assert_eq!(super::logged_body(&body, &[]).len(), super::LOG_BODY_CAP);
+        assert_eq!(super::logged_body(&body, &none).len(), super::LOG_BODY_CAP);
     }
 
     #[test]

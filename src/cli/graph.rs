@@ -23,13 +23,14 @@ pub fn graph(args: GraphArgs, runners: &Runners) -> Result<u8, CliError> {
 /// with its type, what it runs, and what it waits for.
 pub fn text(dag: &Dag) -> String {
     let mut out = format!("{} ({} tasks)\n", dag.spec.name, dag.len());
+    let secrets = dag.spec.secrets();
     for i in dag.topological_order() {
         let t = dag.task(i);
         let mut line = format!(
             "{} [{}] {}",
             t.id,
             t.kind.type_name(),
-            one_line(&t.kind.summary(), 60)
+            one_line(&secrets.mask(&t.kind.summary()), 60)
         );
         if !t.depends_on.is_empty() {
             line.push_str(&format!("  ← {}", t.depends_on.join(", ")));

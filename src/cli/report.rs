@@ -85,10 +85,17 @@ impl<'a> RunJson<'a> {
                 (Some(s), Some(e)) => Some(s.until(e).as_millis() as u64),
                 _ => None,
             },
+            // Kept in clear for `dag retry`, never shown.
             params: record
                 .params
                 .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .map(|(k, v)| {
+                    if record.secret_params.contains(k) {
+                        (k.as_str(), crate::engine::secrets::MASK)
+                    } else {
+                        (k.as_str(), v.as_str())
+                    }
+                })
                 .collect(),
             tasks: record
                 .tasks

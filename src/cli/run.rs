@@ -145,6 +145,7 @@ fn plan(dag: &crate::engine::graph::Dag, exec: &ExecArgs) -> String {
         out.push_str(&format!("  wave {}: {}\n", w + 1, ids.join(", ")));
     }
     out.push_str("order (sequential executor; trigger rules may skip some):\n");
+    let secrets = dag.spec.secrets();
     for (n, &t) in order.iter().enumerate() {
         let task = dag.task(t);
         out.push_str(&format!(
@@ -157,7 +158,7 @@ fn plan(dag: &crate::engine::graph::Dag, exec: &ExecArgs) -> String {
             out.push_str(&format!(" after {}", task.depends_on.join(", ")));
         }
         out.push('\n');
-        for line in task.kind.summary().lines() {
+        for line in secrets.mask(&task.kind.summary()).lines() {
             out.push_str(&format!("       {line}\n"));
         }
     }

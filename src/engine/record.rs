@@ -31,8 +31,12 @@ pub struct RunRecord {
     /// When it finished.
     #[serde(default)]
     pub ended_at: Option<Timestamp>,
-    /// Parameter values used.
+    /// Parameter values used (in clear: `dag retry` runs with them).
     pub params: Vec<(String, String)>,
+    /// The names of the parameters whose value holds a secret (`secret_env`):
+    /// shown as `***`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_params: Vec<String>,
     /// Host of the process driving the run.
     #[serde(default)]
     pub host: String,
@@ -143,6 +147,7 @@ impl RunRecord {
             started_at: None,
             ended_at: None,
             params: dag.spec.params.clone(),
+            secret_params: dag.spec.secret_params(),
             host: String::new(),
             pid: 0,
             seq: 0,

@@ -148,7 +148,7 @@ impl TaskContext {
 pub struct TaskLog {
     path: Arc<PathBuf>,
     file: Arc<std::sync::OnceLock<std::fs::File>>,
-    secrets: Arc<Vec<String>>,
+    secrets: crate::engine::secrets::Secrets,
     /// Where a failure to open or write the log is reported: a host fault (a full
     /// disk), which stops the run like any failed store write.
     faults: Option<LogFaults>,
@@ -190,7 +190,7 @@ impl TaskLog {
         TaskLog {
             path: Arc::new(path),
             file: Arc::default(),
-            secrets: Arc::default(),
+            secrets: crate::engine::secrets::Secrets::default(),
             faults: None,
         }
     }
@@ -220,19 +220,19 @@ impl TaskLog {
     ///
     /// [`line`]: TaskLog::line
     /// [`masker`]: TaskLog::masker
-    pub fn with_secrets(mut self, secrets: Vec<String>) -> TaskLog {
-        self.secrets = Arc::new(secrets.into_iter().filter(|s| !s.is_empty()).collect());
+    pub fn with_secrets(mut self, secrets: crate::engine::secrets::Secrets) -> TaskLog {
+        self.secrets = secrets;
         self
     }
 
-    /// The secret values to mask.
-    pub fn secrets(&self) -> &[String] {
+    /// The secrets to mask, built once for the attempt.
+    pub fn secrets(&self) -> &crate::engine::secrets::Secrets {
         &self.secrets
     }
 
     /// A masker for streamed output (see [`crate::engine::secrets::Masker`]).
     pub fn masker(&self) -> crate::engine::secrets::Masker {
-        crate::engine::secrets::Masker::new(self.secrets.to_vec())
+        self.secrets.masker()
     }
 
     /// Where the log is.
@@ -262,7 +262,7 @@ impl TaskLog {
     /// Appends one line, secrets masked. A failure is not the task's: it is recorded
     /// as a fault of the host, which stops the run (see [`LogFaults`]).
     pub fn line(&self, text: &str) {
-        let mut line = crate::engine::secrets::mask(text, &self.secrets);
+        let mut line = self.secrets.mask(text);
         line.push('\n');
         let _ = self.write(line.as_bytes());
     }

@@ -20,6 +20,39 @@ pub struct DagSpec {
     pub tasks: Vec<TaskSpec>,
 }
 
+impl DagSpec {
+    /// Every secret value the tasks name (`secret_env`), looked up in the DAG's and
+    /// each task's `env` and then in this process's environment.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut values = Vec::new();
+        for task in &self.tasks {
+            if task.secret_env.is_empty() {
+                continue;
+            }
+            let mut env = self.env.clone();
+            env.extend(task.env.iter().cloned());
+            values.extend(task.secret_values(&env));
+        }
+        values
+    }
+
+    /// The names of the parameters that are secret (see
+    /// [`crate::engine::secrets::with_secret_params`]): shown as `***`.
+    pub fn secret_params(&self) -> Vec<String> {
+        crate::engine::secrets::secret_params(&self.params, &self.secret_values())
+            .into_iter()
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// What is masked in what is shown before or beside a run (plans, graphs): the
+    /// secret values and the values of the secret parameters.
+    pub fn secrets(&self) -> crate::engine::secrets::Secrets {
+        let values = crate::engine::secrets::with_secret_params(self.secret_values(), &self.params);
+        crate::engine::secrets::Secrets::new(&values)
+    }
+}
+
 /// One task of the pipeline.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TaskSpec {
@@ -102,7 +135,7 @@ impl TaskKind {
             TaskKind::Http(h) => format!(
                 "{} {}",
                 h.method,
-                crate::engine::secrets::redact_urls(&h.url)
+                crate::engine::secrets::redact_url(&h.url)
             ),
             TaskKind::Docker(d) => {
                 let image = if d.image.is_empty() {

@@ -1635,7 +1635,10 @@ impl Checker<'_, '_> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             self.report(Problem::at(
                 span,
-                format!("`{url}` is not an http:// or https:// URL"),
+                format!(
+                    "`{}` is not an http:// or https:// URL",
+                    crate::engine::secrets::redact_url(&url)
+                ),
                 "invalid URL",
             ));
             return None;

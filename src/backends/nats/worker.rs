@@ -40,6 +40,7 @@ use super::wire::{
 use super::{NatsError, Timing, ensure_layout, eprintln_safe, queue_consumer, workers_bucket};
 use crate::engine::graph::Dag;
 use crate::engine::runner::{Outcome, Runners, Status, StopSignal, TaskContext, TaskLog};
+use crate::engine::secrets::Secrets;
 use crate::engine::spec::{DagSpec, TaskKind};
 use crate::engine::time::Timestamp;
 
@@ -641,8 +642,13 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         task_msg.run_id, task.id, task_msg.attempt
     ));
     let log_faults = crate::engine::runner::LogFaults::default();
+    // Built once: the log, the output stream, the outputs and the error share it.
+    let secrets = Secrets::new(&crate::engine::secrets::with_secret_params(
+        task.secret_values(&task_msg.env),
+        &task_msg.params,
+    ));
     let log = TaskLog::at(log_path.clone())
-        .with_secrets(task.secret_values(&task_msg.env))
+        .with_secrets(secrets.clone())
         .reporting_faults_to(log_faults.clone());
     let ctx = TaskContext {
         dag,
@@ -735,9 +741,8 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     result.exit_code = exit_code;
     // Secrets this worker's environment provides are masked here: the scheduler
     // does not know them.
-    let secrets = task.secret_values(&task_msg.env);
-    result.error = error.map(|e| crate::engine::secrets::mask(&e, &secrets));
-    result.outputs = crate::engine::secrets::mask_outputs(outputs, &secrets);
+    result.error = error.map(|e| secrets.mask(&e));
+    result.outputs = secrets.mask_outputs(outputs);
     result.log_bytes = log_bytes;
     // However long the task took, the report gets at least an AckWait.
     let deadline = deadline.max(Instant::now() + state.timing.ack_wait);

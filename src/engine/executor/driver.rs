@@ -12,6 +12,7 @@ use crate::engine::record::RunRecord;
 use crate::engine::runner::{
     Acker, LogFaults, Note, NoteSink, Outcome, Status, StopSignal, TaskContext,
 };
+use crate::engine::secrets::Secrets;
 use crate::engine::spec::TaskSpec;
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::{RunWriter, StoreError};
@@ -47,6 +48,10 @@ pub(super) struct Driver {
     acks: Vec<Arc<Acker>>,
     /// Where task logs report a failed write: the run stops as for the store.
     pub log_faults: LogFaults,
+    /// The secrets of each task's running attempt, built by `begin_attempt` from the
+    /// spec it ran (outputs of upstream tasks substituted) and used again by
+    /// `end_attempt` for its outputs and error.
+    secrets: Vec<Secrets>,
 }
 
 /// What to do after an attempt ended.
@@ -75,6 +80,7 @@ impl Driver {
             notes: None,
             acks: Vec::new(),
             log_faults: LogFaults::default(),
+            secrets: Vec::new(),
         }
     }
 
@@ -188,8 +194,18 @@ impl Driver {
         env.push(("DAG_RUN_ID".into(), self.record.run_id.clone()));
         env.push(("DAG_TASK_ID".into(), spec.id.clone()));
         env.push(("DAG_ATTEMPT".into(), attempt.to_string()));
+        // Params that are part of a secret are secret too (as a worker decides).
+        let secrets = Secrets::new(&crate::engine::secrets::with_secret_params(
+            spec.secret_values(&env),
+            &self.dag.spec.params,
+        ));
+        if self.secrets.len() <= task {
+            self.secrets
+                .resize(self.dag.spec.tasks.len().max(task + 1), Secrets::default());
+        }
+        self.secrets[task] = secrets.clone();
         let log = log
-            .with_secrets(spec.secret_values(&env))
+            .with_secrets(secrets)
             .reporting_faults_to(self.log_faults.clone());
         let workdir = spec.workdir.as_ref().map(PathBuf::from);
         let timeout = spec.timeout.unwrap_or(self.options.default_timeout);
@@ -302,16 +318,17 @@ impl Driver {
         }
         // Errors and outputs end up in tables, JSON, reports, run records and
         // downstream tasks: no secret goes with them (an output holding one is
-        // stored masked, so a downstream task gets `***`).
-        let spec = self.dag.task(task);
-        if !spec.secret_env.is_empty() {
-            let mut env = self.dag.spec.env.clone();
-            env.extend(spec.env.iter().cloned());
-            let secrets = spec.secret_values(&env);
-            outcome.error = outcome
-                .error
-                .map(|e| crate::engine::secrets::mask(&e, &secrets));
-            outcome.outputs = crate::engine::secrets::mask_outputs(outcome.outputs, &secrets);
+        // stored masked, so a downstream task gets `***`). The matcher is the one
+        // the attempt's log used: built once, from the spec the attempt ran, and
+        // linear in what it masks.
+        let secrets = self
+            .secrets
+            .get_mut(task)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        if !secrets.is_empty() {
+            outcome.error = outcome.error.map(|e| secrets.mask(&e));
+            outcome.outputs = secrets.mask_outputs(outcome.outputs);
         }
         let policy = self.dag.task(task).retry;
         let (state, after) = match outcome.status {
