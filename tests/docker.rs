@@ -762,3 +762,102 @@ tasks:
     );
     assert!(containers_of(&name).is_empty());
 }
+
+/// Attack finding 2: an allowed prefix nested in another one is resolved once, when
+/// the worker starts; a task that replaces it with a symlink to `/` does not widen
+/// it. A prefix that does not exist is a usage error at start.
+#[test]
+fn issue_13_a_nested_allowed_prefix_replaced_by_a_symlink_admits_nothing_new() {
+    if !docker_ready() {
+        return;
+    }
+    let Some(nats) = crate::common::nats::NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let allowed = env.path().join("allowed");
+    std::fs::create_dir_all(allowed.join("cache")).unwrap();
+    let (a, url) = (allowed.display().to_string(), nats.url());
+    let missing = format!("{a}/nope");
+    // Without the check the worker would start and serve: bounded, not a hang.
+    let mut child = env.spawn(&[
+        "worker",
+        "--nats",
+        &url,
+        "--docker",
+        "--allow-volume",
+        &a,
+        "--allow-volume",
+        &missing,
+    ]);
+    if !wait_for(Duration::from_secs(10), || {
+        child.try_wait().unwrap().is_some()
+    }) {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--allow-volume {missing}: cannot resolve it")),
+        "{stderr}"
+    );
+    let cache = format!("{a}/cache");
+    let _worker = env.worker(
+        &nats,
+        "nested",
+        &[
+            "--docker",
+            "--workers",
+            "1",
+            "--allow-volume",
+            &a,
+            "--allow-volume",
+            &cache,
+        ],
+    );
+    let name = unique("dk-nested");
+    env.write(
+        "n.yaml",
+        format!(
+            r#"
+name: {name}
+tasks:
+  plant:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}:/data']
+    command: rmdir /data/cache && ln -s / /data/cache
+  escape:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['/:/host']
+    command: cat /host/etc/hostname
+    depends_on: plant
+  through:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}/cache/etc:/x']
+    command: cat /x/hostname
+    depends_on: plant
+"#
+        ),
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "n.yaml", &[]);
+    assert_eq!(code, 1, "{stderr}\n{doc}");
+    assert_eq!(task_state(&doc, "plant"), "success", "{doc}");
+    assert!(std::fs::symlink_metadata(allowed.join("cache")).is_ok_and(|m| m.is_symlink()));
+    for (id, to) in [("escape", "/"), ("through", "/etc")] {
+        assert_eq!(task_state(&doc, id), "failed", "{doc}");
+        let error = task(&doc, id)["error"].as_str().unwrap();
+        assert!(
+            error.contains("is not under an allowed path")
+                && error.contains(&format!("it resolves to {to}")),
+            "{id}: {error}"
+        );
+    }
+    assert!(containers_of(&name).is_empty());
+}

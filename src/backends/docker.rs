@@ -95,7 +95,8 @@ impl DockerDefaults {
 /// `--docker-network`) are the operator's and are not checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DockerPolicy {
-    /// Host path prefixes a task's volumes may bind-mount; `None`: any.
+    /// Host path prefixes a task's volumes may bind-mount, resolved
+    /// ([`DockerPolicy::resolve_prefixes`]); `None`: any.
     pub volumes: Option<Vec<PathBuf>>,
     /// Networks (`network_mode`) a task may name; `None`: any.
     pub networks: Option<Vec<String>>,
@@ -107,6 +108,25 @@ pub struct DockerPolicy {
 pub const DEFAULT_NETWORKS: &[&str] = &["bridge", "default", "none"];
 
 impl DockerPolicy {
+    /// The `--allow-volume` prefixes as [`DockerPolicy::volumes`] holds them:
+    /// each resolved once, now (symlinks followed, `..` gone), and never again, so
+    /// a symlink a task plants at a prefix's path later cannot widen it. A prefix
+    /// that does not exist or is not a directory is an error naming it.
+    pub fn resolve_prefixes(prefixes: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+        prefixes
+            .iter()
+            .map(|p| {
+                let bad = |why: String| format!("--allow-volume {}: {why}", p.display());
+                let resolved =
+                    std::fs::canonicalize(p).map_err(|e| bad(format!("cannot resolve it: {e}")))?;
+                if !resolved.is_dir() {
+                    return Err(bad(format!("{} is not a directory", resolved.display())));
+                }
+                Ok(resolved)
+            })
+            .collect()
+    }
+
     /// `spec` with the host path of each volume resolved (symlinks followed, `..`
     /// gone) and checked against the allowed prefixes; that resolved path is what
     /// Docker mounts, so a symlink in an allowed directory is never followed by the
@@ -144,9 +164,11 @@ impl DockerPolicy {
                 Ok(p) => p,
                 Err(e) => return refuse(v, &format!("cannot resolve {host}: {e}")),
             };
-            let inside = prefixes.iter().any(|p| {
-                resolved.starts_with(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-            });
+            // The prefixes were resolved once, when the worker started
+            // ([`DockerPolicy::resolve_prefixes`]): a symlink planted at a prefix's
+            // path since then is never followed. `starts_with` compares whole
+            // components (`/srv/data` does not admit `/srv/database`).
+            let inside = prefixes.iter().any(|p| resolved.starts_with(p));
             if !inside {
                 return refuse(v, &format!("it resolves to {}", resolved.display()));
             }
