@@ -521,7 +521,8 @@ fn issue_13_docker_host_names_the_engine_used() {
     run.code(3);
     assert!(
         run.stderr
-            .contains(&format!("the Docker daemon at {closed} is unreachable")),
+            .contains(&format!("the Docker daemon at {closed} is unreachable"))
+            && run.stderr.to_lowercase().contains("connection refused"),
         "{}",
         run.stderr
     );
@@ -860,4 +861,116 @@ tasks:
         );
     }
     assert!(containers_of(&name).is_empty());
+}
+
+/// A Docker engine that answers `/_ping` and `/version` (what the client asks
+/// first) and never answers anything else: its address.
+fn hanging_engine() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("tcp://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = header.to_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                    let path = request.split(' ').nth(1).unwrap_or("");
+                    let answer = if path.ends_with("/_ping") {
+                        "OK".to_string()
+                    } else if path.ends_with("/version") {
+                        r#"{"ApiVersion":"1.41","Version":"20.10.0","MinAPIVersion":"1.12"}"#
+                            .to_string()
+                    } else {
+                        // Hang: hold the connection open and never answer.
+                        std::thread::sleep(Duration::from_secs(3600));
+                        return;
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                }
+            });
+        }
+    });
+    address
+}
+
+/// Attack finding 4: an engine that stops answering costs a docker task its
+/// `timeout`, not bollard's two minutes per request, and Ctrl-C acts at once.
+#[test]
+fn issue_13_a_hanging_engine_costs_the_task_timeout_and_ctrl_c_acts_at_once() {
+    let env = Env::new();
+    let engine = hanging_engine();
+    env.write(
+        "h.yaml",
+        format!("name: hang\ntasks:\n  a: {{ type: docker, image: {IMAGE}, timeout: 2s, command: echo hi }}\n"),
+    );
+    let started = std::time::Instant::now();
+    let run: crate::common::Run = env
+        .cmd(&["run", "h.yaml", "--output", "json"])
+        .env("DOCKER_HOST", &engine)
+        .output()
+        .unwrap()
+        .into();
+    let took = started.elapsed();
+    run.code(1);
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let error = task(&run.json(), "a")["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("timed out after 2s")
+            && error.contains(&format!("the Docker engine at {engine} did not answer")),
+        "{error}"
+    );
+    // Ctrl-C while the engine hangs: exit 130 at once.
+    env.write(
+        "l.yaml",
+        format!("name: hang\ntasks:\n  a: {{ type: docker, image: {IMAGE}, timeout: 10m, command: echo hi }}\n"),
+    );
+    let child = env
+        .cmd(&["run", "l.yaml", "--output", "json"])
+        .env("DOCKER_HOST", &engine)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let signalled = std::time::Instant::now();
+    kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        signalled.elapsed()
+    );
 }

@@ -223,11 +223,11 @@ impl DockerRunner {
                     let docker = client
                         .negotiate_version()
                         .await
-                        .map_err(|e| unreachable(&host, &e.to_string()))?;
+                        .map_err(|e| unreachable(&host, &with_causes(&e)))?;
                     docker
                         .ping()
                         .await
-                        .map_err(|e| unreachable(&host, &e.to_string()))?;
+                        .map_err(|e| unreachable(&host, &with_causes(&e)))?;
                     Ok::<Docker, String>(docker)
                 };
                 tokio::time::timeout(CONTACT_TIMEOUT, contact)
@@ -273,6 +273,8 @@ pub fn docker_host() -> String {
 pub fn connect(host: &str) -> Result<Docker, String> {
     use bollard::API_DEFAULT_VERSION;
     let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+    let with_port = with_default_port(host, tls);
+    let host = with_port.as_str();
     let client = if host.starts_with("unix://") {
         Docker::connect_with_unix(host, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
     } else if host.starts_with("https://")
@@ -294,6 +296,7 @@ pub fn connect(host: &str) -> Result<Docker, String> {
                 ),
             ));
         }
+        check_pem(&ca, &cert, &key).map_err(|why| unreachable(host, &why))?;
         Docker::connect_with_ssl(host, &key, &cert, &ca, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
         Docker::connect_with_http(host, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
@@ -304,6 +307,63 @@ pub fn connect(host: &str) -> Result<Docker, String> {
         ));
     };
     client.map_err(|e| unreachable(host, &e.to_string()))
+}
+
+/// `host` with the docker CLI's default port when a `tcp://` or `http://` address
+/// names none: 2375, or 2376 over TLS; `https://` defaults to 2376.
+fn with_default_port(host: &str, tls: bool) -> String {
+    let Some((scheme, rest)) = host.split_once("://") else {
+        return host.to_string();
+    };
+    let port = match scheme {
+        "tcp" | "http" if tls => 2376,
+        "tcp" | "http" => 2375,
+        "https" => 2376,
+        _ => return host.to_string(),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    // `[::1]` is an IPv6 address without a port; `[::1]:2375` and `h:2375` have one.
+    let has_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    if has_port || authority.is_empty() {
+        return host.to_string();
+    }
+    format!("{scheme}://{authority}:{port}{path}")
+}
+
+/// The TLS files are PEM of the right kind: certificates in `ca` and `cert`, a
+/// private key in `key`. The client would otherwise fail each handshake with no
+/// word about the files.
+fn check_pem(
+    ca: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(), String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |p: &std::path::Path, what: &str, e: String| {
+        format!(
+            "DOCKER_TLS_VERIFY is set but the certificate file {} is invalid: {what} ({e})",
+            p.display()
+        )
+    };
+    for file in [ca, cert] {
+        let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(file)
+            .map_err(|e| invalid(file, "no PEM certificate in it", e.to_string()))?
+            .collect();
+        match certs {
+            Ok(c) if !c.is_empty() => {}
+            Ok(_) => {
+                return Err(invalid(file, "no PEM certificate in it", "empty".into()));
+            }
+            Err(e) => return Err(invalid(file, "no PEM certificate in it", e.to_string())),
+        }
+    }
+    PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| invalid(key, "no PEM private key in it", e.to_string()))?;
+    Ok(())
 }
 
 /// Names the daemon that could not be reached, and why.
@@ -324,11 +384,16 @@ impl TaskRunner for DockerRunner {
     fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
         let runner = self.clone();
         Box::pin(async move {
-            let docker = match runner.docker().await {
-                Ok(d) => d,
-                Err(e) => return Outcome::failed(None, e),
+            // One deadline for the whole attempt: every request to the engine is
+            // raced against it and against a stop, so an engine that hangs costs
+            // the task's timeout, and Ctrl-C acts at once.
+            let deadline = tokio::time::Instant::now() + ctx.timeout;
+            let docker = match bounded(&ctx, deadline, runner.docker()).await {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => return Outcome::failed(None, e),
+                Err(halt) => return halt.outcome(&ctx, "contacting the engine"),
             };
-            run_container(&runner, &docker, ctx).await
+            run_container(&runner, &docker, ctx, deadline).await
         })
     }
 
@@ -394,11 +459,33 @@ fn is_not_found(e: &DockerError) -> bool {
     )
 }
 
+/// What went wrong with a request: the engine's own message, or the transport's
+/// error with its causes ("connection refused") and the engine's address.
 fn server_message(e: &DockerError) -> String {
     match e {
         DockerError::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
+        other => format!(
+            "{} (the Docker engine at {})",
+            with_causes(other),
+            engine_address()
+        ),
     }
+}
+
+/// An error's message followed by those of its sources (hyper's "client error
+/// (Connect)" hides the "Connection refused" below it).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Makes sure the image is there according to the pull policy.
@@ -458,7 +545,61 @@ fn split_image(image: &str) -> (&str, &str) {
     }
 }
 
-async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext) -> Outcome {
+/// Why an attempt stopped waiting for the engine.
+enum Halt {
+    TimedOut,
+    Cancelled(&'static str),
+}
+
+impl Halt {
+    /// The attempt's outcome: a timeout names what the engine was doing and where
+    /// it is.
+    fn outcome(self, ctx: &TaskContext, doing: &str) -> Outcome {
+        match self {
+            Halt::TimedOut => {
+                let msg = format!(
+                    "timed out after {} ({doing}: the Docker engine at {} did not answer in time)",
+                    humantime::format_duration(ctx.timeout),
+                    engine_address()
+                );
+                ctx.log.line(&format!("dag: {msg}"));
+                Outcome::failed(None, msg)
+            }
+            Halt::Cancelled(why) => Outcome::cancelled(why),
+        }
+    }
+}
+
+/// `work`, unless the attempt's deadline passes or it is stopped (gracefully or
+/// hard) first.
+async fn bounded<T>(
+    ctx: &TaskContext,
+    deadline: tokio::time::Instant,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Halt> {
+    tokio::select! {
+        out = work => Ok(out),
+        _ = tokio::time::sleep_until(deadline) => Err(Halt::TimedOut),
+        _ = ctx.stop.graceful.cancelled() => Err(Halt::Cancelled("cancelled")),
+        _ = ctx.stop.hard.cancelled() => Err(Halt::Cancelled("killed")),
+    }
+}
+
+/// How long cleaning up (stopping beyond the grace period, removing) may wait for
+/// the engine before it is left to the reaper.
+const CLEANUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The engine's address as messages show it (credentials in a URL hidden).
+fn engine_address() -> String {
+    crate::engine::secrets::redact_urls(&docker_host())
+}
+
+async fn run_container(
+    runner: &DockerRunner,
+    docker: &Docker,
+    ctx: TaskContext,
+    deadline: tokio::time::Instant,
+) -> Outcome {
     let TaskKind::Docker(spec) = &ctx.task().kind else {
         return Outcome::failed(None, "not a docker task");
     };
@@ -492,9 +633,13 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
             return Outcome::failed(None, e);
         }
     }
-    if let Err(e) = ensure_image(docker, &spec, &ctx.log).await {
-        ctx.log.line(&format!("dag: {e}"));
-        return Outcome::failed(None, e);
+    match bounded(&ctx, deadline, ensure_image(docker, &spec, &ctx.log)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            ctx.log.line(&format!("dag: {e}"));
+            return Outcome::failed(None, e);
+        }
+        Err(halt) => return halt.outcome(&ctx, &format!("looking for image {}", spec.image)),
     }
     let task_id = ctx.task().id.clone();
     // The output file must exist before it is mounted, or Docker makes a directory.
@@ -553,11 +698,29 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
         ..ContainerCreateBody::default()
     };
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    if let Err(e) = docker.create_container(Some(options), body).await {
+    let created = bounded(&ctx, deadline, docker.create_container(Some(options), body)).await;
+    if !matches!(created, Ok(Ok(_))) {
         let _ = std::fs::remove_file(&output_file);
-        let msg = format!("cannot create container {name}: {}", server_message(&e));
-        ctx.log.line(&format!("dag: {msg}"));
-        return Outcome::failed(None, msg);
+    }
+    match created {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            let msg = format!("cannot create container {name}: {}", server_message(&e));
+            ctx.log.line(&format!("dag: {msg}"));
+            return Outcome::failed(None, msg);
+        }
+        Err(halt) => {
+            // The request may still land: remove what it made (the reaper is the
+            // last resort).
+            Remover {
+                docker: docker.clone(),
+                name: name.clone(),
+                armed: false,
+            }
+            .remove()
+            .await;
+            return halt.outcome(&ctx, &format!("creating container {name}"));
+        }
     }
     // From here on the container exists: whatever happens, it is removed.
     let guard = Remover {
@@ -577,7 +740,7 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
         ctx.log.line(&format!("dag: {msg}"));
         return Outcome::failed(None, msg);
     }
-    let outcome = drive(docker, &name, &ctx).await;
+    let outcome = drive(docker, &name, &ctx, deadline).await;
     guard.remove().await;
     let outputs = outputs::take(&output_file).await;
     match (outcome, outputs) {
@@ -593,11 +756,20 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
 }
 
 /// Starts the container, streams its output, and waits for it, a timeout or a stop.
-async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
-    if let Err(e) = docker.start_container(name, None).await {
-        let msg = format!("cannot start container {name}: {}", server_message(&e));
-        ctx.log.line(&format!("dag: {msg}"));
-        return Outcome::failed(None, msg);
+async fn drive(
+    docker: &Docker,
+    name: &str,
+    ctx: &TaskContext,
+    deadline: tokio::time::Instant,
+) -> Outcome {
+    match bounded(ctx, deadline, docker.start_container(name, None)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let msg = format!("cannot start container {name}: {}", server_message(&e));
+            ctx.log.line(&format!("dag: {msg}"));
+            return Outcome::failed(None, msg);
+        }
+        Err(halt) => return halt.outcome(ctx, &format!("starting container {name}")),
     }
     let logs = tokio::spawn(copy_logs(
         docker.clone(),
@@ -607,7 +779,7 @@ async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
     ));
     let mut wait = docker.wait_container(name, None);
     let stop = &ctx.stop;
-    let timeout = tokio::time::sleep(ctx.timeout);
+    let timeout = tokio::time::sleep_until(deadline);
     tokio::pin!(timeout);
     enum End {
         Exited(Result<i64, String>),
@@ -628,26 +800,33 @@ async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
     };
     if !matches!(end, End::Exited(_)) {
         let grace = ctx.grace.as_secs().clamp(1, i32::MAX as u64) as i32;
-        if stop.hard.is_cancelled() {
-            let _ = docker
-                .kill_container(
+        let kill = || {
+            tokio::time::timeout(
+                CLEANUP_TIMEOUT,
+                docker.kill_container(
                     name,
                     Some(KillContainerOptionsBuilder::new().signal("KILL").build()),
-                )
-                .await;
+                ),
+            )
+        };
+        if stop.hard.is_cancelled() {
+            let _ = kill().await;
         } else {
             // Docker sends SIGTERM, waits `t` seconds, then SIGKILL; a second Ctrl-C
             // during that wait kills at once.
-            let stopping = docker.stop_container(
-                name,
-                Some(StopContainerOptionsBuilder::new().t(grace).build()),
+            // An engine that does not answer is given the grace period and a
+            // little more, then left to the removal below.
+            let stopping = tokio::time::timeout(
+                ctx.grace + CLEANUP_TIMEOUT,
+                docker.stop_container(
+                    name,
+                    Some(StopContainerOptionsBuilder::new().t(grace).build()),
+                ),
             );
             tokio::select! {
                 _ = stopping => {}
                 _ = stop.hard.cancelled() => {
-                    let _ = docker
-                        .kill_container(name, Some(KillContainerOptionsBuilder::new().signal("KILL").build()))
-                        .await;
+                    let _ = kill().await;
                 }
             }
         }
@@ -740,7 +919,12 @@ async fn remove(docker: &Docker, name: &str) {
         .force(true)
         .v(true)
         .build();
-    let _ = docker.remove_container(name, Some(options)).await;
+    // Bounded: an engine that does not answer leaves the container to the reaper.
+    let _ = tokio::time::timeout(
+        CLEANUP_TIMEOUT,
+        docker.remove_container(name, Some(options)),
+    )
+    .await;
 }
 
 impl Drop for Remover {
@@ -881,6 +1065,47 @@ mod tests {
             DockerPolicy::default()
                 .admit(&spec("/etc:/e".into(), Some("host")))
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn issue_13_tcp_addresses_get_the_docker_cli_default_port() {
+        assert_eq!(with_default_port("tcp://h", false), "tcp://h:2375");
+        assert_eq!(with_default_port("tcp://h", true), "tcp://h:2376");
+        assert_eq!(with_default_port("https://h/", false), "https://h:2376/");
+        assert_eq!(with_default_port("tcp://[::1]", false), "tcp://[::1]:2375");
+        for kept in [
+            "tcp://h:1234",
+            "tcp://[::1]:9",
+            "unix:///var/run/docker.sock",
+        ] {
+            assert_eq!(with_default_port(kept, true), kept);
+        }
+    }
+
+    #[test]
+    fn issue_13_garbage_tls_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let [ca, cert, key] = ["ca.pem", "cert.pem", "key.pem"].map(|f| dir.path().join(f));
+        for f in [&ca, &cert, &key] {
+            std::fs::write(f, "not a pem file\n").unwrap();
+        }
+        let why = check_pem(&ca, &cert, &key).unwrap_err();
+        assert!(
+            why.contains(&format!("the certificate file {} is invalid", ca.display())),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn issue_13_transport_errors_keep_their_causes() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let outer = DockerError::IOError { err: refused };
+        assert!(
+            with_causes(&outer).contains("Connection refused"),
+            "{}",
+            with_causes(&outer)
         );
     }
 
