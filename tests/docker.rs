@@ -974,3 +974,91 @@ fn issue_13_a_hanging_engine_costs_the_task_timeout_and_ctrl_c_acts_at_once() {
         signalled.elapsed()
     );
 }
+
+/// Attack finding 1: a symbolic link swapped into an allowed directory between the
+/// check and the engine's mount. Here the test itself swaps `d` (a directory) and
+/// `s` (a link to `/`) in a tight loop while a task mounting `ALLOWED/d` retries
+/// until it reads a file outside; every attempt must see the real `d` or be
+/// refused.
+#[test]
+fn issue_13_a_symlink_swapped_in_after_the_check_is_never_mounted() {
+    if !docker_ready() {
+        return;
+    }
+    let Some(nats) = crate::common::nats::NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let allowed = env.path().join("allowed");
+    let outside = env.path().join("outside");
+    std::fs::create_dir_all(allowed.join("d")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "outside the allowed path\n").unwrap();
+    std::os::unix::fs::symlink("/", allowed.join("s")).unwrap();
+    let (a, o) = (allowed.display().to_string(), outside.display().to_string());
+    let _worker = env.worker(
+        &nats,
+        "raced",
+        &["--docker", "--workers", "1", "--allow-volume", &a],
+    );
+    let name = unique("dk-race");
+    env.write(
+        "r.yaml",
+        format!(
+            r#"
+name: {name}
+tasks:
+  victim:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}/d:/x']
+    command: cat /x{o}/secret.txt
+    retries: 15
+    retry_backoff: fixed
+    retry_delay: 10ms
+"#
+        ),
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let stop = stop.clone();
+        let dir = std::ffi::CString::new(allowed.as_os_str().as_encoded_bytes()).unwrap();
+        std::thread::spawn(move || {
+            use nix::libc;
+            let mut swaps = 0u64;
+            // SAFETY: opens a NUL-terminated path; the descriptor is closed below.
+            let fd = unsafe { libc::open(dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+            assert!(fd >= 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // `d` and `s` trade places atomically: `d` is always there, a
+                // directory or a link to `/`.
+                // SAFETY: NUL-terminated names relative to an open directory.
+                unsafe {
+                    libc::renameat2(fd, c"d".as_ptr(), fd, c"s".as_ptr(), libc::RENAME_EXCHANGE)
+                };
+                swaps += 1;
+            }
+            // SAFETY: closes the descriptor opened above.
+            unsafe { libc::close(fd) };
+            swaps
+        })
+    };
+    let (code, doc, stderr) = env.run_distributed(&nats, "r.yaml", &[]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(flipper.join().unwrap() > 1000);
+    let attempts = task(&doc, "victim")["attempts"].as_u64().unwrap();
+    assert_eq!(code, 1, "an attempt escaped: {stderr}\n{doc}");
+    assert_eq!(attempts, 16, "{doc}");
+    let id = doc["run_id"].as_str().unwrap();
+    for n in 1..=attempts {
+        let log = env
+            .run(&["logs", id, "victim", "--attempt", &n.to_string()])
+            .stdout;
+        assert!(
+            !log.contains("outside the allowed path"),
+            "attempt {n}: {log}"
+        );
+    }
+    assert!(containers_of(&name).is_empty());
+}

@@ -181,11 +181,138 @@ impl DockerPolicy {
     }
 }
 
-/// Whether `path` (resolved by [`DockerPolicy::admit`]) still names itself: no
-/// component has become a symlink since, and none was renamed away. Checked again
-/// just before the container starts, when the engine mounts it.
-fn still_resolves(path: &str) -> bool {
-    std::fs::canonicalize(path).is_ok_and(|p| p.as_os_str() == path)
+/// A task volume's host directory (or file), pinned for the engine: opened
+/// component by component from its allowed prefix without following a symbolic
+/// link, then bind-mounted from that open handle at a staging path in a private
+/// directory of this process (0700, outside every allowed prefix). Docker is given
+/// the staging path: no task can rename or replace any of its components, so what
+/// the engine mounts is what was checked, whatever a task does to the allowed
+/// directory meanwhile. Unmounted (lazily) and removed when dropped.
+struct Pinned {
+    staging: PathBuf,
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.staging, nix::mount::MntFlags::MNT_DETACH);
+        // Never recursive: if the unmount failed, the allowed directory's content
+        // is behind this path.
+        let _ = std::fs::remove_dir(&self.staging).or_else(|_| std::fs::remove_file(&self.staging));
+    }
+}
+
+/// Where staging mounts go: a private directory of this process, made once.
+fn staging_dir() -> Result<&'static PathBuf, String> {
+    static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        super::process::reaper::private_temp_dir("volumes")
+            .and_then(std::fs::canonicalize)
+            .map_err(|e| {
+                format!(
+                    "cannot create a private directory in {}: {e}",
+                    std::env::temp_dir().display()
+                )
+            })
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// Opens `path` with `O_PATH | O_NOFOLLOW`.
+fn open_path(path: &std::path::Path, directory: bool) -> std::io::Result<std::fs::File> {
+    use nix::libc;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    if directory {
+        flags |= libc::O_DIRECTORY;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+}
+
+/// Pins `host` (a path [`DockerPolicy::admit`] resolved inside one of `prefixes`)
+/// as [`Pinned`] describes; `n` makes the staging name unique in the attempt.
+fn pin(host: &str, prefixes: &[PathBuf], tag: &str) -> Result<Pinned, String> {
+    use std::os::fd::AsRawFd;
+    let path = std::path::Path::new(host);
+    let changed = |why: String| format!("volume host path {host} {why} after it was checked");
+    let prefix = prefixes
+        .iter()
+        .filter(|p| path.starts_with(p))
+        .max_by_key(|p| p.as_os_str().len())
+        .ok_or_else(|| changed("is no longer under an allowed path".into()))?;
+    // The prefix was resolved when the worker started and lies outside what tasks
+    // can change; below it, each component is opened through the handle of its
+    // parent, never following a symbolic link.
+    let mut handle =
+        open_path(prefix, true).map_err(|e| changed(format!("cannot be opened ({e})")))?;
+    let rest = path
+        .strip_prefix(prefix)
+        .unwrap_or(std::path::Path::new(""));
+    for part in rest.components() {
+        let std::path::Component::Normal(name) = part else {
+            return Err(changed("has an unexpected component".into()));
+        };
+        let through = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd())).join(name);
+        handle =
+            open_path(&through, false).map_err(|e| changed(format!("cannot be opened ({e})")))?;
+        let meta = handle
+            .metadata()
+            .map_err(|e| changed(format!("cannot be examined ({e})")))?;
+        if meta.file_type().is_symlink() {
+            return Err(changed(format!(
+                "changed (its component {} became a symbolic link)",
+                name.to_string_lossy()
+            )));
+        }
+    }
+    let is_dir = handle.metadata().is_ok_and(|m| m.is_dir());
+    let staging = staging_dir()?.join(tag);
+    let made = if is_dir {
+        std::fs::create_dir(&staging)
+    } else {
+        std::fs::File::create_new(&staging).map(drop)
+    };
+    made.map_err(|e| {
+        format!(
+            "cannot make a staging mount point {}: {e}",
+            staging.display()
+        )
+    })?;
+    let pinned = Pinned { staging };
+    let source = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
+    nix::mount::mount(
+        Some(&source),
+        &pinned.staging,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        format!(
+            "volume {host}: --allow-volume is enforced by bind-mounting each checked \
+             directory at a private path, and this worker cannot mount ({e}; it needs to \
+             run as root, in the Docker engine's mount namespace)"
+        )
+    })?;
+    Ok(pinned)
+}
+
+/// Whether the engine runs on this machine, where a path this process mounts is
+/// the path the engine sees: a unix socket, or TCP to a loopback address.
+fn engine_is_local(host: &str) -> bool {
+    if host.starts_with("unix://") {
+        return true;
+    }
+    let rest = host.split_once("://").map_or(host, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let name = match authority.rfind(']') {
+        Some(end) => &authority[..=end],
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    matches!(name, "localhost" | "[::1]") || name.starts_with("127.")
 }
 
 impl DockerRunner {
@@ -612,14 +739,38 @@ async fn run_container(
             return Outcome::failed(None, e);
         }
     };
-    let checked: Vec<String> = match &runner.policy.volumes {
-        Some(_) => spec
-            .volumes
-            .iter()
-            .filter_map(|v| v.split_once(':').map(|(h, _)| h.to_string()))
-            .collect(),
-        None => Vec::new(),
-    };
+    // Each admitted volume is pinned (see [`Pinned`]) and Docker mounts the pin:
+    // a symbolic link swapped in after the check is never followed.
+    let mut spec = spec;
+    let mut pins: Vec<Pinned> = Vec::new();
+    if let Some(prefixes) = &runner.policy.volumes {
+        if !spec.volumes.is_empty() && !engine_is_local(&docker_host()) {
+            let msg = format!(
+                "task volumes cannot be checked against --allow-volume on a remote Docker \
+                 engine ({}): the engine mounts its own host's paths",
+                engine_address()
+            );
+            ctx.log.line(&format!("dag: {msg}"));
+            return Outcome::failed(None, msg);
+        }
+        for (i, v) in spec.volumes.iter_mut().enumerate() {
+            let (host, rest) = v.split_once(':').unwrap_or((v.as_str(), ""));
+            let tag = format!(
+                "{}-{i}",
+                container_name(&ctx.run_id, &ctx.task().id, ctx.attempt)
+            );
+            match pin(host, prefixes, &tag) {
+                Ok(p) => {
+                    *v = format!("{}:{rest}", p.staging.display());
+                    pins.push(p);
+                }
+                Err(e) => {
+                    ctx.log.line(&format!("dag: {e}"));
+                    return Outcome::failed(None, e);
+                }
+            }
+        }
+    }
     let spec = match runner.defaults.apply(&spec) {
         Ok(spec) => spec,
         Err(e) => {
@@ -728,20 +879,10 @@ async fn run_container(
         name: name.clone(),
         armed: true,
     };
-    // The engine mounts volumes when the container starts: a component of a checked
-    // path swapped for a symlink since the check is refused here (what remains is
-    // the moment between this check and the mount; see the README).
-    if let Some(path) = checked.iter().find(|p| !still_resolves(p)) {
-        guard.remove().await;
-        let _ = std::fs::remove_file(&output_file);
-        let msg = format!(
-            "volume host path {path} changed (to or through a symlink) after it was checked"
-        );
-        ctx.log.line(&format!("dag: {msg}"));
-        return Outcome::failed(None, msg);
-    }
     let outcome = drive(docker, &name, &ctx, deadline).await;
     guard.remove().await;
+    // Unmounted once the container is gone.
+    drop(pins);
     let outputs = outputs::take(&output_file).await;
     match (outcome, outputs) {
         (o, Ok(outputs)) if o.status == crate::engine::runner::Status::Success => {
@@ -1054,13 +1195,17 @@ mod tests {
             .admit(&spec(format!("{a}/nope:/x"), None))
             .unwrap_err();
         assert!(missing.contains("cannot resolve"), "{missing}");
-        // A checked path whose component becomes a symlink no longer resolves to
-        // itself: the runner refuses to start the container.
+        // A checked path whose component becomes a symlink is not pinned: the
+        // runner refuses to give it to the engine.
         let checked = real.display().to_string();
-        assert!(still_resolves(&checked));
         std::fs::rename(allowed.join("sub"), root.path().join("moved")).unwrap();
         std::os::unix::fs::symlink("/", allowed.join("sub")).unwrap();
-        assert!(!still_resolves(&checked));
+        let prefixes = [std::fs::canonicalize(&allowed).unwrap()];
+        let why = pin(&checked, &prefixes, "t").err().unwrap();
+        assert!(
+            why.contains("its component sub became a symbolic link) after it was checked"),
+            "{why}"
+        );
         assert!(
             DockerPolicy::default()
                 .admit(&spec("/etc:/e".into(), Some("host")))
