@@ -201,7 +201,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --queue 'A queue to serve (repeatable) [default: default]'
             cand --name 'Worker id [default: HOST-PID-RANDOM]'
             cand --allow-types 'Task types this worker runs (comma-separated) [default: bash,http,fn, and docker with --docker]. Other tasks fail with the reason'
-            cand --allow-volume 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable) [default: any]'
+            cand --allow-volume 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable; each an existing directory, resolved at start) [default: any]'
             cand --allow-network 'Networks docker tasks may name in `network:` (repeatable) [default: bridge, default, none, and the --docker-network]. `host` and `container:NAME` must be named to be allowed. Other tasks fail with the reason'
             cand --shutdown-timeout 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue'
             cand --docker-image 'Image of docker tasks that name none'

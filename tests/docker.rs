@@ -521,7 +521,8 @@ fn issue_13_docker_host_names_the_engine_used() {
     run.code(3);
     assert!(
         run.stderr
-            .contains(&format!("the Docker daemon at {closed} is unreachable")),
+            .contains(&format!("the Docker daemon at {closed} is unreachable"))
+            && run.stderr.to_lowercase().contains("connection refused"),
         "{}",
         run.stderr
     );
@@ -760,5 +761,304 @@ tasks:
         ),
         "{error}"
     );
+    assert!(containers_of(&name).is_empty());
+}
+
+/// Attack finding 2: an allowed prefix nested in another one is resolved once, when
+/// the worker starts; a task that replaces it with a symlink to `/` does not widen
+/// it. A prefix that does not exist is a usage error at start.
+#[test]
+fn issue_13_a_nested_allowed_prefix_replaced_by_a_symlink_admits_nothing_new() {
+    if !docker_ready() {
+        return;
+    }
+    let Some(nats) = crate::common::nats::NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let allowed = env.path().join("allowed");
+    std::fs::create_dir_all(allowed.join("cache")).unwrap();
+    let (a, url) = (allowed.display().to_string(), nats.url());
+    let missing = format!("{a}/nope");
+    // Without the check the worker would start and serve: bounded, not a hang.
+    let mut child = env.spawn(&[
+        "worker",
+        "--nats",
+        &url,
+        "--docker",
+        "--allow-volume",
+        &a,
+        "--allow-volume",
+        &missing,
+    ]);
+    if !wait_for(Duration::from_secs(10), || {
+        child.try_wait().unwrap().is_some()
+    }) {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--allow-volume {missing}: cannot resolve it")),
+        "{stderr}"
+    );
+    let cache = format!("{a}/cache");
+    let _worker = env.worker(
+        &nats,
+        "nested",
+        &[
+            "--docker",
+            "--workers",
+            "1",
+            "--allow-volume",
+            &a,
+            "--allow-volume",
+            &cache,
+        ],
+    );
+    let name = unique("dk-nested");
+    env.write(
+        "n.yaml",
+        format!(
+            r#"
+name: {name}
+tasks:
+  plant:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}:/data']
+    command: rmdir /data/cache && ln -s / /data/cache
+  escape:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['/:/host']
+    command: cat /host/etc/hostname
+    depends_on: plant
+  through:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}/cache/etc:/x']
+    command: cat /x/hostname
+    depends_on: plant
+"#
+        ),
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "n.yaml", &[]);
+    assert_eq!(code, 1, "{stderr}\n{doc}");
+    assert_eq!(task_state(&doc, "plant"), "success", "{doc}");
+    assert!(std::fs::symlink_metadata(allowed.join("cache")).is_ok_and(|m| m.is_symlink()));
+    for (id, to) in [("escape", "/"), ("through", "/etc")] {
+        assert_eq!(task_state(&doc, id), "failed", "{doc}");
+        let error = task(&doc, id)["error"].as_str().unwrap();
+        assert!(
+            error.contains("is not under an allowed path")
+                && error.contains(&format!("it resolves to {to}")),
+            "{id}: {error}"
+        );
+    }
+    assert!(containers_of(&name).is_empty());
+}
+
+/// A Docker engine that answers `/_ping` and `/version` (what the client asks
+/// first) and never answers anything else: its address.
+fn hanging_engine() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("tcp://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = header.to_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                    let path = request.split(' ').nth(1).unwrap_or("");
+                    let answer = if path.ends_with("/_ping") {
+                        "OK".to_string()
+                    } else if path.ends_with("/version") {
+                        r#"{"ApiVersion":"1.41","Version":"20.10.0","MinAPIVersion":"1.12"}"#
+                            .to_string()
+                    } else {
+                        // Hang: hold the connection open and never answer.
+                        std::thread::sleep(Duration::from_secs(3600));
+                        return;
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                }
+            });
+        }
+    });
+    address
+}
+
+/// Attack finding 4: an engine that stops answering costs a docker task its
+/// `timeout`, not bollard's two minutes per request, and Ctrl-C acts at once.
+#[test]
+fn issue_13_a_hanging_engine_costs_the_task_timeout_and_ctrl_c_acts_at_once() {
+    let env = Env::new();
+    let engine = hanging_engine();
+    env.write(
+        "h.yaml",
+        format!("name: hang\ntasks:\n  a: {{ type: docker, image: {IMAGE}, timeout: 2s, command: echo hi }}\n"),
+    );
+    let started = std::time::Instant::now();
+    let run: crate::common::Run = env
+        .cmd(&["run", "h.yaml", "--output", "json"])
+        .env("DOCKER_HOST", &engine)
+        .output()
+        .unwrap()
+        .into();
+    let took = started.elapsed();
+    run.code(1);
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let error = task(&run.json(), "a")["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("timed out after 2s")
+            && error.contains(&format!("the Docker engine at {engine} did not answer")),
+        "{error}"
+    );
+    // Ctrl-C while the engine hangs: exit 130 at once.
+    env.write(
+        "l.yaml",
+        format!("name: hang\ntasks:\n  a: {{ type: docker, image: {IMAGE}, timeout: 10m, command: echo hi }}\n"),
+    );
+    let child = env
+        .cmd(&["run", "l.yaml", "--output", "json"])
+        .env("DOCKER_HOST", &engine)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let signalled = std::time::Instant::now();
+    kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        signalled.elapsed()
+    );
+}
+
+/// Attack finding 1: a symbolic link swapped into an allowed directory between the
+/// check and the engine's mount. Here the test itself swaps `d` (a directory) and
+/// `s` (a link to `/`) in a tight loop while a task mounting `ALLOWED/d` retries
+/// until it reads a file outside; every attempt must see the real `d` or be
+/// refused.
+#[test]
+fn issue_13_a_symlink_swapped_in_after_the_check_is_never_mounted() {
+    if !docker_ready() {
+        return;
+    }
+    let Some(nats) = crate::common::nats::NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let allowed = env.path().join("allowed");
+    let outside = env.path().join("outside");
+    std::fs::create_dir_all(allowed.join("d")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "outside the allowed path\n").unwrap();
+    std::os::unix::fs::symlink("/", allowed.join("s")).unwrap();
+    let (a, o) = (allowed.display().to_string(), outside.display().to_string());
+    let _worker = env.worker(
+        &nats,
+        "raced",
+        &["--docker", "--workers", "1", "--allow-volume", &a],
+    );
+    let name = unique("dk-race");
+    env.write(
+        "r.yaml",
+        format!(
+            r#"
+name: {name}
+tasks:
+  victim:
+    type: docker
+    image: {IMAGE}
+    pull: never
+    volumes: ['{a}/d:/x']
+    command: cat /x{o}/secret.txt
+    retries: 15
+    retry_backoff: fixed
+    retry_delay: 10ms
+"#
+        ),
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let stop = stop.clone();
+        let dir = std::ffi::CString::new(allowed.as_os_str().as_encoded_bytes()).unwrap();
+        std::thread::spawn(move || {
+            use nix::libc;
+            let mut swaps = 0u64;
+            // SAFETY: opens a NUL-terminated path; the descriptor is closed below.
+            let fd = unsafe { libc::open(dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+            assert!(fd >= 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // `d` and `s` trade places atomically: `d` is always there, a
+                // directory or a link to `/`.
+                // SAFETY: NUL-terminated names relative to an open directory.
+                unsafe {
+                    libc::renameat2(fd, c"d".as_ptr(), fd, c"s".as_ptr(), libc::RENAME_EXCHANGE)
+                };
+                swaps += 1;
+            }
+            // SAFETY: closes the descriptor opened above.
+            unsafe { libc::close(fd) };
+            swaps
+        })
+    };
+    let (code, doc, stderr) = env.run_distributed(&nats, "r.yaml", &[]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(flipper.join().unwrap() > 1000);
+    let attempts = task(&doc, "victim")["attempts"].as_u64().unwrap();
+    assert_eq!(code, 1, "an attempt escaped: {stderr}\n{doc}");
+    assert_eq!(attempts, 16, "{doc}");
+    let id = doc["run_id"].as_str().unwrap();
+    for n in 1..=attempts {
+        let log = env
+            .run(&["logs", id, "victim", "--attempt", &n.to_string()])
+            .stdout;
+        assert!(
+            !log.contains("outside the allowed path"),
+            "attempt {n}: {log}"
+        );
+    }
     assert!(containers_of(&name).is_empty());
 }

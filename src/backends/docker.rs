@@ -95,7 +95,8 @@ impl DockerDefaults {
 /// `--docker-network`) are the operator's and are not checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DockerPolicy {
-    /// Host path prefixes a task's volumes may bind-mount; `None`: any.
+    /// Host path prefixes a task's volumes may bind-mount, resolved
+    /// ([`DockerPolicy::resolve_prefixes`]); `None`: any.
     pub volumes: Option<Vec<PathBuf>>,
     /// Networks (`network_mode`) a task may name; `None`: any.
     pub networks: Option<Vec<String>>,
@@ -107,6 +108,25 @@ pub struct DockerPolicy {
 pub const DEFAULT_NETWORKS: &[&str] = &["bridge", "default", "none"];
 
 impl DockerPolicy {
+    /// The `--allow-volume` prefixes as [`DockerPolicy::volumes`] holds them:
+    /// each resolved once, now (symlinks followed, `..` gone), and never again, so
+    /// a symlink a task plants at a prefix's path later cannot widen it. A prefix
+    /// that does not exist or is not a directory is an error naming it.
+    pub fn resolve_prefixes(prefixes: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+        prefixes
+            .iter()
+            .map(|p| {
+                let bad = |why: String| format!("--allow-volume {}: {why}", p.display());
+                let resolved =
+                    std::fs::canonicalize(p).map_err(|e| bad(format!("cannot resolve it: {e}")))?;
+                if !resolved.is_dir() {
+                    return Err(bad(format!("{} is not a directory", resolved.display())));
+                }
+                Ok(resolved)
+            })
+            .collect()
+    }
+
     /// `spec` with the host path of each volume resolved (symlinks followed, `..`
     /// gone) and checked against the allowed prefixes; that resolved path is what
     /// Docker mounts, so a symlink in an allowed directory is never followed by the
@@ -144,9 +164,11 @@ impl DockerPolicy {
                 Ok(p) => p,
                 Err(e) => return refuse(v, &format!("cannot resolve {host}: {e}")),
             };
-            let inside = prefixes.iter().any(|p| {
-                resolved.starts_with(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-            });
+            // The prefixes were resolved once, when the worker started
+            // ([`DockerPolicy::resolve_prefixes`]): a symlink planted at a prefix's
+            // path since then is never followed. `starts_with` compares whole
+            // components (`/srv/data` does not admit `/srv/database`).
+            let inside = prefixes.iter().any(|p| resolved.starts_with(p));
             if !inside {
                 return refuse(v, &format!("it resolves to {}", resolved.display()));
             }
@@ -159,11 +181,138 @@ impl DockerPolicy {
     }
 }
 
-/// Whether `path` (resolved by [`DockerPolicy::admit`]) still names itself: no
-/// component has become a symlink since, and none was renamed away. Checked again
-/// just before the container starts, when the engine mounts it.
-fn still_resolves(path: &str) -> bool {
-    std::fs::canonicalize(path).is_ok_and(|p| p.as_os_str() == path)
+/// A task volume's host directory (or file), pinned for the engine: opened
+/// component by component from its allowed prefix without following a symbolic
+/// link, then bind-mounted from that open handle at a staging path in a private
+/// directory of this process (0700, outside every allowed prefix). Docker is given
+/// the staging path: no task can rename or replace any of its components, so what
+/// the engine mounts is what was checked, whatever a task does to the allowed
+/// directory meanwhile. Unmounted (lazily) and removed when dropped.
+struct Pinned {
+    staging: PathBuf,
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.staging, nix::mount::MntFlags::MNT_DETACH);
+        // Never recursive: if the unmount failed, the allowed directory's content
+        // is behind this path.
+        let _ = std::fs::remove_dir(&self.staging).or_else(|_| std::fs::remove_file(&self.staging));
+    }
+}
+
+/// Where staging mounts go: a private directory of this process, made once.
+fn staging_dir() -> Result<&'static PathBuf, String> {
+    static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        super::process::reaper::private_temp_dir("volumes")
+            .and_then(std::fs::canonicalize)
+            .map_err(|e| {
+                format!(
+                    "cannot create a private directory in {}: {e}",
+                    std::env::temp_dir().display()
+                )
+            })
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// Opens `path` with `O_PATH | O_NOFOLLOW`.
+fn open_path(path: &std::path::Path, directory: bool) -> std::io::Result<std::fs::File> {
+    use nix::libc;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    if directory {
+        flags |= libc::O_DIRECTORY;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+}
+
+/// Pins `host` (a path [`DockerPolicy::admit`] resolved inside one of `prefixes`)
+/// as [`Pinned`] describes; `n` makes the staging name unique in the attempt.
+fn pin(host: &str, prefixes: &[PathBuf], tag: &str) -> Result<Pinned, String> {
+    use std::os::fd::AsRawFd;
+    let path = std::path::Path::new(host);
+    let changed = |why: String| format!("volume host path {host} {why} after it was checked");
+    let prefix = prefixes
+        .iter()
+        .filter(|p| path.starts_with(p))
+        .max_by_key(|p| p.as_os_str().len())
+        .ok_or_else(|| changed("is no longer under an allowed path".into()))?;
+    // The prefix was resolved when the worker started and lies outside what tasks
+    // can change; below it, each component is opened through the handle of its
+    // parent, never following a symbolic link.
+    let mut handle =
+        open_path(prefix, true).map_err(|e| changed(format!("cannot be opened ({e})")))?;
+    let rest = path
+        .strip_prefix(prefix)
+        .unwrap_or(std::path::Path::new(""));
+    for part in rest.components() {
+        let std::path::Component::Normal(name) = part else {
+            return Err(changed("has an unexpected component".into()));
+        };
+        let through = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd())).join(name);
+        handle =
+            open_path(&through, false).map_err(|e| changed(format!("cannot be opened ({e})")))?;
+        let meta = handle
+            .metadata()
+            .map_err(|e| changed(format!("cannot be examined ({e})")))?;
+        if meta.file_type().is_symlink() {
+            return Err(changed(format!(
+                "changed (its component {} became a symbolic link)",
+                name.to_string_lossy()
+            )));
+        }
+    }
+    let is_dir = handle.metadata().is_ok_and(|m| m.is_dir());
+    let staging = staging_dir()?.join(tag);
+    let made = if is_dir {
+        std::fs::create_dir(&staging)
+    } else {
+        std::fs::File::create_new(&staging).map(drop)
+    };
+    made.map_err(|e| {
+        format!(
+            "cannot make a staging mount point {}: {e}",
+            staging.display()
+        )
+    })?;
+    let pinned = Pinned { staging };
+    let source = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
+    nix::mount::mount(
+        Some(&source),
+        &pinned.staging,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        format!(
+            "volume {host}: --allow-volume is enforced by bind-mounting each checked \
+             directory at a private path, and this worker cannot mount ({e}; it needs to \
+             run as root, in the Docker engine's mount namespace)"
+        )
+    })?;
+    Ok(pinned)
+}
+
+/// Whether the engine runs on this machine, where a path this process mounts is
+/// the path the engine sees: a unix socket, or TCP to a loopback address.
+fn engine_is_local(host: &str) -> bool {
+    if host.starts_with("unix://") {
+        return true;
+    }
+    let rest = host.split_once("://").map_or(host, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let name = match authority.rfind(']') {
+        Some(end) => &authority[..=end],
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    matches!(name, "localhost" | "[::1]") || name.starts_with("127.")
 }
 
 impl DockerRunner {
@@ -201,11 +350,11 @@ impl DockerRunner {
                     let docker = client
                         .negotiate_version()
                         .await
-                        .map_err(|e| unreachable(&host, &e.to_string()))?;
+                        .map_err(|e| unreachable(&host, &with_causes(&e)))?;
                     docker
                         .ping()
                         .await
-                        .map_err(|e| unreachable(&host, &e.to_string()))?;
+                        .map_err(|e| unreachable(&host, &with_causes(&e)))?;
                     Ok::<Docker, String>(docker)
                 };
                 tokio::time::timeout(CONTACT_TIMEOUT, contact)
@@ -251,6 +400,8 @@ pub fn docker_host() -> String {
 pub fn connect(host: &str) -> Result<Docker, String> {
     use bollard::API_DEFAULT_VERSION;
     let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+    let with_port = with_default_port(host, tls);
+    let host = with_port.as_str();
     let client = if host.starts_with("unix://") {
         Docker::connect_with_unix(host, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
     } else if host.starts_with("https://")
@@ -272,6 +423,7 @@ pub fn connect(host: &str) -> Result<Docker, String> {
                 ),
             ));
         }
+        check_pem(&ca, &cert, &key).map_err(|why| unreachable(host, &why))?;
         Docker::connect_with_ssl(host, &key, &cert, &ca, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
         Docker::connect_with_http(host, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
@@ -282,6 +434,63 @@ pub fn connect(host: &str) -> Result<Docker, String> {
         ));
     };
     client.map_err(|e| unreachable(host, &e.to_string()))
+}
+
+/// `host` with the docker CLI's default port when a `tcp://` or `http://` address
+/// names none: 2375, or 2376 over TLS; `https://` defaults to 2376.
+fn with_default_port(host: &str, tls: bool) -> String {
+    let Some((scheme, rest)) = host.split_once("://") else {
+        return host.to_string();
+    };
+    let port = match scheme {
+        "tcp" | "http" if tls => 2376,
+        "tcp" | "http" => 2375,
+        "https" => 2376,
+        _ => return host.to_string(),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    // `[::1]` is an IPv6 address without a port; `[::1]:2375` and `h:2375` have one.
+    let has_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    if has_port || authority.is_empty() {
+        return host.to_string();
+    }
+    format!("{scheme}://{authority}:{port}{path}")
+}
+
+/// The TLS files are PEM of the right kind: certificates in `ca` and `cert`, a
+/// private key in `key`. The client would otherwise fail each handshake with no
+/// word about the files.
+fn check_pem(
+    ca: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(), String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |p: &std::path::Path, what: &str, e: String| {
+        format!(
+            "DOCKER_TLS_VERIFY is set but the certificate file {} is invalid: {what} ({e})",
+            p.display()
+        )
+    };
+    for file in [ca, cert] {
+        let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(file)
+            .map_err(|e| invalid(file, "no PEM certificate in it", e.to_string()))?
+            .collect();
+        match certs {
+            Ok(c) if !c.is_empty() => {}
+            Ok(_) => {
+                return Err(invalid(file, "no PEM certificate in it", "empty".into()));
+            }
+            Err(e) => return Err(invalid(file, "no PEM certificate in it", e.to_string())),
+        }
+    }
+    PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| invalid(key, "no PEM private key in it", e.to_string()))?;
+    Ok(())
 }
 
 /// Names the daemon that could not be reached, and why.
@@ -302,11 +511,16 @@ impl TaskRunner for DockerRunner {
     fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
         let runner = self.clone();
         Box::pin(async move {
-            let docker = match runner.docker().await {
-                Ok(d) => d,
-                Err(e) => return Outcome::failed(None, e),
+            // One deadline for the whole attempt: every request to the engine is
+            // raced against it and against a stop, so an engine that hangs costs
+            // the task's timeout, and Ctrl-C acts at once.
+            let deadline = tokio::time::Instant::now() + ctx.timeout;
+            let docker = match bounded(&ctx, deadline, runner.docker()).await {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => return Outcome::failed(None, e),
+                Err(halt) => return halt.outcome(&ctx, "contacting the engine"),
             };
-            run_container(&runner, &docker, ctx).await
+            run_container(&runner, &docker, ctx, deadline).await
         })
     }
 
@@ -372,11 +586,33 @@ fn is_not_found(e: &DockerError) -> bool {
     )
 }
 
+/// What went wrong with a request: the engine's own message, or the transport's
+/// error with its causes ("connection refused") and the engine's address.
 fn server_message(e: &DockerError) -> String {
     match e {
         DockerError::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
+        other => format!(
+            "{} (the Docker engine at {})",
+            with_causes(other),
+            engine_address()
+        ),
     }
+}
+
+/// An error's message followed by those of its sources (hyper's "client error
+/// (Connect)" hides the "Connection refused" below it).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Makes sure the image is there according to the pull policy.
@@ -436,7 +672,61 @@ fn split_image(image: &str) -> (&str, &str) {
     }
 }
 
-async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext) -> Outcome {
+/// Why an attempt stopped waiting for the engine.
+enum Halt {
+    TimedOut,
+    Cancelled(&'static str),
+}
+
+impl Halt {
+    /// The attempt's outcome: a timeout names what the engine was doing and where
+    /// it is.
+    fn outcome(self, ctx: &TaskContext, doing: &str) -> Outcome {
+        match self {
+            Halt::TimedOut => {
+                let msg = format!(
+                    "timed out after {} ({doing}: the Docker engine at {} did not answer in time)",
+                    humantime::format_duration(ctx.timeout),
+                    engine_address()
+                );
+                ctx.log.line(&format!("dag: {msg}"));
+                Outcome::failed(None, msg)
+            }
+            Halt::Cancelled(why) => Outcome::cancelled(why),
+        }
+    }
+}
+
+/// `work`, unless the attempt's deadline passes or it is stopped (gracefully or
+/// hard) first.
+async fn bounded<T>(
+    ctx: &TaskContext,
+    deadline: tokio::time::Instant,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Halt> {
+    tokio::select! {
+        out = work => Ok(out),
+        _ = tokio::time::sleep_until(deadline) => Err(Halt::TimedOut),
+        _ = ctx.stop.graceful.cancelled() => Err(Halt::Cancelled("cancelled")),
+        _ = ctx.stop.hard.cancelled() => Err(Halt::Cancelled("killed")),
+    }
+}
+
+/// How long cleaning up (stopping beyond the grace period, removing) may wait for
+/// the engine before it is left to the reaper.
+const CLEANUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The engine's address as messages show it (credentials in a URL hidden).
+fn engine_address() -> String {
+    crate::engine::secrets::redact_urls(&docker_host())
+}
+
+async fn run_container(
+    runner: &DockerRunner,
+    docker: &Docker,
+    ctx: TaskContext,
+    deadline: tokio::time::Instant,
+) -> Outcome {
     let TaskKind::Docker(spec) = &ctx.task().kind else {
         return Outcome::failed(None, "not a docker task");
     };
@@ -449,14 +739,38 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
             return Outcome::failed(None, e);
         }
     };
-    let checked: Vec<String> = match &runner.policy.volumes {
-        Some(_) => spec
-            .volumes
-            .iter()
-            .filter_map(|v| v.split_once(':').map(|(h, _)| h.to_string()))
-            .collect(),
-        None => Vec::new(),
-    };
+    // Each admitted volume is pinned (see [`Pinned`]) and Docker mounts the pin:
+    // a symbolic link swapped in after the check is never followed.
+    let mut spec = spec;
+    let mut pins: Vec<Pinned> = Vec::new();
+    if let Some(prefixes) = &runner.policy.volumes {
+        if !spec.volumes.is_empty() && !engine_is_local(&docker_host()) {
+            let msg = format!(
+                "task volumes cannot be checked against --allow-volume on a remote Docker \
+                 engine ({}): the engine mounts its own host's paths",
+                engine_address()
+            );
+            ctx.log.line(&format!("dag: {msg}"));
+            return Outcome::failed(None, msg);
+        }
+        for (i, v) in spec.volumes.iter_mut().enumerate() {
+            let (host, rest) = v.split_once(':').unwrap_or((v.as_str(), ""));
+            let tag = format!(
+                "{}-{i}",
+                container_name(&ctx.run_id, &ctx.task().id, ctx.attempt)
+            );
+            match pin(host, prefixes, &tag) {
+                Ok(p) => {
+                    *v = format!("{}:{rest}", p.staging.display());
+                    pins.push(p);
+                }
+                Err(e) => {
+                    ctx.log.line(&format!("dag: {e}"));
+                    return Outcome::failed(None, e);
+                }
+            }
+        }
+    }
     let spec = match runner.defaults.apply(&spec) {
         Ok(spec) => spec,
         Err(e) => {
@@ -470,9 +784,13 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
             return Outcome::failed(None, e);
         }
     }
-    if let Err(e) = ensure_image(docker, &spec, &ctx.log).await {
-        ctx.log.line(&format!("dag: {e}"));
-        return Outcome::failed(None, e);
+    match bounded(&ctx, deadline, ensure_image(docker, &spec, &ctx.log)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            ctx.log.line(&format!("dag: {e}"));
+            return Outcome::failed(None, e);
+        }
+        Err(halt) => return halt.outcome(&ctx, &format!("looking for image {}", spec.image)),
     }
     let task_id = ctx.task().id.clone();
     // The output file must exist before it is mounted, or Docker makes a directory.
@@ -531,11 +849,29 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
         ..ContainerCreateBody::default()
     };
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    if let Err(e) = docker.create_container(Some(options), body).await {
+    let created = bounded(&ctx, deadline, docker.create_container(Some(options), body)).await;
+    if !matches!(created, Ok(Ok(_))) {
         let _ = std::fs::remove_file(&output_file);
-        let msg = format!("cannot create container {name}: {}", server_message(&e));
-        ctx.log.line(&format!("dag: {msg}"));
-        return Outcome::failed(None, msg);
+    }
+    match created {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            let msg = format!("cannot create container {name}: {}", server_message(&e));
+            ctx.log.line(&format!("dag: {msg}"));
+            return Outcome::failed(None, msg);
+        }
+        Err(halt) => {
+            // The request may still land: remove what it made (the reaper is the
+            // last resort).
+            Remover {
+                docker: docker.clone(),
+                name: name.clone(),
+                armed: false,
+            }
+            .remove()
+            .await;
+            return halt.outcome(&ctx, &format!("creating container {name}"));
+        }
     }
     // From here on the container exists: whatever happens, it is removed.
     let guard = Remover {
@@ -543,20 +879,10 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
         name: name.clone(),
         armed: true,
     };
-    // The engine mounts volumes when the container starts: a component of a checked
-    // path swapped for a symlink since the check is refused here (what remains is
-    // the moment between this check and the mount; see the README).
-    if let Some(path) = checked.iter().find(|p| !still_resolves(p)) {
-        guard.remove().await;
-        let _ = std::fs::remove_file(&output_file);
-        let msg = format!(
-            "volume host path {path} changed (to or through a symlink) after it was checked"
-        );
-        ctx.log.line(&format!("dag: {msg}"));
-        return Outcome::failed(None, msg);
-    }
-    let outcome = drive(docker, &name, &ctx).await;
+    let outcome = drive(docker, &name, &ctx, deadline).await;
     guard.remove().await;
+    // Unmounted once the container is gone.
+    drop(pins);
     let outputs = outputs::take(&output_file).await;
     match (outcome, outputs) {
         (o, Ok(outputs)) if o.status == crate::engine::runner::Status::Success => {
@@ -571,11 +897,20 @@ async fn run_container(runner: &DockerRunner, docker: &Docker, ctx: TaskContext)
 }
 
 /// Starts the container, streams its output, and waits for it, a timeout or a stop.
-async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
-    if let Err(e) = docker.start_container(name, None).await {
-        let msg = format!("cannot start container {name}: {}", server_message(&e));
-        ctx.log.line(&format!("dag: {msg}"));
-        return Outcome::failed(None, msg);
+async fn drive(
+    docker: &Docker,
+    name: &str,
+    ctx: &TaskContext,
+    deadline: tokio::time::Instant,
+) -> Outcome {
+    match bounded(ctx, deadline, docker.start_container(name, None)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let msg = format!("cannot start container {name}: {}", server_message(&e));
+            ctx.log.line(&format!("dag: {msg}"));
+            return Outcome::failed(None, msg);
+        }
+        Err(halt) => return halt.outcome(ctx, &format!("starting container {name}")),
     }
     let logs = tokio::spawn(copy_logs(
         docker.clone(),
@@ -585,7 +920,7 @@ async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
     ));
     let mut wait = docker.wait_container(name, None);
     let stop = &ctx.stop;
-    let timeout = tokio::time::sleep(ctx.timeout);
+    let timeout = tokio::time::sleep_until(deadline);
     tokio::pin!(timeout);
     enum End {
         Exited(Result<i64, String>),
@@ -606,26 +941,33 @@ async fn drive(docker: &Docker, name: &str, ctx: &TaskContext) -> Outcome {
     };
     if !matches!(end, End::Exited(_)) {
         let grace = ctx.grace.as_secs().clamp(1, i32::MAX as u64) as i32;
-        if stop.hard.is_cancelled() {
-            let _ = docker
-                .kill_container(
+        let kill = || {
+            tokio::time::timeout(
+                CLEANUP_TIMEOUT,
+                docker.kill_container(
                     name,
                     Some(KillContainerOptionsBuilder::new().signal("KILL").build()),
-                )
-                .await;
+                ),
+            )
+        };
+        if stop.hard.is_cancelled() {
+            let _ = kill().await;
         } else {
             // Docker sends SIGTERM, waits `t` seconds, then SIGKILL; a second Ctrl-C
             // during that wait kills at once.
-            let stopping = docker.stop_container(
-                name,
-                Some(StopContainerOptionsBuilder::new().t(grace).build()),
+            // An engine that does not answer is given the grace period and a
+            // little more, then left to the removal below.
+            let stopping = tokio::time::timeout(
+                ctx.grace + CLEANUP_TIMEOUT,
+                docker.stop_container(
+                    name,
+                    Some(StopContainerOptionsBuilder::new().t(grace).build()),
+                ),
             );
             tokio::select! {
                 _ = stopping => {}
                 _ = stop.hard.cancelled() => {
-                    let _ = docker
-                        .kill_container(name, Some(KillContainerOptionsBuilder::new().signal("KILL").build()))
-                        .await;
+                    let _ = kill().await;
                 }
             }
         }
@@ -718,7 +1060,12 @@ async fn remove(docker: &Docker, name: &str) {
         .force(true)
         .v(true)
         .build();
-    let _ = docker.remove_container(name, Some(options)).await;
+    // Bounded: an engine that does not answer leaves the container to the reaper.
+    let _ = tokio::time::timeout(
+        CLEANUP_TIMEOUT,
+        docker.remove_container(name, Some(options)),
+    )
+    .await;
 }
 
 impl Drop for Remover {
@@ -848,17 +1195,62 @@ mod tests {
             .admit(&spec(format!("{a}/nope:/x"), None))
             .unwrap_err();
         assert!(missing.contains("cannot resolve"), "{missing}");
-        // A checked path whose component becomes a symlink no longer resolves to
-        // itself: the runner refuses to start the container.
+        // A checked path whose component becomes a symlink is not pinned: the
+        // runner refuses to give it to the engine.
         let checked = real.display().to_string();
-        assert!(still_resolves(&checked));
         std::fs::rename(allowed.join("sub"), root.path().join("moved")).unwrap();
         std::os::unix::fs::symlink("/", allowed.join("sub")).unwrap();
-        assert!(!still_resolves(&checked));
+        let prefixes = [std::fs::canonicalize(&allowed).unwrap()];
+        let why = pin(&checked, &prefixes, "t").err().unwrap();
+        assert!(
+            why.contains("its component sub became a symbolic link) after it was checked"),
+            "{why}"
+        );
         assert!(
             DockerPolicy::default()
                 .admit(&spec("/etc:/e".into(), Some("host")))
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn issue_13_tcp_addresses_get_the_docker_cli_default_port() {
+        assert_eq!(with_default_port("tcp://h", false), "tcp://h:2375");
+        assert_eq!(with_default_port("tcp://h", true), "tcp://h:2376");
+        assert_eq!(with_default_port("https://h/", false), "https://h:2376/");
+        assert_eq!(with_default_port("tcp://[::1]", false), "tcp://[::1]:2375");
+        for kept in [
+            "tcp://h:1234",
+            "tcp://[::1]:9",
+            "unix:///var/run/docker.sock",
+        ] {
+            assert_eq!(with_default_port(kept, true), kept);
+        }
+    }
+
+    #[test]
+    fn issue_13_garbage_tls_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let [ca, cert, key] = ["ca.pem", "cert.pem", "key.pem"].map(|f| dir.path().join(f));
+        for f in [&ca, &cert, &key] {
+            std::fs::write(f, "not a pem file\n").unwrap();
+        }
+        let why = check_pem(&ca, &cert, &key).unwrap_err();
+        assert!(
+            why.contains(&format!("the certificate file {} is invalid", ca.display())),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn issue_13_transport_errors_keep_their_causes() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let outer = DockerError::IOError { err: refused };
+        assert!(
+            with_causes(&outer).contains("Connection refused"),
+            "{}",
+            with_causes(&outer)
         );
     }
 

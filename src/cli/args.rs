@@ -185,7 +185,8 @@ pub struct WorkerArgs {
     pub allow_types: Vec<String>,
 
     /// Host paths docker tasks may bind-mount: a volume whose host path is not under
-    /// one of these prefixes fails its task (repeatable) [default: any].
+    /// one of these prefixes fails its task (repeatable; each an existing directory,
+    /// resolved at start) [default: any].
     #[arg(long = "allow-volume", value_name = "PREFIX")]
     pub allow_volumes: Vec<PathBuf>,
 

@@ -105,7 +105,13 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
         } else {
             args.allow_types.clone()
         },
-        allow_volumes: args.allow_volumes.clone(),
+        allow_volumes: crate::backends::docker::DockerPolicy::resolve_prefixes(&args.allow_volumes)
+            .map_err(|e| {
+                CliError::usage(
+                    e,
+                    Some("each --allow-volume must be an existing directory".into()),
+                )
+            })?,
         allow_networks: if args.allow_networks.is_empty() {
             crate::backends::docker::DEFAULT_NETWORKS
                 .iter()
