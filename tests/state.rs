@@ -448,3 +448,49 @@ fn a_full_disk_while_writing_a_task_log_stops_the_run_like_a_store_failure() {
     assert_eq!(task(&doc, "loud")["attempts"], 1, "{doc}");
     assert_eq!(task_state(&doc, "long"), "running", "{doc}");
 }
+
+/// Attack pass on issue 13: a task planted a FIFO or a symbolic link at
+/// `run.json.tmp`, or a symbolic link at its next attempt's log. The store opened
+/// the FIFO blocking (the run hung) and wrote through the links into files
+/// elsewhere. Now the leftover is unlinked and a fresh file created for the record,
+/// a log that is a link stops the run as a store fault (exit 3 naming it), and
+/// `dag logs` refuses it.
+#[test]
+fn a_fifo_or_symlink_planted_in_the_run_directory_is_never_opened_or_followed() {
+    let env = Env::new();
+    let victim = env.write("victim.txt", "untouched");
+    env.write(
+        "fifo.yaml",
+        "name: f\ntasks:\n  a:\n    command: mkfifo \"$DAG_HOME/runs/$DAG_RUN_ID/run.json.tmp\"\n  b:\n    depends_on: [a]\n    command: 'true'\n",
+    );
+    let child = env.spawn(&["run", "fifo.yaml", "--output", "json"]);
+    let run = crate::common::finish_within(child, Duration::from_secs(30), "dag run");
+    run.code(0);
+    env.write(
+        "sym.yaml",
+        format!(
+            "name: s\ntasks:\n  a:\n    retries: 1\n    retry_delay: 0s\n    command: |\n      D=\"$DAG_HOME/runs/$DAG_RUN_ID\"\n      ln -sf {v} \"$D/run.json.tmp\"\n      ln -sf {v} \"$D/logs/a.2.log\"\n      [ \"$DAG_ATTEMPT\" = 1 ] && exit 1\n      echo second\n",
+            v = victim.display()
+        ),
+    );
+    let child = env.spawn(&["run", "sym.yaml", "--output", "json"]);
+    let run = crate::common::finish_within(child, Duration::from_secs(30), "dag run");
+    run.code(3);
+    assert!(run.stderr.contains("a.2.log"), "{}", run.stderr);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    let id = std::fs::read_dir(env.path().join("state/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .max()
+        .unwrap();
+    let run = env.run(&["logs", &id, "a", "--attempt", "2"]);
+    run.code(3);
+    assert!(run.stderr.contains("a.2.log"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("is a symbolic link, not a regular file"),
+        "{}",
+        run.stderr
+    );
+}

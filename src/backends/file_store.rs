@@ -170,8 +170,22 @@ fn drop_partial_line(file: &mut File) -> std::io::Result<()> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("json.tmp");
-    let written = File::create(&tmp)
+    // A task of the same user can reach this directory: whatever it left at the
+    // temporary name (a symbolic link to a file elsewhere, a FIFO) is unlinked, never
+    // followed or opened, and the file written is a fresh one (`O_EXCL`), opened
+    // without blocking.
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("remove", &tmp)(e)),
+    }
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(&tmp)
         .map_err(io_err("write", &tmp))
         .and_then(|mut f| {
             f.write_all(bytes).map_err(io_err("write", &tmp))?;
@@ -357,7 +371,8 @@ impl StateStore for FileStore {
     fn log_size(&self, run_id: &str, task: &str, attempt: u32) -> Result<u64, StoreError> {
         check_run_id(run_id)?;
         let path = self.log_path(run_id, task, attempt);
-        match fs::metadata(&path) {
+        // The link itself, never what a symbolic link put there points to.
+        match fs::symlink_metadata(&path) {
             Ok(m) => Ok(m.len()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(io_err("read", &path)(e)),
