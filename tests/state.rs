@@ -494,3 +494,52 @@ fn a_fifo_or_symlink_planted_in_the_run_directory_is_never_opened_or_followed() 
         run.stderr
     );
 }
+
+/// Attack pass on issue 13: a sparse 8 GiB `events.jsonl` (one endless line of
+/// zeros) made `dag status` and `dag runs` abort on allocation failure, and
+/// `run.json` was read whole, however big. Both are read with a cap now: exit 3
+/// naming the file, and `dag runs` skips that run with a warning.
+#[test]
+fn a_huge_event_log_or_record_is_refused_as_corrupt_within_bounded_memory() {
+    let env = Env::new();
+    env.write("s.yaml", "name: s\ntasks:\n  a: {command: 'echo hi'}\n");
+    let (run, doc) = env.run_json("s.yaml", &[]);
+    run.code(0);
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    let dir = env.path().join("state/runs").join(&id);
+    let grow = |name: &str| {
+        // Sparse: takes no disk.
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(name))
+            .unwrap();
+        f.set_len(8 << 30).unwrap();
+    };
+    let limited = |args: &str| {
+        let mut c = std::process::Command::new("bash");
+        c.arg("-c")
+            .arg(format!("ulimit -v 2000000; exec \"$DAG\" {args}"))
+            .current_dir(env.path())
+            .env("DAG", crate::common::dag_bin())
+            .env("DAG_HOME", env.path().join("state"))
+            .env("NO_COLOR", "1");
+        crate::common::Run::from(c.output().unwrap())
+    };
+    grow("events.jsonl");
+    let run = limited(&format!("status {id}"));
+    run.code(3);
+    assert!(run.stderr.contains("events.jsonl"), "{}", run.stderr);
+    assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
+    let run = limited("runs");
+    run.code(0);
+    assert!(
+        run.stderr.contains(&format!("warning: skipping run {id}")),
+        "{}",
+        run.stderr
+    );
+    grow("run.json");
+    let run = limited(&format!("status {id}"));
+    run.code(3);
+    assert!(run.stderr.contains("run.json"), "{}", run.stderr);
+    assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
+}
