@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_repeated_dependency_makes_one_cycle_not_one_per_repetition() {
-        let cycles = find_cycles(&[vec![1, 1, 1], vec![0]], 10);
+        let cycles = find_cycles(&[vec![1], vec![0, 0, 0]], 10);
         assert_eq!(cycles.total, 1);
         assert_eq!(cycles.shown, vec![vec![0, 1]]);
     }
