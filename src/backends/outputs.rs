@@ -92,17 +92,34 @@ const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// no file can stall the runtime that drives the other tasks and the heartbeats.
 pub async fn take(path: &Path) -> Result<Outputs, String> {
     let owned = path.to_path_buf();
-    let read = tokio::task::spawn_blocking(move || take_now(&owned));
-    let result = match tokio::time::timeout(READ_TIMEOUT, read).await {
+    let read = tokio::task::spawn_blocking(move || {
+        let result = take_now(&owned);
+        remove(&owned);
+        result
+    });
+    match tokio::time::timeout(READ_TIMEOUT, read).await {
         Ok(Ok(result)) => result,
         Ok(Err(e)) => Err(format!("cannot read $DAG_OUTPUT: {e}")),
         Err(_) => Err(format!(
             "cannot read $DAG_OUTPUT: no answer from the filesystem in {}",
             humantime::format_duration(READ_TIMEOUT)
         )),
-    };
-    let _ = std::fs::remove_file(path);
-    result
+    }
+}
+
+/// Removes whatever the task left at its output path, so that a long-lived worker
+/// does not fill its disk: a file, a link (never what it points to), or a whole
+/// directory tree (`remove_dir_all` does not follow the links inside it).
+fn remove(path: &Path) {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(path);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Err(_) => {}
+    }
 }
 
 /// The bytes over the output cap that are read before refusing: the file has
@@ -233,6 +250,20 @@ mod tests {
         let err = take(&big).await.unwrap_err();
         assert!(err.contains("over the cap"), "{err}");
         assert!(take(&dir.path().join("none")).await.unwrap().is_empty());
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("sub/deeper")).unwrap();
+        std::fs::write(tree.join("sub/deeper/f"), "x").unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("sub/link")).unwrap();
+        let err = take(&tree).await.unwrap_err();
+        assert!(err.contains("a directory"), "{err}");
+        assert!(!tree.exists(), "the directory a task left is removed");
+        assert!(
+            outside.join("keep").exists(),
+            "links inside are not followed"
+        );
     }
 
     #[test]
