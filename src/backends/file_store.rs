@@ -48,7 +48,18 @@ impl FileStore {
         let runs = root.join("runs");
         fs::create_dir_all(&runs).map_err(io_err("create", &runs))?;
         let probe = runs.join(format!(".probe-{}", std::process::id()));
-        File::create(&probe).map_err(io_err("write to", &runs))?;
+        // Fresh, like `run.json.tmp`: a task can reach this directory and guess the
+        // name; whatever it left there is unlinked, never opened (a FIFO would block).
+        let _ = fs::remove_file(&probe);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+                .open(&probe)
+                .map_err(io_err("write to", &runs))?;
+        }
         let _ = fs::remove_file(&probe);
         Ok(FileStore {
             root: root.to_path_buf(),
@@ -618,6 +629,23 @@ mod tests {
         line.clear();
         assert_eq!(read_line_capped(&mut input, &mut line, 10).unwrap(), 4);
         assert_eq!(line, b"last");
+    }
+
+    #[test]
+    fn a_fifo_at_the_probe_name_does_not_block_opening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        std::fs::create_dir(&runs).unwrap();
+        let probe = runs.join(format!(".probe-{}", std::process::id()));
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&probe)
+                .status()
+                .unwrap()
+                .success()
+        );
+        FileStore::open(dir.path()).unwrap();
+        assert!(!probe.exists());
     }
 
     #[test]
