@@ -1062,3 +1062,34 @@ tasks:
     }
     assert!(containers_of(&name).is_empty());
 }
+
+/// Attack pass on issue 13: a task that planted a FIFO at a later Docker task's
+/// output path wedged `dag run` for ever (the output file was opened for writing
+/// with a blocking `open`, on a runtime thread, so even SIGTERM went unanswered).
+/// The file is now created afresh: the Docker task runs and its outputs are read.
+#[test]
+fn a_fifo_planted_at_a_docker_output_path_is_replaced_not_opened() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    std::fs::create_dir(env.path().join("tmp")).unwrap();
+    let name = unique("dk-fifo");
+    env.write(
+        "f.yaml",
+        format!(
+            "name: {name}\ntasks:\n  d0:\n    type: docker\n    image: {IMAGE}\n    command: 'true'\n  plant:\n    command: |\n      for d in \"$TMPDIR\"/dag-outputs-*; do mkfifo \"$d/$DAG_RUN_ID.d.1\"; done\n      ls \"$TMPDIR\"/dag-outputs-*/\"$DAG_RUN_ID.d.1\"\n    depends_on: [d0]\n  d:\n    type: docker\n    image: {IMAGE}\n    command: echo k=fresh > $DAG_OUTPUT\n    depends_on: [plant]\n"
+        ),
+    );
+    let child = env
+        .cmd(&["run", "f.yaml", "--output", "json"])
+        .env("TMPDIR", env.path().join("tmp"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = crate::common::finish_within(child, Duration::from_secs(120), "dag run");
+    run.code(0);
+    let doc = run.json();
+    assert_eq!(task(&doc, "d")["outputs"]["k"], "fresh", "{doc}");
+}

@@ -386,3 +386,40 @@ fn a_sigkilled_run_leaves_no_temp_dir() {
     }
     assert!(gone, "left behind: {:?}", entries_with(&tmp, ""));
 }
+
+/// Attack pass on issue 13: the reaper removed one level inside its private temp
+/// directories, so a task that made `$DAG_OUTPUT/sub/deeper` left the directory
+/// behind after a SIGKILL. It removes the tree now, never through a link.
+#[test]
+fn a_sigkilled_run_leaves_no_nested_temp_dir_and_follows_no_link() {
+    let env = Env::new();
+    let tmp = env.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let outside = env.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("keep"), "x").unwrap();
+    let m = marker("nested");
+    env.write(
+        "o.yaml",
+        format!(
+            "name: o\ntasks:\n  w: {{ command: 'mkdir -p \"$DAG_OUTPUT/sub/deeper/deepest\" && touch \"$DAG_OUTPUT/sub/deeper/f\" && ln -s {} \"$DAG_OUTPUT/sub/link\" && exec -a {m} sleep 300' }}\n",
+            outside.display()
+        ),
+    );
+    let child = env
+        .cmd(&["run", "o.yaml", "--output", "quiet"])
+        .env("TMPDIR", &tmp)
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || !pids_with(&m).is_empty()));
+    kill(child.id(), "KILL");
+    let _ = child.wait_with_output();
+    let gone = wait_for(Duration::from_secs(10), || {
+        entries_with(&tmp, "dag-").is_empty()
+    });
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+    assert!(gone, "left behind: {:?}", entries_with(&tmp, ""));
+    assert!(outside.join("keep").exists(), "a link was followed");
+}

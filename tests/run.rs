@@ -996,3 +996,56 @@ fn a_low_open_file_limit_throttles_starts_instead_of_failing_tasks() {
         );
     }
 }
+
+/// Attack pass on issue 13: a missing TMPDIR failed every task one by one (each
+/// could not make its output file) and `dag worker` served anyway. It is a fault
+/// of the host, told before anything runs; a relative TMPDIR is a usage error.
+#[test]
+fn an_unusable_or_relative_tmpdir_stops_before_anything_runs() {
+    let env = Env::new();
+    let marker = env.path().join("ran");
+    env.write(
+        "t.yaml",
+        format!(
+            "name: t\ntasks:\n  a: {{command: 'touch {}'}}\n",
+            marker.display()
+        ),
+    );
+    let missing = env.path().join("no-such-dir");
+    let run: crate::common::Run = env
+        .cmd(&["run", "t.yaml"])
+        .env("TMPDIR", &missing)
+        .output()
+        .unwrap()
+        .into();
+    run.code(3);
+    assert!(
+        run.stderr.contains(&missing.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert!(!marker.exists(), "a task ran");
+    let run: crate::common::Run = env
+        .cmd(&["run", "t.yaml"])
+        .env("TMPDIR", "relative/tmp")
+        .output()
+        .unwrap()
+        .into();
+    run.code(2);
+    assert!(
+        run.stderr.contains("TMPDIR `relative/tmp`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!marker.exists(), "a task ran");
+    // The worker says so before it would connect and print "serving".
+    let run: crate::common::Run = env
+        .cmd(&["worker", "--nats", "nats://127.0.0.1:1"])
+        .env("TMPDIR", &missing)
+        .output()
+        .unwrap()
+        .into();
+    run.code(3);
+    assert!(run.stderr.contains("TMPDIR"), "{}", run.stderr);
+    assert!(!run.stderr.contains("NATS"), "{}", run.stderr);
+}

@@ -448,3 +448,98 @@ fn a_full_disk_while_writing_a_task_log_stops_the_run_like_a_store_failure() {
     assert_eq!(task(&doc, "loud")["attempts"], 1, "{doc}");
     assert_eq!(task_state(&doc, "long"), "running", "{doc}");
 }
+
+/// Attack pass on issue 13: a task planted a FIFO or a symbolic link at
+/// `run.json.tmp`, or a symbolic link at its next attempt's log. The store opened
+/// the FIFO blocking (the run hung) and wrote through the links into files
+/// elsewhere. Now the leftover is unlinked and a fresh file created for the record,
+/// a log that is a link stops the run as a store fault (exit 3 naming it), and
+/// `dag logs` refuses it.
+#[test]
+fn a_fifo_or_symlink_planted_in_the_run_directory_is_never_opened_or_followed() {
+    let env = Env::new();
+    let victim = env.write("victim.txt", "untouched");
+    env.write(
+        "fifo.yaml",
+        "name: f\ntasks:\n  a:\n    command: mkfifo \"$DAG_HOME/runs/$DAG_RUN_ID/run.json.tmp\"\n  b:\n    depends_on: [a]\n    command: 'true'\n",
+    );
+    let child = env.spawn(&["run", "fifo.yaml", "--output", "json"]);
+    let run = crate::common::finish_within(child, Duration::from_secs(30), "dag run");
+    run.code(0);
+    env.write(
+        "sym.yaml",
+        format!(
+            "name: s\ntasks:\n  a:\n    retries: 1\n    retry_delay: 0s\n    command: |\n      D=\"$DAG_HOME/runs/$DAG_RUN_ID\"\n      ln -sf {v} \"$D/run.json.tmp\"\n      ln -sf {v} \"$D/logs/a.2.log\"\n      [ \"$DAG_ATTEMPT\" = 1 ] && exit 1\n      echo second\n",
+            v = victim.display()
+        ),
+    );
+    let child = env.spawn(&["run", "sym.yaml", "--output", "json"]);
+    let run = crate::common::finish_within(child, Duration::from_secs(30), "dag run");
+    run.code(3);
+    assert!(run.stderr.contains("a.2.log"), "{}", run.stderr);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    let id = std::fs::read_dir(env.path().join("state/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .max()
+        .unwrap();
+    let run = env.run(&["logs", &id, "a", "--attempt", "2"]);
+    run.code(3);
+    assert!(run.stderr.contains("a.2.log"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("is a symbolic link, not a regular file"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Attack pass on issue 13: a sparse 8 GiB `events.jsonl` (one endless line of
+/// zeros) made `dag status` and `dag runs` abort on allocation failure, and
+/// `run.json` was read whole, however big. Both are read with a cap now: exit 3
+/// naming the file, and `dag runs` skips that run with a warning.
+#[test]
+fn a_huge_event_log_or_record_is_refused_as_corrupt_within_bounded_memory() {
+    let env = Env::new();
+    env.write("s.yaml", "name: s\ntasks:\n  a: {command: 'echo hi'}\n");
+    let (run, doc) = env.run_json("s.yaml", &[]);
+    run.code(0);
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    let dir = env.path().join("state/runs").join(&id);
+    let grow = |name: &str| {
+        // Sparse: takes no disk.
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(name))
+            .unwrap();
+        f.set_len(8 << 30).unwrap();
+    };
+    let limited = |args: &str| {
+        let mut c = std::process::Command::new("bash");
+        c.arg("-c")
+            .arg(format!("ulimit -v 2000000; exec \"$DAG\" {args}"))
+            .current_dir(env.path())
+            .env("DAG", crate::common::dag_bin())
+            .env("DAG_HOME", env.path().join("state"))
+            .env("NO_COLOR", "1");
+        crate::common::Run::from(c.output().unwrap())
+    };
+    grow("events.jsonl");
+    let run = limited(&format!("status {id}"));
+    run.code(3);
+    assert!(run.stderr.contains("events.jsonl"), "{}", run.stderr);
+    assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
+    let run = limited("runs");
+    run.code(0);
+    assert!(
+        run.stderr.contains(&format!("warning: skipping run {id}")),
+        "{}",
+        run.stderr
+    );
+    grow("run.json");
+    let run = limited(&format!("status {id}"));
+    run.code(3);
+    assert!(run.stderr.contains("run.json"), "{}", run.stderr);
+    assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
+}

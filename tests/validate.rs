@@ -192,6 +192,34 @@ fn a_string_alias_bomb_is_refused_in_bounded_memory() {
     );
 }
 
+/// Attack pass on issue 13: a file under the size cap made of tiny nodes
+/// (`x: [a,a,a,…]`) costs about 90 bytes a node: 256 MiB of it took 12 GB. The
+/// document's nodes are counted and refused past the budget, with exit 2, in
+/// bounded memory.
+#[test]
+fn a_document_of_millions_of_tiny_nodes_is_refused_in_bounded_memory() {
+    let env = Env::new();
+    let mut src = String::from(
+        "name: b
+x: [",
+    );
+    src.push_str(&"a,".repeat(10_000_000));
+    src.push_str("a]\n");
+    env.write("nodes.yaml", src);
+    let (run, peak_kib) = crate::common::run_measuring_rss(env.cmd(&["validate", "nodes.yaml"]));
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("the document has more than 2000000 nodes"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        peak_kib < 512 * 1024,
+        "peak RSS {peak_kib} KiB for a 20 MB file"
+    );
+}
+
 /// Issue 13, item 7: the size cap looked at `metadata().len()`, which is 0 for
 /// devices and FIFOs, so `dag validate /dev/zero` read without end.
 #[test]

@@ -798,8 +798,8 @@ async fn run_container(
         .outputs
         .file(&ctx.run_id, &task_id, ctx.attempt)
         .and_then(|p| {
-            std::fs::File::create(&p)
-                .map(|_| p)
+            super::outputs::create_fresh(&p)
+                .map(|()| p)
                 .map_err(|e| format!("cannot create the output file: {e}"))
         }) {
         Ok(p) => p,

@@ -17,10 +17,10 @@
 //! record replaces the old one (written, fsynced, renamed).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use crate::engine::capped_read::open_regular;
+use crate::engine::capped_read::{ReadError, open_regular, read_regular};
 use crate::engine::events::Event;
 use crate::engine::record::RunRecord;
 use crate::engine::runner::TaskLog;
@@ -48,7 +48,18 @@ impl FileStore {
         let runs = root.join("runs");
         fs::create_dir_all(&runs).map_err(io_err("create", &runs))?;
         let probe = runs.join(format!(".probe-{}", std::process::id()));
-        File::create(&probe).map_err(io_err("write to", &runs))?;
+        // Fresh, like `run.json.tmp`: a task can reach this directory and guess the
+        // name; whatever it left there is unlinked, never opened (a FIFO would block).
+        let _ = fs::remove_file(&probe);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+                .open(&probe)
+                .map_err(io_err("write to", &runs))?;
+        }
         let _ = fs::remove_file(&probe);
         Ok(FileStore {
             root: root.to_path_buf(),
@@ -169,9 +180,66 @@ fn drop_partial_line(file: &mut File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The largest `run.json` read: far above any record dag writes (a run of 100,000
+/// tasks is a few tens of MiB); a bigger one is refused as corrupt rather than
+/// taken into memory.
+pub const MAX_RECORD_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The longest line of `events.jsonl` read: the largest event dag writes carries a
+/// task's outputs (at most [`crate::engine::runner::MAX_OUTPUT_BYTES`], 1 MiB, each
+/// byte at most six once escaped in JSON) and its error; a longer line is refused
+/// as corrupt rather than taken into memory.
+pub const MAX_EVENT_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// `read_until(b'\n')` that stops taking bytes past `cap`: returns the length of the
+/// whole line (which may exceed `cap`, the bytes past it being skipped, not kept), so
+/// a file of one endless line costs no more than `cap` of memory.
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<usize> {
+    let mut total = 0usize;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (end, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = cap.saturating_sub(line.len());
+        line.extend_from_slice(&buf[..end.min(room)]);
+        total = total.saturating_add(end);
+        reader.consume(end);
+        if done || total > cap {
+            return Ok(total);
+        }
+    }
+}
+
 fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("json.tmp");
-    let written = File::create(&tmp)
+    // A task of the same user can reach this directory: whatever it left at the
+    // temporary name (a symbolic link to a file elsewhere, a FIFO) is unlinked, never
+    // followed or opened, and the file written is a fresh one (`O_EXCL`), opened
+    // without blocking.
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("remove", &tmp)(e)),
+    }
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(&tmp)
         .map_err(io_err("write", &tmp))
         .and_then(|mut f| {
             f.write_all(bytes).map_err(io_err("write", &tmp))?;
@@ -264,15 +332,22 @@ impl StateStore for FileStore {
         check_run_id(run_id)?;
         let dir = self.run_dir(run_id);
         let record_path = dir.join("run.json");
-        let text = match open_regular(&record_path, File::options().read(true)).and_then(|f| {
-            let mut text = Vec::new();
-            BufReader::new(f).read_to_end(&mut text).map(|_| text)
-        }) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound(run_id.to_string()));
+        let text = match read_regular(&record_path, MAX_RECORD_BYTES) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Err(StoreError::NotFound(run_id.to_string())),
+            Err(ReadError::TooBig { cap }) => {
+                return Err(StoreError::Corrupt {
+                    path: record_path.display().to_string(),
+                    detail: format!("holds more than {cap} bytes, more than dag writes"),
+                });
             }
-            Err(e) => return Err(io_err("read", &record_path)(e)),
+            Err(ReadError::Io(e)) => return Err(io_err("read", &record_path)(e)),
+            Err(e) => {
+                return Err(io_err("read", &record_path)(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    e.to_string(),
+                )));
+            }
         };
         let mut record: RunRecord =
             serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
@@ -291,9 +366,16 @@ impl StateStore for FileStore {
         let mut number = 0u64;
         loop {
             line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
+            let n = read_line_capped(&mut reader, &mut line, MAX_EVENT_LINE_BYTES)
                 .map_err(io_err("read", &events_path))?;
+            if n > MAX_EVENT_LINE_BYTES {
+                return Err(StoreError::Corrupt {
+                    path: format!("{}:{}", events_path.display(), number + 1),
+                    detail: format!(
+                        "a line of more than {MAX_EVENT_LINE_BYTES} bytes, longer than any event dag writes"
+                    ),
+                });
+            }
             // A last line without its newline was cut short by a crash mid-write: it
             // was never committed.
             if n == 0 || line.last() != Some(&b'\n') {
@@ -357,7 +439,8 @@ impl StateStore for FileStore {
     fn log_size(&self, run_id: &str, task: &str, attempt: u32) -> Result<u64, StoreError> {
         check_run_id(run_id)?;
         let path = self.log_path(run_id, task, attempt);
-        match fs::metadata(&path) {
+        // The link itself, never what a symbolic link put there points to.
+        match fs::symlink_metadata(&path) {
             Ok(m) => Ok(m.len()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(io_err("read", &path)(e)),
@@ -531,6 +614,38 @@ mod tests {
         f.write_all(b"{\"event\":\"attempt_sta").unwrap();
         let loaded = store.load_run(&record.run_id).unwrap();
         assert_eq!(loaded, record);
+    }
+
+    #[test]
+    fn a_line_is_read_up_to_the_cap_and_its_whole_length_told() {
+        let mut line = Vec::new();
+        let mut input: &[u8] = b"abcdef\nxy\nlast";
+        assert_eq!(read_line_capped(&mut input, &mut line, 3).unwrap(), 7);
+        assert_eq!(line, b"abc");
+        line.clear();
+        let mut input: &[u8] = b"xy\nlast";
+        assert_eq!(read_line_capped(&mut input, &mut line, 3).unwrap(), 3);
+        assert_eq!(line, b"xy\n");
+        line.clear();
+        assert_eq!(read_line_capped(&mut input, &mut line, 10).unwrap(), 4);
+        assert_eq!(line, b"last");
+    }
+
+    #[test]
+    fn a_fifo_at_the_probe_name_does_not_block_opening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        std::fs::create_dir(&runs).unwrap();
+        let probe = runs.join(format!(".probe-{}", std::process::id()));
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&probe)
+                .status()
+                .unwrap()
+                .success()
+        );
+        FileStore::open(dir.path()).unwrap();
+        assert!(!probe.exists());
     }
 
     #[test]

@@ -53,6 +53,32 @@ impl OutputDir {
     }
 }
 
+/// Creates the output file at `path` afresh, for a runner that must make it before
+/// the task starts (Docker mounts it; a missing file would be made a directory).
+///
+/// The directory is private to this user, but a task running as the same user can
+/// reach it and may have put something at this name (a FIFO, whose open for writing
+/// would block the thread forever; a symbolic link to a file elsewhere). Whatever is
+/// there is unlinked (a link itself, never what it points to; a directory is not
+/// removed and makes the creation fail), and the file is created exclusively
+/// (`O_EXCL`, `O_NOFOLLOW`, `O_NONBLOCK`): never an existing file, and the call never
+/// waits, so it is safe on a runtime thread.
+pub fn create_fresh(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+        .map(drop)
+}
+
 /// How long reading an output file may take before the task fails: the file is
 /// local and at most a little over 1 MiB, so only a wedged filesystem takes long.
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -66,17 +92,34 @@ const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// no file can stall the runtime that drives the other tasks and the heartbeats.
 pub async fn take(path: &Path) -> Result<Outputs, String> {
     let owned = path.to_path_buf();
-    let read = tokio::task::spawn_blocking(move || take_now(&owned));
-    let result = match tokio::time::timeout(READ_TIMEOUT, read).await {
+    let read = tokio::task::spawn_blocking(move || {
+        let result = take_now(&owned);
+        remove(&owned);
+        result
+    });
+    match tokio::time::timeout(READ_TIMEOUT, read).await {
         Ok(Ok(result)) => result,
         Ok(Err(e)) => Err(format!("cannot read $DAG_OUTPUT: {e}")),
         Err(_) => Err(format!(
             "cannot read $DAG_OUTPUT: no answer from the filesystem in {}",
             humantime::format_duration(READ_TIMEOUT)
         )),
-    };
-    let _ = std::fs::remove_file(path);
-    result
+    }
+}
+
+/// Removes whatever the task left at its output path, so that a long-lived worker
+/// does not fill its disk: a file, a link (never what it points to), or a whole
+/// directory tree (`remove_dir_all` does not follow the links inside it).
+fn remove(path: &Path) {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(path);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Err(_) => {}
+    }
 }
 
 /// The bytes over the output cap that are read before refusing: the file has
@@ -207,6 +250,46 @@ mod tests {
         let err = take(&big).await.unwrap_err();
         assert!(err.contains("over the cap"), "{err}");
         assert!(take(&dir.path().join("none")).await.unwrap().is_empty());
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("sub/deeper")).unwrap();
+        std::fs::write(tree.join("sub/deeper/f"), "x").unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("sub/link")).unwrap();
+        let err = take(&tree).await.unwrap_err();
+        assert!(err.contains("a directory"), "{err}");
+        assert!(!tree.exists(), "the directory a task left is removed");
+        assert!(
+            outside.join("keep").exists(),
+            "links inside are not followed"
+        );
+    }
+
+    #[test]
+    fn create_fresh_replaces_a_fifo_or_a_link_without_blocking_or_following() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+        super::create_fresh(&path).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file() && meta.len() == 0);
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        super::create_fresh(&path).unwrap();
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(super::create_fresh(&path).is_err());
     }
 
     #[test]

@@ -207,7 +207,7 @@ pub mod reaper {
             tmp: CString::new(std::env::temp_dir().into_os_string().into_encoded_bytes())
                 .unwrap_or_else(|_| cstring("/tmp")),
             dir_marker: dir_marker(&token).into_bytes(),
-            inner_dents: vec![0u8; 64 * 1024],
+            inner_dents: vec![0u8; TREE_DEPTH * TREE_DENTS],
         };
         // SAFETY: the child only makes async-signal-safe calls (read, open, getdents,
         // kill, sigaction, close, nanosleep, execv, _exit) and writes into memory
@@ -451,8 +451,56 @@ pub mod reaper {
         }
     }
 
+    /// How deep [`empty_tree`] descends: a task's directory nested deeper than this
+    /// below a private temp directory is left behind (and that directory with it).
+    /// Each level has its own listing buffer of [`TREE_DENTS`] bytes, all allocated
+    /// before the fork.
+    pub(super) const TREE_DEPTH: usize = 64;
+
+    /// The listing buffer of one level of [`empty_tree`].
+    const TREE_DENTS: usize = 4096;
+
+    /// Removes everything inside the open directory `dir`, descending into
+    /// directories (never through a symbolic link: `O_NOFOLLOW`) up to
+    /// [`TREE_DEPTH`] levels. No allocation (it runs in the forked reaper): `dents`
+    /// holds one listing buffer per remaining level, and the recursion is bounded.
+    fn empty_tree(dir: i32, dents: &mut [u8], depth: usize) {
+        if depth >= TREE_DEPTH || dents.len() < TREE_DENTS {
+            return;
+        }
+        let (mine, deeper) = dents.split_at_mut(TREE_DENTS);
+        // Removing entries while listing may skip some: list again until a pass
+        // finds nothing (or a few passes have gone by).
+        for _ in 0..4 {
+            let left = for_each_entry(dir, mine, |entry| {
+                // SAFETY: `entry` is NUL-terminated; the descriptor opened here is
+                // closed before the next entry.
+                unsafe {
+                    if libc::unlinkat(dir, entry.as_ptr().cast(), 0) == 0 {
+                        return;
+                    }
+                    let child = libc::openat(
+                        dir,
+                        entry.as_ptr().cast(),
+                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    );
+                    if child >= 0 {
+                        empty_tree(child, deeper, depth + 1);
+                        libc::close(child);
+                    }
+                    libc::unlinkat(dir, entry.as_ptr().cast(), libc::AT_REMOVEDIR);
+                }
+            });
+            // SAFETY: rewinds the directory for the next listing.
+            unsafe { libc::lseek(dir, 0, libc::SEEK_SET) };
+            if left == 0 {
+                break;
+            }
+        }
+    }
+
     /// Removes the private temp directories of this `dag` ([`private_temp_dir`]): the
-    /// entries of each (a nested directory only if empty), then the directory.
+    /// whole tree of each (down to [`TREE_DEPTH`] levels), then the directory.
     fn remove_private_dirs(prepared: &mut Prepared) {
         // SAFETY: a NUL-terminated path made before the fork.
         let tmp = unsafe {
@@ -487,21 +535,7 @@ pub mod reaper {
                     )
                 };
                 if dir >= 0 {
-                    for _ in 0..4 {
-                        let left = for_each_entry(dir, inner, |entry| {
-                            // SAFETY: `entry` is NUL-terminated.
-                            unsafe {
-                                if libc::unlinkat(dir, entry.as_ptr().cast(), 0) != 0 {
-                                    libc::unlinkat(dir, entry.as_ptr().cast(), libc::AT_REMOVEDIR);
-                                }
-                            }
-                        });
-                        // SAFETY: rewinds the directory for the next listing.
-                        unsafe { libc::lseek(dir, 0, libc::SEEK_SET) };
-                        if left == 0 {
-                            break;
-                        }
-                    }
+                    empty_tree(dir, inner, 0);
                     // SAFETY: closes the descriptor opened above.
                     unsafe { libc::close(dir) };
                 }

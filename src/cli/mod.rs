@@ -121,6 +121,35 @@ fn guard_task_processes() {
     crate::backends::process::raise_open_file_limit();
 }
 
+/// Tasks get their `$DAG_OUTPUT` files and private directories under `TMPDIR`: one
+/// that is missing or not writable is a fault of the host, told once before
+/// anything runs (exit 3 naming it), not a failure of every task. A relative
+/// `TMPDIR` would name a different place for each task's working directory: a
+/// usage error.
+fn check_temp_dir() -> Result<(), CliError> {
+    if let Some(t) = std::env::var_os("TMPDIR")
+        && !std::path::Path::new(&t).is_absolute()
+    {
+        return Err(CliError::usage(
+            format!(
+                "TMPDIR `{}` is not an absolute path",
+                std::path::Path::new(&t).display()
+            ),
+            Some("set TMPDIR to an absolute path, or unset it to use /tmp".to_string()),
+        ));
+    }
+    match reaper::private_temp_dir("check") {
+        Ok(dir) => {
+            let _ = std::fs::remove_dir(dir);
+            Ok(())
+        }
+        Err(e) => Err(CliError::Infrastructure(format!(
+            "cannot use the temporary directory {} (TMPDIR): {e}",
+            std::env::temp_dir().display()
+        ))),
+    }
+}
+
 fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
     let state_dir = cli.state_dir.as_deref();
     let history = || setup::history_store(cli.state, state_dir, &cli.nats);
@@ -128,6 +157,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         cli.command,
         Command::Run(_) | Command::Retry(_) | Command::Worker(_)
     ) {
+        check_temp_dir()?;
         guard_task_processes();
     }
     match cli.command {

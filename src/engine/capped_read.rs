@@ -139,12 +139,27 @@ pub fn read_regular(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, ReadError>
 /// the opened handle. `O_NONBLOCK` is added so that a FIFO put where a file is
 /// expected cannot block the open itself (a FIFO opened for writing with no reader
 /// fails with "no such device or address" instead); it changes nothing for regular
-/// files. For state and log files, which a task running as the same user could
-/// replace.
+/// files. `O_NOFOLLOW` is added so that a symbolic link put there is refused ("is a
+/// symbolic link") rather than followed to a file elsewhere. For state and log
+/// files, which a task running as the same user could replace.
 pub fn open_regular(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<File> {
-    let file = options
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
+    open_checked(path, options, libc::O_NOFOLLOW)
+}
+
+fn open_checked(path: &Path, options: &mut std::fs::OpenOptions, extra: i32) -> io::Result<File> {
+    let file = match options
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | extra)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if extra & libc::O_NOFOLLOW != 0 && e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "is a symbolic link, not a regular file",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let kind = file.metadata()?.file_type();
     if !kind.is_file() {
         return Err(io::Error::new(
@@ -160,7 +175,7 @@ pub fn open_regular(path: &Path, options: &mut std::fs::OpenOptions) -> io::Resu
 /// files the user names for a library to read (credentials, CA certificates), checked
 /// here first so that `/dev/zero` or a FIFO there is an error, not a hang.
 pub fn read_file_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
-    let file = open_regular(path, File::options().read(true))?;
+    let file = open_checked(path, File::options().read(true), 0)?;
     read_file(&file, cap)
 }
 
@@ -244,12 +259,17 @@ mod tests {
     }
 
     #[test]
-    fn open_regular_refuses_a_fifo_for_reading_and_writing_without_blocking() {
+    fn open_regular_refuses_a_fifo_or_a_symlink_for_reading_and_writing_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let path = fifo(dir.path());
         let err = open_regular(&path, File::options().read(true)).unwrap_err();
         assert!(err.to_string().contains("is a FIFO"), "{err}");
         assert!(open_regular(&path, File::options().append(true)).is_err());
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("target"), &link).unwrap();
+        let err = open_regular(&link, File::options().create(true).append(true)).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(!dir.path().join("target").exists());
         let err = open_regular(Path::new("/dev/zero"), File::options().read(true)).unwrap_err();
         assert!(err.to_string().contains("a character device"), "{err}");
         let file = dir.path().join("f");

@@ -193,6 +193,22 @@ pub fn find_cycles(upstream: &[Vec<usize>], limit: usize) -> Cycles {
         OnStack,
         Done,
     }
+    // `depends_on: [a, a, a]` is one dependency: a cycle through it is one cycle,
+    // not one per repetition.
+    // (Declaration order is kept: it decides which cycles are shown first.)
+    let mut seen_by = vec![usize::MAX; upstream.len()];
+    let deduped: Vec<Vec<usize>> = upstream
+        .iter()
+        .enumerate()
+        .map(|(node, edges)| {
+            edges
+                .iter()
+                .copied()
+                .filter(|&t| std::mem::replace(&mut seen_by[t], node) != node)
+                .collect()
+        })
+        .collect();
+    let upstream = &deduped;
     let n = upstream.len();
     let mut mark = vec![Mark::New; n];
     // Where each task on the search path stands on it, so that a back edge finds the
@@ -245,6 +261,13 @@ pub fn find_cycles(upstream: &[Vec<usize>], limit: usize) -> Cycles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_dependency_makes_one_cycle_not_one_per_repetition() {
+        let cycles = find_cycles(&[vec![1], vec![0, 0, 0]], 10);
+        assert_eq!(cycles.total, 1);
+        assert_eq!(cycles.shown, vec![vec![0, 1]]);
+    }
 
     #[test]
     fn finds_each_cycle_once() {

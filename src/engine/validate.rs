@@ -386,6 +386,7 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
     };
     let mut checker = Checker {
         src: text,
+        char_marks: std::cell::OnceCell::new(),
         options,
         problems: Vec::new(),
         params: Vec::new(),
@@ -503,6 +504,9 @@ struct Defaults {
     pull: PullPolicy,
 }
 
+/// How many characters apart [`Checker::char_marks`] are.
+const CHAR_MARK_STEP: usize = 256;
+
 type Entries<'n> = Vec<(&'n str, &'n Node, &'n Node)>;
 
 /// The value of `key` among a map's entries.
@@ -512,6 +516,10 @@ fn value<'n>(entries: &Entries<'n>, key: &str) -> Option<&'n Node> {
 
 struct Checker<'s, 'o> {
     src: &'s str,
+    /// Where every [`CHAR_MARK_STEP`]th character of `src` starts (`None`: `src` is
+    /// ASCII, characters are bytes), computed once: finding a span's text must not
+    /// scan the whole document for each of thousands of expressions.
+    char_marks: std::cell::OnceCell<Option<Vec<usize>>>,
     options: &'o LoadOptions,
     problems: Vec<Problem>,
     params: Vec<(String, String)>,
@@ -723,20 +731,33 @@ impl Checker<'_, '_> {
 
     fn node_text(&self, node: &Node) -> Option<(&str, usize)> {
         let (start, end) = (node.span.start.index as usize, node.span.end.index as usize);
-        if self.src.is_ascii() {
+        let marks = self.char_marks.get_or_init(|| {
+            (!self.src.is_ascii()).then(|| {
+                self.src
+                    .char_indices()
+                    .step_by(CHAR_MARK_STEP)
+                    .map(|(b, _)| b)
+                    .collect()
+            })
+        });
+        let Some(marks) = marks else {
             return self.src.get(start..end).map(|t| (t, start));
-        }
-        let mut it = self
-            .src
-            .char_indices()
-            .map(|(b, _)| b)
-            .chain([self.src.len()]);
-        let b_start = it.nth(start)?;
-        let b_end = if end > start {
-            it.nth(end - start - 1)?
-        } else {
-            b_start
         };
+        // The byte where character `c` starts: from the nearest mark, at most
+        // CHAR_MARK_STEP characters on.
+        let byte = |c: usize| -> Option<usize> {
+            let from = *marks.get(c / CHAR_MARK_STEP)?;
+            let skip = c % CHAR_MARK_STEP;
+            self.src[from..]
+                .char_indices()
+                .map(|(b, _)| from + b)
+                .chain([self.src.len()])
+                .nth(skip)
+        };
+        let b_start = byte(start)
+            .or_else(|| (start == self.src.chars().count()).then_some(self.src.len()))?;
+        let b_end =
+            byte(end).or_else(|| (end == self.src.chars().count()).then_some(self.src.len()))?;
         self.src.get(b_start..b_end).map(|t| (t, start))
     }
 
@@ -1265,14 +1286,20 @@ impl Checker<'_, '_> {
     fn check_output_refs(&mut self, ids: &[&str], upstream: &[Vec<usize>]) -> bool {
         let refs = std::mem::take(&mut self.output_refs);
         let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+        let upstream_ok = references_upstream(&refs, &index, upstream);
         let mut ok = true;
-        for r in refs {
-            let Some(&user) = index.get(r.task.as_str()) else {
+        let mut unknown = 0usize;
+        for (r, upstream_ok) in refs.into_iter().zip(upstream_ok) {
+            if !index.contains_key(r.task.as_str()) {
                 continue;
-            };
-            let Some(&from) = index.get(r.from.as_str()) else {
-                let help =
-                    suggest(&r.from, ids.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+            }
+            if !index.contains_key(r.from.as_str()) {
+                // Suggesting compares with every task: not for thousands of names.
+                unknown += 1;
+                let help = (unknown <= MAX_SUGGESTED)
+                    .then(|| suggest(&r.from, ids.iter().copied()))
+                    .flatten()
+                    .map(|s| format!("did you mean `{s}`?"));
                 self.report(
                     Problem::at(
                         r.span,
@@ -1284,7 +1311,7 @@ impl Checker<'_, '_> {
                 ok = false;
                 continue;
             };
-            if !is_ancestor(upstream, from, user) {
+            if !upstream_ok {
                 self.report(
                     Problem::at(
                         r.span,
@@ -1741,18 +1768,49 @@ impl Checker<'_, '_> {
 }
 
 /// Whether `ancestor` is reachable from `task` along `depends_on` edges.
-fn is_ancestor(upstream: &[Vec<usize>], ancestor: usize, task: usize) -> bool {
-    let mut seen = vec![false; upstream.len()];
-    let mut stack = upstream[task].clone();
-    while let Some(t) = stack.pop() {
-        if t == ancestor {
-            return true;
-        }
-        if !std::mem::replace(&mut seen[t], true) {
-            stack.extend(&upstream[t]);
+/// For each reference (in order), whether the task it reads from is upstream of the
+/// task that uses it (`true` when either is unknown: that is reported apart).
+///
+/// One walk of the downstream edges per distinct referenced task, shared by all its
+/// references, with one reachability table reused: a DAG whose 20,000 tasks all read
+/// `t0` costs one walk, not one per reference.
+fn references_upstream(
+    refs: &[OutputRef],
+    index: &HashMap<&str, usize>,
+    upstream: &[Vec<usize>],
+) -> Vec<bool> {
+    let n = upstream.len();
+    let mut downstream = vec![Vec::new(); n];
+    for (task, ups) in upstream.iter().enumerate() {
+        for &u in ups {
+            downstream[u].push(task);
         }
     }
-    false
+    let mut result = vec![true; refs.len()];
+    let mut by_from: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+    for (i, r) in refs.iter().enumerate() {
+        if let (Some(&from), Some(&user)) = (index.get(r.from.as_str()), index.get(r.task.as_str()))
+        {
+            by_from.entry(from).or_default().push((i, user));
+        }
+    }
+    // Marked with the referenced task's number + 1, so the table needs no clearing.
+    let mut reached = vec![0usize; n];
+    let mut stack: Vec<usize> = Vec::new();
+    for (from, users) in by_from {
+        let stamp = from + 1;
+        stack.clear();
+        stack.extend(&downstream[from]);
+        while let Some(t) = stack.pop() {
+            if std::mem::replace(&mut reached[t], stamp) != stamp {
+                stack.extend(&downstream[t]);
+            }
+        }
+        for (i, user) in users {
+            result[i] = reached[user] == stamp;
+        }
+    }
+    result
 }
 
 /// The strings of a scalar or a list of scalars, without checks.
@@ -1887,5 +1945,55 @@ mod fuzz_tests {
                 let _ = invalid.reports();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    //! Checks that must stay near-linear in the number of tasks (attack pass on
+    //! issue 13: both took tens of seconds on 10,000–20,000 tasks).
+
+    use std::fmt::Write;
+    use std::time::{Duration, Instant};
+
+    use super::{LoadError, LoadOptions, load_str};
+
+    const TASKS: usize = 10_000;
+    /// Generous, even for a debug build on a busy machine: the quadratic versions
+    /// took 10 s and more.
+    const BOUND: Duration = Duration::from_secs(3);
+
+    #[test]
+    fn many_references_to_one_upstream_task_are_checked_with_one_walk() {
+        let mut text = String::from("name: c\ntasks:\n  t0: {command: 'true'}\n");
+        for i in 1..TASKS {
+            writeln!(
+                text,
+                "  t{i}: {{command: 'echo ${{{{ tasks.t0.outputs.k }}}}', depends_on: [t{}]}}",
+                i - 1
+            )
+            .unwrap();
+        }
+        let start = Instant::now();
+        let dag = load_str("c.yaml", &text, &LoadOptions::default());
+        assert!(dag.is_ok(), "{:?}", dag.err().map(|e| e.to_string()));
+        assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
+    }
+
+    #[test]
+    fn many_references_to_unknown_tasks_are_reported_quickly() {
+        // Not ASCII: spans are then counted in characters, not bytes.
+        let mut text = String::from("name: c # é\ntasks:\n");
+        for i in 0..TASKS {
+            writeln!(
+                text,
+                "  task_number_{i}: {{command: 'echo ${{{{ tasks.zzz_{i}.outputs.k }}}}'}}"
+            )
+            .unwrap();
+        }
+        let start = Instant::now();
+        let err = load_str("c.yaml", &text, &LoadOptions::default());
+        assert!(matches!(err, Err(LoadError::Invalid(_))));
+        assert!(start.elapsed() < BOUND, "took {:?}", start.elapsed());
     }
 }

@@ -156,9 +156,11 @@ pub struct YamlError {
     pub pos: Pos,
 }
 
-/// The most nodes that alias expansion may create: far above any real DAG file, far
-/// below what would exhaust memory.
-const ALIAS_NODE_BUDGET: usize = 2_000_000;
+/// The most nodes a document may have, those written and those alias expansion
+/// creates together: far above any real DAG file (100,000 tasks take under a
+/// million), far below what would exhaust memory (a node costs about 90 bytes, so a
+/// 256 MiB file of `[a,a,a,…]` would otherwise take 12 GB).
+pub const NODE_BUDGET: usize = 2_000_000;
 
 /// The most scalar bytes that alias expansion may copy: a node budget alone lets one
 /// large anchored string, aliased a few thousand times, exhaust memory.
@@ -181,6 +183,8 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
     let mut root: Option<Node> = None;
     let mut documents = 0usize;
     let mut expanded = Cost::default();
+    // Nodes written in the document (aliases' copies are in `expanded`).
+    let mut written = 0usize;
 
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| YamlError {
@@ -188,6 +192,20 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
             pos: Pos::new(e.marker().index(), e.marker().line(), e.marker().col()),
         })?;
         let span = Span::from_yaml(span);
+        if matches!(
+            event,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) {
+            written += 1;
+            if written.saturating_add(expanded.nodes) > NODE_BUDGET {
+                return Err(YamlError {
+                    message: format!(
+                        "the document has more than {NODE_BUDGET} nodes (keys, values and list items); no DAG file needs that many"
+                    ),
+                    pos: span.start,
+                });
+            }
+        }
         let finished: Option<(Node, usize)> = match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => None,
             Event::DocumentStart(_) => {
@@ -208,7 +226,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
                     });
                 };
                 expanded = expanded.plus(node.cost());
-                if expanded.nodes > ALIAS_NODE_BUDGET || expanded.bytes > ALIAS_BYTE_BUDGET {
+                if expanded.nodes > NODE_BUDGET || expanded.bytes > ALIAS_BYTE_BUDGET {
                     return Err(alias_bomb(span));
                 }
                 Some((node.clone(), 0))
@@ -280,7 +298,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
                 // The anchor's copy counts too: anchors nested 256 deep around one
                 // large string would otherwise copy it 256 times unbudgeted.
                 expanded = expanded.plus(node.cost());
-                if expanded.nodes > ALIAS_NODE_BUDGET || expanded.bytes > ALIAS_BYTE_BUDGET {
+                if expanded.nodes > NODE_BUDGET || expanded.bytes > ALIAS_BYTE_BUDGET {
                     return Err(alias_bomb(span));
                 }
                 anchors.insert(anchor, node.clone());
@@ -302,7 +320,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
 fn alias_bomb(span: Span) -> YamlError {
     YamlError {
         message: format!(
-            "aliases expand to more than {ALIAS_NODE_BUDGET} nodes or {} MiB of text; refusing to expand further",
+            "aliases expand to more than {NODE_BUDGET} nodes or {} MiB of text; refusing to expand further",
             ALIAS_BYTE_BUDGET / (1024 * 1024)
         ),
         pos: span.start,
