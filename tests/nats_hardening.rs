@@ -627,3 +627,72 @@ fn ctrl_c_stops_a_distributed_run_whose_server_is_gone() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_task_message_taken_by_a_consumer_that_never_reports_fails_its_attempt() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "h.yaml",
+        "name: hang\ntasks:\n  g: { command: 'true', queue: rogue, timeout: 5s }\n",
+    );
+    let started = Instant::now();
+    let run = env.spawn_distributed(&nats, "h.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    // What any identity allowed to pull from the queue can do: take the message and
+    // terminate it, reporting nothing.
+    with_client(&nats, async |_, js| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let stream = loop {
+            match js.get_stream("DAG_TASKS").await {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some("rogue".into()),
+                filter_subject: "dag.tasks.rogue".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        loop {
+            assert!(Instant::now() < deadline, "the task was never queued");
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1)
+                .expires(Duration::from_secs(1))
+                .messages()
+                .await
+                .unwrap();
+            if let Some(msg) = batch.next().await {
+                msg.unwrap()
+                    .ack_with(async_nats::jetstream::AckKind::Term)
+                    .await
+                    .unwrap();
+                break;
+            }
+        }
+    });
+    let out = output_within(run, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = task(&doc, "g")["error"].as_str().unwrap().to_string();
+    assert!(
+        error.starts_with("the task message left the queue (taken by a consumer that never reported taking it, deleted or expired) and no result came within"),
+        "{error}"
+    );
+    // About the task's timeout, not for ever.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}

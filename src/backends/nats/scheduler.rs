@@ -73,6 +73,9 @@ struct Waiter {
     token: String,
     notes: Option<NoteSink>,
     done: Option<oneshot::Sender<(ResultMsg, jetstream::Message)>>,
+    /// When the last proven "started" result came, and from which worker: the
+    /// attempt's deadline counts from there (a redelivery restarts it).
+    picked: Option<(Instant, String)>,
 }
 
 impl NatsRunner {
@@ -279,6 +282,11 @@ impl RunChannel {
             ResultKind::Started => {
                 if let Ok(mut u) = self.unstarted.lock() {
                     u.remove(&key);
+                }
+                if let Ok(mut w) = self.waiting.lock()
+                    && let Some(w) = w.get_mut(&key)
+                {
+                    w.picked = Some((Instant::now(), result.worker.clone()));
                 }
                 let notes = self
                     .waiting
@@ -489,6 +497,7 @@ impl NatsRunner {
                     token: token.clone(),
                     notes: ctx.notes.clone(),
                     done: Some(tx),
+                    picked: None,
                 },
             );
         }
@@ -623,26 +632,83 @@ impl NatsRunner {
         seq: u64,
     ) -> (Outcome, u64) {
         tokio::pin!(rx);
-        tokio::select! {
-            r = &mut rx => return match r {
-                Ok((result, msg)) => {
-                    let bytes = result.log_bytes;
-                    (outcome_of(&self.inner.js, result, msg), bytes)
+        let key = (ctx.task().id.clone(), ctx.attempt);
+        let timing = self.inner.timing;
+        let every = timing
+            .ack_wait
+            .clamp(Duration::from_millis(500), Duration::from_secs(5));
+        // When the task message was first seen gone from the queue with no result.
+        let mut gone_since: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                r = &mut rx => return match r {
+                    Ok((result, msg)) => {
+                        let bytes = result.log_bytes;
+                        (outcome_of(&self.inner.js, result, msg), bytes)
+                    }
+                    Err(_) => (Outcome::failed(None, "the result listener stopped"), 0),
+                },
+                _ = ctx.stop.graceful.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let picked = channel
+                .waiting
+                .lock()
+                .ok()
+                .and_then(|w| w.get(&key).and_then(|w| w.picked.clone()));
+            if let Some((at, worker)) = &picked
+                && let Some(limit) = remote_deadline(ctx.task().timeout, ctx.grace, &timing)
+                && at.elapsed() >= limit
+            {
+                self.take_back(seq).await;
+                return (
+                    Outcome::failed(
+                        None,
+                        format!(
+                            "no result from worker {} within {} of its taking the task (timeout {} + grace {} + 2 × AckWait {}); the worker was lost or its result refused",
+                            wire::excerpt(worker),
+                            humantime::format_duration(limit),
+                            humantime::format_duration(ctx.task().timeout.unwrap_or_default()),
+                            humantime::format_duration(ctx.grace),
+                            humantime::format_duration(timing.ack_wait),
+                        ),
+                    ),
+                    0,
+                );
+            }
+            // A message no longer in the queue with no result: taken by a consumer
+            // that never reports, deleted, or expired. A genuine worker publishes its
+            // result before its ack removes the message, so the result had time to
+            // arrive.
+            match message_present(&self.inner.js, seq).await {
+                Some(false) => {
+                    let since = *gone_since.get_or_insert_with(Instant::now);
+                    let patience = (timing.ack_wait * 2).max(Duration::from_secs(5));
+                    if since.elapsed() >= patience {
+                        let by = match &picked {
+                            Some((_, worker)) => format!("worker {}", wire::excerpt(worker)),
+                            None => "a consumer that never reported taking it".to_string(),
+                        };
+                        return (
+                            Outcome::failed(
+                                None,
+                                format!(
+                                    "the task message left the queue (taken by {by}, deleted or expired) and no result came within {} of that",
+                                    humantime::format_duration(patience)
+                                ),
+                            ),
+                            0,
+                        );
+                    }
                 }
-                Err(_) => (Outcome::failed(None, "the result listener stopped"), 0),
-            },
-            _ = ctx.stop.graceful.cancelled() => {}
+                Some(true) => gone_since = None,
+                None => {}
+            }
         }
         // Stopped: tell the workers, take the message out of the queue if no worker
         // has it yet, and give a running attempt the grace period to report.
         channel.send_cancel(&self.inner.client).await;
-        let _ = tokio::time::timeout(STEP, async {
-            if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
-                let _ = stream.delete_message(seq).await;
-            }
-        })
-        .await;
-        let key = (ctx.task().id.clone(), ctx.attempt);
+        self.take_back(seq).await;
         let started = channel
             .unstarted
             .lock()
@@ -667,6 +733,47 @@ impl NatsRunner {
             _ => (Outcome::cancelled("cancelled"), 0),
         }
     }
+}
+
+impl NatsRunner {
+    /// Takes a task message out of the queue (best effort: the server may be away).
+    async fn take_back(&self, seq: u64) {
+        let _ = tokio::time::timeout(STEP, async {
+            if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
+                let _ = stream.delete_message(seq).await;
+            }
+        })
+        .await;
+    }
+}
+
+/// How long after a worker took an attempt the scheduler waits for its result: the
+/// task's timeout, its grace period, and two AckWaits (a lost worker's message is
+/// delivered again within one; the new "started" result restarts the clock). None
+/// for a task without a timeout of its own: the worker's `--timeout` applies, which
+/// the scheduler does not know.
+pub fn remote_deadline(
+    timeout: Option<Duration>,
+    grace: Duration,
+    timing: &Timing,
+) -> Option<Duration> {
+    timeout.map(|t| t + grace + timing.ack_wait * 2)
+}
+
+/// Whether the task queue still holds the message `seq`; None when the server
+/// does not say (away, or a permission refused).
+async fn message_present(js: &jetstream::Context, seq: u64) -> Option<bool> {
+    let check = async {
+        let stream = js.get_stream(TASKS_STREAM).await.ok()?;
+        match stream.get_raw_message(seq).await {
+            Ok(_) => Some(true),
+            Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {
+                Some(false)
+            }
+            Err(_) => None,
+        }
+    };
+    tokio::time::timeout(STEP, check).await.ok().flatten()
 }
 
 /// The object name of a task message too large for one message.
