@@ -696,3 +696,56 @@ fn a_task_message_taken_by_a_consumer_that_never_reports_fails_its_attempt() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_refused_result_naming_a_task_object_does_not_get_it_deleted() {
+    let Some(nats) = NatsServer::start_with(Some("max_payload: 65536\n")) else {
+        return;
+    };
+    let env = Env::new();
+    // A task message of 70 KB goes through the object store; no worker serves its
+    // queue yet.
+    let yaml = serde_json::json!({
+        "name": "deleter",
+        "tasks": {"t": {"command": "echo \"n=${#BIG}\" >> \"$DAG_OUTPUT\"", "queue": "late", "env": {"BIG": "y".repeat(70_000)}}},
+    });
+    env.write("d.yaml", yaml.to_string());
+    let run = env.spawn_distributed(&nats, "d.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    let run_id = only_run_id(&env);
+    let object = format!("{run_id}.t.1.task");
+    with_client(&nats, async |_, js| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let store = loop {
+            if let Ok(store) = js.get_object_store("dag_payloads").await
+                && store.info(&object).await.is_ok()
+            {
+                break store;
+            }
+            assert!(Instant::now() < deadline, "the task object never appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // What a client that may only publish results can send: a message naming
+        // the task's object, with a digest that cannot match and no proof.
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Dag-Object", object.as_str());
+        headers.insert("Dag-Digest", "00");
+        js.publish_with_headers(format!("dag.results.{run_id}"), headers, "".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(store.info(&object).await.is_ok(), "the object was deleted");
+    });
+    let _w = env.worker(&nats, "late", &["--queue", "late"]);
+    let out = output_within(run, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("refused a message on dag.results."),
+        "{stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "t")["outputs"]["n"], "70000");
+}

@@ -188,11 +188,12 @@ async fn start_run(
                 match decoded {
                     Ok((result, payload)) => results.deliver(result, &payload, msg).await,
                     Err(e) => {
+                        // The object it names (if any) is left alone: an unproven
+                        // message may name another attempt's object.
                         results.say(&format!(
                             "refused a message on dag.results.{}: {e}",
                             results.run_id
                         ));
-                        transport::discard(&results.js, msg.headers.as_ref()).await;
                         let _ = msg.ack().await;
                     }
                 }
@@ -251,8 +252,8 @@ impl RunChannel {
             .and_then(|w| w.get(&key).map(|w| w.token.clone()));
         let Some(token) = token else {
             // A duplicate (a redelivered attempt that ran twice) or a result for an
-            // attempt nobody waits for: nothing to save.
-            transport::discard(&self.js, msg.headers.as_ref()).await;
+            // attempt nobody waits for: nothing to save. Its proof cannot be checked,
+            // so the object it names (if any) is left to the bucket's max age.
             let _ = msg.ack().await;
             return;
         };
@@ -274,7 +275,8 @@ impl RunChannel {
                     "it carries no proof of the task message handed out"
                 }
             ));
-            transport::discard(&self.js, msg.headers.as_ref()).await;
+            // Never delete what an unproven message names: it may be the genuine
+            // object of this or another attempt.
             let _ = msg.ack().await;
             return;
         }
