@@ -598,6 +598,7 @@ impl NatsRunner {
         let payload = wire::encode(msg);
         let object = task_object(msg);
         let mut delay = Duration::from_millis(100);
+        let mut tries = 0u32;
         loop {
             let attempt = transport::send(
                 &self.inner.js,
@@ -615,8 +616,20 @@ impl NatsRunner {
                             "cannot hand the task to the workers on {subject}: {why}"
                         )));
                     }
-                    Err(SendError::Retry(_)) => {
+                    Err(SendError::Retry(why)) => {
                         // The server is away: try again; the message id de-duplicates.
+                        // Said once per attempt, then every 10th try.
+                        if tries.is_multiple_of(10) {
+                            let text = format!(
+                                "cannot hand task {} (attempt {}) to the workers on {subject} yet (try {}): {why}; trying again",
+                                msg.task.id, msg.attempt, tries + 1
+                            );
+                            match &self.inner.warn {
+                                Some(warn) => warn(&text),
+                                None => eprintln_safe(&format!("dag: warning: {text}")),
+                            }
+                        }
+                        tries += 1;
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
                     }

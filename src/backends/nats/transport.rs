@@ -241,12 +241,28 @@ fn classify(subject: &str, e: &jetstream::context::PublishError) -> SendError {
     }
 }
 
+/// What the server says when a stream or bucket is at one of its limits (JetStream
+/// errors 10077 maximum bytes, 10078 maximum messages, 10054 message size, 10023
+/// resources): the same publish fails again until someone makes room, so the task
+/// fails with the reason instead of waiting.
+const STORAGE_LIMITS: &[&str] = &[
+    "maximum bytes exceeded",
+    "maximum messages exceeded",
+    "maximum messages per subject exceeded",
+    "message size exceeds maximum allowed",
+    "insufficient resources",
+    "error code 10077",
+    "error code 10078",
+    "error code 10054",
+    "error code 10023",
+];
+
 /// An error as text, told apart by what it says: an invalid subject or a permission
 /// the server refused on this subject (whose request then only times out) cannot
 /// succeed later.
 /// `subject` is the subject published to, or the bucket written.
 fn classify_text(subject: &str, text: String) -> SendError {
-    if text.contains("max payload") {
+    if text.contains("max payload") || STORAGE_LIMITS.iter().any(|l| text.contains(l)) {
         return SendError::Never(text);
     }
     if text.contains("invalid subject") {
@@ -354,5 +370,19 @@ mod tests {
             classify_text("dag.results.a b", "invalid subject".into()),
             SendError::Never(_)
         ));
+        // A full bucket or stream stays full (finding 6 of the attack on issue 13).
+        for full in [
+            "cannot store the payload: maximum bytes exceeded (code 503, error code 10077)",
+            "maximum messages exceeded (code 503, error code 10078)",
+            "insufficient resources (code 503, error code 10023)",
+        ] {
+            assert!(
+                matches!(
+                    classify_text("dag_payloads", full.into()),
+                    SendError::Never(_)
+                ),
+                "{full}"
+            );
+        }
     }
 }
