@@ -749,3 +749,76 @@ fn a_refused_result_naming_a_task_object_does_not_get_it_deleted() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(task(&doc, "t")["outputs"]["n"], "70000");
 }
+
+#[test]
+fn results_naming_objects_without_chunks_do_not_delay_a_genuine_result() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "p.yaml",
+        "name: poisoned\ntasks:\n  s: { command: 'echo v=ok >> \"$DAG_OUTPUT\"', queue: late }\n",
+    );
+    let run = env.spawn_distributed(&nats, "p.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    let run_id = only_run_id(&env);
+    // What anyone who may write the payload bucket and publish results can send:
+    // results naming objects whose metadata was written without their chunks, with
+    // the digest their message carries (3) or another (1).
+    with_client(&nats, async |_, js| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while js.get_stream("OBJ_dag_payloads").await.is_err() {
+            assert!(Instant::now() < deadline, "no payload bucket");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for (i, recorded) in [0xab_u8, 0xab, 0xab, 0xcd].into_iter().enumerate() {
+            let name = format!("evil-{i}");
+            let info = serde_json::json!({
+                "name": name, "bucket": "dag_payloads", "nuid": format!("NOCHUNKS{i}"),
+                "size": 1000, "chunks": 1, "mtime": "2026-11-29T20:00:00Z",
+                "digest": format!("SHA-256={}", data_encoding::BASE64URL.encode(&[recorded; 32])),
+                "options": {"max_chunk_size": 1024},
+            });
+            let mut meta = async_nats::HeaderMap::new();
+            meta.insert("Nats-Rollup", "sub");
+            js.publish_with_headers(
+                format!(
+                    "$O.dag_payloads.M.{}",
+                    data_encoding::BASE64URL.encode(name.as_bytes())
+                ),
+                meta,
+                info.to_string().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Dag-Object", name.as_str());
+            headers.insert("Dag-Digest", "ab".repeat(32).as_str());
+            js.publish_with_headers(format!("dag.results.{run_id}"), headers, "".into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+    let _w = env.worker(&nats, "late", &["--queue", "late"]);
+    let started = Instant::now();
+    let out = output_within(run, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Not 5 s (the bound of one read) per poison message, nor 60 s (before).
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}\n{stderr}",
+        started.elapsed()
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "s")["outputs"]["v"], "ok");
+    assert!(
+        stderr.contains("cannot read object evil-3 of dag_payloads: its content does not match the digest its message carries"),
+        "{stderr}"
+    );
+}

@@ -171,31 +171,12 @@ async fn start_run(
             };
             while let Some(next) = messages.next().await {
                 let Ok(msg) = next else { break };
-                let decoded =
-                    match transport::receive(&results.js, msg.headers.as_ref(), &msg.payload).await
-                    {
-                        Ok(payload) => wire::decode::<ResultMsg>("result", &payload)
-                            .map(|result| (result, payload)),
-                        Err(SendError::Retry(_)) => {
-                            // Its payload cannot be read now: it comes back later.
-                            let _ = msg
-                                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                                .await;
-                            continue;
-                        }
-                        Err(SendError::Never(e)) => Err(e),
-                    };
-                match decoded {
-                    Ok((result, payload)) => results.deliver(result, &payload, msg).await,
-                    Err(e) => {
-                        // The object it names (if any) is left alone: an unproven
-                        // message may name another attempt's object.
-                        results.say(&format!(
-                            "refused a message on dag.results.{}: {e}",
-                            results.run_id
-                        ));
-                        let _ = msg.ack().await;
-                    }
+                // A payload in the object store is read beside the loop (within a
+                // bound), so one slow or missing object delays no other result.
+                if transport::header(msg.headers.as_ref(), transport::OBJECT_HEADER).is_some() {
+                    tokio::spawn(handle_result(results.clone(), msg));
+                } else {
+                    handle_result(results.clone(), msg).await;
                 }
             }
         }
@@ -227,6 +208,39 @@ async fn start_run(
         *l = listeners;
     }
     Ok(channel)
+}
+
+/// Reads, checks and routes one message of a run's result consumer.
+async fn handle_result(results: Arc<RunChannel>, msg: jetstream::Message) {
+    let decoded = match transport::receive(&results.js, msg.headers.as_ref(), &msg.payload).await {
+        Ok(payload) => {
+            wire::decode::<ResultMsg>("result", &payload).map(|result| (result, payload))
+        }
+        Err(SendError::Retry(why)) => {
+            // Its payload cannot be read now: it comes back later.
+            results.say(&format!(
+                "cannot read a message on dag.results.{} yet: {why}; it comes back in 1 s",
+                results.run_id
+            ));
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+            return;
+        }
+        Err(SendError::Never(e)) => Err(e),
+    };
+    match decoded {
+        Ok((result, payload)) => results.deliver(result, &payload, msg).await,
+        Err(e) => {
+            // The object it names (if any) is left alone: an unproven message may
+            // name another attempt's object.
+            results.say(&format!(
+                "refused a message on dag.results.{}: {e}",
+                results.run_id
+            ));
+            let _ = msg.ack().await;
+        }
+    }
 }
 
 /// The name of a run's result consumer.
@@ -699,7 +713,11 @@ impl NatsRunner {
                 Some(false) => {
                     let since = *gone_since.get_or_insert_with(Instant::now);
                     let patience = (timing.ack_wait * 2).max(Duration::from_secs(5));
-                    if since.elapsed() >= patience {
+                    // Results still on their way to the run (being read, or behind
+                    // others) may hold this one: not yet.
+                    if since.elapsed() >= patience
+                        && results_backlog(&self.inner.js, &ctx.run_id).await == Some(0)
+                    {
                         let by = match &picked {
                             Some((_, worker)) => format!("worker {}", wire::excerpt(worker)),
                             None => "a consumer that never reported taking it".to_string(),
@@ -773,6 +791,19 @@ pub fn remote_deadline(
     timing: &Timing,
 ) -> Option<Duration> {
     timeout.map(|t| t + grace + timing.ack_wait * 2)
+}
+
+/// How many results of a run its consumer has not had acknowledged (waiting, or
+/// delivered and not yet acknowledged); None when the server does not say.
+async fn results_backlog(js: &jetstream::Context, run_id: &str) -> Option<u64> {
+    let check = async {
+        let stream = js.get_stream(RESULTS_STREAM).await.ok()?;
+        let mut consumer: consumer::PullConsumer =
+            stream.get_consumer(&results_consumer(run_id)).await.ok()?;
+        let info = consumer.info().await.ok()?;
+        Some(info.num_pending + info.num_ack_pending as u64)
+    };
+    tokio::time::timeout(STEP, check).await.ok().flatten()
 }
 
 /// Whether the task queue still holds the message `seq`; None when the server
