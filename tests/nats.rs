@@ -719,6 +719,8 @@ fn least_privilege_identities_from_the_example_config() {
     let layout: crate::common::Run = env
         .cmd(&["workers", "--nats", &submitter])
         .env(as_submitter.0, as_submitter.1)
+        // It creates the default queue's consumers, with the workers' AckWait.
+        .envs(crate::common::nats::FAST.iter().copied())
         .output()
         .unwrap()
         .into();
@@ -812,6 +814,32 @@ fn least_privilege_identities_from_the_example_config() {
             !matches!(published, Ok(Ok(_))),
             "the worker identity published a task"
         );
+        // Nor rewrite a queue's consumer (create is update): with `headers_only`,
+        // every task of the queue would be undecodable (attack on issue 13, 1).
+        let stream = js.get_stream("DAG_TASKS").await.unwrap();
+        let rewritten = tokio::time::timeout(Duration::from_secs(8), async {
+            stream
+                .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                    durable_name: Some("dag-worker-default".into()),
+                    filter_subject: "dag.tasks.default".into(),
+                    ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(2),
+                    max_deliver: -1,
+                    max_ack_pending: 1000,
+                    headers_only: true,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| async_nats::Error::from(e.to_string()))
+        })
+        .await;
+        assert!(
+            !matches!(rewritten, Ok(Ok(_))),
+            "the worker identity rewrote a queue consumer"
+        );
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer("dag-worker-default").await.unwrap();
+        assert!(!consumer.info().await.unwrap().config.headers_only);
         let records =
             tokio::time::timeout(Duration::from_secs(8), js.get_key_value("dag_runs")).await;
         assert!(

@@ -194,6 +194,10 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
         let client = connect(&options(nats), "dag workers").await?;
         let js = jetstream::new(client);
         ensure_layout(&js).await?;
+        // The default queue's consumers, for workers that may not create them.
+        for docker in [false, true] {
+            crate::backends::nats::create_queue_consumer(&js, "default", docker, &timing).await?;
+        }
         // A worker silent for twice the dead-after time is gone.
         let workers: Vec<_> = all_workers(&js)
             .await?

@@ -53,6 +53,8 @@ struct Inner {
     timing: Timing,
     warn: Option<Warn>,
     runs: Mutex<HashMap<String, Arc<OnceCell<Arc<RunChannel>>>>>,
+    /// Queue consumers this scheduler made sure of (created, or checked).
+    consumers: tokio::sync::Mutex<std::collections::HashSet<(String, bool)>>,
 }
 
 /// What the runner keeps for one run: attempts waiting for their results.
@@ -90,6 +92,7 @@ impl NatsRunner {
                 timing,
                 warn,
                 runs: Mutex::new(HashMap::new()),
+                consumers: Default::default(),
             }),
         }
     }
@@ -550,7 +553,13 @@ impl NatsRunner {
         // A message the workers would refuse is never sent: the attempt fails here,
         // saying why, instead of waiting for a result that cannot come.
         let published = match wire::Message::check(&msg) {
-            Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,
+            Ok(()) => match self.ensure_consumer(&task.queue, docker).await {
+                Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,
+                Err(e) => Err(Outcome::failed(
+                    None,
+                    format!("cannot hand the task to the workers: {e}"),
+                )),
+            },
             Err(why) => Err(Outcome::failed(
                 None,
                 format!("cannot hand the task to the workers: {why}"),
@@ -769,6 +778,19 @@ impl NatsRunner {
 }
 
 impl NatsRunner {
+    /// Creates the queue's shared consumer if it is missing (workers may not be
+    /// allowed to), once per queue.
+    async fn ensure_consumer(&self, queue: &str, docker: bool) -> Result<(), NatsError> {
+        let mut done = self.inner.consumers.lock().await;
+        let key = (queue.to_string(), docker);
+        if done.contains(&key) {
+            return Ok(());
+        }
+        super::create_queue_consumer(&self.inner.js, queue, docker, &self.inner.timing).await?;
+        done.insert(key);
+        Ok(())
+    }
+
     /// Takes a task message out of the queue (best effort: the server may be away).
     async fn take_back(&self, seq: u64) {
         let _ = tokio::time::timeout(STEP, async {
