@@ -654,14 +654,16 @@ fn a_task_message_taken_by_a_consumer_that_never_reports_fails_its_attempt() {
                 Err(e) => panic!("{e}"),
             }
         };
-        let consumer: async_nats::jetstream::consumer::PullConsumer = stream
-            .create_consumer(async_nats::jetstream::consumer::pull::Config {
-                durable_name: Some("rogue".into()),
-                filter_subject: "dag.tasks.rogue".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        // The queue's own consumer, which the run creates.
+        let consumer: async_nats::jetstream::consumer::PullConsumer = loop {
+            match stream.get_consumer("dag-worker-rogue").await {
+                Ok(c) => break c,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
         loop {
             assert!(Instant::now() < deadline, "the task was never queued");
             let mut batch = consumer
@@ -821,4 +823,25 @@ fn results_naming_objects_without_chunks_do_not_delay_a_genuine_result() {
         stderr.contains("cannot read object evil-3 of dag_payloads: its content does not match the digest its message carries"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_inbox_prefix_that_is_no_subject_prefix_is_a_usage_error() {
+    let env = Env::new();
+    for bad in [">", "a b", ".", "_INBOX.*"] {
+        let out: crate::common::Run = env
+            .cmd(&["workers", "--nats", "nats://127.0.0.1:1"])
+            .env("DAG_NATS_INBOX_PREFIX", bad)
+            .output()
+            .unwrap()
+            .into();
+        out.code(2);
+        assert!(
+            out.stderr.contains(&format!(
+                "DAG_NATS_INBOX_PREFIX=`{bad}` is not a valid subject prefix"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
 }

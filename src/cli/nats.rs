@@ -24,7 +24,7 @@ use crate::engine::runner::{Runners, TaskRunner};
 impl From<NatsError> for CliError {
     fn from(e: NatsError) -> CliError {
         match e {
-            NatsError::Url { .. } => CliError::usage(e.to_string(), None),
+            NatsError::Url { .. } | NatsError::Setting(_) => CliError::usage(e.to_string(), None),
             NatsError::InUse(message) => CliError::usage(message, None),
             e => CliError::Infrastructure(e.to_string()),
         }
@@ -194,10 +194,6 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
         let client = connect(&options(nats), "dag workers").await?;
         let js = jetstream::new(client);
         ensure_layout(&js).await?;
-        // The default queue's consumers, for workers that may not create them.
-        for docker in [false, true] {
-            crate::backends::nats::create_queue_consumer(&js, "default", docker, &timing).await?;
-        }
         // A worker silent for twice the dead-after time is gone.
         let workers: Vec<_> = all_workers(&js)
             .await?
@@ -372,7 +368,7 @@ pub fn cancel(
                 crate::backends::nats::redact(&nats.url),
                 CANCEL_ANSWER.as_secs()
             ))),
-            Err(e @ NatsError::Url { .. }) => Err(e.into()),
+            Err(e @ (NatsError::Url { .. } | NatsError::Setting(_))) => Err(e.into()),
             Err(e) => Err(unknown(format!(
                 "a distributed run driven elsewhere is asked over NATS, which cannot be reached: {e}"
             ))),

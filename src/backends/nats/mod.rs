@@ -115,6 +115,9 @@ pub enum NatsError {
     /// A worker name held by a live worker.
     #[error("{0}")]
     InUse(String),
+    /// A setting of the environment is invalid (a usage error).
+    #[error("{0}")]
+    Setting(String),
     /// The server URL is malformed (a usage error, not an unreachable server).
     #[error("invalid NATS URL `{url}`: {detail}")]
     Url {
@@ -123,6 +126,28 @@ pub enum NatsError {
         /// What is wrong with it.
         detail: String,
     },
+}
+
+/// Checks an inbox prefix from [`INBOX_PREFIX_VAR`]: subject tokens separated by
+/// dots, none empty, with no wildcard (`*`, `>`) or white space.
+pub fn check_inbox_prefix(prefix: &str) -> Result<(), NatsError> {
+    let bad = prefix.split('.').find(|t| {
+        t.is_empty()
+            || t.chars()
+                .any(|c| c == '*' || c == '>' || c.is_whitespace() || c.is_control())
+    });
+    match bad {
+        None => Ok(()),
+        Some(token) => Err(NatsError::Setting(format!(
+            "{INBOX_PREFIX_VAR}=`{}` is not a valid subject prefix: {} (use dot-separated tokens without wildcards or spaces, e.g. `_INBOX_worker`)",
+            wire::excerpt(prefix),
+            if token.is_empty() {
+                "it has an empty token".to_string()
+            } else {
+                format!("token `{}` has a wildcard or a space", wire::excerpt(token))
+            }
+        ))),
+    }
 }
 
 /// Checks every comma-separated server URL of `--nats` (`nats://`, `tls://`,
@@ -241,6 +266,7 @@ pub async fn connect_watched(
         .ok()
         .filter(|p| !p.is_empty())
     {
+        check_inbox_prefix(&prefix)?;
         connect = connect.custom_inbox_prefix(prefix);
     }
     if let Some(creds) = &options.creds {
@@ -591,7 +617,7 @@ pub fn consumer_difference(
 }
 
 /// Creates a queue's shared pull consumer if it is missing (what the submitter's
-/// `dag run` and `dag workers` do for workers that may not). An existing one is left
+/// `dag run` does for workers that may not). An existing one is left
 /// as it is: workers check it.
 pub async fn create_queue_consumer(
     js: &jetstream::Context,
@@ -630,7 +656,7 @@ pub async fn create_queue_consumer(
 }
 
 /// The shared pull consumer of a queue, created if missing (by an identity allowed
-/// to: the submitter's `dag run` and `dag workers` create them; the example
+/// to: the submitter's `dag run` creates them; the example
 /// configuration's worker identity may not); an existing one whose configuration
 /// differs in any field dag relies on is refused, naming the field.
 pub async fn queue_consumer(
@@ -649,7 +675,7 @@ pub async fn queue_consumer(
         Ok(c) => c,
         Err(_) => stream.get_or_create_consumer(&name, config.clone()).await.map_err(|e| {
             NatsError::Op(format!(
-                "cannot create consumer {name} of queue `{queue}`: {e} (an identity that may not create consumers, such as the worker of deploy/nats-server.conf, needs it created first: by a run using the queue, or `dag workers` for the default queue)"
+                "cannot create consumer {name} of queue `{queue}`: {e} (an identity that may not create consumers, such as the worker of deploy/nats-server.conf, needs it created first, by a run using the queue)"
             ))
         })?,
     };
@@ -668,6 +694,18 @@ pub async fn queue_consumer(
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn inbox_prefixes_are_subject_prefixes() {
+        use super::check_inbox_prefix;
+        for good in ["_INBOX", "_INBOX_worker", "a.b"] {
+            assert!(check_inbox_prefix(good).is_ok(), "{good}");
+        }
+        for bad in [">", "a b", ".", "_INBOX.*", "a..b", "a."] {
+            let e = check_inbox_prefix(bad).unwrap_err().to_string();
+            assert!(e.starts_with("DAG_NATS_INBOX_PREFIX=`"), "{e}");
+        }
+    }
 
     #[test]
     fn every_consumer_field_dag_relies_on_is_checked() {
