@@ -715,7 +715,8 @@ fn least_privilege_identities_from_the_example_config() {
     // Each identity receives its replies under its own inbox prefix.
     let as_submitter = ("DAG_NATS_INBOX_PREFIX", "_INBOX_submitter");
     let as_worker = ("DAG_NATS_INBOX_PREFIX", "_INBOX_worker");
-    // The submitter creates the layout; then a worker with its own identity serves.
+    // The submitter creates the layout and, with the first run using a queue, the
+    // queue's consumer; then a worker with its own identity serves.
     let layout: crate::common::Run = env
         .cmd(&["workers", "--nats", &submitter])
         .env(as_submitter.0, as_submitter.1)
@@ -723,14 +724,6 @@ fn least_privilege_identities_from_the_example_config() {
         .unwrap()
         .into();
     layout.code(0);
-    let mut child = env
-        .cmd(&["worker", "--nats", &worker, "--name", "restricted"])
-        .env(as_worker.0, as_worker.1)
-        .envs(crate::common::nats::FAST.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     // `big` publishes an output over the server's max payload: its result, the
     // task message of `c` and the run store's record of it go through the object
     // stores, with these identities' permissions.
@@ -738,7 +731,7 @@ fn least_privilege_identities_from_the_example_config() {
         "p.yaml",
         "name: perms\ntasks:\n  a: { command: 'echo hi; echo k=v >> \"$DAG_OUTPUT\"' }\n  b: { type: fn, command: 'echo ${{ tasks.a.outputs.k }}', depends_on: a }\n  big: { command: 'printf \"v=%s\\n\" \"$(head -c 1048500 /dev/zero | tr \"\\0\" x)\" >> \"$DAG_OUTPUT\"' }\n  c: { command: 'echo \"n=${{ tasks.a.outputs.k }}\" >> \"$DAG_OUTPUT\"', depends_on: [a, big] }\n",
     );
-    let run: crate::common::Run = env
+    let run = env
         .cmd(&[
             "run",
             "p.yaml",
@@ -751,9 +744,52 @@ fn least_privilege_identities_from_the_example_config() {
         ])
         .env(as_submitter.0, as_submitter.1)
         .envs(crate::common::nats::FAST.iter().copied())
-        .output()
-        .unwrap()
-        .into();
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The worker identity may not create the queue's consumer: the run does (the
+    // worker started before it would exit 3 saying so).
+    let submitter_js = {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let port = nats.port;
+        move || {
+            rt.block_on(async {
+                let c = async_nats::ConnectOptions::with_user_and_password(
+                    "submitter".into(),
+                    "change-me-submitter".into(),
+                )
+                .custom_inbox_prefix("_INBOX_submitter")
+                .connect(format!("nats://127.0.0.1:{port}"))
+                .await
+                .unwrap();
+                let js = async_nats::jetstream::new(c);
+                let stream = js.get_stream("DAG_TASKS").await.unwrap();
+                stream
+                    .get_consumer::<async_nats::jetstream::consumer::pull::Config>(
+                        "dag-worker-default",
+                    )
+                    .await
+                    .is_ok()
+            })
+        }
+    };
+    assert!(
+        wait_for(Duration::from_secs(15), submitter_js),
+        "the run did not create the queue's consumer"
+    );
+    let mut child = env
+        .cmd(&["worker", "--nats", &worker, "--name", "restricted"])
+        .env(as_worker.0, as_worker.1)
+        .envs(crate::common::nats::FAST.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run: crate::common::Run = run.wait_with_output().unwrap().into();
     run.code(0);
     let doc = run.json();
     assert_eq!(task(&doc, "b")["worker"], "restricted");
@@ -812,6 +848,32 @@ fn least_privilege_identities_from_the_example_config() {
             !matches!(published, Ok(Ok(_))),
             "the worker identity published a task"
         );
+        // Nor rewrite a queue's consumer (create is update): with `headers_only`,
+        // every task of the queue would be undecodable (attack on issue 13, 1).
+        let stream = js.get_stream("DAG_TASKS").await.unwrap();
+        let rewritten = tokio::time::timeout(Duration::from_secs(8), async {
+            stream
+                .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                    durable_name: Some("dag-worker-default".into()),
+                    filter_subject: "dag.tasks.default".into(),
+                    ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(2),
+                    max_deliver: -1,
+                    max_ack_pending: 1000,
+                    headers_only: true,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| async_nats::Error::from(e.to_string()))
+        })
+        .await;
+        assert!(
+            !matches!(rewritten, Ok(Ok(_))),
+            "the worker identity rewrote a queue consumer"
+        );
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer("dag-worker-default").await.unwrap();
+        assert!(!consumer.info().await.unwrap().config.headers_only);
         let records =
             tokio::time::timeout(Duration::from_secs(8), js.get_key_value("dag_runs")).await;
         assert!(

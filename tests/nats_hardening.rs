@@ -627,3 +627,221 @@ fn ctrl_c_stops_a_distributed_run_whose_server_is_gone() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_task_message_taken_by_a_consumer_that_never_reports_fails_its_attempt() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "h.yaml",
+        "name: hang\ntasks:\n  g: { command: 'true', queue: rogue, timeout: 5s }\n",
+    );
+    let started = Instant::now();
+    let run = env.spawn_distributed(&nats, "h.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    // What any identity allowed to pull from the queue can do: take the message and
+    // terminate it, reporting nothing.
+    with_client(&nats, async |_, js| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let stream = loop {
+            match js.get_stream("DAG_TASKS").await {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        // The queue's own consumer, which the run creates.
+        let consumer: async_nats::jetstream::consumer::PullConsumer = loop {
+            match stream.get_consumer("dag-worker-rogue").await {
+                Ok(c) => break c,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        loop {
+            assert!(Instant::now() < deadline, "the task was never queued");
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1)
+                .expires(Duration::from_secs(1))
+                .messages()
+                .await
+                .unwrap();
+            if let Some(msg) = batch.next().await {
+                msg.unwrap()
+                    .ack_with(async_nats::jetstream::AckKind::Term)
+                    .await
+                    .unwrap();
+                break;
+            }
+        }
+    });
+    let out = output_within(run, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = task(&doc, "g")["error"].as_str().unwrap().to_string();
+    assert!(
+        error.starts_with("the task message left the queue (taken by a consumer that never reported taking it, deleted or expired) and no result came within"),
+        "{error}"
+    );
+    // About the task's timeout, not for ever.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_refused_result_naming_a_task_object_does_not_get_it_deleted() {
+    let Some(nats) = NatsServer::start_with(Some("max_payload: 65536\n")) else {
+        return;
+    };
+    let env = Env::new();
+    // A task message of 70 KB goes through the object store; no worker serves its
+    // queue yet.
+    let yaml = serde_json::json!({
+        "name": "deleter",
+        "tasks": {"t": {"command": "echo \"n=${#BIG}\" >> \"$DAG_OUTPUT\"", "queue": "late", "env": {"BIG": "y".repeat(70_000)}}},
+    });
+    env.write("d.yaml", yaml.to_string());
+    let run = env.spawn_distributed(&nats, "d.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    let run_id = only_run_id(&env);
+    let object = format!("{run_id}.t.1.task");
+    with_client(&nats, async |_, js| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let store = loop {
+            if let Ok(store) = js.get_object_store("dag_payloads").await
+                && store.info(&object).await.is_ok()
+            {
+                break store;
+            }
+            assert!(Instant::now() < deadline, "the task object never appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // What a client that may only publish results can send: a message naming
+        // the task's object, with a digest that cannot match and no proof.
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Dag-Object", object.as_str());
+        headers.insert("Dag-Digest", "00");
+        js.publish_with_headers(format!("dag.results.{run_id}"), headers, "".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(store.info(&object).await.is_ok(), "the object was deleted");
+    });
+    let _w = env.worker(&nats, "late", &["--queue", "late"]);
+    let out = output_within(run, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("refused a message on dag.results."),
+        "{stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "t")["outputs"]["n"], "70000");
+}
+
+#[test]
+fn results_naming_objects_without_chunks_do_not_delay_a_genuine_result() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "p.yaml",
+        "name: poisoned\ntasks:\n  s: { command: 'echo v=ok >> \"$DAG_OUTPUT\"', queue: late }\n",
+    );
+    let run = env.spawn_distributed(&nats, "p.yaml", &[]);
+    let _guard = KillOnPanic(run.id());
+    let run_id = only_run_id(&env);
+    // What anyone who may write the payload bucket and publish results can send:
+    // results naming objects whose metadata was written without their chunks, with
+    // the digest their message carries (3) or another (1).
+    with_client(&nats, async |_, js| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while js.get_stream("OBJ_dag_payloads").await.is_err() {
+            assert!(Instant::now() < deadline, "no payload bucket");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for (i, recorded) in [0xab_u8, 0xab, 0xab, 0xcd].into_iter().enumerate() {
+            let name = format!("evil-{i}");
+            let info = serde_json::json!({
+                "name": name, "bucket": "dag_payloads", "nuid": format!("NOCHUNKS{i}"),
+                "size": 1000, "chunks": 1, "mtime": "2026-11-29T20:00:00Z",
+                "digest": format!("SHA-256={}", data_encoding::BASE64URL.encode(&[recorded; 32])),
+                "options": {"max_chunk_size": 1024},
+            });
+            let mut meta = async_nats::HeaderMap::new();
+            meta.insert("Nats-Rollup", "sub");
+            js.publish_with_headers(
+                format!(
+                    "$O.dag_payloads.M.{}",
+                    data_encoding::BASE64URL.encode(name.as_bytes())
+                ),
+                meta,
+                info.to_string().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Dag-Object", name.as_str());
+            headers.insert("Dag-Digest", "ab".repeat(32).as_str());
+            js.publish_with_headers(format!("dag.results.{run_id}"), headers, "".into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+    let _w = env.worker(&nats, "late", &["--queue", "late"]);
+    let started = Instant::now();
+    let out = output_within(run, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Not 5 s (the bound of one read) per poison message, nor 60 s (before).
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}\n{stderr}",
+        started.elapsed()
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "s")["outputs"]["v"], "ok");
+    assert!(
+        stderr.contains("cannot read object evil-3 of dag_payloads: its content does not match the digest its message carries"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_inbox_prefix_that_is_no_subject_prefix_is_a_usage_error() {
+    let env = Env::new();
+    for bad in [">", "a b", ".", "_INBOX.*"] {
+        let out: crate::common::Run = env
+            .cmd(&["workers", "--nats", "nats://127.0.0.1:1"])
+            .env("DAG_NATS_INBOX_PREFIX", bad)
+            .output()
+            .unwrap()
+            .into();
+        out.code(2);
+        assert!(
+            out.stderr.contains(&format!(
+                "DAG_NATS_INBOX_PREFIX=`{bad}` is not a valid subject prefix"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+}

@@ -24,7 +24,7 @@ use crate::engine::runner::{Runners, TaskRunner};
 impl From<NatsError> for CliError {
     fn from(e: NatsError) -> CliError {
         match e {
-            NatsError::Url { .. } => CliError::usage(e.to_string(), None),
+            NatsError::Url { .. } | NatsError::Setting(_) => CliError::usage(e.to_string(), None),
             NatsError::InUse(message) => CliError::usage(message, None),
             e => CliError::Infrastructure(e.to_string()),
         }
@@ -374,7 +374,7 @@ pub fn cancel(
                 crate::backends::nats::redact(&nats.url),
                 CANCEL_ANSWER.as_secs()
             ))),
-            Err(e @ NatsError::Url { .. }) => Err(e.into()),
+            Err(e @ (NatsError::Url { .. } | NatsError::Setting(_))) => Err(e.into()),
             Err(e) => Err(unknown(format!(
                 "a distributed run driven elsewhere is asked over NATS, which cannot be reached: {e}"
             ))),

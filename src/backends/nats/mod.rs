@@ -115,6 +115,9 @@ pub enum NatsError {
     /// A worker name held by a live worker.
     #[error("{0}")]
     InUse(String),
+    /// A setting of the environment is invalid (a usage error).
+    #[error("{0}")]
+    Setting(String),
     /// The server URL is malformed (a usage error, not an unreachable server).
     #[error("invalid NATS URL `{url}`: {detail}")]
     Url {
@@ -123,6 +126,28 @@ pub enum NatsError {
         /// What is wrong with it.
         detail: String,
     },
+}
+
+/// Checks an inbox prefix from [`INBOX_PREFIX_VAR`]: subject tokens separated by
+/// dots, none empty, with no wildcard (`*`, `>`) or white space.
+pub fn check_inbox_prefix(prefix: &str) -> Result<(), NatsError> {
+    let bad = prefix.split('.').find(|t| {
+        t.is_empty()
+            || t.chars()
+                .any(|c| c == '*' || c == '>' || c.is_whitespace() || c.is_control())
+    });
+    match bad {
+        None => Ok(()),
+        Some(token) => Err(NatsError::Setting(format!(
+            "{INBOX_PREFIX_VAR}=`{}` is not a valid subject prefix: {} (use dot-separated tokens without wildcards or spaces, e.g. `_INBOX_worker`)",
+            wire::excerpt(prefix),
+            if token.is_empty() {
+                "it has an empty token".to_string()
+            } else {
+                format!("token `{}` has a wildcard or a space", wire::excerpt(token))
+            }
+        ))),
+    }
 }
 
 /// Checks every comma-separated server URL of `--nats` (`nats://`, `tls://`,
@@ -241,6 +266,7 @@ pub async fn connect_watched(
         .ok()
         .filter(|p| !p.is_empty())
     {
+        check_inbox_prefix(&prefix)?;
         connect = connect.custom_inbox_prefix(prefix);
     }
     if let Some(creds) = &options.creds {
@@ -499,8 +525,140 @@ pub fn consumer_name(queue: &str, docker: bool) -> String {
     }
 }
 
-/// The shared pull consumer of a queue, created if missing; an existing one with
-/// another ack wait or filter is reported.
+/// The configuration of a queue's shared pull consumer.
+pub fn queue_consumer_config(queue: &str, docker: bool, timing: &Timing) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(consumer_name(queue, docker)),
+        filter_subject: task_subject(queue, docker),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: timing.ack_wait,
+        // Deliveries are counted by the worker, which fails the task past the limit
+        // with a reason; the server must not drop the message silently first.
+        max_deliver: -1,
+        max_ack_pending: QUEUE_MAX_ACK_PENDING,
+        ..Default::default()
+    }
+}
+
+/// The most task messages of one queue handed out and not yet acknowledged (the
+/// server's default, set explicitly so that it can be checked).
+pub const QUEUE_MAX_ACK_PENDING: i64 = 1000;
+
+/// The first field of an existing queue consumer's configuration that differs from
+/// what dag relies on, as `field (has X, dag needs Y)`.
+pub fn consumer_difference(
+    have: &consumer::Config,
+    want: &consumer::pull::Config,
+) -> Option<String> {
+    let differs = |field: &str, have: &dyn std::fmt::Debug, want: &dyn std::fmt::Debug| {
+        Some(format!("{field} (it has {have:?}, dag needs {want:?})"))
+    };
+    if have.ack_policy != want.ack_policy {
+        return differs("ack_policy", &have.ack_policy, &want.ack_policy);
+    }
+    if have.ack_wait != want.ack_wait {
+        return differs("ack_wait", &have.ack_wait, &want.ack_wait);
+    }
+    if have.filter_subject != want.filter_subject || !have.filter_subjects.is_empty() {
+        return differs(
+            "filter_subject",
+            &(&have.filter_subject, &have.filter_subjects),
+            &want.filter_subject,
+        );
+    }
+    if have.max_deliver != want.max_deliver && !(have.max_deliver <= 0 && want.max_deliver <= 0) {
+        return differs("max_deliver", &have.max_deliver, &want.max_deliver);
+    }
+    if have.headers_only {
+        return differs("headers_only", &true, &false);
+    }
+    if have.deliver_policy != consumer::DeliverPolicy::All {
+        return differs(
+            "deliver_policy",
+            &have.deliver_policy,
+            &consumer::DeliverPolicy::All,
+        );
+    }
+    if have.max_ack_pending != want.max_ack_pending {
+        return differs(
+            "max_ack_pending",
+            &have.max_ack_pending,
+            &want.max_ack_pending,
+        );
+    }
+    if !have.backoff.is_empty() {
+        return differs("backoff", &have.backoff, &Vec::<Duration>::new());
+    }
+    if have.rate_limit != 0 {
+        return differs("rate_limit", &have.rate_limit, &0);
+    }
+    if have.inactive_threshold != Duration::ZERO {
+        return differs(
+            "inactive_threshold",
+            &have.inactive_threshold,
+            &Duration::ZERO,
+        );
+    }
+    if have.replay_policy != consumer::ReplayPolicy::Instant {
+        return differs(
+            "replay_policy",
+            &have.replay_policy,
+            &consumer::ReplayPolicy::Instant,
+        );
+    }
+    if have.max_batch != 0 || have.max_bytes != 0 {
+        return differs(
+            "max_batch/max_bytes",
+            &(have.max_batch, have.max_bytes),
+            &(0, 0),
+        );
+    }
+    None
+}
+
+/// Creates a queue's shared pull consumer if it is missing (what the submitter's
+/// `dag run` does for workers that may not). An existing one is left
+/// as it is: workers check it.
+pub async fn create_queue_consumer(
+    js: &jetstream::Context,
+    queue: &str,
+    docker: bool,
+    timing: &Timing,
+) -> Result<(), NatsError> {
+    let stream = js
+        .get_stream(TASKS_STREAM)
+        .await
+        .map_err(op("cannot open stream DAG_TASKS"))?;
+    let name = consumer_name(queue, docker);
+    if stream
+        .get_consumer::<consumer::pull::Config>(&name)
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let created = stream
+        .create_consumer(queue_consumer_config(queue, docker, timing))
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        // Created by another process at the same moment.
+        Err(_)
+            if stream
+                .get_consumer::<consumer::pull::Config>(&name)
+                .await
+                .is_ok() =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(NatsError::Op(format!("cannot create consumer {name}: {e}"))),
+    }
+}
+
+/// The shared pull consumer of a queue, created if missing (by an identity allowed
+/// to: the submitter's `dag run` creates them; the example
+/// configuration's worker identity may not); an existing one whose configuration
+/// differs in any field dag relies on is refused, naming the field.
 pub async fn queue_consumer(
     js: &jetstream::Context,
     queue: &str,
@@ -512,33 +670,22 @@ pub async fn queue_consumer(
         .await
         .map_err(op("cannot open stream DAG_TASKS"))?;
     let name = consumer_name(queue, docker);
-    let config = consumer::pull::Config {
-        durable_name: Some(name.clone()),
-        filter_subject: task_subject(queue, docker),
-        ack_policy: consumer::AckPolicy::Explicit,
-        ack_wait: timing.ack_wait,
-        // Deliveries are counted by the worker, which fails the task past the limit
-        // with a reason; the server must not drop the message silently first.
-        max_deliver: -1,
-        ..Default::default()
+    let config = queue_consumer_config(queue, docker, timing);
+    let mut c: consumer::PullConsumer = match stream.get_consumer(&name).await {
+        Ok(c) => c,
+        Err(_) => stream.get_or_create_consumer(&name, config.clone()).await.map_err(|e| {
+            NatsError::Op(format!(
+                "cannot create consumer {name} of queue `{queue}`: {e} (an identity that may not create consumers, such as the worker of deploy/nats-server.conf, needs it created first, by a run using the queue)"
+            ))
+        })?,
     };
-    let mut c: consumer::PullConsumer = stream
-        .get_or_create_consumer(&name, config.clone())
-        .await
-        .map_err(op(&format!("cannot create consumer {name}")))?;
     let info = c
         .info()
         .await
         .map_err(op(&format!("cannot read consumer {name}")))?;
-    if info.config.ack_wait != config.ack_wait
-        || info.config.filter_subject != config.filter_subject
-    {
+    if let Some(field) = consumer_difference(&info.config, &config) {
         return Err(NatsError::Mismatch(format!(
-            "consumer {name} exists with ack wait {:?} and filter {:?}; this dag wants {:?} and {:?}: delete the consumer, or run every worker with the same settings",
-            info.config.ack_wait,
-            info.config.filter_subject,
-            config.ack_wait,
-            config.filter_subject
+            "consumer {name} exists with another {field}: delete the consumer (`nats consumer rm DAG_TASKS {name}`), or run every worker with the same settings"
         )));
     }
     Ok(c)
@@ -547,6 +694,110 @@ pub async fn queue_consumer(
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn inbox_prefixes_are_subject_prefixes() {
+        use super::check_inbox_prefix;
+        for good in ["_INBOX", "_INBOX_worker", "a.b"] {
+            assert!(check_inbox_prefix(good).is_ok(), "{good}");
+        }
+        for bad in [">", "a b", ".", "_INBOX.*", "a..b", "a."] {
+            let e = check_inbox_prefix(bad).unwrap_err().to_string();
+            assert!(e.starts_with("DAG_NATS_INBOX_PREFIX=`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_consumer_field_dag_relies_on_is_checked() {
+        use super::{Timing, consumer, consumer_difference, queue_consumer_config};
+        use std::time::Duration;
+        let timing = Timing {
+            ack_wait: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            max_deliveries: 5,
+        };
+        let want = queue_consumer_config("hq", false, &timing);
+        // As the server reports the consumer dag created.
+        let created = consumer::Config {
+            durable_name: want.durable_name.clone(),
+            filter_subject: want.filter_subject.clone(),
+            ack_policy: want.ack_policy,
+            ack_wait: want.ack_wait,
+            max_deliver: -1,
+            max_ack_pending: want.max_ack_pending,
+            ..Default::default()
+        };
+        assert_eq!(consumer_difference(&created, &want), None);
+        let changed: Vec<(&str, consumer::Config)> = vec![
+            (
+                "headers_only",
+                consumer::Config {
+                    headers_only: true,
+                    ..created.clone()
+                },
+            ),
+            (
+                "ack_wait",
+                consumer::Config {
+                    ack_wait: Duration::from_secs(60),
+                    ..created.clone()
+                },
+            ),
+            (
+                "filter_subject",
+                consumer::Config {
+                    filter_subject: "dag.tasks.>".into(),
+                    ..created.clone()
+                },
+            ),
+            (
+                "max_deliver",
+                consumer::Config {
+                    max_deliver: 1,
+                    ..created.clone()
+                },
+            ),
+            (
+                "max_ack_pending",
+                consumer::Config {
+                    max_ack_pending: 1,
+                    ..created.clone()
+                },
+            ),
+            (
+                "backoff",
+                consumer::Config {
+                    backoff: vec![Duration::from_secs(3600)],
+                    ..created.clone()
+                },
+            ),
+            (
+                "deliver_policy",
+                consumer::Config {
+                    deliver_policy: consumer::DeliverPolicy::New,
+                    ..created.clone()
+                },
+            ),
+            (
+                "ack_policy",
+                consumer::Config {
+                    ack_policy: consumer::AckPolicy::None,
+                    ..created.clone()
+                },
+            ),
+            (
+                "inactive_threshold",
+                consumer::Config {
+                    inactive_threshold: Duration::from_secs(1),
+                    ..created.clone()
+                },
+            ),
+        ];
+        for (field, config) in changed {
+            let why = consumer_difference(&config, &want).unwrap_or_default();
+            assert!(why.starts_with(field), "{field}: {why}");
+        }
+    }
 
     #[test]
     fn credentials_are_kept_out_of_messages() {

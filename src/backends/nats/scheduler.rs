@@ -53,6 +53,8 @@ struct Inner {
     timing: Timing,
     warn: Option<Warn>,
     runs: Mutex<HashMap<String, Arc<OnceCell<Arc<RunChannel>>>>>,
+    /// Queue consumers this scheduler made sure of (created, or checked).
+    consumers: tokio::sync::Mutex<std::collections::HashSet<(String, bool)>>,
 }
 
 /// What the runner keeps for one run: attempts waiting for their results.
@@ -73,6 +75,9 @@ struct Waiter {
     token: String,
     notes: Option<NoteSink>,
     done: Option<oneshot::Sender<(ResultMsg, jetstream::Message)>>,
+    /// When the last proven "started" result came, and from which worker: the
+    /// attempt's deadline counts from there (a redelivery restarts it).
+    picked: Option<(Instant, String)>,
 }
 
 impl NatsRunner {
@@ -87,6 +92,7 @@ impl NatsRunner {
                 timing,
                 warn,
                 runs: Mutex::new(HashMap::new()),
+                consumers: Default::default(),
             }),
         }
     }
@@ -168,30 +174,12 @@ async fn start_run(
             };
             while let Some(next) = messages.next().await {
                 let Ok(msg) = next else { break };
-                let decoded =
-                    match transport::receive(&results.js, msg.headers.as_ref(), &msg.payload).await
-                    {
-                        Ok(payload) => wire::decode::<ResultMsg>("result", &payload)
-                            .map(|result| (result, payload)),
-                        Err(SendError::Retry(_)) => {
-                            // Its payload cannot be read now: it comes back later.
-                            let _ = msg
-                                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                                .await;
-                            continue;
-                        }
-                        Err(SendError::Never(e)) => Err(e),
-                    };
-                match decoded {
-                    Ok((result, payload)) => results.deliver(result, &payload, msg).await,
-                    Err(e) => {
-                        results.say(&format!(
-                            "refused a message on dag.results.{}: {e}",
-                            results.run_id
-                        ));
-                        transport::discard(&results.js, msg.headers.as_ref()).await;
-                        let _ = msg.ack().await;
-                    }
+                // A payload in the object store is read beside the loop (within a
+                // bound), so one slow or missing object delays no other result.
+                if transport::header(msg.headers.as_ref(), transport::OBJECT_HEADER).is_some() {
+                    tokio::spawn(handle_result(results.clone(), msg));
+                } else {
+                    handle_result(results.clone(), msg).await;
                 }
             }
         }
@@ -225,6 +213,39 @@ async fn start_run(
     Ok(channel)
 }
 
+/// Reads, checks and routes one message of a run's result consumer.
+async fn handle_result(results: Arc<RunChannel>, msg: jetstream::Message) {
+    let decoded = match transport::receive(&results.js, msg.headers.as_ref(), &msg.payload).await {
+        Ok(payload) => {
+            wire::decode::<ResultMsg>("result", &payload).map(|result| (result, payload))
+        }
+        Err(SendError::Retry(why)) => {
+            // Its payload cannot be read now: it comes back later.
+            results.say(&format!(
+                "cannot read a message on dag.results.{} yet: {why}; it comes back in 1 s",
+                results.run_id
+            ));
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+            return;
+        }
+        Err(SendError::Never(e)) => Err(e),
+    };
+    match decoded {
+        Ok((result, payload)) => results.deliver(result, &payload, msg).await,
+        Err(e) => {
+            // The object it names (if any) is left alone: an unproven message may
+            // name another attempt's object.
+            results.say(&format!(
+                "refused a message on dag.results.{}: {e}",
+                results.run_id
+            ));
+            let _ = msg.ack().await;
+        }
+    }
+}
+
 /// The name of a run's result consumer.
 fn results_consumer(run_id: &str) -> String {
     format!("results-{run_id}")
@@ -248,8 +269,8 @@ impl RunChannel {
             .and_then(|w| w.get(&key).map(|w| w.token.clone()));
         let Some(token) = token else {
             // A duplicate (a redelivered attempt that ran twice) or a result for an
-            // attempt nobody waits for: nothing to save.
-            transport::discard(&self.js, msg.headers.as_ref()).await;
+            // attempt nobody waits for: nothing to save. Its proof cannot be checked,
+            // so the object it names (if any) is left to the bucket's max age.
             let _ = msg.ack().await;
             return;
         };
@@ -271,7 +292,8 @@ impl RunChannel {
                     "it carries no proof of the task message handed out"
                 }
             ));
-            transport::discard(&self.js, msg.headers.as_ref()).await;
+            // Never delete what an unproven message names: it may be the genuine
+            // object of this or another attempt.
             let _ = msg.ack().await;
             return;
         }
@@ -279,6 +301,11 @@ impl RunChannel {
             ResultKind::Started => {
                 if let Ok(mut u) = self.unstarted.lock() {
                     u.remove(&key);
+                }
+                if let Ok(mut w) = self.waiting.lock()
+                    && let Some(w) = w.get_mut(&key)
+                {
+                    w.picked = Some((Instant::now(), result.worker.clone()));
                 }
                 let notes = self
                     .waiting
@@ -489,6 +516,7 @@ impl NatsRunner {
                     token: token.clone(),
                     notes: ctx.notes.clone(),
                     done: Some(tx),
+                    picked: None,
                 },
             );
         }
@@ -525,7 +553,13 @@ impl NatsRunner {
         // A message the workers would refuse is never sent: the attempt fails here,
         // saying why, instead of waiting for a result that cannot come.
         let published = match wire::Message::check(&msg) {
-            Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,
+            Ok(()) => match self.ensure_consumer(&task.queue, docker).await {
+                Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,
+                Err(e) => Err(Outcome::failed(
+                    None,
+                    format!("cannot hand the task to the workers: {e}"),
+                )),
+            },
             Err(why) => Err(Outcome::failed(
                 None,
                 format!("cannot hand the task to the workers: {why}"),
@@ -587,6 +621,7 @@ impl NatsRunner {
         let payload = wire::encode(msg);
         let object = task_object(msg);
         let mut delay = Duration::from_millis(100);
+        let mut tries = 0u32;
         loop {
             let attempt = transport::send(
                 &self.inner.js,
@@ -604,8 +639,20 @@ impl NatsRunner {
                             "cannot hand the task to the workers on {subject}: {why}"
                         )));
                     }
-                    Err(SendError::Retry(_)) => {
+                    Err(SendError::Retry(why)) => {
                         // The server is away: try again; the message id de-duplicates.
+                        // Said once per attempt, then every 10th try.
+                        if tries.is_multiple_of(10) {
+                            let text = format!(
+                                "cannot hand task {} (attempt {}) to the workers on {subject} yet (try {}): {why}; trying again",
+                                msg.task.id, msg.attempt, tries + 1
+                            );
+                            match &self.inner.warn {
+                                Some(warn) => warn(&text),
+                                None => eprintln_safe(&format!("dag: warning: {text}")),
+                            }
+                        }
+                        tries += 1;
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
                     }
@@ -623,26 +670,87 @@ impl NatsRunner {
         seq: u64,
     ) -> (Outcome, u64) {
         tokio::pin!(rx);
-        tokio::select! {
-            r = &mut rx => return match r {
-                Ok((result, msg)) => {
-                    let bytes = result.log_bytes;
-                    (outcome_of(&self.inner.js, result, msg), bytes)
+        let key = (ctx.task().id.clone(), ctx.attempt);
+        let timing = self.inner.timing;
+        let every = timing
+            .ack_wait
+            .clamp(Duration::from_millis(500), Duration::from_secs(5));
+        // When the task message was first seen gone from the queue with no result.
+        let mut gone_since: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                r = &mut rx => return match r {
+                    Ok((result, msg)) => {
+                        let bytes = result.log_bytes;
+                        (outcome_of(&self.inner.js, result, msg), bytes)
+                    }
+                    Err(_) => (Outcome::failed(None, "the result listener stopped"), 0),
+                },
+                _ = ctx.stop.graceful.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let picked = channel
+                .waiting
+                .lock()
+                .ok()
+                .and_then(|w| w.get(&key).and_then(|w| w.picked.clone()));
+            if let Some((at, worker)) = &picked
+                && let Some(limit) = remote_deadline(ctx.task().timeout, ctx.grace, &timing)
+                && at.elapsed() >= limit
+            {
+                self.take_back(seq).await;
+                return (
+                    Outcome::failed(
+                        None,
+                        format!(
+                            "no result from worker {} within {} of its taking the task (timeout {} + grace {} + 2 × AckWait {}); the worker was lost or its result refused",
+                            wire::excerpt(worker),
+                            humantime::format_duration(limit),
+                            humantime::format_duration(ctx.task().timeout.unwrap_or_default()),
+                            humantime::format_duration(ctx.grace),
+                            humantime::format_duration(timing.ack_wait),
+                        ),
+                    ),
+                    0,
+                );
+            }
+            // A message no longer in the queue with no result: taken by a consumer
+            // that never reports, deleted, or expired. A genuine worker publishes its
+            // result before its ack removes the message, so the result had time to
+            // arrive.
+            match message_present(&self.inner.js, seq).await {
+                Some(false) => {
+                    let since = *gone_since.get_or_insert_with(Instant::now);
+                    let patience = (timing.ack_wait * 2).max(Duration::from_secs(5));
+                    // Results still on their way to the run (being read, or behind
+                    // others) may hold this one: not yet.
+                    if since.elapsed() >= patience
+                        && results_backlog(&self.inner.js, &ctx.run_id).await == Some(0)
+                    {
+                        let by = match &picked {
+                            Some((_, worker)) => format!("worker {}", wire::excerpt(worker)),
+                            None => "a consumer that never reported taking it".to_string(),
+                        };
+                        return (
+                            Outcome::failed(
+                                None,
+                                format!(
+                                    "the task message left the queue (taken by {by}, deleted or expired) and no result came within {} of that",
+                                    humantime::format_duration(patience)
+                                ),
+                            ),
+                            0,
+                        );
+                    }
                 }
-                Err(_) => (Outcome::failed(None, "the result listener stopped"), 0),
-            },
-            _ = ctx.stop.graceful.cancelled() => {}
+                Some(true) => gone_since = None,
+                None => {}
+            }
         }
         // Stopped: tell the workers, take the message out of the queue if no worker
         // has it yet, and give a running attempt the grace period to report.
         channel.send_cancel(&self.inner.client).await;
-        let _ = tokio::time::timeout(STEP, async {
-            if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
-                let _ = stream.delete_message(seq).await;
-            }
-        })
-        .await;
-        let key = (ctx.task().id.clone(), ctx.attempt);
+        self.take_back(seq).await;
         let started = channel
             .unstarted
             .lock()
@@ -667,6 +775,73 @@ impl NatsRunner {
             _ => (Outcome::cancelled("cancelled"), 0),
         }
     }
+}
+
+impl NatsRunner {
+    /// Creates the queue's shared consumer if it is missing (workers may not be
+    /// allowed to), once per queue.
+    async fn ensure_consumer(&self, queue: &str, docker: bool) -> Result<(), NatsError> {
+        let mut done = self.inner.consumers.lock().await;
+        let key = (queue.to_string(), docker);
+        if done.contains(&key) {
+            return Ok(());
+        }
+        super::create_queue_consumer(&self.inner.js, queue, docker, &self.inner.timing).await?;
+        done.insert(key);
+        Ok(())
+    }
+
+    /// Takes a task message out of the queue (best effort: the server may be away).
+    async fn take_back(&self, seq: u64) {
+        let _ = tokio::time::timeout(STEP, async {
+            if let Ok(stream) = self.inner.js.get_stream(TASKS_STREAM).await {
+                let _ = stream.delete_message(seq).await;
+            }
+        })
+        .await;
+    }
+}
+
+/// How long after a worker took an attempt the scheduler waits for its result: the
+/// task's timeout, its grace period, and two AckWaits (a lost worker's message is
+/// delivered again within one; the new "started" result restarts the clock). None
+/// for a task without a timeout of its own: the worker's `--timeout` applies, which
+/// the scheduler does not know.
+pub fn remote_deadline(
+    timeout: Option<Duration>,
+    grace: Duration,
+    timing: &Timing,
+) -> Option<Duration> {
+    timeout.map(|t| t + grace + timing.ack_wait * 2)
+}
+
+/// How many results of a run its consumer has not had acknowledged (waiting, or
+/// delivered and not yet acknowledged); None when the server does not say.
+async fn results_backlog(js: &jetstream::Context, run_id: &str) -> Option<u64> {
+    let check = async {
+        let stream = js.get_stream(RESULTS_STREAM).await.ok()?;
+        let mut consumer: consumer::PullConsumer =
+            stream.get_consumer(&results_consumer(run_id)).await.ok()?;
+        let info = consumer.info().await.ok()?;
+        Some(info.num_pending + info.num_ack_pending as u64)
+    };
+    tokio::time::timeout(STEP, check).await.ok().flatten()
+}
+
+/// Whether the task queue still holds the message `seq`; None when the server
+/// does not say (away, or a permission refused).
+async fn message_present(js: &jetstream::Context, seq: u64) -> Option<bool> {
+    let check = async {
+        let stream = js.get_stream(TASKS_STREAM).await.ok()?;
+        match stream.get_raw_message(seq).await {
+            Ok(_) => Some(true),
+            Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {
+                Some(false)
+            }
+            Err(_) => None,
+        }
+    };
+    tokio::time::timeout(STEP, check).await.ok().flatten()
 }
 
 /// The object name of a task message too large for one message.

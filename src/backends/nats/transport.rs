@@ -241,12 +241,28 @@ fn classify(subject: &str, e: &jetstream::context::PublishError) -> SendError {
     }
 }
 
+/// What the server says when a stream or bucket is at one of its limits (JetStream
+/// errors 10077 maximum bytes, 10078 maximum messages, 10054 message size, 10023
+/// resources): the same publish fails again until someone makes room, so the task
+/// fails with the reason instead of waiting.
+const STORAGE_LIMITS: &[&str] = &[
+    "maximum bytes exceeded",
+    "maximum messages exceeded",
+    "maximum messages per subject exceeded",
+    "message size exceeds maximum allowed",
+    "insufficient resources",
+    "error code 10077",
+    "error code 10078",
+    "error code 10054",
+    "error code 10023",
+];
+
 /// An error as text, told apart by what it says: an invalid subject or a permission
 /// the server refused on this subject (whose request then only times out) cannot
 /// succeed later.
 /// `subject` is the subject published to, or the bucket written.
 fn classify_text(subject: &str, text: String) -> SendError {
-    if text.contains("max payload") {
+    if text.contains("max payload") || STORAGE_LIMITS.iter().any(|l| text.contains(l)) {
         return SendError::Never(text);
     }
     if text.contains("invalid subject") {
@@ -277,38 +293,100 @@ pub async fn receive(
             super::wire::excerpt(name)
         )
     };
+    let Some(expected) = header(headers, DIGEST_HEADER).map(str::to_string) else {
+        return Err(SendError::Never(cannot(&"its message carries no digest")));
+    };
+    // The metadata first (one small read): an object that is gone, too large, or
+    // whose recorded digest is not the message's is refused before any chunk is
+    // awaited.
+    let store = tokio::time::timeout(LOOKUP, payloads_bucket(js))
+        .await
+        .map_err(|_| SendError::Retry(cannot(&"no answer from the server")))?
+        .map_err(|e| SendError::Retry(e.to_string()))?;
+    let info = tokio::time::timeout(LOOKUP, store.info(name))
+        .await
+        .map_err(|_| SendError::Retry(cannot(&"no answer from the server")))?
+        .map_err(|e| match e.kind() {
+            object_store::InfoErrorKind::NotFound | object_store::InfoErrorKind::InvalidName => {
+                SendError::Never(cannot(&e))
+            }
+            _ => SendError::Retry(cannot(&e)),
+        })?;
+    if info.deleted {
+        return Err(SendError::Never(cannot(&"it was deleted")));
+    }
+    if info.size > MAX_MESSAGE_BYTES {
+        return Err(SendError::Never(cannot(&format!(
+            "it is {} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes",
+            info.size
+        ))));
+    }
+    if unhex(&expected).map(|d| format!("SHA-256={}", base64_url(&d))) != info.digest {
+        return Err(SendError::Never(cannot(&MISMATCH)));
+    }
+    // Then the chunks, within a bound from the size: chunks that never come (an
+    // object whose metadata was written without them) fail it, never wait for long.
+    let bound = read_bound(info.size);
     let fetch = async {
-        let store = payloads_bucket(js)
-            .await
-            .map_err(|e| SendError::Retry(e.to_string()))?;
         let object = store.get(name).await.map_err(|e| match e.kind() {
             object_store::GetErrorKind::NotFound | object_store::GetErrorKind::InvalidName => {
                 SendError::Never(cannot(&e))
             }
             _ => SendError::Retry(cannot(&e)),
         })?;
-        if object.info.size > MAX_MESSAGE_BYTES {
-            return Err(SendError::Never(cannot(&format!(
-                "it is {} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes",
-                object.info.size
-            ))));
-        }
-        let mut bytes = Vec::with_capacity(object.info.size);
+        let mut bytes = Vec::with_capacity(info.size);
         object
             .take(MAX_MESSAGE_BYTES as u64)
             .read_to_end(&mut bytes)
             .await
             .map_err(|e| SendError::Retry(cannot(&e)))?;
-        if header(headers, DIGEST_HEADER) != Some(digest(&bytes).as_str()) {
-            return Err(SendError::Never(cannot(
-                &"its content does not match the digest its message carries (replaced?)",
-            )));
+        if digest(&bytes) != expected {
+            return Err(SendError::Never(cannot(&MISMATCH)));
         }
         Ok(Bytes::from(bytes))
     };
-    tokio::time::timeout(Duration::from_secs(60), fetch)
+    tokio::time::timeout(bound, fetch)
         .await
-        .unwrap_or_else(|_| Err(SendError::Retry(cannot(&"no answer in 60 s"))))
+        .unwrap_or_else(|_| {
+            Err(SendError::Never(cannot(&format!(
+                "its {} bytes did not arrive within {} (chunks missing?)",
+                info.size,
+                humantime::format_duration(bound)
+            ))))
+        })
+}
+
+/// The longest a lookup of an object's metadata waits for the server.
+const LOOKUP: Duration = Duration::from_secs(5);
+/// Why an object is refused when its content is not what its message says.
+const MISMATCH: &str = "its content does not match the digest its message carries (replaced?)";
+
+/// How long reading an object of `size` bytes may take: 5 s, plus 1 s per 4 MiB
+/// (21 s for the largest, 64 MiB).
+pub fn read_bound(size: usize) -> Duration {
+    Duration::from_secs(5 + (size / (4 * 1024 * 1024)) as u64)
+}
+
+/// `bytes` in URL-safe base64 with padding (how the object store records digests).
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Deletes the object a message names, if it names one (best effort: the bucket's
@@ -345,6 +423,20 @@ mod tests {
     }
 
     #[test]
+    fn digests_are_compared_as_the_object_store_records_them() {
+        // The object store's own encoding of SHA-256("hello").
+        let d = unhex(&digest(b"hello")).unwrap();
+        assert_eq!(
+            base64_url(&d),
+            "LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="
+        );
+        assert_eq!(base64_url(b"ab"), "YWI=");
+        assert_eq!(base64_url(b"abc"), "YWJj");
+        assert_eq!(read_bound(0), Duration::from_secs(5));
+        assert_eq!(read_bound(MAX_MESSAGE_BYTES), Duration::from_secs(21));
+    }
+
+    #[test]
     fn only_errors_that_can_pass_are_retried() {
         assert!(matches!(
             classify_text("dag.results.x", "timed out".into()),
@@ -354,5 +446,19 @@ mod tests {
             classify_text("dag.results.a b", "invalid subject".into()),
             SendError::Never(_)
         ));
+        // A full bucket or stream stays full (finding 6 of the attack on issue 13).
+        for full in [
+            "cannot store the payload: maximum bytes exceeded (code 503, error code 10077)",
+            "maximum messages exceeded (code 503, error code 10078)",
+            "insufficient resources (code 503, error code 10023)",
+        ] {
+            assert!(
+                matches!(
+                    classify_text("dag_payloads", full.into()),
+                    SendError::Never(_)
+                ),
+                "{full}"
+            );
+        }
     }
 }
