@@ -845,3 +845,39 @@ fn an_inbox_prefix_that_is_no_subject_prefix_is_a_usage_error() {
         );
     }
 }
+
+/// Attack pass on issue 13: any identity that may write `dag_workers` stopped a
+/// live worker with one write to its heartbeat key. No worker may take a live
+/// worker's name, so such a write is written back over, and the worker goes on.
+#[test]
+fn a_heartbeat_overwritten_while_its_worker_lives_is_written_back() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let url = nats.url();
+    let mut victim = env.worker(&nats, "victim", &[]);
+    with_client(&nats, async |_, js| {
+        let kv = js.get_key_value("dag_workers").await.unwrap();
+        kv.put("victim", "forged".into()).await.unwrap();
+    });
+    let restored = wait_for(Duration::from_secs(10), || {
+        let w = env.run(&["workers", "--nats", &url, "--output", "json"]);
+        w.code == 0
+            && w.json()["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w["id"] == "victim" && w["alive"] == true)
+    });
+    let log = std::fs::read_to_string(env.path().join("worker-victim.log")).unwrap();
+    assert!(restored, "the heartbeat was not written back: {log}");
+    assert!(
+        victim.child.try_wait().unwrap().is_none(),
+        "the worker stopped: {log}"
+    );
+    assert!(
+        log.contains("was overwritten while this worker was alive"),
+        "{log}"
+    );
+}

@@ -208,6 +208,9 @@ pub async fn run(
             revision.clone(),
         );
         tokio::spawn(async move {
+            // When this worker last wrote its heartbeat: a name can only be taken
+            // from a worker silent for longer than the dead-after time.
+            let mut written_at = Instant::now();
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(state.timing.heartbeat) => {}
@@ -216,12 +219,31 @@ pub async fn run(
                 let last = revision.lock().map(|r| *r).unwrap_or(0);
                 match beat_once(&kv, &state.id, &heartbeat(), last).await {
                     Beat::Written(r) => {
+                        written_at = Instant::now();
                         if let Ok(mut rev) = revision.lock() {
                             *rev = r;
                         }
                     }
                     Beat::Later => {}
-                    Beat::Taken => {
+                    Beat::Taken(theirs) if written_at.elapsed() < state.timing.dead_after() => {
+                        // No worker may take a live worker's name, so this write came
+                        // from someone else (anyone who may write `dag_workers`): the
+                        // heartbeat is written back over it, and this worker goes on.
+                        eprintln_safe(&format!(
+                            "dag worker: warning: the heartbeat of `{}` was overwritten while this worker was alive (not by a worker taking the name); writing it back",
+                            state.id
+                        ));
+                        if let Ok(r) = kv
+                            .update(&state.id, wire::encode(&heartbeat()), theirs)
+                            .await
+                        {
+                            written_at = Instant::now();
+                            if let Ok(mut rev) = revision.lock() {
+                                *rev = r;
+                            }
+                        }
+                    }
+                    Beat::Taken(_) => {
                         eprintln_safe(&format!(
                             "dag worker: another worker wrote the heartbeat of `{}` (this worker was silent longer than the dead-after time and its name was taken): shutting down",
                             state.id
@@ -854,8 +876,8 @@ enum Beat {
     Written(u64),
     /// Not written (the server is away): try again at the next beat.
     Later,
-    /// Another process wrote the key since: the name is no longer this worker's.
-    Taken,
+    /// Another process wrote the key since (at this revision).
+    Taken(u64),
 }
 
 async fn beat_once(kv: &jetstream::kv::Store, id: &str, hb: &Heartbeat, last: u64) -> Beat {
@@ -875,7 +897,7 @@ async fn beat_once(kv: &jetstream::kv::Store, id: &str, hb: &Heartbeat, last: u6
             .await
             .map_or(Beat::Later, Beat::Written),
         Ok(Some(e)) if e.revision == last => Beat::Later,
-        Ok(Some(_)) => Beat::Taken,
+        Ok(Some(e)) => Beat::Taken(e.revision),
     }
 }
 
