@@ -86,13 +86,7 @@ fn the_report_path_is_checked_before_the_run_and_never_masks_its_outcome() {
     );
     // A named pipe nobody reads is refused, not waited on.
     let fifo = env.path().join("pipe.xml");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    crate::common::mkfifo(&fifo);
     let r = env.run(&["run", "marks.yaml", "--report", "pipe.xml"]);
     r.code(2);
     // A report that cannot be written after the run (a full device): the failed

@@ -361,13 +361,7 @@ fn a_fifo_in_place_of_a_log_or_a_record_is_refused_not_waited_on() {
     let dir = env.path().join("state/runs").join(&id);
     let mkfifo = |p: &std::path::Path| {
         std::fs::remove_file(p).unwrap();
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(p)
-                .status()
-                .unwrap()
-                .success()
-        );
+        crate::common::mkfifo(p);
     };
     mkfifo(&dir.join("logs/a.1.log"));
     let child = env.spawn(&["logs", &id, "a"]);

@@ -255,13 +255,7 @@ fn dev_zero_as_the_dag_file_or_the_config_is_refused_at_the_cap() {
 fn a_fifo_as_the_dag_file_is_read_to_its_end() {
     let env = Env::new();
     let fifo = env.path().join("dag.fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    crate::common::mkfifo(&fifo);
     let writer = {
         let fifo = fifo.clone();
         std::thread::spawn(move || {

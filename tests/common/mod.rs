@@ -318,3 +318,13 @@ pub fn finish_within(mut child: Child, limit: Duration, what: &str) -> Run {
         stderr: stderr.join().unwrap(),
     }
 }
+
+/// Makes a named pipe at `path`.
+#[track_caller]
+pub fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "mkfifo {}", path.display());
+}
