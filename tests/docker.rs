@@ -1093,3 +1093,75 @@ fn a_fifo_planted_at_a_docker_output_path_is_replaced_not_opened() {
     let doc = run.json();
     assert_eq!(task(&doc, "d")["outputs"]["k"], "fresh", "{doc}");
 }
+
+/// A worker's pinned volumes are bind mounts of the operator's directories inside
+/// its private temp directory. When the worker is SIGKILLed, its reaper removes
+/// that directory's tree: it must never descend into a mount, or it would delete
+/// the operator's data.
+#[test]
+fn a_sigkilled_worker_s_reaper_never_deletes_through_a_pinned_volume() {
+    if !docker_ready() {
+        return;
+    }
+    let Some(nats) = crate::common::nats::NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let allowed = env.path().join("allowed");
+    std::fs::create_dir_all(allowed.join("sub")).unwrap();
+    std::fs::write(allowed.join("keep.txt"), "the operator's data\n").unwrap();
+    std::fs::write(allowed.join("sub/deep.txt"), "more of it\n").unwrap();
+    let tmp = env.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let (a, t) = (allowed.display().to_string(), tmp.display().to_string());
+    let worker_name = unique("pinned");
+    let mut worker = env.worker_with_env(
+        &nats,
+        &worker_name,
+        &["--docker", "--workers", "1", "--allow-volume", &a],
+        &[("TMPDIR", &t)],
+    );
+    let name = unique("dk-pinned");
+    env.write(
+        "p.yaml",
+        format!(
+            "name: {name}\ntasks:\n  hold:\n    type: docker\n    image: {IMAGE}\n    pull: never\n    volumes: ['{a}:/data']\n    command: sleep 300\n"
+        ),
+    );
+    let mut run = env.spawn_distributed(&nats, "p.yaml", &[]);
+    assert!(
+        wait_for(Duration::from_secs(30), || !containers_of(&name).is_empty()
+            && !crate::history::entries_with(&tmp, "dag-volumes-").is_empty()),
+        "the task's container never started"
+    );
+    kill(worker.child.id(), "KILL");
+    let _ = worker.child.wait();
+    // The reaper (a process with the worker's command line until it has removed
+    // the temp directories) has done its work once it is gone and so is the
+    // worker's log directory.
+    let reaped = wait_for(Duration::from_secs(20), || {
+        crate::common::pids_with(&format!("--name {worker_name} ")).is_empty()
+            && crate::history::entries_with(&tmp, "dag-worker-").is_empty()
+            && crate::history::entries_with(&tmp, "dag-outputs-").is_empty()
+    });
+    let _ = run.kill();
+    let _ = run.wait();
+    // Whatever staging mount is left is detached before the checks can fail.
+    for dir in crate::history::entries_with(&tmp, "dag-volumes-") {
+        for e in std::fs::read_dir(tmp.join(&dir)).unwrap().flatten() {
+            let _ = Command::new("umount").arg("-l").arg(e.path()).status();
+        }
+    }
+    assert!(
+        reaped,
+        "the reaper did not remove the worker's temp directories"
+    );
+    assert_eq!(
+        std::fs::read_to_string(allowed.join("keep.txt")).unwrap(),
+        "the operator's data\n"
+    );
+    assert!(
+        allowed.join("sub/deep.txt").exists(),
+        "the reaper deleted through the mount"
+    );
+}

@@ -479,11 +479,7 @@ pub mod reaper {
                     if libc::unlinkat(dir, entry.as_ptr().cast(), 0) == 0 {
                         return;
                     }
-                    let child = libc::openat(
-                        dir,
-                        entry.as_ptr().cast(),
-                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                    );
+                    let child = open_subdir(dir, entry.as_ptr().cast());
                     if child >= 0 {
                         empty_tree(child, deeper, depth + 1);
                         libc::close(child);
@@ -496,6 +492,44 @@ pub mod reaper {
             if left == 0 {
                 break;
             }
+        }
+    }
+
+    /// `openat2`'s `struct open_how` (libc's cannot be built outside libc).
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+
+    /// Opens the directory `name` under `dir` to empty it, never following a
+    /// symbolic link and never crossing into another mount: a worker's pinned
+    /// volumes are bind mounts of the operator's directories inside its private
+    /// temp directory, and descending into one would delete the operator's data.
+    /// -1 when it cannot (also where the kernel has no `openat2`, before 5.6: then
+    /// nothing below is removed).
+    ///
+    /// # Safety
+    /// `name` must be NUL-terminated.
+    unsafe fn open_subdir(dir: i32, name: *const libc::c_char) -> i32 {
+        let how = OpenHow {
+            flags: (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64,
+            mode: 0,
+            resolve: libc::RESOLVE_NO_XDEV
+                | libc::RESOLVE_NO_SYMLINKS
+                | libc::RESOLVE_NO_MAGICLINKS,
+        };
+        // SAFETY: a raw openat2 with a struct on the stack and its size; no memory
+        // is allocated.
+        unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                name,
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            ) as i32
         }
     }
 
@@ -527,13 +561,7 @@ pub mod reaper {
                 found += 1;
                 // SAFETY: `name` is NUL-terminated; O_NOFOLLOW keeps a symbolic link
                 // swapped in for the directory from being followed.
-                let dir = unsafe {
-                    libc::openat(
-                        tmp,
-                        name.as_ptr().cast(),
-                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                    )
-                };
+                let dir = unsafe { open_subdir(tmp, name.as_ptr().cast()) };
                 if dir >= 0 {
                     empty_tree(dir, inner, 0);
                     // SAFETY: closes the descriptor opened above.
