@@ -881,3 +881,33 @@ fn a_heartbeat_overwritten_while_its_worker_lives_is_written_back() {
         "{log}"
     );
 }
+
+/// Attack pass on issue 13: a run record (it holds the DAG file's text) larger than
+/// the server's max payload failed with "failed getting entry: max payload size
+/// exceeded". It fails before anything runs, saying what is too large and what to do.
+#[test]
+fn a_run_record_over_the_max_payload_is_refused_saying_why() {
+    let Some(nats) = NatsServer::start_with(Some("max_payload: 65536\n")) else {
+        return;
+    };
+    let env = Env::new();
+    let url = nats.url();
+    let m = crate::common::marker("bigdef");
+    env.write(
+        "big.yaml",
+        format!(
+            "name: big-definition\ndescription: {}\ntasks:\n  t: {{ command: 'touch {m}' }}\n",
+            "x".repeat(70_000)
+        ),
+    );
+    let r = env.run(&["run", "big.yaml", "--state", "nats", "--nats", &url]);
+    r.code(3);
+    assert!(
+        r.stderr.contains("the run record is")
+            && r.stderr
+                .contains("(the DAG file's text included), over what the NATS server takes"),
+        "{}",
+        r.stderr
+    );
+    assert!(!env.path().join(&m).exists(), "the task ran");
+}

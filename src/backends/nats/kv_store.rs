@@ -481,10 +481,23 @@ impl StateStore for KvStore {
             lease: Some(lease),
         };
         let run_id = record.run_id.clone();
+        let limit = super::transport::inline_limit(&self.inner.client);
         self.call(async move {
             let bytes = bytes::Bytes::from(
                 serde_json::to_vec(&header).map_err(|e| io("encode", &run_id, e))?,
             );
+            // The record holds the DAG file's text: say so rather than let the
+            // server's refusal read as a failed lookup.
+            if bytes.len() > limit {
+                return Err(io(
+                    "create",
+                    &run_id,
+                    std::io::Error::other(format!(
+                        "the run record is {} bytes (the DAG file's text included), over what the NATS server takes in one message ({limit} bytes, from its max_payload); raise max_payload in the server's configuration, or keep this run with --state file",
+                        bytes.len()
+                    )),
+                ));
+            }
             kv.create(run_key(&run_id), bytes).await.map_err(|e| {
                 if e.kind() == kv::CreateErrorKind::AlreadyExists {
                     StoreError::Exists(run_id.clone())
