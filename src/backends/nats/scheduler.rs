@@ -482,14 +482,15 @@ impl TaskRunner for NatsRunner {
 /// consumer reads it) until the stream's max age.
 async fn end_run(inner: &Inner, run_id: &str) {
     let cell = inner.runs.lock().ok().and_then(|mut r| r.remove(run_id));
-    let Some(channel) = cell.and_then(|c| c.get().cloned()) else {
-        return;
-    };
-    if let Ok(mut listeners) = channel.listeners.lock() {
+    if let Some(channel) = cell.and_then(|c| c.get().cloned())
+        && let Ok(mut listeners) = channel.listeners.lock()
+    {
         for l in listeners.drain(..) {
             l.abort();
         }
     }
+    // Also when this process never listened (a `dag retry` of a killed run with
+    // nothing left to hand out): the consumer the killed process made goes too.
     let _ = tokio::time::timeout(STEP, async {
         if let Ok(stream) = inner.js.get_stream(RESULTS_STREAM).await {
             let _ = stream.delete_consumer(&results_consumer(run_id)).await;
