@@ -54,6 +54,29 @@ fn containers_of(dag: &str) -> Vec<String> {
         .collect()
 }
 
+/// For the `--allow-volume` tests: Docker and a NATS server, a temp dir with an
+/// `allowed` directory (holding `sub`) and an `outside` one holding `secret.txt`.
+fn allowed_and_outside(
+    sub: &str,
+) -> Option<(
+    crate::common::nats::NatsServer,
+    Env,
+    std::path::PathBuf,
+    std::path::PathBuf,
+)> {
+    if !docker_ready() {
+        return None;
+    }
+    let nats = crate::common::nats::NatsServer::start()?;
+    let env = Env::new();
+    let allowed = env.path().join("allowed");
+    let outside = env.path().join("outside");
+    std::fs::create_dir_all(allowed.join(sub)).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "outside the allowed path\n").unwrap();
+    Some((nats, env, allowed, outside))
+}
+
 fn unique(tag: &str) -> String {
     crate::common::marker(tag)
 }
@@ -650,18 +673,9 @@ tasks:
 
 #[test]
 fn issue_13_a_symlink_cannot_take_a_volume_outside_the_allowed_path() {
-    if !docker_ready() {
-        return;
-    }
-    let Some(nats) = crate::common::nats::NatsServer::start() else {
+    let Some((nats, env, allowed, outside)) = allowed_and_outside("inner") else {
         return;
     };
-    let env = Env::new();
-    let allowed = env.path().join("allowed");
-    let outside = env.path().join("outside");
-    std::fs::create_dir_all(allowed.join("inner")).unwrap();
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(outside.join("secret.txt"), "outside the allowed path\n").unwrap();
     std::fs::write(allowed.join("inner/ok.txt"), "inside\n").unwrap();
     let (a, o) = (allowed.display(), outside.display());
     let _worker = env.worker(
@@ -982,18 +996,9 @@ fn issue_13_a_hanging_engine_costs_the_task_timeout_and_ctrl_c_acts_at_once() {
 /// refused.
 #[test]
 fn issue_13_a_symlink_swapped_in_after_the_check_is_never_mounted() {
-    if !docker_ready() {
-        return;
-    }
-    let Some(nats) = crate::common::nats::NatsServer::start() else {
+    let Some((nats, env, allowed, outside)) = allowed_and_outside("d") else {
         return;
     };
-    let env = Env::new();
-    let allowed = env.path().join("allowed");
-    let outside = env.path().join("outside");
-    std::fs::create_dir_all(allowed.join("d")).unwrap();
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(outside.join("secret.txt"), "outside the allowed path\n").unwrap();
     std::os::unix::fs::symlink("/", allowed.join("s")).unwrap();
     let (a, o) = (allowed.display().to_string(), outside.display().to_string());
     let _worker = env.worker(

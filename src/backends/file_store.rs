@@ -16,6 +16,7 @@
 //! back at most that much; at the end of a run, the log is fsynced before the final
 //! record replaces the old one (written, fsynced, renamed).
 
+use crate::engine::store::check_run_id;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -146,14 +147,6 @@ impl FileStore {
 }
 
 /// Ids of runs are directory names; refuse anything that could leave `runs/`.
-fn check_run_id(run_id: &str) -> Result<(), StoreError> {
-    if crate::engine::record::valid_run_id(run_id) {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound(run_id.to_string()))
-    }
-}
-
 /// Truncates a file after its last newline.
 fn drop_partial_line(file: &mut File) -> std::io::Result<()> {
     use std::io::{Read, Seek, SeekFrom};

@@ -43,6 +43,18 @@ pub enum StoreError {
     Locked(String),
 }
 
+/// A run id no store could hold (see [`valid_run_id`]) names no run: both stores
+/// answer it with [`StoreError::NotFound`] before touching a file or a key.
+///
+/// [`valid_run_id`]: super::record::valid_run_id
+pub fn check_run_id(run_id: &str) -> Result<(), StoreError> {
+    if super::record::valid_run_id(run_id) {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(run_id.to_string()))
+    }
+}
+
 /// Storage of runs.
 pub trait StateStore: Send + Sync {
     /// Creates a new run and returns the handle that records its events.

@@ -517,7 +517,7 @@ impl StateStore for KvStore {
     }
 
     fn open_run(&self, run_id: &str) -> Result<(RunRecord, Box<dyn RunWriter>), StoreError> {
-        known(run_id)?;
+        crate::engine::store::check_run_id(run_id)?;
         let kv = self.inner.kv.clone();
         let js = self.inner.js.clone();
         let holder = self.inner.holder.clone();
@@ -550,7 +550,7 @@ impl StateStore for KvStore {
     }
 
     fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError> {
-        known(run_id)?;
+        crate::engine::store::check_run_id(run_id)?;
         let kv = self.inner.kv.clone();
         let js = self.inner.js.clone();
         let id = run_id.to_string();
@@ -608,20 +608,11 @@ impl StateStore for KvStore {
     }
 }
 
-/// A run id that cannot be a key names no run (rather than a failed request).
-fn known(run_id: &str) -> Result<(), StoreError> {
-    if crate::engine::record::valid_run_id(run_id) {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound(run_id.to_string()))
-    }
-}
-
 impl KvStore {
     /// Reads what is new of an attempt's output in `DAG_LOGS` into the cache (only
     /// messages after the last one read); returns the cache key.
     fn read_new_log(&self, run_id: &str, task: &str, attempt: u32) -> Result<String, StoreError> {
-        known(run_id)?;
+        crate::engine::store::check_run_id(run_id)?;
         let js = self.inner.js.clone();
         let subject = format!("dag.logs.{run_id}.{task}.{attempt}");
         let after = self

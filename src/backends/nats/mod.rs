@@ -180,12 +180,7 @@ pub fn check_url(url: &str) -> Result<(), NatsError> {
 /// The URL with any password or token removed, for messages.
 pub fn redact(url: &str) -> String {
     url.split(',')
-        .map(|u| match (u.find("://"), u.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                format!("{}://***@{}", &u[..scheme], &u[at + 1..])
-            }
-            _ => u.to_string(),
-        })
+        .map(crate::engine::secrets::redact_url)
         .collect::<Vec<_>>()
         .join(",")
 }
