@@ -731,6 +731,25 @@ fn least_privilege_identities_from_the_example_config() {
         "p.yaml",
         "name: perms\ntasks:\n  a: { command: 'echo hi; echo k=v >> \"$DAG_OUTPUT\"' }\n  b: { type: fn, command: 'echo ${{ tasks.a.outputs.k }}', depends_on: a }\n  big: { command: 'printf \"v=%s\\n\" \"$(head -c 1048500 /dev/zero | tr \"\\0\" x)\" >> \"$DAG_OUTPUT\"' }\n  c: { command: 'echo \"n=${{ tasks.a.outputs.k }}\" >> \"$DAG_OUTPUT\"', depends_on: [a, big] }\n",
     );
+    // The worker identity may not create the queue's consumer: started before any
+    // run created it, the worker says so and waits; the run creates it.
+    let worker_log = env.path().join("worker.log");
+    let mut child = env
+        .cmd(&["worker", "--nats", &worker, "--name", "restricted"])
+        .env(as_worker.0, as_worker.1)
+        .envs(crate::common::nats::FAST.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&worker_log).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&worker_log).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(15), || log().contains(
+            "cannot create consumer dag-worker-default of queue `default`"
+        ) && log().contains("waiting for it")),
+        "{}",
+        log()
+    );
     let run = env
         .cmd(&[
             "run",
@@ -748,49 +767,13 @@ fn least_privilege_identities_from_the_example_config() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The worker identity may not create the queue's consumer: the run does (the
-    // worker started before it would exit 3 saying so).
-    let submitter_js = {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let port = nats.port;
-        move || {
-            rt.block_on(async {
-                let c = async_nats::ConnectOptions::with_user_and_password(
-                    "submitter".into(),
-                    "change-me-submitter".into(),
-                )
-                .custom_inbox_prefix("_INBOX_submitter")
-                .connect(format!("nats://127.0.0.1:{port}"))
-                .await
-                .unwrap();
-                let js = async_nats::jetstream::new(c);
-                let stream = js.get_stream("DAG_TASKS").await.unwrap();
-                stream
-                    .get_consumer::<async_nats::jetstream::consumer::pull::Config>(
-                        "dag-worker-default",
-                    )
-                    .await
-                    .is_ok()
-            })
-        }
-    };
-    assert!(
-        wait_for(Duration::from_secs(15), submitter_js),
-        "the run did not create the queue's consumer"
-    );
-    let mut child = env
-        .cmd(&["worker", "--nats", &worker, "--name", "restricted"])
-        .env(as_worker.0, as_worker.1)
-        .envs(crate::common::nats::FAST.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let run: crate::common::Run = run.wait_with_output().unwrap().into();
     run.code(0);
+    assert!(
+        log().contains("the consumer of queue `default` exists now: serving it"),
+        "{}",
+        log()
+    );
     let doc = run.json();
     assert_eq!(task(&doc, "b")["worker"], "restricted");
     assert_eq!(task(&doc, "b")["outputs"]["output"], "v");

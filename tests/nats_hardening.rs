@@ -108,15 +108,16 @@ fn a_forged_result_is_refused_and_the_run_ends_with_the_genuine_outcome() {
     // What anyone allowed to publish on dag.results.> can send: a finished success
     // with forged outputs in the genuine worker's name, without a proof, with a
     // made-up one, and a forged failure.
-    let forged = |status: &str| {
+    let forged_attempt = |status: &str, attempt: u32| {
         serde_json::json!({
-            "v": 2, "run_id": run_id, "task": "slow", "attempt": 1, "kind": "finished",
+            "v": 2, "run_id": run_id, "task": "slow", "attempt": attempt, "kind": "finished",
             "worker": "honest", "host": "h", "delivery": 1,
             "at": "2026-11-26T00:00:00.000Z", "status": status, "exit_code": 0,
             "outputs": {"v": "forged"}, "log_bytes": 0,
         })
         .to_string()
     };
+    let forged = |status: &str| forged_attempt(status, 1);
     let subject = format!("dag.results.{run_id}");
     with_client(&nats, async |_, js| {
         js.publish(subject.clone(), forged("success").into())
@@ -127,6 +128,12 @@ fn a_forged_result_is_refused_and_the_run_ends_with_the_genuine_outcome() {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Dag-Proof", "00".repeat(32).as_str());
         js.publish_with_headers(subject.clone(), headers, forged("failed").into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        // And one for an attempt nobody waits for: ignored, but said.
+        js.publish(subject.clone(), forged_attempt("success", 7).into())
             .await
             .unwrap()
             .await
@@ -147,6 +154,10 @@ fn a_forged_result_is_refused_and_the_run_ends_with_the_genuine_outcome() {
             "{stderr}"
         );
     }
+    assert!(
+        stderr.contains(&format!("ignored a finished result for task slow (attempt 7) from worker honest on h: no attempt of run {run_id} waits for it")),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -112,6 +112,9 @@ pub enum NatsError {
     /// A stream, consumer or bucket exists with another configuration.
     #[error("NATS: {0}")]
     Mismatch(String),
+    /// A queue's consumer does not exist and this identity may not create it.
+    #[error("NATS: {0}")]
+    Uncreatable(String),
     /// A worker name held by a live worker.
     #[error("{0}")]
     InUse(String),
@@ -668,8 +671,11 @@ pub async fn queue_consumer(
     let config = queue_consumer_config(queue, docker, timing);
     let mut c: consumer::PullConsumer = match stream.get_consumer(&name).await {
         Ok(c) => c,
-        Err(_) => stream.get_or_create_consumer(&name, config.clone()).await.map_err(|e| {
-            NatsError::Op(format!(
+        // A refused creation gets no reply: the refusal ends the wait.
+        Err(_) => unless_refused(async {
+            stream.get_or_create_consumer(&name, config.clone()).await.map_err(|e| NatsError::Op(e.to_string()))
+        }).await.map_err(|e| {
+            NatsError::Uncreatable(format!(
                 "cannot create consumer {name} of queue `{queue}`: {e} (an identity that may not create consumers, such as the worker of deploy/nats-server.conf, needs it created first, by a run using the queue)"
             ))
         })?,

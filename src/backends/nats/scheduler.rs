@@ -267,21 +267,29 @@ impl RunChannel {
             .lock()
             .ok()
             .and_then(|w| w.get(&key).map(|w| w.token.clone()));
+        let kind = match result.kind {
+            ResultKind::Started => "started",
+            ResultKind::Finished => "finished",
+        };
         let Some(token) = token else {
             // A duplicate (a redelivered attempt that ran twice) or a result for an
             // attempt nobody waits for: nothing to save. Its proof cannot be checked,
             // so the object it names (if any) is left to the bucket's max age.
+            self.say(&format!(
+                "ignored a {kind} result for task {} (attempt {}) from worker {} on {}: no attempt of run {} waits for it (a second report of an attempt already recorded, or forged); it changes nothing",
+                result.task,
+                result.attempt,
+                result.worker,
+                wire::excerpt(&result.host),
+                self.run_id,
+            ));
             let _ = msg.ack().await;
             return;
         };
         let proof = transport::header(msg.headers.as_ref(), PROOF_HEADER);
         if !proof.is_some_and(|p| transport::verify(&token, payload, p)) {
             self.say(&format!(
-                "refused a {} result for task {} (attempt {}) that claims to come from worker {} on {}: {}; it changes nothing",
-                match result.kind {
-                    ResultKind::Started => "started",
-                    ResultKind::Finished => "finished",
-                },
+                "refused a {kind} result for task {} (attempt {}) that claims to come from worker {} on {}: {}; it changes nothing",
                 result.task,
                 result.attempt,
                 result.worker,

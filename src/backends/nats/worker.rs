@@ -131,17 +131,28 @@ pub async fn run(
 ) -> Result<(), NatsError> {
     let js = jetstream::new(client.clone());
     ensure_layout(&js).await?;
-    let mut consumers: Vec<(String, consumer::PullConsumer)> = Vec::new();
+    let mut consumers = Vec::new();
     for queue in &config.queues {
-        consumers.push((
-            queue.clone(),
-            queue_consumer(&js, queue, false, &timing).await?,
-        ));
-        if config.docker {
-            consumers.push((
-                format!("{queue} (docker)"),
-                queue_consumer(&js, queue, true, &timing).await?,
-            ));
+        for docker in [false, true] {
+            if docker && !config.docker {
+                continue;
+            }
+            consumers.push(match queue_consumer(&js, queue, docker, &timing).await {
+                Ok(c) => Queue::Ready(c),
+                // Served as soon as a run using the queue creates its consumer.
+                Err(NatsError::Uncreatable(why)) => {
+                    eprintln_safe(&format!(
+                        "dag worker: {why}; waiting for it (checked every second)"
+                    ));
+                    Queue::Awaited {
+                        js: js.clone(),
+                        queue: queue.clone(),
+                        docker,
+                        timing,
+                    }
+                }
+                Err(e) => return Err(e),
+            });
         }
     }
     let mut config = config;
@@ -278,9 +289,15 @@ pub async fn run(
 
     let slots = Arc::new(Semaphore::new(state.config.slots.max(1)));
     let mut loops = Vec::new();
-    for (_, consumer) in consumers {
+    for queue in consumers {
         let (state, slots, shutdown) = (state.clone(), slots.clone(), shutdown.clone());
-        loops.push(tokio::spawn(fetch_loop(state, consumer, slots, shutdown)));
+        loops.push(tokio::spawn(async move {
+            let consumer = tokio::select! {
+                c = queue.ready() => c,
+                _ = shutdown.cancelled() => return,
+            };
+            fetch_loop(state, consumer, slots, shutdown).await
+        }));
     }
 
     shutdown.cancelled().await;
@@ -441,6 +458,56 @@ impl State {
             error: None,
             outputs: Default::default(),
             log_bytes: 0,
+        }
+    }
+}
+
+/// The consumer a worker takes one queue's task messages from.
+enum Queue {
+    Ready(consumer::PullConsumer),
+    /// Not created yet, and this worker's identity may not create it (the run that
+    /// first uses the queue does).
+    Awaited {
+        js: jetstream::Context,
+        queue: String,
+        docker: bool,
+        timing: Timing,
+    },
+}
+
+impl Queue {
+    /// The consumer, once it exists; one created with other settings meanwhile is
+    /// reported once and waited out like a missing one.
+    async fn ready(self) -> consumer::PullConsumer {
+        let (js, queue, docker, timing) = match self {
+            Queue::Ready(c) => return c,
+            Queue::Awaited {
+                js,
+                queue,
+                docker,
+                timing,
+            } => (js, queue, docker, timing),
+        };
+        let mut said = None;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match queue_consumer(&js, &queue, docker, &timing).await {
+                Ok(c) => {
+                    eprintln_safe(&format!(
+                        "dag worker: the consumer of queue `{queue}`{} exists now: serving it",
+                        if docker { " (docker)" } else { "" }
+                    ));
+                    return c;
+                }
+                Err(NatsError::Uncreatable(_)) => {}
+                Err(e) => {
+                    let e = e.to_string();
+                    if said.as_ref() != Some(&e) {
+                        eprintln_safe(&format!("dag worker: {e}; trying again every second"));
+                        said = Some(e);
+                    }
+                }
+            }
         }
     }
 }
