@@ -1149,6 +1149,16 @@ fn a_sigkilled_worker_s_reaper_never_deletes_through_a_pinned_volume() {
     });
     let _ = run.kill();
     let _ = run.wait();
+    // The reaper detached the staging mount before removing its mount point.
+    let mounted = |tmp: &std::path::Path| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&*tmp.to_string_lossy()))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let left = mounted(&tmp);
     // Whatever staging mount is left is detached before the checks can fail.
     for dir in crate::history::entries_with(&tmp, "dag-volumes-") {
         for e in std::fs::read_dir(tmp.join(&dir)).unwrap().flatten() {
@@ -1168,5 +1178,11 @@ fn a_sigkilled_worker_s_reaper_never_deletes_through_a_pinned_volume() {
     assert!(
         allowed.join("sub/deep.txt").exists(),
         "the reaper deleted through the mount"
+    );
+    assert!(left.is_empty(), "staging mounts left: {left:?}");
+    assert!(
+        crate::history::entries_with(&tmp, "dag-volumes-").is_empty(),
+        "{:?}",
+        crate::history::entries_with(&tmp, "")
     );
 }

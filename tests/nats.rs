@@ -746,7 +746,8 @@ fn least_privilege_identities_from_the_example_config() {
     assert!(
         wait_for(Duration::from_secs(15), || log().contains(
             "cannot create consumer dag-worker-default of queue `default`"
-        ) && log().contains("waiting for it")),
+        ) && log()
+            .contains("waiting for it")),
         "{}",
         log()
     );

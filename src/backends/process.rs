@@ -461,8 +461,9 @@ pub mod reaper {
     const TREE_DENTS: usize = 4096;
 
     /// Removes everything inside the open directory `dir`, descending into
-    /// directories (never through a symbolic link: `O_NOFOLLOW`) up to
-    /// [`TREE_DEPTH`] levels. No allocation (it runs in the forked reaper): `dents`
+    /// directories (never through a symbolic link: `O_NOFOLLOW`, never into
+    /// another mount) up to [`TREE_DEPTH`] levels; mounts directly inside `dir`
+    /// (a killed worker's staging mounts) are detached first. No allocation (it runs in the forked reaper): `dents`
     /// holds one listing buffer per remaining level, and the recursion is bounded.
     fn empty_tree(dir: i32, dents: &mut [u8], depth: usize) {
         if depth >= TREE_DEPTH || dents.len() < TREE_DENTS {
@@ -473,6 +474,11 @@ pub mod reaper {
         // finds nothing (or a few passes have gone by).
         for _ in 0..4 {
             let left = for_each_entry(dir, mine, |entry| {
+                if depth == 0 {
+                    // A pinned volume's staging mount of a worker that was killed:
+                    // detached first, so that only its empty mount point is left.
+                    detach(dir, entry);
+                }
                 // SAFETY: `entry` is NUL-terminated; the descriptor opened here is
                 // closed before the next entry.
                 unsafe {
@@ -493,6 +499,43 @@ pub mod reaper {
                 break;
             }
         }
+    }
+
+    /// Lazily unmounts what is mounted at `entry` (NUL-terminated) of the open
+    /// directory `dir`, never following a symbolic link there; nothing when it is
+    /// no mount point or this process may not unmount. The path goes through
+    /// `/proc/self/fd`, built on the stack: no allocation.
+    fn detach(dir: i32, entry: &[u8]) {
+        let mut path = [0u8; 320];
+        let mut len = 0;
+        let mut digits = [0u8; 10];
+        let mut n = dir.unsigned_abs();
+        let mut d = digits.len();
+        loop {
+            d -= 1;
+            digits[d] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for part in [b"/proc/self/fd/".as_slice(), &digits[d..], b"/", entry] {
+            if len + part.len() > path.len() {
+                return;
+            }
+            path[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+        if entry.last() != Some(&0) {
+            return;
+        }
+        // SAFETY: `path` is NUL-terminated (its last part is `entry`).
+        unsafe {
+            libc::umount2(
+                path.as_ptr().cast(),
+                libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW,
+            )
+        };
     }
 
     /// `openat2`'s `struct open_how` (libc's cannot be built outside libc).

@@ -138,17 +138,15 @@ pub async fn run(
                 continue;
             }
             consumers.push(match queue_consumer(&js, queue, docker, &timing).await {
-                Ok(c) => Queue::Ready(c),
+                Ok(c) => Queue::Ready(Box::new(c)),
                 // Served as soon as a run using the queue creates its consumer.
                 Err(NatsError::Uncreatable(why)) => {
                     eprintln_safe(&format!(
                         "dag worker: {why}; waiting for it (checked every second)"
                     ));
                     Queue::Awaited {
-                        js: js.clone(),
                         queue: queue.clone(),
                         docker,
-                        timing,
                     }
                 }
                 Err(e) => return Err(e),
@@ -291,9 +289,10 @@ pub async fn run(
     let mut loops = Vec::new();
     for queue in consumers {
         let (state, slots, shutdown) = (state.clone(), slots.clone(), shutdown.clone());
+        let js = js.clone();
         loops.push(tokio::spawn(async move {
             let consumer = tokio::select! {
-                c = queue.ready() => c,
+                c = queue.ready(&js, &timing) => c,
                 _ = shutdown.cancelled() => return,
             };
             fetch_loop(state, consumer, slots, shutdown).await
@@ -464,34 +463,27 @@ impl State {
 
 /// The consumer a worker takes one queue's task messages from.
 enum Queue {
-    Ready(consumer::PullConsumer),
+    Ready(Box<consumer::PullConsumer>),
     /// Not created yet, and this worker's identity may not create it (the run that
     /// first uses the queue does).
     Awaited {
-        js: jetstream::Context,
         queue: String,
         docker: bool,
-        timing: Timing,
     },
 }
 
 impl Queue {
     /// The consumer, once it exists; one created with other settings meanwhile is
     /// reported once and waited out like a missing one.
-    async fn ready(self) -> consumer::PullConsumer {
-        let (js, queue, docker, timing) = match self {
-            Queue::Ready(c) => return c,
-            Queue::Awaited {
-                js,
-                queue,
-                docker,
-                timing,
-            } => (js, queue, docker, timing),
+    async fn ready(self, js: &jetstream::Context, timing: &Timing) -> consumer::PullConsumer {
+        let (queue, docker) = match self {
+            Queue::Ready(c) => return *c,
+            Queue::Awaited { queue, docker } => (queue, docker),
         };
         let mut said = None;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            match queue_consumer(&js, &queue, docker, &timing).await {
+            match queue_consumer(js, &queue, docker, timing).await {
                 Ok(c) => {
                     eprintln_safe(&format!(
                         "dag worker: the consumer of queue `{queue}`{} exists now: serving it",
