@@ -897,28 +897,52 @@ fn a_heartbeat_overwritten_while_its_worker_lives_is_written_back() {
 /// the server's max payload failed with "failed getting entry: max payload size
 /// exceeded". It fails before anything runs, saying what is too large and what to do.
 #[test]
-fn a_run_record_over_the_max_payload_is_refused_saying_why() {
+fn a_run_record_over_the_max_payload_keeps_its_definition_in_the_object_store() {
     let Some(nats) = NatsServer::start_with(Some("max_payload: 65536\n")) else {
         return;
     };
     let env = Env::new();
     let url = nats.url();
     let m = crate::common::marker("bigdef");
-    env.write(
-        "big.yaml",
-        format!(
-            "name: big-definition\ndescription: {}\ntasks:\n  t: {{ command: 'touch {m}' }}\n",
-            "x".repeat(70_000)
-        ),
+    // A description over the max payload, and 3,000 task ids: neither fits in one
+    // message with the rest of the record.
+    let mut file = format!(
+        "name: big-definition\ndescription: {}\ntasks:\n  t: {{ command: 'test -e {m} || {{ touch {m}; exit 1; }}' }}\n",
+        "x".repeat(70_000)
     );
-    let r = env.run(&["run", "big.yaml", "--state", "nats", "--nats", &url]);
-    r.code(3);
-    assert!(
-        r.stderr.contains("the run record is")
-            && r.stderr
-                .contains("(the DAG file's text included), over what the NATS server takes"),
-        "{}",
-        r.stderr
-    );
-    assert!(!env.path().join(&m).exists(), "the task ran");
+    for i in 0..3000 {
+        file.push_str(&format!(
+            "  task-with-a-long-name-{i:05}: {{ type: fn, command: noop }}\n"
+        ));
+    }
+    env.write("big.yaml", file);
+    let state = ["--state", "nats", "--nats", &url];
+    let first = env.run(&[&["run", "big.yaml"][..], &state].concat());
+    first.code(1);
+    let run_id = {
+        let runs = env.run(&[&["runs", "-o", "json"][..], &state].concat());
+        runs.code(0);
+        runs.json()[0]["run_id"].as_str().unwrap().to_string()
+    };
+    // The retry runs the recorded text (the file is gone), read back from the
+    // object store.
+    std::fs::remove_file(env.path().join("big.yaml")).unwrap();
+    let retry = env.run(&[&["retry", &run_id][..], &state].concat());
+    retry.code(0);
+    let status = env.run(&[&["status", &run_id, "-o", "json"][..], &state].concat());
+    status.code(0);
+    let doc = status.json();
+    assert_eq!(doc["tasks"].as_array().unwrap().len(), 3001, "{doc}");
+    assert_eq!(task(&doc, "t")["state"], "success");
+    // The record names the object; pruning the run deletes it.
+    let object_exists = |name: &str| {
+        with_client(&nats, async |_, js| {
+            let store = js.get_object_store("dag_outputs").await.unwrap();
+            store.info(name).await.is_ok_and(|i| !i.deleted)
+        })
+    };
+    assert!(object_exists(&run_id));
+    env.run(&[&["runs", "prune", "--older-than", "0s"][..], &state].concat())
+        .code(0);
+    assert!(!object_exists(&run_id), "the run's object outlived it");
 }

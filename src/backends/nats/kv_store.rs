@@ -125,6 +125,20 @@ async fn restored(js: &jetstream::Context, stored: StoredTask) -> Result<TaskRec
     let Some(object) = stored.outputs_object else {
         return Ok(record);
     };
+    // Outputs are capped at 1 MiB; their JSON, escapes included, at most 6 times.
+    let cap = 6 * crate::engine::runner::MAX_OUTPUT_BYTES as u64 + 1024;
+    record.outputs = read_object(js, &object, cap, "the outputs").await?;
+    Ok(record)
+}
+
+/// The JSON value kept in `object`, read up to `cap` bytes and checked against its
+/// digest; `what` names it in errors.
+async fn read_object<T: for<'de> Deserialize<'de>>(
+    js: &jetstream::Context,
+    object: &OutputsObject,
+    cap: u64,
+    what: &str,
+) -> Result<T, StoreError> {
     let where_ = format!("nats object store {}: {}", object.bucket, object.name);
     let corrupt = |detail: String| StoreError::Corrupt {
         path: where_.clone(),
@@ -141,20 +155,18 @@ async fn restored(js: &jetstream::Context, stored: StoredTask) -> Result<TaskRec
             .get(&object.name)
             .await
             .map_err(|e| io("read", &where_, e))?;
-        // Outputs are capped at 1 MiB; their JSON, escapes included, at most 6 times.
         found
-            .take(6 * crate::engine::runner::MAX_OUTPUT_BYTES as u64 + 1024)
+            .take(cap)
             .read_to_end(&mut bytes)
             .await
             .map_err(|e| io("read", &where_, e))?;
     }
     if super::transport::digest(&bytes) != object.sha256 {
-        return Err(corrupt(
-            "the outputs do not match the digest the task record holds".into(),
-        ));
+        return Err(corrupt(format!(
+            "{what} do not match the digest the record holds"
+        )));
     }
-    record.outputs = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    Ok(record)
+    serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))
 }
 /// How long a lease lasts without renewal: 15 s (`DAG_NATS_LEASE` shortens it for
 /// tests); it is renewed every third of that.
@@ -177,6 +189,81 @@ struct Header {
     task_ids: Vec<String>,
     #[serde(default)]
     lease: Option<Lease>,
+    /// Where the DAG file's text and the task ids are when they would make the
+    /// record larger than the server's max payload (then `definition` is absent
+    /// and `task_ids` empty here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body_object: Option<OutputsObject>,
+}
+
+/// The part of a run record moved to [`OUTPUTS_BUCKET`] (under the run id) when
+/// the record would not fit in one message.
+#[derive(Serialize, Deserialize)]
+struct Body {
+    definition: Option<String>,
+    task_ids: Vec<String>,
+}
+
+impl Header {
+    /// This header with `run`'s fields; the definition stays where it is kept.
+    fn with_record(self, mut run: RunRecord, lease: Option<Lease>) -> Header {
+        if self.body_object.is_some() {
+            run.definition = None;
+        }
+        Header {
+            record: run,
+            lease,
+            ..self
+        }
+    }
+}
+
+/// The header of a new run, its definition and task ids put in [`OUTPUTS_BUCKET`]
+/// first when the record would not fit in one message.
+async fn new_header(
+    js: &jetstream::Context,
+    client: &async_nats::Client,
+    mut header: Header,
+) -> Result<bytes::Bytes, StoreError> {
+    let run_id = header.record.run_id.clone();
+    let encode = |h: &Header| {
+        serde_json::to_vec(h)
+            .map(bytes::Bytes::from)
+            .map_err(|e| io("encode", &run_id, e))
+    };
+    let bytes = encode(&header)?;
+    let limit = super::transport::inline_limit(client);
+    if bytes.len() <= limit {
+        return Ok(bytes);
+    }
+    let body = Body {
+        definition: header.record.definition.take(),
+        task_ids: std::mem::take(&mut header.task_ids),
+    };
+    let body = serde_json::to_vec(&body).map_err(|e| io("encode", &run_id, e))?;
+    let store = outputs_bucket(js)
+        .await
+        .map_err(|e| io("write", &run_id, e))?;
+    super::transport::put_object(client, &store, &run_id, &body)
+        .await
+        .map_err(|e| io("write", format!("{OUTPUTS_BUCKET}: {run_id}"), e))?;
+    header.body_object = Some(OutputsObject {
+        bucket: OUTPUTS_BUCKET.into(),
+        name: run_id.clone(),
+        sha256: super::transport::digest(&body),
+    });
+    let bytes = encode(&header)?;
+    if bytes.len() > limit {
+        return Err(io(
+            "create",
+            &run_id,
+            std::io::Error::other(format!(
+                "the run record is {} bytes even without the DAG file's text and task ids, over what the NATS server takes in one message ({limit} bytes, from its max_payload); raise max_payload in the server's configuration, or keep this run with --state file",
+                bytes.len()
+            )),
+        ));
+    }
+    Ok(bytes)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -351,6 +438,10 @@ impl KvStore {
                     .await
                     .map_err(|e| io("delete", &run_id, e))?;
             }
+            if let Some(store) = &outputs {
+                // The DAG file's text and task ids of a large run.
+                let _ = store.delete(&run_id).await;
+            }
             kv.purge(run_key(&run_id))
                 .await
                 .map_err(|e| io("delete", &run_id, e))
@@ -428,8 +519,24 @@ async fn load(
     let Some((header, _)) = read::<Header>(kv, &run_key(run_id)).await? else {
         return Err(StoreError::NotFound(run_id.to_string()));
     };
+    let mut header = header;
+    header
+        .record
+        .check_version(&format!("nats kv {RUNS_BUCKET}: {run_id}"))?;
+    if let Some(object) = &header.body_object {
+        // The DAG file is capped at 256 MiB; its text as JSON and the ids, at most
+        // 6 times that.
+        let body: Body = read_object(
+            js,
+            object,
+            6 * (256 << 20),
+            "the DAG file's text and task ids",
+        )
+        .await?;
+        header.record.definition = body.definition;
+        header.task_ids = body.task_ids;
+    }
     let mut record = header.record;
-    record.check_version(&format!("nats kv {RUNS_BUCKET}: {run_id}"))?;
     let keys: Vec<String> = header
         .task_ids
         .iter()
@@ -479,25 +586,12 @@ impl StateStore for KvStore {
             },
             task_ids: record.tasks.iter().map(|t| t.id.clone()).collect(),
             lease: Some(lease),
+            body_object: None,
         };
         let run_id = record.run_id.clone();
-        let limit = super::transport::inline_limit(&self.inner.client);
+        let (js, client) = (self.inner.js.clone(), self.inner.client.clone());
         self.call(async move {
-            let bytes = bytes::Bytes::from(
-                serde_json::to_vec(&header).map_err(|e| io("encode", &run_id, e))?,
-            );
-            // The record holds the DAG file's text: say so rather than let the
-            // server's refusal read as a failed lookup.
-            if bytes.len() > limit {
-                return Err(io(
-                    "create",
-                    &run_id,
-                    std::io::Error::other(format!(
-                        "the run record is {} bytes (the DAG file's text included), over what the NATS server takes in one message ({limit} bytes, from its max_payload); raise max_payload in the server's configuration, or keep this run with --state file",
-                        bytes.len()
-                    )),
-                ));
-            }
+            let bytes = new_header(&js, &client, header).await?;
             kv.create(run_key(&run_id), bytes).await.map_err(|e| {
                 if e.kind() == kv::CreateErrorKind::AlreadyExists {
                     StoreError::Exists(run_id.clone())
@@ -844,11 +938,7 @@ impl RunWriter for KvRunWriter {
                             until: lease_until(),
                         })
                     };
-                    Ok(Header {
-                        record: run.clone(),
-                        task_ids: h.task_ids,
-                        lease,
-                    })
+                    Ok(h.with_record(run.clone(), lease))
                 })
                 .await?;
             }
