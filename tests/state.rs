@@ -224,6 +224,25 @@ fn a_lease_stops_double_driving_and_a_dead_scheduler_s_run_is_resumed_elsewhere(
     assert_eq!(task_state(&doc, "last"), "success");
     let logs = env.run(&["logs", &id, "last", "--state", "nats", "--nats", &url]);
     assert_eq!(logs.stdout, "last\n");
+    // The result consumer the killed process made went with the run's end.
+    let consumers: Vec<String> = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use futures_util::StreamExt;
+            let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+            let results = js.get_stream("DAG_RESULTS").await.unwrap();
+            results
+                .consumer_names()
+                .filter_map(|n| async move { n.ok() })
+                .collect()
+                .await
+        });
+    assert!(
+        !consumers.contains(&format!("results-{id}")),
+        "{consumers:?}"
+    );
 }
 
 #[test]
