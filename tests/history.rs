@@ -107,8 +107,9 @@ fn a_sigkilled_run_leaves_readable_state_and_no_task_processes() {
         kill(pid, "KILL");
     }
     assert!(gone, "a task process outlived the SIGKILLed dag run");
+    // Interrupted: exit 130, as `dag run` exits when stopped.
     let status = env.run(&["status", "--output", "json"]);
-    status.code(0);
+    status.code(130);
     let doc = status.json();
     assert_eq!(doc["state"], "running");
     assert_eq!(crate::common::task_state(&doc, "done"), "success");

@@ -59,7 +59,7 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
             record = store.state().load_run(&id)?;
         }
         if args.output != OutputArg::Json {
-            return Ok(status_code(&record));
+            return Ok(status_code(store, &record));
         }
     }
     match args.output {
@@ -81,13 +81,17 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
             output::print(&out)?;
         }
     }
-    Ok(status_code(&record))
+    Ok(status_code(store, &record))
 }
 
 /// `dag status`'s exit code: 0 for a run that succeeded or is still going, 1 for one
-/// that failed, 130 for one that was cancelled (as `dag run` exits when cancelled).
-fn status_code(record: &RunRecord) -> u8 {
+/// that failed, 130 for one that was cancelled (as `dag run` exits when cancelled)
+/// or interrupted (no process drives it any more; `dag retry` resumes it).
+fn status_code(store: &Store, record: &RunRecord) -> u8 {
     match record.state {
+        RunState::Queued | RunState::Running if interrupted_note(store, record).is_some() => {
+            exit::SIGINT
+        }
         RunState::Success | RunState::Queued | RunState::Running => exit::SUCCESS,
         RunState::Cancelled => exit::SIGINT,
         RunState::Failed => exit::TASK_FAILED,
