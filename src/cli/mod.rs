@@ -182,6 +182,8 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         Command::Graph(a) => graph::graph(a, &runners),
         Command::Completions(a) => docs::completions(a.shell),
         Command::Man(a) => docs::man(&a.out),
-        Command::Schema => output::print(crate::engine::schema::SCHEMA).map(|()| exit::SUCCESS),
+        Command::Schema => {
+            output::print(&crate::engine::format::schema_text()).map(|()| exit::SUCCESS)
+        }
     }
 }

@@ -123,12 +123,14 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
         },
     };
     for t in &config.allow_types {
-        if !crate::engine::validate::TASK_TYPES.contains(&t.as_str()) {
+        if !crate::engine::format::type_names().any(|n| n == t.as_str()) {
             return Err(CliError::usage(
                 format!("--allow-types: unknown task type `{t}`"),
                 Some(format!(
                     "task types: {}",
-                    crate::engine::validate::TASK_TYPES.join(", ")
+                    crate::engine::format::type_names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             ));
         }

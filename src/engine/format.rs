@@ -1,0 +1,737 @@
+//! The DAG file format (version 1), described once: every key, where it may appear,
+//! its type (as JSON Schema), its default and a one-line doc. The validator's key
+//! checks and did-you-mean lists, `dag schema` and the README's key tables are all
+//! derived from [`KEYS`] and [`TYPES`]; a test keeps the README in step.
+
+use serde_json::{Map, Value, json};
+
+use super::spec::{Backoff, PullPolicy, TriggerRule};
+
+/// Where a key may be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The top level of the file.
+    Top,
+    /// A task (and, for keys with [`Key::in_defaults`], the top-level `defaults:`).
+    Task,
+}
+
+/// One key of the format.
+#[derive(Debug)]
+pub struct Key {
+    /// The key as written.
+    pub name: &'static str,
+    /// Where it may be written.
+    pub place: Place,
+    /// The task types it applies to; empty: every type.
+    pub types: &'static [&'static str],
+    /// Whether `defaults:` may give it for every task.
+    pub in_defaults: bool,
+    /// Whether it must be written (only top-level keys are unconditionally required;
+    /// what a task type requires is in [`TaskType::requires`]).
+    pub required: bool,
+    /// Its type, as a JSON Schema fragment (`#/$defs/...` refers to [`defs`]).
+    pub schema: &'static str,
+    /// The value it has when not written, as the README shows it.
+    pub default: Option<&'static str>,
+    /// What it means, in one line (Markdown: shown by editors and in the README).
+    pub doc: &'static str,
+}
+
+/// What a task type requires besides `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requires {
+    /// Nothing (docker: the image's default command runs).
+    Nothing,
+    /// A `command`.
+    Command,
+    /// A `command` or a `url`.
+    CommandOrUrl,
+}
+
+/// One task type.
+#[derive(Debug)]
+pub struct TaskType {
+    /// Its name, as written in `type:`.
+    pub name: &'static str,
+    /// What a task of this type must have.
+    pub requires: Requires,
+    /// What it runs, in one line.
+    pub doc: &'static str,
+}
+
+/// The task types, the default first.
+pub const TYPES: &[TaskType] = &[
+    TaskType {
+        name: "bash",
+        requires: Requires::Command,
+        doc: "`command` runs with bash in its own process group",
+    },
+    TaskType {
+        name: "http",
+        requires: Requires::CommandOrUrl,
+        doc: "an HTTP request: `command: METHOD URL [BODY]`, or `method`, `url`, `body`, `headers`",
+    },
+    TaskType {
+        name: "docker",
+        requires: Requires::Nothing,
+        doc: "a container on the Docker engine",
+    },
+    TaskType {
+        name: "fn",
+        requires: Requires::Command,
+        doc: "a function registered in the binary: `command: NAME [ARGS]`",
+    },
+];
+
+/// The type a task has when it names none.
+pub const DEFAULT_TYPE: &str = "bash";
+
+/// The names of the task types, the default first.
+pub fn type_names() -> impl Iterator<Item = &'static str> {
+    TYPES.iter().map(|t| t.name)
+}
+
+const HTTP: &[&str] = &["http"];
+const DOCKER: &[&str] = &["docker"];
+const EVERY: &[&str] = &[];
+
+/// The schema of a string or a list of strings (a single string is a list of one).
+const STRINGS: &str = r#"{"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}, {"type": "null"}]}"#;
+const TEXT: &str = r#"{"type": ["string", "null"]}"#;
+
+/// Every key of the format, in the order the README lists them.
+pub const KEYS: &[Key] = &[
+    // The top level.
+    Key {
+        name: "name",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: true,
+        schema: r##"{"$ref": "#/$defs/name"}"##,
+        default: None,
+        doc: "the pipeline's name: letters, digits, `_`, `.`, `-` (a `.` only between others: `a.b`, not `.a`, `a.` or `a..b`), at most 100",
+    },
+    Key {
+        name: "description",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: TEXT,
+        default: None,
+        doc: "free text",
+    },
+    Key {
+        name: "version",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r#"{"const": 1}"#,
+        default: Some("1"),
+        doc: "the format version; `1`",
+    },
+    Key {
+        name: "secret_env",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: STRINGS,
+        default: None,
+        doc: "names of environment variables whose values are secret, for every task: masked as `***` in logs, live output, errors and reports",
+    },
+    Key {
+        name: "params",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"type": ["object", "null"], "additionalProperties": {"$ref": "#/$defs/scalar"}}"##,
+        default: None,
+        doc: "map of name to default value; `--param NAME=VALUE` overrides (an undeclared name is an error)",
+    },
+    Key {
+        name: "env",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/env"}"##,
+        default: None,
+        doc: "environment variables for every task",
+    },
+    Key {
+        name: "defaults",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/defaults"}"##,
+        default: None,
+        doc: "defaults for every task: the task keys marked so below",
+    },
+    Key {
+        name: "tasks",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: true,
+        schema: r##"{"type": "object", "minProperties": 1, "propertyNames": {"$ref": "#/$defs/name"}, "additionalProperties": {"$ref": "#/$defs/task"}}"##,
+        default: None,
+        doc: "non-empty map of task id (written as `name`: ids become NATS subjects and keys) to task",
+    },
+    // Tasks.
+    Key {
+        name: "type",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/type"}"##,
+        default: Some(DEFAULT_TYPE),
+        doc: "what the task is: `bash`, `http`, `docker` or `fn`",
+    },
+    Key {
+        name: "command",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/scalar"}"##,
+        default: None,
+        doc: "what to run (its meaning depends on the type)",
+    },
+    Key {
+        name: "depends_on",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: STRINGS,
+        default: None,
+        doc: "a task id, or a list of them, that must end first",
+    },
+    Key {
+        name: "env",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/env"}"##,
+        default: None,
+        doc: "environment variables for this task",
+    },
+    Key {
+        name: "workdir",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: true,
+        required: false,
+        schema: TEXT,
+        default: None,
+        doc: "working directory",
+    },
+    Key {
+        name: "timeout",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: true,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/duration"}"##,
+        default: Some("30m"),
+        doc: "time limit of each attempt",
+    },
+    Key {
+        name: "retries",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: true,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/retries"}"##,
+        default: Some("0"),
+        doc: "extra attempts after a failure (`retries: 3` allows 4 attempts)",
+    },
+    Key {
+        name: "retry_delay",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: true,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/duration"}"##,
+        default: Some("1s"),
+        doc: "wait before the second attempt",
+    },
+    Key {
+        name: "max_retry_delay",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: true,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/duration"}"##,
+        default: Some("5m"),
+        doc: "upper bound of any wait between attempts",
+    },
+    Key {
+        name: "retry_backoff",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: true,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/backoff"}"##,
+        default: Some("exponential"),
+        doc: "`exponential` (the wait doubles each time) or `fixed`",
+    },
+    Key {
+        name: "trigger_rule",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: true,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/trigger_rule"}"##,
+        default: Some("all_success"),
+        doc: "when the task runs, given how its upstream tasks ended: `all_success`, `all_done`, `all_failed`, `one_success`, `one_failed`, `none_failed`",
+    },
+    Key {
+        name: "priority",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r#"{"type": "integer"}"#,
+        default: Some("0"),
+        doc: "higher starts first among ready tasks",
+    },
+    Key {
+        name: "queue",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: true,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/queue"}"##,
+        default: Some("default"),
+        doc: "the queue distributed workers take the task from",
+    },
+    Key {
+        name: "secret_env",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: STRINGS,
+        default: None,
+        doc: "more secret variable names for this task",
+    },
+    Key {
+        name: "description",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: TEXT,
+        default: None,
+        doc: "free text",
+    },
+    // http tasks.
+    Key {
+        name: "method",
+        place: Place::Task,
+        types: HTTP,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/method"}"##,
+        default: Some("GET"),
+        doc: "the request method",
+    },
+    Key {
+        name: "url",
+        place: Place::Task,
+        types: HTTP,
+        in_defaults: false,
+        required: false,
+        schema: r#"{"type": "string"}"#,
+        default: None,
+        doc: "the URL to request (`http` or `https`)",
+    },
+    Key {
+        name: "body",
+        place: Place::Task,
+        types: HTTP,
+        in_defaults: false,
+        required: false,
+        schema: TEXT,
+        default: None,
+        doc: "the request body (JSON is sent as `application/json`)",
+    },
+    Key {
+        name: "headers",
+        place: Place::Task,
+        types: HTTP,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/env"}"##,
+        default: None,
+        doc: "request headers",
+    },
+    // docker tasks.
+    Key {
+        name: "image",
+        place: Place::Task,
+        types: DOCKER,
+        in_defaults: true,
+        required: false,
+        schema: TEXT,
+        default: None,
+        doc: "the image (required unless a default image is configured)",
+    },
+    Key {
+        name: "volumes",
+        place: Place::Task,
+        types: DOCKER,
+        in_defaults: false,
+        required: false,
+        schema: STRINGS,
+        default: None,
+        doc: "bind mounts, `HOST:CONTAINER[:ro]`",
+    },
+    Key {
+        name: "memory_mb",
+        place: Place::Task,
+        types: DOCKER,
+        in_defaults: true,
+        required: false,
+        schema: r#"{"type": "integer", "minimum": 0}"#,
+        default: None,
+        doc: "memory limit in MiB",
+    },
+    Key {
+        name: "cpu_quota",
+        place: Place::Task,
+        types: DOCKER,
+        in_defaults: true,
+        required: false,
+        schema: r#"{"type": "integer", "minimum": 1, "maximum": 100000}"#,
+        default: None,
+        doc: "percent of one CPU (`50` is half a CPU)",
+    },
+    Key {
+        name: "network",
+        place: Place::Task,
+        types: DOCKER,
+        in_defaults: true,
+        required: false,
+        schema: TEXT,
+        default: None,
+        doc: "the Docker network to join",
+    },
+    Key {
+        name: "pull",
+        place: Place::Task,
+        types: DOCKER,
+        in_defaults: true,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/pull"}"##,
+        default: Some("missing"),
+        doc: "`missing` (pull only when the image is not present), `always` or `never`",
+    },
+];
+
+/// The keys that may be written at `place`.
+pub fn keys(place: Place) -> impl Iterator<Item = &'static Key> {
+    KEYS.iter().filter(move |k| k.place == place)
+}
+
+/// The names of the keys that may be written at `place`.
+pub fn names(place: Place) -> Vec<&'static str> {
+    keys(place).map(|k| k.name).collect()
+}
+
+/// The names of the keys `defaults:` may give.
+pub fn default_names() -> Vec<&'static str> {
+    keys(Place::Task)
+        .filter(|k| k.in_defaults)
+        .map(|k| k.name)
+        .collect()
+}
+
+/// The task key `name`, if there is one.
+pub fn task_key(name: &str) -> Option<&'static Key> {
+    keys(Place::Task).find(|k| k.name == name)
+}
+
+/// The HTTP methods of http tasks.
+pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+
+/// The choices of `retry_backoff`.
+pub const BACKOFFS: [(&str, Backoff); 2] = [
+    ("exponential", Backoff::Exponential),
+    ("fixed", Backoff::Fixed),
+];
+
+/// The choices of `pull`.
+pub const PULLS: [(&str, PullPolicy); 3] = [
+    ("missing", PullPolicy::Missing),
+    ("always", PullPolicy::Always),
+    ("never", PullPolicy::Never),
+];
+
+fn parse(fragment: &str) -> Value {
+    serde_json::from_str(fragment).expect("a schema fragment of the format is valid JSON")
+}
+
+fn names_of<T>(choices: &[(&str, T)]) -> Vec<String> {
+    choices.iter().map(|(n, _)| n.to_string()).collect()
+}
+
+/// The shared definitions the keys' schemas refer to (`#/$defs/NAME`).
+fn defs() -> Map<String, Value> {
+    let methods: Vec<String> = HTTP_METHODS
+        .iter()
+        .flat_map(|m| [m.to_string(), m.to_lowercase()])
+        .collect();
+    let mut defs = Map::new();
+    for (name, schema) in [
+        (
+            "name",
+            json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"}),
+        ),
+        (
+            "queue",
+            json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}),
+        ),
+        (
+            "scalar",
+            json!({"type": ["string", "number", "boolean", "null"]}),
+        ),
+        (
+            "env",
+            json!({
+                "type": ["object", "null"],
+                "propertyNames": {"pattern": "^[^=\\u0000]+$"},
+                "additionalProperties": {"$ref": "#/$defs/scalar"}
+            }),
+        ),
+        (
+            "duration",
+            json!({
+                "type": "string",
+                "description": "A duration such as 500ms, 30s, 10m, 1h30m.",
+                "pattern": "^\\s*([0-9]+\\s*[a-zµ]+\\s*)+$"
+            }),
+        ),
+        (
+            "retries",
+            json!({"type": "integer", "minimum": 0, "maximum": 1000}),
+        ),
+        ("backoff", json!({"enum": names_of(&BACKOFFS)})),
+        ("trigger_rule", json!({"enum": names_of(&TriggerRule::ALL)})),
+        ("pull", json!({"enum": names_of(&PULLS)})),
+        ("method", json!({"enum": methods})),
+        ("type", json!({"enum": type_names().collect::<Vec<_>>()})),
+    ] {
+        defs.insert(name.into(), schema);
+    }
+    defs
+}
+
+/// A key's schema, with its doc as `description` and its default.
+fn property(key: &Key) -> Value {
+    let mut schema = parse(key.schema);
+    if let Value::Object(map) = &mut schema {
+        map.insert("description".into(), Value::String(plain(key.doc)));
+        if let Some(default) = key.default {
+            let value = default
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(default.into()));
+            map.insert("default".into(), value);
+        }
+    }
+    schema
+}
+
+/// A one-line doc with a capital letter and a full stop, as editors show it.
+fn plain(doc: &str) -> String {
+    let mut chars = doc.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+    format!("{}{}.", first.unwrap_or_default(), chars.as_str())
+}
+
+fn properties<'k>(keys: impl Iterator<Item = &'k Key>) -> Map<String, Value> {
+    keys.map(|k| (k.name.to_string(), property(k))).collect()
+}
+
+/// What a task of type `t` may not have and must have, as the `then` of an
+/// `if type == t`.
+fn type_rule(t: &TaskType) -> Value {
+    let foreign: Map<String, Value> = keys(Place::Task)
+        .filter(|k| !k.types.is_empty() && !k.types.contains(&t.name))
+        .map(|k| (k.name.to_string(), Value::Bool(false)))
+        .collect();
+    let mut then = json!({ "properties": foreign });
+    match t.requires {
+        Requires::Nothing => {}
+        Requires::Command => {
+            then["required"] = json!(["command"]);
+        }
+        Requires::CommandOrUrl => {
+            then["anyOf"] = json!([{"required": ["command"]}, {"required": ["url"]}]);
+        }
+    }
+    let named = json!({"properties": {"type": {"const": t.name}}, "required": ["type"]});
+    let condition = if t.name == DEFAULT_TYPE {
+        json!({"anyOf": [{"not": {"required": ["type"]}}, named]})
+    } else {
+        named
+    };
+    json!({"if": condition, "then": then})
+}
+
+/// The JSON Schema of the format, for editors (yaml-language-server) and other
+/// tools: every property with its doc as `description`.
+pub fn schema() -> Value {
+    let mut defs = defs();
+    defs.insert(
+        "task".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": properties(keys(Place::Task)),
+            "allOf": TYPES.iter().map(type_rule).collect::<Vec<_>>(),
+        }),
+    );
+    defs.insert(
+        "defaults".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": properties(keys(Place::Task).filter(|k| k.in_defaults)),
+        }),
+    );
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "dag DAG file, format version 1",
+        "type": "object",
+        "required": keys(Place::Top).filter(|k| k.required).map(|k| k.name).collect::<Vec<_>>(),
+        "additionalProperties": false,
+        "patternProperties": { "^x-": {} },
+        "properties": properties(keys(Place::Top)),
+        "$defs": defs,
+    })
+}
+
+/// [`schema`] as the text `dag schema` prints.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&schema()).expect("a JSON value prints");
+    text.push('\n');
+    text
+}
+
+/// The README's table of top-level keys.
+pub fn top_table() -> String {
+    let mut out = String::from("| key | meaning |\n|---|---|\n");
+    for k in keys(Place::Top) {
+        let required = if k.required { "required; " } else { "" };
+        out.push_str(&format!("| `{}` | {required}{} |\n", k.name, k.doc));
+    }
+    out.push_str(
+        "| `x-…` | top-level keys starting with `x-` are ignored: a place for YAML anchors |\n",
+    );
+    out
+}
+
+/// The README's table of task keys.
+pub fn task_table() -> String {
+    let mut out = String::from(
+        "| key | types | default | in `defaults` | meaning |\n|---|---|---|---|---|\n",
+    );
+    for k in keys(Place::Task) {
+        let types = if k.types.is_empty() {
+            "all".to_string()
+        } else {
+            k.types.join(", ")
+        };
+        let default = k.default.map(|d| format!("`{d}`")).unwrap_or_default();
+        let defaults = if k.in_defaults { "yes" } else { "" };
+        out.push_str(&format!(
+            "| `{}` | {types} | {default} | {defaults} | {} |\n",
+            k.name, k.doc
+        ));
+    }
+    out
+}
+
+/// The README's generated blocks: marker name and content.
+pub fn readme_blocks() -> [(&'static str, String); 2] {
+    [("top-keys", top_table()), ("task-keys", task_table())]
+}
+
+/// `text` with each generated block (between `<!-- NAME -->` and `<!-- /NAME -->`)
+/// replaced by what [`readme_blocks`] says; `None` when a marker is missing.
+pub fn with_readme_blocks(text: &str) -> Option<String> {
+    let mut out = text.to_string();
+    for (name, content) in readme_blocks() {
+        let (open, close) = (format!("<!-- {name} -->\n"), format!("<!-- /{name} -->"));
+        let start = out.find(&open)? + open.len();
+        let end = start + out[start..].find(&close)?;
+        out.replace_range(start..end, &content);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_a_schema_a_doc_and_known_types() {
+        for k in KEYS {
+            assert!(parse(k.schema).is_object(), "{}", k.name);
+            assert!(!k.doc.is_empty() && !k.doc.ends_with('.'), "{}", k.name);
+            for t in k.types {
+                assert!(type_names().any(|n| n == *t), "{}: {t}", k.name);
+            }
+            assert!(k.types.is_empty() || k.place == Place::Task, "{}", k.name);
+            assert!(!k.in_defaults || k.place == Place::Task, "{}", k.name);
+        }
+        for place in [Place::Top, Place::Task] {
+            let mut seen = std::collections::HashSet::new();
+            for k in keys(place) {
+                assert!(seen.insert(k.name), "{} twice", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_schema_reference_is_defined() {
+        let schema = schema();
+        let text = schema.to_string();
+        for piece in text.split("\"#/$defs/").skip(1) {
+            let name = &piece[..piece.find('"').unwrap()];
+            assert!(schema["$defs"].get(name).is_some(), "#/$defs/{name}");
+        }
+        assert!(
+            schema.get("$id").is_none(),
+            "an $id must resolve, or be left out"
+        );
+    }
+
+    /// The README's key tables are generated: `DAG_BLESS=1 cargo test --lib
+    /// readme_key_tables` (or scripts/gen-docs.sh) writes them.
+    #[test]
+    fn readme_key_tables_are_generated() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let want = with_readme_blocks(&text).expect("README.md has the key table markers");
+        if std::env::var_os("DAG_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap();
+            return;
+        }
+        assert!(
+            text == want,
+            "README.md's key tables are stale: run scripts/gen-docs.sh and commit the result"
+        );
+    }
+}

@@ -1,0 +1,559 @@
+//! The top level of a DAG file (name, params, env, defaults) and the graph of its
+//! tasks: dependencies, cycles and output references.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use crate::engine::format::{self, Place};
+use crate::engine::graph::find_cycles;
+use crate::engine::spec::{Backoff, DagSpec, PullPolicy, RetryPolicy, TaskSpec, TriggerRule};
+use crate::engine::suggest::suggest;
+use crate::engine::yaml::{Node, NodeKind, Span};
+
+use super::checker::{Checker, Entries, OutputRef};
+use super::{MAX_NAME_LEN, Problem, is_valid_name};
+
+/// Unknown task ids get a "did you mean" only up to this many times per file.
+const MAX_SUGGESTED: usize = 50;
+
+/// Cycles reported in full; a graph can hold more cycles than tasks, and each would
+/// be a screenful.
+const MAX_CYCLES_SHOWN: usize = 10;
+
+/// A cycle up to this many tasks is shown whole, one label per dependency; a longer
+/// one by its length and the first and last [`CYCLE_ENDS`] tasks with their places.
+const MAX_CYCLE_SHOWN_WHOLE: usize = 12;
+
+/// Tasks shown at each end of a long cycle.
+const CYCLE_ENDS: usize = 3;
+
+/// The problem for one dependency cycle (task indexes along `depends_on` edges):
+/// a short cycle in full, a long one compactly, so the report stays a few lines
+/// whatever the cycle's length.
+fn cycle_problem(
+    cycle: &[usize],
+    ids: &[&str],
+    deps: &[Vec<(String, Span)>],
+    id_spans: &[Span],
+) -> Problem {
+    let len = cycle.len();
+    let edge = |pos: usize| {
+        let (from, to) = (cycle[pos], cycle[(pos + 1) % len]);
+        let span = deps[from]
+            .iter()
+            .find(|(d, _)| d == ids[to])
+            .map_or(id_spans[from], |(_, s)| *s);
+        (span, format!("`{}` depends on `{}`", ids[from], ids[to]))
+    };
+    if len <= MAX_CYCLE_SHOWN_WHOLE {
+        let mut names: Vec<&str> = cycle.iter().map(|&i| ids[i]).collect();
+        names.push(names[0]);
+        return Problem {
+            message: format!("dependency cycle: {}", names.join(" → ")),
+            labels: (0..len).map(edge).collect(),
+            help: Some("remove one of these dependencies".into()),
+        };
+    }
+    let shown: Vec<usize> = (0..CYCLE_ENDS).chain(len - CYCLE_ENDS..len).collect();
+    let named = |pos: usize| format!("{} ({})", ids[cycle[pos]], pos + 1);
+    let head: Vec<String> = shown[..CYCLE_ENDS].iter().map(|&p| named(p)).collect();
+    let tail: Vec<String> = shown[CYCLE_ENDS..].iter().map(|&p| named(p)).collect();
+    Problem {
+        message: format!(
+            "dependency cycle of {len} tasks: {} → … → {} → {}",
+            head.join(" → "),
+            tail.join(" → "),
+            ids[cycle[0]]
+        ),
+        labels: shown.into_iter().map(edge).collect(),
+        help: Some(format!(
+            "remove one of its {len} dependencies; (N) is a task's place along the cycle"
+        )),
+    }
+}
+
+/// Values from `defaults:`.
+#[derive(Default)]
+pub(super) struct Defaults {
+    pub(super) timeout: Option<Duration>,
+    pub(super) retry: RetryPolicy,
+    pub(super) trigger_rule: TriggerRule,
+    pub(super) queue: Option<String>,
+    pub(super) workdir: Option<String>,
+    pub(super) image: Option<String>,
+    pub(super) network: Option<String>,
+    pub(super) memory_mb: Option<u64>,
+    pub(super) cpu_quota: Option<u64>,
+    pub(super) pull: PullPolicy,
+}
+
+impl Checker<'_, '_> {
+    pub(super) fn dag(&mut self, root: &Node) -> Option<DagSpec> {
+        let Some(entries) = self.entries(root, "the top level of a DAG file") else {
+            if let Some(p) = self.problems.last_mut() {
+                p.help = Some("a DAG file is a map with at least `name:` and `tasks:`".into());
+            }
+            return None;
+        };
+        // `x-` keys are the user's own (for anchors), as in Compose files.
+        let own: Entries<'_> = entries
+            .iter()
+            .filter(|(k, ..)| !k.starts_with("x-"))
+            .copied()
+            .collect();
+        self.unknown_keys(&own, &format::names(Place::Top), "the top level");
+        let get = |k: &str| {
+            entries
+                .iter()
+                .find(|(key, ..)| *key == k)
+                .map(|(_, kn, v)| (*kn, *v))
+        };
+
+        if let Some((_, v)) = get("version")
+            && v.as_scalar() != Some("1")
+        {
+            self.report(
+                Problem::at(v.span, "unsupported format version", "expected 1")
+                    .help("this dag understands format version 1"),
+            );
+        }
+
+        let name = match get("name") {
+            Some((_, v)) => self.raw_string(v, "name").and_then(|n| {
+                if is_valid_name(&n) {
+                    Some(n)
+                } else {
+                    self.report(
+                        Problem::at(v.span, format!("invalid DAG name `{n}`"), "invalid name")
+                            .help(format!("names use only letters, digits, `_`, `.` (only between others) and `-`, at most {MAX_NAME_LEN} of them")),
+                    );
+                    None
+                }
+            }),
+            None => {
+                self.report(
+                    Problem::at(
+                        Span::at(root.span.start),
+                        "missing required key `name`",
+                        "in this map",
+                    )
+                    .help("add `name: my-pipeline` at the top of the file"),
+                );
+                None
+            }
+        };
+        let description = match get("description") {
+            Some((_, v)) => self.optional_string(v, "description").flatten(),
+            None => None,
+        };
+
+        if let Some((_, v)) = get("params") {
+            self.params = self.string_map(v, "params", false).unwrap_or_default();
+        }
+        self.apply_param_overrides();
+        self.check_param_values();
+
+        let env = match get("env") {
+            Some((_, v)) => self.string_map(v, "env", true).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if let Some((_, v)) = get("secret_env") {
+            self.secret_env = self.env_names(v);
+        }
+        let defaults = match get("defaults") {
+            Some((_, v)) => self.defaults(v),
+            None => Defaults::default(),
+        };
+
+        let tasks = match get("tasks") {
+            Some((k, v)) => self.tasks(k, v, &defaults),
+            None => {
+                self.report(
+                    Problem::at(
+                        Span::at(root.span.start),
+                        "missing required key `tasks`",
+                        "in this map",
+                    )
+                    .help("add a `tasks:` map of task id to task"),
+                );
+                None
+            }
+        };
+        Some(DagSpec {
+            name: name?,
+            description,
+            params: self.params.clone(),
+            env,
+            tasks: tasks?,
+        })
+    }
+
+    /// A list of environment variable names (`secret_env`).
+    pub(super) fn env_names(&mut self, node: &Node) -> Vec<String> {
+        let names = self.string_list(node, "secret_env").unwrap_or_default();
+        let mut out = Vec::with_capacity(names.len());
+        for (name, span) in names {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                self.report(Problem::at(
+                    span,
+                    format!("invalid variable name `{name}` in `secret_env`"),
+                    "invalid name",
+                ));
+            } else {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    pub(super) fn check_param_values(&mut self) {
+        // A value is inserted as it is, but the text around it is read for task
+        // outputs again when the task starts: a `${{` in a value would be taken for
+        // an expression there. The format has no escape for it, so say so now.
+        for (key, value) in &self.params {
+            if value.contains("${{") {
+                self.problems.push(Problem {
+                    message: format!("the value of param `{key}` contains `${{{{`"),
+                    labels: vec![],
+                    help: Some(
+                        "dag reads `${{` as the start of an expression and has no escape \
+                         for it; pass such text in a file instead"
+                            .into(),
+                    ),
+                });
+            }
+        }
+    }
+
+    pub(super) fn apply_param_overrides(&mut self) {
+        for (key, value) in &self.options.params {
+            match self.params.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.clone(),
+                None => {
+                    let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+                    let help = match suggest(key, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if names.is_empty() => "this DAG declares no params".into(),
+                        None => format!("declared params: {}", names.join(", ")),
+                    };
+                    self.problems.push(Problem {
+                        message: format!("--param `{key}` is not a param of this DAG"),
+                        labels: vec![],
+                        help: Some(help),
+                    });
+                }
+            }
+        }
+    }
+
+    pub(super) fn defaults(&mut self, node: &Node) -> Defaults {
+        let mut d = Defaults::default();
+        let Some(entries) = self.entries(node, "`defaults`") else {
+            return d;
+        };
+        self.unknown_keys(&entries, &format::default_names(), "`defaults`");
+        for (key, _, v) in entries {
+            match key {
+                "timeout" => d.timeout = self.positive_duration(v, key),
+                "retries" => d.retry.retries = self.uint(v, key, 1000).unwrap_or(0) as u32,
+                "retry_delay" => d.retry.delay = self.duration(v, key).unwrap_or(d.retry.delay),
+                "max_retry_delay" => {
+                    d.retry.max_delay = self.duration(v, key).unwrap_or(d.retry.max_delay)
+                }
+                "retry_backoff" => d.retry.backoff = self.backoff(v).unwrap_or_default(),
+                "trigger_rule" => {
+                    d.trigger_rule = self
+                        .choice(v, "trigger_rule", &TriggerRule::ALL)
+                        .unwrap_or_default()
+                }
+                "queue" => d.queue = self.queue(v),
+                "workdir" => d.workdir = self.optional_string(v, key).flatten(),
+                "image" => d.image = self.optional_string(v, key).flatten(),
+                "network" => d.network = self.optional_string(v, key).flatten(),
+                "memory_mb" => d.memory_mb = self.uint(v, key, u64::MAX / (1 << 20)),
+                "cpu_quota" => d.cpu_quota = self.cpu_quota(v),
+                "pull" => d.pull = self.pull(v).unwrap_or_default(),
+                _ => {}
+            }
+        }
+        d
+    }
+
+    pub(super) fn positive_duration(&mut self, node: &Node, key: &str) -> Option<Duration> {
+        let d = self.duration(node, key)?;
+        if d.is_zero() {
+            self.report(Problem::at(
+                node.span,
+                format!("`{key}` must be more than zero"),
+                "zero",
+            ));
+            return None;
+        }
+        Some(d)
+    }
+
+    pub(super) fn backoff(&mut self, node: &Node) -> Option<Backoff> {
+        self.choice(node, "retry_backoff", &format::BACKOFFS)
+    }
+
+    pub(super) fn pull(&mut self, node: &Node) -> Option<PullPolicy> {
+        self.choice(node, "pull", &format::PULLS)
+    }
+
+    pub(super) fn cpu_quota(&mut self, node: &Node) -> Option<u64> {
+        let q = self.uint(node, "cpu_quota", 100_000)?;
+        if q == 0 {
+            self.report(Problem::at(
+                node.span,
+                "`cpu_quota` must be more than zero",
+                "zero",
+            ));
+            return None;
+        }
+        Some(q)
+    }
+
+    pub(super) fn queue(&mut self, node: &Node) -> Option<String> {
+        let q = self.string(node, "queue")?;
+        if is_valid_name(&q) && !q.contains('.') {
+            Some(q)
+        } else {
+            self.report(
+                Problem::at(
+                    node.span,
+                    format!("invalid queue name `{q}`"),
+                    "invalid queue",
+                )
+                .help("queue names use only letters, digits, `_` and `-`"),
+            );
+            None
+        }
+    }
+
+    pub(super) fn tasks(
+        &mut self,
+        key: &Node,
+        node: &Node,
+        defaults: &Defaults,
+    ) -> Option<Vec<TaskSpec>> {
+        let NodeKind::Map(_) = &node.kind else {
+            let span = if matches!(node.kind, NodeKind::Null) {
+                key.span
+            } else {
+                node.span
+            };
+            self.report(
+                Problem::at(
+                    span,
+                    format!(
+                        "`tasks` must be a map of task id to task, found {}",
+                        node.type_name()
+                    ),
+                    "expected a map",
+                )
+                .help("write each task as `id: { command: ... }` under `tasks:`"),
+            );
+            return None;
+        };
+        let entries = self.entries(node, "`tasks`")?;
+        if entries.is_empty() {
+            self.report(
+                Problem::at(key.span, "`tasks` is empty", "no tasks").help("add at least one task"),
+            );
+            return None;
+        }
+        let mut tasks: Vec<Option<TaskSpec>> = Vec::with_capacity(entries.len());
+        let mut ids: Vec<&str> = Vec::with_capacity(entries.len());
+        let mut deps: Vec<Vec<(String, Span)>> = Vec::with_capacity(entries.len());
+        let mut id_spans: Vec<Span> = Vec::with_capacity(entries.len());
+        let mut ok = true;
+        for (id, knode, v) in &entries {
+            if !is_valid_name(id) {
+                self.report(
+                    Problem::at(knode.span, format!("invalid task id `{id}`"), "invalid id")
+                        .help(format!("task ids use only letters, digits, `_`, `.` (only between others) and `-`, at most {MAX_NAME_LEN} of them")),
+                );
+                ok = false;
+                continue;
+            }
+            let (task, task_deps) = self.task(id, knode, v, defaults);
+            ok &= task.is_some();
+            tasks.push(task);
+            ids.push(id);
+            deps.push(task_deps);
+            id_spans.push(knode.span);
+        }
+        // Dependencies and cycles are checked over every task, including those that
+        // had other problems, so that every problem shows at once.
+        let declared: HashSet<&str> = entries.iter().map(|(id, ..)| *id).collect();
+        let mut unknown_deps = 0usize;
+        for (i, task_deps) in deps.iter().enumerate() {
+            let id = ids[i];
+            let mut seen = HashSet::new();
+            for (dep, span) in task_deps {
+                if dep == id {
+                    self.report(Problem::at(
+                        *span,
+                        format!("task `{id}` depends on itself"),
+                        "self-dependency",
+                    ));
+                    ok = false;
+                } else if !declared.contains(dep.as_str()) {
+                    // Suggestions compare against every id: only for the first few.
+                    unknown_deps += 1;
+                    let help = (unknown_deps <= MAX_SUGGESTED)
+                        .then(|| suggest(dep, declared.iter().copied()))
+                        .flatten()
+                        .map(|s| format!("did you mean `{s}`?"));
+                    self.report(
+                        Problem::at(
+                            *span,
+                            format!("task `{id}` depends on unknown task `{dep}`"),
+                            "no such task",
+                        )
+                        .help_opt(help),
+                    );
+                    ok = false;
+                } else if !seen.insert(dep.as_str()) {
+                    self.report(Problem::at(
+                        *span,
+                        format!("task `{id}` lists `{dep}` twice in `depends_on`"),
+                        "listed again",
+                    ));
+                    ok = false;
+                }
+            }
+        }
+        let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+        // Self-dependencies are reported above, not again as cycles of one.
+        let upstream: Vec<Vec<usize>> = deps
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                d.iter()
+                    .filter_map(|(d, _)| index.get(d.as_str()).copied())
+                    .filter(|&u| u != i)
+                    .collect()
+            })
+            .collect();
+        let cycles = find_cycles(&upstream, MAX_CYCLES_SHOWN);
+        for cycle in &cycles.shown {
+            self.report(cycle_problem(cycle, &ids, &deps, &id_spans));
+        }
+        if cycles.total > cycles.shown.len() {
+            self.report(Problem {
+                message: format!(
+                    "{} more dependency cycles not shown",
+                    cycles.total - cycles.shown.len()
+                ),
+                labels: vec![],
+                help: Some("break the cycles above first".into()),
+            });
+        }
+        if cycles.total > 0 {
+            return None;
+        }
+        ok &= self.check_output_refs(&ids, &upstream);
+        if !ok {
+            return None;
+        }
+        tasks.into_iter().collect()
+    }
+
+    /// Every `${{ tasks.ID... }}` must name a task upstream of the one using it, so
+    /// that its outputs exist when the task starts.
+    pub(super) fn check_output_refs(&mut self, ids: &[&str], upstream: &[Vec<usize>]) -> bool {
+        let refs = std::mem::take(&mut self.output_refs);
+        let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+        let upstream_ok = references_upstream(&refs, &index, upstream);
+        let mut ok = true;
+        let mut unknown = 0usize;
+        for (r, upstream_ok) in refs.into_iter().zip(upstream_ok) {
+            if !index.contains_key(r.task.as_str()) {
+                continue;
+            }
+            if !index.contains_key(r.from.as_str()) {
+                // Suggesting compares with every task: not for thousands of names.
+                unknown += 1;
+                let help = (unknown <= MAX_SUGGESTED)
+                    .then(|| suggest(&r.from, ids.iter().copied()))
+                    .flatten()
+                    .map(|s| format!("did you mean `{s}`?"));
+                self.report(
+                    Problem::at(
+                        r.span,
+                        format!("`{}` uses outputs of unknown task `{}`", r.task, r.from),
+                        "no such task",
+                    )
+                    .help_opt(help),
+                );
+                ok = false;
+                continue;
+            };
+            if !upstream_ok {
+                self.report(
+                    Problem::at(
+                        r.span,
+                        format!(
+                            "`{}` uses output `{}` of `{}`, which is not upstream of it",
+                            r.task, r.key, r.from
+                        ),
+                        "not upstream",
+                    )
+                    .help(format!(
+                        "add `{}` to the `depends_on` of `{}`",
+                        r.from, r.task
+                    )),
+                );
+                ok = false;
+            }
+        }
+        ok
+    }
+}
+
+/// Whether `ancestor` is reachable from `task` along `depends_on` edges.
+/// For each reference (in order), whether the task it reads from is upstream of the
+/// task that uses it (`true` when either is unknown: that is reported apart).
+///
+/// One walk of the downstream edges per distinct referenced task, shared by all its
+/// references, with one reachability table reused: a DAG whose 20,000 tasks all read
+/// `t0` costs one walk, not one per reference.
+fn references_upstream(
+    refs: &[OutputRef],
+    index: &HashMap<&str, usize>,
+    upstream: &[Vec<usize>],
+) -> Vec<bool> {
+    let n = upstream.len();
+    let mut downstream = vec![Vec::new(); n];
+    for (task, ups) in upstream.iter().enumerate() {
+        for &u in ups {
+            downstream[u].push(task);
+        }
+    }
+    let mut result = vec![true; refs.len()];
+    let mut by_from: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+    for (i, r) in refs.iter().enumerate() {
+        if let (Some(&from), Some(&user)) = (index.get(r.from.as_str()), index.get(r.task.as_str()))
+        {
+            by_from.entry(from).or_default().push((i, user));
+        }
+    }
+    // Marked with the referenced task's number + 1, so the table needs no clearing.
+    let mut reached = vec![0usize; n];
+    let mut stack: Vec<usize> = Vec::new();
+    for (from, users) in by_from {
+        let stamp = from + 1;
+        stack.clear();
+        stack.extend(&downstream[from]);
+        while let Some(t) = stack.pop() {
+            if std::mem::replace(&mut reached[t], stamp) != stamp {
+                stack.extend(&downstream[t]);
+            }
+        }
+        for (i, user) in users {
+            result[i] = reached[user] == stamp;
+        }
+    }
+    result
+}

@@ -1,0 +1,270 @@
+//! What each task type adds to the common keys: fn, http and docker tasks.
+
+use crate::engine::format;
+use crate::engine::spec::{DockerSpec, HttpSpec, PullPolicy, TaskKind};
+use crate::engine::suggest::suggest;
+use crate::engine::yaml::Node;
+
+use super::Problem;
+use super::checker::{Checker, Entries, nul_problem, value};
+use super::dag::Defaults;
+
+impl Checker<'_, '_> {
+    pub(super) fn missing(&mut self, key: &Node, value: Option<&Node>, message: &str) {
+        let span = value.map_or(key.span, |v| v.span);
+        self.report(Problem::at(span, message.to_string(), "here"));
+    }
+
+    pub(super) fn fn_kind(
+        &mut self,
+        key: &Node,
+        cmd_node: Option<&Node>,
+        command: Option<String>,
+        what: &str,
+    ) -> Option<TaskKind> {
+        let Some(command) = command.filter(|c| !c.trim().is_empty()) else {
+            self.missing(
+                key,
+                cmd_node,
+                &format!(
+                    "`command` is required for fn {what}: the function name and its arguments"
+                ),
+            );
+            return None;
+        };
+        let command = command.trim();
+        let (name, args) = match command.split_once(char::is_whitespace) {
+            Some((n, a)) => (n.to_string(), a.trim().to_string()),
+            None => (command.to_string(), String::new()),
+        };
+        if let (Some(known), Some(node)) = (&self.options.functions, cmd_node)
+            && !known.contains(&name)
+        {
+            let help = match suggest(&name, known.iter().map(String::as_str)) {
+                Some(s) => format!(
+                    "did you mean `{s}`? registered functions: {}",
+                    known.join(", ")
+                ),
+                None => format!("registered functions: {}", known.join(", ")),
+            };
+            let span = self.narrow(node, &name);
+            self.report(
+                Problem::at(span, format!("unknown function `{name}`"), "not registered")
+                    .help(help),
+            );
+            return None;
+        }
+        Some(TaskKind::Fn { name, args })
+    }
+
+    pub(super) fn http_kind(
+        &mut self,
+        key: &Node,
+        entries: &Entries<'_>,
+        command: Option<String>,
+        what: &str,
+    ) -> Option<TaskKind> {
+        let get = |k: &str| value(entries, k);
+        let cmd_node = get("command");
+        let mut headers = match get("headers") {
+            Some(v) => self.string_map(v, "headers", true)?,
+            None => Vec::new(),
+        };
+        headers.shrink_to_fit();
+        let (method, url, body, span) = match (command, get("url")) {
+            (Some(_), Some(url_node)) => {
+                self.report(
+                    Problem::at(
+                        url_node.span,
+                        format!("{what} has both `command` and `url`"),
+                        "second request",
+                    )
+                    .help(
+                        "use either `command: METHOD URL [BODY]` or the `method`/`url`/`body` keys",
+                    ),
+                );
+                return None;
+            }
+            (Some(c), None) => {
+                let node = cmd_node?;
+                let c = c.trim();
+                let (method, rest) = c.split_once(char::is_whitespace).unwrap_or((c, ""));
+                let rest = rest.trim_start();
+                let (url, body) = match rest.split_once(char::is_whitespace) {
+                    Some((u, b)) => (
+                        u.to_string(),
+                        Some(b.trim().to_string()).filter(|b| !b.is_empty()),
+                    ),
+                    None => (rest.to_string(), None),
+                };
+                (method.to_uppercase(), url, body, node.span)
+            }
+            (None, Some(url_node)) => {
+                let url = self.string(url_node, "url")?;
+                let method = match get("method") {
+                    Some(m) => self.string(m, "method")?.to_uppercase(),
+                    None => "GET".into(),
+                };
+                let body = match get("body") {
+                    Some(b) => self.optional_string(b, "body")?,
+                    None => None,
+                };
+                (method, url, body, url_node.span)
+            }
+            (None, None) => {
+                self.missing(
+                    key,
+                    None,
+                    &format!("{what} needs `command: METHOD URL [BODY]` or `url:`"),
+                );
+                return None;
+            }
+        };
+        if !format::HTTP_METHODS.contains(&method.as_str()) {
+            self.report(
+                Problem::at(
+                    span,
+                    format!("unknown HTTP method `{method}`"),
+                    "unknown method",
+                )
+                .help(format!("one of: {}", format::HTTP_METHODS.join(", "))),
+            );
+            return None;
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            self.report(Problem::at(
+                span,
+                format!(
+                    "`{}` is not an http:// or https:// URL",
+                    crate::engine::secrets::redact_url(&url)
+                ),
+                "invalid URL",
+            ));
+            return None;
+        }
+        Some(TaskKind::Http(Box::new(HttpSpec {
+            method,
+            url,
+            body,
+            headers,
+        })))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn docker_kind(
+        &mut self,
+        key: &Node,
+        entries: &Entries<'_>,
+        command: Option<String>,
+        env: &mut Vec<(String, String)>,
+        workdir: &mut Option<String>,
+        defaults: &Defaults,
+        what: &str,
+    ) -> Option<TaskKind> {
+        let get = |k: &str| value(entries, k);
+        let mut spec = DockerSpec {
+            image: defaults.image.clone().unwrap_or_default(),
+            command: command.clone(),
+            volumes: Vec::new(),
+            memory_mb: defaults.memory_mb,
+            cpu_quota: defaults.cpu_quota,
+            network: defaults.network.clone(),
+            pull: defaults.pull,
+        };
+        // The seed system's form: the whole container spec as a JSON object in
+        // `command`.
+        if let Some(c) = command
+            .as_deref()
+            .filter(|c| c.trim_start().starts_with('{'))
+        {
+            let node = get("command")?;
+            match serde_json::from_str::<JsonDocker>(c) {
+                Ok(j) if j.has_nul() => {
+                    self.report(nul_problem(node.span, "command"));
+                    return None;
+                }
+                Ok(j) => {
+                    if let Some(i) = j.image {
+                        spec.image = i;
+                    }
+                    spec.command = j.command;
+                    spec.volumes = j.volumes.unwrap_or_default();
+                    spec.memory_mb = j.memory_mb.or(spec.memory_mb);
+                    spec.cpu_quota = j.cpu_quota.or(spec.cpu_quota);
+                    spec.network = j.network.or(spec.network.take());
+                    if let Some(p) = j.pull {
+                        spec.pull = p;
+                    }
+                    if let Some(w) = j.workdir {
+                        *workdir = Some(w);
+                    }
+                    env.extend(j.env.unwrap_or_default());
+                }
+                Err(e) => {
+                    self.report(
+                        Problem::at(node.span, format!("invalid JSON container spec in `command`: {e}"), "invalid JSON")
+                            .help("keys: image, command, env, volumes, memory_mb, cpu_quota, network, workdir, pull"),
+                    );
+                    return None;
+                }
+            }
+        }
+        if let Some(v) = get("image") {
+            spec.image = self.string(v, "image")?;
+        }
+        if let Some(v) = get("volumes") {
+            spec.volumes = self
+                .string_list(v, "volumes")?
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect();
+        }
+        if let Some(v) = get("memory_mb") {
+            spec.memory_mb = Some(self.uint(v, "memory_mb", u64::MAX / (1 << 20))?);
+        }
+        if let Some(v) = get("cpu_quota") {
+            spec.cpu_quota = Some(self.cpu_quota(v)?);
+        }
+        if let Some(v) = get("network") {
+            spec.network = self.optional_string(v, "network")?;
+        }
+        if let Some(v) = get("pull") {
+            spec.pull = self.pull(v)?;
+        }
+        if spec.image.trim().is_empty() && !self.options.docker_image_optional {
+            self.missing(key, None, &format!("`image` is required for docker {what}"));
+            return None;
+        }
+        Some(TaskKind::Docker(Box::new(spec)))
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonDocker {
+    image: Option<String>,
+    command: Option<String>,
+    env: Option<std::collections::BTreeMap<String, String>>,
+    volumes: Option<Vec<String>>,
+    memory_mb: Option<u64>,
+    cpu_quota: Option<u64>,
+    network: Option<String>,
+    workdir: Option<String>,
+    pull: Option<PullPolicy>,
+}
+
+impl JsonDocker {
+    /// Whether any string of the spec holds a NUL character.
+    fn has_nul(&self) -> bool {
+        let strings = [&self.image, &self.command, &self.network, &self.workdir];
+        strings
+            .iter()
+            .any(|s| s.as_deref().is_some_and(|s| s.contains('\0')))
+            || self
+                .env
+                .iter()
+                .flatten()
+                .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+            || self.volumes.iter().flatten().any(|v| v.contains('\0'))
+    }
+}

@@ -1,0 +1,208 @@
+//! The keys every task has, whatever its type.
+
+use crate::engine::format::{self, Place};
+use crate::engine::spec::{TaskKind, TaskSpec, TriggerRule};
+use crate::engine::yaml::{Node, NodeKind, Span};
+
+use super::Problem;
+use super::checker::{Checker, Entries, collect_strings, value};
+use super::dag::Defaults;
+
+impl Checker<'_, '_> {
+    pub(super) fn task(
+        &mut self,
+        id: &str,
+        key: &Node,
+        node: &Node,
+        defaults: &Defaults,
+    ) -> (Option<TaskSpec>, Vec<(String, Span)>) {
+        let what = format!("task `{id}`");
+        if !matches!(node.kind, NodeKind::Map(_)) {
+            let span = if matches!(node.kind, NodeKind::Null) {
+                key.span
+            } else {
+                node.span
+            };
+            self.report(
+                Problem::at(
+                    span,
+                    format!(
+                        "{what} must be a map of task keys, found {}",
+                        node.type_name()
+                    ),
+                    "expected a map",
+                )
+                .help(format!("write `{id}: {{ command: ... }}`")),
+            );
+            return (None, Vec::new());
+        }
+        let Some(entries) = self.entries(node, &what) else {
+            return (None, Vec::new());
+        };
+        let deps = match entries.iter().find(|(k, ..)| *k == "depends_on") {
+            Some((_, _, v)) => self.string_list(v, "depends_on").unwrap_or_default(),
+            None => Vec::new(),
+        };
+        self.current_task = Some(id.to_string());
+        let spec = self.task_spec(id, key, &entries, defaults, &what);
+        self.current_task = None;
+        (spec, deps)
+    }
+
+    pub(super) fn task_spec(
+        &mut self,
+        id: &str,
+        key: &Node,
+        entries: &Entries<'_>,
+        defaults: &Defaults,
+        what: &str,
+    ) -> Option<TaskSpec> {
+        self.unknown_keys(entries, &format::names(Place::Task), what);
+        let get = |k: &str| value(entries, k);
+        let before = self.problems.len();
+
+        let type_name = match get("type") {
+            Some(v) => {
+                let choices: Vec<(&str, &str)> = format::type_names().map(|t| (t, t)).collect();
+                self.choice(v, "type", &choices)?
+            }
+            None => format::DEFAULT_TYPE,
+        };
+        let what = what.to_string();
+        if let (Some(allowed), Some(v)) = (&self.options.task_types, get("type"))
+            && !allowed.contains(&type_name)
+        {
+            self.report(
+                Problem::at(
+                    v.span,
+                    format!("{type_name} tasks cannot run in this build of dag"),
+                    "unsupported type",
+                )
+                .help(format!("supported task types: {}", allowed.join(", "))),
+            );
+        }
+        for (key, knode, _) in entries {
+            let Some(types) = format::task_key(key).map(|k| k.types) else {
+                continue;
+            };
+            if !types.is_empty() && !types.contains(&type_name) {
+                let owner = types.join(" and ");
+                self.report(
+                    Problem::at(
+                        knode.span,
+                        format!(
+                            "`{key}` applies to {owner} tasks, but {what} is a {type_name} task"
+                        ),
+                        format!("{owner} only"),
+                    )
+                    .help(format!("add `type: {owner}` or remove `{key}`")),
+                );
+            }
+        }
+
+        let description =
+            get("description").and_then(|v| self.optional_string(v, "description").flatten());
+        let depends_on: Vec<String> = match get("depends_on") {
+            // Already checked by `task`; read again without reporting.
+            Some(v) => collect_strings(v),
+            None => Vec::new(),
+        };
+        let mut env = match get("env") {
+            Some(v) => self.string_map(v, "env", true).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let mut workdir = match get("workdir") {
+            Some(v) => self.optional_string(v, "workdir").flatten(),
+            None => defaults.workdir.clone(),
+        };
+        let timeout = match get("timeout") {
+            Some(v) => self.positive_duration(v, "timeout"),
+            None => defaults.timeout,
+        };
+        let mut retry = defaults.retry;
+        if let Some(v) = get("retries") {
+            retry.retries = self.uint(v, "retries", 1000).unwrap_or(0) as u32;
+        }
+        if let Some(v) = get("retry_delay") {
+            retry.delay = self.duration(v, "retry_delay").unwrap_or(retry.delay);
+        }
+        if let Some(v) = get("max_retry_delay") {
+            retry.max_delay = self
+                .duration(v, "max_retry_delay")
+                .unwrap_or(retry.max_delay);
+        }
+        if let Some(v) = get("retry_backoff") {
+            retry.backoff = self.backoff(v).unwrap_or_default();
+        }
+        let trigger_rule = match get("trigger_rule") {
+            Some(v) => self
+                .choice(v, "trigger_rule", &TriggerRule::ALL)
+                .unwrap_or_default(),
+            None => defaults.trigger_rule,
+        };
+        let queue = match get("queue") {
+            Some(v) => self.queue(v).unwrap_or_default(),
+            None => defaults.queue.clone().unwrap_or_else(|| "default".into()),
+        };
+        let priority = get("priority")
+            .and_then(|v| self.int(v, "priority"))
+            .unwrap_or(0);
+        let mut secret_env = self.secret_env.clone();
+        if let Some(v) = get("secret_env") {
+            for name in self.env_names(v) {
+                if !secret_env.contains(&name) {
+                    secret_env.push(name);
+                }
+            }
+        }
+        let before_command = self.problems.len();
+        let command = get("command").and_then(|v| self.optional_string(v, "command").flatten());
+        let command_failed = self.problems.len() > before_command;
+
+        let kind = match type_name {
+            "bash" => match command {
+                Some(c) if !c.trim().is_empty() => Some(TaskKind::Bash { command: c }),
+                _ if command_failed => None,
+                _ => {
+                    self.missing(
+                        key,
+                        get("command"),
+                        &format!("`command` is required for bash {what}"),
+                    );
+                    None
+                }
+            },
+            "fn" if command_failed => None,
+            "fn" => self.fn_kind(key, get("command"), command, &what),
+            "http" | "docker" if command_failed => None,
+            "http" => self.http_kind(key, entries, command, &what),
+            "docker" => self.docker_kind(
+                key,
+                entries,
+                command,
+                &mut env,
+                &mut workdir,
+                defaults,
+                &what,
+            ),
+            _ => None,
+        };
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(TaskSpec {
+            id: id.to_string(),
+            description,
+            kind: kind?,
+            depends_on,
+            env,
+            workdir,
+            timeout,
+            retry,
+            trigger_rule,
+            queue,
+            priority,
+            secret_env,
+        })
+    }
+}
