@@ -346,3 +346,22 @@ fn issue_13_credentials_in_urls_are_masked_in_logs_errors_and_plans() {
     }
     assert_eq!(task_state(&doc, "refused"), "failed");
 }
+
+#[test]
+fn a_status_listed_in_skip_exit_code_skips_the_task() {
+    let server = Server::start();
+    let env = Env::new();
+    env.write(
+        "s.yaml",
+        format!(
+            "name: statuses\ntasks:\n  gone: {{ type: http, command: GET {}, skip_exit_code: [404, 410] }}\n  broken: {{ type: http, command: GET {}, skip_exit_code: 404 }}\n",
+            server.url("/status/404"),
+            server.url("/status/500"),
+        ),
+    );
+    let (run, doc) = env.run_json("s.yaml", &[]);
+    run.code(1);
+    assert_eq!(task_state(&doc, "gone"), "skipped");
+    assert_eq!(task(&doc, "gone")["exit_code"], 404);
+    assert_eq!(task_state(&doc, "broken"), "failed");
+}

@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 
 mod http;
+mod language;
 
 mod docker;
 mod examples;

@@ -1,6 +1,6 @@
 //! The `fn` task runner: Rust functions registered by name. The built-ins `noop`,
-//! `sleep DURATION`, `echo TEXT` and `fail [MESSAGE]` serve tests and benchmarks; programs that
-//! embed dag register their own.
+//! `sleep DURATION`, `echo TEXT`, `fail [MESSAGE]` and `skip [MESSAGE]` serve tests
+//! and benchmarks; programs that embed dag register their own.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +34,18 @@ pub struct FnContext {
     /// Fires when the attempt is cancelled or times out. The function's future is
     /// dropped at that point anyway; the token lets work handed to other threads stop.
     pub cancel: CancellationToken,
+    skip: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl FnContext {
+    /// Ends the task `skipped` rather than `success` once the function returns
+    /// `Ok` (its outputs are then dropped): the fn task's counterpart of
+    /// `skip_exit_code`. An `Err` still fails the task.
+    pub fn skip(&self, reason: impl Into<String>) {
+        if let Ok(mut s) = self.skip.lock() {
+            *s = Some(reason.into());
+        }
+    }
 }
 
 /// What a function returns: the outputs it publishes (often none), or why it failed.
@@ -55,7 +67,8 @@ impl FnRunner {
     }
 
     /// A runner with the built-ins: `noop`; `sleep DURATION`; `echo TEXT`, which logs
-    /// TEXT and publishes it as its `output`; `fail [MESSAGE]`.
+    /// TEXT and publishes it as its `output`; `fail [MESSAGE]`; `skip [MESSAGE]`,
+    /// which ends its task `skipped`.
     pub fn with_builtins() -> FnRunner {
         let mut r = FnRunner::empty();
         r.register("noop", |_ctx| async { Ok(Outputs::new()) });
@@ -68,6 +81,14 @@ impl FnRunner {
         r.register("echo", |ctx| async move {
             ctx.log.line(&ctx.args);
             Ok(Outputs::from([(DEFAULT_OUTPUT.to_string(), ctx.args)]))
+        });
+        r.register("skip", |ctx| async move {
+            ctx.skip(if ctx.args.is_empty() {
+                "skipped".to_string()
+            } else {
+                ctx.args.clone()
+            });
+            Ok(Outputs::new())
         });
         r.register("fail", |ctx| async move {
             Err(if ctx.args.is_empty() {
@@ -105,6 +126,7 @@ impl TaskRunner for FnRunner {
             return Box::pin(async move { Outcome::failed(None, msg) });
         };
         let cancel = CancellationToken::new();
+        let skip = Arc::new(std::sync::Mutex::new(None));
         let fctx = FnContext {
             args: args.clone(),
             run_id: ctx.run_id.clone(),
@@ -115,6 +137,7 @@ impl TaskRunner for FnRunner {
             upstream: ctx.upstream.clone(),
             log: ctx.log.clone(),
             cancel: cancel.clone(),
+            skip: skip.clone(),
         };
         Box::pin(async move {
             // Its own task, so that a panic is caught and reported as the failure.
@@ -122,6 +145,10 @@ impl TaskRunner for FnRunner {
             let stopped = tokio::select! {
                 joined = &mut handle => {
                     return match joined {
+                        Ok(Ok(_)) if let Some(reason) = skip.lock().ok().and_then(|mut s| s.take()) => {
+                            ctx.log.line(&format!("skipped: {reason}"));
+                            Outcome::skipped(reason)
+                        }
                         Ok(Ok(outputs)) => match check_output_size(&outputs) {
                             Ok(()) => Outcome::success(None).with_outputs(outputs),
                             Err(e) => {

@@ -95,6 +95,7 @@ pub fn type_names() -> impl Iterator<Item = &'static str> {
 const HTTP: &[&str] = &["http"];
 const DOCKER: &[&str] = &["docker"];
 const EVERY: &[&str] = &[];
+const SKIPPABLE: &[&str] = &["bash", "http", "docker"];
 
 /// The schema of a string or a list of strings (a single string is a list of one).
 const STRINGS: &str = r#"{"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}, {"type": "null"}]}"#;
@@ -315,6 +316,16 @@ pub const KEYS: &[Key] = &[
         doc: "the queue distributed workers take the task from",
     },
     Key {
+        name: "skip_exit_code",
+        place: Place::Task,
+        types: SKIPPABLE,
+        in_defaults: false,
+        required: false,
+        schema: r#"{"oneOf": [{"type": "integer", "minimum": 1, "maximum": 599}, {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 599}}]}"#,
+        default: None,
+        doc: "an exit code, or a list of them, that ends the task `skipped` instead of `failed` (1–255; for http tasks, response statuses 400–599; fn tasks call `FnContext::skip`, or the built-in `skip`)",
+    },
+    Key {
         name: "secret_env",
         place: Place::Task,
         types: EVERY,
@@ -459,6 +470,16 @@ pub fn default_names() -> Vec<&'static str> {
 /// The task key `name`, if there is one.
 pub fn task_key(name: &str) -> Option<&'static Key> {
     keys(Place::Task).find(|k| k.name == name)
+}
+
+/// The values `skip_exit_code` may take for a task of type `type_name`: statuses
+/// that fail an http task, exit codes other than 0 for the rest.
+pub fn skip_codes(type_name: &str) -> std::ops::RangeInclusive<i64> {
+    if type_name == "http" {
+        400..=599
+    } else {
+        1..=255
+    }
 }
 
 /// The HTTP methods of http tasks.

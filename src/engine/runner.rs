@@ -277,6 +277,35 @@ pub enum Status {
     Failed,
     /// The task was stopped from outside; it is not retried.
     Cancelled,
+    /// The task decided it has nothing to do (a `skip_exit_code`, or an fn task
+    /// that called `FnContext::skip`); it ends `skipped`, not retried.
+    Skipped,
+}
+
+impl Status {
+    /// Every status, with its spelling on the wire.
+    pub const ALL: [(&'static str, Status); 4] = [
+        ("success", Status::Success),
+        ("failed", Status::Failed),
+        ("cancelled", Status::Cancelled),
+        ("skipped", Status::Skipped),
+    ];
+
+    /// The spelling on the wire.
+    pub fn as_str(self) -> &'static str {
+        Status::ALL
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("failed", |(n, _)| n)
+    }
+
+    /// The status spelled `name`, if any.
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+    }
 }
 
 /// The result of one attempt.
@@ -323,6 +352,17 @@ impl Outcome {
             status: Status::Cancelled,
             exit_code: None,
             error: Some(error.into()),
+            outputs: Outputs::new(),
+            ack: None,
+        }
+    }
+
+    /// An attempt that decided there is nothing to do.
+    pub fn skipped(reason: impl Into<String>) -> Outcome {
+        Outcome {
+            status: Status::Skipped,
+            exit_code: None,
+            error: Some(reason.into()),
             outputs: Outputs::new(),
             ack: None,
         }

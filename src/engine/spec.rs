@@ -82,6 +82,10 @@ pub struct TaskSpec {
     /// logs, live output, errors and reports.
     #[serde(default)]
     pub secret_env: Vec<String>,
+    /// Exit codes (HTTP statuses for http tasks) that end the task `skipped`
+    /// instead of `failed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_exit_codes: Vec<i32>,
 }
 
 impl TaskSpec {

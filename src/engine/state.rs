@@ -61,7 +61,7 @@ impl TaskState {
         match (self, to) {
             (Pending, Queued | UpstreamFailed | Skipped | Cancelled) => true,
             (Queued, Running | Cancelled) => true,
-            (Running, Success | Failed | UpForRetry | Cancelled) => true,
+            (Running, Success | Failed | UpForRetry | Cancelled | Skipped) => true,
             (UpForRetry, Queued | Cancelled) => true,
             // `dag retry` gives unfinished and failed tasks new attempts.
             (Failed | UpstreamFailed | Cancelled | Skipped, Pending) => true,
@@ -161,6 +161,7 @@ mod tests {
             (Running, Failed),
             (Running, UpForRetry),
             (Running, Cancelled),
+            (Running, Skipped),
             (UpForRetry, Queued),
             (UpForRetry, Cancelled),
             (Failed, Pending),

@@ -866,11 +866,15 @@ fn outcome_of(js: &jetstream::Context, result: ResultMsg, msg: jetstream::Messag
             let _ = msg.ack().await;
         });
     }));
-    let mut outcome = match result.status.as_deref() {
-        Some("success") => Outcome::success(result.exit_code),
-        Some("cancelled") => Outcome {
+    let mut outcome = match result.status.as_deref().and_then(Status::from_name) {
+        Some(Status::Success) => Outcome::success(result.exit_code),
+        Some(Status::Cancelled) => Outcome {
             exit_code: result.exit_code,
             ..Outcome::cancelled(result.error.unwrap_or_else(|| "cancelled".into()))
+        },
+        Some(Status::Skipped) => Outcome {
+            exit_code: result.exit_code,
+            ..Outcome::skipped(result.error.unwrap_or_else(|| "skipped".into()))
         },
         _ => Outcome::failed(
             result.exit_code,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::runner::Outputs;
+use crate::engine::runner::{Outputs, Status};
 use crate::engine::spec::TaskSpec;
 use crate::engine::time::Timestamp;
 
@@ -293,8 +293,8 @@ impl Message for ResultMsg {
         check_attempt(self.attempt)?;
         check_worker(&self.worker, &self.host)?;
         match (self.kind, self.status.as_deref()) {
-            (ResultKind::Started, None)
-            | (ResultKind::Finished, Some("success" | "failed" | "cancelled")) => Ok(()),
+            (ResultKind::Started, None) => Ok(()),
+            (ResultKind::Finished, Some(s)) if Status::from_name(s).is_some() => Ok(()),
             (kind, status) => Err(format!(
                 "a {kind:?} result with status {}",
                 excerpt(&format!("{status:?}"))

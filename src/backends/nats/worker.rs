@@ -811,14 +811,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         outputs,
         ..
     } = outcome;
-    result.status = Some(
-        match status {
-            Status::Success => "success",
-            Status::Failed => "failed",
-            Status::Cancelled => "cancelled",
-        }
-        .to_string(),
-    );
+    result.status = Some(status.as_str().to_string());
     result.exit_code = exit_code;
     // Secrets this worker's environment provides are masked here: the scheduler
     // does not know them.

@@ -330,10 +330,26 @@ impl Driver {
             outcome.error = outcome.error.map(|e| secrets.mask(&e));
             outcome.outputs = secrets.mask_outputs(outcome.outputs);
         }
-        let policy = self.dag.task(task).retry;
+        let spec = self.dag.task(task);
+        let policy = spec.retry;
+        if outcome.status == Status::Failed
+            && let Some(code) = outcome
+                .exit_code
+                .filter(|c| spec.skip_exit_codes.contains(c))
+        {
+            outcome.status = Status::Skipped;
+            outcome.error = Some(format!(
+                "{} (listed in skip_exit_code)",
+                outcome
+                    .error
+                    .as_deref()
+                    .unwrap_or(&format!("ended with {code}"))
+            ));
+        }
         let (state, after) = match outcome.status {
             Status::Success => (TaskState::Success, AfterAttempt::Done),
             Status::Cancelled => (TaskState::Cancelled, AfterAttempt::Done),
+            Status::Skipped => (TaskState::Skipped, AfterAttempt::Done),
             Status::Failed if self.halt.is_none() && retry::may_retry(&policy, attempt) => {
                 let wait = retry::delay(&policy, attempt, fastrand::f64());
                 (TaskState::UpForRetry, AfterAttempt::Retry(wait))

@@ -86,7 +86,15 @@ impl Checker<'_, '_> {
                 continue;
             };
             if !types.is_empty() && !types.contains(&type_name) {
-                let owner = types.join(" and ");
+                let owner = match types {
+                    [one] => one.to_string(),
+                    [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+                    [] => String::new(),
+                };
+                let help = match types {
+                    [one] => format!("add `type: {one}` or remove `{key}`"),
+                    _ => format!("remove `{key}`"),
+                };
                 self.report(
                     Problem::at(
                         knode.span,
@@ -95,7 +103,7 @@ impl Checker<'_, '_> {
                         ),
                         format!("{owner} only"),
                     )
-                    .help(format!("add `type: {owner}` or remove `{key}`")),
+                    .help(help),
                 );
             }
         }
@@ -147,6 +155,10 @@ impl Checker<'_, '_> {
         let priority = get("priority")
             .and_then(|v| self.int(v, "priority"))
             .unwrap_or(0);
+        let skip_exit_codes = match get("skip_exit_code") {
+            Some(v) => self.skip_exit_codes(v, type_name),
+            None => Vec::new(),
+        };
         let mut secret_env = self.secret_env.clone();
         if let Some(v) = get("secret_env") {
             for name in self.env_names(v) {
@@ -203,6 +215,41 @@ impl Checker<'_, '_> {
             queue,
             priority,
             secret_env,
+            skip_exit_codes,
         })
+    }
+
+    /// `skip_exit_code`: one code or a list, each in the range of the task's type.
+    fn skip_exit_codes(&mut self, node: &Node, type_name: &str) -> Vec<i32> {
+        let items: Vec<&Node> = match &node.kind {
+            NodeKind::Seq(items) => items.iter().collect(),
+            _ => vec![node],
+        };
+        let range = format::skip_codes(type_name);
+        let mut codes = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(code) = self.int(item, "skip_exit_code") else {
+                continue;
+            };
+            if !range.contains(&code) {
+                let what = if type_name == "http" {
+                    "an http task fails only on response statuses"
+                } else {
+                    "a process fails only with exit codes"
+                };
+                self.report(Problem::at(
+                    item.span,
+                    format!(
+                        "`skip_exit_code` {code} is out of range: {what} {}–{}",
+                        range.start(),
+                        range.end()
+                    ),
+                    "out of range",
+                ));
+                continue;
+            }
+            codes.push(code as i32);
+        }
+        codes
     }
 }

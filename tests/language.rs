@@ -1,0 +1,72 @@
+//! The language of issue 14 — skips decided by a task, conditions, fan-out, run
+//! timeouts — run end to end in the sequential and local executors, and in the
+//! distributed one against a real nats-server.
+
+use crate::common::nats::NatsServer;
+use crate::common::{Env, task, task_state};
+
+/// Runs `file` with each executor (distributed when a nats-server is at hand) and
+/// hands `check` the exit code and JSON document of each.
+fn in_every_executor(env: &Env, file: &str, check: impl Fn(&str, i32, &serde_json::Value)) {
+    for executor in ["sequential", "local"] {
+        let (run, doc) = env.run_json(file, &["--executor", executor]);
+        check(executor, run.code, &doc);
+    }
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let _w = env.worker(&nats, "lang", &["--workers", "2"]);
+    let (code, doc, stderr) = env.run_distributed(&nats, file, &[]);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["worker"] == "lang"),
+        "no task ran on the worker: {doc}"
+    );
+    check("distributed", code, &doc);
+}
+
+#[test]
+fn a_skip_exit_code_ends_the_task_skipped_and_skips_propagate() {
+    let env = Env::new();
+    env.write(
+        "s.yaml",
+        "name: skips\ntasks:\n  check: { command: 'echo nothing new; exit 99', skip_exit_code: [3, 99], retries: 2, retry_delay: 10ms }\n  build: { command: 'true', depends_on: check }\n  report: { command: 'true', depends_on: check, trigger_rule: none_failed }\n  nothing: { type: fn, command: skip no files today }\n  broken: { command: 'exit 4', skip_exit_code: 3 }\n",
+    );
+    in_every_executor(&env, "s.yaml", |executor, code, doc| {
+        // `broken` fails: 4 is not one of its skip codes.
+        assert_eq!(code, 1, "{executor}: {doc}");
+        let check = task(doc, "check");
+        assert_eq!(check["state"], "skipped", "{executor}: {doc}");
+        assert_eq!(check["attempts"], 1, "{executor}: a skip is not retried");
+        assert_eq!(check["exit_code"], 99, "{executor}");
+        assert_eq!(
+            check["error"], "exit code 99 (listed in skip_exit_code)",
+            "{executor}"
+        );
+        assert_eq!(task_state(doc, "build"), "skipped", "{executor}");
+        assert_eq!(task_state(doc, "report"), "success", "{executor}");
+        assert_eq!(task_state(doc, "nothing"), "skipped", "{executor}");
+        assert_eq!(
+            task(doc, "nothing")["error"],
+            "no files today",
+            "{executor}"
+        );
+        assert_eq!(task_state(doc, "broken"), "failed", "{executor}");
+    });
+}
+
+#[test]
+fn skip_exit_codes_out_of_range_are_refused_where_they_are_written() {
+    let env = Env::new();
+    env.write(
+        "bad.yaml",
+        "name: bad\ntasks:\n  a: { command: 'true', skip_exit_code: 0 }\n  b: { command: 'true', skip_exit_code: [1, 256] }\n  c: { type: http, url: 'http://127.0.0.1:1/', skip_exit_code: 200 }\n  d: { type: fn, command: noop, skip_exit_code: 1 }\n  e: { command: 'true', skip_exit_code: many }\n",
+    );
+    let run = env.run(&["validate", "bad.yaml"]);
+    run.code(2);
+    insta::assert_snapshot!(run.stderr);
+}
