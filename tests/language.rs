@@ -64,9 +64,55 @@ fn skip_exit_codes_out_of_range_are_refused_where_they_are_written() {
     let env = Env::new();
     env.write(
         "bad.yaml",
-        "name: bad\ntasks:\n  a: { command: 'true', skip_exit_code: 0 }\n  b: { command: 'true', skip_exit_code: [1, 256] }\n  c: { type: http, url: 'http://127.0.0.1:1/', skip_exit_code: 200 }\n  d: { type: fn, command: noop, skip_exit_code: 1 }\n  e: { command: 'true', skip_exit_code: many }\n",
+        "name: bad\ntimeout: 0s\ntasks:\n  a: { command: 'true', skip_exit_code: 0 }\n  b: { command: 'true', skip_exit_code: [1, 256] }\n  c: { type: http, url: 'http://127.0.0.1:1/', skip_exit_code: 200 }\n  d: { type: fn, command: noop, skip_exit_code: 1 }\n  e: { command: 'true', skip_exit_code: many }\n",
     );
     let run = env.run(&["validate", "bad.yaml"]);
     run.code(2);
     insta::assert_snapshot!(run.stderr);
+}
+
+#[test]
+fn a_run_timeout_stops_the_run_and_fails_it_saying_why() {
+    let env = Env::new();
+    let m = crate::common::marker("runtimeout");
+    env.write(
+        "t.yaml",
+        format!(
+            "name: bounded\ntimeout: 2s\ntasks:\n  quick: {{ command: 'true' }}\n  slow: {{ command: 'exec -a {m} sleep 60', depends_on: quick }}\n  after: {{ command: 'true', depends_on: slow }}\n"
+        ),
+    );
+    in_every_executor(&env, "t.yaml", |executor, code, doc| {
+        assert_eq!(code, 1, "{executor}: {doc}");
+        assert_eq!(doc["state"], "failed", "{executor}");
+        assert_eq!(
+            doc["reason"], "the run's timeout of 2s passed",
+            "{executor}"
+        );
+        assert_eq!(task_state(doc, "quick"), "success", "{executor}");
+        assert_eq!(task_state(doc, "slow"), "cancelled", "{executor}: {doc}");
+        assert_eq!(
+            task(doc, "slow")["error"],
+            "stopped: the run's timeout of 2s passed",
+            "{executor}"
+        );
+        assert_eq!(task_state(doc, "after"), "cancelled", "{executor}");
+        assert!(
+            doc["duration_ms"].as_u64().unwrap() < 20_000,
+            "{executor}: the run outlived its timeout: {doc}"
+        );
+        assert!(
+            crate::common::pids_with(&m).is_empty(),
+            "{executor}: the stopped task still runs"
+        );
+    });
+    // The table's summary says why, too.
+    let status = env.run(&["status"]);
+    status.code(1);
+    assert!(
+        status
+            .stdout
+            .contains("failed (the run's timeout of 2s passed)"),
+        "{}",
+        status.stdout
+    );
 }

@@ -202,7 +202,15 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             tasks.len(),
             if tasks.len() == 1 { "" } else { "s" }
         ),
-        Event::RunFinished { state, at } => format!("{} run {} {state}", clock(*at), record.run_id),
+        Event::RunFinished { state, at, reason } => format!(
+            "{} run {} {state}{}",
+            clock(*at),
+            record.run_id,
+            reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
     })
 }
 

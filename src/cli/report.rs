@@ -30,6 +30,9 @@ pub struct RunJson<'a> {
     pub duration_ms: Option<u64>,
     /// Parameter values.
     pub params: std::collections::BTreeMap<&'a str, &'a str>,
+    /// Why the run ended early, when it did (its `timeout` passed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
     /// Tasks in declaration order.
     pub tasks: Vec<TaskJson<'a>>,
 }
@@ -97,6 +100,7 @@ impl<'a> RunJson<'a> {
                     }
                 })
                 .collect(),
+            reason: record.reason.as_deref(),
             tasks: record
                 .tasks
                 .iter()
@@ -204,8 +208,13 @@ pub fn summary(record: &RunRecord) -> String {
         (Some(s), Some(e)) => format!(" in {}", format_ms(s.until(e).as_millis() as u64)),
         _ => String::new(),
     };
+    let reason = record
+        .reason
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
     format!(
-        "run {} {}: {}{took}",
+        "run {} {}{reason}: {}{took}",
         record.run_id,
         record.state,
         parts.join(", ")
@@ -366,6 +375,7 @@ mod tests {
             Event::RunFinished {
                 state: RunState::Failed,
                 at: t(1600),
+                reason: None,
             },
         ];
         for e in &events {

@@ -99,5 +99,8 @@ pub enum Event {
         state: RunState,
         /// When.
         at: Timestamp,
+        /// Why it ended early, when it did (the run's `timeout` passed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
 }

@@ -165,6 +165,16 @@ pub const KEYS: &[Key] = &[
         doc: "environment variables for every task",
     },
     Key {
+        name: "timeout",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/duration"}"##,
+        default: None,
+        doc: "time limit of the whole run: when it passes, nothing new starts, running tasks are stopped and end `cancelled`, and the run ends `failed` (exit 1) saying why",
+    },
+    Key {
         name: "defaults",
         place: Place::Top,
         types: EVERY,

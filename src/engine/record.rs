@@ -45,6 +45,9 @@ pub struct RunRecord {
     pub pid: u32,
     /// Number of events applied to this record.
     pub seq: u64,
+    /// Why the run ended early, when it did (the run's `timeout` passed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The DAG file's text as it was run, for `dag retry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<String>,
@@ -151,6 +154,7 @@ impl RunRecord {
             host: String::new(),
             pid: 0,
             seq: 0,
+            reason: None,
             definition: dag.source.as_deref().map(str::to_string),
             tasks: dag
                 .spec
@@ -174,6 +178,7 @@ impl RunRecord {
                 self.run_to(RunState::Running)?;
                 self.started_at = Some(*at);
                 self.ended_at = None;
+                self.reason = None;
                 self.host.clone_from(host);
                 self.pid = *pid;
             }
@@ -297,9 +302,10 @@ impl RunRecord {
                 a.exit_code = *exit_code;
                 a.error.clone_from(error);
             }
-            Event::RunFinished { state, at } => {
+            Event::RunFinished { state, at, reason } => {
                 self.run_to(*state)?;
                 self.ended_at = Some(*at);
+                self.reason.clone_from(reason);
             }
         }
         self.seq += 1;

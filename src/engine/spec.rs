@@ -18,6 +18,10 @@ pub struct DagSpec {
     pub env: Vec<(String, String)>,
     /// Tasks in declaration order.
     pub tasks: Vec<TaskSpec>,
+    /// Time limit of the whole run (`timeout`), counted from its start (from each
+    /// `dag retry`'s start for a retried run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
 }
 
 impl DagSpec {

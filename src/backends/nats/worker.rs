@@ -717,6 +717,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         params: task_msg.params.clone(),
         env: Vec::new(),
         tasks: vec![task.clone()],
+        timeout: None,
     }));
     let log_path = state.logs_dir.join(format!(
         "{}.{}.{}.{slot}.log",

@@ -52,6 +52,10 @@ pub(super) struct Driver {
     /// spec it ran (outputs of upstream tasks substituted) and used again by
     /// `end_attempt` for its outputs and error.
     secrets: Vec<Secrets>,
+    /// The run's `timeout`, and whether it has passed (set by the executor's timer,
+    /// which then stops the run as a Ctrl-C would).
+    pub timeout: Option<std::time::Duration>,
+    pub timed_out: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What to do after an attempt ended.
@@ -81,6 +85,8 @@ impl Driver {
             acks: Vec::new(),
             log_faults: LogFaults::default(),
             secrets: Vec::new(),
+            timeout: None,
+            timed_out: Arc::default(),
         }
     }
 
@@ -346,6 +352,14 @@ impl Driver {
                     .unwrap_or(&format!("ended with {code}"))
             ));
         }
+        if outcome.status == Status::Cancelled
+            && self.timed_out.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            outcome.error = Some(format!(
+                "stopped: the run's timeout of {} passed",
+                humantime::format_duration(self.timeout.unwrap_or_default())
+            ));
+        }
         let (state, after) = match outcome.status {
             Status::Success => (TaskState::Success, AfterAttempt::Done),
             Status::Cancelled => (TaskState::Cancelled, AfterAttempt::Done),
@@ -377,7 +391,16 @@ impl Driver {
 
     /// Marks every unfinished task cancelled, then finishes the run.
     pub fn finish(mut self) -> Result<RunRecord, ExecError> {
+        let timed_out = self.halt == Some(Halt::Interrupted)
+            && self.timed_out.load(std::sync::atomic::Ordering::SeqCst);
+        let run_reason = timed_out.then(|| {
+            format!(
+                "the run's timeout of {} passed",
+                humantime::format_duration(self.timeout.unwrap_or_default())
+            )
+        });
         let reason = match &self.halt {
+            Some(_) if let Some(why) = &run_reason => why.clone(),
             Some(Halt::Interrupted) => "run interrupted".to_string(),
             Some(Halt::FailFast(t)) => format!("--fail-fast: task {t} failed"),
             None => "run ended before the task could run".to_string(),
@@ -390,7 +413,9 @@ impl Driver {
                 _ => {}
             }
         }
-        let state = if self.halt == Some(Halt::Interrupted) {
+        let state = if timed_out {
+            RunState::Failed
+        } else if self.halt == Some(Halt::Interrupted) {
             RunState::Cancelled
         } else {
             self.record.outcome()
@@ -398,6 +423,7 @@ impl Driver {
         self.emit(Event::RunFinished {
             state,
             at: Timestamp::now(),
+            reason: run_reason,
         })?;
         self.writer.commit(&self.record, true)?;
         Ok(self.record)

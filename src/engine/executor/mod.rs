@@ -121,11 +121,29 @@ pub async fn execute(
             used.push(r);
         }
     }
-    let driver = driver::Driver::new(dag.clone(), record, writer, observer, options.clone());
+    let mut driver = driver::Driver::new(dag.clone(), record, writer, observer, options.clone());
+    // The run's `timeout` stops it as a Ctrl-C would (without being one: the
+    // caller's signal is untouched), and the driver then fails the run saying why.
+    let stop = StopSignal {
+        graceful: stop.graceful.child_token(),
+        hard: stop.hard.child_token(),
+    };
+    let timer = dag.spec.timeout.map(|limit| {
+        let (graceful, timed_out) = (stop.graceful.clone(), driver.timed_out.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+            graceful.cancel();
+        })
+    });
+    driver.timeout = dag.spec.timeout;
     let ended = match options.executor {
         ExecutorKind::Sequential => sequential::run(driver, runners, stop).await,
         ExecutorKind::Local => local::run(driver, runners, stop).await,
     };
+    if let Some(timer) = timer {
+        timer.abort();
+    }
     for runner in used {
         runner.run_ended(&run_id).await;
     }

@@ -160,6 +160,7 @@ impl Checker<'_, '_> {
         if let Some((_, v)) = get("secret_env") {
             self.secret_env = self.env_names(v);
         }
+        let timeout = get("timeout").and_then(|(_, v)| self.positive_duration(v, "timeout"));
         let defaults = match get("defaults") {
             Some((_, v)) => self.defaults(v),
             None => Defaults::default(),
@@ -185,6 +186,7 @@ impl Checker<'_, '_> {
             params: self.params.clone(),
             env,
             tasks: tasks?,
+            timeout,
         })
     }
 
