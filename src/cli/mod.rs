@@ -15,6 +15,7 @@ pub mod report;
 pub mod run;
 pub mod setup;
 pub mod signals;
+pub mod text;
 pub mod validate;
 
 use std::process::ExitCode;

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::text::{format_ms, printable};
+
 use crate::engine::events::Event;
 use crate::engine::executor::Observer;
 use crate::engine::record::RunRecord;
@@ -65,7 +67,7 @@ impl Progress {
 
     /// Prints a line of task output (`-v`) above the bars.
     pub fn output_line(&self, task: &str, line: &str) {
-        let text = format!("{task} | {}", super::report::printable(line));
+        let text = format!("{task} | {}", printable(line));
         match self {
             // `-v` asks for the output even when progress is silenced.
             Progress::Silent => {
@@ -204,16 +206,6 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
         ),
         Event::RunFinished { state, at } => format!("{} run {} {state}", clock(*at), record.run_id),
     })
-}
-
-/// A short human duration: `850ms`, `2.4s`, `3m12s`, `1h05m`.
-pub fn format_ms(ms: u64) -> String {
-    match ms {
-        0..=999 => format!("{ms}ms"),
-        1_000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
-        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
-        _ => format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60),
-    }
 }
 
 impl Observer for Progress {

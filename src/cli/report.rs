@@ -4,7 +4,7 @@
 use comfy_table::{Table, presets};
 use serde::Serialize;
 
-use super::progress::format_ms;
+use super::text::{format_ms, printable};
 use crate::engine::record::{RunRecord, TaskRecord};
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::StateStore;
@@ -130,23 +130,6 @@ pub fn json(record: &RunRecord) -> String {
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
-}
-
-/// Control characters (escape sequences, carriage returns) of task output shown as
-/// `\u{..}`, so they cannot rewrite the terminal.
-pub fn printable(s: &str) -> String {
-    if !s.chars().any(|c| c.is_control() && c != '\t') {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 fn shorten(s: &str, max: usize) -> String {
