@@ -5,6 +5,8 @@ pub mod args;
 pub mod config;
 pub mod docs;
 pub mod exit;
+#[cfg(test)]
+mod fixtures;
 pub mod graph;
 pub mod history;
 pub mod junit;

@@ -277,3 +277,30 @@ impl Bars {
         self.overall.set_message(msg);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::fixtures::sample;
+    use crate::engine::validate::{LoadOptions, load_str};
+
+    #[test]
+    fn plain_progress_lines() {
+        let (done, events) = sample();
+        let dag = load_str(
+            "s.yaml",
+            "name: sample\nparams: {day: d1}\ntasks:\n  a: {command: x}\n  b: {command: y, retries: 1}\n  c: {command: z, depends_on: b}\n  d: {command: w}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let mut r = RunRecord::new(done.run_id.clone(), &dag, "s.yaml".into());
+        let mut lines = Vec::new();
+        for e in &events {
+            r.apply(e).unwrap();
+            if let Some(l) = plain_line(&r, e) {
+                lines.push(l);
+            }
+        }
+        insta::assert_snapshot!(lines.join("\n"));
+    }
+}
