@@ -102,7 +102,7 @@ fn quiet_task_panics() {
     std::panic::set_hook(Box::new(move |info| {
         let in_task = std::thread::current()
             .name()
-            .is_some_and(|n| n == run::WORKER_THREAD);
+            .is_some_and(|n| n == setup::WORKER_THREAD);
         if !in_task {
             default(info);
         }

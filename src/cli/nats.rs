@@ -55,17 +55,9 @@ pub async fn distributed_runners(
     Ok(runners.with_functions(local.functions().to_vec()))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .thread_name(super::run::WORKER_THREAD)
-        .enable_all()
-        .build()
-        .map_err(CliError::Output)
-}
-
 /// `dag worker`.
 pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, CliError> {
-    let runtime = runtime()?;
+    let runtime = setup::runtime(None)?;
     let queues = if args.queues.is_empty() {
         vec!["default".to_string()]
     } else {
@@ -194,7 +186,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
 
 /// `dag workers`.
 pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
-    let runtime = runtime()?;
+    let runtime = setup::runtime(None)?;
     let timing = Timing::from_env();
     let (workers, queues) = runtime.block_on(async {
         let client = connect(&options(nats), "dag workers").await?;
@@ -346,7 +338,7 @@ pub fn cancel(
         action: ControlAction::Cancel,
     });
     let subject = format!("dag.control.{}", args.run_id);
-    let runtime = runtime()?;
+    let runtime = setup::runtime(None)?;
     let Some(record) = record else {
         let unknown = |why: String| {
             CliError::usage(
