@@ -2,6 +2,7 @@
 //! [`main`] returns the process exit code, so tests and embedders can call it.
 
 pub mod args;
+pub mod complete;
 pub mod config;
 pub mod docs;
 pub mod exit;
