@@ -25,7 +25,7 @@ use crate::engine::capped_read::{ReadError, open_regular, read_regular};
 use crate::engine::events::Event;
 use crate::engine::record::RunRecord;
 use crate::engine::runner::TaskLog;
-use crate::engine::store::{RunWriter, StateStore, StoreError};
+use crate::engine::store::{RunWriter, StateStore, StoreError, check_record_version};
 
 /// Runs kept in a directory.
 #[derive(Clone, Debug)]
@@ -347,7 +347,7 @@ impl StateStore for FileStore {
                 path: record_path.display().to_string(),
                 detail: e.to_string(),
             })?;
-        record.check_version(&record_path.display().to_string())?;
+        check_record_version(&record, &record_path.display().to_string())?;
         let events_path = dir.join("events.jsonl");
         let file = match open_regular(&events_path, File::options().read(true)) {
             Ok(f) => f,

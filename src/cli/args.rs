@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCandidates;
 
-use super::docs::{run_id_candidates, task_id_candidates};
+use super::complete::{run_id_candidates, task_id_candidates};
 
 /// Run YAML DAG workflows: shell, HTTP, Docker and Rust tasks, locally or across
 /// machines.

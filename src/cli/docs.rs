@@ -8,7 +8,6 @@ use clap::CommandFactory;
 use super::args::Cli;
 use super::exit::{self, CliError};
 use super::output;
-use crate::engine::store::StateStore;
 
 /// The completion script for `shell`.
 pub fn completion(shell: clap_complete::Shell) -> String {
@@ -42,58 +41,4 @@ pub fn man(out: &Path) -> Result<u8, CliError> {
     clap_mangen::generate_to(Cli::command(), out).map_err(CliError::Output)?;
     output::print(&format!("wrote man pages to {}\n", out.display()))?;
     Ok(exit::SUCCESS)
-}
-
-/// Candidates for a run id: the runs in the state store (`$DAG_HOME`, else the
-/// platform data directory), newest first.
-pub fn run_id_candidates() -> Vec<clap_complete::CompletionCandidate> {
-    let Some(dir) = crate::embed::default_state_dir() else {
-        return Vec::new();
-    };
-    let Ok(store) = crate::backends::file_store::FileStore::open_existing(&dir) else {
-        return Vec::new();
-    };
-    let mut ids = store.run_ids().unwrap_or_default();
-    ids.reverse();
-    ids.into_iter()
-        .map(|id| {
-            let help = store
-                .load_run(&id)
-                .ok()
-                .map(|r| format!("{} {}", r.dag, r.state));
-            clap_complete::CompletionCandidate::new(id).help(help.map(Into::into))
-        })
-        .collect()
-}
-
-/// Candidates for a task id: the tasks of the DAG file named on the command line
-/// being completed (`dag run FILE --only <TAB>`), or of the run (`dag retry RUN
-/// --task <TAB>`).
-pub fn task_id_candidates() -> Vec<clap_complete::CompletionCandidate> {
-    let words: Vec<String> = std::env::args().collect();
-    let after = |cmd: &str| {
-        words
-            .iter()
-            .position(|w| w == cmd)
-            .and_then(|i| words[i + 1..].iter().find(|w| !w.starts_with('-')))
-            .cloned()
-    };
-    let ids: Vec<String> = if let Some(file) = after("run") {
-        let options = crate::engine::validate::LoadOptions::default();
-        match crate::engine::validate::load_file(Path::new(&file), &options) {
-            Ok(dag) => dag.spec.tasks.iter().map(|t| t.id.clone()).collect(),
-            Err(_) => Vec::new(),
-        }
-    } else if let Some(run) = after("retry") {
-        crate::embed::default_state_dir()
-            .and_then(|d| crate::backends::file_store::FileStore::open_existing(&d).ok())
-            .and_then(|s| crate::engine::store::StateStore::load_run(&s, &run).ok())
-            .map(|r| r.tasks.into_iter().map(|t| t.id).collect())
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    ids.into_iter()
-        .map(clap_complete::CompletionCandidate::new)
-        .collect()
 }

@@ -2,9 +2,12 @@
 //! [`main`] returns the process exit code, so tests and embedders can call it.
 
 pub mod args;
+pub mod complete;
 pub mod config;
 pub mod docs;
 pub mod exit;
+#[cfg(test)]
+mod fixtures;
 pub mod graph;
 pub mod history;
 pub mod junit;
@@ -15,6 +18,7 @@ pub mod report;
 pub mod run;
 pub mod setup;
 pub mod signals;
+pub mod text;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -99,7 +103,7 @@ fn quiet_task_panics() {
     std::panic::set_hook(Box::new(move |info| {
         let in_task = std::thread::current()
             .name()
-            .is_some_and(|n| n == run::WORKER_THREAD);
+            .is_some_and(|n| n == setup::WORKER_THREAD);
         if !in_task {
             default(info);
         }

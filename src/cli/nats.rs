@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::args::{CancelArgs, NatsArgs, OutputArg, WorkerArgs, WorkersArgs};
 use super::exit::{self, CliError};
 use super::output;
-use super::progress::format_ms;
 use super::setup;
+use super::text::format_ms;
 use crate::backends::docker::DockerRunner;
 use crate::backends::nats::scheduler::{NatsRunner, Warn, all_workers, heartbeat_age, suspicion};
 use crate::backends::nats::wire::{self, ControlAction, ControlMsg, PROTOCOL};
@@ -55,17 +55,9 @@ pub async fn distributed_runners(
     Ok(runners.with_functions(local.functions().to_vec()))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .thread_name(super::run::WORKER_THREAD)
-        .enable_all()
-        .build()
-        .map_err(CliError::Output)
-}
-
 /// `dag worker`.
 pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, CliError> {
-    let runtime = runtime()?;
+    let runtime = setup::runtime(None)?;
     let queues = if args.queues.is_empty() {
         vec!["default".to_string()]
     } else {
@@ -196,7 +188,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
 
 /// `dag workers`.
 pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
-    let runtime = runtime()?;
+    let runtime = setup::runtime(None)?;
     let timing = Timing::from_env();
     let (workers, queues) = runtime.block_on(async {
         let client = connect(&options(nats), "dag workers").await?;
@@ -348,7 +340,7 @@ pub fn cancel(
         action: ControlAction::Cancel,
     });
     let subject = format!("dag.control.{}", args.run_id);
-    let runtime = runtime()?;
+    let runtime = setup::runtime(None)?;
     let Some(record) = record else {
         let unknown = |why: String| {
             CliError::usage(

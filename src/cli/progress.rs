@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::text::{format_ms, printable};
+
 use crate::engine::events::Event;
 use crate::engine::executor::Observer;
 use crate::engine::record::RunRecord;
@@ -65,7 +67,7 @@ impl Progress {
 
     /// Prints a line of task output (`-v`) above the bars.
     pub fn output_line(&self, task: &str, line: &str) {
-        let text = format!("{task} | {}", super::report::printable(line));
+        let text = format!("{task} | {}", printable(line));
         match self {
             // `-v` asks for the output even when progress is silenced.
             Progress::Silent => {
@@ -214,16 +216,6 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
     })
 }
 
-/// A short human duration: `850ms`, `2.4s`, `3m12s`, `1h05m`.
-pub fn format_ms(ms: u64) -> String {
-    match ms {
-        0..=999 => format!("{ms}ms"),
-        1_000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
-        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
-        _ => format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60),
-    }
-}
-
 impl Observer for Progress {
     fn on_event(&self, record: &RunRecord, event: &Event) {
         match self {
@@ -291,5 +283,32 @@ impl Bars {
             msg.push_str(&format!(", failed {}", st.failed));
         }
         self.overall.set_message(msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::fixtures::sample;
+    use crate::engine::validate::{LoadOptions, load_str};
+
+    #[test]
+    fn plain_progress_lines() {
+        let (done, events) = sample();
+        let dag = load_str(
+            "s.yaml",
+            "name: sample\nparams: {day: d1}\ntasks:\n  a: {command: x}\n  b: {command: y, retries: 1}\n  c: {command: z, depends_on: b}\n  d: {command: w}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let mut r = RunRecord::new(done.run_id.clone(), &dag, "s.yaml".into());
+        let mut lines = Vec::new();
+        for e in &events {
+            r.apply(e).unwrap();
+            if let Some(l) = plain_line(&r, e) {
+                lines.push(l);
+            }
+        }
+        insta::assert_snapshot!(lines.join("\n"));
     }
 }

@@ -15,9 +15,6 @@ use crate::engine::executor::{ExecError, ExecOptions, ExecutorKind};
 use crate::engine::runner::{LineSink, Runners, StopSignal};
 use crate::engine::state::RunState;
 
-/// Name of the runtime's threads, where tasks (and their panics) run.
-pub const WORKER_THREAD: &str = "dag-worker";
-
 /// Tasks in flight at once in a distributed run unless `--parallel` says otherwise:
 /// the workers' slots are the real limit.
 pub const DISTRIBUTED_IN_FLIGHT: usize = 1000;
@@ -260,12 +257,7 @@ fn drive(
     let workers = options.parallel.clamp(1, 4);
     let pipeline = pipeline.options(options).observe(progress.clone());
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name(WORKER_THREAD)
-        .enable_all()
-        .build()
-        .map_err(CliError::Output)?;
+    let runtime = setup::runtime(Some(workers))?;
     let pipeline = if distributed {
         let warn_to = progress.clone();
         let warn = Arc::new(move |text: &str| warn_to.warn(text));

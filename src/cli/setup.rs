@@ -1,4 +1,5 @@
-//! From arguments to ready-made objects: the state directory, the store, the runners.
+//! From arguments to ready-made objects: the state directory, the store, the runners,
+//! and the runtime tasks run on.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -157,6 +158,23 @@ pub fn docker_defaults(args: &DockerArgs) -> Result<DockerDefaults, CliError> {
         check_volume(v).map_err(|e| CliError::usage(format!("--docker-volume: {e}"), None))?;
     }
     Ok(defaults)
+}
+
+/// Name of the runtime's threads, where tasks (and their panics) run.
+pub const WORKER_THREAD: &str = "dag-worker";
+
+/// The runtime that runs tasks, with `worker_threads` threads (else one per CPU),
+/// named [`WORKER_THREAD`].
+pub fn runtime(worker_threads: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads {
+        builder.worker_threads(n);
+    }
+    builder
+        .thread_name(WORKER_THREAD)
+        .enable_all()
+        .build()
+        .map_err(CliError::Output)
 }
 
 /// This machine's host name.

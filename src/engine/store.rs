@@ -2,7 +2,7 @@
 //! the NATS KV store implement them in `backends`.
 
 use super::events::Event;
-use super::record::RunRecord;
+use super::record::{RECORD_VERSION, RunRecord, valid_run_id};
 
 /// A store operation that failed: the store is unusable (exit code 3) or the run
 /// asked for does not exist.
@@ -45,14 +45,28 @@ pub enum StoreError {
 
 /// A run id no store could hold (see [`valid_run_id`]) names no run: both stores
 /// answer it with [`StoreError::NotFound`] before touching a file or a key.
-///
-/// [`valid_run_id`]: super::record::valid_run_id
 pub fn check_run_id(run_id: &str) -> Result<(), StoreError> {
-    if super::record::valid_run_id(run_id) {
+    if valid_run_id(run_id) {
         Ok(())
     } else {
         Err(StoreError::NotFound(run_id.to_string()))
     }
+}
+
+/// Refuses a record (read from `path`) written in a newer format than this `dag`
+/// reads, with a message saying so; older ones are read as they are. Both stores
+/// check every record they load.
+pub fn check_record_version(record: &RunRecord, path: &str) -> Result<(), StoreError> {
+    if record.version > RECORD_VERSION {
+        return Err(StoreError::Corrupt {
+            path: path.to_string(),
+            detail: format!(
+                "run {} was written by a newer dag (record format {}; this dag reads up to {RECORD_VERSION})",
+                record.run_id, record.version
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Storage of runs.
@@ -100,4 +114,29 @@ pub trait RunWriter: Send {
 
     /// The log of one attempt, for the task's output.
     fn task_log(&mut self, task: &str, attempt: u32) -> Result<super::runner::TaskLog, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::validate::{LoadOptions, load_str};
+
+    #[test]
+    fn a_newer_record_format_is_refused_by_name() {
+        let dag = load_str(
+            "t.yaml",
+            "name: t\ntasks:\n  a: {command: 'true'}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let mut r = RunRecord::new("r1".into(), &dag, "t.yaml".into());
+        assert!(check_record_version(&r, "run.json").is_ok());
+        r.version = 1;
+        assert!(check_record_version(&r, "run.json").is_ok());
+        r.version = RECORD_VERSION + 1;
+        let why = check_record_version(&r, "run.json")
+            .unwrap_err()
+            .to_string();
+        assert!(why.contains("written by a newer dag"), "{why}");
+    }
 }
