@@ -116,3 +116,50 @@ fn a_run_timeout_stops_the_run_and_fails_it_saying_why() {
         status.stdout
     );
 }
+
+#[test]
+fn with_outcome_leaves_a_handled_failure_leaves_the_run_successful() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dags");
+    let env = Env::new();
+    let work = env.path().join("work");
+    for (example, leaves_code) in [("cleanup", 0), ("alert", 1)] {
+        let text = std::fs::read_to_string(root.join(format!("{example}.yaml"))).unwrap();
+        // As written: any failure fails the run.
+        env.write(&format!("{example}.yaml"), &text);
+        // With `outcome: leaves`, only the leaves decide.
+        env.write(
+            &format!("{example}-leaves.yaml"),
+            text.replacen("\nname: ", "\noutcome: leaves\nname: ", 1),
+        );
+        let param = format!("work={}", work.display());
+        let params: &[&str] = if text.contains("params.work") {
+            &["--param", &param]
+        } else {
+            &[]
+        };
+        for executor in ["sequential", "local"] {
+            let mut args = vec!["--executor", executor];
+            args.extend_from_slice(params);
+            let (run, _) = env.run_json(&format!("{example}.yaml"), &args);
+            run.code(1);
+            let (run, doc) = env.run_json(&format!("{example}-leaves.yaml"), &args);
+            run.code(leaves_code);
+            let want = if leaves_code == 0 {
+                "success"
+            } else {
+                "failed"
+            };
+            assert_eq!(doc["state"], want, "{example} ({executor}): {doc}");
+        }
+    }
+    // The cleanup's failed step still shows failed: only the run's outcome differs.
+    let (_, doc) = env.run_json(
+        "cleanup-leaves.yaml",
+        &["--param", &format!("work={}", work.display())],
+    );
+    assert_eq!(task_state(&doc, "work"), "failed");
+    assert_eq!(task_state(&doc, "cleanup"), "success");
+    // In the alert, `all_clear` (none_failed) is a leaf and ends upstream_failed.
+    let (_, doc) = env.run_json("alert-leaves.yaml", &[]);
+    assert_eq!(task_state(&doc, "all_clear"), "upstream_failed");
+}

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::spec::{Backoff, PullPolicy, TriggerRule};
+use super::spec::{Backoff, PullPolicy, RunOutcome, TriggerRule};
 
 /// Where a key may be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +173,16 @@ pub const KEYS: &[Key] = &[
         schema: r##"{"$ref": "#/$defs/duration"}"##,
         default: None,
         doc: "time limit of the whole run: when it passes, nothing new starts, running tasks are stopped and end `cancelled`, and the run ends `failed` (exit 1) saying why",
+    },
+    Key {
+        name: "outcome",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/outcome"}"##,
+        default: Some("all_tasks"),
+        doc: "which tasks decide whether the run failed: `all_tasks` (any task that ended `failed` or `upstream_failed`) or `leaves` (only the tasks no task depends on, as in Airflow: a failure handled by an `all_done` cleanup or a `one_failed` alert leaves the run successful)",
     },
     Key {
         name: "defaults",
@@ -559,6 +569,7 @@ fn defs() -> Map<String, Value> {
         ("backoff", json!({"enum": names_of(&BACKOFFS)})),
         ("trigger_rule", json!({"enum": names_of(&TriggerRule::ALL)})),
         ("pull", json!({"enum": names_of(&PULLS)})),
+        ("outcome", json!({"enum": names_of(&RunOutcome::ALL)})),
         ("method", json!({"enum": methods})),
         ("type", json!({"enum": type_names().collect::<Vec<_>>()})),
     ] {

@@ -330,10 +330,17 @@ impl RunRecord {
     }
 
     /// The run's final state given its tasks: failed if any task failed or was
-    /// upstream_failed, cancelled if any was cancelled, success otherwise.
-    pub fn outcome(&self) -> RunState {
+    /// upstream_failed (any of `deciding` only, when given: the leaves of a run whose
+    /// `outcome` is `leaves`), cancelled if any was cancelled, success otherwise.
+    pub fn outcome(&self, deciding: Option<&[usize]>) -> RunState {
         let any = |s: TaskState| self.tasks.iter().any(|t| t.state == s);
-        if any(TaskState::Failed) || any(TaskState::UpstreamFailed) {
+        let failed =
+            |t: &TaskRecord| matches!(t.state, TaskState::Failed | TaskState::UpstreamFailed);
+        let failure = match deciding {
+            Some(tasks) => tasks.iter().any(|&i| failed(&self.tasks[i])),
+            None => self.tasks.iter().any(failed),
+        };
+        if failure {
             RunState::Failed
         } else if any(TaskState::Cancelled) {
             RunState::Cancelled

@@ -22,6 +22,9 @@ pub struct DagSpec {
     /// `dag retry`'s start for a retried run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// Which tasks decide whether the run failed (`outcome`).
+    #[serde(default)]
+    pub outcome: RunOutcome,
 }
 
 impl DagSpec {
@@ -240,6 +243,27 @@ pub enum Backoff {
     Exponential,
     /// `retry_delay` before every retry.
     Fixed,
+}
+
+/// `outcome:`: which tasks decide whether a run failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Any task that ended `failed` or `upstream_failed` fails the run.
+    #[default]
+    AllTasks,
+    /// Only the leaf tasks (those no task depends on) decide, as in Airflow: a
+    /// failure handled downstream (an `all_done` cleanup, a `one_failed` alert) leaves
+    /// the run successful.
+    Leaves,
+}
+
+impl RunOutcome {
+    /// Every choice with its file spelling.
+    pub const ALL: [(&'static str, RunOutcome); 2] = [
+        ("all_tasks", RunOutcome::AllTasks),
+        ("leaves", RunOutcome::Leaves),
+    ];
 }
 
 /// `trigger_rule:`: when a task may run given its upstream tasks' final states.

@@ -718,6 +718,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         env: Vec::new(),
         tasks: vec![task.clone()],
         timeout: None,
+        outcome: Default::default(),
     }));
     let log_path = state.logs_dir.join(format!(
         "{}.{}.{}.{slot}.log",

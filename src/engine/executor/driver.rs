@@ -13,7 +13,7 @@ use crate::engine::runner::{
     Acker, LogFaults, Note, NoteSink, Outcome, Status, StopSignal, TaskContext,
 };
 use crate::engine::secrets::Secrets;
-use crate::engine::spec::TaskSpec;
+use crate::engine::spec::{RunOutcome, TaskSpec};
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::{RunWriter, StoreError};
 use crate::engine::time::Timestamp;
@@ -418,7 +418,13 @@ impl Driver {
         } else if self.halt == Some(Halt::Interrupted) {
             RunState::Cancelled
         } else {
-            self.record.outcome()
+            let leaves: Vec<usize> = (0..self.dag.len())
+                .filter(|&t| self.dag.downstream[t].is_empty())
+                .collect();
+            self.record.outcome(match self.dag.spec.outcome {
+                RunOutcome::AllTasks => None,
+                RunOutcome::Leaves => Some(&leaves),
+            })
         };
         self.emit(Event::RunFinished {
             state,

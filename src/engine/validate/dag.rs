@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::engine::format::{self, Place};
 use crate::engine::graph::find_cycles;
-use crate::engine::spec::{Backoff, DagSpec, PullPolicy, RetryPolicy, TaskSpec, TriggerRule};
+use crate::engine::spec::{
+    Backoff, DagSpec, PullPolicy, RetryPolicy, RunOutcome, TaskSpec, TriggerRule,
+};
 use crate::engine::suggest::suggest;
 use crate::engine::yaml::{Node, NodeKind, Span};
 
@@ -161,6 +163,9 @@ impl Checker<'_, '_> {
             self.secret_env = self.env_names(v);
         }
         let timeout = get("timeout").and_then(|(_, v)| self.positive_duration(v, "timeout"));
+        let outcome = get("outcome")
+            .and_then(|(_, v)| self.choice(v, "outcome", &RunOutcome::ALL))
+            .unwrap_or_default();
         let defaults = match get("defaults") {
             Some((_, v)) => self.defaults(v),
             None => Defaults::default(),
@@ -187,6 +192,7 @@ impl Checker<'_, '_> {
             env,
             tasks: tasks?,
             timeout,
+            outcome,
         })
     }
 
