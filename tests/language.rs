@@ -163,3 +163,72 @@ fn with_outcome_leaves_a_handled_failure_leaves_the_run_successful() {
     let (_, doc) = env.run_json("alert-leaves.yaml", &[]);
     assert_eq!(task_state(&doc, "all_clear"), "upstream_failed");
 }
+
+#[test]
+fn when_conditions_skip_tasks_on_params_env_and_outputs() {
+    let env = Env::new();
+    env.write(
+        "w.yaml",
+        r#"name: conditions
+params: { target: prod, replicas: "3" }
+env: { REGION: eu }
+tasks:
+  count:
+    command: echo "files=12" >> "$DAG_OUTPUT"
+  deploy:
+    command: "true"
+    when: params.target == 'prod' && params.replicas >= 2
+  canary:
+    command: "true"
+    when: ${{ params.target in ['dev', "staging"] }}
+  after_canary:
+    command: "true"
+    depends_on: canary
+  many:
+    command: "true"
+    depends_on: count
+    when: tasks.count.outputs.files > 9 && env.REGION == 'eu'
+  few:
+    command: "true"
+    depends_on: count
+    when: "!(tasks.count.outputs.files > 9)"
+  missing:
+    command: "true"
+    depends_on: count
+    when: tasks.count.outputs.size > 1
+"#,
+    );
+    in_every_executor(&env, "w.yaml", |executor, code, doc| {
+        assert_eq!(code, 1, "{executor}: `missing` fails: {doc}");
+        assert_eq!(task_state(doc, "deploy"), "success", "{executor}");
+        assert_eq!(task_state(doc, "canary"), "skipped", "{executor}");
+        assert_eq!(
+            task(doc, "canary")["error"],
+            "when: `${{ params.target in ['dev', \"staging\"] }}` is false",
+            "{executor}"
+        );
+        assert_eq!(task(doc, "canary")["attempts"], 0, "{executor}");
+        // Skips propagate by the trigger rules.
+        assert_eq!(task_state(doc, "after_canary"), "skipped", "{executor}");
+        assert_eq!(task_state(doc, "many"), "success", "{executor}");
+        assert_eq!(task_state(doc, "few"), "skipped", "{executor}");
+        assert_eq!(task_state(doc, "missing"), "failed", "{executor}");
+        assert_eq!(
+            task(doc, "missing")["error"],
+            "when: task `count` published no output `size`",
+            "{executor}"
+        );
+    });
+}
+
+#[test]
+fn bad_conditions_are_refused_where_they_are_written() {
+    let env = Env::new();
+    env.write(
+        "bad.yaml",
+        "name: bad\nparams: { target: prod }\ntasks:\n  a: { command: 'true', when: params.target = 'prod' }\n  b: { command: 'true', when: params.traget == 'prod' }\n  c: { command: 'true', when: tasks.d.outputs.k == 1 }\n  d: { command: 'true', when: tasks.nope.output }\n  e: { command: 'true', when: \"(params.target == 'prod'\" }\n",
+    );
+    let run = env.run(&["validate", "bad.yaml"]);
+    run.code(2);
+    insta::assert_snapshot!(run.stderr);
+}

@@ -336,6 +336,16 @@ pub const KEYS: &[Key] = &[
         doc: "the queue distributed workers take the task from",
     },
     Key {
+        name: "when",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r#"{"type": ["string", "boolean"]}"#,
+        default: None,
+        doc: "a condition, bare or wrapped in `${{ }}`, checked when the trigger rule lets the task run: when false, the task ends `skipped` without running (see Conditions)",
+    },
+    Key {
         name: "skip_exit_code",
         place: Place::Task,
         types: SKIPPABLE,

@@ -93,6 +93,10 @@ pub struct TaskSpec {
     /// instead of `failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_exit_codes: Vec<i32>,
+    /// `when`: the condition (as written, checked when the file was loaded) that
+    /// must hold for the task to run; when false, the task ends `skipped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
 }
 
 impl TaskSpec {

@@ -174,6 +174,33 @@ impl Driver {
         self.set_state(task, state, Some(reason))
     }
 
+    /// Skips `task`, whose trigger rule lets it run, if its `when` condition is
+    /// false; says whether it did. A condition that cannot be evaluated (an output
+    /// the upstream task did not publish) leaves the task to run, and its attempt
+    /// fails with the reason (see `begin_attempt`).
+    pub fn skip_unless_wanted(&mut self, task: usize) -> Result<bool, ExecError> {
+        let Some(when) = self.dag.task(task).when.clone() else {
+            return Ok(false);
+        };
+        match self.condition_holds(&when) {
+            Ok(false) => {
+                let reason = format!("when: `{}` is false", when.trim());
+                self.set_state(task, TaskState::Skipped, Some(reason))?;
+                Ok(true)
+            }
+            Ok(true) | Err(_) => Ok(false),
+        }
+    }
+
+    /// Evaluates a `when` condition against the run's params, env and outputs.
+    fn condition_holds(&self, when: &str) -> Result<bool, String> {
+        let cond = crate::engine::condition::parse(when)?;
+        cond.eval(&RunValues {
+            dag: &self.dag,
+            record: &self.record,
+        })
+    }
+
     /// Records the start of an attempt and prepares its context.
     pub fn begin_attempt(
         &mut self,
@@ -187,10 +214,18 @@ impl Driver {
             at: Timestamp::now(),
             host: self.options.host.clone(),
         })?;
-        let (resolved, unrunnable) = match self.resolve_outputs(task) {
+        let (resolved, mut unrunnable) = match self.resolve_outputs(task) {
             Ok(resolved) => (resolved, None),
             Err(e) => (None, Some(e)),
         };
+        // A condition that could not be evaluated when the task was let through.
+        if let Some(when) = &self.dag.task(task).when
+            && unrunnable.is_none()
+            && attempt == 1
+            && let Err(e) = self.condition_holds(when)
+        {
+            unrunnable = Some(format!("when: {e}"));
+        }
         let spec = resolved.as_ref().unwrap_or_else(|| self.dag.task(task));
         let log = self.writer.task_log(&spec.id, attempt)?;
         let mut env = Vec::with_capacity(self.dag.spec.env.len() + spec.env.len() + 4);
@@ -454,6 +489,39 @@ impl Driver {
         self.check_logs().err().unwrap_or_else(|| {
             ExecError::Panicked("a task log fault was signalled but not recorded".into())
         })
+    }
+}
+
+/// What a `when` condition reads, from a run in progress.
+struct RunValues<'a> {
+    dag: &'a Dag,
+    record: &'a RunRecord,
+}
+
+impl crate::engine::condition::Lookup for RunValues<'_> {
+    fn param(&self, name: &str) -> Option<String> {
+        self.dag
+            .spec
+            .params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        self.dag
+            .spec
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    }
+
+    fn output(&self, task: &str, key: &str) -> Option<String> {
+        let t = &self.record.tasks[self.dag.index_of(task)?];
+        t.outputs.get(key).cloned()
     }
 }
 

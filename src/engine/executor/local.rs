@@ -48,6 +48,7 @@ impl Local {
                 }
                 match decide(dag.task(c).trigger_rule, self.tallies[c]) {
                     Decision::Wait => {}
+                    Decision::Run if d.skip_unless_wanted(c)? => work.push(c),
                     Decision::Run => self.queue(d, c)?,
                     decision => {
                         d.resolve(c, decision)?;
@@ -95,6 +96,7 @@ pub(super) async fn run(
         }
         match decide(dag.task(t).trigger_rule, l.tallies[t]) {
             Decision::Wait => {}
+            Decision::Run if d.skip_unless_wanted(t)? => l.settle(&mut d, t)?,
             Decision::Run => l.queue(&mut d, t)?,
             decision => {
                 d.resolve(t, decision)?;

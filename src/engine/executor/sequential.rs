@@ -35,6 +35,8 @@ pub(super) async fn run(
                 if matches!(decision, Decision::UpstreamFailed | Decision::Skipped) {
                     d.resolve(t, decision)?;
                     changed = true;
+                } else if decision == Decision::Run && d.skip_unless_wanted(t)? {
+                    changed = true;
                 }
             }
         }

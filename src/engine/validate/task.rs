@@ -1,11 +1,13 @@
 //! The keys every task has, whatever its type.
 
+use crate::engine::condition::{self, Operand};
 use crate::engine::format::{self, Place};
 use crate::engine::spec::{TaskKind, TaskSpec, TriggerRule};
+use crate::engine::suggest::suggest;
 use crate::engine::yaml::{Node, NodeKind, Span};
 
 use super::Problem;
-use super::checker::{Checker, Entries, collect_strings, value};
+use super::checker::{Checker, Entries, OutputRef, collect_strings, value};
 use super::dag::Defaults;
 
 impl Checker<'_, '_> {
@@ -155,6 +157,7 @@ impl Checker<'_, '_> {
         let priority = get("priority")
             .and_then(|v| self.int(v, "priority"))
             .unwrap_or(0);
+        let when = get("when").and_then(|v| self.condition(v));
         let skip_exit_codes = match get("skip_exit_code") {
             Some(v) => self.skip_exit_codes(v, type_name),
             None => Vec::new(),
@@ -216,7 +219,59 @@ impl Checker<'_, '_> {
             priority,
             secret_env,
             skip_exit_codes,
+            when,
         })
+    }
+
+    /// `when`: parsed, with its params declared and its outputs noted for the check
+    /// that they come from upstream tasks.
+    fn condition(&mut self, node: &Node) -> Option<String> {
+        let text = self.raw_string(node, "when")?;
+        let cond = match condition::parse(&text) {
+            Ok(c) => c,
+            Err(e) => {
+                self.report(
+                    Problem::at(node.span, format!("`when`: {e}"), "invalid condition").help(
+                        "conditions compare `params.NAME`, `env.NAME` and `tasks.ID.outputs.KEY` with `==`, `!=`, `<`, `<=`, `>`, `>=`, `in [..]`, joined by `&&`, `||`, `!` and parentheses",
+                    ),
+                );
+                return None;
+            }
+        };
+        let task = self.current_task.clone().unwrap_or_default();
+        let mut ok = true;
+        for operand in cond.operands() {
+            match operand {
+                Operand::Param(name) if !self.params.iter().any(|(k, _)| k == name) => {
+                    let span = self.narrow(node, &format!("params.{name}"));
+                    let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+                    let help = match suggest(name, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "declare it under `params:` at the top of the file".into(),
+                    };
+                    self.report(
+                        Problem::at(
+                            span,
+                            format!("unknown param `{name}`"),
+                            "not declared in `params`",
+                        )
+                        .help(help),
+                    );
+                    ok = false;
+                }
+                Operand::Output { task: from, key } => {
+                    let span = self.narrow(node, &format!("tasks.{from}."));
+                    self.output_refs.push(OutputRef {
+                        task: task.clone(),
+                        from: from.clone(),
+                        key: key.clone(),
+                        span,
+                    });
+                }
+                _ => {}
+            }
+        }
+        ok.then_some(text)
     }
 
     /// `skip_exit_code`: one code or a list, each in the range of the task's type.
