@@ -13,8 +13,9 @@ use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::{RunWriter, StoreError};
 use crate::engine::validate::{LoadOptions, load_str};
 
-/// Runs `bash` tasks whose command is `ok`, `fail` or `flaky N` (fails the first N
-/// attempts), with a small sleep so that local runs really overlap.
+/// Runs `bash` tasks whose command is `ok`, `fail`, `skip` or `flaky N` (fails the
+/// first N attempts), with a small sleep so that local runs really overlap; a task
+/// that succeeds publishes `n=1`.
 struct Scripted;
 
 impl TaskRunner for Scripted {
@@ -30,8 +31,12 @@ impl TaskRunner for Scripted {
                 Some(("flaky", n)) => attempt > n.parse::<u32>().unwrap_or(0),
                 _ => command == "ok",
             };
-            if ok {
-                Outcome::success(Some(0))
+            if command == "skip" {
+                Outcome::skipped("scripted skip")
+            } else if ok {
+                let mut outputs = crate::engine::runner::Outputs::new();
+                outputs.insert("n".into(), "1".into());
+                Outcome::success(Some(0)).with_outputs(outputs)
             } else {
                 Outcome::failed(Some(1), "scripted failure")
             }
@@ -39,7 +44,8 @@ impl TaskRunner for Scripted {
     }
 }
 
-struct NullWriter;
+/// Keeps nothing but the task logs, in a directory removed with it.
+struct NullWriter(tempfile::TempDir);
 
 impl RunWriter for NullWriter {
     fn append(&mut self, _: &Event) -> Result<(), StoreError> {
@@ -48,8 +54,15 @@ impl RunWriter for NullWriter {
     fn commit(&mut self, _: &crate::engine::record::RunRecord, _: bool) -> Result<(), StoreError> {
         Ok(())
     }
-    fn task_log(&mut self, _: &str, _: u32) -> Result<crate::engine::runner::TaskLog, StoreError> {
-        Ok(crate::engine::runner::TaskLog::at("/dev/null".into()))
+    fn task_log(
+        &mut self,
+        task: &str,
+        attempt: u32,
+    ) -> Result<crate::engine::runner::TaskLog, StoreError> {
+        // Logs must be regular files; these go with the writer's directory.
+        Ok(crate::engine::runner::TaskLog::at(
+            self.0.path().join(format!("{task}.{attempt}.log")),
+        ))
     }
 }
 
@@ -90,7 +103,7 @@ fn run_yaml(
         .block_on(execute(
             dag,
             record,
-            Box::new(NullWriter),
+            Box::new(NullWriter(tempfile::tempdir().unwrap())),
             &runners,
             starts.clone(),
             &options,
@@ -122,21 +135,32 @@ fn random_dag() -> impl Strategy<Value = String> {
         let task = (
             proptest::collection::vec(any::<bool>(), n),
             0usize..6,
-            0u8..5,
+            0u8..6,
             -1i64..2,
+            0u8..5,
         );
         proptest::collection::vec(task, n).prop_map(move |tasks| {
-            let mut y = String::from("name: random\ndefaults: {retry_delay: 1ms}\ntasks:\n");
-            for (i, (deps, rule, behaviour, priority)) in tasks.iter().enumerate() {
+            let mut y = String::from("name: random\nparams: {p: 'yes'}\ndefaults: {retry_delay: 1ms}\ntasks:\n");
+            for (i, (deps, rule, behaviour, priority, cond)) in tasks.iter().enumerate() {
                 let deps: Vec<String> = (0..i).filter(|&j| deps[j] && (i - j) < 4).map(|j| format!("t{j}")).collect();
                 let command = match behaviour {
                     0 => "fail".to_string(),
                     1 => "flaky 1".to_string(),
                     2 => "flaky 3".to_string(),
+                    3 => "skip".to_string(),
                     _ => "ok".to_string(),
                 };
+                // Conditions on a param (true or false) and on an upstream output
+                // (missing when that task did not succeed: the task then fails).
+                let when = match (cond, deps.first()) {
+                    (1, _) => "    when: params.p == 'yes'\n".to_string(),
+                    (2, _) => "    when: params.p != 'yes'\n".to_string(),
+                    (3, Some(d)) => format!("    when: tasks.{d}.outputs.n >= 1\n"),
+                    (4, Some(d)) => format!("    when: \"!(tasks.{d}.outputs.n == 1)\"\n"),
+                    _ => String::new(),
+                };
                 y.push_str(&format!(
-                    "  t{i}:\n    command: {command}\n    depends_on: [{}]\n    trigger_rule: {}\n    retries: 1\n    priority: {priority}\n",
+                    "  t{i}:\n    command: {command}\n    depends_on: [{}]\n    trigger_rule: {}\n    retries: 1\n    priority: {priority}\n{when}",
                     deps.join(", "),
                     RULES[*rule]
                 ));
