@@ -232,3 +232,21 @@ fn bad_conditions_are_refused_where_they_are_written() {
     run.code(2);
     insta::assert_snapshot!(run.stderr);
 }
+
+#[test]
+fn a_task_whose_rule_fires_early_still_waits_for_the_outputs_it_reads() {
+    let env = Env::new();
+    env.write(
+        "e.yaml",
+        "name: early\ntasks:\n  slow: { command: 'sleep 1; echo v=slow >> \"$DAG_OUTPUT\"' }\n  fast: { command: 'true' }\n  first: { type: fn, command: 'echo ${{ tasks.slow.outputs.v }}', depends_on: [slow, fast], trigger_rule: one_success }\n  gated: { command: 'true', depends_on: [slow, fast], trigger_rule: one_success, when: tasks.slow.outputs.v == 'slow' }\n",
+    );
+    in_every_executor(&env, "e.yaml", |executor, code, doc| {
+        assert_eq!(code, 0, "{executor}: {doc}");
+        assert_eq!(
+            task(doc, "first")["outputs"]["output"],
+            "slow",
+            "{executor}"
+        );
+        assert_eq!(task_state(doc, "gated"), "success", "{executor}");
+    });
+}

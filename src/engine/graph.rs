@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::spec::{DagSpec, TaskSpec};
+use super::state::TaskState;
 
 /// A validated DAG with its edges resolved to task indexes (declaration order).
 #[derive(Clone, Debug)]
@@ -13,6 +14,12 @@ pub struct Dag {
     pub upstream: Vec<Vec<usize>>,
     /// `downstream[i]`: the tasks that depend on task `i`.
     pub downstream: Vec<Vec<usize>>,
+    /// `reads[i]`: the tasks whose outputs task `i` reads (in its strings or its
+    /// `when`). Validation made sure each is upstream of it; a trigger rule that
+    /// fires early (`one_success`, `one_failed`) still waits for them to end.
+    pub reads: Vec<Vec<usize>>,
+    /// `readers[i]`: the tasks that read task `i`'s outputs.
+    pub readers: Vec<Vec<usize>>,
     /// The DAG file's text, when it was loaded from one: kept with each run so that
     /// `dag retry` runs exactly what ran before.
     pub source: Option<std::sync::Arc<str>>,
@@ -44,12 +51,40 @@ impl Dag {
                 downstream[u].push(i);
             }
         }
+        let reads: Vec<Vec<usize>> = spec
+            .tasks
+            .iter()
+            .map(|t| {
+                let mut r: Vec<usize> = t
+                    .output_sources()
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect();
+                r.sort_unstable();
+                r.dedup();
+                r
+            })
+            .collect();
+        let mut readers = vec![Vec::new(); spec.tasks.len()];
+        for (i, rs) in reads.iter().enumerate() {
+            for &r in rs {
+                readers[r].push(i);
+            }
+        }
         Dag {
             spec,
             upstream,
             downstream,
+            reads,
+            readers,
             source: None,
         }
+    }
+
+    /// Whether every task whose outputs `task` reads has ended, given each task's
+    /// state: until then the task may not start, whatever its trigger rule says.
+    pub fn reads_done(&self, task: usize, state: impl Fn(usize) -> TaskState) -> bool {
+        self.reads[task].iter().all(|&r| state(r).is_terminal())
     }
 
     /// Number of tasks.

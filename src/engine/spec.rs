@@ -324,6 +324,35 @@ impl TaskSpec {
         kind || self.env.iter().any(|(_, v)| has(v)) || self.workdir.as_deref().is_some_and(has)
     }
 
+    /// The ids of the tasks whose outputs this task reads: in its strings
+    /// (`${{ tasks.ID.outputs.KEY }}`) and in its `when`.
+    pub fn output_sources(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.has_expressions() {
+            let _ = self.map_strings(&mut |s: &str| {
+                let _ = super::expr::substitute(s, |e| {
+                    if let super::expr::Expr::Output { task, .. } = e {
+                        out.push(task.to_string());
+                    }
+                    Ok(None)
+                });
+                Ok(String::new())
+            });
+        }
+        if let Some(cond) = self
+            .when
+            .as_deref()
+            .and_then(|w| super::condition::parse(w).ok())
+        {
+            for operand in cond.operands() {
+                if let super::condition::Operand::Output { task, .. } = operand {
+                    out.push(task.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// A copy with every string value that can hold expressions (command, URL, body,
     /// header values, image, volumes, network, env values, workdir) passed through `f`.
     pub fn map_strings(

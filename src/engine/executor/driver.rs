@@ -159,7 +159,10 @@ impl Driver {
     /// What the trigger rule of `task` says now.
     pub fn decision(&self, task: usize) -> Decision {
         let up = Upstream::of(self.dag.upstream[task].iter().map(|&u| self.state(u)));
-        decide(self.dag.task(task).trigger_rule, up)
+        match decide(self.dag.task(task).trigger_rule, up) {
+            Decision::Run if !self.dag.reads_done(task, |t| self.state(t)) => Decision::Wait,
+            decision => decision,
+        }
     }
 
     /// Resolves a task whose rule can no longer hold.
@@ -218,10 +221,10 @@ impl Driver {
             Ok(resolved) => (resolved, None),
             Err(e) => (None, Some(e)),
         };
-        // A condition that could not be evaluated when the task was let through.
+        // A condition that could not be evaluated when the task was let through
+        // fails every attempt, as a missing output in a command does.
         if let Some(when) = &self.dag.task(task).when
             && unrunnable.is_none()
-            && attempt == 1
             && let Err(e) = self.condition_holds(when)
         {
             unrunnable = Some(format!("when: {e}"));

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::ExecError;
 use super::driver::{AfterAttempt, Driver, Halt, run_attempt};
-use crate::engine::graph::ReadyKey;
+use crate::engine::graph::{Dag, ReadyKey};
 use crate::engine::record::RunRecord;
 use crate::engine::runner::{Outcome, Runners, StopSignal};
 use crate::engine::state::TaskState;
@@ -38,23 +38,39 @@ impl Local {
             let state = d.state(x);
             for &c in &dag.downstream[x] {
                 self.tallies[c].record(state);
-                if d.state(c) != TaskState::Pending {
-                    continue;
-                }
-                // A halted run decides nothing more: `finish` cancels what is left,
-                // as the sequential executor does.
-                if d.halt.is_some() {
-                    continue;
-                }
-                match decide(dag.task(c).trigger_rule, self.tallies[c]) {
-                    Decision::Wait => {}
-                    Decision::Run if d.skip_unless_wanted(c)? => work.push(c),
-                    Decision::Run => self.queue(d, c)?,
-                    decision => {
-                        d.resolve(c, decision)?;
-                        work.push(c);
-                    }
-                }
+                self.decide(d, &dag, c, &mut work)?;
+            }
+            // A task that reads `x`'s outputs may have been held for it.
+            for &c in &dag.readers[x] {
+                self.decide(d, &dag, c, &mut work)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues, resolves or leaves pending task `c` by its trigger rule (and its
+    /// `when`, and the tasks whose outputs it reads); a task that ends at once goes
+    /// on `work` to be settled.
+    fn decide(
+        &mut self,
+        d: &mut Driver,
+        dag: &Dag,
+        c: usize,
+        work: &mut Vec<usize>,
+    ) -> Result<(), ExecError> {
+        // A halted run decides nothing more: `finish` cancels what is left, as the
+        // sequential executor does.
+        if d.state(c) != TaskState::Pending || d.halt.is_some() {
+            return Ok(());
+        }
+        match decide(dag.task(c).trigger_rule, self.tallies[c]) {
+            Decision::Wait => {}
+            Decision::Run if !dag.reads_done(c, |t| d.state(t)) => {}
+            Decision::Run if d.skip_unless_wanted(c)? => work.push(c),
+            Decision::Run => self.queue(d, c)?,
+            decision => {
+                d.resolve(c, decision)?;
+                work.push(c);
             }
         }
         Ok(())
@@ -91,17 +107,10 @@ pub(super) async fn run(
         }
     }
     for t in 0..dag.len() {
-        if d.state(t) != TaskState::Pending {
-            continue;
-        }
-        match decide(dag.task(t).trigger_rule, l.tallies[t]) {
-            Decision::Wait => {}
-            Decision::Run if d.skip_unless_wanted(t)? => l.settle(&mut d, t)?,
-            Decision::Run => l.queue(&mut d, t)?,
-            decision => {
-                d.resolve(t, decision)?;
-                l.settle(&mut d, t)?;
-            }
+        let mut work = Vec::new();
+        l.decide(&mut d, &dag, t, &mut work)?;
+        for done in work {
+            l.settle(&mut d, done)?;
         }
     }
     let mut running: JoinSet<Outcome> = JoinSet::new();
