@@ -65,7 +65,16 @@ pub fn run(
     pipeline.store()?;
     let file = args.file.display().to_string();
     let total = dag.len();
-    drive(args.exec, nats, pipeline, total, Target::New { dag, file })
+    drive(
+        args.exec,
+        nats,
+        pipeline,
+        total,
+        Target::New {
+            dag: Box::new(dag),
+            file,
+        },
+    )
 }
 
 /// Hands the memory freed since startup back to the system. Loading a large file
@@ -196,7 +205,7 @@ pub fn retry(
 /// What to drive: a new run, or an earlier one again.
 enum Target {
     New {
-        dag: crate::engine::graph::Dag,
+        dag: Box<crate::engine::graph::Dag>,
         file: String,
     },
     Retry {
@@ -279,7 +288,7 @@ fn drive(
     let store = pipeline.store()?;
     let driver = async move {
         match target {
-            Target::New { dag, file } => pipeline.run(dag, &file, stop).await,
+            Target::New { dag, file } => pipeline.run(*dag, &file, stop).await,
             Target::Retry { run_id, task } => pipeline.retry(&run_id, task.as_deref(), stop).await,
         }
     };
