@@ -34,7 +34,7 @@ fn a_skip_exit_code_ends_the_task_skipped_and_skips_propagate() {
     let env = Env::new();
     env.write(
         "s.yaml",
-        "name: skips\ntasks:\n  check: { command: 'echo nothing new; exit 99', skip_exit_code: [3, 99], retries: 2, retry_delay: 10ms }\n  build: { command: 'true', depends_on: check }\n  report: { command: 'true', depends_on: check, trigger_rule: none_failed }\n  nothing: { type: fn, command: skip no files today }\n  broken: { command: 'exit 4', skip_exit_code: 3 }\n",
+        "name: skips\ntasks:\n  check: { command: 'echo nothing new; exit 99', skip_exit_code: [3, 99], retries: 2, retry_delay: 10ms }\n  build: { command: 'true', depends_on: check }\n  report: { command: 'true', depends_on: check, trigger_rule: none_failed }\n  nothing: { type: fn, command: skip no files today }\n  broken: { command: 'exit 4', skip_exit_code: 3 }\n  slow: { command: 'sleep 5', timeout: 300ms, skip_exit_code: 143, retries: 1, retry_delay: 10ms }\n",
     );
     in_every_executor(&env, "s.yaml", |executor, code, doc| {
         // `broken` fails: 4 is not one of its skip codes.
@@ -56,6 +56,9 @@ fn a_skip_exit_code_ends_the_task_skipped_and_skips_propagate() {
             "{executor}"
         );
         assert_eq!(task_state(doc, "broken"), "failed", "{executor}");
+        // A timeout is no exit: it fails (and is retried) whatever the skip codes.
+        assert_eq!(task_state(doc, "slow"), "failed", "{executor}");
+        assert_eq!(task(doc, "slow")["attempts"], 2, "{executor}");
     });
 }
 
@@ -249,4 +252,38 @@ fn a_task_whose_rule_fires_early_still_waits_for_the_outputs_it_reads() {
         );
         assert_eq!(task_state(doc, "gated"), "success", "{executor}");
     });
+}
+
+#[test]
+fn a_ctrl_c_before_the_run_timeout_cancels_the_run_and_fail_fast_keeps_the_reason() {
+    let env = Env::new();
+    // The task takes 2 s to stop after SIGTERM: the timeout passes meanwhile.
+    env.write(
+        "c.yaml",
+        "name: stubborn\ntimeout: 1s\ntasks:\n  slow: { command: \"trap 'sleep 2; exit 1' TERM; sleep 30 & wait\" }\n",
+    );
+    let child = env
+        .cmd(&["run", "c.yaml", "--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    crate::common::kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["state"], "cancelled", "{doc}");
+    assert!(doc.get("reason").is_none(), "{doc}");
+    env.run(&["status"]).code(130);
+    // With --fail-fast, a failure halts the run; the timeout then stops the task
+    // still running, and the run says so.
+    env.write(
+        "f.yaml",
+        "name: ff\ntimeout: 1s\ntasks:\n  bad: { command: 'exit 1' }\n  slow: { command: 'sleep 30' }\n",
+    );
+    let (run, doc) = env.run_json("f.yaml", &["--fail-fast"]);
+    run.code(1);
+    assert_eq!(doc["reason"], "the run's timeout of 1s passed", "{doc}");
+    assert_eq!(task_state(&doc, "slow"), "cancelled");
 }

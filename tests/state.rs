@@ -428,7 +428,7 @@ fn a_full_disk_while_writing_a_task_log_stops_the_run_like_a_store_failure() {
          timeout 60 {bin} run loud.yaml --parallel 4 --output quiet 2> stderr; echo $? > rc\n\
          find {store} -name '*.tmp' > tmp_files\n\
          rm -f {store}/runs/*/logs/*\n\
-         {bin} status --output json > status.json\n",
+         {bin} status --output json > status.json; echo $? > status_rc\n",
         store = store.display(),
         bin = bin.display()
     );
@@ -457,6 +457,8 @@ fn a_full_disk_while_writing_a_task_log_stops_the_run_like_a_store_failure() {
     assert_eq!(read("tmp_files"), "", "temporary files left behind");
     let doc: serde_json::Value = serde_json::from_str(&read("status.json")).unwrap();
     assert_eq!(doc["state"], "running", "{doc}");
+    // Interrupted: no process drives it any more.
+    assert_eq!(read("status_rc").trim(), "130");
     assert_eq!(task_state(&doc, "loud"), "running", "{doc}");
     assert_eq!(task(&doc, "loud")["attempts"], 1, "{doc}");
     assert_eq!(task_state(&doc, "long"), "running", "{doc}");

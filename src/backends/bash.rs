@@ -284,7 +284,9 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
             exit_code: Some(code),
             ..Outcome::cancelled(reason)
         },
-        Some(reason) => Outcome::failed(Some(code), reason),
+        // The task did not end by itself: no exit code (as for docker and http
+        // timeouts), so a `skip_exit_code` of 143 never turns a timeout into a skip.
+        Some(reason) => Outcome::failed(None, reason),
         None if status.success() => match outputs {
             Ok(outputs) => Outcome::success(Some(0)).with_outputs(outputs),
             Err(e) => {

@@ -6,15 +6,15 @@
 //! or     := and ("||" and)*
 //! and    := not ("&&" not)*
 //! not    := "!" not | cmp
-//! cmp    := value (("==" | "!=" | "<" | "<=" | ">" | ">=") value | "in" list)?
-//! value  := "(" or ")" | 'text' | "text" | number | true | false | path
+//! cmp    := "(" or ")" | value (("==" | "!=" | "<" | "<=" | ">" | ">=") value | "in" list)?
+//! value  := 'text' | "text" | number | true | false | path
 //! list   := "[" (value ("," value)*)? "]"
 //! path   := params.NAME | env.NAME | tasks.ID.outputs.KEY | tasks.ID.output
 //! ```
 //!
-//! Every value is text; `<`, `<=`, `>` and `>=` compare as numbers when both sides
-//! are numbers, else as text. A value on its own is true unless it is empty,
-//! `false` or `0`.
+//! Every value is text. Two values compare as numbers when both are numbers and
+//! neither is quoted text (`params.n > 9`), else as text (`params.v == '1.10'`). A
+//! value on its own is true unless it is empty, `false` or `0`.
 
 use super::expr::{self, Expr};
 
@@ -61,7 +61,9 @@ pub enum Op {
 /// A value in a condition.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operand {
-    /// A literal: quoted text, a number, `true` or `false`.
+    /// Quoted text: always compared as text.
+    Text(String),
+    /// A literal number, `true` or `false`.
     Literal(String),
     /// `params.NAME`.
     Param(String),
@@ -146,12 +148,22 @@ impl Cond {
             Cond::Or(a, b) => a.eval(lookup)? || b.eval(lookup)?,
             Cond::And(a, b) => a.eval(lookup)? && b.eval(lookup)?,
             Cond::Not(a) => !a.eval(lookup)?,
-            Cond::Compare(a, op, b) => compare(&a.value(lookup)?, *op, &b.value(lookup)?),
+            Cond::Compare(a, op, b) => compare(
+                &a.value(lookup)?,
+                *op,
+                &b.value(lookup)?,
+                a.numeric() && b.numeric(),
+            ),
             Cond::In(a, list) => {
-                let a = a.value(lookup)?;
+                let value = a.value(lookup)?;
                 let mut found = false;
                 for b in list {
-                    if compare(&a, Op::Eq, &b.value(lookup)?) {
+                    if compare(
+                        &value,
+                        Op::Eq,
+                        &b.value(lookup)?,
+                        a.numeric() && b.numeric(),
+                    ) {
                         found = true;
                         break;
                     }
@@ -164,9 +176,14 @@ impl Cond {
 }
 
 impl Operand {
+    /// Whether the value may compare as a number: anything but quoted text.
+    fn numeric(&self) -> bool {
+        !matches!(self, Operand::Text(_))
+    }
+
     fn value(&self, lookup: &dyn Lookup) -> Result<String, String> {
         match self {
-            Operand::Literal(v) => Ok(v.clone()),
+            Operand::Text(v) | Operand::Literal(v) => Ok(v.clone()),
             Operand::Param(name) => lookup
                 .param(name)
                 .ok_or_else(|| format!("param `{name}` is not declared")),
@@ -184,12 +201,15 @@ fn truthy(v: &str) -> bool {
     !matches!(v.trim(), "" | "false" | "0")
 }
 
-fn compare(a: &str, op: Op, b: &str) -> bool {
-    let numbers = a
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .zip(b.trim().parse::<f64>().ok())
+fn compare(a: &str, op: Op, b: &str, numeric: bool) -> bool {
+    let numbers = numeric
+        .then(|| {
+            a.trim()
+                .parse::<f64>()
+                .ok()
+                .zip(b.trim().parse::<f64>().ok())
+        })
+        .flatten()
         .filter(|(x, y)| x.is_finite() && y.is_finite());
     let order = match numbers {
         Some((x, y)) => x.partial_cmp(&y),
@@ -288,7 +308,7 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
                 if !closed {
                     return Err(format!(
                         "text starting at character {} is not closed with {c}",
-                        i + 1
+                        text[..i].chars().count() + 1
                     ));
                 }
                 Token::Text(s)
@@ -444,7 +464,7 @@ impl Parser {
 
     fn operand(&mut self) -> Result<Operand, String> {
         match self.next() {
-            Some(Token::Text(t)) => Ok(Operand::Literal(t)),
+            Some(Token::Text(t)) => Ok(Operand::Text(t)),
             Some(Token::Number(n)) => Ok(Operand::Literal(n)),
             Some(Token::Word(w)) => word(&w),
             Some(t) => Err(format!("expected a value, found {}", t.describe())),
@@ -529,6 +549,11 @@ mod tests {
             ("env.HOME == '/root' && env.NOPE == ''", true),
             ("true && !false", true),
             ("'b' > 'a'", true),
+            // Quoted text compares as text: version strings are not numbers.
+            ("'1.10' == '1.1'", false),
+            ("params.n == '10'", true),
+            ("params.n == 10.0", true),
+            ("params.n == '10.0'", false),
             ("params.env in []", false),
             ("-1 < 0", true),
         ] {

@@ -98,8 +98,9 @@ const EVERY: &[&str] = &[];
 const SKIPPABLE: &[&str] = &["bash", "http", "docker"];
 
 /// The schema of a string or a list of strings (a single string is a list of one).
-const STRINGS: &str = r#"{"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}, {"type": "null"}]}"#;
-const TEXT: &str = r#"{"type": ["string", "null"]}"#;
+/// (A scalar that YAML reads as a number or a boolean is text to dag.)
+const STRINGS: &str = r#"{"oneOf": [{"type": ["string", "number"]}, {"type": "array", "items": {"type": ["string", "number"]}}, {"type": "null"}]}"#;
+const TEXT: &str = r#"{"type": ["string", "number", "boolean", "null"]}"#;
 
 /// Every key of the format, in the order the README lists them.
 pub const KEYS: &[Key] = &[
@@ -130,7 +131,7 @@ pub const KEYS: &[Key] = &[
         types: EVERY,
         in_defaults: false,
         required: false,
-        schema: r#"{"const": 1}"#,
+        schema: r#"{"enum": [1, "1"]}"#,
         default: Some("1"),
         doc: "the format version; `1`",
     },
@@ -150,7 +151,7 @@ pub const KEYS: &[Key] = &[
         types: EVERY,
         in_defaults: false,
         required: false,
-        schema: r##"{"type": ["object", "null"], "additionalProperties": {"$ref": "#/$defs/scalar"}}"##,
+        schema: r##"{"type": ["object", "null"], "propertyNames": {"minLength": 1}, "additionalProperties": {"$ref": "#/$defs/scalar"}}"##,
         default: None,
         doc: "map of name to default value; `--param NAME=VALUE` overrides (an undeclared name is an error)",
     },
@@ -341,7 +342,7 @@ pub const KEYS: &[Key] = &[
         types: EVERY,
         in_defaults: false,
         required: false,
-        schema: r#"{"type": ["string", "boolean"]}"#,
+        schema: r#"{"type": ["string", "number", "boolean"]}"#,
         default: None,
         doc: "a condition, bare or wrapped in `${{ }}`, checked when the trigger rule lets the task run: when false, the task ends `skipped` without running (see Conditions)",
     },
@@ -512,6 +513,9 @@ pub fn skip_codes(type_name: &str) -> std::ops::RangeInclusive<i64> {
     }
 }
 
+/// The units a duration may use (humantime's), as a regex alternation.
+const DURATION_UNITS: &str = "nsec|ns|usec|us|µs|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y";
+
 /// The HTTP methods of http tasks.
 pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
 
@@ -538,15 +542,24 @@ fn names_of<T>(choices: &[(&str, T)]) -> Vec<String> {
 
 /// The shared definitions the keys' schemas refer to (`#/$defs/NAME`).
 fn defs() -> Map<String, Value> {
+    // Any case, as dag reads them: `[Gg][Ee][Tt]`.
     let methods: Vec<String> = HTTP_METHODS
         .iter()
-        .flat_map(|m| [m.to_string(), m.to_lowercase()])
+        .map(|m| {
+            m.chars()
+                .map(|c| format!("[{}{}]", c, c.to_ascii_lowercase()))
+                .collect()
+        })
         .collect();
     let mut defs = Map::new();
     for (name, schema) in [
         (
             "name",
-            json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"}),
+            json!({
+                "type": "string",
+                "maxLength": 100,
+                "pattern": "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$"
+            }),
         ),
         (
             "queue",
@@ -569,7 +582,7 @@ fn defs() -> Map<String, Value> {
             json!({
                 "type": "string",
                 "description": "A duration such as 500ms, 30s, 10m, 1h30m.",
-                "pattern": "^\\s*([0-9]+\\s*[a-zµ]+\\s*)+$"
+                "pattern": format!("^\\s*([0-9]+\\s*({DURATION_UNITS})\\s*)+$")
             }),
         ),
         (
@@ -580,7 +593,10 @@ fn defs() -> Map<String, Value> {
         ("trigger_rule", json!({"enum": names_of(&TriggerRule::ALL)})),
         ("pull", json!({"enum": names_of(&PULLS)})),
         ("outcome", json!({"enum": names_of(&RunOutcome::ALL)})),
-        ("method", json!({"enum": methods})),
+        (
+            "method",
+            json!({"type": "string", "pattern": format!("^({})$", methods.join("|"))}),
+        ),
         ("type", json!({"enum": type_names().collect::<Vec<_>>()})),
     ] {
         defs.insert(name.into(), schema);
@@ -622,7 +638,16 @@ fn type_rule(t: &TaskType) -> Value {
         .filter(|k| !k.types.is_empty() && !k.types.contains(&t.name))
         .map(|k| (k.name.to_string(), Value::Bool(false)))
         .collect();
-    let mut then = json!({ "properties": foreign });
+    let mut properties = foreign;
+    if keys(Place::Task).any(|k| k.name == "skip_exit_code" && k.types.contains(&t.name)) {
+        let codes = skip_codes(t.name);
+        let code = json!({"type": "integer", "minimum": codes.start(), "maximum": codes.end()});
+        properties.insert(
+            "skip_exit_code".into(),
+            json!({"oneOf": [code, {"type": "array", "items": code}]}),
+        );
+    }
+    let mut then = json!({ "properties": properties });
     match t.requires {
         Requires::Nothing => {}
         Requires::Command => {

@@ -56,6 +56,8 @@ pub(super) struct Driver {
     /// which then stops the run as a Ctrl-C would).
     pub timeout: Option<std::time::Duration>,
     pub timed_out: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether the run's timeout stopped a running attempt.
+    stopped_by_timeout: bool,
 }
 
 /// What to do after an attempt ended.
@@ -87,6 +89,7 @@ impl Driver {
             secrets: Vec::new(),
             timeout: None,
             timed_out: Arc::default(),
+            stopped_by_timeout: false,
         }
     }
 
@@ -393,6 +396,7 @@ impl Driver {
         if outcome.status == Status::Cancelled
             && self.timed_out.load(std::sync::atomic::Ordering::SeqCst)
         {
+            self.stopped_by_timeout = true;
             outcome.error = Some(format!(
                 "stopped: the run's timeout of {} passed",
                 humantime::format_duration(self.timeout.unwrap_or_default())
@@ -429,8 +433,10 @@ impl Driver {
 
     /// Marks every unfinished task cancelled, then finishes the run.
     pub fn finish(mut self) -> Result<RunRecord, ExecError> {
-        let timed_out = self.halt == Some(Halt::Interrupted)
-            && self.timed_out.load(std::sync::atomic::Ordering::SeqCst);
+        // The timeout stopped the run (or, with `--fail-fast`, a task of it); one
+        // that fired as the last task ended changed nothing.
+        let timed_out = self.timed_out.load(std::sync::atomic::Ordering::SeqCst)
+            && (self.halt == Some(Halt::Interrupted) || self.stopped_by_timeout);
         let run_reason = timed_out.then(|| {
             format!(
                 "the run's timeout of {} passed",
@@ -438,7 +444,7 @@ impl Driver {
             )
         });
         let reason = match &self.halt {
-            Some(_) if let Some(why) = &run_reason => why.clone(),
+            Some(Halt::Interrupted) if let Some(why) = &run_reason => why.clone(),
             Some(Halt::Interrupted) => "run interrupted".to_string(),
             Some(Halt::FailFast(t)) => format!("--fail-fast: task {t} failed"),
             None => "run ended before the task could run".to_string(),

@@ -124,6 +124,7 @@ pub async fn execute(
     let mut driver = driver::Driver::new(dag.clone(), record, writer, observer, options.clone());
     // The run's `timeout` stops it as a Ctrl-C would (without being one: the
     // caller's signal is untouched), and the driver then fails the run saying why.
+    let user = stop.graceful.clone();
     let stop = StopSignal {
         graceful: stop.graceful.child_token(),
         hard: stop.hard.child_token(),
@@ -132,8 +133,11 @@ pub async fn execute(
         let (graceful, timed_out) = (stop.graceful.clone(), driver.timed_out.clone());
         tokio::spawn(async move {
             tokio::time::sleep(limit).await;
-            timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
-            graceful.cancel();
+            // A Ctrl-C that came first decides: the run is cancelled, not timed out.
+            if !user.is_cancelled() {
+                timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+                graceful.cancel();
+            }
         })
     });
     driver.timeout = dag.spec.timeout;
