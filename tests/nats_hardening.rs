@@ -138,6 +138,20 @@ fn a_forged_result_is_refused_and_the_run_ends_with_the_genuine_outcome() {
             .unwrap()
             .await
             .unwrap();
+        let mut spoof: serde_json::Value = serde_json::from_str(&forged("success")).unwrap();
+        spoof["host"] = "x\n12:00:00.000 run success\u{1b}]0;pwned\u{7}".into();
+        js.publish(subject.clone(), spoof.to_string().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        // A flood of them is said only so many times; escapes in what is quoted
+        // reach no terminal.
+        for attempt in 8..60 {
+            js.publish(subject.clone(), forged_attempt("success", attempt).into())
+                .await
+                .unwrap();
+        }
     });
     let out = output_within(run, Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -158,6 +172,11 @@ fn a_forged_result_is_refused_and_the_run_ends_with_the_genuine_outcome() {
         stderr.contains(&format!("ignored a finished result for task slow (attempt 7) from worker honest on h: no attempt of run {run_id} waits for it")),
         "{stderr}"
     );
+    let said =
+        stderr.matches("ignored a finished result").count() + stderr.matches("refused a").count();
+    assert!(said <= 20, "{said} refusals said one by one: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    assert!(stderr.contains("\\u{1b}]0;pwned"), "{stderr}");
 }
 
 #[test]
@@ -945,4 +964,57 @@ fn a_run_record_over_the_max_payload_keeps_its_definition_in_the_object_store() 
     env.run(&[&["runs", "prune", "--older-than", "0s"][..], &state].concat())
         .code(0);
     assert!(!object_exists(&run_id), "the run's object outlived it");
+}
+
+/// Attack pass: a queue's consumer deleted and recreated with another AckWait while
+/// a worker served it was used as it was, and a task ran twice at once. The worker
+/// now notices within seconds, stops taking tasks from it, and serves it again once
+/// it is as dag needs it.
+#[test]
+fn a_consumer_changed_under_a_running_worker_is_noticed_and_waited_out() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _w = env.worker(&nats, "watchful", &["--workers", "1"]);
+    let log =
+        || std::fs::read_to_string(env.path().join("worker-watchful.log")).unwrap_or_default();
+    let config = |ack_wait: u64| async_nats::jetstream::consumer::pull::Config {
+        durable_name: Some("dag-worker-default".into()),
+        filter_subject: "dag.tasks.default".into(),
+        ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(ack_wait),
+        max_deliver: -1,
+        max_ack_pending: 1000,
+        ..Default::default()
+    };
+    with_client(&nats, async |_, js| {
+        let stream = js.get_stream("DAG_TASKS").await.unwrap();
+        stream.delete_consumer("dag-worker-default").await.unwrap();
+        stream.create_consumer(config(30)).await.unwrap();
+    });
+    assert!(
+        wait_for(Duration::from_secs(20), || log().contains(
+            "the consumer of queue `default` now has another ack_wait"
+        )),
+        "{}",
+        log()
+    );
+    // As dag needs it again (FAST: AckWait 2 s): served again, and a run works.
+    with_client(&nats, async |_, js| {
+        let stream = js.get_stream("DAG_TASKS").await.unwrap();
+        stream.delete_consumer("dag-worker-default").await.unwrap();
+        stream.create_consumer(config(2)).await.unwrap();
+    });
+    assert!(
+        wait_for(Duration::from_secs(20), || log().contains(
+            "the consumer of queue `default` exists now: serving it"
+        )),
+        "{}",
+        log()
+    );
+    env.write("r.yaml", "name: again\ntasks:\n  a: { command: 'true' }\n");
+    let (code, doc, stderr) = env.run_distributed(&nats, "r.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(task(&doc, "a")["worker"], "watchful");
 }

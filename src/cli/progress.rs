@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::text::{format_ms, printable};
+use super::text::format_ms;
+use crate::engine::text::printable;
 
 use crate::engine::events::Event;
 use crate::engine::executor::Observer;

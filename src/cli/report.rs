@@ -4,10 +4,11 @@
 use comfy_table::{Table, presets};
 use serde::Serialize;
 
-use super::text::{format_ms, printable};
+use super::text::format_ms;
 use crate::engine::record::{RunRecord, TaskRecord};
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::StateStore;
+use crate::engine::text::printable;
 
 /// The JSON document of a run (`--output json`), format version 1.
 #[derive(Debug, Serialize)]

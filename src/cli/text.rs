@@ -1,5 +1,6 @@
 //! Text shared by the displays (progress, the result table, history, workers):
-//! short human durations, and task output made safe to print on a terminal.
+//! short human durations. (Task output is made safe to print by
+//! [`crate::engine::text::printable`].)
 
 /// A short human duration: `850ms`, `2.4s`, `3m12s`, `1h05m`.
 pub fn format_ms(ms: u64) -> String {
@@ -9,21 +10,4 @@ pub fn format_ms(ms: u64) -> String {
         60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
         _ => format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60),
     }
-}
-
-/// Control characters (escape sequences, carriage returns) of task output shown as
-/// `\u{..}`, so they cannot rewrite the terminal.
-pub fn printable(s: &str) -> String {
-    if !s.chars().any(|c| c.is_control() && c != '\t') {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }

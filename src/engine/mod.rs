@@ -17,6 +17,7 @@ pub mod spec;
 pub mod state;
 pub mod store;
 pub mod suggest;
+pub mod text;
 pub mod time;
 pub mod trigger;
 pub mod validate;

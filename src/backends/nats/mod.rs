@@ -115,6 +115,9 @@ pub enum NatsError {
     /// A queue's consumer does not exist and this identity may not create it.
     #[error("NATS: {0}")]
     Uncreatable(String),
+    /// The server refused a request (a permission violation).
+    #[error("NATS: {0}")]
+    Refused(String),
     /// A worker name held by a live worker.
     #[error("{0}")]
     InUse(String),
@@ -363,7 +366,7 @@ pub async fn unless_refused<T>(
     tokio::select! {
         result = op => result,
         // The refusal itself is named as the cause when the error is shown.
-        () = refused => Err(NatsError::Op(
+        () = refused => Err(NatsError::Refused(
             "the server refused a request this step needs".into(),
         )),
     }
@@ -669,22 +672,52 @@ pub async fn queue_consumer(
         .map_err(op("cannot open stream DAG_TASKS"))?;
     let name = consumer_name(queue, docker);
     let config = queue_consumer_config(queue, docker, timing);
-    let mut c: consumer::PullConsumer = match stream.get_consumer(&name).await {
+    let c: consumer::PullConsumer = match stream.get_consumer(&name).await {
         Ok(c) => c,
         // A refused creation gets no reply: the refusal ends the wait.
         Err(_) => unless_refused(async {
             stream.get_or_create_consumer(&name, config.clone()).await.map_err(|e| NatsError::Op(e.to_string()))
-        }).await.map_err(|e| {
-            NatsError::Uncreatable(format!(
+        }).await.map_err(|e| match e {
+            NatsError::Refused(e) => NatsError::Uncreatable(format!(
                 "cannot create consumer {name} of queue `{queue}`: {e} (an identity that may not create consumers, such as the worker of deploy/nats-server.conf, needs it created first, by a run using the queue)"
-            ))
+            )),
+            e => NatsError::Op(format!("cannot create consumer {name} of queue `{queue}`: {e}")),
         })?,
     };
+    checked_consumer(c, &config).await
+}
+
+/// The existing consumer of `queue`, checked, without trying to create it: a
+/// missing one is [`NatsError::Uncreatable`].
+pub async fn existing_queue_consumer(
+    js: &jetstream::Context,
+    queue: &str,
+    docker: bool,
+    timing: &Timing,
+) -> Result<consumer::PullConsumer, NatsError> {
+    let stream = js
+        .get_stream(TASKS_STREAM)
+        .await
+        .map_err(op("cannot open stream DAG_TASKS"))?;
+    let name = consumer_name(queue, docker);
+    let c = stream
+        .get_consumer(&name)
+        .await
+        .map_err(|e| NatsError::Uncreatable(format!("consumer {name} of queue `{queue}`: {e}")))?;
+    checked_consumer(c, &queue_consumer_config(queue, docker, timing)).await
+}
+
+/// `c`, if every field dag relies on is as `want` says.
+async fn checked_consumer(
+    mut c: consumer::PullConsumer,
+    want: &consumer::pull::Config,
+) -> Result<consumer::PullConsumer, NatsError> {
+    let name = want.durable_name.clone().unwrap_or_default();
     let info = c
         .info()
         .await
         .map_err(op(&format!("cannot read consumer {name}")))?;
-    if let Some(field) = consumer_difference(&info.config, &config) {
+    if let Some(field) = consumer_difference(&info.config, want) {
         return Err(NatsError::Mismatch(format!(
             "consumer {name} exists with another {field}: delete the consumer (`nats consumer rm DAG_TASKS {name}`), or run every worker with the same settings"
         )));

@@ -68,7 +68,23 @@ struct RunChannel {
     /// Queue (and docker) of every attempt published and not yet started.
     unstarted: Mutex<HashMap<(String, u32), (String, bool)>>,
     cancel_sent: AtomicBool,
+    /// Refused and ignored results said so far, and those left unsaid since the
+    /// last summary: anyone allowed to publish results could otherwise flood the
+    /// submitter's output.
+    refusals: Mutex<Refusals>,
 }
+
+/// See [`RunChannel::refusals`].
+struct Refusals {
+    said: usize,
+    unsaid: usize,
+    summary: Instant,
+}
+
+/// Refused or ignored results said one by one for each run; past that, one summary
+/// line every [`REFUSAL_SUMMARY`] at most.
+const REFUSALS_SAID: usize = 20;
+const REFUSAL_SUMMARY: Duration = Duration::from_secs(10);
 
 struct Waiter {
     /// The token sent with the attempt's task message.
@@ -158,6 +174,11 @@ async fn start_run(
         waiting: Mutex::new(HashMap::new()),
         unstarted: Mutex::new(HashMap::new()),
         cancel_sent: AtomicBool::new(false),
+        refusals: Mutex::new(Refusals {
+            said: 0,
+            unsaid: 0,
+            summary: Instant::now(),
+        }),
     });
     // Results: routed to the attempt waiting for them.
     let results = channel.clone();
@@ -237,7 +258,7 @@ async fn handle_result(results: Arc<RunChannel>, msg: jetstream::Message) {
         Err(e) => {
             // The object it names (if any) is left alone: an unproven message may
             // name another attempt's object.
-            results.say(&format!(
+            results.say_refusal(&format!(
                 "refused a message on dag.results.{}: {e}",
                 results.run_id
             ));
@@ -252,6 +273,33 @@ fn results_consumer(run_id: &str) -> String {
 }
 
 impl RunChannel {
+    /// Says why a result was refused or ignored, unless many were already: then
+    /// counts it, and says how many went unsaid now and then.
+    fn say_refusal(&self, text: &str) {
+        let line = {
+            let Ok(mut r) = self.refusals.lock() else {
+                return;
+            };
+            if r.said < REFUSALS_SAID {
+                r.said += 1;
+                Some(text.to_string())
+            } else {
+                r.unsaid += 1;
+                (r.summary.elapsed() >= REFUSAL_SUMMARY).then(|| {
+                    let n = std::mem::take(&mut r.unsaid);
+                    r.summary = Instant::now();
+                    format!(
+                        "{n} more results on dag.results.{} refused or ignored (not shown one by one)",
+                        self.run_id
+                    )
+                })
+            }
+        };
+        if let Some(line) = line {
+            self.say(&line);
+        }
+    }
+
     fn say(&self, text: &str) {
         match &self.warn {
             Some(warn) => warn(text),
@@ -275,7 +323,7 @@ impl RunChannel {
             // A duplicate (a redelivered attempt that ran twice) or a result for an
             // attempt nobody waits for: nothing to save. Its proof cannot be checked,
             // so the object it names (if any) is left to the bucket's max age.
-            self.say(&format!(
+            self.say_refusal(&format!(
                 "ignored a {kind} result for task {} (attempt {}) from worker {} on {}: no attempt of run {} waits for it (a second report of an attempt already recorded, or forged); it changes nothing",
                 result.task,
                 result.attempt,
@@ -288,7 +336,7 @@ impl RunChannel {
         };
         let proof = transport::header(msg.headers.as_ref(), PROOF_HEADER);
         if !proof.is_some_and(|p| transport::verify(&token, payload, p)) {
-            self.say(&format!(
+            self.say_refusal(&format!(
                 "refused a {kind} result for task {} (attempt {}) that claims to come from worker {} on {}: {}; it changes nothing",
                 result.task,
                 result.attempt,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::runner::{Outputs, Status};
 use crate::engine::spec::TaskSpec;
+use crate::engine::text::printable;
 use crate::engine::time::Timestamp;
 
 /// The protocol version this build speaks. Version 2: a task message carries its
@@ -154,14 +155,15 @@ pub trait Message: DeserializeOwned {
 
 /// `text` cut to [`QUOTE_BYTES`] (on a character boundary), saying how long it was.
 pub fn excerpt(text: &str) -> String {
+    // What a message carries may hold escapes meant for the reader's terminal.
     if text.len() <= QUOTE_BYTES {
-        return text.to_string();
+        return printable(text);
     }
     let mut end = QUOTE_BYTES;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} bytes in all)", &text[..end], text.len())
+    format!("{}… ({} bytes in all)", printable(&text[..end]), text.len())
 }
 
 /// Decodes a message, refusing other protocol versions and invalid identifiers with

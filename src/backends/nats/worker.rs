@@ -37,7 +37,10 @@ use super::transport::{self, PROOF_HEADER, SendError, TOKEN_HEADER};
 use super::wire::{
     self, ControlAction, ControlMsg, Heartbeat, PROTOCOL, ResultKind, ResultMsg, TaskMsg,
 };
-use super::{NatsError, Timing, ensure_layout, eprintln_safe, queue_consumer, workers_bucket};
+use super::{
+    NatsError, Timing, consumer_difference, ensure_layout, eprintln_safe, existing_queue_consumer,
+    queue_consumer, queue_consumer_config, workers_bucket,
+};
 use crate::engine::graph::Dag;
 use crate::engine::runner::{Outcome, Runners, Status, StopSignal, TaskContext, TaskLog};
 use crate::engine::secrets::Secrets;
@@ -137,20 +140,23 @@ pub async fn run(
             if docker && !config.docker {
                 continue;
             }
-            consumers.push(match queue_consumer(&js, queue, docker, &timing).await {
-                Ok(c) => Queue::Ready(Box::new(c)),
-                // Served as soon as a run using the queue creates its consumer.
-                Err(NatsError::Uncreatable(why)) => {
-                    eprintln_safe(&format!(
-                        "dag worker: {why}; waiting for it (checked every second)"
-                    ));
-                    Queue::Awaited {
-                        queue: queue.clone(),
-                        docker,
+            consumers.push((
+                queue.clone(),
+                match queue_consumer(&js, queue, docker, &timing).await {
+                    Ok(c) => Queue::Ready(Box::new(c), docker),
+                    // Served as soon as a run using the queue creates its consumer.
+                    Err(NatsError::Uncreatable(why)) => {
+                        eprintln_safe(&format!(
+                            "dag worker: {why}; waiting for it (checked every second)"
+                        ));
+                        Queue::Awaited {
+                            queue: queue.clone(),
+                            docker,
+                        }
                     }
-                }
-                Err(e) => return Err(e),
-            });
+                    Err(e) => return Err(e),
+                },
+            ));
         }
     }
     let mut config = config;
@@ -287,15 +293,33 @@ pub async fn run(
 
     let slots = Arc::new(Semaphore::new(state.config.slots.max(1)));
     let mut loops = Vec::new();
-    for queue in consumers {
+    for (name, queue) in consumers {
         let (state, slots, shutdown) = (state.clone(), slots.clone(), shutdown.clone());
         let js = js.clone();
         loops.push(tokio::spawn(async move {
-            let consumer = tokio::select! {
-                c = queue.ready(&js, &timing) => c,
-                _ = shutdown.cancelled() => return,
-            };
-            fetch_loop(state, consumer, slots, shutdown).await
+            let docker = queue.docker();
+            let want = queue_consumer_config(&name, docker, &timing);
+            let mut queue = queue;
+            loop {
+                let consumer = tokio::select! {
+                    c = queue.ready(&js, &timing) => c,
+                    _ = shutdown.cancelled() => return,
+                };
+                let Some(why) = fetch_loop(&state, consumer, &want, &slots, &shutdown).await else {
+                    return;
+                };
+                // Deleted, or changed by someone else (a shorter AckWait would have
+                // the server hand running tasks to another worker): stop taking
+                // tasks from it until it is as dag needs again.
+                eprintln_safe(&format!(
+                    "dag worker: the consumer of queue `{name}`{} {why}: not taking tasks from it until it is back as dag needs it",
+                    if docker { " (docker)" } else { "" }
+                ));
+                queue = Queue::Awaited {
+                    queue: name.clone(),
+                    docker,
+                };
+            }
         }));
     }
 
@@ -463,7 +487,7 @@ impl State {
 
 /// The consumer a worker takes one queue's task messages from.
 enum Queue {
-    Ready(Box<consumer::PullConsumer>),
+    Ready(Box<consumer::PullConsumer>, bool),
     /// Not created yet, and this worker's identity may not create it (the run that
     /// first uses the queue does).
     Awaited {
@@ -473,17 +497,26 @@ enum Queue {
 }
 
 impl Queue {
+    /// Whether it is the queue's docker consumer.
+    fn docker(&self) -> bool {
+        match self {
+            Queue::Ready(_, docker) | Queue::Awaited { docker, .. } => *docker,
+        }
+    }
+
     /// The consumer, once it exists; one created with other settings meanwhile is
     /// reported once and waited out like a missing one.
     async fn ready(self, js: &jetstream::Context, timing: &Timing) -> consumer::PullConsumer {
         let (queue, docker) = match self {
-            Queue::Ready(c) => return *c,
+            Queue::Ready(c, _) => return *c,
             Queue::Awaited { queue, docker } => (queue, docker),
         };
         let mut said = None;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            match queue_consumer(js, &queue, docker, timing).await {
+            // Never tries to create it again: a refused request every second would
+            // fill the server's log.
+            match existing_queue_consumer(js, &queue, docker, timing).await {
                 Ok(c) => {
                     eprintln_safe(&format!(
                         "dag worker: the consumer of queue `{queue}`{} exists now: serving it",
@@ -504,16 +537,38 @@ impl Queue {
     }
 }
 
+/// How often a worker checks that its queue's consumer is still as dag needs it.
+const CONSUMER_CHECK: Duration = Duration::from_secs(5);
+
+/// Takes tasks from `consumer` until shutdown (`None`), or until the consumer is
+/// gone or no longer as `want` says (why, as a phrase).
 async fn fetch_loop(
-    state: Arc<State>,
-    consumer: consumer::PullConsumer,
-    slots: Arc<Semaphore>,
-    shutdown: CancellationToken,
-) {
+    state: &Arc<State>,
+    mut consumer: consumer::PullConsumer,
+    want: &consumer::pull::Config,
+    slots: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+) -> Option<String> {
+    let mut checked = Instant::now();
     loop {
+        if checked.elapsed() >= CONSUMER_CHECK {
+            checked = Instant::now();
+            match consumer.info().await {
+                Ok(info) => {
+                    if let Some(field) = consumer_difference(&info.config, want) {
+                        return Some(format!("now has another {field}"));
+                    }
+                }
+                Err(e) if e.to_string().contains("not found") => {
+                    return Some("was deleted".into());
+                }
+                // The server is away: the fetch below finds out too.
+                Err(_) => {}
+            }
+        }
         let first = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = shutdown.cancelled() => return,
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return None },
+            _ = shutdown.cancelled() => return None,
         };
         let mut permits = vec![first];
         while permits.len() < 256 {

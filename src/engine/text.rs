@@ -1,0 +1,43 @@
+//! Text from outside (task output, fields of messages from the network) made safe
+//! to print on a terminal.
+
+/// `c` would change how the terminal shows what follows it: a control character
+/// (escape sequences, carriage returns; tab excepted) or an invisible Unicode
+/// format character (bidirectional overrides and isolates, zero-width characters,
+/// the byte order mark), which can make text read as something else.
+fn unsafe_char(c: char) -> bool {
+    (c.is_control() && c != '\t')
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// `s` with every character [`unsafe_char`] names shown as `\u{..}`, so it cannot
+/// rewrite the terminal or hide what it says.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(unsafe_char) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn escapes_and_invisible_overrides_are_shown_not_obeyed() {
+        assert_eq!(printable("plain\ttext é"), "plain\ttext é");
+        assert_eq!(printable("a\x1b[31mb\rc"), "a\\u{1b}[31mb\\u{d}c");
+        assert_eq!(
+            printable("x\u{202e}evil\u{200b}"),
+            "x\\u{202e}evil\\u{200b}"
+        );
+    }
+}
