@@ -953,17 +953,32 @@ fn a_run_record_over_the_max_payload_keeps_its_definition_in_the_object_store() 
     let doc = status.json();
     assert_eq!(doc["tasks"].as_array().unwrap().len(), 3001, "{doc}");
     assert_eq!(task(&doc, "t")["state"], "success");
-    // The record names the object; pruning the run deletes it.
-    let object_exists = |name: &str| {
-        with_client(&nats, async |_, js| {
-            let store = js.get_object_store("dag_outputs").await.unwrap();
-            store.info(name).await.is_ok_and(|i| !i.deleted)
-        })
-    };
-    assert!(object_exists(&run_id));
+    // The record names the object (and says format 3, so that an older dag refuses
+    // it by name); pruning the run deletes it.
+    let (objects, version) = with_client(&nats, async |_, js| {
+        let store = js.get_object_store("dag_outputs").await.unwrap();
+        let mut names = Vec::new();
+        let mut list = store.list().await.unwrap();
+        while let Some(Ok(info)) = list.next().await {
+            if !info.deleted && info.name.starts_with(&format!("{run_id}#")) {
+                names.push(info.name);
+            }
+        }
+        let kv = js.get_key_value("dag_runs").await.unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&kv.get(format!("{run_id}.run")).await.unwrap().unwrap())
+                .unwrap();
+        (names, header["version"].clone())
+    });
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert_eq!(version, 3);
     env.run(&[&["runs", "prune", "--older-than", "0s"][..], &state].concat())
         .code(0);
-    assert!(!object_exists(&run_id), "the run's object outlived it");
+    let left = with_client(&nats, async |_, js| {
+        let store = js.get_object_store("dag_outputs").await.unwrap();
+        store.info(&objects[0]).await.is_ok_and(|i| !i.deleted)
+    });
+    assert!(!left, "the run's object outlived it");
 }
 
 /// Attack pass: a queue's consumer deleted and recreated with another AckWait while

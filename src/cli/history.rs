@@ -106,8 +106,12 @@ pub fn prune(args: &PruneArgs, store: &Store) -> Result<u8, CliError> {
         .saturating_sub(args.older_than.as_millis() as u64);
     let mut pruned = Vec::new();
     for id in store.state().run_ids()? {
-        let Ok(r) = store.state().load_run(&id) else {
-            continue;
+        let r = match store.state().load_run(&id) {
+            Ok(r) => r,
+            Err(e) => {
+                output::eprint(&format!("warning: not pruning run {id}: {e}\n"));
+                continue;
+            }
         };
         let when = r.ended_at.unwrap_or(r.created_at);
         let over = r.state.is_terminal() || !store.is_driven(&id);

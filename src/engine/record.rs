@@ -116,10 +116,16 @@ pub struct IllegalTransition {
     pub detail: String,
 }
 
-/// Current format version of [`RunRecord`]. 2: in the NATS store, a task's record
+/// Format version of a new [`RunRecord`]. 2: in the NATS store, a task's record
 /// is created by its first change, and a missing one reads as pending (version 1
 /// wrote every task record when the run was created).
 pub const RECORD_VERSION: u32 = 2;
+
+/// The newest record format this dag reads. 3: in the NATS store, a run record too
+/// large for one message keeps its DAG file text and task ids in an object
+/// (`body_object`); such records are written as version 3, so that an older dag
+/// refuses them by name instead of reading a run without tasks.
+pub const RECORD_VERSION_READ: u32 = 3;
 
 impl RunRecord {
     /// A new run of `dag`, every task pending.

@@ -2,7 +2,7 @@
 //! the NATS KV store implement them in `backends`.
 
 use super::events::Event;
-use super::record::{RECORD_VERSION, RunRecord, valid_run_id};
+use super::record::{RECORD_VERSION_READ, RunRecord, valid_run_id};
 
 /// A store operation that failed: the store is unusable (exit code 3) or the run
 /// asked for does not exist.
@@ -57,11 +57,11 @@ pub fn check_run_id(run_id: &str) -> Result<(), StoreError> {
 /// reads, with a message saying so; older ones are read as they are. Both stores
 /// check every record they load.
 pub fn check_record_version(record: &RunRecord, path: &str) -> Result<(), StoreError> {
-    if record.version > RECORD_VERSION {
+    if record.version > RECORD_VERSION_READ {
         return Err(StoreError::Corrupt {
             path: path.to_string(),
             detail: format!(
-                "run {} was written by a newer dag (record format {}; this dag reads up to {RECORD_VERSION})",
+                "run {} was written by a newer dag (record format {}; this dag reads up to {RECORD_VERSION_READ})",
                 record.run_id, record.version
             ),
         });
@@ -133,7 +133,7 @@ mod tests {
         assert!(check_record_version(&r, "run.json").is_ok());
         r.version = 1;
         assert!(check_record_version(&r, "run.json").is_ok());
-        r.version = RECORD_VERSION + 1;
+        r.version = crate::engine::record::RECORD_VERSION_READ + 1;
         let why = check_record_version(&r, "run.json")
             .unwrap_err()
             .to_string();

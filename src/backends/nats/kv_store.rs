@@ -155,6 +155,14 @@ async fn read_object<T: for<'de> Deserialize<'de>>(
             .get(&object.name)
             .await
             .map_err(|e| io("read", &where_, e))?;
+        // Its size is known before a byte is read: one replaced by something huge
+        // is refused, not read up to the cap.
+        if found.info.size as u64 > cap {
+            return Err(corrupt(format!(
+                "{what} take {} bytes, more than the {cap} they can",
+                found.info.size
+            )));
+        }
         found
             .take(cap)
             .read_to_end(&mut bytes)
@@ -209,6 +217,7 @@ impl Header {
     fn with_record(self, mut run: RunRecord, lease: Option<Lease>) -> Header {
         if self.body_object.is_some() {
             run.definition = None;
+            run.version = crate::engine::record::RECORD_VERSION_READ;
         }
         Header {
             record: run,
@@ -218,13 +227,22 @@ impl Header {
     }
 }
 
+/// Deletes the object holding `header`'s DAG text and task ids, if it has one.
+async fn delete_body(js: &jetstream::Context, header: &Header) {
+    if let Some(object) = &header.body_object
+        && let Ok(store) = js.get_object_store(&object.bucket).await
+    {
+        let _ = store.delete(&object.name).await;
+    }
+}
+
 /// The header of a new run, its definition and task ids put in [`OUTPUTS_BUCKET`]
 /// first when the record would not fit in one message.
 async fn new_header(
     js: &jetstream::Context,
     client: &async_nats::Client,
     mut header: Header,
-) -> Result<bytes::Bytes, StoreError> {
+) -> Result<(bytes::Bytes, Header), StoreError> {
     let run_id = header.record.run_id.clone();
     let encode = |h: &Header| {
         serde_json::to_vec(h)
@@ -234,7 +252,7 @@ async fn new_header(
     let bytes = encode(&header)?;
     let limit = super::transport::inline_limit(client);
     if bytes.len() <= limit {
-        return Ok(bytes);
+        return Ok((bytes, header));
     }
     let body = Body {
         definition: header.record.definition.take(),
@@ -244,16 +262,21 @@ async fn new_header(
     let store = outputs_bucket(js)
         .await
         .map_err(|e| io("write", &run_id, e))?;
-    super::transport::put_object(client, &store, &run_id, &body)
+    // Named apart from every other run's (an id drawn twice by two processes
+    // must not overwrite the other's) and from task outputs (`<run>.<task>`).
+    let name = format!("{run_id}#{}", super::transport::new_token());
+    super::transport::put_object(client, &store, &name, &body)
         .await
-        .map_err(|e| io("write", format!("{OUTPUTS_BUCKET}: {run_id}"), e))?;
+        .map_err(|e| io("write", format!("{OUTPUTS_BUCKET}: {name}"), e))?;
+    header.record.version = crate::engine::record::RECORD_VERSION_READ;
     header.body_object = Some(OutputsObject {
         bucket: OUTPUTS_BUCKET.into(),
-        name: run_id.clone(),
+        name,
         sha256: super::transport::digest(&body),
     });
     let bytes = encode(&header)?;
     if bytes.len() > limit {
+        delete_body(js, &header).await;
         return Err(io(
             "create",
             &run_id,
@@ -263,7 +286,7 @@ async fn new_header(
             )),
         ));
     }
-    Ok(bytes)
+    Ok((bytes, header))
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -428,6 +451,10 @@ impl KvStore {
         let js = self.inner.js.clone();
         let run_id = run_id.to_string();
         self.call(async move {
+            if let Some((header, _)) = read::<Header>(&kv, &run_key(&run_id)).await? {
+                // The DAG file's text and task ids of a large run.
+                delete_body(&js, &header).await;
+            }
             let outputs = js.get_object_store(OUTPUTS_BUCKET).await.ok();
             for t in &record.tasks {
                 if let Some(store) = &outputs {
@@ -437,10 +464,6 @@ impl KvStore {
                 kv.purge(task_key(&run_id, &t.id))
                     .await
                     .map_err(|e| io("delete", &run_id, e))?;
-            }
-            if let Some(store) = &outputs {
-                // The DAG file's text and task ids of a large run.
-                let _ = store.delete(&run_id).await;
             }
             kv.purge(run_key(&run_id))
                 .await
@@ -589,14 +612,16 @@ impl StateStore for KvStore {
         let run_id = record.run_id.clone();
         let (js, client) = (self.inner.js.clone(), self.inner.client.clone());
         self.call(async move {
-            let bytes = new_header(&js, &client, header).await?;
-            kv.create(run_key(&run_id), bytes).await.map_err(|e| {
-                if e.kind() == kv::CreateErrorKind::AlreadyExists {
+            let (bytes, header) = new_header(&js, &client, header).await?;
+            if let Err(e) = kv.create(run_key(&run_id), bytes).await {
+                // Nothing refers to the object now.
+                delete_body(&js, &header).await;
+                return Err(if e.kind() == kv::CreateErrorKind::AlreadyExists {
                     StoreError::Exists(run_id.clone())
                 } else {
                     io("create", &run_id, e)
-                }
-            })?;
+                });
+            }
             Ok::<(), StoreError>(())
         })?;
         // No task record is written up front (a missing one reads as pending), so

@@ -135,7 +135,8 @@ pub async fn payloads_bucket(
 pub fn inline_limit(client: &async_nats::Client) -> usize {
     let max = client.server_info().max_payload;
     let max = if max == 0 { 1024 * 1024 } else { max };
-    max.saturating_sub(HEADROOM)
+    // A small max payload keeps three quarters for the payload, not nothing.
+    max.saturating_sub(HEADROOM.min(max / 4))
 }
 
 /// A message the stream has.
