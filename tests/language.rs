@@ -287,3 +287,157 @@ fn a_ctrl_c_before_the_run_timeout_cancels_the_run_and_fail_fast_keeps_the_reaso
     assert_eq!(doc["reason"], "the run's timeout of 1s passed", "{doc}");
     assert_eq!(task_state(&doc, "slow"), "cancelled");
 }
+
+#[test]
+fn for_each_and_matrix_fan_out_with_instances_as_tasks_and_fan_in_as_arrays() {
+    let env = Env::new();
+    env.write(
+        "f.yaml",
+        r#"name: fanout
+params: { suffix: done }
+tasks:
+  convert:
+    for_each: [a.csv, b.csv, { name: c.csv, rows: 3 }]
+    max_parallel: 1
+    command: |
+      start=$(date +%s%N); sleep 0.4
+      echo "out=${{ item }}-${{ params.suffix }}" >> "$DAG_OUTPUT"
+      echo "span=$start-$(date +%s%N)" >> "$DAG_OUTPUT"
+  rows:
+    for_each: [{ name: x, rows: 3 }, { name: y, rows: 5 }]
+    command: echo "n=${{ item.rows }}" >> "$DAG_OUTPUT"
+    when: item.rows > 4
+  build:
+    matrix:
+      region: [eu, us]
+      size: [s, m]
+      exclude: [{ region: us, size: m }]
+      include: [{ region: eu, size: s, flag: on }, { region: ap, size: l }]
+    command: echo "r=${{ matrix.region }}-${{ matrix.size }}-${{ matrix.flag }}" >> "$DAG_OUTPUT"
+  report:
+    type: fn
+    command: echo ${{ tasks.convert.outputs.out }} ${{ tasks.build.outputs.r }} ${{ tasks.rows.outputs.n }}
+    depends_on: [convert, build, rows]
+    trigger_rule: none_failed
+  none:
+    for_each: []
+    command: echo never
+  after_none:
+    command: "true"
+    depends_on: none
+"#,
+    );
+    in_every_executor(&env, "f.yaml", |executor, code, doc| {
+        assert_eq!(code, 0, "{executor}: {doc}");
+        let ids: Vec<&str> = doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "convert.0",
+                "convert.1",
+                "convert.2",
+                "rows.0",
+                "rows.1",
+                "build.eu.s",
+                "build.eu.m",
+                "build.us.s",
+                "build.ap.l",
+                "report",
+                "none",
+                "after_none"
+            ],
+            "{executor}"
+        );
+        assert_eq!(task(doc, "convert.1")["outputs"]["out"], "b.csv-done");
+        assert_eq!(task_state(doc, "rows.0"), "skipped", "{executor}");
+        assert_eq!(task(doc, "build.eu.s")["outputs"]["r"], "eu-s-on");
+        assert_eq!(task(doc, "build.ap.l")["outputs"]["r"], "ap-l-");
+        // Outputs of a mapped task are a JSON array in instance order (null where
+        // an instance published nothing).
+        let report = task(doc, "report")["outputs"]["output"].as_str().unwrap();
+        assert!(
+            report.starts_with(r#"["a.csv-done","b.csv-done","#)
+                && report.contains(r#" ["eu-s-on","eu-m-","us-s-","ap-l-"] [null,"5"]"#),
+            "{executor}: {report}"
+        );
+        assert_eq!(task_state(doc, "none"), "skipped", "{executor}");
+        assert_eq!(
+            task(doc, "none")["error"],
+            "no instances: its `for_each` or `matrix` is empty"
+        );
+        assert_eq!(task_state(doc, "after_none"), "skipped", "{executor}");
+        // max_parallel: 1 — never two instances at once (the run allows two tasks).
+        let spans: Vec<(u128, u128)> = (0..3)
+            .map(|i| {
+                let s = task(doc, &format!("convert.{i}"))["outputs"]["span"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                let (a, b) = s.split_once('-').unwrap();
+                (a.parse().unwrap(), b.parse().unwrap())
+            })
+            .collect();
+        for a in &spans {
+            for b in &spans {
+                let overlap = a != b && a.0 < b.1 && b.0 < a.1;
+                assert!(!overlap, "{executor}: instances overlapped: {spans:?}");
+            }
+        }
+    });
+}
+
+#[test]
+fn a_retry_re_runs_only_the_failed_instances() {
+    let env = Env::new();
+    env.write(
+        "r.yaml",
+        "name: partly\ntasks:\n  each:\n    for_each: [1, 2, 3]\n    command: test ${{ item }} != 2 || test -e fixed\n  sum: { command: 'true', depends_on: each }\n",
+    );
+    let (run, doc) = env.run_json("r.yaml", &[]);
+    run.code(1);
+    assert_eq!(task_state(&doc, "each.1"), "failed");
+    assert_eq!(task_state(&doc, "sum"), "upstream_failed");
+    env.write("fixed", "");
+    let id = doc["run_id"].as_str().unwrap();
+    let retried = env.run(&["retry", id, "--output", "json"]);
+    retried.code(0);
+    let doc = retried.json();
+    for (t, attempts) in [("each.0", 1), ("each.1", 2), ("each.2", 1), ("sum", 1)] {
+        assert_eq!(task_state(&doc, t), "success", "{t}");
+        assert_eq!(task(&doc, t)["attempts"], attempts, "{t}");
+    }
+    // One instance by its id, and the mapped task by its own.
+    let logs = env.run(&["logs", id, "each.1"]);
+    logs.code(0);
+    env.run(&["run", "r.yaml", "--only", "each"]).code(0);
+}
+
+#[test]
+fn bad_fan_outs_are_refused_where_they_are_written() {
+    let env = Env::new();
+    env.write(
+        "bad.yaml",
+        "name: bad\ntasks:\n  a: { command: 'echo ${{ item }}' }\n  b: { for_each: '${{ tasks.a.output }}', command: 'true' }\n  c: { matrix: { region: [eu], size: [] }, command: 'true' }\n  d: { matrix: { region: [eu] }, command: 'echo ${{ matrix.regoin }}' }\n  e: { for_each: [x], matrix: { r: [1] }, command: 'true' }\n  f: { for_each: [x], max_parallel: 0, command: 'true' }\n  g: { command: 'true', max_parallel: 2 }\n  h: { for_each: [{ k: 1 }], command: 'echo ${{ item.j }}' }\n  i: { for_each: [x, y], command: 'true' }\n  i.1: { command: 'true' }\n  j: { command: 'true', when: matrix.region == 'eu' }\n",
+    );
+    let run = env.run(&["validate", "bad.yaml"]);
+    run.code(2);
+    insta::assert_snapshot!(run.stderr);
+    // An instance id that a declared task has too.
+    env.write(
+        "clash.yaml",
+        "name: clash\ntasks:\n  i: { for_each: [x, y], command: 'true' }\n  i.1: { command: 'true' }\n",
+    );
+    let run = env.run(&["validate", "clash.yaml"]);
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("task id `i.1` is also the id of an instance of `i`"),
+        "{}",
+        run.stderr
+    );
+}

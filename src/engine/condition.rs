@@ -69,6 +69,10 @@ pub enum Operand {
     Param(String),
     /// `env.NAME`: the DAG's `env`, then the environment `dag` was started with.
     Env(String),
+    /// `item` or `item.KEY` of a `for_each` instance.
+    Item(Option<String>),
+    /// `matrix.AXIS` of a `matrix` instance.
+    Matrix(String),
     /// `tasks.ID.outputs.KEY` or `tasks.ID.output`.
     Output {
         /// The upstream task.
@@ -86,6 +90,10 @@ pub trait Lookup {
     fn env(&self, name: &str) -> Option<String>;
     /// The output `key` of `task`, if it published one.
     fn output(&self, task: &str, key: &str) -> Option<String>;
+    /// The item (`key: None`) or a field of it, of the instance being decided.
+    fn item(&self, key: Option<&str>) -> Option<String>;
+    /// The value on `axis` of the matrix instance being decided.
+    fn matrix(&self, axis: &str) -> Option<String>;
 }
 
 /// Parses a condition: bare, or wrapped whole in `${{ }}`.
@@ -189,6 +197,13 @@ impl Operand {
                 .ok_or_else(|| format!("param `{name}` is not declared")),
             // An unset variable reads as empty, as in a shell.
             Operand::Env(name) => Ok(lookup.env(name).unwrap_or_default()),
+            Operand::Item(key) => lookup.item(key.as_deref()).ok_or_else(|| match key {
+                Some(key) => format!("the item has no key `{key}`"),
+                None => "the task has no item".to_string(),
+            }),
+            Operand::Matrix(axis) => lookup
+                .matrix(axis)
+                .ok_or_else(|| format!("the matrix has no axis `{axis}`")),
             Operand::Output { task, key } => lookup
                 .output(task, key)
                 .ok_or_else(|| format!("task `{task}` published no output `{key}`")),
@@ -485,17 +500,24 @@ fn word(w: &str) -> Result<Operand, String> {
             Err(format!("invalid variable name in `{w}`"))
         };
     }
-    if w.starts_with("params.") || w.starts_with("tasks.") {
+    if w.starts_with("params.")
+        || w.starts_with("tasks.")
+        || w == "item"
+        || w.starts_with("item.")
+        || w.starts_with("matrix.")
+    {
         return match expr::parse(w)? {
             Expr::Param(name) => Ok(Operand::Param(name.to_string())),
             Expr::Output { task, key } => Ok(Operand::Output {
                 task: task.to_string(),
                 key: key.to_string(),
             }),
+            Expr::Item(key) => Ok(Operand::Item(key.map(str::to_string))),
+            Expr::Matrix(axis) => Ok(Operand::Matrix(axis.to_string())),
         };
     }
     Err(format!(
-        "unknown value `{w}`: write `params.NAME`, `env.NAME`, `tasks.ID.outputs.KEY`, quoted text, a number, `true` or `false`"
+        "unknown value `{w}`: write `params.NAME`, `env.NAME`, `tasks.ID.outputs.KEY`, `item`, `item.KEY`, `matrix.AXIS`, quoted text, a number, `true` or `false`"
     ))
 }
 
@@ -519,6 +541,12 @@ mod tests {
         }
         fn output(&self, task: &str, key: &str) -> Option<String> {
             (task == "check" && key == "count").then(|| "9".into())
+        }
+        fn item(&self, key: Option<&str>) -> Option<String> {
+            (key == Some("size")).then(|| "3".into())
+        }
+        fn matrix(&self, axis: &str) -> Option<String> {
+            (axis == "region").then(|| "eu".into())
         }
     }
 
@@ -556,6 +584,7 @@ mod tests {
             ("params.n == '10.0'", false),
             ("params.env in []", false),
             ("-1 < 0", true),
+            ("item.size > 2 && matrix.region == 'eu'", true),
         ] {
             assert_eq!(holds(text), want, "{text}");
         }

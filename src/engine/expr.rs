@@ -14,6 +14,12 @@ pub enum Expr<'a> {
         /// The output's key.
         key: &'a str,
     },
+    /// `item` (the whole item of a `for_each` instance) or `item.KEY` (a field of
+    /// a map item), substituted when the file is loaded.
+    Item(Option<&'a str>),
+    /// `matrix.AXIS`: the value of a `matrix` instance on one axis, substituted
+    /// when the file is loaded.
+    Matrix(&'a str),
 }
 
 /// The key that `${{ tasks.ID.output }}` names: an HTTP task's response body, or
@@ -27,6 +33,8 @@ pub const DEFAULT_OUTPUT: &str = "output";
 ///
 /// assert_eq!(parse(" params.day "), Ok(Expr::Param("day")));
 /// assert_eq!(parse("tasks.fetch.output"), Ok(Expr::Output { task: "fetch", key: "output" }));
+/// assert_eq!(parse("item.name"), Ok(Expr::Item(Some("name"))));
+/// assert_eq!(parse("matrix.region"), Ok(Expr::Matrix("region")));
 /// assert!(parse("env.HOME").is_err());
 /// ```
 pub fn parse(inner: &str) -> Result<Expr<'_>, String> {
@@ -36,6 +44,23 @@ pub fn parse(inner: &str) -> Result<Expr<'_>, String> {
             Ok(Expr::Param(name))
         } else {
             Err(format!("invalid param name in `{inner}`"))
+        };
+    }
+    if inner == "item" {
+        return Ok(Expr::Item(None));
+    }
+    if let Some(key) = inner.strip_prefix("item.") {
+        return if is_key(key) {
+            Ok(Expr::Item(Some(key)))
+        } else {
+            Err(format!("invalid item key in `{inner}`"))
+        };
+    }
+    if let Some(axis) = inner.strip_prefix("matrix.") {
+        return if is_key(axis) {
+            Ok(Expr::Matrix(axis))
+        } else {
+            Err(format!("invalid matrix axis in `{inner}`"))
         };
     }
     if let Some(rest) = inner.strip_prefix("tasks.") {
@@ -170,6 +195,7 @@ mod tests {
         let got = substitute("a ${{ params.x }} b ${{ tasks.t.output }} c", |e| match e {
             Expr::Param(_) => Ok(Some("X".into())),
             Expr::Output { .. } => Ok(None),
+            Expr::Item(_) | Expr::Matrix(_) => Ok(Some("I".into())),
         });
         assert_eq!(got.unwrap(), "a X b ${{ tasks.t.output }} c");
         let err = substitute("${{ params.y", |_| Ok(None)).unwrap_err();

@@ -347,6 +347,36 @@ pub const KEYS: &[Key] = &[
         doc: "a condition, bare or wrapped in `${{ }}`, checked when the trigger rule lets the task run: when false, the task ends `skipped` without running (see Conditions)",
     },
     Key {
+        name: "for_each",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r#"{"type": "array"}"#,
+        default: None,
+        doc: "a list of items (text, numbers or maps): the task runs once per item, as `ID.0`, `ID.1`, ..., each with `${{ item }}` / `${{ item.KEY }}` in its strings (see Fan-out)",
+    },
+    Key {
+        name: "matrix",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/matrix"}"##,
+        default: None,
+        doc: "axes of values (`{region: [eu, us], size: [s, m]}`), with `exclude` and `include` lists: the task runs once per combination, each with `${{ matrix.AXIS }}` in its strings (see Fan-out)",
+    },
+    Key {
+        name: "max_parallel",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r#"{"type": "integer", "minimum": 1}"#,
+        default: None,
+        doc: "at most this many instances of a mapped task run at once",
+    },
+    Key {
         name: "skip_exit_code",
         place: Place::Task,
         types: SKIPPABLE,
@@ -593,6 +623,23 @@ fn defs() -> Map<String, Value> {
         ("trigger_rule", json!({"enum": names_of(&TriggerRule::ALL)})),
         ("pull", json!({"enum": names_of(&PULLS)})),
         ("outcome", json!({"enum": names_of(&RunOutcome::ALL)})),
+        (
+            "matrix",
+            json!({
+                "type": "object",
+                "minProperties": 1,
+                "properties": {
+                    "include": {"type": "array", "items": {"type": "object", "additionalProperties": {"$ref": "#/$defs/scalar"}}},
+                    "exclude": {"type": "array", "items": {"type": "object", "additionalProperties": {"$ref": "#/$defs/scalar"}}}
+                },
+                "additionalProperties": {
+                    "oneOf": [
+                        {"type": "array", "minItems": 1, "items": {"type": ["string", "number", "boolean"]}},
+                        {"type": ["string", "number", "boolean"]}
+                    ]
+                }
+            }),
+        ),
         (
             "method",
             json!({"type": "string", "pattern": format!("^({})$", methods.join("|"))}),

@@ -20,6 +20,9 @@ pub struct Dag {
     pub reads: Vec<Vec<usize>>,
     /// `readers[i]`: the tasks that read task `i`'s outputs.
     pub readers: Vec<Vec<usize>>,
+    /// The mapped tasks (`for_each`, `matrix`) by id, each with its instances
+    /// (none for a mapped task without instances: its stand-in is not one).
+    pub groups: HashMap<String, Vec<usize>>,
     /// The DAG file's text, when it was loaded from one: kept with each run so that
     /// `dag retry` runs exactly what ran before.
     pub source: Option<std::sync::Arc<str>>,
@@ -51,6 +54,15 @@ impl Dag {
                 downstream[u].push(i);
             }
         }
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, t) in spec.tasks.iter().enumerate() {
+            if let Some(m) = &t.map {
+                let members = groups.entry(m.group.clone()).or_default();
+                if m.index.is_some() {
+                    members.push(i);
+                }
+            }
+        }
         let reads: Vec<Vec<usize>> = spec
             .tasks
             .iter()
@@ -58,7 +70,11 @@ impl Dag {
                 let mut r: Vec<usize> = t
                     .output_sources()
                     .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .flat_map(|d| match (index.get(d.as_str()), groups.get(d)) {
+                        (_, Some(members)) => members.clone(),
+                        (Some(&i), None) => vec![i],
+                        (None, None) => Vec::new(),
+                    })
                     .collect();
                 r.sort_unstable();
                 r.dedup();
@@ -77,6 +93,7 @@ impl Dag {
             downstream,
             reads,
             readers,
+            groups,
             source: None,
         }
     }
@@ -110,16 +127,24 @@ impl Dag {
     /// The sub-DAG of `ids` and everything upstream of them (`--only`), in
     /// declaration order. Unknown ids are returned as the error.
     pub fn select(&self, ids: &[String]) -> Result<Dag, Vec<String>> {
+        // A mapped task's id names all its instances.
+        let named = |id: &String| -> Vec<usize> {
+            match (self.index_of(id), self.groups.get(id)) {
+                (Some(i), _) => vec![i],
+                (None, Some(members)) => members.clone(),
+                (None, None) => Vec::new(),
+            }
+        };
         let unknown: Vec<String> = ids
             .iter()
-            .filter(|id| self.index_of(id).is_none())
+            .filter(|id| self.index_of(id).is_none() && !self.groups.contains_key(id.as_str()))
             .cloned()
             .collect();
         if !unknown.is_empty() {
             return Err(unknown);
         }
         let mut keep = vec![false; self.len()];
-        let mut stack: Vec<usize> = ids.iter().filter_map(|id| self.index_of(id)).collect();
+        let mut stack: Vec<usize> = ids.iter().flat_map(named).collect();
         while let Some(i) = stack.pop() {
             if !keep[i] {
                 keep[i] = true;

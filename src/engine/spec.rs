@@ -97,6 +97,30 @@ pub struct TaskSpec {
     /// must hold for the task to run; when false, the task ends `skipped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// For an instance of a mapped task (`for_each`, `matrix`): which, and of what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<MapInstance>,
+    /// `max_parallel` of the mapped task: at most this many of its instances run
+    /// at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
+}
+
+/// Where an instance of a mapped task comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapInstance {
+    /// The mapped task's id as written (`convert`); instances are `convert.0`, ...
+    pub group: String,
+    /// Position among the instances; `None` for the stand-in of a mapped task with
+    /// no instances (its id is the task's own, and it ends `skipped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// The `for_each` item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<serde_json::Value>,
+    /// The `matrix` values, in axis order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matrix: Vec<(String, String)>,
 }
 
 impl TaskSpec {

@@ -181,14 +181,27 @@ impl Driver {
     }
 
     /// Skips `task`, whose trigger rule lets it run, if its `when` condition is
-    /// false; says whether it did. A condition that cannot be evaluated (an output
+    /// false (or it stands in for a mapped task without instances); says whether
+    /// it did. A condition that cannot be evaluated (an output
     /// the upstream task did not publish) leaves the task to run, and its attempt
     /// fails with the reason (see `begin_attempt`).
     pub fn skip_unless_wanted(&mut self, task: usize) -> Result<bool, ExecError> {
+        // The stand-in of a mapped task without instances.
+        if self
+            .dag
+            .task(task)
+            .map
+            .as_ref()
+            .is_some_and(|m| m.index.is_none())
+        {
+            let reason = "no instances: its `for_each` or `matrix` is empty".to_string();
+            self.set_state(task, TaskState::Skipped, Some(reason))?;
+            return Ok(true);
+        }
         let Some(when) = self.dag.task(task).when.clone() else {
             return Ok(false);
         };
-        match self.condition_holds(&when) {
+        match self.condition_holds(task, &when) {
             Ok(false) => {
                 let reason = format!("when: `{}` is false", when.trim());
                 self.set_state(task, TaskState::Skipped, Some(reason))?;
@@ -199,11 +212,12 @@ impl Driver {
     }
 
     /// Evaluates a `when` condition against the run's params, env and outputs.
-    fn condition_holds(&self, when: &str) -> Result<bool, String> {
+    fn condition_holds(&self, task: usize, when: &str) -> Result<bool, String> {
         let cond = crate::engine::condition::parse(when)?;
         cond.eval(&RunValues {
             dag: &self.dag,
             record: &self.record,
+            task,
         })
     }
 
@@ -228,7 +242,7 @@ impl Driver {
         // fails every attempt, as a missing output in a command does.
         if let Some(when) = &self.dag.task(task).when
             && unrunnable.is_none()
-            && let Err(e) = self.condition_holds(when)
+            && let Err(e) = self.condition_holds(task, when)
         {
             unrunnable = Some(format!("when: {e}"));
         }
@@ -299,6 +313,20 @@ impl Driver {
         }
         let record = &self.record;
         let lookup = |e: &Expr<'_>| match e {
+            Expr::Output { task: from, key } if self.dag.groups.contains_key(*from) => {
+                let members = &self.dag.groups[*from];
+                let still = members
+                    .iter()
+                    .filter(|&&m| !record.tasks[m].state.is_terminal())
+                    .count();
+                if still > 0 {
+                    return Err((
+                        format!("{still} instances of `{from}` have not ended"),
+                        None,
+                    ));
+                }
+                Ok(Some(group_output(record, members, key)))
+            }
             Expr::Output { task: from, key } => {
                 let Some(t) = record.tasks.iter().find(|t| t.id == *from) else {
                     return Err((format!("task `{from}` is not part of this run"), None));
@@ -335,8 +363,12 @@ impl Driver {
                     }
                 }
             }
-            // Params were substituted when the file was loaded.
+            // Params, items and matrix values were substituted when the file was
+            // loaded.
             Expr::Param(name) => Err((format!("param `{name}` was not substituted"), None)),
+            Expr::Item(_) | Expr::Matrix(_) => {
+                Err(("an item or matrix value was not substituted".into(), None))
+            }
         };
         spec.map_strings(&mut |s: &str| {
             expr::substitute(s, lookup).map_err(|errors| {
@@ -501,10 +533,11 @@ impl Driver {
     }
 }
 
-/// What a `when` condition reads, from a run in progress.
+/// What a `when` condition of `task` reads, from a run in progress.
 struct RunValues<'a> {
     dag: &'a Dag,
     record: &'a RunRecord,
+    task: usize,
 }
 
 impl crate::engine::condition::Lookup for RunValues<'_> {
@@ -529,9 +562,49 @@ impl crate::engine::condition::Lookup for RunValues<'_> {
     }
 
     fn output(&self, task: &str, key: &str) -> Option<String> {
+        if let Some(members) = self.dag.groups.get(task) {
+            return Some(group_output(self.record, members, key));
+        }
         let t = &self.record.tasks[self.dag.index_of(task)?];
         t.outputs.get(key).cloned()
     }
+
+    fn item(&self, key: Option<&str>) -> Option<String> {
+        let item = self.dag.task(self.task).map.as_ref()?.item.as_ref()?;
+        let value = match key {
+            Some(key) => item.get(key)?,
+            None => item,
+        };
+        Some(match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
+    fn matrix(&self, axis: &str) -> Option<String> {
+        let map = self.dag.task(self.task).map.as_ref()?;
+        map.matrix
+            .iter()
+            .find(|(k, _)| k == axis)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// The output `key` of every instance of a mapped task, as a JSON array in
+/// instance order (`null` for an instance that did not publish it).
+fn group_output(record: &RunRecord, members: &[usize], key: &str) -> String {
+    let values: Vec<serde_json::Value> = members
+        .iter()
+        .map(|&i| {
+            record.tasks[i]
+                .outputs
+                .get(key)
+                .map_or(serde_json::Value::Null, |v| {
+                    serde_json::Value::String(v.clone())
+                })
+        })
+        .collect();
+    serde_json::Value::Array(values).to_string()
 }
 
 pub(super) fn run_attempt(

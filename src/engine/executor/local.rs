@@ -20,9 +20,49 @@ struct Local {
     tallies: Vec<Upstream>,
     ready: BinaryHeap<ReadyKey>,
     waiting: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// For each task with a `max_parallel`, the index of its limit in `limits`.
+    limited: Vec<Option<usize>>,
+    limits: Vec<Limit>,
+}
+
+/// The `max_parallel` of one mapped task: its instances running, and those ready
+/// but held back.
+struct Limit {
+    most: usize,
+    running: usize,
+    held: BinaryHeap<ReadyKey>,
 }
 
 impl Local {
+    /// The next ready task that may start now; ready instances of a mapped task at
+    /// its `max_parallel` are held back until one of its instances ends.
+    fn next_ready(&mut self) -> Option<ReadyKey> {
+        while let Some(key) = self.ready.pop() {
+            match self.limited[key.index] {
+                Some(l) if self.limits[l].running >= self.limits[l].most => {
+                    self.limits[l].held.push(key);
+                }
+                Some(l) => {
+                    self.limits[l].running += 1;
+                    return Some(key);
+                }
+                None => return Some(key),
+            }
+        }
+        None
+    }
+
+    /// An attempt of `task` ended: a held instance of its mapped task may start.
+    fn attempt_ended(&mut self, task: usize) {
+        if let Some(l) = self.limited[task] {
+            let limit = &mut self.limits[l];
+            limit.running = limit.running.saturating_sub(1);
+            if let Some(key) = limit.held.pop() {
+                self.ready.push(key);
+            }
+        }
+    }
+
     fn queue(&mut self, d: &mut Driver, task: usize) -> Result<(), ExecError> {
         d.set_state(task, TaskState::Queued, None)?;
         self.ready
@@ -96,7 +136,22 @@ pub(super) async fn run(
             .collect(),
         ready: BinaryHeap::new(),
         waiting: BinaryHeap::new(),
+        limited: vec![None; dag.len()],
+        limits: Vec::new(),
     };
+    for members in dag.groups.values() {
+        let Some(most) = members.first().and_then(|&m| dag.task(m).max_parallel) else {
+            continue;
+        };
+        for &m in members {
+            l.limited[m] = Some(l.limits.len());
+        }
+        l.limits.push(Limit {
+            most: most as usize,
+            running: 0,
+            held: BinaryHeap::new(),
+        });
+    }
     // A retried run starts with some tasks already done: count them first.
     for t in 0..dag.len() {
         let state = d.state(t);
@@ -125,7 +180,7 @@ pub(super) async fn run(
         }
         if d.halt.is_none() {
             while running.len() < parallel {
-                let Some(key) = l.ready.pop() else { break };
+                let Some(key) = l.next_ready() else { break };
                 let ctx = d.begin_attempt(key.index, &stop)?;
                 let attempt = ctx.attempt;
                 let handle = running.spawn(run_attempt(runners, ctx));
@@ -167,6 +222,7 @@ pub(super) async fn run(
                         }
                     };
                     let Some((task, attempt)) = attempts.remove(&id) else { continue };
+                    l.attempt_ended(task);
                     match d.end_attempt(task, attempt, outcome)? {
                         AfterAttempt::Retry(wait) => l.waiting.push(Reverse((far_add(Instant::now(), wait), task))),
                         AfterAttempt::Done => l.settle(&mut d, task)?,

@@ -32,6 +32,8 @@ pub(super) struct Checker<'s, 'o> {
     pub(super) params: Vec<(String, String)>,
     /// The task whose keys are being read, if any.
     pub(super) current_task: Option<String>,
+    /// The instance of a mapped task whose keys are being read, if any.
+    pub(super) instance: Option<super::map::Instance>,
     /// `${{ tasks.ID... }}` references, checked once the graph is known.
     pub(super) output_refs: Vec<OutputRef>,
     /// The top-level `secret_env`, added to every task's.
@@ -152,8 +154,11 @@ impl Checker<'_, '_> {
     pub(super) fn substitute(&mut self, node: &Node, raw: &str) -> Option<String> {
         let params = &self.params;
         let task = self.current_task.clone();
+        let instance = self.instance.as_ref();
         let mut refs = Vec::new();
         let result = expr::substitute(raw, |e| match e {
+            Expr::Item(key) => instance_item(instance, *key).map(Some),
+            Expr::Matrix(axis) => instance_matrix(instance, axis).map(Some),
             Expr::Param(name) => match params.iter().find(|(k, _)| k == name) {
                 Some((_, v)) => Ok(Some(v.clone())),
                 None => {
@@ -204,7 +209,7 @@ impl Checker<'_, '_> {
                         "invalid expression"
                     };
                     let help = help.unwrap_or_else(|| {
-                        "expressions are `${{ params.NAME }}`, `${{ tasks.ID.outputs.KEY }}` and `${{ tasks.ID.output }}`".into()
+                        "expressions are `${{ params.NAME }}`, `${{ tasks.ID.outputs.KEY }}`, `${{ tasks.ID.output }}`, and in mapped tasks `${{ item }}`, `${{ item.KEY }}` and `${{ matrix.AXIS }}`".into()
                     });
                     self.report(Problem::at(span, message, label).help(help));
                 }
@@ -433,4 +438,60 @@ pub(super) fn nul_problem(span: Span, key: &str) -> Problem {
         "NUL character",
     )
     .help("a NUL byte cannot be passed to a task; remove it")
+}
+
+/// `${{ item }}` / `${{ item.KEY }}` of the instance being read.
+pub(super) fn instance_item(
+    instance: Option<&super::map::Instance>,
+    key: Option<&str>,
+) -> Result<String, expr::Refusal> {
+    let Some(item) = instance.and_then(|i| i.item.as_ref()) else {
+        return Err((
+            "`item` is only defined in a task with `for_each`".into(),
+            Some("add `for_each: [...]` to the task, or remove the expression".into()),
+        ));
+    };
+    let Some(key) = key else {
+        return Ok(super::map::as_text(item));
+    };
+    match item.get(key) {
+        Some(v) => Ok(super::map::as_text(v)),
+        None => {
+            let keys: Vec<&str> = item
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let help = match suggest(key, keys.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if keys.is_empty() => "this item is not a map".into(),
+                None => format!("its keys: {}", keys.join(", ")),
+            };
+            Err((format!("an item has no key `{key}`"), Some(help)))
+        }
+    }
+}
+
+/// `${{ matrix.AXIS }}` of the instance being read.
+pub(super) fn instance_matrix(
+    instance: Option<&super::map::Instance>,
+    axis: &str,
+) -> Result<String, expr::Refusal> {
+    let Some(instance) = instance.filter(|i| !i.axes.is_empty()) else {
+        return Err((
+            "`matrix` is only defined in a task with `matrix`".into(),
+            Some("add `matrix: {...}` to the task, or remove the expression".into()),
+        ));
+    };
+    if let Some((_, v)) = instance.matrix.iter().find(|(k, _)| k == axis) {
+        return Ok(v.clone());
+    }
+    if instance.axes.iter().any(|a| a == axis) {
+        // An axis only some `include` entries give.
+        return Ok(String::new());
+    }
+    let help = match suggest(axis, instance.axes.iter().map(String::as_str)) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("its axes: {}", instance.axes.join(", ")),
+    };
+    Err((format!("the matrix has no axis `{axis}`"), Some(help)))
 }

@@ -370,7 +370,7 @@ impl Checker<'_, '_> {
             );
             return None;
         }
-        let mut tasks: Vec<Option<TaskSpec>> = Vec::with_capacity(entries.len());
+        let mut tasks: Vec<Option<Vec<TaskSpec>>> = Vec::with_capacity(entries.len());
         let mut ids: Vec<&str> = Vec::with_capacity(entries.len());
         let mut deps: Vec<Vec<(String, Span)>> = Vec::with_capacity(entries.len());
         let mut id_spans: Vec<Span> = Vec::with_capacity(entries.len());
@@ -465,7 +465,73 @@ impl Checker<'_, '_> {
         if !ok {
             return None;
         }
-        tasks.into_iter().collect()
+        let tasks: Vec<Vec<TaskSpec>> = tasks.into_iter().collect::<Option<_>>()?;
+        self.expand_instances(tasks, &entries)
+    }
+
+    /// The tasks with every mapped task replaced by its instances, in order, and a
+    /// dependency on a mapped task by dependencies on each of its instances. An
+    /// instance id that is also a declared task's is reported.
+    fn expand_instances(
+        &mut self,
+        tasks: Vec<Vec<TaskSpec>>,
+        entries: &Entries<'_>,
+    ) -> Option<Vec<TaskSpec>> {
+        let groups: HashMap<String, Vec<String>> = tasks
+            .iter()
+            .filter(|specs| specs.first().is_some_and(|s| s.map.is_some()))
+            .map(|specs| {
+                let group = specs[0]
+                    .map
+                    .as_ref()
+                    .map(|m| m.group.clone())
+                    .unwrap_or_default();
+                (group, specs.iter().map(|s| s.id.clone()).collect())
+            })
+            .collect();
+        if groups.is_empty() {
+            return Some(tasks.into_iter().flatten().collect());
+        }
+        let declared: HashMap<&str, Span> =
+            entries.iter().map(|(id, k, _)| (*id, k.span)).collect();
+        let mut ok = true;
+        for (group, ids) in &groups {
+            for id in ids.iter().filter(|id| *id != group) {
+                if let Some(span) = declared.get(id.as_str()) {
+                    self.report(
+                        Problem::at(
+                            *span,
+                            format!("task id `{id}` is also the id of an instance of `{group}`"),
+                            "declared again",
+                        )
+                        .help(format!("rename this task: instances of `{group}` are `{group}.0`, `{group}.1`, ... (or named by their matrix values)")),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        Some(
+            tasks
+                .into_iter()
+                .flatten()
+                .map(|mut t| {
+                    if t.depends_on.iter().any(|d| groups.contains_key(d)) {
+                        t.depends_on = t
+                            .depends_on
+                            .iter()
+                            .flat_map(|d| match groups.get(d) {
+                                Some(ids) => ids.clone(),
+                                None => vec![d.clone()],
+                            })
+                            .collect();
+                    }
+                    t
+                })
+                .collect(),
+        )
     }
 
     /// Every `${{ tasks.ID... }}` must name a task upstream of the one using it, so

@@ -9,6 +9,7 @@
 mod checker;
 mod dag;
 mod kinds;
+mod map;
 mod problem;
 mod task;
 #[cfg(test)]
@@ -134,6 +135,7 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
         problems: Vec::new(),
         params: Vec::new(),
         current_task: None,
+        instance: None,
         output_refs: Vec::new(),
         secret_env: Vec::new(),
     };

@@ -17,7 +17,7 @@ impl Checker<'_, '_> {
         key: &Node,
         node: &Node,
         defaults: &Defaults,
-    ) -> (Option<TaskSpec>, Vec<(String, Span)>) {
+    ) -> (Option<Vec<TaskSpec>>, Vec<(String, Span)>) {
         let what = format!("task `{id}`");
         if !matches!(node.kind, NodeKind::Map(_)) {
             let span = if matches!(node.kind, NodeKind::Null) {
@@ -46,9 +46,82 @@ impl Checker<'_, '_> {
             None => Vec::new(),
         };
         self.current_task = Some(id.to_string());
-        let spec = self.task_spec(id, key, &entries, defaults, &what);
+        let specs = match self.instances(&entries) {
+            None => None,
+            Some(None) => {
+                if let Some(v) = value(&entries, "max_parallel") {
+                    self.report(
+                        Problem::at(
+                            v.span,
+                            "`max_parallel` applies to a task with `for_each` or `matrix`",
+                            "here",
+                        )
+                        .help("use --parallel to bound the whole run"),
+                    );
+                    return (None, deps);
+                }
+                self.task_spec(id, key, &entries, defaults, &what)
+                    .map(|s| vec![s])
+            }
+            Some(Some(instances)) => self.instance_specs(id, key, &entries, defaults, instances),
+        };
         self.current_task = None;
-        (spec, deps)
+        (specs, deps)
+    }
+
+    /// The instances of a mapped task, each a task of its own (`ID.SUFFIX`); a
+    /// mapped task without instances is a stand-in under its own id that ends
+    /// `skipped`.
+    fn instance_specs(
+        &mut self,
+        id: &str,
+        key: &Node,
+        entries: &Entries<'_>,
+        defaults: &Defaults,
+        instances: Vec<super::map::Instance>,
+    ) -> Option<Vec<TaskSpec>> {
+        let max_parallel = match value(entries, "max_parallel") {
+            Some(v) => {
+                let n = self.uint(v, "max_parallel", u32::MAX as u64)?;
+                if n == 0 {
+                    self.report(Problem::at(
+                        v.span,
+                        "`max_parallel` must be at least 1",
+                        "zero",
+                    ));
+                    return None;
+                }
+                Some(n as u32)
+            }
+            None => None,
+        };
+        if instances.is_empty() {
+            self.instance = Some(super::map::Instance {
+                axes: vec![String::new()],
+                item: Some(serde_json::Value::String(String::new())),
+                ..Default::default()
+            });
+            let spec = self.task_spec(id, key, entries, defaults, &format!("task `{id}`"));
+            self.instance = None;
+            let mut spec = spec?;
+            spec.map = Some(super::map::Instance::default().record(id, None));
+            return Some(vec![spec]);
+        }
+        let mut specs = Vec::with_capacity(instances.len());
+        for (index, instance) in instances.into_iter().enumerate() {
+            let instance_id = format!("{id}.{}", instance.suffix);
+            let what = format!("task `{instance_id}`");
+            let record = instance.record(id, Some(index));
+            self.instance = Some(instance);
+            let spec = self.task_spec(&instance_id, key, entries, defaults, &what);
+            self.instance = None;
+            // The first instance with a problem is enough: the rest would repeat it.
+            let mut spec = spec?;
+            spec.map = Some(record);
+            spec.max_parallel = max_parallel;
+            specs.push(spec);
+        }
+        Some(specs)
     }
 
     pub(super) fn task_spec(
@@ -220,6 +293,8 @@ impl Checker<'_, '_> {
             secret_env,
             skip_exit_codes,
             when,
+            map: None,
+            max_parallel: None,
         })
     }
 
@@ -258,6 +333,24 @@ impl Checker<'_, '_> {
                         .help(help),
                     );
                     ok = false;
+                }
+                Operand::Item(key) => {
+                    if let Err((message, help)) =
+                        super::checker::instance_item(self.instance.as_ref(), key.as_deref())
+                    {
+                        let span = self.narrow(node, "item");
+                        self.report(Problem::at(span, message, "here").help_opt(help));
+                        ok = false;
+                    }
+                }
+                Operand::Matrix(axis) => {
+                    if let Err((message, help)) =
+                        super::checker::instance_matrix(self.instance.as_ref(), axis)
+                    {
+                        let span = self.narrow(node, &format!("matrix.{axis}"));
+                        self.report(Problem::at(span, message, "here").help_opt(help));
+                        ok = false;
+                    }
                 }
                 Operand::Output { task: from, key } => {
                     let span = self.narrow(node, &format!("tasks.{from}."));

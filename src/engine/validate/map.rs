@@ -1,0 +1,348 @@
+//! Fan-out: a task with `for_each` (a list of items) or `matrix` (the product of
+//! axes, with `exclude` and `include` as GitHub Actions has them) becomes one task
+//! per instance when the file is loaded, each with `${{ item }}`, `${{ item.KEY }}`
+//! or `${{ matrix.AXIS }}` substituted in its strings.
+
+use serde_json::{Map, Value};
+
+use crate::engine::spec::MapInstance;
+use crate::engine::yaml::{Node, NodeKind};
+
+use super::Problem;
+use super::checker::{Checker, Entries, value};
+
+/// The most instances one mapped task may have.
+pub const MAX_INSTANCES: usize = 1_000_000;
+
+/// One instance of a mapped task, as the checker substitutes it.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Instance {
+    /// What its id adds to the task's: `0`, `1`, ... or `eu.s`.
+    pub suffix: String,
+    /// The `for_each` item.
+    pub item: Option<Value>,
+    /// The `matrix` values, in axis order.
+    pub matrix: Vec<(String, String)>,
+    /// The axes of the matrix (for did-you-mean on an unknown one).
+    pub axes: Vec<String>,
+}
+
+impl Instance {
+    /// What it records in its task spec.
+    pub fn record(&self, group: &str, index: Option<usize>) -> MapInstance {
+        MapInstance {
+            group: group.to_string(),
+            index,
+            item: self.item.clone(),
+            matrix: self.matrix.clone(),
+        }
+    }
+}
+
+/// A JSON value as task strings see it: text as itself, anything else as JSON.
+pub fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Checker<'_, '_> {
+    /// The instances of a task: `None` when it is not mapped; an empty list when its
+    /// `for_each` or `matrix` gives none. Problems are reported.
+    pub(super) fn instances(&mut self, entries: &Entries<'_>) -> Option<Option<Vec<Instance>>> {
+        let for_each = value(entries, "for_each");
+        let matrix = value(entries, "matrix");
+        let instances = match (for_each, matrix) {
+            (None, None) => return Some(None),
+            (Some(f), Some(_)) => {
+                self.report(
+                    Problem::at(
+                        f.span,
+                        "a task has `for_each` or `matrix`, not both",
+                        "here",
+                    )
+                    .help("put the items in one `matrix` axis instead"),
+                );
+                return None;
+            }
+            (Some(f), None) => self.for_each(f)?,
+            (None, Some(m)) => self.matrix(m)?,
+        };
+        if instances.len() > MAX_INSTANCES {
+            let node = for_each
+                .or(matrix)
+                .map_or_else(Default::default, |n| n.span);
+            self.report(Problem::at(
+                node,
+                format!(
+                    "{} instances, more than the {MAX_INSTANCES} a task may have",
+                    instances.len()
+                ),
+                "too many",
+            ));
+            return None;
+        }
+        Some(Some(instances))
+    }
+
+    fn for_each(&mut self, node: &Node) -> Option<Vec<Instance>> {
+        let NodeKind::Seq(items) = &node.kind else {
+            let text = node.as_scalar().unwrap_or_default();
+            let help = if text.contains("${{") {
+                "a list produced by a task at run time is not supported yet: list the items in the file (or generate the file)"
+            } else {
+                "write a list: `for_each: [a, b, c]`"
+            };
+            self.report(
+                Problem::at(
+                    node.span,
+                    format!("`for_each` must be a list, found {}", node.type_name()),
+                    "expected a list",
+                )
+                .help(help),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match self.item_value(item) {
+                Some(v) => out.push(Instance {
+                    suffix: i.to_string(),
+                    item: Some(v),
+                    ..Instance::default()
+                }),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// An item as JSON: a scalar as text, a map or list of them as they are.
+    fn item_value(&mut self, node: &Node) -> Option<Value> {
+        match &node.kind {
+            NodeKind::Null => Some(Value::String(String::new())),
+            NodeKind::Scalar { value, .. } => {
+                if value.contains("${{") || value.contains('\0') {
+                    self.report(
+                        Problem::at(node.span, "an item may not hold `${{` or a NUL character", "here")
+                            .help("dag would read `${{` as the start of an expression when the task starts, and no process can be given a NUL"),
+                    );
+                    return None;
+                }
+                Some(Value::String(value.clone()))
+            }
+            NodeKind::Seq(items) => items
+                .iter()
+                .map(|i| self.item_value(i))
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Array),
+            NodeKind::Map(pairs) => {
+                let mut map = Map::new();
+                for (k, v) in pairs {
+                    let Some(key) = k.as_scalar() else {
+                        self.report(Problem::at(k.span, "item keys must be text", "this key"));
+                        return None;
+                    };
+                    map.insert(key.to_string(), self.item_value(v)?);
+                }
+                Some(Value::Object(map))
+            }
+        }
+    }
+
+    fn matrix(&mut self, node: &Node) -> Option<Vec<Instance>> {
+        let entries = self.entries(node, "`matrix`")?;
+        let mut axes: Vec<(String, Vec<String>)> = Vec::new();
+        let (mut include, mut exclude) = (Vec::new(), Vec::new());
+        let mut ok = true;
+        for (key, knode, v) in &entries {
+            match *key {
+                "include" | "exclude" => {
+                    let combos = self.combos(v, key)?;
+                    if *key == "include" {
+                        include = combos;
+                    } else {
+                        exclude = combos;
+                    }
+                }
+                axis => {
+                    let Some(values) = self.string_list(v, axis) else {
+                        ok = false;
+                        continue;
+                    };
+                    if values.is_empty() {
+                        self.report(
+                            Problem::at(
+                                knode.span,
+                                format!("matrix axis `{axis}` is empty"),
+                                "no values",
+                            )
+                            .help("give it at least one value, or remove it"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    axes.push((
+                        axis.to_string(),
+                        values.into_iter().map(|(s, _)| s).collect(),
+                    ));
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        if axes.is_empty() && include.is_empty() {
+            self.report(
+                Problem::at(node.span, "`matrix` has no axis", "no axis")
+                    .help("write `matrix: { region: [eu, us] }`"),
+            );
+            return None;
+        }
+        let names: Vec<String> = axes.iter().map(|(a, _)| a.clone()).collect();
+        // The product, in axis order (the last axis varies fastest).
+        let mut combos: Vec<Vec<(String, String)>> = if axes.is_empty() {
+            Vec::new()
+        } else {
+            vec![Vec::new()]
+        };
+        for (axis, values) in &axes {
+            let mut next = Vec::with_capacity(combos.len() * values.len());
+            for combo in &combos {
+                for value in values {
+                    let mut c = combo.clone();
+                    c.push((axis.clone(), value.clone()));
+                    next.push(c);
+                }
+                if next.len() > MAX_INSTANCES {
+                    break;
+                }
+            }
+            combos = next;
+        }
+        let matches = |combo: &[(String, String)], pattern: &[(String, String)]| {
+            pattern.iter().all(|(k, v)| {
+                combo
+                    .iter()
+                    .find(|(ck, _)| ck == k)
+                    .is_none_or(|(_, cv)| cv == v)
+            })
+        };
+        combos.retain(|c| {
+            !exclude
+                .iter()
+                .any(|e: &Vec<(String, String)>| matches(c, e))
+        });
+        // As GitHub Actions: an include adds its other keys to the combinations whose
+        // axis values it matches (without changing those), else it is a combination
+        // of its own.
+        let original = combos.len();
+        for inc in &include {
+            let on_axes: Vec<(String, String)> = inc
+                .iter()
+                .filter(|(k, _)| names.contains(k))
+                .cloned()
+                .collect();
+            let extra: Vec<(String, String)> = inc
+                .iter()
+                .filter(|(k, _)| !names.contains(k))
+                .cloned()
+                .collect();
+            let mut matched = false;
+            for combo in combos.iter_mut().take(original) {
+                if on_axes
+                    .iter()
+                    .all(|(k, v)| combo.iter().any(|(ck, cv)| ck == k && cv == v))
+                {
+                    matched = true;
+                    for (k, v) in &extra {
+                        match combo.iter_mut().find(|(ck, _)| ck == k) {
+                            Some(slot) => slot.1.clone_from(v),
+                            None => combo.push((k.clone(), v.clone())),
+                        }
+                    }
+                }
+            }
+            if !matched {
+                combos.push(inc.clone());
+            }
+        }
+        let mut all_axes = names.clone();
+        for combo in &combos {
+            for (k, _) in combo {
+                if !all_axes.contains(k) {
+                    all_axes.push(k.clone());
+                }
+            }
+        }
+        // Ids from the values when each is a plain token and they are unique, else
+        // from the position.
+        let token = |v: &str| {
+            !v.is_empty()
+                && v.len() <= 40
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        };
+        let by_value: Vec<String> = combos
+            .iter()
+            .map(|c| {
+                names
+                    .iter()
+                    .map(|a| {
+                        c.iter()
+                            .find(|(k, _)| k == a)
+                            .map_or("", |(_, v)| v.as_str())
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(".")
+            })
+            .collect();
+        let readable = !names.is_empty()
+            && combos.iter().all(|c| {
+                names
+                    .iter()
+                    .all(|a| c.iter().any(|(k, v)| k == a && token(v)))
+            })
+            && {
+                let mut seen = std::collections::HashSet::new();
+                by_value.iter().all(|s| seen.insert(s.as_str()))
+            };
+        Some(
+            combos
+                .into_iter()
+                .enumerate()
+                .map(|(i, matrix)| Instance {
+                    suffix: if readable {
+                        by_value[i].clone()
+                    } else {
+                        i.to_string()
+                    },
+                    item: None,
+                    matrix,
+                    axes: all_axes.clone(),
+                })
+                .collect(),
+        )
+    }
+
+    /// `include` or `exclude`: a list of maps of axis to value.
+    fn combos(&mut self, node: &Node, key: &str) -> Option<Vec<Vec<(String, String)>>> {
+        let NodeKind::Seq(items) = &node.kind else {
+            self.type_error(node, key, "a list of maps");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let entries = self.entries(item, &format!("an entry of `matrix.{key}`"))?;
+            let mut combo = Vec::with_capacity(entries.len());
+            for (k, _, v) in entries {
+                combo.push((k.to_string(), self.string(v, k)?));
+            }
+            out.push(combo);
+        }
+        Some(out)
+    }
+}
