@@ -138,12 +138,16 @@ fn random_dag() -> impl Strategy<Value = String> {
             0u8..6,
             -1i64..2,
             0u8..5,
+            0u8..4,
         );
         proptest::collection::vec(task, n).prop_map(move |tasks| {
             let mut y = String::from("name: random\nparams: {p: 'yes'}\ndefaults: {retry_delay: 1ms}\ntasks:\n");
-            for (i, (deps, rule, behaviour, priority, cond)) in tasks.iter().enumerate() {
+            for (i, (deps, rule, behaviour, priority, cond, mapped)) in tasks.iter().enumerate() {
                 let deps: Vec<String> = (0..i).filter(|&j| deps[j] && (i - j) < 4).map(|j| format!("t{j}")).collect();
                 let command = match behaviour {
+                    // A mapped task's instances behave by their item.
+                    _ if *mapped == 0 => "flaky ${{ item }}\n    for_each: [0, 1, 3]\n    max_parallel: 1".to_string(),
+                    _ if *mapped == 1 => "ok\n    for_each: []".to_string(),
                     0 => "fail".to_string(),
                     1 => "flaky 1".to_string(),
                     2 => "flaky 3".to_string(),
