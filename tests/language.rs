@@ -29,6 +29,14 @@ fn in_every_executor(env: &Env, file: &str, check: impl Fn(&str, i32, &serde_jso
     check("distributed", code, &doc);
 }
 
+/// The problems `dag validate` reports for `text` (exit 2).
+fn refused(env: &Env, text: &str) -> String {
+    env.write("bad.yaml", text);
+    let run = env.run(&["validate", "bad.yaml"]);
+    run.code(2);
+    run.stderr
+}
+
 #[test]
 fn a_skip_exit_code_ends_the_task_skipped_and_skips_propagate() {
     let env = Env::new();
@@ -65,13 +73,10 @@ fn a_skip_exit_code_ends_the_task_skipped_and_skips_propagate() {
 #[test]
 fn skip_exit_codes_out_of_range_are_refused_where_they_are_written() {
     let env = Env::new();
-    env.write(
-        "bad.yaml",
-        "name: bad\ntimeout: 0s\ntasks:\n  a: { command: 'true', skip_exit_code: 0 }\n  b: { command: 'true', skip_exit_code: [1, 256] }\n  c: { type: http, url: 'http://127.0.0.1:1/', skip_exit_code: 200 }\n  d: { type: fn, command: noop, skip_exit_code: 1 }\n  e: { command: 'true', skip_exit_code: many }\n",
-    );
-    let run = env.run(&["validate", "bad.yaml"]);
-    run.code(2);
-    insta::assert_snapshot!(run.stderr);
+    insta::assert_snapshot!(refused(
+        &env,
+        "name: bad\ntimeout: 0s\ntasks:\n  a: { command: 'true', skip_exit_code: 0 }\n  b: { command: 'true', skip_exit_code: [1, 256] }\n  c: { type: http, url: 'http://127.0.0.1:1/', skip_exit_code: 200 }\n  d: { type: fn, command: noop, skip_exit_code: 1 }\n  e: { command: 'true', skip_exit_code: many }\n"
+    ));
 }
 
 #[test]
@@ -227,13 +232,10 @@ tasks:
 #[test]
 fn bad_conditions_are_refused_where_they_are_written() {
     let env = Env::new();
-    env.write(
-        "bad.yaml",
-        "name: bad\nparams: { target: prod }\ntasks:\n  a: { command: 'true', when: params.target = 'prod' }\n  b: { command: 'true', when: params.traget == 'prod' }\n  c: { command: 'true', when: tasks.d.outputs.k == 1 }\n  d: { command: 'true', when: tasks.nope.output }\n  e: { command: 'true', when: \"(params.target == 'prod'\" }\n",
-    );
-    let run = env.run(&["validate", "bad.yaml"]);
-    run.code(2);
-    insta::assert_snapshot!(run.stderr);
+    insta::assert_snapshot!(refused(
+        &env,
+        "name: bad\nparams: { target: prod }\ntasks:\n  a: { command: 'true', when: params.target = 'prod' }\n  b: { command: 'true', when: params.traget == 'prod' }\n  c: { command: 'true', when: tasks.d.outputs.k == 1 }\n  d: { command: 'true', when: tasks.nope.output }\n  e: { command: 'true', when: \"(params.target == 'prod'\" }\n"
+    ));
 }
 
 #[test]
@@ -420,13 +422,10 @@ fn a_retry_re_runs_only_the_failed_instances() {
 #[test]
 fn bad_fan_outs_are_refused_where_they_are_written() {
     let env = Env::new();
-    env.write(
-        "bad.yaml",
-        "name: bad\ntasks:\n  a: { command: 'echo ${{ item }}' }\n  b: { for_each: '${{ tasks.a.output }}', command: 'true' }\n  c: { matrix: { region: [eu], size: [] }, command: 'true' }\n  d: { matrix: { region: [eu] }, command: 'echo ${{ matrix.regoin }}' }\n  e: { for_each: [x], matrix: { r: [1] }, command: 'true' }\n  f: { for_each: [x], max_parallel: 0, command: 'true' }\n  g: { command: 'true', max_parallel: 2 }\n  h: { for_each: [{ k: 1 }], command: 'echo ${{ item.j }}' }\n  i: { for_each: [x, y], command: 'true' }\n  i.1: { command: 'true' }\n  j: { command: 'true', when: matrix.region == 'eu' }\n",
-    );
-    let run = env.run(&["validate", "bad.yaml"]);
-    run.code(2);
-    insta::assert_snapshot!(run.stderr);
+    insta::assert_snapshot!(refused(
+        &env,
+        "name: bad\ntasks:\n  a: { command: 'echo ${{ item }}' }\n  b: { for_each: '${{ tasks.a.output }}', command: 'true' }\n  c: { matrix: { region: [eu], size: [] }, command: 'true' }\n  d: { matrix: { region: [eu] }, command: 'echo ${{ matrix.regoin }}' }\n  e: { for_each: [x], matrix: { r: [1] }, command: 'true' }\n  f: { for_each: [x], max_parallel: 0, command: 'true' }\n  g: { command: 'true', max_parallel: 2 }\n  h: { for_each: [{ k: 1 }], command: 'echo ${{ item.j }}' }\n  i: { for_each: [x, y], command: 'true' }\n  i.1: { command: 'true' }\n  j: { command: 'true', when: matrix.region == 'eu' }\n"
+    ));
     // An instance id that a declared task has too.
     env.write(
         "clash.yaml",

@@ -656,15 +656,17 @@ pub async fn create_queue_consumer(
     }
 }
 
-/// The shared pull consumer of a queue, created if missing (by an identity allowed
-/// to: the submitter's `dag run` creates them; the example
-/// configuration's worker identity may not); an existing one whose configuration
-/// differs in any field dag relies on is refused, naming the field.
+/// The shared pull consumer of a queue, created if missing and `create` says so (by
+/// an identity allowed to: the submitter's `dag run` creates them; the example
+/// configuration's worker identity may not; a missing one not created is
+/// [`NatsError::Uncreatable`]); an existing one whose configuration differs in any
+/// field dag relies on is refused, naming the field.
 pub async fn queue_consumer(
     js: &jetstream::Context,
     queue: &str,
     docker: bool,
     timing: &Timing,
+    create: bool,
 ) -> Result<consumer::PullConsumer, NatsError> {
     let stream = js
         .get_stream(TASKS_STREAM)
@@ -674,6 +676,11 @@ pub async fn queue_consumer(
     let config = queue_consumer_config(queue, docker, timing);
     let c: consumer::PullConsumer = match stream.get_consumer(&name).await {
         Ok(c) => c,
+        Err(e) if !create => {
+            return Err(NatsError::Uncreatable(format!(
+                "consumer {name} of queue `{queue}`: {e}"
+            )));
+        }
         // A refused creation gets no reply: the refusal ends the wait.
         Err(_) => unless_refused(async {
             stream.get_or_create_consumer(&name, config.clone()).await.map_err(|e| NatsError::Op(e.to_string()))
@@ -685,26 +692,6 @@ pub async fn queue_consumer(
         })?,
     };
     checked_consumer(c, &config).await
-}
-
-/// The existing consumer of `queue`, checked, without trying to create it: a
-/// missing one is [`NatsError::Uncreatable`].
-pub async fn existing_queue_consumer(
-    js: &jetstream::Context,
-    queue: &str,
-    docker: bool,
-    timing: &Timing,
-) -> Result<consumer::PullConsumer, NatsError> {
-    let stream = js
-        .get_stream(TASKS_STREAM)
-        .await
-        .map_err(op("cannot open stream DAG_TASKS"))?;
-    let name = consumer_name(queue, docker);
-    let c = stream
-        .get_consumer(&name)
-        .await
-        .map_err(|e| NatsError::Uncreatable(format!("consumer {name} of queue `{queue}`: {e}")))?;
-    checked_consumer(c, &queue_consumer_config(queue, docker, timing)).await
 }
 
 /// `c`, if every field dag relies on is as `want` says.

@@ -38,8 +38,8 @@ use super::wire::{
     self, ControlAction, ControlMsg, Heartbeat, PROTOCOL, ResultKind, ResultMsg, TaskMsg,
 };
 use super::{
-    NatsError, Timing, consumer_difference, ensure_layout, eprintln_safe, existing_queue_consumer,
-    queue_consumer, queue_consumer_config, workers_bucket,
+    NatsError, Timing, consumer_difference, ensure_layout, eprintln_safe, queue_consumer,
+    queue_consumer_config, workers_bucket,
 };
 use crate::engine::graph::Dag;
 use crate::engine::runner::{Outcome, Runners, Status, StopSignal, TaskContext, TaskLog};
@@ -142,7 +142,7 @@ pub async fn run(
             }
             consumers.push((
                 queue.clone(),
-                match queue_consumer(&js, queue, docker, &timing).await {
+                match queue_consumer(&js, queue, docker, &timing, true).await {
                     Ok(c) => Queue::Ready(Box::new(c), docker),
                     // Served as soon as a run using the queue creates its consumer.
                     Err(NatsError::Uncreatable(why)) => {
@@ -516,7 +516,7 @@ impl Queue {
             tokio::time::sleep(Duration::from_secs(1)).await;
             // Never tries to create it again: a refused request every second would
             // fill the server's log.
-            match existing_queue_consumer(js, &queue, docker, timing).await {
+            match queue_consumer(js, &queue, docker, timing, false).await {
                 Ok(c) => {
                     eprintln_safe(&format!(
                         "dag worker: the consumer of queue `{queue}`{} exists now: serving it",

@@ -95,6 +95,24 @@ impl Checker<'_, '_> {
         Some(out)
     }
 
+    /// Reports that the value of `key` is `node`, not a map: `message`, the type
+    /// found, and `help`. An empty value is shown at its key.
+    pub(super) fn not_a_map(&mut self, key: &Node, node: &Node, message: &str, help: &str) {
+        let span = if matches!(node.kind, NodeKind::Null) {
+            key.span
+        } else {
+            node.span
+        };
+        self.report(
+            Problem::at(
+                span,
+                format!("{message}, found {}", node.type_name()),
+                "expected a map",
+            )
+            .help(help),
+        );
+    }
+
     /// Reports keys not in `allowed`, suggesting the nearest valid one.
     pub(super) fn unknown_keys(&mut self, entries: &Entries<'_>, allowed: &[&str], what: &str) {
         for (key, k, _) in entries {

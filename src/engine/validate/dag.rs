@@ -344,25 +344,15 @@ impl Checker<'_, '_> {
         node: &Node,
         defaults: &Defaults,
     ) -> Option<Vec<TaskSpec>> {
-        let NodeKind::Map(_) = &node.kind else {
-            let span = if matches!(node.kind, NodeKind::Null) {
-                key.span
-            } else {
-                node.span
-            };
-            self.report(
-                Problem::at(
-                    span,
-                    format!(
-                        "`tasks` must be a map of task id to task, found {}",
-                        node.type_name()
-                    ),
-                    "expected a map",
-                )
-                .help("write each task as `id: { command: ... }` under `tasks:`"),
+        if !matches!(node.kind, NodeKind::Map(_)) {
+            self.not_a_map(
+                key,
+                node,
+                "`tasks` must be a map of task id to task",
+                "write each task as `id: { command: ... }` under `tasks:`",
             );
             return None;
-        };
+        }
         let entries = self.entries(node, "`tasks`")?;
         if entries.is_empty() {
             self.report(

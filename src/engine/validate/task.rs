@@ -20,21 +20,11 @@ impl Checker<'_, '_> {
     ) -> (Option<Vec<TaskSpec>>, Vec<(String, Span)>) {
         let what = format!("task `{id}`");
         if !matches!(node.kind, NodeKind::Map(_)) {
-            let span = if matches!(node.kind, NodeKind::Null) {
-                key.span
-            } else {
-                node.span
-            };
-            self.report(
-                Problem::at(
-                    span,
-                    format!(
-                        "{what} must be a map of task keys, found {}",
-                        node.type_name()
-                    ),
-                    "expected a map",
-                )
-                .help(format!("write `{id}: {{ command: ... }}`")),
+            self.not_a_map(
+                key,
+                node,
+                &format!("{what} must be a map of task keys"),
+                &format!("write `{id}: {{ command: ... }}`"),
             );
             return (None, Vec::new());
         }
