@@ -440,3 +440,55 @@ fn bad_fan_outs_are_refused_where_they_are_written() {
         run.stderr
     );
 }
+
+#[test]
+fn fan_outs_that_would_clash_inject_or_explode_are_refused() {
+    let env = Env::new();
+    let long = "x".repeat(98);
+    for (text, want) in [
+        (
+            "name: c\ntasks:\n  a: { matrix: { x: [b], y: [c] }, command: 'true' }\n  a.b: { matrix: { z: [c] }, command: 'true' }\n".to_string(),
+            "instances of `a` and `a.b` both have the id `a.b.c`",
+        ),
+        (
+            format!("name: l\ntasks:\n  {long}: {{ for_each: [1,2,3,4,5,6,7,8,9,10,11], command: 'true' }}\n"),
+            "is not a valid task id (at most 100 characters)",
+        ),
+        (
+            "name: t\ntasks:\n  a: { matrix: { region: [eu, us], exclude: [{ regoin: us }] }, command: 'true' }\n".to_string(),
+            "`exclude` names `regoin`, which is no axis of the matrix",
+        ),
+        (
+            "name: e\ntasks:\n  a: { matrix: { region: [eu], exclude: [{}] }, command: 'true' }\n".to_string(),
+            "an empty `exclude` entry would exclude everything",
+        ),
+        (
+            "name: i\ntasks:\n  s: { command: 'echo tok=1 >> $DAG_OUTPUT' }\n  m: { for_each: [{ a: '$', b: '{{ tasks.s.outputs.tok }}' }], command: 'echo ${{ item.a }}${{ item.b }}' }\n".to_string(),
+            "the values substituted here put together `${{`",
+        ),
+        (
+            "name: k\ntasks:\n  m: { for_each: [{ '${{ tasks.s.output }}': 1 }], command: 'echo ${{ item }}' }\n".to_string(),
+            "an item may not hold `${{` or a NUL character",
+        ),
+        (
+            "name: h\ntasks:\n  m: { matrix: { a: [0,1,2,3,4,5,6,7,8,9], b: [0,1,2,3,4,5,6,7,8,9], c: [0,1,2,3,4,5,6,7,8,9], d: [0,1,2,3,4,5,6,7,8,9], e: [0,1,2,3,4,5,6,7,8,9], f: [0,1,2,3,4,5,6,7,8,9], g: [0,1,2,3,4,5,6,7,8,9], h: [0,1,2,3,4,5,6,7,8,9] }, command: 'true' }\n".to_string(),
+            "the matrix has too many combinations before `exclude`",
+        ),
+        (
+            format!("name: d\ntasks:\n  m: {{ for_each: [{}1{}], command: 'true' }}\n", "[".repeat(40), "]".repeat(40)),
+            "an item nests lists and maps deeper than 32 levels",
+        ),
+    ] {
+        let stderr = refused(&env, &text);
+        assert!(stderr.contains(want), "{want}: {stderr}");
+    }
+    // A template with an empty list is valid: its stand-in never reads an item.
+    env.write(
+        "empty.yaml",
+        "name: empty\ntasks:\n  m: { for_each: [], command: 'echo ${{ item.name }} ${{ item }}' }\n  g: { matrix: { region: [eu], exclude: [{ region: eu }] }, command: 'echo ${{ matrix.region }}' }\n",
+    );
+    let (run, doc) = env.run_json("empty.yaml", &[]);
+    run.code(0);
+    assert_eq!(task_state(&doc, "m"), "skipped");
+    assert_eq!(task_state(&doc, "g"), "skipped");
+}

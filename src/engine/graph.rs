@@ -23,6 +23,8 @@ pub struct Dag {
     /// The mapped tasks (`for_each`, `matrix`) by id, each with its instances
     /// (none for a mapped task without instances: its stand-in is not one).
     pub groups: HashMap<String, Vec<usize>>,
+    /// Task index by id.
+    index: HashMap<String, usize>,
     /// The DAG file's text, when it was loaded from one: kept with each run so that
     /// `dag retry` runs exactly what ran before.
     pub source: Option<std::sync::Arc<str>>,
@@ -54,6 +56,8 @@ impl Dag {
                 downstream[u].push(i);
             }
         }
+        let spec_index: HashMap<String, usize> =
+            index.iter().map(|(id, &i)| (id.to_string(), i)).collect();
         let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, t) in spec.tasks.iter().enumerate() {
             if let Some(m) = &t.map {
@@ -94,6 +98,7 @@ impl Dag {
             reads,
             readers,
             groups,
+            index: spec_index,
             source: None,
         }
     }
@@ -121,7 +126,7 @@ impl Dag {
 
     /// Index of the task with this id.
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.spec.tasks.iter().position(|t| t.id == id)
+        self.index.get(id).copied()
     }
 
     /// The sub-DAG of `ids` and everything upstream of them (`--only`), in

@@ -328,7 +328,7 @@ impl Driver {
                 Ok(Some(group_output(record, members, key)))
             }
             Expr::Output { task: from, key } => {
-                let Some(t) = record.tasks.iter().find(|t| t.id == *from) else {
+                let Some(t) = self.dag.index_of(from).map(|i| &record.tasks[i]) else {
                     return Err((format!("task `{from}` is not part of this run"), None));
                 };
                 match t.outputs.get(*key) {

@@ -202,6 +202,21 @@ impl Checker<'_, '_> {
                 )),
             },
         });
+        // Values put side by side must not make an expression of their own
+        // (`$` from one and `{{ tasks.x.output }}` from the next): it would be read
+        // when the task starts, unchecked.
+        let kept = refs.len();
+        let result = result.and_then(|value| {
+            if value.matches("${{").count() > kept {
+                Err(vec![expr::ExprError {
+                    text: raw.to_string(),
+                    message: "the values substituted here put together `${{`, which dag would read as an expression".into(),
+                    help: Some("change the param, item or matrix values so that no `${{` appears".into()),
+                }])
+            } else {
+                Ok(value)
+            }
+        });
         match result {
             Ok(value) => {
                 if let Some(task) = task {
@@ -463,6 +478,9 @@ pub(super) fn instance_item(
     instance: Option<&super::map::Instance>,
     key: Option<&str>,
 ) -> Result<String, expr::Refusal> {
+    if instance.is_some_and(|i| i.stand_in) {
+        return Ok(String::new());
+    }
     let Some(item) = instance.and_then(|i| i.item.as_ref()) else {
         return Err((
             "`item` is only defined in a task with `for_each`".into(),
@@ -494,6 +512,9 @@ pub(super) fn instance_matrix(
     instance: Option<&super::map::Instance>,
     axis: &str,
 ) -> Result<String, expr::Refusal> {
+    if instance.is_some_and(|i| i.stand_in) {
+        return Ok(String::new());
+    }
     let Some(instance) = instance.filter(|i| !i.axes.is_empty()) else {
         return Err((
             "`matrix` is only defined in a task with `matrix`".into(),

@@ -485,6 +485,41 @@ impl Checker<'_, '_> {
         let declared: HashMap<&str, Span> =
             entries.iter().map(|(id, k, _)| (*id, k.span)).collect();
         let mut ok = true;
+        // Instance ids are ids like any other: unique across every task and
+        // instance, and within the limits of a name.
+        let mut owner: HashMap<&str, &str> = HashMap::new();
+        let mut sorted: Vec<(&String, &Vec<String>)> = groups.iter().collect();
+        sorted.sort();
+        for (group, ids) in sorted {
+            let span = declared.get(group.as_str()).copied().unwrap_or_default();
+            for id in ids.iter().filter(|id| *id != group) {
+                if !is_valid_name(id) {
+                    let shown: String = id.chars().take(120).collect();
+                    self.report(
+                        Problem::at(
+                            span,
+                            format!("instance id `{shown}` of `{group}` is not a valid task id (at most {MAX_NAME_LEN} characters)"),
+                            "here",
+                        )
+                        .help("shorten the task id, or the matrix values (ids use them)"),
+                    );
+                    ok = false;
+                    break;
+                }
+                if let Some(other) = owner.insert(id, group) {
+                    self.report(
+                        Problem::at(
+                            span,
+                            format!("instances of `{other}` and `{group}` both have the id `{id}`"),
+                            "here",
+                        )
+                        .help("rename one of the mapped tasks"),
+                    );
+                    ok = false;
+                    break;
+                }
+            }
+        }
         for (group, ids) in &groups {
             for id in ids.iter().filter(|id| *id != group) {
                 if let Some(span) = declared.get(id.as_str()) {

@@ -14,6 +14,14 @@ use super::checker::{Checker, Entries, value};
 /// The most instances one mapped task may have.
 pub const MAX_INSTANCES: usize = 1_000_000;
 
+/// The most combinations a matrix may have before `exclude` removes some: each is
+/// looked at once, without keeping those excluded.
+const MAX_COMBINATIONS: u64 = 10_000_000;
+
+/// How deep lists and maps may nest in one item (distributed runs carry items in
+/// JSON messages, whose readers stop at 128 levels).
+const MAX_ITEM_DEPTH: usize = 32;
+
 /// One instance of a mapped task, as the checker substitutes it.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Instance {
@@ -25,6 +33,9 @@ pub(super) struct Instance {
     pub matrix: Vec<(String, String)>,
     /// The axes of the matrix (for did-you-mean on an unknown one).
     pub axes: Vec<String>,
+    /// The stand-in of a mapped task without instances: it never runs, so its
+    /// strings are read with every `item` and `matrix` value empty.
+    pub stand_in: bool,
 }
 
 impl Instance {
@@ -107,7 +118,7 @@ impl Checker<'_, '_> {
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
-            match self.item_value(item) {
+            match self.item_value(item, 0) {
                 Some(v) => out.push(Instance {
                     suffix: i.to_string(),
                     item: Some(v),
@@ -120,7 +131,15 @@ impl Checker<'_, '_> {
     }
 
     /// An item as JSON: a scalar as text, a map or list of them as they are.
-    fn item_value(&mut self, node: &Node) -> Option<Value> {
+    fn item_value(&mut self, node: &Node, depth: usize) -> Option<Value> {
+        if depth > MAX_ITEM_DEPTH {
+            self.report(Problem::at(
+                node.span,
+                format!("an item nests lists and maps deeper than {MAX_ITEM_DEPTH} levels"),
+                "too deep",
+            ));
+            return None;
+        }
         match &node.kind {
             NodeKind::Null => Some(Value::String(String::new())),
             NodeKind::Scalar { value, .. } => {
@@ -135,7 +154,7 @@ impl Checker<'_, '_> {
             }
             NodeKind::Seq(items) => items
                 .iter()
-                .map(|i| self.item_value(i))
+                .map(|i| self.item_value(i, depth + 1))
                 .collect::<Option<Vec<_>>>()
                 .map(Value::Array),
             NodeKind::Map(pairs) => {
@@ -145,7 +164,15 @@ impl Checker<'_, '_> {
                         self.report(Problem::at(k.span, "item keys must be text", "this key"));
                         return None;
                     };
-                    map.insert(key.to_string(), self.item_value(v)?);
+                    if key.contains("${{") || key.contains('\0') {
+                        self.report(Problem::at(
+                            k.span,
+                            "an item may not hold `${{` or a NUL character",
+                            "here",
+                        ));
+                        return None;
+                    }
+                    map.insert(key.to_string(), self.item_value(v, depth + 1)?);
                 }
                 Some(Value::Object(map))
             }
@@ -202,39 +229,86 @@ impl Checker<'_, '_> {
             return None;
         }
         let names: Vec<String> = axes.iter().map(|(a, _)| a.clone()).collect();
-        // The product, in axis order (the last axis varies fastest).
-        let mut combos: Vec<Vec<(String, String)>> = if axes.is_empty() {
-            Vec::new()
-        } else {
-            vec![Vec::new()]
-        };
         for (axis, values) in &axes {
-            let mut next = Vec::with_capacity(combos.len() * values.len());
-            for combo in &combos {
-                for value in values {
-                    let mut c = combo.clone();
-                    c.push((axis.clone(), value.clone()));
-                    next.push(c);
-                }
-                if next.len() > MAX_INSTANCES {
+            if let Some(v) = values.iter().find(|v| v.contains("${{")) {
+                self.report(Problem::at(
+                    node.span,
+                    format!("matrix axis `{axis}` has a value holding `${{{{`: `{v}`"),
+                    "here",
+                ));
+                return None;
+            }
+        }
+        for pattern in &exclude {
+            if pattern.is_empty() {
+                self.report(
+                    Problem::at(
+                        node.span,
+                        "an empty `exclude` entry would exclude everything",
+                        "here",
+                    )
+                    .help("name the axis values of the combinations to leave out"),
+                );
+                return None;
+            }
+            if let Some((k, _)) = pattern.iter().find(|(k, _)| !names.contains(k)) {
+                let help =
+                    match crate::engine::suggest::suggest(k, names.iter().map(String::as_str)) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("the axes: {}", names.join(", ")),
+                    };
+                self.report(
+                    Problem::at(
+                        node.span,
+                        format!("`exclude` names `{k}`, which is no axis of the matrix"),
+                        "here",
+                    )
+                    .help(help),
+                );
+                return None;
+            }
+        }
+        // The product, in axis order (the last axis varies fastest), each
+        // combination built from its position and dropped at once when excluded.
+        let total = axes
+            .iter()
+            .try_fold(1u64, |n, (_, values)| n.checked_mul(values.len() as u64))
+            .filter(|&n| n <= MAX_COMBINATIONS);
+        // Each combination is compared with each `exclude` entry once.
+        let total = total
+            .filter(|&n| n.saturating_mul(exclude.len().max(1) as u64) <= 20 * MAX_COMBINATIONS);
+        let Some(total) = total else {
+            self.report(Problem::at(
+                node.span,
+                format!("the matrix has too many combinations before `exclude` (at most {MAX_COMBINATIONS}, fewer with many `exclude` entries)"),
+                "too many",
+            ));
+            return None;
+        };
+        let total = if axes.is_empty() { 0 } else { total };
+        let excluded = |combo: &[(String, String)]| {
+            exclude.iter().any(|pattern| {
+                pattern
+                    .iter()
+                    .all(|(k, v)| combo.iter().any(|(ck, cv)| ck == k && cv == v))
+            })
+        };
+        let mut combos: Vec<Vec<(String, String)>> = Vec::new();
+        for n in 0..total {
+            let mut rest = n;
+            let mut combo = vec![(String::new(), String::new()); axes.len()];
+            for (slot, (axis, values)) in combo.iter_mut().zip(&axes).rev() {
+                let len = values.len() as u64;
+                *slot = (axis.clone(), values[(rest % len) as usize].clone());
+                rest /= len;
+            }
+            if !excluded(&combo) {
+                combos.push(combo);
+                if combos.len() > MAX_INSTANCES {
                     break;
                 }
             }
-            combos = next;
         }
-        let matches = |combo: &[(String, String)], pattern: &[(String, String)]| {
-            pattern.iter().all(|(k, v)| {
-                combo
-                    .iter()
-                    .find(|(ck, _)| ck == k)
-                    .is_none_or(|(_, cv)| cv == v)
-            })
-        };
-        combos.retain(|c| {
-            !exclude
-                .iter()
-                .any(|e: &Vec<(String, String)>| matches(c, e))
-        });
         // As GitHub Actions: an include adds its other keys to the combinations whose
         // axis values it matches (without changing those), else it is a combination
         // of its own.
@@ -323,6 +397,7 @@ impl Checker<'_, '_> {
                     item: None,
                     matrix,
                     axes: all_axes.clone(),
+                    stand_in: false,
                 })
                 .collect(),
         )

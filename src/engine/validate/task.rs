@@ -87,8 +87,7 @@ impl Checker<'_, '_> {
         };
         if instances.is_empty() {
             self.instance = Some(super::map::Instance {
-                axes: vec![String::new()],
-                item: Some(serde_json::Value::String(String::new())),
+                stand_in: true,
                 ..Default::default()
             });
             let spec = self.task_spec(id, key, entries, defaults, &format!("task `{id}`"));
@@ -98,6 +97,7 @@ impl Checker<'_, '_> {
             return Some(vec![spec]);
         }
         let mut specs = Vec::with_capacity(instances.len());
+        let mut bytes = 0usize;
         for (index, instance) in instances.into_iter().enumerate() {
             let instance_id = format!("{id}.{}", instance.suffix);
             let what = format!("task `{instance_id}`");
@@ -107,6 +107,23 @@ impl Checker<'_, '_> {
             self.instance = None;
             // The first instance with a problem is enough: the rest would repeat it.
             let mut spec = spec?;
+            // What a small file may make: a few short values multiplied by many
+            // instances must not take the machine's memory.
+            bytes += approx_bytes(&spec, &record);
+            if bytes > MAX_INSTANCE_BYTES {
+                self.report(
+                    Problem::at(
+                        key.span,
+                        format!(
+                            "the instances of `{id}` would take more than {} MiB",
+                            MAX_INSTANCE_BYTES >> 20
+                        ),
+                        "too large",
+                    )
+                    .help("give the instances shorter values, or fewer of them"),
+                );
+                return None;
+            }
             spec.map = Some(record);
             spec.max_parallel = max_parallel;
             specs.push(spec);
@@ -390,4 +407,33 @@ impl Checker<'_, '_> {
         }
         codes
     }
+}
+
+/// The most memory the instances of one mapped task may take, roughly.
+const MAX_INSTANCE_BYTES: usize = 512 << 20;
+
+/// Roughly what an instance's spec holds: its strings, item and matrix values, and
+/// the fixed part of a spec.
+fn approx_bytes(spec: &TaskSpec, map: &crate::engine::spec::MapInstance) -> usize {
+    let kind = match &spec.kind {
+        TaskKind::Bash { command } => command.len(),
+        TaskKind::Fn { name, args } => name.len() + args.len(),
+        TaskKind::Http(h) => {
+            h.url.len()
+                + h.body.as_ref().map_or(0, String::len)
+                + h.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        }
+        TaskKind::Docker(d) => {
+            d.image.len()
+                + d.command.as_ref().map_or(0, String::len)
+                + d.volumes.iter().map(String::len).sum::<usize>()
+        }
+    };
+    let env: usize = spec.env.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let item = map.item.as_ref().map_or(0, |i| i.to_string().len());
+    let matrix: usize = map.matrix.iter().map(|(k, v)| k.len() + v.len()).sum();
+    kind + env + item + matrix + spec.id.len() + spec.workdir.as_ref().map_or(0, String::len) + 512
 }
