@@ -98,8 +98,9 @@ pub struct TaskSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     /// For an instance of a mapped task (`for_each`, `matrix`): which, and of what.
+    /// (Boxed: most tasks are not instances, and a spec is kept per task.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub map: Option<MapInstance>,
+    pub map: Option<Box<MapInstance>>,
     /// `max_parallel` of the mapped task: at most this many of its instances run
     /// at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -93,7 +93,7 @@ impl Checker<'_, '_> {
             let spec = self.task_spec(id, key, entries, defaults, &format!("task `{id}`"));
             self.instance = None;
             let mut spec = spec?;
-            spec.map = Some(super::map::Instance::default().record(id, None));
+            spec.map = Some(Box::new(super::map::Instance::default().record(id, None)));
             return Some(vec![spec]);
         }
         let mut specs = Vec::with_capacity(instances.len());
@@ -124,7 +124,7 @@ impl Checker<'_, '_> {
                 );
                 return None;
             }
-            spec.map = Some(record);
+            spec.map = Some(Box::new(record));
             spec.max_parallel = max_parallel;
             specs.push(spec);
         }
