@@ -360,7 +360,9 @@ impl Checker<'_, '_> {
             );
             return None;
         }
-        let mut tasks: Vec<Option<Vec<TaskSpec>>> = Vec::with_capacity(entries.len());
+        // Every task's specs (its instances', for a mapped task), moved here as they
+        // are made: one list, not one per task to gather later (twice the memory).
+        let mut tasks: Vec<TaskSpec> = Vec::with_capacity(entries.len());
         let mut ids: Vec<&str> = Vec::with_capacity(entries.len());
         let mut deps: Vec<Vec<(String, Span)>> = Vec::with_capacity(entries.len());
         let mut id_spans: Vec<Span> = Vec::with_capacity(entries.len());
@@ -375,8 +377,10 @@ impl Checker<'_, '_> {
                 continue;
             }
             let (task, task_deps) = self.task(id, knode, v, defaults);
-            ok &= task.is_some();
-            tasks.push(task);
+            match task {
+                Some(specs) => tasks.extend(specs),
+                None => ok = false,
+            }
             ids.push(id);
             deps.push(task_deps);
             id_spans.push(knode.span);
@@ -455,7 +459,6 @@ impl Checker<'_, '_> {
         if !ok {
             return None;
         }
-        let tasks: Vec<Vec<TaskSpec>> = tasks.into_iter().collect::<Option<_>>()?;
         self.expand_instances(tasks, &entries)
     }
 
@@ -464,23 +467,20 @@ impl Checker<'_, '_> {
     /// instance id that is also a declared task's is reported.
     fn expand_instances(
         &mut self,
-        tasks: Vec<Vec<TaskSpec>>,
+        tasks: Vec<TaskSpec>,
         entries: &Entries<'_>,
     ) -> Option<Vec<TaskSpec>> {
-        let groups: HashMap<String, Vec<String>> = tasks
-            .iter()
-            .filter(|specs| specs.first().is_some_and(|s| s.map.is_some()))
-            .map(|specs| {
-                let group = specs[0]
-                    .map
-                    .as_ref()
-                    .map(|m| m.group.clone())
-                    .unwrap_or_default();
-                (group, specs.iter().map(|s| s.id.clone()).collect())
-            })
-            .collect();
+        let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+        for t in &tasks {
+            if let Some(m) = &t.map {
+                groups
+                    .entry(m.group.clone())
+                    .or_default()
+                    .push(t.id.clone());
+            }
+        }
         if groups.is_empty() {
-            return Some(tasks.into_iter().flatten().collect());
+            return Some(tasks);
         }
         let declared: HashMap<&str, Span> =
             entries.iter().map(|(id, k, _)| (*id, k.span)).collect();
@@ -541,7 +541,6 @@ impl Checker<'_, '_> {
         Some(
             tasks
                 .into_iter()
-                .flatten()
                 .map(|mut t| {
                     if t.depends_on.iter().any(|d| groups.contains_key(d)) {
                         t.depends_on = t
