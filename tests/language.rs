@@ -492,3 +492,40 @@ fn fan_outs_that_would_clash_inject_or_explode_are_refused() {
     assert_eq!(task_state(&doc, "m"), "skipped");
     assert_eq!(task_state(&doc, "g"), "skipped");
 }
+
+#[test]
+fn a_sigkilled_run_with_a_half_finished_mapped_task_resumes_where_it_stopped() {
+    let env = Env::new();
+    let m = crate::common::marker("halfmapped");
+    // One instance at a time; the third hangs until `go` exists.
+    env.write(
+        "h.yaml",
+        format!(
+            "name: half\ntasks:\n  each:\n    for_each: [1, 2, 3, 4]\n    max_parallel: 1\n    command: test ${{{{ item }}}} != 3 || test -e go || exec -a {m} sleep 300; echo ${{{{ item }}}} >> ran.txt\n  sum: {{ command: 'echo sum >> ran.txt', depends_on: each }}\n"
+        ),
+    );
+    let child = env.spawn(&["run", "h.yaml", "--output", "quiet"]);
+    assert!(crate::common::wait_for(
+        std::time::Duration::from_secs(15),
+        || !crate::common::pids_with(&m).is_empty()
+    ));
+    crate::common::kill(child.id(), "KILL");
+    let _ = child.wait_with_output();
+    for pid in crate::common::pids_with(&m) {
+        crate::common::kill(pid, "KILL");
+    }
+    env.write("go", "");
+    let id = env.run(&["runs", "--output", "json"]).json()[0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let retried = env.run(&["retry", &id, "--output", "json"]);
+    retried.code(0);
+    let doc = retried.json();
+    assert_eq!(task(&doc, "each.0")["attempts"], 1);
+    assert_eq!(task(&doc, "each.1")["attempts"], 1);
+    assert_eq!(task(&doc, "each.2")["attempts"], 2, "the cut attempt stays");
+    assert_eq!(task_state(&doc, "sum"), "success");
+    let ran = std::fs::read_to_string(env.path().join("ran.txt")).unwrap();
+    assert_eq!(ran, "1\n2\n3\n4\nsum\n", "a finished instance ran again");
+}
