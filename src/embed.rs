@@ -234,7 +234,8 @@ impl Pipeline {
     }
 
     /// Drives an earlier run again (`dag retry`), under the same run id, as new
-    /// attempts: with `task`, that task and everything downstream of it; otherwise
+    /// attempts: with `task`, that task (every instance, for a mapped task's id) and
+    /// everything downstream of it; otherwise
     /// every task that did not succeed (failed, upstream_failed, skipped, cancelled,
     /// or cut short when the process driving it died). Succeeded tasks keep their
     /// results and outputs. The run must not be driven by another process.
@@ -250,12 +251,21 @@ impl Pipeline {
         executor::preflight(&dag, &self.runners).await?;
         let tasks: Vec<usize> = match task {
             Some(id) => {
-                let Some(t) = dag.index_of(id) else {
-                    return Err(Error::Retry(format!("run {run_id} has no task `{id}`")));
+                // A mapped task's id names all its instances.
+                let named: Vec<usize> = match (dag.index_of(id), dag.groups.get(id)) {
+                    (Some(t), _) => vec![t],
+                    (None, Some(members)) if !members.is_empty() => members.clone(),
+                    _ => {
+                        return Err(Error::Retry(format!("run {run_id} has no task `{id}`")));
+                    }
                 };
-                let mut set = dag.descendants(t);
-                set.push(t);
+                let mut set: Vec<usize> = named
+                    .iter()
+                    .flat_map(|&t| dag.descendants(t))
+                    .chain(named.iter().copied())
+                    .collect();
                 set.sort_unstable();
+                set.dedup();
                 set
             }
             None => (0..dag.len())

@@ -417,6 +417,12 @@ fn a_retry_re_runs_only_the_failed_instances() {
     let logs = env.run(&["logs", id, "each.1"]);
     logs.code(0);
     env.run(&["run", "r.yaml", "--only", "each"]).code(0);
+    let again = env.run(&["retry", id, "--task", "each", "--output", "json"]);
+    again.code(0);
+    let doc = again.json();
+    for (t, attempts) in [("each.0", 2), ("each.1", 3), ("each.2", 2), ("sum", 2)] {
+        assert_eq!(task(&doc, t)["attempts"], attempts, "{t}");
+    }
 }
 
 #[test]
