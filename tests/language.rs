@@ -473,6 +473,10 @@ fn fan_outs_that_would_clash_inject_or_explode_are_refused() {
             "the values substituted here put together `${{`",
         ),
         (
+            "name: p\nparams: { a: '$', b: '{{ tasks.s.output }}' }\ntasks:\n  s: { command: 'true' }\n  m: { command: 'echo ${{ params.a }}${{ params.b }}' }\n".to_string(),
+            "the values substituted here put together `${{`",
+        ),
+        (
             "name: k\ntasks:\n  m: { for_each: [{ '${{ tasks.s.output }}': 1 }], command: 'echo ${{ item }}' }\n".to_string(),
             "an item may not hold `${{` or a NUL character",
         ),

@@ -174,11 +174,16 @@ impl Checker<'_, '_> {
         let task = self.current_task.clone();
         let instance = self.instance.as_ref();
         let mut refs = Vec::new();
+        let mut reported_apart = false;
         let result = expr::substitute(raw, |e| match e {
             Expr::Item(key) => instance_item(instance, *key).map(Some),
             Expr::Matrix(axis) => instance_matrix(instance, axis).map(Some),
             Expr::Param(name) => match params.iter().find(|(k, _)| k == name) {
-                Some((_, v)) => Ok(Some(v.clone())),
+                Some((_, v)) => {
+                    // Reported once, for the param itself (`check_param_values`).
+                    reported_apart |= v.contains("${{");
+                    Ok(Some(v.clone()))
+                }
                 None => {
                     let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
                     let help = match suggest(name, names.iter().copied()) {
@@ -207,7 +212,7 @@ impl Checker<'_, '_> {
         // when the task starts, unchecked.
         let kept = refs.len();
         let result = result.and_then(|value| {
-            if value.matches("${{").count() > kept {
+            if value.matches("${{").count() > kept && !reported_apart {
                 Err(vec![expr::ExprError {
                     text: raw.to_string(),
                     message: "the values substituted here put together `${{`, which dag would read as an expression".into(),
