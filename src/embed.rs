@@ -252,12 +252,8 @@ impl Pipeline {
         let tasks: Vec<usize> = match task {
             Some(id) => {
                 // A mapped task's id names all its instances.
-                let named: Vec<usize> = match (dag.index_of(id), dag.groups.get(id)) {
-                    (Some(t), _) => vec![t],
-                    (None, Some(members)) if !members.is_empty() => members.clone(),
-                    _ => {
-                        return Err(Error::Retry(format!("run {run_id} has no task `{id}`")));
-                    }
+                let Some(named) = dag.named(id).filter(|n| !n.is_empty()) else {
+                    return Err(Error::Retry(format!("run {run_id} has no task `{id}`")));
                 };
                 let mut set: Vec<usize> = named
                     .iter()

@@ -209,8 +209,7 @@ pub fn logs(args: LogsArgs, store: &Store) -> Result<u8, CliError> {
         && !record.tasks.iter().any(|t| &t.id == task)
     {
         let ids: Vec<&str> = record.tasks.iter().map(|t| t.id.as_str()).collect();
-        let help = crate::engine::suggest::suggest(task, ids.iter().copied())
-            .map(|s| format!("did you mean `{s}`?"));
+        let help = crate::engine::suggest::did_you_mean(task, ids.iter().copied());
         return Err(CliError::usage(
             format!("run {} has no task `{task}`", record.run_id),
             help,

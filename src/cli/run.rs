@@ -45,8 +45,7 @@ pub fn run(
             let ids: Vec<&str> = dag.spec.tasks.iter().map(|t| t.id.as_str()).collect();
             let help = unknown
                 .first()
-                .and_then(|u| crate::engine::suggest::suggest(u, ids.iter().copied()))
-                .map(|s| format!("did you mean `{s}`?"));
+                .and_then(|u| crate::engine::suggest::did_you_mean(u, ids.iter().copied()));
             CliError::usage(
                 format!(
                     "--only: no task `{}` in {}",

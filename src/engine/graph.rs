@@ -67,39 +67,41 @@ impl Dag {
                 }
             }
         }
-        let reads: Vec<Vec<usize>> = spec
-            .tasks
-            .iter()
-            .map(|t| {
-                let mut r: Vec<usize> = t
-                    .output_sources()
-                    .iter()
-                    .flat_map(|d| match (index.get(d.as_str()), groups.get(d)) {
-                        (_, Some(members)) => members.clone(),
-                        (Some(&i), None) => vec![i],
-                        (None, None) => Vec::new(),
-                    })
-                    .collect();
-                r.sort_unstable();
-                r.dedup();
-                r
-            })
-            .collect();
-        let mut readers = vec![Vec::new(); spec.tasks.len()];
-        for (i, rs) in reads.iter().enumerate() {
-            for &r in rs {
-                readers[r].push(i);
-            }
-        }
-        Dag {
+        let n = spec.tasks.len();
+        let mut dag = Dag {
             spec,
             upstream,
             downstream,
-            reads,
-            readers,
+            reads: vec![Vec::new(); n],
+            readers: vec![Vec::new(); n],
             groups,
             index: spec_index,
             source: None,
+        };
+        for i in 0..n {
+            let mut r: Vec<usize> = dag.spec.tasks[i]
+                .output_sources()
+                .iter()
+                .filter_map(|d| dag.named(d))
+                .flatten()
+                .copied()
+                .collect();
+            r.sort_unstable();
+            r.dedup();
+            for &from in &r {
+                dag.readers[from].push(i);
+            }
+            dag.reads[i] = r;
+        }
+        dag
+    }
+
+    /// The tasks an id names: the task of that id, or every instance of the mapped
+    /// task of that id; `None` for an unknown id.
+    pub fn named(&self, id: &str) -> Option<&[usize]> {
+        match self.index.get(id) {
+            Some(i) => Some(std::slice::from_ref(i)),
+            None => self.groups.get(id).map(Vec::as_slice),
         }
     }
 
@@ -133,23 +135,21 @@ impl Dag {
     /// declaration order. Unknown ids are returned as the error.
     pub fn select(&self, ids: &[String]) -> Result<Dag, Vec<String>> {
         // A mapped task's id names all its instances.
-        let named = |id: &String| -> Vec<usize> {
-            match (self.index_of(id), self.groups.get(id)) {
-                (Some(i), _) => vec![i],
-                (None, Some(members)) => members.clone(),
-                (None, None) => Vec::new(),
-            }
-        };
         let unknown: Vec<String> = ids
             .iter()
-            .filter(|id| self.index_of(id).is_none() && !self.groups.contains_key(id.as_str()))
+            .filter(|id| self.named(id).is_none())
             .cloned()
             .collect();
         if !unknown.is_empty() {
             return Err(unknown);
         }
         let mut keep = vec![false; self.len()];
-        let mut stack: Vec<usize> = ids.iter().flat_map(named).collect();
+        let mut stack: Vec<usize> = ids
+            .iter()
+            .filter_map(|id| self.named(id))
+            .flatten()
+            .copied()
+            .collect();
         while let Some(i) = stack.pop() {
             if !keep[i] {
                 keep[i] = true;

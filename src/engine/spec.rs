@@ -107,6 +107,15 @@ pub struct TaskSpec {
     pub max_parallel: Option<u32>,
 }
 
+/// A JSON value (an item, or a field of one) as task strings see it: text as
+/// itself, anything else as JSON.
+pub fn as_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Where an instance of a mapped task comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MapInstance {

@@ -23,6 +23,14 @@ where
         .map(|(_, c)| c)
 }
 
+/// "did you mean `X`?" for the candidate [`suggest`] finds, if any.
+pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    suggest(word, candidates).map(|s| format!("did you mean `{s}`?"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::suggest;

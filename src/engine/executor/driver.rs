@@ -429,10 +429,7 @@ impl Driver {
             && self.timed_out.load(std::sync::atomic::Ordering::SeqCst)
         {
             self.stopped_by_timeout = true;
-            outcome.error = Some(format!(
-                "stopped: the run's timeout of {} passed",
-                humantime::format_duration(self.timeout.unwrap_or_default())
-            ));
+            outcome.error = Some(format!("stopped: {}", self.timeout_reason()));
         }
         let (state, after) = match outcome.status {
             Status::Success => (TaskState::Success, AfterAttempt::Done),
@@ -463,18 +460,21 @@ impl Driver {
         Ok(after)
     }
 
+    /// Why the run's timeout stopped it.
+    fn timeout_reason(&self) -> String {
+        format!(
+            "the run's timeout of {} passed",
+            humantime::format_duration(self.timeout.unwrap_or_default())
+        )
+    }
+
     /// Marks every unfinished task cancelled, then finishes the run.
     pub fn finish(mut self) -> Result<RunRecord, ExecError> {
         // The timeout stopped the run (or, with `--fail-fast`, a task of it); one
         // that fired as the last task ended changed nothing.
         let timed_out = self.timed_out.load(std::sync::atomic::Ordering::SeqCst)
             && (self.halt == Some(Halt::Interrupted) || self.stopped_by_timeout);
-        let run_reason = timed_out.then(|| {
-            format!(
-                "the run's timeout of {} passed",
-                humantime::format_duration(self.timeout.unwrap_or_default())
-            )
-        });
+        let run_reason = timed_out.then(|| self.timeout_reason());
         let reason = match &self.halt {
             Some(Halt::Interrupted) if let Some(why) = &run_reason => why.clone(),
             Some(Halt::Interrupted) => "run interrupted".to_string(),
@@ -494,13 +494,15 @@ impl Driver {
         } else if self.halt == Some(Halt::Interrupted) {
             RunState::Cancelled
         } else {
-            let leaves: Vec<usize> = (0..self.dag.len())
-                .filter(|&t| self.dag.downstream[t].is_empty())
-                .collect();
-            self.record.outcome(match self.dag.spec.outcome {
-                RunOutcome::AllTasks => None,
-                RunOutcome::Leaves => Some(&leaves),
-            })
+            match self.dag.spec.outcome {
+                RunOutcome::AllTasks => self.record.outcome(None),
+                RunOutcome::Leaves => {
+                    let leaves: Vec<usize> = (0..self.dag.len())
+                        .filter(|&t| self.dag.downstream[t].is_empty())
+                        .collect();
+                    self.record.outcome(Some(&leaves))
+                }
+            }
         };
         self.emit(Event::RunFinished {
             state,
@@ -575,10 +577,7 @@ impl crate::engine::condition::Lookup for RunValues<'_> {
             Some(key) => item.get(key)?,
             None => item,
         };
-        Some(match value {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
+        Some(crate::engine::spec::as_text(value))
     }
 
     fn matrix(&self, axis: &str) -> Option<String> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::engine::expr::{self, Expr};
-use crate::engine::suggest::suggest;
+use crate::engine::suggest::did_you_mean;
 use crate::engine::yaml::{Node, NodeKind, Span};
 
 use super::{LoadOptions, Problem};
@@ -117,8 +117,8 @@ impl Checker<'_, '_> {
     pub(super) fn unknown_keys(&mut self, entries: &Entries<'_>, allowed: &[&str], what: &str) {
         for (key, k, _) in entries {
             if !allowed.contains(key) {
-                let help = match suggest(key, allowed.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`?"),
+                let help = match did_you_mean(key, allowed.iter().copied()) {
+                    Some(help) => help,
                     None => format!("valid keys in {what}: {}", allowed.join(", ")),
                 };
                 self.report(
@@ -186,8 +186,8 @@ impl Checker<'_, '_> {
                 }
                 None => {
                     let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
-                    let help = match suggest(name, names.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
+                    let help = match did_you_mean(name, names.iter().copied()) {
+                        Some(help) => help,
                         None if names.is_empty() => {
                             "declare it under `params:` at the top of the file".into()
                         }
@@ -379,8 +379,8 @@ impl Checker<'_, '_> {
             return Some(*v);
         }
         let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-        let help = match suggest(&raw, names.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
+        let help = match did_you_mean(&raw, names.iter().copied()) {
+            Some(help) => help,
             None => format!("one of: {}", names.join(", ")),
         };
         self.report(
@@ -493,17 +493,17 @@ pub(super) fn instance_item(
         ));
     };
     let Some(key) = key else {
-        return Ok(super::map::as_text(item));
+        return Ok(crate::engine::spec::as_text(item));
     };
     match item.get(key) {
-        Some(v) => Ok(super::map::as_text(v)),
+        Some(v) => Ok(crate::engine::spec::as_text(v)),
         None => {
             let keys: Vec<&str> = item
                 .as_object()
                 .map(|m| m.keys().map(String::as_str).collect())
                 .unwrap_or_default();
-            let help = match suggest(key, keys.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
+            let help = match did_you_mean(key, keys.iter().copied()) {
+                Some(help) => help,
                 None if keys.is_empty() => "this item is not a map".into(),
                 None => format!("its keys: {}", keys.join(", ")),
             };
@@ -533,8 +533,8 @@ pub(super) fn instance_matrix(
         // An axis only some `include` entries give.
         return Ok(String::new());
     }
-    let help = match suggest(axis, instance.axes.iter().map(String::as_str)) {
-        Some(s) => format!("did you mean `{s}`?"),
+    let help = match did_you_mean(axis, instance.axes.iter().map(String::as_str)) {
+        Some(help) => help,
         None => format!("its axes: {}", instance.axes.join(", ")),
     };
     Err((format!("the matrix has no axis `{axis}`"), Some(help)))

@@ -9,7 +9,7 @@ use crate::engine::graph::find_cycles;
 use crate::engine::spec::{
     Backoff, DagSpec, PullPolicy, RetryPolicy, RunOutcome, TaskSpec, TriggerRule,
 };
-use crate::engine::suggest::suggest;
+use crate::engine::suggest::did_you_mean;
 use crate::engine::yaml::{Node, NodeKind, Span};
 
 use super::checker::{Checker, Entries, OutputRef};
@@ -239,8 +239,8 @@ impl Checker<'_, '_> {
                 Some(slot) => slot.1 = value.clone(),
                 None => {
                     let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
-                    let help = match suggest(key, names.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
+                    let help = match did_you_mean(key, names.iter().copied()) {
+                        Some(help) => help,
                         None if names.is_empty() => "this DAG declares no params".into(),
                         None => format!("declared params: {}", names.join(", ")),
                     };
@@ -404,9 +404,8 @@ impl Checker<'_, '_> {
                     // Suggestions compare against every id: only for the first few.
                     unknown_deps += 1;
                     let help = (unknown_deps <= MAX_SUGGESTED)
-                        .then(|| suggest(dep, declared.iter().copied()))
-                        .flatten()
-                        .map(|s| format!("did you mean `{s}`?"));
+                        .then(|| did_you_mean(dep, declared.iter().copied()))
+                        .flatten();
                     self.report(
                         Problem::at(
                             *span,
@@ -574,9 +573,8 @@ impl Checker<'_, '_> {
                 // Suggesting compares with every task: not for thousands of names.
                 unknown += 1;
                 let help = (unknown <= MAX_SUGGESTED)
-                    .then(|| suggest(&r.from, ids.iter().copied()))
-                    .flatten()
-                    .map(|s| format!("did you mean `{s}`?"));
+                    .then(|| did_you_mean(&r.from, ids.iter().copied()))
+                    .flatten();
                 self.report(
                     Problem::at(
                         r.span,

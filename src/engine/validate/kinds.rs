@@ -2,7 +2,7 @@
 
 use crate::engine::format;
 use crate::engine::spec::{DockerSpec, HttpSpec, PullPolicy, TaskKind};
-use crate::engine::suggest::suggest;
+use crate::engine::suggest::did_you_mean;
 use crate::engine::yaml::Node;
 
 use super::Problem;
@@ -40,11 +40,8 @@ impl Checker<'_, '_> {
         if let (Some(known), Some(node)) = (&self.options.functions, cmd_node)
             && !known.contains(&name)
         {
-            let help = match suggest(&name, known.iter().map(String::as_str)) {
-                Some(s) => format!(
-                    "did you mean `{s}`? registered functions: {}",
-                    known.join(", ")
-                ),
+            let help = match did_you_mean(&name, known.iter().map(String::as_str)) {
+                Some(hint) => format!("{hint} registered functions: {}", known.join(", ")),
                 None => format!("registered functions: {}", known.join(", ")),
             };
             let span = self.narrow(node, &name);

@@ -50,14 +50,6 @@ impl Instance {
     }
 }
 
-/// A JSON value as task strings see it: text as itself, anything else as JSON.
-pub fn as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl Checker<'_, '_> {
     /// The instances of a task: `None` when it is not mapped; an empty list when its
     /// `for_each` or `matrix` gives none. Problems are reported.
@@ -253,8 +245,9 @@ impl Checker<'_, '_> {
             }
             if let Some((k, _)) = pattern.iter().find(|(k, _)| !names.contains(k)) {
                 let help =
-                    match crate::engine::suggest::suggest(k, names.iter().map(String::as_str)) {
-                        Some(s) => format!("did you mean `{s}`?"),
+                    match crate::engine::suggest::did_you_mean(k, names.iter().map(String::as_str))
+                    {
+                        Some(help) => help,
                         None => format!("the axes: {}", names.join(", ")),
                     };
                 self.report(

@@ -3,7 +3,7 @@
 use crate::engine::condition::{self, Operand};
 use crate::engine::format::{self, Place};
 use crate::engine::spec::{TaskKind, TaskSpec, TriggerRule};
-use crate::engine::suggest::suggest;
+use crate::engine::suggest::did_you_mean;
 use crate::engine::yaml::{Node, NodeKind, Span};
 
 use super::Problem;
@@ -327,8 +327,8 @@ impl Checker<'_, '_> {
                 Operand::Param(name) if !self.params.iter().any(|(k, _)| k == name) => {
                     let span = self.narrow(node, &format!("params.{name}"));
                     let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
-                    let help = match suggest(name, names.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
+                    let help = match did_you_mean(name, names.iter().copied()) {
+                        Some(help) => help,
                         None => "declare it under `params:` at the top of the file".into(),
                     };
                     self.report(
