@@ -317,7 +317,19 @@ impl Pipeline {
             ..self.load_options()
         };
         let dag = crate::engine::validate::load_str(&record.file, text, &options)?;
-        let ids: Vec<String> = record.tasks.iter().map(|t| t.id.clone()).collect();
+        // The tasks of the file come first; the instances of mapped tasks that
+        // expanded at run time, after them.
+        let instances: usize = record.tasks.iter().filter_map(|t| t.instances).sum();
+        let declared = record.tasks.len().checked_sub(instances).ok_or_else(|| {
+            Error::Retry(format!(
+                "run {}'s mapped tasks have more instances than the run has tasks",
+                record.run_id
+            ))
+        })?;
+        let ids: Vec<String> = record.tasks[..declared]
+            .iter()
+            .map(|t| t.id.clone())
+            .collect();
         let dag = if ids.len() == dag.len() {
             dag
         } else {
@@ -334,7 +346,8 @@ impl Pipeline {
                 record.run_id
             )));
         }
-        Ok(dag)
+        dag.resumed(record)
+            .map_err(|e| Error::Retry(format!("run {}: {e}", record.run_id)))
     }
 
     /// Runs a loaded DAG as a new run in the store, until it ends or `stop` fires.

@@ -539,3 +539,289 @@ fn a_sigkilled_run_with_a_half_finished_mapped_task_resumes_where_it_stopped() {
     let ran = std::fs::read_to_string(env.path().join("ran.txt")).unwrap();
     assert_eq!(ran, "1\n2\n3\n4\nsum\n", "a finished instance ran again");
 }
+
+#[test]
+fn a_for_each_read_from_an_output_expands_when_that_task_has_ended() {
+    let env = Env::new();
+    env.write(
+        "d.yaml",
+        r#"name: dynamic
+tasks:
+  list:
+    command: |
+      echo 'files=[{"name": "a", "n": 1}, {"name": "b", "n": 2}, {"name": "c", "n": 3}]' >> "$DAG_OUTPUT"
+      echo 'none=[]' >> "$DAG_OUTPUT"
+      echo 'bad={"a": 1}' >> "$DAG_OUTPUT"
+      echo 'many=[1, 2, 3]' >> "$DAG_OUTPUT"
+  convert:
+    depends_on: list
+    for_each: ${{ tasks.list.outputs.files }}
+    max_parallel: 1
+    when: item.n != '2'
+    env: { NAME: "${{ item.name }}" }
+    command: echo "out=$NAME.pdf" >> "$DAG_OUTPUT"
+  again:
+    depends_on: convert
+    trigger_rule: none_failed
+    for_each: ${{ tasks.convert.outputs.out }}
+    command: test "${{ item }}" != "" && echo "x=${{ item }}!" >> "$DAG_OUTPUT"
+  report:
+    depends_on: [convert, again]
+    trigger_rule: all_done
+    command: echo 'out=${{ tasks.convert.outputs.out }} ${{ tasks.again.outputs.x }}' >> "$DAG_OUTPUT"
+  empty:
+    depends_on: list
+    for_each: ${{ tasks.list.output }}
+    command: 'true'
+  after_empty: { depends_on: empty, command: 'true' }
+  nolist:
+    depends_on: list
+    for_each: ${{ tasks.list.outputs.none }}
+    command: 'true'
+  notarray:
+    depends_on: list
+    for_each: ${{ tasks.list.outputs.bad }}
+    command: 'true'
+  after_bad: { depends_on: notarray, command: 'true' }
+  toomany:
+    depends_on: list
+    for_each: ${{ tasks.list.outputs.many }}
+    max_items: 2
+    command: 'true'
+"#,
+    );
+    in_every_executor(&env, "d.yaml", |executor, code, doc| {
+        assert_eq!(code, 1, "{executor}: {doc}");
+        assert_eq!(task_state(doc, "convert"), "success", "{executor}");
+        for (t, want) in [
+            ("convert.0", "success"),
+            ("convert.1", "skipped"),
+            ("convert.2", "success"),
+            ("again.0", "success"),
+            ("again.1", "failed"),
+            ("again.2", "success"),
+            ("report", "success"),
+            ("nolist", "skipped"),
+            ("notarray", "failed"),
+            ("after_bad", "upstream_failed"),
+            ("toomany", "failed"),
+        ] {
+            assert_eq!(task_state(doc, t), want, "{executor}: {t}: {doc}");
+        }
+        // `list` publishes no `output`: the mapped task fails, naming it.
+        assert_eq!(task_state(doc, "empty"), "failed", "{executor}");
+        let error = |t: &str| {
+            task(doc, t)["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            error("empty").contains("published no output `output`"),
+            "{executor}: {}",
+            error("empty")
+        );
+        assert_eq!(
+            task_state(doc, "after_empty"),
+            "upstream_failed",
+            "{executor}"
+        );
+        assert!(
+            error("nolist").contains("list is empty"),
+            "{}",
+            error("nolist")
+        );
+        assert!(
+            error("notarray").contains("a JSON object, not an array"),
+            "{}",
+            error("notarray")
+        );
+        assert!(
+            error("toomany").contains("3 items, more than the 2 allowed"),
+            "{}",
+            error("toomany")
+        );
+        assert_eq!(
+            task(doc, "report")["outputs"]["out"],
+            r#"["a.pdf",null,"c.pdf"] ["a.pdf!",null,"c.pdf!"]"#,
+            "{executor}: fan-in in item order"
+        );
+        // No instance of the refused lists exists.
+        let ids: Vec<&str> = doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            !ids.iter()
+                .any(|i| i.starts_with("notarray.") || i.starts_with("toomany.")),
+            "{ids:?}"
+        );
+        assert_eq!(ids.len(), 10 + 3 + 3, "{executor}: {ids:?}");
+    });
+}
+
+#[test]
+fn a_retry_of_a_dynamic_fan_out_re_runs_failed_instances_and_reads_a_new_list() {
+    let env = Env::new();
+    env.write(
+        "r.yaml",
+        "name: partly\ntasks:\n  list: { command: 'cat list.txt >> $DAG_OUTPUT' }\n  each:\n    depends_on: list\n    for_each: ${{ tasks.list.outputs.items }}\n    command: test ${{ item }} != 2 || test -e fixed\n  sum: { command: 'echo n=${{ tasks.each.outputs.n }}', depends_on: each }\n",
+    );
+    env.write("list.txt", "items=[1, 2, 3]\n");
+    let (run, doc) = env.run_json("r.yaml", &[]);
+    run.code(1);
+    assert_eq!(task_state(&doc, "each.1"), "failed");
+    assert_eq!(task_state(&doc, "sum"), "upstream_failed");
+    env.write("fixed", "");
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    let retried = env.run(&["retry", &id, "--output", "json"]);
+    retried.code(0);
+    let doc = retried.json();
+    for (t, attempts) in [
+        ("list", 1),
+        ("each", 1),
+        ("each.0", 1),
+        ("each.1", 2),
+        ("each.2", 1),
+        ("sum", 1),
+    ] {
+        assert_eq!(task_state(&doc, t), "success", "{t}");
+        assert_eq!(task(&doc, t)["attempts"], attempts, "{t}");
+    }
+    env.run(&["logs", &id, "each.1"]).code(0);
+    // The list is read again when its task runs again: a longer one adds instances.
+    env.write("list.txt", "items=[1, 2, 3, 4]\n");
+    let again = env.run(&["retry", &id, "--task", "list", "--output", "json"]);
+    again.code(0);
+    let doc = again.json();
+    assert_eq!(task(&doc, "each.3")["attempts"], 1);
+    assert_eq!(task(&doc, "each.0")["attempts"], 2);
+    assert_eq!(doc["tasks"].as_array().unwrap().len(), 7);
+    let status = env.run(&["status", &id, "--output", "json"]);
+    status.code(0);
+    assert_eq!(status.json()["tasks"].as_array().unwrap().len(), 7);
+    // A shorter one is refused: the run keeps its instances.
+    env.write("list.txt", "items=[1]\n");
+    let shorter = env.run(&["retry", &id, "--task", "list", "--output", "json"]);
+    shorter.code(1);
+    let doc = shorter.json();
+    assert_eq!(task_state(&doc, "each"), "failed");
+    assert!(
+        task(&doc, "each")["error"]
+            .as_str()
+            .unwrap()
+            .contains("fewer than the 4 instances"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_dynamic_fan_out_kept_in_nats_resumes_from_the_kv_store() {
+    let env = Env::new();
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let url = nats.url();
+    let _w = env.worker(&nats, "kvdyn", &["--workers", "2"]);
+    env.write(
+        "k.yaml",
+        "name: kvdyn\ntasks:\n  list: { command: 'echo items=[1,2,3] >> $DAG_OUTPUT' }\n  each:\n    depends_on: list\n    for_each: ${{ tasks.list.outputs.items }}\n    command: test ${{ item }} != 2 || test -e /tmp/never-there-dag-kvdyn\n  sum: { command: 'true', depends_on: each, trigger_rule: all_done }\n",
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "k.yaml", &["--state", "nats"]);
+    assert_eq!(code, 1, "{doc}\n{stderr}");
+    assert_eq!(task_state(&doc, "each.1"), "failed", "{doc}");
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    let status = env.run(&[
+        "status", &id, "--state", "nats", "--nats", &url, "--output", "json",
+    ]);
+    status.code(1);
+    let doc = status.json();
+    let ids: Vec<&str> = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["list", "each", "each.0", "each.1", "each.2", "sum"],
+        "{doc}"
+    );
+    let retried = env.run(&[
+        "retry",
+        &id,
+        "--state",
+        "nats",
+        "--nats",
+        &url,
+        "--executor",
+        "distributed",
+        "--output",
+        "json",
+    ]);
+    retried.code(1);
+    let doc = retried.json();
+    assert_eq!(task(&doc, "each.1")["attempts"], 2, "{doc}");
+    assert_eq!(task(&doc, "each.0")["attempts"], 1, "{doc}");
+    assert_eq!(
+        task(&doc, "sum")["attempts"],
+        1,
+        "all_done: it ran, and succeeded"
+    );
+}
+
+#[test]
+fn a_sigkilled_run_in_the_middle_of_a_dynamic_fan_out_resumes_where_it_stopped() {
+    let env = Env::new();
+    let m = crate::common::marker("halfdynamic");
+    env.write(
+        "h.yaml",
+        format!(
+            "name: half\ntasks:\n  list: {{ command: 'echo items=[1,2,3,4] >> $DAG_OUTPUT; echo list >> ran.txt' }}\n  each:\n    depends_on: list\n    for_each: ${{{{ tasks.list.outputs.items }}}}\n    max_parallel: 1\n    command: test ${{{{ item }}}} != 3 || test -e go || exec -a {m} sleep 300; echo ${{{{ item }}}} >> ran.txt\n  sum: {{ command: 'echo sum >> ran.txt', depends_on: each }}\n"
+        ),
+    );
+    let child = env.spawn(&["run", "h.yaml", "--output", "quiet"]);
+    assert!(crate::common::wait_for(
+        std::time::Duration::from_secs(15),
+        || !crate::common::pids_with(&m).is_empty()
+    ));
+    crate::common::kill(child.id(), "KILL");
+    let _ = child.wait_with_output();
+    for pid in crate::common::pids_with(&m) {
+        crate::common::kill(pid, "KILL");
+    }
+    env.write("go", "");
+    let id = env.run(&["runs", "--output", "json"]).json()[0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let retried = env.run(&["retry", &id, "--output", "json"]);
+    retried.code(0);
+    let doc = retried.json();
+    assert_eq!(task(&doc, "each")["attempts"], 1, "expanded once");
+    assert_eq!(task(&doc, "each.0")["attempts"], 1);
+    assert_eq!(task(&doc, "each.2")["attempts"], 2, "the cut attempt stays");
+    assert_eq!(task_state(&doc, "sum"), "success");
+    let ran = std::fs::read_to_string(env.path().join("ran.txt")).unwrap();
+    assert_eq!(ran, "list\n1\n2\n3\n4\nsum\n", "a finished task ran again");
+}
+
+#[test]
+fn bad_dynamic_fan_outs_are_refused_where_they_are_written() {
+    let env = Env::new();
+    insta::assert_snapshot!(refused(
+        &env,
+        "name: bad\nparams: { files: '[1]' }\ntasks:\n  list: { command: 'true' }\n  a: { depends_on: list, for_each: '${{ params.files }}', command: 'true' }\n  b: { for_each: '${{ tasks.list.outputs.files }}', command: 'true' }\n  c: { depends_on: list, for_each: 'x ${{ tasks.list.output }}', command: 'true' }\n  d: { depends_on: list, for_each: '${{ tasks.list.output }}', description: 'for ${{ item }}', command: 'true' }\n  e: { depends_on: list, for_each: [1], max_items: 3, command: 'true' }\n  f: { depends_on: list, for_each: '${{ tasks.list.output }}', max_items: 0, command: 'true' }\n  g: { depends_on: list, for_each: '${{ tasks.list.output }}', matrix: { a: [1] }, command: 'true' }\n  h: { depends_on: list, for_each: '${{ tasks.list.output }}', command: 'echo ${{ matrix.a }}' }\n"
+    ));
+    // The ids its instances will have are taken.
+    let stderr = refused(
+        &env,
+        "name: clash\ntasks:\n  list: { command: 'true' }\n  i: { depends_on: list, for_each: '${{ tasks.list.output }}', command: 'true' }\n  i.0: { command: 'true' }\n",
+    );
+    assert!(
+        stderr.contains("task id `i.0` is also the id of an instance of `i`"),
+        "{stderr}"
+    );
+}

@@ -29,7 +29,7 @@ pub fn text(dag: &Dag) -> String {
         let mut line = format!(
             "{} [{}] {}",
             t.id,
-            t.kind.type_name(),
+            t.label(),
             one_line(&secrets.mask(&t.kind.summary()), 60)
         );
         if !t.depends_on.is_empty() {
@@ -82,7 +82,7 @@ pub fn dot(dag: &Dag) -> String {
             "  \"{}\" [label=\"{}\\n{}\"];\n",
             quote(&t.id),
             quote(&t.id),
-            t.kind.type_name()
+            t.label()
         ));
     }
     for (i, ups) in dag.upstream.iter().enumerate() {
@@ -111,7 +111,7 @@ pub fn mermaid(dag: &Dag) -> String {
         out.push_str(&format!(
             "  t{i}[\"{} ({})\"]\n",
             t.id.replace('"', "#quot;"),
-            t.kind.type_name()
+            t.label()
         ));
     }
     for (i, ups) in dag.upstream.iter().enumerate() {

@@ -130,7 +130,8 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
         esc(&record.run_id),
         record.state
     ));
-    for (i, t) in record.tasks.iter().enumerate() {
+    for i in record.in_order() {
+        let t = &record.tasks[i];
         let ms = match (
             t.attempts.first(),
             t.attempts.last().and_then(|a| a.ended_at),

@@ -198,6 +198,16 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
                 )
             }
         }
+        Event::TaskMapped {
+            task,
+            instances,
+            at,
+        } => format!(
+            "{} {} expanded into {instances} instance{}",
+            clock(*at),
+            id(*task),
+            if *instances == 1 { "" } else { "s" }
+        ),
         Event::RunRetried { at, tasks } => format!(
             "{} run {} retried: {} task{} start over",
             clock(*at),
@@ -265,6 +275,8 @@ impl Bars {
                 bar.enable_steady_tick(Duration::from_millis(120));
                 st.bars.insert(*task, bar);
             }
+            // The instances of a list read at run time join the total.
+            Event::TaskMapped { .. } => self.overall.set_length(record.tasks.len() as u64),
             Event::AttemptFinished { task, state, .. } => {
                 if let Some(bar) = st.bars.remove(task) {
                     bar.finish_and_clear();

@@ -103,9 +103,9 @@ impl<'a> RunJson<'a> {
                 .collect(),
             reason: record.reason.as_deref(),
             tasks: record
-                .tasks
-                .iter()
-                .enumerate()
+                .in_order()
+                .into_iter()
+                .map(|i| (i, &record.tasks[i]))
                 .map(|(i, t)| TaskJson {
                     id: &t.id,
                     state: t.state,
@@ -153,7 +153,8 @@ pub fn table(record: &RunRecord) -> String {
     t.set_header([
         "task", "state", "attempts", "duration", "exit", "host", "error",
     ]);
-    for (i, task) in record.tasks.iter().enumerate() {
+    for i in record.in_order() {
+        let task = &record.tasks[i];
         t.add_row([
             task.id.clone(),
             task.state.to_string(),

@@ -153,12 +153,7 @@ fn plan(dag: &crate::engine::graph::Dag, exec: &ExecArgs) -> String {
     let secrets = dag.spec.secrets();
     for (n, &t) in order.iter().enumerate() {
         let task = dag.task(t);
-        out.push_str(&format!(
-            "  {:>3}. {} [{}]",
-            n + 1,
-            task.id,
-            task.kind.type_name()
-        ));
+        out.push_str(&format!("  {:>3}. {} [{}]", n + 1, task.id, task.label()));
         if task.trigger_rule != Default::default() || !task.depends_on.is_empty() {
             out.push_str(&format!(" after {}", task.depends_on.join(", ")));
         }

@@ -42,6 +42,17 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A mapped task whose `for_each` is read at run time expanded (during its
+    /// attempt): its instances `ID.0` .. `ID.{instances - 1}` are tasks of the run
+    /// from now on, pending; those it had already (a run retried) are kept.
+    TaskMapped {
+        /// Index of the mapped task.
+        task: usize,
+        /// How many instances it has now.
+        instances: usize,
+        /// When.
+        at: Timestamp,
+    },
     /// An attempt of a task started.
     AttemptStarted {
         /// Task index.

@@ -352,9 +352,9 @@ pub const KEYS: &[Key] = &[
         types: EVERY,
         in_defaults: false,
         required: false,
-        schema: r#"{"type": "array"}"#,
+        schema: r#"{"oneOf": [{"type": "array"}, {"type": "string", "pattern": "^\\s*\\$\\{\\{.*\\}\\}\\s*$"}]}"#,
         default: None,
-        doc: "a list of items (text, numbers or maps): the task runs once per item, as `ID.0`, `ID.1`, ..., each with `${{ item }}` / `${{ item.KEY }}` in its strings (see Fan-out)",
+        doc: "a list of items (text, numbers or maps), or `${{ tasks.ID.outputs.KEY }}`: an upstream task's output holding a JSON array, read when that task has ended: the task runs once per item, as `ID.0`, `ID.1`, ..., each with `${{ item }}` / `${{ item.KEY }}` in its strings (see Fan-out)",
     },
     Key {
         name: "matrix",
@@ -375,6 +375,16 @@ pub const KEYS: &[Key] = &[
         schema: r#"{"type": "integer", "minimum": 1}"#,
         default: None,
         doc: "at most this many instances of a mapped task run at once",
+    },
+    Key {
+        name: "max_items",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000000}"#,
+        default: Some("10000"),
+        doc: "for a `for_each` read from a task's output: the most items the list may hold; a longer list fails the mapped task (at most 1000000)",
     },
     Key {
         name: "skip_exit_code",

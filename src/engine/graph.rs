@@ -1,6 +1,7 @@
 //! The dependency graph of a validated DAG: tasks by index, edges both ways.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::spec::{DagSpec, TaskSpec};
 use super::state::TaskState;
@@ -28,6 +29,9 @@ pub struct Dag {
     /// The DAG file's text, when it was loaded from one: kept with each run so that
     /// `dag retry` runs exactly what ran before.
     pub source: Option<std::sync::Arc<str>>,
+    /// When mapped tasks have expanded at run time: the DAG as loaded, before any
+    /// did (its tasks are the first of this one's, its dependencies as written).
+    declared: Option<Arc<Dag>>,
 }
 
 impl Dag {
@@ -77,6 +81,7 @@ impl Dag {
             groups,
             index: spec_index,
             source: None,
+            declared: None,
         };
         for i in 0..n {
             let mut r: Vec<usize> = dag.spec.tasks[i]
@@ -99,10 +104,128 @@ impl Dag {
     /// The tasks an id names: the task of that id, or every instance of the mapped
     /// task of that id; `None` for an unknown id.
     pub fn named(&self, id: &str) -> Option<&[usize]> {
-        match self.index.get(id) {
-            Some(i) => Some(std::slice::from_ref(i)),
-            None => self.groups.get(id).map(Vec::as_slice),
+        match (self.index.get(id), self.groups.get(id)) {
+            // A mapped task that expanded at run time: its instances.
+            (_, Some(members)) if !members.is_empty() => Some(members),
+            (Some(i), _) => Some(std::slice::from_ref(i)),
+            (None, members) => members.map(Vec::as_slice),
         }
+    }
+
+    /// This DAG with `instances` (of mapped tasks read at run time) made tasks of
+    /// it: each replaces the task of its id, or comes after the last task; a task
+    /// that depends on a mapped task with instances depends on every instance.
+    pub fn with_instances(&self, instances: Vec<TaskSpec>) -> Dag {
+        let declared = self
+            .declared
+            .clone()
+            .unwrap_or_else(|| Arc::new(self.clone()));
+        let mut tasks = self.spec.tasks[declared.len()..].to_vec();
+        for spec in instances {
+            match self.index_of(&spec.id) {
+                Some(i) if i >= declared.len() => tasks[i - declared.len()] = spec,
+                _ => tasks.push(spec),
+            }
+        }
+        Dag::expanded(declared, tasks)
+    }
+
+    /// `declared` followed by `instances`, with the dependencies on mapped tasks
+    /// made dependencies on their instances.
+    fn expanded(declared: Arc<Dag>, instances: Vec<TaskSpec>) -> Dag {
+        if instances.is_empty() {
+            return Dag::clone(&declared);
+        }
+        let mut members: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
+        for t in &instances {
+            if let Some(m) = &t.map
+                && let Some(i) = m.index
+            {
+                members.entry(&m.group).or_default().push((i, &t.id));
+            }
+        }
+        for ids in members.values_mut() {
+            ids.sort_unstable();
+        }
+        let mut spec = declared.spec.clone();
+        for t in &mut spec.tasks {
+            if t.depends_on
+                .iter()
+                .any(|d| members.contains_key(d.as_str()))
+            {
+                t.depends_on = t
+                    .depends_on
+                    .iter()
+                    .flat_map(|d| match members.get(d.as_str()) {
+                        Some(ids) => ids.iter().map(|(_, id)| id.to_string()).collect(),
+                        None => vec![d.clone()],
+                    })
+                    .collect();
+            }
+        }
+        spec.tasks.extend(instances);
+        let mut dag = Dag::new(spec);
+        dag.source = declared.source.clone();
+        dag.declared = Some(declared);
+        dag
+    }
+
+    /// The DAG of a run that `record` keeps, given the DAG it was loaded from:
+    /// the instances its mapped tasks expanded into at run time made tasks again,
+    /// from the same lists (an instance whose mapped task is to expand again gets
+    /// its item then).
+    pub fn resumed(self, record: &crate::engine::record::RunRecord) -> Result<Dag, String> {
+        if record.tasks.len() <= self.len() {
+            return Ok(self);
+        }
+        // First every instance in the run's order (each mapped task's first
+        // instances, then those a retried run's longer list added), waiting for
+        // its mapped task; then, for each mapped task that has expanded, the
+        // instances its list gives, read from this DAG (a list may be the outputs
+        // of another mapped task's instances).
+        let declared_len = self.len();
+        let mut at: HashMap<String, (usize, usize)> = HashMap::new();
+        for (t, r) in record.tasks.iter().enumerate().take(declared_len) {
+            let Some(n) = r.instances else { continue };
+            if !self.task(t).map.as_ref().is_some_and(|m| m.dynamic()) {
+                return Err(format!(
+                    "task `{}` has instances in the run but reads no list",
+                    r.id
+                ));
+            }
+            at.extend((0..n).map(|i| (format!("{}.{i}", r.id), (t, i))));
+        }
+        if at.len() != record.tasks.len() - declared_len {
+            return Err("the run's instances do not match its mapped tasks".into());
+        }
+        let placeholders = record.tasks[declared_len..]
+            .iter()
+            .map(|r| match at.get(r.id.as_str()) {
+                Some(&(t, i)) => Ok(super::fanout::placeholder(self.task(t), i)),
+                None => Err(format!(
+                    "task `{}` of the run is not an instance of its mapped tasks",
+                    r.id
+                )),
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let dag = Dag::expanded(Arc::new(self), placeholders);
+        let mut instances = Vec::new();
+        for (t, r) in record.tasks.iter().enumerate().take(declared_len) {
+            let Some(n) = r.instances.filter(|_| r.state == TaskState::Success) else {
+                continue;
+            };
+            let specs = super::fanout::expand(&dag, record, dag.task(t))
+                .map_err(|e| format!("task `{}`: {e}", r.id))?;
+            if specs.len() != n {
+                return Err(format!(
+                    "task `{}` expanded into {n} instances, but its list now holds {}",
+                    r.id,
+                    specs.len()
+                ));
+            }
+            instances.extend(specs);
+        }
+        Ok(dag.with_instances(instances))
     }
 
     /// Whether every task whose outputs `task` reads has ended, given each task's

@@ -7,6 +7,7 @@ pub mod condition;
 pub mod events;
 pub mod executor;
 pub mod expr;
+pub mod fanout;
 pub mod format;
 pub mod graph;
 pub mod record;

@@ -70,6 +70,24 @@ pub struct TaskRecord {
     /// What the task published when it succeeded.
     #[serde(default, skip_serializing_if = "Outputs::is_empty")]
     pub outputs: Outputs,
+    /// For a mapped task whose `for_each` is read at run time, once it expanded:
+    /// how many instances it has (`ID.0`, ...; later in the task list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<usize>,
+}
+
+impl TaskRecord {
+    /// A task that has not run.
+    pub fn pending(id: String) -> TaskRecord {
+        TaskRecord {
+            id,
+            state: TaskState::Pending,
+            attempts: Vec::new(),
+            reason: None,
+            outputs: Outputs::new(),
+            instances: None,
+        }
+    }
 }
 
 /// One attempt of a task.
@@ -150,13 +168,7 @@ impl RunRecord {
                 .spec
                 .tasks
                 .iter()
-                .map(|t| TaskRecord {
-                    id: t.id.clone(),
-                    state: TaskState::Pending,
-                    attempts: Vec::new(),
-                    reason: None,
-                    outputs: Outputs::new(),
-                })
+                .map(|t| TaskRecord::pending(t.id.clone()))
                 .collect(),
         }
     }
@@ -202,6 +214,32 @@ impl RunRecord {
             } => {
                 let t = self.task_to(*task, *state)?;
                 t.reason.clone_from(reason);
+            }
+            Event::TaskMapped {
+                task, instances, ..
+            } => {
+                let run_id = self.run_id.clone();
+                let t = self.tasks.get_mut(*task).ok_or_else(|| IllegalTransition {
+                    run_id: run_id.clone(),
+                    detail: format!("no task #{task}"),
+                })?;
+                let had = t.instances.unwrap_or(0);
+                if t.state != TaskState::Running
+                    || *instances < had
+                    || *instances > crate::engine::fanout::MAX_INSTANCES
+                {
+                    return Err(IllegalTransition {
+                        run_id,
+                        detail: format!(
+                            "task {}: {instances} instances, where it had {had} (state {})",
+                            t.id, t.state
+                        ),
+                    });
+                }
+                t.instances = Some(*instances);
+                let group = t.id.clone();
+                self.tasks
+                    .extend((had..*instances).map(|i| TaskRecord::pending(format!("{group}.{i}"))));
             }
             Event::AttemptStarted {
                 task,
@@ -333,6 +371,38 @@ impl RunRecord {
         }
         task.state = to;
         Ok(task)
+    }
+
+    /// Task indexes in the order to show them: the tasks of the file, each mapped
+    /// task that expanded at run time followed by its instances (which come last
+    /// in the record).
+    pub fn in_order(&self) -> Vec<usize> {
+        let instances: usize = self.tasks.iter().filter_map(|t| t.instances).sum();
+        let declared = self.tasks.len().saturating_sub(instances);
+        if declared == self.tasks.len() {
+            return (0..self.tasks.len()).collect();
+        }
+        let at: std::collections::HashMap<&str, usize> = self.tasks[declared..]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.as_str(), declared + i))
+            .collect();
+        let mut order = Vec::with_capacity(self.tasks.len());
+        let mut shown = vec![false; self.tasks.len()];
+        for (i, t) in self.tasks[..declared].iter().enumerate() {
+            order.push(i);
+            shown[i] = true;
+            for n in 0..t.instances.unwrap_or(0) {
+                if let Some(&j) = at.get(format!("{}.{n}", t.id).as_str())
+                    && !std::mem::replace(&mut shown[j], true)
+                {
+                    order.push(j);
+                }
+            }
+        }
+        // Whatever a damaged record holds besides, at the end.
+        order.extend((0..self.tasks.len()).filter(|&i| !shown[i]));
+        order
     }
 
     /// The run's final state given its tasks: failed if any task failed or was

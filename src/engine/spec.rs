@@ -131,9 +131,45 @@ pub struct MapInstance {
     /// The `matrix` values, in axis order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matrix: Vec<(String, String)>,
+    /// For a `for_each` read from a task's output (`tasks.ID.outputs.KEY`, the
+    /// expression without `${{ }}`): the mapped task stands in for its instances
+    /// until that task has ended, and then expands into them (see
+    /// [`MapInstance::dynamic`]); its strings keep their `${{ item }}` expressions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// With `from`: the most items the list may hold (`max_items`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u32>,
+}
+
+/// The most items a list read at run time may hold unless `max_items` says
+/// otherwise.
+pub const DEFAULT_MAX_ITEMS: u32 = 10_000;
+
+impl MapInstance {
+    /// Whether this is a mapped task whose items are read at run time (it has not
+    /// been expanded: its instances are tasks of their own).
+    pub fn dynamic(&self) -> bool {
+        self.from.is_some()
+    }
+
+    /// Whether this is the stand-in of a mapped task that has no instances (an
+    /// empty list in the file): it ends `skipped` without running.
+    pub fn empty(&self) -> bool {
+        self.index.is_none() && self.from.is_none()
+    }
 }
 
 impl TaskSpec {
+    /// Its type, and for a mapped task whose list is read at run time, where from
+    /// (`bash, for each of tasks.list.outputs.files`): how graphs and plans name it.
+    pub fn label(&self) -> String {
+        match self.map.as_deref().and_then(|m| m.from.as_deref()) {
+            Some(from) => format!("{}, for each of {from}", self.kind.type_name()),
+            None => self.kind.type_name().to_string(),
+        }
+    }
+
     /// The values of the task's secret variables, looked up in `env` (the attempt's
     /// variables) and then in this process's environment.
     pub fn secret_values(&self, env: &[(String, String)]) -> Vec<String> {
@@ -359,7 +395,7 @@ impl TaskSpec {
     }
 
     /// The ids of the tasks whose outputs this task reads: in its strings
-    /// (`${{ tasks.ID.outputs.KEY }}`) and in its `when`.
+    /// (`${{ tasks.ID.outputs.KEY }}`), its `when`, and its `for_each`.
     pub fn output_sources(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.has_expressions() {
@@ -372,6 +408,11 @@ impl TaskSpec {
                 });
                 Ok(String::new())
             });
+        }
+        if let Some(from) = self.map.as_ref().and_then(|m| m.from.as_deref())
+            && let Ok(super::expr::Expr::Output { task, .. }) = super::expr::parse(from)
+        {
+            out.push(task.to_string());
         }
         if let Some(cond) = self
             .when

@@ -558,12 +558,44 @@ async fn load(
         header.task_ids = body.task_ids;
     }
     let mut record = header.record;
-    let keys: Vec<String> = header
-        .task_ids
+    record.tasks = read_tasks(kv, js, run_id, header.task_ids).await?;
+    // The instances of mapped tasks expanded at run time come after the tasks of
+    // the file, each mapped task's in turn.
+    if let Some(t) = record.tasks.iter().find(|t| {
+        t.instances
+            .is_some_and(|n| n > crate::engine::fanout::MAX_INSTANCES)
+    }) {
+        return Err(StoreError::Corrupt {
+            path: format!("nats kv {RUNS_BUCKET}: {}", task_key(run_id, &t.id)),
+            detail: format!(
+                "says it has more than the {} instances a task may have",
+                crate::engine::fanout::MAX_INSTANCES
+            ),
+        });
+    }
+    let instances: Vec<String> = record
+        .tasks
         .iter()
-        .map(|id| task_key(run_id, id))
+        .filter_map(|t| t.instances.map(|n| (t.id.clone(), n)))
+        .flat_map(|(id, n)| (0..n).map(move |i| format!("{id}.{i}")))
         .collect();
-    record.tasks = Vec::with_capacity(keys.len());
+    if !instances.is_empty() {
+        let more = read_tasks(kv, js, run_id, instances).await?;
+        record.tasks.extend(more);
+    }
+    Ok(record)
+}
+
+/// The records of the tasks `ids` of a run, in that order (pending where none
+/// was written yet).
+async fn read_tasks(
+    kv: &kv::Store,
+    js: &jetstream::Context,
+    run_id: &str,
+    ids: Vec<String>,
+) -> Result<Vec<TaskRecord>, StoreError> {
+    let keys: Vec<String> = ids.iter().map(|id| task_key(run_id, id)).collect();
+    let mut tasks = Vec::with_capacity(keys.len());
     let mut reads = futures_util::stream::iter(keys.into_iter().map(|key| {
         let kv = kv.clone();
         async move {
@@ -574,23 +606,17 @@ async fn load(
         }
     }))
     .buffered(64);
-    let mut ids = header.task_ids.iter();
+    let mut ids = ids.into_iter();
     while let Some(task) = reads.next().await {
-        let id = ids.next().cloned().unwrap_or_default();
+        let id = ids.next().unwrap_or_default();
         match task? {
-            Some((t, _)) => record.tasks.push(t),
+            Some((t, _)) => tasks.push(t),
             // Task records are written from a task's first change: none yet is
             // pending.
-            None => record.tasks.push(TaskRecord {
-                id,
-                state: crate::engine::state::TaskState::Pending,
-                attempts: Vec::new(),
-                reason: None,
-                outputs: Default::default(),
-            }),
+            None => tasks.push(TaskRecord::pending(id)),
         }
     }
-    Ok(record)
+    Ok(tasks)
 }
 
 impl StateStore for KvStore {
@@ -874,6 +900,14 @@ impl RunWriter for KvRunWriter {
             Event::RunRetried { tasks, .. } => {
                 self.dirty_tasks.extend(tasks);
                 self.dirty_run = true;
+            }
+            // The new instances are pending: their records are created by their
+            // first change, as every task's (an earlier run's leftover is replaced).
+            Event::TaskMapped { task, .. } => {
+                self.dirty_tasks.push(*task);
+                if let Ok(mut r) = self.revisions.lock() {
+                    r.resize(self.record.tasks.len(), None);
+                }
             }
             // Only run-level changes rewrite the run record; the lease is renewed
             // on its own.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{ExecError, ExecOptions};
 use crate::engine::events::Event;
 use crate::engine::expr::{self, Expr};
+use crate::engine::fanout;
 use crate::engine::graph::Dag;
 use crate::engine::record::RunRecord;
 use crate::engine::runner::{
@@ -186,14 +187,14 @@ impl Driver {
     /// the upstream task did not publish) leaves the task to run, and its attempt
     /// fails with the reason (see `begin_attempt`).
     pub fn skip_unless_wanted(&mut self, task: usize) -> Result<bool, ExecError> {
+        let map = self.dag.task(task).map.as_deref();
+        // A mapped task whose list is read at run time: its instances see its
+        // `when`, each with its item.
+        if map.is_some_and(|m| m.dynamic()) {
+            return Ok(false);
+        }
         // The stand-in of a mapped task without instances.
-        if self
-            .dag
-            .task(task)
-            .map
-            .as_ref()
-            .is_some_and(|m| m.index.is_none())
-        {
+        if map.is_some_and(|m| m.empty()) {
             let reason = "no instances: its `for_each` or `matrix` is empty".to_string();
             self.set_state(task, TaskState::Skipped, Some(reason))?;
             return Ok(true);
@@ -311,58 +312,10 @@ impl Driver {
         if !spec.has_expressions() {
             return Ok(None);
         }
-        let record = &self.record;
         let lookup = |e: &Expr<'_>| match e {
-            Expr::Output { task: from, key } if self.dag.groups.contains_key(*from) => {
-                let members = &self.dag.groups[*from];
-                let still = members
-                    .iter()
-                    .filter(|&&m| !record.tasks[m].state.is_terminal())
-                    .count();
-                if still > 0 {
-                    return Err((
-                        format!("{still} instances of `{from}` have not ended"),
-                        None,
-                    ));
-                }
-                Ok(Some(group_output(record, members, key)))
-            }
-            Expr::Output { task: from, key } => {
-                let Some(t) = self.dag.index_of(from).map(|i| &record.tasks[i]) else {
-                    return Err((format!("task `{from}` is not part of this run"), None));
-                };
-                match t.outputs.get(*key) {
-                    // No process can be given a NUL byte; say which value holds one.
-                    Some(v) if v.contains('\0') => Err((
-                        format!(
-                            "output `{key}` of task `{from}` contains a NUL character, which cannot be passed to a task"
-                        ),
-                        None,
-                    )),
-                    Some(v) => Ok(Some(v.clone())),
-                    None if t.state != TaskState::Success => Err((
-                        format!(
-                            "task `{from}` did not succeed ({}), so it has no output `{key}`",
-                            t.state
-                        ),
-                        None,
-                    )),
-                    None => {
-                        let known: Vec<&str> = t.outputs.keys().map(String::as_str).collect();
-                        Err((
-                            format!(
-                                "task `{from}` published no output `{key}` (it published: {})",
-                                if known.is_empty() {
-                                    "nothing".to_string()
-                                } else {
-                                    known.join(", ")
-                                }
-                            ),
-                            None,
-                        ))
-                    }
-                }
-            }
+            Expr::Output { task: from, key } => fanout::output(&self.dag, &self.record, from, key)
+                .map(Some)
+                .map_err(|e| (e, None)),
             // Params, items and matrix values were substituted when the file was
             // loaded.
             Expr::Param(name) => Err((format!("param `{name}` was not substituted"), None)),
@@ -380,6 +333,72 @@ impl Driver {
             })
         })
         .map(Some)
+    }
+
+    /// Whether `task` is a mapped task whose list is read at run time: when its
+    /// trigger rule lets it run, it expands ([`Driver::expand`]) instead.
+    pub fn expands(&self, task: usize) -> bool {
+        self.dag
+            .task(task)
+            .map
+            .as_ref()
+            .is_some_and(|m| m.dynamic())
+    }
+
+    /// Expands the mapped task `task` (see [`Driver::expands`]) as one attempt of
+    /// it: it reads its list, and its instances become tasks of the run (pending,
+    /// each waiting for it), from `self.dag` on; it ends `success`, or `skipped`
+    /// for an empty list, or `failed` saying what is wrong with the list.
+    pub fn expand(&mut self, task: usize) -> Result<(), ExecError> {
+        self.set_state(task, TaskState::Queued, None)?;
+        let attempt = self.record.tasks[task].attempts.len() as u32 + 1;
+        self.emit(Event::AttemptStarted {
+            task,
+            attempt,
+            at: Timestamp::now(),
+            host: self.options.host.clone(),
+        })?;
+        let had = self.record.tasks[task].instances.unwrap_or(0);
+        let result = fanout::expand(&self.dag, &self.record, self.dag.task(task)).and_then(|specs| {
+            if specs.len() < had {
+                Err(format!(
+                    "for_each: the list now holds {} items, fewer than the {had} instances this run made of it; start a new run for a shorter list",
+                    specs.len()
+                ))
+            } else {
+                Ok(specs)
+            }
+        });
+        let (state, error) = match result {
+            Err(e) => (TaskState::Failed, Some(e)),
+            Ok(specs) if specs.is_empty() => (
+                TaskState::Skipped,
+                Some("no instances: its `for_each` list is empty".to_string()),
+            ),
+            Ok(specs) => {
+                self.emit(Event::TaskMapped {
+                    task,
+                    instances: specs.len(),
+                    at: Timestamp::now(),
+                })?;
+                self.dag = Arc::new(self.dag.with_instances(specs));
+                (TaskState::Success, None)
+            }
+        };
+        self.emit(Event::AttemptFinished {
+            task,
+            attempt,
+            at: Timestamp::now(),
+            state,
+            exit_code: None,
+            error,
+            retry_in_ms: None,
+            outputs: Default::default(),
+        })?;
+        if state == TaskState::Failed && self.options.fail_fast && self.halt.is_none() {
+            self.halt = Some(Halt::FailFast(self.dag.task(task).id.clone()));
+        }
+        Ok(())
     }
 
     /// Records the end of an attempt and says whether to retry.
@@ -565,7 +584,7 @@ impl crate::engine::condition::Lookup for RunValues<'_> {
 
     fn output(&self, task: &str, key: &str) -> Option<String> {
         if let Some(members) = self.dag.groups.get(task) {
-            return Some(group_output(self.record, members, key));
+            return Some(fanout::group_output(self.record, members, key));
         }
         let t = &self.record.tasks[self.dag.index_of(task)?];
         t.outputs.get(key).cloned()
@@ -587,23 +606,6 @@ impl crate::engine::condition::Lookup for RunValues<'_> {
             .find(|(k, _)| k == axis)
             .map(|(_, v)| v.clone())
     }
-}
-
-/// The output `key` of every instance of a mapped task, as a JSON array in
-/// instance order (`null` for an instance that did not publish it).
-fn group_output(record: &RunRecord, members: &[usize], key: &str) -> String {
-    let values: Vec<serde_json::Value> = members
-        .iter()
-        .map(|&i| {
-            record.tasks[i]
-                .outputs
-                .get(key)
-                .map_or(serde_json::Value::Null, |v| {
-                    serde_json::Value::String(v.clone())
-                })
-        })
-        .collect();
-    serde_json::Value::Array(values).to_string()
 }
 
 pub(super) fn run_attempt(

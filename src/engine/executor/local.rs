@@ -23,6 +23,9 @@ struct Local {
     /// For each task with a `max_parallel`, the index of its limit in `limits`.
     limited: Vec<Option<usize>>,
     limits: Vec<Limit>,
+    /// Mapped tasks whose trigger rule lets them run and whose list is read at
+    /// run time: they expand between steps (the graph changes).
+    to_expand: Vec<usize>,
 }
 
 /// The `max_parallel` of one mapped task: its instances running, and those ready
@@ -106,12 +109,79 @@ impl Local {
         match decide(dag.task(c).trigger_rule, self.tallies[c]) {
             Decision::Wait => {}
             Decision::Run if !dag.reads_done(c, |t| d.state(t)) => {}
+            Decision::Run if d.expands(c) => self.to_expand.push(c),
             Decision::Run if d.skip_unless_wanted(c)? => work.push(c),
             Decision::Run => self.queue(d, c)?,
             decision => {
                 d.resolve(c, decision)?;
                 work.push(c);
             }
+        }
+        Ok(())
+    }
+
+    /// Counts every task's ended upstream tasks afresh and decides every pending
+    /// task: at the start (a retried run has tasks done already) and whenever the
+    /// graph changed.
+    fn recount(&mut self, d: &mut Driver) -> Result<(), ExecError> {
+        let dag = d.dag.clone();
+        self.tallies = dag
+            .upstream
+            .iter()
+            .map(|u| Upstream {
+                total: u.len() as u32,
+                ..Upstream::default()
+            })
+            .collect();
+        for t in 0..dag.len() {
+            let state = d.state(t);
+            if state.is_terminal() {
+                for &c in &dag.downstream[t] {
+                    self.tallies[c].record(state);
+                }
+            }
+        }
+        self.limited.resize(dag.len(), None);
+        let mut groups: Vec<&Vec<usize>> = dag.groups.values().collect();
+        groups.sort_unstable();
+        for members in groups {
+            let Some(most) = members.first().and_then(|&m| dag.task(m).max_parallel) else {
+                continue;
+            };
+            // Instances added to a mapped task share the limit of those it had.
+            let limit = match members.iter().find_map(|&m| self.limited[m]) {
+                Some(l) => l,
+                None => {
+                    self.limits.push(Limit {
+                        most: most as usize,
+                        running: 0,
+                        held: BinaryHeap::new(),
+                    });
+                    self.limits.len() - 1
+                }
+            };
+            for &m in members {
+                self.limited[m] = Some(limit);
+            }
+        }
+        for t in 0..dag.len() {
+            let mut work = Vec::new();
+            self.decide(d, &dag, t, &mut work)?;
+            for done in work {
+                self.settle(d, done)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Expands the mapped tasks waiting to (see [`Local::to_expand`]).
+    fn expand(&mut self, d: &mut Driver) -> Result<(), ExecError> {
+        while let Some(t) = self.to_expand.pop() {
+            if d.state(t) != TaskState::Pending || d.halt.is_some() {
+                continue;
+            }
+            d.expand(t)?;
+            self.recount(d)?;
         }
         Ok(())
     }
@@ -123,51 +193,16 @@ pub(super) async fn run(
     stop: StopSignal,
 ) -> Result<RunRecord, ExecError> {
     d.start()?;
-    let dag = d.dag.clone();
     let parallel = d.options.parallel.max(1);
     let mut l = Local {
-        tallies: dag
-            .upstream
-            .iter()
-            .map(|u| Upstream {
-                total: u.len() as u32,
-                ..Upstream::default()
-            })
-            .collect(),
+        tallies: Vec::new(),
         ready: BinaryHeap::new(),
         waiting: BinaryHeap::new(),
-        limited: vec![None; dag.len()],
+        limited: Vec::new(),
         limits: Vec::new(),
+        to_expand: Vec::new(),
     };
-    for members in dag.groups.values() {
-        let Some(most) = members.first().and_then(|&m| dag.task(m).max_parallel) else {
-            continue;
-        };
-        for &m in members {
-            l.limited[m] = Some(l.limits.len());
-        }
-        l.limits.push(Limit {
-            most: most as usize,
-            running: 0,
-            held: BinaryHeap::new(),
-        });
-    }
-    // A retried run starts with some tasks already done: count them first.
-    for t in 0..dag.len() {
-        let state = d.state(t);
-        if state.is_terminal() {
-            for &c in &dag.downstream[t] {
-                l.tallies[c].record(state);
-            }
-        }
-    }
-    for t in 0..dag.len() {
-        let mut work = Vec::new();
-        l.decide(&mut d, &dag, t, &mut work)?;
-        for done in work {
-            l.settle(&mut d, done)?;
-        }
-    }
+    l.recount(&mut d)?;
     let mut running: JoinSet<Outcome> = JoinSet::new();
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     d.notes = Some(notes_tx);
@@ -178,6 +213,7 @@ pub(super) async fn run(
         if d.halt.is_none() && stop.graceful.is_cancelled() {
             d.halt = Some(Halt::Interrupted);
         }
+        l.expand(&mut d)?;
         if d.halt.is_none() {
             while running.len() < parallel {
                 let Some(key) = l.next_ready() else { break };

@@ -15,8 +15,9 @@ pub(super) async fn run(
     stop: StopSignal,
 ) -> Result<RunRecord, ExecError> {
     d.start()?;
-    let n = d.dag.len();
     loop {
+        // Mapped tasks that read their list at run time add tasks as they expand.
+        let n = d.dag.len();
         if d.halt.is_none() && stop.graceful.is_cancelled() {
             d.halt = Some(Halt::Interrupted);
         }
@@ -54,6 +55,11 @@ pub(super) async fn run(
             }
         }
         let Some(task) = best else { break };
+        if d.expands(task) {
+            d.expand(task)?;
+            d.commit()?;
+            continue;
+        }
         d.set_state(task, TaskState::Queued, None)?;
         loop {
             let ctx = d.begin_attempt(task, &stop)?;

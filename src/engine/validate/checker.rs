@@ -159,7 +159,28 @@ impl Checker<'_, '_> {
     /// A scalar value as a string, with `${{ params.NAME }}` substituted.
     pub(super) fn string(&mut self, node: &Node, key: &str) -> Option<String> {
         let raw = self.raw_string(node, key)?;
-        self.substitute(node, &raw)
+        let value = self.substitute(node, &raw)?;
+        // Keys read when the file is loaded cannot wait for a run-time item.
+        if self.instance.as_ref().is_some_and(|i| i.template)
+            && ["description", "method", "queue"].contains(&key)
+            && expr::substitute(&value, |e| match e {
+                Expr::Item(_) => Err((String::new(), None)),
+                _ => Ok(None),
+            })
+            .is_err()
+        {
+            let span = self.narrow(node, "item");
+            self.report(
+                Problem::at(
+                    span,
+                    format!("`{key}` cannot use `item` when `for_each` is read from a task's output"),
+                    "read when the file is loaded",
+                )
+                .help("use the item in the command, env, URL, body, headers, image, volumes or workdir"),
+            );
+            return None;
+        }
+        Some(value)
     }
 
     pub(super) fn optional_string(&mut self, node: &Node, key: &str) -> Option<Option<String>> {
@@ -175,7 +196,14 @@ impl Checker<'_, '_> {
         let instance = self.instance.as_ref();
         let mut refs = Vec::new();
         let mut reported_apart = false;
+        let template = instance.is_some_and(|i| i.template);
+        let mut kept_items = 0;
         let result = expr::substitute(raw, |e| match e {
+            // Substituted when the mapped task expands (`engine::fanout`).
+            Expr::Item(_) if template => {
+                kept_items += 1;
+                Ok(None)
+            }
             Expr::Item(key) => instance_item(instance, *key).map(Some),
             Expr::Matrix(axis) => instance_matrix(instance, axis).map(Some),
             Expr::Param(name) => match params.iter().find(|(k, _)| k == name) {
@@ -210,7 +238,7 @@ impl Checker<'_, '_> {
         // Values put side by side must not make an expression of their own
         // (`$` from one and `{{ tasks.x.output }}` from the next): it would be read
         // when the task starts, unchecked.
-        let kept = refs.len();
+        let kept = refs.len() + kept_items;
         let result = result.and_then(|value| {
             if value.matches("${{").count() > kept && !reported_apart {
                 Err(vec![expr::ExprError {
@@ -483,7 +511,9 @@ pub(super) fn instance_item(
     instance: Option<&super::map::Instance>,
     key: Option<&str>,
 ) -> Result<String, expr::Refusal> {
-    if instance.is_some_and(|i| i.stand_in) {
+    // A stand-in never runs; a mapped task whose items are read at run time gets
+    // them then (a missing key fails it with the item's position).
+    if instance.is_some_and(|i| i.stand_in || i.template) {
         return Ok(String::new());
     }
     let Some(item) = instance.and_then(|i| i.item.as_ref()) else {

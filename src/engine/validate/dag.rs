@@ -534,6 +534,32 @@ impl Checker<'_, '_> {
                 }
             }
         }
+        // The instances of a mapped task read at run time get the ids `ID.0`, ...
+        for t in tasks
+            .iter()
+            .filter(|t| t.map.as_ref().is_some_and(|m| m.dynamic()))
+        {
+            let prefix = format!("{}.", t.id);
+            for (id, span) in &declared {
+                let taken = id
+                    .strip_prefix(&prefix)
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                if taken {
+                    self.report(
+                        Problem::at(
+                            *span,
+                            format!("task id `{id}` is also the id of an instance of `{}`", t.id),
+                            "declared again",
+                        )
+                        .help(format!(
+                            "rename this task: instances of `{}` are `{}.0`, `{}.1`, ...",
+                            t.id, t.id, t.id
+                        )),
+                    );
+                    ok = false;
+                }
+            }
+        }
         if !ok {
             return None;
         }

@@ -5,22 +5,16 @@
 
 use serde_json::{Map, Value};
 
+use crate::engine::fanout::{MAX_INSTANCES, MAX_ITEM_DEPTH};
 use crate::engine::spec::MapInstance;
 use crate::engine::yaml::{Node, NodeKind};
 
 use super::Problem;
 use super::checker::{Checker, Entries, value};
 
-/// The most instances one mapped task may have.
-pub const MAX_INSTANCES: usize = 1_000_000;
-
 /// The most combinations a matrix may have before `exclude` removes some: each is
 /// looked at once, without keeping those excluded.
 const MAX_COMBINATIONS: u64 = 10_000_000;
-
-/// How deep lists and maps may nest in one item (distributed runs carry items in
-/// JSON messages, whose readers stop at 128 levels).
-const MAX_ITEM_DEPTH: usize = 32;
 
 /// One instance of a mapped task, as the checker substitutes it.
 #[derive(Clone, Debug, Default)]
@@ -36,6 +30,9 @@ pub(super) struct Instance {
     /// The stand-in of a mapped task without instances: it never runs, so its
     /// strings are read with every `item` and `matrix` value empty.
     pub stand_in: bool,
+    /// A mapped task whose items are read at run time: its strings keep their
+    /// `${{ item }}` expressions, substituted when it expands.
+    pub template: bool,
 }
 
 impl Instance {
@@ -46,11 +43,70 @@ impl Instance {
             index,
             item: self.item.clone(),
             matrix: self.matrix.clone(),
+            from: None,
+            max_items: None,
         }
     }
 }
 
 impl Checker<'_, '_> {
+    /// The output a `for_each` reads its items from at run time
+    /// (`${{ tasks.ID.outputs.KEY }}`, given as the expression without its braces):
+    /// `Some(None)` when the task has no such `for_each`, `None` when it is wrong
+    /// (reported).
+    pub(super) fn dynamic_source(&mut self, entries: &Entries<'_>) -> Option<Option<String>> {
+        let Some(node) = value(entries, "for_each") else {
+            return Some(None);
+        };
+        let Some(text) = node.as_scalar().filter(|t| t.contains("${{")) else {
+            return Some(None);
+        };
+        let inner = text
+            .trim()
+            .strip_prefix("${{")
+            .and_then(|t| t.strip_suffix("}}"))
+            .filter(|t| !t.contains("${{") && !t.contains("}}"));
+        let help = "write `for_each: ${{ tasks.ID.outputs.KEY }}`, naming an upstream task's output that holds a JSON array";
+        let Some(inner) = inner else {
+            self.report(
+                Problem::at(
+                    node.span,
+                    "`for_each` must be a list or one `${{ tasks.ID.outputs.KEY }}` expression",
+                    "not one expression",
+                )
+                .help(help),
+            );
+            return None;
+        };
+        match crate::engine::expr::parse(inner) {
+            Ok(crate::engine::expr::Expr::Output { task, key }) => {
+                let from = self.current_task.clone().unwrap_or_default();
+                self.output_refs.push(super::checker::OutputRef {
+                    task: from,
+                    from: task.to_string(),
+                    key: key.to_string(),
+                    span: node.span,
+                });
+                Some(Some(format!("tasks.{task}.outputs.{key}")))
+            }
+            Ok(_) => {
+                self.report(
+                    Problem::at(
+                        node.span,
+                        "`for_each` reads its items at run time only from a task's output",
+                        "not a task output",
+                    )
+                    .help(help),
+                );
+                None
+            }
+            Err(message) => {
+                self.report(Problem::at(node.span, message, "here").help(help));
+                None
+            }
+        }
+    }
+
     /// The instances of a task: `None` when it is not mapped; an empty list when its
     /// `for_each` or `matrix` gives none. Problems are reported.
     pub(super) fn instances(&mut self, entries: &Entries<'_>) -> Option<Option<Vec<Instance>>> {
@@ -91,12 +147,7 @@ impl Checker<'_, '_> {
 
     fn for_each(&mut self, node: &Node) -> Option<Vec<Instance>> {
         let NodeKind::Seq(items) = &node.kind else {
-            let text = node.as_scalar().unwrap_or_default();
-            let help = if text.contains("${{") {
-                "a list produced by a task at run time is not supported yet: list the items in the file (or generate the file)"
-            } else {
-                "write a list: `for_each: [a, b, c]`"
-            };
+            let help = "write a list, `for_each: [a, b, c]`, or name a task's output that holds a JSON array: `for_each: ${{ tasks.ID.outputs.KEY }}`";
             self.report(
                 Problem::at(
                     node.span,
@@ -390,7 +441,7 @@ impl Checker<'_, '_> {
                     item: None,
                     matrix,
                     axes: all_axes.clone(),
-                    stand_in: false,
+                    ..Instance::default()
                 })
                 .collect(),
         )

@@ -1,6 +1,7 @@
 //! The keys every task has, whatever its type.
 
 use crate::engine::condition::{self, Operand};
+use crate::engine::fanout::{MAX_INSTANCE_BYTES, approx_bytes};
 use crate::engine::format::{self, Place};
 use crate::engine::spec::{TaskKind, TaskSpec, TriggerRule};
 use crate::engine::suggest::did_you_mean;
@@ -36,10 +37,41 @@ impl Checker<'_, '_> {
             None => Vec::new(),
         };
         self.current_task = Some(id.to_string());
-        let specs = match self.instances(&entries) {
+        let source = self.dynamic_source(&entries);
+        if matches!(source, Some(None))
+            && let Some(v) = value(&entries, "max_items")
+        {
+            self.report(
+                Problem::at(
+                    v.span,
+                    "`max_items` applies to a `for_each` read from a task's output",
+                    "here",
+                )
+                .help("a list written in the file is as long as it is"),
+            );
+        }
+        let specs = match source {
+            None => None,
+            Some(Some(from)) => self.template_spec(id, key, &entries, defaults, from),
+            Some(None) => self.instance_specs_or_task(id, key, &entries, defaults),
+        };
+        self.current_task = None;
+        (specs, deps)
+    }
+
+    /// A task's spec, or its instances' when it has a `for_each` or `matrix` in the
+    /// file.
+    fn instance_specs_or_task(
+        &mut self,
+        id: &str,
+        key: &Node,
+        entries: &Entries<'_>,
+        defaults: &Defaults,
+    ) -> Option<Vec<TaskSpec>> {
+        match self.instances(entries) {
             None => None,
             Some(None) => {
-                if let Some(v) = value(&entries, "max_parallel") {
+                if let Some(v) = value(entries, "max_parallel") {
                     self.report(
                         Problem::at(
                             v.span,
@@ -48,15 +80,88 @@ impl Checker<'_, '_> {
                         )
                         .help("use --parallel to bound the whole run"),
                     );
-                    return (None, deps);
+                    return None;
                 }
-                self.task_spec(id, key, &entries, defaults, &what)
+                self.task_spec(id, key, entries, defaults, &format!("task `{id}`"))
                     .map(|s| vec![s])
             }
-            Some(Some(instances)) => self.instance_specs(id, key, &entries, defaults, instances),
+            Some(Some(instances)) => self.instance_specs(id, key, entries, defaults, instances),
+        }
+    }
+
+    /// A mapped task whose items are read at run time: one task, which stands in for
+    /// its instances until it expands into them (see `engine::fanout`).
+    fn template_spec(
+        &mut self,
+        id: &str,
+        key: &Node,
+        entries: &Entries<'_>,
+        defaults: &Defaults,
+        from: String,
+    ) -> Option<Vec<TaskSpec>> {
+        if let Some(m) = value(entries, "matrix") {
+            self.report(
+                Problem::at(
+                    m.span,
+                    "a task has `for_each` or `matrix`, not both",
+                    "here",
+                )
+                .help("read the items from one output with `for_each` only"),
+            );
+            return None;
+        }
+        let max_parallel = self.max_parallel(entries)?;
+        let max_items = match value(entries, "max_items") {
+            Some(v) => {
+                let n = self.uint(v, "max_items", crate::engine::fanout::MAX_INSTANCES as u64)?;
+                if n == 0 {
+                    self.report(Problem::at(
+                        v.span,
+                        "`max_items` must be at least 1",
+                        "zero",
+                    ));
+                    return None;
+                }
+                Some(n as u32)
+            }
+            None => None,
         };
-        self.current_task = None;
-        (specs, deps)
+        self.instance = Some(super::map::Instance {
+            template: true,
+            ..Default::default()
+        });
+        let spec = self.task_spec(id, key, entries, defaults, &format!("task `{id}`"));
+        self.instance = None;
+        let mut spec = spec?;
+        spec.map = Some(Box::new(crate::engine::spec::MapInstance {
+            group: id.to_string(),
+            index: None,
+            item: None,
+            matrix: Vec::new(),
+            from: Some(from),
+            max_items,
+        }));
+        spec.max_parallel = max_parallel;
+        Some(vec![spec])
+    }
+
+    /// `max_parallel` of a mapped task, checked.
+    fn max_parallel(&mut self, entries: &Entries<'_>) -> Option<Option<u32>> {
+        match value(entries, "max_parallel") {
+            Some(v) => {
+                let n = self.uint(v, "max_parallel", u32::MAX as u64)?;
+                if n == 0 {
+                    self.report(Problem::at(
+                        v.span,
+                        "`max_parallel` must be at least 1",
+                        "zero",
+                    ));
+                    return None;
+                }
+                Some(Some(n as u32))
+            }
+            None => Some(None),
+        }
     }
 
     /// The instances of a mapped task, each a task of its own (`ID.SUFFIX`); a
@@ -70,21 +175,7 @@ impl Checker<'_, '_> {
         defaults: &Defaults,
         instances: Vec<super::map::Instance>,
     ) -> Option<Vec<TaskSpec>> {
-        let max_parallel = match value(entries, "max_parallel") {
-            Some(v) => {
-                let n = self.uint(v, "max_parallel", u32::MAX as u64)?;
-                if n == 0 {
-                    self.report(Problem::at(
-                        v.span,
-                        "`max_parallel` must be at least 1",
-                        "zero",
-                    ));
-                    return None;
-                }
-                Some(n as u32)
-            }
-            None => None,
-        };
+        let max_parallel = self.max_parallel(entries)?;
         if instances.is_empty() {
             self.instance = Some(super::map::Instance {
                 stand_in: true,
@@ -107,9 +198,10 @@ impl Checker<'_, '_> {
             self.instance = None;
             // The first instance with a problem is enough: the rest would repeat it.
             let mut spec = spec?;
+            spec.map = Some(Box::new(record));
             // What a small file may make: a few short values multiplied by many
             // instances must not take the machine's memory.
-            bytes += approx_bytes(&spec, &record);
+            bytes += approx_bytes(&spec);
             if bytes > MAX_INSTANCE_BYTES {
                 self.report(
                     Problem::at(
@@ -124,7 +216,6 @@ impl Checker<'_, '_> {
                 );
                 return None;
             }
-            spec.map = Some(Box::new(record));
             spec.max_parallel = max_parallel;
             specs.push(spec);
         }
@@ -407,33 +498,4 @@ impl Checker<'_, '_> {
         }
         codes
     }
-}
-
-/// The most memory the instances of one mapped task may take, roughly.
-const MAX_INSTANCE_BYTES: usize = 512 << 20;
-
-/// Roughly what an instance's spec holds: its strings, item and matrix values, and
-/// the fixed part of a spec.
-fn approx_bytes(spec: &TaskSpec, map: &crate::engine::spec::MapInstance) -> usize {
-    let kind = match &spec.kind {
-        TaskKind::Bash { command } => command.len(),
-        TaskKind::Fn { name, args } => name.len() + args.len(),
-        TaskKind::Http(h) => {
-            h.url.len()
-                + h.body.as_ref().map_or(0, String::len)
-                + h.headers
-                    .iter()
-                    .map(|(k, v)| k.len() + v.len())
-                    .sum::<usize>()
-        }
-        TaskKind::Docker(d) => {
-            d.image.len()
-                + d.command.as_ref().map_or(0, String::len)
-                + d.volumes.iter().map(String::len).sum::<usize>()
-        }
-    };
-    let env: usize = spec.env.iter().map(|(k, v)| k.len() + v.len()).sum();
-    let item = map.item.as_ref().map_or(0, |i| i.to_string().len());
-    let matrix: usize = map.matrix.iter().map(|(k, v)| k.len() + v.len()).sum();
-    kind + env + item + matrix + spec.id.len() + spec.workdir.as_ref().map_or(0, String::len) + 512
 }

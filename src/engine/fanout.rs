@@ -1,0 +1,351 @@
+//! Fan-out and fan-in at run time: the outputs a task reads from its upstream
+//! tasks (a mapped task's as one JSON array), and the expansion of a mapped task
+//! whose `for_each` names such an output (`${{ tasks.ID.outputs.KEY }}`) into its
+//! instances once that output exists.
+//!
+//! The limits here are the file's too: a list in the file and a list read at run
+//! time give instances of the same shape, within the same bounds.
+
+use serde_json::Value;
+
+use super::expr::{self, Expr};
+use super::graph::Dag;
+use super::record::RunRecord;
+use super::spec::{MapInstance, TaskKind, TaskSpec, TriggerRule};
+use super::state::TaskState;
+
+/// The most instances one mapped task may have (and the most `max_items` allows).
+pub const MAX_INSTANCES: usize = 1_000_000;
+
+/// How deep lists and maps may nest in one item (distributed runs carry items in
+/// JSON messages, whose readers stop at 128 levels).
+pub const MAX_ITEM_DEPTH: usize = 32;
+
+/// The most memory the instances of one mapped task may take, roughly.
+pub const MAX_INSTANCE_BYTES: usize = 512 << 20;
+
+/// The value of `${{ tasks.FROM.outputs.KEY }}` in a run: what task `from`
+/// published, or for a mapped task the JSON array of what each of its instances
+/// published, in instance order. The error says why there is none.
+pub fn output(dag: &Dag, record: &RunRecord, from: &str, key: &str) -> Result<String, String> {
+    if let Some(members) = dag.groups.get(from) {
+        let still = members
+            .iter()
+            .filter(|&&m| !record.tasks[m].state.is_terminal())
+            .count();
+        if still > 0 {
+            return Err(format!("{still} instances of `{from}` have not ended"));
+        }
+        return Ok(group_output(record, members, key));
+    }
+    let Some(t) = dag.index_of(from).map(|i| &record.tasks[i]) else {
+        return Err(format!("task `{from}` is not part of this run"));
+    };
+    match t.outputs.get(key) {
+        // No process can be given a NUL byte; say which value holds one.
+        Some(v) if v.contains('\0') => Err(format!(
+            "output `{key}` of task `{from}` contains a NUL character, which cannot be passed to a task"
+        )),
+        Some(v) => Ok(v.clone()),
+        None if t.state != TaskState::Success => Err(format!(
+            "task `{from}` did not succeed ({}), so it has no output `{key}`",
+            t.state
+        )),
+        None => {
+            let known: Vec<&str> = t.outputs.keys().map(String::as_str).collect();
+            Err(format!(
+                "task `{from}` published no output `{key}` (it published: {})",
+                if known.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        }
+    }
+}
+
+/// The output `key` of every instance of a mapped task, as a JSON array in
+/// instance order (`null` for an instance that did not publish it).
+pub fn group_output(record: &RunRecord, members: &[usize], key: &str) -> String {
+    let values: Vec<Value> = members
+        .iter()
+        .map(|&i| {
+            record.tasks[i]
+                .outputs
+                .get(key)
+                .map_or(Value::Null, |v| Value::String(v.clone()))
+        })
+        .collect();
+    Value::Array(values).to_string()
+}
+
+/// The items of a list read at run time: `text` must be a JSON array of at most
+/// `max` items. Scalars become text as in a list written in the file (`null` the
+/// empty text); no item may hold `${{` or a NUL character, or nest deeper than
+/// [`MAX_ITEM_DEPTH`].
+pub fn items(text: &str, max: usize) -> Result<Vec<Value>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        format!("the list is not JSON ({e}): `for_each` needs a JSON array such as [\"a\", \"b\"]")
+    })?;
+    let Value::Array(list) = value else {
+        return Err(format!(
+            "the list is a JSON {}, not an array: `for_each` needs a JSON array such as [\"a\", \"b\"]",
+            json_type(&value)
+        ));
+    };
+    if list.len() > max {
+        return Err(format!(
+            "the list has {} items, more than the {max} allowed (raise `max_items`, at most {MAX_INSTANCES})",
+            list.len()
+        ));
+    }
+    list.into_iter()
+        .enumerate()
+        .map(|(i, item)| normalize(item, 0).map_err(|e| format!("item {i} of the list {e}")))
+        .collect()
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// An item as a list in the file gives it: every scalar as text.
+fn normalize(v: Value, depth: usize) -> Result<Value, String> {
+    if depth > MAX_ITEM_DEPTH {
+        return Err(format!(
+            "nests lists and maps deeper than {MAX_ITEM_DEPTH} levels"
+        ));
+    }
+    let text = |s: String| {
+        if s.contains("${{") || s.contains('\0') {
+            Err("holds `${{` or a NUL character, which no item may hold".to_string())
+        } else {
+            Ok(Value::String(s))
+        }
+    };
+    match v {
+        Value::Null => Ok(Value::String(String::new())),
+        Value::Bool(b) => Ok(Value::String(b.to_string())),
+        Value::Number(n) => Ok(Value::String(n.to_string())),
+        Value::String(s) => text(s),
+        Value::Array(a) => a
+            .into_iter()
+            .map(|v| normalize(v, depth + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in m {
+                let Value::String(k) = text(k)? else {
+                    unreachable!("text gives a string")
+                };
+                out.insert(k, normalize(v, depth + 1)?);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+}
+
+/// `${{ item }}` or `${{ item.KEY }}` of `item`.
+pub fn item_text(item: &Value, key: Option<&str>) -> Result<String, String> {
+    let Some(key) = key else {
+        return Ok(super::spec::as_text(item));
+    };
+    match item.get(key) {
+        Some(v) => Ok(super::spec::as_text(v)),
+        None => {
+            let keys: Vec<&str> = item
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            Err(
+                match super::suggest::did_you_mean(key, keys.iter().copied()) {
+                    Some(help) => format!("an item has no key `{key}` ({help})"),
+                    None if keys.is_empty() => {
+                        format!("an item has no key `{key}`: it is not a map")
+                    }
+                    None => format!("an item has no key `{key}` (its keys: {})", keys.join(", ")),
+                },
+            )
+        }
+    }
+}
+
+/// Instance `index` of the mapped task `template` (a dynamic stand-in) for `item`:
+/// `${{ item }}` substituted in its strings, depending on the stand-in alone (which
+/// has ended `success` when its instances are decided).
+pub fn instance(template: &TaskSpec, index: usize, item: Value) -> Result<TaskSpec, String> {
+    let mut spec = template.map_strings(&mut |s: &str| {
+        expr::substitute(s, |e| match e {
+            Expr::Item(key) => item_text(&item, *key).map(Some).map_err(|m| (m, None)),
+            _ => Ok(None),
+        })
+        .map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    })?;
+    shape_instance(&mut spec, template, index, Some(item));
+    Ok(spec)
+}
+
+/// What instance `index` of `template` will be before its item is known (a run
+/// resumed after its list was reset by `dag retry`): it waits for the stand-in,
+/// which gives it its item when it expands again.
+pub fn placeholder(template: &TaskSpec, index: usize) -> TaskSpec {
+    let mut spec = template.clone();
+    shape_instance(&mut spec, template, index, None);
+    spec
+}
+
+fn shape_instance(spec: &mut TaskSpec, template: &TaskSpec, index: usize, item: Option<Value>) {
+    let group = template.id.clone();
+    spec.id = format!("{group}.{index}");
+    spec.depends_on = vec![group.clone()];
+    spec.trigger_rule = TriggerRule::default();
+    spec.map = Some(Box::new(MapInstance {
+        group,
+        index: Some(index),
+        item,
+        matrix: Vec::new(),
+        from: None,
+        max_items: None,
+    }));
+}
+
+/// The instances of the dynamic mapped task `template`, given the run so far:
+/// its list read, checked and turned into tasks. The error is the mapped task's.
+pub fn expand(dag: &Dag, record: &RunRecord, template: &TaskSpec) -> Result<Vec<TaskSpec>, String> {
+    let map = template
+        .map
+        .as_deref()
+        .filter(|m| m.dynamic())
+        .ok_or_else(|| format!("task `{}` is not a mapped task", template.id))?;
+    let from = map.from.as_deref().unwrap_or_default();
+    let Ok(Expr::Output { task, key }) = expr::parse(from) else {
+        return Err(format!(
+            "`for_each: ${{{{ {from} }}}}` names no task output"
+        ));
+    };
+    let text = output(dag, record, task, key).map_err(|e| format!("for_each: {e}"))?;
+    let max = map.max_items.unwrap_or(super::spec::DEFAULT_MAX_ITEMS) as usize;
+    let items =
+        items(&text, max).map_err(|e| format!("for_each: output `{key}` of `{task}`: {e}"))?;
+    let mut specs = Vec::with_capacity(items.len());
+    let mut bytes = 0usize;
+    for (i, item) in items.into_iter().enumerate() {
+        let spec = instance(template, i, item).map_err(|e| format!("instance {i}: {e}"))?;
+        bytes += approx_bytes(&spec);
+        if bytes > MAX_INSTANCE_BYTES {
+            return Err(format!(
+                "the instances would take more than {} MiB: give them shorter values, or fewer of them",
+                MAX_INSTANCE_BYTES >> 20
+            ));
+        }
+        specs.push(spec);
+    }
+    Ok(specs)
+}
+
+/// Roughly what an instance's spec holds: its strings, item and matrix values, and
+/// the fixed part of a spec.
+pub fn approx_bytes(spec: &TaskSpec) -> usize {
+    let kind = match &spec.kind {
+        TaskKind::Bash { command } => command.len(),
+        TaskKind::Fn { name, args } => name.len() + args.len(),
+        TaskKind::Http(h) => {
+            h.url.len()
+                + h.body.as_ref().map_or(0, String::len)
+                + h.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        }
+        TaskKind::Docker(d) => {
+            d.image.len()
+                + d.command.as_ref().map_or(0, String::len)
+                + d.volumes.iter().map(String::len).sum::<usize>()
+        }
+    };
+    let env: usize = spec.env.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let (item, matrix) = spec.map.as_deref().map_or((0, 0), |m| {
+        (
+            m.item.as_ref().map_or(0, |i| i.to_string().len()),
+            m.matrix.iter().map(|(k, v)| k.len() + v.len()).sum(),
+        )
+    });
+    kind + env + item + matrix + spec.id.len() + spec.workdir.as_ref().map_or(0, String::len) + 512
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_a_json_array_within_bounds() {
+        let got = items(r#"["a", 1, true, null, {"k": 2}, [3]]"#, 10).unwrap();
+        assert_eq!(
+            serde_json::to_string(&got).unwrap(),
+            r#"["a","1","true","",{"k":"2"},["3"]]"#
+        );
+        assert!(
+            items("{}", 10)
+                .unwrap_err()
+                .contains("a JSON object, not an array")
+        );
+        assert!(items("not json", 10).unwrap_err().contains("not JSON"));
+        assert!(
+            items("[1,2,3]", 2)
+                .unwrap_err()
+                .contains("3 items, more than the 2")
+        );
+        assert!(
+            items(r#"["${{ params.x }}"]"#, 2)
+                .unwrap_err()
+                .contains("item 0")
+        );
+        assert!(items(r#"[{"a\u0000": 1}]"#, 2).unwrap_err().contains("NUL"));
+        let deep = format!("[{}{}]", "[".repeat(40), "]".repeat(40));
+        assert!(items(&deep, 2).unwrap_err().contains("deeper"));
+    }
+
+    #[test]
+    fn the_format_description_gives_the_same_bounds() {
+        let key = crate::engine::format::task_key("max_items").unwrap();
+        assert_eq!(
+            key.default,
+            Some(super::super::spec::DEFAULT_MAX_ITEMS.to_string().as_str())
+        );
+        assert!(
+            key.schema
+                .contains(&format!("\"maximum\": {MAX_INSTANCES}"))
+        );
+    }
+
+    #[test]
+    fn item_keys_are_looked_up_with_a_hint() {
+        let item = serde_json::json!({"name": "x"});
+        assert_eq!(item_text(&item, Some("name")).unwrap(), "x");
+        assert!(
+            item_text(&item, Some("nmae"))
+                .unwrap_err()
+                .contains("did you mean")
+        );
+        assert!(
+            item_text(&serde_json::json!("s"), Some("k"))
+                .unwrap_err()
+                .contains("not a map")
+        );
+    }
+}
