@@ -57,7 +57,7 @@ async fn main() -> ExitCode {
         Some(dir) => pipeline.state_dir(dir),
         None => pipeline.state_dir(std::env::temp_dir().join("dag-embed-example")),
     };
-    let progress = Arc::new(Progress::new(false, 0));
+    let progress = Arc::new(Progress::new(false, Default::default()));
     let record = match pipeline.observe(progress).run_file(&file).await {
         Ok(r) => r,
         Err(dag::embed::Error::Load(dag::engine::validate::LoadError::Invalid(invalid))) => {

@@ -825,3 +825,26 @@ fn bad_dynamic_fan_outs_are_refused_where_they_are_written() {
         "{stderr}"
     );
 }
+
+#[test]
+fn progress_counts_the_instances_of_a_large_mapped_task_together() {
+    let env = Env::new();
+    env.write(
+        "g.yaml",
+        "name: grouped\ntasks:\n  list: { command: 'echo \"items=[$(seq -s, 1 60)]\" >> $DAG_OUTPUT' }\n  each:\n    depends_on: list\n    for_each: ${{ tasks.list.outputs.items }}\n    command: test ${{ item }} != 7\n  small: { for_each: [a, b], command: 'true' }\n  big: { for_each: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25], type: fn, command: noop }\n",
+    );
+    let run = env.run(&["run", "g.yaml", "--executor", "sequential"]);
+    run.code(1);
+    let err = &run.stderr;
+    // Small mapped tasks show each instance; large ones a count, and failures.
+    assert!(err.contains("small.1 success"), "{err}");
+    assert!(!err.contains("each.3 "), "{err}");
+    assert!(!err.contains("big.3 "), "{err}");
+    assert!(err.contains("each.6 failed"), "{err}");
+    assert!(
+        err.contains("each: 60 of 60 ended (59 success, 1 failed)"),
+        "{err}"
+    );
+    assert!(err.contains("big: 25 of 25 ended (25 success)"), "{err}");
+    assert!(err.lines().count() < 30, "{err}");
+}

@@ -23,7 +23,7 @@ pub enum Progress {
     /// Nothing (`--output quiet`).
     Silent,
     /// Plain lines on stderr.
-    Plain(Mutex<()>),
+    Plain(Mutex<Groups>),
     /// Terminal bars.
     Bars(Box<Bars>),
 }
@@ -41,13 +41,173 @@ pub struct BarState {
     bars: HashMap<usize, ProgressBar>,
     done: u64,
     failed: u64,
+    groups: Groups,
+}
+
+/// Mapped tasks with more instances than this show as one line (or bar) that
+/// counts them, not a line per instance.
+pub const GROUP_ABOVE: usize = 20;
+
+/// The large mapped tasks of a run, whose instances progress shows together.
+#[derive(Default)]
+pub struct Groups {
+    /// Tasks in the run (instances of mapped tasks read at run time join later).
+    pub total: usize,
+    /// Group of each instance shown together, by task index.
+    of: HashMap<usize, usize>,
+    groups: Vec<Group>,
+}
+
+/// Where the instances of one mapped task stand.
+struct Group {
+    name: String,
+    total: usize,
+    ended: usize,
+    /// Ended instances by final state.
+    by_state: Vec<(TaskState, usize)>,
+    running: usize,
+    /// When its last plain line was printed.
+    said: Option<std::time::Instant>,
+    bar: Option<ProgressBar>,
+}
+
+/// How often a plain line about a group may be printed while its instances run.
+const GROUP_LINE_EVERY: Duration = Duration::from_secs(2);
+
+impl Groups {
+    /// The tasks of `dag`, its mapped tasks of more than [`GROUP_ABOVE`] instances
+    /// shown together.
+    pub fn of(dag: &crate::engine::graph::Dag) -> Groups {
+        let mut g = Groups {
+            total: dag.len(),
+            ..Groups::default()
+        };
+        let mut named: Vec<(&String, &Vec<usize>)> = dag.groups.iter().collect();
+        named.sort_unstable();
+        for (name, members) in named {
+            g.add(name, members.iter().copied());
+        }
+        g
+    }
+
+    fn add(&mut self, name: &str, members: impl ExactSizeIterator<Item = usize>) {
+        if members.len() <= GROUP_ABOVE {
+            return;
+        }
+        let at = match self.groups.iter().position(|g| g.name == name) {
+            Some(at) => at,
+            None => {
+                self.groups.push(Group {
+                    name: name.to_string(),
+                    total: 0,
+                    ended: 0,
+                    by_state: Vec::new(),
+                    running: 0,
+                    said: None,
+                    bar: None,
+                });
+                self.groups.len() - 1
+            }
+        };
+        for m in members {
+            if self.of.insert(m, at).is_none() {
+                self.groups[at].total += 1;
+            }
+        }
+    }
+
+    /// Follows `event`; says whether it concerns an instance shown with its
+    /// group (and so needs no line of its own unless it failed).
+    fn follow(&mut self, record: &RunRecord, event: &Event) -> Option<usize> {
+        if let Event::TaskMapped { task, .. } = event {
+            self.total = record.tasks.len();
+            let prefix = format!("{}.", record.tasks[*task].id);
+            let members: Vec<usize> = (0..record.tasks.len())
+                .filter(|&i| {
+                    record.tasks[i]
+                        .id
+                        .strip_prefix(&prefix)
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .collect();
+            let name = record.tasks[*task].id.clone();
+            self.add(&name, members.into_iter());
+            return None;
+        }
+        let (task, ended) = match event {
+            Event::AttemptStarted { task, .. } => (*task, None),
+            Event::AttemptFinished { task, state, .. } => (*task, Some(*state)),
+            Event::TaskState { task, state, .. } => (*task, Some(*state)),
+            _ => return None,
+        };
+        let at = *self.of.get(&task)?;
+        let g = &mut self.groups[at];
+        match event {
+            Event::AttemptStarted { .. } => g.running += 1,
+            Event::AttemptFinished { .. } => g.running = g.running.saturating_sub(1),
+            _ => {}
+        }
+        if let Some(state) = ended.filter(|s| s.is_terminal()) {
+            g.ended += 1;
+            match g.by_state.iter_mut().find(|(s, _)| *s == state) {
+                Some((_, n)) => *n += 1,
+                None => {
+                    g.by_state.push((state, 1));
+                    g.by_state.sort_by_key(|(s, _)| *s as u8);
+                }
+            }
+        }
+        Some(at)
+    }
+
+    /// `convert: 1200 of 10000 ended (1190 success, 10 failed), 8 running`.
+    fn line(&self, at: usize) -> String {
+        let g = &self.groups[at];
+        let mut line = format!("{}: {} of {} ended", g.name, g.ended, g.total);
+        if !g.by_state.is_empty() {
+            let parts: Vec<String> = g.by_state.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            line.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        if g.running > 0 {
+            line.push_str(&format!(", {} running", g.running));
+        }
+        line
+    }
+
+    /// The plain line about group `at` after one of its instances changed, at
+    /// most every [`GROUP_LINE_EVERY`] until all of them ended.
+    fn due_line(&mut self, at: usize, now: std::time::Instant) -> Option<String> {
+        let g = &self.groups[at];
+        let done = g.ended >= g.total;
+        let due = g
+            .said
+            .is_none_or(|t| now.duration_since(t) >= GROUP_LINE_EVERY);
+        if !(done || due) {
+            return None;
+        }
+        self.groups[at].said = Some(now);
+        Some(self.line(at))
+    }
+}
+
+/// Whether an event about an instance shown with its group still gets a line of
+/// its own: failures do.
+fn stands_out(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::AttemptFinished {
+            state: TaskState::Failed | TaskState::UpForRetry,
+            ..
+        }
+    )
 }
 
 impl Progress {
     /// Bars on a terminal, plain lines otherwise.
-    pub fn new(bars: bool, total: usize) -> Progress {
+    pub fn new(bars: bool, groups: Groups) -> Progress {
+        let total = groups.total;
         if !bars {
-            return Progress::Plain(Mutex::new(()));
+            return Progress::Plain(Mutex::new(groups));
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
         let overall = multi.add(ProgressBar::new(total as u64));
@@ -62,7 +222,10 @@ impl Progress {
         Progress::Bars(Box::new(Bars {
             multi,
             overall,
-            tasks: Mutex::new(BarState::default()),
+            tasks: Mutex::new(BarState {
+                groups,
+                ..BarState::default()
+            }),
         }))
     }
 
@@ -99,12 +262,17 @@ impl Progress {
     /// Removes the bars before the result table is printed.
     pub fn finish(&self) {
         if let Progress::Bars(b) = self {
-            let bars = b
+            let bars: Vec<ProgressBar> = b
                 .tasks
                 .lock()
-                .map(|mut t| std::mem::take(&mut t.bars))
+                .map(|mut t| {
+                    let mut bars: Vec<ProgressBar> =
+                        std::mem::take(&mut t.bars).into_values().collect();
+                    bars.extend(t.groups.groups.iter_mut().filter_map(|g| g.bar.take()));
+                    bars
+                })
                 .unwrap_or_default();
-            for (_, bar) in bars {
+            for bar in bars {
                 bar.finish_and_clear();
             }
             b.overall.finish_and_clear();
@@ -231,10 +399,27 @@ impl Observer for Progress {
     fn on_event(&self, record: &RunRecord, event: &Event) {
         match self {
             Progress::Silent => {}
-            Progress::Plain(lock) => {
-                if let Some(line) = plain_line(record, event) {
-                    let _guard = lock.lock();
-                    let _ = writeln!(std::io::stderr(), "{line}");
+            Progress::Plain(groups) => {
+                let Ok(mut groups) = groups.lock() else {
+                    return;
+                };
+                let grouped = groups.follow(record, event);
+                let mut err = std::io::stderr().lock();
+                if (grouped.is_none() || stands_out(event))
+                    && let Some(line) = plain_line(record, event)
+                {
+                    let _ = writeln!(err, "{line}");
+                }
+                // Queued is not news: starts and ends are.
+                let news = !matches!(event, Event::TaskState { state, .. } if !state.is_terminal());
+                if let Some(at) = grouped.filter(|_| news)
+                    && let Some(line) = groups.due_line(at, std::time::Instant::now())
+                {
+                    let at = match event {
+                        Event::AttemptFinished { at, .. } | Event::TaskState { at, .. } => *at,
+                        _ => Timestamp::now(),
+                    };
+                    let _ = writeln!(err, "{} {line}", clock(at));
                 }
             }
             Progress::Bars(b) => b.on_event(record, event),
@@ -259,6 +444,55 @@ impl Bars {
                 st.failed += 1;
             }
         }
+        if let Some(at) = st.groups.follow(record, event) {
+            self.group_bar(&mut st, at);
+            if stands_out(event)
+                && let Some(line) = plain_line(record, event)
+            {
+                let _ = self.multi.println(line);
+            }
+        } else {
+            self.task_bar(&mut st, record, event);
+        }
+        if let Event::TaskMapped { .. } = event {
+            // The instances of a list read at run time join the total.
+            self.overall.set_length(record.tasks.len() as u64);
+        }
+        self.overall.set_position(st.done);
+        let running = st.bars.len() + st.groups.groups.iter().map(|g| g.running).sum::<usize>();
+        let mut msg = format!("running {running}");
+        if st.failed > 0 {
+            msg.push_str(&format!(", failed {}", st.failed));
+        }
+        self.overall.set_message(msg);
+    }
+
+    /// The one bar of a group of instances: created by its first start, gone
+    /// once every instance ended.
+    fn group_bar(&self, st: &mut BarState, at: usize) {
+        let line = st.groups.line(at);
+        let g = &mut st.groups.groups[at];
+        if g.ended >= g.total {
+            if let Some(bar) = g.bar.take() {
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
+            }
+            return;
+        }
+        let bar = g.bar.get_or_insert_with(|| {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("  {spinner:.green} {msg} {elapsed:.dim}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        bar.set_message(line);
+    }
+
+    /// The bar of one running task.
+    fn task_bar(&self, st: &mut BarState, record: &RunRecord, event: &Event) {
         match event {
             Event::AttemptStarted { task, attempt, .. } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
@@ -275,8 +509,6 @@ impl Bars {
                 bar.enable_steady_tick(Duration::from_millis(120));
                 st.bars.insert(*task, bar);
             }
-            // The instances of a list read at run time join the total.
-            Event::TaskMapped { .. } => self.overall.set_length(record.tasks.len() as u64),
             Event::AttemptFinished { task, state, .. } => {
                 if let Some(bar) = st.bars.remove(task) {
                     bar.finish_and_clear();
@@ -290,12 +522,6 @@ impl Bars {
             }
             _ => {}
         }
-        self.overall.set_position(st.done);
-        let mut msg = format!("running {}", st.bars.len());
-        if st.failed > 0 {
-            msg.push_str(&format!(", failed {}", st.failed));
-        }
-        self.overall.set_message(msg);
     }
 }
 

@@ -63,12 +63,12 @@ pub fn run(
     // An unusable state directory is reported before anything runs.
     pipeline.store()?;
     let file = args.file.display().to_string();
-    let total = dag.len();
+    let groups = super::progress::Groups::of(&dag);
     drive(
         args.exec,
         nats,
         pipeline,
-        total,
+        groups,
         Target::New {
             dag: Box::new(dag),
             file,
@@ -183,12 +183,12 @@ pub fn retry(
     let record = store.load_run(&args.run_id)?;
     // Checked here too, so that a run that cannot be retried says so before a
     // runtime or a NATS connection is set up.
-    let total = pipeline.definition_of(&record)?.len();
+    let groups = super::progress::Groups::of(&pipeline.definition_of(&record)?);
     drive(
         args.exec,
         nats,
         pipeline,
-        total,
+        groups,
         Target::Retry {
             run_id: args.run_id,
             task: args.task,
@@ -213,7 +213,7 @@ fn drive(
     mut args: ExecArgs,
     nats: &NatsArgs,
     pipeline: Pipeline,
-    total: usize,
+    groups: super::progress::Groups,
     target: Target,
 ) -> Result<u8, CliError> {
     if args.quiet {
@@ -231,7 +231,7 @@ fn drive(
     let style = Style::detect();
     let progress = Arc::new(match args.output {
         OutputArg::Quiet => Progress::Silent,
-        _ => Progress::new(style.bars, total),
+        _ => Progress::new(style.bars, groups),
     });
     let lines: Option<LineSink> = args.verbose.then(|| {
         let p = progress.clone();
