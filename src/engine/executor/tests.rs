@@ -15,7 +15,7 @@ use crate::engine::validate::{LoadOptions, load_str};
 
 /// Runs `bash` tasks whose command is `ok`, `fail`, `skip` or `flaky N` (fails the
 /// first N attempts), with a small sleep so that local runs really overlap; a task
-/// that succeeds publishes `n=1`.
+/// that succeeds publishes `n=1` and a list, `list=[0, 1, 3]`.
 struct Scripted;
 
 impl TaskRunner for Scripted {
@@ -36,6 +36,7 @@ impl TaskRunner for Scripted {
             } else if ok {
                 let mut outputs = crate::engine::runner::Outputs::new();
                 outputs.insert("n".into(), "1".into());
+                outputs.insert("list".into(), "[0, 1, 3]".into());
                 Outcome::success(Some(0)).with_outputs(outputs)
             } else {
                 Outcome::failed(Some(1), "scripted failure")
@@ -138,7 +139,7 @@ fn random_dag() -> impl Strategy<Value = String> {
             0u8..6,
             -1i64..2,
             0u8..5,
-            0u8..4,
+            0u8..6,
         );
         proptest::collection::vec(task, n).prop_map(move |tasks| {
             let mut y = String::from("name: random\nparams: {p: 'yes'}\ndefaults: {retry_delay: 1ms}\ntasks:\n");
@@ -148,6 +149,16 @@ fn random_dag() -> impl Strategy<Value = String> {
                     // A mapped task's instances behave by their item.
                     _ if *mapped == 0 => "flaky ${{ item }}\n    for_each: [0, 1, 3]\n    max_parallel: 1".to_string(),
                     _ if *mapped == 1 => "ok\n    for_each: []".to_string(),
+                    // Lists read at run time: a JSON array, or `n`, which is none
+                    // (unless its task is mapped: then the instances' `n`s are).
+                    _ if *mapped == 2 && !deps.is_empty() => format!(
+                        "flaky ${{{{ item }}}}\n    for_each: ${{{{ tasks.{}.outputs.list }}}}\n    max_parallel: 2",
+                        deps[0]
+                    ),
+                    _ if *mapped == 3 && !deps.is_empty() => format!(
+                        "ok\n    for_each: ${{{{ tasks.{}.outputs.n }}}}",
+                        deps[0]
+                    ),
                     0 => "fail".to_string(),
                     1 => "flaky 1".to_string(),
                     2 => "flaky 3".to_string(),
@@ -329,5 +340,29 @@ fn an_unwritable_task_log_stops_the_run_with_a_store_error() {
             Ok(other) => panic!("{executor:?}: {other:?}"),
             Err(_) => panic!("{executor:?}: the run went on after the log failed"),
         }
+    }
+}
+
+#[test]
+fn a_list_read_at_run_time_expands_alike_in_both_executors() {
+    let yaml = "name: d\ntasks:\n  a: {command: ok}\n  m:\n    command: flaky ${{ item }}\n    for_each: ${{ tasks.a.outputs.list }}\n    depends_on: a\n    retries: 1\n  z: {command: ok, depends_on: m, trigger_rule: all_done}\n";
+    for (executor, parallel) in [(ExecutorKind::Sequential, 1), (ExecutorKind::Local, 4)] {
+        let (r, _) = run_yaml(yaml, executor, parallel, false);
+        let got: Vec<(String, TaskState, usize)> = states(&r);
+        let want = [
+            ("a", TaskState::Success, 1),
+            ("m", TaskState::Success, 1),
+            ("z", TaskState::Success, 1),
+            ("m.0", TaskState::Success, 1),
+            ("m.1", TaskState::Success, 2),
+            ("m.2", TaskState::Failed, 2),
+        ];
+        let want: Vec<(String, TaskState, usize)> = want
+            .iter()
+            .map(|(id, s, n)| (id.to_string(), *s, *n))
+            .collect();
+        assert_eq!(got, want, "{executor:?}");
+        assert_eq!(r.tasks[1].instances, Some(3));
+        assert_eq!(r.state, RunState::Failed);
     }
 }
