@@ -347,19 +347,40 @@ fn a_sigkilled_run_leaves_no_container() {
             "name: {name}\ntasks:\n  a: {{ type: docker, image: {IMAGE}, command: sleep 300 }}\n"
         ),
     );
-    let child = env.spawn(&["run", "k.yaml", "--output", "quiet"]);
+    let tmp = env.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let child = env
+        .cmd(&["run", "k.yaml", "--output", "quiet"])
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     assert!(
         wait_for(Duration::from_secs(20), || containers_of(&name).len() == 1),
         "the container never started"
     );
+    // `dag-outputs-PID-TOKEN-RANDOM`: the run's pid and its reaper's token.
+    let outputs = crate::history::entries_with(&tmp, "dag-outputs-");
+    let token = outputs[0].split('-').nth(3).unwrap().to_string();
+    let reaping = format!("__reap-containers {token} {} ", child.id());
     kill(child.id(), "KILL");
     let _ = child.wait_with_output();
-    // dag had no chance to remove it; its reaper does.
-    let gone = wait_for(Duration::from_secs(20), || containers_of(&name).is_empty());
+    // dag had no chance to remove it; its reaper does, then removes the output
+    // directory again (the container's start may have been in flight, and Docker
+    // makes the missing output file, as a directory, when it starts it).
+    let gone = wait_for(Duration::from_secs(60), || {
+        containers_of(&name).is_empty() && crate::common::pids_with(&reaping).is_empty()
+    });
     for id in containers_of(&name) {
         let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     }
     assert!(gone, "the container of a SIGKILLed dag run is still there");
+    assert!(
+        crate::history::entries_with(&tmp, "dag-").is_empty(),
+        "left behind: {:?}",
+        crate::history::entries_with(&tmp, "")
+    );
 }
 
 #[test]
@@ -1139,13 +1160,22 @@ fn a_sigkilled_worker_s_reaper_never_deletes_through_a_pinned_volume() {
             && !crate::history::entries_with(&tmp, "dag-volumes-").is_empty()),
         "the task's container never started"
     );
-    kill(worker.child.id(), "KILL");
+    // `dag-volumes-PID-TOKEN-RANDOM`: the worker's pid and its reaper's token.
+    let volumes = crate::history::entries_with(&tmp, "dag-volumes-");
+    let token = volumes[0].split('-').nth(3).unwrap().to_string();
+    let worker_pid = worker.child.id();
+    kill(worker_pid, "KILL");
     let _ = worker.child.wait();
     // The reaper keeps the worker's command line until it has removed the temp
-    // directories (then it exits, or execs to remove containers).
+    // directories, then execs `dag __reap-containers TOKEN PID`, which removes the
+    // container and then the temp directories again: the worker may have died with
+    // the container's start request in flight, and Docker makes the missing bind
+    // mount sources (the staging mount point, the output file) when it starts it.
     let needle = format!("--name {worker_name} ");
+    let reaping = format!("__reap-containers {token} {worker_pid} ");
     let reaped = wait_for(Duration::from_secs(60), || {
         crate::common::pids_with(&needle).is_empty()
+            && crate::common::pids_with(&reaping).is_empty()
     });
     let _ = run.kill();
     let _ = run.wait();
@@ -1168,7 +1198,10 @@ fn a_sigkilled_worker_s_reaper_never_deletes_through_a_pinned_volume() {
     assert!(
         reaped,
         "the reaper is still running after 60 s: {:?}; temp dir: {:?}",
-        crate::common::pids_with(&needle),
+        [
+            crate::common::pids_with(&needle),
+            crate::common::pids_with(&reaping)
+        ],
         crate::history::entries_with(&tmp, "")
     );
     assert_eq!(
@@ -1181,7 +1214,7 @@ fn a_sigkilled_worker_s_reaper_never_deletes_through_a_pinned_volume() {
     );
     assert!(left.is_empty(), "staging mounts left: {left:?}");
     assert!(
-        crate::history::entries_with(&tmp, "dag-volumes-").is_empty(),
+        crate::history::entries_with(&tmp, "dag-").is_empty(),
         "{:?}",
         crate::history::entries_with(&tmp, "")
     );

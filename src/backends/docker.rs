@@ -1080,7 +1080,8 @@ impl Drop for Remover {
 }
 
 /// Removes every container labelled with the reaper `token`: what the reaper runs, as
-/// `dag __reap-containers TOKEN`, once a `dag` that started containers is gone. A
+/// `dag __reap-containers TOKEN PID`, once a `dag` that started containers is gone
+/// (then it removes that `dag`'s private temp directories again). A
 /// create request still in flight when `dag` died may land after the first pass, so
 /// it looks three times, a second apart.
 pub fn reap_containers(token: &str) {

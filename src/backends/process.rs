@@ -101,9 +101,13 @@ pub fn tasks_within(files: u64) -> usize {
 ///    `:`), so this finds what left its group (`setsid`, a daemon) and a group
 ///    started in the microseconds between `fork` and [`tell`]. It scans until two
 ///    passes in a row find nothing;
-/// 3. if `dag` started containers, execs `dag __reap-containers TOKEN`, which
+/// 3. removes the private temp directories of `dag` ([`private_temp_dir`]);
+/// 4. if `dag` started containers, execs `dag __reap-containers TOKEN PID`, which
 ///    removes every container labelled `dag.reaper.TOKEN` (containers carry one such
-///    label for each enclosing `dag`).
+///    label for each enclosing `dag`), then those directories again: Docker makes a
+///    bind mount's missing source when it starts a container, so a start request
+///    still in flight when `dag` died brings back the staging mount point and the
+///    output file (as directories) it mounts.
 ///
 /// It runs in a session of its own, so that when `dag` is itself a task of another
 /// `dag`, the outer one's kill of that task's group leaves the inner reaper to do its
@@ -129,7 +133,8 @@ pub mod reaper {
     /// `dag.reaper.TOKEN` for the token of each `dag` the task runs under.
     pub const SCOPE_LABEL: &str = "dag.reaper";
     /// The hidden command the reaper execs to remove containers: `dag
-    /// __reap-containers TOKEN`.
+    /// __reap-containers TOKEN PID` (then the private temp directories of `dag` PID
+    /// again, see [`remove_private_dirs_of`]).
     pub const REAP_CONTAINERS: &str = "__reap-containers";
 
     /// The record that says `dag` has started containers.
@@ -154,7 +159,7 @@ pub mod reaper {
         dents: Vec<u8>,
         environ: Vec<u8>,
         exe: CString,
-        args: [CString; 3],
+        args: [CString; 4],
         /// The temp directory, and the part of the name of each private directory
         /// made by [`private_temp_dir`] that ties it to this reaper.
         tmp: CString,
@@ -162,10 +167,10 @@ pub mod reaper {
         inner_dents: Vec<u8>,
     }
 
-    /// The part of a private temp directory's name that ties it to this reaper:
-    /// `-PID-TOKEN-`.
-    fn dir_marker(token: &str) -> String {
-        format!("-{}-{token}-", std::process::id())
+    /// The part of a private temp directory's name that ties it to the reaper with
+    /// `token` of the `dag` `pid`: `-PID-TOKEN-`.
+    fn dir_marker(pid: u32, token: &str) -> String {
+        format!("-{pid}-{token}-")
     }
 
     /// Creates a private (0700) directory `dag-KIND-PID-TOKEN-RANDOM` in the temp
@@ -173,7 +178,7 @@ pub mod reaper {
     /// `dag` is gone, even if it was SIGKILLed and could not remove it itself.
     pub fn private_temp_dir(kind: &str) -> std::io::Result<std::path::PathBuf> {
         let marker = match REAPER.get() {
-            Some(r) => dir_marker(&r.token),
+            Some(r) => dir_marker(std::process::id(), &r.token),
             None => format!("-{}-", std::process::id()),
         };
         let path =
@@ -203,10 +208,15 @@ pub mod reaper {
             dents: vec![0u8; 64 * 1024],
             environ: vec![0u8; 64 * 1024],
             exe: cstring("/proc/self/exe"),
-            args: [cstring("dag"), cstring(REAP_CONTAINERS), cstring(&token)],
+            args: [
+                cstring("dag"),
+                cstring(REAP_CONTAINERS),
+                cstring(&token),
+                cstring(&std::process::id().to_string()),
+            ],
             tmp: CString::new(std::env::temp_dir().into_os_string().into_encoded_bytes())
                 .unwrap_or_else(|_| cstring("/tmp")),
-            dir_marker: dir_marker(&token).into_bytes(),
+            dir_marker: dir_marker(std::process::id(), &token).into_bytes(),
             inner_dents: vec![0u8; TREE_DEPTH * TREE_DENTS],
         };
         // SAFETY: the child only makes async-signal-safe calls (read, open, getdents,
@@ -353,12 +363,18 @@ pub mod reaper {
             // SAFETY: nanosleep with a valid timespec and no remainder pointer.
             unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
         }
-        remove_private_dirs(prepared);
+        remove_private_dirs(
+            &prepared.tmp,
+            &prepared.dir_marker,
+            &mut prepared.dents,
+            &mut prepared.inner_dents,
+        );
         if containers {
             let argv = [
                 prepared.args[0].as_ptr(),
                 prepared.args[1].as_ptr(),
                 prepared.args[2].as_ptr(),
+                prepared.args[3].as_ptr(),
                 std::ptr::null(),
             ];
             // SAFETY: NUL-terminated strings and a null-terminated array, all made
@@ -576,28 +592,53 @@ pub mod reaper {
         }
     }
 
-    /// Removes the private temp directories of this `dag` ([`private_temp_dir`]): the
-    /// whole tree of each (down to [`TREE_DEPTH`] levels), then the directory.
-    fn remove_private_dirs(prepared: &mut Prepared) {
-        // SAFETY: a NUL-terminated path made before the fork.
+    /// What `dag __reap-containers TOKEN PID` does once the containers are gone:
+    /// removes the private temp directories of the `dag` PID (whose reaper had
+    /// `token`) again, as the reaper did before it exec'd. Docker makes a bind mount's
+    /// missing source (a directory) when it starts a container: a start request still
+    /// in flight when `dag` died lands after the reaper's removal and brings back the
+    /// staging mount point of a pinned volume and the output file it mounts. The
+    /// containers are gone now, so nothing brings them back again.
+    pub fn remove_private_dirs_of(pid: u32, token: &str) {
+        let Ok(tmp) = CString::new(std::env::temp_dir().into_os_string().into_encoded_bytes())
+        else {
+            return;
+        };
+        remove_private_dirs(
+            &tmp,
+            dir_marker(pid, token).as_bytes(),
+            &mut vec![0u8; 64 * 1024],
+            &mut vec![0u8; TREE_DEPTH * TREE_DENTS],
+        );
+    }
+
+    /// Removes the private temp directories ([`private_temp_dir`]) in `tmp` whose
+    /// names hold `marker`: the whole tree of each (down to [`TREE_DEPTH`] levels),
+    /// then the directory. No allocation (it runs in the forked reaper): `dents` lists
+    /// `tmp`, `inner` is [`empty_tree`]'s.
+    fn remove_private_dirs(
+        tmp: &std::ffi::CStr,
+        marker: &[u8],
+        dents: &mut [u8],
+        inner: &mut [u8],
+    ) {
+        // SAFETY: a NUL-terminated path.
         let tmp = unsafe {
             libc::open(
-                prepared.tmp.as_ptr(),
+                tmp.as_ptr(),
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
         };
         if tmp < 0 {
             return;
         }
-        let marker = &prepared.dir_marker;
-        let inner = &mut prepared.inner_dents;
         // Removing entries while listing may skip some: list again until a pass
         // finds none of ours (or a few passes have gone by).
         for _ in 0..4 {
             let mut found = 0;
-            for_each_entry(tmp, &mut prepared.dents, |name| {
-                let ours = name.starts_with(b"dag-")
-                    && name.windows(marker.len()).any(|w| w == marker.as_slice());
+            for_each_entry(tmp, dents, |name| {
+                let ours =
+                    name.starts_with(b"dag-") && name.windows(marker.len()).any(|w| w == marker);
                 if !ours {
                     return;
                 }

@@ -55,12 +55,16 @@ pub fn main() -> ExitCode {
 /// }
 /// ```
 pub fn main_with(functions: FnRunner) -> ExitCode {
-    // `dag __reap-containers TOKEN`: what the task reaper execs to remove the
-    // containers of a dag that is gone (see `backends::process::reaper`).
+    // `dag __reap-containers TOKEN PID`: what the task reaper execs to remove the
+    // containers of a dag that is gone, then (once no start request can land) the
+    // dag's private temp directories again (see `backends::process::reaper`).
     let mut raw = std::env::args_os().skip(1);
     if raw.next().as_deref() == Some(std::ffi::OsStr::new(reaper::REAP_CONTAINERS)) {
         if let Some(token) = raw.next().and_then(|t| t.into_string().ok()) {
             crate::backends::docker::reap_containers(&token);
+            if let Some(pid) = raw.next().and_then(|p| p.to_str()?.parse().ok()) {
+                reaper::remove_private_dirs_of(pid, &token);
+            }
         }
         return ExitCode::SUCCESS;
     }
