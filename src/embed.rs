@@ -319,7 +319,11 @@ impl Pipeline {
         let dag = crate::engine::validate::load_str(&record.file, text, &options)?;
         // The tasks of the file come first; the instances of mapped tasks that
         // expanded at run time, after them.
-        let instances: usize = record.tasks.iter().filter_map(|t| t.instances).sum();
+        let instances = record
+            .tasks
+            .iter()
+            .filter_map(|t| t.instances)
+            .fold(0usize, usize::saturating_add);
         let declared = record.tasks.len().checked_sub(instances).ok_or_else(|| {
             Error::Retry(format!(
                 "run {}'s mapped tasks have more instances than the run has tasks",

@@ -503,6 +503,44 @@ fn fan_outs_that_would_clash_inject_or_explode_are_refused() {
     assert_eq!(task_state(&doc, "g"), "skipped");
 }
 
+/// Starts `dag run FILE`, SIGKILLs it once a process named `marker` runs (task
+/// `hung`, which hangs until the file `go` exists) and the run's record says so,
+/// kills that task, creates `go`, and retries the run: its JSON document.
+fn killed_then_retried(env: &Env, file: &str, marker: &str, hung: &str) -> serde_json::Value {
+    let child = env.spawn(&["run", file, "--output", "quiet"]);
+    assert!(crate::common::wait_for(
+        std::time::Duration::from_secs(15),
+        || !crate::common::pids_with(marker).is_empty()
+    ));
+    let id = env.run(&["runs", "--output", "json"]).json()[0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Its start is committed a moment after the process starts.
+    assert!(crate::common::wait_for(
+        std::time::Duration::from_secs(15),
+        || {
+            let status = env.run(&["status", &id, "--output", "json"]);
+            serde_json::from_str::<serde_json::Value>(&status.stdout).is_ok_and(|doc| {
+                doc["tasks"].as_array().is_some_and(|tasks| {
+                    tasks
+                        .iter()
+                        .any(|t| t["id"] == hung && t["state"] == "running")
+                })
+            })
+        }
+    ));
+    crate::common::kill(child.id(), "KILL");
+    let _ = child.wait_with_output();
+    for pid in crate::common::pids_with(marker) {
+        crate::common::kill(pid, "KILL");
+    }
+    env.write("go", "");
+    let retried = env.run(&["retry", &id, "--output", "json"]);
+    retried.code(0);
+    retried.json()
+}
+
 #[test]
 fn a_sigkilled_run_with_a_half_finished_mapped_task_resumes_where_it_stopped() {
     let env = Env::new();
@@ -514,24 +552,7 @@ fn a_sigkilled_run_with_a_half_finished_mapped_task_resumes_where_it_stopped() {
             "name: half\ntasks:\n  each:\n    for_each: [1, 2, 3, 4]\n    max_parallel: 1\n    command: test ${{{{ item }}}} != 3 || test -e go || exec -a {m} sleep 300; echo ${{{{ item }}}} >> ran.txt\n  sum: {{ command: 'echo sum >> ran.txt', depends_on: each }}\n"
         ),
     );
-    let child = env.spawn(&["run", "h.yaml", "--output", "quiet"]);
-    assert!(crate::common::wait_for(
-        std::time::Duration::from_secs(15),
-        || !crate::common::pids_with(&m).is_empty()
-    ));
-    crate::common::kill(child.id(), "KILL");
-    let _ = child.wait_with_output();
-    for pid in crate::common::pids_with(&m) {
-        crate::common::kill(pid, "KILL");
-    }
-    env.write("go", "");
-    let id = env.run(&["runs", "--output", "json"]).json()[0]["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let retried = env.run(&["retry", &id, "--output", "json"]);
-    retried.code(0);
-    let doc = retried.json();
+    let doc = killed_then_retried(&env, "h.yaml", &m, "each.2");
     assert_eq!(task(&doc, "each.0")["attempts"], 1);
     assert_eq!(task(&doc, "each.1")["attempts"], 1);
     assert_eq!(task(&doc, "each.2")["attempts"], 2, "the cut attempt stays");
@@ -782,24 +803,7 @@ fn a_sigkilled_run_in_the_middle_of_a_dynamic_fan_out_resumes_where_it_stopped()
             "name: half\ntasks:\n  list: {{ command: 'echo items=[1,2,3,4] >> $DAG_OUTPUT; echo list >> ran.txt' }}\n  each:\n    depends_on: list\n    for_each: ${{{{ tasks.list.outputs.items }}}}\n    max_parallel: 1\n    command: test ${{{{ item }}}} != 3 || test -e go || exec -a {m} sleep 300; echo ${{{{ item }}}} >> ran.txt\n  sum: {{ command: 'echo sum >> ran.txt', depends_on: each }}\n"
         ),
     );
-    let child = env.spawn(&["run", "h.yaml", "--output", "quiet"]);
-    assert!(crate::common::wait_for(
-        std::time::Duration::from_secs(15),
-        || !crate::common::pids_with(&m).is_empty()
-    ));
-    crate::common::kill(child.id(), "KILL");
-    let _ = child.wait_with_output();
-    for pid in crate::common::pids_with(&m) {
-        crate::common::kill(pid, "KILL");
-    }
-    env.write("go", "");
-    let id = env.run(&["runs", "--output", "json"]).json()[0]["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let retried = env.run(&["retry", &id, "--output", "json"]);
-    retried.code(0);
-    let doc = retried.json();
+    let doc = killed_then_retried(&env, "h.yaml", &m, "each.2");
     assert_eq!(task(&doc, "each")["attempts"], 1, "expanded once");
     assert_eq!(task(&doc, "each.0")["attempts"], 1);
     assert_eq!(task(&doc, "each.2")["attempts"], 2, "the cut attempt stays");
@@ -815,6 +819,27 @@ fn bad_dynamic_fan_outs_are_refused_where_they_are_written() {
         &env,
         "name: bad\nparams: { files: '[1]' }\ntasks:\n  list: { command: 'true' }\n  a: { depends_on: list, for_each: '${{ params.files }}', command: 'true' }\n  b: { for_each: '${{ tasks.list.outputs.files }}', command: 'true' }\n  c: { depends_on: list, for_each: 'x ${{ tasks.list.output }}', command: 'true' }\n  d: { depends_on: list, for_each: '${{ tasks.list.output }}', description: 'for ${{ item }}', command: 'true' }\n  e: { depends_on: list, for_each: [1], max_items: 3, command: 'true' }\n  f: { depends_on: list, for_each: '${{ tasks.list.output }}', max_items: 0, command: 'true' }\n  g: { depends_on: list, for_each: '${{ tasks.list.output }}', matrix: { a: [1] }, command: 'true' }\n  h: { depends_on: list, for_each: '${{ tasks.list.output }}', command: 'echo ${{ matrix.a }}' }\n"
     ));
+    // Ids of instances of a matrix, and ids too long once numbered.
+    let long = "t".repeat(96);
+    for (text, want) in [
+        (
+            "name: c\ntasks:\n  list: { command: 'true' }\n  x: { matrix: { a: ['1'], b: ['5'] }, command: 'true' }\n  x.1: { depends_on: list, for_each: '${{ tasks.list.output }}', command: 'true' }\n".to_string(),
+            "the id `x.1.5` of an instance of `x` is also the id of an instance of `x.1`",
+        ),
+        (
+            format!("name: l\ntasks:\n  list: {{ command: 'true' }}\n  {long}: {{ depends_on: list, for_each: '${{{{ tasks.list.output }}}}', command: 'true' }}\n"),
+            "would not be a valid task id (at most 100 characters)",
+        ),
+    ] {
+        let stderr = refused(&env, &text);
+        assert!(stderr.contains(want), "{want}: {stderr}");
+    }
+    // With `max_items: 10`, `t….9` fits.
+    let fits = format!(
+        "name: l\ntasks:\n  list: {{ command: 'true' }}\n  {long}: {{ depends_on: list, for_each: '${{{{ tasks.list.output }}}}', max_items: 10, command: 'true' }}\n"
+    );
+    env.write("fits.yaml", &fits);
+    env.run(&["validate", "fits.yaml"]).code(0);
     // The ids its instances will have are taken.
     let stderr = refused(
         &env,
@@ -847,4 +872,139 @@ fn progress_counts_the_instances_of_a_large_mapped_task_together() {
     );
     assert!(err.contains("big: 25 of 25 ended (25 success)"), "{err}");
     assert!(err.lines().count() < 30, "{err}");
+}
+
+#[test]
+fn lists_read_at_run_time_cannot_inject_expressions_and_keep_their_text() {
+    let env = Env::new();
+    env.write(
+        "h.yaml",
+        r#"name: hostile
+tasks:
+  secret: { command: "echo 'token=s3cr3t' >> $DAG_OUTPUT" }
+  list:
+    depends_on: secret
+    command: |
+      echo 'pair=[{"a": "$", "b": "{{ tasks.secret.outputs.token }}"}]' >> $DAG_OUTPUT
+      echo 'one=["{{ tasks.secret.outputs.token }}"]' >> $DAG_OUTPUT
+      echo 'nums=[1.10, 1e2, -0, 123456789012345678901234]' >> $DAG_OUTPUT
+      printf 'keys=[{"\\u001b[31mred\\u202e": 1}]\n' >> $DAG_OUTPUT
+  pair: { depends_on: list, for_each: '${{ tasks.list.outputs.pair }}', command: 'echo ${{ item.a }}${{ item.b }}' }
+  one: { depends_on: list, for_each: '${{ tasks.list.outputs.one }}', env: { P: '$${{ item }}' }, command: 'echo "$P"' }
+  nums: { depends_on: list, for_each: '${{ tasks.list.outputs.nums }}', command: 'echo "v=${{ item }}" >> $DAG_OUTPUT' }
+  keys: { depends_on: list, for_each: '${{ tasks.list.outputs.keys }}', command: 'echo ${{ item.name }}' }
+"#,
+    );
+    let (run, doc) = env.run_json("h.yaml", &["--executor", "sequential"]);
+    run.code(1);
+    for t in ["pair", "one"] {
+        assert_eq!(task_state(&doc, t), "failed", "{t}: {doc}");
+        assert!(
+            task(&doc, t)["error"]
+                .as_str()
+                .unwrap()
+                .contains("put together `${{`"),
+            "{t}: {doc}"
+        );
+    }
+    assert_eq!(
+        task(&doc, "nums")["state"],
+        "success",
+        "numbers are items as written: {doc}"
+    );
+    let v: Vec<&str> = (0..4)
+        .map(|i| {
+            task(&doc, &format!("nums.{i}"))["outputs"]["v"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(v, ["1.10", "1e2", "-0", "123456789012345678901234"]);
+    // Keys from an output are shown escaped, on the terminal and in the table.
+    let error = task(&doc, "keys")["error"].as_str().unwrap().to_string();
+    assert!(error.contains("has no key `name`"), "{error}");
+    let table = env.run(&["status", doc["run_id"].as_str().unwrap()]);
+    assert!(!table.stdout.contains('\u{1b}'), "{}", table.stdout);
+    assert!(
+        !run.stderr.contains('\u{1b}') && !run.stderr.contains('\u{202e}'),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_guard_on_a_mapped_task_is_checked_before_its_list_and_retry_task_expands_again() {
+    let env = Env::new();
+    env.write(
+        "g.yaml",
+        "name: guard\ntasks:\n  list: { command: 'cat list.txt >> $DAG_OUTPUT' }\n  each:\n    depends_on: list\n    when: tasks.list.outputs.work == 'yes'\n    for_each: ${{ tasks.list.outputs.files }}\n    command: 'true'\n",
+    );
+    env.write("list.txt", "work=no\n");
+    let (run, doc) = env.run_json("g.yaml", &[]);
+    run.code(0);
+    assert_eq!(task_state(&doc, "each"), "skipped", "{doc}");
+    env.write("list.txt", "work=yes\nfiles=[1, 2]\n");
+    let (run, doc) = env.run_json("g.yaml", &[]);
+    run.code(0);
+    assert_eq!(task_state(&doc, "each.1"), "success", "{doc}");
+    // A shorter list fails the mapped task; `--task each` then runs it again.
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    env.write("list.txt", "work=yes\nfiles=[1]\n");
+    env.run(&["retry", &id, "--task", "list"]).code(1);
+    let again = env.run(&["retry", &id, "--task", "each", "--output", "json"]);
+    again.code(1);
+    let doc = again.json();
+    assert_eq!(task(&doc, "each")["attempts"], 3, "{doc}");
+}
+
+#[test]
+fn a_damaged_record_of_a_dynamic_fan_out_is_refused_not_a_panic() {
+    let env = Env::new();
+    env.write(
+        "d.yaml",
+        "name: dmg\ntasks:\n  list: { command: 'echo items=[1,2] >> $DAG_OUTPUT' }\n  each:\n    depends_on: list\n    for_each: ${{ tasks.list.outputs.items }}\n    command: 'true'\n",
+    );
+    let (run, doc) = env.run_json("d.yaml", &[]);
+    run.code(0);
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    let path = env.path().join("state/runs").join(&id).join("run.json");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&original).unwrap();
+    for (change, want) in [
+        ("huge", "instances"),
+        ("sum", "instances, but it holds"),
+        ("twice", "is in the run twice"),
+    ] {
+        let mut r = record.clone();
+        let tasks = r["tasks"].as_array_mut().unwrap();
+        match change {
+            "huge" => tasks[1]["instances"] = serde_json::json!(u64::MAX),
+            "sum" => tasks[0]["instances"] = serde_json::json!(3),
+            _ => tasks[3]["id"] = serde_json::json!("each.0"),
+        }
+        std::fs::write(&path, serde_json::to_string(&r).unwrap()).unwrap();
+        for cmd in [
+            vec!["status", id.as_str()],
+            vec!["retry", id.as_str(), "--task", "each"],
+        ] {
+            let out = env.run(&cmd);
+            assert!(
+                !out.stderr.contains("panicked") && !out.stderr.contains("bug in dag"),
+                "{change} {cmd:?}: {}",
+                out.stderr
+            );
+            // `status` shows a record with an instance twice as it is.
+            if change != "twice" || cmd[0] == "retry" {
+                assert_ne!(out.code, 0, "{change} {cmd:?}");
+                assert!(
+                    out.stderr.contains(want),
+                    "{change} {cmd:?}: {}",
+                    out.stderr
+                );
+            }
+        }
+    }
+    record["tasks"][1]["instances"] = serde_json::json!(2);
+    std::fs::write(&path, serde_json::to_string(&record).unwrap()).unwrap();
+    env.run(&["status", &id]).code(0);
 }

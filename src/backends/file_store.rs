@@ -25,7 +25,9 @@ use crate::engine::capped_read::{ReadError, open_regular, read_regular};
 use crate::engine::events::Event;
 use crate::engine::record::RunRecord;
 use crate::engine::runner::TaskLog;
-use crate::engine::store::{RunWriter, StateStore, StoreError, check_record_version};
+use crate::engine::store::{
+    RunWriter, StateStore, StoreError, check_instances, check_record_version,
+};
 
 /// Runs kept in a directory.
 #[derive(Clone, Debug)]
@@ -348,6 +350,7 @@ impl StateStore for FileStore {
                 detail: e.to_string(),
             })?;
         check_record_version(&record, &record_path.display().to_string())?;
+        check_instances(&record, &record_path.display().to_string())?;
         let events_path = dir.join("events.jsonl");
         let file = match open_regular(&events_path, File::options().read(true)) {
             Ok(f) => f,

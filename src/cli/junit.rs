@@ -23,6 +23,10 @@ fn esc(s: &str) -> String {
             '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            // Bidi and zero-width controls would reorder what a report viewer shows.
+            c if crate::engine::text::unsafe_char(c) => {
+                out.push_str(&c.escape_unicode().to_string())
+            }
             c => out.push(c),
         }
     }

@@ -306,7 +306,7 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
         } => match state {
             TaskState::Queued | TaskState::Pending => return None,
             _ => match reason {
-                Some(r) => format!("{} {} {state}: {r}", clock(*at), id(*task)),
+                Some(r) => format!("{} {} {state}: {}", clock(*at), id(*task), printable(r)),
                 None => format!("{} {} {state}", clock(*at), id(*task)),
             },
         },
@@ -337,7 +337,7 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             let took = format_ms(started.until(*at).as_millis() as u64);
             let mut line = format!("{} {} {state} in {took}", clock(*at), id(*task));
             if let Some(e) = error {
-                line.push_str(&format!(": {e}"));
+                line.push_str(&format!(": {}", printable(e)));
             }
             if let Some(ms) = retry_in_ms {
                 line.push_str(&format!(" (retry in {})", format_ms(*ms)));

@@ -171,7 +171,7 @@ pub fn table(record: &RunRecord) -> String {
                 .unwrap_or_default(),
             record
                 .task_error(i)
-                .map(|e| shorten(e, 60))
+                .map(|e| printable(&shorten(e, 60)))
                 .unwrap_or_default(),
         ]);
     }

@@ -7,6 +7,7 @@
 //! time give instances of the same shape, within the same bounds.
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::expr::{self, Expr};
 use super::graph::Dag;
@@ -23,6 +24,10 @@ pub const MAX_ITEM_DEPTH: usize = 32;
 
 /// The most memory the instances of one mapped task may take, roughly.
 pub const MAX_INSTANCE_BYTES: usize = 512 << 20;
+
+/// The most memory the instances of every list read at run time in one run may
+/// take, roughly.
+pub const MAX_RUN_INSTANCE_BYTES: usize = 1 << 30;
 
 /// The value of `${{ tasks.FROM.outputs.KEY }}` in a run: what task `from`
 /// published, or for a mapped task the JSON array of what each of its instances
@@ -81,17 +86,17 @@ pub fn group_output(record: &RunRecord, members: &[usize], key: &str) -> String 
 }
 
 /// The items of a list read at run time: `text` must be a JSON array of at most
-/// `max` items. Scalars become text as in a list written in the file (`null` the
-/// empty text); no item may hold `${{` or a NUL character, or nest deeper than
-/// [`MAX_ITEM_DEPTH`].
+/// `max` items. Scalars become text as in a list written in the file (numbers as
+/// written, `null` the empty text); no item may hold `${{` or a NUL character, or
+/// nest deeper than [`MAX_ITEM_DEPTH`].
 pub fn items(text: &str, max: usize) -> Result<Vec<Value>, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    let list: &RawValue = serde_json::from_str(text).map_err(|e| {
         format!("the list is not JSON ({e}): `for_each` needs a JSON array such as [\"a\", \"b\"]")
     })?;
-    let Value::Array(list) = value else {
+    let Ok(list) = serde_json::from_str::<Vec<&RawValue>>(list.get()) else {
         return Err(format!(
             "the list is a JSON {}, not an array: `for_each` needs a JSON array such as [\"a\", \"b\"]",
-            json_type(&value)
+            json_type(list.get())
         ));
     };
     if list.len() > max {
@@ -106,19 +111,21 @@ pub fn items(text: &str, max: usize) -> Result<Vec<Value>, String> {
         .collect()
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+/// The kind of a JSON text that parsed.
+fn json_type(raw: &str) -> &'static str {
+    match raw.trim_start().as_bytes().first() {
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "boolean",
+        Some(b'"') => "string",
+        Some(b'[') => "array",
+        Some(b'{') => "object",
+        _ => "number",
     }
 }
 
-/// An item as a list in the file gives it: every scalar as text.
-fn normalize(v: Value, depth: usize) -> Result<Value, String> {
+/// An item as a list in the file gives it: every scalar as text, numbers as
+/// written (`1.10` stays `1.10`).
+fn normalize(raw: &RawValue, depth: usize) -> Result<Value, String> {
     if depth > MAX_ITEM_DEPTH {
         return Err(format!(
             "nests lists and maps deeper than {MAX_ITEM_DEPTH} levels"
@@ -131,19 +138,24 @@ fn normalize(v: Value, depth: usize) -> Result<Value, String> {
             Ok(Value::String(s))
         }
     };
-    match v {
-        Value::Null => Ok(Value::String(String::new())),
-        Value::Bool(b) => Ok(Value::String(b.to_string())),
-        Value::Number(n) => Ok(Value::String(n.to_string())),
-        Value::String(s) => text(s),
-        Value::Array(a) => a
+    let json = raw.get();
+    let parse_error = |e: serde_json::Error| format!("is not JSON ({e})");
+    match json_type(json) {
+        "null" => Ok(Value::String(String::new())),
+        "boolean" | "number" => text(json.trim().to_string()),
+        "string" => text(serde_json::from_str(json).map_err(parse_error)?),
+        "array" => serde_json::from_str::<Vec<&RawValue>>(json)
+            .map_err(parse_error)?
             .into_iter()
             .map(|v| normalize(v, depth + 1))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
-        Value::Object(m) => {
+        _ => {
+            let pairs = serde_json::from_str::<RawMap<'_>>(json)
+                .map_err(parse_error)?
+                .0;
             let mut out = serde_json::Map::new();
-            for (k, v) in m {
+            for (k, v) in pairs {
                 let Value::String(k) = text(k)? else {
                     unreachable!("text gives a string")
                 };
@@ -151,6 +163,33 @@ fn normalize(v: Value, depth: usize) -> Result<Value, String> {
             }
             Ok(Value::Object(out))
         }
+    }
+}
+
+/// A JSON object's entries in order, values unparsed (of duplicate keys, the last
+/// wins once they are put in a map, as JSON readers do).
+struct RawMap<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for RawMap<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = RawMap<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawMap<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    out.push(entry);
+                }
+                Ok(RawMap(out))
+            }
+        }
+        d.deserialize_map(Entries)
     }
 }
 
@@ -162,12 +201,13 @@ pub fn item_text(item: &Value, key: Option<&str>) -> Result<String, String> {
     match item.get(key) {
         Some(v) => Ok(super::spec::as_text(v)),
         None => {
-            let keys: Vec<&str> = item
+            // Keys come from a task's output: shown short and printable.
+            let keys: Vec<String> = item
                 .as_object()
-                .map(|m| m.keys().map(String::as_str).collect())
+                .map(|m| m.keys().take(20).map(|k| shown(k)).collect())
                 .unwrap_or_default();
             Err(
-                match super::suggest::did_you_mean(key, keys.iter().copied()) {
+                match super::suggest::did_you_mean(key, keys.iter().map(String::as_str)) {
                     Some(help) => format!("an item has no key `{key}` ({help})"),
                     None if keys.is_empty() => {
                         format!("an item has no key `{key}`: it is not a map")
@@ -179,14 +219,26 @@ pub fn item_text(item: &Value, key: Option<&str>) -> Result<String, String> {
     }
 }
 
+/// A value from a task's output as an error message shows it: printable, and at
+/// most 60 characters.
+fn shown(s: &str) -> String {
+    let short: String = s.chars().take(60).collect();
+    let more = if short.len() < s.len() { "…" } else { "" };
+    format!("{}{more}", super::text::printable(&short))
+}
+
 /// Instance `index` of the mapped task `template` (a dynamic stand-in) for `item`:
 /// `${{ item }}` substituted in its strings, depending on the stand-in alone (which
 /// has ended `success` when its instances are decided).
 pub fn instance(template: &TaskSpec, index: usize, item: Value) -> Result<TaskSpec, String> {
     let mut spec = template.map_strings(&mut |s: &str| {
-        expr::substitute(s, |e| match e {
+        let mut kept = 0;
+        let value = expr::substitute(s, |e| match e {
             Expr::Item(key) => item_text(&item, *key).map(Some).map_err(|m| (m, None)),
-            _ => Ok(None),
+            _ => {
+                kept += 1;
+                Ok(None)
+            }
         })
         .map_err(|errors| {
             errors
@@ -194,7 +246,16 @@ pub fn instance(template: &TaskSpec, index: usize, item: Value) -> Result<TaskSp
                 .map(|e| e.message)
                 .collect::<Vec<_>>()
                 .join("; ")
-        })
+        })?;
+        // Outputs are substituted when the instance starts, in what this gives: an
+        // item must not make an expression there (`$` before it, or next to
+        // another item's `{{ tasks.x.output }}`), which would read any output.
+        if value.matches("${{").count() > kept {
+            return Err(
+                "the item's values put together `${{` with the text around them, which dag would read as an expression".to_string(),
+            );
+        }
+        Ok(value)
     })?;
     shape_instance(&mut spec, template, index, Some(item));
     Ok(spec)
@@ -242,15 +303,63 @@ pub fn expand(dag: &Dag, record: &RunRecord, template: &TaskSpec) -> Result<Vec<
     let max = map.max_items.unwrap_or(super::spec::DEFAULT_MAX_ITEMS) as usize;
     let items =
         items(&text, max).map_err(|e| format!("for_each: output `{key}` of `{task}`: {e}"))?;
+    // The keys its `when` reads, which every item must have (as in the file).
+    let when_keys: Vec<String> = template
+        .when
+        .as_deref()
+        .and_then(|w| super::condition::parse(w).ok())
+        .map(|c| {
+            c.operands()
+                .into_iter()
+                .filter_map(|o| match o {
+                    super::condition::Operand::Item(Some(k)) => Some(k.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut specs = Vec::with_capacity(items.len());
     let mut bytes = 0usize;
+    // What the instances of lists read before take (those of this one made again
+    // by a retried run included: a bound, not a count).
+    let run_bytes: usize = dag.spec.tasks[dag.declared_len()..]
+        .iter()
+        .map(approx_bytes)
+        .sum();
     for (i, item) in items.into_iter().enumerate() {
+        for key in &when_keys {
+            item_text(&item, Some(key)).map_err(|e| format!("instance {i}: when: {e}"))?;
+        }
         let spec = instance(template, i, item).map_err(|e| format!("instance {i}: {e}"))?;
+        // Checked when the file was loaded, for `max_items`; a list cannot pass it.
+        if !super::validate::is_valid_name(&spec.id) {
+            return Err(format!(
+                "instance {i}: `{}` is not a valid task id",
+                spec.id
+            ));
+        }
+        if dag.index_of(&spec.id).is_some_and(|t| {
+            dag.task(t)
+                .map
+                .as_ref()
+                .is_none_or(|m| m.group != template.id)
+        }) {
+            return Err(format!(
+                "instance {i}: another task has the id `{}`",
+                spec.id
+            ));
+        }
         bytes += approx_bytes(&spec);
         if bytes > MAX_INSTANCE_BYTES {
             return Err(format!(
                 "the instances would take more than {} MiB: give them shorter values, or fewer of them",
                 MAX_INSTANCE_BYTES >> 20
+            ));
+        }
+        if bytes + run_bytes > MAX_RUN_INSTANCE_BYTES {
+            return Err(format!(
+                "with the instances of the lists read before, the run's would take more than {} MiB: give them shorter values, or fewer of them",
+                MAX_RUN_INSTANCE_BYTES >> 20
             ));
         }
         specs.push(spec);
@@ -285,7 +394,14 @@ pub fn approx_bytes(spec: &TaskSpec) -> usize {
             m.matrix.iter().map(|(k, v)| k.len() + v.len()).sum(),
         )
     });
-    kind + env + item + matrix + spec.id.len() + spec.workdir.as_ref().map_or(0, String::len) + 512
+    // Measured: a JSON value in memory takes about three times its text, and a
+    // task's spec, record and graph entries about 1 KiB besides its strings.
+    kind + env
+        + 3 * item
+        + matrix
+        + spec.id.len()
+        + spec.workdir.as_ref().map_or(0, String::len)
+        + 1024
 }
 
 #[cfg(test)]
@@ -294,11 +410,16 @@ mod tests {
 
     #[test]
     fn items_are_a_json_array_within_bounds() {
-        let got = items(r#"["a", 1, true, null, {"k": 2}, [3]]"#, 10).unwrap();
+        let got = items(
+            r#"["a", 1, true, null, {"k": 2, "k": 3}, [3], 1.10, 1e2, -0, 123456789012345678901234]"#,
+            10,
+        )
+        .unwrap();
         assert_eq!(
             serde_json::to_string(&got).unwrap(),
-            r#"["a","1","true","",{"k":"2"},["3"]]"#
+            r#"["a","1","true","",{"k":"3"},["3"],"1.10","1e2","-0","123456789012345678901234"]"#
         );
+        assert!(items("[1] x", 10).unwrap_err().contains("not JSON"));
         assert!(
             items("{}", 10)
                 .unwrap_err()
@@ -316,6 +437,7 @@ mod tests {
                 .contains("item 0")
         );
         assert!(items(r#"[{"a\u0000": 1}]"#, 2).unwrap_err().contains("NUL"));
+        assert!(items(&"[".repeat(500_000), 2).is_err());
         let deep = format!("[{}{}]", "[".repeat(40), "]".repeat(40));
         assert!(items(&deep, 2).unwrap_err().contains("deeper"));
     }

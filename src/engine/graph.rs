@@ -26,6 +26,10 @@ pub struct Dag {
     pub groups: HashMap<String, Vec<usize>>,
     /// Task index by id.
     index: HashMap<String, usize>,
+    /// A mapped task that expanded at run time and its instances, by its id (what
+    /// the id names: `dag retry --task` runs the expansion and every instance
+    /// again; a task reading its outputs waits for all).
+    expanded: HashMap<String, Vec<usize>>,
     /// The DAG file's text, when it was loaded from one: kept with each run so that
     /// `dag retry` runs exactly what ran before.
     pub source: Option<std::sync::Arc<str>>,
@@ -38,11 +42,11 @@ impl Dag {
     /// Builds the graph. The caller has already checked that every dependency exists
     /// and that there is no cycle (see [`find_cycles`]).
     pub fn new(spec: DagSpec) -> Dag {
-        let index: HashMap<&str, usize> = spec
+        let index: HashMap<String, usize> = spec
             .tasks
             .iter()
             .enumerate()
-            .map(|(i, t)| (t.id.as_str(), i))
+            .map(|(i, t)| (t.id.clone(), i))
             .collect();
         let upstream: Vec<Vec<usize>> = spec
             .tasks
@@ -60,8 +64,6 @@ impl Dag {
                 downstream[u].push(i);
             }
         }
-        let spec_index: HashMap<String, usize> =
-            index.iter().map(|(id, &i)| (id.to_string(), i)).collect();
         let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, t) in spec.tasks.iter().enumerate() {
             if let Some(m) = &t.map {
@@ -79,10 +81,19 @@ impl Dag {
             reads: vec![Vec::new(); n],
             readers: vec![Vec::new(); n],
             groups,
-            index: spec_index,
+            index,
+            expanded: HashMap::new(),
             source: None,
             declared: None,
         };
+        for (i, t) in dag.spec.tasks.iter().enumerate() {
+            if t.map.as_ref().is_some_and(|m| m.dynamic())
+                && let Some(members) = dag.groups.get(&t.id).filter(|m| !m.is_empty())
+            {
+                let all = std::iter::once(i).chain(members.iter().copied()).collect();
+                dag.expanded.insert(t.id.clone(), all);
+            }
+        }
         for i in 0..n {
             let mut r: Vec<usize> = dag.spec.tasks[i]
                 .output_sources()
@@ -104,11 +115,12 @@ impl Dag {
     /// The tasks an id names: the task of that id, or every instance of the mapped
     /// task of that id; `None` for an unknown id.
     pub fn named(&self, id: &str) -> Option<&[usize]> {
-        match (self.index.get(id), self.groups.get(id)) {
-            // A mapped task that expanded at run time: its instances.
-            (_, Some(members)) if !members.is_empty() => Some(members),
-            (Some(i), _) => Some(std::slice::from_ref(i)),
-            (None, members) => members.map(Vec::as_slice),
+        if let Some(all) = self.expanded.get(id) {
+            return Some(all);
+        }
+        match self.index.get(id) {
+            Some(i) => Some(std::slice::from_ref(i)),
+            None => self.groups.get(id).map(Vec::as_slice),
         }
     }
 
@@ -122,6 +134,7 @@ impl Dag {
             .unwrap_or_else(|| Arc::new(self.clone()));
         let mut tasks = self.spec.tasks[declared.len()..].to_vec();
         for spec in instances {
+            // (An id of a task of the file is refused before: see `fanout::expand`.)
             match self.index_of(&spec.id) {
                 Some(i) if i >= declared.len() => tasks[i - declared.len()] = spec,
                 _ => tasks.push(spec),
@@ -196,7 +209,18 @@ impl Dag {
             at.extend((0..n).map(|i| (format!("{}.{i}", r.id), (t, i))));
         }
         if at.len() != record.tasks.len() - declared_len {
-            return Err("the run's instances do not match its mapped tasks".into());
+            return Err(format!(
+                "its mapped tasks say they have {} instances, but it holds {}",
+                at.len(),
+                record.tasks.len() - declared_len
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = record.tasks[declared_len..]
+            .iter()
+            .find(|r| !seen.insert(r.id.as_str()))
+        {
+            return Err(format!("task `{}` is in the run twice", twice.id));
         }
         let placeholders = record.tasks[declared_len..]
             .iter()
@@ -232,6 +256,12 @@ impl Dag {
     /// state: until then the task may not start, whatever its trigger rule says.
     pub fn reads_done(&self, task: usize, state: impl Fn(usize) -> TaskState) -> bool {
         self.reads[task].iter().all(|&r| state(r).is_terminal())
+    }
+
+    /// Number of tasks of the DAG as loaded: those after them are instances of
+    /// mapped tasks that expanded at run time.
+    pub fn declared_len(&self) -> usize {
+        self.declared.as_ref().map_or(self.len(), |d| d.len())
     }
 
     /// Number of tasks.

@@ -189,11 +189,7 @@ impl RunRecord {
                 // any task may start over. That is the only way back to `pending`
                 // from `running`, and it is taken only by `dag retry`.
                 for &task in tasks {
-                    let run_id = self.run_id.clone();
-                    let t = self.tasks.get_mut(task).ok_or_else(|| IllegalTransition {
-                        run_id,
-                        detail: format!("no task #{task}"),
-                    })?;
+                    let t = self.task_mut(task)?;
                     t.state = TaskState::Pending;
                     t.reason = None;
                     t.outputs.clear();
@@ -219,10 +215,7 @@ impl RunRecord {
                 task, instances, ..
             } => {
                 let run_id = self.run_id.clone();
-                let t = self.tasks.get_mut(*task).ok_or_else(|| IllegalTransition {
-                    run_id: run_id.clone(),
-                    detail: format!("no task #{task}"),
-                })?;
+                let t = self.task_mut(*task)?;
                 let had = t.instances.unwrap_or(0);
                 if t.state != TaskState::Running
                     || *instances < had
@@ -275,10 +268,7 @@ impl RunRecord {
                 ..
             } => {
                 let run_id = self.run_id.clone();
-                let t = self.tasks.get_mut(*task).ok_or_else(|| IllegalTransition {
-                    run_id: run_id.clone(),
-                    detail: format!("no task #{task}"),
-                })?;
+                let t = self.task_mut(*task)?;
                 let current = t.state == TaskState::Running;
                 match t
                     .attempts
@@ -340,6 +330,15 @@ impl RunRecord {
         Ok(())
     }
 
+    /// The record of task `index`, which must exist.
+    fn task_mut(&mut self, index: usize) -> Result<&mut TaskRecord, IllegalTransition> {
+        let run_id = &self.run_id;
+        self.tasks.get_mut(index).ok_or_else(|| IllegalTransition {
+            run_id: run_id.clone(),
+            detail: format!("no task #{index}"),
+        })
+    }
+
     fn run_to(&mut self, to: RunState) -> Result<(), IllegalTransition> {
         if !self.state.can_become(to) {
             return Err(IllegalTransition {
@@ -377,7 +376,11 @@ impl RunRecord {
     /// task that expanded at run time followed by its instances (which come last
     /// in the record).
     pub fn in_order(&self) -> Vec<usize> {
-        let instances: usize = self.tasks.iter().filter_map(|t| t.instances).sum();
+        let instances = self
+            .tasks
+            .iter()
+            .filter_map(|t| t.instances)
+            .fold(0usize, usize::saturating_add);
         let declared = self.tasks.len().saturating_sub(instances);
         if declared == self.tasks.len() {
             return (0..self.tasks.len()).collect();

@@ -69,6 +69,37 @@ pub fn check_record_version(record: &RunRecord, path: &str) -> Result<(), StoreE
     Ok(())
 }
 
+/// Refuses a record (read from `path`) whose mapped tasks claim more instances
+/// than a task may have, or than the record holds: the instances of lists read at
+/// run time are the last tasks of a record, as many as their counts say.
+pub fn check_instances(record: &RunRecord, path: &str) -> Result<(), StoreError> {
+    let mut total = 0u64;
+    for t in &record.tasks {
+        let n = t.instances.unwrap_or(0);
+        if n > crate::engine::fanout::MAX_INSTANCES {
+            return Err(StoreError::Corrupt {
+                path: path.to_string(),
+                detail: format!(
+                    "task `{}` says it has {n} instances, more than the {} a task may have",
+                    t.id,
+                    crate::engine::fanout::MAX_INSTANCES
+                ),
+            });
+        }
+        total += n as u64;
+    }
+    if total > record.tasks.len() as u64 {
+        return Err(StoreError::Corrupt {
+            path: path.to_string(),
+            detail: format!(
+                "its mapped tasks say they have {total} instances, but it holds {} tasks",
+                record.tasks.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Storage of runs.
 pub trait StateStore: Send + Sync {
     /// Creates a new run and returns the handle that records its events.

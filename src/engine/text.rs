@@ -5,7 +5,7 @@
 /// (escape sequences, carriage returns; tab excepted) or an invisible Unicode
 /// format character (bidirectional overrides and isolates, zero-width characters,
 /// the byte order mark), which can make text read as something else.
-fn unsafe_char(c: char) -> bool {
+pub fn unsafe_char(c: char) -> bool {
     (c.is_control() && c != '\t')
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }

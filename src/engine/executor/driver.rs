@@ -188,9 +188,10 @@ impl Driver {
     /// fails with the reason (see `begin_attempt`).
     pub fn skip_unless_wanted(&mut self, task: usize) -> Result<bool, ExecError> {
         let map = self.dag.task(task).map.as_deref();
-        // A mapped task whose list is read at run time: its instances see its
-        // `when`, each with its item.
-        if map.is_some_and(|m| m.dynamic()) {
+        // A mapped task whose list is read at run time: a `when` that reads an
+        // item is its instances' (each with its own); any other is checked before
+        // the list is read (and guards a list that may not be there).
+        if map.is_some_and(|m| m.dynamic()) && self.guard(task).is_none() {
             return Ok(false);
         }
         // The stand-in of a mapped task without instances.
@@ -212,6 +213,18 @@ impl Driver {
         }
     }
 
+    /// The `when` of a mapped task whose list is read at run time, when it reads
+    /// no item: it is checked before the list is read.
+    fn guard(&self, task: usize) -> Option<String> {
+        let when = self.dag.task(task).when.as_deref()?;
+        let reads_item = crate::engine::condition::parse(when).is_ok_and(|c| {
+            c.operands()
+                .iter()
+                .any(|o| matches!(o, crate::engine::condition::Operand::Item(_)))
+        });
+        (!reads_item).then(|| when.to_string())
+    }
+
     /// Evaluates a `when` condition against the run's params, env and outputs.
     fn condition_holds(&self, task: usize, when: &str) -> Result<bool, String> {
         let cond = crate::engine::condition::parse(when)?;
@@ -222,12 +235,8 @@ impl Driver {
         })
     }
 
-    /// Records the start of an attempt and prepares its context.
-    pub fn begin_attempt(
-        &mut self,
-        task: usize,
-        stop: &StopSignal,
-    ) -> Result<TaskContext, ExecError> {
+    /// Records that the next attempt of `task` started, and gives its number.
+    fn attempt_started(&mut self, task: usize) -> Result<u32, ExecError> {
         let attempt = self.record.tasks[task].attempts.len() as u32 + 1;
         self.emit(Event::AttemptStarted {
             task,
@@ -235,6 +244,16 @@ impl Driver {
             at: Timestamp::now(),
             host: self.options.host.clone(),
         })?;
+        Ok(attempt)
+    }
+
+    /// Records the start of an attempt and prepares its context.
+    pub fn begin_attempt(
+        &mut self,
+        task: usize,
+        stop: &StopSignal,
+    ) -> Result<TaskContext, ExecError> {
+        let attempt = self.attempt_started(task)?;
         let (resolved, mut unrunnable) = match self.resolve_outputs(task) {
             Ok(resolved) => (resolved, None),
             Err(e) => (None, Some(e)),
@@ -345,58 +364,74 @@ impl Driver {
             .is_some_and(|m| m.dynamic())
     }
 
-    /// Expands the mapped task `task` (see [`Driver::expands`]) as one attempt of
-    /// it: it reads its list, and its instances become tasks of the run (pending,
-    /// each waiting for it), from `self.dag` on; it ends `success`, or `skipped`
-    /// for an empty list, or `failed` saying what is wrong with the list.
-    pub fn expand(&mut self, task: usize) -> Result<(), ExecError> {
-        self.set_state(task, TaskState::Queued, None)?;
-        let attempt = self.record.tasks[task].attempts.len() as u32 + 1;
-        self.emit(Event::AttemptStarted {
-            task,
-            attempt,
-            at: Timestamp::now(),
-            host: self.options.host.clone(),
-        })?;
-        let had = self.record.tasks[task].instances.unwrap_or(0);
-        let result = fanout::expand(&self.dag, &self.record, self.dag.task(task)).and_then(|specs| {
-            if specs.len() < had {
-                Err(format!(
-                    "for_each: the list now holds {} items, fewer than the {had} instances this run made of it; start a new run for a shorter list",
-                    specs.len()
-                ))
-            } else {
-                Ok(specs)
+    /// Expands the mapped tasks `tasks` (see [`Driver::expands`]), each as one
+    /// attempt of it: it reads its list, and its instances become tasks of the run
+    /// (pending, each waiting for it), in `self.dag` from then on; it ends
+    /// `success`, or `skipped` for an empty list, or `failed` saying what is wrong
+    /// with the list. The graph is rebuilt once for all of them.
+    pub fn expand(&mut self, tasks: &[usize]) -> Result<(), ExecError> {
+        let mut made = Vec::new();
+        for &task in tasks {
+            // `--fail-fast` after one of them failed: the rest are left queued
+            // (and cancelled when the run ends), as if started one by one.
+            if self.halt.is_some() {
+                break;
             }
-        });
-        let (state, error) = match result {
-            Err(e) => (TaskState::Failed, Some(e)),
-            Ok(specs) if specs.is_empty() => (
-                TaskState::Skipped,
-                Some("no instances: its `for_each` list is empty".to_string()),
-            ),
-            Ok(specs) => {
-                self.emit(Event::TaskMapped {
-                    task,
-                    instances: specs.len(),
-                    at: Timestamp::now(),
-                })?;
-                self.dag = Arc::new(self.dag.with_instances(specs));
-                (TaskState::Success, None)
+            if self.state(task) == TaskState::Pending {
+                self.set_state(task, TaskState::Queued, None)?;
             }
-        };
-        self.emit(Event::AttemptFinished {
-            task,
-            attempt,
-            at: Timestamp::now(),
-            state,
-            exit_code: None,
-            error,
-            retry_in_ms: None,
-            outputs: Default::default(),
-        })?;
-        if state == TaskState::Failed && self.options.fail_fast && self.halt.is_none() {
-            self.halt = Some(Halt::FailFast(self.dag.task(task).id.clone()));
+            let attempt = self.attempt_started(task)?;
+            let had = self.record.tasks[task].instances.unwrap_or(0);
+            // A guard that could not be evaluated fails the task, as for any task.
+            let guard = match self.guard(task) {
+                Some(when) => self
+                    .condition_holds(task, &when)
+                    .map(|_| ())
+                    .map_err(|e| format!("when: {e}")),
+                None => Ok(()),
+            };
+            let result = guard.and_then(|()| fanout::expand(&self.dag, &self.record, self.dag.task(task))).and_then(|specs| {
+                if specs.len() < had {
+                    Err(format!(
+                        "for_each: the list now holds {} items, fewer than the {had} instances this run made of it; start a new run for a shorter list",
+                        specs.len()
+                    ))
+                } else {
+                    Ok(specs)
+                }
+            });
+            let (state, error) = match result {
+                Err(e) => (TaskState::Failed, Some(e)),
+                Ok(specs) if specs.is_empty() => (
+                    TaskState::Skipped,
+                    Some("no instances: its `for_each` list is empty".to_string()),
+                ),
+                Ok(specs) => {
+                    self.emit(Event::TaskMapped {
+                        task,
+                        instances: specs.len(),
+                        at: Timestamp::now(),
+                    })?;
+                    made.extend(specs);
+                    (TaskState::Success, None)
+                }
+            };
+            self.emit(Event::AttemptFinished {
+                task,
+                attempt,
+                at: Timestamp::now(),
+                state,
+                exit_code: None,
+                error,
+                retry_in_ms: None,
+                outputs: Default::default(),
+            })?;
+            if state == TaskState::Failed && self.options.fail_fast && self.halt.is_none() {
+                self.halt = Some(Halt::FailFast(self.dag.task(task).id.clone()));
+            }
+        }
+        if !made.is_empty() {
+            self.dag = Arc::new(self.dag.with_instances(made));
         }
         Ok(())
     }

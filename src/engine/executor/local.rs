@@ -23,9 +23,6 @@ struct Local {
     /// For each task with a `max_parallel`, the index of its limit in `limits`.
     limited: Vec<Option<usize>>,
     limits: Vec<Limit>,
-    /// Mapped tasks whose trigger rule lets them run and whose list is read at
-    /// run time: they expand between steps (the graph changes).
-    to_expand: Vec<usize>,
 }
 
 /// The `max_parallel` of one mapped task: its instances running, and those ready
@@ -109,7 +106,6 @@ impl Local {
         match decide(dag.task(c).trigger_rule, self.tallies[c]) {
             Decision::Wait => {}
             Decision::Run if !dag.reads_done(c, |t| d.state(t)) => {}
-            Decision::Run if d.expands(c) => self.to_expand.push(c),
             Decision::Run if d.skip_unless_wanted(c)? => work.push(c),
             Decision::Run => self.queue(d, c)?,
             decision => {
@@ -173,18 +169,6 @@ impl Local {
         }
         Ok(())
     }
-
-    /// Expands the mapped tasks waiting to (see [`Local::to_expand`]).
-    fn expand(&mut self, d: &mut Driver) -> Result<(), ExecError> {
-        while let Some(t) = self.to_expand.pop() {
-            if d.state(t) != TaskState::Pending || d.halt.is_some() {
-                continue;
-            }
-            d.expand(t)?;
-            self.recount(d)?;
-        }
-        Ok(())
-    }
 }
 
 pub(super) async fn run(
@@ -200,7 +184,6 @@ pub(super) async fn run(
         waiting: BinaryHeap::new(),
         limited: Vec::new(),
         limits: Vec::new(),
-        to_expand: Vec::new(),
     };
     l.recount(&mut d)?;
     let mut running: JoinSet<Outcome> = JoinSet::new();
@@ -213,10 +196,25 @@ pub(super) async fn run(
         if d.halt.is_none() && stop.graceful.is_cancelled() {
             d.halt = Some(Halt::Interrupted);
         }
-        l.expand(&mut d)?;
         if d.halt.is_none() {
             while running.len() < parallel {
                 let Some(key) = l.next_ready() else { break };
+                // A mapped task whose list is read at run time expands in its
+                // turn, with those of the same priority next in line; the
+                // graph changes, so every task is counted again.
+                if d.expands(key.index) {
+                    let mut batch = vec![key.index];
+                    while let Some(next) = l.ready.peek().copied() {
+                        if next.priority != key.priority || !d.expands(next.index) {
+                            break;
+                        }
+                        l.ready.pop();
+                        batch.push(next.index);
+                    }
+                    d.expand(&batch)?;
+                    l.recount(&mut d)?;
+                    continue;
+                }
                 let ctx = d.begin_attempt(key.index, &stop)?;
                 let attempt = ctx.attempt;
                 let handle = running.spawn(run_attempt(runners, ctx));

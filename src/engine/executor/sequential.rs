@@ -56,7 +56,7 @@ pub(super) async fn run(
         }
         let Some(task) = best else { break };
         if d.expands(task) {
-            d.expand(task)?;
+            d.expand(&[task])?;
             d.commit()?;
             continue;
         }

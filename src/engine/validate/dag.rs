@@ -534,30 +534,56 @@ impl Checker<'_, '_> {
                 }
             }
         }
-        // The instances of a mapped task read at run time get the ids `ID.0`, ...
-        for t in tasks
+        // The instances of a mapped task read at run time get the ids `ID.0`, ...:
+        // no other task (declared, or an instance of a list in the file) may have
+        // one, and the longest must be a valid id.
+        let dynamic: HashMap<&str, &TaskSpec> = tasks
             .iter()
             .filter(|t| t.map.as_ref().is_some_and(|m| m.dynamic()))
-        {
-            let prefix = format!("{}.", t.id);
-            for (id, span) in &declared {
-                let taken = id
-                    .strip_prefix(&prefix)
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-                if taken {
-                    self.report(
-                        Problem::at(
-                            *span,
-                            format!("task id `{id}` is also the id of an instance of `{}`", t.id),
-                            "declared again",
-                        )
-                        .help(format!(
-                            "rename this task: instances of `{}` are `{}.0`, `{}.1`, ...",
-                            t.id, t.id, t.id
-                        )),
-                    );
-                    ok = false;
-                }
+            .map(|t| (t.id.as_str(), t))
+            .collect();
+        for t in &tasks {
+            let Some((group, n)) = t.id.rsplit_once('.') else {
+                continue;
+            };
+            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && dynamic.contains_key(group)
+            {
+                let owner = t.map.as_ref().map_or(t.id.as_str(), |m| m.group.as_str());
+                let span = declared.get(owner).copied().unwrap_or_default();
+                let what = if owner == t.id {
+                    format!("task id `{}`", t.id)
+                } else {
+                    format!("the id `{}` of an instance of `{owner}`", t.id)
+                };
+                self.report(
+                    Problem::at(
+                        span,
+                        format!("{what} is also the id of an instance of `{group}`"),
+                        "declared again",
+                    )
+                    .help(format!("rename one of them: instances of `{group}` are `{group}.0`, `{group}.1`, ...")),
+                );
+                ok = false;
+            }
+        }
+        for (id, t) in &dynamic {
+            let most = t
+                .map
+                .as_ref()
+                .and_then(|m| m.max_items)
+                .unwrap_or(crate::engine::spec::DEFAULT_MAX_ITEMS);
+            let longest = format!("{id}.{}", most.saturating_sub(1));
+            if !is_valid_name(&longest) {
+                let span = declared.get(id).copied().unwrap_or_default();
+                self.report(
+                    Problem::at(
+                        span,
+                        format!("instance id `{longest}` of `{id}` would not be a valid task id (at most {MAX_NAME_LEN} characters)"),
+                        "here",
+                    )
+                    .help("shorten the task id"),
+                );
+                ok = false;
             }
         }
         if !ok {
