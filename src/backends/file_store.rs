@@ -541,7 +541,8 @@ impl RunWriter for FileRunWriter {
             self.events
                 .sync_data()
                 .map_err(io_err("sync", &self.events_path))?;
-            let bytes = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Io {
+            // Compact: a run of a million tasks keeps a record of a million.
+            let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Io {
                 action: "encode",
                 path: self.dir.display().to_string(),
                 source: e.into(),

@@ -62,6 +62,7 @@ pub struct TaskRecord {
     /// Current state.
     pub state: TaskState,
     /// Every attempt, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
     /// Why the task is in its state, when that is not an attempt's error
     /// (upstream_failed, skipped, cancelled).
@@ -98,18 +99,18 @@ pub struct Attempt {
     /// When it started.
     pub started_at: Timestamp,
     /// When it ended.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
     /// Host it ran on.
     pub host: String,
     /// The task state it ended in.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<TaskState>,
     /// Exit code, when a process ran.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     /// Error, for unsuccessful attempts.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The worker that ran it (distributed executor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
