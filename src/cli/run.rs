@@ -63,7 +63,7 @@ pub fn run(
     // An unusable state directory is reported before anything runs.
     pipeline.store()?;
     let file = args.file.display().to_string();
-    let groups = super::progress::Groups::of(&dag);
+    let groups = progress_groups(&args.exec, &dag);
     drive(
         args.exec,
         nats,
@@ -183,7 +183,7 @@ pub fn retry(
     let record = store.load_run(&args.run_id)?;
     // Checked here too, so that a run that cannot be retried says so before a
     // runtime or a NATS connection is set up.
-    let groups = super::progress::Groups::of(&pipeline.definition_of(&record)?);
+    let groups = progress_groups(&args.exec, &pipeline.definition_of(&record)?);
     drive(
         args.exec,
         nats,
@@ -194,6 +194,14 @@ pub fn retry(
             task: args.task,
         },
     )
+}
+
+/// What progress shows of `dag`'s mapped tasks (nothing when it is silenced).
+fn progress_groups(args: &ExecArgs, dag: &crate::engine::graph::Dag) -> super::progress::Groups {
+    if args.quiet || args.output == OutputArg::Quiet {
+        return super::progress::Groups::default();
+    }
+    super::progress::Groups::of(dag)
 }
 
 /// What to drive: a new run, or an earlier one again.

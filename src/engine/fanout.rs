@@ -22,12 +22,14 @@ pub const MAX_INSTANCES: usize = 1_000_000;
 /// JSON messages, whose readers stop at 128 levels).
 pub const MAX_ITEM_DEPTH: usize = 32;
 
-/// The most memory the instances of one mapped task may take, roughly.
-pub const MAX_INSTANCE_BYTES: usize = 512 << 20;
+/// The most memory the instances of one mapped task may take, roughly (as
+/// [`approx_bytes`] counts it: a million instances of a short command take about
+/// 1 GiB).
+pub const MAX_INSTANCE_BYTES: usize = 2 << 30;
 
 /// The most memory the instances of every list read at run time in one run may
 /// take, roughly.
-pub const MAX_RUN_INSTANCE_BYTES: usize = 1 << 30;
+pub const MAX_RUN_INSTANCE_BYTES: usize = 2 << 30;
 
 /// The value of `${{ tasks.FROM.outputs.KEY }}` in a run: what task `from`
 /// published, or for a mapped task the JSON array of what each of its instances
