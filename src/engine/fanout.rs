@@ -458,6 +458,19 @@ mod tests {
     }
 
     #[test]
+    fn a_million_short_instances_fit_the_memory_cap() {
+        let dag = crate::engine::validate::load_str(
+            "t.yaml",
+            "name: t\ntasks:\n  m: {type: fn, command: noop, for_each: [999999]}\n",
+            &crate::engine::validate::LoadOptions::default(),
+        )
+        .unwrap();
+        let one = approx_bytes(dag.task(0));
+        assert!(one * MAX_INSTANCES <= MAX_INSTANCE_BYTES, "{one}");
+        assert!(one * MAX_INSTANCES <= MAX_RUN_INSTANCE_BYTES, "{one}");
+    }
+
+    #[test]
     fn item_keys_are_looked_up_with_a_hint() {
         let item = serde_json::json!({"name": "x"});
         assert_eq!(item_text(&item, Some("name")).unwrap(), "x");
