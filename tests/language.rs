@@ -1008,3 +1008,34 @@ fn a_damaged_record_of_a_dynamic_fan_out_is_refused_not_a_panic() {
     std::fs::write(&path, serde_json::to_string(&record).unwrap()).unwrap();
     env.run(&["status", &id]).code(0);
 }
+
+#[test]
+fn fail_fast_stops_at_a_list_that_cannot_be_read_and_a_retried_group_counts_to_its_end() {
+    let env = Env::new();
+    env.write(
+        "f.yaml",
+        "name: ff\ntasks:\n  list: { command: 'echo items=notjson >> $DAG_OUTPUT' }\n  m: { depends_on: list, for_each: '${{ tasks.list.outputs.items }}', command: 'true' }\n  p: { depends_on: list, command: 'true' }\n",
+    );
+    for executor in ["sequential", "local"] {
+        let (run, doc) = env.run_json("f.yaml", &["--executor", executor, "--fail-fast"]);
+        run.code(1);
+        assert_eq!(task_state(&doc, "m"), "failed", "{executor}");
+        assert_eq!(task_state(&doc, "p"), "cancelled", "{executor}: {doc}");
+    }
+    // A large mapped task whose last instances failed: the retry's progress counts
+    // the instances that succeeded before, and closes the group.
+    env.write(
+        "g.yaml",
+        "name: grp\ntasks:\n  m:\n    for_each: [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24]\n    command: test ${{ item }} -lt 23 || test -e ok\n",
+    );
+    let (run, doc) = env.run_json("g.yaml", &[]);
+    run.code(1);
+    env.write("ok", "");
+    let retried = env.run(&["retry", doc["run_id"].as_str().unwrap()]);
+    retried.code(0);
+    assert!(
+        retried.stderr.contains("m: 25 of 25 ended (25 success)"),
+        "{}",
+        retried.stderr
+    );
+}

@@ -56,6 +56,9 @@ pub struct Groups {
     /// Group of each instance shown together, by task index.
     of: HashMap<usize, usize>,
     groups: Vec<Group>,
+    /// Instances of every mapped task (shown together or not), by its id: a list
+    /// read at run time adds to them.
+    sizes: HashMap<String, usize>,
 }
 
 /// Where the instances of one mapped task stand.
@@ -69,6 +72,19 @@ struct Group {
     /// When its last plain line was printed.
     said: Option<std::time::Instant>,
     bar: Option<ProgressBar>,
+}
+
+impl Group {
+    fn count_end(&mut self, state: TaskState) {
+        self.ended += 1;
+        match self.by_state.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, n)) => *n += 1,
+            None => {
+                self.by_state.push((state, 1));
+                self.by_state.sort_by_key(|(s, _)| *s as u8);
+            }
+        }
+    }
 }
 
 /// How often a plain line about a group may be printed while its instances run.
@@ -85,15 +101,64 @@ impl Groups {
         let mut named: Vec<(&String, &Vec<usize>)> = dag.groups.iter().collect();
         named.sort_unstable();
         for (name, members) in named {
+            g.sizes.insert(name.clone(), members.len());
             g.add(name, members.iter().copied());
         }
         g
+    }
+
+    /// The instances of the mapped task `task` after it expanded into `instances`:
+    /// those it adds are the last tasks of the record; when its group grows past
+    /// [`GROUP_ABOVE`], its earlier instances are looked up once.
+    fn expanded(&mut self, record: &RunRecord, task: usize, instances: usize) {
+        self.total = record.tasks.len();
+        let name = record.tasks[task].id.clone();
+        let had = self.sizes.insert(name.clone(), instances).unwrap_or(0);
+        if instances <= GROUP_ABOVE {
+            return;
+        }
+        let added = instances.saturating_sub(had);
+        let new = record.tasks.len().saturating_sub(added)..record.tasks.len();
+        let grouped = self.groups.iter().any(|g| g.name == name);
+        if grouped || had == 0 {
+            self.add_all(&name, new);
+            return;
+        }
+        let prefix = format!("{name}.");
+        let earlier: Vec<usize> = (0..new.start)
+            .filter(|&i| {
+                record.tasks[i]
+                    .id
+                    .strip_prefix(&prefix)
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .collect();
+        self.add_all(&name, earlier.into_iter().chain(new));
+    }
+
+    /// Counts what has ended already (a retried run's instances that succeeded
+    /// before): the record as the run starts.
+    fn count_ended(&mut self, record: &RunRecord) {
+        for g in &mut self.groups {
+            (g.ended, g.running) = (0, 0);
+            g.by_state.clear();
+        }
+        for (&task, &at) in &self.of {
+            let state = record.tasks.get(task).map(|t| t.state);
+            if let Some(state) = state.filter(|s| s.is_terminal()) {
+                self.groups[at].count_end(state);
+            }
+        }
     }
 
     fn add(&mut self, name: &str, members: impl ExactSizeIterator<Item = usize>) {
         if members.len() <= GROUP_ABOVE {
             return;
         }
+        self.add_all(name, members);
+    }
+
+    fn add_all(&mut self, name: &str, members: impl Iterator<Item = usize>) {
         let at = match self.groups.iter().position(|g| g.name == name) {
             Some(at) => at,
             None => {
@@ -119,20 +184,18 @@ impl Groups {
     /// Follows `event`; says whether it concerns an instance shown with its
     /// group (and so needs no line of its own unless it failed).
     fn follow(&mut self, record: &RunRecord, event: &Event) -> Option<usize> {
-        if let Event::TaskMapped { task, .. } = event {
-            self.total = record.tasks.len();
-            let prefix = format!("{}.", record.tasks[*task].id);
-            let members: Vec<usize> = (0..record.tasks.len())
-                .filter(|&i| {
-                    record.tasks[i]
-                        .id
-                        .strip_prefix(&prefix)
-                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                })
-                .collect();
-            let name = record.tasks[*task].id.clone();
-            self.add(&name, members.into_iter());
-            return None;
+        match event {
+            Event::TaskMapped {
+                task, instances, ..
+            } => {
+                self.expanded(record, *task, *instances);
+                return None;
+            }
+            Event::RunStarted { .. } => {
+                self.count_ended(record);
+                return None;
+            }
+            _ => {}
         }
         let (task, ended) = match event {
             Event::AttemptStarted { task, .. } => (*task, None),
@@ -148,14 +211,7 @@ impl Groups {
             _ => {}
         }
         if let Some(state) = ended.filter(|s| s.is_terminal()) {
-            g.ended += 1;
-            match g.by_state.iter_mut().find(|(s, _)| *s == state) {
-                Some((_, n)) => *n += 1,
-                None => {
-                    g.by_state.push((state, 1));
-                    g.by_state.sort_by_key(|(s, _)| *s as u8);
-                }
-            }
+            g.count_end(state);
         }
         Some(at)
     }

@@ -31,6 +31,11 @@ pub const MAX_INSTANCE_BYTES: usize = 2 << 30;
 /// take, roughly.
 pub const MAX_RUN_INSTANCE_BYTES: usize = 2 << 30;
 
+/// The most tasks a run grows to by expanding lists read at run time (the
+/// instances of its lists take at most [`MAX_RUN_INSTANCE_BYTES`], about 1 KiB
+/// each): what an event log read back may claim.
+pub const MAX_RUN_TASKS: usize = 4_000_000;
+
 /// The value of `${{ tasks.FROM.outputs.KEY }}` in a run: what task `from`
 /// published, or for a mapped task the JSON array of what each of its instances
 /// published, in instance order. The error says why there is none.
@@ -289,7 +294,16 @@ fn shape_instance(spec: &mut TaskSpec, template: &TaskSpec, index: usize, item: 
 
 /// The instances of the dynamic mapped task `template`, given the run so far:
 /// its list read, checked and turned into tasks. The error is the mapped task's.
-pub fn expand(dag: &Dag, record: &RunRecord, template: &TaskSpec) -> Result<Vec<TaskSpec>, String> {
+///
+/// `others`: what the instances of the run's other lists take ([`approx_bytes`]),
+/// checked against [`MAX_RUN_INSTANCE_BYTES`]; `None` when rebuilding instances
+/// a run made already (`dag retry`).
+pub fn expand(
+    dag: &Dag,
+    record: &RunRecord,
+    template: &TaskSpec,
+    others: Option<usize>,
+) -> Result<Vec<TaskSpec>, String> {
     let map = template
         .map
         .as_deref()
@@ -322,12 +336,6 @@ pub fn expand(dag: &Dag, record: &RunRecord, template: &TaskSpec) -> Result<Vec<
         .unwrap_or_default();
     let mut specs = Vec::with_capacity(items.len());
     let mut bytes = 0usize;
-    // What the instances of lists read before take (those of this one made again
-    // by a retried run included: a bound, not a count).
-    let run_bytes: usize = dag.spec.tasks[dag.declared_len()..]
-        .iter()
-        .map(approx_bytes)
-        .sum();
     for (i, item) in items.into_iter().enumerate() {
         for key in &when_keys {
             item_text(&item, Some(key)).map_err(|e| format!("instance {i}: when: {e}"))?;
@@ -358,7 +366,7 @@ pub fn expand(dag: &Dag, record: &RunRecord, template: &TaskSpec) -> Result<Vec<
                 MAX_INSTANCE_BYTES >> 20
             ));
         }
-        if bytes + run_bytes > MAX_RUN_INSTANCE_BYTES {
+        if others.is_some_and(|others| bytes + others > MAX_RUN_INSTANCE_BYTES) {
             return Err(format!(
                 "with the instances of the lists read before, the run's would take more than {} MiB: give them shorter values, or fewer of them",
                 MAX_RUN_INSTANCE_BYTES >> 20
@@ -366,7 +374,26 @@ pub fn expand(dag: &Dag, record: &RunRecord, template: &TaskSpec) -> Result<Vec<
         }
         specs.push(spec);
     }
+    if dag.len() + specs.len() > MAX_RUN_TASKS {
+        return Err(format!(
+            "the run would have more than {MAX_RUN_TASKS} tasks with these instances"
+        ));
+    }
     Ok(specs)
+}
+
+/// What the instances of lists read at run time in `dag` take, but those of the
+/// mapped tasks `except`.
+pub fn instance_bytes(dag: &Dag, except: &[&str]) -> usize {
+    dag.spec.tasks[dag.declared_len()..]
+        .iter()
+        .filter(|t| {
+            t.map
+                .as_ref()
+                .is_none_or(|m| !except.contains(&m.group.as_str()))
+        })
+        .map(approx_bytes)
+        .sum()
 }
 
 /// Roughly what an instance's spec holds: its strings, item and matrix values, and

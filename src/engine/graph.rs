@@ -238,7 +238,7 @@ impl Dag {
             let Some(n) = r.instances.filter(|_| r.state == TaskState::Success) else {
                 continue;
             };
-            let specs = super::fanout::expand(&dag, record, dag.task(t))
+            let specs = super::fanout::expand(&dag, record, dag.task(t), None)
                 .map_err(|e| format!("task `{}`: {e}", r.id))?;
             if specs.len() != n {
                 return Err(format!(

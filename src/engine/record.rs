@@ -216,11 +216,13 @@ impl RunRecord {
                 task, instances, ..
             } => {
                 let run_id = self.run_id.clone();
+                let held = self.tasks.len();
                 let t = self.task_mut(*task)?;
                 let had = t.instances.unwrap_or(0);
                 if t.state != TaskState::Running
                     || *instances < had
                     || *instances > crate::engine::fanout::MAX_INSTANCES
+                    || held + (*instances - had) > crate::engine::fanout::MAX_RUN_TASKS
                 {
                     return Err(IllegalTransition {
                         run_id,

@@ -88,7 +88,9 @@ pub fn check_instances(record: &RunRecord, path: &str) -> Result<(), StoreError>
         }
         total += n as u64;
     }
-    if total > record.tasks.len() as u64 {
+    if total > record.tasks.len() as u64
+        || record.tasks.len() > crate::engine::fanout::MAX_RUN_TASKS
+    {
         return Err(StoreError::Corrupt {
             path: path.to_string(),
             detail: format!(

@@ -573,6 +573,15 @@ async fn load(
             ),
         });
     }
+    let total: usize = record.tasks.iter().filter_map(|t| t.instances).sum();
+    if total > crate::engine::fanout::MAX_RUN_TASKS {
+        return Err(StoreError::Corrupt {
+            path: format!("nats kv {RUNS_BUCKET}: {run_id}"),
+            detail: format!(
+                "its mapped tasks say they have {total} instances, more than a run may hold"
+            ),
+        });
+    }
     let instances: Vec<String> = record
         .tasks
         .iter()

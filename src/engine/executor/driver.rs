@@ -370,7 +370,8 @@ impl Driver {
     /// `success`, or `skipped` for an empty list, or `failed` saying what is wrong
     /// with the list. The graph is rebuilt once for all of them.
     pub fn expand(&mut self, tasks: &[usize]) -> Result<(), ExecError> {
-        let mut made = Vec::new();
+        let mut made: Vec<TaskSpec> = Vec::new();
+        let mut made_bytes = 0;
         for &task in tasks {
             // `--fail-fast` after one of them failed: the rest are left queued
             // (and cancelled when the run ends), as if started one by one.
@@ -382,6 +383,9 @@ impl Driver {
             }
             let attempt = self.attempt_started(task)?;
             let had = self.record.tasks[task].instances.unwrap_or(0);
+            // What the other lists' instances take, with those made just before
+            // in this batch (the graph gets them after it).
+            let others = fanout::instance_bytes(&self.dag, &[self.dag.task(task).id.as_str()]);
             // A guard that could not be evaluated fails the task, as for any task.
             let guard = match self.guard(task) {
                 Some(when) => self
@@ -390,7 +394,7 @@ impl Driver {
                     .map_err(|e| format!("when: {e}")),
                 None => Ok(()),
             };
-            let result = guard.and_then(|()| fanout::expand(&self.dag, &self.record, self.dag.task(task))).and_then(|specs| {
+            let result = guard.and_then(|()| fanout::expand(&self.dag, &self.record, self.dag.task(task), Some(others + made_bytes))).and_then(|specs| {
                 if specs.len() < had {
                     Err(format!(
                         "for_each: the list now holds {} items, fewer than the {had} instances this run made of it; start a new run for a shorter list",
@@ -412,6 +416,7 @@ impl Driver {
                         instances: specs.len(),
                         at: Timestamp::now(),
                     })?;
+                    made_bytes += specs.iter().map(fanout::approx_bytes).sum::<usize>();
                     made.extend(specs);
                     (TaskState::Success, None)
                 }

@@ -213,6 +213,10 @@ pub(super) async fn run(
                     }
                     d.expand(&batch)?;
                     l.recount(&mut d)?;
+                    // `--fail-fast` and an expansion failed: nothing more starts.
+                    if d.halt.is_some() {
+                        break;
+                    }
                     continue;
                 }
                 let ctx = d.begin_attempt(key.index, &stop)?;
