@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::text::format_ms;
+use super::text::{StateCounts, format_ms};
 use crate::engine::text::printable;
 
 use crate::engine::events::Event;
@@ -67,7 +67,7 @@ struct Group {
     total: usize,
     ended: usize,
     /// Ended instances by final state.
-    by_state: Vec<(TaskState, usize)>,
+    by_state: StateCounts,
     running: usize,
     /// When its last plain line was printed.
     said: Option<std::time::Instant>,
@@ -77,13 +77,7 @@ struct Group {
 impl Group {
     fn count_end(&mut self, state: TaskState) {
         self.ended += 1;
-        match self.by_state.iter_mut().find(|(s, _)| *s == state) {
-            Some((_, n)) => *n += 1,
-            None => {
-                self.by_state.push((state, 1));
-                self.by_state.sort_by_key(|(s, _)| *s as u8);
-            }
-        }
+        self.by_state.add(state);
     }
 }
 
@@ -124,14 +118,8 @@ impl Groups {
             self.add_all(&name, new);
             return;
         }
-        let prefix = format!("{name}.");
         let earlier: Vec<usize> = (0..new.start)
-            .filter(|&i| {
-                record.tasks[i]
-                    .id
-                    .strip_prefix(&prefix)
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            })
+            .filter(|&i| crate::engine::fanout::instance_group(&record.tasks[i].id) == Some(&name))
             .collect();
         self.add_all(&name, earlier.into_iter().chain(new));
     }
@@ -141,7 +129,7 @@ impl Groups {
     fn count_ended(&mut self, record: &RunRecord) {
         for g in &mut self.groups {
             (g.ended, g.running) = (0, 0);
-            g.by_state.clear();
+            g.by_state = StateCounts::default();
         }
         for (&task, &at) in &self.of {
             let state = record.tasks.get(task).map(|t| t.state);
@@ -166,7 +154,7 @@ impl Groups {
                     name: name.to_string(),
                     total: 0,
                     ended: 0,
-                    by_state: Vec::new(),
+                    by_state: StateCounts::default(),
                     running: 0,
                     said: None,
                     bar: None,
@@ -221,8 +209,7 @@ impl Groups {
         let g = &self.groups[at];
         let mut line = format!("{}: {} of {} ended", g.name, g.ended, g.total);
         if !g.by_state.is_empty() {
-            let parts: Vec<String> = g.by_state.iter().map(|(s, n)| format!("{n} {s}")).collect();
-            line.push_str(&format!(" ({})", parts.join(", ")));
+            line.push_str(&format!(" ({})", g.by_state));
         }
         if g.running > 0 {
             line.push_str(&format!(", {} running", g.running));

@@ -180,15 +180,10 @@ pub fn table(record: &RunRecord) -> String {
 
 /// One line summing the run up: state, counts by state, wall time.
 pub fn summary(record: &RunRecord) -> String {
-    let mut counts: Vec<(TaskState, usize)> = Vec::new();
+    let mut counts = super::text::StateCounts::default();
     for t in &record.tasks {
-        match counts.iter_mut().find(|(s, _)| *s == t.state) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((t.state, 1)),
-        }
+        counts.add(t.state);
     }
-    counts.sort_by_key(|(s, _)| *s as u8);
-    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     let took = match (record.started_at, record.ended_at) {
         (Some(s), Some(e)) => format!(" in {}", format_ms(s.until(e).as_millis() as u64)),
         _ => String::new(),
@@ -199,10 +194,8 @@ pub fn summary(record: &RunRecord) -> String {
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
     format!(
-        "run {} {}{reason}: {}{took}",
-        record.run_id,
-        record.state,
-        parts.join(", ")
+        "run {} {}{reason}: {counts}{took}",
+        record.run_id, record.state,
     )
 }
 

@@ -1,6 +1,42 @@
 //! Text shared by the displays (progress, the result table, history, workers):
-//! short human durations. (Task output is made safe to print by
+//! short human durations, counts of tasks by state. (Task output is made safe to print by
 //! [`crate::engine::text::printable`].)
+
+use crate::engine::state::TaskState;
+
+/// Tasks counted by state, shown in the states' order: `12 success, 1 failed`.
+#[derive(Clone, Debug, Default)]
+pub struct StateCounts(Vec<(TaskState, usize)>);
+
+impl StateCounts {
+    /// Counts one more task in `state`.
+    pub fn add(&mut self, state: TaskState) {
+        match self.0.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, n)) => *n += 1,
+            None => {
+                self.0.push((state, 1));
+                self.0.sort_by_key(|(s, _)| *s as u8);
+            }
+        }
+    }
+
+    /// Whether no task was counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for StateCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (s, n)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{n} {s}")?;
+        }
+        Ok(())
+    }
+}
 
 /// A short human duration: `850ms`, `2.4s`, `3m12s`, `1h05m`.
 pub fn format_ms(ms: u64) -> String {

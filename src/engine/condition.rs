@@ -128,6 +128,18 @@ pub fn parse(text: &str) -> Result<Cond, String> {
 }
 
 impl Cond {
+    /// The item fields the condition reads (`item.KEY` as `Some(KEY)`, the whole
+    /// `item` as `None`), in order.
+    pub fn items(&self) -> Vec<Option<&str>> {
+        self.operands()
+            .into_iter()
+            .filter_map(|o| match o {
+                Operand::Item(key) => Some(key.as_deref()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every value the condition reads, in order.
     pub fn operands(&self) -> Vec<&Operand> {
         let mut out = Vec::new();

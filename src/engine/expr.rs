@@ -110,6 +110,15 @@ pub struct ExprError {
     pub help: Option<String>,
 }
 
+/// The messages of `errors` as one line, for a run-time error.
+pub fn joined(errors: Vec<ExprError>) -> String {
+    errors
+        .into_iter()
+        .map(|e| e.message)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Why a resolver refused an expression: a message and an optional hint.
 pub type Refusal = (String, Option<String>);
 

@@ -36,6 +36,18 @@ pub const MAX_RUN_INSTANCE_BYTES: usize = 2 << 30;
 /// each): what an event log read back may claim.
 pub const MAX_RUN_TASKS: usize = 4_000_000;
 
+/// The id of instance `index` of the mapped task `group` (`convert.3`).
+pub fn instance_id(group: &str, index: usize) -> String {
+    format!("{group}.{index}")
+}
+
+/// The mapped task whose instance `id` could be (`convert` for `convert.3`): the
+/// part before a last `.` followed by digits only.
+pub fn instance_group(id: &str) -> Option<&str> {
+    let (group, n) = id.rsplit_once('.')?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(group)
+}
+
 /// The value of `${{ tasks.FROM.outputs.KEY }}` in a run: what task `from`
 /// published, or for a mapped task the JSON array of what each of its instances
 /// published, in instance order. The error says why there is none.
@@ -202,28 +214,32 @@ impl<'de> serde::Deserialize<'de> for RawMap<'de> {
 
 /// `${{ item }}` or `${{ item.KEY }}` of `item`.
 pub fn item_text(item: &Value, key: Option<&str>) -> Result<String, String> {
+    item_field(item, key).map_err(|(message, help)| match help {
+        Some(help) => format!("{message} ({help})"),
+        None => message,
+    })
+}
+
+/// `${{ item }}` or `${{ item.KEY }}` of `item`, refused with a hint (for the
+/// file's checks and the run's alike).
+pub fn item_field(item: &Value, key: Option<&str>) -> Result<String, expr::Refusal> {
     let Some(key) = key else {
         return Ok(super::spec::as_text(item));
     };
-    match item.get(key) {
-        Some(v) => Ok(super::spec::as_text(v)),
-        None => {
-            // Keys come from a task's output: shown short and printable.
-            let keys: Vec<String> = item
-                .as_object()
-                .map(|m| m.keys().take(20).map(|k| shown(k)).collect())
-                .unwrap_or_default();
-            Err(
-                match super::suggest::did_you_mean(key, keys.iter().map(String::as_str)) {
-                    Some(help) => format!("an item has no key `{key}` ({help})"),
-                    None if keys.is_empty() => {
-                        format!("an item has no key `{key}`: it is not a map")
-                    }
-                    None => format!("an item has no key `{key}` (its keys: {})", keys.join(", ")),
-                },
-            )
-        }
+    if let Some(v) = item.get(key) {
+        return Ok(super::spec::as_text(v));
     }
+    // Keys may come from a task's output: shown short and printable.
+    let keys: Vec<String> = item
+        .as_object()
+        .map(|m| m.keys().take(20).map(|k| shown(k)).collect())
+        .unwrap_or_default();
+    let help = match super::suggest::did_you_mean(key, keys.iter().map(String::as_str)) {
+        Some(help) => help,
+        None if keys.is_empty() => "this item is not a map".into(),
+        None => format!("its keys: {}", keys.join(", ")),
+    };
+    Err((format!("an item has no key `{key}`"), Some(help)))
 }
 
 /// A value from a task's output as an error message shows it: printable, and at
@@ -247,13 +263,7 @@ pub fn instance(template: &TaskSpec, index: usize, item: Value) -> Result<TaskSp
                 Ok(None)
             }
         })
-        .map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| e.message)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        .map_err(expr::joined)?;
         // Outputs are substituted when the instance starts, in what this gives: an
         // item must not make an expression there (`$` before it, or next to
         // another item's `{{ tasks.x.output }}`), which would read any output.
@@ -279,7 +289,7 @@ pub fn placeholder(template: &TaskSpec, index: usize) -> TaskSpec {
 
 fn shape_instance(spec: &mut TaskSpec, template: &TaskSpec, index: usize, item: Option<Value>) {
     let group = template.id.clone();
-    spec.id = format!("{group}.{index}");
+    spec.id = instance_id(&group, index);
     spec.depends_on = vec![group.clone()];
     spec.trigger_rule = TriggerRule::default();
     spec.map = Some(Box::new(MapInstance {
@@ -325,12 +335,10 @@ pub fn expand(
         .as_deref()
         .and_then(|w| super::condition::parse(w).ok())
         .map(|c| {
-            c.operands()
+            c.items()
                 .into_iter()
-                .filter_map(|o| match o {
-                    super::condition::Operand::Item(Some(k)) => Some(k.clone()),
-                    _ => None,
-                })
+                .flatten()
+                .map(str::to_string)
                 .collect()
         })
         .unwrap_or_default();
@@ -382,18 +390,15 @@ pub fn expand(
     Ok(specs)
 }
 
-/// What the instances of lists read at run time in `dag` take, but those of the
-/// mapped tasks `except`.
-pub fn instance_bytes(dag: &Dag, except: &[&str]) -> usize {
-    dag.spec.tasks[dag.declared_len()..]
-        .iter()
-        .filter(|t| {
-            t.map
-                .as_ref()
-                .is_none_or(|m| !except.contains(&m.group.as_str()))
-        })
-        .map(approx_bytes)
-        .sum()
+/// What the instances of lists read at run time in `dag` take, by mapped task.
+pub fn instance_bytes(dag: &Dag) -> std::collections::HashMap<&str, usize> {
+    let mut bytes = std::collections::HashMap::new();
+    for t in &dag.spec.tasks[dag.declared_len()..] {
+        if let Some(m) = &t.map {
+            *bytes.entry(m.group.as_str()).or_default() += approx_bytes(t);
+        }
+    }
+    bytes
 }
 
 /// Roughly what an instance's spec holds: its strings, item and matrix values, and

@@ -206,7 +206,7 @@ impl Dag {
                     r.id
                 ));
             }
-            at.extend((0..n).map(|i| (format!("{}.{i}", r.id), (t, i))));
+            at.extend((0..n).map(|i| (super::fanout::instance_id(&r.id, i), (t, i))));
         }
         if at.len() != record.tasks.len() - declared_len {
             return Err(format!(

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::events::Event;
+use super::fanout::instance_id;
 use super::graph::Dag;
 use super::runner::Outputs;
 use super::state::{RunState, TaskState};
@@ -235,7 +236,7 @@ impl RunRecord {
                 t.instances = Some(*instances);
                 let group = t.id.clone();
                 self.tasks
-                    .extend((had..*instances).map(|i| TaskRecord::pending(format!("{group}.{i}"))));
+                    .extend((had..*instances).map(|i| TaskRecord::pending(instance_id(&group, i))));
             }
             Event::AttemptStarted {
                 task,
@@ -399,7 +400,7 @@ impl RunRecord {
             order.push(i);
             shown[i] = true;
             for n in 0..t.instances.unwrap_or(0) {
-                if let Some(&j) = at.get(format!("{}.{n}", t.id).as_str())
+                if let Some(&j) = at.get(instance_id(&t.id, n).as_str())
                     && !std::mem::replace(&mut shown[j], true)
                 {
                     order.push(j);

@@ -586,7 +586,7 @@ async fn load(
         .tasks
         .iter()
         .filter_map(|t| t.instances.map(|n| (t.id.clone(), n)))
-        .flat_map(|(id, n)| (0..n).map(move |i| format!("{id}.{i}")))
+        .flat_map(|(id, n)| (0..n).map(move |i| crate::engine::fanout::instance_id(&id, i)))
         .collect();
     if !instances.is_empty() {
         let more = read_tasks(kv, js, run_id, instances).await?;

@@ -217,11 +217,7 @@ impl Driver {
     /// no item: it is checked before the list is read.
     fn guard(&self, task: usize) -> Option<String> {
         let when = self.dag.task(task).when.as_deref()?;
-        let reads_item = crate::engine::condition::parse(when).is_ok_and(|c| {
-            c.operands()
-                .iter()
-                .any(|o| matches!(o, crate::engine::condition::Operand::Item(_)))
-        });
+        let reads_item = crate::engine::condition::parse(when).is_ok_and(|c| !c.items().is_empty());
         (!reads_item).then(|| when.to_string())
     }
 
@@ -342,16 +338,8 @@ impl Driver {
                 Err(("an item or matrix value was not substituted".into(), None))
             }
         };
-        spec.map_strings(&mut |s: &str| {
-            expr::substitute(s, lookup).map_err(|errors| {
-                errors
-                    .into_iter()
-                    .map(|e| e.message)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-        })
-        .map(Some)
+        spec.map_strings(&mut |s: &str| expr::substitute(s, lookup).map_err(expr::joined))
+            .map(Some)
     }
 
     /// Whether `task` is a mapped task whose list is read at run time: when its
@@ -371,6 +359,11 @@ impl Driver {
     /// with the list. The graph is rebuilt once for all of them.
     pub fn expand(&mut self, tasks: &[usize]) -> Result<(), ExecError> {
         let mut made: Vec<TaskSpec> = Vec::new();
+        // What the lists read before take; those made in this batch are added as
+        // they are made (the graph gets them after it).
+        let dag = self.dag.clone();
+        let by_task = fanout::instance_bytes(&dag);
+        let before: usize = by_task.values().sum();
         let mut made_bytes = 0;
         for &task in tasks {
             // `--fail-fast` after one of them failed: the rest are left queued
@@ -383,9 +376,8 @@ impl Driver {
             }
             let attempt = self.attempt_started(task)?;
             let had = self.record.tasks[task].instances.unwrap_or(0);
-            // What the other lists' instances take, with those made just before
-            // in this batch (the graph gets them after it).
-            let others = fanout::instance_bytes(&self.dag, &[self.dag.task(task).id.as_str()]);
+            // This task's own instances are made again.
+            let others = before - by_task.get(self.dag.task(task).id.as_str()).unwrap_or(&0);
             // A guard that could not be evaluated fails the task, as for any task.
             let guard = match self.guard(task) {
                 Some(when) => self
@@ -632,11 +624,7 @@ impl crate::engine::condition::Lookup for RunValues<'_> {
 
     fn item(&self, key: Option<&str>) -> Option<String> {
         let item = self.dag.task(self.task).map.as_ref()?.item.as_ref()?;
-        let value = match key {
-            Some(key) => item.get(key)?,
-            None => item,
-        };
-        Some(crate::engine::spec::as_text(value))
+        fanout::item_text(item, key).ok()
     }
 
     fn matrix(&self, axis: &str) -> Option<String> {

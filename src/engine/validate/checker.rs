@@ -522,24 +522,7 @@ pub(super) fn instance_item(
             Some("add `for_each: [...]` to the task, or remove the expression".into()),
         ));
     };
-    let Some(key) = key else {
-        return Ok(crate::engine::spec::as_text(item));
-    };
-    match item.get(key) {
-        Some(v) => Ok(crate::engine::spec::as_text(v)),
-        None => {
-            let keys: Vec<&str> = item
-                .as_object()
-                .map(|m| m.keys().map(String::as_str).collect())
-                .unwrap_or_default();
-            let help = match did_you_mean(key, keys.iter().copied()) {
-                Some(help) => help,
-                None if keys.is_empty() => "this item is not a map".into(),
-                None => format!("its keys: {}", keys.join(", ")),
-            };
-            Err((format!("an item has no key `{key}`"), Some(help)))
-        }
-    }
+    crate::engine::fanout::item_field(item, key)
 }
 
 /// `${{ matrix.AXIS }}` of the instance being read.

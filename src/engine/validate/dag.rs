@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use crate::engine::fanout::{instance_group, instance_id};
 use crate::engine::format::{self, Place};
 use crate::engine::graph::find_cycles;
 use crate::engine::spec::{
@@ -543,11 +544,10 @@ impl Checker<'_, '_> {
             .map(|t| (t.id.as_str(), t))
             .collect();
         for t in &tasks {
-            let Some((group, n)) = t.id.rsplit_once('.') else {
+            let Some(group) = instance_group(&t.id) else {
                 continue;
             };
-            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && dynamic.contains_key(group)
-            {
+            if dynamic.contains_key(group) {
                 let owner = t.map.as_ref().map_or(t.id.as_str(), |m| m.group.as_str());
                 let span = declared.get(owner).copied().unwrap_or_default();
                 let what = if owner == t.id {
@@ -572,7 +572,7 @@ impl Checker<'_, '_> {
                 .as_ref()
                 .and_then(|m| m.max_items)
                 .unwrap_or(crate::engine::spec::DEFAULT_MAX_ITEMS);
-            let longest = format!("{id}.{}", most.saturating_sub(1));
+            let longest = instance_id(id, most.saturating_sub(1) as usize);
             if !is_valid_name(&longest) {
                 let span = declared.get(id).copied().unwrap_or_default();
                 self.report(

@@ -111,21 +111,11 @@ impl Checker<'_, '_> {
             return None;
         }
         let max_parallel = self.max_parallel(entries)?;
-        let max_items = match value(entries, "max_items") {
-            Some(v) => {
-                let n = self.uint(v, "max_items", crate::engine::fanout::MAX_INSTANCES as u64)?;
-                if n == 0 {
-                    self.report(Problem::at(
-                        v.span,
-                        "`max_items` must be at least 1",
-                        "zero",
-                    ));
-                    return None;
-                }
-                Some(n as u32)
-            }
-            None => None,
-        };
+        let max_items = self.at_least_one(
+            entries,
+            "max_items",
+            crate::engine::fanout::MAX_INSTANCES as u32,
+        )?;
         self.instance = Some(super::map::Instance {
             template: true,
             ..Default::default()
@@ -147,21 +137,25 @@ impl Checker<'_, '_> {
 
     /// `max_parallel` of a mapped task, checked.
     fn max_parallel(&mut self, entries: &Entries<'_>) -> Option<Option<u32>> {
-        match value(entries, "max_parallel") {
-            Some(v) => {
-                let n = self.uint(v, "max_parallel", u32::MAX as u64)?;
-                if n == 0 {
-                    self.report(Problem::at(
-                        v.span,
-                        "`max_parallel` must be at least 1",
-                        "zero",
-                    ));
-                    return None;
-                }
-                Some(Some(n as u32))
-            }
-            None => Some(None),
+        self.at_least_one(entries, "max_parallel", u32::MAX)
+    }
+
+    /// The count `key` (from 1 to `most`), if given; `None` when it is wrong
+    /// (reported).
+    fn at_least_one(&mut self, entries: &Entries<'_>, key: &str, most: u32) -> Option<Option<u32>> {
+        let Some(v) = value(entries, key) else {
+            return Some(None);
+        };
+        let n = self.uint(v, key, most as u64)?;
+        if n == 0 {
+            self.report(Problem::at(
+                v.span,
+                format!("`{key}` must be at least 1"),
+                "zero",
+            ));
+            return None;
         }
+        Some(Some(n as u32))
     }
 
     /// The instances of a mapped task, each a task of its own (`ID.SUFFIX`); a
