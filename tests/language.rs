@@ -1039,3 +1039,70 @@ fn fail_fast_stops_at_a_list_that_cannot_be_read_and_a_retried_group_counts_to_i
         retried.stderr
     );
 }
+
+/// Issue 14, item 7: `run.json` keeps runs of like instances as blocks, and the
+/// event log starts afresh once a run's record holds its events; a run read
+/// back, retried and read back again is the same either way.
+#[test]
+fn like_instances_are_stored_as_blocks_and_read_back_whole() {
+    let env = Env::new();
+    env.write(
+        "b.yaml",
+        "name: blocks\ntasks:\n  each:\n    for_each: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]\n    when: item < 25\n    command: test ${{ item }} != 12 || test -e fixed\n  sum: { command: 'true', depends_on: each, trigger_rule: all_done }\n",
+    );
+    let (run, doc) = env.run_json("b.yaml", &["--parallel", "1"]);
+    run.code(1);
+    let id = doc["run_id"].as_str().unwrap().to_string();
+    let dir = env.path().join("state/runs").join(&id);
+    let stored = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&stored("run.json")).unwrap();
+    let blocks: Vec<_> = record["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t.get("group").is_some())
+        .map(|t| {
+            (
+                t["from"].as_u64().unwrap(),
+                t["count"].as_u64().unwrap(),
+                t["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        blocks,
+        [(0, 12, "success"), (13, 12, "success")],
+        "{record}"
+    );
+    assert_eq!(record["version"], 4);
+    let seq = record["seq"].as_u64().unwrap();
+    assert_eq!(stored("events.jsonl"), format!("{{\"folded\":{seq}}}\n"));
+    // Every instance reads back as it ended, times and all.
+    let status = env.run(&["status", &id, "--output", "json"]);
+    status.code(1);
+    assert_eq!(status.json(), doc);
+    for (t, state) in [
+        ("each.0", "success"),
+        ("each.12", "failed"),
+        ("each.24", "success"),
+        ("each.25", "skipped"),
+        ("each.29", "skipped"),
+        ("sum", "success"),
+    ] {
+        assert_eq!(task_state(&doc, t), state, "{t}");
+    }
+    env.write("fixed", "");
+    let retried = env.run(&["retry", &id, "--output", "json"]);
+    retried.code(0);
+    let doc = retried.json();
+    assert_eq!(task(&doc, "each.12")["attempts"], 2);
+    assert_eq!(task(&doc, "each.11")["attempts"], 1);
+    let status = env.run(&["status", &id, "--output", "json"]);
+    status.code(0);
+    assert_eq!(status.json(), doc);
+    let record: serde_json::Value = serde_json::from_str(&stored("run.json")).unwrap();
+    assert_eq!(
+        stored("events.jsonl"),
+        format!("{{\"folded\":{}}}\n", record["seq"])
+    );
+}

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! runs/<run id>/run.json      the run record, replaced atomically (write + rename)
-//! runs/<run id>/events.jsonl  append-only event log, one JSON event per line
+//! runs/<run id>/events.jsonl  the events since run.json was written, one per line
 //! runs/<run id>/logs/<task>.<attempt>.log
 //! runs/<run id>/lock          held (flock) by the process driving the run
 //! ```
@@ -14,7 +14,9 @@
 //! `run.json` plus every complete line of the log after its `seq`. A background
 //! thread fsyncs the log at most every 100 ms while it changes, so a power loss takes
 //! back at most that much; at the end of a run, the log is fsynced before the final
-//! record replaces the old one (written, fsynced, renamed).
+//! record replaces the old one (written, fsynced, renamed). The log then starts
+//! afresh (see [`FileRunWriter::fold`]): the record holds its events, and runs of
+//! like instances are blocks in it (see [`crate::engine::compact`]).
 
 use crate::engine::store::check_run_id;
 use std::fs::{self, File, OpenOptions};
@@ -130,6 +132,90 @@ impl FileStore {
         fs::remove_dir_all(&dir).map_err(io_err("delete", &dir))
     }
 
+    /// The run record and the events after it; `None` when the event log was
+    /// started afresh after the record read (a newer record holds its events).
+    fn read_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let dir = self.run_dir(run_id);
+        let record_path = dir.join("run.json");
+        let text = match read_regular(&record_path, MAX_RECORD_BYTES) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Err(StoreError::NotFound(run_id.to_string())),
+            Err(ReadError::TooBig { cap }) => {
+                return Err(StoreError::Corrupt {
+                    path: record_path.display().to_string(),
+                    detail: format!("holds more than {cap} bytes, more than dag writes"),
+                });
+            }
+            Err(ReadError::Io(e)) => return Err(io_err("read", &record_path)(e)),
+            Err(e) => {
+                return Err(io_err("read", &record_path)(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    e.to_string(),
+                )));
+            }
+        };
+        let mut record: RunRecord =
+            serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
+                path: record_path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        check_record_version(&record, &record_path.display().to_string())?;
+        check_instances(&record, &record_path.display().to_string())?;
+        let events_path = dir.join("events.jsonl");
+        let file = match open_regular(&events_path, File::options().read(true)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(record)),
+            Err(e) => return Err(io_err("read", &events_path)(e)),
+        };
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        // Events are numbered from 1, or from after the `folded` of the first line;
+        // errors name lines of the file.
+        let mut number = 0u64;
+        let mut line_number = 0u64;
+        let mut first = true;
+        loop {
+            line.clear();
+            let n = read_line_capped(&mut reader, &mut line, MAX_EVENT_LINE_BYTES)
+                .map_err(io_err("read", &events_path))?;
+            if n > MAX_EVENT_LINE_BYTES {
+                return Err(StoreError::Corrupt {
+                    path: format!("{}:{}", events_path.display(), line_number + 1),
+                    detail: format!(
+                        "a line of more than {MAX_EVENT_LINE_BYTES} bytes, longer than any event dag writes"
+                    ),
+                });
+            }
+            // A last line without its newline was cut short by a crash mid-write: it
+            // was never committed.
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            line_number += 1;
+            if first {
+                first = false;
+                if let Ok(Folded { folded }) = serde_json::from_slice(&line) {
+                    if folded > record.seq {
+                        return Ok(None);
+                    }
+                    number = folded;
+                    continue;
+                }
+            }
+            number += 1;
+            if number <= record.seq {
+                continue;
+            }
+            let corrupt = |detail: String| StoreError::Corrupt {
+                path: format!("{}:{}", events_path.display(), line_number),
+                detail,
+            };
+            let event: Event = serde_json::from_slice(&line).map_err(|e| corrupt(e.to_string()))?;
+            record.apply(&event).map_err(|e| corrupt(e.to_string()))?;
+        }
+        Ok(Some(record))
+    }
+
     /// Whether a live process holds the run's lock (is driving it now).
     pub fn is_driven(&self, run_id: &str) -> bool {
         let Ok(f) = open_regular(
@@ -218,9 +304,16 @@ fn read_line_capped(
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+/// Replaces `path` by a fresh file that `write` fills, fsynced when `sync`.
+fn write_atomically(
+    path: &Path,
+    sync: bool,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("json.tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     // A task of the same user can reach this directory: whatever it left at the
     // temporary name (a symbolic link to a file elsewhere, a FIFO) is unlinked, never
     // followed or opened, and the file written is a fresh one (`O_EXCL`), opened
@@ -237,7 +330,7 @@ fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreEr
         .open(&tmp)
         .map_err(io_err("write", &tmp))
         .and_then(|mut f| {
-            f.write_all(bytes).map_err(io_err("write", &tmp))?;
+            write(&mut f).map_err(io_err("write", &tmp))?;
             if sync {
                 f.sync_all().map_err(io_err("sync", &tmp))?;
             }
@@ -325,70 +418,25 @@ impl StateStore for FileStore {
 
     fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError> {
         check_run_id(run_id)?;
-        let dir = self.run_dir(run_id);
-        let record_path = dir.join("run.json");
-        let text = match read_regular(&record_path, MAX_RECORD_BYTES) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Err(StoreError::NotFound(run_id.to_string())),
-            Err(ReadError::TooBig { cap }) => {
-                return Err(StoreError::Corrupt {
-                    path: record_path.display().to_string(),
-                    detail: format!("holds more than {cap} bytes, more than dag writes"),
-                });
-            }
-            Err(ReadError::Io(e)) => return Err(io_err("read", &record_path)(e)),
-            Err(e) => {
-                return Err(io_err("read", &record_path)(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    e.to_string(),
-                )));
-            }
-        };
-        let mut record: RunRecord =
-            serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
-                path: record_path.display().to_string(),
-                detail: e.to_string(),
-            })?;
-        check_record_version(&record, &record_path.display().to_string())?;
-        check_instances(&record, &record_path.display().to_string())?;
-        let events_path = dir.join("events.jsonl");
-        let file = match open_regular(&events_path, File::options().read(true)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(record),
-            Err(e) => return Err(io_err("read", &events_path)(e)),
-        };
-        let mut reader = BufReader::new(file);
-        let mut line = Vec::new();
-        let mut number = 0u64;
+        // The driving process may write a new record and start its event log
+        // afresh between our reading one and the other: read again then.
+        let mut tries = 0;
         loop {
-            line.clear();
-            let n = read_line_capped(&mut reader, &mut line, MAX_EVENT_LINE_BYTES)
-                .map_err(io_err("read", &events_path))?;
-            if n > MAX_EVENT_LINE_BYTES {
-                return Err(StoreError::Corrupt {
-                    path: format!("{}:{}", events_path.display(), number + 1),
-                    detail: format!(
-                        "a line of more than {MAX_EVENT_LINE_BYTES} bytes, longer than any event dag writes"
-                    ),
-                });
+            match self.read_run(run_id)? {
+                Some(record) => return Ok(record),
+                None if tries < 5 => tries += 1,
+                None => {
+                    return Err(StoreError::Corrupt {
+                        path: self
+                            .run_dir(run_id)
+                            .join("events.jsonl")
+                            .display()
+                            .to_string(),
+                        detail: "it starts after events that run.json does not hold".into(),
+                    });
+                }
             }
-            // A last line without its newline was cut short by a crash mid-write: it
-            // was never committed.
-            if n == 0 || line.last() != Some(&b'\n') {
-                break;
-            }
-            number += 1;
-            if number <= record.seq {
-                continue;
-            }
-            let corrupt = |detail: String| StoreError::Corrupt {
-                path: format!("{}:{number}", events_path.display()),
-                detail,
-            };
-            let event: Event = serde_json::from_slice(&line).map_err(|e| corrupt(e.to_string()))?;
-            record.apply(&event).map_err(|e| corrupt(e.to_string()))?;
         }
-        Ok(record)
     }
 
     fn run_ids(&self) -> Result<Vec<String>, StoreError> {
@@ -518,6 +566,66 @@ impl Drop for Syncer {
     }
 }
 
+/// Events are encoded into a buffer of this size and written with one `write` per
+/// scheduling step ...
+const BUFFER: usize = 64 * 1024;
+
+/// ... or sooner, when a step's events reach this many bytes.
+const FLUSH_AT: usize = 1024 * 1024;
+
+/// The first line of an event log whose earlier events are in `run.json`: the
+/// lines after it are events `folded + 1`, ...
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Folded {
+    folded: u64,
+}
+
+/// Writes `record` as `path`: encoded straight into a fresh file, fsynced and
+/// renamed into place (see [`write_atomically`]).
+fn write_record(path: &Path, record: &RunRecord) -> Result<(), StoreError> {
+    write_atomically(path, true, |f| {
+        let mut out = std::io::BufWriter::with_capacity(BUFFER, f);
+        serde_json::to_writer(&mut out, record).map_err(std::io::Error::from)?;
+        out.flush()
+    })
+}
+
+impl FileRunWriter {
+    fn open_events(path: &Path) -> Result<File, StoreError> {
+        open_regular(path, OpenOptions::new().create(true).append(true))
+            .map_err(io_err("open", path))
+    }
+
+    fn write_buffer(&mut self) -> Result<(), StoreError> {
+        if !self.buffer.is_empty() {
+            self.events
+                .write_all(&self.buffer)
+                .map_err(io_err("append to", &self.events_path))?;
+            self.buffer.clear();
+            self.syncer.dirty();
+        }
+        Ok(())
+    }
+
+    /// Starts the event log afresh once `run.json` holds its first `seq` events:
+    /// a run's state on disk is its record plus the events since, not every event
+    /// it ever had (three per task). The log is replaced atomically: a crash
+    /// leaves either log, and both read back the same run.
+    fn fold(&mut self, seq: u64) -> Result<(), StoreError> {
+        let mut line = serde_json::to_vec(&Folded { folded: seq }).map_err(|e| StoreError::Io {
+            action: "encode",
+            path: self.events_path.display().to_string(),
+            source: e.into(),
+        })?;
+        line.push(b'\n');
+        write_atomically(&self.events_path, true, |f| f.write_all(&line))?;
+        self.events = Self::open_events(&self.events_path)?;
+        self.syncer = Syncer::start(&self.events);
+        Ok(())
+    }
+}
+
 impl RunWriter for FileRunWriter {
     fn append(&mut self, event: &Event) -> Result<(), StoreError> {
         serde_json::to_writer(&mut self.buffer, event).map_err(|e| StoreError::Io {
@@ -526,28 +634,24 @@ impl RunWriter for FileRunWriter {
             source: e.into(),
         })?;
         self.buffer.push(b'\n');
+        // A step of a million events is written as it is encoded, not held.
+        if self.buffer.len() >= FLUSH_AT {
+            self.write_buffer()?;
+        }
         Ok(())
     }
 
     fn commit(&mut self, record: &RunRecord, final_record: bool) -> Result<(), StoreError> {
-        if !self.buffer.is_empty() {
-            self.events
-                .write_all(&self.buffer)
-                .map_err(io_err("append to", &self.events_path))?;
-            self.buffer.clear();
-            self.syncer.dirty();
+        self.write_buffer()?;
+        if self.buffer.capacity() > FLUSH_AT {
+            self.buffer = Vec::with_capacity(BUFFER);
         }
         if final_record {
             self.events
                 .sync_data()
                 .map_err(io_err("sync", &self.events_path))?;
-            // Compact: a run of a million tasks keeps a record of a million.
-            let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Io {
-                action: "encode",
-                path: self.dir.display().to_string(),
-                source: e.into(),
-            })?;
-            write_atomically(&self.dir.join("run.json"), &bytes, true)?;
+            write_record(&self.dir.join("run.json"), record)?;
+            self.fold(record.seq)?;
         }
         Ok(())
     }
@@ -611,6 +715,54 @@ mod tests {
         f.write_all(b"{\"event\":\"attempt_sta").unwrap();
         let loaded = store.load_run(&record.run_id).unwrap();
         assert_eq!(loaded, record);
+    }
+
+    #[test]
+    fn the_log_starts_afresh_after_a_final_record_and_reads_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let mut record = new_record();
+        let mut w = store.create_run(&record).unwrap();
+        w.commit(&record, true).unwrap();
+        let run_dir = dir.path().join("runs").join(&record.run_id);
+        let first = std::fs::read(run_dir.join("run.json")).unwrap();
+        let events = [
+            Event::RunStarted {
+                at: Timestamp(1),
+                host: "h".into(),
+                pid: 1,
+            },
+            Event::TaskState {
+                task: 0,
+                state: TaskState::Queued,
+                at: Timestamp(2),
+                reason: None,
+            },
+        ];
+        let apply = |w: &mut Box<dyn RunWriter>, record: &mut RunRecord, e: &Event| {
+            record.apply(e).unwrap();
+            w.append(e).unwrap();
+        };
+        apply(&mut w, &mut record, &events[0]);
+        w.commit(&record, true).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(run_dir.join("events.jsonl")).unwrap(),
+            "{\"folded\":1}\n"
+        );
+        // Events after a fold are numbered on from it.
+        apply(&mut w, &mut record, &events[1]);
+        w.commit(&record, false).unwrap();
+        assert_eq!(store.load_run(&record.run_id).unwrap(), record);
+        drop(w);
+        // A reader that took the record before the fold sees a log that starts
+        // after it: it reads again, and a record that never catches up is damage.
+        std::fs::write(run_dir.join("run.json"), first).unwrap();
+        let err = store.load_run(&record.run_id).unwrap_err().to_string();
+        assert!(err.contains("events.jsonl"), "{err}");
+        assert!(
+            err.contains("starts after events that run.json does not hold"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! knows nothing of the command line, terminals, NATS, HTTP or Docker.
 
 pub mod capped_read;
+pub mod compact;
 pub mod condition;
 pub mod events;
 pub mod executor;

@@ -51,7 +51,9 @@ pub struct RunRecord {
     /// The DAG file's text as it was run, for `dag retry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<String>,
-    /// One entry per task, in declaration order.
+    /// One entry per task, in declaration order (stored with runs of like
+    /// instances as blocks: see [`super::compact`]).
+    #[serde(with = "super::compact")]
     pub tasks: Vec<TaskRecord>,
 }
 
@@ -138,14 +140,15 @@ pub struct IllegalTransition {
 
 /// Format version of a new [`RunRecord`]. 2: in the NATS store, a task's record
 /// is created by its first change, and a missing one reads as pending (version 1
-/// wrote every task record when the run was created).
-pub const RECORD_VERSION: u32 = 2;
+/// wrote every task record when the run was created). 3: in the NATS store, a run
+/// record too large for one message keeps its DAG file text and task ids in an
+/// object (`body_object`). 4: the file store's `run.json` keeps runs of like
+/// instance records as blocks (see [`super::compact`]). An older dag refuses a
+/// newer record by name instead of misreading it.
+pub const RECORD_VERSION: u32 = 4;
 
-/// The newest record format this dag reads. 3: in the NATS store, a run record too
-/// large for one message keeps its DAG file text and task ids in an object
-/// (`body_object`); such records are written as version 3, so that an older dag
-/// refuses them by name instead of reading a run without tasks.
-pub const RECORD_VERSION_READ: u32 = 3;
+/// The newest record format this dag reads.
+pub const RECORD_VERSION_READ: u32 = RECORD_VERSION;
 
 impl RunRecord {
     /// A new run of `dag`, every task pending.

@@ -204,6 +204,10 @@ struct Header {
     body_object: Option<OutputsObject>,
 }
 
+/// The record format that brought `body_object`: a record with one is at least
+/// this version, so that an older dag refuses it by name.
+const BODY_OBJECT_VERSION: u32 = 3;
+
 /// The part of a run record moved to [`OUTPUTS_BUCKET`] (under the run id) when
 /// the record would not fit in one message.
 #[derive(Serialize, Deserialize)]
@@ -217,7 +221,7 @@ impl Header {
     fn with_record(self, mut run: RunRecord, lease: Option<Lease>) -> Header {
         if self.body_object.is_some() {
             run.definition = None;
-            run.version = crate::engine::record::RECORD_VERSION_READ;
+            run.version = run.version.max(BODY_OBJECT_VERSION);
         }
         Header {
             record: run,
@@ -268,7 +272,7 @@ async fn new_header(
     super::transport::put_object(client, &store, &name, &body)
         .await
         .map_err(|e| io("write", format!("{OUTPUTS_BUCKET}: {name}"), e))?;
-    header.record.version = crate::engine::record::RECORD_VERSION_READ;
+    header.record.version = header.record.version.max(BODY_OBJECT_VERSION);
     header.body_object = Some(OutputsObject {
         bucket: OUTPUTS_BUCKET.into(),
         name,

@@ -1,0 +1,463 @@
+//! The stored form of a run record's task list: runs of like records of instances
+//! (`convert.0`, `convert.1`, ...) are kept as one block, so that a mapped task of
+//! a million instances costs a few bytes per instance in `run.json`, not a record
+//! each.
+//!
+//! A block stands for `count` consecutive records whose ids are `GROUP.FROM`,
+//! `GROUP.FROM+1`, ... and that are alike but for the times of their one attempt:
+//!
+//! ```json
+//! {"group": "convert", "from": 0, "count": 3, "state": "success",
+//!  "attempt": {"attempt": 1, "host": "ci-7", "outcome": "success", "at": "2026-11-30T03:42:15.830Z",
+//!              "started": [0, 1, 212], "ended": [213, 212, 0]}}
+//! ```
+//!
+//! `started[k]` is the milliseconds from the previous instance's start (for the
+//! first, from `at`) to instance `k`'s; `ended[k]` from its start to its end.
+//! Without `attempt`, the instances have not run (pending, queued, skipped,
+//! upstream_failed, with the block's `reason`). Anything else a record may hold
+//! (outputs, a second attempt, an attempt still going) keeps the record whole.
+//! Reading expands blocks back into records: the record in memory is the same
+//! either way.
+
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::fanout::{MAX_RUN_TASKS, instance_id};
+use super::record::{Attempt, TaskRecord};
+use super::runner::Outputs;
+use super::state::TaskState;
+use super::time::Timestamp;
+
+/// Fewer like records than this in a row are written whole: small runs read as
+/// they always did.
+const MIN_BLOCK: usize = 8;
+
+/// The group and index an id is the instance id of, when writing it back as
+/// [`instance_id`] gives exactly the same text (no leading zeros).
+fn split_id(id: &str) -> Option<(&str, usize)> {
+    let (group, n) = id.rsplit_once('.')?;
+    if group.is_empty() || n.is_empty() || n.len() > 19 || (n.len() > 1 && n.starts_with('0')) {
+        return None;
+    }
+    if !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((group, n.parse().ok()?))
+}
+
+/// Whether `b` is like `a` but for its id and the times of its attempt.
+fn alike(a: &TaskRecord, b: &TaskRecord) -> bool {
+    let attempts_alike = match (a.attempts.as_slice(), b.attempts.as_slice()) {
+        ([], []) => true,
+        ([x], [y]) => {
+            x.attempt == y.attempt
+                && x.host == y.host
+                && x.outcome == y.outcome
+                && x.exit_code == y.exit_code
+                && x.error == y.error
+                && x.worker == y.worker
+                && x.deliveries == y.deliveries
+        }
+        _ => false,
+    };
+    a.state == b.state && a.reason == b.reason && attempts_alike
+}
+
+/// Whether a record may be part of a block at all.
+fn blockable(t: &TaskRecord) -> bool {
+    t.outputs.is_empty()
+        && t.instances.is_none()
+        && match t.attempts.as_slice() {
+            [] => true,
+            [a] => a.ended_at.is_some(),
+            _ => false,
+        }
+}
+
+/// How many records from `tasks[0]` form a block (1 when none).
+fn block_len(tasks: &[TaskRecord]) -> usize {
+    let first = &tasks[0];
+    let Some((group, from)) = split_id(&first.id).filter(|_| blockable(first)) else {
+        return 1;
+    };
+    let mut n = 1;
+    while let Some(t) = tasks.get(n) {
+        let follows =
+            split_id(&t.id).is_some_and(|(g, i)| g == group && from.checked_add(n) == Some(i));
+        if !(follows && blockable(t) && alike(first, t)) {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// Serializes a task list, runs of like instance records as blocks.
+pub fn serialize<S: Serializer>(tasks: &[TaskRecord], s: S) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(None)?;
+    let mut i = 0;
+    while i < tasks.len() {
+        let n = block_len(&tasks[i..]);
+        if n < MIN_BLOCK {
+            for t in &tasks[i..i + n] {
+                seq.serialize_element(t)?;
+            }
+        } else {
+            seq.serialize_element(&BlockOut(&tasks[i..i + n]))?;
+        }
+        i += n;
+    }
+    seq.end()
+}
+
+/// A block being written: like records, the first one standing for all.
+struct BlockOut<'a>(&'a [TaskRecord]);
+
+#[derive(Serialize)]
+struct BlockFields<'a> {
+    group: &'a str,
+    from: usize,
+    count: usize,
+    state: TaskState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt: Option<AttemptsOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct AttemptsOut<'a> {
+    attempt: u32,
+    host: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<TaskState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: &'a Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    deliveries: u64,
+    at: Timestamp,
+    started: Deltas<'a>,
+    ended: Deltas<'a>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The starts (`ends == false`: each from the one before, the first from `at`)
+/// or the ends (each from its own start) of a block's attempts, in milliseconds.
+struct Deltas<'a> {
+    tasks: &'a [TaskRecord],
+    at: Timestamp,
+    ends: bool,
+}
+
+impl Serialize for Deltas<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.tasks.len()))?;
+        let mut before = self.at.0 as i64;
+        for t in self.tasks {
+            let a = &t.attempts[0];
+            let start = a.started_at.0 as i64;
+            if self.ends {
+                let end = a.ended_at.map_or(start, |e| e.0 as i64);
+                seq.serialize_element(&(end - start))?;
+            } else {
+                seq.serialize_element(&(start - before))?;
+                before = start;
+            }
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for BlockOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let first = &self.0[0];
+        let (group, from) = split_id(&first.id).expect("a block starts with an instance id");
+        let attempt = first.attempts.first().map(|a| AttemptsOut {
+            attempt: a.attempt,
+            host: &a.host,
+            outcome: a.outcome,
+            exit_code: a.exit_code,
+            error: &a.error,
+            worker: &a.worker,
+            deliveries: a.deliveries,
+            at: a.started_at,
+            started: Deltas {
+                tasks: self.0,
+                at: a.started_at,
+                ends: false,
+            },
+            ended: Deltas {
+                tasks: self.0,
+                at: a.started_at,
+                ends: true,
+            },
+        });
+        BlockFields {
+            group,
+            from,
+            count: self.0.len(),
+            state: first.state,
+            reason: &first.reason,
+            attempt,
+        }
+        .serialize(s)
+    }
+}
+
+/// One entry of a stored task list: a record (`id`) or a block (`group`).
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    state: TaskState,
+    #[serde(default)]
+    attempts: Vec<Attempt>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    outputs: Outputs,
+    #[serde(default)]
+    instances: Option<usize>,
+    #[serde(default)]
+    from: usize,
+    #[serde(default)]
+    count: usize,
+    #[serde(default)]
+    attempt: Option<AttemptsIn>,
+}
+
+#[derive(Deserialize)]
+struct AttemptsIn {
+    attempt: u32,
+    host: String,
+    #[serde(default)]
+    outcome: Option<TaskState>,
+    #[serde(default)]
+    exit_code: Option<i32>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    worker: Option<String>,
+    #[serde(default)]
+    deliveries: u64,
+    at: Timestamp,
+    started: Vec<i64>,
+    ended: Vec<i64>,
+}
+
+/// Reads a task list written by [`serialize`] (or one of whole records only),
+/// refusing one that would hold more than [`MAX_RUN_TASKS`] tasks.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TaskRecord>, D::Error> {
+    d.deserialize_seq(TasksVisitor)
+}
+
+struct TasksVisitor;
+
+impl<'de> Visitor<'de> for TasksVisitor {
+    type Value = Vec<TaskRecord>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of task records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<TaskRecord>, A::Error> {
+        let mut tasks = Vec::new();
+        while let Some(e) = seq.next_element::<Entry>()? {
+            expand(e, &mut tasks).map_err(A::Error::custom)?;
+            if tasks.len() > MAX_RUN_TASKS {
+                return Err(A::Error::custom(format!(
+                    "more than {MAX_RUN_TASKS} tasks, more than a run may have"
+                )));
+            }
+        }
+        Ok(tasks)
+    }
+}
+
+/// Appends what one entry stands for.
+fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
+    let group = match (e.id, e.group) {
+        (Some(id), None) => {
+            tasks.push(TaskRecord {
+                id,
+                state: e.state,
+                attempts: e.attempts,
+                reason: e.reason,
+                outputs: e.outputs,
+                instances: e.instances,
+            });
+            return Ok(());
+        }
+        (None, Some(group)) => group,
+        _ => return Err("a task entry needs either `id` or `group`".into()),
+    };
+    if e.count > MAX_RUN_TASKS - tasks.len().min(MAX_RUN_TASKS)
+        || e.from.checked_add(e.count).is_none()
+    {
+        return Err(format!(
+            "a block of {} tasks of `{group}`: more than a run may have",
+            e.count
+        ));
+    }
+    let ids = (e.from..).take(e.count).map(|i| instance_id(&group, i));
+    let Some(a) = e.attempt else {
+        tasks.extend(ids.map(|id| TaskRecord {
+            reason: e.reason.clone(),
+            state: e.state,
+            ..TaskRecord::pending(id)
+        }));
+        return Ok(());
+    };
+    if a.started.len() != e.count || a.ended.len() != e.count {
+        return Err(format!(
+            "a block of {} tasks of `{group}` with {} start and {} end times",
+            e.count,
+            a.started.len(),
+            a.ended.len()
+        ));
+    }
+    let mut start = a.at.0;
+    for ((id, ds), de) in ids.zip(a.started).zip(a.ended) {
+        let (Some(s), Some(end)) = (
+            start.checked_add_signed(ds),
+            start
+                .checked_add_signed(ds)
+                .and_then(|s| s.checked_add_signed(de)),
+        ) else {
+            return Err(format!("a time of task `{id}` out of range"));
+        };
+        start = s;
+        tasks.push(TaskRecord {
+            attempts: vec![Attempt {
+                attempt: a.attempt,
+                started_at: Timestamp(s),
+                ended_at: Some(Timestamp(end)),
+                host: a.host.clone(),
+                outcome: a.outcome,
+                exit_code: a.exit_code,
+                error: a.error.clone(),
+                worker: a.worker.clone(),
+                deliveries: a.deliveries,
+            }],
+            reason: e.reason.clone(),
+            state: e.state,
+            ..TaskRecord::pending(id)
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Wrap {
+        #[serde(with = "super")]
+        tasks: Vec<TaskRecord>,
+    }
+
+    fn done(id: String, start: u64, end: u64) -> TaskRecord {
+        TaskRecord {
+            state: TaskState::Success,
+            attempts: vec![Attempt {
+                attempt: 1,
+                started_at: Timestamp(start),
+                ended_at: Some(Timestamp(end)),
+                host: "h".into(),
+                outcome: Some(TaskState::Success),
+                exit_code: Some(0),
+                error: None,
+                worker: None,
+                deliveries: 0,
+            }],
+            ..TaskRecord::pending(id)
+        }
+    }
+
+    fn round_trip(tasks: Vec<TaskRecord>) -> String {
+        let w = Wrap { tasks };
+        let text = serde_json::to_string(&w).unwrap();
+        let back: Wrap = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, w);
+        text
+    }
+
+    #[test]
+    fn like_instances_are_kept_as_a_block_and_read_back_the_same() {
+        let mut tasks = vec![TaskRecord::pending("list".into())];
+        // Out-of-order starts and a clock step back still read back exactly.
+        let starts = [1000u64, 1001, 999, 1500, 1500, 2000, 1999, 3000, 3001, 3002];
+        for (i, s) in starts.iter().enumerate() {
+            tasks.push(done(format!("m.{i}"), *s, s + i as u64 * 7));
+        }
+        tasks.push(TaskRecord::pending("after".into()));
+        let text = round_trip(tasks);
+        assert!(
+            text.contains(r#""group":"m","from":0,"count":10"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#""id":"m."#), "{text}");
+    }
+
+    #[test]
+    fn unlike_records_break_blocks_and_short_runs_stay_whole() {
+        let mut tasks: Vec<TaskRecord> = (0..20)
+            .map(|i| TaskRecord::pending(format!("m.{i}")))
+            .collect();
+        tasks[5].state = TaskState::Queued;
+        tasks[12].outputs.insert("k".into(), "v".into());
+        tasks[15].reason = Some("why".into());
+        // Ids that would not be written back the same are never in a block.
+        tasks.extend((0..10).map(|i| TaskRecord::pending(format!("v.0{i}"))));
+        tasks.extend((0..10).map(|i| TaskRecord::pending(format!("w.{}", 2 * i))));
+        let text = round_trip(tasks);
+        assert_eq!(text.matches(r#""group""#).count(), 0, "{text}");
+        let tasks: Vec<TaskRecord> = (0..30)
+            .map(|i| TaskRecord {
+                reason: Some("when was false".into()),
+                state: TaskState::Skipped,
+                ..TaskRecord::pending(format!("m.{i}"))
+            })
+            .collect();
+        let text = round_trip(tasks);
+        assert!(text.contains(r#""reason":"when was false""#), "{text}");
+        assert_eq!(text.matches(r#""group""#).count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_bad_block_is_refused_not_expanded() {
+        for (bad, why) in [
+            (
+                r#"{"tasks":[{"group":"m","from":0,"count":4000001,"state":"pending"}]}"#,
+                "more than a run may have",
+            ),
+            (
+                r#"{"tasks":[{"group":"m","from":0,"count":2,"state":"success","attempt":{"attempt":1,"host":"h","at":"2026-01-01T00:00:00Z","started":[0],"ended":[0,0]}}]}"#,
+                "with 1 start and 2 end times",
+            ),
+            (
+                r#"{"tasks":[{"group":"m","from":0,"count":1,"state":"success","attempt":{"attempt":1,"host":"h","at":"2026-01-01T00:00:00Z","started":[-9223372036854775808],"ended":[0]}}]}"#,
+                "out of range",
+            ),
+            (
+                r#"{"tasks":[{"state":"pending"}]}"#,
+                "either `id` or `group`",
+            ),
+        ] {
+            let err = serde_json::from_str::<Wrap>(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}
