@@ -1106,3 +1106,46 @@ fn like_instances_are_stored_as_blocks_and_read_back_whole() {
         format!("{{\"folded\":{}}}\n", record["seq"])
     );
 }
+
+/// Issue 14, item 7: a list a `for_each` reads may be longer than the 1 MiB
+/// output cap of other tasks (up to 32 MiB), in every executor; one over that
+/// fails its task naming the cap, and a task no `for_each` reads keeps the 1 MiB
+/// cap.
+#[test]
+fn a_list_output_may_pass_one_mib() {
+    let env = Env::new();
+    // 2,000 items of 1,006 characters: about 2 MB.
+    let list = "|\n      pad=$(head -c 1000 /dev/zero | tr '\\0' x)\n      echo \"items=[$(seq -f \"\\\"$pad%g\\\"\" -s, 1000 2999)]\" >> \"$DAG_OUTPUT\"\n";
+    env.write(
+        "long.yaml",
+        format!(
+            "name: long\ntasks:\n  list:\n    command: {list}  each:\n    type: fn\n    command: noop\n    for_each: ${{{{ tasks.list.outputs.items }}}}\n    depends_on: list\n    max_items: 5000\n  unread:\n    command: {list}  huge:\n    command: |\n      head -c 34000000 /dev/zero | tr '\\0' 1 | sed 's/^/items=/' >> \"$DAG_OUTPUT\"\n  over:\n    type: fn\n    command: noop\n    for_each: ${{{{ tasks.huge.outputs.items }}}}\n    depends_on: huge\n"
+        ),
+    );
+    in_every_executor(&env, "long.yaml", |executor, code, doc| {
+        assert_eq!(code, 1, "{executor}: {doc}");
+        assert_eq!(task_state(doc, "list"), "success", "{executor}");
+        assert_eq!(task_state(doc, "each"), "success", "{executor}");
+        let instances: Vec<_> = doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["id"].as_str().unwrap().starts_with("each."))
+            .map(|t| t["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(instances.len(), 2000, "{executor}");
+        assert!(instances.iter().all(|s| *s == "success"), "{executor}");
+        for (t, cap) in [
+            ("unread", "(1 MiB) per task"),
+            (
+                "huge",
+                "(32 MiB) for a task whose outputs a `for_each` reads",
+            ),
+        ] {
+            assert_eq!(task_state(doc, t), "failed", "{executor}: {t}");
+            let error = task(doc, t)["error"].as_str().unwrap();
+            assert!(error.contains(cap), "{executor}: {t}: {error}");
+        }
+        assert_eq!(task_state(doc, "over"), "upstream_failed", "{executor}");
+    });
+}

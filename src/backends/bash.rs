@@ -278,7 +278,7 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
             ),
         );
     }
-    let outputs = outputs::take(&output_file).await;
+    let outputs = outputs::take(&output_file, ctx.output_cap).await;
     match stopped {
         Some(reason) if cancelled => Outcome {
             exit_code: Some(code),

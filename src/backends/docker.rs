@@ -883,7 +883,7 @@ async fn run_container(
     guard.remove().await;
     // Unmounted once the container is gone.
     drop(pins);
-    let outputs = outputs::take(&output_file).await;
+    let outputs = outputs::take(&output_file, ctx.output_cap).await;
     match (outcome, outputs) {
         (o, Ok(outputs)) if o.status == crate::engine::runner::Status::Success => {
             o.with_outputs(outputs)

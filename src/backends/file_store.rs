@@ -261,16 +261,18 @@ fn drop_partial_line(file: &mut File) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The largest `run.json` read: far above any record dag writes (a run of 100,000
-/// tasks is a few tens of MiB); a bigger one is refused as corrupt rather than
+/// The largest `run.json` read: far above the records dag writes (a run of a
+/// million instances is 12 MB; each task's outputs take at most 1 MiB, or 32 MiB
+/// for a list a `for_each` reads); a bigger one is refused as corrupt rather than
 /// taken into memory.
-pub const MAX_RECORD_BYTES: u64 = 256 * 1024 * 1024;
+pub const MAX_RECORD_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// The longest line of `events.jsonl` read: the largest event dag writes carries a
-/// task's outputs (at most [`crate::engine::runner::MAX_OUTPUT_BYTES`], 1 MiB, each
-/// byte at most six once escaped in JSON) and its error; a longer line is refused
-/// as corrupt rather than taken into memory.
-pub const MAX_EVENT_LINE_BYTES: usize = 16 * 1024 * 1024;
+/// task's outputs (at most [`crate::engine::runner::MAX_LIST_OUTPUT_BYTES`],
+/// 32 MiB, each byte at most six once escaped in JSON) and its error; a longer
+/// line is refused as corrupt rather than taken into memory.
+pub const MAX_EVENT_LINE_BYTES: usize =
+    6 * crate::engine::runner::MAX_LIST_OUTPUT_BYTES + 16 * 1024 * 1024;
 
 /// `read_until(b'\n')` that stops taking bytes past `cap`: returns the length of the
 /// whole line (which may exceed `cap`, the bytes past it being skipped, not kept), so

@@ -149,7 +149,7 @@ impl TaskRunner for FnRunner {
                             ctx.log.line(&format!("skipped: {reason}"));
                             Outcome::skipped(reason)
                         }
-                        Ok(Ok(outputs)) => match check_output_size(&outputs) {
+                        Ok(Ok(outputs)) => match check_output_size(&outputs, ctx.output_cap) {
                             Ok(()) => Outcome::success(None).with_outputs(outputs),
                             Err(e) => {
                                 ctx.log.line(&format!("error: {e}"));
@@ -223,6 +223,7 @@ mod tests {
             stop: StopSignal::new(),
             resolved: None,
             upstream: Default::default(),
+            output_cap: crate::engine::runner::MAX_OUTPUT_BYTES,
             unrunnable: None,
             notes: None,
         }

@@ -13,9 +13,7 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 
 use crate::engine::expr::DEFAULT_OUTPUT;
-use crate::engine::runner::{
-    BoxFuture, MAX_OUTPUT_BYTES, Outcome, Outputs, TaskContext, TaskLog, TaskRunner,
-};
+use crate::engine::runner::{BoxFuture, Outcome, Outputs, TaskContext, TaskLog, TaskRunner};
 use crate::engine::secrets::{Secrets, redact_url, redact_urls};
 use crate::engine::spec::{HttpSpec, TaskKind};
 
@@ -53,7 +51,7 @@ impl TaskRunner for HttpRunner {
             let spec = spec.clone();
             let limit = ctx.timeout;
             tokio::select! {
-                outcome = request(&client, &spec, &ctx.log) => outcome,
+                outcome = request(&client, &spec, &ctx.log, ctx.output_cap) => outcome,
                 _ = tokio::time::sleep(limit) => {
                     let msg = format!("timed out after {}", humantime::format_duration(limit));
                     ctx.log.line(&format!("dag: {msg}"));
@@ -82,7 +80,12 @@ fn is_json(body: &str) -> bool {
         && serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok()
 }
 
-async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Outcome {
+async fn request(
+    client: &reqwest::Client,
+    spec: &HttpSpec,
+    log: &TaskLog,
+    output_cap: usize,
+) -> Outcome {
     let method = match reqwest::Method::from_bytes(spec.method.as_bytes()) {
         Ok(m) => m,
         Err(_) => return Outcome::failed(None, format!("invalid HTTP method `{}`", spec.method)),
@@ -143,7 +146,7 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
             Ok(Some(chunk)) => {
                 // (A secret's length more, so one across the log's cut is
                 // masked before the cut.)
-                let room = (MAX_OUTPUT_BYTES.max(LOG_BODY_CAP) + log.secrets().longest())
+                let room = (output_cap.max(LOG_BODY_CAP) + log.secrets().longest())
                     .saturating_sub(kept.len());
                 kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 total += chunk.len();
@@ -185,14 +188,15 @@ async fn request(client: &reqwest::Client, spec: &HttpSpec, log: &TaskLog) -> Ou
         return Outcome::failed(code, msg);
     }
     let mut outputs = Outputs::new();
-    if total <= MAX_OUTPUT_BYTES {
+    if total <= output_cap {
         outputs.insert(
             DEFAULT_OUTPUT.to_string(),
             String::from_utf8_lossy(&kept).into_owned(),
         );
     } else {
         log.line(&format!(
-            "dag: the body is not kept as the task's output: it is over the {MAX_OUTPUT_BYTES}-byte output cap"
+            "dag: the body is not kept as the task's output: it is over the cap of {}",
+            crate::engine::runner::describe_cap(output_cap)
         ));
     }
     Outcome::success(code).with_outputs(outputs)

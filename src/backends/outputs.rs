@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::engine::capped_read::{ReadError, read_regular};
 use crate::engine::expr::is_key;
-use crate::engine::runner::{MAX_OUTPUT_BYTES, Outputs, check_output_size};
+use crate::engine::runner::{Outputs, check_output_size, describe_cap};
 
 /// A private directory, created on first use and removed when the last handle goes,
 /// where tasks write their `$DAG_OUTPUT` files.
@@ -90,10 +90,10 @@ const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// someone else's. Only a regular file is read, never through a symbolic link, never
 /// more than the cap plus one byte, and on a blocking-pool thread with a timeout, so
 /// no file can stall the runtime that drives the other tasks and the heartbeats.
-pub async fn take(path: &Path) -> Result<Outputs, String> {
+pub async fn take(path: &Path, cap: usize) -> Result<Outputs, String> {
     let owned = path.to_path_buf();
     let read = tokio::task::spawn_blocking(move || {
-        let result = take_now(&owned);
+        let result = take_now(&owned, cap);
         remove(&owned);
         result
     });
@@ -126,14 +126,15 @@ fn remove(path: &Path) {
 /// `key=` and delimiter lines on top of the keys and values that the cap counts.
 const FILE_SLACK: u64 = 64 * 1024;
 
-fn take_now(path: &Path) -> Result<Outputs, String> {
-    let cap = MAX_OUTPUT_BYTES as u64 + FILE_SLACK;
-    let bytes = match read_regular(path, cap) {
+fn take_now(path: &Path, cap: usize) -> Result<Outputs, String> {
+    let most = cap as u64 + FILE_SLACK;
+    let bytes = match read_regular(path, most) {
         Ok(None) => return Ok(Outputs::new()),
         Ok(Some(bytes)) => bytes,
         Err(ReadError::TooBig { .. }) => {
             return Err(format!(
-                "$DAG_OUTPUT holds more than {cap} bytes, over the cap of {MAX_OUTPUT_BYTES} bytes (1 MiB) per task"
+                "$DAG_OUTPUT holds more than {most} bytes, over the cap of {}",
+                describe_cap(cap)
             ));
         }
         Err(ReadError::NotRegular(what)) => {
@@ -145,7 +146,7 @@ fn take_now(path: &Path) -> Result<Outputs, String> {
     };
     let text = String::from_utf8(bytes).map_err(|_| "$DAG_OUTPUT is not UTF-8 text".to_string())?;
     let outputs = parse(&text)?;
-    check_output_size(&outputs)?;
+    check_output_size(&outputs, cap)?;
     Ok(outputs)
 }
 
@@ -238,18 +239,32 @@ mod tests {
                 .unwrap()
                 .success()
         );
-        let err = take(&fifo).await.unwrap_err();
+        let err = take(&fifo, crate::engine::runner::MAX_OUTPUT_BYTES)
+            .await
+            .unwrap_err();
         assert!(err.contains("is a FIFO, not a regular file"), "{err}");
         assert!(!fifo.exists(), "the FIFO is removed");
         let link = dir.path().join("link");
         std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
-        let err = take(&link).await.unwrap_err();
+        let err = take(&link, crate::engine::runner::MAX_OUTPUT_BYTES)
+            .await
+            .unwrap_err();
         assert!(err.contains("is a symbolic link"), "{err}");
         let big = dir.path().join("big");
         std::fs::write(&big, format!("k={}\n", "x".repeat(2 * 1024 * 1024))).unwrap();
-        let err = take(&big).await.unwrap_err();
+        let err = take(&big, crate::engine::runner::MAX_OUTPUT_BYTES)
+            .await
+            .unwrap_err();
         assert!(err.contains("over the cap"), "{err}");
-        assert!(take(&dir.path().join("none")).await.unwrap().is_empty());
+        assert!(
+            take(
+                &dir.path().join("none"),
+                crate::engine::runner::MAX_OUTPUT_BYTES
+            )
+            .await
+            .unwrap()
+            .is_empty()
+        );
         let tree = dir.path().join("tree");
         std::fs::create_dir_all(tree.join("sub/deeper")).unwrap();
         std::fs::write(tree.join("sub/deeper/f"), "x").unwrap();
@@ -257,7 +272,9 @@ mod tests {
         std::fs::create_dir(&outside).unwrap();
         std::fs::write(outside.join("keep"), "x").unwrap();
         std::os::unix::fs::symlink(&outside, tree.join("sub/link")).unwrap();
-        let err = take(&tree).await.unwrap_err();
+        let err = take(&tree, crate::engine::runner::MAX_OUTPUT_BYTES)
+            .await
+            .unwrap_err();
         assert!(err.contains("a directory"), "{err}");
         assert!(!tree.exists(), "the directory a task left is removed");
         assert!(

@@ -112,6 +112,29 @@ impl Dag {
         dag
     }
 
+    /// The most task `index` may publish: [`MAX_LIST_OUTPUT_BYTES`] when a
+    /// `for_each` reads its outputs, else [`MAX_OUTPUT_BYTES`].
+    ///
+    /// [`MAX_LIST_OUTPUT_BYTES`]: super::runner::MAX_LIST_OUTPUT_BYTES
+    /// [`MAX_OUTPUT_BYTES`]: super::runner::MAX_OUTPUT_BYTES
+    pub fn output_cap(&self, index: usize) -> usize {
+        let id = &self.spec.tasks[index].id;
+        let listed = self.readers[index].iter().any(|&r| {
+            self.spec.tasks[r]
+                .map
+                .as_ref()
+                .and_then(|m| m.from.as_deref())
+                .is_some_and(|from| {
+                    matches!(super::expr::parse(from), Ok(super::expr::Expr::Output { task, .. }) if task == id)
+                })
+        });
+        if listed {
+            super::runner::MAX_LIST_OUTPUT_BYTES
+        } else {
+            super::runner::MAX_OUTPUT_BYTES
+        }
+    }
+
     /// The tasks an id names: the task of that id, or every instance of the mapped
     /// task of that id; `None` for an unknown id.
     pub fn named(&self, id: &str) -> Option<&[usize]> {

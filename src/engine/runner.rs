@@ -16,19 +16,35 @@ use super::spec::TaskSpec;
 /// Values a task publishes for its downstream tasks, by key.
 pub type Outputs = BTreeMap<String, String>;
 
-/// The most a task may publish, keys and values together.
+/// The most a task may publish, keys and values together ...
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 
-/// Checks the output cap, naming the total size when it is exceeded.
-pub fn check_output_size(outputs: &Outputs) -> Result<(), String> {
+/// ... unless a `for_each` reads its outputs: a list of a million items fits.
+pub const MAX_LIST_OUTPUT_BYTES: usize = 32 * 1024 * 1024;
+
+/// Checks the output cap (`cap`: [`MAX_OUTPUT_BYTES`], or
+/// [`MAX_LIST_OUTPUT_BYTES`] for a task a `for_each` reads), naming the total size
+/// when it is exceeded.
+pub fn check_output_size(outputs: &Outputs, cap: usize) -> Result<(), String> {
     let size: usize = outputs.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if size > MAX_OUTPUT_BYTES {
+    if size > cap {
         Err(format!(
-            "outputs total {size} bytes, over the cap of {MAX_OUTPUT_BYTES} bytes (1 MiB) per task"
+            "outputs total {size} bytes, over the cap of {}",
+            describe_cap(cap)
         ))
     } else {
         Ok(())
     }
+}
+
+/// How an output cap is told in errors: `1048576 bytes (1 MiB) per task`.
+pub fn describe_cap(cap: usize) -> String {
+    let whom = if cap > MAX_OUTPUT_BYTES {
+        "for a task whose outputs a `for_each` reads"
+    } else {
+        "per task (32 MiB for a task whose outputs a `for_each` reads)"
+    };
+    format!("{cap} bytes ({} MiB) {whom}", cap >> 20)
 }
 
 /// A boxed, sendable future, as runners return them.
@@ -126,6 +142,8 @@ pub struct TaskContext {
     pub resolved: Option<TaskSpec>,
     /// Outputs of the task's direct upstream tasks, by task id.
     pub upstream: BTreeMap<String, Outputs>,
+    /// The most the attempt may publish (see [`Dag::output_cap`]).
+    pub output_cap: usize,
     /// Why the attempt cannot start (an output it uses is missing); the attempt
     /// fails with this error without running.
     pub unrunnable: Option<String>,

@@ -224,7 +224,7 @@ struct Finder {
 impl Finder {
     /// `None` only if the automaton would have more than 2^31 states, one per
     /// byte of the patterns at most: secret values come from the environment (a
-    /// few MiB at most), the DAG file (256 MiB cap) and outputs (1 MiB cap).
+    /// few MiB at most), the DAG file (256 MiB cap) and outputs (32 MiB cap).
     fn new(patterns: &[String]) -> Option<Finder> {
         let matcher = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)

@@ -125,8 +125,9 @@ async fn restored(js: &jetstream::Context, stored: StoredTask) -> Result<TaskRec
     let Some(object) = stored.outputs_object else {
         return Ok(record);
     };
-    // Outputs are capped at 1 MiB; their JSON, escapes included, at most 6 times.
-    let cap = 6 * crate::engine::runner::MAX_OUTPUT_BYTES as u64 + 1024;
+    // Outputs are capped at 32 MiB (a list a `for_each` reads; others at 1 MiB);
+    // their JSON, escapes included, at most 6 times.
+    let cap = 6 * crate::engine::runner::MAX_LIST_OUTPUT_BYTES as u64 + 1024;
     record.outputs = read_object(js, &object, cap, "the outputs").await?;
     Ok(record)
 }

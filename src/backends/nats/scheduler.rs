@@ -605,6 +605,7 @@ impl NatsRunner {
             timeout_ms: task.timeout.map(|t| t.as_millis() as u64),
             params: ctx.dag.spec.params.clone(),
             upstream: ctx.upstream.clone(),
+            output_cap: ctx.output_cap,
         };
         let subject = task_subject(&task.queue, docker);
         // A message the workers would refuse is never sent: the attempt fails here,
@@ -739,7 +740,7 @@ impl NatsRunner {
                 r = &mut rx => return match r {
                     Ok((result, msg)) => {
                         let bytes = result.log_bytes;
-                        (outcome_of(&self.inner.js, result, msg), bytes)
+                        (outcome_of(&self.inner.js, result, msg, ctx.output_cap), bytes)
                     }
                     Err(_) => (Outcome::failed(None, "the result listener stopped"), 0),
                 },
@@ -823,7 +824,7 @@ impl NatsRunner {
         match tokio::time::timeout(patience, &mut rx).await {
             Ok(Ok((result, msg))) => {
                 let bytes = result.log_bytes;
-                let mut outcome = outcome_of(&self.inner.js, result, msg);
+                let mut outcome = outcome_of(&self.inner.js, result, msg, ctx.output_cap);
                 if outcome.status != Status::Success {
                     outcome.status = Status::Cancelled;
                 }
@@ -906,7 +907,14 @@ fn task_object(msg: &TaskMsg) -> String {
     format!("{}.{}.{}.task", msg.run_id, msg.task.id, msg.attempt)
 }
 
-fn outcome_of(js: &jetstream::Context, result: ResultMsg, msg: jetstream::Message) -> Outcome {
+/// The outcome a worker's result tells, its outputs held to `cap` (a worker
+/// checks them too; this one is not trusted to).
+fn outcome_of(
+    js: &jetstream::Context,
+    result: ResultMsg,
+    msg: jetstream::Message,
+    cap: usize,
+) -> Outcome {
     let js = js.clone();
     let ack = Arc::new(Acker::new(move || {
         tokio::spawn(async move {
@@ -933,7 +941,13 @@ fn outcome_of(js: &jetstream::Context, result: ResultMsg, msg: jetstream::Messag
     };
     outcome.outputs = result.outputs;
     outcome.ack = Some(ack);
-    outcome
+    match crate::engine::runner::check_output_size(&outcome.outputs, cap) {
+        Ok(()) => outcome,
+        Err(e) => Outcome {
+            ack: outcome.ack,
+            ..Outcome::failed(outcome.exit_code, format!("the worker's result: {e}"))
+        },
+    }
 }
 
 async fn copy_logs(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::runner::{Outputs, Status};
+use crate::engine::runner::{MAX_OUTPUT_BYTES, Outputs, Status};
 use crate::engine::spec::TaskSpec;
 use crate::engine::text::printable;
 use crate::engine::time::Timestamp;
@@ -47,6 +47,14 @@ pub struct TaskMsg {
     pub params: Vec<(String, String)>,
     /// Outputs of the task's direct upstream tasks.
     pub upstream: BTreeMap<String, Outputs>,
+    /// The most the attempt may publish (a worker takes at most
+    /// [`crate::engine::runner::MAX_LIST_OUTPUT_BYTES`]); absent: [`MAX_OUTPUT_BYTES`].
+    #[serde(default = "default_output_cap")]
+    pub output_cap: usize,
+}
+
+fn default_output_cap() -> usize {
+    MAX_OUTPUT_BYTES
 }
 
 /// What a worker reports about an attempt, on `dag.results.<run>`.

@@ -802,6 +802,9 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         stop,
         resolved: None,
         upstream: task_msg.upstream.clone(),
+        output_cap: task_msg
+            .output_cap
+            .min(crate::engine::runner::MAX_LIST_OUTPUT_BYTES),
         unrunnable: None,
         notes: None,
     };

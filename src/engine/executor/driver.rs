@@ -309,6 +309,7 @@ impl Driver {
             stop: stop.clone(),
             resolved,
             upstream,
+            output_cap: self.dag.output_cap(task),
             unrunnable,
             notes: self.notes.clone().map(|tx| {
                 Arc::new(move |note: Note| {
