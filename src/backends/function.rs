@@ -140,8 +140,9 @@ impl TaskRunner for FnRunner {
             skip: skip.clone(),
         };
         Box::pin(async move {
-            // Its own task, so that a panic is caught and reported as the failure.
-            let mut handle = tokio::spawn(f(fctx));
+            // Polled here, not spawned (a task each would wake another runtime
+            // thread per attempt); a panic is caught and reported as the failure.
+            let mut handle = CatchUnwind(f(fctx));
             let stopped = tokio::select! {
                 joined = &mut handle => {
                     return match joined {
@@ -172,7 +173,7 @@ impl TaskRunner for FnRunner {
                 _ = ctx.stop.hard.cancelled() => Ok("killed"),
             };
             cancel.cancel();
-            handle.abort();
+            drop(handle);
             match stopped {
                 Err(timeout) => Outcome::failed(None, timeout),
                 Ok(reason) => Outcome::cancelled(reason),
@@ -181,11 +182,27 @@ impl TaskRunner for FnRunner {
     }
 }
 
-fn panic_message(e: tokio::task::JoinError) -> String {
-    if !e.is_panic() {
-        return "function was aborted".to_string();
+/// A function's future, a panic while polling it turned into `Err` with the
+/// panic's payload (it is not polled again).
+struct CatchUnwind(BoxFuture<'static, FnResult>);
+
+impl std::future::Future for CatchUnwind {
+    type Output = Result<FnResult, Box<dyn std::any::Any + Send>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
     }
-    let payload = e.into_panic();
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     let text = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -1,6 +1,6 @@
 //! The dependency graph of a validated DAG: tasks by index, edges both ways.
 
-use std::collections::HashMap;
+use crate::engine::Map as HashMap;
 use std::sync::Arc;
 
 use super::spec::{DagSpec, TaskSpec};
@@ -64,7 +64,7 @@ impl Dag {
                 downstream[u].push(i);
             }
         }
-        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::default();
         for (i, t) in spec.tasks.iter().enumerate() {
             if let Some(m) = &t.map {
                 let members = groups.entry(m.group.clone()).or_default();
@@ -82,7 +82,7 @@ impl Dag {
             readers: vec![Vec::new(); n],
             groups,
             index,
-            expanded: HashMap::new(),
+            expanded: HashMap::default(),
             source: None,
             declared: None,
         };
@@ -172,7 +172,7 @@ impl Dag {
         if instances.is_empty() {
             return Dag::clone(&declared);
         }
-        let mut members: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
+        let mut members: HashMap<&str, Vec<(usize, &str)>> = HashMap::default();
         for t in &instances {
             if let Some(m) = &t.map
                 && let Some(i) = m.index
@@ -220,7 +220,7 @@ impl Dag {
         // instances its list gives, read from this DAG (a list may be the outputs
         // of another mapped task's instances).
         let declared_len = self.len();
-        let mut at: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut at: HashMap<String, (usize, usize)> = HashMap::default();
         for (t, r) in record.tasks.iter().enumerate().take(declared_len) {
             let Some(n) = r.instances else { continue };
             if !self.task(t).map.as_ref().is_some_and(|m| m.dynamic()) {
@@ -238,7 +238,7 @@ impl Dag {
                 record.tasks.len() - declared_len
             ));
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::engine::Set::default();
         if let Some(twice) = record.tasks[declared_len..]
             .iter()
             .find(|r| !seen.insert(r.id.as_str()))

@@ -3,7 +3,9 @@
 //! tallies are kept incrementally so each completion costs only its out-edges.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use crate::engine::Map as HashMap;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -189,7 +191,7 @@ pub(super) async fn run(
     let mut running: JoinSet<Outcome> = JoinSet::new();
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     d.notes = Some(notes_tx);
-    let mut attempts: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
+    let mut attempts: HashMap<tokio::task::Id, (usize, u32)> = HashMap::default();
     let log_faults = d.log_faults.clone();
 
     loop {

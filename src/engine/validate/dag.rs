@@ -1,7 +1,7 @@
 //! The top level of a DAG file (name, params, env, defaults) and the graph of its
 //! tasks: dependencies, cycles and output references.
 
-use std::collections::{HashMap, HashSet};
+use crate::engine::{Map as HashMap, Set as HashSet};
 use std::time::Duration;
 
 use crate::engine::fanout::{instance_group, instance_id};
@@ -392,7 +392,7 @@ impl Checker<'_, '_> {
         let mut unknown_deps = 0usize;
         for (i, task_deps) in deps.iter().enumerate() {
             let id = ids[i];
-            let mut seen = HashSet::new();
+            let mut seen = HashSet::default();
             for (dep, span) in task_deps {
                 if dep == id {
                     self.report(Problem::at(
@@ -470,7 +470,7 @@ impl Checker<'_, '_> {
         tasks: Vec<TaskSpec>,
         entries: &Entries<'_>,
     ) -> Option<Vec<TaskSpec>> {
-        let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+        let mut groups: HashMap<String, Vec<String>> = HashMap::default();
         for t in &tasks {
             if let Some(m) = &t.map {
                 groups
@@ -487,7 +487,7 @@ impl Checker<'_, '_> {
         let mut ok = true;
         // Instance ids are ids like any other: unique across every task and
         // instance, and within the limits of a name.
-        let mut owner: HashMap<&str, &str> = HashMap::new();
+        let mut owner: HashMap<&str, &str> = HashMap::default();
         let mut sorted: Vec<(&String, &Vec<String>)> = groups.iter().collect();
         sorted.sort();
         for (group, ids) in sorted {
@@ -680,7 +680,7 @@ fn references_upstream(
         }
     }
     let mut result = vec![true; refs.len()];
-    let mut by_from: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+    let mut by_from: HashMap<usize, Vec<(usize, usize)>> = HashMap::default();
     for (i, r) in refs.iter().enumerate() {
         if let (Some(&from), Some(&user)) = (index.get(r.from.as_str()), index.get(r.task.as_str()))
         {

@@ -425,7 +425,7 @@ impl Checker<'_, '_> {
                     .all(|a| c.iter().any(|(k, v)| k == a && token(v)))
             })
             && {
-                let mut seen = std::collections::HashSet::new();
+                let mut seen = crate::engine::Set::default();
                 by_value.iter().all(|s| seen.insert(s.as_str()))
             };
         Some(
