@@ -682,14 +682,9 @@ mod tests {
         RunRecord::new("20260101T000000000Z-0000".into(), &dag, "t.yaml".into())
     }
 
-    #[test]
-    fn committed_events_survive_without_a_final_record() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
-        let mut record = new_record();
-        let mut w = store.create_run(&record).unwrap();
-        w.commit(&record, true).unwrap();
-        for e in [
+    /// A run's start and its task queued.
+    fn first_events() -> [Event; 2] {
+        [
             Event::RunStarted {
                 at: Timestamp(1),
                 host: "h".into(),
@@ -701,7 +696,17 @@ mod tests {
                 at: Timestamp(2),
                 reason: None,
             },
-        ] {
+        ]
+    }
+
+    #[test]
+    fn committed_events_survive_without_a_final_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let mut record = new_record();
+        let mut w = store.create_run(&record).unwrap();
+        w.commit(&record, true).unwrap();
+        for e in first_events() {
             record.apply(&e).unwrap();
             w.append(&e).unwrap();
         }
@@ -728,19 +733,7 @@ mod tests {
         w.commit(&record, true).unwrap();
         let run_dir = dir.path().join("runs").join(&record.run_id);
         let first = std::fs::read(run_dir.join("run.json")).unwrap();
-        let events = [
-            Event::RunStarted {
-                at: Timestamp(1),
-                host: "h".into(),
-                pid: 1,
-            },
-            Event::TaskState {
-                task: 0,
-                state: TaskState::Queued,
-                at: Timestamp(2),
-                reason: None,
-            },
-        ];
+        let events = first_events();
         let apply = |w: &mut Box<dyn RunWriter>, record: &mut RunRecord, e: &Event| {
             record.apply(e).unwrap();
             w.append(e).unwrap();
