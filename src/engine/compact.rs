@@ -24,7 +24,7 @@ use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::fanout::{MAX_RUN_TASKS, instance_id};
+use super::fanout::{MAX_RUN_TASKS, instance_id, instance_parts};
 use super::record::{Attempt, TaskRecord};
 use super::runner::Outputs;
 use super::state::TaskState;
@@ -33,19 +33,6 @@ use super::time::Timestamp;
 /// Fewer like records than this in a row are written whole: small runs read as
 /// they always did.
 const MIN_BLOCK: usize = 8;
-
-/// The group and index an id is the instance id of, when writing it back as
-/// [`instance_id`] gives exactly the same text (no leading zeros).
-fn split_id(id: &str) -> Option<(&str, usize)> {
-    let (group, n) = id.rsplit_once('.')?;
-    if group.is_empty() || n.is_empty() || n.len() > 19 || (n.len() > 1 && n.starts_with('0')) {
-        return None;
-    }
-    if !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((group, n.parse().ok()?))
-}
 
 /// Whether `b` is like `a` but for its id and the times of its attempt.
 fn alike(a: &TaskRecord, b: &TaskRecord) -> bool {
@@ -79,13 +66,13 @@ fn blockable(t: &TaskRecord) -> bool {
 /// How many records from `tasks[0]` form a block (1 when none).
 fn block_len(tasks: &[TaskRecord]) -> usize {
     let first = &tasks[0];
-    let Some((group, from)) = split_id(&first.id).filter(|_| blockable(first)) else {
+    let Some((group, from)) = instance_parts(&first.id).filter(|_| blockable(first)) else {
         return 1;
     };
     let mut n = 1;
     while let Some(t) = tasks.get(n) {
-        let follows =
-            split_id(&t.id).is_some_and(|(g, i)| g == group && from.checked_add(n) == Some(i));
+        let follows = instance_parts(&t.id)
+            .is_some_and(|(g, i)| g == group && from.checked_add(n) == Some(i));
         if !(follows && blockable(t) && alike(first, t)) {
             break;
         }
@@ -180,7 +167,7 @@ impl Serialize for Deltas<'_> {
 impl Serialize for BlockOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let first = &self.0[0];
-        let (group, from) = split_id(&first.id).expect("a block starts with an instance id");
+        let (group, from) = instance_parts(&first.id).expect("a block starts with an instance id");
         let attempt = first.attempts.first().map(|a| AttemptsOut {
             attempt: a.attempt,
             host: &a.host,

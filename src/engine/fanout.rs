@@ -41,6 +41,19 @@ pub fn instance_id(group: &str, index: usize) -> String {
     format!("{group}.{index}")
 }
 
+/// The group and index of which `id` is the [`instance_id`], when writing them
+/// back gives exactly `id` (no leading zeros): `("convert", 3)` for `convert.3`.
+pub fn instance_parts(id: &str) -> Option<(&str, usize)> {
+    let (group, n) = id.rsplit_once('.')?;
+    if group.is_empty() || n.is_empty() || n.len() > 19 || (n.len() > 1 && n.starts_with('0')) {
+        return None;
+    }
+    if !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((group, n.parse().ok()?))
+}
+
 /// The mapped task whose instance `id` could be (`convert` for `convert.3`): the
 /// part before a last `.` followed by digits only.
 pub fn instance_group(id: &str) -> Option<&str> {

@@ -3,6 +3,7 @@
 use crate::engine::Map as HashMap;
 use std::sync::Arc;
 
+use super::fanout::instance_parts;
 use super::spec::{DagSpec, TaskSpec};
 use super::state::TaskState;
 
@@ -24,7 +25,9 @@ pub struct Dag {
     /// The mapped tasks (`for_each`, `matrix`) by id, each with its instances
     /// (none for a mapped task without instances: its stand-in is not one).
     pub groups: HashMap<String, Vec<usize>>,
-    /// Task index by id.
+    /// Task index by id, but for instances that are where their id says in
+    /// `groups` (`convert.3` is `groups["convert"][3]`): a million of those would
+    /// take 70 MB here.
     index: HashMap<String, usize>,
     /// A mapped task that expanded at run time and its instances, by its id (what
     /// the id names: `dag retry --task` runs the expansion and every instance
@@ -42,28 +45,6 @@ impl Dag {
     /// Builds the graph. The caller has already checked that every dependency exists
     /// and that there is no cycle (see [`find_cycles`]).
     pub fn new(spec: DagSpec) -> Dag {
-        let index: HashMap<String, usize> = spec
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.id.clone(), i))
-            .collect();
-        let upstream: Vec<Vec<usize>> = spec
-            .tasks
-            .iter()
-            .map(|t| {
-                t.depends_on
-                    .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
-                    .collect()
-            })
-            .collect();
-        let mut downstream = vec![Vec::new(); spec.tasks.len()];
-        for (i, ups) in upstream.iter().enumerate() {
-            for &u in ups {
-                downstream[u].push(i);
-            }
-        }
         let mut groups: HashMap<String, Vec<usize>> = HashMap::default();
         for (i, t) in spec.tasks.iter().enumerate() {
             if let Some(m) = &t.map {
@@ -73,11 +54,22 @@ impl Dag {
                 }
             }
         }
+        let placed = |i: usize, id: &str| {
+            instance_parts(id)
+                .is_some_and(|(g, k)| groups.get(g).and_then(|m| m.get(k)) == Some(&i))
+        };
+        let index: HashMap<String, usize> = spec
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| !placed(*i, &t.id))
+            .map(|(i, t)| (t.id.clone(), i))
+            .collect();
         let n = spec.tasks.len();
         let mut dag = Dag {
             spec,
-            upstream,
-            downstream,
+            upstream: Vec::new(),
+            downstream: vec![Vec::new(); n],
             reads: vec![Vec::new(); n],
             readers: vec![Vec::new(); n],
             groups,
@@ -86,6 +78,22 @@ impl Dag {
             source: None,
             declared: None,
         };
+        dag.upstream = dag
+            .spec
+            .tasks
+            .iter()
+            .map(|t| {
+                t.depends_on
+                    .iter()
+                    .filter_map(|d| dag.index_of(d))
+                    .collect()
+            })
+            .collect();
+        for (i, ups) in dag.upstream.iter().enumerate() {
+            for &u in ups {
+                dag.downstream[u].push(i);
+            }
+        }
         for (i, t) in dag.spec.tasks.iter().enumerate() {
             if t.map.as_ref().is_some_and(|m| m.dynamic())
                 && let Some(members) = dag.groups.get(&t.id).filter(|m| !m.is_empty())
@@ -141,10 +149,22 @@ impl Dag {
         if let Some(all) = self.expanded.get(id) {
             return Some(all);
         }
-        match self.index.get(id) {
-            Some(i) => Some(std::slice::from_ref(i)),
-            None => self.groups.get(id).map(Vec::as_slice),
+        if let Some(i) = self.index.get(id) {
+            return Some(std::slice::from_ref(i));
         }
+        if let Some(at) = self.placed(id) {
+            return Some(at);
+        }
+        self.groups.get(id).map(Vec::as_slice)
+    }
+
+    /// An instance found where its id says in `groups` (see `index`).
+    fn placed(&self, id: &str) -> Option<&[usize]> {
+        let (group, k) = instance_parts(id)?;
+        let members = self.groups.get(group)?;
+        members
+            .get(k..=k)
+            .filter(|m| self.spec.tasks[m[0]].id == id)
     }
 
     /// This DAG with `instances` (of mapped tasks read at run time) made tasks of
@@ -304,7 +324,10 @@ impl Dag {
 
     /// Index of the task with this id.
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
+        match self.index.get(id) {
+            Some(&i) => Some(i),
+            None => self.placed(id).map(|at| at[0]),
+        }
     }
 
     /// The sub-DAG of `ids` and everything upstream of them (`--only`), in

@@ -377,11 +377,8 @@ impl Checker<'_, '_> {
                 ok = false;
                 continue;
             }
-            let (task, task_deps) = self.task(id, knode, v, defaults);
-            match task {
-                Some(specs) => tasks.extend(specs),
-                None => ok = false,
-            }
+            let (made, task_deps) = self.task(id, knode, v, defaults, &mut tasks);
+            ok &= made;
             ids.push(id);
             deps.push(task_deps);
             id_spans.push(knode.span);

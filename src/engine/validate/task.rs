@@ -18,7 +18,8 @@ impl Checker<'_, '_> {
         key: &Node,
         node: &Node,
         defaults: &Defaults,
-    ) -> (Option<Vec<TaskSpec>>, Vec<(String, Span)>) {
+        out: &mut Vec<TaskSpec>,
+    ) -> (bool, Vec<(String, Span)>) {
         let what = format!("task `{id}`");
         if !matches!(node.kind, NodeKind::Map(_)) {
             self.not_a_map(
@@ -27,10 +28,10 @@ impl Checker<'_, '_> {
                 &format!("{what} must be a map of task keys"),
                 &format!("write `{id}: {{ command: ... }}`"),
             );
-            return (None, Vec::new());
+            return (false, Vec::new());
         }
         let Some(entries) = self.entries(node, &what) else {
-            return (None, Vec::new());
+            return (false, Vec::new());
         };
         let deps = match entries.iter().find(|(k, ..)| *k == "depends_on") {
             Some((_, _, v)) => self.string_list(v, "depends_on").unwrap_or_default(),
@@ -50,13 +51,19 @@ impl Checker<'_, '_> {
                 .help("a list written in the file is as long as it is"),
             );
         }
-        let specs = match source {
+        let start = out.len();
+        let made = match source {
             None => None,
-            Some(Some(from)) => self.template_spec(id, key, &entries, defaults, from),
-            Some(None) => self.instance_specs_or_task(id, key, &entries, defaults),
+            Some(Some(from)) => self
+                .template_spec(id, key, &entries, defaults, from)
+                .map(|specs| out.extend(specs)),
+            Some(None) => self.instance_specs_or_task(id, key, &entries, defaults, out),
         };
+        if made.is_none() {
+            out.truncate(start);
+        }
         self.current_task = None;
-        (specs, deps)
+        (made.is_some(), deps)
     }
 
     /// A task's spec, or its instances' when it has a `for_each` or `matrix` in the
@@ -67,7 +74,8 @@ impl Checker<'_, '_> {
         key: &Node,
         entries: &Entries<'_>,
         defaults: &Defaults,
-    ) -> Option<Vec<TaskSpec>> {
+        out: &mut Vec<TaskSpec>,
+    ) -> Option<()> {
         match self.instances(entries) {
             None => None,
             Some(None) => {
@@ -83,9 +91,11 @@ impl Checker<'_, '_> {
                     return None;
                 }
                 self.task_spec(id, key, entries, defaults, &format!("task `{id}`"))
-                    .map(|s| vec![s])
+                    .map(|s| out.push(s))
             }
-            Some(Some(instances)) => self.instance_specs(id, key, entries, defaults, instances),
+            Some(Some(instances)) => {
+                self.instance_specs(id, key, entries, defaults, instances, out)
+            }
         }
     }
 
@@ -168,7 +178,8 @@ impl Checker<'_, '_> {
         entries: &Entries<'_>,
         defaults: &Defaults,
         instances: Vec<super::map::Instance>,
-    ) -> Option<Vec<TaskSpec>> {
+        out: &mut Vec<TaskSpec>,
+    ) -> Option<()> {
         let max_parallel = self.max_parallel(entries)?;
         if instances.is_empty() {
             self.instance = Some(super::map::Instance {
@@ -179,9 +190,12 @@ impl Checker<'_, '_> {
             self.instance = None;
             let mut spec = spec?;
             spec.map = Some(Box::new(super::map::Instance::default().record(id, None)));
-            return Some(vec![spec]);
+            out.push(spec);
+            return Some(());
         }
-        let mut specs = Vec::with_capacity(instances.len());
+        // Made straight into the run's list of tasks: a million instances gathered
+        // apart first would be held twice.
+        out.reserve(instances.len());
         let mut bytes = 0usize;
         for (index, instance) in instances.into_iter().enumerate() {
             let instance_id = format!("{id}.{}", instance.suffix);
@@ -211,9 +225,9 @@ impl Checker<'_, '_> {
                 return None;
             }
             spec.max_parallel = max_parallel;
-            specs.push(spec);
+            out.push(spec);
         }
-        Some(specs)
+        Some(())
     }
 
     pub(super) fn task_spec(
