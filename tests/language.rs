@@ -1105,6 +1105,27 @@ fn like_instances_are_stored_as_blocks_and_read_back_whole() {
         stored("events.jsonl"),
         format!("{{\"folded\":{}}}\n", record["seq"])
     );
+    // Instances run again alike stay blocks (attack pass: each retry of a
+    // million instances wrote them whole, and the ninth made a run.json too big
+    // to read).
+    env.run(&["retry", &id, "--task", "each"]).code(0);
+    let record: serde_json::Value = serde_json::from_str(&stored("run.json")).unwrap();
+    let blocks: Vec<_> = record["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t.get("group").is_some())
+        .map(|t| {
+            (
+                t["from"].as_u64().unwrap(),
+                t["attempts"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(blocks, [(0, 2), (13, 2)], "{record}");
+    let status = env.run(&["status", &id, "--output", "json"]);
+    status.code(0);
+    assert_eq!(task(&status.json(), "each.24")["attempts"], 2);
 }
 
 /// Issue 14, item 7: a list a `for_each` reads may be longer than the 1 MiB
@@ -1148,4 +1169,24 @@ fn a_list_output_may_pass_one_mib() {
         }
         assert_eq!(task_state(doc, "over"), "upstream_failed", "{executor}");
     });
+    // Three lists of 25 MB: a bash task after all three is no task message over
+    // 64 MiB (attack pass: every task message carried its upstream tasks'
+    // outputs, which only fn tasks read whole).
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let _w = env.worker(&nats, "lists", &[]);
+    let mut three = String::from("name: three\ntasks:\n");
+    for l in ["l1", "l2", "l3"] {
+        three.push_str(&format!(
+            "  {l}:\n    command: printf 'items=[\"%s\"]\\n' \"$(head -c 25000000 /dev/zero | tr '\\0' x)\" >> \"$DAG_OUTPUT\"\n  m{l}:\n    type: fn\n    command: noop\n    depends_on: {l}\n    when: 'false'\n    for_each: ${{{{ tasks.{l}.outputs.items }}}}\n"
+        ));
+    }
+    three.push_str("  report:\n    command: 'true'\n    depends_on: [l1, l2, l3]\n");
+    env.write("three.yaml", three);
+    let (code, doc, _) = env.run_distributed(&nats, "three.yaml", &[]);
+    // (The document holds 75 MB of outputs: not shown.)
+    let report = task(&doc, "report");
+    assert_eq!(report["state"], "success", "{}", report["error"]);
+    assert_eq!(code, 0);
 }

@@ -320,7 +320,14 @@ fn write_atomically(
     // temporary name (a symbolic link to a file elsewhere, a FIFO) is unlinked, never
     // followed or opened, and the file written is a fresh one (`O_EXCL`), opened
     // without blocking.
-    match fs::remove_file(&tmp) {
+    // A directory there (a task's doing) goes too, with what it holds (never
+    // what links in it point to).
+    let removed = match fs::symlink_metadata(&tmp) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(&tmp),
+        Ok(_) => fs::remove_file(&tmp),
+        Err(e) => Err(e),
+    };
+    match removed {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err("remove", &tmp)(e)),
@@ -396,8 +403,10 @@ impl StateStore for FileStore {
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(run_id.to_string()));
         }
-        // Loaded under the lock: nobody else appends now.
-        let record = self.load_run(run_id)?;
+        // Loaded under the lock: nobody else appends now. Written back from now
+        // on in this dag's format (blocks: see `crate::engine::compact`).
+        let mut record = self.load_run(run_id)?;
+        record.version = record.version.max(crate::engine::record::RECORD_VERSION);
         let events_path = dir.join("events.jsonl");
         let mut events = open_regular(
             &events_path,
@@ -585,12 +594,45 @@ struct Folded {
 
 /// Writes `record` as `path`: encoded straight into a fresh file, fsynced and
 /// renamed into place (see [`write_atomically`]).
+/// A record larger than dag reads back ([`MAX_RECORD_BYTES`]) is not written:
+/// the write fails, and the run stops as on a full disk, readable as last
+/// committed.
 fn write_record(path: &Path, record: &RunRecord) -> Result<(), StoreError> {
     write_atomically(path, true, |f| {
-        let mut out = std::io::BufWriter::with_capacity(BUFFER, f);
+        let capped = Capped {
+            inner: f,
+            left: MAX_RECORD_BYTES,
+        };
+        let mut out = std::io::BufWriter::with_capacity(BUFFER, capped);
         serde_json::to_writer(&mut out, record).map_err(std::io::Error::from)?;
         out.flush()
     })
+}
+
+/// A writer that refuses to take more than `left` bytes.
+struct Capped<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W: Write> Write for Capped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!(
+                    "the run's record would be larger than the {MAX_RECORD_BYTES} bytes dag reads back"
+                ),
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl FileRunWriter {
@@ -758,6 +800,31 @@ mod tests {
             err.contains("starts after events that run.json does not hold"),
             "{err}"
         );
+    }
+
+    /// Attack pass on issue 14: a directory a task left at a temporary name does
+    /// not fail the run's last write; a record over what dag reads back is not
+    /// written.
+    #[test]
+    fn a_directory_at_a_temporary_name_is_removed_and_records_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let record = new_record();
+        let mut w = store.create_run(&record).unwrap();
+        let run_dir = dir.path().join("runs").join(&record.run_id);
+        for name in ["events.jsonl.tmp", "run.json.tmp"] {
+            std::fs::create_dir_all(run_dir.join(name).join("x")).unwrap();
+        }
+        w.commit(&record, true).unwrap();
+        assert_eq!(store.load_run(&record.run_id).unwrap(), record);
+        let mut out = Capped {
+            inner: Vec::new(),
+            left: 5,
+        };
+        out.write_all(b"12345").unwrap();
+        let err = out.write_all(b"6").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+        assert_eq!(out.inner, b"12345");
     }
 
     #[test]

@@ -57,7 +57,12 @@ pub type TaskFn = Arc<dyn Fn(FnContext) -> BoxFuture<'static, FnResult> + Send +
 /// Runs `fn` tasks.
 #[derive(Clone, Default)]
 pub struct FnRunner {
-    functions: BTreeMap<String, TaskFn>,
+    /// Each function, and whether it is one of the built-ins, which never block
+    /// or panic when dropped: those are polled in their attempt. Others run as
+    /// tasks of their own, so that a function that blocks its thread still ends at
+    /// its timeout or Ctrl-C (a task each wakes another runtime thread: for a
+    /// million `noop`s that cost a fifth of the run).
+    functions: BTreeMap<String, (TaskFn, bool)>,
 }
 
 impl FnRunner {
@@ -97,6 +102,9 @@ impl FnRunner {
                 ctx.args
             })
         });
+        for (_, polled) in r.functions.values_mut() {
+            *polled = true;
+        }
         r
     }
 
@@ -106,8 +114,10 @@ impl FnRunner {
         F: Fn(FnContext) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = FnResult> + Send + 'static,
     {
-        self.functions
-            .insert(name.to_string(), Arc::new(move |ctx| Box::pin(f(ctx))));
+        self.functions.insert(
+            name.to_string(),
+            (Arc::new(move |ctx| Box::pin(f(ctx))), false),
+        );
     }
 
     /// Names of the registered functions, sorted.
@@ -121,7 +131,7 @@ impl TaskRunner for FnRunner {
         let TaskKind::Fn { name, args } = &ctx.task().kind else {
             return Box::pin(async { Outcome::failed(None, "not an fn task") });
         };
-        let Some(f) = self.functions.get(name).cloned() else {
+        let Some((f, polled)) = self.functions.get(name).cloned() else {
             let msg = format!("unknown function `{name}`");
             return Box::pin(async move { Outcome::failed(None, msg) });
         };
@@ -140,9 +150,12 @@ impl TaskRunner for FnRunner {
             skip: skip.clone(),
         };
         Box::pin(async move {
-            // Polled here, not spawned (a task each would wake another runtime
-            // thread per attempt); a panic is caught and reported as the failure.
-            let mut handle = CatchUnwind(f(fctx));
+            // A panic is caught and reported as the failure.
+            let mut handle = if polled {
+                Running::Polled(f(fctx))
+            } else {
+                Running::Spawned(tokio::spawn(f(fctx)))
+            };
             let stopped = tokio::select! {
                 joined = &mut handle => {
                     return match joined {
@@ -161,8 +174,7 @@ impl TaskRunner for FnRunner {
                             ctx.log.line(&format!("error: {msg}"));
                             Outcome::failed(None, msg)
                         }
-                        Err(e) => {
-                            let msg = panic_message(e);
+                        Err(msg) => {
                             ctx.log.line(&msg);
                             Outcome::failed(None, msg)
                         }
@@ -182,22 +194,45 @@ impl TaskRunner for FnRunner {
     }
 }
 
-/// A function's future, a panic while polling it turned into `Err` with the
-/// panic's payload (it is not polled again).
-struct CatchUnwind(BoxFuture<'static, FnResult>);
+/// A function being run: polled in its attempt (built-ins), or a task of its own,
+/// aborted when this is dropped. Either way a panic ends it as `Err` saying so
+/// (and it is not polled again).
+enum Running {
+    Polled(BoxFuture<'static, FnResult>),
+    Spawned(tokio::task::JoinHandle<FnResult>),
+}
 
-impl std::future::Future for CatchUnwind {
-    type Output = Result<FnResult, Box<dyn std::any::Any + Send>>;
+impl std::future::Future for Running {
+    type Output = Result<FnResult, String>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         use std::task::Poll;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
-            Err(payload) => Poll::Ready(Err(payload)),
+        match &mut *self {
+            Running::Polled(f) => {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.as_mut().poll(cx)))
+                {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+                    Err(payload) => Poll::Ready(Err(panic_message(payload))),
+                }
+            }
+            Running::Spawned(h) => std::pin::Pin::new(h).poll(cx).map(|joined| {
+                joined.map_err(|e| match e.try_into_panic() {
+                    Ok(payload) => panic_message(payload),
+                    Err(_) => "function was aborted".to_string(),
+                })
+            }),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Running::Spawned(h) = self {
+            h.abort();
         }
     }
 }
@@ -253,7 +288,33 @@ mod tests {
             ctx.cancel.cancelled().await;
             Ok(Outputs::new())
         });
+        // Blocks its thread, as a function should not, and panics when dropped.
+        r.register("blocks", |_ctx| async {
+            struct Loud;
+            impl Drop for Loud {
+                fn drop(&mut self) {
+                    panic!("dropped");
+                }
+            }
+            let loud = Loud;
+            std::thread::sleep(Duration::from_secs(3));
+            tokio::task::yield_now().await;
+            std::mem::forget(loud);
+            Ok(Outputs::new())
+        });
         r
+    }
+
+    /// Attack pass on issue 14: a function that blocks its thread still ends at
+    /// its timeout (it runs as a task of its own; only built-ins are polled in
+    /// their attempt), and one that panics when dropped is no executor's panic.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_function_that_blocks_still_times_out() {
+        let out = runner()
+            .run(context("blocks", Duration::from_millis(100)))
+            .await;
+        assert_eq!(out.status, Status::Failed);
+        assert_eq!(out.error.as_deref(), Some("timed out after 100ms"));
     }
 
     #[tokio::test]

@@ -1,30 +1,31 @@
 //! The stored form of a run record's task list: runs of like records of instances
 //! (`convert.0`, `convert.1`, ...) are kept as one block, so that a mapped task of
-//! a million instances costs a few bytes per instance in `run.json`, not a record
-//! each.
+//! a million instances costs a few bytes per instance and attempt in `run.json`,
+//! not a record each.
 //!
 //! A block stands for `count` consecutive records whose ids are `GROUP.FROM`,
-//! `GROUP.FROM+1`, ... and that are alike but for the times of their one attempt:
+//! `GROUP.FROM+1`, ... and that are alike but for the times of their attempts
+//! (as many for each, all ended):
 //!
 //! ```json
 //! {"group": "convert", "from": 0, "count": 3, "state": "success",
-//!  "attempt": {"attempt": 1, "host": "ci-7", "outcome": "success", "at": "2026-11-30T03:42:15.830Z",
-//!              "started": [0, 1, 212], "ended": [213, 212, 0]}}
+//!  "attempts": [{"attempt": 1, "host": "ci-7", "outcome": "success", "at": "2026-11-30T03:42:15.830Z",
+//!                "started": [0, 1, 212], "ended": [213, 212, 0]}]}
 //! ```
 //!
-//! `started[k]` is the milliseconds from the previous instance's start (for the
-//! first, from `at`) to instance `k`'s; `ended[k]` from its start to its end.
-//! Without `attempt`, the instances have not run (pending, queued, skipped,
-//! upstream_failed, with the block's `reason`). Anything else a record may hold
-//! (outputs, a second attempt, an attempt still going) keeps the record whole.
-//! Reading expands blocks back into records: the record in memory is the same
-//! either way.
+//! For each attempt, `started[k]` is the milliseconds from the previous
+//! instance's start of that attempt (for the first, from `at`) to instance `k`'s;
+//! `ended[k]` from its start to its end. Without `attempts`, the instances have
+//! not run (pending, queued, skipped, upstream_failed, with the block's
+//! `reason`). Anything else a record may hold (outputs, an attempt still going)
+//! keeps the record whole. Reading expands blocks back into records: the record
+//! in memory is the same either way.
 
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::fanout::{MAX_RUN_TASKS, instance_id, instance_parts};
+use super::fanout::{MAX_INSTANCES, MAX_RUN_TASKS, instance_id, instance_parts};
 use super::record::{Attempt, TaskRecord};
 use super::runner::Outputs;
 use super::state::TaskState;
@@ -34,11 +35,12 @@ use super::time::Timestamp;
 /// they always did.
 const MIN_BLOCK: usize = 8;
 
-/// Whether `b` is like `a` but for its id and the times of its attempt.
+/// Whether `b` is like `a` but for its id and the times of its attempts.
 fn alike(a: &TaskRecord, b: &TaskRecord) -> bool {
-    let attempts_alike = match (a.attempts.as_slice(), b.attempts.as_slice()) {
-        ([], []) => true,
-        ([x], [y]) => {
+    a.state == b.state
+        && a.reason == b.reason
+        && a.attempts.len() == b.attempts.len()
+        && a.attempts.iter().zip(&b.attempts).all(|(x, y)| {
             x.attempt == y.attempt
                 && x.host == y.host
                 && x.outcome == y.outcome
@@ -46,21 +48,12 @@ fn alike(a: &TaskRecord, b: &TaskRecord) -> bool {
                 && x.error == y.error
                 && x.worker == y.worker
                 && x.deliveries == y.deliveries
-        }
-        _ => false,
-    };
-    a.state == b.state && a.reason == b.reason && attempts_alike
+        })
 }
 
 /// Whether a record may be part of a block at all.
 fn blockable(t: &TaskRecord) -> bool {
-    t.outputs.is_empty()
-        && t.instances.is_none()
-        && match t.attempts.as_slice() {
-            [] => true,
-            [a] => a.ended_at.is_some(),
-            _ => false,
-        }
+    t.outputs.is_empty() && t.instances.is_none() && t.attempts.iter().all(|a| a.ended_at.is_some())
 }
 
 /// How many records from `tasks[0]` form a block (1 when none).
@@ -110,8 +103,8 @@ struct BlockFields<'a> {
     state: TaskState,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    attempt: Option<AttemptsOut<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attempts: Vec<AttemptsOut<'a>>,
 }
 
 #[derive(Serialize)]
@@ -138,9 +131,11 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// The starts (`ends == false`: each from the one before, the first from `at`)
-/// or the ends (each from its own start) of a block's attempts, in milliseconds.
+/// or the ends (each from its own start) of attempt `nth` of a block's records,
+/// in milliseconds.
 struct Deltas<'a> {
     tasks: &'a [TaskRecord],
+    nth: usize,
     at: Timestamp,
     ends: bool,
 }
@@ -150,13 +145,14 @@ impl Serialize for Deltas<'_> {
         let mut seq = s.serialize_seq(Some(self.tasks.len()))?;
         let mut before = self.at.0 as i64;
         for t in self.tasks {
-            let a = &t.attempts[0];
+            let a = &t.attempts[self.nth];
             let start = a.started_at.0 as i64;
+            // Times are at most `Timestamp::MAX`, less than 2^48: no overflow.
             if self.ends {
                 let end = a.ended_at.map_or(start, |e| e.0 as i64);
-                seq.serialize_element(&(end - start))?;
+                seq.serialize_element(&end.saturating_sub(start))?;
             } else {
-                seq.serialize_element(&(start - before))?;
+                seq.serialize_element(&start.saturating_sub(before))?;
                 before = start;
             }
         }
@@ -168,33 +164,37 @@ impl Serialize for BlockOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let first = &self.0[0];
         let (group, from) = instance_parts(&first.id).expect("a block starts with an instance id");
-        let attempt = first.attempts.first().map(|a| AttemptsOut {
-            attempt: a.attempt,
-            host: &a.host,
-            outcome: a.outcome,
-            exit_code: a.exit_code,
-            error: &a.error,
-            worker: &a.worker,
-            deliveries: a.deliveries,
-            at: a.started_at,
-            started: Deltas {
-                tasks: self.0,
+        let attempts = (first.attempts.iter().enumerate())
+            .map(|(nth, a)| AttemptsOut {
+                attempt: a.attempt,
+                host: &a.host,
+                outcome: a.outcome,
+                exit_code: a.exit_code,
+                error: &a.error,
+                worker: &a.worker,
+                deliveries: a.deliveries,
                 at: a.started_at,
-                ends: false,
-            },
-            ended: Deltas {
-                tasks: self.0,
-                at: a.started_at,
-                ends: true,
-            },
-        });
+                started: Deltas {
+                    tasks: self.0,
+                    nth,
+                    at: a.started_at,
+                    ends: false,
+                },
+                ended: Deltas {
+                    tasks: self.0,
+                    nth,
+                    at: a.started_at,
+                    ends: true,
+                },
+            })
+            .collect();
         BlockFields {
             group,
             from,
             count: self.0.len(),
             state: first.state,
             reason: &first.reason,
-            attempt,
+            attempts,
         }
         .serialize(s)
     }
@@ -209,7 +209,7 @@ struct Entry {
     group: Option<String>,
     state: TaskState,
     #[serde(default)]
-    attempts: Vec<Attempt>,
+    attempts: Vec<AttemptEntry>,
     #[serde(default)]
     reason: Option<String>,
     #[serde(default)]
@@ -220,8 +220,15 @@ struct Entry {
     from: usize,
     #[serde(default)]
     count: usize,
-    #[serde(default)]
-    attempt: Option<AttemptsIn>,
+}
+
+/// An attempt in an entry: a whole one (in a record), or one for each record of
+/// a block.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AttemptEntry {
+    Whole(Attempt),
+    Block(AttemptsIn),
 }
 
 #[derive(Deserialize)]
@@ -276,10 +283,18 @@ impl<'de> Visitor<'de> for TasksVisitor {
 fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
     let group = match (e.id, e.group) {
         (Some(id), None) => {
+            let attempts = e
+                .attempts
+                .into_iter()
+                .map(|a| match a {
+                    AttemptEntry::Whole(a) => Ok(a),
+                    AttemptEntry::Block(_) => Err(format!("task `{id}`: an attempt of a block")),
+                })
+                .collect::<Result<_, _>>()?;
             tasks.push(TaskRecord {
                 id,
                 state: e.state,
-                attempts: e.attempts,
+                attempts,
                 reason: e.reason,
                 outputs: e.outputs,
                 instances: e.instances,
@@ -289,6 +304,20 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
         (None, Some(group)) => group,
         _ => return Err("a task entry needs either `id` or `group`".into()),
     };
+    // Ids as a file may have them, and no more instances than a task may have:
+    // what a short record can make stays within what a run of dag makes.
+    if !crate::engine::validate::is_valid_name(&group) {
+        return Err(format!(
+            "a block of `{}`: not a task id",
+            crate::engine::text::printable(&group.chars().take(100).collect::<String>())
+        ));
+    }
+    if e.count > MAX_INSTANCES {
+        return Err(format!(
+            "a block of {} tasks of `{group}`: more than the {MAX_INSTANCES} instances a task may have",
+            e.count
+        ));
+    }
     if e.count > MAX_RUN_TASKS - tasks.len().min(MAX_RUN_TASKS)
         || e.from.checked_add(e.count).is_none()
     {
@@ -297,36 +326,42 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
             e.count
         ));
     }
-    let ids = (e.from..).take(e.count).map(|i| instance_id(&group, i));
-    let Some(a) = e.attempt else {
-        tasks.extend(ids.map(|id| TaskRecord {
-            reason: e.reason.clone(),
-            state: e.state,
-            ..TaskRecord::pending(id)
-        }));
-        return Ok(());
-    };
-    if a.started.len() != e.count || a.ended.len() != e.count {
-        return Err(format!(
-            "a block of {} tasks of `{group}` with {} start and {} end times",
-            e.count,
-            a.started.len(),
-            a.ended.len()
-        ));
-    }
-    let mut start = a.at.0;
-    for ((id, ds), de) in ids.zip(a.started).zip(a.ended) {
-        let (Some(s), Some(end)) = (
-            start.checked_add_signed(ds),
-            start
-                .checked_add_signed(ds)
-                .and_then(|s| s.checked_add_signed(de)),
-        ) else {
-            return Err(format!("a time of task `{id}` out of range"));
+    let mut shapes = Vec::with_capacity(e.attempts.len());
+    for a in e.attempts {
+        let AttemptEntry::Block(a) = a else {
+            return Err(format!("a block of `{group}`: a whole attempt"));
         };
-        start = s;
-        tasks.push(TaskRecord {
-            attempts: vec![Attempt {
+        if a.started.len() != e.count || a.ended.len() != e.count {
+            return Err(format!(
+                "a block of {} tasks of `{group}` with {} start and {} end times",
+                e.count,
+                a.started.len(),
+                a.ended.len()
+            ));
+        }
+        shapes.push(a);
+    }
+    // (Each attempt holds a start and an end per record: the file's size bounds
+    // them.)
+    let first = tasks.len();
+    tasks.extend((e.from..).take(e.count).map(|i| TaskRecord {
+        reason: e.reason.clone(),
+        state: e.state,
+        attempts: Vec::with_capacity(shapes.len()),
+        ..TaskRecord::pending(instance_id(&group, i))
+    }));
+    for a in shapes {
+        let mut start = a.at.0;
+        for ((t, ds), de) in tasks[first..].iter_mut().zip(a.started).zip(a.ended) {
+            let times = start.checked_add_signed(ds).and_then(|s| {
+                let end = s.checked_add_signed(de)?;
+                (s.max(end) <= Timestamp::MAX.0).then_some((s, end))
+            });
+            let Some((s, end)) = times else {
+                return Err(format!("a time of task `{}` out of range", t.id));
+            };
+            start = s;
+            t.attempts.push(Attempt {
                 attempt: a.attempt,
                 started_at: Timestamp(s),
                 ended_at: Some(Timestamp(end)),
@@ -336,11 +371,8 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
                 error: a.error.clone(),
                 worker: a.worker.clone(),
                 deliveries: a.deliveries,
-            }],
-            reason: e.reason.clone(),
-            state: e.state,
-            ..TaskRecord::pending(id)
-        });
+            });
+        }
     }
     Ok(())
 }
@@ -399,6 +431,24 @@ mod tests {
     }
 
     #[test]
+    fn instances_retried_alike_stay_a_block() {
+        let tasks: Vec<TaskRecord> = (0..20)
+            .map(|i| {
+                let mut t = done(format!("m.{i}"), 1000 + i, 2000 + i);
+                let mut again = done(String::new(), 5000 + 2 * i, 6000).attempts.remove(0);
+                again.attempt = 2;
+                t.attempts[0].outcome = Some(TaskState::Failed);
+                t.attempts[0].error = Some("exit 1".into());
+                t.attempts.push(again);
+                t
+            })
+            .collect();
+        let text = round_trip(tasks);
+        assert_eq!(text.matches(r#""group""#).count(), 1, "{text}");
+        assert_eq!(text.matches(r#""started""#).count(), 2, "{text}");
+    }
+
+    #[test]
     fn unlike_records_break_blocks_and_short_runs_stay_whole() {
         let mut tasks: Vec<TaskRecord> = (0..20)
             .map(|i| TaskRecord::pending(format!("m.{i}")))
@@ -428,19 +478,31 @@ mod tests {
         for (bad, why) in [
             (
                 r#"{"tasks":[{"group":"m","from":0,"count":4000001,"state":"pending"}]}"#,
-                "more than a run may have",
+                "more than the 1000000 instances a task may have",
             ),
             (
-                r#"{"tasks":[{"group":"m","from":0,"count":2,"state":"success","attempt":{"attempt":1,"host":"h","at":"2026-01-01T00:00:00Z","started":[0],"ended":[0,0]}}]}"#,
+                r#"{"tasks":[{"group":"m","from":0,"count":2,"state":"success","attempts":[{"attempt":1,"host":"h","at":"2026-01-01T00:00:00Z","started":[0],"ended":[0,0]}]}]}"#,
                 "with 1 start and 2 end times",
             ),
             (
-                r#"{"tasks":[{"group":"m","from":0,"count":1,"state":"success","attempt":{"attempt":1,"host":"h","at":"2026-01-01T00:00:00Z","started":[-9223372036854775808],"ended":[0]}}]}"#,
+                r#"{"tasks":[{"group":"m","from":0,"count":1,"state":"success","attempts":[{"attempt":1,"host":"h","at":"2026-01-01T00:00:00Z","started":[-9223372036854775808],"ended":[0]}]}]}"#,
                 "out of range",
             ),
             (
                 r#"{"tasks":[{"state":"pending"}]}"#,
                 "either `id` or `group`",
+            ),
+            (
+                r#"{"tasks":[{"group":"m","from":0,"count":1,"state":"success","attempts":[{"attempt":1,"host":"h","at":"9999-12-31T23:59:58Z","started":[10000],"ended":[0]}]}]}"#,
+                "out of range",
+            ),
+            (
+                r#"{"tasks":[{"group":"m m","from":0,"count":1,"state":"pending"}]}"#,
+                "not a task id",
+            ),
+            (
+                r#"{"tasks":[{"group":"m","from":18446744073709551615,"count":2,"state":"pending"}]}"#,
+                "more than a run may have",
             ),
         ] {
             let err = serde_json::from_str::<Wrap>(bad).unwrap_err().to_string();

@@ -143,8 +143,8 @@ pub struct IllegalTransition {
 /// wrote every task record when the run was created). 3: in the NATS store, a run
 /// record too large for one message keeps its DAG file text and task ids in an
 /// object (`body_object`). 4: the file store's `run.json` keeps runs of like
-/// instance records as blocks (see [`super::compact`]). An older dag refuses a
-/// newer record by name instead of misreading it.
+/// instance records as blocks (see [`super::compact`]); the NATS store writes 2
+/// or 3. An older dag refuses a newer record by name instead of misreading it.
 pub const RECORD_VERSION: u32 = 4;
 
 /// The newest record format this dag reads.

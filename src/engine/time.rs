@@ -10,6 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
+    /// The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z): later
+    /// times are written as it, and a stored time past it is refused.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
+
     /// The current time.
     pub fn now() -> Timestamp {
         Timestamp::from_system(SystemTime::now())
@@ -35,7 +39,7 @@ impl Timestamp {
 
     /// RFC 3339 with milliseconds, e.g. `2026-11-26T04:48:02.123Z`.
     pub fn rfc3339(self) -> String {
-        humantime::format_rfc3339_millis(self.to_system()).to_string()
+        humantime::format_rfc3339_millis(self.min(Timestamp::MAX).to_system()).to_string()
     }
 }
 
@@ -47,7 +51,7 @@ impl std::fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_rfc3339_millis(self.to_system()))
+        s.collect_str(&self.rfc3339())
     }
 }
 
@@ -62,6 +66,15 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 #[cfg(test)]
 mod tests {
+    /// Attack pass on issue 14: a time past what RFC 3339 writes is written as
+    /// the last one it can, never a panic.
+    #[test]
+    fn the_latest_times_are_written_as_the_last_one_rfc3339_has() {
+        use super::Timestamp;
+        assert_eq!(Timestamp(u64::MAX).rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp::MAX.rfc3339(), "9999-12-31T23:59:59.999Z");
+    }
+
     use super::*;
 
     #[test]

@@ -205,8 +205,12 @@ struct Header {
     body_object: Option<OutputsObject>,
 }
 
-/// The record format that brought `body_object`: a record with one is at least
-/// this version, so that an older dag refuses it by name.
+/// The record format of this store (version 4 changed only the file store's):
+/// a task's record is created by its first change.
+const KV_RECORD_VERSION: u32 = 2;
+
+/// The record format that brought `body_object`: a record with one is this
+/// version, so that an older dag refuses it by name.
 const BODY_OBJECT_VERSION: u32 = 3;
 
 /// The part of a run record moved to [`OUTPUTS_BUCKET`] (under the run id) when
@@ -220,9 +224,10 @@ struct Body {
 impl Header {
     /// This header with `run`'s fields; the definition stays where it is kept.
     fn with_record(self, mut run: RunRecord, lease: Option<Lease>) -> Header {
+        run.version = KV_RECORD_VERSION;
         if self.body_object.is_some() {
             run.definition = None;
-            run.version = run.version.max(BODY_OBJECT_VERSION);
+            run.version = BODY_OBJECT_VERSION;
         }
         Header {
             record: run,
@@ -273,7 +278,7 @@ async fn new_header(
     super::transport::put_object(client, &store, &name, &body)
         .await
         .map_err(|e| io("write", format!("{OUTPUTS_BUCKET}: {name}"), e))?;
-    header.record.version = header.record.version.max(BODY_OBJECT_VERSION);
+    header.record.version = BODY_OBJECT_VERSION;
     header.body_object = Some(OutputsObject {
         bucket: OUTPUTS_BUCKET.into(),
         name,
@@ -643,6 +648,7 @@ impl StateStore for KvStore {
         let header = Header {
             record: RunRecord {
                 tasks: Vec::new(),
+                version: KV_RECORD_VERSION,
                 ..record.clone()
             },
             task_ids: record.tasks.iter().map(|t| t.id.clone()).collect(),

@@ -33,7 +33,8 @@ pub const OBJECT_HEADER: &str = "Dag-Object";
 /// message, which names it, only by its sender.
 pub const DIGEST_HEADER: &str = "Dag-Digest";
 /// The largest message dag sends at all, through the object store: 64 MiB (a task
-/// message carries the outputs of its direct upstream tasks, up to 1 MiB each).
+/// message of an fn task carries the outputs of its direct upstream tasks, up to
+/// 1 MiB each, 32 MiB for a list a `for_each` reads).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Room kept under the max payload for headers.
 const HEADROOM: usize = 4 * 1024;

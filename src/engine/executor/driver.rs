@@ -286,15 +286,21 @@ impl Driver {
             .reporting_faults_to(self.log_faults.clone());
         let workdir = spec.workdir.as_ref().map(PathBuf::from);
         let timeout = spec.timeout.unwrap_or(self.options.default_timeout);
-        let upstream = self.dag.upstream[task]
-            .iter()
-            .map(|&u| {
-                (
-                    self.record.tasks[u].id.clone(),
-                    self.record.tasks[u].outputs.clone(),
-                )
-            })
-            .collect();
+        // Only functions read their upstream tasks' outputs whole (other tasks
+        // have theirs substituted in their strings): thirty tasks after a list of
+        // 30 MB must not carry a copy each, here or in their task messages.
+        let upstream = match self.dag.task(task).kind {
+            crate::engine::spec::TaskKind::Fn { .. } => self.dag.upstream[task]
+                .iter()
+                .map(|&u| {
+                    (
+                        self.record.tasks[u].id.clone(),
+                        self.record.tasks[u].outputs.clone(),
+                    )
+                })
+                .collect(),
+            _ => Default::default(),
+        };
         Ok(TaskContext {
             dag: self.dag.clone(),
             index: task,
