@@ -663,7 +663,9 @@ impl FileRunWriter {
             source: e.into(),
         })?;
         line.push(b'\n');
-        write_atomically(&self.events_path, true, |f| f.write_all(&line))?;
+        // Not fsynced: should a power loss take the new log back, an empty log
+        // reads as the same run (run.json, fsynced before, holds every event).
+        write_atomically(&self.events_path, false, |f| f.write_all(&line))?;
         self.events = Self::open_events(&self.events_path)?;
         self.syncer = Syncer::start(&self.events);
         Ok(())
