@@ -202,7 +202,10 @@ impl FileStore {
                     continue;
                 }
             }
-            number += 1;
+            number = number.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+                path: events_path.display().to_string(),
+                detail: "its events are numbered past the last number".into(),
+            })?;
             if number <= record.seq {
                 continue;
             }
@@ -697,6 +700,10 @@ impl RunWriter for FileRunWriter {
                 .sync_data()
                 .map_err(io_err("sync", &self.events_path))?;
             write_record(&self.dir.join("run.json"), record)?;
+            // The new record's name is durable before the log it replaces goes.
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err("sync", &self.dir))?;
             self.fold(record.seq)?;
         }
         Ok(())

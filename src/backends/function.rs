@@ -150,11 +150,17 @@ impl TaskRunner for FnRunner {
             skip: skip.clone(),
         };
         Box::pin(async move {
-            // A panic is caught and reported as the failure.
-            let mut handle = if polled {
-                Running::Polled(f(fctx))
-            } else {
-                Running::Spawned(tokio::spawn(f(fctx)))
+            // A panic is caught and reported as the failure: one in what the
+            // function does before its future too.
+            let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(fctx)));
+            let mut handle = match made {
+                Ok(future) if polled => Running::Polled(future),
+                Ok(future) => Running::Spawned(tokio::spawn(future)),
+                Err(payload) => {
+                    let msg = panic_message(payload);
+                    ctx.log.line(&msg);
+                    return Outcome::failed(None, msg);
+                }
             };
             let stopped = tokio::select! {
                 joined = &mut handle => {
@@ -288,6 +294,13 @@ mod tests {
             ctx.cancel.cancelled().await;
             Ok(Outputs::new())
         });
+        // Panics before it makes its future.
+        r.register("early", |_ctx| {
+            if _ctx.args.is_empty() {
+                panic!("before the future");
+            }
+            std::future::ready(Ok(Outputs::new()))
+        });
         // Blocks its thread, as a function should not, and panics when dropped.
         r.register("blocks", |_ctx| async {
             struct Loud;
@@ -324,6 +337,11 @@ mod tests {
             .await;
         assert_eq!(out.status, Status::Failed);
         assert_eq!(out.error.as_deref(), Some("function panicked: kaboom 42"));
+        let out = runner().run(context("early", Duration::from_secs(5))).await;
+        assert_eq!(
+            out.error.as_deref(),
+            Some("function panicked: before the future")
+        );
     }
 
     #[tokio::test]

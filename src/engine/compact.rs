@@ -59,11 +59,15 @@ fn blockable(t: &TaskRecord) -> bool {
 /// How many records from `tasks[0]` form a block (1 when none).
 fn block_len(tasks: &[TaskRecord]) -> usize {
     let first = &tasks[0];
-    let Some((group, from)) = instance_parts(&first.id).filter(|_| blockable(first)) else {
+    // What reading refuses is never written: a block names a task id and holds
+    // at most a task's instances.
+    let Some((group, from)) = instance_parts(&first.id)
+        .filter(|(g, _)| blockable(first) && crate::engine::validate::is_valid_name(g))
+    else {
         return 1;
     };
     let mut n = 1;
-    while let Some(t) = tasks.get(n) {
+    while let Some(t) = tasks.get(n).filter(|_| n < MAX_INSTANCES) {
         let follows = instance_parts(&t.id)
             .is_some_and(|(g, i)| g == group && from.checked_add(n) == Some(i));
         if !(follows && blockable(t) && alike(first, t)) {
@@ -143,13 +147,15 @@ struct Deltas<'a> {
 impl Serialize for Deltas<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.tasks.len()))?;
-        let mut before = self.at.0 as i64;
+        // Times past what RFC 3339 writes are written as the last one it has, as
+        // `at` is and whole records' times are.
+        let mut before = self.at.min(Timestamp::MAX).0 as i64;
         for t in self.tasks {
             let a = &t.attempts[self.nth];
-            let start = a.started_at.0 as i64;
+            let start = a.started_at.min(Timestamp::MAX).0 as i64;
             // Times are at most `Timestamp::MAX`, less than 2^48: no overflow.
             if self.ends {
-                let end = a.ended_at.map_or(start, |e| e.0 as i64);
+                let end = a.ended_at.map_or(start, |e| e.min(Timestamp::MAX).0 as i64);
                 seq.serialize_element(&end.saturating_sub(start))?;
             } else {
                 seq.serialize_element(&start.saturating_sub(before))?;
@@ -197,6 +203,39 @@ impl Serialize for BlockOut<'_> {
             attempts,
         }
         .serialize(s)
+    }
+}
+
+/// The most memory the blocks of one record may take once read (each copies its
+/// strings into every record it stands for): a run of 4,000,000 instances takes
+/// about 1 GiB; a short file cannot claim a terabyte.
+const MAX_BLOCK_MEMORY: u64 = 8 << 30;
+
+impl Entry {
+    /// About what a block takes once read (nothing for a whole record: that
+    /// takes what its text does).
+    fn memory(&self) -> u64 {
+        if self.group.is_none() {
+            return 0;
+        }
+        let per_attempt: u64 = self
+            .attempts
+            .iter()
+            .map(|a| match a {
+                AttemptEntry::Block(a) => {
+                    (std::mem::size_of::<Attempt>()
+                        + a.host.len()
+                        + a.error.as_ref().map_or(0, String::len)
+                        + a.worker.as_ref().map_or(0, String::len)) as u64
+                }
+                AttemptEntry::Whole(_) => 0,
+            })
+            .sum();
+        let per_record = (std::mem::size_of::<TaskRecord>()
+            + self.group.as_ref().map_or(0, String::len)
+            + 20
+            + self.reason.as_ref().map_or(0, String::len)) as u64;
+        (self.count as u64).saturating_mul(per_record.saturating_add(per_attempt))
     }
 }
 
@@ -267,7 +306,14 @@ impl<'de> Visitor<'de> for TasksVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<TaskRecord>, A::Error> {
         let mut tasks = Vec::new();
+        let mut budget = MAX_BLOCK_MEMORY;
         while let Some(e) = seq.next_element::<Entry>()? {
+            budget = budget.checked_sub(e.memory()).ok_or_else(|| {
+                A::Error::custom(format!(
+                    "its blocks would take more than {} GiB once read",
+                    MAX_BLOCK_MEMORY >> 30
+                ))
+            })?;
             expand(e, &mut tasks).map_err(A::Error::custom)?;
             if tasks.len() > MAX_RUN_TASKS {
                 return Err(A::Error::custom(format!(
@@ -430,6 +476,52 @@ mod tests {
         assert!(!text.contains(r#""id":"m."#), "{text}");
     }
 
+    proptest::proptest! {
+        /// Any task list reads back as it was written: runs of like instances
+        /// (blocks), gaps in their indexes, other ids, attempts alike or not,
+        /// times in any order.
+        #[test]
+        fn any_task_list_reads_back_the_same(
+            chunks in proptest::collection::vec(
+                (1usize..15, 0usize..4, 0u8..3, proptest::collection::vec((0u8..2, 0u64..5, 0u64..4), 0..3)),
+                0..12,
+            )
+        ) {
+            let mut tasks = Vec::new();
+            let mut index = 0usize;
+            for (len, gap, state, attempts) in chunks {
+                for k in 0..len {
+                    index += if gap == 3 && k == 0 { 2 } else { 1 };
+                    let id = match gap {
+                        0 => format!("other.0{index}"),
+                        _ => format!("m.{index}"),
+                    };
+                    tasks.push(TaskRecord {
+                        state: [TaskState::Success, TaskState::Failed, TaskState::Skipped][state as usize],
+                        reason: (state == 2).then(|| "why".to_string()),
+                        attempts: attempts
+                            .iter()
+                            .enumerate()
+                            .map(|(n, &(host, start, took))| Attempt {
+                                attempt: n as u32 + 1,
+                                started_at: Timestamp(1_000 + start * 7 + (k as u64 % 3)),
+                                ended_at: Some(Timestamp(1_000 + start * 7 + took)),
+                                host: ["a", "b"][host as usize].into(),
+                                outcome: Some(TaskState::Success),
+                                exit_code: None,
+                                error: None,
+                                worker: None,
+                                deliveries: 0,
+                            })
+                            .collect(),
+                        ..TaskRecord::pending(id)
+                    });
+                }
+            }
+            round_trip(tasks);
+        }
+    }
+
     #[test]
     fn instances_retried_alike_stay_a_block() {
         let tasks: Vec<TaskRecord> = (0..20)
@@ -503,6 +595,13 @@ mod tests {
             (
                 r#"{"tasks":[{"group":"m","from":18446744073709551615,"count":2,"state":"pending"}]}"#,
                 "more than a run may have",
+            ),
+            (
+                &format!(
+                    r#"{{"tasks":[{{"group":"m","from":0,"count":1000000,"state":"skipped","reason":"{}"}}]}}"#,
+                    "x".repeat(10_000)
+                ),
+                "would take more than 8 GiB once read",
             ),
         ] {
             let err = serde_json::from_str::<Wrap>(bad).unwrap_err().to_string();

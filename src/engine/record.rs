@@ -333,7 +333,7 @@ impl RunRecord {
                 self.reason.clone_from(reason);
             }
         }
-        self.seq += 1;
+        self.seq = self.seq.saturating_add(1);
         Ok(())
     }
 

@@ -140,7 +140,8 @@ pub struct TaskContext {
     pub stop: StopSignal,
     /// The task with `${{ tasks.ID... }}` expressions replaced, when it had any.
     pub resolved: Option<TaskSpec>,
-    /// Outputs of the task's direct upstream tasks, by task id.
+    /// For an fn task, the outputs of its direct upstream tasks, by task id
+    /// (empty for other tasks: theirs are substituted in their strings).
     pub upstream: BTreeMap<String, Outputs>,
     /// The most the attempt may publish (see [`Dag::output_cap`]).
     pub output_cap: usize,
