@@ -115,9 +115,13 @@ fn run_yaml(
     (record, starts)
 }
 
+/// Each task's id, state and attempts, in the order they are shown (instances
+/// after their mapped task): instances of lists read at run time join the record
+/// as their mapped tasks expand, which executors may do in different orders.
 fn states(r: &RunRecord) -> Vec<(String, TaskState, usize)> {
-    r.tasks
-        .iter()
+    r.in_order()
+        .into_iter()
+        .map(|i| &r.tasks[i])
         .map(|t| (t.id.clone(), t.state, t.attempts.len()))
         .collect()
 }
