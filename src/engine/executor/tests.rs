@@ -356,10 +356,10 @@ fn a_list_read_at_run_time_expands_alike_in_both_executors() {
         let want = [
             ("a", TaskState::Success, 1),
             ("m", TaskState::Success, 1),
-            ("z", TaskState::Success, 1),
             ("m.0", TaskState::Success, 1),
             ("m.1", TaskState::Success, 2),
             ("m.2", TaskState::Failed, 2),
+            ("z", TaskState::Success, 1),
         ];
         let want: Vec<(String, TaskState, usize)> = want
             .iter()
