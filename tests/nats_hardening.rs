@@ -540,14 +540,15 @@ fn a_task_message_whose_payload_is_gone_fails_its_task_instead_of_hanging() {
     let env = Env::new();
     let _w = env.worker(&nats, "early", &["--workers", "2"]);
     let count = env.path().join("count");
-    // `sum`'s message (1.8 MB, in the object store) waits on a queue nobody serves
-    // yet; its payload is then purged.
+    // `sum`'s message (1.8 MB, in the object store: an fn task's message carries
+    // its upstream tasks' outputs) waits on a queue nobody serves yet; its
+    // payload is then purged.
     let yaml = serde_json::json!({
         "name": "gone",
         "tasks": {
             "a": {"command": big_output(&count, "a", 900_000)},
             "b": {"command": big_output(&count, "b", 900_000)},
-            "sum": {"command": "true", "queue": "late", "depends_on": ["a", "b"]},
+            "sum": {"type": "fn", "command": "noop", "queue": "late", "depends_on": ["a", "b"]},
         }
     });
     env.write("g.yaml", yaml.to_string());
