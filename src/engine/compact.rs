@@ -26,7 +26,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::fanout::{MAX_INSTANCES, MAX_RUN_TASKS, instance_id, instance_parts};
-use super::record::{Attempt, TaskRecord};
+use super::record::{Attempt, TaskRecord, is_zero};
 use super::runner::Outputs;
 use super::state::TaskState;
 use super::time::Timestamp;
@@ -130,10 +130,6 @@ struct AttemptsOut<'a> {
     ended: Deltas<'a>,
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 /// The starts (`ends == false`: each from the one before, the first from `at`)
 /// or the ends (each from its own start) of attempt `nth` of a block's records,
 /// in milliseconds.
@@ -211,6 +207,28 @@ impl Serialize for BlockOut<'_> {
 /// about 1 GiB; a short file cannot claim a terabyte.
 const MAX_BLOCK_MEMORY: u64 = 8 << 30;
 
+/// One entry of a stored task list: a record (`id`) or a block (`group`).
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    state: TaskState,
+    #[serde(default)]
+    attempts: Vec<AttemptEntry>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    outputs: Outputs,
+    #[serde(default)]
+    instances: Option<usize>,
+    #[serde(default)]
+    from: usize,
+    #[serde(default)]
+    count: usize,
+}
+
 impl Entry {
     /// About what a block takes once read (nothing for a whole record: that
     /// takes what its text does).
@@ -233,32 +251,10 @@ impl Entry {
             .sum();
         let per_record = (std::mem::size_of::<TaskRecord>()
             + self.group.as_ref().map_or(0, String::len)
-            + 20
+            + 20 // `.` and the index
             + self.reason.as_ref().map_or(0, String::len)) as u64;
         (self.count as u64).saturating_mul(per_record.saturating_add(per_attempt))
     }
-}
-
-/// One entry of a stored task list: a record (`id`) or a block (`group`).
-#[derive(Deserialize)]
-struct Entry {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
-    state: TaskState,
-    #[serde(default)]
-    attempts: Vec<AttemptEntry>,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    outputs: Outputs,
-    #[serde(default)]
-    instances: Option<usize>,
-    #[serde(default)]
-    from: usize,
-    #[serde(default)]
-    count: usize,
 }
 
 /// An attempt in an entry: a whole one (in a record), or one for each record of

@@ -44,11 +44,9 @@ pub fn instance_id(group: &str, index: usize) -> String {
 /// The group and index of which `id` is the [`instance_id`], when writing them
 /// back gives exactly `id` (no leading zeros): `("convert", 3)` for `convert.3`.
 pub fn instance_parts(id: &str) -> Option<(&str, usize)> {
-    let (group, n) = id.rsplit_once('.')?;
-    if group.is_empty() || n.is_empty() || n.len() > 19 || (n.len() > 1 && n.starts_with('0')) {
-        return None;
-    }
-    if !n.bytes().all(|b| b.is_ascii_digit()) {
+    let group = instance_group(id).filter(|g| !g.is_empty())?;
+    let n = &id[group.len() + 1..];
+    if n.len() > 1 && n.starts_with('0') {
         return None;
     }
     Some((group, n.parse().ok()?))
@@ -332,10 +330,10 @@ pub fn expand(
         .as_deref()
         .filter(|m| m.dynamic())
         .ok_or_else(|| format!("task `{}` is not a mapped task", template.id))?;
-    let from = map.from.as_deref().unwrap_or_default();
-    let Ok(Expr::Output { task, key }) = expr::parse(from) else {
+    let Some((task, key)) = map.source() else {
         return Err(format!(
-            "`for_each: ${{{{ {from} }}}}` names no task output"
+            "`for_each: ${{{{ {} }}}}` names no task output",
+            map.from.as_deref().unwrap_or_default()
         ));
     };
     let text = output(dag, record, task, key).map_err(|e| format!("for_each: {e}"))?;

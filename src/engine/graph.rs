@@ -1,6 +1,6 @@
 //! The dependency graph of a validated DAG: tasks by index, edges both ways.
 
-use crate::engine::Map as HashMap;
+use crate::engine::Map;
 use std::sync::Arc;
 
 use super::fanout::instance_parts;
@@ -24,15 +24,15 @@ pub struct Dag {
     pub readers: Vec<Vec<usize>>,
     /// The mapped tasks (`for_each`, `matrix`) by id, each with its instances
     /// (none for a mapped task without instances: its stand-in is not one).
-    pub groups: HashMap<String, Vec<usize>>,
+    pub groups: Map<String, Vec<usize>>,
     /// Task index by id, but for instances that are where their id says in
     /// `groups` (`convert.3` is `groups["convert"][3]`): a million of those would
     /// take 70 MB here.
-    index: HashMap<String, usize>,
+    index: Map<String, usize>,
     /// A mapped task that expanded at run time and its instances, by its id (what
     /// the id names: `dag retry --task` runs the expansion and every instance
     /// again; a task reading its outputs waits for all).
-    expanded: HashMap<String, Vec<usize>>,
+    expanded: Map<String, Vec<usize>>,
     /// The DAG file's text, when it was loaded from one: kept with each run so that
     /// `dag retry` runs exactly what ran before.
     pub source: Option<std::sync::Arc<str>>,
@@ -45,7 +45,7 @@ impl Dag {
     /// Builds the graph. The caller has already checked that every dependency exists
     /// and that there is no cycle (see [`find_cycles`]).
     pub fn new(spec: DagSpec) -> Dag {
-        let mut groups: HashMap<String, Vec<usize>> = HashMap::default();
+        let mut groups: Map<String, Vec<usize>> = Map::default();
         for (i, t) in spec.tasks.iter().enumerate() {
             if let Some(m) = &t.map {
                 let members = groups.entry(m.group.clone()).or_default();
@@ -58,7 +58,7 @@ impl Dag {
             instance_parts(id)
                 .is_some_and(|(g, k)| groups.get(g).and_then(|m| m.get(k)) == Some(&i))
         };
-        let index: HashMap<String, usize> = spec
+        let index: Map<String, usize> = spec
             .tasks
             .iter()
             .enumerate()
@@ -74,7 +74,7 @@ impl Dag {
             readers: vec![Vec::new(); n],
             groups,
             index,
-            expanded: HashMap::default(),
+            expanded: Map::default(),
             source: None,
             declared: None,
         };
@@ -128,13 +128,9 @@ impl Dag {
     pub fn output_cap(&self, index: usize) -> usize {
         let id = &self.spec.tasks[index].id;
         let listed = self.readers[index].iter().any(|&r| {
-            self.spec.tasks[r]
-                .map
-                .as_ref()
-                .and_then(|m| m.from.as_deref())
-                .is_some_and(|from| {
-                    matches!(super::expr::parse(from), Ok(super::expr::Expr::Output { task, .. }) if task == id)
-                })
+            let map = self.spec.tasks[r].map.as_ref();
+            map.and_then(|m| m.source())
+                .is_some_and(|(task, _)| task == id)
         });
         if listed {
             super::runner::MAX_LIST_OUTPUT_BYTES
@@ -192,7 +188,7 @@ impl Dag {
         if instances.is_empty() {
             return Dag::clone(&declared);
         }
-        let mut members: HashMap<&str, Vec<(usize, &str)>> = HashMap::default();
+        let mut members: Map<&str, Vec<(usize, &str)>> = Map::default();
         for t in &instances {
             if let Some(m) = &t.map
                 && let Some(i) = m.index
@@ -240,7 +236,7 @@ impl Dag {
         // instances its list gives, read from this DAG (a list may be the outputs
         // of another mapped task's instances).
         let declared_len = self.len();
-        let mut at: HashMap<String, (usize, usize)> = HashMap::default();
+        let mut at: Map<String, (usize, usize)> = Map::default();
         for (t, r) in record.tasks.iter().enumerate().take(declared_len) {
             let Some(n) = r.instances else { continue };
             if !self.task(t).map.as_ref().is_some_and(|m| m.dynamic()) {

@@ -124,7 +124,7 @@ pub struct Attempt {
     pub deliveries: u64,
 }
 
-fn is_zero(n: &u64) -> bool {
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 

@@ -39,12 +39,16 @@ pub fn check_output_size(outputs: &Outputs, cap: usize) -> Result<(), String> {
 
 /// How an output cap is told in errors: `1048576 bytes (1 MiB) per task`.
 pub fn describe_cap(cap: usize) -> String {
-    let whom = if cap > MAX_OUTPUT_BYTES {
-        "for a task whose outputs a `for_each` reads"
+    const LISTED: &str = "for a task whose outputs a `for_each` reads";
+    if cap > MAX_OUTPUT_BYTES {
+        format!("{cap} bytes ({} MiB) {LISTED}", cap >> 20)
     } else {
-        "per task (32 MiB for a task whose outputs a `for_each` reads)"
-    };
-    format!("{cap} bytes ({} MiB) {whom}", cap >> 20)
+        format!(
+            "{cap} bytes ({} MiB) per task ({} MiB {LISTED})",
+            cap >> 20,
+            MAX_LIST_OUTPUT_BYTES >> 20
+        )
+    }
 }
 
 /// A boxed, sendable future, as runners return them.

@@ -153,6 +153,15 @@ impl MapInstance {
         self.from.is_some()
     }
 
+    /// For a list read at run time, the task and output key it is read from
+    /// (`("list", "files")` for `tasks.list.outputs.files`).
+    pub fn source(&self) -> Option<(&str, &str)> {
+        match super::expr::parse(self.from.as_deref()?) {
+            Ok(super::expr::Expr::Output { task, key }) => Some((task, key)),
+            _ => None,
+        }
+    }
+
     /// Whether this is the stand-in of a mapped task that has no instances (an
     /// empty list in the file): it ends `skipped` without running.
     pub fn empty(&self) -> bool {
@@ -409,9 +418,7 @@ impl TaskSpec {
                 Ok(String::new())
             });
         }
-        if let Some(from) = self.map.as_ref().and_then(|m| m.from.as_deref())
-            && let Ok(super::expr::Expr::Output { task, .. }) = super::expr::parse(from)
-        {
+        if let Some((task, _)) = self.map.as_ref().and_then(|m| m.source()) {
             out.push(task.to_string());
         }
         if let Some(cond) = self

@@ -66,16 +66,15 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// Attack pass on issue 14: a time past what RFC 3339 writes is written as
     /// the last one it can, never a panic.
     #[test]
     fn the_latest_times_are_written_as_the_last_one_rfc3339_has() {
-        use super::Timestamp;
         assert_eq!(Timestamp(u64::MAX).rfc3339(), "9999-12-31T23:59:59.999Z");
         assert_eq!(Timestamp::MAX.rfc3339(), "9999-12-31T23:59:59.999Z");
     }
-
-    use super::*;
 
     #[test]
     fn round_trips_through_json() {

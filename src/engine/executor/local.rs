@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::engine::Map as HashMap;
+use crate::engine::Map;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -191,7 +191,7 @@ pub(super) async fn run(
     let mut running: JoinSet<Outcome> = JoinSet::new();
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     d.notes = Some(notes_tx);
-    let mut attempts: HashMap<tokio::task::Id, (usize, u32)> = HashMap::default();
+    let mut attempts: Map<tokio::task::Id, (usize, u32)> = Map::default();
     let log_faults = d.log_faults.clone();
 
     loop {

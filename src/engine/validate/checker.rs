@@ -2,7 +2,7 @@
 //! choices, lists, maps) from the YAML tree, substituting `${{ params.NAME }}`, and
 //! reports each problem with its place.
 
-use crate::engine::Map as HashMap;
+use crate::engine::Map;
 use std::time::Duration;
 
 use crate::engine::expr::{self, Expr};
@@ -64,8 +64,8 @@ impl Checker<'_, '_> {
             return None;
         };
         let mut out: Entries<'n> = Vec::with_capacity(pairs.len());
-        let mut seen: HashMap<&str, Span> =
-            HashMap::with_capacity_and_hasher(pairs.len(), Default::default());
+        let mut seen: Map<&str, Span> =
+            Map::with_capacity_and_hasher(pairs.len(), Default::default());
         for (k, v) in pairs {
             let Some(key) = k.as_scalar() else {
                 self.report(Problem::at(

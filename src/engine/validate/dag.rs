@@ -1,7 +1,7 @@
 //! The top level of a DAG file (name, params, env, defaults) and the graph of its
 //! tasks: dependencies, cycles and output references.
 
-use crate::engine::{Map as HashMap, Set as HashSet};
+use crate::engine::{Map, Set};
 use std::time::Duration;
 
 use crate::engine::fanout::{instance_group, instance_id};
@@ -385,11 +385,11 @@ impl Checker<'_, '_> {
         }
         // Dependencies and cycles are checked over every task, including those that
         // had other problems, so that every problem shows at once.
-        let declared: HashSet<&str> = entries.iter().map(|(id, ..)| *id).collect();
+        let declared: Set<&str> = entries.iter().map(|(id, ..)| *id).collect();
         let mut unknown_deps = 0usize;
         for (i, task_deps) in deps.iter().enumerate() {
             let id = ids[i];
-            let mut seen = HashSet::default();
+            let mut seen = Set::default();
             for (dep, span) in task_deps {
                 if dep == id {
                     self.report(Problem::at(
@@ -423,7 +423,7 @@ impl Checker<'_, '_> {
                 }
             }
         }
-        let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+        let index: Map<&str, usize> = ids.iter().enumerate().map(|(i, t)| (*t, i)).collect();
         // Self-dependencies are reported above, not again as cycles of one.
         let upstream: Vec<Vec<usize>> = deps
             .iter()
@@ -467,7 +467,7 @@ impl Checker<'_, '_> {
         tasks: Vec<TaskSpec>,
         entries: &Entries<'_>,
     ) -> Option<Vec<TaskSpec>> {
-        let mut groups: HashMap<String, Vec<String>> = HashMap::default();
+        let mut groups: Map<String, Vec<String>> = Map::default();
         for t in &tasks {
             if let Some(m) = &t.map {
                 groups
@@ -479,12 +479,11 @@ impl Checker<'_, '_> {
         if groups.is_empty() {
             return Some(tasks);
         }
-        let declared: HashMap<&str, Span> =
-            entries.iter().map(|(id, k, _)| (*id, k.span)).collect();
+        let declared: Map<&str, Span> = entries.iter().map(|(id, k, _)| (*id, k.span)).collect();
         let mut ok = true;
         // Instance ids are ids like any other: unique across every task and
         // instance, and within the limits of a name.
-        let mut owner: HashMap<&str, &str> = HashMap::default();
+        let mut owner: Map<&str, &str> = Map::default();
         let mut sorted: Vec<(&String, &Vec<String>)> = groups.iter().collect();
         sorted.sort();
         for (group, ids) in sorted {
@@ -535,7 +534,7 @@ impl Checker<'_, '_> {
         // The instances of a mapped task read at run time get the ids `ID.0`, ...:
         // no other task (declared, or an instance of a list in the file) may have
         // one, and the longest must be a valid id.
-        let dynamic: HashMap<&str, &TaskSpec> = tasks
+        let dynamic: Map<&str, &TaskSpec> = tasks
             .iter()
             .filter(|t| t.map.as_ref().is_some_and(|m| m.dynamic()))
             .map(|t| (t.id.as_str(), t))
@@ -610,7 +609,7 @@ impl Checker<'_, '_> {
     /// that its outputs exist when the task starts.
     pub(super) fn check_output_refs(&mut self, ids: &[&str], upstream: &[Vec<usize>]) -> bool {
         let refs = std::mem::take(&mut self.output_refs);
-        let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+        let index: Map<&str, usize> = ids.iter().enumerate().map(|(i, t)| (*t, i)).collect();
         let upstream_ok = references_upstream(&refs, &index, upstream);
         let mut ok = true;
         let mut unknown = 0usize;
@@ -666,7 +665,7 @@ impl Checker<'_, '_> {
 /// `t0` costs one walk, not one per reference.
 fn references_upstream(
     refs: &[OutputRef],
-    index: &HashMap<&str, usize>,
+    index: &Map<&str, usize>,
     upstream: &[Vec<usize>],
 ) -> Vec<bool> {
     let n = upstream.len();
@@ -677,7 +676,7 @@ fn references_upstream(
         }
     }
     let mut result = vec![true; refs.len()];
-    let mut by_from: HashMap<usize, Vec<(usize, usize)>> = HashMap::default();
+    let mut by_from: Map<usize, Vec<(usize, usize)>> = Map::default();
     for (i, r) in refs.iter().enumerate() {
         if let (Some(&from), Some(&user)) = (index.get(r.from.as_str()), index.get(r.task.as_str()))
         {
