@@ -733,6 +733,15 @@ mod tests {
         RunRecord::new("20260101T000000000Z-0000".into(), &dag, "t.yaml".into())
     }
 
+    /// A store in a fresh directory with a new run created in it.
+    fn created() -> (tempfile::TempDir, FileStore, RunRecord, Box<dyn RunWriter>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let record = new_record();
+        let w = store.create_run(&record).unwrap();
+        (dir, store, record, w)
+    }
+
     /// A run's start and its task queued.
     fn first_events() -> [Event; 2] {
         [
@@ -752,10 +761,7 @@ mod tests {
 
     #[test]
     fn committed_events_survive_without_a_final_record() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
-        let mut record = new_record();
-        let mut w = store.create_run(&record).unwrap();
+        let (dir, store, mut record, mut w) = created();
         w.commit(&record, true).unwrap();
         for e in first_events() {
             record.apply(&e).unwrap();
@@ -777,10 +783,7 @@ mod tests {
 
     #[test]
     fn the_log_starts_afresh_after_a_final_record_and_reads_back_the_same() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
-        let mut record = new_record();
-        let mut w = store.create_run(&record).unwrap();
+        let (dir, store, mut record, mut w) = created();
         w.commit(&record, true).unwrap();
         let run_dir = dir.path().join("runs").join(&record.run_id);
         let first = std::fs::read(run_dir.join("run.json")).unwrap();
@@ -816,10 +819,7 @@ mod tests {
     /// written.
     #[test]
     fn a_directory_at_a_temporary_name_is_removed_and_records_are_capped() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
-        let record = new_record();
-        let mut w = store.create_run(&record).unwrap();
+        let (dir, store, record, mut w) = created();
         let run_dir = dir.path().join("runs").join(&record.run_id);
         for name in ["events.jsonl.tmp", "run.json.tmp"] {
             std::fs::create_dir_all(run_dir.join(name).join("x")).unwrap();
@@ -870,10 +870,7 @@ mod tests {
 
     #[test]
     fn a_driven_run_is_locked() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path()).unwrap();
-        let record = new_record();
-        let w = store.create_run(&record).unwrap();
+        let (_dir, store, record, w) = created();
         assert!(store.is_driven(&record.run_id));
         assert!(matches!(
             store.create_run(&record),
