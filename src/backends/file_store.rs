@@ -161,6 +161,12 @@ impl FileStore {
             })?;
         check_record_version(&record, &record_path.display().to_string())?;
         check_instances(&record, &record_path.display().to_string())?;
+        if record.seq == u64::MAX {
+            return Err(StoreError::Corrupt {
+                path: record_path.display().to_string(),
+                detail: "it counts more events than any run has".into(),
+            });
+        }
         let events_path = dir.join("events.jsonl");
         let file = match open_regular(&events_path, File::options().read(true)) {
             Ok(f) => f,

@@ -82,9 +82,24 @@ fn block_len(tasks: &[TaskRecord]) -> usize {
 pub fn serialize<S: Serializer>(tasks: &[TaskRecord], s: S) -> Result<S::Ok, S::Error> {
     let mut seq = s.serialize_seq(None)?;
     let mut i = 0;
+    let mut budget = MAX_BLOCK_MEMORY;
     while i < tasks.len() {
         let n = block_len(&tasks[i..]);
-        if n < MIN_BLOCK {
+        let first = &tasks[i];
+        let memory = block_memory(
+            n,
+            &first.id,
+            &first.reason,
+            first
+                .attempts
+                .iter()
+                .map(|a| (&a.host, &a.error, &a.worker)),
+        );
+        let block = n >= MIN_BLOCK && memory <= budget;
+        if block {
+            budget -= memory;
+        }
+        if !block {
             for t in &tasks[i..i + n] {
                 seq.serialize_element(t)?;
             }
@@ -204,8 +219,9 @@ impl Serialize for BlockOut<'_> {
 
 /// The most memory the blocks of one record may take once read (each copies its
 /// strings into every record it stands for): a run of 4,000,000 instances takes
-/// about 1 GiB; a short file cannot claim a terabyte.
-const MAX_BLOCK_MEMORY: u64 = 8 << 30;
+/// about 1 GiB; a short file cannot claim more. Blocks that would pass it are
+/// written as whole records (which the record's size cap then bounds).
+const MAX_BLOCK_MEMORY: u64 = 2 << 30;
 
 /// One entry of a stored task list: a record (`id`) or a block (`group`).
 #[derive(Deserialize)]
@@ -233,41 +249,40 @@ impl Entry {
     /// About what a block takes once read (nothing for a whole record: that
     /// takes what its text does).
     fn memory(&self) -> u64 {
-        if self.group.is_none() {
-            return 0;
-        }
-        let per_attempt: u64 = self
-            .attempts
-            .iter()
-            .map(|a| match a {
-                AttemptEntry::Block(a) => {
-                    (std::mem::size_of::<Attempt>()
-                        + a.host.len()
-                        + a.error.as_ref().map_or(0, String::len)
-                        + a.worker.as_ref().map_or(0, String::len)) as u64
-                }
-                AttemptEntry::Whole(_) => 0,
-            })
-            .sum();
-        let per_record = (std::mem::size_of::<TaskRecord>()
-            + self.group.as_ref().map_or(0, String::len)
-            + 20 // `.` and the index
-            + self.reason.as_ref().map_or(0, String::len)) as u64;
-        (self.count as u64).saturating_mul(per_record.saturating_add(per_attempt))
+        let Some(group) = &self.group else { return 0 };
+        block_memory(
+            self.count,
+            group,
+            &self.reason,
+            self.attempts.iter().map(|a| (&a.host, &a.error, &a.worker)),
+        )
     }
 }
 
-/// An attempt in an entry: a whole one (in a record), or one for each record of
-/// a block.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum AttemptEntry {
-    Whole(Attempt),
-    Block(AttemptsIn),
+/// About what `count` records of a block take in memory: each holds a copy of the
+/// block's strings.
+fn block_memory<'a>(
+    count: usize,
+    group: &str,
+    reason: &Option<String>,
+    attempts: impl Iterator<Item = (&'a String, &'a Option<String>, &'a Option<String>)>,
+) -> u64 {
+    let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let per_attempt: usize = attempts
+        .map(|(host, error, worker)| {
+            std::mem::size_of::<Attempt>() + host.len() + len(error) + len(worker)
+        })
+        .sum();
+    // (20: the `.` and the index of each id.)
+    let per_record = std::mem::size_of::<TaskRecord>() + group.len() + 20 + len(reason);
+    (count as u64).saturating_mul((per_record + per_attempt) as u64)
 }
 
+/// An attempt in an entry: a whole one (in a record: `started_at`), or one for
+/// each record of a block (`at`, `started`, `ended`). One struct for both, so
+/// that nothing is parsed twice or held in a generic form first.
 #[derive(Deserialize)]
-struct AttemptsIn {
+struct AttemptEntry {
     attempt: u32,
     host: String,
     #[serde(default)]
@@ -280,9 +295,57 @@ struct AttemptsIn {
     worker: Option<String>,
     #[serde(default)]
     deliveries: u64,
-    at: Timestamp,
-    started: Vec<i64>,
-    ended: Vec<i64>,
+    #[serde(default)]
+    started_at: Option<Timestamp>,
+    #[serde(default)]
+    ended_at: Option<Timestamp>,
+    #[serde(default)]
+    at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "deltas")]
+    started: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "deltas")]
+    ended: Option<Vec<i64>>,
+}
+
+impl AttemptEntry {
+    /// The attempt, with these times.
+    fn with_times(&self, started_at: Timestamp, ended_at: Option<Timestamp>) -> Attempt {
+        Attempt {
+            attempt: self.attempt,
+            started_at,
+            ended_at,
+            host: self.host.clone(),
+            outcome: self.outcome,
+            exit_code: self.exit_code,
+            error: self.error.clone(),
+            worker: self.worker.clone(),
+            deliveries: self.deliveries,
+        }
+    }
+}
+
+/// A block's deltas: no more than a block may have records.
+fn deltas<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::Error> {
+    struct Bounded;
+    impl<'de> Visitor<'de> for Bounded {
+        type Value = Vec<i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of milliseconds")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<i64>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(n) = seq.next_element()? {
+                if out.len() == MAX_INSTANCES {
+                    return Err(A::Error::custom(format!(
+                        "more than {MAX_INSTANCES} times, more than a block has"
+                    )));
+                }
+                out.push(n);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Bounded).map(Some)
 }
 
 /// Reads a task list written by [`serialize`] (or one of whole records only),
@@ -327,10 +390,10 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
         (Some(id), None) => {
             let attempts = e
                 .attempts
-                .into_iter()
-                .map(|a| match a {
-                    AttemptEntry::Whole(a) => Ok(a),
-                    AttemptEntry::Block(_) => Err(format!("task `{id}`: an attempt of a block")),
+                .iter()
+                .map(|a| match (a.started_at, &a.at) {
+                    (Some(started_at), None) => Ok(a.with_times(started_at, a.ended_at)),
+                    _ => Err(format!("task `{id}`: an attempt without `started_at`")),
                 })
                 .collect::<Result<_, _>>()?;
             tasks.push(TaskRecord {
@@ -369,19 +432,23 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
         ));
     }
     let mut shapes = Vec::with_capacity(e.attempts.len());
-    for a in e.attempts {
-        let AttemptEntry::Block(a) = a else {
-            return Err(format!("a block of `{group}`: a whole attempt"));
+    for a in &e.attempts {
+        let (Some(at), Some(started), Some(ended), None) =
+            (a.at, &a.started, &a.ended, a.started_at)
+        else {
+            return Err(format!(
+                "a block of `{group}`: an attempt without `at`, `started` and `ended`"
+            ));
         };
-        if a.started.len() != e.count || a.ended.len() != e.count {
+        if started.len() != e.count || ended.len() != e.count {
             return Err(format!(
                 "a block of {} tasks of `{group}` with {} start and {} end times",
                 e.count,
-                a.started.len(),
-                a.ended.len()
+                started.len(),
+                ended.len()
             ));
         }
-        shapes.push(a);
+        shapes.push((a, at, started, ended));
     }
     // (Each attempt holds a start and an end per record: the file's size bounds
     // them.)
@@ -392,9 +459,9 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
         attempts: Vec::with_capacity(shapes.len()),
         ..TaskRecord::pending(instance_id(&group, i))
     }));
-    for a in shapes {
-        let mut start = a.at.0;
-        for ((t, ds), de) in tasks[first..].iter_mut().zip(a.started).zip(a.ended) {
+    for (a, at, started, ended) in shapes {
+        let mut start = at.0;
+        for ((t, &ds), &de) in tasks[first..].iter_mut().zip(started).zip(ended) {
             let times = start.checked_add_signed(ds).and_then(|s| {
                 let end = s.checked_add_signed(de)?;
                 (s.max(end) <= Timestamp::MAX.0).then_some((s, end))
@@ -403,17 +470,8 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
                 return Err(format!("a time of task `{}` out of range", t.id));
             };
             start = s;
-            t.attempts.push(Attempt {
-                attempt: a.attempt,
-                started_at: Timestamp(s),
-                ended_at: Some(Timestamp(end)),
-                host: a.host.clone(),
-                outcome: a.outcome,
-                exit_code: a.exit_code,
-                error: a.error.clone(),
-                worker: a.worker.clone(),
-                deliveries: a.deliveries,
-            });
+            t.attempts
+                .push(a.with_times(Timestamp(s), Some(Timestamp(end))));
         }
     }
     Ok(())
@@ -597,7 +655,14 @@ mod tests {
                     r#"{{"tasks":[{{"group":"m","from":0,"count":1000000,"state":"skipped","reason":"{}"}}]}}"#,
                     "x".repeat(10_000)
                 ),
-                "would take more than 8 GiB once read",
+                "would take more than 2 GiB once read",
+            ),
+            (
+                &format!(
+                    r#"{{"tasks":[{{"group":"m","from":0,"count":21,"state":"success","attempts":[{{"attempt":1,"host":"h","at":"2026-01-01T00:00:00Z","started":[{}],"ended":[]}}]}}]}}"#,
+                    vec!["0"; 1_000_001].join(",")
+                ),
+                "more than 1000000 times, more than a block has",
             ),
         ] {
             let err = serde_json::from_str::<Wrap>(bad).unwrap_err().to_string();

@@ -180,6 +180,12 @@ impl RunRecord {
 
     /// Applies one event, refusing transitions the state machine forbids.
     pub fn apply(&mut self, event: &Event) -> Result<(), IllegalTransition> {
+        if self.seq == u64::MAX {
+            return Err(IllegalTransition {
+                run_id: self.run_id.clone(),
+                detail: "the record counts no more events".into(),
+            });
+        }
         match event {
             Event::RunStarted { at, host, pid } => {
                 self.run_to(RunState::Running)?;
@@ -333,7 +339,7 @@ impl RunRecord {
                 self.reason.clone_from(reason);
             }
         }
-        self.seq = self.seq.saturating_add(1);
+        self.seq += 1;
         Ok(())
     }
 
@@ -461,6 +467,23 @@ mod tests {
         )
         .unwrap();
         RunRecord::new("r1".into(), &dag, "t.yaml".into())
+    }
+
+    /// Attack pass on issue 14: a record whose count of events cannot go up (a
+    /// hand-edited `seq`) takes no event, so nothing is written that reading
+    /// would refuse.
+    #[test]
+    fn a_record_that_counts_no_more_events_takes_none() {
+        let mut r = record();
+        r.seq = u64::MAX;
+        let started = Event::RunStarted {
+            at: Timestamp(1),
+            host: "h".into(),
+            pid: 1,
+        };
+        let err = r.apply(&started).unwrap_err();
+        assert!(err.detail.contains("counts no more events"), "{err}");
+        assert_eq!(r.state, RunState::Queued);
     }
 
     #[test]
