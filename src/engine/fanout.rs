@@ -355,11 +355,13 @@ pub fn expand(
         .unwrap_or_default();
     let mut specs = Vec::with_capacity(items.len());
     let mut bytes = 0usize;
+    let mut body = None;
     for (i, item) in items.into_iter().enumerate() {
         for key in &when_keys {
             item_text(&item, Some(key)).map_err(|e| format!("instance {i}: when: {e}"))?;
         }
-        let spec = instance(template, i, item).map_err(|e| format!("instance {i}: {e}"))?;
+        let mut spec = instance(template, i, item).map_err(|e| format!("instance {i}: {e}"))?;
+        spec.share_body(&mut body);
         // Checked when the file was loaded, for `max_items`; a list cannot pass it.
         if !super::validate::is_valid_name(&spec.id) {
             return Err(format!(

@@ -13,15 +13,15 @@ pub struct Dag {
     /// The pipeline as written (after substitution).
     pub spec: DagSpec,
     /// `upstream[i]`: the tasks task `i` depends on.
-    pub upstream: Vec<Vec<usize>>,
+    pub upstream: Edges,
     /// `downstream[i]`: the tasks that depend on task `i`.
-    pub downstream: Vec<Vec<usize>>,
+    pub downstream: Edges,
     /// `reads[i]`: the tasks whose outputs task `i` reads (in its strings or its
     /// `when`). Validation made sure each is upstream of it; a trigger rule that
     /// fires early (`one_success`, `one_failed`) still waits for them to end.
-    pub reads: Vec<Vec<usize>>,
+    pub reads: Edges,
     /// `readers[i]`: the tasks that read task `i`'s outputs.
-    pub readers: Vec<Vec<usize>>,
+    pub readers: Edges,
     /// The mapped tasks (`for_each`, `matrix`) by id, each with its instances
     /// (none for a mapped task without instances: its stand-in is not one).
     pub groups: Map<String, Vec<usize>>,
@@ -65,35 +65,24 @@ impl Dag {
             .filter(|(i, t)| !placed(*i, &t.id))
             .map(|(i, t)| (t.id.clone(), i))
             .collect();
-        let n = spec.tasks.len();
         let mut dag = Dag {
             spec,
-            upstream: Vec::new(),
-            downstream: vec![Vec::new(); n],
-            reads: vec![Vec::new(); n],
-            readers: vec![Vec::new(); n],
+            upstream: Edges::default(),
+            downstream: Edges::default(),
+            reads: Edges::default(),
+            readers: Edges::default(),
             groups,
             index,
             expanded: Map::default(),
             source: None,
             declared: None,
         };
-        dag.upstream = dag
-            .spec
-            .tasks
-            .iter()
-            .map(|t| {
-                t.depends_on
-                    .iter()
-                    .filter_map(|d| dag.index_of(d))
-                    .collect()
-            })
-            .collect();
-        for (i, ups) in dag.upstream.iter().enumerate() {
-            for &u in ups {
-                dag.downstream[u].push(i);
-            }
+        let mut upstream = Edges::default();
+        for t in &dag.spec.tasks {
+            upstream.push(t.depends_on.iter().filter_map(|d| dag.index_of(d)));
         }
+        dag.downstream = upstream.inverse();
+        dag.upstream = upstream;
         for (i, t) in dag.spec.tasks.iter().enumerate() {
             if t.map.as_ref().is_some_and(|m| m.dynamic())
                 && let Some(members) = dag.groups.get(&t.id).filter(|m| !m.is_empty())
@@ -102,8 +91,9 @@ impl Dag {
                 dag.expanded.insert(t.id.clone(), all);
             }
         }
-        for i in 0..n {
-            let mut r: Vec<usize> = dag.spec.tasks[i]
+        let mut reads = Edges::default();
+        for t in &dag.spec.tasks {
+            let mut r: Vec<usize> = t
                 .output_sources()
                 .iter()
                 .filter_map(|d| dag.named(d))
@@ -112,11 +102,10 @@ impl Dag {
                 .collect();
             r.sort_unstable();
             r.dedup();
-            for &from in &r {
-                dag.readers[from].push(i);
-            }
-            dag.reads[i] = r;
+            reads.push(r);
         }
+        dag.readers = reads.inverse();
+        dag.reads = reads;
         dag
     }
 
@@ -261,10 +250,15 @@ impl Dag {
         {
             return Err(format!("task `{}` is in the run twice", twice.id));
         }
+        let mut body = None;
         let placeholders = record.tasks[declared_len..]
             .iter()
             .map(|r| match at.get(r.id.as_str()) {
-                Some(&(t, i)) => Ok(super::fanout::placeholder(self.task(t), i)),
+                Some(&(t, i)) => {
+                    let mut spec = super::fanout::placeholder(self.task(t), i);
+                    spec.share_body(&mut body);
+                    Ok(spec)
+                }
                 None => Err(format!(
                     "task `{}` of the run is not an instance of its mapped tasks",
                     r.id
@@ -368,7 +362,7 @@ impl Dag {
     /// Every task downstream of `task` (not `task` itself), in no order.
     pub fn descendants(&self, task: usize) -> Vec<usize> {
         let mut seen = vec![false; self.len()];
-        let mut stack = self.downstream[task].clone();
+        let mut stack = self.downstream[task].to_vec();
         let mut out = Vec::new();
         while let Some(t) = stack.pop() {
             if !std::mem::replace(&mut seen[t], true) {
@@ -382,7 +376,7 @@ impl Dag {
     /// Tasks in the order the sequential executor would start them if every task
     /// succeeded: ready tasks by priority (higher first), then declaration order.
     pub fn topological_order(&self) -> Vec<usize> {
-        let mut remaining: Vec<usize> = self.upstream.iter().map(Vec::len).collect();
+        let mut remaining: Vec<usize> = self.upstream.iter().map(<[usize]>::len).collect();
         let mut ready = std::collections::BinaryHeap::new();
         for (i, r) in remaining.iter().enumerate() {
             if *r == 0 {
@@ -400,6 +394,70 @@ impl Dag {
             }
         }
         order
+    }
+}
+
+/// A list of task indexes for each task, all in one allocation: a list of its own
+/// for each of a million instances would take 24 bytes apiece before holding any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Edges {
+    /// Where each task's list starts in `to`, and after the last, where it ends.
+    starts: Vec<usize>,
+    /// The lists, one after another.
+    to: Vec<usize>,
+}
+
+impl Edges {
+    /// Adds the next task's list.
+    pub fn push(&mut self, list: impl IntoIterator<Item = usize>) {
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        self.to.extend(list);
+        self.starts.push(self.to.len());
+    }
+
+    /// Number of tasks (lists).
+    pub fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// True when there are no lists.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each task's list, in task order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[usize]> {
+        self.starts.windows(2).map(|w| &self.to[w[0]..w[1]])
+    }
+
+    /// The same edges the other way round, for as many tasks: task `j` is in list
+    /// `i` of the result when `i` is in list `j` of this, each list in task order.
+    pub fn inverse(&self) -> Edges {
+        let mut count = vec![0usize; self.len() + 1];
+        for &t in &self.to {
+            count[t + 1] += 1;
+        }
+        for i in 1..count.len() {
+            count[i] += count[i - 1];
+        }
+        let starts = count.clone();
+        let mut to = vec![0; self.to.len()];
+        for (from, list) in self.iter().enumerate() {
+            for &t in list {
+                to[count[t]] = from;
+                count[t] += 1;
+            }
+        }
+        Edges { starts, to }
+    }
+}
+
+impl std::ops::Index<usize> for Edges {
+    type Output = [usize];
+    fn index(&self, task: usize) -> &[usize] {
+        &self.to[self.starts[task]..self.starts[task + 1]]
     }
 }
 
@@ -521,6 +579,39 @@ pub fn find_cycles(upstream: &[Vec<usize>], limit: usize) -> Cycles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edges_hold_each_list_and_invert_in_task_order() {
+        let lists: Vec<Vec<usize>> = vec![vec![], vec![0], vec![0, 1], vec![], vec![2, 0]];
+        let mut edges = Edges::default();
+        for l in &lists {
+            edges.push(l.iter().copied());
+        }
+        assert_eq!(edges.len(), 5);
+        assert_eq!(
+            edges.iter().map(<[usize]>::to_vec).collect::<Vec<_>>(),
+            lists
+        );
+        assert_eq!(&edges[4], &[2, 0]);
+        let inverse = edges.inverse();
+        let expected: Vec<Vec<usize>> = vec![vec![1, 2, 4], vec![2], vec![4], vec![], vec![]];
+        assert_eq!(
+            inverse.iter().map(<[usize]>::to_vec).collect::<Vec<_>>(),
+            expected
+        );
+        // Twice inverted: each list sorted.
+        let twice: Vec<Vec<usize>> = vec![vec![], vec![0], vec![0, 1], vec![], vec![0, 2]];
+        assert_eq!(
+            inverse
+                .inverse()
+                .iter()
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>(),
+            twice
+        );
+        assert!(Edges::default().is_empty());
+        assert!(Edges::default().inverse().is_empty());
+    }
 
     #[test]
     fn a_repeated_dependency_makes_one_cycle_not_one_per_repetition() {

@@ -1,6 +1,7 @@
 //! The DAG file's model (format version 1), after validation and parameter
 //! substitution: everything the executors need and nothing about where it came from.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -60,11 +61,29 @@ impl DagSpec {
     }
 }
 
-/// One task of the pipeline.
+/// One task of the pipeline: its id, what it is ([`TaskBody`], read through the
+/// spec itself), and for an instance of a mapped task, which.
+///
+/// The body is shared: the instances of a mapped task whose strings do not use
+/// their item hold one body between them (a million `noop` instances would
+/// otherwise hold a million copies of it). Changing a field through `&mut
+/// TaskSpec` changes this spec's own copy.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// The key under `tasks`, matching `[A-Za-z0-9_.-]+`.
     pub id: String,
+    /// What the task runs and how (written inline, as the body's own keys).
+    #[serde(flatten)]
+    pub body: Arc<TaskBody>,
+    /// For an instance of a mapped task (`for_each`, `matrix`): which, and of what.
+    /// (Boxed: most tasks are not instances, and a spec is kept per task.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<Box<MapInstance>>,
+}
+
+/// What a task runs and how: everything of a [`TaskSpec`] but its id and instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskBody {
     /// `description`, if given.
     pub description: Option<String>,
     /// What the task runs.
@@ -97,14 +116,38 @@ pub struct TaskSpec {
     /// must hold for the task to run; when false, the task ends `skipped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
-    /// For an instance of a mapped task (`for_each`, `matrix`): which, and of what.
-    /// (Boxed: most tasks are not instances, and a spec is kept per task.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub map: Option<Box<MapInstance>>,
     /// `max_parallel` of the mapped task: at most this many of its instances run
     /// at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<u32>,
+}
+
+impl std::ops::Deref for TaskSpec {
+    type Target = TaskBody;
+    fn deref(&self) -> &TaskBody {
+        &self.body
+    }
+}
+
+impl std::ops::DerefMut for TaskSpec {
+    /// This spec's own body: copied first when another spec shares it.
+    fn deref_mut(&mut self) -> &mut TaskBody {
+        Arc::make_mut(&mut self.body)
+    }
+}
+
+impl TaskSpec {
+    /// Shares the body of the spec made before this one (`last`) when the two are
+    /// alike (see [`TaskSpec`]), and makes this one's body `last` otherwise: how
+    /// the instances of a mapped task, made one after another, come to hold one.
+    pub fn share_body(&mut self, last: &mut Option<Arc<TaskBody>>) {
+        match last {
+            Some(b) if Arc::ptr_eq(&self.body, b) || *self.body == **b => {
+                self.body = Arc::clone(b);
+            }
+            _ => *last = Some(Arc::clone(&self.body)),
+        }
+    }
 }
 
 /// A JSON value (an item, or a field of one) as task strings see it: text as
@@ -197,7 +240,7 @@ impl TaskSpec {
 }
 
 /// The four task types.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaskKind {
     /// `command` run as `bash -c`.
@@ -249,7 +292,7 @@ impl TaskKind {
 }
 
 /// An `http` task.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HttpSpec {
     /// Upper-case method: GET POST PUT DELETE PATCH HEAD OPTIONS.
     pub method: String,
@@ -262,7 +305,7 @@ pub struct HttpSpec {
 }
 
 /// A `docker` task.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DockerSpec {
     /// Image reference; empty when the task leaves it to the runner's default.
     pub image: String,

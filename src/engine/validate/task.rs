@@ -3,7 +3,7 @@
 use crate::engine::condition::{self, Operand};
 use crate::engine::fanout::{MAX_INSTANCE_BYTES, approx_bytes};
 use crate::engine::format::{self, Place};
-use crate::engine::spec::{TaskKind, TaskSpec, TriggerRule};
+use crate::engine::spec::{TaskBody, TaskKind, TaskSpec, TriggerRule};
 use crate::engine::suggest::did_you_mean;
 use crate::engine::yaml::{Node, NodeKind, Span};
 
@@ -197,6 +197,7 @@ impl Checker<'_, '_> {
         // apart first would be held twice.
         out.reserve(instances.len());
         let mut bytes = 0usize;
+        let mut body = None;
         for (index, instance) in instances.into_iter().enumerate() {
             let instance_id = format!("{id}.{}", instance.suffix);
             let what = format!("task `{instance_id}`");
@@ -225,6 +226,7 @@ impl Checker<'_, '_> {
                 return None;
             }
             spec.max_parallel = max_parallel;
+            spec.share_body(&mut body);
             out.push(spec);
         }
         Some(())
@@ -386,21 +388,23 @@ impl Checker<'_, '_> {
         }
         Some(TaskSpec {
             id: id.to_string(),
-            description,
-            kind: kind?,
-            depends_on,
-            env,
-            workdir,
-            timeout,
-            retry,
-            trigger_rule,
-            queue,
-            priority,
-            secret_env,
-            skip_exit_codes,
-            when,
+            body: std::sync::Arc::new(TaskBody {
+                description,
+                kind: kind?,
+                depends_on,
+                env,
+                workdir,
+                timeout,
+                retry,
+                trigger_rule,
+                queue,
+                priority,
+                secret_env,
+                skip_exit_codes,
+                when,
+                max_parallel: None,
+            }),
             map: None,
-            max_parallel: None,
         })
     }
 
