@@ -148,7 +148,7 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
             esc(&t.id),
             secs(ms)
         ));
-        let host = t.attempts.last().map(|a| a.host.as_str()).unwrap_or("");
+        let host = t.attempts.last().map(|a| &*a.host).unwrap_or("");
         x.push_str(&format!(
             "      <properties>\n        <property name=\"state\" value=\"{}\"/>\n        <property name=\"attempts\" value=\"{}\"/>\n        <property name=\"host\" value=\"{}\"/>\n      </properties>\n",
             t.state,

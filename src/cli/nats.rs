@@ -383,7 +383,7 @@ pub fn cancel(
     }
     let mut done = Vec::new();
     if let Some(store) = &store
-        && record.host == setup::host_name()
+        && *record.host == setup::host_name()
         && store.is_driven(&record.run_id)
         && record.pid > 0
     {

@@ -113,7 +113,7 @@ impl<'a> RunJson<'a> {
                     exit_code: t.attempts.last().and_then(|a| a.exit_code),
                     duration_ms: task_duration_ms(t),
                     error: record.task_error(i),
-                    host: t.attempts.last().map(|a| a.host.as_str()),
+                    host: t.attempts.last().map(|a| &*a.host),
                     worker: t.attempts.last().and_then(|a| a.worker.as_deref()),
                     deliveries: t.attempts.last().map_or(0, |a| a.deliveries),
                     started_at: t.attempts.first().map(|a| a.started_at.rfc3339()),
@@ -167,7 +167,7 @@ pub fn table(record: &RunRecord) -> String {
                 .unwrap_or_default(),
             task.attempts
                 .last()
-                .map(|a| a.host.clone())
+                .map(|a| a.host.to_string())
                 .unwrap_or_default(),
             record
                 .task_error(i)

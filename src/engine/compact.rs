@@ -24,6 +24,7 @@
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::sync::Arc;
 
 use super::fanout::{MAX_INSTANCES, MAX_RUN_TASKS, instance_id, instance_parts};
 use super::record::{Attempt, TaskRecord, is_zero};
@@ -121,7 +122,7 @@ struct BlockFields<'a> {
     count: usize,
     state: TaskState,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: &'a Option<String>,
+    reason: &'a Option<Arc<str>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     attempts: Vec<AttemptsOut<'a>>,
 }
@@ -135,9 +136,9 @@ struct AttemptsOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: &'a Option<String>,
+    error: &'a Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    worker: &'a Option<String>,
+    worker: &'a Option<Arc<str>>,
     #[serde(skip_serializing_if = "is_zero")]
     deliveries: u64,
     at: Timestamp,
@@ -234,7 +235,7 @@ struct Entry {
     #[serde(default)]
     attempts: Vec<AttemptEntry>,
     #[serde(default)]
-    reason: Option<String>,
+    reason: Option<Arc<str>>,
     #[serde(default)]
     outputs: Outputs,
     #[serde(default)]
@@ -259,23 +260,25 @@ impl Entry {
     }
 }
 
-/// About what `count` records of a block take in memory: each holds a copy of the
-/// block's strings.
+/// About what `count` records of a block take in memory: each holds its id and
+/// attempts, and shares the block's strings with the others.
 fn block_memory<'a>(
     count: usize,
     group: &str,
-    reason: &Option<String>,
-    attempts: impl Iterator<Item = (&'a String, &'a Option<String>, &'a Option<String>)>,
+    reason: &Option<Arc<str>>,
+    attempts: impl Iterator<Item = (&'a Arc<str>, &'a Option<Arc<str>>, &'a Option<Arc<str>>)>,
 ) -> u64 {
-    let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    let per_attempt: usize = attempts
-        .map(|(host, error, worker)| {
-            std::mem::size_of::<Attempt>() + host.len() + len(error) + len(worker)
-        })
-        .sum();
+    let len = |s: &Option<Arc<str>>| s.as_ref().map_or(0, |s| s.len());
+    let (mut per_attempt, mut strings) = (0, len(reason));
+    for (host, error, worker) in attempts {
+        per_attempt += std::mem::size_of::<Attempt>();
+        strings += host.len() + len(error) + len(worker);
+    }
     // (20: the `.` and the index of each id.)
-    let per_record = std::mem::size_of::<TaskRecord>() + group.len() + 20 + len(reason);
-    (count as u64).saturating_mul((per_record + per_attempt) as u64)
+    let per_record = std::mem::size_of::<TaskRecord>() + group.len() + 20;
+    (count as u64)
+        .saturating_mul((per_record + per_attempt) as u64)
+        .saturating_add(strings as u64)
 }
 
 /// An attempt in an entry: a whole one (in a record: `started_at`), or one for
@@ -284,15 +287,15 @@ fn block_memory<'a>(
 #[derive(Deserialize)]
 struct AttemptEntry {
     attempt: u32,
-    host: String,
+    host: Arc<str>,
     #[serde(default)]
     outcome: Option<TaskState>,
     #[serde(default)]
     exit_code: Option<i32>,
     #[serde(default)]
-    error: Option<String>,
+    error: Option<Arc<str>>,
     #[serde(default)]
-    worker: Option<String>,
+    worker: Option<Arc<str>>,
     #[serde(default)]
     deliveries: u64,
     #[serde(default)]
@@ -552,7 +555,7 @@ mod tests {
                     };
                     tasks.push(TaskRecord {
                         state: [TaskState::Success, TaskState::Failed, TaskState::Skipped][state as usize],
-                        reason: (state == 2).then(|| "why".to_string()),
+                        reason: (state == 2).then(|| "why".into()),
                         attempts: attempts
                             .iter()
                             .enumerate()
@@ -651,9 +654,11 @@ mod tests {
                 "more than a run may have",
             ),
             (
+                // Each of a million records would hold 30 attempts (the block's
+                // strings are shared: a long reason costs once).
                 &format!(
-                    r#"{{"tasks":[{{"group":"m","from":0,"count":1000000,"state":"skipped","reason":"{}"}}]}}"#,
-                    "x".repeat(10_000)
+                    r#"{{"tasks":[{{"group":"m","from":0,"count":1000000,"state":"failed","attempts":[{}]}}]}}"#,
+                    vec![r#"{"attempt":1,"host":"h","at":"2026-01-01T00:00:00Z","started":[],"ended":[]}"#; 30].join(",")
                 ),
                 "would take more than 2 GiB once read",
             ),

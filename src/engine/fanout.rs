@@ -299,9 +299,13 @@ pub fn placeholder(template: &TaskSpec, index: usize) -> TaskSpec {
 }
 
 fn shape_instance(spec: &mut TaskSpec, template: &TaskSpec, index: usize, item: Option<Value>) {
-    let group = template.id.clone();
+    // The stand-in's group is its id: its instances share it.
+    let group = match &template.map {
+        Some(m) if *m.group == *template.id => std::sync::Arc::clone(&m.group),
+        _ => std::sync::Arc::from(template.id.as_str()),
+    };
     spec.id = instance_id(&group, index);
-    spec.depends_on = vec![group.clone()];
+    spec.depends_on = vec![template.id.clone()];
     spec.trigger_rule = TriggerRule::default();
     spec.map = Some(Box::new(MapInstance {
         group,
@@ -373,7 +377,7 @@ pub fn expand(
             dag.task(t)
                 .map
                 .as_ref()
-                .is_none_or(|m| m.group != template.id)
+                .is_none_or(|m| *m.group != *template.id)
         }) {
             return Err(format!(
                 "instance {i}: another task has the id `{}`",
@@ -408,7 +412,7 @@ pub fn instance_bytes(dag: &Dag) -> std::collections::HashMap<&str, usize> {
     let mut bytes = std::collections::HashMap::new();
     for t in &dag.spec.tasks[dag.declared_len()..] {
         if let Some(m) = &t.map {
-            *bytes.entry(m.group.as_str()).or_default() += approx_bytes(t);
+            *bytes.entry(&*m.group).or_default() += approx_bytes(t);
         }
     }
     bytes

@@ -48,7 +48,7 @@ impl Dag {
         let mut groups: Map<String, Vec<usize>> = Map::default();
         for (i, t) in spec.tasks.iter().enumerate() {
             if let Some(m) = &t.map {
-                let members = groups.entry(m.group.clone()).or_default();
+                let members = groups.entry(m.group.to_string()).or_default();
                 if m.index.is_some() {
                     members.push(i);
                 }

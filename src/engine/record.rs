@@ -2,6 +2,7 @@
 //! applying [`Event`]s, and that is where illegal transitions are caught.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use super::events::Event;
 use super::fanout::instance_id;
@@ -39,7 +40,7 @@ pub struct RunRecord {
     pub secret_params: Vec<String>,
     /// Host of the process driving the run.
     #[serde(default)]
-    pub host: String,
+    pub host: Arc<str>,
     /// Pid of the process driving the run.
     #[serde(default)]
     pub pid: u32,
@@ -70,7 +71,7 @@ pub struct TaskRecord {
     /// Why the task is in its state, when that is not an attempt's error
     /// (upstream_failed, skipped, cancelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
     /// What the task published when it succeeded.
     #[serde(default, skip_serializing_if = "Outputs::is_empty")]
     pub outputs: Outputs,
@@ -104,8 +105,9 @@ pub struct Attempt {
     /// When it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
-    /// Host it ran on.
-    pub host: String,
+    /// Host it ran on (shared with the run's host and other attempts': see
+    /// [`RunRecord::apply`]).
+    pub host: Arc<str>,
     /// The task state it ended in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<TaskState>,
@@ -114,10 +116,10 @@ pub struct Attempt {
     pub exit_code: Option<i32>,
     /// Error, for unsuccessful attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Arc<str>>,
     /// The worker that ran it (distributed executor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker: Option<String>,
+    pub worker: Option<Arc<str>>,
     /// Times a worker picked it up: more than 1 when a worker was lost mid-attempt
     /// and another ran the attempt again (without spending a retry).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -164,7 +166,7 @@ impl RunRecord {
             ended_at: None,
             params: dag.spec.params.clone(),
             secret_params: dag.spec.secret_params(),
-            host: String::new(),
+            host: Arc::from(""),
             pid: 0,
             seq: 0,
             reason: None,
@@ -192,7 +194,7 @@ impl RunRecord {
                 self.started_at = Some(*at);
                 self.ended_at = None;
                 self.reason = None;
-                self.host.clone_from(host);
+                self.host = Arc::from(host.as_str());
                 self.pid = *pid;
             }
             Event::RunRetried { tasks, .. } => {
@@ -220,7 +222,7 @@ impl RunRecord {
                 ..
             } => {
                 let t = self.task_to(*task, *state)?;
-                t.reason.clone_from(reason);
+                t.reason = reason.as_deref().map(Arc::from);
             }
             Event::TaskMapped {
                 task, instances, ..
@@ -253,6 +255,12 @@ impl RunRecord {
                 at,
                 host,
             } => {
+                // A run's attempts mostly run where it does: they share its host.
+                let host = if *self.host == **host {
+                    Arc::clone(&self.host)
+                } else {
+                    Arc::from(host.as_str())
+                };
                 let t = self.task_to(*task, TaskState::Running)?;
                 t.reason = None;
                 // Most tasks have one attempt: room for exactly one, not the four a
@@ -264,7 +272,7 @@ impl RunRecord {
                     attempt: *attempt,
                     started_at: *at,
                     ended_at: None,
-                    host: host.clone(),
+                    host,
                     outcome: None,
                     exit_code: None,
                     error: None,
@@ -289,8 +297,8 @@ impl RunRecord {
                     .filter(|a| a.attempt == *attempt && current)
                 {
                     Some(a) => {
-                        a.host.clone_from(host);
-                        a.worker = Some(worker.clone());
+                        a.host = Arc::from(host.as_str());
+                        a.worker = Some(Arc::from(worker.as_str()));
                         a.deliveries = a.deliveries.max(*delivery);
                     }
                     None => {
@@ -331,7 +339,7 @@ impl RunRecord {
                 a.ended_at = Some(*at);
                 a.outcome = Some(*state);
                 a.exit_code = *exit_code;
-                a.error.clone_from(error);
+                a.error = error.as_deref().map(Arc::from);
             }
             Event::RunFinished { state, at, reason } => {
                 self.run_to(*state)?;

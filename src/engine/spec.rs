@@ -163,7 +163,8 @@ pub fn as_text(v: &serde_json::Value) -> String {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MapInstance {
     /// The mapped task's id as written (`convert`); instances are `convert.0`, ...
-    pub group: String,
+    /// (shared by the instances).
+    pub group: Arc<str>,
     /// Position among the instances; `None` for the stand-in of a mapped task with
     /// no instances (its id is the task's own, and it ends `skipped`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

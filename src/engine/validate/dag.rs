@@ -471,7 +471,7 @@ impl Checker<'_, '_> {
         for t in &tasks {
             if let Some(m) = &t.map {
                 groups
-                    .entry(m.group.clone())
+                    .entry(m.group.to_string())
                     .or_default()
                     .push(t.id.clone());
             }
@@ -544,7 +544,7 @@ impl Checker<'_, '_> {
                 continue;
             };
             if dynamic.contains_key(group) {
-                let owner = t.map.as_ref().map_or(t.id.as_str(), |m| m.group.as_str());
+                let owner = t.map.as_ref().map_or(t.id.as_str(), |m| &*m.group);
                 let span = declared.get(owner).copied().unwrap_or_default();
                 let what = if owner == t.id {
                     format!("task id `{}`", t.id)

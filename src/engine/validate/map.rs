@@ -37,9 +37,9 @@ pub(super) struct Instance {
 
 impl Instance {
     /// What it records in its task spec.
-    pub fn record(&self, group: &str, index: Option<usize>) -> MapInstance {
+    pub fn record(&self, group: &std::sync::Arc<str>, index: Option<usize>) -> MapInstance {
         MapInstance {
-            group: group.to_string(),
+            group: std::sync::Arc::clone(group),
             index,
             item: self.item.clone(),
             matrix: self.matrix.clone(),

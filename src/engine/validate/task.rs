@@ -134,7 +134,7 @@ impl Checker<'_, '_> {
         self.instance = None;
         let mut spec = spec?;
         spec.map = Some(Box::new(crate::engine::spec::MapInstance {
-            group: id.to_string(),
+            group: id.into(),
             index: None,
             item: None,
             matrix: Vec::new(),
@@ -189,7 +189,9 @@ impl Checker<'_, '_> {
             let spec = self.task_spec(id, key, entries, defaults, &format!("task `{id}`"));
             self.instance = None;
             let mut spec = spec?;
-            spec.map = Some(Box::new(super::map::Instance::default().record(id, None)));
+            spec.map = Some(Box::new(
+                super::map::Instance::default().record(&id.into(), None),
+            ));
             out.push(spec);
             return Some(());
         }
@@ -198,10 +200,11 @@ impl Checker<'_, '_> {
         out.reserve(instances.len());
         let mut bytes = 0usize;
         let mut body = None;
+        let group: std::sync::Arc<str> = id.into();
         for (index, instance) in instances.into_iter().enumerate() {
             let instance_id = format!("{id}.{}", instance.suffix);
             let what = format!("task `{instance_id}`");
-            let record = instance.record(id, Some(index));
+            let record = instance.record(&group, Some(index));
             self.instance = Some(instance);
             let spec = self.task_spec(&instance_id, key, entries, defaults, &what);
             self.instance = None;
