@@ -332,7 +332,7 @@ impl Pipeline {
         })?;
         let ids: Vec<String> = record.tasks[..declared]
             .iter()
-            .map(|t| t.id.clone())
+            .map(|t| t.id.to_string())
             .collect();
         let dag = if ids.len() == dag.len() {
             dag

@@ -21,9 +21,19 @@ fn long_dag(env: &Env, m: &str, trap: bool) {
     );
 }
 
+/// Waits for the task's process named `m`: the one `exec -a` made, which exists
+/// only once the command before it (its `trap`) has run. (The shell that runs the
+/// task's command has `m` in its command line too, before it set the trap.)
 fn wait_running(env: &Env, m: &str) {
+    let named = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).next() == Some(m.as_bytes()))
+        })
+    };
     assert!(
-        wait_for(Duration::from_secs(10), || !pids_with(m).is_empty()),
+        wait_for(Duration::from_secs(10), || named()
+            && !pids_with(m).is_empty()),
         "task never started"
     );
     let _ = env;

@@ -224,7 +224,10 @@ async fn run_bash(runner: &BashRunner, ctx: TaskContext) -> Outcome {
     };
     let output = match tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into()) {
         Ok(rx) => {
-            let lines = ctx.lines.clone().map(|sink| (ctx.task().id.clone(), sink));
+            let lines = ctx
+                .lines
+                .clone()
+                .map(|sink| (ctx.task().id.to_string(), sink));
             tokio::spawn(copy_output(rx, ctx.log.clone(), lines))
         }
         Err(e) => return Outcome::failed(None, format!("cannot read the task output: {e}")),

@@ -808,7 +808,7 @@ async fn run_container(
     let name = container_name(&ctx.run_id, &task_id, ctx.attempt);
     let mut labels = HashMap::from([
         ("dag.run_id".to_string(), ctx.run_id.clone()),
-        ("dag.task_id".to_string(), task_id.clone()),
+        ("dag.task_id".to_string(), task_id.to_string()),
         ("dag.attempt".to_string(), ctx.attempt.to_string()),
         ("dag.dag".to_string(), ctx.dag.spec.name.clone()),
     ]);
@@ -916,7 +916,7 @@ async fn drive(
         docker.clone(),
         name.to_string(),
         ctx.log.clone(),
-        ctx.lines.clone().map(|l| (ctx.task().id.clone(), l)),
+        ctx.lines.clone().map(|l| (ctx.task().id.to_string(), l)),
     ));
     let mut wait = docker.wait_container(name, None);
     let stop = &ctx.stop;

@@ -140,7 +140,7 @@ impl TaskRunner for FnRunner {
         let fctx = FnContext {
             args: args.clone(),
             run_id: ctx.run_id.clone(),
-            task_id: ctx.task().id.clone(),
+            task_id: ctx.task().id.to_string(),
             attempt: ctx.attempt,
             env: ctx.env.clone(),
             params: ctx.dag.spec.params.iter().cloned().collect(),

@@ -42,14 +42,14 @@ pub fn task_id_candidates() -> Vec<clap_complete::CompletionCandidate> {
     let ids: Vec<String> = if let Some(file) = after("run") {
         let options = crate::engine::validate::LoadOptions::default();
         match crate::engine::validate::load_file(Path::new(&file), &options) {
-            Ok(dag) => dag.spec.tasks.iter().map(|t| t.id.clone()).collect(),
+            Ok(dag) => dag.spec.tasks.iter().map(|t| t.id.to_string()).collect(),
             Err(_) => Vec::new(),
         }
     } else if let Some(run) = after("retry") {
         crate::embed::default_state_dir()
             .and_then(|d| crate::backends::file_store::FileStore::open_existing(&d).ok())
             .and_then(|s| crate::engine::store::StateStore::load_run(&s, &run).ok())
-            .map(|r| r.tasks.into_iter().map(|t| t.id).collect())
+            .map(|r| r.tasks.into_iter().map(|t| t.id.into()).collect())
             .unwrap_or_default()
     } else {
         Vec::new()

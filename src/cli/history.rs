@@ -206,7 +206,7 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
 pub fn logs(args: LogsArgs, store: &Store) -> Result<u8, CliError> {
     let record = store.state().load_run(&args.run_id)?;
     if let Some(task) = &args.task
-        && !record.tasks.iter().any(|t| &t.id == task)
+        && !record.tasks.iter().any(|t| t.id == task)
     {
         let ids: Vec<&str> = record.tasks.iter().map(|t| t.id.as_str()).collect();
         let help = crate::engine::suggest::did_you_mean(task, ids.iter().copied());
@@ -250,7 +250,7 @@ pub fn logs(args: LogsArgs, store: &Store) -> Result<u8, CliError> {
         // (yet) simply has no output.
         let note = match (&args.task, args.attempt) {
             (Some(task), attempt) => {
-                let t = record.tasks.iter().find(|t| &t.id == task);
+                let t = record.tasks.iter().find(|t| t.id == task);
                 match (t, attempt) {
                     (Some(t), Some(n)) if !t.attempts.is_empty() => {
                         return Err(CliError::usage(
@@ -317,7 +317,7 @@ fn follow(args: &LogsArgs, store: &Store, mut record: RunRecord) -> Result<u8, C
         let finished = record.state.is_terminal() || !store.is_driven(&record.run_id);
         let mut out = String::new();
         for (t, a) in selected(&record, args) {
-            let key = (t.id.clone(), a.attempt);
+            let key = (t.id.to_string(), a.attempt);
             let offset = offsets.entry(key.clone()).or_insert(0);
             let bytes =
                 store

@@ -106,7 +106,7 @@ impl Groups {
     /// [`GROUP_ABOVE`], its earlier instances are looked up once.
     fn expanded(&mut self, record: &RunRecord, task: usize, instances: usize) {
         self.total = record.tasks.len();
-        let name = record.tasks[task].id.clone();
+        let name = record.tasks[task].id.to_string();
         let had = self.sizes.insert(name.clone(), instances).unwrap_or(0);
         if instances <= GROUP_ABOVE {
             return;

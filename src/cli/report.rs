@@ -156,7 +156,7 @@ pub fn table(record: &RunRecord) -> String {
     for i in record.in_order() {
         let task = &record.tasks[i];
         t.add_row([
-            task.id.clone(),
+            task.id.to_string(),
             task.state.to_string(),
             task.attempts.len().to_string(),
             task_duration_ms(task).map(format_ms).unwrap_or_default(),

@@ -27,7 +27,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::Arc;
 
 use super::fanout::{MAX_INSTANCES, MAX_RUN_TASKS, instance_id, instance_parts};
-use super::record::{Attempt, TaskRecord, is_zero};
+use super::record::{Attempt, Attempts, TaskRecord, is_zero};
 use super::runner::Outputs;
 use super::state::TaskState;
 use super::time::Timestamp;
@@ -260,8 +260,9 @@ impl Entry {
     }
 }
 
-/// About what `count` records of a block take in memory: each holds its id and
-/// attempts, and shares the block's strings with the others.
+/// About what `count` records of a block take in memory, and what what is made
+/// of them may take: the records share the block's strings, but a table, JSON
+/// document or report of the run holds a copy of each for every record.
 fn block_memory<'a>(
     count: usize,
     group: &str,
@@ -269,16 +270,14 @@ fn block_memory<'a>(
     attempts: impl Iterator<Item = (&'a Arc<str>, &'a Option<Arc<str>>, &'a Option<Arc<str>>)>,
 ) -> u64 {
     let len = |s: &Option<Arc<str>>| s.as_ref().map_or(0, |s| s.len());
-    let (mut per_attempt, mut strings) = (0, len(reason));
-    for (host, error, worker) in attempts {
-        per_attempt += std::mem::size_of::<Attempt>();
-        strings += host.len() + len(error) + len(worker);
-    }
+    let per_attempt: usize = attempts
+        .map(|(host, error, worker)| {
+            std::mem::size_of::<Attempt>() + host.len() + len(error) + len(worker)
+        })
+        .sum();
     // (20: the `.` and the index of each id.)
-    let per_record = std::mem::size_of::<TaskRecord>() + group.len() + 20;
-    (count as u64)
-        .saturating_mul((per_record + per_attempt) as u64)
-        .saturating_add(strings as u64)
+    let per_record = std::mem::size_of::<TaskRecord>() + group.len() + 20 + len(reason);
+    (count as u64).saturating_mul((per_record + per_attempt) as u64)
 }
 
 /// An attempt in an entry: a whole one (in a record: `started_at`), or one for
@@ -400,7 +399,7 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
                 })
                 .collect::<Result<_, _>>()?;
             tasks.push(TaskRecord {
-                id,
+                id: id.into(),
                 state: e.state,
                 attempts,
                 reason: e.reason,
@@ -459,7 +458,7 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
     tasks.extend((e.from..).take(e.count).map(|i| TaskRecord {
         reason: e.reason.clone(),
         state: e.state,
-        attempts: Vec::with_capacity(shapes.len()),
+        attempts: Attempts::with_capacity(shapes.len()),
         ..TaskRecord::pending(instance_id(&group, i))
     }));
     for (a, at, started, ended) in shapes {
@@ -493,7 +492,7 @@ mod tests {
     fn done(id: String, start: u64, end: u64) -> TaskRecord {
         TaskRecord {
             state: TaskState::Success,
-            attempts: vec![Attempt {
+            attempts: smallvec::smallvec![Attempt {
                 attempt: 1,
                 started_at: Timestamp(start),
                 ended_at: Some(Timestamp(end)),
@@ -518,13 +517,13 @@ mod tests {
 
     #[test]
     fn like_instances_are_kept_as_a_block_and_read_back_the_same() {
-        let mut tasks = vec![TaskRecord::pending("list".into())];
+        let mut tasks = vec![TaskRecord::pending("list")];
         // Out-of-order starts and a clock step back still read back exactly.
         let starts = [1000u64, 1001, 999, 1500, 1500, 2000, 1999, 3000, 3001, 3002];
         for (i, s) in starts.iter().enumerate() {
             tasks.push(done(format!("m.{i}"), *s, s + i as u64 * 7));
         }
-        tasks.push(TaskRecord::pending("after".into()));
+        tasks.push(TaskRecord::pending("after"));
         let text = round_trip(tasks);
         assert!(
             text.contains(r#""group":"m","from":0,"count":10"#),
@@ -654,8 +653,15 @@ mod tests {
                 "more than a run may have",
             ),
             (
-                // Each of a million records would hold 30 attempts (the block's
-                // strings are shared: a long reason costs once).
+                // Shared by the records, but copied for each by what shows them.
+                &format!(
+                    r#"{{"tasks":[{{"group":"m","from":0,"count":1000000,"state":"skipped","reason":"{}"}}]}}"#,
+                    "x".repeat(10_000)
+                ),
+                "would take more than 2 GiB once read",
+            ),
+            (
+                // Each of a million records would hold 30 attempts.
                 &format!(
                     r#"{{"tasks":[{{"group":"m","from":0,"count":1000000,"state":"failed","attempts":[{}]}}]}}"#,
                     vec![r#"{"attempt":1,"host":"h","at":"2026-01-01T00:00:00Z","started":[],"ended":[]}"#; 30].join(",")

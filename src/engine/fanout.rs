@@ -36,9 +36,16 @@ pub const MAX_RUN_INSTANCE_BYTES: usize = 2 << 30;
 /// each): what an event log read back may claim.
 pub const MAX_RUN_TASKS: usize = 4_000_000;
 
+/// `index` as an instance's position is kept (a task has at most
+/// [`MAX_INSTANCES`], far fewer than `u32` counts).
+pub fn position(index: usize) -> u32 {
+    const _: () = assert!(MAX_INSTANCES < u32::MAX as usize);
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
 /// The id of instance `index` of the mapped task `group` (`convert.3`).
-pub fn instance_id(group: &str, index: usize) -> String {
-    format!("{group}.{index}")
+pub fn instance_id(group: &str, index: usize) -> super::spec::TaskId {
+    compact_str::format_compact!("{group}.{index}")
 }
 
 /// The group and index of which `id` is the [`instance_id`], when writing them
@@ -305,13 +312,13 @@ fn shape_instance(spec: &mut TaskSpec, template: &TaskSpec, index: usize, item: 
         _ => std::sync::Arc::from(template.id.as_str()),
     };
     spec.id = instance_id(&group, index);
-    spec.depends_on = vec![template.id.clone()];
+    spec.depends_on = vec![template.id.to_string()];
     spec.trigger_rule = TriggerRule::default();
     spec.map = Some(Box::new(MapInstance {
         group,
-        index: Some(index),
+        index: Some(position(index)),
         item,
-        matrix: Vec::new(),
+        matrix: Box::default(),
         from: None,
         max_items: None,
     }));

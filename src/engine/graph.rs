@@ -63,7 +63,7 @@ impl Dag {
             .iter()
             .enumerate()
             .filter(|(i, t)| !placed(*i, &t.id))
-            .map(|(i, t)| (t.id.clone(), i))
+            .map(|(i, t)| (t.id.to_string(), i))
             .collect();
         let mut dag = Dag {
             spec,
@@ -85,10 +85,10 @@ impl Dag {
         dag.upstream = upstream;
         for (i, t) in dag.spec.tasks.iter().enumerate() {
             if t.map.as_ref().is_some_and(|m| m.dynamic())
-                && let Some(members) = dag.groups.get(&t.id).filter(|m| !m.is_empty())
+                && let Some(members) = dag.groups.get(t.id.as_str()).filter(|m| !m.is_empty())
             {
                 let all = std::iter::once(i).chain(members.iter().copied()).collect();
-                dag.expanded.insert(t.id.clone(), all);
+                dag.expanded.insert(t.id.to_string(), all);
             }
         }
         let mut reads = Edges::default();
@@ -182,7 +182,10 @@ impl Dag {
             if let Some(m) = &t.map
                 && let Some(i) = m.index
             {
-                members.entry(&m.group).or_default().push((i, &t.id));
+                members
+                    .entry(&m.group)
+                    .or_default()
+                    .push((i as usize, &t.id));
             }
         }
         for ids in members.values_mut() {
@@ -225,7 +228,7 @@ impl Dag {
         // instances its list gives, read from this DAG (a list may be the outputs
         // of another mapped task's instances).
         let declared_len = self.len();
-        let mut at: Map<String, (usize, usize)> = Map::default();
+        let mut at: Map<super::spec::TaskId, (usize, usize)> = Map::default();
         for (t, r) in record.tasks.iter().enumerate().take(declared_len) {
             let Some(n) = r.instances else { continue };
             if !self.task(t).map.as_ref().is_some_and(|m| m.dynamic()) {
@@ -399,9 +402,13 @@ impl Dag {
 
 /// A list of task indexes for each task, all in one allocation: a list of its own
 /// for each of a million instances would take 24 bytes apiece before holding any.
+/// Lists that are all empty (most tasks read no outputs) take nothing per task.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Edges {
-    /// Where each task's list starts in `to`, and after the last, where it ends.
+    /// Number of tasks (lists).
+    len: usize,
+    /// Where each task's list starts in `to`, and after the last, where it ends;
+    /// empty while every list is.
     starts: Vec<usize>,
     /// The lists, one after another.
     to: Vec<usize>,
@@ -410,32 +417,43 @@ pub struct Edges {
 impl Edges {
     /// Adds the next task's list.
     pub fn push(&mut self, list: impl IntoIterator<Item = usize>) {
-        if self.starts.is_empty() {
-            self.starts.push(0);
-        }
+        let had = self.to.len();
         self.to.extend(list);
-        self.starts.push(self.to.len());
+        if self.starts.is_empty() && !self.to.is_empty() {
+            self.starts = vec![0; self.len + 1];
+        }
+        if !self.starts.is_empty() {
+            debug_assert_eq!(self.starts.last(), Some(&had));
+            self.starts.push(self.to.len());
+        }
+        self.len += 1;
     }
 
     /// Number of tasks (lists).
     pub fn len(&self) -> usize {
-        self.starts.len().saturating_sub(1)
+        self.len
     }
 
     /// True when there are no lists.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     /// Each task's list, in task order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[usize]> {
-        self.starts.windows(2).map(|w| &self.to[w[0]..w[1]])
+        (0..self.len).map(|i| &self[i])
     }
 
     /// The same edges the other way round, for as many tasks: task `j` is in list
     /// `i` of the result when `i` is in list `j` of this, each list in task order.
     pub fn inverse(&self) -> Edges {
-        let mut count = vec![0usize; self.len() + 1];
+        if self.to.is_empty() {
+            return Edges {
+                len: self.len,
+                ..Edges::default()
+            };
+        }
+        let mut count = vec![0usize; self.len + 1];
         for &t in &self.to {
             count[t + 1] += 1;
         }
@@ -450,14 +468,22 @@ impl Edges {
                 count[t] += 1;
             }
         }
-        Edges { starts, to }
+        Edges {
+            len: self.len,
+            starts,
+            to,
+        }
     }
 }
 
 impl std::ops::Index<usize> for Edges {
     type Output = [usize];
     fn index(&self, task: usize) -> &[usize] {
-        &self.to[self.starts[task]..self.starts[task + 1]]
+        assert!(task < self.len, "task {task} of {}", self.len);
+        match self.starts.get(task..task + 2) {
+            Some(&[from, to]) => &self.to[from..to],
+            _ => &[],
+        }
     }
 }
 
@@ -611,6 +637,21 @@ mod tests {
         );
         assert!(Edges::default().is_empty());
         assert!(Edges::default().inverse().is_empty());
+        // Lists all empty, then not: the same lists either way.
+        let mut none = Edges::default();
+        for _ in 0..3 {
+            none.push([]);
+        }
+        assert_eq!(none.len(), 3);
+        assert_eq!(&none[2], &[] as &[usize]);
+        assert_eq!(none.inverse(), none);
+        none.push([1]);
+        none.push([]);
+        assert_eq!(
+            none.iter().map(<[usize]>::to_vec).collect::<Vec<_>>(),
+            vec![vec![], vec![], vec![], vec![1], vec![]]
+        );
+        assert_eq!(&none.inverse()[1], &[3]);
     }
 
     #[test]

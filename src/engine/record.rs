@@ -8,6 +8,7 @@ use super::events::Event;
 use super::fanout::instance_id;
 use super::graph::Dag;
 use super::runner::Outputs;
+use super::spec::TaskId;
 use super::state::{RunState, TaskState};
 use super::time::Timestamp;
 
@@ -51,7 +52,7 @@ pub struct RunRecord {
     pub reason: Option<String>,
     /// The DAG file's text as it was run, for `dag retry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub definition: Option<String>,
+    pub definition: Option<Arc<str>>,
     /// One entry per task, in declaration order (stored with runs of like
     /// instances as blocks: see [`super::compact`]).
     #[serde(with = "super::compact")]
@@ -62,12 +63,12 @@ pub struct RunRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
     /// Task id.
-    pub id: String,
+    pub id: TaskId,
     /// Current state.
     pub state: TaskState,
     /// Every attempt, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attempts: Vec<Attempt>,
+    #[serde(default, skip_serializing_if = "Attempts::is_empty")]
+    pub attempts: Attempts,
     /// Why the task is in its state, when that is not an attempt's error
     /// (upstream_failed, skipped, cancelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,17 +84,22 @@ pub struct TaskRecord {
 
 impl TaskRecord {
     /// A task that has not run.
-    pub fn pending(id: String) -> TaskRecord {
+    pub fn pending(id: impl Into<TaskId>) -> TaskRecord {
         TaskRecord {
-            id,
+            id: id.into(),
             state: TaskState::Pending,
-            attempts: Vec::new(),
+            attempts: Attempts::new(),
             reason: None,
             outputs: Outputs::new(),
             instances: None,
         }
     }
 }
+
+/// A task's attempts: most tasks have one, held in the record itself (a record
+/// and an allocation of its own for each of a million instances' attempts took 16
+/// bytes more each, and as much again for the allocator).
+pub type Attempts = smallvec::SmallVec<[Attempt; 1]>;
 
 /// One attempt of a task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -170,7 +176,7 @@ impl RunRecord {
             pid: 0,
             seq: 0,
             reason: None,
-            definition: dag.source.as_deref().map(str::to_string),
+            definition: dag.source.clone(),
             tasks: dag
                 .spec
                 .tasks

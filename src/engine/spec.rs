@@ -61,6 +61,9 @@ impl DagSpec {
     }
 }
 
+/// A task's id.
+pub type TaskId = compact_str::CompactString;
+
 /// One task of the pipeline: its id, what it is ([`TaskBody`], read through the
 /// spec itself), and for an instance of a mapped task, which.
 ///
@@ -69,10 +72,13 @@ impl DagSpec {
 /// otherwise hold a million copies of it). Changing a field through `&mut
 /// TaskSpec` changes this spec's own copy.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "FlatTaskSpec")]
 pub struct TaskSpec {
-    /// The key under `tasks`, matching `[A-Za-z0-9_.-]+`.
-    pub id: String,
-    /// What the task runs and how (written inline, as the body's own keys).
+    /// The key under `tasks`, matching `[A-Za-z0-9_.-]+` (held inline up to 24
+    /// bytes: an instance's id takes no allocation of its own).
+    pub id: TaskId,
+    /// What the task runs and how (written inline, as the body's own keys; read
+    /// through [`FlatTaskSpec`]).
     #[serde(flatten)]
     pub body: Arc<TaskBody>,
     /// For an instance of a mapped task (`for_each`, `matrix`): which, and of what.
@@ -81,8 +87,46 @@ pub struct TaskSpec {
     pub map: Option<Box<MapInstance>>,
 }
 
+/// Makes [`TaskBody`] and, from the same fields, [`FlatTaskSpec`]: how a spec is
+/// read (its body's keys beside its id, as it is written).
+macro_rules! task_body {
+    (
+        $(#[$smeta:meta])*
+        pub struct TaskBody {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$smeta])*
+        pub struct TaskBody {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        /// A [`TaskSpec`] as it is read: its id, instance and body's keys side by
+        /// side. (serde's `flatten` would hold every key's value, known or not, in a
+        /// generic form first: a forged task message of 60 MB took 1 GB.)
+        #[derive(Deserialize)]
+        struct FlatTaskSpec {
+            id: TaskId,
+            #[serde(default)]
+            map: Option<Box<MapInstance>>,
+            $( $(#[$fmeta])* $field: $ty, )*
+        }
+
+        impl From<FlatTaskSpec> for TaskSpec {
+            fn from(f: FlatTaskSpec) -> TaskSpec {
+                TaskSpec {
+                    id: f.id,
+                    body: Arc::new(TaskBody { $( $field: f.$field, )* }),
+                    map: f.map,
+                }
+            }
+        }
+    };
+}
+
+task_body! {
 /// What a task runs and how: everything of a [`TaskSpec`] but its id and instance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TaskBody {
     /// `description`, if given.
     pub description: Option<String>,
@@ -120,6 +164,7 @@ pub struct TaskBody {
     /// at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<u32>,
+}
 }
 
 impl std::ops::Deref for TaskSpec {
@@ -168,19 +213,19 @@ pub struct MapInstance {
     /// Position among the instances; `None` for the stand-in of a mapped task with
     /// no instances (its id is the task's own, and it ends `skipped`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<usize>,
+    pub index: Option<u32>,
     /// The `for_each` item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<serde_json::Value>,
     /// The `matrix` values, in axis order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub matrix: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub matrix: Box<[(String, String)]>,
     /// For a `for_each` read from a task's output (`tasks.ID.outputs.KEY`, the
     /// expression without `${{ }}`): the mapped task stands in for its instances
     /// until that task has ended, and then expands into them (see
     /// [`MapInstance::dynamic`]); its strings keep their `${{ item }}` expressions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
+    pub from: Option<Box<str>>,
     /// With `from`: the most items the list may hold (`max_items`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_items: Option<u32>,

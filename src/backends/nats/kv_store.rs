@@ -217,7 +217,7 @@ const BODY_OBJECT_VERSION: u32 = 3;
 /// the record would not fit in one message.
 #[derive(Serialize, Deserialize)]
 struct Body {
-    definition: Option<String>,
+    definition: Option<std::sync::Arc<str>>,
     task_ids: Vec<String>,
 }
 
@@ -592,7 +592,7 @@ async fn load(
             ),
         });
     }
-    let instances: Vec<String> = record
+    let instances: Vec<crate::engine::spec::TaskId> = record
         .tasks
         .iter()
         .filter_map(|t| t.instances.map(|n| (t.id.clone(), n)))
@@ -611,9 +611,9 @@ async fn read_tasks(
     kv: &kv::Store,
     js: &jetstream::Context,
     run_id: &str,
-    ids: Vec<String>,
+    ids: Vec<impl Into<crate::engine::spec::TaskId> + AsRef<str> + Default>,
 ) -> Result<Vec<TaskRecord>, StoreError> {
-    let keys: Vec<String> = ids.iter().map(|id| task_key(run_id, id)).collect();
+    let keys: Vec<String> = ids.iter().map(|id| task_key(run_id, id.as_ref())).collect();
     let mut tasks = Vec::with_capacity(keys.len());
     let mut reads = futures_util::stream::iter(keys.into_iter().map(|key| {
         let kv = kv.clone();
@@ -651,7 +651,7 @@ impl StateStore for KvStore {
                 version: KV_RECORD_VERSION,
                 ..record.clone()
             },
-            task_ids: record.tasks.iter().map(|t| t.id.clone()).collect(),
+            task_ids: record.tasks.iter().map(|t| t.id.to_string()).collect(),
             lease: Some(lease),
             body_object: None,
         };
@@ -915,7 +915,7 @@ impl RunWriter for KvRunWriter {
             Event::AttemptFinished { task, attempt, .. } => {
                 self.dirty_tasks.push(*task);
                 self.finished_logs
-                    .push((self.record.tasks[*task].id.clone(), *attempt));
+                    .push((self.record.tasks[*task].id.to_string(), *attempt));
             }
             Event::RunRetried { tasks, .. } => {
                 self.dirty_tasks.extend(tasks);

@@ -563,7 +563,7 @@ impl NatsRunner {
         };
         let task = ctx.task().clone();
         let docker = matches!(task.kind, TaskKind::Docker(_));
-        let key = (task.id.clone(), ctx.attempt);
+        let key = (task.id.to_string(), ctx.attempt);
         let (tx, rx) = oneshot::channel();
         let token = transport::new_token();
         if let Ok(mut w) = channel.waiting.lock() {
@@ -728,7 +728,7 @@ impl NatsRunner {
         seq: u64,
     ) -> (Outcome, u64) {
         tokio::pin!(rx);
-        let key = (ctx.task().id.clone(), ctx.attempt);
+        let key = (ctx.task().id.to_string(), ctx.attempt);
         let timing = self.inner.timing;
         let every = timing
             .ack_wait

@@ -51,8 +51,9 @@ pub(super) struct Driver {
     pub log_faults: LogFaults,
     /// The secrets of each task's running attempt, built by `begin_attempt` from the
     /// spec it ran (outputs of upstream tasks substituted) and used again by
-    /// `end_attempt` for its outputs and error.
-    secrets: Vec<Secrets>,
+    /// `end_attempt` for its outputs and error (only those that mask anything:
+    /// a slot for each of a million tasks would take 8 MB).
+    secrets: crate::engine::Map<usize, Secrets>,
     /// The run's `timeout`, and whether it has passed (set by the executor's timer,
     /// which then stops the run as a Ctrl-C would).
     pub timeout: Option<std::time::Duration>,
@@ -87,7 +88,7 @@ impl Driver {
             notes: None,
             acks: Vec::new(),
             log_faults: LogFaults::default(),
-            secrets: Vec::new(),
+            secrets: crate::engine::Map::default(),
             timeout: None,
             timed_out: Arc::default(),
             stopped_by_timeout: false,
@@ -269,18 +270,18 @@ impl Driver {
         env.extend(spec.env.iter().cloned());
         env.push(("DAG_NAME".into(), self.dag.spec.name.clone()));
         env.push(("DAG_RUN_ID".into(), self.record.run_id.clone()));
-        env.push(("DAG_TASK_ID".into(), spec.id.clone()));
+        env.push(("DAG_TASK_ID".into(), spec.id.to_string()));
         env.push(("DAG_ATTEMPT".into(), attempt.to_string()));
         // Params that are part of a secret are secret too (as a worker decides).
         let secrets = Secrets::new(&crate::engine::secrets::with_secret_params(
             spec.secret_values(&env),
             &self.dag.spec.params,
         ));
-        if self.secrets.len() <= task {
-            self.secrets
-                .resize(self.dag.spec.tasks.len().max(task + 1), Secrets::default());
+        if secrets.is_empty() {
+            self.secrets.remove(&task);
+        } else {
+            self.secrets.insert(task, secrets.clone());
         }
-        self.secrets[task] = secrets.clone();
         let log = log
             .with_secrets(secrets)
             .reporting_faults_to(self.log_faults.clone());
@@ -294,7 +295,7 @@ impl Driver {
                 .iter()
                 .map(|&u| {
                     (
-                        self.record.tasks[u].id.clone(),
+                        self.record.tasks[u].id.to_string(),
                         self.record.tasks[u].outputs.clone(),
                     )
                 })
@@ -431,7 +432,7 @@ impl Driver {
                 outputs: Default::default(),
             })?;
             if state == TaskState::Failed && self.options.fail_fast && self.halt.is_none() {
-                self.halt = Some(Halt::FailFast(self.dag.task(task).id.clone()));
+                self.halt = Some(Halt::FailFast(self.dag.task(task).id.to_string()));
             }
         }
         if !made.is_empty() {
@@ -458,11 +459,7 @@ impl Driver {
         // stored masked, so a downstream task gets `***`). The matcher is the one
         // the attempt's log used: built once, from the spec the attempt ran, and
         // linear in what it masks.
-        let secrets = self
-            .secrets
-            .get_mut(task)
-            .map(std::mem::take)
-            .unwrap_or_default();
+        let secrets = self.secrets.remove(&task).unwrap_or_default();
         if !secrets.is_empty() {
             outcome.error = outcome.error.map(|e| secrets.mask(&e));
             outcome.outputs = secrets.mask_outputs(outcome.outputs);
@@ -513,7 +510,7 @@ impl Driver {
             outputs: outcome.outputs,
         })?;
         if state == TaskState::Failed && self.options.fail_fast && self.halt.is_none() {
-            self.halt = Some(Halt::FailFast(self.dag.task(task).id.clone()));
+            self.halt = Some(Halt::FailFast(self.dag.task(task).id.to_string()));
         }
         Ok(after)
     }

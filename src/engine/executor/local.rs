@@ -22,7 +22,8 @@ struct Local {
     tallies: Vec<Upstream>,
     ready: BinaryHeap<ReadyKey>,
     waiting: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// For each task with a `max_parallel`, the index of its limit in `limits`.
+    /// For each task with a `max_parallel`, the index of its limit in `limits`
+    /// (empty while no task has one: a million tasks would take 16 MB here).
     limited: Vec<Option<usize>>,
     limits: Vec<Limit>,
 }
@@ -36,11 +37,16 @@ struct Limit {
 }
 
 impl Local {
+    /// The index in `limits` of the `max_parallel` of `task`'s mapped task.
+    fn limit_of(&self, task: usize) -> Option<usize> {
+        self.limited.get(task).copied().flatten()
+    }
+
     /// The next ready task that may start now; ready instances of a mapped task at
     /// its `max_parallel` are held back until one of its instances ends.
     fn next_ready(&mut self) -> Option<ReadyKey> {
         while let Some(key) = self.ready.pop() {
-            match self.limited[key.index] {
+            match self.limit_of(key.index) {
                 Some(l) if self.limits[l].running >= self.limits[l].most => {
                     self.limits[l].held.push(key);
                 }
@@ -56,7 +62,7 @@ impl Local {
 
     /// An attempt of `task` ended: a held instance of its mapped task may start.
     fn attempt_ended(&mut self, task: usize) {
-        if let Some(l) = self.limited[task] {
+        if let Some(l) = self.limit_of(task) {
             let limit = &mut self.limits[l];
             limit.running = limit.running.saturating_sub(1);
             if let Some(key) = limit.held.pop() {
@@ -139,7 +145,6 @@ impl Local {
                 }
             }
         }
-        self.limited.resize(dag.len(), None);
         let mut groups: Vec<&Vec<usize>> = dag.groups.values().collect();
         groups.sort_unstable();
         for members in groups {
@@ -147,6 +152,9 @@ impl Local {
                 continue;
             };
             // Instances added to a mapped task share the limit of those it had.
+            if self.limited.len() < dag.len() {
+                self.limited.resize(dag.len(), None);
+            }
             let limit = match members.iter().find_map(|&m| self.limited[m]) {
                 Some(l) => l,
                 None => {

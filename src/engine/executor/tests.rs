@@ -122,7 +122,7 @@ fn states(r: &RunRecord) -> Vec<(String, TaskState, usize)> {
     r.in_order()
         .into_iter()
         .map(|i| &r.tasks[i])
-        .map(|t| (t.id.clone(), t.state, t.attempts.len()))
+        .map(|t| (t.id.to_string(), t.state, t.attempts.len()))
         .collect()
 }
 

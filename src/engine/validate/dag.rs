@@ -473,7 +473,7 @@ impl Checker<'_, '_> {
                 groups
                     .entry(m.group.to_string())
                     .or_default()
-                    .push(t.id.clone());
+                    .push(t.id.to_string());
             }
         }
         if groups.is_empty() {

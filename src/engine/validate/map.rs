@@ -40,9 +40,9 @@ impl Instance {
     pub fn record(&self, group: &std::sync::Arc<str>, index: Option<usize>) -> MapInstance {
         MapInstance {
             group: std::sync::Arc::clone(group),
-            index,
+            index: index.map(crate::engine::fanout::position),
             item: self.item.clone(),
-            matrix: self.matrix.clone(),
+            matrix: self.matrix.as_slice().into(),
             from: None,
             max_items: None,
         }

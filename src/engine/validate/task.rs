@@ -137,8 +137,8 @@ impl Checker<'_, '_> {
             group: id.into(),
             index: None,
             item: None,
-            matrix: Vec::new(),
-            from: Some(from),
+            matrix: Box::default(),
+            from: Some(from.into()),
             max_items,
         }));
         spec.max_parallel = max_parallel;
@@ -390,7 +390,7 @@ impl Checker<'_, '_> {
             return None;
         }
         Some(TaskSpec {
-            id: id.to_string(),
+            id: id.into(),
             body: std::sync::Arc::new(TaskBody {
                 description,
                 kind: kind?,
