@@ -289,11 +289,18 @@ fn a_timeout_stops_and_removes_the_container() {
     let name = unique("dk-timeout");
     env.write(
         "t.yaml",
-        format!("name: {name}\ntasks:\n  slow: {{ type: docker, image: {IMAGE}, command: sleep 60, timeout: 1s }}\n"),
+        format!("name: {name}\ntasks:\n  slow: {{ type: docker, image: {IMAGE}, command: sleep 60, timeout: 3s }}\n"),
     );
     let (run, doc) = env.run_json("t.yaml", &[]);
     run.code(1);
-    assert_eq!(task(&doc, "slow")["error"], "timed out after 1s");
+    // A loaded engine may still be starting the container when the deadline
+    // passes; the error then goes on to say so, and the container must go all the
+    // same.
+    let error = task(&doc, "slow")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.starts_with("timed out after 3s"), "{error}");
     assert!(
         containers_of(&name).is_empty(),
         "the timed-out container is still there"

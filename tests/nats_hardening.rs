@@ -413,15 +413,27 @@ fn a_second_worker_with_a_live_name_is_refused_and_never_deletes_its_heartbeat()
         stderr.contains("worker name `w1` is in use by a live worker (on host"),
         "{stderr}"
     );
-    let alive = |env: &Env| {
-        let w = env.run(&["workers", "--nats", &url, "--output", "json"]);
-        w.json()["workers"]
+    // The live holder of `w1`, by when it started; `dag workers` judges liveness
+    // by the same (fast) heartbeat interval as the workers.
+    let holder = |env: &Env| {
+        let w = env
+            .cmd(&["workers", "--nats", &url, "--output", "json"])
+            .envs(FAST.iter().copied())
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&w.stdout).unwrap();
+        doc["workers"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w["id"] == "w1" && w["alive"] == true)
+            .find(|w| w["id"] == "w1" && w["alive"] == true)
+            .map(|w| w["started_at"].to_string())
     };
-    assert!(alive(&env), "the refused worker removed w1's heartbeat");
+    let first_started = holder(&env);
+    assert!(
+        first_started.is_some(),
+        "the refused worker removed w1's heartbeat"
+    );
     let bad = env.run(&["worker", "--name", "a b", "--nats", &url]);
     bad.code(2);
     assert!(
@@ -442,8 +454,11 @@ fn a_second_worker_with_a_live_name_is_refused_and_never_deletes_its_heartbeat()
         .stderr(std::fs::File::create(env.path().join("second.log")).unwrap())
         .spawn()
         .unwrap();
+    // Until the new worker holds the name, the stopped one must not wake up: it
+    // would write its heartbeat and keep the name.
     assert!(
-        wait_for(Duration::from_secs(10), || alive(&env)),
+        wait_for(Duration::from_secs(10), || holder(&env)
+            .is_some_and(|h| Some(h) != first_started)),
         "the new w1 did not register: {}",
         std::fs::read_to_string(env.path().join("second.log")).unwrap_or_default()
     );
@@ -460,7 +475,10 @@ fn a_second_worker_with_a_live_name_is_refused_and_never_deletes_its_heartbeat()
     );
     // The new holder's heartbeat stays, through more than one heartbeat interval.
     std::thread::sleep(Duration::from_millis(200));
-    assert!(alive(&env), "the old w1 deleted the new w1's heartbeat");
+    assert!(
+        holder(&env).is_some_and(|h| Some(h) != first_started),
+        "the old w1 deleted or took the new w1's heartbeat"
+    );
     let _ = second.kill();
     let _ = second.wait();
 }

@@ -3,8 +3,9 @@
 //!
 //! - `--workers N` slots: the worker fetches only as many messages as it has free
 //!   slots, so no message waits in a worker while its AckWait runs.
-//! - A running task's message gets a progress ack every AckWait/3, so a long task is
-//!   never delivered again while its worker lives. A worker that dies stops those
+//! - A taken message gets a progress ack every AckWait/3, from the moment it is
+//!   fetched (its payload may take a while to read), so a long task is never
+//!   delivered again while its worker lives. A worker that dies stops those
 //!   acks; the message is delivered again after AckWait and another worker runs the
 //!   attempt anew (at-least-once). Past the delivery limit the task fails with that
 //!   reason instead.
@@ -232,9 +233,12 @@ pub async fn run(
                     _ = shutdown.cancelled() => return,
                 }
                 let last = revision.lock().map(|r| *r).unwrap_or(0);
+                // A write counts from when it was sent: a reply that waited out a
+                // stop (SIGSTOP, a frozen VM) must not make a stale heartbeat new.
+                let sent = Instant::now();
                 match beat_once(&kv, &state.id, &heartbeat(), last).await {
                     Beat::Written(r) => {
-                        written_at = Instant::now();
+                        written_at = sent;
                         if let Ok(mut rev) = revision.lock() {
                             *rev = r;
                         }
@@ -248,11 +252,12 @@ pub async fn run(
                             "dag worker: warning: the heartbeat of `{}` was overwritten while this worker was alive (not by a worker taking the name); writing it back",
                             state.id
                         ));
+                        let sent = Instant::now();
                         if let Ok(r) = kv
                             .update(&state.id, wire::encode(&heartbeat()), theirs)
                             .await
                         {
-                            written_at = Instant::now();
+                            written_at = sent;
                             if let Ok(mut rev) = revision.lock() {
                                 *rev = r;
                             }
@@ -652,7 +657,33 @@ async fn unreadable(state: &Arc<State>, msg: &jetstream::Message, delivery: u64,
     refuse(msg, why).await
 }
 
+/// Progress acks for a taken message, every AckWait/3 until dropped: the message
+/// stays this worker's while its payload is read (a large one from the object
+/// store, on a loaded machine, can take longer than an AckWait), while the task
+/// runs, and while it is reported.
+struct ProgressAcks(tokio::task::JoinHandle<()>);
+
+impl ProgressAcks {
+    fn start(msg: &Arc<jetstream::Message>, every: Duration) -> ProgressAcks {
+        let msg = msg.clone();
+        ProgressAcks(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = msg.ack_with(AckKind::Progress).await;
+            }
+        }))
+    }
+}
+
+impl Drop for ProgressAcks {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn execute(state: &Arc<State>, msg: jetstream::Message) {
+    let msg = Arc::new(msg);
+    let progress = ProgressAcks::start(&msg, state.timing.progress_every());
     let delivery = msg.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
     let payload = match transport::receive(&state.js, msg.headers.as_ref(), &msg.payload).await {
         Ok(p) => p,
@@ -735,17 +766,6 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
             let why = format!("worker {} does not run {type_name} tasks", state.id);
             return settle(finished("failed", Some(why))).await;
         }
-    };
-    let msg = Arc::new(msg);
-    // Progress acks keep the message ours while the task runs and is reported.
-    let progress = {
-        let (msg, every) = (msg.clone(), state.timing.progress_every());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let _ = msg.ack_with(AckKind::Progress).await;
-            }
-        })
     };
     // The scheduler shows where the attempt runs; the attempt runs even when this
     // report cannot be sent (the finished report is the one that counts).
@@ -841,7 +861,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
             ));
         }
         forget_running(state, &task_msg.run_id, slot);
-        progress.abort();
+        drop(progress);
         // After an AckWait, as for a lost worker: other workers get their chance
         // before this one, whose disk may still be full, takes it again.
         let _ = msg
@@ -859,7 +879,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         && !state.is_cancelled(&task_msg.run_id)
     {
         // Stopped by this worker's shutdown: another worker runs it now.
-        progress.abort();
+        drop(progress);
         let _ = msg.ack_with(AckKind::Nak(None)).await;
         return;
     }
@@ -894,7 +914,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         }
         other => other,
     };
-    progress.abort();
+    drop(progress);
     if reported.is_err() {
         // Not reported: the message goes back to the queue and the attempt runs
         // again elsewhere (at-least-once).
