@@ -21,10 +21,10 @@
 //! keeps the record whole. Reading expands blocks back into records: the record
 //! in memory is the same either way.
 
+use super::record::Text;
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::sync::Arc;
 
 use super::fanout::{MAX_INSTANCES, MAX_RUN_TASKS, instance_id, instance_parts};
 use super::record::{Attempt, Attempts, TaskRecord, is_zero};
@@ -122,7 +122,7 @@ struct BlockFields<'a> {
     count: usize,
     state: TaskState,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: &'a Option<Arc<str>>,
+    reason: &'a Option<Text>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     attempts: Vec<AttemptsOut<'a>>,
 }
@@ -136,9 +136,9 @@ struct AttemptsOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: &'a Option<Arc<str>>,
+    error: &'a Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    worker: &'a Option<Arc<str>>,
+    worker: &'a Option<Text>,
     #[serde(skip_serializing_if = "is_zero")]
     deliveries: u64,
     at: Timestamp,
@@ -235,7 +235,7 @@ struct Entry {
     #[serde(default)]
     attempts: Vec<AttemptEntry>,
     #[serde(default)]
-    reason: Option<Arc<str>>,
+    reason: Option<Text>,
     #[serde(default)]
     outputs: Outputs,
     #[serde(default)]
@@ -266,10 +266,10 @@ impl Entry {
 fn block_memory<'a>(
     count: usize,
     group: &str,
-    reason: &Option<Arc<str>>,
-    attempts: impl Iterator<Item = (&'a Arc<str>, &'a Option<Arc<str>>, &'a Option<Arc<str>>)>,
+    reason: &Option<Text>,
+    attempts: impl Iterator<Item = (&'a Text, &'a Option<Text>, &'a Option<Text>)>,
 ) -> u64 {
-    let len = |s: &Option<Arc<str>>| s.as_ref().map_or(0, |s| s.len());
+    let len = |s: &Option<Text>| s.as_ref().map_or(0, |s| s.len());
     let per_attempt: usize = attempts
         .map(|(host, error, worker)| {
             std::mem::size_of::<Attempt>() + host.len() + len(error) + len(worker)
@@ -286,15 +286,15 @@ fn block_memory<'a>(
 #[derive(Deserialize)]
 struct AttemptEntry {
     attempt: u32,
-    host: Arc<str>,
+    host: Text,
     #[serde(default)]
     outcome: Option<TaskState>,
     #[serde(default)]
     exit_code: Option<i32>,
     #[serde(default)]
-    error: Option<Arc<str>>,
+    error: Option<Text>,
     #[serde(default)]
-    worker: Option<Arc<str>>,
+    worker: Option<Text>,
     #[serde(default)]
     deliveries: u64,
     #[serde(default)]

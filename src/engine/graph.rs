@@ -160,7 +160,12 @@ impl Dag {
             .declared
             .clone()
             .unwrap_or_else(|| Arc::new(self.clone()));
-        let mut tasks = self.spec.tasks[declared.len()..].to_vec();
+        if self.len() == declared.len() {
+            // The first instances: taken as they are (a million of them is 40 MB).
+            return Dag::expanded(declared, instances);
+        }
+        let mut tasks = Vec::with_capacity(self.len() - declared.len() + instances.len());
+        tasks.extend_from_slice(&self.spec.tasks[declared.len()..]);
         for spec in instances {
             // (An id of a task of the file is refused before: see `fanout::expand`.)
             match self.index_of(&spec.id) {
@@ -173,14 +178,23 @@ impl Dag {
 
     /// `declared` followed by `instances`, with the dependencies on mapped tasks
     /// made dependencies on their instances.
-    fn expanded(declared: Arc<Dag>, instances: Vec<TaskSpec>) -> Dag {
+    fn expanded(declared: Arc<Dag>, mut instances: Vec<TaskSpec>) -> Dag {
         if instances.is_empty() {
             return Dag::clone(&declared);
         }
+        // Only the mapped tasks that a task of the file depends on need their
+        // instances listed.
+        let depended: crate::engine::Set<&str> = declared
+            .spec
+            .tasks
+            .iter()
+            .flat_map(|t| t.depends_on.iter().map(String::as_str))
+            .collect();
         let mut members: Map<&str, Vec<(usize, &str)>> = Map::default();
         for t in &instances {
             if let Some(m) = &t.map
                 && let Some(i) = m.index
+                && depended.contains(m.group.as_ref())
             {
                 members
                     .entry(&m.group)
@@ -207,7 +221,14 @@ impl Dag {
                     .collect();
             }
         }
-        spec.tasks.extend(instances);
+        drop(members);
+        // The file's tasks go in front of the instances, in the instances' own
+        // buffer: a million instances are not copied into a second one.
+        let declared_len = spec.tasks.len();
+        instances.reserve_exact(declared_len);
+        instances.append(&mut spec.tasks);
+        instances.rotate_right(declared_len);
+        spec.tasks = instances;
         let mut dag = Dag::new(spec);
         dag.source = declared.source.clone();
         dag.declared = Some(declared);

@@ -41,7 +41,7 @@ pub struct RunRecord {
     pub secret_params: Vec<String>,
     /// Host of the process driving the run.
     #[serde(default)]
-    pub host: Arc<str>,
+    pub host: Text,
     /// Pid of the process driving the run.
     #[serde(default)]
     pub pid: u32,
@@ -72,7 +72,7 @@ pub struct TaskRecord {
     /// Why the task is in its state, when that is not an attempt's error
     /// (upstream_failed, skipped, cancelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Arc<str>>,
+    pub reason: Option<Text>,
     /// What the task published when it succeeded.
     #[serde(default, skip_serializing_if = "Outputs::is_empty")]
     pub outputs: Outputs,
@@ -101,6 +101,74 @@ impl TaskRecord {
 /// bytes more each, and as much again for the allocator).
 pub type Attempts = smallvec::SmallVec<[Attempt; 1]>;
 
+/// A string shared by many records (a host, an error, a worker, a reason): one
+/// pointer wide, so a million attempts that share their run's host take 8 bytes
+/// each for it, not 16 as an `Arc<str>` would.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Text(Arc<String>);
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.0.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Arc::new(s))
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(Arc::new(s.to_string()))
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Text {
+        Text(Arc::new(s.clone()))
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.0.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.0.as_str() == *other
+    }
+}
+
 /// One attempt of a task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
@@ -113,7 +181,7 @@ pub struct Attempt {
     pub ended_at: Option<Timestamp>,
     /// Host it ran on (shared with the run's host and other attempts': see
     /// [`RunRecord::apply`]).
-    pub host: Arc<str>,
+    pub host: Text,
     /// The task state it ended in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<TaskState>,
@@ -122,10 +190,10 @@ pub struct Attempt {
     pub exit_code: Option<i32>,
     /// Error, for unsuccessful attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<Arc<str>>,
+    pub error: Option<Text>,
     /// The worker that ran it (distributed executor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker: Option<Arc<str>>,
+    pub worker: Option<Text>,
     /// Times a worker picked it up: more than 1 when a worker was lost mid-attempt
     /// and another ran the attempt again (without spending a retry).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -172,7 +240,7 @@ impl RunRecord {
             ended_at: None,
             params: dag.spec.params.clone(),
             secret_params: dag.spec.secret_params(),
-            host: Arc::from(""),
+            host: Text::default(),
             pid: 0,
             seq: 0,
             reason: None,
@@ -200,7 +268,7 @@ impl RunRecord {
                 self.started_at = Some(*at);
                 self.ended_at = None;
                 self.reason = None;
-                self.host = Arc::from(host.as_str());
+                self.host = Text::from(host.as_str());
                 self.pid = *pid;
             }
             Event::RunRetried { tasks, .. } => {
@@ -228,7 +296,7 @@ impl RunRecord {
                 ..
             } => {
                 let t = self.task_to(*task, *state)?;
-                t.reason = reason.as_deref().map(Arc::from);
+                t.reason = reason.as_deref().map(Text::from);
             }
             Event::TaskMapped {
                 task, instances, ..
@@ -263,9 +331,9 @@ impl RunRecord {
             } => {
                 // A run's attempts mostly run where it does: they share its host.
                 let host = if *self.host == **host {
-                    Arc::clone(&self.host)
+                    self.host.clone()
                 } else {
-                    Arc::from(host.as_str())
+                    Text::from(host.as_str())
                 };
                 let t = self.task_to(*task, TaskState::Running)?;
                 t.reason = None;
@@ -303,8 +371,8 @@ impl RunRecord {
                     .filter(|a| a.attempt == *attempt && current)
                 {
                     Some(a) => {
-                        a.host = Arc::from(host.as_str());
-                        a.worker = Some(Arc::from(worker.as_str()));
+                        a.host = Text::from(host.as_str());
+                        a.worker = Some(Text::from(worker.as_str()));
                         a.deliveries = a.deliveries.max(*delivery);
                     }
                     None => {
@@ -345,7 +413,7 @@ impl RunRecord {
                 a.ended_at = Some(*at);
                 a.outcome = Some(*state);
                 a.exit_code = *exit_code;
-                a.error = error.as_deref().map(Arc::from);
+                a.error = error.as_deref().map(Text::from);
             }
             Event::RunFinished { state, at, reason } => {
                 self.run_to(*state)?;

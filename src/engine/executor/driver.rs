@@ -417,7 +417,11 @@ impl Driver {
                         at: Timestamp::now(),
                     })?;
                     made_bytes += specs.iter().map(fanout::approx_bytes).sum::<usize>();
-                    made.extend(specs);
+                    if made.is_empty() {
+                        made = specs;
+                    } else {
+                        made.extend(specs);
+                    }
                     (TaskState::Success, None)
                 }
             };
