@@ -319,8 +319,14 @@ fn outputs_up_to_the_cap_pass_between_workers_and_each_task_runs_once() {
         .collect();
     ran.sort();
     assert_eq!(ran, ["a", "b", "cap", "sum"], "a task ran twice");
+    // Each task ran once (above). A message can still be delivered twice without
+    // running twice: on a loaded machine a pull request may end before the
+    // server's message reaches it, and the message comes back after an AckWait
+    // (seen about once in four runs of the NATS tests side by side): a second
+    // delivery is allowed here, a second run never.
     for t in ["a", "b", "sum", "cap", "echo"] {
-        assert_eq!(task(&doc, t)["deliveries"], 1, "{t}");
+        let deliveries = task(&doc, t)["deliveries"].as_u64().unwrap_or(0);
+        assert!((1..=2).contains(&deliveries), "{t}: {deliveries}\n{stderr}");
     }
     // The payloads went through the object store and were deleted after use; the
     // run's result consumer is gone too.
