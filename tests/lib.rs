@@ -15,6 +15,7 @@ mod exit_codes;
 mod history;
 mod nats;
 mod nats_hardening;
+mod report;
 mod retry;
 mod run;
 mod signals;

@@ -70,6 +70,9 @@ pub enum Command {
     Runs(RunsArgs),
     /// Print the logs of a run's tasks.
     Logs(LogsArgs),
+    /// Write a run's report: counts, failed tasks with their log tails, the graph
+    /// coloured by state, the task table.
+    Report(ReportArgs),
     /// Run again what did not succeed in a run, under the same run id.
     Retry(RetryArgs),
     /// Run tasks of distributed runs, taken from NATS JetStream.
@@ -295,6 +298,11 @@ pub struct ExecArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
+    /// Write the run's Markdown report (`dag report`) to FILE when it ends, e.g.
+    /// `$GITHUB_STEP_SUMMARY`.
+    #[arg(long, value_name = "FILE")]
+    pub report_markdown: Option<PathBuf>,
+
     /// What docker tasks run here leave open.
     #[command(flatten)]
     pub docker: DockerArgs,
@@ -458,6 +466,30 @@ pub enum RunStateArg {
     Failed,
     /// Stopped by the user.
     Cancelled,
+}
+
+/// `dag report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run [default: the latest run].
+    #[arg(add = ArgValueCandidates::new(run_id_candidates))]
+    pub run_id: Option<String>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `dag report --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// GitHub-flavoured Markdown with a Mermaid graph (for `$GITHUB_STEP_SUMMARY`
+    /// and merge-request comments).
+    Markdown,
 }
 
 /// `dag logs`.

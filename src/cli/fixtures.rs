@@ -7,15 +7,20 @@ use crate::engine::state::{RunState, TaskState};
 use crate::engine::time::Timestamp;
 use crate::engine::validate::{LoadOptions, load_str};
 
-/// A finished run with a success, a retried failure, an upstream failure and a
-/// cancelled task, at fixed times.
-pub fn sample() -> (RunRecord, Vec<Event>) {
-    let dag = load_str(
+/// The DAG of [`sample`].
+pub fn sample_dag() -> crate::engine::graph::Dag {
+    load_str(
         "s.yaml",
         "name: sample\nparams: {day: d1}\ntasks:\n  a: {command: x}\n  b: {command: y, retries: 1}\n  c: {command: z, depends_on: b}\n  d: {command: w}\n",
         &LoadOptions::default(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// A finished run with a success, a retried failure, an upstream failure and a
+/// cancelled task, at fixed times.
+pub fn sample() -> (RunRecord, Vec<Event>) {
+    let dag = sample_dag();
     let mut r = RunRecord::new("20261126T000000000Z-abcd".into(), &dag, "s.yaml".into());
     let t = |ms: u64| Timestamp(1_764_115_200_000 + ms);
     let h = || "host1".to_string();

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use comfy_table::{Table, presets};
 
-use super::args::{LogsArgs, OutputArg, PruneArgs, RunsAction, RunsArgs, StatusArgs};
+use super::args::{
+    LogsArgs, OutputArg, PruneArgs, ReportArgs, ReportFormat, RunsAction, RunsArgs, StatusArgs,
+};
 use super::exit::{self, CliError};
 use super::output;
 use super::report;
@@ -23,6 +25,39 @@ fn interrupted_note(store: &Store, record: &RunRecord) -> Option<String> {
             record.pid, record.host
         )
     })
+}
+
+/// `dag report [RUN_ID] [--format markdown] [-o FILE]`.
+pub fn report(
+    args: ReportArgs,
+    store: &Store,
+    runners: crate::engine::runner::Runners,
+) -> Result<u8, CliError> {
+    // Opened first: a path that cannot be written is a usage error.
+    let file = super::junit::ReportFile::open_arg(args.out.as_deref())?;
+    let id = match args.run_id {
+        Some(id) => id,
+        None => latest_id(store)?,
+    };
+    let record = store.state().load_run(&id)?;
+    let dag = crate::embed::Pipeline::with_runners(runners)
+        .definition_of(&record)
+        .map_err(|e| e.to_string());
+    let text = match args.format {
+        ReportFormat::Markdown => {
+            super::markdown::markdown(&record, dag.as_ref().map_err(String::as_str), store.state())
+        }
+    };
+    match file {
+        Some(f) => {
+            let path = f.path().display().to_string();
+            f.write(&text).map_err(|e| {
+                CliError::Infrastructure(format!("cannot write the report {path}: {e}"))
+            })?;
+        }
+        None => output::print(&text)?,
+    }
+    Ok(exit::SUCCESS)
 }
 
 fn latest_id(store: &Store) -> Result<String, CliError> {

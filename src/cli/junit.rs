@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::report::TAIL_LINES;
+use super::report::log_tail;
 use crate::engine::record::RunRecord;
 use crate::engine::state::TaskState;
 use crate::engine::store::StateStore;
@@ -77,6 +77,20 @@ impl ReportFile {
             created: !existed,
             written: false,
         })
+    }
+
+    /// [`ReportFile::open`] for a report flag's value, if it was given; a path that
+    /// cannot be written is a usage error.
+    pub fn open_arg(path: Option<&Path>) -> Result<Option<ReportFile>, super::exit::CliError> {
+        path.map(|path| {
+            ReportFile::open(path).map_err(|e| {
+                super::exit::CliError::usage(
+                    format!("cannot write the report {}: {e}", path.display()),
+                    None,
+                )
+            })
+        })
+        .transpose()
     }
 
     /// Where the report goes.
@@ -161,7 +175,11 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
                 let tail = t
                     .attempts
                     .last()
-                    .map(|a| log_tail(record, store, &t.id, a.attempt))
+                    .map(|a| {
+                        log_tail(store, &record.run_id, &t.id, a.attempt)
+                            .lines
+                            .join("\n")
+                    })
                     .unwrap_or_default();
                 x.push_str(&format!(
                     "      <failure message=\"{message}\" type=\"failed\">{}</failure>\n",
@@ -188,17 +206,4 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
-}
-
-fn log_tail(record: &RunRecord, store: &dyn StateStore, task: &str, attempt: u32) -> String {
-    let size = store.log_size(&record.run_id, task, attempt).unwrap_or(0);
-    let from = size.saturating_sub(64 * 1024);
-    let bytes = store
-        .read_log(&record.run_id, task, attempt, from, 64 * 1024)
-        .unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    let skip = usize::from(from > 0 && !lines.is_empty());
-    let lines = &lines[skip..];
-    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
 }

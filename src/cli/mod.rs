@@ -11,6 +11,7 @@ mod fixtures;
 pub mod graph;
 pub mod history;
 pub mod junit;
+pub mod markdown;
 pub mod nats;
 pub mod output;
 pub mod progress;
@@ -177,6 +178,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         Command::Status(a) => history::status(a, &history()?),
         Command::Runs(a) => history::runs(a, &history()?),
         Command::Logs(a) => history::logs(a, &history()?),
+        Command::Report(a) => history::report(a, &history()?, runners),
         Command::Retry(a) => {
             let runners = setup::with_docker_defaults(runners, &a.exec.docker)?;
             run::retry(a, state_dir, cli.state, &cli.nats, runners)

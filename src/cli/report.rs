@@ -205,41 +205,53 @@ pub const TAIL_LINES: usize = 10;
 /// How much of the end of a failed task's log is read to find those lines.
 const TAIL_BYTES: usize = 64 * 1024;
 
+/// The end of one attempt's log: at most [`TAIL_LINES`] lines, read from at most
+/// the last 64 KiB of it however large it is.
+pub struct Tail {
+    /// The lines, oldest first (the first line read is dropped when the read
+    /// started inside the log: it is probably cut).
+    pub lines: Vec<String>,
+}
+
+/// The end of the log of `task`'s attempt `attempt` in run `run_id`.
+pub fn log_tail(store: &dyn StateStore, run_id: &str, task: &str, attempt: u32) -> Tail {
+    let size = store.log_size(run_id, task, attempt).unwrap_or(0);
+    let from = size.saturating_sub(TAIL_BYTES as u64);
+    let bytes = store
+        .read_log(run_id, task, attempt, from, TAIL_BYTES)
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if from > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let start = lines.len().saturating_sub(TAIL_LINES);
+    Tail {
+        lines: lines[start..].iter().map(|l| l.to_string()).collect(),
+    }
+}
+
 /// The last lines of each failed task's last attempt, for after the table.
 pub fn failed_tails(record: &RunRecord, store: &dyn StateStore) -> String {
     let mut out = String::new();
     for t in record.tasks.iter().filter(|t| t.state == TaskState::Failed) {
         let Some(a) = t.attempts.last() else { continue };
-        // Only the end of the log is read, however large it is.
-        let size = store
-            .log_size(&record.run_id, &t.id, a.attempt)
-            .unwrap_or(0);
-        let from = size.saturating_sub(TAIL_BYTES as u64);
-        let bytes = store
-            .read_log(&record.run_id, &t.id, a.attempt, from, TAIL_BYTES)
-            .unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes);
-        let mut lines: Vec<&str> = text.lines().collect();
-        if from > 0 && !lines.is_empty() {
-            // The first line read is probably cut.
-            lines.remove(0);
-        }
-        let start = lines.len().saturating_sub(TAIL_LINES);
-        if lines.is_empty() {
+        let tail = log_tail(store, &record.run_id, &t.id, a.attempt);
+        if tail.lines.is_empty() {
             out.push_str(&format!(
                 "\n── {} (attempt {}) · no output ──\n",
                 t.id, a.attempt
             ));
             continue;
         }
-        let shown = lines.len() - start;
+        let shown = tail.lines.len();
         out.push_str(&format!(
             "\n── {} (attempt {}) · last {shown} line{} of its log ──\n",
             t.id,
             a.attempt,
             if shown == 1 { "" } else { "s" }
         ));
-        for l in &lines[start..] {
+        for l in &tail.lines {
             out.push_str(&printable(&shorten(l, 400)));
             out.push('\n');
         }

@@ -227,15 +227,8 @@ fn drive(
     if args.quiet {
         args.output = OutputArg::Quiet;
     }
-    let report_file = match &args.report {
-        Some(path) => Some(super::junit::ReportFile::open(path).map_err(|e| {
-            CliError::usage(
-                format!("cannot write the report {}: {e}", path.display()),
-                None,
-            )
-        })?),
-        None => None,
-    };
+    let report_file = super::junit::ReportFile::open_arg(args.report.as_deref())?;
+    let markdown_file = super::junit::ReportFile::open_arg(args.report_markdown.as_deref())?;
     let style = Style::detect();
     let progress = Arc::new(match args.output {
         OutputArg::Quiet => Progress::Silent,
@@ -267,6 +260,9 @@ fn drive(
     };
     let workers = options.parallel.clamp(1, 4);
     let pipeline = pipeline.options(options).observe(progress.clone());
+    // The DAG a run ran is read back from its record for the Markdown report, with
+    // the runners the file was checked with.
+    let report_pipeline = Pipeline::with_runners(pipeline.runners().clone());
 
     let runtime = setup::runtime(Some(workers))?;
     let pipeline = if distributed {
@@ -322,13 +318,28 @@ fn drive(
     // The report was checked before the run; if writing it fails now (a full disk),
     // that is said, and a failed run's own exit code still wins.
     let mut report_failed = false;
-    if let Some(file) = report_file {
-        let path = file.path().display().to_string();
-        if let Err(e) = file.write(&super::junit::report(&record, store.as_ref())) {
-            output::eprint(&format!("error: cannot write the report {path}: {e}\n"));
-            report_failed = true;
+    let mut write_report = |file: Option<super::junit::ReportFile>, text: &dyn Fn() -> String| {
+        if let Some(file) = file {
+            let path = file.path().display().to_string();
+            if let Err(e) = file.write(&text()) {
+                output::eprint(&format!("error: cannot write the report {path}: {e}\n"));
+                report_failed = true;
+            }
         }
-    }
+    };
+    write_report(report_file, &|| {
+        super::junit::report(&record, store.as_ref())
+    });
+    write_report(markdown_file, &|| {
+        let dag = report_pipeline
+            .definition_of(&record)
+            .map_err(|e| e.to_string());
+        super::markdown::markdown(
+            &record,
+            dag.as_ref().map_err(String::as_str),
+            store.as_ref(),
+        )
+    });
     match args.output {
         OutputArg::Table => {
             let mut out = report::table(&record);

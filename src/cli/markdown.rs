@@ -1,0 +1,490 @@
+//! `dag report --format markdown`: a run summed up for `$GITHUB_STEP_SUMMARY` and
+//! merge-request comments — counts, the failed tasks with their log tails, a
+//! Mermaid graph coloured by state, and the task table. Mapped tasks are one row
+//! and one node each (with their instances counted by state), and the table and
+//! the graph are capped, so a run of 10,000 tasks still makes a page GitHub
+//! shows (it refuses step summaries over 1 MiB and Mermaid text over 50,000
+//! characters).
+//!
+//! Everything from the run (ids, errors, log lines) is escaped: text outside
+//! code is backslash-escaped (CommonMark lets any ASCII punctuation be), log
+//! tails sit in fences longer than any run of backticks they hold, and Mermaid
+//! labels are written with entity codes.
+
+use super::report;
+use super::text::{StateCounts, format_ms};
+use crate::engine::graph::Dag;
+use crate::engine::record::RunRecord;
+use crate::engine::state::{RunState, TaskState};
+use crate::engine::store::StateStore;
+use crate::engine::text::printable;
+use crate::engine::time::Timestamp;
+
+/// At most this many failed tasks get a section with their log tail.
+pub const MAX_FAILED_SHOWN: usize = 20;
+/// At most this many rows in the task table.
+pub const MAX_ROWS: usize = 500;
+/// The graph is left out past this many nodes (mapped tasks count once).
+pub const MAX_NODES: usize = 300;
+
+/// The Markdown report of `record`; `dag` is the DAG it ran (for the graph and to
+/// group instances), or why it could not be read.
+pub fn markdown(record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateStore) -> String {
+    let mut out = String::new();
+    let icon = match record.state {
+        RunState::Success => "✅",
+        RunState::Failed => "❌",
+        RunState::Cancelled => "⏹️",
+        _ => "⏳",
+    };
+    out.push_str(&format!(
+        "## {icon} {} · run `{}` · {}\n\n",
+        text(&record.dag),
+        record.run_id,
+        record.state
+    ));
+    out.push_str(&facts(record));
+    let rows = rows(record, dag.ok());
+    failed(&mut out, record, store);
+    match dag {
+        Ok(dag) => graph(&mut out, record, dag),
+        Err(why) => out.push_str(&format!(
+            "### Graph\n\nNot shown: {}\n\n",
+            text(&printable(why))
+        )),
+    }
+    table(&mut out, &rows);
+    out
+}
+
+/// The counts, times and host, as a short list.
+fn facts(record: &RunRecord) -> String {
+    let mut counts = StateCounts::default();
+    for t in &record.tasks {
+        counts.add(t.state);
+    }
+    let mut out = format!("- **Tasks:** {} ({})\n", record.tasks.len(), counts);
+    if let Some(s) = record.started_at {
+        out.push_str(&format!("- **Started:** {}\n", s.rfc3339()));
+    }
+    if let (Some(s), Some(e)) = (record.started_at, record.ended_at) {
+        out.push_str(&format!(
+            "- **Took:** {}\n",
+            format_ms(s.until(e).as_millis() as u64)
+        ));
+    }
+    if let Some(r) = &record.reason {
+        out.push_str(&format!("- **Ended early:** {}\n", text(&printable(r))));
+    }
+    out.push_str(&format!(
+        "- **File:** {} · **host:** {}\n\n",
+        text(&record.file),
+        text(&record.host)
+    ));
+    out
+}
+
+/// A section per failed task (its error and the end of its last attempt's log).
+fn failed(out: &mut String, record: &RunRecord, store: &dyn StateStore) {
+    let failed: Vec<usize> = record
+        .in_order()
+        .into_iter()
+        .filter(|&i| record.tasks[i].state == TaskState::Failed)
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    out.push_str("### Failed tasks\n\n");
+    for &i in failed.iter().take(MAX_FAILED_SHOWN) {
+        let t = &record.tasks[i];
+        let Some(a) = t.attempts.last() else { continue };
+        let exit = a
+            .exit_code
+            .map(|c| format!(" · exit {c}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "#### `{}` · attempt {}{exit}\n\n",
+            t.id, a.attempt
+        ));
+        if let Some(e) = record.task_error(i) {
+            out.push_str(&format!("{}\n\n", text(&printable(e))));
+        }
+        let tail = report::log_tail(store, &record.run_id, &t.id, a.attempt);
+        if tail.lines.is_empty() {
+            out.push_str("(no output)\n\n");
+        } else {
+            out.push_str(&format!(
+                "Last {} line{} of its log:\n\n",
+                tail.lines.len(),
+                if tail.lines.len() == 1 { "" } else { "s" }
+            ));
+            let body: Vec<String> = tail.lines.iter().map(|l| printable(l)).collect();
+            out.push_str(&fenced("text", &body.join("\n")));
+        }
+    }
+    if failed.len() > MAX_FAILED_SHOWN {
+        out.push_str(&format!(
+            "…and {} more failed tasks (`dag status {}` lists them all).\n\n",
+            failed.len() - MAX_FAILED_SHOWN,
+            record.run_id
+        ));
+    }
+}
+
+/// One row of the task table: a task, or a mapped task with all its instances.
+struct Row {
+    /// The task id, or the mapped task's id.
+    name: String,
+    /// Whether the row is a mapped task's instances.
+    mapped: bool,
+    /// Instances in the row (1 for a task).
+    count: usize,
+    states: StateCounts,
+    /// The row's state: the task's, or the most telling of its instances'.
+    state: TaskState,
+    attempts: usize,
+    /// The first start and the last end of its attempts.
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    exit: Option<i32>,
+    error: Option<String>,
+}
+
+/// How much a state tells, for the state of a group: failures first.
+fn weight(s: TaskState) -> u8 {
+    match s {
+        TaskState::Failed => 8,
+        TaskState::UpstreamFailed => 7,
+        TaskState::Cancelled => 6,
+        TaskState::Running => 5,
+        TaskState::UpForRetry => 4,
+        TaskState::Queued => 3,
+        TaskState::Pending => 2,
+        TaskState::Skipped => 1,
+        TaskState::Success => 0,
+    }
+}
+
+/// The key a task is shown under: its mapped task's id for an instance (when the
+/// DAG is known), else its own; `None` for a mapped task that stands in for the
+/// instances it expanded into at run time (they are shown, not it).
+fn key_of(record: &RunRecord, dag: Option<&Dag>, i: usize) -> Option<(String, bool)> {
+    if record.tasks[i].instances.is_some_and(|n| n > 0) {
+        return None;
+    }
+    let group = dag
+        .filter(|d| d.len() == record.tasks.len())
+        .and_then(|d| d.task(i).map.as_ref())
+        .filter(|m| m.index.is_some());
+    Some(match group {
+        Some(m) => (m.group.to_string(), true),
+        None => (record.tasks[i].id.to_string(), false),
+    })
+}
+
+fn rows(record: &RunRecord, dag: Option<&Dag>) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut at: crate::engine::Map<String, usize> = crate::engine::Map::default();
+    for i in record.in_order() {
+        let t = &record.tasks[i];
+        let Some((key, mapped)) = key_of(record, dag, i) else {
+            continue;
+        };
+        let first = t.attempts.first().map(|a| a.started_at);
+        let last = t.attempts.last().and_then(|a| a.ended_at);
+        let n = match at.get(&key) {
+            Some(&n) => n,
+            None => {
+                at.insert(key.clone(), rows.len());
+                rows.push(Row {
+                    name: key,
+                    mapped,
+                    count: 0,
+                    states: StateCounts::default(),
+                    state: TaskState::Success,
+                    attempts: 0,
+                    first: None,
+                    last: None,
+                    exit: None,
+                    error: None,
+                });
+                rows.len() - 1
+            }
+        };
+        let row = &mut rows[n];
+        if row.count == 0 || weight(t.state) > weight(row.state) {
+            row.state = t.state;
+            row.exit = t.attempts.last().and_then(|a| a.exit_code);
+            row.error = record.task_error(i).map(str::to_string);
+        }
+        row.count += 1;
+        row.states.add(t.state);
+        row.attempts += t.attempts.len();
+        row.first = match (row.first, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        row.last = row.last.max(last);
+    }
+    rows
+}
+
+/// The task table, one row per task or mapped task, capped at [`MAX_ROWS`].
+fn table(out: &mut String, rows: &[Row]) {
+    out.push_str("### Tasks\n\n");
+    out.push_str("| task | state | attempts | duration | exit | error |\n");
+    out.push_str("|---|---|---:|---:|---:|---|\n");
+    for r in rows.iter().take(MAX_ROWS) {
+        let state = if !r.mapped {
+            r.state.to_string()
+        } else {
+            format!(
+                "{} instance{}: {}",
+                r.count,
+                if r.count == 1 { "" } else { "s" },
+                r.states
+            )
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            r.name,
+            state,
+            r.attempts,
+            match (r.first, r.last) {
+                (Some(s), Some(e)) => format_ms(s.until(e).as_millis() as u64),
+                _ => String::new(),
+            },
+            r.exit.map(|c| c.to_string()).unwrap_or_default(),
+            r.error
+                .as_deref()
+                .map(|e| text(&printable(&one_line(e, 200))))
+                .unwrap_or_default()
+        ));
+    }
+    if rows.len() > MAX_ROWS {
+        out.push_str(&format!(
+            "\n…and {} more rows (`dag status` shows every task).\n",
+            rows.len() - MAX_ROWS
+        ));
+    }
+}
+
+/// The Mermaid graph of the run, each node coloured by its state (a mapped task
+/// is one node), unless it has more than [`MAX_NODES`] nodes.
+fn graph(out: &mut String, record: &RunRecord, dag: &Dag) {
+    match mermaid(record, dag) {
+        Some(chart) => {
+            out.push_str("### Graph\n\n");
+            out.push_str(&fenced("mermaid", &chart));
+        }
+        None => out.push_str(&format!(
+            "### Graph\n\nNot shown: more than {MAX_NODES} tasks (`dag graph` draws the DAG file).\n\n"
+        )),
+    }
+}
+
+/// The Mermaid flowchart of a run: a node per task (a mapped task's instances in
+/// one node, with their counts by state), coloured by state; `None` past
+/// [`MAX_NODES`] nodes or when `dag` is not the run's.
+pub fn mermaid(record: &RunRecord, dag: &Dag) -> Option<String> {
+    if dag.len() != record.tasks.len() {
+        return None;
+    }
+    let keys: Vec<Option<(String, bool)>> = (0..dag.len())
+        .map(|i| key_of(record, Some(dag), i))
+        .collect();
+    let mut node: crate::engine::Map<&str, usize> = crate::engine::Map::default();
+    let mut nodes: Vec<(&str, bool, StateCounts, TaskState)> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let Some((k, mapped)) = k else { continue };
+        let state = record.tasks[i].state;
+        let n = *node.entry(k.as_str()).or_insert_with(|| {
+            nodes.push((k.as_str(), *mapped, StateCounts::default(), state));
+            nodes.len() - 1
+        });
+        let entry = &mut nodes[n];
+        entry.2.add(state);
+        if weight(state) > weight(entry.3) {
+            entry.3 = state;
+        }
+        if nodes.len() > MAX_NODES {
+            return None;
+        }
+    }
+    let mut chart = String::from("flowchart LR\n");
+    for (n, (name, mapped, counts, state)) in nodes.iter().enumerate() {
+        let label = if *mapped {
+            format!("{name}<br/>{counts}")
+        } else {
+            format!("{name}<br/>{state}")
+        };
+        chart.push_str(&format!(
+            "  n{n}[\"{}\"]:::{}\n",
+            mermaid_label(&label),
+            state.as_str()
+        ));
+    }
+    // A stand-in's edges are its instances' (they depend on what it depends on,
+    // and what depends on it depends on them).
+    let node_of = |i: usize| match &keys[i] {
+        Some((k, _)) => node.get(k.as_str()).copied(),
+        None => node.get(record.tasks[i].id.as_str()).copied(),
+    };
+    let mut edges: Vec<(usize, usize)> = Vec::new();
+    for (i, ups) in dag.upstream.iter().enumerate() {
+        for &u in ups {
+            if let (Some(from), Some(to)) = (node_of(u), node_of(i))
+                && from != to
+            {
+                edges.push((from, to));
+            }
+        }
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    for (from, to) in edges {
+        chart.push_str(&format!("  n{from} --> n{to}\n"));
+    }
+    for (state, style) in STATE_STYLES {
+        chart.push_str(&format!("  classDef {} {style}\n", state.as_str()));
+    }
+    Some(chart)
+}
+
+/// The colour of each state in graphs (fill, stroke, text).
+pub const STATE_STYLES: [(TaskState, &str); 9] = [
+    (
+        TaskState::Success,
+        "fill:#d1f2d9,stroke:#1a7f37,color:#0b3d1a",
+    ),
+    (
+        TaskState::Failed,
+        "fill:#ffd7d5,stroke:#cf222e,color:#5c0a10",
+    ),
+    (
+        TaskState::UpstreamFailed,
+        "fill:#ffe8cc,stroke:#bc4c00,color:#4a1e00",
+    ),
+    (
+        TaskState::Skipped,
+        "fill:#eaeef2,stroke:#6e7781,color:#24292f",
+    ),
+    (
+        TaskState::Cancelled,
+        "fill:#e6e1f7,stroke:#8250df,color:#2e1065",
+    ),
+    (
+        TaskState::Running,
+        "fill:#ddf4ff,stroke:#0969da,color:#032563",
+    ),
+    (
+        TaskState::UpForRetry,
+        "fill:#fff8c5,stroke:#9a6700,color:#3b2300",
+    ),
+    (
+        TaskState::Queued,
+        "fill:#f6f8fa,stroke:#8c959f,color:#24292f",
+    ),
+    (
+        TaskState::Pending,
+        "fill:#ffffff,stroke:#d0d7de,color:#57606a",
+    ),
+];
+
+/// A Mermaid label: letters, digits and a few safe marks as they are, the
+/// `<br/>` line breaks this module writes, everything else as an entity code
+/// (`#35;`), so no quote, bracket or backtick in an id or error ends the label.
+fn mermaid_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in s.split("<br/>").enumerate() {
+        if i > 0 {
+            out.push_str("<br/>");
+        }
+        for c in part.chars() {
+            if c.is_ascii_alphanumeric() || " _.,:-*/".contains(c) {
+                out.push(c);
+            } else {
+                out.push_str(&format!("#{};", c as u32));
+            }
+        }
+    }
+    out
+}
+
+/// Text from the run as Markdown text: every ASCII punctuation mark
+/// backslash-escaped (no emphasis, link, HTML or table cell can start), line
+/// breaks as spaces.
+pub fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The first line of `s`, at most `max` characters, with `…` when cut.
+fn one_line(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or("");
+    if line.chars().count() <= max && !s.trim_end().contains('\n') {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+/// `body` in a fenced code block of `lang`, the fence longer than any run of
+/// backticks in the body.
+fn fenced(lang: &str, body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!(
+        "{fence}{lang}\n{}\n{fence}\n\n",
+        body.trim_end_matches('\n')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::fixtures::{sample, sample_dag};
+
+    #[test]
+    fn the_sample_run() {
+        let (r, _) = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::backends::file_store::FileStore::open(dir.path()).unwrap();
+        let dag = sample_dag();
+        insta::assert_snapshot!(markdown(&r, Ok(&dag), &store));
+        // Without its DAG, the report says why there is no graph.
+        let without = markdown(&r, Err("run x keeps no copy of its DAG file"), &store);
+        assert!(
+            without.contains("### Graph\n\nNot shown: run x keeps no copy of its DAG file\n"),
+            "{without}"
+        );
+    }
+
+    #[test]
+    fn text_escapes_every_mark_that_markdown_reads() {
+        assert_eq!(text("a|b <script>"), "a\\|b \\<script\\>");
+        assert_eq!(text("*x* [l](u) `c`"), "\\*x\\* \\[l\\]\\(u\\) \\`c\\`");
+        assert_eq!(text("one\ntwo"), "one two");
+    }
+
+    #[test]
+    fn a_fence_outlasts_the_backticks_inside() {
+        assert_eq!(fenced("text", "plain"), "```text\nplain\n```\n\n");
+        assert_eq!(fenced("text", "a ```` b"), "`````text\na ```` b\n`````\n\n");
+    }
+
+    #[test]
+    fn mermaid_labels_keep_no_quote_or_bracket() {
+        assert_eq!(mermaid_label("a\"b]<br/>c`d"), "a#34;b#93;<br/>c#96;d");
+    }
+}

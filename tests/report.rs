@@ -1,0 +1,305 @@
+//! `dag report`: the Markdown report, read back as GitHub reads it.
+
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+
+use crate::common::Env;
+
+/// What a Markdown document holds, as a GitHub-flavoured reader sees it.
+#[derive(Debug, Default)]
+struct Doc {
+    headings: Vec<String>,
+    /// Each table's rows (the header first), each row's cells as text.
+    tables: Vec<Vec<Vec<String>>>,
+    /// Fenced code blocks: language and text.
+    code: Vec<(String, String)>,
+    /// Raw HTML anywhere (block or inline): none is ever expected.
+    html: Vec<String>,
+    /// All text outside code blocks.
+    text: String,
+}
+
+fn read(md: &str) -> Doc {
+    let mut doc = Doc::default();
+    let mut heading: Option<String> = None;
+    let mut cell: Option<String> = None;
+    let mut code: Option<(String, String)> = None;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    for event in Parser::new_ext(md, options) {
+        match event {
+            Event::Start(Tag::Heading { .. }) => heading = Some(String::new()),
+            Event::End(TagEnd::Heading(_)) => doc.headings.extend(heading.take()),
+            Event::Start(Tag::Table(_)) => doc.tables.push(Vec::new()),
+            Event::Start(Tag::TableHead | Tag::TableRow) => {
+                doc.tables.last_mut().unwrap().push(Vec::new())
+            }
+            Event::Start(Tag::TableCell) => cell = Some(String::new()),
+            Event::End(TagEnd::TableCell) => {
+                let row = doc.tables.last_mut().unwrap().last_mut().unwrap();
+                row.push(cell.take().unwrap());
+                doc.text.push('\n');
+            }
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let lang = match kind {
+                    CodeBlockKind::Fenced(l) => l.to_string(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                code = Some((lang, String::new()));
+            }
+            Event::End(TagEnd::CodeBlock) => doc.code.extend(code.take()),
+            Event::Html(h) | Event::InlineHtml(h) => doc.html.push(h.to_string()),
+            Event::Text(t) | Event::Code(t) => {
+                if let Some((_, body)) = code.as_mut() {
+                    body.push_str(&t);
+                    continue;
+                }
+                for s in [heading.as_mut(), cell.as_mut()].into_iter().flatten() {
+                    s.push_str(&t);
+                }
+                doc.text.push_str(&t);
+            }
+            Event::End(TagEnd::Paragraph | TagEnd::Item) => doc.text.push('\n'),
+            _ => {}
+        }
+    }
+    doc
+}
+
+const HOSTILE: &str = r#"name: demo
+tasks:
+  fetch:
+    command: echo "files=[\"a\",\"b\",\"c\"]" >> "$DAG_OUTPUT"
+  convert:
+    command: echo converting ${{ item }}
+    depends_on: [fetch]
+    for_each: ${{ tasks.fetch.outputs.files }}
+  build_it.now:
+    command: |
+      echo 'line <script>alert(1)</script> | pipe ```` fence'
+      echo '*bold* [link](http://example.com) <b>x</b>'
+      exit 3
+    depends_on: [convert]
+  report:
+    command: echo done
+    depends_on: [build_it.now]
+  cleanup:
+    command: echo cleanup
+    depends_on: [build_it.now]
+    trigger_rule: all_done
+"#;
+
+#[test]
+fn a_markdown_report_reads_back_as_github_would() {
+    let env = Env::new();
+    env.write("r.yaml", HOSTILE);
+    env.run(&["run", "r.yaml", "--output", "quiet"]).code(1);
+    let out = env.run(&["report", "--format", "markdown"]);
+    out.code(0);
+    let doc = read(&out.stdout);
+
+    assert!(doc.html.is_empty(), "raw HTML got through: {:?}", doc.html);
+    assert_eq!(
+        doc.headings[1..],
+        [
+            "Failed tasks",
+            "build_it.now · attempt 1 · exit 3",
+            "Graph",
+            "Tasks"
+        ]
+    );
+    assert!(
+        doc.headings[0].starts_with("❌ demo · run "),
+        "{:?}",
+        doc.headings
+    );
+    assert!(
+        doc.text
+            .contains("Tasks: 8 (6 success, 1 failed, 1 upstream_failed)"),
+        "{}",
+        doc.text
+    );
+
+    // The log tail, word for word, in a fence that its backticks do not end.
+    let tail = doc
+        .code
+        .iter()
+        .find(|(lang, _)| lang == "text")
+        .expect("a log tail");
+    assert_eq!(
+        tail.1,
+        "line <script>alert(1)</script> | pipe ```` fence\n*bold* [link](http://example.com) <b>x</b>\n"
+    );
+
+    // The graph: one node per task, the mapped task's three instances in one.
+    let (_, chart) = doc
+        .code
+        .iter()
+        .find(|(lang, _)| lang == "mermaid")
+        .expect("a graph");
+    assert!(chart.starts_with("flowchart LR\n"), "{chart}");
+    for node in [
+        "[\"fetch<br/>success\"]:::success",
+        "[\"convert<br/>3 success\"]:::success",
+        "[\"build_it.now<br/>failed\"]:::failed",
+        "[\"report<br/>upstream_failed\"]:::upstream_failed",
+        "[\"cleanup<br/>success\"]:::success",
+    ] {
+        assert!(chart.contains(node), "{node} not in {chart}");
+    }
+    assert_eq!(chart.matches(" --> ").count(), 4, "{chart}");
+
+    // The table: a header and one row per task or mapped task, six cells each.
+    assert_eq!(doc.tables.len(), 1);
+    let table = &doc.tables[0];
+    assert_eq!(
+        table[0],
+        ["task", "state", "attempts", "duration", "exit", "error"]
+    );
+    assert!(table.iter().all(|row| row.len() == 6), "{table:?}");
+    let names: Vec<&str> = table[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        names,
+        ["fetch", "convert", "build_it.now", "report", "cleanup"]
+    );
+    assert_eq!(table[2][1], "3 instances: 3 success");
+    assert_eq!(table[2][2], "3");
+    assert_eq!(
+        (table[3][1].as_str(), table[3][4].as_str()),
+        ("failed", "3")
+    );
+    assert_eq!(table[4][5], "an upstream task failed (all_success)");
+
+    // `-o` writes the same report.
+    env.run(&["report", "-o", "report.md"]).code(0);
+    let written = std::fs::read_to_string(env.path().join("report.md")).unwrap();
+    assert_eq!(written, out.stdout);
+}
+
+#[test]
+fn a_report_of_ten_thousand_tasks_stays_small_enough_for_github() {
+    let env = Env::new();
+    let mut yaml = String::from("name: wide\ntasks:\n");
+    for i in 0..600 {
+        yaml.push_str(&format!("  t{i}: {{type: fn, command: noop}}\n"));
+    }
+    let items: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+    yaml.push_str(&format!(
+        "  many:\n    type: fn\n    command: noop\n    for_each: [{}]\n",
+        items.join(", ")
+    ));
+    env.write("w.yaml", yaml);
+    env.run(&["run", "w.yaml", "--output", "quiet"]).code(0);
+    let out = env.run(&["report"]);
+    out.code(0);
+    // GitHub refuses step summaries over 1 MiB.
+    assert!(out.stdout.len() < 256 * 1024, "{} bytes", out.stdout.len());
+    let doc = read(&out.stdout);
+    assert!(doc.html.is_empty(), "{:?}", doc.html);
+    assert!(
+        doc.text.contains("Not shown: more than 300 tasks"),
+        "{}",
+        doc.text
+    );
+    assert!(doc.code.iter().all(|(lang, _)| lang != "mermaid"));
+    let table = &doc.tables[0];
+    // 500 rows at most: the 600 tasks, then the mapped task past the cap.
+    assert_eq!(table.len(), 1 + 500);
+    assert!(doc.text.contains("and 101 more rows"), "{}", doc.text);
+}
+
+#[test]
+fn a_report_of_an_unknown_run_or_to_an_unwritable_path_is_refused() {
+    let env = Env::new();
+    env.write("a.yaml", "name: a\ntasks:\n  x: {command: 'true'}\n");
+    env.run(&["run", "a.yaml", "--output", "quiet"]).code(0);
+    let unknown = env.run(&["report", "20991231T000000000Z-0000"]);
+    assert_ne!(unknown.code, 0);
+    assert!(
+        unknown.stderr.contains("20991231T000000000Z-0000"),
+        "{}",
+        unknown.stderr
+    );
+    let dir = env.run(&["report", "-o", env.path().to_str().unwrap()]);
+    dir.code(2);
+    assert!(
+        dir.stderr.contains("cannot write the report"),
+        "{}",
+        dir.stderr
+    );
+}
+
+#[test]
+fn dag_run_writes_the_markdown_report_when_the_run_ends() {
+    let env = Env::new();
+    env.write("r.yaml", HOSTILE);
+    env.run(&[
+        "run",
+        "r.yaml",
+        "--output",
+        "quiet",
+        "--report-markdown",
+        "summary.md",
+    ])
+    .code(1);
+    let written = std::fs::read_to_string(env.path().join("summary.md")).unwrap();
+    let report = env.run(&["report"]);
+    assert_eq!(written, report.stdout);
+    assert!(
+        written.contains("#### `build_it.now` · attempt 1 · exit 3"),
+        "{written}"
+    );
+    // A path that cannot be written is refused before anything runs.
+    let refused = env.run(&[
+        "run",
+        "r.yaml",
+        "--report-markdown",
+        env.path().to_str().unwrap(),
+    ]);
+    refused.code(2);
+    assert!(
+        refused.stderr.contains("cannot write the report"),
+        "{}",
+        refused.stderr
+    );
+    let runs = env.run(&["runs", "--output", "json"]).json();
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+}
+
+#[test]
+fn a_distributed_run_in_the_nats_store_gets_the_same_report() {
+    let Some(nats) = crate::common::nats::NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _worker = env.worker(&nats, "reporter", &["--workers", "2"]);
+    env.write("r.yaml", HOSTILE);
+    let url = nats.url();
+    let (code, doc, stderr) = env.run_distributed(&nats, "r.yaml", &["--state", "nats"]);
+    assert_eq!(code, 1, "{stderr}");
+    let id = doc["run_id"].as_str().unwrap();
+    let out = env.run(&["report", id, "--state", "nats", "--nats", &url]);
+    out.code(0);
+    let md = read(&out.stdout);
+    assert!(md.html.is_empty(), "{:?}", md.html);
+    assert!(md.headings[0].contains(id), "{:?}", md.headings);
+    let tail = md
+        .code
+        .iter()
+        .find(|(lang, _)| lang == "text")
+        .expect("a log tail");
+    assert!(
+        tail.1.starts_with("line <script>alert(1)</script>"),
+        "{}",
+        tail.1
+    );
+    let (_, chart) = md
+        .code
+        .iter()
+        .find(|(lang, _)| lang == "mermaid")
+        .expect("a graph");
+    assert!(
+        chart.contains("[\"convert<br/>3 success\"]:::success"),
+        "{chart}"
+    );
+    assert_eq!(md.tables[0].len(), 6, "{:?}", md.tables);
+}
