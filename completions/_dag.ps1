@@ -37,11 +37,12 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the state of a run (the latest one by default)')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'List past runs, newest first')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the logs of a run''s tasks')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Write a run''s report: counts, failed tasks with their log tails, the graph coloured by state, the task table')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run again what did not succeed in a run, under the same run id')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Run tasks of distributed runs, taken from NATS JetStream')
             [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List the workers and the depth of each queue')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Stop a run: its `dag run` process and its tasks on every worker')
-            [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show a DAG file''s graph as text, Graphviz DOT or Mermaid')
+            [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages for dag and each command')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the DAG file format, for editors')
@@ -57,6 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--report', '--report', [CompletionResultType]::ParameterName, 'Write a JUnit XML report of the run to FILE (one test case per task)')
+            [CompletionResult]::new('--report-markdown', '--report-markdown', [CompletionResultType]::ParameterName, 'Write the run''s Markdown report (`dag report`) to FILE when it ends, e.g. `$GITHUB_STEP_SUMMARY`')
             [CompletionResult]::new('--docker-image', '--docker-image', [CompletionResultType]::ParameterName, 'Image of docker tasks that name none')
             [CompletionResult]::new('--docker-network', '--docker-network', [CompletionResultType]::ParameterName, 'Network of docker tasks that name none')
             [CompletionResult]::new('--docker-memory-mb', '--docker-memory-mb', [CompletionResultType]::ParameterName, 'Memory limit (MiB) of docker tasks that set none')
@@ -178,6 +180,23 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dag;report' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Report format')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
+            [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
+            [CompletionResult]::new('--nats-creds', '--nats-creds', [CompletionResultType]::ParameterName, 'A NATS credentials file (JWT and NKey seed)')
+            [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'dag;retry' {
             [CompletionResult]::new('--task', '--task', [CompletionResultType]::ParameterName, 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]')
             [CompletionResult]::new('--executor', '--executor', [CompletionResultType]::ParameterName, 'How tasks are executed')
@@ -186,6 +205,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--report', '--report', [CompletionResultType]::ParameterName, 'Write a JUnit XML report of the run to FILE (one test case per task)')
+            [CompletionResult]::new('--report-markdown', '--report-markdown', [CompletionResultType]::ParameterName, 'Write the run''s Markdown report (`dag report`) to FILE when it ends, e.g. `$GITHUB_STEP_SUMMARY`')
             [CompletionResult]::new('--docker-image', '--docker-image', [CompletionResultType]::ParameterName, 'Image of docker tasks that name none')
             [CompletionResult]::new('--docker-network', '--docker-network', [CompletionResultType]::ParameterName, 'Network of docker tasks that name none')
             [CompletionResult]::new('--docker-memory-mb', '--docker-memory-mb', [CompletionResultType]::ParameterName, 'Memory limit (MiB) of docker tasks that set none')
@@ -331,11 +351,12 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the state of a run (the latest one by default)')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'List past runs, newest first')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the logs of a run''s tasks')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Write a run''s report: counts, failed tasks with their log tails, the graph coloured by state, the task table')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run again what did not succeed in a run, under the same run id')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Run tasks of distributed runs, taken from NATS JetStream')
             [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List the workers and the depth of each queue')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Stop a run: its `dag run` process and its tasks on every worker')
-            [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show a DAG file''s graph as text, Graphviz DOT or Mermaid')
+            [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages for dag and each command')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the DAG file format, for editors')
@@ -359,6 +380,9 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             break
         }
         'dag;help;logs' {
+            break
+        }
+        'dag;help;report' {
             break
         }
         'dag;help;retry' {

@@ -34,11 +34,12 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand status 'Show the state of a run (the latest one by default)'
             cand runs 'List past runs, newest first'
             cand logs 'Print the logs of a run''s tasks'
+            cand report 'Write a run''s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
             cand retry 'Run again what did not succeed in a run, under the same run id'
             cand worker 'Run tasks of distributed runs, taken from NATS JetStream'
             cand workers 'List the workers and the depth of each queue'
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
-            cand graph 'Show a DAG file''s graph as text, Graphviz DOT or Mermaid'
+            cand graph 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
@@ -53,6 +54,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -o 'What to print on stdout when the run ends'
             cand --output 'What to print on stdout when the run ends'
             cand --report 'Write a JUnit XML report of the run to FILE (one test case per task)'
+            cand --report-markdown 'Write the run''s Markdown report (`dag report`) to FILE when it ends, e.g. `$GITHUB_STEP_SUMMARY`'
             cand --docker-image 'Image of docker tasks that name none'
             cand --docker-network 'Network of docker tasks that name none'
             cand --docker-memory-mb 'Memory limit (MiB) of docker tasks that set none'
@@ -165,6 +167,22 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dag;report'= {
+            cand --format 'Report format'
+            cand -o 'Write the report to FILE instead of standard output'
+            cand --out 'Write the report to FILE instead of standard output'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour and progress bars on stderr'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dag;retry'= {
             cand --task 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]'
             cand --executor 'How tasks are executed'
@@ -173,6 +191,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -o 'What to print on stdout when the run ends'
             cand --output 'What to print on stdout when the run ends'
             cand --report 'Write a JUnit XML report of the run to FILE (one test case per task)'
+            cand --report-markdown 'Write the run''s Markdown report (`dag report`) to FILE when it ends, e.g. `$GITHUB_STEP_SUMMARY`'
             cand --docker-image 'Image of docker tasks that name none'
             cand --docker-network 'Network of docker tasks that name none'
             cand --docker-memory-mb 'Memory limit (MiB) of docker tasks that set none'
@@ -310,11 +329,12 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand status 'Show the state of a run (the latest one by default)'
             cand runs 'List past runs, newest first'
             cand logs 'Print the logs of a run''s tasks'
+            cand report 'Write a run''s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
             cand retry 'Run again what did not succeed in a run, under the same run id'
             cand worker 'Run tasks of distributed runs, taken from NATS JetStream'
             cand workers 'List the workers and the depth of each queue'
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
-            cand graph 'Show a DAG file''s graph as text, Graphviz DOT or Mermaid'
+            cand graph 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
@@ -332,6 +352,8 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;help;runs;prune'= {
         }
         &'dag;help;logs'= {
+        }
+        &'dag;help;report'= {
         }
         &'dag;help;retry'= {
         }

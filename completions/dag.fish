@@ -41,11 +41,12 @@ complete -c dag -n "__fish_dag_needs_command" -f -a "validate" -d 'Check DAG fil
 complete -c dag -n "__fish_dag_needs_command" -f -a "status" -d 'Show the state of a run (the latest one by default)'
 complete -c dag -n "__fish_dag_needs_command" -f -a "runs" -d 'List past runs, newest first'
 complete -c dag -n "__fish_dag_needs_command" -f -a "logs" -d 'Print the logs of a run\'s tasks'
+complete -c dag -n "__fish_dag_needs_command" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
 complete -c dag -n "__fish_dag_needs_command" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
 complete -c dag -n "__fish_dag_needs_command" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
 complete -c dag -n "__fish_dag_needs_command" -f -a "workers" -d 'List the workers and the depth of each queue'
 complete -c dag -n "__fish_dag_needs_command" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
-complete -c dag -n "__fish_dag_needs_command" -f -a "graph" -d 'Show a DAG file\'s graph as text, Graphviz DOT or Mermaid'
+complete -c dag -n "__fish_dag_needs_command" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
 complete -c dag -n "__fish_dag_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c dag -n "__fish_dag_needs_command" -f -a "man" -d 'Write man pages for dag and each command'
 complete -c dag -n "__fish_dag_needs_command" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
@@ -60,6 +61,7 @@ complete -c dag -n "__fish_dag_using_subcommand run" -s o -l output -d 'What to 
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand run" -l report-markdown -d 'Write the run\'s Markdown report (`dag report`) to FILE when it ends, e.g. `$GITHUB_STEP_SUMMARY`' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l docker-image -d 'Image of docker tasks that name none' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l docker-network -d 'Network of docker tasks that name none' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l docker-memory-mb -d 'Memory limit (MiB) of docker tasks that set none' -r
@@ -163,6 +165,20 @@ complete -c dag -n "__fish_dag_using_subcommand logs" -l nats-ca -d 'A CA certif
 complete -c dag -n "__fish_dag_using_subcommand logs" -s f -l follow -d 'Keep printing new output until the run ends'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c dag -n "__fish_dag_using_subcommand report" -l format -d 'Report format' -r -f -a "markdown\t'GitHub-flavoured Markdown with a Mermaid graph (for `$GITHUB_STEP_SUMMARY` and merge-request comments)'"
+complete -c dag -n "__fish_dag_using_subcommand report" -s o -l out -d 'Write the report to FILE instead of standard output' -r -F
+complete -c dag -n "__fish_dag_using_subcommand report" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand report" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand report" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand report" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand report" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand report" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand report" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dag -n "__fish_dag_using_subcommand report" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand retry" -l task -d 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l executor -d 'How tasks are executed' -r -f -a "sequential\t'One task at a time, in a fixed order'
 local\t'Up to --parallel tasks at once on this machine'
@@ -172,6 +188,7 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -s o -l output -d 'What t
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand retry" -l report-markdown -d 'Write the run\'s Markdown report (`dag report`) to FILE when it ends, e.g. `$GITHUB_STEP_SUMMARY`' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-image -d 'Image of docker tasks that name none' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-network -d 'Network of docker tasks that name none' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-memory-mb -d 'Memory limit (MiB) of docker tasks that set none' -r
@@ -297,18 +314,19 @@ complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-creds -d 'A NATS
 complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand schema" -s V -l version -d 'Print version'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "run" -d 'Run a DAG file'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "validate" -d 'Check DAG files and report every problem'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "status" -d 'Show the state of a run (the latest one by default)'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "runs" -d 'List past runs, newest first'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "logs" -d 'Print the logs of a run\'s tasks'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "workers" -d 'List the workers and the depth of each queue'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "graph" -d 'Show a DAG file\'s graph as text, Graphviz DOT or Mermaid'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "man" -d 'Write man pages for dag and each command'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs retry worker workers cancel graph completions man schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "run" -d 'Run a DAG file'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "validate" -d 'Check DAG files and report every problem'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "status" -d 'Show the state of a run (the latest one by default)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "runs" -d 'List past runs, newest first'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "logs" -d 'Print the logs of a run\'s tasks'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "workers" -d 'List the workers and the depth of each queue'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "man" -d 'Write man pages for dag and each command'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph completions man schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "prune" -d 'Delete runs that ended longer ago than a given age'

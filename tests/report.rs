@@ -303,3 +303,56 @@ fn a_distributed_run_in_the_nats_store_gets_the_same_report() {
     );
     assert_eq!(md.tables[0].len(), 6, "{:?}", md.tables);
 }
+
+#[test]
+fn dag_graph_of_a_run_shows_each_task_in_its_state() {
+    let env = Env::new();
+    env.write("r.yaml", HOSTILE);
+    let (run, doc) = env.run_json("r.yaml", &[]);
+    run.code(1);
+    let id = doc["run_id"].as_str().unwrap();
+
+    let text = env.run(&["graph", id]);
+    text.code(0);
+    assert_eq!(
+        text.stdout,
+        format!(
+            "demo · run {id} · failed (8 tasks)\n  fetch [bash] echo \"files=[\\\"a\\\",\\\"b\\\",\\\"c\\\"]\" >> \"$DAG_OUTPUT\"  success\n  convert [bash] 3 instances  ← fetch  3 success\n  build_it.now [bash] echo 'line <script>alert(1)</script> | pipe ```` fence'…  ← convert  failed\n  report [bash] echo done  ← build_it.now  upstream_failed\n  cleanup [bash] echo cleanup  ← build_it.now  success\n"
+        )
+    );
+    // Coloured only when asked (stdout is a pipe here).
+    let colored = env.run(&["--color", "always", "graph", id]);
+    assert!(
+        colored.stdout.contains("\x1b[31mfailed\x1b[0m"),
+        "{}",
+        colored.stdout
+    );
+
+    let dot = env.run(&["graph", id, "--format", "dot"]);
+    assert!(
+        dot.stdout
+            .contains("n2 [label=\"build_it.now\\nfailed\", fillcolor=\"#ffd7d5\""),
+        "{}",
+        dot.stdout
+    );
+    assert_eq!(dot.stdout.matches(" -> ").count(), 4, "{}", dot.stdout);
+
+    let mermaid = env.run(&["graph", id, "--format", "mermaid"]);
+    assert!(
+        mermaid
+            .stdout
+            .contains("n1[\"convert<br/>3 success\"]:::success"),
+        "{}",
+        mermaid.stdout
+    );
+
+    // A run id that names no run, and a file that does not exist, are exit 2.
+    let unknown = env.run(&["graph", "20991231T000000000Z-0000"]);
+    unknown.code(2);
+    assert!(
+        unknown.stderr.contains("no run `20991231T000000000Z-0000`"),
+        "{}",
+        unknown.stderr
+    );
+    env.run(&["graph", "missing.yaml"]).code(2);
+}

@@ -81,7 +81,8 @@ pub enum Command {
     Workers(WorkersArgs),
     /// Stop a run: its `dag run` process and its tasks on every worker.
     Cancel(CancelArgs),
-    /// Show a DAG file's graph as text, Graphviz DOT or Mermaid.
+    /// Show a DAG file's graph, or a run's with each task's state, as text,
+    /// Graphviz DOT or Mermaid.
     Graph(GraphArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
@@ -94,7 +95,8 @@ pub enum Command {
 /// `dag graph`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The DAG file.
+    /// The DAG file, or a run id: then each task shows its state (coloured), and a
+    /// mapped task's instances are one node.
     pub file: PathBuf,
 
     /// Output format.

@@ -3,18 +3,73 @@
 use super::args::{GraphArgs, GraphFormat};
 use super::exit::{self, CliError};
 use super::output;
+use super::text::StateCounts;
 use crate::engine::graph::Dag;
+use crate::engine::record::RunRecord;
 use crate::engine::runner::Runners;
+use crate::engine::state::TaskState;
 
-/// `dag graph FILE [--format text|dot|mermaid]`.
-pub fn graph(args: GraphArgs, runners: &Runners) -> Result<u8, CliError> {
-    let mut options = super::setup::load_options(runners, Vec::new());
+/// `dag graph FILE|RUN_ID [--format text|dot|mermaid]`: a file's graph, or, when
+/// no such file exists, the graph of the run of that id with each task's state.
+pub fn graph(
+    args: GraphArgs,
+    runners: Runners,
+    store: impl FnOnce() -> Result<super::setup::Store, CliError>,
+) -> Result<u8, CliError> {
+    if !args.file.exists()
+        && let Some(id) = args.file.to_str().filter(|s| looks_like_run_id(s))
+    {
+        return run_graph(id, args.format, runners, &store()?);
+    }
+    let mut options = super::setup::load_options(&runners, Vec::new());
     options.task_types = None;
     let dag = crate::engine::validate::load_file(&args.file, &options)?;
     output::print(&match args.format {
         GraphFormat::Text => text(&dag),
         GraphFormat::Dot => dot(&dag),
         GraphFormat::Mermaid => mermaid(&dag),
+    })?;
+    Ok(exit::SUCCESS)
+}
+
+/// Whether `s` has the shape of a run id (`20261126T045533528Z-afb6`: a UTC
+/// time, a dash, hex digits).
+fn looks_like_run_id(s: &str) -> bool {
+    let Some((time, rest)) = s.split_once('-') else {
+        return false;
+    };
+    time.len() == 19
+        && time.as_bytes()[8] == b'T'
+        && time.ends_with('Z')
+        && time[..8]
+            .bytes()
+            .chain(time[9..18].bytes())
+            .all(|b| b.is_ascii_digit())
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The graph of run `id`, from the DAG file it keeps, each task with its state.
+fn run_graph(
+    id: &str,
+    format: GraphFormat,
+    runners: Runners,
+    store: &super::setup::Store,
+) -> Result<u8, CliError> {
+    let record = store.state().load_run(id)?;
+    let dag = crate::embed::Pipeline::with_runners(runners)
+        .definition_of(&record)
+        .map_err(|e| CliError::usage(format!("cannot draw the graph of run {id}: {e}"), None))?;
+    let Some(graph) = RunGraph::of(&record, &dag) else {
+        return Err(CliError::usage(
+            format!("cannot draw the graph of run {id}: its tasks do not match its DAG file"),
+            None,
+        ));
+    };
+    output::print(&match format {
+        GraphFormat::Text => graph.text(&record, super::output::stdout_color()),
+        GraphFormat::Dot => graph.dot(),
+        GraphFormat::Mermaid => graph.mermaid(None).unwrap_or_default(),
     })?;
     Ok(exit::SUCCESS)
 }
@@ -128,4 +183,285 @@ pub fn mermaid(dag: &Dag) -> String {
         }
     }
     out
+}
+
+/// How much a state tells, for the state of a mapped task's instances together:
+/// failures first, success last.
+pub fn weight(s: TaskState) -> u8 {
+    match s {
+        TaskState::Failed => 8,
+        TaskState::UpstreamFailed => 7,
+        TaskState::Cancelled => 6,
+        TaskState::Running => 5,
+        TaskState::UpForRetry => 4,
+        TaskState::Queued => 3,
+        TaskState::Pending => 2,
+        TaskState::Skipped => 1,
+        TaskState::Success => 0,
+    }
+}
+
+/// The colour of each state in graphs: fill, stroke and text (Mermaid's and
+/// Graphviz's), and the ANSI colour of the text graph.
+pub const STATE_STYLES: [(TaskState, &str, &str, &str, &str); 9] = [
+    (TaskState::Success, "#d1f2d9", "#1a7f37", "#0b3d1a", "32"),
+    (TaskState::Failed, "#ffd7d5", "#cf222e", "#5c0a10", "31"),
+    (
+        TaskState::UpstreamFailed,
+        "#ffe8cc",
+        "#bc4c00",
+        "#4a1e00",
+        "33",
+    ),
+    (TaskState::Skipped, "#eaeef2", "#6e7781", "#24292f", "2"),
+    (TaskState::Cancelled, "#e6e1f7", "#8250df", "#2e1065", "35"),
+    (TaskState::Running, "#ddf4ff", "#0969da", "#032563", "34"),
+    (TaskState::UpForRetry, "#fff8c5", "#9a6700", "#3b2300", "33"),
+    (TaskState::Queued, "#f6f8fa", "#8c959f", "#24292f", "2"),
+    (TaskState::Pending, "#ffffff", "#d0d7de", "#57606a", "2"),
+];
+
+fn style_of(state: TaskState) -> (&'static str, &'static str, &'static str, &'static str) {
+    STATE_STYLES
+        .iter()
+        .find(|s| s.0 == state)
+        .map_or(("#ffffff", "#000000", "#000000", "0"), |s| {
+            (s.1, s.2, s.3, s.4)
+        })
+}
+
+/// How task `i` of a run is shown: under its mapped task's id for an instance
+/// (`true`: one of many), else under its own; `None` for a mapped task that
+/// stands in for the instances it expanded into at run time (they are shown, and
+/// its edges are theirs).
+pub fn shown_as(record: &RunRecord, dag: Option<&Dag>, i: usize) -> Option<(String, bool)> {
+    if record.tasks[i].instances.is_some_and(|n| n > 0) {
+        return None;
+    }
+    let group = dag
+        .filter(|d| d.len() == record.tasks.len())
+        .and_then(|d| d.task(i).map.as_ref())
+        .filter(|m| m.index.is_some());
+    Some(match group {
+        Some(m) => (m.group.to_string(), true),
+        None => (record.tasks[i].id.to_string(), false),
+    })
+}
+
+/// A run's graph: a node per task, the instances of a mapped task in one node,
+/// each with its state.
+pub struct RunGraph<'a> {
+    dag: &'a Dag,
+    /// In the order the sequential executor would start them.
+    pub nodes: Vec<RunNode>,
+    /// Upstream → downstream, by position in `nodes`.
+    pub edges: Vec<(usize, usize)>,
+}
+
+/// A node of a [`RunGraph`].
+pub struct RunNode {
+    /// The task's id, or the mapped task's.
+    pub name: String,
+    /// Whether it stands for a mapped task's instances.
+    pub mapped: bool,
+    /// A task of the node (for its type and command).
+    pub task: usize,
+    /// Its tasks counted by state.
+    pub counts: StateCounts,
+    /// Its state: the task's, or the most telling of its instances' ([`weight`]).
+    pub state: TaskState,
+}
+
+impl<'a> RunGraph<'a> {
+    /// The graph of `record`, run from `dag`; `None` when `dag` is not the run's
+    /// (another number of tasks).
+    pub fn of(record: &RunRecord, dag: &'a Dag) -> Option<RunGraph<'a>> {
+        if dag.len() != record.tasks.len() {
+            return None;
+        }
+        let shown: Vec<Option<(String, bool)>> = (0..dag.len())
+            .map(|i| shown_as(record, Some(dag), i))
+            .collect();
+        let mut at: crate::engine::Map<&str, usize> = crate::engine::Map::default();
+        let mut nodes: Vec<RunNode> = Vec::new();
+        for i in dag.topological_order() {
+            let Some((name, mapped)) = &shown[i] else {
+                continue;
+            };
+            let state = record.tasks[i].state;
+            let n = *at.entry(name.as_str()).or_insert_with(|| {
+                nodes.push(RunNode {
+                    name: name.clone(),
+                    mapped: *mapped,
+                    task: i,
+                    counts: StateCounts::default(),
+                    state,
+                });
+                nodes.len() - 1
+            });
+            let node = &mut nodes[n];
+            node.counts.add(state);
+            if weight(state) > weight(node.state) {
+                node.state = state;
+            }
+        }
+        let node_of = |i: usize| match &shown[i] {
+            Some((name, _)) => at.get(name.as_str()).copied(),
+            None => at.get(record.tasks[i].id.as_str()).copied(),
+        };
+        let mut edges = Vec::new();
+        for (i, ups) in dag.upstream.iter().enumerate() {
+            for &u in ups {
+                if let (Some(from), Some(to)) = (node_of(u), node_of(i))
+                    && from != to
+                {
+                    edges.push((from, to));
+                }
+            }
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        Some(RunGraph { dag, nodes, edges })
+    }
+
+    /// What a node says of its state: `failed`, or `998 success, 2 failed`.
+    fn state_text(node: &RunNode) -> String {
+        if node.mapped {
+            node.counts.to_string()
+        } else {
+            node.state.to_string()
+        }
+    }
+
+    /// The Mermaid flowchart, each node coloured by its state; `None` past
+    /// `max_nodes` nodes.
+    pub fn mermaid(&self, max_nodes: Option<usize>) -> Option<String> {
+        if max_nodes.is_some_and(|m| self.nodes.len() > m) {
+            return None;
+        }
+        let mut chart = String::from("flowchart LR\n");
+        for (n, node) in self.nodes.iter().enumerate() {
+            chart.push_str(&format!(
+                "  n{n}[\"{}<br/>{}\"]:::{}\n",
+                mermaid_label(&node.name),
+                mermaid_label(&Self::state_text(node)),
+                node.state.as_str()
+            ));
+        }
+        for (from, to) in &self.edges {
+            chart.push_str(&format!("  n{from} --> n{to}\n"));
+        }
+        for (state, fill, stroke, color, _) in STATE_STYLES {
+            chart.push_str(&format!(
+                "  classDef {} fill:{fill},stroke:{stroke},color:{color}\n",
+                state.as_str()
+            ));
+        }
+        Some(chart)
+    }
+
+    /// Graphviz DOT, each node filled with its state's colour.
+    pub fn dot(&self) -> String {
+        let mut out = format!(
+            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\"];\n",
+            quote(&self.dag.spec.name)
+        );
+        for (n, node) in self.nodes.iter().enumerate() {
+            let (fill, stroke, color, _) = style_of(node.state);
+            out.push_str(&format!(
+                "  n{n} [label=\"{}\\n{}\", fillcolor=\"{fill}\", color=\"{stroke}\", fontcolor=\"{color}\"];\n",
+                quote(&node.name),
+                quote(&Self::state_text(node))
+            ));
+        }
+        for (from, to) in &self.edges {
+            out.push_str(&format!("  n{from} -> n{to};\n"));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// The text graph of [`text`] with each task's state, in its colour when
+    /// `color`.
+    pub fn text(&self, record: &RunRecord, color: bool) -> String {
+        let mut out = format!(
+            "{} · run {} · {} ({} tasks)\n",
+            self.dag.spec.name,
+            record.run_id,
+            record.state,
+            record.tasks.len()
+        );
+        let secrets = self.dag.spec.secrets();
+        let mut ups: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        for &(from, to) in &self.edges {
+            ups[to].push(from);
+        }
+        for (n, node) in self.nodes.iter().enumerate() {
+            let t = self.dag.task(node.task);
+            let state = Self::state_text(node);
+            let state = if color {
+                format!("\x1b[{}m{state}\x1b[0m", style_of(node.state).3)
+            } else {
+                state
+            };
+            // A mapped task's instances run commands of their own: they are
+            // counted, not shown.
+            let what = if node.mapped {
+                let n = node.counts.total();
+                format!("{n} instance{}", if n == 1 { "" } else { "s" })
+            } else {
+                one_line(&secrets.mask(&t.kind.summary()), 60)
+            };
+            let mut line = format!("{} [{}] {what}", node.name, t.label());
+            if !ups[n].is_empty() {
+                let names: Vec<&str> = ups[n]
+                    .iter()
+                    .map(|&u| self.nodes[u].name.as_str())
+                    .collect();
+                line.push_str(&format!("  ← {}", names.join(", ")));
+            }
+            out.push_str(&format!("  {line}  {state}\n"));
+        }
+        out
+    }
+}
+
+/// A Mermaid label: letters, digits and a few safe marks as they are, everything
+/// else as an entity code (`#35;`), so no quote, bracket or backtick in a name
+/// ends the label.
+pub fn mermaid_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || " _.,:-*/".contains(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("#{};", c as u32));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_told_from_file_names() {
+        assert!(looks_like_run_id("20261126T045533528Z-afb6"));
+        for not in [
+            "etl.yaml",
+            "20261126T045533528Z",
+            "20261126T045533528Z-",
+            "20261126T045533528Z-xyz",
+            "2026112xT045533528Z-afb6",
+            "20261126-045533528Z-afb6",
+        ] {
+            assert!(!looks_like_run_id(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn mermaid_labels_keep_no_quote_or_bracket() {
+        assert_eq!(mermaid_label("a\"b]c`d"), "a#34;b#93;c#96;d");
+    }
 }

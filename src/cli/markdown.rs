@@ -150,44 +150,12 @@ struct Row {
     error: Option<String>,
 }
 
-/// How much a state tells, for the state of a group: failures first.
-fn weight(s: TaskState) -> u8 {
-    match s {
-        TaskState::Failed => 8,
-        TaskState::UpstreamFailed => 7,
-        TaskState::Cancelled => 6,
-        TaskState::Running => 5,
-        TaskState::UpForRetry => 4,
-        TaskState::Queued => 3,
-        TaskState::Pending => 2,
-        TaskState::Skipped => 1,
-        TaskState::Success => 0,
-    }
-}
-
-/// The key a task is shown under: its mapped task's id for an instance (when the
-/// DAG is known), else its own; `None` for a mapped task that stands in for the
-/// instances it expanded into at run time (they are shown, not it).
-fn key_of(record: &RunRecord, dag: Option<&Dag>, i: usize) -> Option<(String, bool)> {
-    if record.tasks[i].instances.is_some_and(|n| n > 0) {
-        return None;
-    }
-    let group = dag
-        .filter(|d| d.len() == record.tasks.len())
-        .and_then(|d| d.task(i).map.as_ref())
-        .filter(|m| m.index.is_some());
-    Some(match group {
-        Some(m) => (m.group.to_string(), true),
-        None => (record.tasks[i].id.to_string(), false),
-    })
-}
-
 fn rows(record: &RunRecord, dag: Option<&Dag>) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     let mut at: crate::engine::Map<String, usize> = crate::engine::Map::default();
     for i in record.in_order() {
         let t = &record.tasks[i];
-        let Some((key, mapped)) = key_of(record, dag, i) else {
+        let Some((key, mapped)) = super::graph::shown_as(record, dag, i) else {
             continue;
         };
         let first = t.attempts.first().map(|a| a.started_at);
@@ -212,7 +180,7 @@ fn rows(record: &RunRecord, dag: Option<&Dag>) -> Vec<Row> {
             }
         };
         let row = &mut rows[n];
-        if row.count == 0 || weight(t.state) > weight(row.state) {
+        if row.count == 0 || super::graph::weight(t.state) > super::graph::weight(row.state) {
             row.state = t.state;
             row.exit = t.attempts.last().and_then(|a| a.exit_code);
             row.error = record.task_error(i).map(str::to_string);
@@ -272,7 +240,7 @@ fn table(out: &mut String, rows: &[Row]) {
 /// The Mermaid graph of the run, each node coloured by its state (a mapped task
 /// is one node), unless it has more than [`MAX_NODES`] nodes.
 fn graph(out: &mut String, record: &RunRecord, dag: &Dag) {
-    match mermaid(record, dag) {
+    match super::graph::RunGraph::of(record, dag).and_then(|g| g.mermaid(Some(MAX_NODES))) {
         Some(chart) => {
             out.push_str("### Graph\n\n");
             out.push_str(&fenced("mermaid", &chart));
@@ -281,134 +249,6 @@ fn graph(out: &mut String, record: &RunRecord, dag: &Dag) {
             "### Graph\n\nNot shown: more than {MAX_NODES} tasks (`dag graph` draws the DAG file).\n\n"
         )),
     }
-}
-
-/// The Mermaid flowchart of a run: a node per task (a mapped task's instances in
-/// one node, with their counts by state), coloured by state; `None` past
-/// [`MAX_NODES`] nodes or when `dag` is not the run's.
-pub fn mermaid(record: &RunRecord, dag: &Dag) -> Option<String> {
-    if dag.len() != record.tasks.len() {
-        return None;
-    }
-    let keys: Vec<Option<(String, bool)>> = (0..dag.len())
-        .map(|i| key_of(record, Some(dag), i))
-        .collect();
-    let mut node: crate::engine::Map<&str, usize> = crate::engine::Map::default();
-    let mut nodes: Vec<(&str, bool, StateCounts, TaskState)> = Vec::new();
-    for (i, k) in keys.iter().enumerate() {
-        let Some((k, mapped)) = k else { continue };
-        let state = record.tasks[i].state;
-        let n = *node.entry(k.as_str()).or_insert_with(|| {
-            nodes.push((k.as_str(), *mapped, StateCounts::default(), state));
-            nodes.len() - 1
-        });
-        let entry = &mut nodes[n];
-        entry.2.add(state);
-        if weight(state) > weight(entry.3) {
-            entry.3 = state;
-        }
-        if nodes.len() > MAX_NODES {
-            return None;
-        }
-    }
-    let mut chart = String::from("flowchart LR\n");
-    for (n, (name, mapped, counts, state)) in nodes.iter().enumerate() {
-        let label = if *mapped {
-            format!("{name}<br/>{counts}")
-        } else {
-            format!("{name}<br/>{state}")
-        };
-        chart.push_str(&format!(
-            "  n{n}[\"{}\"]:::{}\n",
-            mermaid_label(&label),
-            state.as_str()
-        ));
-    }
-    // A stand-in's edges are its instances' (they depend on what it depends on,
-    // and what depends on it depends on them).
-    let node_of = |i: usize| match &keys[i] {
-        Some((k, _)) => node.get(k.as_str()).copied(),
-        None => node.get(record.tasks[i].id.as_str()).copied(),
-    };
-    let mut edges: Vec<(usize, usize)> = Vec::new();
-    for (i, ups) in dag.upstream.iter().enumerate() {
-        for &u in ups {
-            if let (Some(from), Some(to)) = (node_of(u), node_of(i))
-                && from != to
-            {
-                edges.push((from, to));
-            }
-        }
-    }
-    edges.sort_unstable();
-    edges.dedup();
-    for (from, to) in edges {
-        chart.push_str(&format!("  n{from} --> n{to}\n"));
-    }
-    for (state, style) in STATE_STYLES {
-        chart.push_str(&format!("  classDef {} {style}\n", state.as_str()));
-    }
-    Some(chart)
-}
-
-/// The colour of each state in graphs (fill, stroke, text).
-pub const STATE_STYLES: [(TaskState, &str); 9] = [
-    (
-        TaskState::Success,
-        "fill:#d1f2d9,stroke:#1a7f37,color:#0b3d1a",
-    ),
-    (
-        TaskState::Failed,
-        "fill:#ffd7d5,stroke:#cf222e,color:#5c0a10",
-    ),
-    (
-        TaskState::UpstreamFailed,
-        "fill:#ffe8cc,stroke:#bc4c00,color:#4a1e00",
-    ),
-    (
-        TaskState::Skipped,
-        "fill:#eaeef2,stroke:#6e7781,color:#24292f",
-    ),
-    (
-        TaskState::Cancelled,
-        "fill:#e6e1f7,stroke:#8250df,color:#2e1065",
-    ),
-    (
-        TaskState::Running,
-        "fill:#ddf4ff,stroke:#0969da,color:#032563",
-    ),
-    (
-        TaskState::UpForRetry,
-        "fill:#fff8c5,stroke:#9a6700,color:#3b2300",
-    ),
-    (
-        TaskState::Queued,
-        "fill:#f6f8fa,stroke:#8c959f,color:#24292f",
-    ),
-    (
-        TaskState::Pending,
-        "fill:#ffffff,stroke:#d0d7de,color:#57606a",
-    ),
-];
-
-/// A Mermaid label: letters, digits and a few safe marks as they are, the
-/// `<br/>` line breaks this module writes, everything else as an entity code
-/// (`#35;`), so no quote, bracket or backtick in an id or error ends the label.
-fn mermaid_label(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for (i, part) in s.split("<br/>").enumerate() {
-        if i > 0 {
-            out.push_str("<br/>");
-        }
-        for c in part.chars() {
-            if c.is_ascii_alphanumeric() || " _.,:-*/".contains(c) {
-                out.push(c);
-            } else {
-                out.push_str(&format!("#{};", c as u32));
-            }
-        }
-    }
-    out
 }
 
 /// Text from the run as Markdown text: every ASCII punctuation mark
@@ -481,10 +321,5 @@ mod tests {
     fn a_fence_outlasts_the_backticks_inside() {
         assert_eq!(fenced("text", "plain"), "```text\nplain\n```\n\n");
         assert_eq!(fenced("text", "a ```` b"), "`````text\na ```` b\n`````\n\n");
-    }
-
-    #[test]
-    fn mermaid_labels_keep_no_quote_or_bracket() {
-        assert_eq!(mermaid_label("a\"b]<br/>c`d"), "a#34;b#93;<br/>c#96;d");
     }
 }

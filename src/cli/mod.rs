@@ -189,7 +189,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         }
         Command::Workers(a) => nats::workers(a, &cli.nats),
         Command::Cancel(a) => nats::cancel(a, history(), &cli.nats),
-        Command::Graph(a) => graph::graph(a, &runners),
+        Command::Graph(a) => graph::graph(a, runners, history),
         Command::Completions(a) => docs::completions(a.shell),
         Command::Man(a) => docs::man(&a.out),
         Command::Schema => {

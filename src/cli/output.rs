@@ -30,6 +30,11 @@ impl Style {
     /// Decides from `--color` and the environment: a pure function of (stderr is a
     /// terminal, `NO_COLOR`, `CI`, `TERM=dumb`) unless `--color` says otherwise.
     pub fn detect() -> Style {
+        Style::for_stream(std::io::stderr().is_terminal())
+    }
+
+    /// [`Style::detect`] for a stream that is a terminal or not.
+    fn for_stream(terminal: bool) -> Style {
         let var = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
         match CHOICE.get().copied().unwrap_or(ColorArg::Auto) {
             ColorArg::Always => Style {
@@ -41,7 +46,7 @@ impl Style {
                 color: false,
             },
             ColorArg::Auto => Style::decide(
-                std::io::stderr().is_terminal(),
+                terminal,
                 var("NO_COLOR"),
                 var("CI"),
                 std::env::var("TERM").is_ok_and(|t| t == "dumb"),
@@ -57,6 +62,12 @@ impl Style {
             color: fancy && !no_color,
         }
     }
+}
+
+/// Whether results on stdout may be coloured: as [`Style::detect`] decides for
+/// stderr, but for stdout (`dag graph RUN | less` gets no escapes).
+pub fn stdout_color() -> bool {
+    Style::for_stream(std::io::stdout().is_terminal()).color
 }
 
 /// Writes `text` to stdout. A closed pipe (`dag runs | head -1`) is not an error.

@@ -20,6 +20,11 @@ impl StateCounts {
         }
     }
 
+    /// How many tasks were counted.
+    pub fn total(&self) -> usize {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
+
     /// Whether no task was counted.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
