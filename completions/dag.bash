@@ -637,7 +637,7 @@ _dag() {
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "markdown html" -- "${cur}"))
                     return 0
                     ;;
                 --out)
@@ -684,7 +684,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__retry)
-            opts="-p -o -v -q -h -V --task --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-p -o -v -q -h -V --task --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -719,6 +719,10 @@ _dag() {
                     return 0
                     ;;
                 --report-markdown)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --report-html)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -778,7 +782,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__run)
-            opts="-p -o -v -q -h -V --param --only --dry-run --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-p -o -v -q -h -V --param --only --dry-run --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -817,6 +821,10 @@ _dag() {
                     return 0
                     ;;
                 --report-markdown)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --report-html)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -9,6 +9,9 @@ missing=()
 for tool in bash openssl; do need "$tool" || missing+=("$tool"); done
 # Graphviz renders `dag graph --format dot` in a test.
 need dot || missing+=(graphviz)
+# The report and web-view tests load pages in headless Chromium via chromedriver.
+need chromium || missing+=(chromium)
+need chromedriver || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"

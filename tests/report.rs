@@ -356,3 +356,199 @@ fn dag_graph_of_a_run_shows_each_task_in_its_state() {
     );
     env.run(&["graph", "missing.yaml"]).code(2);
 }
+
+/// Where the tests leave screenshots (the README shows some).
+fn screenshot_path(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn the_html_report_shows_the_run_in_a_browser_that_fetches_nothing() {
+    let Some(browser) = crate::common::browser::Browser::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write("r.yaml", HOSTILE);
+    env.run(&[
+        "run",
+        "r.yaml",
+        "--output",
+        "quiet",
+        "--report-html",
+        "run.html",
+    ])
+    .code(1);
+    // The same page as `dag report --format html` (the run has ended: nothing in
+    // it depends on the clock).
+    let again = env.run(&["report", "--format", "html"]);
+    let page = std::fs::read_to_string(env.path().join("run.html")).unwrap();
+    assert_eq!(page, again.stdout);
+
+    browser.goto(&format!("file://{}", env.path().join("run.html").display()));
+    let seen = browser.eval(
+        "const all = (s) => Array.from(document.querySelectorAll(s));
+         return {
+           state: document.getElementById('run-state').textContent,
+           counts: document.getElementById('counts').textContent,
+           nodes: all('#graph-svg g.node').map(g => [g.dataset.task, g.dataset.state]),
+           edges: all('#graph-svg path.edge').length,
+           runs: all('#timeline-svg rect').filter(r => r.className.baseVal.startsWith('b-')).map(r => r.className.baseVal),
+           rows: all('#task-table tbody tr').map(r => r.dataset.task),
+           scripts: document.scripts.length,
+           tail: document.querySelector('pre.tail').textContent,
+           error: document.querySelector('#failed p.error').textContent,
+         };",
+    );
+    assert_eq!(seen["state"], "failed");
+    assert_eq!(
+        seen["counts"],
+        "8 tasks: 6 success, 1 failed, 1 upstream_failed"
+    );
+    assert_eq!(
+        seen["nodes"],
+        serde_json::json!([
+            ["fetch", "success"],
+            ["convert", "success"],
+            ["build_it.now", "failed"],
+            ["report", "upstream_failed"],
+            ["cleanup", "success"]
+        ])
+    );
+    assert_eq!(seen["edges"], 4);
+    // A running bar for each task that ran (the mapped task's instances in one).
+    assert_eq!(
+        seen["runs"],
+        serde_json::json!(["b-success", "b-success", "b-failed", "b-success"])
+    );
+    assert_eq!(seen["rows"].as_array().unwrap().len(), 8);
+    // The log's `<script>` is text: the page holds its own script only.
+    assert_eq!(seen["scripts"], 1);
+    assert_eq!(
+        seen["tail"],
+        "line <script>alert(1)</script> | pipe ```` fence\n*bold* [link](http://example.com) <b>x</b>"
+    );
+    assert_eq!(seen["error"], "exit code 3");
+
+    // Sorting: by duration, longest last, then first.
+    let order = |b: &crate::common::browser::Browser| {
+        b.eval("return Array.from(document.querySelectorAll('#task-table tbody tr')).map(r => Number(r.cells[3].dataset.v));")
+    };
+    browser.click("#task-table th:nth-child(4)");
+    let up: Vec<i64> = serde_json::from_value(order(&browser)).unwrap();
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    browser.click("#task-table th:nth-child(4)");
+    let down: Vec<i64> = serde_json::from_value(order(&browser)).unwrap();
+    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+
+    browser.screenshot(&screenshot_path("report.png"));
+    let fetches = browser.page_fetches();
+    assert!(fetches.is_empty(), "the report fetched {fetches:?}");
+
+    // The check itself sees a page that fetches: through the proxy, and by its
+    // links.
+    env.write(
+        "fetching.html",
+        "<!DOCTYPE html><html><body><img src=\"http://example.com/pixel.png\"></body></html>",
+    );
+    browser.goto(&format!(
+        "file://{}",
+        env.path().join("fetching.html").display()
+    ));
+    let caught = browser.page_fetches();
+    assert!(
+        caught.iter().any(|f| f.contains("example.com/pixel.png"))
+            && caught
+                .iter()
+                .any(|f| f.starts_with("GET http://example.com/pixel.png")),
+        "{caught:?}"
+    );
+}
+
+/// A run worth looking at: a fan-out, a retried task, a failure and a cleanup.
+const SHOWCASE: &str = r#"name: nightly-etl
+tasks:
+  extract:
+    command: sleep 0.2; echo "regions=[\"eu\",\"us\",\"asia\",\"africa\"]" >> "$DAG_OUTPUT"
+  transform:
+    depends_on: extract
+    for_each: ${{ tasks.extract.outputs.regions }}
+    max_parallel: 2
+    command: sleep 0.$((RANDOM % 3 + 1)); echo "region ${{ item }} done"
+  flaky_upload:
+    depends_on: transform
+    retries: 2
+    retry_delay: 200ms
+    command: |
+      f="${TMPDIR:-/tmp}/upload-$DAG_RUN_ID"; n=$(cat "$f" 2>/dev/null || echo 0); echo $((n + 1)) > "$f"
+      sleep 0.1; [ "$n" -ge 1 ] || { echo "connection reset"; exit 1; }
+  validate:
+    depends_on: transform
+    command: 'sleep 0.3; echo "row count mismatch - 1024 rows, 1000 expected"; exit 2'
+  publish:
+    depends_on: [flaky_upload, validate]
+    command: echo publish
+  cleanup:
+    depends_on: [flaky_upload, validate]
+    trigger_rule: all_done
+    command: sleep 0.1; echo cleanup
+"#;
+
+#[test]
+fn a_screenshot_of_the_html_report() {
+    let Some(browser) = crate::common::browser::Browser::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write("etl.yaml", SHOWCASE);
+    env.run(&[
+        "run",
+        "etl.yaml",
+        "--output",
+        "quiet",
+        "--parallel",
+        "4",
+        "--report-html",
+        "etl.html",
+    ])
+    .code(1);
+    browser.goto(&format!("file://{}", env.path().join("etl.html").display()));
+    let seen = browser.eval(
+        "return {
+           waits: document.querySelectorAll('#timeline-svg rect.wait').length,
+           upload: Array.from(document.querySelectorAll('#timeline-svg g.row'))
+             .find(g => g.dataset.task === 'flaky_upload')
+             .querySelectorAll('rect.b-failed, rect.b-up_for_retry, rect.b-success').length,
+         };",
+    );
+    // The retried task has both attempts on its row, with the wait between them.
+    assert_eq!(seen["upload"], 2, "{seen}");
+    assert!(seen["waits"].as_u64().unwrap() >= 1, "{seen}");
+    browser.screenshot(&screenshot_path("report-showcase.png"));
+    assert!(browser.page_fetches().is_empty());
+}
+
+#[test]
+fn an_html_report_of_ten_thousand_tasks_stays_small() {
+    let env = Env::new();
+    let mut yaml = String::from("name: wide\ntasks:\n");
+    for i in 0..600 {
+        yaml.push_str(&format!("  t{i}: {{type: fn, command: noop}}\n"));
+    }
+    let items: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+    yaml.push_str(&format!(
+        "  many:\n    type: fn\n    command: noop\n    for_each: [{}]\n",
+        items.join(", ")
+    ));
+    env.write("w.yaml", yaml);
+    env.run(&["run", "w.yaml", "--output", "quiet"]).code(0);
+    let out = env.run(&["report", "--format", "html"]);
+    out.code(0);
+    // Issue 15's target for 10,000 tasks: at most 5 MB.
+    assert!(out.stdout.len() < 5_000_000, "{} bytes", out.stdout.len());
+    // Every task has its row; the mapped task is one node and one timeline row.
+    assert_eq!(out.stdout.matches("<tr data-task=").count(), 10_600);
+    assert_eq!(out.stdout.matches("<g class=\"node\"").count(), 601);
+    assert_eq!(out.stdout.matches("<g class=\"row\"").count(), 601);
+}

@@ -305,6 +305,11 @@ pub struct ExecArgs {
     #[arg(long, value_name = "FILE")]
     pub report_markdown: Option<PathBuf>,
 
+    /// Write the run's HTML report (`dag report --format html`) to FILE when it
+    /// ends.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+
     /// What docker tasks run here leave open.
     #[command(flatten)]
     pub docker: DockerArgs,
@@ -492,6 +497,9 @@ pub enum ReportFormat {
     /// GitHub-flavoured Markdown with a Mermaid graph (for `$GITHUB_STEP_SUMMARY`
     /// and merge-request comments).
     Markdown,
+    /// One self-contained HTML page (graph, timeline, failed tasks' logs, task
+    /// table) that loads nothing from anywhere, for CI artifacts.
+    Html,
 }
 
 /// `dag logs`.

@@ -43,10 +43,10 @@ pub fn report(
     let dag = crate::embed::Pipeline::with_runners(runners)
         .definition_of(&record)
         .map_err(|e| e.to_string());
+    let dag = dag.as_ref().map_err(String::as_str);
     let text = match args.format {
-        ReportFormat::Markdown => {
-            super::markdown::markdown(&record, dag.as_ref().map_err(String::as_str), store.state())
-        }
+        ReportFormat::Markdown => super::markdown::markdown(&record, dag, store.state()),
+        ReportFormat::Html => super::html::html(&record, dag, store.state()),
     };
     match file {
         Some(f) => {

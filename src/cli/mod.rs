@@ -10,6 +10,7 @@ pub mod exit;
 mod fixtures;
 pub mod graph;
 pub mod history;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod nats;

@@ -229,6 +229,7 @@ fn drive(
     }
     let report_file = super::junit::ReportFile::open_arg(args.report.as_deref())?;
     let markdown_file = super::junit::ReportFile::open_arg(args.report_markdown.as_deref())?;
+    let html_file = super::junit::ReportFile::open_arg(args.report_html.as_deref())?;
     let style = Style::detect();
     let progress = Arc::new(match args.output {
         OutputArg::Quiet => Progress::Silent,
@@ -330,16 +331,18 @@ fn drive(
     write_report(report_file, &|| {
         super::junit::report(&record, store.as_ref())
     });
-    write_report(markdown_file, &|| {
+    if markdown_file.is_some() || html_file.is_some() {
         let dag = report_pipeline
             .definition_of(&record)
             .map_err(|e| e.to_string());
-        super::markdown::markdown(
-            &record,
-            dag.as_ref().map_err(String::as_str),
-            store.as_ref(),
-        )
-    });
+        let dag = dag.as_ref().map_err(String::as_str);
+        write_report(markdown_file, &|| {
+            super::markdown::markdown(&record, dag, store.as_ref())
+        });
+        write_report(html_file, &|| {
+            super::html::html(&record, dag, store.as_ref())
+        });
+    }
     match args.output {
         OutputArg::Table => {
             let mut out = report::table(&record);

@@ -1,6 +1,7 @@
 //! A small harness around the `dag` binary: a temp dir with its own state store, a
 //! fluent way to run commands, and helpers to look at processes.
 
+pub mod browser;
 pub mod http;
 pub mod nats;
 
