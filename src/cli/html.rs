@@ -14,7 +14,6 @@ use super::report;
 use super::text::{StateCounts, format_ms};
 use crate::engine::graph::Dag;
 use crate::engine::record::RunRecord;
-use crate::engine::state::TaskState;
 use crate::engine::store::StateStore;
 use crate::engine::text::printable;
 use crate::engine::time::Timestamp;
@@ -36,20 +35,7 @@ const LABEL_W: f64 = 190.0;
 const AXIS_W: f64 = 900.0;
 
 /// `s` safe in HTML text and in a quoted attribute.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::text::markup_escape as esc;
 
 /// The HTML report of `record`; `dag` is the DAG it ran (for the graph and to
 /// group instances), or why it could not be read.
@@ -494,11 +480,7 @@ fn nice_step(raw: f64) -> f64 {
 }
 
 fn failed(out: &mut String, record: &RunRecord, store: &dyn StateStore) {
-    let failed: Vec<usize> = record
-        .in_order()
-        .into_iter()
-        .filter(|&i| record.tasks[i].state == TaskState::Failed)
-        .collect();
+    let failed = report::failed_in_order(record);
     if failed.is_empty() {
         return;
     }
@@ -598,7 +580,7 @@ mod tests {
     fn escapes_what_html_reads() {
         assert_eq!(
             esc("<script>alert('x') & \"y\"</script>"),
-            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+            "&lt;script&gt;alert(&apos;x&apos;) &amp; &quot;y&quot;&lt;/script&gt;"
         );
     }
 

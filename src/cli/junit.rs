@@ -7,31 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::report::log_tail;
+use super::text::markup_escape as esc;
 use crate::engine::record::RunRecord;
 use crate::engine::state::TaskState;
 use crate::engine::store::StateStore;
-
-/// Escapes text for XML, dropping characters XML cannot hold.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            // Bidi and zero-width controls would reorder what a report viewer shows.
-            c if crate::engine::text::unsafe_char(c) => {
-                out.push_str(&c.escape_unicode().to_string())
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn secs(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)

@@ -86,11 +86,7 @@ fn facts(record: &RunRecord) -> String {
 
 /// A section per failed task (its error and the end of its last attempt's log).
 fn failed(out: &mut String, record: &RunRecord, store: &dyn StateStore) {
-    let failed: Vec<usize> = record
-        .in_order()
-        .into_iter()
-        .filter(|&i| record.tasks[i].state == TaskState::Failed)
-        .collect();
+    let failed = report::failed_in_order(record);
     if failed.is_empty() {
         return;
     }

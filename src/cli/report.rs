@@ -231,6 +231,15 @@ pub fn log_tail(store: &dyn StateStore, run_id: &str, task: &str, attempt: u32) 
     }
 }
 
+/// The failed tasks, in the order the table shows them.
+pub fn failed_in_order(record: &RunRecord) -> Vec<usize> {
+    record
+        .in_order()
+        .into_iter()
+        .filter(|&i| record.tasks[i].state == TaskState::Failed)
+        .collect()
+}
+
 /// The last lines of each failed task's last attempt, for after the table.
 pub fn failed_tails(record: &RunRecord, store: &dyn StateStore) -> String {
     let mut out = String::new();

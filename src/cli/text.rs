@@ -52,3 +52,27 @@ pub fn format_ms(ms: u64) -> String {
         _ => format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60),
     }
 }
+
+/// Escapes text for XML and HTML (text and quoted attributes), dropping
+/// characters XML cannot hold and writing bidi and zero-width controls as
+/// `\u{..}`, so they cannot reorder what a viewer shows.
+pub fn markup_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            // Bidi and zero-width controls would reorder what a report viewer shows.
+            c if crate::engine::text::unsafe_char(c) => {
+                out.push_str(&c.escape_unicode().to_string())
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
