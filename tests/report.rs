@@ -307,6 +307,16 @@ fn a_distributed_run_in_the_nats_store_gets_the_same_report() {
         "{chart}"
     );
     assert_eq!(md.tables[0].len(), 6, "{:?}", md.tables);
+    // The timeline tells the time in the queue (until a worker took the task)
+    // from the time running.
+    let html = env.run(&[
+        "report", id, "--format", "html", "--state", "nats", "--nats", &url,
+    ]);
+    html.code(0);
+    assert!(
+        html.stdout.contains("<rect class=\"queue\""),
+        "no queued time shown"
+    );
 }
 
 #[test]

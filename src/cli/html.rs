@@ -96,7 +96,7 @@ fn css() -> String {
          th{cursor:pointer;background:#f6f8fa;position:sticky;top:0}td.n{text-align:right}\
          tbody tr{content-visibility:auto;contain-intrinsic-size:auto 24px}\
          pre{background:#f6f8fa;padding:8px;border-radius:6px;overflow:auto;white-space:pre-wrap}\
-         .wait{fill:#d0d7de}.axis{stroke:#d8dee4}.edge{fill:none;stroke:#8c959f;stroke-width:1.2}\n",
+         .wait{fill:#d0d7de}.queue{fill:#9fb3c8}.axis{stroke:#d8dee4}.edge{fill:none;stroke:#8c959f;stroke-width:1.2}\n",
     );
     for (state, fill, stroke, color, _) in STATE_STYLES {
         let s = state.as_str();
@@ -342,7 +342,13 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
                 bars.push((waited_from, a.started_at, "wait"));
             }
             let outcome = a.outcome.unwrap_or(t.state);
-            bars.push((a.started_at, ended(a.ended_at), outcome.as_str()));
+            // Queued for the workers, until one took it.
+            let running = Timestamp(a.started_at.0.saturating_add(u64::from(a.placed_ms)))
+                .min(ended(a.ended_at));
+            if running > a.started_at {
+                bars.push((a.started_at, running, "queue"));
+            }
+            bars.push((running, ended(a.ended_at), outcome.as_str()));
             waited_from = ended(a.ended_at);
         }
         bars
@@ -424,8 +430,8 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
         );
         for (from, to, class) in bars {
             let (x1, x2) = (x_of(*from), x_of(*to));
-            let class = if *class == "wait" {
-                "wait".to_string()
+            let class = if matches!(*class, "wait" | "queue") {
+                class.to_string()
             } else {
                 format!("b-{class}")
             };
@@ -446,7 +452,7 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
             rows.len() - shown
         );
     }
-    out.push_str("<p class=\"note\">Grey: waiting (for upstream tasks to end and a free slot, or a retry's delay); coloured: running, in the attempt's outcome.</p></section>\n");
+    out.push_str("<p class=\"note\">Light grey: waiting (for upstream tasks to end and a free slot, or a retry's delay); blue-grey: queued for the workers until one took it; coloured: running, in the attempt's outcome.</p></section>\n");
 }
 
 /// A task's attempts in one line, for a tooltip.

@@ -115,7 +115,7 @@ impl<'a> RunJson<'a> {
                     error: record.task_error(i),
                     host: t.attempts.last().map(|a| &*a.host),
                     worker: t.attempts.last().and_then(|a| a.worker.as_deref()),
-                    deliveries: t.attempts.last().map_or(0, |a| a.deliveries),
+                    deliveries: t.attempts.last().map_or(0, |a| a.deliveries.into()),
                     started_at: t.attempts.first().map(|a| a.started_at.rfc3339()),
                     ended_at: t
                         .attempts

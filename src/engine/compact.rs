@@ -140,20 +140,32 @@ struct AttemptsOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     worker: &'a Option<Text>,
     #[serde(skip_serializing_if = "is_zero")]
-    deliveries: u64,
+    deliveries: u32,
     at: Timestamp,
     started: Deltas<'a>,
     ended: Deltas<'a>,
+    /// Written only when a record's attempt was placed on a worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    placed: Option<Deltas<'a>>,
 }
 
-/// The starts (`ends == false`: each from the one before, the first from `at`)
-/// or the ends (each from its own start) of attempt `nth` of a block's records,
-/// in milliseconds.
+/// Which times of attempt `nth` of a block's records [`Deltas`] writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Times {
+    /// The starts, each from the one before (the first from `at`).
+    Starts,
+    /// The ends, each from its own start.
+    Ends,
+    /// When a worker took it, from its own start (`placed_ms`).
+    Placed,
+}
+
+/// The times of attempt `nth` of a block's records, in milliseconds.
 struct Deltas<'a> {
     tasks: &'a [TaskRecord],
     nth: usize,
     at: Timestamp,
-    ends: bool,
+    times: Times,
 }
 
 impl Serialize for Deltas<'_> {
@@ -166,12 +178,16 @@ impl Serialize for Deltas<'_> {
             let a = &t.attempts[self.nth];
             let start = a.started_at.min(Timestamp::MAX).0 as i64;
             // Times are at most `Timestamp::MAX`, less than 2^48: no overflow.
-            if self.ends {
-                let end = a.ended_at.map_or(start, |e| e.min(Timestamp::MAX).0 as i64);
-                seq.serialize_element(&end.saturating_sub(start))?;
-            } else {
-                seq.serialize_element(&start.saturating_sub(before))?;
-                before = start;
+            match self.times {
+                Times::Ends => {
+                    let end = a.ended_at.map_or(start, |e| e.min(Timestamp::MAX).0 as i64);
+                    seq.serialize_element(&end.saturating_sub(start))?;
+                }
+                Times::Starts => {
+                    seq.serialize_element(&start.saturating_sub(before))?;
+                    before = start;
+                }
+                Times::Placed => seq.serialize_element(&i64::from(a.placed_ms))?,
             }
         }
         seq.end()
@@ -196,14 +212,24 @@ impl Serialize for BlockOut<'_> {
                     tasks: self.0,
                     nth,
                     at: a.started_at,
-                    ends: false,
+                    times: Times::Starts,
                 },
                 ended: Deltas {
                     tasks: self.0,
                     nth,
                     at: a.started_at,
-                    ends: true,
+                    times: Times::Ends,
                 },
+                placed: self
+                    .0
+                    .iter()
+                    .any(|t| t.attempts[nth].placed_ms > 0)
+                    .then_some(Deltas {
+                        tasks: self.0,
+                        nth,
+                        at: a.started_at,
+                        times: Times::Placed,
+                    }),
             })
             .collect();
         BlockFields {
@@ -296,7 +322,9 @@ struct AttemptEntry {
     #[serde(default)]
     worker: Option<Text>,
     #[serde(default)]
-    deliveries: u64,
+    deliveries: u32,
+    #[serde(default)]
+    placed_ms: u32,
     #[serde(default)]
     started_at: Option<Timestamp>,
     #[serde(default)]
@@ -307,11 +335,18 @@ struct AttemptEntry {
     started: Option<Vec<i64>>,
     #[serde(default, deserialize_with = "deltas")]
     ended: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "deltas")]
+    placed: Option<Vec<i64>>,
 }
 
 impl AttemptEntry {
     /// The attempt, with these times.
-    fn with_times(&self, started_at: Timestamp, ended_at: Option<Timestamp>) -> Attempt {
+    fn with_times(
+        &self,
+        started_at: Timestamp,
+        ended_at: Option<Timestamp>,
+        placed_ms: u32,
+    ) -> Attempt {
         Attempt {
             attempt: self.attempt,
             started_at,
@@ -322,6 +357,7 @@ impl AttemptEntry {
             error: self.error.clone(),
             worker: self.worker.clone(),
             deliveries: self.deliveries,
+            placed_ms,
         }
     }
 }
@@ -394,7 +430,9 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
                 .attempts
                 .iter()
                 .map(|a| match (a.started_at, &a.at) {
-                    (Some(started_at), None) => Ok(a.with_times(started_at, a.ended_at)),
+                    (Some(started_at), None) => {
+                        Ok(a.with_times(started_at, a.ended_at, a.placed_ms))
+                    }
                     _ => Err(format!("task `{id}`: an attempt without `started_at`")),
                 })
                 .collect::<Result<_, _>>()?;
@@ -450,7 +488,18 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
                 ended.len()
             ));
         }
-        shapes.push((a, at, started, ended));
+        let placed = match &a.placed {
+            Some(p) if p.len() != e.count => {
+                return Err(format!(
+                    "a block of {} tasks of `{group}` with {} placing times",
+                    e.count,
+                    p.len()
+                ));
+            }
+            Some(p) => Some(p),
+            None => None,
+        };
+        shapes.push((a, at, started, ended, placed));
     }
     // (Each attempt holds a start and an end per record: the file's size bounds
     // them.)
@@ -461,9 +510,14 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
         attempts: Attempts::with_capacity(shapes.len()),
         ..TaskRecord::pending(instance_id(&group, i))
     }));
-    for (a, at, started, ended) in shapes {
+    for (a, at, started, ended, placed) in shapes {
         let mut start = at.0;
-        for ((t, &ds), &de) in tasks[first..].iter_mut().zip(started).zip(ended) {
+        for (k, ((t, &ds), &de)) in tasks[first..]
+            .iter_mut()
+            .zip(started)
+            .zip(ended)
+            .enumerate()
+        {
             let times = start.checked_add_signed(ds).and_then(|s| {
                 let end = s.checked_add_signed(de)?;
                 (s.max(end) <= Timestamp::MAX.0).then_some((s, end))
@@ -472,8 +526,17 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
                 return Err(format!("a time of task `{}` out of range", t.id));
             };
             start = s;
+            let placed_ms = match placed {
+                Some(p) => match u32::try_from(p[k]) {
+                    Ok(ms) => ms,
+                    Err(_) => {
+                        return Err(format!("a placing time of task `{}` out of range", t.id));
+                    }
+                },
+                None => 0,
+            };
             t.attempts
-                .push(a.with_times(Timestamp(s), Some(Timestamp(end))));
+                .push(a.with_times(Timestamp(s), Some(Timestamp(end)), placed_ms));
         }
     }
     Ok(())
@@ -502,6 +565,7 @@ mod tests {
                 error: None,
                 worker: None,
                 deliveries: 0,
+                placed_ms: 0,
             }],
             ..TaskRecord::pending(id)
         }
@@ -539,7 +603,7 @@ mod tests {
         #[test]
         fn any_task_list_reads_back_the_same(
             chunks in proptest::collection::vec(
-                (1usize..15, 0usize..4, 0u8..3, proptest::collection::vec((0u8..2, 0u64..5, 0u64..4), 0..3)),
+                (1usize..15, 0usize..4, 0u8..3, proptest::collection::vec((0u8..2, 0u64..5, 0u64..4, 0u32..3), 0..3)),
                 0..12,
             )
         ) {
@@ -558,7 +622,7 @@ mod tests {
                         attempts: attempts
                             .iter()
                             .enumerate()
-                            .map(|(n, &(host, start, took))| Attempt {
+                            .map(|(n, &(host, start, took, placed))| Attempt {
                                 attempt: n as u32 + 1,
                                 started_at: Timestamp(1_000 + start * 7 + (k as u64 % 3)),
                                 ended_at: Some(Timestamp(1_000 + start * 7 + took)),
@@ -568,6 +632,8 @@ mod tests {
                                 error: None,
                                 worker: None,
                                 deliveries: 0,
+                                // Placed by a worker (after 0 to 2 s), or run here.
+                                placed_ms: placed * 1000,
                             })
                             .collect(),
                         ..TaskRecord::pending(id)
@@ -576,6 +642,36 @@ mod tests {
             }
             round_trip(tasks);
         }
+    }
+
+    #[test]
+    fn when_workers_took_a_block_s_attempts_is_kept() {
+        let tasks: Vec<TaskRecord> = (0..10)
+            .map(|i| {
+                let mut t = done(format!("m.{i}"), 1000 + i, 2000 + i);
+                t.attempts[0].placed_ms = (i as u32) * 3;
+                t
+            })
+            .collect();
+        let text = round_trip(tasks);
+        assert_eq!(text.matches(r#""group""#).count(), 1, "{text}");
+        assert!(
+            text.contains(r#""placed":[0,3,6,9,12,15,18,21,24,27]"#),
+            "{text}"
+        );
+        // A block whose placing times do not match its records is refused.
+        let bad = text.replace(
+            r#""placed":[0,3,6,9,12,15,18,21,24,27]"#,
+            r#""placed":[0,3]"#,
+        );
+        let err = serde_json::from_str::<Wrap>(&bad).unwrap_err().to_string();
+        assert!(err.contains("with 2 placing times"), "{err}");
+        let bad = text.replace(r#""placed":[0,3,6"#, r#""placed":[-1,3,6"#);
+        let err = serde_json::from_str::<Wrap>(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("placing time of task `m.0` out of range"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -197,10 +197,15 @@ pub struct Attempt {
     /// Times a worker picked it up: more than 1 when a worker was lost mid-attempt
     /// and another ran the attempt again (without spending a retry).
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub deliveries: u64,
+    pub deliveries: u32,
+    /// For an attempt run by a worker: milliseconds from its start (when it was
+    /// queued for the workers) to when a worker took it (the last one that did);
+    /// 0 for an attempt run in the driving process.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub placed_ms: u32,
 }
 
-pub(crate) fn is_zero(n: &u64) -> bool {
+pub(crate) fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
@@ -352,15 +357,16 @@ impl RunRecord {
                     error: None,
                     worker: None,
                     deliveries: 0,
+                    placed_ms: 0,
                 });
             }
             Event::AttemptPlaced {
                 task,
                 attempt,
+                at,
                 host,
                 worker,
                 delivery,
-                ..
             } => {
                 let run_id = self.run_id.clone();
                 let t = self.task_mut(*task)?;
@@ -373,7 +379,10 @@ impl RunRecord {
                     Some(a) => {
                         a.host = Text::from(host.as_str());
                         a.worker = Some(Text::from(worker.as_str()));
-                        a.deliveries = a.deliveries.max(*delivery);
+                        let delivery = u32::try_from(*delivery).unwrap_or(u32::MAX);
+                        a.deliveries = a.deliveries.max(delivery);
+                        a.placed_ms =
+                            u32::try_from(a.started_at.until(*at).as_millis()).unwrap_or(u32::MAX);
                     }
                     None => {
                         return Err(IllegalTransition {
