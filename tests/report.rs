@@ -557,4 +557,20 @@ fn an_html_report_of_ten_thousand_tasks_stays_small() {
     assert_eq!(out.stdout.matches("<tr data-task=").count(), 10_600);
     assert_eq!(out.stdout.matches("<g class=\"node\"").count(), 601);
     assert_eq!(out.stdout.matches("<g class=\"row\"").count(), 601);
+
+    // In the browser: the first 500 rows, then every row when asked.
+    let Some(browser) = crate::common::browser::Browser::start() else {
+        return;
+    };
+    env.write("wide.html", &out.stdout);
+    browser.goto(&format!(
+        "file://{}",
+        env.path().join("wide.html").display()
+    ));
+    let shown = "return Array.from(document.querySelectorAll('#task-table tbody'))
+        .filter(b => !b.hidden).reduce((n, b) => n + b.rows.length, 0);";
+    assert_eq!(browser.eval(shown), 500);
+    browser.click("#show-all");
+    assert_eq!(browser.eval(shown), 10_600);
+    assert!(browser.page_fetches().is_empty());
 }

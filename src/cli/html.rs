@@ -22,6 +22,8 @@ use crate::engine::time::Timestamp;
 pub const MAX_FAILED_SHOWN: usize = 100;
 /// The graph is left out past this many nodes (mapped tasks count once).
 pub const MAX_NODES: usize = 2_000;
+/// The task table shows this many rows until all are asked for.
+pub const VISIBLE_ROWS: usize = 500;
 /// At most this many rows in the timeline.
 pub const MAX_TIMELINE_ROWS: usize = 10_000;
 
@@ -532,7 +534,13 @@ fn table(out: &mut String, record: &RunRecord) {
         "<section id=\"tasks\"><h2>Tasks</h2>\n<div class=\"scroll\"><table id=\"task-table\"><thead><tr>\
          <th>task</th><th>state</th><th>attempts</th><th>duration</th><th>exit</th><th>host</th><th>error</th></tr></thead><tbody>\n",
     );
-    for i in record.in_order() {
+    let order = record.in_order();
+    for (k, i) in order.iter().copied().enumerate() {
+        if k == VISIBLE_ROWS {
+            // The rest are laid out only when asked for: a browser takes about a
+            // second to lay out a table of 10,000 rows.
+            out.push_str("</tbody><tbody id=\"more-rows\" hidden>\n");
+        }
         let t = &record.tasks[i];
         let last = t.attempts.last();
         let took = match (t.attempts.first(), last.and_then(|a| a.ended_at)) {
@@ -565,13 +573,26 @@ fn table(out: &mut String, record: &RunRecord) {
                 .unwrap_or_default()
         );
     }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str("</tbody></table></div>");
+    if order.len() > VISIBLE_ROWS {
+        let _ = write!(
+            out,
+            "<p><button id=\"show-all\" type=\"button\">Show all {} tasks</button> (the first {VISIBLE_ROWS} are shown; sorting shows all)</p>",
+            order.len()
+        );
+    }
+    out.push_str("</section>\n");
 }
 
-/// Sorting the task table by a click on a column's header (numbers by value,
-/// durations by their milliseconds, the rest as text; a second click reverses).
+/// Showing every row of the task table, and sorting it by a click on a column's
+/// header (numbers by value, durations by their milliseconds, the rest as text;
+/// a second click reverses; sorting shows every row).
 const SCRIPT: &str = "<script>\n(function(){var t=document.getElementById('task-table');if(!t)return;\
-var hs=t.tHead.rows[0].cells;for(var c=0;c<hs.length;c++){(function(c){var asc=true;hs[c].addEventListener('click',function(){\
+var all=function(){var m=document.getElementById('more-rows');if(m){var b=t.tBodies[0];\
+Array.prototype.slice.call(m.rows).forEach(function(r){b.appendChild(r);});m.remove();}\
+var s=document.getElementById('show-all');if(s)s.parentNode.remove();};\
+var s=document.getElementById('show-all');if(s)s.addEventListener('click',all);\
+var hs=t.tHead.rows[0].cells;for(var c=0;c<hs.length;c++){(function(c){var asc=true;hs[c].addEventListener('click',function(){all();\
 var b=t.tBodies[0],rs=Array.prototype.slice.call(b.rows);var key=function(r){var d=r.cells[c];\
 if(d.dataset.v!==undefined)return parseFloat(d.dataset.v);var s=d.textContent;var n=parseFloat(s);return (d.className==='n'&&!isNaN(n))?n:s;};\
 rs.sort(function(x,y){var a=key(x),z=key(y);var r=(typeof a==='number'&&typeof z==='number')?a-z:String(a).localeCompare(String(z));return asc?r:-r;});\
