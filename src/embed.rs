@@ -212,6 +212,16 @@ impl Pipeline {
     }
 
     /// Opens (creating if needed) the state store.
+    /// The directory of the file store runs go to, when they go to one (no store
+    /// of another kind was given).
+    pub fn file_store_dir(&self) -> Option<PathBuf> {
+        match (&self.store, &self.state_dir) {
+            (Some(_), _) => None,
+            (None, Some(d)) => Some(d.clone()),
+            (None, None) => default_state_dir(),
+        }
+    }
+
     pub fn store(&self) -> Result<Arc<dyn StateStore>, Error> {
         if let Some(store) = &self.store {
             return Ok(store.clone());

@@ -574,3 +574,220 @@ fn an_html_report_of_ten_thousand_tasks_stays_small() {
     assert_eq!(browser.eval(shown), 10_600);
     assert!(browser.page_fetches().is_empty());
 }
+
+/// `tok` is secret because task `a`'s secret holds it; task `b`, with no secrets
+/// of its own, prints it and fails.
+const SECRET_PARAM: &str = r#"name: leak
+params: { tok: TOKSECRET123 }
+tasks:
+  a:
+    env: { AUTH: "Bearer ${{ params.tok }}" }
+    secret_env: [AUTH]
+    command: 'true'
+  b:
+    command: 'echo "calling with ${{ params.tok }}"; exit 1'
+"#;
+
+fn assert_no_secret_in_what_shows(env: &Env, id: &str, extra: &[&str]) {
+    let with = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        env.run(&all)
+    };
+    for args in [
+        &["logs", id, "b"][..],
+        &["report", id],
+        &["report", id, "--format", "html"],
+        &["graph", id],
+        &["status", id],
+    ] {
+        let out = with(args);
+        assert!(
+            !out.stdout.contains("TOKSECRET123") && !out.stderr.contains("TOKSECRET123"),
+            "{args:?}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    let logs = with(&["logs", id, "b"]);
+    assert!(logs.stdout.contains("calling with ***"), "{}", logs.stdout);
+}
+
+#[test]
+fn a_param_secret_for_one_task_is_masked_in_every_task_s_output_and_reports() {
+    let env = Env::new();
+    env.write("leak.yaml", SECRET_PARAM);
+    let (run, doc) = env.run_json("leak.yaml", &[]);
+    run.code(1);
+    let id = doc["run_id"].as_str().unwrap();
+    assert_no_secret_in_what_shows(&env, id, &[]);
+}
+
+#[test]
+fn a_worker_masks_a_param_secret_for_another_task() {
+    let Some(nats) = crate::common::nats::NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _worker = env.worker(&nats, "masker2", &[]);
+    env.write("leak.yaml", SECRET_PARAM);
+    let url = nats.url();
+    let (code, doc, stderr) = env.run_distributed(&nats, "leak.yaml", &["--state", "nats"]);
+    assert_eq!(code, 1, "{stderr}");
+    let id = doc["run_id"].as_str().unwrap();
+    assert_no_secret_in_what_shows(&env, id, &["--state", "nats", "--nats", &url]);
+}
+
+#[test]
+fn dag_graph_of_a_run_masks_its_secret_params_when_their_secret_is_unset() {
+    let env = Env::new();
+    env.write(
+        "g.yaml",
+        "name: g\nparams: {p: x}\ntasks:\n  call:\n    secret_env: [TOKEN]\n    command: \"curl -H 'X: ${{ params.p }}' http://127.0.0.1:9/\"\n",
+    );
+    let run: crate::common::Run = env
+        .cmd(&[
+            "run",
+            "g.yaml",
+            "--output",
+            "json",
+            "--param",
+            "p=abcdefsecret",
+        ])
+        .env("TOKEN", "abcdefsecret")
+        .output()
+        .unwrap()
+        .into();
+    let id = run.json()["run_id"].as_str().unwrap().to_string();
+    let graph: crate::common::Run = env
+        .cmd(&["graph", &id])
+        .env_remove("TOKEN")
+        .output()
+        .unwrap()
+        .into();
+    graph.code(0);
+    assert!(!graph.stdout.contains("abcdefsecret"), "{}", graph.stdout);
+    assert!(graph.stdout.contains("X: ***"), "{}", graph.stdout);
+}
+
+#[test]
+fn a_report_is_never_written_into_the_state_directory_or_twice_to_one_file() {
+    let env = Env::new();
+    env.write("a.yaml", "name: a\ntasks:\n  x: {command: 'true'}\n");
+    let (run, doc) = env.run_json("a.yaml", &[]);
+    run.code(0);
+    let id = doc["run_id"].as_str().unwrap();
+    let state = env.path().join("state");
+    let run_json = state.join("runs").join(id).join("run.json");
+    assert!(run_json.exists(), "the test's state is not where it thinks");
+    let refused = env.run(&["report", id, "-o", run_json.to_str().unwrap()]);
+    refused.code(2);
+    assert!(
+        refused.stderr.contains("inside the state directory"),
+        "{}",
+        refused.stderr
+    );
+    env.run(&["status", id]).code(0);
+    // Two report flags, one file.
+    let twice = env.run(&[
+        "run",
+        "a.yaml",
+        "--report",
+        "out.txt",
+        "--report-html",
+        "./out.txt",
+    ]);
+    twice.code(2);
+    assert!(
+        twice
+            .stderr
+            .contains("another report flag names the same file"),
+        "{}",
+        twice.stderr
+    );
+}
+
+#[test]
+fn a_report_replaces_a_symlink_s_target_whole_and_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.write("a.yaml", "name: a\ntasks:\n  x: {command: 'true'}\n");
+    env.run(&["run", "a.yaml", "--output", "quiet"]).code(0);
+    let target = env.write("kept/report.md", "old report\n");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink(&target, env.path().join("link.md")).unwrap();
+    env.run(&["report", "-o", "link.md"]).code(0);
+    let link = std::fs::symlink_metadata(env.path().join("link.md")).unwrap();
+    assert!(link.file_type().is_symlink(), "the symlink was replaced");
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(text.starts_with("## ✅ a · run "), "{text}");
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(env.path().join("kept"))
+        .unwrap()
+        .collect();
+    assert_eq!(left.len(), 1);
+}
+
+#[test]
+fn markdown_reports_stay_within_what_github_takes() {
+    let env = Env::new();
+    // Nineteen failed instances with ten long lines each, and a last line of 70,000
+    // characters with no newline (a progress bar).
+    env.write(
+        "big\u{202e}.yaml",
+        r#"name: big
+tasks:
+  wide:
+    for_each: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+    command: 'for i in 1 2 3 4 5 6 7 8 9 10; do head -c 6500 /dev/zero | tr "\0" y; echo; done; exit 1'
+  bar:
+    command: 'head -c 70000 /dev/zero | tr "\0" x; printf "\033[2K 100%%"; exit 1'
+"#,
+    );
+    env.run(&["run", "big\u{202e}.yaml", "--output", "quiet"])
+        .code(1);
+    let md = env.run(&["report"]).stdout;
+    assert!(md.len() < 1024 * 1024, "{} bytes", md.len());
+    let doc = read(&md);
+    assert!(doc.html.is_empty());
+    // The bar's tail is the end of its one line, marked as cut.
+    let bar = doc
+        .code
+        .iter()
+        .find(|(_, body)| body.contains("100%"))
+        .expect("the bar's tail");
+    assert!(
+        bar.1.starts_with('…') && bar.1.contains("xxx\\u{1b}[2K 100%"),
+        "{}",
+        bar.1
+    );
+    // The file name's right-to-left override is shown, not obeyed.
+    assert!(!md.contains('\u{202e}'), "a raw U+202E");
+    assert!(doc.text.contains("big\\u{202e}.yaml"), "{}", doc.text);
+
+    // A graph with more edges than GitHub draws is left out, saying so.
+    let mut dense = String::from("name: dense\ntasks:\n");
+    for i in 0..200 {
+        let deps: Vec<String> = (0..i).map(|j| format!("t{j}")).collect();
+        dense.push_str(&format!(
+            "  t{i}: {{type: fn, command: noop, depends_on: [{}]}}\n",
+            deps.join(", ")
+        ));
+    }
+    env.write("dense.yaml", dense);
+    env.run(&["run", "dense.yaml", "--output", "quiet"]).code(0);
+    let md = env.run(&["report"]).stdout;
+    let doc = read(&md);
+    assert!(
+        doc.code.iter().all(|(lang, _)| lang != "mermaid"),
+        "a graph GitHub cannot draw"
+    );
+    assert!(
+        doc.text
+            .contains("Not shown: more than 300 tasks, or more edges than GitHub draws"),
+        "{}",
+        doc.text
+    );
+}

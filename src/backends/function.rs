@@ -284,6 +284,7 @@ mod tests {
             output_cap: crate::engine::runner::MAX_OUTPUT_BYTES,
             unrunnable: None,
             notes: None,
+            secret_params: Default::default(),
         }
     }
 

@@ -57,8 +57,7 @@ fn run_graph(
     store: &super::setup::Store,
 ) -> Result<u8, CliError> {
     let record = store.state().load_run(id)?;
-    let dag = crate::embed::Pipeline::with_runners(runners)
-        .definition_of(&record)
+    let dag = super::report::dag_of_run(&record, runners)
         .map_err(|e| CliError::usage(format!("cannot draw the graph of run {id}: {e}"), None))?;
     let Some(graph) = RunGraph::of(&record, &dag) else {
         return Err(CliError::usage(
@@ -391,7 +390,14 @@ impl<'a> RunGraph<'a> {
             record.state,
             record.tasks.len()
         );
-        let secrets = self.dag.spec.secrets();
+        // The secrets of the environment now, and the params the run held
+        // secret (whose secrets may not be set now).
+        let secrets =
+            crate::engine::secrets::Secrets::new(&crate::engine::secrets::attempt_secrets(
+                self.dag.spec.secret_values(),
+                &self.dag.spec.params,
+                &record.secret_params,
+            ));
         let mut ups: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
         for &(from, to) in &self.edges {
             ups[to].push(from);

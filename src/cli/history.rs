@@ -34,15 +34,17 @@ pub fn report(
     runners: crate::engine::runner::Runners,
 ) -> Result<u8, CliError> {
     // Opened first: a path that cannot be written is a usage error.
-    let file = super::junit::ReportFile::open_arg(args.out.as_deref())?;
+    let state = match store {
+        Store::File(f) => Some(f.root().to_path_buf()),
+        Store::Nats(_) => None,
+    };
+    let file = super::junit::ReportFile::open_arg(args.out.as_deref(), state.as_deref())?;
     let id = match args.run_id {
         Some(id) => id,
         None => latest_id(store)?,
     };
     let record = store.state().load_run(&id)?;
-    let dag = crate::embed::Pipeline::with_runners(runners)
-        .definition_of(&record)
-        .map_err(|e| e.to_string());
+    let dag = report::dag_of_run(&record, runners);
     let dag = dag.as_ref().map_err(String::as_str);
     let text = match args.format {
         ReportFormat::Markdown => super::markdown::markdown(&record, dag, store.state()),

@@ -24,6 +24,9 @@ pub const MAX_FAILED_SHOWN: usize = 100;
 pub const MAX_NODES: usize = 2_000;
 /// The task table shows this many rows until all are asked for.
 pub const VISIBLE_ROWS: usize = 500;
+/// At most this many rows in the task table (a page of 20,000 rows is about
+/// 4 MB; a million would make one no browser opens).
+pub const MAX_TABLE_ROWS: usize = 20_000;
 /// At most this many rows in the timeline.
 pub const MAX_TIMELINE_ROWS: usize = 10_000;
 
@@ -357,14 +360,19 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
     };
     match &graph {
         Some(g) => {
-            for node in &g.nodes {
+            // Each mapped task's instances, found in one pass.
+            let mut members_of: crate::engine::Map<String, Vec<usize>> =
+                crate::engine::Map::default();
+            if g.nodes.iter().any(|n| n.mapped) {
+                for i in 0..record.tasks.len() {
+                    if let Some((name, true)) = super::graph::shown_as(record, dag, i) {
+                        members_of.entry(name).or_default().push(i);
+                    }
+                }
+            }
+            for node in g.nodes.iter().take(MAX_TIMELINE_ROWS) {
                 if node.mapped {
-                    let members: Vec<usize> = (0..record.tasks.len())
-                        .filter(|&i| {
-                            super::graph::shown_as(record, dag, i)
-                                .is_some_and(|(k, m)| m && k == node.name)
-                        })
-                        .collect();
+                    let members = members_of.remove(&node.name).unwrap_or_default();
                     let first = members
                         .iter()
                         .filter_map(|&i| record.tasks[i].attempts.first().map(|a| a.started_at))
@@ -395,13 +403,14 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
             }
         }
         None => {
-            for i in record.in_order() {
+            for i in record.in_order().into_iter().take(MAX_TIMELINE_ROWS) {
                 let t = &record.tasks[i];
                 rows.push((t.id.to_string(), task_bars(i), attempt_title(t)));
             }
         }
     }
-    let shown = rows.len().min(MAX_TIMELINE_ROWS);
+    let total = graph.as_ref().map_or(record.tasks.len(), |g| g.nodes.len());
+    let shown = rows.len();
     let height = 24.0 + shown as f64 * ROW_H;
     let _ = writeln!(
         out,
@@ -420,7 +429,7 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
         );
         tick += step;
     }
-    for (k, (name, bars, title)) in rows.iter().take(shown).enumerate() {
+    for (k, (name, bars, title)) in rows.iter().enumerate() {
         let y = 20.0 + k as f64 * ROW_H;
         let _ = write!(
             out,
@@ -447,11 +456,11 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
         out.push_str("</g>\n");
     }
     out.push_str("</svg></div>\n");
-    if rows.len() > shown {
+    if total > shown {
         let _ = write!(
             out,
             "<p class=\"note\">…and {} more rows.</p>",
-            rows.len() - shown
+            total - shown
         );
     }
     out.push_str("<p class=\"note\">Light grey: waiting (for upstream tasks to end and a free slot, or a retry's delay); blue-grey: queued for the workers until one took it; coloured: running, in the attempt's outcome.</p></section>\n");
@@ -535,7 +544,7 @@ fn table(out: &mut String, record: &RunRecord) {
          <th>task</th><th>state</th><th>attempts</th><th>duration</th><th>exit</th><th>host</th><th>error</th></tr></thead><tbody>\n",
     );
     let order = record.in_order();
-    for (k, i) in order.iter().copied().enumerate() {
+    for (k, i) in order.iter().copied().take(MAX_TABLE_ROWS).enumerate() {
         if k == VISIBLE_ROWS {
             // The rest are laid out only when asked for: a browser takes about a
             // second to lay out a table of 10,000 rows.
@@ -574,11 +583,19 @@ fn table(out: &mut String, record: &RunRecord) {
         );
     }
     out.push_str("</tbody></table></div>");
+    if order.len() > MAX_TABLE_ROWS {
+        let _ = write!(
+            out,
+            "<p class=\"note\">…and {} more tasks (<code>dag status {}</code> lists every task).</p>",
+            order.len() - MAX_TABLE_ROWS,
+            esc(&record.run_id)
+        );
+    }
     if order.len() > VISIBLE_ROWS {
         let _ = write!(
             out,
             "<p><button id=\"show-all\" type=\"button\">Show all {} tasks</button> (the first {VISIBLE_ROWS} are shown; sorting shows all)</p>",
-            order.len()
+            order.len().min(MAX_TABLE_ROWS)
         );
     }
     out.push_str("</section>\n");

@@ -59,17 +59,55 @@ impl ReportFile {
     }
 
     /// [`ReportFile::open`] for a report flag's value, if it was given; a path that
-    /// cannot be written is a usage error.
-    pub fn open_arg(path: Option<&Path>) -> Result<Option<ReportFile>, super::exit::CliError> {
-        path.map(|path| {
-            ReportFile::open(path).map_err(|e| {
-                super::exit::CliError::usage(
-                    format!("cannot write the report {}: {e}", path.display()),
+    /// cannot be written, or that lies in the file store's directory `state`
+    /// (writing there would destroy a run), is a usage error.
+    pub fn open_arg(
+        path: Option<&Path>,
+        state: Option<&Path>,
+    ) -> Result<Option<ReportFile>, super::exit::CliError> {
+        let Some(path) = path else {
+            return Ok(None);
+        };
+        let refuse = |why: String| {
+            super::exit::CliError::usage(
+                format!("cannot write the report {}: {why}", path.display()),
+                None,
+            )
+        };
+        if let Some(state) = state.and_then(|s| s.canonicalize().ok())
+            && let Some(target) = target_of(path)
+            && target.starts_with(&state)
+        {
+            return Err(refuse(format!(
+                "it is inside the state directory {}",
+                state.display()
+            )));
+        }
+        ReportFile::open(path)
+            .map(Some)
+            .map_err(|e| refuse(e.to_string()))
+    }
+
+    /// Refuses reports of several flags that go to the same file (the last would
+    /// silently win).
+    pub fn distinct(files: &[&Option<ReportFile>]) -> Result<(), super::exit::CliError> {
+        let targets: Vec<(&Path, PathBuf)> = files
+            .iter()
+            .filter_map(|f| f.as_ref())
+            .filter_map(|f| Some((f.path(), target_of(f.path())?)))
+            .collect();
+        for (i, (path, target)) in targets.iter().enumerate() {
+            if targets[..i].iter().any(|(_, t)| t == target) {
+                return Err(super::exit::CliError::usage(
+                    format!(
+                        "cannot write the report {}: another report flag names the same file",
+                        path.display()
+                    ),
                     None,
-                )
-            })
-        })
-        .transpose()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Where the report goes.
@@ -77,19 +115,56 @@ impl ReportFile {
         &self.path
     }
 
-    /// Replaces the file's contents with `text`.
+    /// Replaces the file's contents with `text`. A regular file is replaced whole:
+    /// the text goes to a new file beside it (beside a symlink's target), which is
+    /// renamed over it once written and synced, so a full disk leaves the old
+    /// report as it was. A pipe or device gets the text as it is written.
     pub fn write(mut self, text: &str) -> std::io::Result<()> {
-        self.written = true;
-        let regular = self.file.metadata()?.is_file();
-        if regular {
-            self.file.set_len(0)?;
+        if !self.file.metadata()?.is_file() {
+            self.file.write_all(text.as_bytes())?;
+            self.written = true;
+            return Ok(());
         }
-        self.file.write_all(text.as_bytes())?;
-        if regular {
-            self.file.sync_all()?;
+        let target = target_of(&self.path).unwrap_or_else(|| self.path.clone());
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = target.with_file_name(format!(
+            ".{name}.dag-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        let result = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)?;
+            f.set_permissions(self.file.metadata()?.permissions())?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&temp, &target)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        } else {
+            self.written = true;
         }
-        Ok(())
+        result
     }
+}
+
+/// Where `path` leads: its directory resolved (symlinks and `..`), and its file
+/// name resolved too when it is a symlink; `None` when its directory cannot be.
+fn target_of(path: &Path) -> Option<PathBuf> {
+    if let Ok(full) = std::fs::canonicalize(path) {
+        return Some(full);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(dir).ok()?.join(path.file_name()?))
 }
 
 impl Drop for ReportFile {

@@ -22,6 +22,14 @@ use crate::engine::time::Timestamp;
 
 /// At most this many failed tasks get a section with their log tail.
 pub const MAX_FAILED_SHOWN: usize = 20;
+/// Log tail lines longer than this show their end only.
+pub const MAX_LINE_CHARS: usize = 500;
+/// No more failed tasks' sections once the report is this long: GitHub takes a
+/// step summary of at most 1 MiB.
+pub const MAX_TAILS_BYTES: usize = 512 * 1024;
+/// Mermaid text longer than this is left out (GitHub draws at most 50,000
+/// characters).
+pub const MAX_MERMAID_CHARS: usize = 40_000;
 /// At most this many rows in the task table.
 pub const MAX_ROWS: usize = 500;
 /// The graph is left out past this many nodes (mapped tasks count once).
@@ -48,10 +56,7 @@ pub fn markdown(record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateSt
     failed(&mut out, record, store);
     match dag {
         Ok(dag) => graph(&mut out, record, dag),
-        Err(why) => out.push_str(&format!(
-            "### Graph\n\nNot shown: {}\n\n",
-            text(&printable(why))
-        )),
+        Err(why) => out.push_str(&format!("### Graph\n\nNot shown: {}\n\n", text(why))),
     }
     table(&mut out, &rows);
     out
@@ -74,7 +79,7 @@ fn facts(record: &RunRecord) -> String {
         ));
     }
     if let Some(r) = &record.reason {
-        out.push_str(&format!("- **Ended early:** {}\n", text(&printable(r))));
+        out.push_str(&format!("- **Ended early:** {}\n", text(r)));
     }
     out.push_str(&format!(
         "- **File:** {} · **host:** {}\n\n",
@@ -91,7 +96,12 @@ fn failed(out: &mut String, record: &RunRecord, store: &dyn StateStore) {
         return;
     }
     out.push_str("### Failed tasks\n\n");
+    let mut shown = 0;
     for &i in failed.iter().take(MAX_FAILED_SHOWN) {
+        if out.len() > MAX_TAILS_BYTES {
+            break;
+        }
+        shown += 1;
         let t = &record.tasks[i];
         let Some(a) = t.attempts.last() else { continue };
         let exit = a
@@ -103,7 +113,7 @@ fn failed(out: &mut String, record: &RunRecord, store: &dyn StateStore) {
             t.id, a.attempt
         ));
         if let Some(e) = record.task_error(i) {
-            out.push_str(&format!("{}\n\n", text(&printable(e))));
+            out.push_str(&format!("{}\n\n", text(e)));
         }
         let tail = report::log_tail(store, &record.run_id, &t.id, a.attempt);
         if tail.lines.is_empty() {
@@ -114,14 +124,18 @@ fn failed(out: &mut String, record: &RunRecord, store: &dyn StateStore) {
                 tail.lines.len(),
                 if tail.lines.len() == 1 { "" } else { "s" }
             ));
-            let body: Vec<String> = tail.lines.iter().map(|l| printable(l)).collect();
+            let body: Vec<String> = tail
+                .lines
+                .iter()
+                .map(|l| printable(&report::line_end(l, MAX_LINE_CHARS)))
+                .collect();
             out.push_str(&fenced("text", &body.join("\n")));
         }
     }
-    if failed.len() > MAX_FAILED_SHOWN {
+    if failed.len() > shown {
         out.push_str(&format!(
             "…and {} more failed tasks (`dag status {}` lists them all).\n\n",
-            failed.len() - MAX_FAILED_SHOWN,
+            failed.len() - shown,
             record.run_id
         ));
     }
@@ -221,7 +235,7 @@ fn table(out: &mut String, rows: &[Row]) {
             r.exit.map(|c| c.to_string()).unwrap_or_default(),
             r.error
                 .as_deref()
-                .map(|e| text(&printable(&one_line(e, 200))))
+                .map(|e| text(&one_line(e, 200)))
                 .unwrap_or_default()
         ));
     }
@@ -236,21 +250,26 @@ fn table(out: &mut String, rows: &[Row]) {
 /// The Mermaid graph of the run, each node coloured by its state (a mapped task
 /// is one node), unless it has more than [`MAX_NODES`] nodes.
 fn graph(out: &mut String, record: &RunRecord, dag: &Dag) {
-    match super::graph::RunGraph::of(record, dag).and_then(|g| g.mermaid(Some(MAX_NODES))) {
+    let chart = super::graph::RunGraph::of(record, dag)
+        .and_then(|g| g.mermaid(Some(MAX_NODES)))
+        .filter(|c| c.len() <= MAX_MERMAID_CHARS);
+    match chart {
         Some(chart) => {
             out.push_str("### Graph\n\n");
             out.push_str(&fenced("mermaid", &chart));
         }
         None => out.push_str(&format!(
-            "### Graph\n\nNot shown: more than {MAX_NODES} tasks (`dag graph` draws the DAG file).\n\n"
+            "### Graph\n\nNot shown: more than {MAX_NODES} tasks, or more edges than GitHub draws (`dag graph RUN_ID --format mermaid` prints it whole).\n\n"
         )),
     }
 }
 
-/// Text from the run as Markdown text: every ASCII punctuation mark
+/// Text from the run as Markdown text: made printable (control, bidi and
+/// zero-width characters written as escapes), every ASCII punctuation mark
 /// backslash-escaped (no emphasis, link, HTML or table cell can start), line
 /// breaks as spaces.
 pub fn text(s: &str) -> String {
+    let s = printable(&s.replace(['\n', '\r'], " "));
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {

@@ -206,7 +206,8 @@ pub const TAIL_LINES: usize = 10;
 const TAIL_BYTES: usize = 64 * 1024;
 
 /// The end of one attempt's log: at most [`TAIL_LINES`] lines, read from at most
-/// the last 64 KiB of it however large it is.
+/// the last 64 KiB of it however large it is (a line longer than that shows its
+/// end, marked `…`).
 pub struct Tail {
     /// The lines, oldest first (the first line read is dropped when the read
     /// started inside the log: it is probably cut).
@@ -221,14 +222,67 @@ pub fn log_tail(store: &dyn StateStore, run_id: &str, task: &str, attempt: u32) 
         .read_log(run_id, task, attempt, from, TAIL_BYTES)
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);
-    let mut lines: Vec<&str> = text.lines().collect();
-    if from > 0 && !lines.is_empty() {
-        lines.remove(0);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if from > 0 {
+        // The first line read is probably cut: dropped when others follow, and
+        // marked as cut when it is all there is (a progress bar's `\r` updates,
+        // a 50 MB line).
+        match lines.len() {
+            0 => {}
+            1 => lines[0].insert(0, '…'),
+            _ => {
+                lines.remove(0);
+            }
+        }
     }
     let start = lines.len().saturating_sub(TAIL_LINES);
-    Tail {
-        lines: lines[start..].iter().map(|l| l.to_string()).collect(),
+    lines.drain(..start);
+    Tail { lines }
+}
+
+/// The end of `line` when it is longer than `max` characters (`…` and the last
+/// ones: where a progress bar or a long message ends is what tells).
+pub fn line_end(line: &str, max: usize) -> String {
+    let n = line.chars().count();
+    if n <= max {
+        return line.to_string();
     }
+    let end: String = line.chars().skip(n - max.saturating_sub(1)).collect();
+    format!("…{end}")
+}
+
+/// The DAG `record`'s run ran, read back from the copy the record keeps (for the
+/// graph of a report or of `dag graph RUN_ID`), or why it cannot be: the
+/// record keeps none (an older dag made it), or the copy no longer loads here
+/// (a function this program does not have), with the first problem named.
+pub fn dag_of_run(
+    record: &RunRecord,
+    runners: crate::engine::runner::Runners,
+) -> Result<crate::engine::graph::Dag, String> {
+    use crate::engine::validate::LoadError;
+    if record.definition.is_none() {
+        return Err(format!(
+            "run {} keeps no copy of its DAG file (an older dag made it)",
+            record.run_id
+        ));
+    }
+    crate::embed::Pipeline::with_runners(runners)
+        .definition_of(record)
+        .map_err(|e| match e {
+            crate::embed::Error::Load(LoadError::Invalid(d)) => {
+                let more = match d.problems.len() {
+                    0 | 1 => String::new(),
+                    n => format!(" (and {} more)", n - 1),
+                };
+                printable(&format!(
+                    "the copy of its DAG file {} that run {} keeps does not load here: {}{more}",
+                    d.path,
+                    record.run_id,
+                    d.problems.first().map_or("", |p| p.message.as_str())
+                ))
+            }
+            e => printable(&e.to_string()),
+        })
 }
 
 /// The failed tasks, in the order the table shows them.

@@ -227,9 +227,14 @@ fn drive(
     if args.quiet {
         args.output = OutputArg::Quiet;
     }
-    let report_file = super::junit::ReportFile::open_arg(args.report.as_deref())?;
-    let markdown_file = super::junit::ReportFile::open_arg(args.report_markdown.as_deref())?;
-    let html_file = super::junit::ReportFile::open_arg(args.report_html.as_deref())?;
+    let state = pipeline.file_store_dir();
+    let open = |path: &Option<std::path::PathBuf>| {
+        super::junit::ReportFile::open_arg(path.as_deref(), state.as_deref())
+    };
+    let report_file = open(&args.report)?;
+    let markdown_file = open(&args.report_markdown)?;
+    let html_file = open(&args.report_html)?;
+    super::junit::ReportFile::distinct(&[&report_file, &markdown_file, &html_file])?;
     let style = Style::detect();
     let progress = Arc::new(match args.output {
         OutputArg::Quiet => Progress::Silent,
@@ -263,7 +268,7 @@ fn drive(
     let pipeline = pipeline.options(options).observe(progress.clone());
     // The DAG a run ran is read back from its record for the Markdown report, with
     // the runners the file was checked with.
-    let report_pipeline = Pipeline::with_runners(pipeline.runners().clone());
+    let report_runners = pipeline.runners().clone();
 
     let runtime = setup::runtime(Some(workers))?;
     let pipeline = if distributed {
@@ -332,9 +337,7 @@ fn drive(
         super::junit::report(&record, store.as_ref())
     });
     if markdown_file.is_some() || html_file.is_some() {
-        let dag = report_pipeline
-            .definition_of(&record)
-            .map_err(|e| e.to_string());
+        let dag = report::dag_of_run(&record, report_runners.clone());
         let dag = dag.as_ref().map_err(String::as_str);
         write_report(markdown_file, &|| {
             super::markdown::markdown(&record, dag, store.as_ref())

@@ -154,6 +154,9 @@ pub struct TaskContext {
     pub unrunnable: Option<String>,
     /// Where to report notes about the attempt, when the executor listens.
     pub notes: Option<NoteSink>,
+    /// The names of the run's secret params (its record's `secret_params`):
+    /// masked in every task's output, and sent to workers so they mask them too.
+    pub secret_params: Arc<[String]>,
 }
 
 impl TaskContext {

@@ -76,6 +76,25 @@ pub fn with_secret_params(mut values: Vec<String>, params: &[(String, String)]) 
     values
 }
 
+/// What an attempt masks: its task's secret `values`, the `params` that hold or
+/// are part of one of them ([`with_secret_params`]), and the params the run holds
+/// secret (`run_secret`, by name: a param part of any task's secret is masked in
+/// every task's output, not only in that task's).
+pub fn attempt_secrets(
+    values: Vec<String>,
+    params: &[(String, String)],
+    run_secret: &[String],
+) -> Vec<String> {
+    let mut values = with_secret_params(values, params);
+    values.extend(
+        params
+            .iter()
+            .filter(|(k, _)| run_secret.contains(k))
+            .map(|(_, v)| v.clone()),
+    );
+    values
+}
+
 /// The `params` that are secret given the secret `values` (see
 /// [`with_secret_params`]).
 pub fn secret_params<'a>(

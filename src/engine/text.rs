@@ -3,11 +3,12 @@
 
 /// `c` would change how the terminal shows what follows it: a control character
 /// (escape sequences, carriage returns; tab excepted) or an invisible Unicode
-/// format character (bidirectional overrides and isolates, zero-width characters,
-/// the byte order mark), which can make text read as something else.
+/// format character (bidirectional marks, overrides and isolates, zero-width
+/// characters, line and paragraph separators, the byte order mark), which can
+/// make text read as something else.
 pub fn unsafe_char(c: char) -> bool {
     (c.is_control() && c != '\t')
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        || matches!(c, '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// `s` with every character [`unsafe_char`] names shown as `\u{..}`, so it cannot

@@ -606,6 +606,7 @@ impl NatsRunner {
             params: ctx.dag.spec.params.clone(),
             upstream: ctx.upstream.clone(),
             output_cap: ctx.output_cap,
+            secret_params: ctx.secret_params.to_vec(),
         };
         let subject = task_subject(&task.queue, docker);
         // A message the workers would refuse is never sent: the attempt fails here,

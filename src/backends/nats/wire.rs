@@ -51,6 +51,10 @@ pub struct TaskMsg {
     /// [`crate::engine::runner::MAX_LIST_OUTPUT_BYTES`]); absent: [`MAX_OUTPUT_BYTES`].
     #[serde(default = "default_output_cap")]
     pub output_cap: usize,
+    /// The names of the run's secret params: the worker masks their values in
+    /// the attempt's output, whichever task holds the secret they are part of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_params: Vec<String>,
 }
 
 fn default_output_cap() -> usize {

@@ -801,9 +801,10 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     ));
     let log_faults = crate::engine::runner::LogFaults::default();
     // Built once: the log, the output stream, the outputs and the error share it.
-    let secrets = Secrets::new(&crate::engine::secrets::with_secret_params(
+    let secrets = Secrets::new(&crate::engine::secrets::attempt_secrets(
         task.secret_values(&task_msg.env),
         &task_msg.params,
+        &task_msg.secret_params,
     ));
     let log = TaskLog::at(log_path.clone())
         .with_secrets(secrets.clone())
@@ -827,6 +828,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
             .min(crate::engine::runner::MAX_LIST_OUTPUT_BYTES),
         unrunnable: None,
         notes: None,
+        secret_params: task_msg.secret_params.clone().into(),
     };
     let subject = format!(
         "dag.logs.{}.{}.{}",

@@ -54,6 +54,8 @@ pub(super) struct Driver {
     /// `end_attempt` for its outputs and error (only those that mask anything:
     /// a slot for each of a million tasks would take 8 MB).
     secrets: crate::engine::Map<usize, Secrets>,
+    /// The names of the run's secret params (fixed when the run was made).
+    secret_params: std::sync::Arc<[String]>,
     /// The run's `timeout`, and whether it has passed (set by the executor's timer,
     /// which then stops the run as a Ctrl-C would).
     pub timeout: Option<std::time::Duration>,
@@ -79,6 +81,7 @@ impl Driver {
         options: ExecOptions,
     ) -> Driver {
         Driver {
+            secret_params: record.secret_params.clone().into(),
             dag,
             record,
             writer,
@@ -273,9 +276,10 @@ impl Driver {
         env.push(("DAG_TASK_ID".into(), spec.id.to_string()));
         env.push(("DAG_ATTEMPT".into(), attempt.to_string()));
         // Params that are part of a secret are secret too (as a worker decides).
-        let secrets = Secrets::new(&crate::engine::secrets::with_secret_params(
+        let secrets = Secrets::new(&crate::engine::secrets::attempt_secrets(
             spec.secret_values(&env),
             &self.dag.spec.params,
+            &self.record.secret_params,
         ));
         if secrets.is_empty() {
             self.secrets.remove(&task);
@@ -323,6 +327,7 @@ impl Driver {
                     let _ = tx.send((task, attempt, note));
                 }) as NoteSink
             }),
+            secret_params: self.secret_params.clone(),
         })
     }
 
