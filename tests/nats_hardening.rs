@@ -584,6 +584,19 @@ fn a_task_message_whose_payload_is_gone_fails_its_task_instead_of_hanging() {
         s.code == 0 && crate::common::task_state(&s.json(), "sum") == "running"
     });
     assert!(published, "sum was never handed out");
+    // `running` is recorded before the payload is stored and the message sent:
+    // the purge waits for the message to be on its queue (so its payload is in
+    // the object store).
+    let queued = wait_for(Duration::from_secs(30), || {
+        with_client(&nats, async |_, js| {
+            let stream = js.get_stream("DAG_TASKS").await.unwrap();
+            stream
+                .get_last_raw_message_by_subject("dag.tasks.late")
+                .await
+                .is_ok()
+        })
+    });
+    assert!(queued, "sum's message never reached its queue");
     with_client(&nats, async |_, js| {
         let stream = js.get_stream("OBJ_dag_payloads").await.unwrap();
         stream.purge().await.unwrap();

@@ -57,6 +57,40 @@ pub struct RunRecord {
     /// instances as blocks: see [`super::compact`]).
     #[serde(with = "super::compact")]
     pub tasks: Vec<TaskRecord>,
+    /// The strings last applied (an error, a worker, its host): the next attempt
+    /// that has the same one shares it (a million instances failing alike, or run
+    /// by a few workers, hold a few strings, not a million).
+    #[serde(skip)]
+    pub(crate) recent: Recent,
+}
+
+/// See [`RunRecord::recent`]: never part of what a record is or compares equal by.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Recent {
+    error: Option<Text>,
+    worker: Option<Text>,
+    host: Option<Text>,
+}
+
+impl PartialEq for Recent {
+    fn eq(&self, _: &Recent) -> bool {
+        true
+    }
+}
+
+impl Recent {
+    /// `s` as a [`Text`]: the one in `slot` when it is the same, else a new one
+    /// kept there.
+    fn share(slot: &mut Option<Text>, s: &str) -> Text {
+        match slot {
+            Some(t) if **t == *s => t.clone(),
+            _ => {
+                let t = Text::from(s);
+                *slot = Some(t.clone());
+                t
+            }
+        }
+    }
 }
 
 /// What one task did.
@@ -256,6 +290,7 @@ impl RunRecord {
                 .iter()
                 .map(|t| TaskRecord::pending(t.id.clone()))
                 .collect(),
+            recent: Recent::default(),
         }
     }
 
@@ -369,6 +404,12 @@ impl RunRecord {
                 delivery,
             } => {
                 let run_id = self.run_id.clone();
+                let host = if *self.host == **host {
+                    self.host.clone()
+                } else {
+                    Recent::share(&mut self.recent.host, host)
+                };
+                let worker = Recent::share(&mut self.recent.worker, worker);
                 let t = self.task_mut(*task)?;
                 let current = t.state == TaskState::Running;
                 match t
@@ -377,8 +418,8 @@ impl RunRecord {
                     .filter(|a| a.attempt == *attempt && current)
                 {
                     Some(a) => {
-                        a.host = Text::from(host.as_str());
-                        a.worker = Some(Text::from(worker.as_str()));
+                        a.host = host;
+                        a.worker = Some(worker);
                         let delivery = u32::try_from(*delivery).unwrap_or(u32::MAX);
                         a.deliveries = a.deliveries.max(delivery);
                         a.placed_ms =
@@ -406,6 +447,9 @@ impl RunRecord {
                 ..
             } => {
                 let run_id = self.run_id.clone();
+                let error_text = error
+                    .as_deref()
+                    .map(|e| Recent::share(&mut self.recent.error, e));
                 let t = self.task_to(*task, *state)?;
                 if *state == TaskState::Success {
                     t.outputs.clone_from(outputs);
@@ -422,7 +466,7 @@ impl RunRecord {
                 a.ended_at = Some(*at);
                 a.outcome = Some(*state);
                 a.exit_code = *exit_code;
-                a.error = error.as_deref().map(Text::from);
+                a.error = error_text;
             }
             Event::RunFinished { state, at, reason } => {
                 self.run_to(*state)?;

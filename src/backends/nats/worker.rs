@@ -692,6 +692,9 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
             eprintln_safe(&format!(
                 "dag worker: cannot read a task message now: {why}; it goes back to the queue"
             ));
+            // No progress ack may follow the nak (it would hold the message for a
+            // whole AckWait).
+            drop(progress);
             let _ = msg
                 .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                 .await;
