@@ -22,6 +22,9 @@ use crate::engine::time::Timestamp;
 pub const MAX_FAILED_SHOWN: usize = 100;
 /// The graph is left out past this many nodes (mapped tasks count once).
 pub const MAX_NODES: usize = 2_000;
+/// The graph is left out past this many edges (each is a path of about 100
+/// bytes; 2,000 tasks each depending on every one before would make 200 MB).
+pub const MAX_EDGES: usize = 20_000;
 /// The task table shows this many rows until all are asked for.
 pub const VISIBLE_ROWS: usize = 500;
 /// At most this many rows in the task table (a page of 20,000 rows is about
@@ -60,11 +63,13 @@ pub fn html(record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateStore)
     let graph = dag.ok().and_then(|d| RunGraph::of(record, d));
     out.push_str("<section id=\"graph\"><h2>Graph</h2>\n");
     match (&graph, dag) {
-        (Some(g), _) if g.nodes.len() <= MAX_NODES => svg_graph(&mut out, g),
+        (Some(g), _) if g.nodes.len() <= MAX_NODES && g.edges.len() <= MAX_EDGES => {
+            svg_graph(&mut out, g)
+        }
         (Some(_), _) => {
             let _ = write!(
                 out,
-                "<p class=\"note\">Not shown: more than {MAX_NODES} tasks.</p>"
+                "<p class=\"note\">Not shown: more than {MAX_NODES} tasks or {MAX_EDGES} dependencies.</p>"
             );
         }
         (None, Err(why)) => {
