@@ -378,11 +378,29 @@ impl RunChannel {
                 let _ = msg.ack().await;
             }
             ResultKind::Finished => {
-                let done = self
+                let (done, unplaced) = self
                     .waiting
                     .lock()
                     .ok()
-                    .and_then(|mut w| w.get_mut(&key).and_then(|w| w.done.take()));
+                    .and_then(|mut w| {
+                        w.get_mut(&key).map(|w| {
+                            let unplaced = w.picked.is_none().then(|| w.notes.clone()).flatten();
+                            (w.done.take(), unplaced)
+                        })
+                    })
+                    .unwrap_or((None, None));
+                // The started report may be handled after this one (or was never
+                // sent): the attempt was placed all the same, by the worker that
+                // finished it, and the engine hears so before it hears the end.
+                if done.is_some()
+                    && let Some(notes) = unplaced
+                {
+                    notes(Note::Placed {
+                        host: result.host.clone(),
+                        worker: result.worker.clone(),
+                        delivery: result.delivery,
+                    });
+                }
                 match done {
                     // Acknowledged by the engine once the result is saved.
                     Some(tx) => {
