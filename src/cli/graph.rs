@@ -84,7 +84,7 @@ pub fn text(dag: &Dag) -> String {
             "{} [{}] {}",
             t.id,
             t.label(),
-            one_line(&secrets.mask(&t.kind.summary()), 60)
+            super::report::shorten(&secrets.mask(&t.kind.summary()), 60)
         );
         if !t.depends_on.is_empty() {
             line.push_str(&format!("  ← {}", t.depends_on.join(", ")));
@@ -102,21 +102,6 @@ fn rule_name(rule: crate::engine::spec::TriggerRule) -> &'static str {
         .iter()
         .find(|(_, r)| *r == rule)
         .map_or("all_success", |(n, _)| n)
-}
-
-fn one_line(s: &str, max: usize) -> String {
-    let first = s.lines().next().unwrap_or("");
-    if first.chars().count() <= max && !s.contains('\n') {
-        first.to_string()
-    } else {
-        format!(
-            "{}…",
-            first
-                .chars()
-                .take(max.saturating_sub(1))
-                .collect::<String>()
-        )
-    }
 }
 
 fn quote(s: &str) -> String {
@@ -416,7 +401,7 @@ impl<'a> RunGraph<'a> {
                 let n = node.counts.total();
                 format!("{n} instance{}", if n == 1 { "" } else { "s" })
             } else {
-                one_line(&secrets.mask(&t.kind.summary()), 60)
+                super::report::shorten(&secrets.mask(&t.kind.summary()), 60)
             };
             let mut line = format!("{} [{}] {what}", node.name, t.label());
             if !ups[n].is_empty() {

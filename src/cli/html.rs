@@ -510,10 +510,7 @@ fn failed(out: &mut String, record: &RunRecord, store: &dyn StateStore) {
     for &i in failed.iter().take(MAX_FAILED_SHOWN) {
         let t = &record.tasks[i];
         let Some(a) = t.attempts.last() else { continue };
-        let exit = a
-            .exit_code
-            .map(|c| format!(" · exit {c}"))
-            .unwrap_or_default();
+        let exit = report::exit_suffix(a);
         let _ = write!(
             out,
             "<div class=\"failed\" data-task=\"{}\"><h3><code>{}</code> · attempt {}{exit}</h3>",

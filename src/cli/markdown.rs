@@ -104,10 +104,7 @@ fn failed(out: &mut String, record: &RunRecord, store: &dyn StateStore) {
         shown += 1;
         let t = &record.tasks[i];
         let Some(a) = t.attempts.last() else { continue };
-        let exit = a
-            .exit_code
-            .map(|c| format!(" · exit {c}"))
-            .unwrap_or_default();
+        let exit = report::exit_suffix(a);
         out.push_str(&format!(
             "#### `{}` · attempt {}{exit}\n\n",
             t.id, a.attempt
@@ -235,7 +232,7 @@ fn table(out: &mut String, rows: &[Row]) {
             r.exit.map(|c| c.to_string()).unwrap_or_default(),
             r.error
                 .as_deref()
-                .map(|e| text(&one_line(e, 200)))
+                .map(|e| text(&report::shorten(e.trim_end(), 200)))
                 .unwrap_or_default()
         ));
     }
@@ -282,16 +279,6 @@ pub fn text(s: &str) -> String {
         }
     }
     out
-}
-
-/// The first line of `s`, at most `max` characters, with `…` when cut.
-fn one_line(s: &str, max: usize) -> String {
-    let line = s.lines().next().unwrap_or("");
-    if line.chars().count() <= max && !s.trim_end().contains('\n') {
-        return line.to_string();
-    }
-    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
-    format!("{cut}…")
 }
 
 /// `body` in a fenced code block of `lang`, the fence longer than any run of

@@ -137,7 +137,9 @@ pub fn json(record: &RunRecord) -> String {
     s
 }
 
-fn shorten(s: &str, max: usize) -> String {
+/// The first line of `s`, at most `max` characters, with `…` when cut (or when
+/// more lines follow).
+pub fn shorten(s: &str, max: usize) -> String {
     let one_line = s.lines().next().unwrap_or("");
     if one_line.chars().count() <= max && !s.contains('\n') {
         return one_line.to_string();
@@ -283,6 +285,14 @@ pub fn dag_of_run(
             }
             e => printable(&e.to_string()),
         })
+}
+
+/// ` · exit N` for an attempt that exited with a code, else nothing (the
+/// headings of failed tasks in reports).
+pub fn exit_suffix(a: &crate::engine::record::Attempt) -> String {
+    a.exit_code
+        .map(|c| format!(" · exit {c}"))
+        .unwrap_or_default()
 }
 
 /// The failed tasks, in the order the table shows them.
