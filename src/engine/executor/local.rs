@@ -255,13 +255,15 @@ pub(super) async fn run(
                 if d.halt.is_none() && stop.graceful.is_cancelled() {
                     d.halt = Some(Halt::Interrupted);
                 }
-                // A note sent before the attempt ended (a worker picked it up) is
-                // recorded first, or a fast task would end without its worker.
-                while let Ok((task, attempt, note)) = notes.try_recv() {
-                    d.placed(task, attempt, note)?;
-                }
                 let mut joined = Some(joined);
                 while let Some(result) = joined.take().or_else(|| running.try_join_next_with_id()) {
+                    // A note sent before the attempt ended (a worker picked it up)
+                    // is recorded first, or a fast task would end without its
+                    // worker: drained after each completion is seen, since one taken
+                    // here may have ended after the last drain.
+                    while let Ok((task, attempt, note)) = notes.try_recv() {
+                        d.placed(task, attempt, note)?;
+                    }
                     let (id, outcome) = match result {
                         Ok((id, outcome)) => (id, outcome),
                         Err(e) => {
