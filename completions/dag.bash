@@ -52,6 +52,9 @@ _dag() {
             dag,status)
                 cmd="dag__subcmd__status"
                 ;;
+            dag,ui)
+                cmd="dag__subcmd__ui"
+                ;;
             dag,validate)
                 cmd="dag__subcmd__validate"
                 ;;
@@ -97,6 +100,9 @@ _dag() {
             dag__subcmd__help,status)
                 cmd="dag__subcmd__help__subcmd__status"
                 ;;
+            dag__subcmd__help,ui)
+                cmd="dag__subcmd__help__subcmd__ui"
+                ;;
             dag__subcmd__help,validate)
                 cmd="dag__subcmd__help__subcmd__validate"
                 ;;
@@ -128,7 +134,7 @@ _dag() {
 
     case "${cmd}" in
         dag)
-            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version run validate status runs logs report retry worker workers cancel graph completions man schema help"
+            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version run validate status runs logs report retry worker workers cancel graph ui completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,7 +306,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__help)
-            opts="run validate status runs logs report retry worker workers cancel graph completions man schema help"
+            opts="run validate status runs logs report retry worker workers cancel graph ui completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -482,6 +488,20 @@ _dag() {
             return 0
             ;;
         dag__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__help__subcmd__ui)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1088,6 +1108,56 @@ _dag() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json quiet" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "file nats" -- "${cur}"))
+                    return 0
+                    ;;
+                --nats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__ui)
+            opts="-h -V --bind --token --read-only --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --state-dir)

@@ -40,6 +40,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand workers 'List the workers and the depth of each queue'
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
             cand graph 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid'
+            cand ui 'Serve a web view of the runs in the state store: runs, each run''s graph, timeline, tasks and logs (live), each DAG''s history, the workers, and retry/cancel buttons'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
@@ -285,6 +286,22 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dag;ui'= {
+            cand --bind 'The address to listen on. Any address but a loopback one needs a token'
+            cand --token 'A secret every request must carry (at least 16 characters; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour and progress bars on stderr'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --read-only 'Show runs, but offer no retry or cancel'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dag;completions'= {
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
             cand --color 'When to use colour and progress bars on stderr'
@@ -337,6 +354,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand workers 'List the workers and the depth of each queue'
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
             cand graph 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid'
+            cand ui 'Serve a web view of the runs in the state store: runs, each run''s graph, timeline, tasks and logs (live), each DAG''s history, the workers, and retry/cancel buttons'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
@@ -366,6 +384,8 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;help;cancel'= {
         }
         &'dag;help;graph'= {
+        }
+        &'dag;help;ui'= {
         }
         &'dag;help;completions'= {
         }

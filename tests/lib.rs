@@ -20,4 +20,5 @@ mod retry;
 mod run;
 mod signals;
 mod state;
+mod ui;
 mod validate;

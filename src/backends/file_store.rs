@@ -459,6 +459,23 @@ impl StateStore for FileStore {
         }
     }
 
+    fn run_version(&self, run_id: &str) -> Result<u64, StoreError> {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::MetadataExt;
+        check_run_id(run_id)?;
+        let dir = self.run_dir(run_id);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for name in ["run.json", "events.jsonl"] {
+            // Not followed: a planted link is no file of the run.
+            match fs::symlink_metadata(dir.join(name)) {
+                Ok(m) => (m.ino(), m.len(), m.mtime(), m.mtime_nsec()).hash(&mut h),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0u8.hash(&mut h),
+                Err(e) => return Err(io_err("read", &dir.join(name))(e)),
+            }
+        }
+        Ok(h.finish())
+    }
+
     fn run_ids(&self) -> Result<Vec<String>, StoreError> {
         let runs = self.root.join("runs");
         let entries = match fs::read_dir(&runs) {

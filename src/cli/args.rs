@@ -84,6 +84,10 @@ pub enum Command {
     /// Show a DAG file's graph, or a run's with each task's state, as text,
     /// Graphviz DOT or Mermaid.
     Graph(GraphArgs),
+    /// Serve a web view of the runs in the state store: runs, each run's graph,
+    /// timeline, tasks and logs (live), each DAG's history, the workers, and
+    /// retry/cancel buttons.
+    Ui(UiArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Write man pages for dag and each command.
@@ -225,6 +229,30 @@ pub struct CancelArgs {
     /// The run.
     #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: String,
+}
+
+/// `dag ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The address to listen on. Any address but a loopback one needs a token.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+
+    /// A secret every request must carry (at least 16 characters; required when
+    /// binding an address other than loopback). Open the page once as
+    /// `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie.
+    /// Programs send `Authorization: Bearer TOKEN`.
+    #[arg(
+        long,
+        env = "DAG_UI_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    /// Show runs, but offer no retry or cancel.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 /// `dag run`.

@@ -232,6 +232,17 @@ pub fn shown_as(record: &RunRecord, dag: Option<&Dag>, i: usize) -> Option<(Stri
     })
 }
 
+/// What is masked in what a run's DAG says (its commands, its file): the
+/// secrets of the environment now, and the params the run held secret (whose
+/// secrets may not be set now).
+pub fn run_secrets(record: &RunRecord, dag: &Dag) -> crate::engine::secrets::Secrets {
+    crate::engine::secrets::Secrets::new(&crate::engine::secrets::attempt_secrets(
+        dag.spec.secret_values(),
+        &dag.spec.params,
+        &record.secret_params,
+    ))
+}
+
 /// A run's graph: a node per task, the instances of a mapped task in one node,
 /// each with its state.
 pub struct RunGraph<'a> {
@@ -375,14 +386,7 @@ impl<'a> RunGraph<'a> {
             record.state,
             record.tasks.len()
         );
-        // The secrets of the environment now, and the params the run held
-        // secret (whose secrets may not be set now).
-        let secrets =
-            crate::engine::secrets::Secrets::new(&crate::engine::secrets::attempt_secrets(
-                self.dag.spec.secret_values(),
-                &self.dag.spec.params,
-                &record.secret_params,
-            ));
+        let secrets = run_secrets(record, self.dag);
         let mut ups: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
         for &(from, to) in &self.edges {
             ups[to].push(from);

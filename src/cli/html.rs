@@ -59,12 +59,21 @@ pub fn html(record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateStore)
         esc(&title),
         css()
     );
-    header(&mut out, record);
+    body(&mut out, record, dag, store);
+    let _ = write!(out, "<script>\n{TABLE_JS}\n</script>\n");
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The report's sections: the header, the graph, the timeline, the failed tasks'
+/// log tails and the task table (`dag ui` shows the same on a run's page).
+pub fn body(out: &mut String, record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateStore) {
+    header(out, record);
     let graph = dag.ok().and_then(|d| RunGraph::of(record, d));
     out.push_str("<section id=\"graph\"><h2>Graph</h2>\n");
     match (&graph, dag) {
         (Some(g), _) if g.nodes.len() <= MAX_NODES && g.edges.len() <= MAX_EDGES => {
-            svg_graph(&mut out, g)
+            svg_graph(out, g)
         }
         (Some(_), _) => {
             let _ = write!(
@@ -86,15 +95,13 @@ pub fn html(record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateStore)
         }
     }
     out.push_str("</section>\n");
-    timeline(&mut out, record, dag.ok());
-    failed(&mut out, record, store);
-    table(&mut out, record);
-    out.push_str(SCRIPT);
-    out.push_str("</body></html>\n");
-    out
+    timeline(out, record, dag.ok());
+    failed(out, record, store);
+    table(out, record);
 }
 
-fn css() -> String {
+/// The report's styles (`dag ui` serves them too).
+pub fn css() -> String {
     let mut css = String::from(
         "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1f2328;background:#fff}\
          h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}\
@@ -605,8 +612,8 @@ fn table(out: &mut String, record: &RunRecord) {
 
 /// Showing every row of the task table, and sorting it by a click on a column's
 /// header (numbers by value, durations by their milliseconds, the rest as text;
-/// a second click reverses; sorting shows every row).
-const SCRIPT: &str = "<script>\n(function(){var t=document.getElementById('task-table');if(!t)return;\
+/// a second click reverses; sorting shows every row). `dag ui` serves it too.
+pub const TABLE_JS: &str = "(function(){var t=document.getElementById('task-table');if(!t)return;\
 var all=function(){var m=document.getElementById('more-rows');if(m){var b=t.tBodies[0];\
 Array.prototype.slice.call(m.rows).forEach(function(r){b.appendChild(r);});m.remove();}\
 var s=document.getElementById('show-all');if(s)s.parentNode.remove();};\
@@ -615,7 +622,7 @@ var hs=t.tHead.rows[0].cells;for(var c=0;c<hs.length;c++){(function(c){var asc=t
 var b=t.tBodies[0],rs=Array.prototype.slice.call(b.rows);var key=function(r){var d=r.cells[c];\
 if(d.dataset.v!==undefined)return parseFloat(d.dataset.v);var s=d.textContent;var n=parseFloat(s);return (d.className==='n'&&!isNaN(n))?n:s;};\
 rs.sort(function(x,y){var a=key(x),z=key(y);var r=(typeof a==='number'&&typeof z==='number')?a-z:String(a).localeCompare(String(z));return asc?r:-r;});\
-asc=!asc;rs.forEach(function(r){b.appendChild(r);});});})(c);}})();\n</script>\n";
+asc=!asc;rs.forEach(function(r){b.appendChild(r);});});})(c);}})();";
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,7 @@ pub mod run;
 pub mod setup;
 pub mod signals;
 pub mod text;
+pub mod ui;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -191,6 +192,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         Command::Workers(a) => nats::workers(a, &cli.nats),
         Command::Cancel(a) => nats::cancel(a, history(), &cli.nats),
         Command::Graph(a) => graph::graph(a, runners, history),
+        Command::Ui(a) => ui::ui(a, cli.state, state_dir, &cli.nats, runners),
         Command::Completions(a) => docs::completions(a.shell),
         Command::Man(a) => docs::man(&a.out),
         Command::Schema => {

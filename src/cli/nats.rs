@@ -6,7 +6,6 @@ use std::sync::atomic::AtomicU8;
 
 use async_nats::jetstream;
 use comfy_table::{Table, presets};
-use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{CancelArgs, NatsArgs, OutputArg, WorkerArgs, WorkersArgs};
@@ -18,7 +17,7 @@ use crate::backends::docker::DockerRunner;
 use crate::backends::nats::scheduler::{NatsRunner, Warn, all_workers, heartbeat_age, suspicion};
 use crate::backends::nats::wire::{self, ControlAction, ControlMsg, PROTOCOL};
 use crate::backends::nats::worker::{self, WorkerConfig};
-use crate::backends::nats::{NatsError, NatsOptions, TASKS_STREAM, Timing, connect, ensure_layout};
+use crate::backends::nats::{NatsError, NatsOptions, Timing, connect, ensure_layout};
 use crate::engine::runner::{Runners, TaskRunner};
 
 impl From<NatsError> for CliError {
@@ -200,7 +199,7 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
             .into_iter()
             .filter(|w| heartbeat_age(w) < timing.dead_after() * 2)
             .collect();
-        let queues = queue_depths(&js).await?;
+        let queues = crate::backends::nats::queue_depths(&js).await?;
         Ok::<_, CliError>((workers, queues))
     })?;
     match args.output {
@@ -220,8 +219,8 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     "alive": suspicion(w, &timing).is_none() && heartbeat_age(w) < timing.dead_after(),
                     "suspect": suspicion(w, &timing),
                 })).collect::<Vec<_>>(),
-                "queues": queues.iter().map(|(q, waiting, running)| serde_json::json!({
-                    "queue": q, "waiting": waiting, "running": running,
+                "queues": queues.iter().map(|q| serde_json::json!({
+                    "queue": q.shown(), "waiting": q.waiting, "running": q.running,
                 })).collect::<Vec<_>>(),
             });
             output::print(&format!(
@@ -263,8 +262,8 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
             let mut q = Table::new();
             q.load_preset(presets::UTF8_FULL_CONDENSED);
             q.set_header(["queue", "waiting", "running"]);
-            for (name, waiting, running) in &queues {
-                q.add_row([name.clone(), waiting.to_string(), running.to_string()]);
+            for d in &queues {
+                q.add_row([d.shown(), d.waiting.to_string(), d.running.to_string()]);
             }
             let none = if workers.is_empty() {
                 "no workers\n"
@@ -275,29 +274,6 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
         }
     }
     Ok(exit::SUCCESS)
-}
-
-/// Tasks waiting in and running from each queue (per durable worker consumer).
-async fn queue_depths(js: &jetstream::Context) -> Result<Vec<(String, u64, u64)>, CliError> {
-    let stream = js
-        .get_stream(TASKS_STREAM)
-        .await
-        .map_err(|e| CliError::Infrastructure(format!("NATS: cannot open {TASKS_STREAM}: {e}")))?;
-    let mut out = Vec::new();
-    let mut consumers = stream.consumers();
-    while let Some(info) = consumers.next().await {
-        let Ok(info) = info else { continue };
-        let Some(name) = info.name.strip_prefix("dag-worker-") else {
-            continue;
-        };
-        let queue = match name.strip_suffix("-docker") {
-            Some(q) => format!("{q} (docker)"),
-            None => name.to_string(),
-        };
-        out.push((queue, info.num_pending, info.num_ack_pending as u64));
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// `dag cancel RUN_ID`: a run driven on this machine gets SIGINT, as Ctrl-C; the

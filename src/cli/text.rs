@@ -29,6 +29,11 @@ impl StateCounts {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Each state counted and its count, in the states' order.
+    pub fn iter(&self) -> impl Iterator<Item = (TaskState, usize)> + '_ {
+        self.0.iter().copied()
+    }
 }
 
 impl std::fmt::Display for StateCounts {

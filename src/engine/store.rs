@@ -118,6 +118,12 @@ pub trait StateStore: Send + Sync {
     /// Ids of all runs, oldest first.
     fn run_ids(&self) -> Result<Vec<String>, StoreError>;
 
+    /// A number that changes when a run not driven by any process starts being
+    /// driven again (`dag retry`) or its record is rewritten; read without loading
+    /// the record (`dag ui` loads a run again only when it changed, or while a
+    /// process drives it).
+    fn run_version(&self, run_id: &str) -> Result<u64, StoreError>;
+
     /// Up to `max` bytes of one attempt's log, from byte `offset`; empty past the end
     /// or when the attempt wrote nothing (its log was never created).
     fn read_log(

@@ -47,6 +47,16 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session, or returns `None`
     /// (outside CI) when either is missing; in CI a missing browser fails.
     pub fn start() -> Option<Browser> {
+        Browser::start_with(true)
+    }
+
+    /// As [`Browser::start`], for pages served on loopback (`dag ui`): only
+    /// requests to other hosts go to the counting proxy.
+    pub fn start_serving_loopback() -> Option<Browser> {
+        Browser::start_with(false)
+    }
+
+    fn start_with(loopback_too: bool) -> Option<Browser> {
         let binary = chromium();
         let driver_found = Command::new("chromedriver")
             .arg("--version")
@@ -114,8 +124,9 @@ impl Browser {
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--disable-default-apps",
                     format!("--proxy-server=http://127.0.0.1:{proxy_port}"),
-                    // Loopback too goes through the proxy.
-                    "--proxy-bypass-list=<-loopback>",
+                    // Loopback too goes through the proxy (unless a page of the
+                    // test is served there).
+                    if loopback_too { "--proxy-bypass-list=<-loopback>" } else { "--proxy-bypass-list=<local>" },
                 ]
             }
         }}});

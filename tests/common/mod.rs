@@ -104,6 +104,7 @@ impl Env {
             "DAG_DOCKER_MEMORY_MB",
             "DAG_DOCKER_CPU_QUOTA",
             "DAG_DOCKER_VOLUMES",
+            "DAG_UI_TOKEN",
         ] {
             c.env_remove(var);
         }

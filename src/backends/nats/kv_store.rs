@@ -720,6 +720,22 @@ impl StateStore for KvStore {
         self.call(async move { load(&kv, &js, &id).await })
     }
 
+    fn run_version(&self, run_id: &str) -> Result<u64, StoreError> {
+        crate::engine::store::check_run_id(run_id)?;
+        let kv = self.inner.kv.clone();
+        let key = run_key(run_id);
+        // The run's header is rewritten when it starts (again) and ends.
+        self.call(async move {
+            match kv.entry(&key).await {
+                Ok(Some(e)) => Ok(e.revision),
+                Ok(None) => Err(StoreError::NotFound(
+                    key.trim_end_matches(".run").to_string(),
+                )),
+                Err(e) => Err(io("read", &key, e)),
+            }
+        })
+    }
+
     fn run_ids(&self) -> Result<Vec<String>, StoreError> {
         let js = self.inner.js.clone();
         let kv = self.inner.kv.clone();

@@ -299,10 +299,11 @@ pub async fn connect_watched(
         .map(|(info, _)| info)
     {
         connect = match userinfo.split_once(':') {
-            Some((user, pass)) => {
-                connect.user_and_password(percent_decode(user), percent_decode(pass))
-            }
-            None => connect.token(percent_decode(userinfo)),
+            Some((user, pass)) => connect.user_and_password(
+                crate::engine::text::percent_decode(user),
+                crate::engine::text::percent_decode(pass),
+            ),
+            None => connect.token(crate::engine::text::percent_decode(userinfo)),
         };
     }
     let urls: Vec<async_nats::ServerAddr> = options
@@ -315,26 +316,6 @@ pub async fn connect_watched(
         })
         .collect::<Result<_, _>>()?;
     connect.connect(urls).await.map_err(|e| fail(e.to_string()))
-}
-
-/// Decodes `%XX` escapes (a password may hold `@` or `:` written as `%40`, `%3A`).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Writes a line to stderr, ignoring a closed stream (no panic, unlike `eprintln!`).
@@ -509,6 +490,58 @@ pub async fn workers_bucket(js: &jetstream::Context) -> Result<jetstream::kv::St
 }
 
 /// Subject of the task messages of `queue`.
+/// One queue's depth, as its shared worker consumer tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// The queue's name.
+    pub queue: String,
+    /// Whether it is the queue's Docker half (`dag worker --docker` takes it).
+    pub docker: bool,
+    /// Messages no worker took yet.
+    pub waiting: u64,
+    /// Messages taken and not yet acknowledged (running).
+    pub running: u64,
+}
+
+impl QueueDepth {
+    /// `queue`, or `queue (docker)`.
+    pub fn shown(&self) -> String {
+        if self.docker {
+            format!("{} (docker)", self.queue)
+        } else {
+            self.queue.clone()
+        }
+    }
+}
+
+/// Tasks waiting in and running from each queue (per durable worker consumer).
+pub async fn queue_depths(js: &jetstream::Context) -> Result<Vec<QueueDepth>, NatsError> {
+    let stream = js
+        .get_stream(TASKS_STREAM)
+        .await
+        .map_err(|e| NatsError::Op(format!("cannot open {TASKS_STREAM}: {e}")))?;
+    let mut out = Vec::new();
+    let mut consumers = stream.consumers();
+    while let Some(info) = futures_util::StreamExt::next(&mut consumers).await {
+        let Ok(info) = info else { continue };
+        let Some(name) = info.name.strip_prefix("dag-worker-") else {
+            continue;
+        };
+        let (queue, docker) = match name.strip_suffix("-docker") {
+            Some(q) => (q.to_string(), true),
+            None => (name.to_string(), false),
+        };
+        out.push(QueueDepth {
+            queue,
+            docker,
+            waiting: info.num_pending,
+            running: info.num_ack_pending as u64,
+        });
+    }
+    out.sort_by(|a, b| (&a.queue, a.docker).cmp(&(&b.queue, b.docker)));
+    Ok(out)
+}
+
 pub fn task_subject(queue: &str, docker: bool) -> String {
     if docker {
         format!("dag.tasks.{queue}.docker")

@@ -268,7 +268,7 @@ async fn handle_result(results: Arc<RunChannel>, msg: jetstream::Message) {
 }
 
 /// The name of a run's result consumer.
-fn results_consumer(run_id: &str) -> String {
+pub fn results_consumer(run_id: &str) -> String {
     format!("results-{run_id}")
 }
 

@@ -132,6 +132,10 @@ pub struct Heartbeat {
     pub started_at: Timestamp,
     /// When this heartbeat was written.
     pub updated_at: Timestamp,
+    /// The task types it runs (`--allow-types`); empty from a dag that did not
+    /// say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
 }
 
 /// A control message on `dag.control.<run>`.
@@ -320,6 +324,12 @@ impl Message for ResultMsg {
 impl Message for Heartbeat {
     fn check(&self) -> Result<(), String> {
         check_worker(&self.id, &self.hostname)?;
+        if self.types.len() > 16 || self.types.iter().any(|t| !valid_queue(t)) {
+            return Err(format!(
+                "task types {}",
+                excerpt(&format!("{:?}", self.types))
+            ));
+        }
         self.queues
             .iter()
             .try_for_each(|q| need(valid_queue(q), "queue", q, QUEUE_RULE))

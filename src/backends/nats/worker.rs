@@ -206,6 +206,7 @@ pub async fn run(
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at,
             updated_at: Timestamp::now(),
+            types: state.config.allow_types.clone(),
         }
     };
     let claimed = match claim_name(&kv, &state.id, &heartbeat(), &state.timing).await {
