@@ -577,3 +577,84 @@ fn first_event(addr: &str, path: &str) -> Value {
         }
     }
 }
+
+#[test]
+fn over_nats_the_ui_shows_distributed_runs_the_workers_and_tasks_no_worker_can_take() {
+    use crate::common::nats::NatsServer;
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let Some(browser) = Browser::start_serving_loopback() else {
+        return;
+    };
+    let env = Env::new();
+    let _w = env.worker(&nats, "w1", &["--allow-types", "bash,fn"]);
+    env.write(
+        "spread.yaml",
+        "name: spread\ntasks:\n  here:\n    command: echo 'ran <i>here</i>'\n  stuck:\n    command: echo never\n    queue: nowhere\n",
+    );
+    let run = env.spawn_distributed(&nats, "spread.yaml", &["--state", "nats"]);
+    let url = nats.url();
+    let ui = Ui::start(&env, &["--state", "nats", "--nats", &url]);
+
+    // The run, from the NATS store.
+    browser.goto(&ui.url("/"));
+    until(
+        &browser,
+        "the distributed run",
+        "const r = document.querySelector('#runs tbody tr'); return !!r && r.cells[1].textContent === 'spread';",
+    );
+    let id = browser
+        .eval("return document.querySelector('#runs tbody tr').dataset.run;")
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser.goto(&ui.url(&format!("/runs/{id}")));
+    until(
+        &browser,
+        "the task a worker ran",
+        "const b = document.querySelector('#task-table tr[data-task=here] .badge'); return !!b && b.textContent === 'success';",
+    );
+    browser.click("#task-table tr[data-task='here']");
+    until(
+        &browser,
+        "its panel",
+        "const r = document.querySelector('#panel .attempts tbody tr'); return !!r && r.cells[7].textContent === 'w1' && document.getElementById('log').textContent === 'ran <i>here</i>\\n';",
+    );
+
+    // The workers page: the worker, its types, and the task nobody can take.
+    browser.goto(&ui.url("/workers"));
+    until(
+        &browser,
+        "the worker and the warning",
+        "const w = document.querySelector('#workers tr[data-worker=w1]');
+         const u = document.getElementById('unservable');
+         return !!w && w.cells[2].textContent === 'alive' && w.cells[5].textContent === 'bash, fn'
+           && !!u && u.textContent.includes('wait in queue nowhere, and no live worker serves it');",
+    );
+    let queue = browser.eval(
+        "const q = document.querySelector('#queues tr[data-queue=nowhere]'); return q ? [q.cells[1].textContent, q.cells[3].textContent] : null;",
+    );
+    assert_eq!(queue, serde_json::json!(["1", "0"]));
+    browser.screenshot(&screenshot_path("ui-workers.png"));
+
+    // Cancel from the run's page reaches the distributed run.
+    browser.goto(&ui.url(&format!("/runs/{id}")));
+    until(
+        &browser,
+        "the cancel button",
+        "return !document.getElementById('act-cancel').disabled;",
+    );
+    browser.click("#act-cancel");
+    until(
+        &browser,
+        "the cancelled run",
+        "return document.getElementById('run-state').textContent === 'cancelled';",
+    );
+    let out = crate::common::finish_within(
+        run,
+        Duration::from_secs(30),
+        "the cancelled distributed run",
+    );
+    assert_eq!(out.code, 130, "{}", out.stderr);
+}
