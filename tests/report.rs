@@ -409,7 +409,7 @@ fn the_html_report_shows_the_run_in_a_browser_that_fetches_nothing() {
            counts: document.getElementById('counts').textContent,
            nodes: all('#graph-svg g.node').map(g => [g.dataset.task, g.dataset.state]),
            edges: all('#graph-svg path.edge').length,
-           runs: all('#timeline-svg rect').filter(r => r.className.baseVal.startsWith('b-')).map(r => r.className.baseVal),
+           runs: all('#timeline svg rect').filter(r => r.className.baseVal.startsWith('b-')).map(r => r.className.baseVal),
            rows: all('#task-table tbody tr').map(r => r.dataset.task),
            scripts: document.scripts.length,
            tail: document.querySelector('pre.tail').textContent,
@@ -531,8 +531,8 @@ fn a_screenshot_of_the_html_report() {
     browser.goto(&format!("file://{}", env.path().join("etl.html").display()));
     let seen = browser.eval(
         "return {
-           waits: document.querySelectorAll('#timeline-svg rect.wait').length,
-           upload: Array.from(document.querySelectorAll('#timeline-svg g.row'))
+           waits: document.querySelectorAll('#timeline svg rect.wait').length,
+           upload: Array.from(document.querySelectorAll('#timeline g.row'))
              .find(g => g.dataset.task === 'flaky_upload')
              .querySelectorAll('rect.b-failed, rect.b-up_for_retry, rect.b-success').length,
          };",

@@ -255,7 +255,7 @@ fn the_ui_shows_runs_live_in_a_browser_and_retries_and_cancels_from_the_page() {
          return {
            state: document.getElementById('run-state').textContent,
            nodes: all('#graph-svg g.node').map(g => [g.dataset.task, g.dataset.state]),
-           bars: all('#timeline-svg rect').filter(r => r.className.baseVal.startsWith('b-')).length,
+           bars: all('#timeline svg rect').filter(r => r.className.baseVal.startsWith('b-')).length,
            rows: all('#task-table tbody tr').length,
            scripts: document.scripts.length,
            retry: !document.getElementById('act-retry').disabled,
@@ -370,6 +370,7 @@ fn the_ui_shows_runs_live_in_a_browser_and_retries_and_cancels_from_the_page() {
         "a retried run counts as it ended"
     );
     assert_eq!(dag["file"], true);
+    browser.screenshot(&screenshot_path("ui-dag.png"));
 
     // Screenshots of the runs list; nothing fetched from any other host.
     browser.goto(&ui.url("/"));

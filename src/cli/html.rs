@@ -32,6 +32,8 @@ pub const VISIBLE_ROWS: usize = 500;
 pub const MAX_TABLE_ROWS: usize = 20_000;
 /// At most this many rows in the timeline.
 pub const MAX_TIMELINE_ROWS: usize = 10_000;
+/// Timeline rows drawn together (a chunk is laid out when it comes into view).
+const TIMELINE_CHUNK: usize = 250;
 
 const NODE_W: f64 = 170.0;
 const NODE_H: f64 = 40.0;
@@ -113,7 +115,13 @@ pub fn css() -> String {
          th{cursor:pointer;background:#f6f8fa;position:sticky;top:0}td.n{text-align:right}\
          tbody tr{content-visibility:auto;contain-intrinsic-size:auto 24px}\
          pre{background:#f6f8fa;padding:8px;border-radius:6px;overflow:auto;white-space:pre-wrap}\
+         .tl-chunk svg,.tl-axis{display:block}\
          .wait{fill:#d0d7de}.queue{fill:#9fb3c8}.axis{stroke:#d8dee4}.edge{fill:none;stroke:#8c959f;stroke-width:1.2}\n",
+    );
+    let _ = writeln!(
+        css,
+        ".tl-chunk{{content-visibility:auto;contain-intrinsic-size:auto {:.0}px}}",
+        TIMELINE_CHUNK as f64 * ROW_H
     );
     for (state, fill, stroke, color, _) in STATE_STYLES {
         let s = state.as_str();
@@ -423,51 +431,69 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
     }
     let total = graph.as_ref().map_or(record.tasks.len(), |g| g.nodes.len());
     let shown = rows.len();
-    let height = 24.0 + shown as f64 * ROW_H;
-    let _ = writeln!(
-        out,
-        "<div class=\"scroll\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{height:.0}\" id=\"timeline-svg\">",
-        LABEL_W + AXIS_W + 20.0
-    );
+    let width = LABEL_W + AXIS_W + 20.0;
     // Ticks: about eight, at round durations.
     let step = nice_step(span / 8.0);
-    let mut tick = 0.0;
-    while tick <= span {
-        let x = LABEL_W + AXIS_W * tick / span;
+    let ticks: Vec<f64> = std::iter::successors(Some(0.0), |t| Some(t + step))
+        .take_while(|t| *t <= span)
+        .map(|t| LABEL_W + AXIS_W * t / span)
+        .collect();
+    let _ = writeln!(
+        out,
+        "<div class=\"scroll\" id=\"timeline-rows\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"20\" class=\"tl-axis\">"
+    );
+    for (k, x) in ticks.iter().enumerate() {
         let _ = writeln!(
             out,
-            "<line class=\"axis\" x1=\"{x:.1}\" y1=\"14\" x2=\"{x:.1}\" y2=\"{height:.0}\"/><text x=\"{x:.1}\" y=\"10\">{}</text>",
-            format_ms(tick as u64)
+            "<line class=\"axis\" x1=\"{x:.1}\" y1=\"14\" x2=\"{x:.1}\" y2=\"20\"/><text x=\"{x:.1}\" y=\"10\">{}</text>",
+            format_ms((k as f64 * step) as u64)
         );
-        tick += step;
     }
-    for (k, (name, bars, title)) in rows.iter().enumerate() {
-        let y = 20.0 + k as f64 * ROW_H;
+    out.push_str("</svg>");
+    // Rows in chunks, each its own drawing that the browser lays out only when
+    // it comes into view (10,000 rows are otherwise most of a page's load).
+    for chunk in rows.chunks(TIMELINE_CHUNK) {
+        let height = chunk.len() as f64 * ROW_H;
         let _ = write!(
             out,
-            "<g class=\"row\" data-task=\"{}\"><title>{}</title><text x=\"4\" y=\"{:.0}\">{}</text>",
-            esc(name),
-            esc(title),
-            y + 10.0,
-            esc(&clip(name, 28))
+            "<div class=\"tl-chunk\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\">"
         );
-        for (from, to, class) in bars {
-            let (x1, x2) = (x_of(*from), x_of(*to));
-            let class = if matches!(*class, "wait" | "queue") {
-                class.to_string()
-            } else {
-                format!("b-{class}")
-            };
+        for x in &ticks {
             let _ = write!(
                 out,
-                "<rect class=\"{class}\" x=\"{x1:.1}\" y=\"{:.0}\" width=\"{:.1}\" height=\"10\"/>",
-                y + 1.0,
-                (x2 - x1).max(1.0)
+                "<line class=\"axis\" x1=\"{x:.1}\" y1=\"0\" x2=\"{x:.1}\" y2=\"{height:.0}\"/>"
             );
         }
-        out.push_str("</g>\n");
+        out.push('\n');
+        for (k, (name, bars, title)) in chunk.iter().enumerate() {
+            let y = k as f64 * ROW_H;
+            let _ = write!(
+                out,
+                "<g class=\"row\" data-task=\"{}\"><title>{}</title><text x=\"4\" y=\"{:.0}\">{}</text>",
+                esc(name),
+                esc(title),
+                y + 10.0,
+                esc(&clip(name, 28))
+            );
+            for (from, to, class) in bars {
+                let (x1, x2) = (x_of(*from), x_of(*to));
+                let class = if matches!(*class, "wait" | "queue") {
+                    class.to_string()
+                } else {
+                    format!("b-{class}")
+                };
+                let _ = write!(
+                    out,
+                    "<rect class=\"{class}\" x=\"{x1:.1}\" y=\"{:.0}\" width=\"{:.1}\" height=\"10\"/>",
+                    y + 1.0,
+                    (x2 - x1).max(1.0)
+                );
+            }
+            out.push_str("</g>\n");
+        }
+        out.push_str("</svg></div>\n");
     }
-    out.push_str("</svg></div>\n");
+    out.push_str("</div>\n");
     if total > shown {
         let _ = write!(
             out,
