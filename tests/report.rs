@@ -3,6 +3,7 @@
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 
 use crate::common::Env;
+use crate::common::browser::screenshot_path;
 
 /// What a Markdown document holds, as a GitHub-flavoured reader sees it.
 #[derive(Debug, Default)]
@@ -370,13 +371,6 @@ fn dag_graph_of_a_run_shows_each_task_in_its_state() {
         unknown.stderr
     );
     env.run(&["graph", "missing.yaml"]).code(2);
-}
-
-/// Where the tests leave screenshots (the README shows some).
-fn screenshot_path(name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 #[test]

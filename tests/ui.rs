@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::browser::Browser;
+use crate::common::browser::{Browser, dechunk, screenshot_path};
 use crate::common::{Env, wait_for};
 
 /// A `dag ui` of the test's store; stopped when dropped.
@@ -99,28 +99,6 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
         headers: head.to_string(),
         body,
     }
-}
-
-fn dechunk(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn screenshot_path(name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 /// The id of the newest run of the test's store.

@@ -14,6 +14,13 @@ use serde_json::{Value, json};
 
 use super::wait_for;
 
+/// Where the tests leave screenshots (the README shows some).
+pub fn screenshot_path(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
 /// A browser session; the driver and the browser end when it is dropped.
 pub struct Browser {
     driver: Child,
@@ -300,7 +307,8 @@ impl Browser {
     }
 }
 
-fn dechunk(s: &str) -> String {
+/// The body of a chunked HTTP/1.1 answer.
+pub fn dechunk(s: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
     while let Some((size, tail)) = rest.split_once("\r\n") {

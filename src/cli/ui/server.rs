@@ -433,53 +433,49 @@ fn runs_stream(app: Arc<App>, limit: Option<&str>) -> tokio::sync::mpsc::Receive
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(pages::RUNS_SHOWN)
         .clamp(1, pages::MAX_RUNS_SHOWN);
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    tokio::spawn(async move {
-        let mut last = String::new();
-        let mut quiet = std::time::Instant::now();
-        loop {
-            let text = match app.summaries(limit).await {
+    watch("runs", move || {
+        let app = app.clone();
+        async move {
+            match app.summaries(limit).await {
                 Ok(s) => serde_json::to_string(&s).unwrap_or_default(),
                 Err(r) => serde_json::json!({ "error": r.message }).to_string(),
-            };
-            let msg = if text != last {
-                last = text;
-                Some(event("runs", &last))
-            } else if quiet.elapsed() >= KEEP_ALIVE {
-                Some(": still here\n\n".to_string())
-            } else {
-                None
-            };
-            if let Some(msg) = msg {
-                quiet = std::time::Instant::now();
-                if tx.send(msg).await.is_err() {
-                    return;
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
-                _ = tx.closed() => return,
             }
         }
-    });
-    rx
+    })
 }
 
 /// A run page's stream: `change` with a fingerprint of the run whenever it
 /// changes (the page then fetches its body again).
 fn run_stream(app: Arc<App>, run_id: String) -> tokio::sync::mpsc::Receiver<String> {
+    watch("change", move || {
+        let (app, run_id) = (app.clone(), run_id.clone());
+        async move {
+            match app.record(&run_id).await {
+                Ok(r) => pages::fingerprint(&r).to_string(),
+                Err(r) => serde_json::json!({ "error": r.message }).to_string(),
+            }
+        }
+    })
+}
+
+/// Reads `read` every [`POLL`] until the client goes, sending event `name` with
+/// what it read whenever that differs from the last (and a comment every
+/// [`KEEP_ALIVE`] otherwise).
+fn watch<F, Fut>(name: &'static str, read: F) -> tokio::sync::mpsc::Receiver<String>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = String> + Send,
+{
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
         let mut last = None;
         let mut quiet = std::time::Instant::now();
         loop {
-            let print = match app.record(&run_id).await {
-                Ok(r) => pages::fingerprint(&r),
-                Err(r) => r.message.len() as u64,
-            };
-            let msg = if last != Some(print) {
-                last = Some(print);
-                Some(event("change", &print.to_string()))
+            let now = read().await;
+            let msg = if last.as_ref() != Some(&now) {
+                let msg = event(name, &now);
+                last = Some(now);
+                Some(msg)
             } else if quiet.elapsed() >= KEEP_ALIVE {
                 Some(": still here\n\n".to_string())
             } else {
