@@ -307,7 +307,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         }
         'dag;ui' {
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'The address to listen on. Any address but a loopback one needs a token')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'A secret every request must carry (at least 16 characters; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'A secret every request must carry (at least 16 letters, digits, `-`, `.`, `_` or `~`; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')

@@ -288,7 +288,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         }
         &'dag;ui'= {
             cand --bind 'The address to listen on. Any address but a loopback one needs a token'
-            cand --token 'A secret every request must carry (at least 16 characters; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`'
+            cand --token 'A secret every request must carry (at least 16 letters, digits, `-`, `.`, `_` or `~`; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
             cand --color 'When to use colour and progress bars on stderr'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'

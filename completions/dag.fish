@@ -282,7 +282,7 @@ complete -c dag -n "__fish_dag_using_subcommand graph" -l nats-ca -d 'A CA certi
 complete -c dag -n "__fish_dag_using_subcommand graph" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand graph" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand ui" -l bind -d 'The address to listen on. Any address but a loopback one needs a token' -r
-complete -c dag -n "__fish_dag_using_subcommand ui" -l token -d 'A secret every request must carry (at least 16 characters; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`' -r
+complete -c dag -n "__fish_dag_using_subcommand ui" -l token -d 'A secret every request must carry (at least 16 letters, digits, `-`, `.`, `_` or `~`; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`' -r
 complete -c dag -n "__fish_dag_using_subcommand ui" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand ui" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'

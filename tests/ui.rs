@@ -414,6 +414,9 @@ fn off_loopback_a_token_is_required_and_every_request_must_carry_it() {
     let short = env.run(&["ui", "--bind", "0.0.0.0:0", "--token", "abc"]);
     short.code(2);
     assert!(short.stderr.contains("at least 16"), "{}", short.stderr);
+    let odd = env.run(&["ui", "--token", "0123456789abcdef;x=1"]);
+    odd.code(2);
+    assert!(odd.stderr.contains("the token holds `;`"), "{}", odd.stderr);
 
     let token = "0123456789abcdef-token";
     let ui = Ui::start(&env, &["--bind", "0.0.0.0:0", "--token", token]);

@@ -238,8 +238,8 @@ pub struct UiArgs {
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub bind: std::net::SocketAddr,
 
-    /// A secret every request must carry (at least 16 characters; required when
-    /// binding an address other than loopback). Open the page once as
+    /// A secret every request must carry (at least 16 letters, digits, `-`, `.`,
+    /// `_` or `~`; required when binding an address other than loopback). Open the page once as
     /// `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie.
     /// Programs send `Authorization: Bearer TOKEN`.
     #[arg(

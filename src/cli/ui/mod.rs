@@ -55,6 +55,19 @@ pub fn ui(
             Some("make one with `openssl rand -hex 16`".into()),
         ));
     }
+    if let Some(t) = &token
+        && let Some(c) = t
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-._~".contains(*c)))
+    {
+        return Err(CliError::usage(
+            format!(
+                "the token holds `{}`; a token is made of letters, digits and - . _ ~ only (it goes in addresses and cookies as it is)",
+                c.escape_default()
+            ),
+            Some("make one with `openssl rand -hex 16`".into()),
+        ));
+    }
     if !args.bind.ip().is_loopback() && token.is_none() {
         return Err(CliError::usage(
             format!(

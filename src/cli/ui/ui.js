@@ -197,10 +197,18 @@
       if (c) c.disabled = !(state === 'running' || state === 'queued');
     }
     // Live: the server says when the run changed; the body is fetched again.
-    var busy = false, again = false, first = true;
+    // A big page is fetched at most every other time it took to show (a run of
+    // 10,000 tasks changes far more often than its page can be redrawn).
+    var busy = false, again = false, first = true, notBefore = 0, timer = null;
     function refresh() {
       if (busy) { again = true; return; }
+      var wait = notBefore - Date.now();
+      if (wait > 0) {
+        if (!timer) timer = setTimeout(function () { timer = null; refresh(); }, wait);
+        return;
+      }
       busy = true;
+      var began = Date.now();
       fetch('/runs/' + enc(run) + '/body').then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           if (html !== null) {
@@ -224,6 +232,7 @@
             }
             body.dataset.updated = String(Date.now());
           }
+          notBefore = Date.now() + Math.max(300, 2 * (Date.now() - began));
           busy = false;
           if (again) { again = false; refresh(); }
         }).catch(function () { busy = false; });
