@@ -640,3 +640,74 @@ fn over_nats_the_ui_shows_distributed_runs_the_workers_and_tasks_no_worker_can_t
     );
     assert_eq!(out.code, 130, "{}", out.stderr);
 }
+
+#[test]
+fn secrets_the_file_gives_are_masked_on_every_page_and_odd_task_ids_retry() {
+    let env = Env::new();
+    let file = |token: &str| {
+        format!(
+            "name: vault\ntasks:\n  '-x':\n    env:\n      API_TOKEN: {token}\n      PEM: |\n        -----BEGIN KEY-----\n        abcdefghijklmnop\n        qrstuvwxyz012345\n        -----END KEY-----\n    secret_env: [API_TOKEN, PEM]\n    command: test -f ok || exit 5\n"
+        )
+    };
+    env.write("vault.yaml", file("hunter2-first-secret"));
+    env.run(&["run", "vault.yaml", "--output", "quiet"]).code(1);
+    env.write("vault.yaml", file("hunter2-second-secret"));
+    env.run(&["run", "vault.yaml", "--output", "quiet"]).code(1);
+    let run = newest_run(&env);
+    let ui = Ui::start(&env, &[]);
+    let dag = ui.get("/dags/vault");
+    assert_eq!(dag.status, 200, "{dag:?}");
+    let panel = ui.get(&format!("/runs/{run}/tasks/-x"));
+    assert_eq!(panel.status, 200, "{panel:?}");
+    for page in [&dag.body, &panel.body] {
+        for secret in [
+            "hunter2-first-secret",
+            "hunter2-second-secret",
+            "abcdefghijklmnop",
+            "qrstuvwxyz012345",
+        ] {
+            assert!(!page.contains(secret), "{secret} shown in clear: {page}");
+        }
+    }
+    // The file is shown, masked, and so is what changed between the runs.
+    assert!(dag.body.contains("API_TOKEN: ***"), "{}", dag.body);
+    assert!(
+        dag.body
+            .contains("The two files differ only in secrets (masked here)."),
+        "{}",
+        dag.body
+    );
+    // A task whose id starts with `-` is retried as any other.
+    env.write("ok", "");
+    let retried = http(
+        &ui.addr,
+        "POST",
+        &format!("/runs/{run}/retry"),
+        &[
+            ("X-Dag-UI", "1"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "task=-x",
+    );
+    assert_eq!(retried.status, 200, "{retried:?}");
+    assert!(wait_for(Duration::from_secs(20), || {
+        env.run(&["status", &run, "--output", "json"]).json()["state"] == "success"
+    }));
+}
+
+#[test]
+fn an_action_whose_body_never_ends_is_given_up() {
+    let env = Env::new();
+    let ui = Ui::start(&env, &[]);
+    let mut s = TcpStream::connect(&ui.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /runs/x/retry HTTP/1.1\r\nHost: {}\r\nX-Dag-UI: 1\r\nContent-Length: 4000\r\n\r\na",
+        ui.addr
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}

@@ -83,7 +83,8 @@ pub async fn act(
                 .any(|t| t.attempts.iter().any(|a| a.worker.is_some()));
             args.extend(["retry".into(), run_id.into()]);
             if let Some(t) = task {
-                args.extend(["--task".into(), t.into()]);
+                // One argument: a task id may start with `-`.
+                args.push(format!("--task={t}").into());
             }
             args.extend([
                 "--executor".into(),

@@ -40,7 +40,6 @@ struct RunFacts {
     id: String,
     state: &'static str,
     definition: Option<Arc<str>>,
-    secrets: crate::engine::secrets::Secrets,
     /// By task name.
     cells: crate::engine::Map<String, Cell>,
     /// Task names in the run's order.
@@ -96,18 +95,10 @@ impl RunFacts {
                 c.ms = Some(last.saturating_sub(first));
             }
         }
-        let secrets = crate::engine::secrets::Secrets::new(
-            &r.params
-                .iter()
-                .filter(|(k, _)| r.secret_params.contains(k))
-                .map(|(_, v)| v.clone())
-                .collect::<Vec<_>>(),
-        );
         RunFacts {
             id: r.run_id.clone(),
             state: r.state.as_str(),
             definition: r.definition.clone(),
-            secrets,
             cells,
             order,
         }
@@ -169,7 +160,9 @@ pub async fn dag_page(app: &Arc<App>, name: &str, req: &Req) -> Result<String, R
         (n * 2).min(MAX_RUNS_COMPARED),
     );
     durations(&mut content, &runs);
-    files(&mut content, &runs, req);
+    let (a, b) = chosen(&runs, req);
+    let texts = (file_of(app, &runs[a]).await, file_of(app, &runs[b]).await);
+    files(&mut content, &runs, (a, b), texts);
     Ok(super::pages::page(
         app,
         name,
@@ -286,15 +279,15 @@ fn durations(out: &mut String, runs: &[RunFacts]) {
     out.push_str("</section>\n");
 }
 
-/// The DAG file as run `a` ran it, and what changed from run `b`'s.
-fn files(out: &mut String, runs: &[RunFacts], req: &Req) {
-    out.push_str("<section id=\"file\"><h2>DAG file</h2>\n");
+/// Which two runs' files the page shows: `?a=RUN` (the newest by default) and
+/// `?b=RUN` (by default the run before `a` whose file differs, else the one just
+/// before it); positions in `runs`.
+fn chosen(runs: &[RunFacts], req: &Req) -> (usize, usize) {
     let pick = |key: &str| {
         req.param(key)
             .and_then(|id| runs.iter().position(|r| r.id == id))
     };
     let a = pick("a").unwrap_or(0);
-    // The run before `a` whose file differs, else the one just before it.
     let b = pick("b").unwrap_or_else(|| {
         let of_a = runs[a].definition.as_deref();
         runs.iter()
@@ -304,6 +297,38 @@ fn files(out: &mut String, runs: &[RunFacts], req: &Req) {
             .map(|(i, _)| i)
             .unwrap_or((a + 1).min(runs.len() - 1))
     });
+    (a, b)
+}
+
+/// The file run `runs[i]` ran, its secrets masked as the run's pages mask them
+/// (the `secret_env` values the file gives, the params the run held secret);
+/// `Err` says why it is not shown: the run keeps no copy, or the copy no longer
+/// loads here (its secrets could not be told).
+async fn file_of(app: &Arc<App>, run: &RunFacts) -> Result<String, String> {
+    let Some(text) = run.definition.as_deref() else {
+        return Err(format!(
+            "Run {} keeps no copy of its DAG file (an older dag made it).",
+            run.id
+        ));
+    };
+    let record = app.record(&run.id).await.map_err(|r| r.message)?;
+    match app.dag_of(&record).await.as_ref() {
+        Ok(dag) => Ok(crate::cli::graph::run_secrets(&record, dag).mask(text)),
+        Err(why) => Err(format!(
+            "The file of run {} is not shown: {why}, so the secrets in it cannot be told.",
+            run.id
+        )),
+    }
+}
+
+/// The DAG file as run `a` ran it, and what changed from run `b`'s.
+fn files(
+    out: &mut String,
+    runs: &[RunFacts],
+    (a, b): (usize, usize),
+    (new, old): (Result<String, String>, Result<String, String>),
+) {
+    out.push_str("<section id=\"file\"><h2>DAG file</h2>\n");
     let option = |out: &mut String, chosen: usize| {
         for (i, r) in runs.iter().enumerate() {
             let _ = write!(
@@ -325,18 +350,15 @@ fn files(out: &mut String, runs: &[RunFacts], req: &Req) {
         "</select></label> <input type=\"hidden\" name=\"runs\" value=\"{}\"><button type=\"submit\">Show</button></form>",
         runs.len().max(2)
     );
-    let text = |i: usize| -> Option<String> {
-        runs[i]
-            .definition
-            .as_deref()
-            .map(|d| runs[i].secrets.mask(d))
-    };
-    let (Some(new), old) = (text(a), text(b)) else {
-        out.push_str("<p class=\"note\">This run keeps no copy of its DAG file (an older dag made it).</p></section>\n");
-        return;
+    let new = match new {
+        Ok(new) => new,
+        Err(why) => {
+            let _ = writeln!(out, "<p class=\"note\">{}</p></section>", esc(&why));
+            return;
+        }
     };
     match old {
-        Some(old) if a != b => {
+        Ok(old) if a != b => {
             let _ = writeln!(
                 out,
                 "<h3>Changes from run <code>{}</code> to run <code>{}</code></h3>",
@@ -345,7 +367,11 @@ fn files(out: &mut String, runs: &[RunFacts], req: &Req) {
             );
             match diff(&old, &new) {
                 Some(lines) if lines.is_empty() => {
-                    out.push_str("<p class=\"note\">The two runs ran the same file.</p>\n")
+                    out.push_str(if runs[a].definition == runs[b].definition {
+                        "<p class=\"note\">The two runs ran the same file.</p>\n"
+                    } else {
+                        "<p class=\"note\">The two files differ only in secrets (masked here).</p>\n"
+                    })
                 }
                 Some(lines) => {
                     out.push_str("<pre class=\"diff\" id=\"diff\">");

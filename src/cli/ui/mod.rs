@@ -169,8 +169,10 @@ pub struct App {
     dags: Mutex<Vec<(String, usize, RunDag)>>,
     /// What the runs page shows of each run, by id.
     summaries: Mutex<crate::engine::Map<String, Summary>>,
-    /// The NATS connection of the workers page, once made.
-    nats_client: tokio::sync::Mutex<Option<async_nats::Client>>,
+    /// The NATS connection of the workers page, once made, or when and why it
+    /// could not be.
+    nats_client:
+        tokio::sync::Mutex<Option<Result<async_nats::Client, (std::time::Instant, String)>>>,
 }
 
 /// The DAG a run ran, or why it cannot be shown.
@@ -184,7 +186,13 @@ struct Cached {
     driven: bool,
     /// [`StateStore::run_version`] when it was loaded.
     version: u64,
+    /// When it was loaded.
+    at: std::time::Instant,
 }
+
+/// A run being driven is read at most once in this long, however many pages
+/// watch it (a little less than the live views' poll).
+const SHARED_FOR: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// At most this many records are kept loaded.
 const CACHED_RECORDS: usize = 6;
@@ -257,7 +265,16 @@ impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Refusal {
         match e {
             StoreError::NotFound(_) | StoreError::Empty => Refusal::not_found(e.to_string()),
-            e => Refusal::new(500, e.to_string()),
+            // With its cause (`is a FIFO`, ...), as the command line says it.
+            e => {
+                let mut text = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                Refusal::new(500, text)
+            }
         }
     }
 }
@@ -294,7 +311,7 @@ impl App {
                 .await?
         };
         let version = version?;
-        if !driven && let Some(r) = self.cached(run_id, version) {
+        if let Some(r) = self.cached(run_id, version, driven) {
             return Ok(r);
         }
         let _permit = self
@@ -303,7 +320,7 @@ impl App {
             .await
             .map_err(|_| Refusal::new(500, "shutting down"))?;
         // Loaded by another request while this one waited.
-        if !driven && let Some(r) = self.cached(run_id, version) {
+        if let Some(r) = self.cached(run_id, version, driven) {
             return Ok(r);
         }
         let record = {
@@ -318,6 +335,7 @@ impl App {
                 record: record.clone(),
                 driven,
                 version,
+                at: std::time::Instant::now(),
             });
             while c.len() > CACHED_RECORDS {
                 c.remove(0);
@@ -329,11 +347,20 @@ impl App {
         Ok(record)
     }
 
-    /// A record loaded when nobody drove its run, at `version`.
-    fn cached(&self, run_id: &str, version: u64) -> Option<Arc<RunRecord>> {
+    /// The record loaded last, if it is still the run's: loaded when nobody drove
+    /// the run and at `version`; or, while a process drives it, loaded less than
+    /// [`SHARED_FOR`] ago (all the live views of a run share one read).
+    fn cached(&self, run_id: &str, version: u64, driven: bool) -> Option<Arc<RunRecord>> {
         let c = self.records.lock().ok()?;
         c.iter()
-            .find(|x| x.record.run_id == run_id && !x.driven && x.version == version)
+            .find(|x| {
+                x.record.run_id == run_id
+                    && if driven {
+                        x.at.elapsed() < SHARED_FOR
+                    } else {
+                        !x.driven && x.version == version
+                    }
+            })
             .map(|x| x.record.clone())
     }
 

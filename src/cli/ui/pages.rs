@@ -427,6 +427,10 @@ fn whole_lines(
     from: u64,
     running: bool,
 ) -> Result<(String, u64, bool), crate::engine::store::StoreError> {
+    // Past the end (a log read from elsewhere, or an odd `from`): nothing yet.
+    if from >= app.state().log_size(run, task, attempt)? {
+        return Ok((String::new(), from, false));
+    }
     let bytes = app.state().read_log(run, task, attempt, from, LOG_CHUNK)?;
     let full = bytes.len() == LOG_CHUNK;
     let take = if running || full {

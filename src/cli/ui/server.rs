@@ -140,8 +140,10 @@ async fn answer(
             .filter(|(k, _)| k != "token")
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect();
+        // Always a path of this server (`//host` would be another site).
+        let path = format!("/{}", path.trim_start_matches('/'));
         let to = if rest.is_empty() {
-            path.clone()
+            path
         } else {
             format!("{path}?{}", rest.join("&"))
         };
@@ -180,10 +182,20 @@ async fn answer(
         if let Err(r) = check_action(&app, &req) {
             return refusal(r);
         }
-        // The body (an action's fields) is small; a larger one is refused.
-        let fields = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
-            Ok(b) => query_pairs(&String::from_utf8_lossy(&b.to_bytes())),
-            Err(_) => return refusal(Refusal::new(413, "request body too large")),
+        // The body (an action's fields) is small, and comes in time: a larger one
+        // is refused, and one that never ends would hold its connection (and,
+        // 256 of them, the server) for ever.
+        let fields = match tokio::time::timeout(
+            HEADER_TIMEOUT,
+            http_body_util::Limited::new(body, MAX_BODY).collect(),
+        )
+        .await
+        {
+            Ok(Ok(b)) => query_pairs(&String::from_utf8_lossy(&b.to_bytes())),
+            Ok(Err(_)) => return refusal(Refusal::new(413, "request body too large")),
+            Err(_) => {
+                return refusal(Refusal::new(408, "the request body did not arrive in time"));
+            }
         };
         return match super::actions::act(&app, &req, fields).await {
             Ok(text) => secured(plain(StatusCode::OK, &text)),
@@ -273,12 +285,18 @@ fn check_host(app: &App, headers: &HeaderMap) -> Result<(), Refusal> {
         Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => n,
         _ => host,
     };
-    let loopback = name.eq_ignore_ascii_case("localhost")
-        || name
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    // An IPv6 address is written in brackets, an IPv4 one or a name without.
+    let ip = match name.strip_prefix('[') {
+        Some(rest) => rest
+            .strip_suffix(']')
+            .and_then(|a| a.parse::<std::net::Ipv6Addr>().ok())
+            .map(std::net::IpAddr::V6),
+        None => name
+            .parse::<std::net::Ipv4Addr>()
+            .ok()
+            .map(std::net::IpAddr::V4),
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback());
     if loopback {
         Ok(())
     } else {

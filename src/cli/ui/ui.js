@@ -247,14 +247,15 @@
     if (m) showTask(decodeURIComponent(m[1]));
   }
 
+  // Read again 2 s after the last answer came (never two at once).
   function workersPage() {
-    setInterval(function () {
+    setTimeout(function again() {
       fetch('/workers').then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
         if (html === null) return;
         var doc = new DOMParser().parseFromString(html, 'text/html');
         var fresh = doc.getElementById('workers-body');
         if (fresh) $('workers-body').replaceWith(document.adoptNode(fresh));
-      });
+      }).catch(function () {}).then(function () { setTimeout(again, 2000); });
     }, 2000);
   }
 })();

@@ -48,22 +48,37 @@ pub async fn workers_page(app: &Arc<App>) -> Result<String, Refusal> {
     ))
 }
 
+/// The connection, made once; a failure is the answer for [`RETRY_CONNECT`]
+/// (requests meanwhile do not each wait for NATS again).
 async fn client(app: &App) -> Result<async_nats::Client, String> {
     let mut held = app.nats_client.lock().await;
-    if let Some(c) = held.as_ref() {
-        return Ok(c.clone());
+    match held.as_ref() {
+        Some(Ok(c)) => return Ok(c.clone()),
+        Some(Err((at, why))) if at.elapsed() < RETRY_CONNECT => return Err(why.clone()),
+        _ => {}
     }
     let url = crate::backends::nats::redact(&app.nats.url);
-    let c = tokio::time::timeout(
+    let made = match tokio::time::timeout(
         CONNECT,
         crate::backends::nats::connect(&app.nats, "dag ui"),
     )
     .await
-    .map_err(|_| format!("No NATS server answered at {url} within {}s: workers exist in distributed deployments (start `dag ui` with --nats URL).", CONNECT.as_secs()))?
-    .map_err(|e| format!("Cannot reach NATS at {url}: {e}. Workers exist in distributed deployments (start `dag ui` with --nats URL)."))?;
-    *held = Some(c.clone());
-    Ok(c)
+    {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(format!(
+            "Cannot reach NATS at {url}: {e}. Workers exist in distributed deployments (start `dag ui` with --nats URL)."
+        )),
+        Err(_) => Err(format!(
+            "No NATS server answered at {url} within {}s: workers exist in distributed deployments (start `dag ui` with --nats URL).",
+            CONNECT.as_secs()
+        )),
+    };
+    *held = Some(made.clone().map_err(|why| (std::time::Instant::now(), why)));
+    made
 }
+
+/// How long a failure to reach NATS stands before the page tries again.
+const RETRY_CONNECT: Duration = Duration::from_secs(10);
 
 async fn facts(app: &Arc<App>) -> Result<String, String> {
     let client = client(app).await?;
