@@ -424,3 +424,60 @@ fn a_sigkilled_run_leaves_no_nested_temp_dir_and_follows_no_link() {
     assert!(gone, "left behind: {:?}", entries_with(&tmp, ""));
     assert!(outside.join("keep").exists(), "a link was followed");
 }
+
+#[test]
+fn a_run_is_named_by_latest_or_by_the_start_of_its_id() {
+    let env = Env::new();
+    env.write("a.yaml", "name: a\ntasks:\n  t:\n    command: echo first\n");
+    env.write(
+        "b.yaml",
+        "name: b\ntasks:\n  t:\n    command: echo second; exit 3\n",
+    );
+    let (_, first) = env.run_json("a.yaml", &[]);
+    let (_, second) = env.run_json("b.yaml", &[]);
+    let (first, second) = (
+        first["run_id"].as_str().unwrap().to_string(),
+        second["run_id"].as_str().unwrap().to_string(),
+    );
+    // `latest` wherever a run id is taken.
+    let status = env.run(&["status", "latest", "--output", "json"]);
+    assert_eq!(status.json()["run_id"], second.as_str());
+    let logs = env.run(&["logs", "latest", "t"]);
+    assert_eq!(logs.stdout, "second\n");
+    assert!(
+        env.run(&["report", "latest"]).stdout.contains(&second),
+        "report latest"
+    );
+    assert!(
+        env.run(&["graph", "latest"]).stdout.contains(&second),
+        "graph latest"
+    );
+    // The start of one id.
+    let (shared, _) = first
+        .char_indices()
+        .zip(second.chars())
+        .find(|((_, a), b)| a != b)
+        .map(|((i, _), _)| first.split_at(i))
+        .unwrap();
+    let unique = &first[..shared.len() + 1];
+    let logs = env.run(&["logs", unique, "t"]);
+    assert_eq!(logs.stdout, "first\n", "{}", logs.stderr);
+    // The start of two: exit 2, naming them, newest first.
+    let both = env.run(&["status", shared]);
+    both.code(2);
+    assert!(
+        both.stderr
+            .contains(&format!("`{shared}` is the start of 2 runs' ids"))
+            && both
+                .stderr
+                .contains(&format!("the newest: {second}, {first}")),
+        "{}",
+        both.stderr
+    );
+    // No run starts so: not found.
+    env.run(&["status", "1999"]).code(2);
+    // `dag retry` too.
+    env.write("b.yaml", "name: b\ntasks:\n  t:\n    command: echo again\n");
+    let retried = env.run(&["retry", &second[..shared.len() + 1], "--output", "quiet"]);
+    retried.code(1);
+}

@@ -469,6 +469,9 @@ impl StateStore for FileStore {
             // Not followed: a planted link is no file of the run.
             match fs::symlink_metadata(dir.join(name)) {
                 Ok(m) => (m.ino(), m.len(), m.mtime(), m.mtime_nsec()).hash(&mut h),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == "run.json" => {
+                    return Err(StoreError::NotFound(run_id.to_string()));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0u8.hash(&mut h),
                 Err(e) => return Err(io_err("read", &dir.join(name))(e)),
             }
@@ -780,6 +783,28 @@ mod tests {
                 reason: None,
             },
         ]
+    }
+
+    #[test]
+    fn a_run_s_version_changes_with_its_events_and_names_only_runs() {
+        let (_dir, store, mut record, mut w) = created();
+        w.commit(&record, true).unwrap();
+        let before = store.run_version(&record.run_id).unwrap();
+        assert_eq!(store.run_version(&record.run_id).unwrap(), before);
+        for e in first_events() {
+            record.apply(&e).unwrap();
+            w.append(&e).unwrap();
+        }
+        w.commit(&record, false).unwrap();
+        assert_ne!(store.run_version(&record.run_id).unwrap(), before);
+        assert!(matches!(
+            store.run_version("latest"),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.run_version("../x"),
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[test]

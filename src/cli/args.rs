@@ -99,8 +99,8 @@ pub enum Command {
 /// `dag graph`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The DAG file, or a run id: then each task shows its state (coloured), and a
-    /// mapped task's instances are one node.
+    /// The DAG file, or a run id (or `latest`) when no such file exists: then each
+    /// task shows its state (coloured), and a mapped task's instances are one node.
     pub file: PathBuf,
 
     /// Output format.
@@ -226,7 +226,7 @@ pub struct WorkersArgs {
 /// `dag cancel`.
 #[derive(Debug, Args)]
 pub struct CancelArgs {
-    /// The run.
+    /// The run: its id, the start of one run's id, or `latest`.
     #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: String,
 }
@@ -282,7 +282,7 @@ pub struct RunArgs {
 /// `dag retry`.
 #[derive(Debug, Args)]
 pub struct RetryArgs {
-    /// The run.
+    /// The run: its id, the start of one run's id, or `latest`.
     #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: String,
 
@@ -432,7 +432,8 @@ pub struct ValidateArgs {
 /// `dag status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The run [default: the latest run].
+    /// The run: its id, the start of one run's id, or `latest` [default: the
+    /// latest run].
     #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: Option<String>,
 
@@ -506,7 +507,8 @@ pub enum RunStateArg {
 /// `dag report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The run [default: the latest run].
+    /// The run: its id, the start of one run's id, or `latest` [default: the
+    /// latest run].
     #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: Option<String>,
 
@@ -533,7 +535,7 @@ pub enum ReportFormat {
 /// `dag logs`.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The run.
+    /// The run: its id, the start of one run's id, or `latest`.
     #[arg(add = ArgValueCandidates::new(run_id_candidates))]
     pub run_id: String,
 

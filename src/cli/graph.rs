@@ -17,9 +17,14 @@ pub fn graph(
     store: impl FnOnce() -> Result<super::setup::Store, CliError>,
 ) -> Result<u8, CliError> {
     if !args.file.exists()
-        && let Some(id) = args.file.to_str().filter(|s| looks_like_run_id(s))
+        && let Some(id) = args
+            .file
+            .to_str()
+            .filter(|s| *s == super::setup::LATEST || looks_like_run_id(s))
     {
-        return run_graph(id, args.format, runners, &store()?);
+        let store = store()?;
+        let id = super::setup::run_id(store.state(), Some(id))?;
+        return run_graph(&id, args.format, runners, &store);
     }
     let mut options = super::setup::load_options(&runners, Vec::new());
     options.task_types = None;

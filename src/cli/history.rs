@@ -10,11 +10,10 @@ use super::args::{
 use super::exit::{self, CliError};
 use super::output;
 use super::report;
-use super::setup::Store;
+use super::setup::{self, Store};
 use super::text::format_ms;
 use crate::engine::record::RunRecord;
 use crate::engine::state::{RunState, TaskState};
-use crate::engine::store::StoreError;
 use crate::engine::time::Timestamp;
 
 /// A note for a run that says `running` but that no process drives any more.
@@ -39,10 +38,7 @@ pub fn report(
         Store::Nats(_) => None,
     };
     let file = super::junit::ReportFile::open_arg(args.out.as_deref(), state.as_deref())?;
-    let id = match args.run_id {
-        Some(id) => id,
-        None => latest_id(store)?,
-    };
+    let id = setup::run_id(store.state(), args.run_id.as_deref())?;
     let record = store.state().load_run(&id)?;
     let dag = report::dag_of_run(&record, runners);
     let dag = dag.as_ref().map_err(String::as_str);
@@ -62,20 +58,9 @@ pub fn report(
     Ok(exit::SUCCESS)
 }
 
-fn latest_id(store: &Store) -> Result<String, CliError> {
-    store
-        .state()
-        .run_ids()?
-        .pop()
-        .ok_or(CliError::Store(StoreError::Empty))
-}
-
 /// `dag status [RUN_ID]`.
 pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
-    let id = match args.run_id {
-        Some(id) => id,
-        None => latest_id(store)?,
-    };
+    let id = setup::run_id(store.state(), args.run_id.as_deref())?;
     let mut record = store.state().load_run(&id)?;
     if args.watch {
         // Follow the run: show it each time it changes, until it ends.
@@ -241,7 +226,8 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
 
 /// `dag logs RUN_ID [TASK]`.
 pub fn logs(args: LogsArgs, store: &Store) -> Result<u8, CliError> {
-    let record = store.state().load_run(&args.run_id)?;
+    let id = setup::run_id(store.state(), Some(&args.run_id))?;
+    let record = store.state().load_run(&id)?;
     if let Some(task) = &args.task
         && !record.tasks.iter().any(|t| t.id == task)
     {

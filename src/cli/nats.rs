@@ -284,10 +284,20 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
 /// request that the driving `dag run` answers. When nobody answers, or NATS cannot
 /// be reached, the run is unknown: a usage error (exit 2), never a NATS error.
 pub fn cancel(
-    args: CancelArgs,
+    mut args: CancelArgs,
     store: Result<setup::Store, CliError>,
     nats: &NatsArgs,
 ) -> Result<u8, CliError> {
+    use crate::engine::store::StoreError;
+    // `latest`, or the start of one run's id in the store; an id the store does
+    // not hold may name a run driven elsewhere, and is asked over NATS as it is.
+    if let Ok(store) = &store {
+        match setup::run_id(store.state(), Some(&args.run_id)) {
+            Ok(id) => args.run_id = id,
+            Err(CliError::Store(StoreError::NotFound(_) | StoreError::Empty)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     // The run id becomes a subject (`dag.control.<run>`).
     if !wire::valid_run_id(&args.run_id) {
         return Err(CliError::usage(
@@ -295,7 +305,6 @@ pub fn cancel(
             Some(format!("run ids use only {}", wire::RUN_ID_RULE)),
         ));
     }
-    use crate::engine::store::StoreError;
     let store = match store {
         Ok(store) => Some(store),
         // No file store yet means no runs in it.

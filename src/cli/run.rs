@@ -180,7 +180,8 @@ pub fn retry(
         nats,
     )?;
     let store = pipeline.store()?;
-    let record = store.load_run(&args.run_id)?;
+    let run_id = setup::run_id(store.as_ref(), Some(&args.run_id))?;
+    let record = store.load_run(&run_id)?;
     // Checked here too, so that a run that cannot be retried says so before a
     // runtime or a NATS connection is set up.
     let groups = progress_groups(&args.exec, &pipeline.definition_of(&record)?);
@@ -190,7 +191,7 @@ pub fn retry(
         pipeline,
         groups,
         Target::Retry {
-            run_id: args.run_id,
+            run_id,
             task: args.task,
         },
     )
