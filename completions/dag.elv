@@ -41,6 +41,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
             cand graph 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid'
             cand ui 'Serve a web view of the runs in the state store: runs, each run''s graph, timeline, tasks and logs (live), each DAG''s history, the workers, and retry/cancel buttons'
+            cand init 'Write a commented starter DAG file, dag.yaml, in the current directory'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
@@ -302,6 +303,20 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dag;init'= {
+            cand --file 'Write it here instead'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour and progress bars on stderr'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dag;completions'= {
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
             cand --color 'When to use colour and progress bars on stderr'
@@ -355,6 +370,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
             cand graph 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid'
             cand ui 'Serve a web view of the runs in the state store: runs, each run''s graph, timeline, tasks and logs (live), each DAG''s history, the workers, and retry/cancel buttons'
+            cand init 'Write a commented starter DAG file, dag.yaml, in the current directory'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
@@ -386,6 +402,8 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;help;graph'= {
         }
         &'dag;help;ui'= {
+        }
+        &'dag;help;init'= {
         }
         &'dag;help;completions'= {
         }

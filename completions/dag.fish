@@ -48,6 +48,7 @@ complete -c dag -n "__fish_dag_needs_command" -f -a "workers" -d 'List the worke
 complete -c dag -n "__fish_dag_needs_command" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
 complete -c dag -n "__fish_dag_needs_command" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
 complete -c dag -n "__fish_dag_needs_command" -f -a "ui" -d 'Serve a web view of the runs in the state store: runs, each run\'s graph, timeline, tasks and logs (live), each DAG\'s history, the workers, and retry/cancel buttons'
+complete -c dag -n "__fish_dag_needs_command" -f -a "init" -d 'Write a commented starter DAG file, dag.yaml, in the current directory'
 complete -c dag -n "__fish_dag_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c dag -n "__fish_dag_needs_command" -f -a "man" -d 'Write man pages for dag and each command'
 complete -c dag -n "__fish_dag_needs_command" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
@@ -296,6 +297,19 @@ complete -c dag -n "__fish_dag_using_subcommand ui" -l nats-ca -d 'A CA certific
 complete -c dag -n "__fish_dag_using_subcommand ui" -l read-only -d 'Show runs, but offer no retry or cancel'
 complete -c dag -n "__fish_dag_using_subcommand ui" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand ui" -s V -l version -d 'Print version'
+complete -c dag -n "__fish_dag_using_subcommand init" -l file -d 'Write it here instead' -r -F
+complete -c dag -n "__fish_dag_using_subcommand init" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand init" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand init" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand init" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand init" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand init" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand init" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dag -n "__fish_dag_using_subcommand init" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand completions" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand completions" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
@@ -333,20 +347,21 @@ complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-creds -d 'A NATS
 complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand schema" -s V -l version -d 'Print version'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "run" -d 'Run a DAG file'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "validate" -d 'Check DAG files and report every problem'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "status" -d 'Show the state of a run (the latest one by default)'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "runs" -d 'List past runs, newest first'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "logs" -d 'Print the logs of a run\'s tasks'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "workers" -d 'List the workers and the depth of each queue'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "ui" -d 'Serve a web view of the runs in the state store: runs, each run\'s graph, timeline, tasks and logs (live), each DAG\'s history, the workers, and retry/cancel buttons'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "man" -d 'Write man pages for dag and each command'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui completions man schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "run" -d 'Run a DAG file'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "validate" -d 'Check DAG files and report every problem'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "status" -d 'Show the state of a run (the latest one by default)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "runs" -d 'List past runs, newest first'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "logs" -d 'Print the logs of a run\'s tasks'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "workers" -d 'List the workers and the depth of each queue'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "ui" -d 'Serve a web view of the runs in the state store: runs, each run\'s graph, timeline, tasks and logs (live), each DAG\'s history, the workers, and retry/cancel buttons'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "init" -d 'Write a commented starter DAG file, dag.yaml, in the current directory'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "man" -d 'Write man pages for dag and each command'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "prune" -d 'Delete runs that ended longer ago than a given age'

@@ -429,3 +429,59 @@ fn bash_completes_run_ids_and_task_ids() {
     let retry_tasks = dynamic_bash(&env, &["dag", "retry", &id, "--task", "ex"]);
     assert_eq!(retry_tasks, ["extract"]);
 }
+
+#[test]
+fn init_writes_a_starter_that_runs_as_the_default_file_and_stdin_works_too() {
+    let env = Env::new();
+    // No file given and none here: say what to do.
+    let none = env.run(&["run"]);
+    none.code(2);
+    assert!(
+        none.stderr
+            .contains("no DAG file given, and no dag.yaml in this directory")
+            && none.stderr.contains("dag init"),
+        "{}",
+        none.stderr
+    );
+    let init = env.run(&["init", "starter"]);
+    init.code(0);
+    assert_eq!(init.stdout, "wrote dag.yaml: run it with `dag run`\n");
+    // It never overwrites.
+    env.run(&["init"]).code(2);
+    env.run(&["validate", "dag.yaml"]).code(0);
+    let run = env.run(&["run", "--output", "json"]);
+    run.code(0);
+    let doc = run.json();
+    assert_eq!(doc["dag"], "starter");
+    assert_eq!(doc["tasks"].as_array().unwrap().len(), 7, "{doc}");
+    // `-` reads the DAG from standard input.
+    let text = std::fs::read_to_string(env.path().join("dag.yaml")).unwrap();
+    for args in [
+        &["run", "-", "--output", "json"][..],
+        &["validate", "-"][..],
+    ] {
+        let mut child = env
+            .cmd(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A name that cannot name a DAG.
+    env.run(&["init", "two words", "--file", "other.yaml"])
+        .code(2);
+}

@@ -88,6 +88,8 @@ pub enum Command {
     /// timeline, tasks and logs (live), each DAG's history, the workers, and
     /// retry/cancel buttons.
     Ui(UiArgs),
+    /// Write a commented starter DAG file, dag.yaml, in the current directory.
+    Init(InitArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Write man pages for dag and each command.
@@ -231,6 +233,17 @@ pub struct CancelArgs {
     pub run_id: String,
 }
 
+/// `dag init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The DAG's name [default: the current directory's name].
+    pub name: Option<String>,
+
+    /// Write it here instead.
+    #[arg(long, value_name = "FILE", default_value = "dag.yaml")]
+    pub file: PathBuf,
+}
+
 /// `dag ui`.
 #[derive(Debug, Args)]
 pub struct UiArgs {
@@ -258,8 +271,9 @@ pub struct UiArgs {
 /// `dag run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The DAG file.
-    pub file: PathBuf,
+    /// The DAG file; `-` reads it from standard input [default: dag.yaml in the
+    /// current directory].
+    pub file: Option<PathBuf>,
 
     /// Override a param: KEY=VALUE (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
@@ -423,8 +437,8 @@ pub enum OutputArg {
 /// `dag validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// DAG files to check; `*` and `?` patterns are expanded (quoted, so the shell
-    /// leaves them alone).
+    /// DAG files to check (`-` reads one from standard input); `*` and `?`
+    /// patterns are expanded (quoted, so the shell leaves them alone).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }

@@ -11,6 +11,7 @@ mod fixtures;
 pub mod graph;
 pub mod history;
 pub mod html;
+pub mod init;
 pub mod junit;
 pub mod markdown;
 pub mod nats;
@@ -193,6 +194,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         Command::Cancel(a) => nats::cancel(a, history(), &cli.nats),
         Command::Graph(a) => graph::graph(a, runners, history),
         Command::Ui(a) => ui::ui(a, cli.state, state_dir, &cli.nats, runners),
+        Command::Init(a) => init::init(a),
         Command::Completions(a) => docs::completions(a.shell),
         Command::Man(a) => docs::man(&a.out),
         Command::Schema => {

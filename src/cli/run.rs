@@ -36,7 +36,8 @@ pub fn run(
     for (k, v) in &args.params {
         pipeline = pipeline.param(k, v);
     }
-    let dag = pipeline.load(&args.file)?;
+    let path = setup::dag_file(args.file.as_deref())?;
+    let dag = pipeline.load(&path)?;
     release_freed_memory();
     let dag = if args.only.is_empty() {
         dag
@@ -50,7 +51,7 @@ pub fn run(
                 format!(
                     "--only: no task `{}` in {}",
                     unknown.join("`, `"),
-                    args.file.display()
+                    path.display()
                 ),
                 help,
             )
@@ -62,7 +63,7 @@ pub fn run(
     }
     // An unusable state directory is reported before anything runs.
     pipeline.store()?;
-    let file = args.file.display().to_string();
+    let file = path.display().to_string();
     let groups = progress_groups(&args.exec, &dag);
     drive(
         args.exec,

@@ -247,3 +247,22 @@ pub fn run_id(store: &dyn StateStore, arg: Option<&str>) -> Result<String, CliEr
         }
     }
 }
+
+/// The DAG file `dag run` uses when given none (in the current directory).
+pub const DEFAULT_FILE: &str = "dag.yaml";
+
+/// What a command reads as its DAG file: `-` is standard input; none is
+/// [`DEFAULT_FILE`], which must exist.
+pub fn dag_file(arg: Option<&Path>) -> Result<PathBuf, CliError> {
+    match arg {
+        Some(p) if p == Path::new("-") => Ok(PathBuf::from("/dev/stdin")),
+        Some(p) => Ok(p.to_path_buf()),
+        None if Path::new(DEFAULT_FILE).exists() => Ok(PathBuf::from(DEFAULT_FILE)),
+        None => Err(CliError::usage(
+            format!("no DAG file given, and no {DEFAULT_FILE} in this directory"),
+            Some(format!(
+                "name one (`dag run etl.yaml`), write a starter {DEFAULT_FILE} with `dag init`, or pipe one in with `dag run -`"
+            )),
+        )),
+    }
+}

@@ -19,6 +19,10 @@ pub fn validate(
     let mut ok = true;
     let mut files = Vec::new();
     for f in &args.files {
+        if f == std::path::Path::new("-") {
+            files.push(setup::dag_file(Some(f))?);
+            continue;
+        }
         match expand(f) {
             Some(found) if found.is_empty() => {
                 ok = false;
