@@ -78,7 +78,7 @@ impl FnRunner {
         let mut r = FnRunner::empty();
         r.register("noop", |_ctx| async { Ok(Outputs::new()) });
         r.register("sleep", |ctx| async move {
-            let d = humantime::parse_duration(ctx.args.trim())
+            let d = crate::engine::text::parse_duration(&ctx.args)
                 .map_err(|e| format!("sleep: invalid duration `{}`: {e}", ctx.args))?;
             tokio::time::sleep(d).await;
             Ok(Outputs::new())

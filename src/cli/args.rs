@@ -566,7 +566,7 @@ pub struct LogsArgs {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s)
+    crate::engine::text::parse_duration(s)
         .map_err(|e| format!("invalid duration `{s}`: {e} (write e.g. 30s, 10m, 1h)"))
 }
 

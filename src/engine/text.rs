@@ -85,3 +85,62 @@ mod percent_tests {
         assert_eq!(percent_decode("%E2%9C%93"), "✓");
     }
 }
+
+/// A duration such as `500ms`, `30s`, `10m`, `1h30m` or `2d`, or what is wrong
+/// with it in dag's own words (the one reading of durations: the file format, the
+/// command line, the built-in functions).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    use humantime::DurationError as E;
+    humantime::parse_duration(s.trim()).map_err(|e| match e {
+        E::Empty => "it is empty".to_string(),
+        E::UnknownUnit { unit, .. } if unit.is_empty() => {
+            "a number needs a unit, e.g. 30s or 500ms".to_string()
+        }
+        E::UnknownUnit { unit, .. } => format!(
+            "`{}` is not a unit of time (ms, s, m, h, d, ...)",
+            printable(&unit)
+        ),
+        E::NumberExpected(_) => "a duration starts with a number, e.g. 30s".to_string(),
+        E::InvalidCharacter(at) => {
+            let c = s.trim().get(at..).and_then(|r| r.chars().next());
+            format!(
+                "`{}` cannot be part of a duration",
+                printable(&c.map(String::from).unwrap_or_default())
+            )
+        }
+        E::NumberOverflow => "it is too large".to_string(),
+    })
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_and_their_errors_speak_plainly() {
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 500ms "), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration(""), Err("it is empty".to_string()));
+        assert_eq!(
+            parse_duration("10"),
+            Err("a number needs a unit, e.g. 30s or 500ms".to_string())
+        );
+        assert_eq!(
+            parse_duration("5 parsecs"),
+            Err("`parsecs` is not a unit of time (ms, s, m, h, d, ...)".to_string())
+        );
+        assert_eq!(
+            parse_duration("forever"),
+            Err("a duration starts with a number, e.g. 30s".to_string())
+        );
+        assert_eq!(
+            parse_duration("5s!"),
+            Err("`!` cannot be part of a duration".to_string())
+        );
+        assert_eq!(
+            parse_duration("99999999999999999999999h"),
+            Err("it is too large".to_string())
+        );
+    }
+}

@@ -182,7 +182,7 @@ async fn read_object<T: for<'de> Deserialize<'de>>(
 pub fn lease() -> Duration {
     std::env::var("DAG_NATS_LEASE")
         .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
+        .and_then(|v| crate::engine::text::parse_duration(&v).ok())
         .unwrap_or(Duration::from_secs(15))
 }
 

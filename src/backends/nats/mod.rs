@@ -71,7 +71,7 @@ impl Timing {
         let duration = |var: &str, default: u64| {
             std::env::var(var)
                 .ok()
-                .and_then(|v| humantime::parse_duration(&v).ok())
+                .and_then(|v| crate::engine::text::parse_duration(&v).ok())
                 .unwrap_or(Duration::from_secs(default))
         };
         Timing {

@@ -342,7 +342,7 @@ impl Checker<'_, '_> {
 
     pub(super) fn duration(&mut self, node: &Node, key: &str) -> Option<Duration> {
         let raw = self.string(node, key)?;
-        match humantime::parse_duration(raw.trim()) {
+        match crate::engine::text::parse_duration(&raw) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.report(
