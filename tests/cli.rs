@@ -428,6 +428,11 @@ fn bash_completes_run_ids_and_task_ids() {
     assert_eq!(tasks, ["transform"]);
     let retry_tasks = dynamic_bash(&env, &["dag", "retry", &id, "--task", "ex"]);
     assert_eq!(retry_tasks, ["extract"]);
+    // After a run id (or `latest`, or the start of one), `logs` offers its tasks.
+    for run in [id.as_str(), "latest", &id[..id.len() - 2]] {
+        let log_tasks = dynamic_bash(&env, &["dag", "logs", run, "tr"]);
+        assert_eq!(log_tasks, ["transform"], "{run}");
+    }
 }
 
 #[test]

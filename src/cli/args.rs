@@ -554,6 +554,7 @@ pub struct LogsArgs {
     pub run_id: String,
 
     /// Only this task [default: every task].
+    #[arg(add = ArgValueCandidates::new(task_id_candidates))]
     pub task: Option<String>,
 
     /// Only this attempt [default: every attempt].

@@ -45,10 +45,14 @@ pub fn task_id_candidates() -> Vec<clap_complete::CompletionCandidate> {
             Ok(dag) => dag.spec.tasks.iter().map(|t| t.id.to_string()).collect(),
             Err(_) => Vec::new(),
         }
-    } else if let Some(run) = after("retry") {
+    } else if let Some(run) = after("retry").or_else(|| after("logs")) {
+        // The run as the command will read it: `latest`, or the start of an id.
         crate::embed::default_state_dir()
             .and_then(|d| crate::backends::file_store::FileStore::open_existing(&d).ok())
-            .and_then(|s| crate::engine::store::StateStore::load_run(&s, &run).ok())
+            .and_then(|s| {
+                let id = super::setup::run_id(&s, Some(&run)).ok()?;
+                crate::engine::store::StateStore::load_run(&s, &id).ok()
+            })
             .map(|r| r.tasks.into_iter().map(|t| t.id.into()).collect())
             .unwrap_or_default()
     } else {
