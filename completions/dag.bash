@@ -273,7 +273,7 @@ _dag() {
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "text dot mermaid" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text dot mermaid json" -- "${cur}"))
                     return 0
                     ;;
                 --state-dir)

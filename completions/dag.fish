@@ -269,7 +269,8 @@ complete -c dag -n "__fish_dag_using_subcommand cancel" -s h -l help -d 'Print h
 complete -c dag -n "__fish_dag_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand graph" -l format -d 'Output format' -r -f -a "text\t'A readable tree of the tasks in order, with their dependencies'
 dot\t'Graphviz DOT (`dag graph f.yaml --format dot | dot -Tsvg > f.svg`)'
-mermaid\t'A Mermaid flowchart (for Markdown)'"
+mermaid\t'A Mermaid flowchart (for Markdown)'
+json\t'JSON: the tasks (or, for a run, the nodes with their states) and what each waits for'"
 complete -c dag -n "__fish_dag_using_subcommand graph" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand graph" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'

@@ -153,6 +153,48 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         !env.path().join("state").exists(),
         "a dry run creates no state"
     );
+    // As JSON: the same plan, and the same graph as `dag graph --format json`.
+    let plan = env.run(&[
+        "run",
+        "p.yaml",
+        "--dry-run",
+        "--param",
+        "who=you",
+        "-o",
+        "json",
+        "-p",
+        "3",
+    ]);
+    let doc = plan.json();
+    assert_eq!(doc["executor"], "local");
+    assert_eq!(doc["parallel"], 3);
+    assert_eq!(doc["waves"], 2);
+    let tasks: Vec<(String, u64, String)> = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["wave"].as_u64().unwrap(),
+                t["command"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("a".into(), 1, "touch ran; echo hello you".into()),
+            ("b".into(), 2, "true".into()),
+            ("c".into(), 1, "true".into()),
+        ]
+    );
+    let graph = env.run(&["graph", "p.yaml", "--format", "json"]).json();
+    assert_eq!(graph["tasks"][1], doc["tasks"][1]);
+    assert_eq!(graph["tasks"][0]["command"], "touch ran; echo hello world");
+    assert!(!env.path().join("ran").exists());
+    env.run(&["run", "p.yaml", "--dry-run", "-q"]).code(0);
+    assert_eq!(env.run(&["run", "p.yaml", "--dry-run", "-q"]).stdout, "");
 }
 
 #[test]

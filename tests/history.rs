@@ -452,6 +452,13 @@ fn a_run_is_named_by_latest_or_by_the_start_of_its_id() {
         env.run(&["graph", "latest"]).stdout.contains(&second),
         "graph latest"
     );
+    let graph = env.run(&["graph", "latest", "--format", "json"]).json();
+    assert_eq!(graph["run_id"], second.as_str());
+    assert_eq!(graph["state"], "failed");
+    assert_eq!(
+        graph["nodes"],
+        serde_json::json!([{"name": "t", "mapped": false, "type": "bash", "state": "failed", "counts": {"failed": 1}}])
+    );
     // The start of one id.
     let (shared, _) = first
         .char_indices()

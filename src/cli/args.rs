@@ -119,6 +119,9 @@ pub enum GraphFormat {
     Dot,
     /// A Mermaid flowchart (for Markdown).
     Mermaid,
+    /// JSON: the tasks (or, for a run, the nodes with their states) and what
+    /// each waits for.
+    Json,
 }
 
 /// `dag completions`.

@@ -33,6 +33,7 @@ pub fn graph(
         GraphFormat::Text => text(&dag),
         GraphFormat::Dot => dot(&dag),
         GraphFormat::Mermaid => mermaid(&dag),
+        GraphFormat::Json => pretty(&json(&dag)),
     })?;
     Ok(exit::SUCCESS)
 }
@@ -74,8 +75,53 @@ fn run_graph(
         GraphFormat::Text => graph.text(&record, super::output::stdout_color()),
         GraphFormat::Dot => graph.dot(),
         GraphFormat::Mermaid => graph.mermaid(None).unwrap_or_default(),
+        GraphFormat::Json => pretty(&graph.json(&record)),
     })?;
     Ok(exit::SUCCESS)
+}
+
+/// Each task's wave: one more than its deepest upstream task's (the first is 0).
+pub fn waves(dag: &Dag) -> Vec<usize> {
+    let mut wave = vec![0usize; dag.len()];
+    for t in dag.topological_order() {
+        wave[t] = dag.upstream[t]
+            .iter()
+            .map(|&u| wave[u] + 1)
+            .max()
+            .unwrap_or(0);
+    }
+    wave
+}
+
+/// The graph as JSON (`dag graph --format json`, `dag run --dry-run -o json`):
+/// the tasks in the order the sequential executor starts them, each with its
+/// type, what it runs (secrets masked), what it waits for, its trigger rule and
+/// its wave (tasks of a wave may run at once).
+pub fn json(dag: &Dag) -> serde_json::Value {
+    let secrets = dag.spec.secrets();
+    let wave = waves(dag);
+    let tasks: Vec<serde_json::Value> = dag
+        .topological_order()
+        .into_iter()
+        .map(|i| {
+            let t = dag.task(i);
+            serde_json::json!({
+                "id": t.id.as_str(),
+                "type": t.kind.type_name(),
+                "label": t.label(),
+                "command": secrets.mask(&t.kind.summary()),
+                "depends_on": t.depends_on.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                "trigger_rule": rule_name(t.trigger_rule),
+                "wave": wave[i] + 1,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": 1,
+        "name": dag.spec.name,
+        "waves": wave.iter().max().map_or(0, |w| w + 1),
+        "tasks": tasks,
+    })
 }
 
 /// Tasks in the order the sequential executor starts them (if all succeed), each
@@ -333,6 +379,43 @@ impl<'a> RunGraph<'a> {
         }
     }
 
+    /// The run's graph as JSON: each node (a task, or a mapped task's instances)
+    /// with its state and its tasks counted by state, and the edges between them
+    /// by node name.
+    pub fn json(&self, record: &RunRecord) -> serde_json::Value {
+        let nodes: Vec<serde_json::Value> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let counts: serde_json::Map<String, serde_json::Value> = n
+                    .counts
+                    .iter()
+                    .map(|(s, k)| (s.as_str().to_string(), k.into()))
+                    .collect();
+                serde_json::json!({
+                    "name": n.name,
+                    "mapped": n.mapped,
+                    "type": self.dag.task(n.task).kind.type_name(),
+                    "state": n.state.as_str(),
+                    "counts": counts,
+                })
+            })
+            .collect();
+        let edges: Vec<[&str; 2]> = self
+            .edges
+            .iter()
+            .map(|&(a, b)| [self.nodes[a].name.as_str(), self.nodes[b].name.as_str()])
+            .collect();
+        serde_json::json!({
+            "version": 1,
+            "run_id": record.run_id,
+            "name": self.dag.spec.name,
+            "state": record.state.as_str(),
+            "nodes": nodes,
+            "edges": edges,
+        })
+    }
+
     /// The Mermaid flowchart, each node coloured by its state; `None` past
     /// `max_nodes` nodes.
     pub fn mermaid(&self, max_nodes: Option<usize>) -> Option<String> {
@@ -439,6 +522,13 @@ pub fn mermaid_label(s: &str) -> String {
         }
     }
     out
+}
+
+/// JSON as `dag` prints it: indented, with a final newline.
+fn pretty(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
 }
 
 #[cfg(test)]

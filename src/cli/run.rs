@@ -58,7 +58,24 @@ pub fn run(
         })?
     };
     if args.dry_run {
-        output::print(&plan(&dag, &args.exec))?;
+        let shown = if args.exec.quiet {
+            OutputArg::Quiet
+        } else {
+            args.exec.output
+        };
+        match shown {
+            OutputArg::Json => {
+                let mut doc = super::graph::json(&dag);
+                doc["executor"] = format!("{:?}", args.exec.executor).to_lowercase().into();
+                doc["parallel"] = args.exec.parallel.into();
+                output::print(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                ))?;
+            }
+            OutputArg::Quiet => {}
+            OutputArg::Table => output::print(&plan(&dag, &args.exec))?,
+        }
         return Ok(exit::SUCCESS);
     }
     // An unusable state directory is reported before anything runs.
@@ -120,15 +137,7 @@ fn with_state(
 /// then every task in the sequential order with what it would run.
 fn plan(dag: &crate::engine::graph::Dag, exec: &ExecArgs) -> String {
     let order = dag.topological_order();
-    // A task's wave is one more than its deepest upstream task's.
-    let mut wave = vec![0usize; dag.len()];
-    for &t in &order {
-        wave[t] = dag.upstream[t]
-            .iter()
-            .map(|&u| wave[u] + 1)
-            .max()
-            .unwrap_or(0);
-    }
+    let wave = super::graph::waves(dag);
     let waves = wave.iter().max().map_or(0, |w| w + 1);
     let mut out = format!(
         "plan for {} ({} task{}, {} wave{}, executor {}{}):\n",
