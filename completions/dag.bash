@@ -1262,12 +1262,16 @@ _dag() {
             return 0
             ;;
         dag__subcmd__validate)
-            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --format --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json github" -- "${cur}"))
+                    return 0
+                    ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -82,6 +82,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --version 'Print version'
         }
         &'dag;validate'= {
+            cand --format 'How problems are told: rendered for people (on stderr), as one JSON document, or as GitHub Actions annotations (`::error file=…,line=…::…`), both on stdout'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
             cand --color 'When to use colour and progress bars on stderr'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'

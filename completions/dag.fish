@@ -86,6 +86,9 @@ complete -c dag -n "__fish_dag_using_subcommand run" -s v -l verbose -d 'Stream 
 complete -c dag -n "__fish_dag_using_subcommand run" -s q -l quiet -d 'Print nothing (same as `--output quiet`): the exit code tells'
 complete -c dag -n "__fish_dag_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand run" -s V -l version -d 'Print version'
+complete -c dag -n "__fish_dag_using_subcommand validate" -l format -d 'How problems are told: rendered for people (on stderr), as one JSON document, or as GitHub Actions annotations (`::error file=…,line=…::…`), both on stdout' -r -f -a "text\t'Each problem with its source lines'
+json\t'`{"files": [{"file", "ok", "problems": [{"message", "line", ...}]}]}`'
+github\t'GitHub Actions workflow commands: an annotation per problem'"
 complete -c dag -n "__fish_dag_using_subcommand validate" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand validate" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'

@@ -302,3 +302,78 @@ fn a_ten_thousand_task_cycle_is_reported_quickly_and_compactly() {
     assert!(run.stderr.len() < 4096, "{} bytes", run.stderr.len());
     assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
 }
+
+#[test]
+fn problems_as_json_and_as_github_annotations() {
+    let env = Env::new();
+    env.write(
+        "good.yaml",
+        "name: good\ntasks:\n  a: { command: 'true' }\n",
+    );
+    // A comma and a colon in the name, a problem whose help makes a second line.
+    env.write(
+        "odd,name:1.yaml",
+        "name: odd\ndefaults:\n  timeout: forever\ntasks:\n  a: { command: 'true', depends_on: [b] }\n",
+    );
+    let json = env.run(&[
+        "validate",
+        "good.yaml",
+        "odd,name:1.yaml",
+        "--format",
+        "json",
+    ]);
+    json.code(2);
+    let doc = json.json();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["files"][0]["ok"], true);
+    assert_eq!(doc["files"][0]["tasks"], 1);
+    let problems = doc["files"][1]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{doc}");
+    assert_eq!(problems[0]["line"], 3);
+    assert_eq!(problems[0]["column"], 12);
+    assert_eq!(
+        problems[0]["help"],
+        "write a duration such as 500ms, 30s, 10m or 1h30m"
+    );
+    // The text render names the same place.
+    let text = env.run(&["validate", "odd,name:1.yaml"]);
+    assert!(
+        text.stderr.contains("odd,name:1.yaml:3:12"),
+        "{}",
+        text.stderr
+    );
+
+    let gh = env.run(&[
+        "validate",
+        "good.yaml",
+        "odd,name:1.yaml",
+        "--format",
+        "github",
+    ]);
+    gh.code(2);
+    let lines: Vec<&str> = gh.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", gh.stdout);
+    // As GitHub documents workflow commands: `::error file=F,line=L,col=C,...::M`,
+    // with `%`, CR and LF escaped in the message and also `:` and `,` in values.
+    for line in &lines {
+        let rest = line.strip_prefix("::error ").expect(line);
+        let (props, message) = rest.split_once("::").expect(line);
+        for prop in props.split(',') {
+            let (k, v) = prop.split_once('=').expect(prop);
+            assert!(
+                ["file", "line", "col", "endLine", "endColumn", "title"].contains(&k),
+                "{k}"
+            );
+            assert!(!v.contains([':', ',', '\n', '\r']), "{v}");
+        }
+        assert!(!message.contains(['\n', '\r']));
+        assert!(props.starts_with("file=odd%2Cname%3A1.yaml,"), "{props}");
+    }
+    assert!(
+        lines[0].contains(",line=3,col=12,endLine=3,endColumn=19,")
+            && lines[0]
+                .ends_with("e.g. 30s%0Ahelp: write a duration such as 500ms, 30s, 10m or 1h30m"),
+        "{}",
+        lines[0]
+    );
+}

@@ -444,6 +444,23 @@ pub struct ValidateArgs {
     /// patterns are expanded (quoted, so the shell leaves them alone).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+
+    /// How problems are told: rendered for people (on stderr), as one JSON
+    /// document, or as GitHub Actions annotations (`::error file=…,line=…::…`),
+    /// both on stdout.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+}
+
+/// `dag validate --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Each problem with its source lines.
+    Text,
+    /// `{"files": [{"file", "ok", "problems": [{"message", "line", ...}]}]}`.
+    Json,
+    /// GitHub Actions workflow commands: an annotation per problem.
+    Github,
 }
 
 /// `dag status`.

@@ -1,6 +1,6 @@
 //! `dag validate FILE...`: check every file, report every problem, exit 0 or 2.
 
-use super::args::ValidateArgs;
+use super::args::{ValidateArgs, ValidateFormat};
 use super::exit::{self, CliError};
 use super::output::{self, Style};
 use super::setup;
@@ -32,26 +32,119 @@ pub fn validate(
             None => files.push(f.clone()),
         }
     }
+    let mut docs = Vec::new();
     for file in &files {
-        match load_file(file, &options) {
-            Ok(dag) => output::print(&format!(
-                "{}: ok ({}, {} task{})\n",
-                file.display(),
-                dag.spec.name,
-                dag.len(),
-                if dag.len() == 1 { "" } else { "s" }
-            ))?,
-            Err(LoadError::Invalid(invalid)) => {
-                ok = false;
-                output::eprint(&output::render_invalid(&invalid, style.color));
-            }
-            Err(e) => {
-                ok = false;
-                output::eprint(&output::render_error(&CliError::Load(e), style.color));
-            }
+        let shown = file.display().to_string();
+        let result = load_file(file, &options);
+        ok &= result.is_ok();
+        match args.format {
+            ValidateFormat::Text => match result {
+                Ok(dag) => output::print(&format!(
+                    "{shown}: ok ({}, {} task{})\n",
+                    dag.spec.name,
+                    dag.len(),
+                    if dag.len() == 1 { "" } else { "s" }
+                ))?,
+                Err(LoadError::Invalid(invalid)) => {
+                    output::eprint(&output::render_invalid(&invalid, style.color))
+                }
+                Err(e) => output::eprint(&output::render_error(&CliError::Load(e), style.color)),
+            },
+            ValidateFormat::Json => docs.push(file_json(&shown, result)),
+            ValidateFormat::Github => output::print(&annotations(&shown, result))?,
         }
     }
+    if args.format == ValidateFormat::Json {
+        let doc = serde_json::json!({ "version": 1, "ok": ok, "files": docs });
+        output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ))?;
+    }
     Ok(if ok { exit::SUCCESS } else { exit::USAGE })
+}
+
+/// One problem's place: line and column (from 1) of its first label's start and
+/// end, when it has one.
+fn place(p: &crate::engine::validate::Problem) -> Option<(u32, u32, u32, u32)> {
+    p.labels
+        .first()
+        .map(|(s, _)| (s.start.line, s.start.col + 1, s.end.line, s.end.col + 1))
+}
+
+/// What `dag validate --format json` says of one file.
+fn file_json(
+    shown: &str,
+    result: Result<crate::engine::graph::Dag, LoadError>,
+) -> serde_json::Value {
+    match result {
+        Ok(dag) => serde_json::json!({
+            "file": shown, "ok": true, "name": dag.spec.name, "tasks": dag.len(), "problems": [],
+        }),
+        Err(LoadError::Invalid(invalid)) => {
+            let problems: Vec<serde_json::Value> = invalid
+                .problems
+                .iter()
+                .map(|p| {
+                    let at = place(p);
+                    serde_json::json!({
+                        "message": p.message,
+                        "line": at.map(|a| a.0),
+                        "column": at.map(|a| a.1),
+                        "end_line": at.map(|a| a.2),
+                        "end_column": at.map(|a| a.3),
+                        "label": p.labels.first().map(|(_, l)| l),
+                        "help": p.help,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "file": shown, "ok": false, "problems": problems })
+        }
+        Err(e) => serde_json::json!({
+            "file": shown, "ok": false,
+            "problems": [{ "message": CliError::Load(e).to_string(), "line": null, "column": null,
+                           "end_line": null, "end_column": null, "label": null, "help": null }],
+        }),
+    }
+}
+
+/// GitHub Actions annotations for one file: an `::error` per problem, with its
+/// place when it has one (nothing for a valid file).
+fn annotations(shown: &str, result: Result<crate::engine::graph::Dag, LoadError>) -> String {
+    // As GitHub's workflow commands escape: data `%`, CR and LF; property values
+    // also `:` and `,`.
+    let data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    let mut out = String::new();
+    let mut say = |at: Option<(u32, u32, u32, u32)>, message: String| {
+        let mut props = format!("file={}", prop(shown));
+        if let Some((l, c, el, ec)) = at {
+            props.push_str(&format!(",line={l},col={c},endLine={el},endColumn={ec}"));
+        }
+        out.push_str(&format!(
+            "::error {props},title={}::{}\n",
+            prop("dag validate"),
+            data(&message)
+        ));
+    };
+    match result {
+        Ok(_) => {}
+        Err(LoadError::Invalid(invalid)) => {
+            for p in &invalid.problems {
+                let message = match &p.help {
+                    Some(h) => format!("{}\nhelp: {h}", p.message),
+                    None => p.message.clone(),
+                };
+                say(place(p), message);
+            }
+        }
+        Err(e) => say(None, CliError::Load(e).to_string()),
+    }
+    out
 }
 
 /// Files matching a `*`/`?` pattern in the last part of `path`, sorted; `None` when
