@@ -970,7 +970,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__runs)
-            opts="-o -h -V --dag --status --limit --output --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version prune help"
+            opts="-o -h -V --dag --status --limit --since --output --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version prune help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -985,6 +985,10 @@ _dag() {
                     return 0
                     ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -116,6 +116,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --dag 'Only runs of this DAG'
             cand --status 'Only runs in this state'
             cand --limit 'At most this many runs'
+            cand --since 'Only runs created since then: a duration back from now (`2h`, `7d`), a date (`2026-11-01`, UTC) or a time (`2026-11-01T12:00:00Z`)'
             cand -o 'Output format'
             cand --output 'Output format'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'

@@ -124,6 +124,7 @@ success\t'Succeeded'
 failed\t'A task failed'
 cancelled\t'Stopped by the user'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l limit -d 'At most this many runs' -r
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l since -d 'Only runs created since then: a duration back from now (`2h`, `7d`), a date (`2026-11-01`, UTC) or a time (`2026-11-01T12:00:00Z`)' -r
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s o -l output -d 'Output format' -r -f -a "table\t'A result table'
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"

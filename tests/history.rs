@@ -230,6 +230,27 @@ fn runs_filter_by_status_and_prune() {
         .json();
     assert_eq!(failed.as_array().unwrap().len(), 1);
     assert_eq!(failed[0]["run_id"], bad["run_id"]);
+    // --since: a duration back, a date, a time.
+    let count = |since: &str| {
+        env.run(&["runs", "--since", since, "--output", "json"])
+            .json()
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(count("1h"), 2);
+    assert_eq!(count("2000-01-01"), 2);
+    assert_eq!(count("2999-01-01T00:00:00Z"), 0);
+    let wrong = env.run(&["runs", "--since", "yesterday"]);
+    wrong.code(2);
+    assert!(
+        wrong.stderr.contains("is neither a duration"),
+        "{}",
+        wrong.stderr
+    );
+    // The table: ids as short as tells them apart, times relative.
+    let table = env.run(&["runs"]).stdout;
+    let short = &bad["run_id"].as_str().unwrap()[..15];
+    assert!(table.contains(short) && table.contains(" s ago"), "{table}");
     let dry = env.run(&["runs", "prune", "--older-than", "0s", "--dry-run"]);
     dry.code(0);
     assert!(

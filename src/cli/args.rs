@@ -499,6 +499,11 @@ pub struct RunsArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
 
+    /// Only runs created since then: a duration back from now (`2h`, `7d`), a
+    /// date (`2026-11-01`, UTC) or a time (`2026-11-01T12:00:00Z`).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<crate::engine::time::Timestamp>,
+
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
@@ -589,6 +594,30 @@ pub struct LogsArgs {
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::engine::text::parse_duration(s)
         .map_err(|e| format!("invalid duration `{s}`: {e} (write e.g. 30s, 10m, 1h)"))
+}
+
+/// `--since`: a duration back from now, a date, or a time.
+fn parse_since(s: &str) -> Result<crate::engine::time::Timestamp, String> {
+    use crate::engine::time::Timestamp;
+    if let Ok(d) = crate::engine::text::parse_duration(s) {
+        let now = Timestamp::now();
+        return Ok(Timestamp(
+            now.0
+                .saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        ));
+    }
+    let text = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_string()
+    };
+    humantime::parse_rfc3339_weak(&text)
+        .map(Timestamp::from_system)
+        .map_err(|_| {
+            format!(
+                "`{s}` is neither a duration back from now (2h, 7d), a date (2026-11-01) nor a time (2026-11-01T12:00:00Z)"
+            )
+        })
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {

@@ -175,8 +175,18 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
             args.status
                 .is_none_or(|s| format!("{s:?}").to_lowercase() == r.state.as_str())
         };
+        // Ids sort by creation time: past `--since`, the rest are older.
+        if let Some(since) = args.since
+            && id_time(id).is_some_and(|t| t < since)
+        {
+            break;
+        }
         match store.state().load_run(id) {
-            Ok(r) if args.dag.as_ref().is_none_or(|d| *d == r.dag) && wanted_state(&r) => {
+            Ok(r)
+                if args.dag.as_ref().is_none_or(|d| *d == r.dag)
+                    && wanted_state(&r)
+                    && args.since.is_none_or(|s| r.created_at >= s) =>
+            {
                 records.push(r)
             }
             Ok(_) => {}
@@ -196,6 +206,10 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
             let mut t = Table::new();
             t.load_preset(presets::UTF8_FULL_CONDENSED);
             t.set_header(["run", "dag", "state", "started", "duration", "tasks ok"]);
+            // Each id as far as it tells it from every other run's (all of it
+            // works wherever a run id is taken).
+            let all = store.state().run_ids()?;
+            let now = crate::engine::time::Timestamp::now();
             for r in &records {
                 let ok = r
                     .tasks
@@ -207,10 +221,10 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
                     None => r.state.to_string(),
                 };
                 t.add_row([
-                    r.run_id.clone(),
+                    short_id(&all, &r.run_id).to_string(),
                     r.dag.clone(),
                     state,
-                    r.started_at.map(|s| s.rfc3339()).unwrap_or_default(),
+                    r.started_at.map(|s| ago(s, now)).unwrap_or_default(),
                     match (r.started_at, r.ended_at) {
                         (Some(s), Some(e)) => format_ms(s.until(e).as_millis() as u64),
                         _ => String::new(),
@@ -222,6 +236,61 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// The shortest start of `id` that no other of `ids` (sorted) shares, and at
+/// least its date and time to the second (`20261130T123100`).
+fn short_id<'a>(ids: &[String], id: &'a str) -> &'a str {
+    let at = ids
+        .binary_search_by(|x| x.as_str().cmp(id))
+        .unwrap_or_else(|i| i);
+    let shared = |other: Option<&String>| {
+        other.map_or(0, |o| {
+            o.bytes()
+                .zip(id.bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
+    };
+    let before = at.checked_sub(1).and_then(|i| ids.get(i));
+    let after = ids
+        .get(at + 1)
+        .filter(|x| *x != id)
+        .or_else(|| ids.get(at).filter(|x| *x != id));
+    let len = (shared(before).max(shared(after)) + 1)
+        .max(15)
+        .min(id.len());
+    id.get(..len).unwrap_or(id)
+}
+
+/// When a run id says the run was created (ids start with the UTC time to the
+/// millisecond), if it says.
+fn id_time(id: &str) -> Option<crate::engine::time::Timestamp> {
+    let t = id.get(..18)?;
+    let text = format!(
+        "{}-{}-{}T{}:{}:{}.{}Z",
+        t.get(..4)?,
+        t.get(4..6)?,
+        t.get(6..8)?,
+        t.get(9..11)?,
+        t.get(11..13)?,
+        t.get(13..15)?,
+        t.get(15..18)?
+    );
+    humantime::parse_rfc3339(&text)
+        .ok()
+        .map(crate::engine::time::Timestamp::from_system)
+}
+
+/// How long before `now` `t` was: `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`.
+fn ago(t: crate::engine::time::Timestamp, now: crate::engine::time::Timestamp) -> String {
+    let s = t.until(now).as_secs();
+    match s {
+        0..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86_400 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
 }
 
 /// `dag logs RUN_ID [TASK]`.
@@ -369,5 +438,38 @@ fn follow(args: &LogsArgs, store: &Store, mut record: RunRecord) -> Result<u8, C
         }
         std::thread::sleep(Duration::from_millis(250));
         record = store.state().load_run(&record.run_id)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ids_tell_runs_apart_and_id_times_read() {
+        let ids: Vec<String> = [
+            "20261130T123100967Z-3360",
+            "20261130T123100968Z-aaaa",
+            "20261130T150000000Z-bbbb",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(short_id(&ids, &ids[0]), "20261130T123100967");
+        assert_eq!(short_id(&ids, &ids[1]), "20261130T123100968");
+        assert_eq!(short_id(&ids, &ids[2]), "20261130T150000");
+        assert_eq!(
+            id_time(&ids[2]).map(|t| t.rfc3339()),
+            Some("2026-11-30T15:00:00.000Z".to_string())
+        );
+        assert_eq!(id_time("x"), None);
+        let now = crate::engine::time::Timestamp(10_000_000);
+        assert_eq!(
+            ago(crate::engine::time::Timestamp(10_000_000 - 5_000), now),
+            "5 s ago"
+        );
+        assert_eq!(
+            ago(crate::engine::time::Timestamp(10_000_000 - 7_200_000), now),
+            "2 h ago"
+        );
     }
 }
