@@ -148,36 +148,133 @@ pub fn shorten(s: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
-/// The result table: task, state, attempts, duration, exit, host, error.
+/// How the result table is drawn: at most `width` columns wide (long cells
+/// wrap inside their column), states in colour or not.
+#[derive(Clone, Copy, Debug)]
+pub struct TableStyle {
+    pub width: Option<u16>,
+    pub color: bool,
+}
+
+impl TableStyle {
+    /// For standard output: its terminal's width, colour as `--color` says.
+    pub fn stdout() -> TableStyle {
+        use std::io::IsTerminal;
+        let terminal = std::io::stdout().is_terminal();
+        TableStyle {
+            width: terminal
+                .then(|| terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0))
+                .flatten(),
+            color: super::output::stdout_color(),
+        }
+    }
+}
+
+/// The colour a state is shown in: success green, failures red, what did not
+/// run dim, the rest as it is.
+fn state_color(s: TaskState) -> Option<comfy_table::Color> {
+    use comfy_table::Color;
+    match s {
+        TaskState::Success => Some(Color::Green),
+        TaskState::Failed | TaskState::UpstreamFailed => Some(Color::Red),
+        TaskState::Skipped | TaskState::Cancelled => Some(Color::DarkGrey),
+        TaskState::Running | TaskState::UpForRetry => Some(Color::Yellow),
+        TaskState::Pending | TaskState::Queued => None,
+    }
+}
+
+/// The result table of standard output.
 pub fn table(record: &RunRecord) -> String {
+    table_styled(record, TableStyle::stdout())
+}
+
+/// The result table: task, state, attempts, duration, exit code, where it ran
+/// (only when not every attempt ran here) and error.
+pub fn table_styled(record: &RunRecord, style: TableStyle) -> String {
+    use comfy_table::{Cell, ContentArrangement};
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED);
-    t.set_header([
-        "task", "state", "attempts", "duration", "exit", "host", "error",
-    ]);
+    t.force_no_tty();
+    if style.color {
+        t.enforce_styling();
+    }
+    if let Some(w) = style.width {
+        t.set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(w);
+    }
+    // Where attempts ran says something only when not all ran here.
+    let elsewhere = record.tasks.iter().any(|t| {
+        t.attempts
+            .iter()
+            .any(|a| a.worker.is_some() || a.host != record.host)
+    });
+    let mut header = vec!["task", "state", "attempts", "duration", "exit"];
+    if elsewhere {
+        header.push("host");
+    }
+    header.push("error");
+    t.set_header(header);
+    // The state and the numbers keep their width; the task ids and errors wrap.
+    for c in 1..5 {
+        if let Some(col) = t.column_mut(c) {
+            col.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        }
+    }
     for i in record.in_order() {
         let task = &record.tasks[i];
-        t.add_row([
-            task.id.to_string(),
-            task.state.to_string(),
-            task.attempts.len().to_string(),
-            task_duration_ms(task).map(format_ms).unwrap_or_default(),
-            task.attempts
-                .last()
-                .and_then(|a| a.exit_code)
-                .map(|c| c.to_string())
+        let last = task.attempts.last();
+        let mut state = Cell::new(task.state.to_string());
+        if let Some(c) = state_color(task.state).filter(|_| style.color) {
+            state = state.fg(c);
+        }
+        let mut row = vec![
+            Cell::new(task.id.as_str()),
+            state,
+            Cell::new(task.attempts.len()),
+            Cell::new(task_duration_ms(task).map(format_ms).unwrap_or_default()),
+            Cell::new(
+                last.and_then(|a| a.exit_code)
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            ),
+        ];
+        if elsewhere {
+            row.push(Cell::new(
+                last.map(|a| match &a.worker {
+                    Some(w) => format!("{w}@{}", a.host),
+                    None => a.host.to_string(),
+                })
                 .unwrap_or_default(),
-            task.attempts
-                .last()
-                .map(|a| a.host.to_string())
-                .unwrap_or_default(),
+            ));
+        }
+        row.push(Cell::new(
             record
                 .task_error(i)
-                .map(|e| printable(&shorten(e, 60)))
+                .map(|e| printable(&shorten(e, 120)))
                 .unwrap_or_default(),
-        ]);
+        ));
+        t.add_row(row);
     }
     t.to_string()
+}
+
+/// After a run that did not succeed: the commands that look further, one per
+/// line (`dag logs RUN TASK` for the first failed task, `dag retry RUN`).
+pub fn next_steps(record: &RunRecord) -> String {
+    if record.state == RunState::Success {
+        return String::new();
+    }
+    let mut out = String::new();
+    if let Some(&i) = failed_in_order(record).first() {
+        out.push_str(&format!(
+            "see its log:  dag logs {} {}\n",
+            record.run_id, record.tasks[i].id
+        ));
+    }
+    if record.state.is_terminal() {
+        out.push_str(&format!("run it again: dag retry {}\n", record.run_id));
+    }
+    out
 }
 
 /// One line summing the run up: state, counts by state, wall time.
@@ -340,7 +437,75 @@ mod tests {
     #[test]
     fn table_and_summary() {
         let (r, _) = sample();
-        insta::assert_snapshot!(format!("{}\n{}", table(&r), summary(&r)));
+        let plain = TableStyle {
+            width: None,
+            color: false,
+        };
+        insta::assert_snapshot!(format!(
+            "{}\n{}\n{}",
+            table_styled(&r, plain),
+            summary(&r),
+            next_steps(&r)
+        ));
+    }
+
+    /// At 80 and 120 columns, with colour and without: the table fits, the
+    /// states keep their width and colour, long errors wrap in their column.
+    #[test]
+    fn the_table_fits_the_terminal() {
+        let (mut r, _) = sample();
+        // A long error, and an attempt run elsewhere (the host column shows).
+        let long = "x".repeat(150);
+        for t in r.tasks.iter_mut() {
+            if let Some(a) = t.attempts.last_mut()
+                && a.outcome == Some(TaskState::Failed)
+            {
+                a.error = Some(format!("the service said: {long}").into());
+                a.worker = Some("w1".into());
+            }
+        }
+        for width in [80u16, 120] {
+            for color in [false, true] {
+                let text = table_styled(
+                    &r,
+                    TableStyle {
+                        width: Some(width),
+                        color,
+                    },
+                );
+                let widest = text
+                    .lines()
+                    .map(|l| {
+                        let plain = String::from_utf8(strip_escapes(l.as_bytes())).unwrap();
+                        plain.chars().count()
+                    })
+                    .max()
+                    .unwrap();
+                assert!(widest <= width as usize, "{widest} > {width}:\n{text}");
+                assert_eq!(text.contains("\x1b[38;5;9m"), color, "{text}");
+                insta::assert_snapshot!(
+                    format!("table_{width}_{}", if color { "colour" } else { "plain" }),
+                    text
+                );
+            }
+        }
+    }
+
+    /// `s` without its ANSI escape sequences.
+    fn strip_escapes(s: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < s.len() {
+            if s[i] == 0x1b {
+                while i < s.len() && s[i] != b'm' {
+                    i += 1;
+                }
+            } else {
+                out.push(s[i]);
+            }
+            i += 1;
+        }
+        out
     }
 
     #[test]

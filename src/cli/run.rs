@@ -364,6 +364,7 @@ fn drive(
             out.push_str(&report::summary(&record));
             out.push('\n');
             out.push_str(&report::failed_tails(&record, store.as_ref()));
+            out.push_str(&report::next_steps(&record));
             output::print(&out)?;
         }
         OutputArg::Json => output::print(&report::json(&record))?,
