@@ -711,3 +711,45 @@ fn an_action_whose_body_never_ends_is_given_up() {
     let _ = s.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+#[test]
+fn a_run_whose_process_died_is_shown_interrupted_and_retried_from_its_page() {
+    let env = Env::new();
+    env.write(
+        "die.yaml",
+        "name: die\ntasks:\n  slow:\n    command: test -f ok || sleep 30\n  after:\n    command: echo after\n    depends_on: [slow]\n",
+    );
+    let mut run = env.spawn(&["run", "die.yaml", "--output", "quiet"]);
+    assert!(wait_for(Duration::from_secs(10), || {
+        env.path().join("state/runs").exists()
+            && env.run(&["status", "latest", "--output", "json"]).json()["tasks"][0]["state"]
+                == "running"
+    }));
+    crate::common::kill(run.id(), "KILL");
+    let _ = run.wait();
+    let id = newest_run(&env);
+    let ui = Ui::start(&env, &[]);
+    let page = ui.get(&format!("/runs/{id}"));
+    assert!(
+        page.body.contains("id=\"run-interrupted\""),
+        "{}",
+        page.body
+    );
+    env.write("ok", "");
+    let retried = http(
+        &ui.addr,
+        "POST",
+        &format!("/runs/{id}/retry"),
+        &[("X-Dag-UI", "1")],
+        "",
+    );
+    assert_eq!(retried.status, 200, "{retried:?}");
+    assert!(wait_for(Duration::from_secs(20), || {
+        env.run(&["status", &id, "--output", "json"]).json()["state"] == "success"
+    }));
+    assert!(
+        !ui.get(&format!("/runs/{id}"))
+            .body
+            .contains("run-interrupted")
+    );
+}

@@ -62,6 +62,12 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
     } else {
         args.queues.clone()
     };
+    if queues.len() > wire::MAX_QUEUES {
+        return Err(CliError::usage(
+            format!("{} queues given", queues.len()),
+            Some(format!("a worker serves at most {}", wire::MAX_QUEUES)),
+        ));
+    }
     for q in &queues {
         if !wire::valid_queue(q) {
             return Err(CliError::usage(

@@ -232,6 +232,9 @@ pub fn valid_queue(s: &str) -> bool {
     is_token(s)
 }
 
+/// The most queues one worker serves (its heartbeat lists them all).
+pub const MAX_QUEUES: usize = 64;
+
 /// Whether `s` is a valid task id.
 pub fn valid_task_id(s: &str) -> bool {
     crate::engine::validate::is_valid_name(s)
@@ -324,6 +327,12 @@ impl Message for ResultMsg {
 impl Message for Heartbeat {
     fn check(&self) -> Result<(), String> {
         check_worker(&self.id, &self.hostname)?;
+        if self.queues.len() > MAX_QUEUES {
+            return Err(format!(
+                "{} queues (a worker serves at most {MAX_QUEUES})",
+                self.queues.len()
+            ));
+        }
         if self.types.len() > 16 || self.types.iter().any(|t| !valid_queue(t)) {
             return Err(format!(
                 "task types {}",

@@ -19,6 +19,9 @@ pub const RUNS_COMPARED: usize = 20;
 pub const MAX_RUNS_COMPARED: usize = 100;
 /// The most task rows.
 const MAX_TASK_ROWS: usize = 2_000;
+/// At most this many bars in all (rows times runs): 100 runs of a DAG of
+/// thousands of tasks would otherwise make a page of tens of MB.
+const MAX_BARS: usize = 40_000;
 /// Files are compared line by line when the lines left after their common start
 /// and end, multiplied, are at most this many.
 const MAX_DIFF_CELLS: usize = 4_000_000;
@@ -119,6 +122,12 @@ pub async fn dag_page(app: &Arc<App>, name: &str, req: &Req) -> Result<String, R
         .unwrap_or(RUNS_COMPARED)
         .clamp(2, MAX_RUNS_COMPARED);
     let wanted = name.to_string();
+    // Records are loaded by at most as many requests at once as elsewhere.
+    let permit = app
+        .loads
+        .acquire()
+        .await
+        .map_err(|_| Refusal::new(500, "shutting down"))?;
     // Newest first.
     let runs: Vec<RunFacts> = app
         .blocking(move |app| -> Result<Vec<RunFacts>, Refusal> {
@@ -130,15 +139,19 @@ pub async fn dag_page(app: &Arc<App>, name: &str, req: &Req) -> Result<String, R
                 if app.summary_of(id).is_some_and(|s| s.dag != wanted) {
                     continue;
                 }
-                if let Ok(r) = app.state().load_run(id)
-                    && r.dag == wanted
-                {
-                    out.push(RunFacts::of(&r));
+                if let Ok(r) = app.state().load_run(id) {
+                    // Known from now on: a run of another DAG is not read again.
+                    app.remember(&r);
+                    if r.dag == wanted {
+                        out.push(RunFacts::of(&r));
+                    }
                 }
             }
             Ok(out)
         })
         .await??;
+    // Released before the files are read (they take a permit of their own).
+    drop(permit);
     if runs.is_empty() {
         return Err(Refusal::not_found(format!(
             "no run of a DAG named `{}` in the store",
@@ -194,7 +207,8 @@ fn durations(out: &mut String, runs: &[RunFacts]) {
             }
         }
     }
-    for name in names.iter().take(MAX_TASK_ROWS) {
+    let rows = (MAX_BARS / runs.len().max(1)).clamp(1, MAX_TASK_ROWS);
+    for name in names.iter().take(rows) {
         let cells: Vec<Option<Cell>> = oldest_first
             .iter()
             .map(|r| r.cells.get(*name).copied())
@@ -269,11 +283,11 @@ fn durations(out: &mut String, runs: &[RunFacts]) {
         );
     }
     out.push_str("</tbody></table></div>\n");
-    if names.len() > MAX_TASK_ROWS {
+    if names.len() > rows {
         let _ = writeln!(
             out,
             "<p class=\"note\">…and {} more tasks.</p>",
-            names.len() - MAX_TASK_ROWS
+            names.len() - rows
         );
     }
     out.push_str("</section>\n");

@@ -305,12 +305,17 @@ impl App {
             )));
         }
         let id = run_id.to_string();
+        // The version first: when the store cannot be reached, one timeout (not
+        // two) answers.
         let (driven, version) = {
             let id = id.clone();
-            self.blocking(move |app| (app.store.is_driven(&id), app.state().run_version(&id)))
-                .await?
+            self.blocking(move |app| {
+                app.state()
+                    .run_version(&id)
+                    .map(|v| (app.store.is_driven(&id), v))
+            })
+            .await??
         };
-        let version = version?;
         if let Some(r) = self.cached(run_id, version, driven) {
             return Ok(r);
         }
@@ -395,6 +400,17 @@ impl App {
     /// while a process drives it (or drove it when last read).
     async fn summaries(self: &Arc<Self>, limit: usize) -> Result<Vec<Summary>, Refusal> {
         self.blocking(move |app| app.summaries_now(limit)).await?
+    }
+
+    /// Keeps what the runs page shows of a record just read.
+    fn remember(&self, record: &RunRecord) {
+        let id = &record.run_id;
+        if let Ok(version) = self.state().run_version(id) {
+            let s = Summary::of(record, self.store.is_driven(id), version);
+            if let Ok(mut m) = self.summaries.lock() {
+                m.insert(id.clone(), s);
+            }
+        }
     }
 
     /// What is known of a run's summary, without reading the store.

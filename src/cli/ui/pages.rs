@@ -144,6 +144,13 @@ async fn body_of(app: &Arc<App>, record: &Arc<RunRecord>) -> String {
             Err(e) => Err(e.as_str()),
         };
         crate::cli::html::body(&mut out, &r, dag, app.state());
+        // Left unfinished by a process that is gone: retry resumes it, cancel
+        // has nobody to stop.
+        if app.summary_of(&r.run_id).is_some_and(|s| s.interrupted) {
+            out.push_str(
+                "<p class=\"note\" id=\"run-interrupted\">Interrupted: no process drives this run any more. Retry resumes it.</p>\n",
+            );
+        }
         out
     })
     .await

@@ -469,7 +469,16 @@ fn run_stream(app: Arc<App>, run_id: String) -> tokio::sync::mpsc::Receiver<Stri
         let (app, run_id) = (app.clone(), run_id.clone());
         async move {
             match app.record(&run_id).await {
-                Ok(r) => pages::fingerprint(&r).to_string(),
+                // Whether a process still drives it changes too.
+                Ok(r) => format!(
+                    "{}{}",
+                    pages::fingerprint(&r),
+                    if app.summary_of(&run_id).is_some_and(|s| s.interrupted) {
+                        " interrupted"
+                    } else {
+                        ""
+                    }
+                ),
                 Err(r) => serde_json::json!({ "error": r.message }).to_string(),
             }
         }

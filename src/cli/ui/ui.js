@@ -193,8 +193,10 @@
       var s = $('run-state');
       var state = s ? s.textContent : '';
       var r = $('act-retry'), c = $('act-cancel');
-      if (r) r.disabled = !(state === 'failed' || state === 'cancelled');
-      if (c) c.disabled = !(state === 'running' || state === 'queued');
+      // A run whose driving process is gone: retry resumes it, nobody to cancel.
+      var gone = !!$('run-interrupted');
+      if (r) r.disabled = !(state === 'failed' || state === 'cancelled' || gone);
+      if (c) c.disabled = gone || !(state === 'running' || state === 'queued');
     }
     // Live: the server says when the run changed; the body is fetched again.
     // A big page is fetched at most every other time it took to show (a run of
@@ -223,7 +225,9 @@
             buttons();
             // The open task changed: its panel is shown again.
             var p = panel.querySelector('.task-detail');
-            if (openTask && p && p.dataset.state !== 'group') {
+            // A mapped task's panel counts its instances: shown again.
+            if (openTask && p && p.dataset.state === 'group') showTask(openTask);
+            else if (openTask && p) {
               var row = document.querySelector('#task-table tr[data-task="' + CSS.escape(openTask) + '"] .badge');
               var log = $('log');
               var following = log && log.dataset.running === '1';

@@ -16,6 +16,9 @@ use crate::engine::spec::TaskKind;
 use crate::engine::state::TaskState;
 use crate::engine::text::printable;
 
+/// Workers listed on the page.
+const MAX_WORKERS_SHOWN: usize = 500;
+
 /// How long the page waits for NATS.
 const CONNECT: Duration = Duration::from_secs(3);
 
@@ -100,7 +103,12 @@ async fn facts(app: &Arc<App>) -> Result<String, String> {
         Ok::<_, String>((workers, queues, distributed))
     })
     .await
-    .map_err(|_| "NATS did not answer in time".to_string())??;
+    .map_err(|_| {
+        format!(
+            "Reading the workers and queues took more than {}s (NATS is slow, or holds very many heartbeats).",
+            CONNECT.as_secs()
+        )
+    })??;
     // A worker silent for twice the dead-after time is gone (as `dag workers`).
     let workers: Vec<Heartbeat> = workers
         .into_iter()
@@ -115,7 +123,7 @@ async fn facts(app: &Arc<App>) -> Result<String, String> {
         "<h2>Workers</h2>\n<div class=\"scroll\"><table id=\"workers\"><thead><tr><th>worker</th><th>host</th><th>state</th>\
          <th>running / slots</th><th>queues</th><th>task types</th><th>last heartbeat</th><th>running tasks</th></tr></thead><tbody>\n",
     );
-    for w in &workers {
+    for w in workers.iter().take(MAX_WORKERS_SHOWN) {
         let age = heartbeat_age(w);
         let state = match suspicion(w, &timing) {
             Some(why) => format!("suspect: {why}"),
@@ -156,6 +164,13 @@ async fn facts(app: &Arc<App>) -> Result<String, String> {
         );
     }
     out.push_str("</tbody></table></div>\n");
+    if workers.len() > MAX_WORKERS_SHOWN {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">…and {} more workers (<code>dag workers</code> lists them all).</p>",
+            workers.len() - MAX_WORKERS_SHOWN
+        );
+    }
     if workers.is_empty() {
         out.push_str("<p class=\"note\">No worker has a heartbeat: start one with <code>dag worker --nats URL</code>.</p>\n");
     }
