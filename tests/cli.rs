@@ -532,3 +532,36 @@ fn init_writes_a_starter_that_runs_as_the_default_file_and_stdin_works_too() {
     env.run(&["init", "two words", "--file", "other.yaml"])
         .code(2);
 }
+
+#[test]
+fn a_bad_value_in_the_config_file_is_told_as_the_file_s() {
+    let env = Env::new();
+    env.write("p.yaml", "name: p\ntasks:\n  a: { command: 'true' }\n");
+    env.write("c.yaml", "# defaults\nexecutor: fast\nparallel: lots\n");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", "c.yaml", "run", "p.yaml", "--dry-run"];
+        all.extend_from_slice(args);
+        let out = env
+            .cmd(&all)
+            .env_remove("DAG_EXECUTOR")
+            .env_remove("DAG_PARALLEL")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(2));
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("config_bad_value", stderr);
+    });
+    // Flags over both: nothing from the file is read, nothing is wrong.
+    let (code, stderr) = run(&["--executor", "local", "--parallel", "2"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // The same value on the command line is the flag's error, as clap tells it.
+    let (code, stderr) = run(&["--executor", "local", "--parallel", "lots"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("'--parallel <N>'"), "{stderr}");
+}

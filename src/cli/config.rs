@@ -58,6 +58,73 @@ fn path(args: &[OsString]) -> (Option<PathBuf>, bool) {
     (default, false)
 }
 
+/// A setting the config file gave (and no flag or variable overrode): where it
+/// is, for errors about its value.
+#[derive(Clone, Debug)]
+pub struct Given {
+    pub file: PathBuf,
+    pub line: u32,
+    pub key: &'static str,
+    pub var: &'static str,
+    pub value: String,
+}
+
+/// The settings [`apply`] took from the config file.
+static GIVEN: std::sync::OnceLock<Vec<Given>> = std::sync::OnceLock::new();
+
+/// A command-line error about a value the config file gave (clap reads it from
+/// the variable the file set) told as the file's: its name, line and key, and
+/// what is wrong with the value; `None` when the value came from elsewhere.
+pub fn explain(err: &clap::Error, args: &[OsString]) -> Option<CliError> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let value = match err.get(ContextKind::InvalidValue)? {
+        ContextValue::String(v) => v.clone(),
+        _ => return None,
+    };
+    let arg = match err.get(ContextKind::InvalidArg)? {
+        ContextValue::String(a) => a.clone(),
+        _ => return None,
+    };
+    let given = GIVEN.get()?.iter().find(|g| {
+        g.value == value && std::env::var(g.var).is_ok_and(|v| v == g.value) && {
+            // `--parallel <N>` for `parallel`, `--state-dir <DIR>` for
+            // `state_dir`, `--docker-volume` for `docker_volumes`.
+            let flag = format!("--{}", g.key.replace('_', "-"));
+            let flag = flag.trim_end_matches('s');
+            // ...and not given on the command line too.
+            arg.starts_with(flag) && !args.iter().any(|a| a.to_string_lossy().starts_with(flag))
+        }
+    })?;
+    // What clap says of the value, without its own framing.
+    let rendered = err.render().to_string();
+    let why = rendered
+        .lines()
+        .next()
+        .and_then(|l| l.split_once("': ").map(|(_, w)| w.to_string()))
+        .filter(|w| !w.is_empty());
+    let possible = match err.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(v)) => Some(format!("one of: {}", v.join(", "))),
+        _ => None,
+    };
+    Some(CliError::usage(
+        format!(
+            "config file {}: line {}: `{}`: invalid value `{}`{}",
+            given.file.display(),
+            given.line,
+            given.key,
+            crate::engine::text::printable(&value),
+            why.map(|w| format!(": {w}")).unwrap_or_default()
+        ),
+        possible,
+    ))
+}
+
 /// Reads the config file and sets, for each key it has, the environment variable
 /// that stands for it, unless that variable is already set: clap's `env` fallback
 /// then gives the precedence flags > environment > config file.
@@ -87,9 +154,10 @@ pub fn apply(args: &[OsString]) -> Result<(), CliError> {
     let NodeKind::Map(entries) = &root.kind else {
         return Err(bad("expected a map of settings".into()));
     };
+    let mut given = Vec::new();
     for (k, v) in entries {
         let key = k.as_scalar().unwrap_or("");
-        let Some((_, var)) = KEYS.iter().find(|(name, _)| *name == key) else {
+        let Some(&(name, var)) = KEYS.iter().find(|(name, _)| *name == key) else {
             let names: Vec<&str> = KEYS.iter().map(|(n, _)| *n).collect();
             let hint = crate::engine::suggest::suggest(key, names.iter().copied())
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -118,7 +186,15 @@ pub fn apply(args: &[OsString]) -> Result<(), CliError> {
         if std::env::var_os(var).is_none() {
             // SAFETY: called first thing in `main`, before any thread exists.
             unsafe { std::env::set_var(var, value) };
+            given.push(Given {
+                file: path.clone(),
+                line: v.span.start.line,
+                key: name,
+                var,
+                value: value.to_string(),
+            });
         }
     }
+    let _ = GIVEN.set(given);
     Ok(())
 }

@@ -83,6 +83,11 @@ pub fn main_with(functions: FnRunner) -> ExitCode {
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
+            // A bad value from the config file is told as the file's.
+            if let Some(err) = config::explain(&e, &args) {
+                output::eprint(&output::render_error(&err, false));
+                return exit::code(err.exit_code());
+            }
             let _ = e.print();
             return exit::code(if e.use_stderr() {
                 exit::USAGE
