@@ -565,3 +565,45 @@ fn a_bad_value_in_the_config_file_is_told_as_the_file_s() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("'--parallel <N>'"), "{stderr}");
 }
+
+#[test]
+fn help_shows_examples_and_global_options_apart_and_man_pages_have_the_usual_sections() {
+    let env = Env::new();
+    for cmd in [
+        "run", "validate", "status", "runs", "logs", "report", "retry", "worker", "cancel",
+        "graph", "ui", "init",
+    ] {
+        let help = env.run(&[cmd, "--help"]);
+        help.code(0);
+        assert!(
+            help.stdout.contains("\nExamples:\n  dag "),
+            "{cmd}: {}",
+            help.stdout
+        );
+        // The options every command takes stand under their own headings.
+        let (own, rest) = help.stdout.split_once("Global options:").expect(cmd);
+        assert!(
+            !own.contains("--state-dir") && rest.contains("--state-dir"),
+            "{cmd}"
+        );
+        assert!(
+            rest.contains("NATS options:") && !own.contains("--nats-creds"),
+            "{cmd}"
+        );
+    }
+    let out = env.path().join("man");
+    env.run(&["man", "--out", out.to_str().unwrap()]).code(0);
+    for page in ["dag.1", "dag-run.1", "dag-ui.1"] {
+        let text = std::fs::read_to_string(out.join(page)).unwrap();
+        for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH FILES"] {
+            assert!(text.contains(section), "{page}: {section}");
+        }
+        // Every exit code the README lists.
+        for code in ["0", "1", "2", "3", "70", "130", "143"] {
+            assert!(
+                text.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+                "{page}: {code}"
+            );
+        }
+    }
+}

@@ -18,16 +18,16 @@ pub struct Cli {
 
     /// Directory of the file state store [default: $DAG_HOME, else the platform
     /// data directory, e.g. ~/.local/share/dag]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub state_dir: Option<PathBuf>,
 
     /// When to use colour and progress bars on stderr.
-    #[arg(long, global = true, value_enum, env = "DAG_COLOR", hide_env_values = true, default_value_t = ColorArg::Auto)]
+    #[arg(long, global = true, value_enum, env = "DAG_COLOR", hide_env_values = true, default_value_t = ColorArg::Auto, help_heading = GLOBAL)]
     pub color: ColorArg,
 
     /// A config file of defaults [default: $DAG_CONFIG, else e.g.
     /// ~/.config/dag/config.yaml]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// Where run state is kept [default: nats for `--executor distributed`, else
@@ -37,7 +37,8 @@ pub struct Cli {
         global = true,
         value_enum,
         env = "DAG_STATE",
-        hide_env_values = true
+        hide_env_values = true,
+        help_heading = GLOBAL
     )]
     pub state: Option<StateArg>,
 
@@ -45,6 +46,12 @@ pub struct Cli {
     #[command(flatten)]
     pub nats: NatsArgs,
 }
+
+/// The heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+/// The heading of the NATS connection options (every command takes them; the
+/// distributed ones use them).
+const NATS: &str = "NATS options";
 
 /// `--color`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,34 +68,64 @@ pub enum ColorArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a DAG file.
+    #[command(
+        after_long_help = "Examples:\n  dag run etl.yaml --parallel 8\n  dag run --param day=2026-11-30 --only transform   # dag.yaml of this directory\n  dag run etl.yaml --executor distributed --nats nats://nats:4222\n  dag run etl.yaml --dry-run -o json"
+    )]
     Run(RunArgs),
     /// Check DAG files and report every problem.
+    #[command(
+        after_long_help = "Examples:\n  dag validate etl.yaml\n  dag validate 'dags/*.yaml' --format github"
+    )]
     Validate(ValidateArgs),
     /// Show the state of a run (the latest one by default).
+    #[command(after_long_help = "Examples:\n  dag status\n  dag status 20261130T1231 --watch")]
     Status(StatusArgs),
     /// List past runs, newest first.
+    #[command(
+        after_long_help = "Examples:\n  dag runs --since 2h --status failed\n  dag runs prune --older-than 30d --dry-run"
+    )]
     Runs(RunsArgs),
     /// Print the logs of a run's tasks.
+    #[command(
+        after_long_help = "Examples:\n  dag logs latest transform\n  dag logs 20261130T1231 build --attempt 2 --follow"
+    )]
     Logs(LogsArgs),
     /// Write a run's report: counts, failed tasks with their log tails, the graph
     /// coloured by state, the task table.
+    #[command(
+        after_long_help = "Examples:\n  dag report >> \"$GITHUB_STEP_SUMMARY\"\n  dag report latest --format html -o run.html"
+    )]
     Report(ReportArgs),
     /// Run again what did not succeed in a run, under the same run id.
+    #[command(
+        after_long_help = "Examples:\n  dag retry latest\n  dag retry 20261130T1231 --task transform"
+    )]
     Retry(RetryArgs),
     /// Run tasks of distributed runs, taken from NATS JetStream.
+    #[command(
+        after_long_help = "Examples:\n  dag worker --nats nats://nats:4222 --workers 8\n  dag worker --queue gpu --docker --allow-types docker"
+    )]
     Worker(WorkerArgs),
     /// List the workers and the depth of each queue.
     Workers(WorkersArgs),
     /// Stop a run: its `dag run` process and its tasks on every worker.
+    #[command(after_long_help = "Examples:\n  dag cancel latest")]
     Cancel(CancelArgs),
     /// Show a DAG file's graph, or a run's with each task's state, as text,
     /// Graphviz DOT or Mermaid.
+    #[command(
+        after_long_help = "Examples:\n  dag graph etl.yaml --format dot | dot -Tsvg > etl.svg\n  dag graph latest"
+    )]
     Graph(GraphArgs),
     /// Serve a web view of the runs in the state store: runs, each run's graph,
     /// timeline, tasks and logs (live), each DAG's history, the workers, and
     /// retry/cancel buttons.
+    #[command(
+        after_long_help = "Examples:\n  dag ui\n  dag ui --state nats --nats nats://nats:4222 --bind 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\""
+    )]
     Ui(UiArgs),
     /// Write a commented starter DAG file, dag.yaml, in the current directory.
+    #[command(after_long_help = "Examples:\n  dag init etl && dag run")]
     Init(InitArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
@@ -148,6 +185,7 @@ pub struct NatsArgs {
     #[arg(
         long = "nats",
         global = true,
+        help_heading = NATS,
         value_name = "URL",
         env = "NATS_URL",
         hide_env_values = true,
@@ -159,6 +197,7 @@ pub struct NatsArgs {
     #[arg(
         long = "nats-creds",
         global = true,
+        help_heading = NATS,
         value_name = "FILE",
         env = "NATS_CREDS",
         hide_env_values = true
@@ -166,7 +205,8 @@ pub struct NatsArgs {
     pub creds: Option<PathBuf>,
 
     /// A CA certificate (PEM) to trust for TLS to NATS.
-    #[arg(long = "nats-ca", global = true, value_name = "FILE")]
+    #[arg(long = "nats-ca", global = true,
+        help_heading = NATS, value_name = "FILE")]
     pub ca: Option<PathBuf>,
 }
 

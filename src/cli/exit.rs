@@ -21,6 +21,30 @@ pub const SIGINT: u8 = 130;
 /// Interrupted by SIGTERM.
 pub const SIGTERM: u8 = 143;
 
+/// Every exit code and what it means in short (the man pages' EXIT STATUS; the
+/// README's table says more).
+pub const CODES: &[(u8, &str)] = &[
+    (SUCCESS, "success"),
+    (
+        TASK_FAILED,
+        "the run finished and a task failed (or `dag status` of a failed run)",
+    ),
+    (
+        USAGE,
+        "bad invocation or invalid DAG file (an unknown run, task or option value)",
+    ),
+    (
+        INFRASTRUCTURE,
+        "infrastructure unavailable: the state store, the Docker daemon or NATS",
+    ),
+    (INTERNAL, "internal error: a bug in dag (please report it)"),
+    (
+        SIGINT,
+        "interrupted by SIGINT, or cancelled with `dag cancel`",
+    ),
+    (SIGTERM, "interrupted by SIGTERM"),
+];
+
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
