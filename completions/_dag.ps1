@@ -22,7 +22,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
     $completions = @(switch ($command) {
         'dag' {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -54,6 +54,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         'dag;run' {
             [CompletionResult]::new('--param', '--param', [CompletionResultType]::ParameterName, 'Override a param: KEY=VALUE (repeatable)')
             [CompletionResult]::new('--only', '--only', [CompletionResultType]::ParameterName, 'Run only this task and everything upstream of it (repeatable)')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none')
             [CompletionResult]::new('--executor', '--executor', [CompletionResultType]::ParameterName, 'How tasks are executed')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
@@ -68,7 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--docker-cpu-quota', '--docker-cpu-quota', [CompletionResultType]::ParameterName, 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)')
             [CompletionResult]::new('--docker-volume', '--docker-volume', [CompletionResultType]::ParameterName, 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -89,7 +90,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         'dag;validate' {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How problems are told: rendered for people (on stderr), as one JSON document, or as GitHub Actions annotations (`::error file=…,line=…::…`), both on stdout')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -105,7 +106,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -127,7 +128,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -144,7 +145,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         'dag;runs;prune' {
             [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'Delete runs that ended more than this long ago (e.g. 30d, 12h)')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -171,7 +172,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         'dag;logs' {
             [CompletionResult]::new('--attempt', '--attempt', [CompletionResultType]::ParameterName, 'Only this attempt [default: every attempt]')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -190,7 +191,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output')
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -204,6 +205,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         }
         'dag;retry' {
             [CompletionResult]::new('--task', '--task', [CompletionResultType]::ParameterName, 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none')
             [CompletionResult]::new('--executor', '--executor', [CompletionResultType]::ParameterName, 'How tasks are executed')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
@@ -218,7 +220,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--docker-cpu-quota', '--docker-cpu-quota', [CompletionResultType]::ParameterName, 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)')
             [CompletionResult]::new('--docker-volume', '--docker-volume', [CompletionResultType]::ParameterName, 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -250,7 +252,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--docker-cpu-quota', '--docker-cpu-quota', [CompletionResultType]::ParameterName, 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)')
             [CompletionResult]::new('--docker-volume', '--docker-volume', [CompletionResultType]::ParameterName, 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -267,7 +269,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -281,7 +283,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         }
         'dag;cancel' {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -296,7 +298,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         'dag;graph' {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -312,7 +314,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'The address to listen on. Any address but a loopback one needs a token')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'A secret every request must carry (at least 16 letters, digits, `-`, `.`, `_` or `~`; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -328,7 +330,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         'dag;init' {
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Write it here instead')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -342,7 +344,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         }
         'dag;completions' {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -357,7 +359,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         'dag;man' {
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Directory to write the pages to')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
@@ -371,7 +373,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         }
         'dag;schema' {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour and progress bars on stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
             [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')

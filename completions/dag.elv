@@ -19,7 +19,7 @@ set edit:completion:arg-completer[dag] = {|@words|
     var completions = [
         &'dag'= {
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -50,6 +50,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;run'= {
             cand --param 'Override a param: KEY=VALUE (repeatable)'
             cand --only 'Run only this task and everything upstream of it (repeatable)'
+            cand --progress 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none'
             cand --executor 'How tasks are executed'
             cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
@@ -64,7 +65,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --docker-cpu-quota 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)'
             cand --docker-volume 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -84,7 +85,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;validate'= {
             cand --format 'How problems are told: rendered for people (on stderr), as one JSON document, or as GitHub Actions annotations (`::error file=…,line=…::…`), both on stdout'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -99,7 +100,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -o 'Output format'
             cand --output 'Output format'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -120,7 +121,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -o 'Output format'
             cand --output 'Output format'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -136,7 +137,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;runs;prune'= {
             cand --older-than 'Delete runs that ended more than this long ago (e.g. 30d, 12h)'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -159,7 +160,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;logs'= {
             cand --attempt 'Only this attempt [default: every attempt]'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -177,7 +178,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -o 'Write the report to FILE instead of standard output'
             cand --out 'Write the report to FILE instead of standard output'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -190,6 +191,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         }
         &'dag;retry'= {
             cand --task 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]'
+            cand --progress 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none'
             cand --executor 'How tasks are executed'
             cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
@@ -204,7 +206,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --docker-cpu-quota 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)'
             cand --docker-volume 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -235,7 +237,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --docker-cpu-quota 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)'
             cand --docker-volume 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -251,7 +253,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -o 'Output format'
             cand --output 'Output format'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -264,7 +266,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         }
         &'dag;cancel'= {
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -278,7 +280,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;graph'= {
             cand --format 'Output format'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -293,7 +295,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --bind 'The address to listen on. Any address but a loopback one needs a token'
             cand --token 'A secret every request must carry (at least 16 letters, digits, `-`, `.`, `_` or `~`; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -308,7 +310,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;init'= {
             cand --file 'Write it here instead'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -321,7 +323,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         }
         &'dag;completions'= {
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -335,7 +337,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;man'= {
             cand --out 'Directory to write the pages to'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
@@ -348,7 +350,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         }
         &'dag;schema'= {
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
-            cand --color 'When to use colour and progress bars on stderr'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
             cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
             cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'

@@ -25,7 +25,7 @@ function __fish_dag_using_subcommand
 end
 
 complete -c dag -n "__fish_dag_needs_command" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_needs_command" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_needs_command" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_needs_command" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -55,6 +55,9 @@ complete -c dag -n "__fish_dag_needs_command" -f -a "schema" -d 'Print the JSON 
 complete -c dag -n "__fish_dag_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand run" -l param -d 'Override a param: KEY=VALUE (repeatable)' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l only -d 'Run only this task and everything upstream of it (repeatable)' -r
+complete -c dag -n "__fish_dag_using_subcommand run" -l progress -d 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none' -r -f -a "auto\t'Bars on a terminal, lines elsewhere'
+always\t'Bars on any terminal (CI or not), lines elsewhere'
+never\t'No progress'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l executor -d 'How tasks are executed' -r -f -a "sequential\t'One task at a time, in a fixed order'
 local\t'Up to --parallel tasks at once on this machine'
 distributed\t'On `dag worker` processes, through NATS JetStream'"
@@ -71,7 +74,7 @@ complete -c dag -n "__fish_dag_using_subcommand run" -l docker-memory-mb -d 'Mem
 complete -c dag -n "__fish_dag_using_subcommand run" -l docker-cpu-quota -d 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand run" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand run" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -90,7 +93,7 @@ complete -c dag -n "__fish_dag_using_subcommand validate" -l format -d 'How prob
 json\t'`{"files": [{"file", "ok", "problems": [{"message", "line", ...}]}]}`'
 github\t'GitHub Actions workflow commands: an annotation per problem'"
 complete -c dag -n "__fish_dag_using_subcommand validate" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand validate" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand validate" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand validate" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -105,7 +108,7 @@ complete -c dag -n "__fish_dag_using_subcommand status" -s o -l output -d 'Outpu
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand status" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand status" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand status" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand status" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -129,7 +132,7 @@ complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcom
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -144,7 +147,7 @@ complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcom
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l older-than -d 'Delete runs that ended more than this long ago (e.g. 30d, 12h)' -r
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -160,7 +163,7 @@ complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand logs" -l attempt -d 'Only this attempt [default: every attempt]' -r
 complete -c dag -n "__fish_dag_using_subcommand logs" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand logs" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand logs" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand logs" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -176,7 +179,7 @@ complete -c dag -n "__fish_dag_using_subcommand report" -l format -d 'Report for
 html\t'One self-contained HTML page (graph, timeline, failed tasks\' logs, task table) that loads nothing from anywhere, for CI artifacts'"
 complete -c dag -n "__fish_dag_using_subcommand report" -s o -l out -d 'Write the report to FILE instead of standard output' -r -F
 complete -c dag -n "__fish_dag_using_subcommand report" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand report" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand report" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand report" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -188,6 +191,9 @@ complete -c dag -n "__fish_dag_using_subcommand report" -l nats-ca -d 'A CA cert
 complete -c dag -n "__fish_dag_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand report" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand retry" -l task -d 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]' -r
+complete -c dag -n "__fish_dag_using_subcommand retry" -l progress -d 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none' -r -f -a "auto\t'Bars on a terminal, lines elsewhere'
+always\t'Bars on any terminal (CI or not), lines elsewhere'
+never\t'No progress'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l executor -d 'How tasks are executed' -r -f -a "sequential\t'One task at a time, in a fixed order'
 local\t'Up to --parallel tasks at once on this machine'
 distributed\t'On `dag worker` processes, through NATS JetStream'"
@@ -204,7 +210,7 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-memory-mb -d 'M
 complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-cpu-quota -d 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand retry" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand retry" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -232,7 +238,7 @@ complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-memory-mb -d '
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-cpu-quota -d 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand worker" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand worker" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand worker" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -248,7 +254,7 @@ complete -c dag -n "__fish_dag_using_subcommand workers" -s o -l output -d 'Outp
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
 complete -c dag -n "__fish_dag_using_subcommand workers" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand workers" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand workers" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand workers" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -260,7 +266,7 @@ complete -c dag -n "__fish_dag_using_subcommand workers" -l nats-ca -d 'A CA cer
 complete -c dag -n "__fish_dag_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand workers" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand cancel" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand cancel" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -276,7 +282,7 @@ dot\t'Graphviz DOT (`dag graph f.yaml --format dot | dot -Tsvg > f.svg`)'
 mermaid\t'A Mermaid flowchart (for Markdown)'
 json\t'JSON: the tasks (or, for a run, the nodes with their states) and what each waits for'"
 complete -c dag -n "__fish_dag_using_subcommand graph" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand graph" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand graph" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand graph" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -290,7 +296,7 @@ complete -c dag -n "__fish_dag_using_subcommand graph" -s V -l version -d 'Print
 complete -c dag -n "__fish_dag_using_subcommand ui" -l bind -d 'The address to listen on. Any address but a loopback one needs a token' -r
 complete -c dag -n "__fish_dag_using_subcommand ui" -l token -d 'A secret every request must carry (at least 16 letters, digits, `-`, `.`, `_` or `~`; required when binding an address other than loopback). Open the page once as `http://HOST:PORT/?token=TOKEN`: the browser then keeps it in a cookie. Programs send `Authorization: Bearer TOKEN`' -r
 complete -c dag -n "__fish_dag_using_subcommand ui" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand ui" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand ui" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand ui" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -304,7 +310,7 @@ complete -c dag -n "__fish_dag_using_subcommand ui" -s h -l help -d 'Print help 
 complete -c dag -n "__fish_dag_using_subcommand ui" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand init" -l file -d 'Write it here instead' -r -F
 complete -c dag -n "__fish_dag_using_subcommand init" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand init" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand init" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand init" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -316,7 +322,7 @@ complete -c dag -n "__fish_dag_using_subcommand init" -l nats-ca -d 'A CA certif
 complete -c dag -n "__fish_dag_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand init" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand completions" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand completions" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand completions" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand completions" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -329,7 +335,7 @@ complete -c dag -n "__fish_dag_using_subcommand completions" -s h -l help -d 'Pr
 complete -c dag -n "__fish_dag_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand man" -l out -d 'Directory to write the pages to' -r -F
 complete -c dag -n "__fish_dag_using_subcommand man" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand man" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand man" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand man" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
@@ -341,7 +347,7 @@ complete -c dag -n "__fish_dag_using_subcommand man" -l nats-ca -d 'A CA certifi
 complete -c dag -n "__fish_dag_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand man" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand schema" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
-complete -c dag -n "__fish_dag_using_subcommand schema" -l color -d 'When to use colour and progress bars on stderr' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+complete -c dag -n "__fish_dag_using_subcommand schema" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
 never\t'Never'"
 complete -c dag -n "__fish_dag_using_subcommand schema" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F

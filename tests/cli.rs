@@ -607,3 +607,28 @@ fn help_shows_examples_and_global_options_apart_and_man_pages_have_the_usual_sec
         }
     }
 }
+
+#[test]
+fn progress_and_colour_are_chosen_apart() {
+    let env = Env::new();
+    env.write("p.yaml", "name: p\ntasks:\n  a: { command: 'true' }\n");
+    // Off a terminal, `--color always` still prints the plain lines.
+    let coloured = env.run(&["run", "p.yaml", "--color", "always"]);
+    coloured.code(0);
+    assert!(
+        coloured.stderr.contains(" a running\n"),
+        "{}",
+        coloured.stderr
+    );
+    // `--progress never` (or DAG_PROGRESS) prints none; the results still come.
+    let none = env.run(&["run", "p.yaml", "--progress", "never"]);
+    none.code(0);
+    assert_eq!(none.stderr, "");
+    assert!(none.stdout.contains("success"), "{}", none.stdout);
+    let by_env = env
+        .cmd(&["run", "p.yaml"])
+        .env("DAG_PROGRESS", "never")
+        .output()
+        .unwrap();
+    assert!(by_env.stderr.is_empty());
+}

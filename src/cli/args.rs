@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub state_dir: Option<PathBuf>,
 
-    /// When to use colour and progress bars on stderr.
+    /// When to use colour (`NO_COLOR` turns it off; progress is `--progress`'s).
     #[arg(long, global = true, value_enum, env = "DAG_COLOR", hide_env_values = true, default_value_t = ColorArg::Auto, help_heading = GLOBAL)]
     pub color: ColorArg,
 
@@ -52,6 +52,17 @@ const GLOBAL: &str = "Global options";
 /// The heading of the NATS connection options (every command takes them; the
 /// distributed ones use them).
 const NATS: &str = "NATS options";
+
+/// `--progress`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    /// Bars on a terminal, lines elsewhere.
+    Auto,
+    /// Bars on any terminal (CI or not), lines elsewhere.
+    Always,
+    /// No progress.
+    Never,
+}
 
 /// `--color`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -356,6 +367,13 @@ pub struct RetryArgs {
 /// How a run is driven: shared by `dag run` and `dag retry`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    /// How progress is shown on stderr: `auto` draws bars on a terminal (not
+    /// under CI or TERM=dumb) and prints a timestamped line per change
+    /// elsewhere; `always` draws bars whenever stderr is a terminal; `never`
+    /// prints none.
+    #[arg(long, value_enum, env = "DAG_PROGRESS", hide_env_values = true, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+
     /// How tasks are executed.
     #[arg(long, value_enum, env = "DAG_EXECUTOR", hide_env_values = true, default_value_t = ExecutorArg::Local)]
     pub executor: ExecutorArg,

@@ -36,30 +36,39 @@ impl Style {
     /// [`Style::detect`] for a stream that is a terminal or not.
     fn for_stream(terminal: bool) -> Style {
         let var = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-        match CHOICE.get().copied().unwrap_or(ColorArg::Auto) {
-            ColorArg::Always => Style {
-                bars: true,
-                color: true,
+        let ci = var("CI");
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let decided = Style::decide(terminal, var("NO_COLOR"), ci, dumb);
+        Style {
+            color: match CHOICE.get().copied().unwrap_or(ColorArg::Auto) {
+                ColorArg::Always => true,
+                ColorArg::Never => false,
+                ColorArg::Auto => decided.color,
             },
-            ColorArg::Never => Style {
-                bars: false,
-                color: false,
-            },
-            ColorArg::Auto => Style::decide(
-                terminal,
-                var("NO_COLOR"),
-                var("CI"),
-                std::env::var("TERM").is_ok_and(|t| t == "dumb"),
-            ),
+            ..decided
         }
     }
 
-    /// The decision itself.
+    /// The decision itself, `--color auto` and `--progress auto`: bars on a
+    /// terminal that is neither CI's nor dumb; colour there too unless
+    /// `NO_COLOR` (which is about colour only).
     pub fn decide(terminal: bool, no_color: bool, ci: bool, dumb: bool) -> Style {
         let fancy = terminal && !ci && !dumb;
         Style {
-            bars: fancy && !no_color,
+            bars: fancy,
             color: fancy && !no_color,
+        }
+    }
+
+    /// How progress is shown under `--progress`: bars (`auto`: as
+    /// [`Style::decide`]; `always`: whenever stderr is a terminal), else plain
+    /// timestamped lines; `None` for `never`.
+    pub fn progress(self, choice: super::args::ProgressArg) -> Option<bool> {
+        use super::args::ProgressArg;
+        match choice {
+            ProgressArg::Auto => Some(self.bars),
+            ProgressArg::Always => Some(std::io::stderr().is_terminal()),
+            ProgressArg::Never => None,
         }
     }
 }
@@ -151,10 +160,12 @@ mod tests {
     use super::Style;
 
     #[test]
-    fn bars_only_on_a_plain_terminal() {
+    fn bars_only_on_a_plain_terminal_and_no_color_is_about_colour() {
         assert!(Style::decide(true, false, false, false).bars);
         assert!(!Style::decide(false, false, false, false).bars);
-        assert!(!Style::decide(true, true, false, false).bars);
+        // NO_COLOR: bars still, colour not.
+        assert!(Style::decide(true, true, false, false).bars);
+        assert!(!Style::decide(true, true, false, false).color);
         assert!(!Style::decide(true, false, true, false).bars);
         assert!(!Style::decide(true, false, false, true).color);
     }

@@ -247,9 +247,9 @@ fn drive(
     let html_file = open(&args.report_html)?;
     super::junit::ReportFile::distinct(&[&report_file, &markdown_file, &html_file])?;
     let style = Style::detect();
-    let progress = Arc::new(match args.output {
-        OutputArg::Quiet => Progress::Silent,
-        _ => Progress::new(style.bars, groups),
+    let progress = Arc::new(match (args.output, style.progress(args.progress)) {
+        (OutputArg::Quiet, _) | (_, None) => Progress::Silent,
+        (_, Some(bars)) => Progress::new(bars, groups),
     });
     let lines: Option<LineSink> = args.verbose.then(|| {
         let p = progress.clone();
