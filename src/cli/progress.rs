@@ -40,7 +40,9 @@ pub struct Bars {
 pub struct BarState {
     bars: HashMap<usize, ProgressBar>,
     done: u64,
-    failed: u64,
+    /// The tasks that ended other than in success, by state (the bar says them
+    /// as the summary does: `1 failed, 1 upstream_failed`).
+    not_ok: super::text::StateCounts,
     groups: Groups,
 }
 
@@ -256,7 +258,7 @@ impl Progress {
         let overall = multi.add(ProgressBar::new(total as u64));
         overall.set_style(
             ProgressStyle::with_template(
-                "{elapsed_precise:.dim} [{bar:30.cyan/blue}] {pos}/{len} {msg} eta {eta}",
+                "{elapsed_precise:.dim} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
@@ -483,8 +485,8 @@ impl Bars {
         };
         if let Some(state) = terminal {
             st.done += 1;
-            if matches!(state, TaskState::Failed | TaskState::UpstreamFailed) {
-                st.failed += 1;
+            if state != TaskState::Success {
+                st.not_ok.add(state);
             }
         }
         if let Some(at) = st.groups.follow(record, event) {
@@ -503,9 +505,24 @@ impl Bars {
         }
         self.overall.set_position(st.done);
         let running = st.bars.len() + st.groups.groups.iter().map(|g| g.running).sum::<usize>();
-        let mut msg = format!("running {running}");
-        if st.failed > 0 {
-            msg.push_str(&format!(", failed {}", st.failed));
+        let mut msg = format!("{running} running");
+        if !st.not_ok.is_empty() {
+            msg.push_str(&format!(", {}", st.not_ok));
+        }
+        // An estimate only once there is something to go on: a tenth of the
+        // tasks ended (at least one) and two seconds gone, from the pace so far.
+        let total = self.overall.length().unwrap_or(0);
+        let elapsed = self.overall.elapsed();
+        if st.done > 0
+            && st.done < total
+            && st.done * 10 >= total
+            && elapsed >= Duration::from_secs(2)
+        {
+            let left = elapsed.mul_f64((total - st.done) as f64 / st.done as f64);
+            msg.push_str(&format!(
+                ", about {} left",
+                super::text::format_ms(left.as_millis() as u64)
+            ));
         }
         self.overall.set_message(msg);
     }
