@@ -54,6 +54,14 @@ fn first_sigint_cancels_running_tasks_and_exits_130() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // It says what it does about the signal.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "dag: stopping: cancelling running tasks (they get SIGTERM, then SIGKILL after the grace period; press Ctrl-C again to kill them now)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["state"], "cancelled");
     assert_eq!(task_state(&doc, "slow1"), "cancelled");

@@ -304,6 +304,30 @@ impl Progress {
         }
     }
 
+    /// Says what `dag` does about a signal: above the bars (which are then
+    /// cleared at the end as always, not torn by a line written through them),
+    /// else as a line.
+    pub fn say(&self, text: &str) {
+        match self {
+            Progress::Bars(b) => {
+                let _ = b.multi.println(text);
+            }
+            _ => super::output::eprint(&format!("{text}\n")),
+        }
+    }
+
+    /// How many tasks the bars show running, when bars are shown.
+    pub fn running(&self) -> Option<usize> {
+        match self {
+            Progress::Bars(b) => {
+                b.tasks.lock().ok().map(|t| {
+                    t.bars.len() + t.groups.groups.iter().map(|g| g.running).sum::<usize>()
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Removes the bars before the result table is printed.
     pub fn finish(&self) {
         if let Progress::Bars(b) = self {

@@ -309,19 +309,25 @@ fn drive(
     };
     let result = runtime.block_on(async {
         let (graceful, hard) = (stop_for_signals.clone(), stop_for_signals);
+        let (said, said_again) = (progress.clone(), progress.clone());
         super::signals::watch(
             signalled.clone(),
             move || {
                 // Stop first: nothing that follows may keep the signal from taking
                 // effect.
                 graceful.graceful.cancel();
-                output::eprint(
-                    "dag: stopping: cancelling running tasks (press Ctrl-C again to kill them)\n",
-                );
+                let what = match said.running() {
+                    Some(1) => "1 running task".to_string(),
+                    Some(n) => format!("{n} running tasks"),
+                    None => "running tasks".to_string(),
+                };
+                said.say(&format!(
+                    "dag: stopping: cancelling {what} (they get SIGTERM, then SIGKILL after the grace period; press Ctrl-C again to kill them now)"
+                ));
             },
             move || {
                 hard.hard.cancel();
-                output::eprint("dag: killing running tasks\n");
+                said_again.say("dag: killing running tasks");
             },
         );
         tokio::spawn(driver).await
