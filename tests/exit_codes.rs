@@ -24,6 +24,16 @@ fn logs_of_an_attempt_or_task_that_does_not_exist_is_exit_2() {
     let r = env.run(&["logs", id, "nope"]);
     r.code(2);
     assert!(r.stderr.contains("has no task `nope`"), "{}", r.stderr);
+    // `retry --task` names the nearest task, as `logs` and `--only` do.
+    let r = env.run(&["retry", id, "--task", "tt"]);
+    r.code(2);
+    assert!(
+        r.stderr
+            .contains(&format!("--task: run {id} has no task `tt`"))
+            && r.stderr.contains("did you mean `t`?"),
+        "{}",
+        r.stderr
+    );
     // The attempt that exists still shows.
     let r = env.run(&["logs", id, "t", "--attempt", "1"]);
     r.code(0);

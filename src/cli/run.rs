@@ -194,7 +194,18 @@ pub fn retry(
     let record = store.load_run(&run_id)?;
     // Checked here too, so that a run that cannot be retried says so before a
     // runtime or a NATS connection is set up.
-    let groups = progress_groups(&args.exec, &pipeline.definition_of(&record)?);
+    let dag = pipeline.definition_of(&record)?;
+    // A task the run does not have: said here, with the nearest id.
+    if let Some(task) = &args.task
+        && dag.named(task).is_none_or(<[usize]>::is_empty)
+    {
+        let ids: Vec<&str> = dag.spec.tasks.iter().map(|t| t.id.as_str()).collect();
+        return Err(CliError::usage(
+            format!("--task: run {run_id} has no task `{task}`"),
+            crate::engine::suggest::did_you_mean(task, ids.iter().copied()),
+        ));
+    }
+    let groups = progress_groups(&args.exec, &dag);
     drive(
         args.exec,
         nats,
