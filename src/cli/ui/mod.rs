@@ -346,9 +346,7 @@ impl App {
                 c.remove(0);
             }
         }
-        if let Ok(mut s) = self.summaries.lock() {
-            s.insert(id, Summary::of(&record, driven, version));
-        }
+        self.keep_summary(&record, driven, version);
         Ok(record)
     }
 
@@ -406,11 +404,18 @@ impl App {
     fn remember(&self, record: &RunRecord) {
         let id = &record.run_id;
         if let Ok(version) = self.state().run_version(id) {
-            let s = Summary::of(record, self.store.is_driven(id), version);
-            if let Ok(mut m) = self.summaries.lock() {
-                m.insert(id.clone(), s);
-            }
+            self.keep_summary(record, self.store.is_driven(id), version);
         }
+    }
+
+    /// Keeps, and gives, the summary of a record read when its run was `driven`
+    /// or not, at `version`.
+    fn keep_summary(&self, record: &RunRecord, driven: bool, version: u64) -> Summary {
+        let s = Summary::of(record, driven, version);
+        if let Ok(mut m) = self.summaries.lock() {
+            m.insert(record.run_id.clone(), s.clone());
+        }
+        s
     }
 
     /// What is known of a run's summary, without reading the store.
@@ -434,13 +439,7 @@ impl App {
             match known {
                 Some(s) if !driven && !s.driven && s.version == version => out.push(s),
                 _ => match self.state().load_run(id) {
-                    Ok(r) => {
-                        let s = Summary::of(&r, driven, version);
-                        if let Ok(mut m) = self.summaries.lock() {
-                            m.insert(id.clone(), s.clone());
-                        }
-                        out.push(s);
-                    }
+                    Ok(r) => out.push(self.keep_summary(&r, driven, version)),
                     // One damaged run does not hide the others.
                     Err(_) => continue,
                 },

@@ -340,7 +340,6 @@ fn check_action(app: &App, req: &Req) -> Result<(), Refusal> {
             return Err(Refusal::new(403, "an action from another site is refused"));
         }
     }
-    let _ = app;
     Ok(())
 }
 
