@@ -723,7 +723,7 @@ _dag() {
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "markdown html" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "markdown html junit" -- "${cur}"))
                     return 0
                     ;;
                 --out)

@@ -65,7 +65,7 @@ complete -c dag -n "__fish_dag_using_subcommand run" -s p -l parallel -d 'Most t
 complete -c dag -n "__fish_dag_using_subcommand run" -s o -l output -d 'What to print on stdout when the run ends' -r -f -a "table\t'A result table'
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
-complete -c dag -n "__fish_dag_using_subcommand run" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand run" -l report -d 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l report-markdown -d 'Write the run\'s Markdown report (`dag report`) to FILE when it ends, e.g. `$GITHUB_STEP_SUMMARY`' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l report-html -d 'Write the run\'s HTML report (`dag report --format html`) to FILE when it ends' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l docker-image -d 'Image of docker tasks that name none' -r
@@ -176,7 +176,8 @@ complete -c dag -n "__fish_dag_using_subcommand logs" -s f -l follow -d 'Keep pr
 complete -c dag -n "__fish_dag_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand report" -l format -d 'Report format' -r -f -a "markdown\t'GitHub-flavoured Markdown with a Mermaid graph (for `$GITHUB_STEP_SUMMARY` and merge-request comments)'
-html\t'One self-contained HTML page (graph, timeline, failed tasks\' logs, task table) that loads nothing from anywhere, for CI artifacts'"
+html\t'One self-contained HTML page (graph, timeline, failed tasks\' logs, task table) that loads nothing from anywhere, for CI artifacts'
+junit\t'JUnit XML, as `dag run --report` writes it (Jenkins, GitLab and other CI systems read it)'"
 complete -c dag -n "__fish_dag_using_subcommand report" -s o -l out -d 'Write the report to FILE instead of standard output' -r -F
 complete -c dag -n "__fish_dag_using_subcommand report" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand report" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
@@ -201,7 +202,7 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -s p -l parallel -d 'Most
 complete -c dag -n "__fish_dag_using_subcommand retry" -s o -l output -d 'What to print on stdout when the run ends' -r -f -a "table\t'A result table'
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
-complete -c dag -n "__fish_dag_using_subcommand retry" -l report -d 'Write a JUnit XML report of the run to FILE (one test case per task)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand retry" -l report -d 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l report-markdown -d 'Write the run\'s Markdown report (`dag report`) to FILE when it ends, e.g. `$GITHUB_STEP_SUMMARY`' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l report-html -d 'Write the run\'s HTML report (`dag report --format html`) to FILE when it ends' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-image -d 'Image of docker tasks that name none' -r

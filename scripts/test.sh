@@ -9,6 +9,8 @@ missing=()
 for tool in bash openssl; do need "$tool" || missing+=("$tool"); done
 # Graphviz renders `dag graph --format dot` in a test.
 need dot || missing+=(graphviz)
+# A test validates the JUnit report against Jenkins' junit-10.xsd with xmllint.
+need xmllint || missing+=(libxml2-utils)
 # The report and web-view tests load pages in headless Chromium via chromedriver.
 need chromium || missing+=(chromium)
 need chromedriver || missing+=(chromium-driver)
@@ -36,6 +38,10 @@ nats-server --version
 if ! python3 -c 'import jsonschema, yaml, nats' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check jsonschema pyyaml nats-py
 fi
+
+# Jenkins' JUnit schema, for the JUnit report test (taken from pytest's source
+# distribution on PyPI; kept under target/).
+scripts/junit-xsd.sh >/dev/null
 
 # The Docker tests use a small local image; no registry is reachable.
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then

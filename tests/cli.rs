@@ -197,18 +197,94 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     assert_eq!(env.run(&["run", "p.yaml", "--dry-run", "-q"]).stdout, "");
 }
 
+/// The path of Jenkins' `junit-10.xsd` (scripts/junit-xsd.sh fetches it), or `None`
+/// outside CI when it or xmllint cannot be had; in CI that is a failure.
+fn junit_schema() -> Option<std::path::PathBuf> {
+    let fetched = std::process::Command::new("bash")
+        .arg(root().join("scripts/junit-xsd.sh"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    let lint = std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    match fetched {
+        Some(o) if lint => Some(String::from_utf8_lossy(&o.stdout).trim().into()),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the JUnit test needs xmllint (Debian's libxml2-utils) and junit-10.xsd \
+                 (scripts/junit-xsd.sh fetches it from PyPI; scripts/test.sh installs both), and CI is set"
+            );
+            eprintln!("skipped: no xmllint or junit-10.xsd here");
+            None
+        }
+    }
+}
+
+/// `report` validated against junit-10.xsd and read as GitLab reads it: the test
+/// cases by name, as (status, details).
+fn junit_cases(
+    schema: &Path,
+    report: &Path,
+) -> std::collections::BTreeMap<String, (String, String)> {
+    let check = std::process::Command::new("python3")
+        .arg(root().join("tests/junit_check.py"))
+        .args([schema, report])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "the report does not validate: {}\n{}",
+        String::from_utf8_lossy(&check.stderr),
+        std::fs::read_to_string(report).unwrap()
+    );
+    let cases: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert!(c["time"].as_f64().is_some(), "{c}");
+            (
+                c["name"].as_str().unwrap().to_string(),
+                (
+                    c["status"].as_str().unwrap().to_string(),
+                    c["details"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn junit_report_for_ci() {
+    let Some(schema) = junit_schema() else {
+        return;
+    };
     let env = Env::new();
-    let file = root().join("examples/dags/diamond.yaml");
+    env.write(
+        "ci.yaml",
+        r#"name: ci
+tasks:
+  ok: { command: "echo fine" }
+  broken:
+    command: "printf 'line one\\n\\033[31mred <&> \"q\"\\033[0m\\x01\\xef\\xbf\\xbf \\xe2\\x80\\xae rtl\\n'; exit 3"
+  flaky:
+    command: "test -e marker || { touch marker; echo first; exit 1; }"
+    retries: 1
+    retry_delay: 0s
+  always_broken:
+    command: "echo try; exit 2"
+    retries: 1
+    retry_delay: 0s
+  after: { command: "true", depends_on: [broken] }
+  only_on_failure: { command: "true", depends_on: [ok], trigger_rule: all_failed }
+"#,
+    );
     let report = env.path().join("report.xml");
-    let r = env.run(&[
-        "run",
-        file.to_str().unwrap(),
-        "-q",
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let r = env.run(&["run", "ci.yaml", "-q", "--report", report.to_str().unwrap()]);
     r.code(1);
     assert!(
         r.stdout.is_empty() && r.stderr.is_empty(),
@@ -217,26 +293,82 @@ fn junit_report_for_ci() {
         r.stderr
     );
     let xml = std::fs::read_to_string(&report).unwrap();
-    // Well-formed, with a test case per task and the failure's log tail.
-    let check = std::process::Command::new("python3")
-        .args(["-c", "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); print(len(d.getElementsByTagName('testcase')), len(d.getElementsByTagName('failure')))"])
-        .arg(&report)
-        .output()
-        .unwrap();
+    let cases = junit_cases(&schema, &report);
+    let status = |t: &str| cases[t].0.as_str();
+    assert_eq!(status("ok"), "success");
+    assert_eq!(status("flaky"), "success");
+    assert_eq!(status("broken"), "failed");
+    assert_eq!(status("always_broken"), "failed");
+    assert_eq!(status("after"), "skipped", "{xml}");
+    assert_eq!(status("only_on_failure"), "skipped", "{xml}");
+    // The failure's text is the end of its log, once, with colour codes and what
+    // XML cannot hold dropped and a bidi override made visible.
+    let details = &cases["broken"].1;
     assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
+        details.starts_with("line one\nred <&> \"q\""),
+        "{details:?}"
     );
-    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "7 2");
+    assert!(details.contains("\\u{202e} rtl"), "{details:?}");
     assert!(
-        xml.contains("<failure message=\"exit code 3\" type=\"failed\">right is broken</failure>"),
+        !details.contains('\u{1b}') && !details.contains('\u{1}'),
+        "{details:?}"
+    );
+    assert_eq!(xml.matches("line one").count(), 1, "{xml}");
+    assert!(!xml.contains("<system-out>"), "{xml}");
+    assert!(
+        xml.contains(r#"<failure message="exit code 3" type="failed">"#),
         "{xml}"
     );
-    assert!(xml.contains("type=\"upstream_failed\""), "{xml}");
+    // Why a task did not run is the text GitLab shows.
     assert!(
-        xml.contains("<property name=\"attempts\" value=\"1\"/>"),
+        cases["after"].1.contains("upstream"),
+        "{:?}",
+        cases["after"]
+    );
+    assert!(xml.contains(r#"type="upstream_failed""#), "{xml}");
+    // Earlier attempts: flaky for a task that succeeded in the end, reruns for one
+    // that did not.
+    assert!(
+        xml.contains(r#"<flakyFailure message="attempt 1: exit code 1" type="failed">"#),
         "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<rerunFailure message="attempt 1: exit code 2" type="failed">"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testsuite name="ci" tests="6" skipped="2" errors="0" failures="2""#),
+        "{xml}"
+    );
+    // `dag report --format junit` writes the same document later.
+    let again = env.run(&["report", "latest", "--format", "junit"]);
+    again.code(0);
+    assert_eq!(again.stdout, xml);
+
+    // A task stopped by --fail-fast is skipped as cancelled.
+    env.write(
+        "stop.yaml",
+        "name: stop\ntasks:\n  fails: { command: 'exit 1' }\n  wait: { command: 'sleep 1' }\n  later: { command: 'true', depends_on: [wait] }\n",
+    );
+    let stopped = env.path().join("stopped.xml");
+    env.run(&[
+        "run",
+        "stop.yaml",
+        "-q",
+        "--fail-fast",
+        "--parallel",
+        "2",
+        "--report",
+        stopped.to_str().unwrap(),
+    ])
+    .code(1);
+    let cases = junit_cases(&schema, &stopped);
+    assert_eq!(cases["fails"].0, "failed");
+    assert_eq!(cases["later"].0, "skipped");
+    assert!(
+        std::fs::read_to_string(&stopped)
+            .unwrap()
+            .contains(r#"type="cancelled""#)
     );
 }
 

@@ -104,7 +104,7 @@ pub enum Command {
     /// Write a run's report: counts, failed tasks with their log tails, the graph
     /// coloured by state, the task table.
     #[command(
-        after_long_help = "Examples:\n  dag report >> \"$GITHUB_STEP_SUMMARY\"\n  dag report latest --format html -o run.html"
+        after_long_help = "Examples:\n  dag report >> \"$GITHUB_STEP_SUMMARY\"\n  dag report latest --format html -o run.html\n  dag report latest --format junit -o junit.xml"
     )]
     Report(ReportArgs),
     /// Run again what did not succeed in a run, under the same run id.
@@ -399,7 +399,8 @@ pub struct ExecArgs {
     #[arg(long, short = 'q', conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Write a JUnit XML report of the run to FILE (one test case per task).
+    /// Write a JUnit XML report of the run to FILE when it ends (one test case per
+    /// task; `dag report --format junit` writes the same later).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
@@ -627,6 +628,9 @@ pub enum ReportFormat {
     /// One self-contained HTML page (graph, timeline, failed tasks' logs, task
     /// table) that loads nothing from anywhere, for CI artifacts.
     Html,
+    /// JUnit XML, as `dag run --report` writes it (Jenkins, GitLab and other CI
+    /// systems read it).
+    Junit,
 }
 
 /// `dag logs`.

@@ -45,6 +45,7 @@ pub fn report(
     let text = match args.format {
         ReportFormat::Markdown => super::markdown::markdown(&record, dag, store.state()),
         ReportFormat::Html => super::html::html(&record, dag, store.state()),
+        ReportFormat::Junit => super::junit::report(&record, store.state()),
     };
     match file {
         Some(f) => {

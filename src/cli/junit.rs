@@ -7,14 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::report::log_tail;
-use super::text::markup_escape as esc;
+use super::text::xml_safe as xml_text;
 use crate::engine::record::RunRecord;
 use crate::engine::state::TaskState;
 use crate::engine::store::StateStore;
-
-fn secs(ms: u64) -> String {
-    format!("{:.3}", ms as f64 / 1000.0)
-}
 
 /// The report file, opened before the run starts so that a path that cannot be
 /// written (a directory, a missing parent, no permission) is a usage error before
@@ -175,89 +171,124 @@ impl Drop for ReportFile {
     }
 }
 
-/// The report of `record`; log tails come from `store`.
+/// The JUnit XML report of `record`; log tails come from `store`.
+///
+/// The document is quick-junit's, in the dialect of Jenkins' `junit-10.xsd`
+/// (which GitLab and GitHub readers accept too): one `<testsuite>` named after the
+/// DAG, one `<testcase>` per task.
+/// - A failed task has a `<failure>` whose message is its error and whose text is
+///   the end of its last attempt's log (once: no `<system-out>` copy).
+/// - `upstream_failed`, `skipped` and `cancelled` tasks (and tasks of a run that
+///   never finished) are `<skipped>`, with the state as `type` and the reason as
+///   message and text (GitLab shows the text).
+/// - Earlier failed attempts are `<rerunFailure>` of a failed task and
+///   `<flakyFailure>` of one that succeeded in the end, as Maven Surefire writes
+///   retried tests.
 pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
-    let count = |f: &dyn Fn(TaskState) -> bool| record.tasks.iter().filter(|t| f(t.state)).count();
-    let failures = count(&|s| matches!(s, TaskState::Failed | TaskState::UpstreamFailed));
-    let skipped = count(&|s| matches!(s, TaskState::Skipped | TaskState::Cancelled));
-    let total_ms = match (record.started_at, record.ended_at) {
-        (Some(s), Some(e)) => s.until(e).as_millis() as u64,
-        _ => 0,
-    };
-    let dag = esc(&record.dag);
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x.push_str(&format!(
-        "<testsuites name=\"dag\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\">\n",
-        record.tasks.len(),
-        secs(total_ms)
-    ));
-    x.push_str(&format!(
-        "  <testsuite name=\"{dag}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">\n",
-        record.tasks.len(),
-        secs(total_ms),
-        record.started_at.map(|t| t.rfc3339()).unwrap_or_default()
-    ));
-    x.push_str(&format!(
-        "    <properties>\n      <property name=\"run_id\" value=\"{}\"/>\n      <property name=\"state\" value=\"{}\"/>\n    </properties>\n",
-        esc(&record.run_id),
-        record.state
-    ));
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+    let mut suite = TestSuite::new(xml_text(&record.dag));
+    if let Some(at) = record
+        .started_at
+        .and_then(|t| chrono::DateTime::from_timestamp_millis(t.0 as i64))
+    {
+        suite.set_timestamp(at.fixed_offset());
+    }
+    if let (Some(s), Some(e)) = (record.started_at, record.ended_at) {
+        suite.set_time(s.until(e));
+    }
+    suite.add_property(("run_id", xml_text(&record.run_id).as_str()));
+    suite.add_property(("state", record.state.to_string().as_str()));
     for i in record.in_order() {
         let t = &record.tasks[i];
-        let ms = match (
+        let error = xml_text(record.task_error(i).unwrap_or(""));
+        // Every attempt but the last that did not succeed.
+        let earlier = t
+            .attempts
+            .iter()
+            .rev()
+            .skip(1)
+            .rev()
+            .filter(|a| a.outcome.is_some_and(|o| o != TaskState::Success));
+        let reruns = earlier.map(|a| {
+            let mut r = TestRerun::new(NonSuccessKind::Failure);
+            r.set_type("failed");
+            r.set_message(format!(
+                "attempt {}: {}",
+                a.attempt,
+                xml_text(a.error.as_deref().unwrap_or("failed"))
+            ));
+            r
+        });
+        let status = match t.state {
+            TaskState::Success => {
+                let mut s = TestCaseStatus::success();
+                s.add_reruns(reruns);
+                s
+            }
+            TaskState::Failed => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type("failed").set_message(&error);
+                if let Some(a) = t.attempts.last() {
+                    let tail = log_tail(store, &record.run_id, &t.id, a.attempt);
+                    s.set_description(xml_text(&tail.lines.join("\n")));
+                }
+                s.add_reruns(reruns);
+                s
+            }
+            state => {
+                let why = if state.is_terminal() {
+                    error
+                } else {
+                    format!("{state} when the run ended")
+                };
+                let mut s = TestCaseStatus::skipped();
+                s.set_type(state.to_string())
+                    .set_message(format!("{state}: {why}"))
+                    .set_description(&why);
+                s
+            }
+        };
+        let mut case = TestCase::new(xml_text(&t.id), status);
+        case.set_classname(xml_text(&record.dag));
+        if let (Some(a), Some(end)) = (
             t.attempts.first(),
             t.attempts.last().and_then(|a| a.ended_at),
         ) {
-            (Some(a), Some(end)) => a.started_at.until(end).as_millis() as u64,
-            _ => 0,
-        };
-        x.push_str(&format!(
-            "    <testcase name=\"{}\" classname=\"{dag}\" time=\"{}\">\n",
-            esc(&t.id),
-            secs(ms)
-        ));
-        let host = t.attempts.last().map(|a| &*a.host).unwrap_or("");
-        x.push_str(&format!(
-            "      <properties>\n        <property name=\"state\" value=\"{}\"/>\n        <property name=\"attempts\" value=\"{}\"/>\n        <property name=\"host\" value=\"{}\"/>\n      </properties>\n",
-            t.state,
-            t.attempts.len(),
-            esc(host)
-        ));
-        let message = esc(record.task_error(i).unwrap_or(""));
-        match t.state {
-            TaskState::Failed => {
-                let tail = t
-                    .attempts
-                    .last()
-                    .map(|a| {
-                        log_tail(store, &record.run_id, &t.id, a.attempt)
-                            .lines
-                            .join("\n")
-                    })
-                    .unwrap_or_default();
-                x.push_str(&format!(
-                    "      <failure message=\"{message}\" type=\"failed\">{}</failure>\n",
-                    esc(&tail)
-                ));
-                if !tail.is_empty() {
-                    x.push_str(&format!("      <system-out>{}</system-out>\n", esc(&tail)));
-                }
-            }
-            TaskState::UpstreamFailed => {
-                x.push_str(&format!(
-                    "      <failure message=\"{message}\" type=\"upstream_failed\"/>\n"
-                ));
-            }
-            TaskState::Skipped | TaskState::Cancelled => {
-                x.push_str(&format!(
-                    "      <skipped message=\"{}: {message}\"/>\n",
-                    t.state
-                ));
-            }
-            _ => {}
+            case.set_time(a.started_at.until(end));
         }
-        x.push_str("    </testcase>\n");
+        suite.add_test_case(case);
     }
-    x.push_str("  </testsuite>\n</testsuites>\n");
-    x
+    let mut report = Report::new("dag");
+    if let (Some(s), Some(e)) = (record.started_at, record.ended_at) {
+        report.set_time(s.until(e));
+    }
+    report.add_test_suite(suite);
+    let text = report
+        .to_string()
+        .unwrap_or_else(|e| panic!("a JUnit report held in memory cannot fail to serialize: {e}"));
+    let mut text = junit10(text);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// `junit-10.xsd` allows no `skipped` count on `<testsuites>` (only on each
+/// `<testsuite>`), and quick-junit always writes one: it is taken out.
+fn junit10(mut text: String) -> String {
+    let Some(start) = text.find("<testsuites") else {
+        return text;
+    };
+    let Some(len) = text[start..].find('>') else {
+        return text;
+    };
+    let tag = &text[start..start + len];
+    if let Some(at) = tag.find(" skipped=\"") {
+        let from = start + at;
+        let value_end = text[from + 10..].find('"').map(|e| from + 10 + e + 1);
+        if let Some(to) = value_end {
+            text.replace_range(from..to, "");
+        }
+    }
+    text
 }

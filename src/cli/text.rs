@@ -58,10 +58,12 @@ pub fn format_ms(ms: u64) -> String {
     }
 }
 
-/// Escapes text for XML and HTML (text and quoted attributes), dropping
-/// characters XML cannot hold and writing bidi and zero-width controls as
-/// `\u{..}`, so they cannot reorder what a viewer shows.
+/// Escapes text for XML and HTML (text and quoted attributes), dropping terminal
+/// escape sequences (a log's colours) and characters XML cannot hold, and writing
+/// bidi and zero-width controls as `\u{..}`, so they cannot reorder what a viewer
+/// shows.
 pub fn markup_escape(s: &str) -> String {
+    let s = without_ansi(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -70,14 +72,40 @@ pub fn markup_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            // Bidi and zero-width controls would reorder what a report viewer shows.
-            c if crate::engine::text::unsafe_char(c) => {
-                out.push_str(&c.escape_unicode().to_string())
-            }
-            c => out.push(c),
+            c => push_xml_char(&mut out, c),
         }
     }
     out
+}
+
+/// `s` without terminal escape sequences (colours, cursor moves).
+fn without_ansi(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\u{1b}') {
+        strip_ansi_escapes::strip_str(s).into()
+    } else {
+        s.into()
+    }
+}
+
+/// `s` as XML 1.0 text may hold it, before markup is escaped: terminal escape
+/// sequences and control characters
+/// other than tab and line breaks (which XML cannot hold) dropped, bidi and
+/// zero-width controls (which would reorder what a report viewer shows) written
+/// as `\u{...}`.
+pub fn xml_safe(s: &str) -> String {
+    let s = without_ansi(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        push_xml_char(&mut out, c);
+    }
+    out
+}
+
+fn push_xml_char(out: &mut String, c: char) {
+    match c {
+        '\t' | '\n' | '\r' => out.push(c),
+        c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+        c if crate::engine::text::unsafe_char(c) => out.push_str(&c.escape_unicode().to_string()),
+        c => out.push(c),
+    }
 }
