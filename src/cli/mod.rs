@@ -5,6 +5,7 @@ pub mod args;
 pub mod complete;
 pub mod config;
 pub mod docs;
+pub mod eta;
 pub mod exit;
 #[cfg(test)]
 mod fixtures;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::eta::{Eta, History};
 use super::text::{StateCounts, format_ms};
 use crate::engine::text::printable;
 
@@ -33,6 +34,8 @@ pub struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
     tasks: Mutex<BarState>,
+    /// The estimate of the time left, which the overall bar redraws each tick.
+    eta: std::sync::Arc<Mutex<Eta>>,
 }
 
 /// Bars of running tasks and running totals, so that an event costs O(1).
@@ -256,11 +259,22 @@ impl Progress {
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
         let overall = multi.add(ProgressBar::new(total as u64));
+        let eta = std::sync::Arc::new(Mutex::new(Eta::default()));
+        let estimate = eta.clone();
         overall.set_style(
             ProgressStyle::with_template(
-                "{elapsed_precise:.dim} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
+                "{elapsed_precise:.dim} [{bar:30.cyan/blue}] {pos}/{len} {msg}{left}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "left",
+                move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let left = estimate.lock().ok().and_then(|e| e.left(state.elapsed()));
+                    if let Some(left) = left {
+                        let _ = write!(w, ", about {} left", format_ms(left.as_millis() as u64));
+                    }
+                },
+            )
             .progress_chars("=> "),
         );
         overall.enable_steady_tick(Duration::from_millis(200));
@@ -271,7 +285,33 @@ impl Progress {
                 groups,
                 ..BarState::default()
             }),
+            eta,
         }))
+    }
+
+    /// Looks up, off the run's thread, how long the same DAG's earlier runs took,
+    /// for the bar's estimate (bars only: plain lines give none). `dag` names the
+    /// DAG, or is `None` to read it from the record of `run` (a retry).
+    pub fn learn_from(
+        &self,
+        store: std::sync::Arc<dyn crate::engine::store::StateStore>,
+        dag: Option<String>,
+        run: Option<String>,
+    ) {
+        let Progress::Bars(b) = self else {
+            return;
+        };
+        let eta = b.eta.clone();
+        let _ = std::thread::Builder::new()
+            .name("dag-eta".into())
+            .spawn(move || {
+                let dag = dag.or_else(|| Some(store.load_run(&run?).ok()?.dag));
+                if let Some(history) = dag.and_then(|d| History::of(store.as_ref(), &d))
+                    && let Ok(mut e) = eta.lock()
+                {
+                    e.learn(history);
+                }
+            });
     }
 
     /// Prints a line of task output (`-v`) above the bars.
@@ -533,21 +573,23 @@ impl Bars {
         if !st.not_ok.is_empty() {
             msg.push_str(&format!(", {}", st.not_ok));
         }
-        // An estimate only once there is something to go on: a tenth of the
-        // tasks ended (at least one) and two seconds gone, from the pace so far.
-        let total = self.overall.length().unwrap_or(0);
-        let elapsed = self.overall.elapsed();
-        if st.done > 0
-            && st.done < total
-            && st.done * 10 >= total
-            && elapsed >= Duration::from_secs(2)
-        {
-            let left = elapsed.mul_f64((total - st.done) as f64 / st.done as f64);
-            msg.push_str(&format!(
-                ", about {} left",
-                super::text::format_ms(left.as_millis() as u64)
-            ));
+        if let Ok(mut eta) = self.eta.lock() {
+            let ended = match event {
+                Event::TaskState { task, .. } | Event::AttemptFinished { task, .. }
+                    if terminal.is_some() =>
+                {
+                    Some(*task)
+                }
+                _ => None,
+            };
+            let at = (
+                self.overall.elapsed(),
+                st.done,
+                self.overall.length().unwrap_or(0),
+            );
+            eta.follow(record, ended, matches!(event, Event::TaskMapped { .. }), at);
         }
+        // The estimate of the time left follows (the `left` key of the style).
         self.overall.set_message(msg);
     }
 

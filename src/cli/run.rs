@@ -312,6 +312,11 @@ fn drive(
     // scheduler and the attempts it starts share worker threads: a run of many short
     // tasks then costs far fewer thread wake-ups.
     let store = pipeline.store()?;
+    let (dag_name, retried) = match &target {
+        Target::New { dag, .. } => (Some(dag.spec.name.clone()), None),
+        Target::Retry { run_id, .. } => (None, Some(run_id.clone())),
+    };
+    progress.learn_from(store.clone(), dag_name, retried);
     let driver = async move {
         match target {
             Target::New { dag, file } => pipeline.run(*dag, &file, stop).await,
