@@ -169,3 +169,194 @@ fn the_fanout_example_merges_its_shards() {
         .stdout;
     assert_eq!(log, "total 80200\n");
 }
+
+// The README's first minute: the blocks marked `<!-- readme-test: NAME -->` run as
+// written, with the binary under test as `dag` (the one line they cannot run is the
+// README's `cargo install --locked --path .`, which puts this binary on the PATH).
+
+/// The README's text.
+fn readme() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// The fenced block right after `<!-- readme-test: NAME -->`: its info string (`sh`,
+/// `yaml`, ...) and its text.
+#[track_caller]
+fn readme_block(readme: &str, name: &str) -> (String, String) {
+    let marker = format!("<!-- readme-test: {name} -->");
+    let found: Vec<_> = readme.match_indices(&marker).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "README.md must hold `{marker}` once, right above the block it marks"
+    );
+    let after = &readme[found[0].0 + marker.len()..];
+    let mut lines = after.lines();
+    assert_eq!(lines.next(), Some(""), "`{marker}` ends its line");
+    let fence = lines.next().unwrap_or_default();
+    let info = fence
+        .strip_prefix("```")
+        .unwrap_or_else(|| panic!("`{marker}` is followed by a fenced block, not {fence:?}"));
+    let mut body = String::new();
+    for line in lines {
+        if line == "```" {
+            return (info.to_string(), body);
+        }
+        body.push_str(line);
+        body.push('\n');
+    }
+    panic!("the block after `{marker}` is not closed");
+}
+
+/// Runs a README script in `env` and fails, naming the block, unless it succeeds.
+#[track_caller]
+fn run_readme_script(env: &Env, name: &str, script: &str) -> crate::common::Run {
+    let run: crate::common::Run = env.sh(script).output().unwrap().into();
+    assert_eq!(
+        run.code, 0,
+        "README block `{name}` failed as written:\n{script}\n--- stdout\n{}\n--- stderr (each command after `+`)\n{}",
+        run.stdout, run.stderr
+    );
+    run
+}
+
+/// What a run's table and summary line say, without what varies from run to run:
+/// each line as a list of cells; durations and the run id are `*`, borders are their
+/// first character.
+fn result_shape(output: &str) -> Vec<Vec<String>> {
+    let mut duration_column = None;
+    let mut shape = Vec::new();
+    for line in output.lines() {
+        let first = line.chars().next().unwrap_or(' ');
+        if "┌╞├└".contains(first) {
+            shape.push(vec![first.to_string()]);
+        } else if let Some(row) = line.strip_prefix('│') {
+            let mut cells: Vec<String> = row
+                .trim_end_matches('│')
+                .split('┆')
+                .map(|c| c.trim().to_string())
+                .collect();
+            match duration_column {
+                None => duration_column = cells.iter().position(|c| c == "duration"),
+                Some(i) => cells[i] = "*".into(),
+            }
+            shape.push(cells);
+        } else if let Some(rest) = line.strip_prefix("run ") {
+            // `run ID STATE: COUNTS in DURATION`
+            let (id, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (what, took) = rest.rsplit_once(" in ").unwrap_or((rest, ""));
+            assert!(
+                is_run_id(id) && is_duration(took),
+                "not a summary line: {line:?}"
+            );
+            shape.push(vec!["run".into(), "*".into(), what.into(), "*".into()]);
+        } else {
+            shape.push(vec![line.to_string()]);
+        }
+    }
+    shape
+}
+
+/// `20261126T045533528Z-afb6`
+fn is_run_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 24
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..18].iter().all(u8::is_ascii_digit)
+        && &b[18..20] == b"Z-"
+        && b[20..].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// `27ms`, `1.2s`, `1m3s`
+fn is_duration(d: &str) -> bool {
+    d.starts_with(|c: char| c.is_ascii_digit())
+        && d.ends_with(|c: char| c.is_ascii_alphabetic())
+        && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+}
+
+#[test]
+fn the_readme_first_run_runs_and_prints_what_the_readme_shows() {
+    let text = readme();
+    let (info, script) = readme_block(&text, "first-run");
+    assert_eq!(info, "sh");
+    assert!(
+        script.lines().any(|l| l.starts_with("dag run")),
+        "the first run runs a DAG:\n{script}"
+    );
+    let env = Env::new();
+    let run = run_readme_script(&env, "first-run", &script);
+
+    // The output shown is what `dag run` prints today, but for times and the run id.
+    let (_, shown) = readme_block(&text, "first-run-output");
+    let (want, got) = (result_shape(&shown), result_shape(&run.stdout));
+    assert!(
+        got.iter().any(|l| l.first().is_some_and(|c| c == "run")),
+        "no summary line:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        want, got,
+        "README.md's first-run output is not what `dag run` prints; it printed:\n{}",
+        run.stdout
+    );
+
+    // Then each `$ COMMAND` of the console block prints the lines under it.
+    let (info, console) = readme_block(&text, "first-run-logs");
+    assert_eq!(info, "console");
+    let mut commands: Vec<(String, String)> = Vec::new();
+    for line in console.lines() {
+        match (line.strip_prefix("$ "), commands.last_mut()) {
+            (Some(command), _) => commands.push((command.to_string(), String::new())),
+            (None, Some((_, out))) => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            (None, None) => panic!("the console block starts with a `$ ` command: {line:?}"),
+        }
+    }
+    assert!(!commands.is_empty());
+    for (command, want) in commands {
+        let run = run_readme_script(&env, "first-run-logs", &command);
+        assert_eq!(run.stdout, want, "`{command}` in README.md");
+    }
+}
+
+#[test]
+fn the_readme_first_pipeline_runs_as_written() {
+    let text = readme();
+    let (info, yaml) = readme_block(&text, "first-pipeline");
+    assert_eq!(info, "yaml");
+    // The block says the file it is, on its first line: `# etl.yaml`.
+    let file = yaml
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# "))
+        .filter(|f| f.ends_with(".yaml") && !f.contains(['/', ' ']))
+        .unwrap_or_else(|| panic!("the first pipeline's first line names its file:\n{yaml}"))
+        .to_string();
+    let (info, script) = readme_block(&text, "first-pipeline-commands");
+    assert_eq!(info, "sh");
+    assert!(
+        script
+            .lines()
+            .any(|l| l.starts_with(&format!("dag run {file}"))),
+        "the commands run {file}:\n{script}"
+    );
+    let env = Env::new();
+    env.write(&file, &yaml);
+    run_readme_script(&env, "first-pipeline-commands", &script);
+
+    // Every run those commands made succeeded, every task of them too.
+    let runs = env.run(&["runs", "--output", "json"]);
+    let runs = runs.code(0).json();
+    let runs = runs.as_array().unwrap();
+    assert!(!runs.is_empty(), "the commands made no run");
+    for run in runs {
+        assert_eq!(run["state"], "success", "{run}");
+        for t in run["tasks"].as_array().unwrap() {
+            assert_eq!(t["state"], "success", "{t}");
+        }
+    }
+}

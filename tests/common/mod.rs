@@ -85,8 +85,34 @@ impl Env {
     /// A `dag` command in the temp dir, with its own state store and no colour.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(dag_bin());
-        c.args(args)
-            .current_dir(self.path())
+        c.args(args);
+        self.isolate(&mut c);
+        c
+    }
+
+    /// A `bash -e -o pipefail` script in the temp dir, as a user would type it: `dag`
+    /// on the `PATH` is the binary under test, with the same state store and settings
+    /// as [`Env::cmd`]. Each command is echoed on stderr (`-x`), so a failure names it.
+    pub fn sh(&self, script: &str) -> Command {
+        let bin = self.path().join(".bin");
+        if !bin.join("dag").exists() {
+            std::fs::create_dir_all(&bin).unwrap();
+            std::os::unix::fs::symlink(dag_bin(), bin.join("dag")).unwrap();
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![bin];
+        paths.extend(std::env::split_paths(&path));
+        let mut c = Command::new("bash");
+        c.args(["-e", "-o", "pipefail", "-x", "-c", script])
+            .env("PATH", std::env::join_paths(paths).unwrap());
+        self.isolate(&mut c);
+        c
+    }
+
+    /// Runs `c` in the temp dir, with its own state store and no colour, untouched by
+    /// the settings of the machine running the tests.
+    fn isolate(&self, c: &mut Command) {
+        c.current_dir(self.path())
             .env("DAG_HOME", self.path().join("state"))
             .env("NO_COLOR", "1")
             .env_remove("CI")
@@ -108,7 +134,6 @@ impl Env {
         ] {
             c.env_remove(var);
         }
-        c
     }
 
     /// Runs `dag ARGS` to completion.
