@@ -74,7 +74,7 @@ impl History {
             .into_iter()
             .filter_map(|(id, mut ms)| Some((id, median(&mut ms)?)))
             .collect();
-        let other = median(&mut tasks.values().copied().collect()).unwrap_or(1);
+        let other = median(&mut tasks.values().copied().collect::<Vec<_>>()).unwrap_or(1);
         Some(History {
             total: Duration::from_millis(total),
             tasks,
@@ -88,7 +88,7 @@ impl History {
     }
 }
 
-fn median(values: &mut Vec<u64>) -> Option<u64> {
+fn median(values: &mut [u64]) -> Option<u64> {
     if values.is_empty() {
         return None;
     }
