@@ -554,8 +554,9 @@ fn flags_beat_environment_beat_config_file() {
     let bad = env.run(&["--config", "typo.yaml", "runs"]);
     bad.code(2);
     assert!(
-        bad.stderr
-            .contains("unknown setting `paralel` (did you mean `parallel`?)"),
+        bad.stderr.contains("unknown setting `paralel`")
+            && bad.stderr.contains("help: did you mean `parallel`?")
+            && bad.stderr.contains("typo.yaml:1:1"),
         "{}",
         bad.stderr
     );
@@ -763,4 +764,25 @@ fn progress_and_colour_are_chosen_apart() {
         .output()
         .unwrap();
     assert!(by_env.stderr.is_empty());
+}
+
+/// Runtime errors are drawn by the renderer that draws a file's problems: the
+/// message, the errors that caused it, and what to do.
+#[test]
+fn runtime_errors_are_rendered_as_file_errors_are() {
+    let env = Env::new();
+    env.write("file", "");
+    let store = env.run(&["--state-dir", "file/x", "runs"]);
+    store.code(3);
+    env.write("p.yaml", "name: p\ntasks:\n  a: { command: 'true' }\n");
+    env.run(&["run", "p.yaml", "-q"]).code(0);
+    let unknown = env.run(&["logs", "nope"]);
+    unknown.code(2);
+    let invalid = env.run(&["validate", "missing.yaml"]);
+    invalid.code(2);
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("runtime_error_with_cause", store.stderr);
+        insta::assert_snapshot!("runtime_error_unknown_run", unknown.stderr);
+        insta::assert_snapshot!("runtime_error_missing_file", invalid.stderr);
+    });
 }

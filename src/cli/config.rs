@@ -18,7 +18,8 @@ use std::path::PathBuf;
 
 use super::exit::CliError;
 use crate::engine::capped_read::{ReadError, STREAM_IDLE, read_capped};
-use crate::engine::yaml::{self, NodeKind};
+use crate::engine::validate::{InvalidDag, Problem};
+use crate::engine::yaml::{self, NodeKind, Span};
 
 /// The largest config file read: a handful of settings fit in far less.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -62,15 +63,37 @@ fn path(args: &[OsString]) -> (Option<PathBuf>, bool) {
 /// is, for errors about its value.
 #[derive(Clone, Debug)]
 pub struct Given {
-    pub file: PathBuf,
-    pub line: u32,
     pub key: &'static str,
+    /// Where its value is in the file.
+    pub span: Span,
     pub var: &'static str,
     pub value: String,
 }
 
 /// The settings [`apply`] took from the config file.
 static GIVEN: std::sync::OnceLock<Vec<Given>> = std::sync::OnceLock::new();
+
+/// The config file [`apply`] read: its name and text.
+static FILE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+
+/// The problems of the config file `path` whose text is `text`, as the error
+/// that shows them (the way a DAG file's are shown, with its lines).
+fn invalid(path: &str, text: &str, problems: Vec<Problem>) -> CliError {
+    CliError::Invalid(vec![InvalidDag {
+        path: path.to_string(),
+        source: text.to_string(),
+        problems,
+    }])
+}
+
+/// A problem at `span` of the config file.
+fn problem(span: Span, message: String, label: &str, help: Option<String>) -> Problem {
+    Problem {
+        message,
+        labels: vec![(span, label.to_string())],
+        help,
+    }
+}
 
 /// A command-line error about a value the config file gave (clap reads it from
 /// the variable the file set) told as the file's: its name, line and key, and
@@ -112,16 +135,20 @@ pub fn explain(err: &clap::Error, args: &[OsString]) -> Option<CliError> {
         Some(ContextValue::Strings(v)) => Some(format!("one of: {}", v.join(", "))),
         _ => None,
     };
-    Some(CliError::usage(
-        format!(
-            "config file {}: line {}: `{}`: invalid value `{}`{}",
-            given.file.display(),
-            given.line,
-            given.key,
-            crate::engine::text::printable(&value),
-            why.map(|w| format!(": {w}")).unwrap_or_default()
-        ),
-        possible,
+    let (path, text) = FILE.get()?;
+    Some(invalid(
+        path,
+        text,
+        vec![problem(
+            given.span,
+            format!(
+                "`{}`: invalid value `{}`",
+                given.key,
+                crate::engine::text::printable(&value),
+            ),
+            why.as_deref().unwrap_or("invalid value"),
+            possible,
+        )],
     ))
 }
 
@@ -147,25 +174,37 @@ pub fn apply(args: &[OsString]) -> Result<(), CliError> {
         Err(e) => return Err(cannot(e.to_string())),
     };
     let text = String::from_utf8(bytes).map_err(|_| cannot("not UTF-8 text".into()))?;
-    let bad = |why: String| CliError::usage(format!("config file {}: {why}", path.display()), None);
-    let root =
-        yaml::parse(&text).map_err(|e| bad(format!("line {}: {}", e.pos.line, e.message)))?;
+    let name = path.display().to_string();
+    let root = yaml::parse(&text).map_err(|e| {
+        let message = format!("not a YAML map of settings: {}", e.message);
+        invalid(
+            &name,
+            &text,
+            vec![problem(Span::at(e.pos), message, "here", None)],
+        )
+    })?;
     let Some(root) = root else { return Ok(()) };
     let NodeKind::Map(entries) = &root.kind else {
-        return Err(bad("expected a map of settings".into()));
+        let message = "expected a map of settings (`key: value` lines)".to_string();
+        return Err(invalid(
+            &name,
+            &text,
+            vec![problem(root.span, message, "not a map", None)],
+        ));
     };
     let mut given = Vec::new();
+    let mut problems = Vec::new();
     for (k, v) in entries {
         let key = k.as_scalar().unwrap_or("");
         let Some(&(name, var)) = KEYS.iter().find(|(name, _)| *name == key) else {
             let names: Vec<&str> = KEYS.iter().map(|(n, _)| *n).collect();
-            let hint = crate::engine::suggest::suggest(key, names.iter().copied())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_else(|| format!(" (known: {})", names.join(", ")));
-            return Err(bad(format!(
-                "line {}: unknown setting `{key}`{hint}",
-                k.span.start.line
-            )));
+            let help = match crate::engine::suggest::suggest(key, names.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("known settings: {}", names.join(", ")),
+            };
+            let message = format!("unknown setting `{}`", crate::engine::text::printable(key));
+            problems.push(problem(k.span, message, "unknown", Some(help)));
+            continue;
         };
         // `docker_volumes` may be a list; the variable holds it `;`-separated (a
         // volume's own options are separated by `,`).
@@ -178,23 +217,25 @@ pub fn apply(args: &[OsString]) -> Result<(), CliError> {
             _ => None,
         };
         let Some(value) = list.as_deref().or(v.as_scalar()) else {
-            return Err(bad(format!(
-                "line {}: `{key}` must be a single value",
-                v.span.start.line
-            )));
+            let message = format!("`{key}` must be a single value");
+            problems.push(problem(v.span, message, "not a single value", None));
+            continue;
         };
         if std::env::var_os(var).is_none() {
             // SAFETY: called first thing in `main`, before any thread exists.
             unsafe { std::env::set_var(var, value) };
             given.push(Given {
-                file: path.clone(),
-                line: v.span.start.line,
                 key: name,
+                span: v.span,
                 var,
                 value: value.to_string(),
             });
         }
     }
+    if !problems.is_empty() {
+        return Err(invalid(&name, &text, problems));
+    }
     let _ = GIVEN.set(given);
+    let _ = FILE.set((name, text));
     Ok(())
 }

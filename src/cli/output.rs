@@ -104,14 +104,22 @@ pub fn eprint(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-/// Renders DAG file problems as miette diagnostics with source lines and carets.
-pub fn render_invalid(invalid: &InvalidDag, color: bool) -> String {
+/// The one renderer of errors: every error dag reports on stderr (a DAG or
+/// config file's problems with their lines, a run that cannot be found, a store
+/// that cannot be opened) is a miette diagnostic drawn by this handler.
+fn handler(color: bool) -> GraphicalReportHandler {
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    GraphicalReportHandler::new_themed(theme).with_width(100)
+}
+
+/// Renders a file's problems (a DAG file's, or the config file's) with their
+/// source lines and carets, then a line that counts them.
+pub fn render_invalid(invalid: &InvalidDag, color: bool) -> String {
+    let handler = handler(color);
     let mut out = String::new();
     for report in invalid.reports() {
         let _ = handler.render_report(&mut out, report.as_ref());
@@ -125,34 +133,59 @@ pub fn render_invalid(invalid: &InvalidDag, color: bool) -> String {
     out
 }
 
-/// Renders any command error for stderr: the message, its causes, and a hint.
-pub fn render_error(err: &CliError, color: bool) -> String {
-    match err {
-        CliError::Invalid(files) => files.iter().map(|f| render_invalid(f, color)).collect(),
-        _ => {
-            let mut out = format!("error: {err}\n");
-            let mut source = std::error::Error::source(err);
-            while let Some(s) = source {
-                out.push_str(&format!("  caused by: {s}\n"));
-                source = s.source();
-            }
-            if let CliError::Usage {
-                help: Some(help), ..
-            } = err
-            {
-                out.push_str(&format!("  help: {help}\n"));
-            }
-            // A refused permission makes NATS operations time out: name the cause.
-            if let Some(refusal) = crate::backends::nats::last_refusal() {
-                use crate::backends::nats::{REFUSAL_HELP, refusal_cause};
-                out.push_str(&format!(
-                    "  caused by: {}\n  help: {REFUSAL_HELP}\n",
-                    refusal_cause(&refusal)
-                ));
-            }
-            out
-        }
+/// A command error as a diagnostic: its message, the errors that caused it, and
+/// what to do.
+#[derive(Debug)]
+struct Failure<'a> {
+    err: &'a CliError,
+    help: Option<String>,
+}
+
+impl std::fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.err.fmt(f)
     }
+}
+
+impl std::error::Error for Failure<'_> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(self.err)
+    }
+}
+
+impl miette::Diagnostic for Failure<'_> {
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+}
+
+/// Renders any command error for stderr, with [`handler`]: the message, its
+/// causes, and a hint.
+pub fn render_error(err: &CliError, color: bool) -> String {
+    if let CliError::Invalid(files) = err {
+        return files.iter().map(|f| render_invalid(f, color)).collect();
+    }
+    let mut help = match err {
+        CliError::Usage { help, .. } => help.clone(),
+        CliError::Store(crate::engine::store::StoreError::NotFound(_)) => {
+            Some("`dag runs` lists the runs of this state store".into())
+        }
+        _ => None,
+    };
+    // A refused permission makes NATS operations time out: name the cause.
+    if let Some(refusal) = crate::backends::nats::last_refusal() {
+        use crate::backends::nats::{REFUSAL_HELP, refusal_cause};
+        let said = format!("{}; {REFUSAL_HELP}", refusal_cause(&refusal));
+        help = Some(match help {
+            Some(h) => format!("{h}\n{said}"),
+            None => said,
+        });
+    }
+    let mut out = String::new();
+    let _ = handler(color).render_report(&mut out, &Failure { err, help });
+    out
 }
 
 #[cfg(test)]

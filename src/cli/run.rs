@@ -361,7 +361,9 @@ fn drive(
         if let Some(file) = file {
             let path = file.path().display().to_string();
             if let Err(e) = file.write(&text()) {
-                output::eprint(&format!("error: cannot write the report {path}: {e}\n"));
+                let failed =
+                    CliError::Infrastructure(format!("cannot write the report {path}: {e}"));
+                output::eprint(&output::render_error(&failed, style.color));
                 report_failed = true;
             }
         }

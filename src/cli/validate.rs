@@ -26,7 +26,8 @@ pub fn validate(
         match expand(f) {
             Some(found) if found.is_empty() => {
                 ok = false;
-                output::eprint(&format!("error: no file matches {}\n", f.display()));
+                let none = CliError::usage(format!("no file matches {}", f.display()), None);
+                output::eprint(&output::render_error(&none, style.color));
             }
             Some(found) => files.extend(found),
             None => files.push(f.clone()),
