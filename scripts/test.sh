@@ -9,6 +9,8 @@ missing=()
 for tool in bash openssl; do need "$tool" || missing+=("$tool"); done
 # Graphviz renders `dag graph --format dot` in a test.
 need dot || missing+=(graphviz)
+# The terminal tests run dag in tmux panes and read the screen back.
+need tmux || missing+=(tmux)
 # The report and web-view tests load pages in headless Chromium via chromedriver.
 need chromium || missing+=(chromium)
 need chromedriver || missing+=(chromium-driver)
