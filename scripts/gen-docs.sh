@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
-dag=target/debug/dag
+dag="${CARGO_TARGET_DIR:-target}/debug/dag"
 mkdir -p completions
 "$dag" completions bash > completions/dag.bash
 "$dag" completions zsh > completions/_dag

@@ -11,6 +11,8 @@ for tool in bash openssl; do need "$tool" || missing+=("$tool"); done
 need dot || missing+=(graphviz)
 # A test validates the JUnit report against Jenkins' junit-10.xsd with xmllint.
 need xmllint || missing+=(libxml2-utils)
+# The terminal tests run dag in tmux panes and read the screen back.
+need tmux || missing+=(tmux)
 # The report and web-view tests load pages in headless Chromium via chromedriver.
 need chromium || missing+=(chromium)
 need chromedriver || missing+=(chromium-driver)

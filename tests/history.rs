@@ -321,6 +321,8 @@ fn status_watch_follows_a_run_to_its_end() {
         .filter(|l| l.starts_with("run "))
         .collect();
     assert!(summaries.len() >= 2, "{}", watch.stdout);
+    // Off a terminal each view is appended, not drawn over the one before.
+    assert!(!watch.stdout.contains('\x1b'), "{:?}", watch.stdout);
     assert!(
         summaries.last().unwrap().contains(" success: 2 success"),
         "{}",

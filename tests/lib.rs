@@ -20,5 +20,6 @@ mod retry;
 mod run;
 mod signals;
 mod state;
+mod terminal;
 mod ui;
 mod validate;

@@ -531,6 +531,13 @@ pub struct StatusArgs {
     pub run_id: Option<String>,
 
     /// Keep showing the run as it changes, until it ends.
+    ///
+    /// On a terminal the table is redrawn in place: each change replaces it
+    /// (while the run goes on, a table taller than the terminal shows its first
+    /// rows, how many more there are and the summary; once the run ends, all of
+    /// it). Off a terminal (a pipe, a file), or when `CI` is set or `TERM=dumb`,
+    /// each change appends the whole table, as a log wants. Colour follows
+    /// `--color` and `NO_COLOR` as everywhere.
     #[arg(long, short = 'w')]
     pub watch: bool,
 

@@ -64,18 +64,27 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
     let id = setup::run_id(store.state(), args.run_id.as_deref())?;
     let mut record = store.state().load_run(&id)?;
     if args.watch {
-        // Follow the run: show it each time it changes, until it ends.
-        let mut seen = u64::MAX;
+        // Follow the run: show it each time it changes, until it ends. On a
+        // terminal each view replaces the one before; elsewhere (a pipe, a file)
+        // views are appended, as a log wants.
+        let table = args.output == OutputArg::Table;
+        let live = table && output::stdout_live();
+        let mut redraw = super::redraw::Redraw::default();
+        let mut seen = (u64::MAX, None);
         loop {
-            if record.seq != seen && args.output == OutputArg::Table {
-                seen = record.seq;
-                output::print(&format!(
-                    "{}\n{}\n",
-                    report::table(&record),
-                    report::summary(&record)
-                ))?;
+            let over = record.state.is_terminal() || !store.is_driven(&record.run_id);
+            let size = live.then(stdout_size).flatten();
+            // The last view is drawn whole even when the one before was the same
+            // record, cut to fit the terminal.
+            if table && ((record.seq, size) != seen || (over && size.is_some())) {
+                seen = (record.seq, size);
+                let view = format!("{}\n{}\n", report::table(&record), report::summary(&record));
+                match size {
+                    Some(size) => output::print(&redraw.frame(&view, size, over))?,
+                    None => output::print(&view)?,
+                }
             }
-            if record.state.is_terminal() || !store.is_driven(&record.run_id) {
+            if over {
                 break;
             }
             std::thread::sleep(Duration::from_millis(500));
@@ -105,6 +114,13 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
         }
     }
     Ok(status_code(store, &record))
+}
+
+/// The size of the terminal on stdout: columns, rows.
+fn stdout_size() -> Option<(usize, usize)> {
+    terminal_size::terminal_size_of(std::io::stdout())
+        .map(|(w, h)| (usize::from(w.0), usize::from(h.0)))
+        .filter(|&(w, h)| w > 0 && h > 0)
 }
 
 /// `dag status`'s exit code: 0 for a run that succeeded or is still going, 1 for one

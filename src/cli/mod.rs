@@ -18,6 +18,7 @@ pub mod markdown;
 pub mod nats;
 pub mod output;
 pub mod progress;
+pub mod redraw;
 pub mod report;
 pub mod run;
 pub mod setup;

@@ -79,6 +79,13 @@ pub fn stdout_color() -> bool {
     Style::for_stream(std::io::stdout().is_terminal()).color
 }
 
+/// Whether output on stdout may be redrawn in place (`dag status --watch`): as
+/// bars are decided for stderr, on a terminal that is neither CI's nor dumb.
+/// `--color` and `NO_COLOR` are about colour only.
+pub fn stdout_live() -> bool {
+    Style::for_stream(std::io::stdout().is_terminal()).bars
+}
+
 /// Writes `text` to stdout. A closed pipe (`dag runs | head -1`) is not an error.
 pub fn print(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();

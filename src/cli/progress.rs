@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use super::eta::{Eta, History};
 use super::text::{StateCounts, format_ms};
@@ -35,7 +36,110 @@ pub struct Bars {
     overall: ProgressBar,
     tasks: Mutex<BarState>,
     /// The estimate of the time left, which the overall bar redraws each tick.
-    eta: std::sync::Arc<Mutex<Eta>>,
+    eta: Arc<Mutex<Eta>>,
+    /// Whether bars are drawn (see [`BarTerm`]); off once they are being removed.
+    drawn: Arc<AtomicBool>,
+    /// How many tasks the bars show running, read without taking a lock.
+    running: AtomicUsize,
+}
+
+/// The terminal the bars are drawn on: standard error, each draw written at once.
+///
+/// After a draw the cursor is put back at the start of the bars' last line
+/// (`\r`), not left past its end, where the terminal holds it until it wraps
+/// (indicatif fills each line to the terminal's width). There, the `^C` that
+/// the terminal echoes when Ctrl-C is pressed would wrap onto a new line: the
+/// cursor would be one line below where the bars believe they end, every later
+/// redraw would start a line too low, and the top bar would stay on screen after
+/// the bars are cleared. At the start of the line the echo lands on the bars' last
+/// line, which the next draw clears.
+///
+/// Only while bars are drawn: from the overall bar's first draw (in
+/// [`Progress::new`], before anything can be printed above it) until
+/// [`Progress::finish`], every draw ends with a bar (lines printed above the bars
+/// come first). After a draw of lines of text alone, `\r` would let the next
+/// output overwrite the last of them.
+#[derive(Debug)]
+struct BarTerm {
+    buffer: Mutex<Vec<u8>>,
+    drawn: Arc<AtomicBool>,
+}
+
+impl BarTerm {
+    fn put(&self, text: &str) -> std::io::Result<()> {
+        if let Ok(mut b) = self.buffer.lock() {
+            b.extend_from_slice(text.as_bytes());
+        }
+        Ok(())
+    }
+
+    /// Standard error's size: columns, rows.
+    fn size() -> (u16, u16) {
+        terminal_size::terminal_size_of(std::io::stderr())
+            .map_or((80, 24), |(w, h)| (w.0.max(1), h.0.max(1)))
+    }
+
+    fn moved(&self, n: usize, code: char) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.put(&format!("\x1b[{n}{code}"))
+    }
+}
+
+impl TermLike for BarTerm {
+    fn width(&self) -> u16 {
+        BarTerm::size().0
+    }
+
+    fn height(&self) -> u16 {
+        BarTerm::size().1
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.moved(n, 'A')
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.moved(n, 'B')
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.moved(n, 'C')
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.moved(n, 'D')
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.put(s)?;
+        self.put("\n")
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.put(s)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        let mut bytes = match self.buffer.lock() {
+            Ok(mut b) => std::mem::take(&mut *b),
+            Err(_) => return Ok(()),
+        };
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if self.drawn.load(Ordering::SeqCst) {
+            bytes.push(b'\r');
+        }
+        let mut err = std::io::stderr().lock();
+        err.write_all(&bytes)?;
+        err.flush()
+    }
 }
 
 /// Bars of running tasks and running totals, so that an event costs O(1).
@@ -257,9 +361,17 @@ impl Progress {
         if !bars {
             return Progress::Plain(Mutex::new(groups));
         }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let drawn = Arc::new(AtomicBool::new(true));
+        let term = BarTerm {
+            buffer: Mutex::new(Vec::new()),
+            drawn: drawn.clone(),
+        };
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::term_like_with_hz(
+            Box::new(term),
+            10,
+        ));
         let overall = multi.add(ProgressBar::new(total as u64));
-        let eta = std::sync::Arc::new(Mutex::new(Eta::default()));
+        let eta = Arc::new(Mutex::new(Eta::default()));
         let estimate = eta.clone();
         overall.set_style(
             ProgressStyle::with_template(
@@ -278,6 +390,9 @@ impl Progress {
             .progress_chars("=> "),
         );
         overall.enable_steady_tick(Duration::from_millis(200));
+        // Drawn now, not on the ticker's first tick: from here on every draw
+        // ends with a bar (see `BarTerm`).
+        overall.tick();
         Progress::Bars(Box::new(Bars {
             multi,
             overall,
@@ -286,6 +401,8 @@ impl Progress {
                 ..BarState::default()
             }),
             eta,
+            drawn,
+            running: AtomicUsize::new(0),
         }))
     }
 
@@ -294,7 +411,7 @@ impl Progress {
     /// DAG, or is `None` to read it from the record of `run` (a retry).
     pub fn learn_from(
         &self,
-        store: std::sync::Arc<dyn crate::engine::store::StateStore>,
+        store: Arc<dyn crate::engine::store::StateStore>,
         dag: Option<String>,
         run: Option<String>,
     ) {
@@ -332,13 +449,15 @@ impl Progress {
         }
     }
 
-    /// Shows a warning above the bars (or as a plain line), even when progress is
-    /// silenced.
+    /// Shows a warning above the bars (wrapped to the terminal's width), or as a
+    /// plain line, even when progress is silenced.
     pub fn warn(&self, text: &str) {
         let text = format!("warning: {text}");
         match self {
             Progress::Bars(b) => {
-                let _ = b.multi.println(text);
+                let _ = b
+                    .multi
+                    .println(super::text::wrap(&text, BarTerm::size().0.into()));
             }
             _ => super::output::eprint(&format!("{text}\n")),
         }
@@ -346,24 +465,23 @@ impl Progress {
 
     /// Says what `dag` does about a signal: above the bars (which are then
     /// cleared at the end as always, not torn by a line written through them),
-    /// else as a line.
+    /// wrapped to the terminal's width, else as a line.
     pub fn say(&self, text: &str) {
         match self {
             Progress::Bars(b) => {
-                let _ = b.multi.println(text);
+                let _ = b
+                    .multi
+                    .println(super::text::wrap(text, BarTerm::size().0.into()));
             }
             _ => super::output::eprint(&format!("{text}\n")),
         }
     }
 
-    /// How many tasks the bars show running, when bars are shown.
+    /// How many tasks the bars show running, when bars are shown. Never waits
+    /// (a signal handler asks, before it stops them).
     pub fn running(&self) -> Option<usize> {
         match self {
-            Progress::Bars(b) => {
-                b.tasks.lock().ok().map(|t| {
-                    t.bars.len() + t.groups.groups.iter().map(|g| g.running).sum::<usize>()
-                })
-            }
+            Progress::Bars(b) => Some(b.running.load(Ordering::SeqCst)),
             _ => None,
         }
     }
@@ -371,6 +489,8 @@ impl Progress {
     /// Removes the bars before the result table is printed.
     pub fn finish(&self) {
         if let Progress::Bars(b) = self {
+            // From here on a draw may end with a line of text (see `BarTerm`).
+            b.drawn.store(false, Ordering::SeqCst);
             let bars: Vec<ProgressBar> = b
                 .tasks
                 .lock()
@@ -569,6 +689,7 @@ impl Bars {
         }
         self.overall.set_position(st.done);
         let running = st.bars.len() + st.groups.groups.iter().map(|g| g.running).sum::<usize>();
+        self.running.store(running, Ordering::SeqCst);
         let mut msg = format!("{running} running");
         if !st.not_ok.is_empty() {
             msg.push_str(&format!(", {}", st.not_ok));

@@ -329,10 +329,12 @@ fn drive(
         super::signals::watch(
             signalled.clone(),
             move || {
-                // Stop first: nothing that follows may keep the signal from taking
-                // effect.
+                // How many run as the signal comes (once stopping began, some may
+                // already have ended); a read that never waits, so nothing keeps
+                // the signal from taking effect. Then stop, then say so.
+                let running = said.running();
                 graceful.graceful.cancel();
-                let what = match said.running() {
+                let what = match running {
                     Some(1) => "1 running task".to_string(),
                     Some(n) => format!("{n} running tasks"),
                     None => "running tasks".to_string(),

@@ -109,3 +109,82 @@ fn push_xml_char(out: &mut String, c: char) {
         c => out.push(c),
     }
 }
+
+/// How many terminal columns `s` (one line) takes: ANSI escape sequences (colour)
+/// take none, wide characters two.
+pub fn columns(s: &str) -> usize {
+    use unicode_width::UnicodeWidthChar;
+    let mut n = 0;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: `ESC [`, parameters, then a final byte in `@`..=`~`.
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        n += c.width().unwrap_or(0);
+    }
+    n
+}
+
+/// How many rows of a terminal `cols` columns wide the line `s` takes (a longer
+/// line wraps; an empty one takes a row).
+pub fn rows(s: &str, cols: usize) -> usize {
+    columns(s).div_ceil(cols.max(1)).max(1)
+}
+
+/// `text` wrapped at spaces into lines of at most `cols` columns (a word longer
+/// than that stays whole, for the terminal to wrap). Its own line breaks are kept.
+pub fn wrap(text: &str, cols: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut used = 0;
+        for (j, word) in line.split(' ').enumerate() {
+            let w = columns(word);
+            if j > 0 {
+                if used > 0 && used + 1 + w > cols {
+                    out.push('\n');
+                    used = 0;
+                } else {
+                    out.push(' ');
+                    used += 1;
+                }
+            }
+            out.push_str(word);
+            used += w;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_rows_and_wrapping() {
+        assert_eq!(columns("\x1b[32msuccess\x1b[0m"), 7);
+        assert_eq!(columns("日本"), 4);
+        assert_eq!(rows("", 10), 1);
+        assert_eq!(rows("0123456789", 10), 1);
+        assert_eq!(rows("0123456789a", 10), 2);
+        assert_eq!(
+            wrap("dag: stopping: cancelling 3 running tasks", 16),
+            "dag: stopping:\ncancelling 3\nrunning tasks"
+        );
+        assert_eq!(wrap("short one", 80), "short one");
+        assert_eq!(wrap("a averyverylongword b", 5), "a\naveryverylongword\nb");
+        for line in wrap("dag: stopping: cancelling 3 running tasks (they get SIGTERM, then SIGKILL after the grace period; press Ctrl-C again to kill them now)", 40).lines() {
+            assert!(columns(line) <= 40, "{line}");
+        }
+    }
+}
