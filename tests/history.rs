@@ -122,6 +122,16 @@ fn a_sigkilled_run_leaves_readable_state_and_no_task_processes() {
         "{}",
         table.stdout
     );
+    // `--watch` stops at once and says so too.
+    let watched = env.run(&["status", "--watch"]);
+    watched.code(130);
+    assert!(
+        watched
+            .stdout
+            .contains("interrupted: the dag process that drove this run"),
+        "{}",
+        watched.stdout
+    );
     let logs = env.run(&["logs", doc["run_id"].as_str().unwrap(), "done"]);
     assert_eq!(logs.stdout, "finished\n");
 }

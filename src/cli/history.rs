@@ -85,6 +85,10 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
                 }
             }
             if over {
+                // A run nobody drives any more says so, as plain `dag status` does.
+                if table && let Some(note) = interrupted_note(store, &record) {
+                    output::print(&format!("{note}\n"))?;
+                }
                 break;
             }
             std::thread::sleep(Duration::from_millis(500));
