@@ -166,7 +166,7 @@ fn littering_dag(env: &Env) -> std::path::PathBuf {
     env.write(
         "z.yaml",
         format!(
-            "name: z\ntasks:\n  litter: {{ command: 'echo $PPID > dag; for i in 1 2 3 4 5; do (true &); done; (sh -c \"sleep 0.3; echo \\$PPID > adopted\" &); sleep 0.8' }}\n  \
+            "name: z\ntasks:\n  litter: {{ command: 'echo $PPID > dag; for i in 1 2 3 4 5; do (true &); done; (sh -c \"sleep 0.3; read -r pid comm state ppid rest < /proc/\\$\\$/stat; echo \\$ppid > adopted\" &); sleep 0.8' }}\n  \
              look:\n    depends_on: litter\n    command: |\n      sleep 2.5\n      n=0\n      for f in /proc/[0-9]*/stat; do\n        set -- $(cut -d')' -f2 < $f 2>/dev/null)\n        [ \"$1\" = Z ] && [ \"$2\" = $PPID ] && n=$((n+1))\n      done\n      echo $n > {}\n",
             count.display()
         ),
@@ -200,7 +200,9 @@ fn as_pid_1_dag_reaps_the_zombies_tasks_leave_behind() {
     assert_adopted(&env);
 }
 
-/// The orphan of the littering DAG was re-parented to dag, not to init.
+/// The orphan of the littering DAG was re-parented to dag, not to init (its
+/// parent read from /proc once its own parent is gone: `$PPID` is fixed when a
+/// shell starts, which may be before then).
 fn assert_adopted(env: &Env) {
     let read = |f: &str| std::fs::read_to_string(env.path().join(f)).unwrap();
     assert_eq!(
