@@ -203,18 +203,7 @@ mod tests {
         let spans = [(t0, t0 + a_ms), (t0 + a_ms, t0 + a_ms + b_ms)];
         for (t, (from, to)) in r.tasks.iter_mut().zip(spans) {
             t.state = TaskState::Success;
-            t.attempts.push(Attempt {
-                attempt: 1,
-                started_at: Timestamp(from),
-                ended_at: Some(Timestamp(to)),
-                host: "h".into(),
-                outcome: Some(TaskState::Success),
-                exit_code: Some(0),
-                error: None,
-                worker: None,
-                deliveries: 0,
-                placed_ms: 0,
-            });
+            t.attempts.push(Attempt::succeeded(from, to));
         }
         r.state = RunState::Success;
         r.started_at = Some(Timestamp(t0));

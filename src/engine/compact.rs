@@ -555,18 +555,7 @@ mod tests {
     fn done(id: String, start: u64, end: u64) -> TaskRecord {
         TaskRecord {
             state: TaskState::Success,
-            attempts: smallvec::smallvec![Attempt {
-                attempt: 1,
-                started_at: Timestamp(start),
-                ended_at: Some(Timestamp(end)),
-                host: "h".into(),
-                outcome: Some(TaskState::Success),
-                exit_code: Some(0),
-                error: None,
-                worker: None,
-                deliveries: 0,
-                placed_ms: 0,
-            }],
+            attempts: smallvec::smallvec![Attempt::succeeded(start, end)],
             ..TaskRecord::pending(id)
         }
     }

@@ -239,6 +239,26 @@ pub struct Attempt {
     pub placed_ms: u32,
 }
 
+#[cfg(test)]
+impl Attempt {
+    /// A first attempt on host `h` that succeeded, from `started` to `ended`
+    /// (milliseconds since the epoch), for tests.
+    pub(crate) fn succeeded(started: u64, ended: u64) -> Attempt {
+        Attempt {
+            attempt: 1,
+            started_at: Timestamp(started),
+            ended_at: Some(Timestamp(ended)),
+            host: "h".into(),
+            outcome: Some(TaskState::Success),
+            exit_code: Some(0),
+            error: None,
+            worker: None,
+            deliveries: 0,
+            placed_ms: 0,
+        }
+    }
+}
+
 pub(crate) fn is_zero(n: &u32) -> bool {
     *n == 0
 }
