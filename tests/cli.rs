@@ -372,6 +372,41 @@ tasks:
     );
 }
 
+/// What a log holds besides its escape sequences reaches the report: tabs and
+/// carriage returns (quick-junit would drop them), the lines after a sequence cut
+/// short, and an error's line breaks in its `message` attribute.
+#[test]
+fn junit_keeps_tabs_and_the_lines_after_a_cut_escape() {
+    let Some(schema) = junit_schema() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "t.yaml",
+        r#"name: t
+tasks:
+  go_test:
+    command: "printf '\\033[31m--- FAIL\\033[0m\\tTestX\\tx_test.go:12\\nhalf\\rdone\\ncut \\033]8;;http://x\\nthe error\\nlast line\\n'; exit 1"
+  said:
+    type: fn
+    command: "fail first line\nsecond\tline"
+"#,
+    );
+    let report = env.path().join("t.xml");
+    env.run(&["run", "t.yaml", "-q", "--report", report.to_str().unwrap()])
+        .code(1);
+    let cases = junit_cases(&schema, &report);
+    assert_eq!(
+        cases["go_test"].1,
+        "--- FAIL\tTestX\tx_test.go:12\nhalf\rdone\ncut \nthe error\nlast line"
+    );
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        xml.contains(r#"<failure message="first line&#10;second&#9;line""#),
+        "{xml}"
+    );
+}
+
 #[test]
 fn color_never_and_globbed_validate() {
     let env = Env::new();
