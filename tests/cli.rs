@@ -734,6 +734,44 @@ fn a_bad_value_in_the_config_file_is_told_as_the_file_s() {
     assert!(stderr.contains("'--parallel <N>'"), "{stderr}");
 }
 
+/// The lines of a file echoed in an error cannot drive the terminal: escape
+/// sequences and bidi overrides in a DAG or config file are shown as visible
+/// characters, and the place still points at the right column.
+#[test]
+fn file_lines_in_errors_carry_no_terminal_controls() {
+    let env = Env::new();
+    env.write(
+        "p.yaml",
+        "name: x\u{1b}]0;PWNED\u{7}\u{1b}[2J\u{202e}y\ntasks:\n  a: { command: 'true' }\n",
+    );
+    let r = env.run(&["validate", "p.yaml"]);
+    r.code(2);
+    assert!(
+        !r.stderr.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+        "{:?}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("[p.yaml:1:7]"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("name: x?]0;PWNED??[2J\u{FFFD}y"),
+        "{}",
+        r.stderr
+    );
+
+    env.write("q.yaml", "name: q\ntasks:\n  a: { command: 'true' }\n");
+    env.write("c.yaml", "parallel: \u{1b}[2Jé\u{1b}]0;t\u{7}x\n");
+    let out = env
+        .cmd(&["--config", "c.yaml", "run", "q.yaml", "--dry-run"])
+        .env_remove("DAG_PARALLEL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr:?}");
+    assert!(stderr.contains("[c.yaml:1:11]"), "{stderr}");
+    assert!(stderr.contains("parallel: ?[2Jé?]0;t?x"), "{stderr}");
+}
+
 #[test]
 fn help_shows_examples_and_global_options_apart_and_man_pages_have_the_usual_sections() {
     let env = Env::new();
