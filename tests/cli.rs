@@ -770,6 +770,25 @@ fn file_lines_in_errors_carry_no_terminal_controls() {
     assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr:?}");
     assert!(stderr.contains("[c.yaml:1:11]"), "{stderr}");
     assert!(stderr.contains("parallel: ?[2Jé?]0;t?x"), "{stderr}");
+
+    // A huge bad value is not repeated whole in the message.
+    env.write("c.yaml", format!("parallel: {}\n", "9x".repeat(400_000)));
+    let out = env
+        .cmd(&["--config", "c.yaml", "run", "q.yaml", "--dry-run"])
+        .env_remove("DAG_PARALLEL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.len() < 2000,
+        "{} bytes: {stderr:.3000}",
+        stderr.len()
+    );
+    assert!(
+        stderr.contains(&format!("`{}…`", "9x".repeat(40))),
+        "{stderr}"
+    );
 }
 
 #[test]
