@@ -372,6 +372,41 @@ tasks:
     );
 }
 
+/// What a log holds besides its escape sequences reaches the report: tabs and
+/// carriage returns (quick-junit would drop them), the lines after a sequence cut
+/// short, and an error's line breaks in its `message` attribute.
+#[test]
+fn junit_keeps_tabs_and_the_lines_after_a_cut_escape() {
+    let Some(schema) = junit_schema() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "t.yaml",
+        r#"name: t
+tasks:
+  go_test:
+    command: "printf '\\033[31m--- FAIL\\033[0m\\tTestX\\tx_test.go:12\\nhalf\\rdone\\ncut \\033]8;;http://x\\nthe error\\nlast line\\n'; exit 1"
+  said:
+    type: fn
+    command: "fail first line\nsecond\tline"
+"#,
+    );
+    let report = env.path().join("t.xml");
+    env.run(&["run", "t.yaml", "-q", "--report", report.to_str().unwrap()])
+        .code(1);
+    let cases = junit_cases(&schema, &report);
+    assert_eq!(
+        cases["go_test"].1,
+        "--- FAIL\tTestX\tx_test.go:12\nhalf\rdone\ncut \nthe error\nlast line"
+    );
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        xml.contains(r#"<failure message="first line&#10;second&#9;line""#),
+        "{xml}"
+    );
+}
+
 #[test]
 fn color_never_and_globbed_validate() {
     let env = Env::new();
@@ -697,6 +732,63 @@ fn a_bad_value_in_the_config_file_is_told_as_the_file_s() {
     let (code, stderr) = run(&["--executor", "local", "--parallel", "lots"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("'--parallel <N>'"), "{stderr}");
+}
+
+/// The lines of a file echoed in an error cannot drive the terminal: escape
+/// sequences and bidi overrides in a DAG or config file are shown as visible
+/// characters, and the place still points at the right column.
+#[test]
+fn file_lines_in_errors_carry_no_terminal_controls() {
+    let env = Env::new();
+    env.write(
+        "p.yaml",
+        "name: x\u{1b}]0;PWNED\u{7}\u{1b}[2J\u{202e}y\ntasks:\n  a: { command: 'true' }\n",
+    );
+    let r = env.run(&["validate", "p.yaml"]);
+    r.code(2);
+    assert!(
+        !r.stderr.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+        "{:?}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("[p.yaml:1:7]"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("name: x?]0;PWNED??[2J\u{FFFD}y"),
+        "{}",
+        r.stderr
+    );
+
+    env.write("q.yaml", "name: q\ntasks:\n  a: { command: 'true' }\n");
+    env.write("c.yaml", "parallel: \u{1b}[2Jé\u{1b}]0;t\u{7}x\n");
+    let out = env
+        .cmd(&["--config", "c.yaml", "run", "q.yaml", "--dry-run"])
+        .env_remove("DAG_PARALLEL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr:?}");
+    assert!(stderr.contains("[c.yaml:1:11]"), "{stderr}");
+    assert!(stderr.contains("parallel: ?[2Jé?]0;t?x"), "{stderr}");
+
+    // A huge bad value is not repeated whole in the message.
+    env.write("c.yaml", format!("parallel: {}\n", "9x".repeat(400_000)));
+    let out = env
+        .cmd(&["--config", "c.yaml", "run", "q.yaml", "--dry-run"])
+        .env_remove("DAG_PARALLEL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.len() < 2000,
+        "{} bytes: {stderr:.3000}",
+        stderr.len()
+    );
+    assert!(
+        stderr.contains(&format!("`{}…`", "9x".repeat(40))),
+        "{stderr}"
+    );
 }
 
 #[test]

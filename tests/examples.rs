@@ -346,7 +346,28 @@ fn the_readme_first_pipeline_runs_as_written() {
     );
     let env = Env::new();
     env.write(&file, &yaml);
-    run_readme_script(&env, "first-pipeline-commands", &script);
+    let run = run_readme_script(&env, "first-pipeline-commands", &script);
+
+    // The last command shows a task's log, and its comment says what the log
+    // holds (`# a task's output: north,165 and south,80`): the pipeline computes
+    // that, not merely succeeds.
+    let last = script.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    let (command, said) = last
+        .split_once('#')
+        .and_then(|(c, comment)| Some((c.trim(), comment.split_once("output: ")?.1)))
+        .unwrap_or_else(|| {
+            panic!("the commands end with `dag logs ... # ...output: LINE and LINE`:\n{script}")
+        });
+    assert!(command.starts_with("dag logs "), "{last}");
+    let want: String = said
+        .split(" and ")
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
+    assert!(
+        run.stdout.ends_with(&want),
+        "`{command}` printed, at the end of:\n{}\nnot what README.md says:\n{want}",
+        run.stdout
+    );
 
     // Every run those commands made succeeded, every task of them too.
     let runs = env.run(&["runs", "--output", "json"]);

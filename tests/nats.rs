@@ -796,7 +796,7 @@ fn least_privilege_identities_from_the_example_config() {
     assert!(
         denied
             .stderr
-            .contains("caused by: the NATS server refused this user: Permissions Violation"),
+            .contains("help: the NATS server refused this user: Permissions Violation"),
         "{}",
         denied.stderr
     );

@@ -144,12 +144,24 @@ pub fn explain(err: &clap::Error, args: &[OsString]) -> Option<CliError> {
             format!(
                 "`{}`: invalid value `{}`",
                 given.key,
-                crate::engine::text::printable(&value),
+                crate::engine::text::printable(&shortened(&value)),
             ),
             why.as_deref().unwrap_or("invalid value"),
             possible,
         )],
     ))
+}
+
+/// The most characters of a bad value an error message repeats (the file's line
+/// is shown under it).
+const MAX_SHOWN_VALUE: usize = 80;
+
+/// `value`, cut to its first [`MAX_SHOWN_VALUE`] characters and `…` when longer.
+fn shortened(value: &str) -> String {
+    match value.char_indices().nth(MAX_SHOWN_VALUE) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value.to_string(),
+    }
 }
 
 /// Reads the config file and sets, for each key it has, the environment variable

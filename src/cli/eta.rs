@@ -131,16 +131,19 @@ impl Eta {
         let recount = !self.counted || grew;
         if let Some(h) = &self.history {
             if recount {
-                self.weight_all = record.tasks.iter().map(|t| h.weight(&t.id)).sum();
-                self.weight_done = record
-                    .tasks
-                    .iter()
-                    .filter(|t| t.state.is_terminal())
-                    .map(|t| h.weight(&t.id))
-                    .sum();
+                // Saturating: a hand-edited record may hold absurd durations.
+                let weigh = |all: bool| {
+                    record
+                        .tasks
+                        .iter()
+                        .filter(|t| all || t.state.is_terminal())
+                        .fold(0u64, |sum, t| sum.saturating_add(h.weight(&t.id)))
+                };
+                self.weight_all = weigh(true);
+                self.weight_done = weigh(false);
                 self.counted = true;
             } else if let Some(t) = ended.and_then(|i| record.tasks.get(i)) {
-                self.weight_done += h.weight(&t.id);
+                self.weight_done = self.weight_done.saturating_add(h.weight(&t.id));
             }
         }
         if ended.is_some() {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::report::log_tail;
-use super::text::xml_safe as xml_text;
+use super::text::xml_safe;
 use crate::engine::record::RunRecord;
 use crate::engine::state::TaskState;
 use crate::engine::store::StateStore;
@@ -171,6 +171,51 @@ impl Drop for ReportFile {
     }
 }
 
+/// Characters quick-junit would lose, carried through it as noncharacters (which
+/// [`xml_safe`] never lets through) and written back as character references:
+/// its strings drop tabs and carriage returns (it strips them as terminal
+/// controls), and a line break in an attribute would read back as a space.
+const CARRIED: [(char, char, &str); 3] = [
+    ('\t', '\u{FDD0}', "&#9;"),
+    ('\r', '\u{FDD1}', "&#13;"),
+    ('\n', '\u{FDD2}', "&#10;"),
+];
+
+/// `s` for the text of an element.
+fn xml_text(s: &str) -> String {
+    carry(s, &CARRIED[..2])
+}
+
+/// `s` for an attribute's value.
+fn xml_attr(s: &str) -> String {
+    carry(s, &CARRIED)
+}
+
+fn carry(s: &str, which: &[(char, char, &str)]) -> String {
+    xml_safe(s)
+        .chars()
+        .map(|c| match which.iter().find(|(k, _, _)| *k == c) {
+            Some((_, stand_in, _)) => *stand_in,
+            None => c,
+        })
+        .collect()
+}
+
+/// The serialized report with the characters [`carry`] carried written back.
+fn carried_back(xml: String) -> String {
+    if !xml.contains(|c| CARRIED.iter().any(|(_, s, _)| *s == c)) {
+        return xml;
+    }
+    let mut out = String::with_capacity(xml.len());
+    for c in xml.chars() {
+        match CARRIED.iter().find(|(_, s, _)| *s == c) {
+            Some((_, _, reference)) => out.push_str(reference),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 /// The JUnit XML report of `record`; log tails come from `store`.
 ///
 /// The document is quick-junit's, in the dialect of Jenkins' `junit-10.xsd`
@@ -179,14 +224,14 @@ impl Drop for ReportFile {
 /// - A failed task has a `<failure>` whose message is its error and whose text is
 ///   the end of its last attempt's log (once: no `<system-out>` copy).
 /// - `upstream_failed`, `skipped` and `cancelled` tasks (and tasks of a run that
-///   never finished) are `<skipped>`, with the state as `type` and the reason as
-///   message and text (GitLab shows the text).
+///   had not finished when the report was written) are `<skipped>`, with the
+///   state as `type` and the reason as message and text (GitLab shows the text).
 /// - Earlier failed attempts are `<rerunFailure>` of a failed task and
 ///   `<flakyFailure>` of one that succeeded in the end, as Maven Surefire writes
 ///   retried tests.
 pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
-    let mut suite = TestSuite::new(xml_text(&record.dag));
+    let mut suite = TestSuite::new(xml_attr(&record.dag));
     if let Some(at) = record
         .started_at
         .and_then(|t| chrono::DateTime::from_timestamp_millis(t.0 as i64))
@@ -196,11 +241,11 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
     if let (Some(s), Some(e)) = (record.started_at, record.ended_at) {
         suite.set_time(s.until(e));
     }
-    suite.add_property(("run_id", xml_text(&record.run_id).as_str()));
+    suite.add_property(("run_id", xml_attr(&record.run_id).as_str()));
     suite.add_property(("state", record.state.to_string().as_str()));
     for i in record.in_order() {
         let t = &record.tasks[i];
-        let error = xml_text(record.task_error(i).unwrap_or(""));
+        let error = record.task_error(i).unwrap_or("");
         // Every attempt but the last that did not succeed.
         let earlier = t
             .attempts
@@ -212,11 +257,11 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
         let reruns = earlier.map(|a| {
             let mut r = TestRerun::new(NonSuccessKind::Failure);
             r.set_type("failed");
-            r.set_message(format!(
+            r.set_message(xml_attr(&format!(
                 "attempt {}: {}",
                 a.attempt,
-                xml_text(a.error.as_deref().unwrap_or("failed"))
-            ));
+                a.error.as_deref().unwrap_or("failed")
+            )));
             r
         });
         let status = match t.state {
@@ -227,7 +272,7 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
             }
             TaskState::Failed => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_type("failed").set_message(&error);
+                s.set_type("failed").set_message(xml_attr(error));
                 if let Some(a) = t.attempts.last() {
                     let tail = log_tail(store, &record.run_id, &t.id, a.attempt);
                     s.set_description(xml_text(&tail.lines.join("\n")));
@@ -237,19 +282,19 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
             }
             state => {
                 let why = if state.is_terminal() {
-                    error
+                    error.to_string()
                 } else {
-                    format!("{state} when the run ended")
+                    format!("{state} when this report was written")
                 };
                 let mut s = TestCaseStatus::skipped();
                 s.set_type(state.to_string())
-                    .set_message(format!("{state}: {why}"))
-                    .set_description(&why);
+                    .set_message(xml_attr(&format!("{state}: {why}")))
+                    .set_description(xml_text(&why));
                 s
             }
         };
-        let mut case = TestCase::new(xml_text(&t.id), status);
-        case.set_classname(xml_text(&record.dag));
+        let mut case = TestCase::new(xml_attr(&t.id), status);
+        case.set_classname(xml_attr(&record.dag));
         if let (Some(a), Some(end)) = (
             t.attempts.first(),
             t.attempts.last().and_then(|a| a.ended_at),
@@ -266,7 +311,7 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
     let text = report
         .to_string()
         .unwrap_or_else(|e| panic!("a JUnit report held in memory cannot fail to serialize: {e}"));
-    let mut text = junit10(text);
+    let mut text = carried_back(junit10(text));
     if !text.ends_with('\n') {
         text.push('\n');
     }

@@ -120,7 +120,10 @@ fn handler(color: bool) -> GraphicalReportHandler {
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    GraphicalReportHandler::new_themed(theme).with_width(100)
+    // Words are never cut: a path, a URL or a run id stays whole, to copy.
+    GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_break_words(false)
 }
 
 /// Renders a file's problems (a DAG file's, or the config file's) with their
@@ -191,13 +194,30 @@ pub fn render_error(err: &CliError, color: bool) -> String {
         });
     }
     let mut out = String::new();
-    let _ = handler(color).render_report(&mut out, &Failure { err, help });
+    // Unwrapped: what went wrong stays one line, as logs and `grep` read it (a
+    // terminal wraps it where it is narrow).
+    let _ = handler(color)
+        .with_wrap_lines(false)
+        .render_report(&mut out, &Failure { err, help });
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::Style;
+
+    #[test]
+    fn an_error_is_one_line_with_its_path_whole() {
+        let path = format!("/tmp/{}/x.yaml", "a-long-directory-name/".repeat(8));
+        let message = format!("cannot write the report {path}: No space left on device");
+        let err = super::CliError::Infrastructure(message.clone());
+        let shown = super::render_error(&err, false);
+        assert!(shown.contains(&message), "{shown}");
+        let help = format!("see {path} and try again with a far longer explanation than fits");
+        let err = super::CliError::usage("bad".to_string(), Some(help.clone()));
+        let shown = super::render_error(&err, false);
+        assert!(shown.contains(&help), "{shown}");
+    }
 
     #[test]
     fn bars_only_on_a_plain_terminal_and_no_color_is_about_colour() {

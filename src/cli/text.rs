@@ -78,13 +78,76 @@ pub fn markup_escape(s: &str) -> String {
     out
 }
 
-/// `s` without terminal escape sequences (colours, cursor moves).
+/// `s` without terminal escape sequences (colours, cursor moves, titles,
+/// hyperlinks), and nothing else: tabs, carriage returns and the text between
+/// sequences stay. A sequence ends at the end of its line at the latest, so one
+/// cut short (a log killed mid-write, a tail that starts inside one) cannot take
+/// the lines after it with it.
 fn without_ansi(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains('\u{1b}') {
-        strip_ansi_escapes::strip_str(s).into()
-    } else {
-        s.into()
+    if !s.contains('\u{1b}') {
+        return s.into();
     }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek().copied() {
+            // CSI: parameters and intermediates, then a final byte.
+            Some('[') => {
+                chars.next();
+                while let Some(&c) = chars.peek() {
+                    if !(' '..='~').contains(&c) {
+                        break;
+                    }
+                    chars.next();
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC, DCS, SOS, PM, APC: a string up to BEL or ST (`ESC \\`).
+            Some(']' | 'P' | 'X' | '^' | '_') => {
+                chars.next();
+                while let Some(&c) = chars.peek() {
+                    match c {
+                        '\n' => break,
+                        '\u{7}' | '\u{9c}' => {
+                            chars.next();
+                            break;
+                        }
+                        '\u{1b}' => {
+                            chars.next();
+                            if chars.peek() == Some(&'\\') {
+                                chars.next();
+                            }
+                            break;
+                        }
+                        _ => {
+                            chars.next();
+                        }
+                    }
+                }
+            }
+            // Other escapes: intermediates, then a final byte (`ESC ( B`, `ESC 7`).
+            Some(' '..='~') => {
+                while let Some(&c) = chars.peek() {
+                    if !(' '..='~').contains(&c) {
+                        break;
+                    }
+                    chars.next();
+                    if !(' '..='/').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // A lone ESC.
+            _ => {}
+        }
+    }
+    out.into()
 }
 
 /// `s` as XML 1.0 text may hold it, before markup is escaped: terminal escape
@@ -105,32 +168,22 @@ fn push_xml_char(out: &mut String, c: char) {
     match c {
         '\t' | '\n' | '\r' => out.push(c),
         c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-        c if crate::engine::text::unsafe_char(c) => out.push_str(&c.escape_unicode().to_string()),
+        // Noncharacters for a program's own use (the JUnit writer's among them).
+        c if crate::engine::text::unsafe_char(c) || ('\u{FDD0}'..='\u{FDEF}').contains(&c) => {
+            out.push_str(&c.escape_unicode().to_string())
+        }
         c => out.push(c),
     }
 }
 
-/// How many terminal columns `s` (one line) takes: ANSI escape sequences (colour)
+/// How many terminal columns `s` (one line) takes: escape sequences (colour)
 /// take none, wide characters two.
 pub fn columns(s: &str) -> usize {
     use unicode_width::UnicodeWidthChar;
-    let mut n = 0;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // CSI: `ESC [`, parameters, then a final byte in `@`..=`~`.
-            if chars.next() == Some('[') {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        n += c.width().unwrap_or(0);
-    }
-    n
+    without_ansi(s)
+        .chars()
+        .map(|c| c.width().unwrap_or(0))
+        .sum()
 }
 
 /// How many rows of a terminal `cols` columns wide the line `s` takes (a longer
@@ -186,5 +239,30 @@ mod tests {
         for line in wrap("dag: stopping: cancelling 3 running tasks (they get SIGTERM, then SIGKILL after the grace period; press Ctrl-C again to kill them now)", 40).lines() {
             assert!(columns(line) <= 40, "{line}");
         }
+    }
+
+    #[test]
+    fn escape_sequences_go_and_nothing_else() {
+        // Colours go; the tabs and carriage returns around them stay.
+        assert_eq!(
+            xml_safe("\u{1b}[31mERROR\u{1b}[0m\tcol 2\r\tcol 3"),
+            "ERROR\tcol 2\r\tcol 3"
+        );
+        // Hyperlinks and titles (BEL or ST ended) go, their text stays.
+        assert_eq!(
+            xml_safe("a \u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\ \u{1b}]0;title\u{7}b"),
+            "a link b"
+        );
+        // One cut short ends with its line: the lines after it stay.
+        assert_eq!(
+            xml_safe("x \u{1b}]8;;http://cut\nline 2\nline 3 \u{1b}[\nline 4\u{1b}"),
+            "x \nline 2\nline 3 \nline 4"
+        );
+        // Charset and keypad escapes; a lone ESC before a non-ASCII character.
+        assert_eq!(xml_safe("\u{1b}(Ba\u{1b}=b\u{1b}é"), "abé");
+        assert_eq!(
+            markup_escape("\u{1b}[1m<b>\u{1b}[0m\t&"),
+            "&lt;b&gt;\t&amp;"
+        );
     }
 }

@@ -101,12 +101,14 @@ impl InvalidDag {
         // miette echoes the labelled line and its neighbours; in a file with a huge
         // line, say where each problem is instead of showing the source.
         let has_huge_line = self.source.lines().any(|l| l.len() > MAX_SHOWN_LINE);
+        let shown = showable(&self.source);
         let mut reports: Vec<Report> = self
             .problems
             .iter()
             .take(MAX_PROBLEMS)
             .map(|p| {
-                let mut d = MietteDiagnostic::new(p.message.clone()).with_severity(Severity::Error);
+                let mut d =
+                    MietteDiagnostic::new(showable(&p.message)).with_severity(Severity::Error);
                 let mut labels = Vec::with_capacity(p.labels.len());
                 for (span, label) in &p.labels {
                     let start = offsets.byte(span.start.index as usize);
@@ -130,7 +132,7 @@ impl InvalidDag {
                 }
                 Report::new(d).with_source_code(CharColumns {
                     name: self.path.clone(),
-                    text: self.source.clone(),
+                    text: shown.clone(),
                 })
             })
             .collect();
@@ -162,6 +164,30 @@ impl std::fmt::Display for InvalidDag {
             if n == 1 { "" } else { "s" }
         )
     }
+}
+
+/// `text` as it may be echoed to a terminal: every character that would rewrite
+/// it or hide what it says ([`crate::engine::text::unsafe_char`]: escape
+/// sequences, bidi overrides) but line breaks replaced by a visible one of the
+/// same length in bytes (`?`, `¿`, `�`), so that spans and columns still hold.
+fn showable(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| crate::engine::text::unsafe_char(c) && !matches!(c, '\n' | '\r'))
+    {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' => c,
+            c if crate::engine::text::unsafe_char(c) => match c.len_utf8() {
+                1 => '?',
+                2 => '¿',
+                _ => '\u{FFFD}',
+            },
+            c => c,
+        })
+        .collect()
 }
 
 /// Maps the scanner's character offsets to byte offsets.
