@@ -140,7 +140,7 @@ _dag() {
 
     case "${cmd}" in
         dag)
-            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version run validate status runs logs report retry worker workers cancel graph ui init completions man schema help"
+            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version run validate status runs logs report retry worker workers cancel graph ui init completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -174,6 +174,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -182,7 +186,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__cancel)
-            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -213,6 +217,10 @@ _dag() {
                     return 0
                     ;;
                 --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -224,7 +232,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__completions)
-            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version bash elvish fish powershell zsh"
+            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -258,6 +266,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -266,7 +278,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__graph)
-            opts="-h -V --format --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --format --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -301,6 +313,10 @@ _dag() {
                     return 0
                     ;;
                 --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -578,7 +594,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__init)
-            opts="-h -V --file --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --file --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -616,6 +632,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -624,7 +644,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__logs)
-            opts="-f -h -V --attempt --follow --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-f -h -V --attempt --follow --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -662,6 +682,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -670,7 +694,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__man)
-            opts="-h -V --out --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --out --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -708,6 +732,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -716,7 +744,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__report)
-            opts="-o -h -V --format --out --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-o -h -V --format --out --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,6 +790,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -770,7 +802,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__retry)
-            opts="-p -o -v -q -h -V --task --progress --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-p -o -v -q -h -V --task --progress --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -864,6 +896,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -872,7 +908,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__run)
-            opts="-p -o -v -q -h -V --param --only --dry-run --progress --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-p -o -v -q -h -V --param --only --dry-run --progress --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -970,6 +1006,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -978,7 +1018,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__runs)
-            opts="-o -h -V --dag --status --limit --since --output --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version prune help"
+            opts="-o -h -V --dag --status --limit --since --output --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version prune help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1036,6 +1076,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1086,7 +1130,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__runs__subcmd__prune)
-            opts="-h -V --older-than --dry-run --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --older-than --dry-run --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1124,6 +1168,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1132,7 +1180,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__schema)
-            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1166,6 +1214,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1174,7 +1226,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__status)
-            opts="-w -o -h -V --watch --output --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-w -o -h -V --watch --output --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1216,6 +1268,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1224,7 +1280,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__ui)
-            opts="-h -V --bind --token --read-only --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --bind --token --read-only --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1266,6 +1322,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1274,7 +1334,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__validate)
-            opts="-h -V --format --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --format --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1312,6 +1372,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1320,7 +1384,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__worker)
-            opts="-h -V --workers --timeout --docker --queue --name --allow-types --allow-volume --allow-network --shutdown-timeout --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-h -V --workers --timeout --docker --queue --name --allow-types --allow-volume --allow-network --shutdown-timeout --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1406,6 +1470,10 @@ _dag() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1414,7 +1482,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__workers)
-            opts="-o -h -V --output --state-dir --color --config --state --nats --nats-creds --nats-ca --help --version"
+            opts="-o -h -V --output --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1453,6 +1521,10 @@ _dag() {
                     return 0
                     ;;
                 --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

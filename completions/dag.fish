@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dag_global_optspecs
-    string join \n state-dir= color= config= state= nats= nats-creds= nats-ca= h/help V/version
+    string join \n state-dir= color= config= state= nats= nats-creds= nats-ca= replicas= h/help V/version
 end
 
 function __fish_dag_needs_command
@@ -34,6 +34,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_needs_command" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_needs_command" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_needs_command" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_needs_command" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_needs_command" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_needs_command" -f -a "run" -d 'Run a DAG file'
@@ -83,6 +84,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand run" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l dry-run -d 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing'
 complete -c dag -n "__fish_dag_using_subcommand run" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
 complete -c dag -n "__fish_dag_using_subcommand run" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
@@ -102,6 +104,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand validate" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand validate" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand validate" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand validate" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t'A result table'
@@ -117,6 +120,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand status" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand status" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand status" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand status" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand status" -s w -l watch -d 'Keep showing the run as it changes, until it ends'
 complete -c dag -n "__fish_dag_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand status" -s V -l version -d 'Print version'
@@ -141,6 +145,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -f -a "prune" -d 'Delete runs that ended longer ago than a given age'
@@ -156,6 +161,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -l dry-run -d 'Only list what would be deleted'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand runs; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
@@ -172,6 +178,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand logs" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand logs" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand logs" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand logs" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand logs" -s f -l follow -d 'Keep printing new output until the run ends'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand logs" -s V -l version -d 'Print version'
@@ -189,6 +196,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand report" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand report" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand report" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand report" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand report" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand retry" -l task -d 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]' -r
@@ -220,6 +228,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand retry" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s q -l quiet -d 'Print nothing (same as `--output quiet`): the exit code tells'
@@ -248,6 +257,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand worker" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand worker" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker -d 'Run docker tasks (off by default: only workers started with --docker get them)'
 complete -c dag -n "__fish_dag_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand worker" -s V -l version -d 'Print version'
@@ -264,6 +274,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand workers" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand workers" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand workers" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand workers" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand workers" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
@@ -276,6 +287,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cancel" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand graph" -l format -d 'Output format' -r -f -a "text\t'A readable tree of the tasks in order, with their dependencies'
@@ -292,6 +304,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand graph" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand graph" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand graph" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand graph" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand graph" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand graph" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand ui" -l bind -d 'The address to listen on. Any address but a loopback one needs a token' -r
@@ -306,6 +319,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand ui" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand ui" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand ui" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand ui" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand ui" -l read-only -d 'Show runs, but offer no retry or cancel'
 complete -c dag -n "__fish_dag_using_subcommand ui" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand ui" -s V -l version -d 'Print version'
@@ -320,6 +334,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand init" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand init" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand init" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand init" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand init" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand completions" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
@@ -332,6 +347,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand completions" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand completions" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand completions" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand completions" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand man" -l out -d 'Directory to write the pages to' -r -F
@@ -345,6 +361,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand man" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand man" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand man" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand man" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand man" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand schema" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
@@ -357,6 +374,7 @@ nats\t'The NATS KV bucket `dag_runs`'"
 complete -c dag -n "__fish_dag_using_subcommand schema" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
 complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
 complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand schema" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand schema" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "run" -d 'Run a DAG file'

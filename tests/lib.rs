@@ -14,6 +14,7 @@ mod examples;
 mod exit_codes;
 mod history;
 mod nats;
+mod nats_cluster;
 mod nats_hardening;
 mod report;
 mod retry;

@@ -219,6 +219,19 @@ pub struct NatsArgs {
     #[arg(long = "nats-ca", global = true,
         help_heading = NATS, value_name = "FILE")]
     pub ca: Option<PathBuf>,
+
+    /// Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to
+    /// 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1].
+    #[arg(
+        long = "replicas",
+        global = true,
+        help_heading = NATS,
+        value_name = "N",
+        env = "DAG_NATS_REPLICAS",
+        hide_env_values = true,
+        value_parser = crate::backends::nats::parse_replicas
+    )]
+    pub replicas: Option<usize>,
 }
 
 /// `dag worker`.

@@ -5,6 +5,7 @@
 //! # ~/.config/dag/config.yaml (or --config FILE, or $DAG_CONFIG)
 //! state_dir: /srv/dag         # as $DAG_HOME
 //! nats: nats://nats:4222      # as $NATS_URL
+//! nats_replicas: 3            # as $DAG_NATS_REPLICAS (--replicas)
 //! executor: local             # as $DAG_EXECUTOR
 //! parallel: 8                 # as $DAG_PARALLEL
 //! color: auto                 # as $DAG_COLOR
@@ -28,6 +29,7 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 const KEYS: &[(&str, &str)] = &[
     ("state_dir", "DAG_HOME"),
     ("nats", "NATS_URL"),
+    ("nats_replicas", "DAG_NATS_REPLICAS"),
     ("executor", "DAG_EXECUTOR"),
     ("parallel", "DAG_PARALLEL"),
     ("color", "DAG_COLOR"),
@@ -117,8 +119,9 @@ pub fn explain(err: &clap::Error, args: &[OsString]) -> Option<CliError> {
     let given = GIVEN.get()?.iter().find(|g| {
         g.value == value && std::env::var(g.var).is_ok_and(|v| v == g.value) && {
             // `--parallel <N>` for `parallel`, `--state-dir <DIR>` for
-            // `state_dir`, `--docker-volume` for `docker_volumes`.
-            let flag = format!("--{}", g.key.replace('_', "-"));
+            // `state_dir`, `--docker-volume` for `docker_volumes`, `--replica`
+            // for `nats_replicas`.
+            let flag = format!("--{}", g.key.trim_start_matches("nats_").replace('_', "-"));
             let flag = flag.trim_end_matches('s');
             // ...and not given on the command line too.
             arg.starts_with(flag) && !args.iter().any(|a| a.to_string_lossy().starts_with(flag))

@@ -44,9 +44,14 @@ pub async fn distributed_runners(
     let client =
         crate::backends::nats::connect_watched(&options(args), "dag run", Some(warn.clone()))
             .await?;
-    ensure_layout(&jetstream::new(client.clone())).await?;
-    let remote: Arc<dyn TaskRunner> =
-        Arc::new(NatsRunner::new(client, Timing::from_env(), Some(warn)));
+    let replicas = options(args).replicas;
+    ensure_layout(&jetstream::new(client.clone()), replicas).await?;
+    let remote: Arc<dyn TaskRunner> = Arc::new(NatsRunner::new(
+        client,
+        Timing::from_env(),
+        replicas,
+        Some(warn),
+    ));
     let mut runners = Runners::new();
     for t in ["bash", "http", "docker", "fn"] {
         runners = runners.with(t, remote.clone());
@@ -93,6 +98,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
         queues: queues.clone(),
         shutdown_timeout: args.shutdown_timeout,
         grace: crate::engine::executor::ExecOptions::default().grace,
+        replicas: options(nats).replicas,
         allow_types: if args.allow_types.is_empty() {
             let mut t = vec!["bash".to_string(), "http".to_string(), "fn".to_string()];
             if args.docker {
@@ -198,7 +204,7 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
     let (workers, queues) = runtime.block_on(async {
         let client = connect(&options(nats), "dag workers").await?;
         let js = jetstream::new(client);
-        ensure_layout(&js).await?;
+        ensure_layout(&js, options(nats).replicas).await?;
         // A worker silent for twice the dead-after time is gone.
         let workers: Vec<_> = all_workers(&js)
             .await?

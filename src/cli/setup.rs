@@ -70,6 +70,9 @@ pub fn nats_options(args: &NatsArgs) -> NatsOptions {
         url: args.url.clone(),
         creds: args.creds.clone(),
         ca: args.ca.clone(),
+        replicas: crate::backends::nats::Replicas {
+            asked: args.replicas,
+        },
     }
 }
 

@@ -125,6 +125,7 @@ impl Env {
             "DAG_STATE",
             "NATS_CREDS",
             "DAG_NATS_INBOX_PREFIX",
+            "DAG_NATS_REPLICAS",
             "DAG_DOCKER_IMAGE",
             "DAG_DOCKER_NETWORK",
             "DAG_DOCKER_MEMORY_MB",

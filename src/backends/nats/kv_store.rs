@@ -60,6 +60,7 @@ struct OutputsObject {
 
 async fn outputs_bucket(
     js: &jetstream::Context,
+    replicas: super::Replicas,
 ) -> Result<jetstream::object_store::ObjectStore, String> {
     if let Ok(store) = js.get_object_store(OUTPUTS_BUCKET).await {
         return Ok(store);
@@ -68,15 +69,15 @@ async fn outputs_bucket(
         .create_object_store(jetstream::object_store::Config {
             bucket: OUTPUTS_BUCKET.into(),
             storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas.count(),
             ..Default::default()
         })
         .await
     {
         Ok(store) => Ok(store),
-        Err(e) => js
-            .get_object_store(OUTPUTS_BUCKET)
-            .await
-            .map_err(|_| format!("cannot create the {OUTPUTS_BUCKET} bucket: {e}")),
+        Err(e) => js.get_object_store(OUTPUTS_BUCKET).await.map_err(|_| {
+            super::creating(&format!("the {OUTPUTS_BUCKET} bucket"), replicas, e).to_string()
+        }),
     }
 }
 
@@ -85,6 +86,7 @@ async fn outputs_bucket(
 async fn stored(
     js: &jetstream::Context,
     client: &async_nats::Client,
+    replicas: super::Replicas,
     run_id: &str,
     t: &TaskRecord,
 ) -> Result<StoredTask, StoreError> {
@@ -100,7 +102,7 @@ async fn stored(
     }
     let outputs = serde_json::to_vec(&t.outputs).map_err(|e| io("encode", &key, e))?;
     let name = format!("{run_id}.{}", t.id);
-    let store = outputs_bucket(js)
+    let store = outputs_bucket(js, replicas)
         .await
         .map_err(|e| io("write", &name, e))?;
     super::transport::put_object(client, &store, &name, &outputs)
@@ -251,6 +253,7 @@ async fn delete_body(js: &jetstream::Context, header: &Header) {
 async fn new_header(
     js: &jetstream::Context,
     client: &async_nats::Client,
+    replicas: super::Replicas,
     mut header: Header,
 ) -> Result<(bytes::Bytes, Header), StoreError> {
     let run_id = header.record.run_id.clone();
@@ -269,7 +272,7 @@ async fn new_header(
         task_ids: std::mem::take(&mut header.task_ids),
     };
     let body = serde_json::to_vec(&body).map_err(|e| io("encode", &run_id, e))?;
-    let store = outputs_bucket(js)
+    let store = outputs_bucket(js, replicas)
         .await
         .map_err(|e| io("write", &run_id, e))?;
     // Named apart from every other run's (an id drawn twice by two processes
@@ -322,6 +325,8 @@ struct Inner {
     kv: kv::Store,
     js: jetstream::Context,
     client: async_nats::Client,
+    /// Copies of the buckets this store creates (`--replicas`).
+    replicas: super::Replicas,
     /// Whether workers publish task output (distributed runs): then a local writer
     /// must not publish it again.
     remote_logs: bool,
@@ -370,29 +375,42 @@ impl KvStore {
             .build()
             .map_err(|e| NatsError::Op(e.to_string()))?;
         let options = options.clone();
+        let replicas = options.replicas;
         let (client, js, kv) = std::thread::scope(|s| {
             s.spawn(|| {
                 rt.block_on(super::unless_refused(async {
                     let client = super::connect(&options, "dag state").await?;
                     let js = jetstream::new(client.clone());
-                    super::ensure_layout(&js).await?;
+                    super::ensure_layout(&js, replicas).await?;
                     let kv = match js.get_key_value(RUNS_BUCKET).await {
-                        Ok(kv) => kv,
+                        Ok(kv) => {
+                            let shown = format!("bucket {RUNS_BUCKET}");
+                            let stream = format!("KV_{RUNS_BUCKET}");
+                            super::check_bucket_replicas(&js, &shown, &stream, replicas).await;
+                            kv
+                        }
                         Err(_) => match js
                             .create_key_value(kv::Config {
                                 bucket: RUNS_BUCKET.into(),
                                 history: 5,
                                 storage: jetstream::stream::StorageType::File,
+                                num_replicas: replicas.count(),
                                 ..Default::default()
                             })
                             .await
                         {
                             Ok(kv) => kv,
                             Err(e) => js.get_key_value(RUNS_BUCKET).await.map_err(|_| {
-                                NatsError::Op(format!("cannot create bucket {RUNS_BUCKET}: {e}"))
+                                super::creating(&format!("bucket {RUNS_BUCKET}"), replicas, e)
                             })?,
                         },
                     };
+                    let (shown, stream) = (
+                        format!("object store {OUTPUTS_BUCKET}"),
+                        format!("OBJ_{OUTPUTS_BUCKET}"),
+                    );
+                    // Created when a record first needs it; checked when it exists.
+                    super::check_bucket_replicas(&js, &shown, &stream, replicas).await;
                     Ok::<_, NatsError>((client, js, kv))
                 }))
             })
@@ -406,6 +424,7 @@ impl KvStore {
                 kv,
                 js,
                 client,
+                replicas,
                 remote_logs,
                 cache,
                 logs: Arc::default(),
@@ -657,8 +676,9 @@ impl StateStore for KvStore {
         };
         let run_id = record.run_id.clone();
         let (js, client) = (self.inner.js.clone(), self.inner.client.clone());
+        let replicas = self.inner.replicas;
         self.call(async move {
-            let (bytes, header) = new_header(&js, &client, header).await?;
+            let (bytes, header) = new_header(&js, &client, replicas, header).await?;
             if let Err(e) = kv.create(run_key(&run_id), bytes).await {
                 // Nothing refers to the object now.
                 delete_body(&js, &header).await;
@@ -974,6 +994,7 @@ impl RunWriter for KvRunWriter {
         let publish_logs = !self.store.inner.remote_logs;
         let cache = self.store.inner.cache.clone();
         let holder = self.store.inner.holder.clone();
+        let replicas = self.store.inner.replicas;
         let ended = record.state.is_terminal() && final_record;
         self.store.call(async move {
             // Task records: one writer (the lease holder); CAS all the same.
@@ -984,7 +1005,7 @@ impl RunWriter for KvRunWriter {
                 let run_id = run_id.clone();
                 async move {
                     let known = revisions.lock().ok().and_then(|r| r[i]);
-                    let t = stored(&js, &client, &run_id, &t).await?;
+                    let t = stored(&js, &client, replicas, &run_id, &t).await?;
                     let bytes = bytes::Bytes::from(
                         serde_json::to_vec(&t).map_err(|e| io("encode", &key, e))?,
                     );

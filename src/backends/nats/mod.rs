@@ -49,6 +49,50 @@ pub struct NatsOptions {
     pub creds: Option<PathBuf>,
     /// A CA certificate (PEM) to trust for TLS.
     pub ca: Option<PathBuf>,
+    /// `--replicas`: the copies a JetStream cluster keeps of each stream and bucket
+    /// dag creates (see [`Replicas`]).
+    pub replicas: Replicas,
+}
+
+/// The most copies JetStream keeps of a stream.
+pub const MAX_REPLICAS: usize = 5;
+
+/// How many copies of each stream, consumer and bucket dag creates (`--replicas`,
+/// `DAG_NATS_REPLICAS`, config key `nats_replicas`), and whether that was asked
+/// for. Consumers inherit their stream's count. An existing stream or bucket
+/// keeps the count it has: dag never changes it, because processes of one
+/// deployment started with different settings would otherwise change it back
+/// and forth, and because moving copies between servers is an operator's
+/// decision. When the count was asked for and an existing one differs, dag warns
+/// once per process, naming the stream and the command that changes it; with
+/// the default (not asked for) any existing count is taken as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Replicas {
+    /// The count asked for, 1 to [`MAX_REPLICAS`]; `None`: the default, 1.
+    pub asked: Option<usize>,
+}
+
+impl Replicas {
+    /// The count asked for.
+    pub fn new(count: usize) -> Replicas {
+        Replicas { asked: Some(count) }
+    }
+
+    /// The count new streams and buckets are created with.
+    pub fn count(&self) -> usize {
+        self.asked.unwrap_or(1)
+    }
+}
+
+/// Checks a replica count given as text: a whole number from 1 to
+/// [`MAX_REPLICAS`].
+pub fn parse_replicas(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_REPLICAS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "a replica count is a whole number from 1 to {MAX_REPLICAS} (JetStream keeps at most {MAX_REPLICAS} copies; 1 for a single server, 3 for a 3-node cluster)"
+        )),
+    }
 }
 
 /// Timing of the protocol. The defaults are the documented ones; tests shorten
@@ -394,9 +438,10 @@ fn op<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> NatsError + '_ {
     move |e| NatsError::Op(format!("{what}: {e}"))
 }
 
-/// The streams and buckets dag uses, created if missing; an existing one with a
-/// configuration dag cannot work with is reported, never changed.
-pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
+/// The streams and buckets dag uses, created if missing with `replicas` copies; an
+/// existing one with a configuration dag cannot work with is reported, never
+/// changed (one with another replica count is warned about, see [`Replicas`]).
+pub async fn ensure_layout(js: &jetstream::Context, replicas: Replicas) -> Result<(), NatsError> {
     let queue = |name: &str, subjects: &str| stream::Config {
         name: name.into(),
         subjects: vec![subjects.into()],
@@ -404,6 +449,7 @@ pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
         storage: stream::StorageType::File,
         max_age: QUEUE_MAX_AGE,
         duplicate_window: Duration::from_secs(120),
+        num_replicas: replicas.count(),
         ..Default::default()
     };
     let wanted = [
@@ -415,6 +461,7 @@ pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
             max_age: LOGS_MAX_AGE,
+            num_replicas: replicas.count(),
             ..Default::default()
         },
     ];
@@ -423,7 +470,7 @@ pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
         let mut s = js
             .get_or_create_stream(config.clone())
             .await
-            .map_err(op(&format!("cannot create stream {name}")))?;
+            .map_err(|e| creating(&format!("stream {name}"), replicas, e))?;
         let info = s
             .info()
             .await
@@ -454,10 +501,108 @@ pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
                 diffs.join(", ")
             )));
         }
+        warn_replicas(
+            &format!("stream {name}"),
+            &name,
+            have.num_replicas,
+            replicas,
+        );
     }
-    workers_bucket(js).await?;
-    transport::payloads_bucket(js).await?;
+    workers_bucket(js, replicas).await?;
+    transport::payloads_bucket(js, replicas).await?;
+    for (shown, stream) in [
+        (
+            format!("bucket {WORKERS_BUCKET}"),
+            format!("KV_{WORKERS_BUCKET}"),
+        ),
+        (
+            format!("object store {}", transport::PAYLOADS_BUCKET),
+            format!("OBJ_{}", transport::PAYLOADS_BUCKET),
+        ),
+    ] {
+        check_bucket_replicas(js, &shown, &stream, replicas).await;
+    }
     Ok(())
+}
+
+/// The error of creating `what` with `replicas` copies: a count the server cannot
+/// give (more than its cluster has, or more than 1 on a single server) is
+/// explained.
+pub(crate) fn creating(what: &str, replicas: Replicas, e: impl std::fmt::Display) -> NatsError {
+    let e = e.to_string();
+    let n = replicas.count();
+    let hint = if n > 1
+        && (e.contains("10074")
+            || e.contains("insufficient resources")
+            || e.contains("replicas > 1 not supported")
+            || e.contains("no suitable peers"))
+    {
+        format!(
+            " (--replicas {n} needs a JetStream cluster of at least {n} servers; see \"Distributed runs\" in the README)"
+        )
+    } else {
+        String::new()
+    };
+    NatsError::Op(format!(
+        "cannot create {what} with {n} replica{}: {e}{hint}",
+        if n == 1 { "" } else { "s" }
+    ))
+}
+
+/// Streams already warned about by [`warn_replicas`] in this process (a `dag run`
+/// with `--state nats` ensures the layout twice).
+static REPLICA_WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The warning about an existing stream (`shown`: it, or the bucket it holds) whose
+/// replica count is not the one asked for, if it differs and was asked for.
+pub fn replicas_warning(
+    shown: &str,
+    stream: &str,
+    has: usize,
+    replicas: Replicas,
+) -> Option<String> {
+    let asked = replicas.asked?;
+    // The server reports 0 for a stream created without a count: one copy.
+    let has = has.max(1);
+    if has == asked {
+        return None;
+    }
+    Some(format!(
+        "{shown} exists with {has} replica{}, not the {asked} --replicas asks for; dag does not change it (`nats stream edit {stream} --replicas {asked}` does, on a cluster of at least {asked} servers)",
+        if has == 1 { "" } else { "s" }
+    ))
+}
+
+/// Warns once per process about a stream with another replica count than asked.
+fn warn_replicas(shown: &str, stream: &str, has: usize, replicas: Replicas) {
+    let Some(warning) = replicas_warning(shown, stream, has, replicas) else {
+        return;
+    };
+    let mut said = REPLICA_WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
+    if said.iter().any(|s| s == stream) {
+        return;
+    }
+    said.push(stream.to_string());
+    eprintln_safe(&format!("dag: warning: {warning}"));
+}
+
+/// Checks the replica count of the stream behind an existing bucket (`KV_<bucket>`
+/// or `OBJ_<bucket>`), warning when it is not the one asked for. A stream that
+/// cannot be read is not an error here: using the bucket will say what is wrong.
+pub(crate) async fn check_bucket_replicas(
+    js: &jetstream::Context,
+    shown: &str,
+    stream: &str,
+    replicas: Replicas,
+) {
+    if replicas.asked.is_none() {
+        return;
+    }
+    if let Ok(mut s) = js.get_stream(stream).await
+        && let Ok(info) = s.info().await
+    {
+        warn_replicas(shown, stream, info.config.num_replicas, replicas);
+    }
 }
 
 /// How long a heartbeat stays in the bucket. `dag workers` shows a worker dead once
@@ -465,8 +610,11 @@ pub async fn ensure_layout(js: &jetstream::Context) -> Result<(), NatsError> {
 /// listing it at twice that.
 pub const HEARTBEAT_MAX_AGE: Duration = Duration::from_secs(60);
 
-/// The heartbeat bucket.
-pub async fn workers_bucket(js: &jetstream::Context) -> Result<jetstream::kv::Store, NatsError> {
+/// The heartbeat bucket, created with `replicas` copies if missing.
+pub async fn workers_bucket(
+    js: &jetstream::Context,
+    replicas: Replicas,
+) -> Result<jetstream::kv::Store, NatsError> {
     if let Ok(kv) = js.get_key_value(WORKERS_BUCKET).await {
         return Ok(kv);
     }
@@ -476,6 +624,7 @@ pub async fn workers_bucket(js: &jetstream::Context) -> Result<jetstream::kv::St
             history: 1,
             max_age: HEARTBEAT_MAX_AGE,
             storage: stream::StorageType::File,
+            num_replicas: replicas.count(),
             ..Default::default()
         })
         .await;
@@ -485,7 +634,7 @@ pub async fn workers_bucket(js: &jetstream::Context) -> Result<jetstream::kv::St
         Err(e) => js
             .get_key_value(WORKERS_BUCKET)
             .await
-            .map_err(|_| NatsError::Op(format!("cannot create the dag_workers bucket: {e}"))),
+            .map_err(|_| creating(&format!("the {WORKERS_BUCKET} bucket"), replicas, e)),
     }
 }
 
@@ -851,6 +1000,31 @@ mod tests {
             let why = consumer_difference(&config, &want).unwrap_or_default();
             assert!(why.starts_with(field), "{field}: {why}");
         }
+    }
+
+    #[test]
+    fn replica_counts_are_1_to_5_and_differences_are_told_only_when_asked() {
+        use super::{Replicas, parse_replicas, replicas_warning};
+        assert_eq!(parse_replicas("3"), Ok(3));
+        assert_eq!(parse_replicas("5"), Ok(5));
+        for bad in ["0", "6", "-1", "three", ""] {
+            assert!(parse_replicas(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Replicas::default().count(), 1);
+        // The default takes any existing count as it is.
+        assert_eq!(
+            replicas_warning("stream S", "S", 3, Replicas::default()),
+            None
+        );
+        assert_eq!(replicas_warning("stream S", "S", 3, Replicas::new(3)), None);
+        // A stream created without a count has one copy.
+        assert_eq!(replicas_warning("stream S", "S", 0, Replicas::new(1)), None);
+        let w = replicas_warning("bucket b", "KV_b", 1, Replicas::new(3)).unwrap();
+        assert!(
+            w.starts_with("bucket b exists with 1 replica, not the 3 --replicas asks for")
+                && w.contains("`nats stream edit KV_b --replicas 3`"),
+            "{w}"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use super::wire::{
     self, ControlAction, ControlMsg, Heartbeat, PROTOCOL, ResultKind, ResultMsg, TaskMsg,
 };
 use super::{
-    NatsError, RESULTS_STREAM, TASKS_STREAM, Timing, eprintln_safe, task_subject, workers_bucket,
+    NatsError, RESULTS_STREAM, Replicas, TASKS_STREAM, Timing, eprintln_safe, task_subject,
 };
 use crate::engine::runner::{
     Acker, BoxFuture, Note, NoteSink, Outcome, Status, StopSignal, TaskContext, TaskLog, TaskRunner,
@@ -51,6 +51,8 @@ struct Inner {
     client: async_nats::Client,
     js: jetstream::Context,
     timing: Timing,
+    /// Copies of the payload bucket if it must be created again.
+    replicas: Replicas,
     warn: Option<Warn>,
     runs: Mutex<HashMap<String, Arc<OnceCell<Arc<RunChannel>>>>>,
     /// Queue consumers this scheduler made sure of (created, or checked).
@@ -61,6 +63,7 @@ struct Inner {
 struct RunChannel {
     run_id: String,
     js: jetstream::Context,
+    replicas: Replicas,
     warn: Option<Warn>,
     /// The loops listening for the run's results and control messages.
     listeners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -99,13 +102,19 @@ struct Waiter {
 impl NatsRunner {
     /// A runner over an open connection whose layout exists (see
     /// [`super::ensure_layout`]).
-    pub fn new(client: async_nats::Client, timing: Timing, warn: Option<Warn>) -> NatsRunner {
+    pub fn new(
+        client: async_nats::Client,
+        timing: Timing,
+        replicas: Replicas,
+        warn: Option<Warn>,
+    ) -> NatsRunner {
         let js = jetstream::new(client.clone());
         NatsRunner {
             inner: Arc::new(Inner {
                 client,
                 js,
                 timing,
+                replicas,
                 warn,
                 runs: Mutex::new(HashMap::new()),
                 consumers: Default::default(),
@@ -169,6 +178,7 @@ async fn start_run(
     let channel = Arc::new(RunChannel {
         run_id: run_id.to_string(),
         js: inner.js.clone(),
+        replicas: inner.replicas,
         warn: inner.warn.clone(),
         listeners: Mutex::new(Vec::new()),
         waiting: Mutex::new(HashMap::new()),
@@ -236,7 +246,14 @@ async fn start_run(
 
 /// Reads, checks and routes one message of a run's result consumer.
 async fn handle_result(results: Arc<RunChannel>, msg: jetstream::Message) {
-    let decoded = match transport::receive(&results.js, msg.headers.as_ref(), &msg.payload).await {
+    let decoded = match transport::receive(
+        &results.js,
+        msg.headers.as_ref(),
+        &msg.payload,
+        results.replicas,
+    )
+    .await
+    {
         Ok(payload) => {
             wire::decode::<ResultMsg>("result", &payload).map(|result| (result, payload))
         }
@@ -521,7 +538,12 @@ pub fn suspicion(w: &Heartbeat, timing: &Timing) -> Option<String> {
 
 /// Every heartbeat in the bucket, live or not.
 pub async fn all_workers(js: &jetstream::Context) -> Result<Vec<Heartbeat>, NatsError> {
-    let kv = workers_bucket(js).await?;
+    // Opened, never created: the layout was made sure of when this process
+    // started, and a missing bucket holds no worker.
+    let kv = js
+        .get_key_value(super::WORKERS_BUCKET)
+        .await
+        .map_err(|e| NatsError::Op(format!("cannot open bucket {}: {e}", super::WORKERS_BUCKET)))?;
     let mut keys = kv
         .keys()
         .await
@@ -707,6 +729,7 @@ impl NatsRunner {
                 headers.clone(),
                 payload.clone(),
                 &object,
+                self.inner.replicas,
             );
             tokio::select! {
                 r = attempt => match r {

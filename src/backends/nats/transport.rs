@@ -106,9 +106,10 @@ pub fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str>
     headers.and_then(|h| h.get(name)).map(|v| v.as_str())
 }
 
-/// The payload bucket, created if missing.
+/// The payload bucket, created with `replicas` copies if missing.
 pub async fn payloads_bucket(
     js: &jetstream::Context,
+    replicas: super::Replicas,
 ) -> Result<object_store::ObjectStore, NatsError> {
     if let Ok(store) = js.get_object_store(PAYLOADS_BUCKET).await {
         return Ok(store);
@@ -118,6 +119,7 @@ pub async fn payloads_bucket(
             bucket: PAYLOADS_BUCKET.into(),
             max_age: QUEUE_MAX_AGE,
             storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas.count(),
             ..Default::default()
         })
         .await;
@@ -127,7 +129,7 @@ pub async fn payloads_bucket(
         Err(e) => js
             .get_object_store(PAYLOADS_BUCKET)
             .await
-            .map_err(|_| NatsError::Op(format!("cannot create the {PAYLOADS_BUCKET} bucket: {e}"))),
+            .map_err(|_| super::creating(&format!("the {PAYLOADS_BUCKET} bucket"), replicas, e)),
     }
 }
 
@@ -151,7 +153,8 @@ pub struct Sent {
 
 /// Publishes `payload` on `subject` and waits for the stream's ack. A payload over [`inline_limit`] is put in the payload
 /// bucket as `object` first, and the message carries only its name. A payload over
-/// [`MAX_MESSAGE_BYTES`] is refused.
+/// [`MAX_MESSAGE_BYTES`] is refused. The payload bucket is created with
+/// `replicas` copies if it went missing.
 pub async fn send(
     js: &jetstream::Context,
     client: &async_nats::Client,
@@ -159,6 +162,7 @@ pub async fn send(
     mut headers: HeaderMap,
     payload: Bytes,
     object: &str,
+    replicas: super::Replicas,
 ) -> Result<Sent, SendError> {
     let mut payload = payload;
     let mut stored = false;
@@ -169,7 +173,7 @@ pub async fn send(
         )));
     }
     if payload.len() > inline_limit(client) {
-        let store = payloads_bucket(js)
+        let store = payloads_bucket(js, replicas)
             .await
             .map_err(|e| classify_text(subject, e.to_string()))?;
         put_object(client, &store, object, &payload)
@@ -285,6 +289,7 @@ pub async fn receive(
     js: &jetstream::Context,
     headers: Option<&HeaderMap>,
     payload: &Bytes,
+    replicas: super::Replicas,
 ) -> Result<Bytes, SendError> {
     let Some(name) = header(headers, OBJECT_HEADER) else {
         return Ok(payload.clone());
@@ -301,7 +306,7 @@ pub async fn receive(
     // The metadata first (one small read): an object that is gone, too large, or
     // whose recorded digest is not the message's is refused before any chunk is
     // awaited.
-    let store = tokio::time::timeout(LOOKUP, payloads_bucket(js))
+    let store = tokio::time::timeout(LOOKUP, payloads_bucket(js, replicas))
         .await
         .map_err(|_| SendError::Retry(cannot(&"no answer from the server")))?
         .map_err(|e| SendError::Retry(e.to_string()))?;

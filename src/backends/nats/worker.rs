@@ -78,6 +78,9 @@ pub struct WorkerConfig {
     /// [`DEFAULT_NETWORKS`](crate::backends::docker::DEFAULT_NETWORKS) and the
     /// worker's own `--docker-network`).
     pub allow_networks: Vec<String>,
+    /// Copies of each stream and bucket this worker creates when missing
+    /// (`--replicas`).
+    pub replicas: super::Replicas,
 }
 
 impl WorkerConfig {
@@ -134,7 +137,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), NatsError> {
     let js = jetstream::new(client.clone());
-    ensure_layout(&js).await?;
+    ensure_layout(&js, config.replicas).await?;
     let mut consumers = Vec::new();
     for queue in &config.queues {
         for docker in [false, true] {
@@ -191,7 +194,7 @@ pub async fn run(
         next: AtomicUsize::new(0),
     });
 
-    let kv = workers_bucket(&js).await?;
+    let kv = workers_bucket(&js, state.config.replicas).await?;
     let started_at = Timestamp::now();
     let heartbeat = {
         let state = state.clone();
@@ -432,6 +435,7 @@ impl State {
                 headers.clone(),
                 payload.clone(),
                 &object,
+                self.config.replicas,
             )
             .await;
             match sent {
@@ -686,7 +690,14 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     let msg = Arc::new(msg);
     let progress = ProgressAcks::start(&msg, state.timing.progress_every());
     let delivery = msg.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
-    let payload = match transport::receive(&state.js, msg.headers.as_ref(), &msg.payload).await {
+    let payload = match transport::receive(
+        &state.js,
+        msg.headers.as_ref(),
+        &msg.payload,
+        state.config.replicas,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(SendError::Never(why)) => return unreadable(state, &msg, delivery, &why).await,
         Err(SendError::Retry(why)) => {
@@ -1086,6 +1097,7 @@ mod tests {
 
     fn config(types: &[&str], volumes: &[&str]) -> WorkerConfig {
         WorkerConfig {
+            replicas: Default::default(),
             name: None,
             host: "h".into(),
             slots: 1,
