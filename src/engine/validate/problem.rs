@@ -169,16 +169,21 @@ impl std::fmt::Display for InvalidDag {
 /// `text` as it may be echoed to a terminal: every character that would rewrite
 /// it or hide what it says ([`crate::engine::text::unsafe_char`]: escape
 /// sequences, bidi overrides) but line breaks replaced by a visible one of the
-/// same length in bytes (`?`, `¿`, `�`), so that spans and columns still hold.
+/// same length in bytes (`?`, `¿`, `�`), so that spans and columns still hold. A
+/// lone carriage return, which YAML counts as a line break, becomes a line feed,
+/// so that the lines shown are the lines the positions count.
 fn showable(text: &str) -> String {
-    if !text
-        .chars()
-        .any(|c| crate::engine::text::unsafe_char(c) && !matches!(c, '\n' | '\r'))
-    {
+    let bytes = text.as_bytes();
+    let lone_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+    if !text.char_indices().any(|(i, c)| {
+        (crate::engine::text::unsafe_char(c) && !matches!(c, '\n' | '\r'))
+            || (c == '\r' && lone_cr(i))
+    }) {
         return text.to_string();
     }
-    text.chars()
-        .map(|c| match c {
+    text.char_indices()
+        .map(|(i, c)| match c {
+            '\r' if lone_cr(i) => '\n',
             '\n' | '\r' => c,
             c if crate::engine::text::unsafe_char(c) => match c.len_utf8() {
                 1 => '?',
@@ -232,4 +237,38 @@ pub enum LoadError {
     /// The file was read and is not a valid DAG.
     #[error("invalid DAG file {0}")]
     Invalid(Box<InvalidDag>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_carriage_returns_show_as_the_line_breaks_yaml_counts() {
+        assert_eq!(showable("a\rb\r\nc\n"), "a\nb\r\nc\n");
+        assert_eq!(showable("x\u{1b}[2J\ry"), "x?[2J\ny");
+        let invalid = InvalidDag {
+            path: "cr.yaml".into(),
+            source: "name: x\rtasks:\r  a: 1\r".into(),
+            problems: vec![Problem {
+                message: "bad".into(),
+                labels: vec![(
+                    Span {
+                        start: crate::engine::yaml::Pos::new(20, 3, 5),
+                        end: crate::engine::yaml::Pos::new(21, 3, 6),
+                    },
+                    "here".into(),
+                )],
+                help: None,
+            }],
+        };
+        let mut out = String::new();
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        handler
+            .render_report(&mut out, invalid.reports()[0].as_ref())
+            .unwrap();
+        assert!(out.contains("[cr.yaml:3:6]"), "{out}");
+        assert!(out.contains(" 3 │   a: 1"), "{out}");
+    }
 }
