@@ -73,7 +73,7 @@ complete -c dag -n "__fish_dag_using_subcommand run" -l docker-image -d 'Image o
 complete -c dag -n "__fish_dag_using_subcommand run" -l docker-network -d 'Network of docker tasks that name none' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l docker-memory-mb -d 'Memory limit (MiB) of docker tasks that set none' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l docker-cpu-quota -d 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)' -r
-complete -c dag -n "__fish_dag_using_subcommand run" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)' -r
+complete -c dag -n "__fish_dag_using_subcommand run" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER or HOST:CONTAINER:OPTIONS (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
@@ -217,7 +217,7 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-image -d 'Image
 complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-network -d 'Network of docker tasks that name none' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-memory-mb -d 'Memory limit (MiB) of docker tasks that set none' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-cpu-quota -d 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)' -r
-complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)' -r
+complete -c dag -n "__fish_dag_using_subcommand retry" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER or HOST:CONTAINER:OPTIONS (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
@@ -246,7 +246,7 @@ complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-image -d 'Imag
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-network -d 'Network of docker tasks that name none' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-memory-mb -d 'Memory limit (MiB) of docker tasks that set none' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-cpu-quota -d 'CPU limit of docker tasks that set none, in percent of one CPU (1-100000)' -r
-complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS] (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-volume -d 'A bind mount every docker container gets, HOST:CONTAINER or HOST:CONTAINER:OPTIONS (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the options themselves are separated by `,`)' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'

@@ -15,7 +15,7 @@
 //! thread fsyncs the log at most every 100 ms while it changes, so a power loss takes
 //! back at most that much; at the end of a run, the log is fsynced before the final
 //! record replaces the old one (written, fsynced, renamed). The log then starts
-//! afresh (see [`FileRunWriter::fold`]): the record holds its events, and runs of
+//! afresh (see `FileRunWriter::fold`): the record holds its events, and runs of
 //! like instances are blocks in it (see [`crate::engine::compact`]).
 
 use crate::engine::store::check_run_id;

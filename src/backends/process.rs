@@ -67,7 +67,7 @@ const FILES_RESERVED: u64 = 64;
 const FILES_WANTED: u64 = 65_536;
 
 /// Raises the soft limit on open files towards the hard limit (as far as
-/// [`FILES_WANTED`]), as many servers do, and returns the soft limit now in force. A
+/// `FILES_WANTED`), as many servers do, and returns the soft limit now in force. A
 /// `ulimit -n` of 1,024 (a common default) would otherwise fail tasks at a few
 /// hundred at once with "too many open files", a fault of the host, not theirs.
 pub fn raise_open_file_limit() -> Option<u64> {
@@ -97,11 +97,11 @@ pub fn tasks_within(files: u64) -> usize {
 ///
 /// 1. sends SIGKILL to every group it still knows;
 /// 2. sends SIGKILL to every process whose environment holds its random token. Task
-///    processes get [`SCOPE_VAR`] (the tokens of every enclosing `dag`, joined with
+///    processes get `SCOPE_VAR` (the tokens of every enclosing `dag`, joined with
 ///    `:`), so this finds what left its group (`setsid`, a daemon) and a group
-///    started in the microseconds between `fork` and [`tell`]. It scans until two
+///    started in the microseconds between `fork` and `tell`. It scans until two
 ///    passes in a row find nothing;
-/// 3. removes the private temp directories of `dag` ([`private_temp_dir`]);
+/// 3. removes the private temp directories of `dag` (`private_temp_dir`);
 /// 4. if `dag` started containers, execs `dag __reap-containers TOKEN PID`, which
 ///    removes every container labelled `dag.reaper.TOKEN` (containers carry one such
 ///    label for each enclosing `dag`), then those directories again: Docker makes a
@@ -782,7 +782,7 @@ pub fn describe_exit(status: std::process::ExitStatus) -> (i32, String) {
 /// for them when they exit.
 ///
 /// tokio waits for each task's main process by its pid, so the reaper must never
-/// take those. Spawning a task holds [`spawning`] (shared) until its pid is owned
+/// take those. Spawning a task holds `spawning` (shared) until its pid is owned
 /// through [`GroupGuard::new`]; a sweep holds it exclusively, so every child dag is
 /// still going to wait for is known while it looks. A sweep runs every second and
 /// waits only for zombies whose parent is dag and that dag does not own. A `dag`

@@ -471,7 +471,7 @@ pub struct DockerArgs {
     #[arg(long, value_name = "PERCENT", env = "DAG_DOCKER_CPU_QUOTA", hide_env_values = true, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub docker_cpu_quota: Option<u64>,
 
-    /// A bind mount every docker container gets, HOST:CONTAINER[:OPTIONS]
+    /// A bind mount every docker container gets, HOST:CONTAINER or HOST:CONTAINER:OPTIONS
     /// (repeatable; $DAG_DOCKER_VOLUMES holds several separated by `;`, since the
     /// options themselves are separated by `,`).
     #[arg(long = "docker-volume", value_name = "HOST:CONTAINER[:ro]")]

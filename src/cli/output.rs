@@ -95,7 +95,7 @@ pub fn print(text: &str) -> Result<(), CliError> {
     }
 }
 
-/// Writes raw bytes to stdout, like [`print`].
+/// Writes raw bytes to stdout, like `print`.
 pub fn print_bytes(bytes: &[u8]) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
@@ -171,7 +171,7 @@ impl miette::Diagnostic for Failure<'_> {
     }
 }
 
-/// Renders any command error for stderr, with [`handler`]: the message, its
+/// Renders any command error for stderr, with `handler`: the message, its
 /// causes, and a hint.
 pub fn render_error(err: &CliError, color: bool) -> String {
     if let CliError::Invalid(files) = err {

@@ -30,7 +30,7 @@ pub struct Key {
     /// Whether it must be written (only top-level keys are unconditionally required;
     /// what a task type requires is in [`TaskType::requires`]).
     pub required: bool,
-    /// Its type, as a JSON Schema fragment (`#/$defs/...` refers to [`defs`]).
+    /// Its type, as a JSON Schema fragment (`#/$defs/...` refers to `defs`).
     pub schema: &'static str,
     /// The value it has when not written, as the README shows it.
     pub default: Option<&'static str>,

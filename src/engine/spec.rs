@@ -78,7 +78,7 @@ pub struct TaskSpec {
     /// bytes: an instance's id takes no allocation of its own).
     pub id: TaskId,
     /// What the task runs and how (written inline, as the body's own keys; read
-    /// through [`FlatTaskSpec`]).
+    /// through `FlatTaskSpec`).
     #[serde(flatten)]
     pub body: Arc<TaskBody>,
     /// For an instance of a mapped task (`for_each`, `matrix`): which, and of what.

@@ -1,5 +1,5 @@
 //! Executors drive a run: they decide what runs when, hand attempts to runners, and
-//! report every change as an [`Event`]. `sequential` is the plain reference; `local`
+//! report every change as an `Event`. `sequential` is the plain reference; `local`
 //! runs up to `--parallel` tasks at once and must reach the same final states.
 
 mod driver;

@@ -2,9 +2,9 @@
 //! with the place it comes from, so that one run of `dag validate` reports them all.
 //!
 //! The YAML tree is [`super::yaml`]; the keys and their types are described once in
-//! [`super::format`]. Here: [`checker`] reads values of any kind from the tree and
-//! reports problems, [`dag`] checks the top level and the graph, [`task`] the keys
-//! every task has, [`kinds`] what each task type adds; [`problem`] renders problems.
+//! [`super::format`]. Here: `checker` reads values of any kind from the tree and
+//! reports problems, `dag` checks the top level and the graph, `task` the keys
+//! every task has, `kinds` what each task type adds; `problem` renders problems.
 
 mod checker;
 mod dag;
