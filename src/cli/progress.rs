@@ -557,14 +557,18 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             retry_in_ms,
             ..
         } => {
-            let started = record.tasks[*task]
+            // The time the attempt ran, and apart the time it waited for a worker.
+            let (started, queued) = record.tasks[*task]
                 .attempts
                 .iter()
                 .find(|a| a.attempt == *attempt)
-                .map(|a| a.started_at)
-                .unwrap_or(*at);
-            let took = format_ms(started.until(*at).as_millis() as u64);
-            let mut line = format!("{} {} {state} in {took}", clock(*at), id(*task));
+                .map(|a| (a.started_at, a.queued_ms()))
+                .unwrap_or((*at, 0));
+            let ran = (started.until(*at).as_millis() as u64).saturating_sub(queued);
+            let mut line = format!("{} {} {state} in {}", clock(*at), id(*task), format_ms(ran));
+            if queued > 0 {
+                line.push_str(&format!(" (queued {})", format_ms(queued)));
+            }
             if let Some(e) = error {
                 line.push_str(&format!(": {}", printable(e)));
             }
