@@ -708,4 +708,21 @@ mod tests {
         // A finished run at fixed times: the page does not depend on the clock.
         insta::assert_snapshot!(page);
     }
+
+    /// A task that waited for a worker: the table's duration is the time it ran,
+    /// the wait shown after it; the tooltip tells both.
+    #[test]
+    fn time_waited_for_a_worker_is_apart_from_the_duration() {
+        let (mut r, _) = sample();
+        r.tasks[0].attempts[0].placed_ms = 1200;
+        r.tasks[0].attempts[0].worker = Some("w1".into());
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::backends::file_store::FileStore::open(dir.path()).unwrap();
+        let page = html(&r, Ok(&sample_dag()), &store);
+        assert!(
+            page.contains("data-v=\"300\">300ms <span class=\"note\">+1.2s queued</span></td>"),
+            "{page}"
+        );
+        assert!(page.contains("attempt 1 300ms (queued 1.2s)"), "{page}");
+    }
 }

@@ -801,4 +801,46 @@ mod tests {
         }
         insta::assert_snapshot!(lines.join("\n"));
     }
+
+    /// An attempt that waited for a worker ends "in" the time it ran, the wait
+    /// apart.
+    #[test]
+    fn an_attempt_s_line_keeps_the_wait_for_a_worker_apart() {
+        let (done, events) = sample();
+        let dag = load_str(
+            "s.yaml",
+            "name: sample\nparams: {day: d1}\ntasks:\n  a: {command: x}\n  b: {command: y, retries: 1}\n  c: {command: z, depends_on: b}\n  d: {command: w}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let mut r = RunRecord::new(done.run_id.clone(), &dag, "s.yaml".into());
+        let mut lines = Vec::new();
+        for e in &events {
+            r.apply(e).unwrap();
+            if let Event::AttemptStarted {
+                task: 0,
+                attempt,
+                at,
+                ..
+            } = e
+            {
+                // `a` (1.5s) waits 1.2s for worker w1.
+                let placed = Event::AttemptPlaced {
+                    task: 0,
+                    attempt: *attempt,
+                    at: Timestamp(at.0 + 1200),
+                    host: "h1".into(),
+                    worker: "w1".into(),
+                    delivery: 1,
+                };
+                r.apply(&placed).unwrap();
+            }
+            if let Some(l) = plain_line(&r, e) {
+                lines.push(l);
+            }
+        }
+        let all = lines.join("\n");
+        assert!(all.contains(" a success in 300ms (queued 1.2s)"), "{all}");
+        assert!(!all.contains(" b failed in 50ms (queued"), "{all}");
+    }
 }
