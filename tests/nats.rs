@@ -170,6 +170,79 @@ fn a_killed_worker_s_task_completes_on_another_without_spending_a_retry() {
     assert!(stderr.contains("picked up again by rescuer"), "{stderr}");
 }
 
+/// Issue 17, part 6: a task whose worker was SIGKILLed mid-task and which another
+/// worker ran after the redelivery reports as its run time the rescuer's run
+/// only; the lost worker's time and the wait for the redelivery are queued time.
+#[test]
+fn a_lost_worker_s_time_is_queued_time_not_run_time() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let m = marker("queued");
+    let mut first = env.worker(&nats, "doomed", &["--workers", "1"]);
+    // The first delivery hangs; the second sleeps 2s and finishes.
+    let seen = env.path().join("seen");
+    env.write(
+        "q.yaml",
+        format!(
+            "name: queued\ntasks:\n  long: {{ command: 'if [ -e {seen} ]; then sleep 2; echo finished; else touch {seen}; bash -c \"exec -a {m} sleep 300\"; fi' }}\n",
+            seen = seen.display()
+        ),
+    );
+    let run = env.spawn_distributed(&nats, "q.yaml", &[]);
+    assert!(
+        wait_for(Duration::from_secs(15), || !pids_with(&m).is_empty()),
+        "the task never started"
+    );
+    // The lost worker runs the task for a while before it dies.
+    let ran_before_the_kill = Duration::from_millis(1500);
+    std::thread::sleep(ran_before_the_kill);
+    let _second = env.worker(&nats, "rescuer", &["--workers", "1"]);
+    kill(first.child.id(), "KILL");
+    let _ = first.child.wait();
+    wait_for(Duration::from_secs(10), || pids_with(&m).is_empty());
+    for pid in pids_with(&m) {
+        kill(pid, "KILL");
+    }
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = task(&doc, "long");
+    assert_eq!(
+        (&t["worker"], &t["deliveries"]),
+        (&"rescuer".into(), &2.into())
+    );
+    let ms = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("not a number: {doc}"));
+    let (total, queued, ran) = (ms(&t["duration_ms"]), ms(&t["queued_ms"]), ms(&t["run_ms"]));
+    // One attempt: its wait and its run make its whole time.
+    assert_eq!(queued + ran, total, "{doc}");
+    let times = t["attempt_times"].as_array().unwrap();
+    assert_eq!(times.len(), 1, "{doc}");
+    assert_eq!(
+        (ms(&times[0]["queued_ms"]), ms(&times[0]["run_ms"])),
+        (queued, ran)
+    );
+    // The run is the rescuer's: at least its 2s sleep, and not the lost worker's
+    // time, which (with the wait for the redelivery) is queued time.
+    assert!(ran >= 2000, "{doc}");
+    assert!(
+        queued >= ran_before_the_kill.as_millis() as u64,
+        "the lost worker's time is not queued time: {doc}"
+    );
+    assert!(ran < total, "{doc}");
+    // The table of `dag status` shows the two apart.
+    let run_id = doc["run_id"].as_str().unwrap();
+    let table = env.run(&["status", run_id]).stdout;
+    let header = table
+        .lines()
+        .find(|l| l.contains("task"))
+        .unwrap_or_default();
+    assert!(
+        header.contains("duration") && header.contains("queued"),
+        "{table}"
+    );
+}
+
 #[test]
 fn a_task_longer_than_ack_wait_runs_once() {
     let Some(nats) = server() else { return };

@@ -508,10 +508,13 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
 fn attempt_title(t: &crate::engine::record::TaskRecord) -> String {
     let mut s = format!("{}: {}", t.id, t.state);
     for a in &t.attempts {
-        let took = a
-            .ended_at
-            .map(|e| format_ms(a.started_at.until(e).as_millis() as u64))
+        let mut took = a
+            .run_ms()
+            .map(format_ms)
             .unwrap_or_else(|| "running".into());
+        if a.queued_ms() > 0 {
+            let _ = write!(took, " (queued {})", format_ms(a.queued_ms()));
+        }
         let _ = write!(s, " · attempt {} {took}", a.attempt);
         if let Some(c) = a.exit_code {
             let _ = write!(s, " exit {c}");
@@ -587,10 +590,13 @@ fn table(out: &mut String, record: &RunRecord) {
         }
         let t = &record.tasks[i];
         let last = t.attempts.last();
-        let took = match (t.attempts.first(), last.and_then(|a| a.ended_at)) {
-            (Some(f), Some(e)) => Some(f.started_at.until(e).as_millis() as u64),
-            _ => None,
-        };
+        // The time it ran; the time it waited for workers after it, when it did.
+        let took = t.run_ms();
+        let queued = t
+            .queued_ms()
+            .filter(|&q| q > 0)
+            .map(|q| format!(" <span class=\"note\">+{} queued</span>", format_ms(q)))
+            .unwrap_or_default();
         let host = last
             .map(|a| match &a.worker {
                 Some(w) => format!("{} ({w})", a.host),
@@ -599,7 +605,7 @@ fn table(out: &mut String, record: &RunRecord) {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<tr data-task=\"{}\"><td>{}</td><td><span class=\"badge s-{}\">{}</span></td><td class=\"n\">{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr data-task=\"{}\"><td>{}</td><td><span class=\"badge s-{}\">{}</span></td><td class=\"n\">{}</td><td class=\"n\" data-v=\"{}\">{}{queued}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(&t.id),
             esc(&t.id),
             t.state.as_str(),
@@ -701,5 +707,22 @@ mod tests {
         let page = html(&r, Ok(&dag), &store);
         // A finished run at fixed times: the page does not depend on the clock.
         insta::assert_snapshot!(page);
+    }
+
+    /// A task that waited for a worker: the table's duration is the time it ran,
+    /// the wait shown after it; the tooltip tells both.
+    #[test]
+    fn time_waited_for_a_worker_is_apart_from_the_duration() {
+        let (mut r, _) = sample();
+        r.tasks[0].attempts[0].placed_ms = 1200;
+        r.tasks[0].attempts[0].worker = Some("w1".into());
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::backends::file_store::FileStore::open(dir.path()).unwrap();
+        let page = html(&r, Ok(&sample_dag()), &store);
+        assert!(
+            page.contains("data-v=\"300\">300ms <span class=\"note\">+1.2s queued</span></td>"),
+            "{page}"
+        );
+        assert!(page.contains("attempt 1 300ms (queued 1.2s)"), "{page}");
     }
 }

@@ -295,11 +295,10 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
         };
         let mut case = TestCase::new(xml_attr(&t.id), status);
         case.set_classname(xml_attr(&record.dag));
-        if let (Some(a), Some(end)) = (
-            t.attempts.first(),
-            t.attempts.last().and_then(|a| a.ended_at),
-        ) {
-            case.set_time(a.started_at.until(end));
+        // The time the task ran: its attempts' run times, not the time they waited
+        // for a worker nor the retry delays between them.
+        if let Some(ms) = t.run_ms() {
+            case.set_time(std::time::Duration::from_millis(ms));
         }
         suite.add_test_case(case);
     }

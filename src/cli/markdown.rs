@@ -153,6 +153,10 @@ struct Row {
     /// The first start and the last end of its attempts.
     first: Option<Timestamp>,
     last: Option<Timestamp>,
+    /// The time its attempts ran, summed (None until a task of the row ended).
+    run_ms: Option<u64>,
+    /// The time its attempts waited for workers, summed.
+    queued_ms: u64,
     exit: Option<i32>,
     error: Option<String>,
 }
@@ -180,6 +184,8 @@ fn rows(record: &RunRecord, dag: Option<&Dag>) -> Vec<Row> {
                     attempts: 0,
                     first: None,
                     last: None,
+                    run_ms: None,
+                    queued_ms: 0,
                     exit: None,
                     error: None,
                 });
@@ -200,6 +206,11 @@ fn rows(record: &RunRecord, dag: Option<&Dag>) -> Vec<Row> {
             (a, b) => a.or(b),
         };
         row.last = row.last.max(last);
+        row.queued_ms += t.queued_ms().unwrap_or(0);
+        row.run_ms = match (row.run_ms, t.run_ms()) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
     }
     rows
 }
@@ -207,8 +218,15 @@ fn rows(record: &RunRecord, dag: Option<&Dag>) -> Vec<Row> {
 /// The task table, one row per task or mapped task, capped at [`MAX_ROWS`].
 fn table(out: &mut String, rows: &[Row]) {
     out.push_str("### Tasks\n\n");
-    out.push_str("| task | state | attempts | duration | exit | error |\n");
-    out.push_str("|---|---|---:|---:|---:|---|\n");
+    // A queued column only when some attempt waited for a worker.
+    let queued = rows.iter().any(|r| r.queued_ms > 0);
+    if queued {
+        out.push_str("| task | state | attempts | duration | queued | exit | error |\n");
+        out.push_str("|---|---|---:|---:|---:|---:|---|\n");
+    } else {
+        out.push_str("| task | state | attempts | duration | exit | error |\n");
+        out.push_str("|---|---|---:|---:|---:|---|\n");
+    }
     for r in rows.iter().take(MAX_ROWS) {
         let state = if !r.mapped {
             r.state.to_string()
@@ -220,15 +238,28 @@ fn table(out: &mut String, rows: &[Row]) {
                 r.states
             )
         };
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} |\n",
-            r.name,
-            state,
-            r.attempts,
+        // A task: the time it ran; a mapped task: from its first instance's start
+        // to its last one's end (instances run side by side).
+        let duration = if r.mapped {
             match (r.first, r.last) {
                 (Some(s), Some(e)) => format_ms(s.until(e).as_millis() as u64),
                 _ => String::new(),
-            },
+            }
+        } else {
+            r.run_ms.map(format_ms).unwrap_or_default()
+        };
+        let queued = if !queued {
+            String::new()
+        } else if r.queued_ms > 0 {
+            format!(" {} |", format_ms(r.queued_ms))
+        } else {
+            " |".to_string()
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {duration} |{queued} {} | {} |\n",
+            r.name,
+            state,
+            r.attempts,
             r.exit.map(|c| c.to_string()).unwrap_or_default(),
             r.error
                 .as_deref()
@@ -310,6 +341,27 @@ mod tests {
             without.contains("### Graph\n\nNot shown: run x keeps no copy of its DAG file\n"),
             "{without}"
         );
+    }
+
+    /// An attempt that waited for a worker: its task's duration is the time it
+    /// ran, and a queued column shows the wait.
+    #[test]
+    fn time_waited_for_a_worker_has_its_own_column() {
+        let (mut r, _) = sample();
+        r.tasks[0].attempts[0].placed_ms = 1200;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::backends::file_store::FileStore::open(dir.path()).unwrap();
+        let dag = sample_dag();
+        let md = markdown(&r, Ok(&dag), &store);
+        assert!(
+            md.contains("| task | state | attempts | duration | queued | exit | error |\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `a` | success | 1 | 300ms | 1.2s | 0 |  |\n"),
+            "{md}"
+        );
+        assert!(md.contains("| `b` | failed | 2 | 95ms | | 3 |"), "{md}");
     }
 
     #[test]

@@ -557,14 +557,18 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             retry_in_ms,
             ..
         } => {
-            let started = record.tasks[*task]
+            // The time the attempt ran, and apart the time it waited for a worker.
+            let (started, queued) = record.tasks[*task]
                 .attempts
                 .iter()
                 .find(|a| a.attempt == *attempt)
-                .map(|a| a.started_at)
-                .unwrap_or(*at);
-            let took = format_ms(started.until(*at).as_millis() as u64);
-            let mut line = format!("{} {} {state} in {took}", clock(*at), id(*task));
+                .map(|a| (a.started_at, a.queued_ms()))
+                .unwrap_or((*at, 0));
+            let ran = (started.until(*at).as_millis() as u64).saturating_sub(queued);
+            let mut line = format!("{} {} {state} in {}", clock(*at), id(*task), format_ms(ran));
+            if queued > 0 {
+                line.push_str(&format!(" (queued {})", format_ms(queued)));
+            }
             if let Some(e) = error {
                 line.push_str(&format!(": {}", printable(e)));
             }
@@ -796,5 +800,47 @@ mod tests {
             }
         }
         insta::assert_snapshot!(lines.join("\n"));
+    }
+
+    /// An attempt that waited for a worker ends "in" the time it ran, the wait
+    /// apart.
+    #[test]
+    fn an_attempt_s_line_keeps_the_wait_for_a_worker_apart() {
+        let (done, events) = sample();
+        let dag = load_str(
+            "s.yaml",
+            "name: sample\nparams: {day: d1}\ntasks:\n  a: {command: x}\n  b: {command: y, retries: 1}\n  c: {command: z, depends_on: b}\n  d: {command: w}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let mut r = RunRecord::new(done.run_id.clone(), &dag, "s.yaml".into());
+        let mut lines = Vec::new();
+        for e in &events {
+            r.apply(e).unwrap();
+            if let Event::AttemptStarted {
+                task: 0,
+                attempt,
+                at,
+                ..
+            } = e
+            {
+                // `a` (1.5s) waits 1.2s for worker w1.
+                let placed = Event::AttemptPlaced {
+                    task: 0,
+                    attempt: *attempt,
+                    at: Timestamp(at.0 + 1200),
+                    host: "h1".into(),
+                    worker: "w1".into(),
+                    delivery: 1,
+                };
+                r.apply(&placed).unwrap();
+            }
+            if let Some(l) = plain_line(&r, e) {
+                lines.push(l);
+            }
+        }
+        let all = lines.join("\n");
+        assert!(all.contains(" a success in 300ms (queued 1.2s)"), "{all}");
+        assert!(!all.contains(" b failed in 50ms (queued"), "{all}");
     }
 }

@@ -5,7 +5,7 @@ use comfy_table::{Table, presets};
 use serde::Serialize;
 
 use super::text::format_ms;
-use crate::engine::record::{RunRecord, TaskRecord};
+use crate::engine::record::{Attempt, RunRecord, TaskRecord};
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::StateStore;
 use crate::engine::text::printable;
@@ -49,7 +49,8 @@ pub struct TaskJson<'a> {
     pub attempts: usize,
     /// Exit code of the last attempt.
     pub exit_code: Option<i32>,
-    /// From the first attempt's start to the last one's end.
+    /// From the first attempt's start to the last one's end (wall time: the
+    /// attempts' `queued_ms`, their `run_ms` and the retry delays between them).
     pub duration_ms: Option<u64>,
     /// The last error, or why the task did not run.
     pub error: Option<&'a str>,
@@ -66,6 +67,43 @@ pub struct TaskJson<'a> {
     pub ended_at: Option<String>,
     /// What the task published (`{}` when nothing).
     pub outputs: &'a crate::engine::runner::Outputs,
+    /// Time the task's attempts waited for a worker, summed (including a lost
+    /// worker's time and the wait for the redelivery); 0 when they ran in the
+    /// driving process, null when it never ran.
+    pub queued_ms: Option<u64>,
+    /// Time the task's attempts ran, summed (without `queued_ms` and without the
+    /// retry delays between attempts); null until its last attempt ended.
+    pub run_ms: Option<u64>,
+    /// Each attempt's times, in order.
+    pub attempt_times: Vec<AttemptTimesJson>,
+}
+
+/// One attempt's times in [`TaskJson`]: `queued_ms + run_ms` is the time from
+/// `started_at` to `ended_at`.
+#[derive(Debug, Serialize)]
+pub struct AttemptTimesJson {
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// When it started (was queued for the workers, in a distributed run).
+    pub started_at: String,
+    /// When it ended.
+    pub ended_at: Option<String>,
+    /// Time it waited for the worker that ran it (the last one that took it).
+    pub queued_ms: u64,
+    /// Time it ran; null until it ended.
+    pub run_ms: Option<u64>,
+}
+
+impl AttemptTimesJson {
+    fn new(a: &Attempt) -> AttemptTimesJson {
+        AttemptTimesJson {
+            attempt: a.attempt,
+            started_at: a.started_at.rfc3339(),
+            ended_at: a.ended_at.map(|e| e.rfc3339()),
+            queued_ms: a.queued_ms(),
+            run_ms: a.run_ms(),
+        }
+    }
 }
 
 fn task_duration_ms(t: &TaskRecord) -> Option<u64> {
@@ -123,6 +161,9 @@ impl<'a> RunJson<'a> {
                         .and_then(|a| a.ended_at)
                         .map(|e| e.rfc3339()),
                     outputs: &t.outputs,
+                    queued_ms: t.queued_ms(),
+                    run_ms: t.run_ms(),
+                    attempt_times: t.attempts.iter().map(AttemptTimesJson::new).collect(),
                 })
                 .collect(),
         }
@@ -188,8 +229,10 @@ pub fn table(record: &RunRecord) -> String {
     table_styled(record, TableStyle::stdout())
 }
 
-/// The result table: task, state, attempts, duration, exit code, where it ran
-/// (only when not every attempt ran here) and error.
+/// The result table: task, state, attempts, duration (the time its attempts ran,
+/// summed: not the time they waited for a worker, nor the retry delays between
+/// them), the time they waited for workers (only when some attempt waited), exit
+/// code, where it ran (only when not every attempt ran here) and error.
 pub fn table_styled(record: &RunRecord, style: TableStyle) -> String {
     use comfy_table::{Cell, ContentArrangement};
     let mut t = Table::new();
@@ -208,14 +251,23 @@ pub fn table_styled(record: &RunRecord, style: TableStyle) -> String {
             .iter()
             .any(|a| a.worker.is_some() || a.host != record.host)
     });
-    let mut header = vec!["task", "state", "attempts", "duration", "exit"];
+    // Time waited for workers says something only when some attempt waited.
+    let queued = record
+        .tasks
+        .iter()
+        .any(|t| t.attempts.iter().any(|a| a.queued_ms() > 0));
+    let mut header = vec!["task", "state", "attempts", "duration"];
+    if queued {
+        header.push("queued");
+    }
+    header.push("exit");
     if elsewhere {
         header.push("host");
     }
     header.push("error");
     t.set_header(header);
     // The state and the numbers keep their width; the task ids and errors wrap.
-    for c in 1..5 {
+    for c in 1..(5 + usize::from(queued)) {
         if let Some(col) = t.column_mut(c) {
             col.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
         }
@@ -231,13 +283,21 @@ pub fn table_styled(record: &RunRecord, style: TableStyle) -> String {
             Cell::new(task.id.as_str()),
             state,
             Cell::new(task.attempts.len()),
-            Cell::new(task_duration_ms(task).map(format_ms).unwrap_or_default()),
-            Cell::new(
-                last.and_then(|a| a.exit_code)
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
-            ),
+            Cell::new(task.run_ms().map(format_ms).unwrap_or_default()),
         ];
+        if queued {
+            row.push(Cell::new(
+                task.queued_ms()
+                    .filter(|&q| q > 0)
+                    .map(format_ms)
+                    .unwrap_or_default(),
+            ));
+        }
+        row.push(Cell::new(
+            last.and_then(|a| a.exit_code)
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+        ));
         if elsewhere {
             row.push(Cell::new(
                 last.map(|a| match &a.worker {
@@ -489,6 +549,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Attempts run by workers after waiting for them: `duration` is the time they
+    /// ran, the `queued` column (shown only then) the time they waited, and the JSON
+    /// keeps both per attempt and per task.
+    #[test]
+    fn time_waited_for_a_worker_is_queued_not_duration() {
+        let (mut r, _) = sample();
+        // `a` (1.5s from start to end) waited 1.2s: a worker was lost and the
+        // attempt was delivered again, then ran for 0.3s.
+        let a = r.tasks[0].attempts.last_mut().unwrap();
+        a.worker = Some("rescuer".into());
+        a.deliveries = 2;
+        a.placed_ms = 1200;
+        // `b`'s second attempt waited 5ms of its 45ms.
+        r.tasks[1].attempts[1].worker = Some("w1".into());
+        r.tasks[1].attempts[1].placed_ms = 5;
+        let plain = TableStyle {
+            width: None,
+            color: false,
+        };
+        let text = table_styled(&r, plain);
+        insta::assert_snapshot!(text);
+        let header = text.lines().nth(1).unwrap();
+        assert!(header.contains("queued"), "{text}");
+        let row_a = text.lines().find(|l| l.starts_with("│ a ")).unwrap();
+        assert!(row_a.contains("300ms") && row_a.contains("1.2s"), "{text}");
+        let doc: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        let a = &doc["tasks"][0];
+        assert_eq!((&a["queued_ms"], &a["run_ms"]), (&1200.into(), &300.into()));
+        assert_eq!(a["duration_ms"], 1500);
+        let b = &doc["tasks"][1];
+        assert_eq!((&b["queued_ms"], &b["run_ms"]), (&5.into(), &90.into()));
+        let times = b["attempt_times"].as_array().unwrap();
+        assert_eq!(times.len(), 2);
+        assert_eq!(times[1]["queued_ms"], 5);
+        assert_eq!(times[1]["run_ms"], 40);
+        // Without any wait, no column.
+        let (r, _) = sample();
+        assert!(!table_styled(&r, plain).contains("queued"));
     }
 
     /// `s` without its ANSI escape sequences.

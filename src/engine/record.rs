@@ -128,6 +128,23 @@ impl TaskRecord {
             instances: None,
         }
     }
+
+    /// Milliseconds the task waited for workers over all its attempts (each
+    /// attempt's [`Attempt::queued_ms`]); None when it never ran.
+    pub fn queued_ms(&self) -> Option<u64> {
+        if self.attempts.is_empty() {
+            return None;
+        }
+        Some(self.attempts.iter().map(Attempt::queued_ms).sum())
+    }
+
+    /// Milliseconds the task ran: the sum of its attempts' run times (each
+    /// [`Attempt::run_ms`]), without the time they waited for a worker and without
+    /// the retry delays between them. None until its last attempt ended.
+    pub fn run_ms(&self) -> Option<u64> {
+        self.attempts.last()?.ended_at?;
+        Some(self.attempts.iter().filter_map(Attempt::run_ms).sum())
+    }
 }
 
 /// A task's attempts: most tasks have one, held in the record itself (a record
@@ -256,6 +273,27 @@ impl Attempt {
             deliveries: 0,
             placed_ms: 0,
         }
+    }
+}
+
+impl Attempt {
+    /// Milliseconds the attempt waited for a worker: from when it was queued to
+    /// when the worker that ran it took it ([`Attempt::placed_ms`]). After a lost
+    /// worker this holds the lost worker's time and the wait for the redelivery
+    /// too: that worker's run did not count. 0 for an attempt run in the driving
+    /// process.
+    pub fn queued_ms(&self) -> u64 {
+        u64::from(self.placed_ms)
+    }
+
+    /// Milliseconds the attempt ran: from when the worker that ran it took it (or
+    /// from its start, when it ran in the driving process) to its end. None until
+    /// it ended. An attempt that ended before any worker took it (cancelled in
+    /// the queue) counts as having run for all its time: the record cannot tell it
+    /// apart from one run in the driving process.
+    pub fn run_ms(&self) -> Option<u64> {
+        let whole = self.started_at.until(self.ended_at?).as_millis() as u64;
+        Some(whole.saturating_sub(self.queued_ms()))
     }
 }
 

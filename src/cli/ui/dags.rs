@@ -53,6 +53,11 @@ impl RunFacts {
     fn of(r: &RunRecord) -> RunFacts {
         let mut cells: crate::engine::Map<String, Cell> = crate::engine::Map::default();
         let mut spans: crate::engine::Map<String, (u64, u64, bool)> = crate::engine::Map::default();
+        // How many records each name stands for, and the first one's run time: a
+        // task's duration is the time it ran (not the time it waited for a worker);
+        // a mapped task's, from its first instance's start to its last one's end.
+        let mut runs: crate::engine::Map<String, (usize, Option<u64>)> =
+            crate::engine::Map::default();
         let mut order = Vec::new();
         for i in r.in_order() {
             let t = &r.tasks[i];
@@ -81,6 +86,8 @@ impl RunFacts {
                     );
                 }
             }
+            let run = runs.entry(name.clone()).or_insert((0, t.run_ms()));
+            run.0 += 1;
             let span = spans.entry(name).or_insert((u64::MAX, 0, true));
             if let Some(f) = first {
                 span.0 = span.0.min(f);
@@ -95,7 +102,10 @@ impl RunFacts {
                 && first != u64::MAX
                 && let Some(c) = cells.get_mut(&name)
             {
-                c.ms = Some(last.saturating_sub(first));
+                c.ms = match runs.get(&name) {
+                    Some(&(1, Some(ran))) => Some(ran),
+                    _ => Some(last.saturating_sub(first)),
+                };
             }
         }
         RunFacts {
