@@ -160,8 +160,15 @@ fn a_replicated_run_survives_a_killed_cluster_node() {
             && ran(&env) >= 20),
         "the first 20 tasks and the gate did not start"
     );
-    // Every stream, bucket and consumer has 3 copies, all current.
-    let before = placements(&url).unwrap();
+    // Every stream, bucket and consumer has 3 copies, all current (a follower
+    // on a loaded machine may lag a moment: looked at until they are).
+    let mut before = placements(&url).unwrap();
+    wait_for(Duration::from_secs(30), || {
+        before = placements(&url).unwrap();
+        before
+            .iter()
+            .all(|p| p.peers.iter().all(|(_, current)| *current))
+    });
     for p in &before {
         assert_eq!(p.copies(), 3, "{p:?}");
         if !p.name.contains(" > ") {

@@ -501,12 +501,51 @@ impl KvStore {
     }
 }
 
+/// How long a read or write of the store waits out a server that cannot answer
+/// for now: a JetStream cluster electing a new leader for the bucket after a node
+/// was lost (a few seconds), a request that timed out meanwhile.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Whether an error of a request to the bucket may pass by itself: nobody answers
+/// the bucket's subject yet, or no stream takes it for now (both while a cluster
+/// moves the bucket's leader), or the answer did not come in time.
+fn passing(e: &str) -> bool {
+    let e = e.to_ascii_lowercase();
+    ["no responders", "no stream found", "timed out", "timeout"]
+        .iter()
+        .any(|p| e.contains(p))
+}
+
+/// `op` again, with growing pauses, while it fails with an error that may pass
+/// ([`passing`]) and [`PATIENCE`] lasts. A write retried after a time-out may
+/// have landed: the compare-and-swap writes of this store then see the new
+/// revision and start again from the value now stored.
+async fn patiently<T, E, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(50);
+    loop {
+        match op().await {
+            Err(e) if passing(&e.to_string()) && start.elapsed() < PATIENCE => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// A value and its revision.
 pub async fn read<T: for<'de> Deserialize<'de>>(
     kv: &kv::Store,
     key: &str,
 ) -> Result<Option<(T, u64)>, StoreError> {
-    let entry = kv.entry(key).await.map_err(|e| io("read", key, e))?;
+    let entry = patiently(|| kv.entry(key))
+        .await
+        .map_err(|e| io("read", key, e))?;
     match entry {
         Some(e) if e.operation == kv::Operation::Put => {
             let value = serde_json::from_slice(&e.value).map_err(|err| StoreError::Corrupt {
@@ -534,18 +573,22 @@ where
         let bytes =
             bytes::Bytes::from(serde_json::to_vec(&next).map_err(|e| io("encode", key, e))?);
         let written = match revision {
-            Some(r) => kv.update(key, bytes, r).await.map_err(|e| {
-                (
-                    e.kind() == kv::UpdateErrorKind::WrongLastRevision,
-                    e.to_string(),
-                )
-            }),
-            None => kv.create(key, bytes).await.map_err(|e| {
-                (
-                    e.kind() == kv::CreateErrorKind::AlreadyExists,
-                    e.to_string(),
-                )
-            }),
+            Some(r) => patiently(|| kv.update(key, bytes.clone(), r))
+                .await
+                .map_err(|e| {
+                    (
+                        e.kind() == kv::UpdateErrorKind::WrongLastRevision,
+                        e.to_string(),
+                    )
+                }),
+            None => patiently(|| kv.create(key, bytes.clone()))
+                .await
+                .map_err(|e| {
+                    (
+                        e.kind() == kv::CreateErrorKind::AlreadyExists,
+                        e.to_string(),
+                    )
+                }),
         };
         match written {
             Ok(revision) => return Ok((next, revision)),
