@@ -16,6 +16,8 @@ need tmux || missing+=(tmux)
 # The report and web-view tests load pages in headless Chromium via chromedriver.
 need chromium || missing+=(chromium)
 need chromedriver || missing+=(chromium-driver)
+# A test checks deploy/dag-worker.service with systemd-analyze verify.
+need systemd-analyze || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
