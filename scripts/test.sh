@@ -50,6 +50,8 @@ scripts/junit-xsd.sh >/dev/null
 # The Docker tests use a small local image; no registry is reachable.
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   scripts/test-image.sh
+  # The worker image's test builds on dag-base:bookworm (Debian's packages).
+  deploy/base-image.sh
 elif [ -n "${CI:-}" ]; then
   echo "CI needs a running Docker daemon for the docker task tests" >&2
   exit 1
