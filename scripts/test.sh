@@ -16,6 +16,8 @@ need tmux || missing+=(tmux)
 # The report and web-view tests load pages in headless Chromium via chromedriver.
 need chromium || missing+=(chromium)
 need chromedriver || missing+=(chromium-driver)
+# A test checks deploy/dag-worker.service with systemd-analyze verify.
+need systemd-analyze || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
@@ -48,6 +50,8 @@ scripts/junit-xsd.sh >/dev/null
 # The Docker tests use a small local image; no registry is reachable.
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   scripts/test-image.sh
+  # The worker image's test builds on dag-base:bookworm (Debian's packages).
+  deploy/base-image.sh
 elif [ -n "${CI:-}" ]; then
   echo "CI needs a running Docker daemon for the docker task tests" >&2
   exit 1

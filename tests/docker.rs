@@ -12,7 +12,7 @@ const IMAGE: &str = "dag-test-busybox:latest";
 
 /// Docker is up and the test image exists; without Docker the tests skip, except in
 /// CI, where they fail and say what is missing.
-fn docker_ready() -> bool {
+pub(crate) fn docker_ready() -> bool {
     static BUILD: Once = Once::new();
     let up = Command::new("docker")
         .arg("info")

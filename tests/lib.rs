@@ -9,6 +9,7 @@ mod cli;
 mod http;
 mod language;
 
+mod deploy;
 mod docker;
 mod examples;
 mod exit_codes;
