@@ -127,27 +127,33 @@ fn docker_tasks_go_only_to_docker_workers() {
     }
 }
 
-#[test]
-fn a_killed_worker_s_task_completes_on_another_without_spending_a_retry() {
-    let Some(nats) = server() else { return };
-    let env = Env::new();
+/// Runs the one task `long` on a worker SIGKILLed `after` its task started (the
+/// task hangs there), with a rescuer started just before the kill that runs
+/// `then` for it once the task is redelivered. The run must succeed; its JSON.
+fn run_losing_a_worker(
+    nats: &NatsServer,
+    env: &Env,
+    then: &str,
+    after: Duration,
+) -> (serde_json::Value, String) {
     let m = marker("lost");
-    let mut first = env.worker(&nats, "doomed", &["--workers", "1"]);
-    // The first attempt hangs (in a grandchild of the task); the second finishes.
+    let mut first = env.worker(nats, "doomed", &["--workers", "1"]);
+    // The first delivery hangs (in a grandchild of the task); the second runs `then`.
     let seen = env.path().join("seen");
     env.write(
         "k.yaml",
         format!(
-            "name: lost\ntasks:\n  long: {{ command: 'if [ -e {seen} ]; then echo finished; else touch {seen}; bash -c \"exec -a {m} sleep 300\"; fi' }}\n",
+            "name: lost\ntasks:\n  long: {{ command: 'if [ -e {seen} ]; then {then}; else touch {seen}; bash -c \"exec -a {m} sleep 300\"; fi' }}\n",
             seen = seen.display()
         ),
     );
-    let run = env.spawn_distributed(&nats, "k.yaml", &[]);
+    let run = env.spawn_distributed(nats, "k.yaml", &[]);
     assert!(
         wait_for(Duration::from_secs(15), || !pids_with(&m).is_empty()),
         "the task never started"
     );
-    let _second = env.worker(&nats, "rescuer", &["--workers", "1"]);
+    std::thread::sleep(after);
+    let _second = env.worker(nats, "rescuer", &["--workers", "1"]);
     kill(first.child.id(), "KILL");
     let _ = first.child.wait();
     // The killed worker's reaper takes its task processes with it.
@@ -157,9 +163,16 @@ fn a_killed_worker_s_task_completes_on_another_without_spending_a_retry() {
     }
     assert!(gone, "the SIGKILLed worker's task process lived on");
     let out = run.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+#[test]
+fn a_killed_worker_s_task_completes_on_another_without_spending_a_retry() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let (doc, stderr) = run_losing_a_worker(&nats, &env, "echo finished", Duration::ZERO);
     let t = task(&doc, "long");
     assert_eq!(
         t["attempts"], 1,
@@ -177,36 +190,9 @@ fn a_killed_worker_s_task_completes_on_another_without_spending_a_retry() {
 fn a_lost_worker_s_time_is_queued_time_not_run_time() {
     let Some(nats) = server() else { return };
     let env = Env::new();
-    let m = marker("queued");
-    let mut first = env.worker(&nats, "doomed", &["--workers", "1"]);
-    // The first delivery hangs; the second sleeps 2s and finishes.
-    let seen = env.path().join("seen");
-    env.write(
-        "q.yaml",
-        format!(
-            "name: queued\ntasks:\n  long: {{ command: 'if [ -e {seen} ]; then sleep 2; echo finished; else touch {seen}; bash -c \"exec -a {m} sleep 300\"; fi' }}\n",
-            seen = seen.display()
-        ),
-    );
-    let run = env.spawn_distributed(&nats, "q.yaml", &[]);
-    assert!(
-        wait_for(Duration::from_secs(15), || !pids_with(&m).is_empty()),
-        "the task never started"
-    );
     // The lost worker runs the task for a while before it dies.
     let ran_before_the_kill = Duration::from_millis(1500);
-    std::thread::sleep(ran_before_the_kill);
-    let _second = env.worker(&nats, "rescuer", &["--workers", "1"]);
-    kill(first.child.id(), "KILL");
-    let _ = first.child.wait();
-    wait_for(Duration::from_secs(10), || pids_with(&m).is_empty());
-    for pid in pids_with(&m) {
-        kill(pid, "KILL");
-    }
-    let out = run.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (doc, _) = run_losing_a_worker(&nats, &env, "sleep 2; echo finished", ran_before_the_kill);
     let t = task(&doc, "long");
     assert_eq!(
         (&t["worker"], &t["deliveries"]),

@@ -779,19 +779,12 @@ impl Bars {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::fixtures::sample;
-    use crate::engine::validate::{LoadOptions, load_str};
+    use crate::cli::fixtures::{sample, sample_dag};
 
     #[test]
     fn plain_progress_lines() {
         let (done, events) = sample();
-        let dag = load_str(
-            "s.yaml",
-            "name: sample\nparams: {day: d1}\ntasks:\n  a: {command: x}\n  b: {command: y, retries: 1}\n  c: {command: z, depends_on: b}\n  d: {command: w}\n",
-            &LoadOptions::default(),
-        )
-        .unwrap();
-        let mut r = RunRecord::new(done.run_id.clone(), &dag, "s.yaml".into());
+        let mut r = RunRecord::new(done.run_id.clone(), &sample_dag(), "s.yaml".into());
         let mut lines = Vec::new();
         for e in &events {
             r.apply(e).unwrap();
@@ -807,13 +800,7 @@ mod tests {
     #[test]
     fn an_attempt_s_line_keeps_the_wait_for_a_worker_apart() {
         let (done, events) = sample();
-        let dag = load_str(
-            "s.yaml",
-            "name: sample\nparams: {day: d1}\ntasks:\n  a: {command: x}\n  b: {command: y, retries: 1}\n  c: {command: z, depends_on: b}\n  d: {command: w}\n",
-            &LoadOptions::default(),
-        )
-        .unwrap();
-        let mut r = RunRecord::new(done.run_id.clone(), &dag, "s.yaml".into());
+        let mut r = RunRecord::new(done.run_id.clone(), &sample_dag(), "s.yaml".into());
         let mut lines = Vec::new();
         for e in &events {
             r.apply(e).unwrap();
