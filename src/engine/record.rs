@@ -281,9 +281,14 @@ impl Attempt {
     /// when the worker that ran it took it ([`Attempt::placed_ms`]). After a lost
     /// worker this holds the lost worker's time and the wait for the redelivery
     /// too: that worker's run did not count. 0 for an attempt run in the driving
-    /// process.
+    /// process. Never more than the attempt's span once it ended, whatever the
+    /// record says (`queued_ms + run_ms` is the time from its start to its end).
     pub fn queued_ms(&self) -> u64 {
-        u64::from(self.placed_ms)
+        let placed = u64::from(self.placed_ms);
+        match self.ended_at {
+            Some(end) => placed.min(self.started_at.until(end).as_millis() as u64),
+            None => placed,
+        }
     }
 
     /// Milliseconds the attempt ran: from when the worker that ran it took it (or
@@ -660,6 +665,29 @@ mod tests {
         )
         .unwrap();
         RunRecord::new("r1".into(), &dag, "t.yaml".into())
+    }
+
+    /// Attack pass on issue 17: a hand-edited `placed_ms` larger than its attempt's
+    /// span (up to u32::MAX), or an end before the start, counts no more queued
+    /// time than the attempt lasted: `queued_ms + run_ms` stays its span.
+    #[test]
+    fn queued_time_never_exceeds_the_attempts_span() {
+        let mut a = Attempt::succeeded(1_000, 1_003);
+        a.placed_ms = u32::MAX;
+        assert_eq!((a.queued_ms(), a.run_ms()), (3, Some(0)));
+        a.placed_ms = 2;
+        assert_eq!((a.queued_ms(), a.run_ms()), (2, Some(1)));
+        let mut back = Attempt::succeeded(1_000, 500);
+        back.placed_ms = 100;
+        assert_eq!((back.queued_ms(), back.run_ms()), (0, Some(0)));
+        // Still running: the time it waited so far, as recorded.
+        let mut running = Attempt::succeeded(1_000, 1_003);
+        running.ended_at = None;
+        running.placed_ms = 10_000;
+        assert_eq!((running.queued_ms(), running.run_ms()), (10_000, None));
+        let mut t = TaskRecord::pending("t");
+        t.attempts = smallvec::smallvec![a, back];
+        assert_eq!((t.queued_ms(), t.run_ms()), (Some(2), Some(1)));
     }
 
     /// Attack pass on issue 14: a record whose count of events cannot go up (a

@@ -239,14 +239,7 @@ pub async fn task_panel(
     );
     for a in &t.attempts {
         let outcome = a.outcome.unwrap_or(t.state);
-        let ran = a.ended_at.map(|e| {
-            format_ms(
-                a.started_at
-                    .until(e)
-                    .as_millis()
-                    .saturating_sub(u128::from(a.placed_ms)) as u64,
-            )
-        });
+        let ran = a.run_ms().map(format_ms);
         let _ = writeln!(
             out,
             "<tr{}><td><a href=\"#\" data-attempt=\"{}\">{}</a></td><td><span class=\"badge s-{}\">{}</span></td><td>{}</td>\
@@ -261,8 +254,8 @@ pub async fn task_panel(
             outcome.as_str(),
             outcome,
             a.started_at.rfc3339(),
-            if a.placed_ms > 0 {
-                format_ms(u64::from(a.placed_ms))
+            if a.queued_ms() > 0 {
+                format_ms(a.queued_ms())
             } else {
                 String::new()
             },
