@@ -85,8 +85,7 @@ fn scheduler(c: &mut Criterion) {
                 let run = async move {
                     executor::execute(
                         dag,
-                        record,
-                        Box::new(NullWriter),
+                        executor::Run::fresh(record, Box::new(NullWriter)),
                         &runners,
                         Arc::new(Quiet),
                         &options,

@@ -42,6 +42,8 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run again what did not succeed in a run, under the same run id')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Run tasks of distributed runs, taken from NATS JetStream')
             [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List the workers and the depth of each queue')
+            [CompletionResult]::new('scheduler', 'scheduler', [CompletionResultType]::ParameterValue, 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment')
+            [CompletionResult]::new('wait', 'wait', [CompletionResultType]::ParameterValue, 'Wait for a run to end, showing its tasks as they change, and exit with the run''s code (0 success, 1 failed, 130 cancelled)')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Stop a run: its `dag run` process and its tasks on every worker')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid')
             [CompletionResult]::new('ui', 'ui', [CompletionResultType]::ParameterValue, 'Serve a web view of the runs in the state store: runs, each run''s graph, timeline, tasks and logs (live), each DAG''s history, the workers, and retry/cancel buttons')
@@ -78,6 +80,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
             [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing')
+            [CompletionResult]::new('--detach', '--detach', [CompletionResultType]::ParameterName, 'Submit the run and exit 0 at once, printing its id: a `dag scheduler` drives it (with `--executor distributed` and the NATS state store only). Follow it with `dag wait RUN_ID`, `dag status RUN_ID --watch` or `dag logs RUN_ID TASK --follow`, from any machine')
             [CompletionResult]::new('--fail-fast', '--fail-fast', [CompletionResultType]::ParameterName, 'Stop scheduling new tasks after the first task failure')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Stream task output live, each line prefixed with its task id')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Stream task output live, each line prefixed with its task id')
@@ -292,6 +295,39 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dag;scheduler' {
+            [CompletionResult]::new('--max-runs', '--max-runs', [CompletionResultType]::ParameterName, 'Most runs this scheduler drives at once; further runs wait for another scheduler or a free place here')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
+            [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
+            [CompletionResult]::new('--nats-creds', '--nats-creds', [CompletionResultType]::ParameterName, 'A NATS credentials file (JWT and NKey seed)')
+            [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dag;wait' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: the task table as it changes, then the result as `dag run` prints it (`table`); the final record (`json`); nothing (`quiet`)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: the task table as it changes, then the result as `dag run` prints it (`table`); the final record (`json`); nothing (`quiet`)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
+            [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
+            [CompletionResult]::new('--nats-creds', '--nats-creds', [CompletionResultType]::ParameterName, 'A NATS credentials file (JWT and NKey seed)')
+            [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'dag;cancel' {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
@@ -413,6 +449,8 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run again what did not succeed in a run, under the same run id')
             [CompletionResult]::new('worker', 'worker', [CompletionResultType]::ParameterValue, 'Run tasks of distributed runs, taken from NATS JetStream')
             [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List the workers and the depth of each queue')
+            [CompletionResult]::new('scheduler', 'scheduler', [CompletionResultType]::ParameterValue, 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment')
+            [CompletionResult]::new('wait', 'wait', [CompletionResultType]::ParameterValue, 'Wait for a run to end, showing its tasks as they change, and exit with the run''s code (0 success, 1 failed, 130 cancelled)')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Stop a run: its `dag run` process and its tasks on every worker')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid')
             [CompletionResult]::new('ui', 'ui', [CompletionResultType]::ParameterValue, 'Serve a web view of the runs in the state store: runs, each run''s graph, timeline, tasks and logs (live), each DAG''s history, the workers, and retry/cancel buttons')
@@ -452,6 +490,12 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             break
         }
         'dag;help;workers' {
+            break
+        }
+        'dag;help;scheduler' {
+            break
+        }
+        'dag;help;wait' {
             break
         }
         'dag;help;cancel' {

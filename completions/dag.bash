@@ -49,6 +49,9 @@ _dag() {
             dag,runs)
                 cmd="dag__subcmd__runs"
                 ;;
+            dag,scheduler)
+                cmd="dag__subcmd__scheduler"
+                ;;
             dag,schema)
                 cmd="dag__subcmd__schema"
                 ;;
@@ -60,6 +63,9 @@ _dag() {
                 ;;
             dag,validate)
                 cmd="dag__subcmd__validate"
+                ;;
+            dag,wait)
+                cmd="dag__subcmd__wait"
                 ;;
             dag,worker)
                 cmd="dag__subcmd__worker"
@@ -100,6 +106,9 @@ _dag() {
             dag__subcmd__help,runs)
                 cmd="dag__subcmd__help__subcmd__runs"
                 ;;
+            dag__subcmd__help,scheduler)
+                cmd="dag__subcmd__help__subcmd__scheduler"
+                ;;
             dag__subcmd__help,schema)
                 cmd="dag__subcmd__help__subcmd__schema"
                 ;;
@@ -111,6 +120,9 @@ _dag() {
                 ;;
             dag__subcmd__help,validate)
                 cmd="dag__subcmd__help__subcmd__validate"
+                ;;
+            dag__subcmd__help,wait)
+                cmd="dag__subcmd__help__subcmd__wait"
                 ;;
             dag__subcmd__help,worker)
                 cmd="dag__subcmd__help__subcmd__worker"
@@ -140,7 +152,7 @@ _dag() {
 
     case "${cmd}" in
         dag)
-            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version run validate status runs logs report retry worker workers cancel graph ui init completions man schema help"
+            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -328,7 +340,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__help)
-            opts="run validate status runs logs report retry worker workers cancel graph ui init completions man schema help"
+            opts="run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -509,6 +521,20 @@ _dag() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dag__subcmd__help__subcmd__scheduler)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dag__subcmd__help__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -552,6 +578,20 @@ _dag() {
             return 0
             ;;
         dag__subcmd__help__subcmd__validate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__help__subcmd__wait)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -908,7 +948,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__run)
-            opts="-p -o -v -q -h -V --param --only --dry-run --progress --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-p -o -v -q -h -V --param --only --dry-run --detach --progress --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1179,6 +1219,56 @@ _dag() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dag__subcmd__scheduler)
+            opts="-h -V --max-runs --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --max-runs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "file nats" -- "${cur}"))
+                    return 0
+                    ;;
+                --nats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dag__subcmd__schema)
             opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1342,6 +1432,60 @@ _dag() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "text json github" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "file nats" -- "${cur}"))
+                    return 0
+                    ;;
+                --nats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__wait)
+            opts="-o -h -V --output --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json quiet" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json quiet" -- "${cur}"))
                     return 0
                     ;;
                 --state-dir)

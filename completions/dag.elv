@@ -39,6 +39,8 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand retry 'Run again what did not succeed in a run, under the same run id'
             cand worker 'Run tasks of distributed runs, taken from NATS JetStream'
             cand workers 'List the workers and the depth of each queue'
+            cand scheduler 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment'
+            cand wait 'Wait for a run to end, showing its tasks as they change, and exit with the run''s code (0 success, 1 failed, 130 cancelled)'
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
             cand graph 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid'
             cand ui 'Serve a web view of the runs in the state store: runs, each run''s graph, timeline, tasks and logs (live), each DAG''s history, the workers, and retry/cancel buttons'
@@ -74,6 +76,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
             cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
             cand --dry-run 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing'
+            cand --detach 'Submit the run and exit 0 at once, printing its id: a `dag scheduler` drives it (with `--executor distributed` and the NATS state store only). Follow it with `dag wait RUN_ID`, `dag status RUN_ID --watch` or `dag logs RUN_ID TASK --follow`, from any machine'
             cand --fail-fast 'Stop scheduling new tasks after the first task failure'
             cand -v 'Stream task output live, each line prefixed with its task id'
             cand --verbose 'Stream task output live, each line prefixed with its task id'
@@ -275,6 +278,37 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dag;scheduler'= {
+            cand --max-runs 'Most runs this scheduler drives at once; further runs wait for another scheduler or a free place here'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;wait'= {
+            cand -o 'Output format: the task table as it changes, then the result as `dag run` prints it (`table`); the final record (`json`); nothing (`quiet`)'
+            cand --output 'Output format: the task table as it changes, then the result as `dag run` prints it (`table`); the final record (`json`); nothing (`quiet`)'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dag;cancel'= {
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
             cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
@@ -389,6 +423,8 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand retry 'Run again what did not succeed in a run, under the same run id'
             cand worker 'Run tasks of distributed runs, taken from NATS JetStream'
             cand workers 'List the workers and the depth of each queue'
+            cand scheduler 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment'
+            cand wait 'Wait for a run to end, showing its tasks as they change, and exit with the run''s code (0 success, 1 failed, 130 cancelled)'
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
             cand graph 'Show a DAG file''s graph, or a run''s with each task''s state, as text, Graphviz DOT or Mermaid'
             cand ui 'Serve a web view of the runs in the state store: runs, each run''s graph, timeline, tasks and logs (live), each DAG''s history, the workers, and retry/cancel buttons'
@@ -418,6 +454,10 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;help;worker'= {
         }
         &'dag;help;workers'= {
+        }
+        &'dag;help;scheduler'= {
+        }
+        &'dag;help;wait'= {
         }
         &'dag;help;cancel'= {
         }

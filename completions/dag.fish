@@ -46,6 +46,8 @@ complete -c dag -n "__fish_dag_needs_command" -f -a "report" -d 'Write a run\'s 
 complete -c dag -n "__fish_dag_needs_command" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
 complete -c dag -n "__fish_dag_needs_command" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
 complete -c dag -n "__fish_dag_needs_command" -f -a "workers" -d 'List the workers and the depth of each queue'
+complete -c dag -n "__fish_dag_needs_command" -f -a "scheduler" -d 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment'
+complete -c dag -n "__fish_dag_needs_command" -f -a "wait" -d 'Wait for a run to end, showing its tasks as they change, and exit with the run\'s code (0 success, 1 failed, 130 cancelled)'
 complete -c dag -n "__fish_dag_needs_command" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
 complete -c dag -n "__fish_dag_needs_command" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
 complete -c dag -n "__fish_dag_needs_command" -f -a "ui" -d 'Serve a web view of the runs in the state store: runs, each run\'s graph, timeline, tasks and logs (live), each DAG\'s history, the workers, and retry/cancel buttons'
@@ -86,6 +88,7 @@ complete -c dag -n "__fish_dag_using_subcommand run" -l nats-creds -d 'A NATS cr
 complete -c dag -n "__fish_dag_using_subcommand run" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand run" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l dry-run -d 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing'
+complete -c dag -n "__fish_dag_using_subcommand run" -l detach -d 'Submit the run and exit 0 at once, printing its id: a `dag scheduler` drives it (with `--executor distributed` and the NATS state store only). Follow it with `dag wait RUN_ID`, `dag status RUN_ID --watch` or `dag logs RUN_ID TASK --follow`, from any machine'
 complete -c dag -n "__fish_dag_using_subcommand run" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
 complete -c dag -n "__fish_dag_using_subcommand run" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
 complete -c dag -n "__fish_dag_using_subcommand run" -s q -l quiet -d 'Print nothing (same as `--output quiet`): the exit code tells'
@@ -277,6 +280,36 @@ complete -c dag -n "__fish_dag_using_subcommand workers" -l nats-ca -d 'A CA cer
 complete -c dag -n "__fish_dag_using_subcommand workers" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand workers" -s V -l version -d 'Print version'
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l max-runs -d 'Most runs this scheduler drives at once; further runs wait for another scheduler or a free place here' -r
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -s V -l version -d 'Print version'
+complete -c dag -n "__fish_dag_using_subcommand wait" -s o -l output -d 'Output format: the task table as it changes, then the result as `dag run` prints it (`table`); the final record (`json`); nothing (`quiet`)' -r -f -a "table\t'A result table'
+json\t'One JSON document'
+quiet\t'Nothing; the exit code tells'"
+complete -c dag -n "__fish_dag_using_subcommand wait" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand wait" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand wait" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand wait" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand wait" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand wait" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand wait" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand wait" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
+complete -c dag -n "__fish_dag_using_subcommand wait" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dag -n "__fish_dag_using_subcommand wait" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand cancel" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'
@@ -377,21 +410,23 @@ complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-ca -d 'A CA cert
 complete -c dag -n "__fish_dag_using_subcommand schema" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand schema" -s V -l version -d 'Print version'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "run" -d 'Run a DAG file'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "validate" -d 'Check DAG files and report every problem'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "status" -d 'Show the state of a run (the latest one by default)'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "runs" -d 'List past runs, newest first'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "logs" -d 'Print the logs of a run\'s tasks'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "workers" -d 'List the workers and the depth of each queue'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "ui" -d 'Serve a web view of the runs in the state store: runs, each run\'s graph, timeline, tasks and logs (live), each DAG\'s history, the workers, and retry/cancel buttons'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "init" -d 'Write a commented starter DAG file, dag.yaml, in the current directory'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "man" -d 'Write man pages for dag and each command'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers cancel graph ui init completions man schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "run" -d 'Run a DAG file'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "validate" -d 'Check DAG files and report every problem'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "status" -d 'Show the state of a run (the latest one by default)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "runs" -d 'List past runs, newest first'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "logs" -d 'Print the logs of a run\'s tasks'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "workers" -d 'List the workers and the depth of each queue'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "scheduler" -d 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "wait" -d 'Wait for a run to end, showing its tasks as they change, and exit with the run\'s code (0 success, 1 failed, 130 cancelled)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "ui" -d 'Serve a web view of the runs in the state store: runs, each run\'s graph, timeline, tasks and logs (live), each DAG\'s history, the workers, and retry/cancel buttons'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "init" -d 'Write a commented starter DAG file, dag.yaml, in the current directory'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "man" -d 'Write man pages for dag and each command'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "prune" -d 'Delete runs that ended longer ago than a given age'

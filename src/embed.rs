@@ -112,6 +112,7 @@ pub struct Pipeline {
     params: Vec<(String, String)>,
     observer: Arc<dyn Observer>,
     docker_image_optional: bool,
+    failover: bool,
 }
 
 impl Pipeline {
@@ -131,6 +132,7 @@ impl Pipeline {
             params: Vec::new(),
             observer: Arc::new(Silent),
             docker_image_optional: false,
+            failover: false,
         }
     }
 
@@ -235,6 +237,110 @@ impl Pipeline {
         Ok(Arc::new(FileStore::open(&dir)?))
     }
 
+    /// Keeps with each new run the settings it is driven with, so that another
+    /// process (`dag scheduler`) may take it over when its driver is gone (see
+    /// [`Pipeline::take_over`]). For runs whose tasks run on workers, kept in a
+    /// store every process reaches.
+    pub fn failover(mut self, yes: bool) -> Pipeline {
+        self.failover = yes;
+        self
+    }
+
+    /// A new run record of `dag`, with the settings a new driver needs when the
+    /// pipeline allows failover.
+    fn new_record(&self, dag: &Dag, file: &str) -> RunRecord {
+        let mut record = RunRecord::new(new_run_id(), dag, file.to_string());
+        if self.failover {
+            record.drive = Some(crate::engine::record::DriveSettings {
+                parallel: self.options.parallel,
+                fail_fast: self.options.fail_fast,
+            });
+        }
+        record
+    }
+
+    /// Creates a run of `dag` in the store and hands it to the schedulers
+    /// without driving it (`dag run --detach`): a `dag scheduler` takes it over
+    /// at once. Returns the new run's record, queued.
+    pub async fn submit(&self, dag: Dag, file: &str) -> Result<RunRecord, Error> {
+        executor::preflight(&dag, &self.runners).await?;
+        let this = Pipeline {
+            failover: true,
+            ..self.clone()
+        };
+        let (record, mut writer) = this.create(&dag, file)?;
+        writer.release()?;
+        Ok(record)
+    }
+
+    /// Takes over a run whose driver is gone (or that was submitted) and drives
+    /// it to its end with the settings it was made with: ended tasks stay ended,
+    /// queued ones are queued again, and attempts an earlier driver handed out
+    /// are adopted, their results awaited (see
+    /// [`crate::engine::runner::TaskContext::adopted`]). Fails with
+    /// [`StoreError::Locked`] while another process drives it.
+    pub async fn take_over(&self, run_id: &str, stop: StopSignal) -> Result<RunRecord, Error> {
+        let store = self.store()?;
+        let (record, mut writer) = store.open_run(run_id)?;
+        let Some(drive) = record.drive.clone() else {
+            let _ = writer.release();
+            return Err(Error::Retry(format!(
+                "run {run_id} was not made to be taken over (only distributed runs kept in NATS are); resume it with `dag retry {run_id}`"
+            )));
+        };
+        if record.state.is_terminal() {
+            writer.release()?;
+            return Ok(record);
+        }
+        let dag = match self.definition_of(&record) {
+            Ok(dag) => dag,
+            Err(e) => {
+                let _ = writer.release();
+                return Err(e);
+            }
+        };
+        let options = ExecOptions {
+            executor: ExecutorKind::Local,
+            parallel: drive.parallel.max(1),
+            fail_fast: drive.fail_fast,
+            ..self.options.clone()
+        };
+        let run = executor::Run {
+            record,
+            writer,
+            start: executor::Start::TakenOver,
+        };
+        Ok(executor::execute(
+            Arc::new(dag),
+            run,
+            &self.runners,
+            self.observer.clone(),
+            &options,
+            stop,
+        )
+        .await?)
+    }
+
+    /// Creates a new run of `dag` in the store (drawing another id on the rare
+    /// clash) and returns its record and writer.
+    fn create(
+        &self,
+        dag: &Dag,
+        file: &str,
+    ) -> Result<(RunRecord, Box<dyn crate::engine::store::RunWriter>), Error> {
+        let store = self.store()?;
+        // Ids are time plus 16 random bits: on the rare clash, draw another.
+        let mut attempt = 0;
+        loop {
+            let record = self.new_record(dag, file);
+            match store.create_run(&record) {
+                Ok(writer) => return Ok((record, writer)),
+                Err(StoreError::Exists(_)) if attempt < 10 => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Loads and runs a DAG file to its end.
     pub async fn run_file(&self, path: impl AsRef<Path>) -> Result<RunRecord, Error> {
         let path = path.as_ref();
@@ -303,8 +409,7 @@ impl Pipeline {
     ) -> Result<RunRecord, Error> {
         Ok(executor::execute(
             dag,
-            record,
-            writer,
+            executor::Run::fresh(record, writer),
             &self.runners,
             self.observer.clone(),
             &self.options,
@@ -368,18 +473,7 @@ impl Pipeline {
     /// `file` is what the run record names as its file.
     pub async fn run(&self, dag: Dag, file: &str, stop: StopSignal) -> Result<RunRecord, Error> {
         executor::preflight(&dag, &self.runners).await?;
-        let store = self.store()?;
-        let dag = Arc::new(dag);
-        // Ids are time plus 16 random bits: on the rare clash, draw another.
-        let mut attempt = 0;
-        let (record, writer) = loop {
-            let record = RunRecord::new(new_run_id(), &dag, file.to_string());
-            match store.create_run(&record) {
-                Ok(writer) => break (record, writer),
-                Err(StoreError::Exists(_)) if attempt < 10 => attempt += 1,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        self.drive(dag, record, writer, stop).await
+        let (record, writer) = self.create(&dag, file)?;
+        self.drive(Arc::new(dag), record, writer, stop).await
     }
 }

@@ -13,6 +13,7 @@ mod deploy;
 mod docker;
 mod examples;
 mod exit_codes;
+mod failover;
 mod history;
 mod nats;
 mod nats_cluster;

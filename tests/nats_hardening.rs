@@ -132,7 +132,8 @@ fn a_forged_result_is_refused_and_the_run_ends_with_the_genuine_outcome() {
             .unwrap()
             .await
             .unwrap();
-        // And one for an attempt nobody waits for: ignored, but said.
+        // And one for an attempt nobody waits for: its token is derived all the
+        // same, so it is refused for its missing proof, and said.
         js.publish(subject.clone(), forged_attempt("success", 7).into())
             .await
             .unwrap()
@@ -169,7 +170,7 @@ fn a_forged_result_is_refused_and_the_run_ends_with_the_genuine_outcome() {
         );
     }
     assert!(
-        stderr.contains(&format!("ignored a finished result for task slow (attempt 7) from worker honest on h: no attempt of run {run_id} waits for it")),
+        stderr.contains("refused a finished result for task slow (attempt 7) that claims to come from worker honest on h: it carries no proof of the task message handed out"),
         "{stderr}"
     );
     let said =

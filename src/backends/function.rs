@@ -285,6 +285,7 @@ mod tests {
             unrunnable: None,
             notes: None,
             secret_params: Default::default(),
+            adopted: None,
         }
     }
 

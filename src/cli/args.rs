@@ -119,6 +119,19 @@ pub enum Command {
     Worker(WorkerArgs),
     /// List the workers and the depth of each queue.
     Workers(WorkersArgs),
+    /// Drive distributed runs that no process drives: runs submitted with `dag
+    /// run --detach`, and runs whose driver died (taken over once its lease
+    /// lapses). Any number of schedulers may share a deployment.
+    #[command(
+        after_long_help = "Examples:\n  dag scheduler --nats nats://nats:4222\n  dag run etl.yaml --executor distributed --detach && dag wait latest"
+    )]
+    Scheduler(SchedulerArgs),
+    /// Wait for a run to end, showing its tasks as they change, and exit with the
+    /// run's code (0 success, 1 failed, 130 cancelled).
+    #[command(
+        after_long_help = "Examples:\n  dag wait \"$(dag run etl.yaml --executor distributed --detach)\""
+    )]
+    Wait(WaitArgs),
     /// Stop a run: its `dag run` process and its tasks on every worker.
     #[command(after_long_help = "Examples:\n  dag cancel latest")]
     Cancel(CancelArgs),
@@ -292,6 +305,28 @@ pub struct WorkersArgs {
     pub output: OutputArg,
 }
 
+/// `dag wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The run: its id, the start of one run's id, or `latest`.
+    #[arg(add = ArgValueCandidates::new(run_id_candidates))]
+    pub run_id: String,
+
+    /// Output format: the task table as it changes, then the result as `dag run`
+    /// prints it (`table`); the final record (`json`); nothing (`quiet`).
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
+    pub output: OutputArg,
+}
+
+/// `dag scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Most runs this scheduler drives at once; further runs wait for another
+    /// scheduler or a free place here.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_runs: u32,
+}
+
 /// `dag cancel`.
 #[derive(Debug, Args)]
 pub struct CancelArgs {
@@ -354,6 +389,13 @@ pub struct RunArgs {
     /// substitution) and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Submit the run and exit 0 at once, printing its id: a `dag scheduler`
+    /// drives it (with `--executor distributed` and the NATS state store only).
+    /// Follow it with `dag wait RUN_ID`, `dag status RUN_ID --watch` or `dag logs
+    /// RUN_ID TASK --follow`, from any machine.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub detach: bool,
 
     /// How to execute.
     #[command(flatten)]

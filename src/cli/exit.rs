@@ -21,6 +21,17 @@ pub const SIGINT: u8 = 130;
 /// Interrupted by SIGTERM.
 pub const SIGTERM: u8 = 143;
 
+/// The exit code of a run that ended (`dag run`, `dag wait`): 0 when it
+/// succeeded, 130 when it was cancelled (Ctrl-C, `dag cancel`), 1 otherwise.
+pub fn of_run(state: crate::engine::state::RunState) -> u8 {
+    use crate::engine::state::RunState;
+    match state {
+        RunState::Success => SUCCESS,
+        RunState::Cancelled => SIGINT,
+        _ => TASK_FAILED,
+    }
+}
+
 /// Every exit code and what it means in short (the man pages' EXIT STATUS; the
 /// README's table says more).
 pub const CODES: &[(u8, &str)] = &[

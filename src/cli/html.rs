@@ -156,6 +156,16 @@ fn header(out: &mut String, record: &RunRecord) {
         let _ = write!(out, " · took {}", format_ms(s.until(e).as_millis() as u64));
     }
     let _ = write!(out, " · {} on {}</p>", esc(&record.file), esc(&record.host));
+    match record.duplicates() {
+        0 => {}
+        n => {
+            let _ = write!(
+                out,
+                "<p class=\"facts\" id=\"duplicates\">{n} duplicate execution{} fenced (late results of attempts already recorded, from workers cut off while another ran them)</p>",
+                if n == 1 { "" } else { "s" }
+            );
+        }
+    }
     if let Some(r) = &record.reason {
         let _ = write!(
             out,

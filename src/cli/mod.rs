@@ -9,6 +9,7 @@ pub mod eta;
 pub mod exit;
 #[cfg(test)]
 mod fixtures;
+pub mod follow;
 pub mod graph;
 pub mod history;
 pub mod html;
@@ -21,11 +22,13 @@ pub mod progress;
 pub mod redraw;
 pub mod report;
 pub mod run;
+pub mod scheduler;
 pub mod setup;
 pub mod signals;
 pub mod text;
 pub mod ui;
 pub mod validate;
+pub mod wait;
 
 use std::process::ExitCode;
 
@@ -174,7 +177,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
     let history = || setup::history_store(cli.state, state_dir, &cli.nats);
     if matches!(
         cli.command,
-        Command::Run(_) | Command::Retry(_) | Command::Worker(_)
+        Command::Run(_) | Command::Retry(_) | Command::Worker(_) | Command::Scheduler(_)
     ) {
         check_temp_dir()?;
         guard_task_processes();
@@ -198,6 +201,8 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
             nats::worker(a, &cli.nats, runners)
         }
         Command::Workers(a) => nats::workers(a, &cli.nats),
+        Command::Scheduler(a) => scheduler::scheduler(a, &cli.nats, runners),
+        Command::Wait(a) => wait::wait(a, cli.state, state_dir, &cli.nats),
         Command::Cancel(a) => nats::cancel(a, history(), &cli.nats),
         Command::Graph(a) => graph::graph(a, runners, history),
         Command::Ui(a) => ui::ui(a, cli.state, state_dir, &cli.nats, runners),

@@ -609,6 +609,18 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             id(*task),
             if *instances == 1 { "" } else { "s" }
         ),
+        Event::DuplicateResult {
+            task,
+            attempt,
+            at,
+            worker,
+            delivery,
+        } => format!(
+            "{} {} attempt {attempt}: fenced a duplicate result from worker {} (delivery {delivery}; the attempt's result was recorded already)",
+            clock(*at),
+            id(*task),
+            printable(worker)
+        ),
         Event::RunRetried { at, tasks } => format!(
             "{} run {} retried: {} task{} start over",
             clock(*at),

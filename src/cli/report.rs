@@ -34,6 +34,8 @@ pub struct RunJson<'a> {
     /// Why the run ended early, when it did (its `timeout` passed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    /// Duplicate executions fenced, over all tasks (see the tasks' `duplicates`).
+    pub duplicates: u64,
     /// Tasks in declaration order.
     pub tasks: Vec<TaskJson<'a>>,
 }
@@ -76,6 +78,10 @@ pub struct TaskJson<'a> {
     pub run_ms: Option<u64>,
     /// Each attempt's times, in order.
     pub attempt_times: Vec<AttemptTimesJson>,
+    /// Results of its attempts that came from a second execution of an attempt
+    /// already recorded (a worker cut off while another ran the attempt again):
+    /// fenced (they changed nothing) and counted here.
+    pub duplicates: u32,
 }
 
 /// One attempt's times in [`TaskJson`]: `queued_ms + run_ms` is the time from
@@ -140,6 +146,7 @@ impl<'a> RunJson<'a> {
                 })
                 .collect(),
             reason: record.reason.as_deref(),
+            duplicates: record.duplicates(),
             tasks: record
                 .in_order()
                 .into_iter()
@@ -164,6 +171,7 @@ impl<'a> RunJson<'a> {
                     queued_ms: t.queued_ms(),
                     run_ms: t.run_ms(),
                     attempt_times: t.attempts.iter().map(AttemptTimesJson::new).collect(),
+                    duplicates: t.duplicates,
                 })
                 .collect(),
         }
@@ -352,8 +360,13 @@ pub fn summary(record: &RunRecord) -> String {
         .as_ref()
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
+    let duplicates = match record.duplicates() {
+        0 => String::new(),
+        1 => "; 1 duplicate execution fenced".to_string(),
+        n => format!("; {n} duplicate executions fenced"),
+    };
     format!(
-        "run {} {}{reason}: {counts}{took}",
+        "run {} {}{reason}: {counts}{took}{duplicates}",
         record.run_id, record.state,
     )
 }

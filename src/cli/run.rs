@@ -81,6 +81,9 @@ pub fn run(
     // An unusable state directory is reported before anything runs.
     pipeline.store()?;
     let file = path.display().to_string();
+    if args.detach {
+        return detach(&args.exec, state, nats, pipeline, dag, &file);
+    }
     let groups = progress_groups(&args.exec, &dag);
     drive(
         args.exec,
@@ -128,9 +131,74 @@ fn with_state(
         StateArg::File => pipeline,
         StateArg::Nats => {
             let kv = KvStore::open(&setup::nats_options(nats), distributed)?;
-            pipeline.with_store(Arc::new(kv))
+            // A distributed run kept in NATS may be driven on by any scheduler
+            // when this process dies.
+            pipeline.with_store(Arc::new(kv)).failover(distributed)
         }
     })
+}
+
+/// `dag run --detach`: submits the run for the schedulers to drive, prints its
+/// id, and exits 0.
+fn detach(
+    exec: &ExecArgs,
+    state: Option<StateArg>,
+    nats: &NatsArgs,
+    pipeline: Pipeline,
+    dag: crate::engine::graph::Dag,
+    file: &str,
+) -> Result<u8, CliError> {
+    if exec.executor != ExecutorArg::Distributed {
+        return Err(CliError::usage(
+            "--detach needs --executor distributed",
+            Some(
+                "a detached run is driven by a `dag scheduler` and run by `dag worker` processes"
+                    .into(),
+            ),
+        ));
+    }
+    if state == Some(StateArg::File) {
+        return Err(CliError::usage(
+            "--detach needs the NATS state store, not --state file",
+            Some("a scheduler on another machine reads the run from NATS KV".into()),
+        ));
+    }
+    let pipeline = pipeline.options(ExecOptions {
+        parallel: exec.parallel.map_or(DISTRIBUTED_IN_FLIGHT, |p| p as usize),
+        fail_fast: exec.fail_fast,
+        host: setup::host_name(),
+        ..ExecOptions::default()
+    });
+    let runtime = setup::runtime(Some(1))?;
+    let warn = Arc::new(|text: &str| output::eprint(&format!("dag: warning: {text}\n")));
+    let remote = runtime.block_on(super::nats::distributed_runners(
+        nats,
+        pipeline.runners(),
+        warn,
+    ))?;
+    let pipeline = pipeline.replace_runners(remote);
+    let record = runtime.block_on(pipeline.submit(dag, file))?;
+    runtime.shutdown_background();
+    let shown = if exec.quiet {
+        OutputArg::Quiet
+    } else {
+        exec.output
+    };
+    match shown {
+        OutputArg::Table => output::print(&format!("{}\n", record.run_id))?,
+        OutputArg::Json => output::print(&format!(
+            "{}\n",
+            serde_json::json!({"run_id": record.run_id, "state": record.state})
+        ))?,
+        OutputArg::Quiet => {}
+    }
+    if shown != OutputArg::Quiet {
+        output::eprint(&format!(
+            "dag: submitted run {0}; a `dag scheduler` drives it (follow it with `dag wait {0}`)\n",
+            record.run_id
+        ));
+    }
+    Ok(exit::SUCCESS)
 }
 
 /// The execution plan of `dag run --dry-run`: waves of tasks that may run together,
@@ -383,31 +451,41 @@ fn drive(
             super::html::html(&record, dag, store.as_ref())
         });
     }
-    match args.output {
-        OutputArg::Table => {
-            let mut out = report::table(&record);
-            out.push('\n');
-            out.push_str(&report::summary(&record));
-            out.push('\n');
-            out.push_str(&report::failed_tails(&record, store.as_ref()));
-            out.push_str(&report::next_steps(&record));
-            output::print(&out)?;
-        }
-        OutputArg::Json => output::print(&report::json(&record))?,
-        OutputArg::Quiet => {}
-    }
+    print_result(&record, store.as_ref(), args.output)?;
     // Shut down without waiting for anything a cancelled task left behind.
     runtime.shutdown_background();
     Ok(match signalled.load(Ordering::SeqCst) {
         0 => match record.state {
             RunState::Success if report_failed => exit::INFRASTRUCTURE,
-            RunState::Success => exit::SUCCESS,
             // Cancelled from elsewhere (`dag cancel`): interrupted, as by Ctrl-C.
-            RunState::Cancelled => exit::SIGINT,
-            _ => exit::TASK_FAILED,
+            state => exit::of_run(state),
         },
         code => code,
     })
+}
+
+/// Prints the result of a run that ended, on stdout: the task table, the
+/// summary, the log tails of failed tasks and what to do next (`table`), or the
+/// record (`json`).
+pub fn print_result(
+    record: &crate::engine::record::RunRecord,
+    store: &dyn crate::engine::store::StateStore,
+    shown: OutputArg,
+) -> Result<(), CliError> {
+    match shown {
+        OutputArg::Table => {
+            let mut out = report::table(record);
+            out.push('\n');
+            out.push_str(&report::summary(record));
+            out.push('\n');
+            out.push_str(&report::failed_tails(record, store));
+            out.push_str(&report::next_steps(record));
+            output::print(&out)?;
+        }
+        OutputArg::Json => output::print(&report::json(record))?,
+        OutputArg::Quiet => {}
+    }
+    Ok(())
 }
 
 /// The message of a panicked task.

@@ -54,7 +54,10 @@ fn alike(a: &TaskRecord, b: &TaskRecord) -> bool {
 
 /// Whether a record may be part of a block at all.
 fn blockable(t: &TaskRecord) -> bool {
-    t.outputs.is_empty() && t.instances.is_none() && t.attempts.iter().all(|a| a.ended_at.is_some())
+    t.outputs.is_empty()
+        && t.instances.is_none()
+        && t.duplicates == 0
+        && t.attempts.iter().all(|a| a.ended_at.is_some())
 }
 
 /// How many records from `tasks[0]` form a block (1 when none).
@@ -267,6 +270,8 @@ struct Entry {
     #[serde(default)]
     instances: Option<usize>,
     #[serde(default)]
+    duplicates: u32,
+    #[serde(default)]
     from: usize,
     #[serde(default)]
     count: usize,
@@ -443,6 +448,7 @@ fn expand(e: Entry, tasks: &mut Vec<TaskRecord>) -> Result<(), String> {
                 reason: e.reason,
                 outputs: e.outputs,
                 instances: e.instances,
+                duplicates: e.duplicates,
             });
             return Ok(());
         }

@@ -104,6 +104,22 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Outputs::is_empty")]
         outputs: Outputs,
     },
+    /// A worker reported the end of an attempt already recorded, from another
+    /// execution than the one recorded (a worker cut off while its task was
+    /// handed to another, which finished it first): fenced, changing nothing
+    /// but the task's count of duplicate executions.
+    DuplicateResult {
+        /// Task index.
+        task: usize,
+        /// Attempt number.
+        attempt: u32,
+        /// When the late result came.
+        at: Timestamp,
+        /// The worker that sent it.
+        worker: String,
+        /// The delivery of the task message it ran.
+        delivery: u64,
+    },
     /// The run is over.
     RunFinished {
         /// Final state.

@@ -53,6 +53,11 @@ pub struct RunRecord {
     /// The DAG file's text as it was run, for `dag retry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<Arc<str>>,
+    /// How a run that any scheduler may drive is to be driven (a distributed run
+    /// kept in NATS KV): a `dag scheduler` takes it over with these settings when
+    /// its driver is gone. None for a run only its own process drives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drive: Option<DriveSettings>,
     /// One entry per task, in declaration order (stored with runs of like
     /// instances as blocks: see [`super::compact`]).
     #[serde(with = "super::compact")]
@@ -62,6 +67,17 @@ pub struct RunRecord {
     /// by a few workers, hold a few strings, not a million).
     #[serde(skip)]
     pub(crate) recent: Recent,
+}
+
+/// The settings a run is driven with, kept so that another process can take the
+/// run over (see [`RunRecord::drive`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriveSettings {
+    /// Most tasks in flight at once (`--parallel`).
+    pub parallel: usize,
+    /// Stop scheduling after the first task failure (`--fail-fast`).
+    #[serde(default)]
+    pub fail_fast: bool,
 }
 
 /// See [`RunRecord::recent`]: never part of what a record is or compares equal by.
@@ -114,6 +130,10 @@ pub struct TaskRecord {
     /// how many instances it has (`ID.0`, ...; later in the task list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<usize>,
+    /// Results of its attempts that came from a second execution of an attempt
+    /// already recorded (see [`Event::DuplicateResult`]): fenced, and counted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicates: u32,
 }
 
 impl TaskRecord {
@@ -126,6 +146,7 @@ impl TaskRecord {
             reason: None,
             outputs: Outputs::new(),
             instances: None,
+            duplicates: 0,
         }
     }
 
@@ -347,6 +368,7 @@ impl RunRecord {
             seq: 0,
             reason: None,
             definition: dag.source.clone(),
+            drive: None,
             tasks: dag
                 .spec
                 .tasks
@@ -355,6 +377,12 @@ impl RunRecord {
                 .collect(),
             recent: Recent::default(),
         }
+    }
+
+    /// Duplicate executions fenced over all its tasks (see
+    /// [`TaskRecord::duplicates`]).
+    pub fn duplicates(&self) -> u64 {
+        self.tasks.iter().map(|t| u64::from(t.duplicates)).sum()
     }
 
     /// Applies one event, refusing transitions the state machine forbids.
@@ -367,8 +395,12 @@ impl RunRecord {
         }
         match event {
             Event::RunStarted { at, host, pid } => {
+                // A run taken over by another driver keeps its start.
+                let taken_over = self.state == RunState::Running;
                 self.run_to(RunState::Running)?;
-                self.started_at = Some(*at);
+                if !taken_over || self.started_at.is_none() {
+                    self.started_at = Some(*at);
+                }
                 self.ended_at = None;
                 self.reason = None;
                 self.host = Text::from(host.as_str());
@@ -457,6 +489,10 @@ impl RunRecord {
                     deliveries: 0,
                     placed_ms: 0,
                 });
+            }
+            Event::DuplicateResult { task, .. } => {
+                let t = self.task_mut(*task)?;
+                t.duplicates = t.duplicates.saturating_add(1);
             }
             Event::AttemptPlaced {
                 task,

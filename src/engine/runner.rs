@@ -67,6 +67,25 @@ pub enum Note {
         /// How many times the task message has been delivered.
         delivery: u64,
     },
+    /// A worker reported the end of an attempt whose result is recorded already
+    /// (this one, or any other of the run: the note names its own), from
+    /// another execution of it. Counted as a duplicate execution; it changes
+    /// nothing else.
+    Duplicate {
+        /// Id of the task.
+        task: String,
+        /// Attempt number.
+        attempt: u32,
+        /// Id of the worker that sent it.
+        worker: String,
+        /// The delivery of the task message it ran.
+        delivery: u64,
+        /// Whether the runner knows it is another execution than the one whose
+        /// result it accepted; otherwise the executor compares it with the
+        /// worker and delivery the record holds (an attempt ended under an
+        /// earlier driver of the run).
+        known: bool,
+    },
 }
 
 /// Where a runner reports [`Note`]s about the attempt it runs.
@@ -157,6 +176,19 @@ pub struct TaskContext {
     /// The names of the run's secret params (its record's `secret_params`):
     /// masked in every task's output, and sent to workers so they mask them too.
     pub secret_params: Arc<[String]>,
+    /// Set when an earlier driver of the run handed this attempt out (the run
+    /// was taken over): the runner waits for its result rather than starting it
+    /// anew. A runner that cannot (one that runs tasks in its own process) starts
+    /// it again under the same number.
+    pub adopted: Option<Adopted>,
+}
+
+/// An attempt an earlier driver of the run handed out (see
+/// [`TaskContext::adopted`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Adopted {
+    /// The worker the run's record says took it, if one did.
+    pub worker: Option<String>,
 }
 
 impl TaskContext {

@@ -119,6 +119,8 @@ impl RunState {
             (self, to),
             (Queued, Running | Cancelled)
                 | (Running, Success | Failed | Cancelled)
+                // Another process takes over a run whose driver is gone.
+                | (Running, Running)
                 // `dag retry` drives a finished run again.
                 | (Failed | Cancelled, Running)
         )

@@ -41,6 +41,13 @@ pub enum StoreError {
         "run {0} is being driven by another dag process; wait for it to end, or stop it with `dag cancel {0}`"
     )]
     Locked(String),
+    /// Another process took over the run this one was driving: this one had
+    /// lost its lease (cut off from the store for longer than the lease lasts)
+    /// and writes nothing more.
+    #[error(
+        "run {0} was taken over by another dag process: this one lost its lease (cut off from the state store for longer than the lease lasts) and stopped driving it; follow it with `dag wait {0}`"
+    )]
+    TakenOver(String),
 }
 
 /// A run id no store could hold (see [`valid_run_id`]) names no run: both stores
@@ -153,6 +160,14 @@ pub trait RunWriter: Send {
 
     /// The log of one attempt, for the task's output.
     fn task_log(&mut self, task: &str, attempt: u32) -> Result<super::runner::TaskLog, StoreError>;
+
+    /// Gives the run up: another process may drive it at once (a submitted run
+    /// handed to the schedulers, or a scheduler stopping). Nothing more is
+    /// written through this writer. A store where only the creating process
+    /// drives a run has nothing to do.
+    fn release(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

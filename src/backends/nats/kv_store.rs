@@ -302,6 +302,20 @@ async fn new_header(
     Ok((bytes, header))
 }
 
+/// What the record of a run says of who may drive it (see
+/// [`KvStore::watch_runs`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunLease {
+    /// The run.
+    pub run_id: String,
+    /// Its state; None once it was deleted.
+    pub state: Option<crate::engine::state::RunState>,
+    /// Whether any scheduler may take it over (its record keeps how it is driven).
+    pub failover: bool,
+    /// Who holds its lease, and until when.
+    pub lease: Option<(String, Timestamp)>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 struct Lease {
     holder: String,
@@ -356,6 +370,95 @@ fn io(action: &'static str, what: impl std::fmt::Display, e: impl std::fmt::Disp
     }
 }
 
+/// The bucket of runs, created with `replicas` copies if it is missing (an
+/// existing one's count is checked, see [`super::Replicas`]).
+pub async fn runs_bucket(
+    js: &jetstream::Context,
+    replicas: super::Replicas,
+) -> Result<kv::Store, NatsError> {
+    let kv = match js.get_key_value(RUNS_BUCKET).await {
+        Ok(kv) => {
+            let shown = format!("bucket {RUNS_BUCKET}");
+            let stream = format!("KV_{RUNS_BUCKET}");
+            super::check_bucket_replicas(js, &shown, &stream, replicas).await;
+            kv
+        }
+        Err(_) => match js
+            .create_key_value(kv::Config {
+                bucket: RUNS_BUCKET.into(),
+                history: 5,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas.count(),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(kv) => kv,
+            Err(e) => js
+                .get_key_value(RUNS_BUCKET)
+                .await
+                .map_err(|_| super::creating(&format!("bucket {RUNS_BUCKET}"), replicas, e))?,
+        },
+    };
+    Ok(kv)
+}
+
+/// The key of a run's secret: the key its attempts' tokens are derived from
+/// (see [`run_secret`]).
+fn secret_key(run_id: &str) -> String {
+    format!("{run_id}.secret")
+}
+
+/// The secret of a run's attempts, made on first use: 256 bits from the
+/// system's secure random source, kept in [`RUNS_BUCKET`] beside the run (which
+/// only the submitter identity may read), so that a process taking the run over
+/// derives the tokens of the attempts handed out before and can check their
+/// results.
+pub async fn run_secret(
+    js: &jetstream::Context,
+    replicas: super::Replicas,
+    run_id: &str,
+) -> Result<String, NatsError> {
+    let kv = runs_bucket(js, replicas).await?;
+    let key = secret_key(run_id);
+    let fresh = format!(
+        "{}{}",
+        super::transport::new_token(),
+        super::transport::new_token()
+    );
+    for _ in 0..10 {
+        if let Some(e) = patiently(|| kv.entry(&key))
+            .await
+            .map_err(|e| NatsError::Op(format!("cannot read the secret of run {run_id}: {e}")))?
+            && e.operation == kv::Operation::Put
+            && !e.value.is_empty()
+        {
+            return String::from_utf8(e.value.to_vec())
+                .map_err(|_| NatsError::Op(format!("the secret of run {run_id} is not text")));
+        }
+        match patiently(|| kv.create(&key, fresh.clone().into())).await {
+            Ok(_) => return Ok(fresh),
+            // Made meanwhile by another process: read it.
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(NatsError::Op(format!(
+                    "cannot keep the secret of run {run_id}: {e}"
+                )));
+            }
+        }
+    }
+    Err(NatsError::Op(format!(
+        "cannot read or make the secret of run {run_id}"
+    )))
+}
+
+/// Forgets a run's secret (its run ended, or is deleted).
+pub async fn forget_run_secret(js: &jetstream::Context, run_id: &str) {
+    if let Ok(kv) = js.get_key_value(RUNS_BUCKET).await {
+        let _ = kv.purge(secret_key(run_id)).await;
+    }
+}
+
 fn run_key(run_id: &str) -> String {
     format!("{run_id}.run")
 }
@@ -382,29 +485,7 @@ impl KvStore {
                     let client = super::connect(&options, "dag state").await?;
                     let js = jetstream::new(client.clone());
                     super::ensure_layout(&js, replicas).await?;
-                    let kv = match js.get_key_value(RUNS_BUCKET).await {
-                        Ok(kv) => {
-                            let shown = format!("bucket {RUNS_BUCKET}");
-                            let stream = format!("KV_{RUNS_BUCKET}");
-                            super::check_bucket_replicas(&js, &shown, &stream, replicas).await;
-                            kv
-                        }
-                        Err(_) => match js
-                            .create_key_value(kv::Config {
-                                bucket: RUNS_BUCKET.into(),
-                                history: 5,
-                                storage: jetstream::stream::StorageType::File,
-                                num_replicas: replicas.count(),
-                                ..Default::default()
-                            })
-                            .await
-                        {
-                            Ok(kv) => kv,
-                            Err(e) => js.get_key_value(RUNS_BUCKET).await.map_err(|_| {
-                                super::creating(&format!("bucket {RUNS_BUCKET}"), replicas, e)
-                            })?,
-                        },
-                    };
+                    let kv = runs_bucket(&js, replicas).await?;
                     let (shown, stream) = (
                         format!("object store {OUTPUTS_BUCKET}"),
                         format!("OBJ_{OUTPUTS_BUCKET}"),
@@ -470,6 +551,76 @@ impl KvStore {
             .is_some_and(|l| l.live())
     }
 
+    /// Gives up this process's lease on a run, if it holds it: another process
+    /// may take the run over at once.
+    pub fn release_run(&self, run_id: &str) -> Result<(), StoreError> {
+        let kv = self.inner.kv.clone();
+        let holder = self.inner.holder.clone();
+        let key = run_key(run_id);
+        self.call(async move {
+            update::<Header, _>(&kv, &key, |h| {
+                let mut h = h.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+                if h.lease.as_ref().is_some_and(|l| l.holder == holder) {
+                    h.lease = None;
+                }
+                Ok(h)
+            })
+            .await
+            .map(|_| ())
+        })
+    }
+
+    /// Follows the runs of the bucket: what each run's record says of its state
+    /// and lease now, then at each change, until the receiver is dropped (the
+    /// watch starts again after the server was away).
+    pub fn watch_runs(&self) -> tokio::sync::mpsc::UnboundedReceiver<RunLease> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let kv = self.inner.kv.clone();
+        self.inner.rt.spawn(async move {
+            while !tx.is_closed() {
+                let Ok(mut watch) = kv.watch_with_history("*.run").await else {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                };
+                while let Some(Ok(entry)) = watch.next().await {
+                    let Some(run_id) = entry.key.strip_suffix(".run") else {
+                        continue;
+                    };
+                    let view = match entry.operation {
+                        kv::Operation::Put => {
+                            match serde_json::from_slice::<Header>(&entry.value) {
+                                Ok(h) => RunLease {
+                                    run_id: run_id.to_string(),
+                                    state: Some(h.record.state),
+                                    failover: h.record.drive.is_some(),
+                                    lease: h.lease.map(|l| (l.holder, l.until)),
+                                },
+                                Err(_) => continue,
+                            }
+                        }
+                        // Deleted or purged: nothing to drive.
+                        _ => RunLease {
+                            run_id: run_id.to_string(),
+                            state: None,
+                            failover: false,
+                            lease: None,
+                        },
+                    };
+                    if tx.send(view).is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        rx
+    }
+
+    /// The id this process holds leases under.
+    pub fn holder(&self) -> &str {
+        &self.inner.holder
+    }
+
     /// Deletes a run and its task records (`dag runs prune`).
     pub fn delete_run(&self, run_id: &str) -> Result<(), StoreError> {
         if self.is_driven(run_id) {
@@ -494,6 +645,7 @@ impl KvStore {
                     .await
                     .map_err(|e| io("delete", &run_id, e))?;
             }
+            let _ = kv.purge(secret_key(&run_id)).await;
             kv.purge(run_key(&run_id))
                 .await
                 .map_err(|e| io("delete", &run_id, e))
@@ -723,6 +875,7 @@ impl StateStore for KvStore {
         let run_id = record.run_id.clone();
         let (js, client) = (self.inner.js.clone(), self.inner.client.clone());
         let replicas = self.inner.replicas;
+        let asked = std::time::Instant::now();
         self.call(async move {
             let (bytes, header) = new_header(&js, &client, replicas, header).await?;
             if let Err(e) = kv.create(run_key(&run_id), bytes).await {
@@ -738,7 +891,7 @@ impl StateStore for KvStore {
         })?;
         // No task record is written up front (a missing one reads as pending), so
         // each is created by its first change: revision 0 expects no record yet.
-        let writer = KvRunWriter::new(self.clone(), record.clone());
+        let writer = KvRunWriter::new(self.clone(), record.clone(), asked);
         if let Ok(mut r) = writer.revisions.lock() {
             r.iter_mut().for_each(|rev| *rev = Some(0));
         }
@@ -751,6 +904,7 @@ impl StateStore for KvStore {
         let js = self.inner.js.clone();
         let holder = self.inner.holder.clone();
         let id = run_id.to_string();
+        let asked = std::time::Instant::now();
         let record = self.call(async move {
             // Take the lease, unless a live process holds it.
             update::<Header, _>(&kv, &run_key(&id), |h| {
@@ -774,7 +928,7 @@ impl StateStore for KvStore {
         })?;
         Ok((
             record.clone(),
-            Box::new(KvRunWriter::new(self.clone(), record)),
+            Box::new(KvRunWriter::new(self.clone(), record, asked)),
         ))
     }
 
@@ -942,25 +1096,122 @@ struct KvRunWriter {
     /// Attempts whose log is to be published (local runs).
     finished_logs: Vec<(String, u32)>,
     renewal: tokio::task::JoinHandle<()>,
+    tenure: Tenure,
+}
+
+/// What a process knows of its hold on a run's lease: until when it may write
+/// without asking the server again, and whether another process took the run.
+/// A process that did not renew its lease for two thirds of its length (cut off
+/// from the server, or stalled) asks the server before its next write, and
+/// stops if the lease is another's: with clocks apart by less than a third of
+/// the lease (5 s by default), the new driver takes the run only once the lease
+/// lapsed by its own clock, after this process stopped writing.
+#[derive(Clone)]
+struct Tenure(Arc<Mutex<TenureState>>);
+
+struct TenureState {
+    sure_until: std::time::Instant,
+    lost: bool,
+}
+
+impl Tenure {
+    /// A lease just taken (or renewed) by a request sent at `asked`.
+    fn new(asked: std::time::Instant) -> Tenure {
+        Tenure(Arc::new(Mutex::new(TenureState {
+            sure_until: asked + lease() * 2 / 3,
+            lost: false,
+        })))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut TenureState) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn renewed(&self, asked: std::time::Instant) {
+        self.with(|t| t.sure_until = t.sure_until.max(asked + lease() * 2 / 3));
+    }
+
+    fn lose(&self) {
+        self.with(|t| t.lost = true);
+    }
+
+    fn lost(&self) -> bool {
+        self.with(|t| t.lost)
+    }
+
+    /// Whether this process may write without asking the server first.
+    fn sure(&self) -> bool {
+        self.with(|t| !t.lost && std::time::Instant::now() < t.sure_until)
+    }
+}
+
+/// Renews `holder`'s lease on a run, unless another process holds it (or it was
+/// given up): then the tenure is lost and the error says the run was taken over.
+async fn renew(
+    kv: &kv::Store,
+    run_id: &str,
+    holder: &str,
+    tenure: &Tenure,
+) -> Result<(), StoreError> {
+    let asked = std::time::Instant::now();
+    let renewed = update::<Header, _>(kv, &run_key(run_id), |h| {
+        let mut h = h.ok_or_else(|| StoreError::NotFound(run_id.to_string()))?;
+        if h.lease.as_ref().is_none_or(|l| l.holder != holder) {
+            return Err(StoreError::TakenOver(run_id.to_string()));
+        }
+        h.lease = Some(Lease {
+            holder: holder.to_string(),
+            until: lease_until(),
+        });
+        Ok(h)
+    })
+    .await;
+    match renewed {
+        Ok(_) => {
+            tenure.renewed(asked);
+            Ok(())
+        }
+        Err(e) => {
+            if matches!(e, StoreError::TakenOver(_)) {
+                tenure.lose();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Fails when another process holds the run's lease now (a write of this one
+/// met a newer record): the tenure is lost.
+async fn check_holder(
+    kv: &kv::Store,
+    run_id: &str,
+    holder: &str,
+    tenure: &Tenure,
+) -> Result<(), StoreError> {
+    let header = read::<Header>(kv, &run_key(run_id)).await?;
+    if header.is_none_or(|(h, _)| h.lease.is_none_or(|l| l.holder != holder)) {
+        tenure.lose();
+        return Err(StoreError::TakenOver(run_id.to_string()));
+    }
+    Ok(())
 }
 
 impl KvRunWriter {
-    fn new(store: KvStore, record: RunRecord) -> KvRunWriter {
+    /// The writer of a run whose lease this process took by a request sent at
+    /// `asked`.
+    fn new(store: KvStore, record: RunRecord, asked: std::time::Instant) -> KvRunWriter {
         let kv = store.inner.kv.clone();
         let holder = store.inner.holder.clone();
-        let key = run_key(&record.run_id);
+        let tenure = Tenure::new(asked);
+        let run_id = record.run_id.clone();
+        let renewing = tenure.clone();
         let renewal = store.inner.rt.spawn(async move {
             loop {
                 tokio::time::sleep(lease() / 3).await;
-                let _ = update::<Header, _>(&kv, &key, |h| {
-                    let mut h = h.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-                    h.lease = Some(Lease {
-                        holder: holder.clone(),
-                        until: lease_until(),
-                    });
-                    Ok(h)
-                })
-                .await;
+                if let Err(StoreError::TakenOver(_)) = renew(&kv, &run_id, &holder, &renewing).await
+                {
+                    return;
+                }
             }
         });
         let revisions = Arc::new(Mutex::new(vec![None; record.tasks.len()]));
@@ -972,6 +1223,7 @@ impl KvRunWriter {
             dirty_run: true,
             finished_logs: Vec::new(),
             renewal,
+            tenure,
         }
     }
 }
@@ -991,7 +1243,8 @@ impl RunWriter for KvRunWriter {
         match event {
             Event::TaskState { task, .. }
             | Event::AttemptStarted { task, .. }
-            | Event::AttemptPlaced { task, .. } => {
+            | Event::AttemptPlaced { task, .. }
+            | Event::DuplicateResult { task, .. } => {
                 self.dirty_tasks.push(*task);
             }
             Event::AttemptFinished { task, attempt, .. } => {
@@ -1042,13 +1295,22 @@ impl RunWriter for KvRunWriter {
         let holder = self.store.inner.holder.clone();
         let replicas = self.store.inner.replicas;
         let ended = record.state.is_terminal() && final_record;
+        let tenure = self.tenure.clone();
+        if tenure.lost() {
+            return Err(StoreError::TakenOver(run_id));
+        }
         self.store.call(async move {
+            // Not sure of the lease any more (not renewed for a while): ask first.
+            if !tenure.sure() {
+                renew(&kv, &run_id, &holder, &tenure).await?;
+            }
             // Task records: one writer (the lease holder); CAS all the same.
             let writes = futures_util::stream::iter(tasks.into_iter().map(|(i, t)| {
                 let (kv, js, client) = (kv.clone(), js.clone(), client.clone());
                 let key = task_key(&run_id, &t.id);
                 let revisions = revisions.clone();
                 let run_id = run_id.clone();
+                let (holder, tenure) = (holder.clone(), tenure.clone());
                 async move {
                     let known = revisions.lock().ok().and_then(|r| r[i]);
                     let t = stored(&js, &client, replicas, &run_id, &t).await?;
@@ -1059,6 +1321,9 @@ impl RunWriter for KvRunWriter {
                         Some(rev) => match kv.update(&key, bytes, rev).await {
                             Ok(r) => r,
                             Err(_) => {
+                                // Written by someone else since: a process that
+                                // took the run over is never overwritten.
+                                check_holder(&kv, &run_id, &holder, &tenure).await?;
                                 update::<StoredTask, _>(&kv, &key, |_| Ok(t.clone()))
                                     .await?
                                     .1
@@ -1082,13 +1347,11 @@ impl RunWriter for KvRunWriter {
             if let Some(run) = header {
                 update::<Header, _>(&kv, &run_key(&run_id), |h| {
                     let h = h.ok_or_else(|| StoreError::NotFound(run_id.clone()))?;
-                    if h.lease
-                        .as_ref()
-                        .is_some_and(|l| l.live() && l.holder != holder)
-                    {
+                    if h.lease.as_ref().is_none_or(|l| l.holder != holder) {
                         // Another process took the run over: stop rather than
                         // overwrite what it writes.
-                        return Err(StoreError::Locked(run_id.clone()));
+                        tenure.lose();
+                        return Err(StoreError::TakenOver(run_id.clone()));
                     }
                     let lease = if ended {
                         None
@@ -1143,5 +1406,11 @@ impl RunWriter for KvRunWriter {
         let dir = self.store.inner.cache.join(&self.record.run_id);
         std::fs::create_dir_all(&dir).map_err(|e| io("create", dir.display(), e))?;
         Ok(TaskLog::at(dir.join(format!("{task}.{attempt}.log"))))
+    }
+
+    fn release(&mut self) -> Result<(), StoreError> {
+        self.renewal.abort();
+        self.tenure.lose();
+        self.store.release_run(&self.record.run_id)
     }
 }

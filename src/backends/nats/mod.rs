@@ -442,19 +442,23 @@ fn op<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> NatsError + '_ {
 /// existing one with a configuration dag cannot work with is reported, never
 /// changed (one with another replica count is warned about, see [`Replicas`]).
 pub async fn ensure_layout(js: &jetstream::Context, replicas: Replicas) -> Result<(), NatsError> {
-    let queue = |name: &str, subjects: &str| stream::Config {
+    // Task messages are de-duplicated by id for as long as they may be queued,
+    // so that a driver taking a run over publishes again every attempt it did
+    // not see handed out, and only those never published go out (see
+    // `scheduler`); results need the default window only.
+    let queue = |name: &str, subjects: &str, window: Duration| stream::Config {
         name: name.into(),
         subjects: vec![subjects.into()],
         retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
         max_age: QUEUE_MAX_AGE,
-        duplicate_window: Duration::from_secs(120),
+        duplicate_window: window,
         num_replicas: replicas.count(),
         ..Default::default()
     };
     let wanted = [
-        queue(TASKS_STREAM, "dag.tasks.>"),
-        queue(RESULTS_STREAM, "dag.results.>"),
+        queue(TASKS_STREAM, "dag.tasks.>", QUEUE_MAX_AGE),
+        queue(RESULTS_STREAM, "dag.results.>", Duration::from_secs(120)),
         stream::Config {
             name: LOGS_STREAM.into(),
             subjects: vec!["dag.logs.>".into()],

@@ -62,6 +62,8 @@ struct Inner {
 /// What the runner keeps for one run: attempts waiting for their results.
 struct RunChannel {
     run_id: String,
+    /// The key every attempt's token is derived from (see [`attempt_token`]).
+    secret: String,
     js: jetstream::Context,
     replicas: Replicas,
     warn: Option<Warn>,
@@ -71,6 +73,13 @@ struct RunChannel {
     /// Queue (and docker) of every attempt published and not yet started.
     unstarted: Mutex<HashMap<(String, u32), (String, bool)>>,
     cancel_sent: AtomicBool,
+    /// The worker and delivery of the finished result taken for each attempt
+    /// this process saw end: another one for the same attempt is a duplicate
+    /// execution.
+    accepted: Mutex<HashMap<(String, u32), (String, u64)>>,
+    /// Where notes about attempts nobody waits for go (duplicates): the sink
+    /// of the run's latest attempt (each note names its own attempt).
+    notes: Mutex<Option<NoteSink>>,
     /// Refused and ignored results said so far, and those left unsaid since the
     /// last summary: anyone allowed to publish results could otherwise flood the
     /// submitter's output.
@@ -83,6 +92,10 @@ struct Refusals {
     unsaid: usize,
     summary: Instant,
 }
+
+/// Times a proven result of an attempt nobody waits for is handed back before it
+/// is taken as a late one (see [`RunChannel::unawaited`]).
+const UNAWAITED_REDELIVERIES: i64 = 5;
 
 /// Refused or ignored results said one by one for each run; past that, one summary
 /// line every [`REFUSAL_SUMMARY`] at most.
@@ -170,6 +183,7 @@ async fn start_run(
         )
         .await
         .map_err(|e| NatsError::Op(format!("cannot create consumer {name}: {e}")))?;
+    let secret = super::kv_store::run_secret(&inner.js, inner.replicas, run_id).await?;
     let mut control = inner
         .client
         .subscribe(format!("dag.control.{run_id}"))
@@ -177,12 +191,15 @@ async fn start_run(
         .map_err(|e| NatsError::Op(format!("cannot subscribe to control messages: {e}")))?;
     let channel = Arc::new(RunChannel {
         run_id: run_id.to_string(),
+        secret,
         js: inner.js.clone(),
         replicas: inner.replicas,
         warn: inner.warn.clone(),
         listeners: Mutex::new(Vec::new()),
         waiting: Mutex::new(HashMap::new()),
         unstarted: Mutex::new(HashMap::new()),
+        accepted: Mutex::new(HashMap::new()),
+        notes: Mutex::new(None),
         cancel_sent: AtomicBool::new(false),
         refusals: Mutex::new(Refusals {
             said: 0,
@@ -284,6 +301,16 @@ async fn handle_result(results: Arc<RunChannel>, msg: jetstream::Message) {
     }
 }
 
+/// The token of an attempt: an HMAC of the run, task and attempt under the run's
+/// secret, so that any process driving the run (the one that handed the attempt
+/// out, or one that took the run over since) can check the attempt's results,
+/// and nobody without the secret can make one. As long as a fresh token.
+pub fn attempt_token(secret: &str, run_id: &str, task: &str, attempt: u32) -> String {
+    let mut token = transport::proof(secret, format!("{run_id}\n{task}\n{attempt}").as_bytes());
+    token.truncate(transport::new_token().len());
+    token
+}
+
 /// The name of a run's result consumer.
 pub fn results_consumer(run_id: &str) -> String {
     format!("results-{run_id}")
@@ -336,21 +363,12 @@ impl RunChannel {
             ResultKind::Started => "started",
             ResultKind::Finished => "finished",
         };
-        let Some(token) = token else {
-            // A duplicate (a redelivered attempt that ran twice) or a result for an
-            // attempt nobody waits for: nothing to save. Its proof cannot be checked,
-            // so the object it names (if any) is left to the bucket's max age.
-            self.say_refusal(&format!(
-                "ignored a {kind} result for task {} (attempt {}) from worker {} on {}: no attempt of run {} waits for it (a second report of an attempt already recorded, or forged); it changes nothing",
-                result.task,
-                result.attempt,
-                result.worker,
-                wire::excerpt(&result.host),
-                self.run_id,
-            ));
-            let _ = msg.ack().await;
-            return;
-        };
+        let waited = token.is_some();
+        // An attempt nobody waits for here: its token is derived all the same,
+        // so that a late result of it can be checked (and counted) too.
+        let token = token.unwrap_or_else(|| {
+            attempt_token(&self.secret, &self.run_id, &result.task, result.attempt)
+        });
         let proof = transport::header(msg.headers.as_ref(), PROOF_HEADER);
         if !proof.is_some_and(|p| transport::verify(&token, payload, p)) {
             self.say_refusal(&format!(
@@ -368,6 +386,10 @@ impl RunChannel {
             // Never delete what an unproven message names: it may be the genuine
             // object of this or another attempt.
             let _ = msg.ack().await;
+            return;
+        }
+        if !waited {
+            self.unawaited(result, msg).await;
             return;
         }
         match result.kind {
@@ -421,19 +443,78 @@ impl RunChannel {
                 match done {
                     // Acknowledged by the engine once the result is saved.
                     Some(tx) => {
+                        if let Ok(mut a) = self.accepted.lock() {
+                            a.insert(key, (result.worker.clone(), result.delivery));
+                        }
                         if let Err((_, msg)) = tx.send((result, msg)) {
                             transport::discard(&self.js, msg.headers.as_ref()).await;
                             let _ = msg.ack().await;
                         }
                     }
                     // A second finished result of the same attempt: already taken.
-                    None => {
-                        transport::discard(&self.js, msg.headers.as_ref()).await;
-                        let _ = msg.ack().await;
-                    }
+                    None => self.late(result, msg).await,
                 }
             }
         }
+    }
+
+    /// A proven result of an attempt nobody waits for here. It may be the
+    /// result of an attempt a driver taking the run over is about to adopt
+    /// (its waiter comes within moments): it is handed back to come again in a
+    /// second, a few times; past that, it is a late report of an attempt that
+    /// ended (counted if it was another execution), or of one no driver waits
+    /// for.
+    async fn unawaited(&self, result: ResultMsg, msg: jetstream::Message) {
+        let delivered = msg.info().map_or(1, |i| i.delivered);
+        let taken = self
+            .accepted
+            .lock()
+            .is_ok_and(|a| a.contains_key(&(result.task.clone(), result.attempt)));
+        if !taken && delivered < UNAWAITED_REDELIVERIES {
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+            return;
+        }
+        match result.kind {
+            ResultKind::Started => {
+                let _ = msg.ack().await;
+            }
+            ResultKind::Finished => self.late(result, msg).await,
+        }
+    }
+
+    /// A proven finished result of an attempt whose result was taken already:
+    /// the same one delivered again changes nothing; another execution's is
+    /// noted as a duplicate (the engine counts it) and changes nothing else.
+    async fn late(&self, result: ResultMsg, msg: jetstream::Message) {
+        let key = (result.task.clone(), result.attempt);
+        let taken = self.accepted.lock().ok().and_then(|a| a.get(&key).cloned());
+        let same = taken
+            .as_ref()
+            .is_some_and(|(w, d)| *w == result.worker && *d == result.delivery);
+        if !same {
+            let notes = self.notes.lock().ok().and_then(|n| n.clone());
+            match notes {
+                Some(notes) => notes(Note::Duplicate {
+                    task: result.task.clone(),
+                    attempt: result.attempt,
+                    worker: result.worker.clone(),
+                    delivery: result.delivery,
+                    known: taken.is_some(),
+                }),
+                None => self.say_refusal(&format!(
+                    "ignored a late result for task {} (attempt {}) from worker {} on {}: run {} is not being driven here any more",
+                    result.task,
+                    result.attempt,
+                    result.worker,
+                    wire::excerpt(&result.host),
+                    self.run_id,
+                )),
+            }
+        }
+        transport::discard(&self.js, msg.headers.as_ref()).await;
+        let _ = msg.ack().await;
     }
 
     /// Tells every worker to stop this run's tasks (once).
@@ -591,6 +672,7 @@ async fn end_run(inner: &Inner, run_id: &str) {
         if let Ok(stream) = inner.js.get_stream(RESULTS_STREAM).await {
             let _ = stream.delete_consumer(&results_consumer(run_id)).await;
         }
+        super::kv_store::forget_run_secret(&inner.js, run_id).await;
     })
     .await;
 }
@@ -605,7 +687,15 @@ impl NatsRunner {
         let docker = matches!(task.kind, TaskKind::Docker(_));
         let key = (task.id.to_string(), ctx.attempt);
         let (tx, rx) = oneshot::channel();
-        let token = transport::new_token();
+        let token = attempt_token(&channel.secret, &ctx.run_id, &task.id, ctx.attempt);
+        if let Some(notes) = &ctx.notes
+            && let Ok(mut n) = channel.notes.lock()
+        {
+            *n = Some(notes.clone());
+        }
+        // An attempt handed out by the run's earlier driver and taken by a worker:
+        // its clock starts again now (this process cannot know when it began).
+        let taken_by = ctx.adopted.as_ref().and_then(|a| a.worker.clone());
         if let Ok(mut w) = channel.waiting.lock() {
             w.insert(
                 key.clone(),
@@ -613,7 +703,7 @@ impl NatsRunner {
                     token: token.clone(),
                     notes: ctx.notes.clone(),
                     done: Some(tx),
-                    picked: None,
+                    picked: taken_by.clone().map(|w| (Instant::now(), w)),
                 },
             );
         }
@@ -668,7 +758,9 @@ impl NatsRunner {
         let (outcome, log_bytes) = match published {
             Err(outcome) => (outcome, 0),
             Ok(sent) => {
-                if let Ok(mut u) = channel.unstarted.lock() {
+                if taken_by.is_none()
+                    && let Ok(mut u) = channel.unstarted.lock()
+                {
                     u.insert(key.clone(), (task.queue.clone(), docker));
                 }
                 self.wait(&channel, &ctx, rx, sent.sequence).await

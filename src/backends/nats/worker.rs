@@ -844,6 +844,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         unrunnable: None,
         notes: None,
         secret_params: task_msg.secret_params.clone().into(),
+        adopted: None,
     };
     let subject = format!(
         "dag.logs.{}.{}.{}",

@@ -162,7 +162,7 @@ pub fn fingerprint(record: &RunRecord) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (record.state.as_str(), record.seq, record.tasks.len()).hash(&mut h);
     for t in &record.tasks {
-        (t.state as u8, t.attempts.len()).hash(&mut h);
+        (t.state as u8, t.attempts.len(), t.duplicates).hash(&mut h);
         if let Some(a) = t.attempts.last() {
             (a.ended_at.map(|e| e.0), a.placed_ms).hash(&mut h);
         }
@@ -274,6 +274,14 @@ pub async fn task_panel(
     out.push_str("</tbody></table>\n");
     if t.attempts.is_empty() {
         out.push_str("<p class=\"note\">No attempt yet.</p>\n");
+    }
+    if t.duplicates > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\" id=\"duplicates\">{} duplicate execution{} fenced: a worker cut off while another ran the attempt reported it late; the result recorded is the first one.</p>",
+            t.duplicates,
+            if t.duplicates == 1 { "" } else { "s" }
+        );
     }
     if !t.outputs.is_empty() {
         out.push_str("<h3>Outputs</h3>\n<table class=\"outputs\"><tbody>\n");

@@ -113,28 +113,65 @@ impl Driver {
         Ok(())
     }
 
-    /// Records that a worker picked up `attempt` of `task`, if that attempt is the
-    /// one running (a late note about an earlier attempt is dropped).
-    pub fn placed(&mut self, task: usize, attempt: u32, note: Note) -> Result<(), ExecError> {
-        let t = &self.record.tasks[task];
-        let current = t.state == TaskState::Running
-            && t.attempts.last().is_some_and(|a| a.attempt == attempt);
-        if !current {
-            return Ok(());
+    /// Records what a runner noted about `attempt` of `task`: that a worker picked
+    /// it up, if that attempt is the one running (a late note about an earlier
+    /// attempt is dropped); or a duplicate execution of an attempt (of any task:
+    /// the note names it) whose result is recorded.
+    pub fn note(&mut self, task: usize, attempt: u32, note: Note) -> Result<(), ExecError> {
+        match note {
+            Note::Placed {
+                host,
+                worker,
+                delivery,
+            } => {
+                let t = &self.record.tasks[task];
+                let current = t.state == TaskState::Running
+                    && t.attempts.last().is_some_and(|a| a.attempt == attempt);
+                if !current {
+                    return Ok(());
+                }
+                self.emit(Event::AttemptPlaced {
+                    task,
+                    attempt,
+                    at: Timestamp::now(),
+                    host,
+                    worker,
+                    delivery,
+                })
+            }
+            Note::Duplicate {
+                task,
+                attempt,
+                worker,
+                delivery,
+                known,
+            } => {
+                let Some(index) = self.dag.index_of(&task) else {
+                    return Ok(());
+                };
+                let Some(a) = self.record.tasks[index]
+                    .attempts
+                    .iter()
+                    .find(|a| a.attempt == attempt && a.ended_at.is_some())
+                else {
+                    return Ok(());
+                };
+                // The very result recorded, delivered again (its acknowledgement
+                // was lost): not another execution.
+                let recorded = a.worker.as_deref() == Some(worker.as_str())
+                    && u64::from(a.deliveries.max(1)) == delivery.max(1);
+                if !known && recorded {
+                    return Ok(());
+                }
+                self.emit(Event::DuplicateResult {
+                    task: index,
+                    attempt,
+                    at: Timestamp::now(),
+                    worker,
+                    delivery,
+                })
+            }
         }
-        let Note::Placed {
-            host,
-            worker,
-            delivery,
-        } = note;
-        self.emit(Event::AttemptPlaced {
-            task,
-            attempt,
-            at: Timestamp::now(),
-            host,
-            worker,
-            delivery,
-        })
     }
 
     pub fn start(&mut self) -> Result<(), ExecError> {
@@ -254,6 +291,40 @@ impl Driver {
         stop: &StopSignal,
     ) -> Result<TaskContext, ExecError> {
         let attempt = self.attempt_started(task)?;
+        self.attempt_context(task, attempt, stop, None)
+    }
+
+    /// The context of `task`'s open attempt, which an earlier driver of the run
+    /// handed out (the run was taken over): the runner waits for its result.
+    /// None when the task has no open attempt.
+    pub fn adopt_attempt(
+        &mut self,
+        task: usize,
+        stop: &StopSignal,
+    ) -> Result<Option<TaskContext>, ExecError> {
+        let Some(open) = self.record.tasks[task]
+            .attempts
+            .last()
+            .filter(|a| a.ended_at.is_none())
+        else {
+            return Ok(None);
+        };
+        let attempt = open.attempt;
+        let adopted = crate::engine::runner::Adopted {
+            worker: open.worker.as_ref().map(|w| w.to_string()),
+        };
+        self.attempt_context(task, attempt, stop, Some(adopted))
+            .map(Some)
+    }
+
+    /// Prepares the context of `attempt` of `task`.
+    fn attempt_context(
+        &mut self,
+        task: usize,
+        attempt: u32,
+        stop: &StopSignal,
+        adopted: Option<crate::engine::runner::Adopted>,
+    ) -> Result<TaskContext, ExecError> {
         let (resolved, mut unrunnable) = match self.resolve_outputs(task) {
             Ok(resolved) => (resolved, None),
             Err(e) => (None, Some(e)),
@@ -328,6 +399,7 @@ impl Driver {
                 }) as NoteSink
             }),
             secret_params: self.secret_params.clone(),
+            adopted,
         })
     }
 

@@ -124,6 +124,50 @@ impl Local {
         Ok(())
     }
 
+    /// Picks up where the driver that is gone left off: its queued tasks are
+    /// ready again, those waiting for a retry wait out the rest of their delay,
+    /// and its running attempts are adopted (their contexts are returned, to be
+    /// awaited as if started here).
+    fn take_over(
+        &mut self,
+        d: &mut Driver,
+        stop: &crate::engine::runner::StopSignal,
+    ) -> Result<Vec<(usize, crate::engine::runner::TaskContext)>, ExecError> {
+        let mut adopted = Vec::new();
+        for task in 0..d.dag.len() {
+            match d.state(task) {
+                TaskState::Queued => {
+                    self.ready
+                        .push(ReadyKey::new(d.dag.task(task).priority, task));
+                }
+                TaskState::UpForRetry => {
+                    let t = &d.record.tasks[task];
+                    let left = t.attempts.last().and_then(|a| {
+                        let wait = crate::engine::retry::delay(
+                            &d.dag.task(task).retry,
+                            a.attempt,
+                            fastrand::f64(),
+                        );
+                        let since = a.ended_at?.until(crate::engine::time::Timestamp::now());
+                        wait.checked_sub(since)
+                    });
+                    let at = far_add(Instant::now(), left.unwrap_or_default());
+                    self.waiting.push(Reverse((at, task)));
+                }
+                TaskState::Running => {
+                    if let Some(ctx) = d.adopt_attempt(task, stop)? {
+                        if let Some(l) = self.limit_of(task) {
+                            self.limits[l].running += 1;
+                        }
+                        adopted.push((task, ctx));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(adopted)
+    }
+
     /// Counts every task's ended upstream tasks afresh and decides every pending
     /// task: at the start (a retried run has tasks done already) and whenever the
     /// graph changed.
@@ -185,6 +229,7 @@ pub(super) async fn run(
     mut d: Driver,
     runners: &Runners,
     stop: StopSignal,
+    start: super::Start,
 ) -> Result<RunRecord, ExecError> {
     d.start()?;
     let parallel = d.options.parallel.max(1);
@@ -195,12 +240,23 @@ pub(super) async fn run(
         limited: Vec::new(),
         limits: Vec::new(),
     };
-    l.recount(&mut d)?;
-    let mut running: JoinSet<Outcome> = JoinSet::new();
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     d.notes = Some(notes_tx);
+    // A run taken over: what its earlier driver left queued, waiting or
+    // running is picked up first (counting decides only pending tasks).
+    let adopted = match start {
+        super::Start::TakenOver => l.take_over(&mut d, &stop)?,
+        super::Start::Fresh => Vec::new(),
+    };
+    l.recount(&mut d)?;
+    let mut running: JoinSet<Outcome> = JoinSet::new();
     let mut attempts: Map<tokio::task::Id, (usize, u32)> = Map::default();
     let log_faults = d.log_faults.clone();
+    for (task, ctx) in adopted {
+        let attempt = ctx.attempt;
+        let handle = running.spawn(run_attempt(runners, ctx));
+        attempts.insert(handle.id(), (task, attempt));
+    }
 
     loop {
         if d.halt.is_none() && stop.graceful.is_cancelled() {
@@ -262,7 +318,7 @@ pub(super) async fn run(
                     // worker: drained after each completion is seen, since one taken
                     // here may have ended after the last drain.
                     while let Ok((task, attempt, note)) = notes.try_recv() {
-                        d.placed(task, attempt, note)?;
+                        d.note(task, attempt, note)?;
                     }
                     let (id, outcome) = match result {
                         Ok((id, outcome)) => (id, outcome),
@@ -280,7 +336,7 @@ pub(super) async fn run(
                 }
             }
             Some((task, attempt, note)) = notes.recv() => {
-                d.placed(task, attempt, note)?;
+                d.note(task, attempt, note)?;
             }
             _ = tokio::time::sleep_until(next_retry.unwrap_or_else(Instant::now)), if next_retry.is_some() && d.halt.is_none() => {
                 let now = Instant::now();

@@ -25,6 +25,39 @@ pub enum ExecutorKind {
     Local,
 }
 
+/// How the driving of a run begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// A new run, or one `dag retry` reset: every task left to do is pending.
+    Fresh,
+    /// A run taken over from a driver that is gone (always with the local
+    /// executor): its queued tasks are queued again, those waiting for a retry
+    /// wait out the rest of their delay, and its running attempts are adopted (see
+    /// [`super::runner::TaskContext::adopted`]).
+    TakenOver,
+}
+
+/// A run to drive: its record, where its events go, and how its driving begins.
+pub struct Run {
+    /// The run's record as it stands.
+    pub record: RunRecord,
+    /// Where its events are written.
+    pub writer: Box<dyn RunWriter>,
+    /// How the driving begins.
+    pub start: Start,
+}
+
+impl Run {
+    /// A new run, or one `dag retry` reset.
+    pub fn fresh(record: RunRecord, writer: Box<dyn RunWriter>) -> Run {
+        Run {
+            record,
+            writer,
+            start: Start::Fresh,
+        }
+    }
+}
+
 /// Settings of one run.
 #[derive(Clone)]
 pub struct ExecOptions {
@@ -99,13 +132,17 @@ pub async fn preflight(dag: &Dag, runners: &Runners) -> Result<(), ExecError> {
 /// Drives `record` (a fresh run of `dag`) to its end and returns the final record.
 pub async fn execute(
     dag: Arc<Dag>,
-    record: RunRecord,
-    writer: Box<dyn RunWriter>,
+    run: Run,
     runners: &Runners,
     observer: Arc<dyn Observer>,
     options: &ExecOptions,
     stop: StopSignal,
 ) -> Result<RunRecord, ExecError> {
+    let Run {
+        record,
+        writer,
+        start,
+    } = run;
     for task in &dag.spec.tasks {
         let t = task.kind.type_name();
         if runners.get(t).is_none() {
@@ -141,15 +178,22 @@ pub async fn execute(
         })
     });
     driver.timeout = dag.spec.timeout;
-    let ended = match options.executor {
-        ExecutorKind::Sequential => sequential::run(driver, runners, stop).await,
-        ExecutorKind::Local => local::run(driver, runners, stop).await,
+    let ended = match (options.executor, start) {
+        (ExecutorKind::Sequential, Start::Fresh) => sequential::run(driver, runners, stop).await,
+        (ExecutorKind::Local, _) | (_, Start::TakenOver) => {
+            local::run(driver, runners, stop, start).await
+        }
     };
     if let Some(timer) = timer {
         timer.abort();
     }
-    for runner in used {
-        runner.run_ended(&run_id).await;
+    // Only a run driven to its end releases what runners keep for it: one that
+    // stopped on an error (its store lost, or another process took it over) may
+    // be driven on elsewhere, with the same result consumer.
+    if ended.as_ref().is_ok_and(|r| r.state.is_terminal()) {
+        for runner in used {
+            runner.run_ended(&run_id).await;
+        }
     }
     ended
 }

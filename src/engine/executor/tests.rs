@@ -103,8 +103,7 @@ fn run_yaml(
     let record = rt
         .block_on(execute(
             dag,
-            record,
-            Box::new(NullWriter(tempfile::tempdir().unwrap())),
+            super::Run::fresh(record, Box::new(NullWriter(tempfile::tempdir().unwrap()))),
             &runners,
             starts.clone(),
             &options,
@@ -327,8 +326,7 @@ fn an_unwritable_task_log_stops_the_run_with_a_store_error() {
                 Duration::from_secs(30),
                 execute(
                     dag,
-                    record,
-                    Box::new(UnwritableLogs),
+                    super::Run::fresh(record, Box::new(UnwritableLogs)),
                     &runners,
                     Arc::new(Starts::default()),
                     &options,
