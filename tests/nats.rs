@@ -1472,3 +1472,32 @@ fn a_full_disk_under_a_worker_s_task_log_hands_the_task_back() {
     assert_eq!(task_state(&doc, "loud"), "success", "{doc}");
     assert_eq!(task(&doc, "loud")["worker"], "w-ok", "{doc}");
 }
+
+/// Issue 17, part 5: workers take ready tasks by priority across the queue. With
+/// one 1-slot worker, a priority-100 task that becomes ready while four
+/// lower-priority tasks are ready runs after at most one of them (the one
+/// message the scheduler lets wait in the queue), not after all four.
+#[test]
+fn a_high_priority_task_overtakes_queued_lower_priority_ones() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _w = env.worker(&nats, "solo", &["--workers", "1"]);
+    let order = env.path().join("order");
+    let o = order.display();
+    env.write(
+        "prio.yaml",
+        format!(
+            "name: prio\ntasks:\n  first: {{command: 'echo first >> {o}; sleep 1'}}\n  l1: {{command: 'echo l1 >> {o}; sleep 0.5'}}\n  l2: {{command: 'echo l2 >> {o}; sleep 0.5'}}\n  l3: {{command: 'echo l3 >> {o}; sleep 0.5'}}\n  l4: {{command: 'echo l4 >> {o}; sleep 0.5'}}\n  urgent: {{command: 'echo urgent >> {o}', priority: 100, depends_on: [first]}}\n"
+        ),
+    );
+    let (code, _, stderr) = env.run_distributed(&nats, "prio.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let ran = std::fs::read_to_string(&order).unwrap();
+    let ran: Vec<&str> = ran.lines().collect();
+    assert_eq!(ran.len(), 6, "{ran:?}");
+    let urgent = ran.iter().position(|t| *t == "urgent").unwrap();
+    assert!(
+        urgent <= 2,
+        "urgent waited behind lower-priority tasks: {ran:?}"
+    );
+}

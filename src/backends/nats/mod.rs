@@ -12,6 +12,7 @@
 //! | logs | stream `DAG_LOGS`, subjects `dag.logs.<run>.<task>.<attempt>` |
 //! | cancel | `dag.control.<run>` |
 
+pub mod gate;
 pub mod kv_store;
 pub mod scheduler;
 pub mod transport;

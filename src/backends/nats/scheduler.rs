@@ -22,6 +22,7 @@ use async_nats::jetstream::{self, AckKind, consumer};
 use futures_util::StreamExt;
 use tokio::sync::{OnceCell, oneshot};
 
+use super::gate::{Gate, Pass};
 use super::transport::{self, PROOF_HEADER, SendError, Sent, TOKEN_HEADER};
 use super::wire::{
     self, ControlAction, ControlMsg, Heartbeat, PROTOCOL, ResultKind, ResultMsg, TaskMsg,
@@ -29,6 +30,7 @@ use super::wire::{
 use super::{
     NatsError, RESULTS_STREAM, Replicas, TASKS_STREAM, Timing, eprintln_safe, task_subject,
 };
+use crate::engine::graph::ReadyKey;
 use crate::engine::runner::{
     Acker, BoxFuture, Note, NoteSink, Outcome, Status, StopSignal, TaskContext, TaskLog, TaskRunner,
 };
@@ -57,6 +59,9 @@ struct Inner {
     runs: Mutex<HashMap<String, Arc<OnceCell<Arc<RunChannel>>>>>,
     /// Queue consumers this scheduler made sure of (created, or checked).
     consumers: tokio::sync::Mutex<std::collections::HashSet<(String, bool)>>,
+    /// Per queue (and docker or not): the task messages let wait for a worker,
+    /// and the tasks held back by priority (see [`super::gate`]).
+    gates: tokio::sync::Mutex<HashMap<(String, bool), Arc<Gate>>>,
 }
 
 /// What the runner keeps for one run: attempts waiting for their results.
@@ -110,6 +115,9 @@ struct Waiter {
     /// When the last proven "started" result came, and from which worker: the
     /// attempt's deadline counts from there (a redelivery restarts it).
     picked: Option<(Instant, String)>,
+    /// The attempt's place among the messages waiting in its queue, given back
+    /// once a worker took it.
+    pass: Option<Pass>,
 }
 
 impl NatsRunner {
@@ -131,6 +139,7 @@ impl NatsRunner {
                 warn,
                 runs: Mutex::new(HashMap::new()),
                 consumers: Default::default(),
+                gates: Default::default(),
             }),
         }
     }
@@ -397,11 +406,15 @@ impl RunChannel {
                 if let Ok(mut u) = self.unstarted.lock() {
                     u.remove(&key);
                 }
-                if let Ok(mut w) = self.waiting.lock()
-                    && let Some(w) = w.get_mut(&key)
-                {
-                    w.picked = Some((Instant::now(), result.worker.clone()));
-                }
+                // Taken: the next held task of its queue may be published.
+                let pass = match self.waiting.lock() {
+                    Ok(mut w) => w.get_mut(&key).and_then(|w| {
+                        w.picked = Some((Instant::now(), result.worker.clone()));
+                        w.pass.take()
+                    }),
+                    Err(_) => None,
+                };
+                drop(pass);
                 let notes = self
                     .waiting
                     .lock()
@@ -578,6 +591,22 @@ async fn watch_queues(inner: Arc<Inner>, channel: Arc<RunChannel>, warn: Warn) {
     }
 }
 
+/// The slots of the live workers that serve `queue` (docker tasks: only those
+/// started with `--docker`).
+async fn serving_slots(
+    js: &jetstream::Context,
+    timing: &Timing,
+    queue: &str,
+    docker: bool,
+) -> usize {
+    live_workers(js, timing)
+        .await
+        .iter()
+        .filter(|w| w.queues.iter().any(|q| q == queue) && (w.docker || !docker))
+        .map(|w| w.slots)
+        .sum()
+}
+
 /// Workers whose heartbeat is recent and believable.
 pub async fn live_workers(js: &jetstream::Context, timing: &Timing) -> Vec<Heartbeat> {
     all_workers(js)
@@ -686,6 +715,20 @@ impl NatsRunner {
         let task = ctx.task().clone();
         let docker = matches!(task.kind, TaskKind::Docker(_));
         let key = (task.id.to_string(), ctx.attempt);
+        // Held back while its queue has enough messages waiting, and let through
+        // by priority (an adopted attempt was handed out already).
+        let pass = match ctx.adopted {
+            Some(_) => None,
+            None => {
+                let gate = self.gate(&task.queue, docker).await;
+                tokio::select! {
+                    pass = gate.enter(ReadyKey::new(task.priority, ctx.index)) => Some(pass),
+                    _ = ctx.stop.graceful.cancelled() => {
+                        return Outcome::cancelled("cancelled before a worker took it");
+                    }
+                }
+            }
+        };
         let (tx, rx) = oneshot::channel();
         let token = attempt_token(&channel.secret, &ctx.run_id, &task.id, ctx.attempt);
         if let Some(notes) = &ctx.notes
@@ -704,6 +747,7 @@ impl NatsRunner {
                     notes: ctx.notes.clone(),
                     done: Some(tx),
                     picked: taken_by.clone().map(|w| (Instant::now(), w)),
+                    pass,
                 },
             );
         }
@@ -981,6 +1025,42 @@ impl NatsRunner {
         super::create_queue_consumer(&self.inner.js, queue, docker, &self.inner.timing).await?;
         done.insert(key);
         Ok(())
+    }
+
+    /// The gate of a queue, made on first use with the live workers' slots for
+    /// it, then kept up to date with their heartbeats.
+    async fn gate(&self, queue: &str, docker: bool) -> Arc<Gate> {
+        let mut gates = self.inner.gates.lock().await;
+        let key = (queue.to_string(), docker);
+        if let Some(gate) = gates.get(&key) {
+            return gate.clone();
+        }
+        let gate =
+            Gate::new(serving_slots(&self.inner.js, &self.inner.timing, queue, docker).await);
+        gates.insert(key, gate.clone());
+        let (inner, queue, weak) = (
+            Arc::downgrade(&self.inner),
+            queue.to_string(),
+            Arc::downgrade(&gate),
+        );
+        tokio::spawn(async move {
+            loop {
+                let Some(timing) = inner.upgrade().map(|i| i.timing) else {
+                    return;
+                };
+                tokio::time::sleep(
+                    timing
+                        .heartbeat
+                        .clamp(Duration::from_millis(500), Duration::from_secs(5)),
+                )
+                .await;
+                let (Some(inner), Some(gate)) = (inner.upgrade(), weak.upgrade()) else {
+                    return;
+                };
+                gate.set_limit(serving_slots(&inner.js, &inner.timing, &queue, docker).await);
+            }
+        });
+        gate
     }
 
     /// Takes a task message out of the queue (best effort: the server may be away).
