@@ -450,6 +450,13 @@ pub trait TaskRunner: Send + Sync {
     fn run_ended(&self, _run_id: &str) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
+
+    /// Called when this process stops driving a run that has not ended (it
+    /// stopped on an error, or another process took it over): stop listening
+    /// for it, keeping what another driver of the run needs.
+    fn run_left(&self, _run_id: &str) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// The runners available to a run, by task type (`bash`, `http`, `docker`, `fn`).

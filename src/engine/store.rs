@@ -161,6 +161,14 @@ pub trait RunWriter: Send {
     /// The log of one attempt, for the task's output.
     fn task_log(&mut self, task: &str, attempt: u32) -> Result<super::runner::TaskLog, StoreError>;
 
+    /// Fails when this process may no longer drive the run (another took it
+    /// over): checked before each attempt is handed out, so that a driver that
+    /// was cut off hands out nothing more. A store where only the creating
+    /// process drives a run has nothing to check.
+    fn check_driving(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Gives the run up: another process may drive it at once (a submitted run
     /// handed to the schedulers, or a scheduler stopping). Nothing more is
     /// written through this writer. A store where only the creating process

@@ -1408,6 +1408,20 @@ impl RunWriter for KvRunWriter {
         Ok(TaskLog::at(dir.join(format!("{task}.{attempt}.log"))))
     }
 
+    fn check_driving(&mut self) -> Result<(), StoreError> {
+        if self.tenure.lost() {
+            return Err(StoreError::TakenOver(self.record.run_id.clone()));
+        }
+        if self.tenure.sure() {
+            return Ok(());
+        }
+        let kv = self.store.inner.kv.clone();
+        let holder = self.store.inner.holder.clone();
+        let (run_id, tenure) = (self.record.run_id.clone(), self.tenure.clone());
+        self.store
+            .call(async move { renew(&kv, &run_id, &holder, &tenure).await })
+    }
+
     fn release(&mut self) -> Result<(), StoreError> {
         self.renewal.abort();
         self.tenure.lose();

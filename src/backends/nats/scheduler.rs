@@ -681,12 +681,16 @@ impl TaskRunner for NatsRunner {
         let (inner, run_id) = (self.inner.clone(), run_id.to_string());
         Box::pin(async move { end_run(&inner, &run_id).await })
     }
+
+    fn run_left(&self, run_id: &str) -> BoxFuture<'static, ()> {
+        let (inner, run_id) = (self.inner.clone(), run_id.to_string());
+        Box::pin(async move { stop_listening(&inner, &run_id) })
+    }
 }
 
-/// Stops listening for a run and deletes its result consumer: the run's results are
-/// all saved. A result still on its way stays in the stream (a retried run's new
-/// consumer reads it) until the stream's max age.
-async fn end_run(inner: &Inner, run_id: &str) {
+/// Stops this process's listening for a run: results left unacknowledged come
+/// again to whoever drives the run next.
+fn stop_listening(inner: &Inner, run_id: &str) {
     let cell = inner.runs.lock().ok().and_then(|mut r| r.remove(run_id));
     if let Some(channel) = cell.and_then(|c| c.get().cloned())
         && let Ok(mut listeners) = channel.listeners.lock()
@@ -695,6 +699,13 @@ async fn end_run(inner: &Inner, run_id: &str) {
             l.abort();
         }
     }
+}
+
+/// Stops listening for a run and deletes its result consumer: the run's results are
+/// all saved. A result still on its way stays in the stream (a retried run's new
+/// consumer reads it) until the stream's max age.
+async fn end_run(inner: &Inner, run_id: &str) {
+    stop_listening(inner, run_id);
     // Also when this process never listened (a `dag retry` of a killed run with
     // nothing left to hand out): the consumer the killed process made goes too.
     let _ = tokio::time::timeout(STEP, async {

@@ -274,6 +274,8 @@ impl Driver {
 
     /// Records that the next attempt of `task` started, and gives its number.
     fn attempt_started(&mut self, task: usize) -> Result<u32, ExecError> {
+        // A driver whose run another process took over hands out nothing more.
+        self.writer.check_driving()?;
         let attempt = self.record.tasks[task].attempts.len() as u32 + 1;
         self.emit(Event::AttemptStarted {
             task,

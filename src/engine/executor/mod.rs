@@ -190,9 +190,12 @@ pub async fn execute(
     // Only a run driven to its end releases what runners keep for it: one that
     // stopped on an error (its store lost, or another process took it over) may
     // be driven on elsewhere, with the same result consumer.
-    if ended.as_ref().is_ok_and(|r| r.state.is_terminal()) {
-        for runner in used {
+    let over = ended.as_ref().is_ok_and(|r| r.state.is_terminal());
+    for runner in used {
+        if over {
             runner.run_ended(&run_id).await;
+        } else {
+            runner.run_left(&run_id).await;
         }
     }
     ended

@@ -368,3 +368,137 @@ fn a_list_read_at_run_time_expands_alike_in_both_executors() {
         assert_eq!(r.state, RunState::Failed);
     }
 }
+
+/// The fencing rules for a second result of an attempt whose result is recorded:
+/// the very result delivered again is no duplicate; another execution's is, and
+/// one the runner knows to be another is counted whatever the record holds; a
+/// note naming no recorded attempt changes nothing.
+#[test]
+fn duplicate_results_are_counted_by_the_fencing_rules() {
+    use crate::engine::record::Attempt;
+    use crate::engine::runner::Note;
+    let dag = Arc::new(
+        load_str(
+            "t.yaml",
+            "name: t\ntasks:\n  a: {command: ok}\n  b: {command: ok}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap(),
+    );
+    let mut record = RunRecord::new("r".into(), &dag, "t.yaml".into());
+    let mut done = Attempt::succeeded(1_000, 2_000);
+    done.worker = Some("w1".into());
+    done.deliveries = 2;
+    record.tasks[0].state = TaskState::Success;
+    record.tasks[0].attempts = vec![done].into_iter().collect();
+    let mut open = Attempt::succeeded(1_000, 2_000);
+    (open.ended_at, open.outcome) = (None, None);
+    record.tasks[1].state = TaskState::Running;
+    record.tasks[1].attempts = vec![open].into_iter().collect();
+    let mut d = driver::Driver::new(
+        dag,
+        record,
+        Box::new(NullWriter(tempfile::tempdir().unwrap())),
+        Arc::new(Starts::default()),
+        ExecOptions::default(),
+    );
+    let dup =
+        |task: &str, attempt: u32, worker: &str, delivery: u64, known: bool| Note::Duplicate {
+            task: task.into(),
+            attempt,
+            worker: worker.into(),
+            delivery,
+            known,
+        };
+    let count = |d: &driver::Driver| (d.record.tasks[0].duplicates, d.record.tasks[1].duplicates);
+    d.note(0, 1, dup("a", 1, "w1", 2, false)).unwrap();
+    assert_eq!(count(&d), (0, 0), "the recorded result again");
+    d.note(0, 1, dup("a", 1, "w0", 1, false)).unwrap();
+    assert_eq!(count(&d), (1, 0), "a cut-off worker's run");
+    d.note(0, 1, dup("a", 1, "w1", 2, true)).unwrap();
+    assert_eq!(count(&d), (2, 0), "known to the runner as another");
+    // The note names its own attempt, whichever attempt's sink carried it.
+    d.note(1, 1, dup("a", 1, "w9", 1, false)).unwrap();
+    assert_eq!(count(&d), (3, 0));
+    for (task, attempt) in [("nope", 1), ("a", 7), ("b", 1)] {
+        d.note(0, 1, dup(task, attempt, "w9", 1, false)).unwrap();
+    }
+    assert_eq!(count(&d), (3, 0), "no recorded attempt: nothing counted");
+    assert_eq!(d.record.duplicates(), 3);
+}
+
+/// A run taken over: ended tasks stay ended, the running attempt is adopted (its
+/// runner is told, and no new attempt is made), queued and up-for-retry tasks
+/// run, and what waited for them follows.
+#[test]
+fn a_taken_over_run_adopts_its_running_attempt_and_runs_the_rest() {
+    use crate::engine::record::Attempt;
+    struct Adopting(Mutex<Vec<(String, u32, bool)>>);
+    impl TaskRunner for Adopting {
+        fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
+            self.0.lock().unwrap().push((
+                ctx.task().id.to_string(),
+                ctx.attempt,
+                ctx.adopted.is_some(),
+            ));
+            Box::pin(async { Outcome::success(Some(0)) })
+        }
+    }
+    let dag = Arc::new(
+        load_str(
+            "t.yaml",
+            "name: t\ntasks:\n  done: {command: ok}\n  running: {command: ok}\n  queued: {command: ok}\n  retrying: {command: ok, retries: 1, retry_delay: 1s}\n  after: {command: ok, depends_on: [running, queued]}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap(),
+    );
+    let mut record = RunRecord::new("r".into(), &dag, "t.yaml".into());
+    record.state = RunState::Running;
+    let ended = Attempt::succeeded(1_000, 2_000);
+    record.tasks[0].state = TaskState::Success;
+    record.tasks[0].attempts = vec![ended.clone()].into_iter().collect();
+    let mut open = ended.clone();
+    (open.ended_at, open.outcome) = (None, None);
+    open.worker = Some("w1".into());
+    record.tasks[1].state = TaskState::Running;
+    record.tasks[1].attempts = vec![open].into_iter().collect();
+    record.tasks[2].state = TaskState::Queued;
+    let mut failed = ended;
+    failed.outcome = Some(TaskState::UpForRetry);
+    record.tasks[3].state = TaskState::UpForRetry;
+    record.tasks[3].attempts = vec![failed].into_iter().collect();
+    let runner = Arc::new(Adopting(Mutex::default()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = Run {
+        record,
+        writer: Box::new(NullWriter(tempfile::tempdir().unwrap())),
+        start: Start::TakenOver,
+    };
+    let record = rt
+        .block_on(execute(
+            dag,
+            run,
+            &Runners::new().with("bash", runner.clone()),
+            Arc::new(Starts::default()),
+            &ExecOptions::default(),
+            StopSignal::new(),
+        ))
+        .unwrap();
+    assert_eq!(record.state, RunState::Success);
+    let mut ran = runner.0.lock().unwrap().clone();
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            ("after".to_string(), 1, false),
+            ("queued".to_string(), 1, false),
+            ("retrying".to_string(), 2, false),
+            ("running".to_string(), 1, true),
+        ]
+    );
+    let attempts: Vec<usize> = record.tasks.iter().map(|t| t.attempts.len()).collect();
+    assert_eq!(attempts, [1, 1, 1, 2, 1]);
+}
