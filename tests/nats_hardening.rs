@@ -697,6 +697,42 @@ fn ctrl_c_stops_a_distributed_run_whose_server_is_gone() {
     );
 }
 
+/// With its state in NATS too, a run whose server is gone ends soon after Ctrl-C,
+/// saying that its last changes could not be saved (it used to wait out one
+/// request time-out after another, 20 s).
+#[test]
+fn ctrl_c_ends_a_run_whose_state_server_is_gone_saying_so() {
+    let Some(mut nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "h.yaml",
+        "name: away\ntasks:\n  a: { command: 'true', queue: nobody }\n",
+    );
+    let run = env.spawn_distributed(&nats, "h.yaml", &["--state", "nats"]);
+    let _guard = KillOnPanic(run.id());
+    let url = nats.url();
+    assert!(wait_for(Duration::from_secs(15), || {
+        let s = env.run(&[
+            "status", "--state", "nats", "--nats", &url, "--output", "json",
+        ]);
+        s.code == 0 && crate::common::task_state(&s.json(), "a") == "running"
+    }));
+    nats.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    kill(run.id(), "INT");
+    let out = output_within(run, Duration::from_secs(15));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the NATS server has been unreachable for 5s: the run's last changes are not saved"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_task_message_taken_by_a_consumer_that_never_reports_fails_its_attempt() {
     let Some(nats) = NatsServer::start() else {

@@ -693,6 +693,24 @@ where
     }
 }
 
+/// How long a write waits for a lost connection to the server to come back
+/// before it fails: a restarted server is back within it.
+const UNREACHABLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the client is connected, or connects again within `patience`.
+async fn reachable(client: &async_nats::Client, patience: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if client.connection_state() == async_nats::connection::State::Connected {
+            return true;
+        }
+        if start.elapsed() >= patience {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A value and its revision.
 pub async fn read<T: for<'de> Deserialize<'de>>(
     kv: &kv::Store,
@@ -1300,6 +1318,18 @@ impl RunWriter for KvRunWriter {
             return Err(StoreError::TakenOver(run_id));
         }
         self.store.call(async move {
+            // A server that is gone would make every request below wait out its
+            // time-out in turn (a run stopped with Ctrl-C took 20 s to end).
+            if !reachable(&client, UNREACHABLE).await {
+                return Err(io(
+                    "write",
+                    &run_id,
+                    format!(
+                        "the NATS server has been unreachable for {}s: the run's last changes are not saved (its lease lapses and it shows as interrupted; `dag retry {run_id}` resumes it)",
+                        UNREACHABLE.as_secs()
+                    ),
+                ));
+            }
             // Not sure of the lease any more (not renewed for a while): ask first.
             if !tenure.sure() {
                 renew(&kv, &run_id, &holder, &tenure).await?;
