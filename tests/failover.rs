@@ -353,3 +353,39 @@ fn of_two_processes_racing_for_a_free_lease_exactly_one_wins() {
         );
     }
 }
+
+/// A detached run submitted while no scheduler runs waits for one: `dag status`
+/// says so (it is not "interrupted"), `dag status --watch` follows it until a
+/// scheduler, started later, has driven it to its end.
+#[test]
+fn a_run_submitted_with_no_scheduler_waits_for_one() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _worker = env.worker(&nats, "w", &["--workers", "2"]);
+    env.write("ok.yaml", "name: ok\ntasks:\n  a: {command: 'echo a'}\n");
+    let id = submit(&env, &nats, "ok.yaml");
+    let url = nats.url();
+    let status = env.run(&["status", &id, "--state", "nats", "--nats", &url]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status
+            .stdout
+            .contains("no process drives this run now: a `dag scheduler` takes it over"),
+        "{}",
+        status.stdout
+    );
+    assert!(!status.stdout.contains("interrupted"), "{}", status.stdout);
+    let watch = env
+        .cmd(&["status", &id, "--state", "nats", "--nats", &url, "--watch"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let _scheduler = Scheduler::start(&env, &nats, "late");
+    let out = watch.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(&format!("run {id} success")), "{stdout}");
+}

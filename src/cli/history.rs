@@ -16,14 +16,26 @@ use crate::engine::record::RunRecord;
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::time::Timestamp;
 
-/// A note for a run that says `running` but that no process drives any more.
+/// A note for a run that says `running` but that no process drives any more. A
+/// run any scheduler may take over (a distributed run kept in NATS) is not
+/// interrupted: it waits for a scheduler (see [`waiting_note`]).
 fn interrupted_note(store: &Store, record: &RunRecord) -> Option<String> {
-    (!record.state.is_terminal() && !store.is_driven(&record.run_id)).then(|| {
-        format!(
-            "interrupted: the dag process that drove this run (pid {} on {}) is gone",
-            record.pid, record.host
-        )
-    })
+    (record.drive.is_none() && !record.state.is_terminal() && !store.is_driven(&record.run_id))
+        .then(|| {
+            format!(
+                "interrupted: the dag process that drove this run (pid {} on {}) is gone",
+                record.pid, record.host
+            )
+        })
+}
+
+/// A note for a run that a scheduler may take over and that no process drives
+/// now (submitted with `--detach`, or its driver died).
+fn waiting_note(store: &Store, record: &RunRecord) -> Option<String> {
+    (record.drive.is_some() && !record.state.is_terminal() && !store.is_driven(&record.run_id))
+        .then(|| {
+            "no process drives this run now: a `dag scheduler` takes it over (start one if none runs)".to_string()
+        })
 }
 
 /// `dag report [RUN_ID] [--format markdown] [-o FILE]`.
@@ -72,7 +84,9 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
         let mut redraw = super::redraw::Redraw::default();
         let mut seen = (u64::MAX, None);
         loop {
-            let over = record.state.is_terminal() || !store.is_driven(&record.run_id);
+            // A run a scheduler may take over is followed while it waits for one.
+            let over = record.state.is_terminal()
+                || (record.drive.is_none() && !store.is_driven(&record.run_id));
             let size = live.then(stdout_size).flatten();
             // The last view is drawn whole even when the one before was the same
             // record, cut to fit the terminal.
@@ -110,7 +124,9 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
             out.push('\n');
             out.push_str(&report::summary(&record));
             out.push('\n');
-            if let Some(note) = interrupted_note(store, &record) {
+            if let Some(note) =
+                interrupted_note(store, &record).or_else(|| waiting_note(store, &record))
+            {
                 out.push_str(&note);
                 out.push('\n');
             }

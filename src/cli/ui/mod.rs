@@ -235,7 +235,8 @@ impl Summary {
             ended: record.ended_at.map(|t| t.0),
             tasks: record.tasks.len(),
             counts: counts.iter().map(|(s, n)| (s.as_str(), n)).collect(),
-            interrupted: !record.state.is_terminal() && !driven,
+            // A run a scheduler may take over waits for one: not interrupted.
+            interrupted: !record.state.is_terminal() && !driven && record.drive.is_none(),
             driven,
             version,
         }
