@@ -382,10 +382,19 @@ fn a_run_submitted_with_no_scheduler_waits_for_one() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let logs = env
+        .cmd(&["logs", &id, "--state", "nats", "--nats", &url, "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let _scheduler = Scheduler::start(&env, &nats, "late");
     let out = watch.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains(&format!("run {id} success")), "{stdout}");
+    let out = logs.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout, "a | a\n");
 }

@@ -29,6 +29,13 @@ fn interrupted_note(store: &Store, record: &RunRecord) -> Option<String> {
         })
 }
 
+/// Whether following a run (`status --watch`, `logs --follow`) is over: it
+/// ended, or no process drives it and none will (a run a scheduler may take
+/// over is followed while it waits for one).
+fn no_more_to_follow(store: &Store, record: &RunRecord) -> bool {
+    record.state.is_terminal() || (record.drive.is_none() && !store.is_driven(&record.run_id))
+}
+
 /// A note for a run that a scheduler may take over and that no process drives
 /// now (submitted with `--detach`, or its driver died).
 fn waiting_note(store: &Store, record: &RunRecord) -> Option<String> {
@@ -84,9 +91,7 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
         let mut redraw = super::redraw::Redraw::default();
         let mut seen = (u64::MAX, None);
         loop {
-            // A run a scheduler may take over is followed while it waits for one.
-            let over = record.state.is_terminal()
-                || (record.drive.is_none() && !store.is_driven(&record.run_id));
+            let over = no_more_to_follow(store, &record);
             let size = live.then(stdout_size).flatten();
             // The last view is drawn whole even when the one before was the same
             // record, cut to fit the terminal.
@@ -443,7 +448,7 @@ fn follow(args: &LogsArgs, store: &Store, mut record: RunRecord) -> Result<u8, C
     let mut offsets: HashMap<(String, u32), u64> = HashMap::new();
     let mut partial: HashMap<(String, u32), String> = HashMap::new();
     loop {
-        let finished = record.state.is_terminal() || !store.is_driven(&record.run_id);
+        let finished = no_more_to_follow(store, &record);
         let mut out = String::new();
         for (t, a) in selected(&record, args) {
             let key = (t.id.to_string(), a.attempt);
