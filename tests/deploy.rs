@@ -245,7 +245,7 @@ print("ok")
 }
 
 #[test]
-fn the_systemd_unit_verifies() {
+fn the_systemd_units_verify() {
     if Command::new("systemd-analyze")
         .arg("--version")
         .output()
@@ -255,45 +255,51 @@ fn the_systemd_unit_verifies() {
             std::env::var_os("CI").is_none(),
             "CI needs systemd-analyze (Debian package systemd; scripts/test.sh installs it)"
         );
-        eprintln!("no systemd-analyze: the unit is not verified");
+        eprintln!("no systemd-analyze: the units are not verified");
         return;
     }
-    let unit = std::fs::read_to_string(Path::new(ROOT).join("deploy/dag-worker.service")).unwrap();
-    assert!(unit.contains("ExecStart=/usr/local/bin/dag worker"));
-    // verify checks that ExecStart's program exists: point it at the test binary.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dag-worker.service");
-    std::fs::write(
-        &path,
-        unit.replace("/usr/local/bin/dag", dag_bin().to_str().unwrap()),
-    )
-    .unwrap();
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // A bad value is only a warning (exit 0): any output is a failure.
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "systemd-analyze verify:\n{stderr}"
-    );
-    // The stop timeout leaves the drain (--shutdown-timeout, 30 s) its time.
-    let stop = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
-        .expect("TimeoutStopSec");
-    assert!(
-        stop.trim_end_matches('s').parse::<u32>().unwrap() > 40,
-        "{stop}"
-    );
-    for line in [
-        "KillSignal=SIGTERM",
-        "Restart=on-failure",
-        "EnvironmentFile=",
-        "User=dag",
+    for (name, command, least_stop) in [
+        ("dag-worker.service", "worker", 41),
+        ("dag-scheduler.service", "scheduler", 5),
     ] {
-        assert!(unit.contains(line), "{line}");
+        let unit = std::fs::read_to_string(Path::new(ROOT).join("deploy").join(name)).unwrap();
+        assert!(unit.contains(&format!("ExecStart=/usr/local/bin/dag {command}")));
+        // verify checks that ExecStart's program exists: point it at the test binary.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            unit.replace("/usr/local/bin/dag", dag_bin().to_str().unwrap()),
+        )
+        .unwrap();
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // A bad value is only a warning (exit 0): any output is a failure.
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "systemd-analyze verify {name}:\n{stderr}"
+        );
+        // The worker's stop timeout leaves the drain (--shutdown-timeout, 30 s)
+        // its time.
+        let stop = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+            .expect("TimeoutStopSec");
+        assert!(
+            stop.trim_end_matches('s').parse::<u32>().unwrap() >= least_stop,
+            "{name}: {stop}"
+        );
+        for line in [
+            "KillSignal=SIGTERM",
+            "Restart=",
+            "EnvironmentFile=",
+            "User=dag",
+        ] {
+            assert!(unit.contains(line), "{name}: {line}");
+        }
     }
 }
