@@ -321,6 +321,62 @@ impl Pipeline {
         .await?)
     }
 
+    /// Ends a run that no process drives as cancelled, in its record (`dag
+    /// cancel` of a run waiting for a scheduler): its unfinished tasks end
+    /// `cancelled` (an open attempt too: the caller tells the workers), and the
+    /// run `cancelled`, so that no scheduler takes it over after. Fails with
+    /// [`StoreError::Locked`] when a process drives it (it is to be told).
+    pub fn cancel_undriven(
+        store: &dyn StateStore,
+        run_id: &str,
+        reason: &str,
+    ) -> Result<RunRecord, Error> {
+        use crate::engine::state::{RunState, TaskState};
+        use crate::engine::time::Timestamp;
+        let (mut record, mut writer) = store.open_run(run_id)?;
+        if record.state.is_terminal() {
+            writer.release()?;
+            return Ok(record);
+        }
+        let at = Timestamp::now();
+        let mut events = Vec::new();
+        for (task, t) in record.tasks.iter().enumerate() {
+            if t.state.is_terminal() {
+                continue;
+            }
+            let open = t.attempts.last().filter(|a| a.ended_at.is_none());
+            events.push(match (t.state, open) {
+                (TaskState::Running, Some(a)) => Event::AttemptFinished {
+                    task,
+                    attempt: a.attempt,
+                    at,
+                    state: TaskState::Cancelled,
+                    exit_code: None,
+                    error: Some(reason.to_string()),
+                    retry_in_ms: None,
+                    outputs: Default::default(),
+                },
+                _ => Event::TaskState {
+                    task,
+                    state: TaskState::Cancelled,
+                    at,
+                    reason: Some(reason.to_string()),
+                },
+            });
+        }
+        events.push(Event::RunFinished {
+            state: RunState::Cancelled,
+            at,
+            reason: None,
+        });
+        for event in &events {
+            record.apply(event).map_err(ExecError::from)?;
+            writer.append(event)?;
+        }
+        writer.commit(&record, true)?;
+        Ok(record)
+    }
+
     /// Creates a new run of `dag` in the store (drawing another id on the rare
     /// clash) and returns its record and writer.
     fn create(

@@ -398,3 +398,105 @@ fn a_run_submitted_with_no_scheduler_waits_for_one() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(stdout, "a | a\n");
 }
+
+/// SIGTERM hands a scheduler's runs over at once: it gives its leases up, and the
+/// results it had not saved come again to the scheduler that takes over; every
+/// task ends `success` and ran once.
+#[test]
+fn a_scheduler_stopped_with_sigterm_hands_its_run_over_losing_nothing() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _w1 = env.worker(&nats, "w1", &["--workers", "8"]);
+    let _w2 = env.worker(&nats, "w2", &["--workers", "8"]);
+    let runs = env.path().join("runs");
+    let mut yaml = String::from("name: handoff\ntasks:\n");
+    for i in 0..120 {
+        yaml.push_str(&format!(
+            "  t{i}: {{command: 'echo t{i} >> {}; sleep 0.$((RANDOM % 4))'}}\n",
+            runs.display()
+        ));
+    }
+    env.write("handoff.yaml", yaml);
+    let mut a = Scheduler::start(&env, &nats, "a");
+    let id = submit(&env, &nats, "handoff.yaml");
+    assert!(
+        wait_for(Duration::from_secs(30), || lines(&runs) >= 20),
+        "the run did not start: {}",
+        a.text()
+    );
+    let b = Scheduler::start(&env, &nats, "b");
+    kill(a.child.id(), "TERM");
+    let stopped = a.child.wait().unwrap();
+    assert_eq!(stopped.code(), Some(0), "{}", a.text());
+    assert!(
+        a.said("gave up 1 run for another scheduler"),
+        "{}",
+        a.text()
+    );
+    let (code, doc, stderr) = wait(&env, &nats, &id);
+    assert_eq!(code, 0, "{stderr}\n{}", b.text());
+    assert!(
+        b.said(&format!("taking run {id}\n")),
+        "no lapse waited for: {}",
+        b.text()
+    );
+    let text = std::fs::read_to_string(&runs).unwrap();
+    let mut ran: Vec<&str> = text.lines().collect();
+    ran.sort();
+    ran.dedup();
+    assert_eq!(ran.len(), 120);
+    assert_eq!(lines(&runs), 120, "a task ran twice");
+    for t in doc["tasks"].as_array().unwrap() {
+        assert_eq!(t["state"], "success", "{t}");
+        assert_eq!(t["attempts"], 1, "{t}");
+    }
+}
+
+/// `dag cancel` of a run a scheduler drives stops that run only (the scheduler
+/// drives others); of a run no process drives (submitted while no scheduler
+/// runs), it cancels it in its record, so that no scheduler runs it after.
+#[test]
+fn dag_cancel_stops_one_scheduled_run_or_cancels_one_waiting_for_a_scheduler() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let url = nats.url();
+    let _worker = env.worker(&nats, "w", &["--workers", "4"]);
+    let marks = env.path().join("ran");
+    env.write(
+        "slow.yaml",
+        format!(
+            "name: slow\ntasks:\n  s: {{command: 'echo ran >> {}; sleep 4'}}\n  after: {{command: 'true', depends_on: [s]}}\n",
+            marks.display()
+        ),
+    );
+    // Waiting for a scheduler: cancelled in its record.
+    let waiting = submit(&env, &nats, "slow.yaml");
+    let cancel = env.run(&["cancel", &waiting, "--nats", &url]);
+    assert_eq!(cancel.code, 0, "{}", cancel.stderr);
+    assert!(
+        cancel
+            .stdout
+            .contains("no process drove it: cancelled it in its record"),
+        "{}",
+        cancel.stdout
+    );
+    let scheduler = Scheduler::start(&env, &nats, "a");
+    let (code, doc, _) = wait(&env, &nats, &waiting);
+    assert_eq!(code, 130, "{doc}");
+    assert_eq!(task(&doc, "s")["state"], "cancelled");
+    assert_eq!(lines(&marks), 0, "a cancelled run ran");
+    // Two runs driven by the same scheduler: one is cancelled, the other ends.
+    let one = submit(&env, &nats, "slow.yaml");
+    let two = submit(&env, &nats, "slow.yaml");
+    assert!(wait_for(Duration::from_secs(20), || lines(&marks) == 2));
+    let cancel = env.run(&["cancel", &one, "--nats", &url]);
+    assert_eq!(cancel.code, 0, "{}", cancel.stderr);
+    assert!(!cancel.stdout.contains("SIGINT"), "{}", cancel.stdout);
+    assert_eq!(wait(&env, &nats, &one).0, 130);
+    assert_eq!(wait(&env, &nats, &two).0, 0, "{}", scheduler.text());
+    assert!(scheduler.said(&format!("run {two} ended: success")));
+}

@@ -1510,3 +1510,28 @@ fn a_high_priority_task_overtakes_queued_lower_priority_ones() {
         "urgent waited behind lower-priority tasks: {ran:?}"
     );
 }
+
+/// A server away for longer than the workers' dead-after time: a heartbeat write
+/// the worker gave up on lands when the server is back, and the worker takes it
+/// for its own (it used to take it for another worker's and shut down).
+#[test]
+fn a_worker_outlives_a_server_outage_longer_than_its_dead_after_time() {
+    let Some(mut nats) = server() else { return };
+    let env = Env::new();
+    let mut w = env.worker(&nats, "steady", &["--workers", "1"]);
+    std::thread::sleep(Duration::from_secs(2));
+    nats.kill();
+    // FAST: heartbeats every second, dead after 3.
+    std::thread::sleep(Duration::from_secs(6));
+    nats.restart();
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        w.child.try_wait().unwrap().is_none(),
+        "the worker exited: {}",
+        std::fs::read_to_string(env.path().join("worker-steady.log")).unwrap_or_default()
+    );
+    env.write("one.yaml", "name: one\ntasks:\n  a: {command: 'echo a'}\n");
+    let (code, doc, stderr) = env.run_distributed(&nats, "one.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(task(&doc, "a")["worker"], "steady");
+}

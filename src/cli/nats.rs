@@ -323,7 +323,8 @@ pub fn cancel(
         Err(e) if e.exit_code() == exit::USAGE => None,
         Err(e) => return Err(e),
     };
-    let record = match &store {
+    let mut store = store;
+    let mut record = match &store {
         Some(store) => match store.state().load_run(&args.run_id) {
             Ok(record) => Some(record),
             Err(StoreError::NotFound(_) | StoreError::Empty) => None,
@@ -331,6 +332,18 @@ pub fn cancel(
         },
         None => None,
     };
+    // Not in the store asked (the file store by default): a distributed run is
+    // kept in NATS KV, where a run waiting for a scheduler can be cancelled.
+    if record.is_none()
+        && !matches!(store, Some(setup::Store::Nats(_)))
+        && let Ok(kv) = crate::backends::nats::kv_store::KvStore::open(&options(nats), true)
+        && let Ok(id) = setup::run_id(&kv, Some(&args.run_id))
+        && let Ok(r) = crate::engine::store::StateStore::load_run(&kv, &id)
+    {
+        args.run_id = id;
+        record = Some(r);
+        store = Some(setup::Store::Nats(kv));
+    }
     let msg = wire::encode(&ControlMsg {
         v: PROTOCOL,
         run_id: args.run_id.clone(),
@@ -379,7 +392,27 @@ pub fn cancel(
         return Ok(exit::SUCCESS);
     }
     let mut done = Vec::new();
+    // A run any scheduler may take over and that none drives now: cancelled in
+    // its record, so that none takes it after (a driver that appeared meanwhile
+    // is told below, as any).
+    if let Some(store @ setup::Store::Nats(_)) = &store
+        && record.drive.is_some()
+        && !store.is_driven(&record.run_id)
+    {
+        match crate::embed::Pipeline::cancel_undriven(
+            store.state(),
+            &record.run_id,
+            "cancelled with `dag cancel` while no process drove the run",
+        ) {
+            Ok(_) => done.push("no process drove it: cancelled it in its record".to_string()),
+            Err(crate::embed::Error::Store(StoreError::Locked(_))) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // A run driven by a `dag run` on this machine gets SIGINT; one a scheduler
+    // drives (along with others) is told over NATS only.
     if let Some(store) = &store
+        && record.drive.is_none()
         && *record.host == setup::host_name()
         && store.is_driven(&record.run_id)
         && record.pid > 0

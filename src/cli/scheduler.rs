@@ -47,6 +47,12 @@ pub fn scheduler(args: SchedulerArgs, nats: &NatsArgs, local: Runners) -> Result
         output::eprint(&format!("dag scheduler: warning: {text}\n"));
     });
     let remote = runtime.block_on(super::nats::distributed_runners(nats, &local, warn))?;
+    let mut runners: Vec<std::sync::Arc<dyn crate::engine::runner::TaskRunner>> = Vec::new();
+    for r in remote.types().into_iter().filter_map(|t| remote.get(t)) {
+        if !runners.iter().any(|u| std::sync::Arc::ptr_eq(u, r)) {
+            runners.push(r.clone());
+        }
+    }
     let pipeline = Pipeline::with_runners(remote)
         .with_store(Arc::new(kv.clone()))
         .options(ExecOptions {
@@ -97,7 +103,11 @@ pub fn scheduler(args: SchedulerArgs, nats: &NatsArgs, local: Runners) -> Result
                             Err(crate::embed::Error::Store(StoreError::Locked(_))) => {
                                 say(&format!("run {run_id}: another process took it first"));
                             }
-                            Err(e @ (crate::embed::Error::Retry(_) | crate::embed::Error::Load(_))) => {
+                            Err(
+                                e @ (crate::embed::Error::Retry(_)
+                                | crate::embed::Error::Load(_)
+                                | crate::embed::Error::Store(StoreError::Corrupt { .. })),
+                            ) => {
                                 say(&format!("cannot drive run {run_id}: {}", CliError::from(e)));
                                 given_up.insert(run_id);
                             }
@@ -140,6 +150,13 @@ pub fn scheduler(args: SchedulerArgs, nats: &NatsArgs, local: Runners) -> Result
         }
         // Handed over: the runs stop being driven here (their tasks on workers
         // go on), and their leases are given up for another scheduler to take.
+        // Their results are listened for no more first, so that none is taken
+        // here with nobody left to save it.
+        for run_id in &driven {
+            for runner in runners.iter() {
+                runner.run_left(run_id).await;
+            }
+        }
         driving.abort_all();
         while driving.join_next().await.is_some() {}
         for run_id in &driven {

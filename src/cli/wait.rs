@@ -14,8 +14,12 @@ use super::setup::{self, Store};
 use crate::engine::executor::Observer;
 use crate::engine::store::StoreError;
 
-/// How often the run's record is read again.
-const POLL: Duration = Duration::from_millis(500);
+/// How often the run's record is read again: twice a second, and less often
+/// for a large run (its whole record is read each time), down to every 3 s for
+/// 15,000 tasks or more.
+fn poll(tasks: usize) -> Duration {
+    Duration::from_millis((tasks as u64 / 5).clamp(500, 3000))
+}
 
 /// `dag wait`.
 pub fn wait(
@@ -67,7 +71,7 @@ pub fn wait(
             ));
             said_undriven = true;
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll(record.tasks.len()));
         record = match store.state().load_run(&run_id) {
             Ok(r) => r,
             // The server is away for a moment: read again.
@@ -80,26 +84,64 @@ pub fn wait(
     Ok(exit::of_run(record.state))
 }
 
-/// The store that holds `arg`'s run and its whole id: `--state` when given,
-/// else the file store, else the NATS KV store (where detached runs are).
+/// The store that holds `arg`'s run and its whole id: `--state` when given;
+/// else both the file store and the NATS KV store (where detached runs are):
+/// `latest` is the newer of their latest runs, and the start of an id must name
+/// one run of either.
 fn find(
     arg: &str,
     state: Option<StateArg>,
     state_dir: Option<&std::path::Path>,
     nats: &NatsArgs,
 ) -> Result<(Store, String), CliError> {
-    if state.is_none()
-        && let Ok(store) = setup::history_store(Some(StateArg::File), state_dir, nats)
+    if let Some(state) = state {
+        let store = setup::history_store(Some(state), state_dir, nats)?;
+        let id = setup::run_id(store.state(), Some(arg))?;
+        return Ok((store, id));
+    }
+    let file = setup::history_store(Some(StateArg::File), state_dir, nats).ok();
+    // A whole id the file store holds: NATS is not asked.
+    if let Some(f) = file.as_ref()
+        && crate::engine::record::valid_run_id(arg)
+        && f.state().run_version(arg).is_ok()
     {
+        return Ok((file.expect("checked above"), arg.to_string()));
+    }
+    let kv = setup::history_store(Some(StateArg::Nats), state_dir, nats);
+    let mut found: Vec<(String, Store)> = Vec::new();
+    let mut unreachable = None;
+    for store in [file.map(Ok), Some(kv)].into_iter().flatten() {
+        let store = match store {
+            Ok(s) => s,
+            Err(e) => {
+                unreachable = Some(e);
+                continue;
+            }
+        };
         match setup::run_id(store.state(), Some(arg)) {
-            Ok(id) => return Ok((store, id)),
+            Ok(id) => found.push((id, store)),
             Err(CliError::Store(StoreError::NotFound(_) | StoreError::Empty)) => {}
             Err(e) => return Err(e),
         }
     }
-    let store = setup::history_store(Some(state.unwrap_or(StateArg::Nats)), state_dir, nats)?;
-    let id = setup::run_id(store.state(), Some(arg))?;
-    Ok((store, id))
+    if arg == setup::LATEST {
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+    } else if found.len() > 1 {
+        return Err(CliError::usage(
+            format!(
+                "`{arg}` names a run in the file store ({}) and one in NATS KV ({})",
+                found[0].0, found[1].0
+            ),
+            Some("give more of the id, or --state file|nats".into()),
+        ));
+    }
+    match found.pop() {
+        Some((id, store)) => Ok((store, id)),
+        None => match unreachable {
+            Some(e) => Err(e),
+            None => Err(CliError::Store(StoreError::NotFound(arg.to_string()))),
+        },
+    }
 }
 
 /// The store as a shared handle, for reading history on another thread.

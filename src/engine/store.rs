@@ -169,6 +169,13 @@ pub trait RunWriter: Send {
         Ok(())
     }
 
+    /// Fires when this process learns that another took the run over, so that
+    /// the executor stops at once rather than at its next write. None for a
+    /// store where only the creating process drives a run.
+    fn taken_over(&self) -> Option<tokio_util::sync::CancellationToken> {
+        None
+    }
+
     /// Gives the run up: another process may drive it at once (a submitted run
     /// handed to the schedulers, or a scheduler stopping). Nothing more is
     /// written through this writer. A store where only the creating process

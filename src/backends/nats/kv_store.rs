@@ -1130,6 +1130,8 @@ struct Tenure(Arc<Mutex<TenureState>>);
 struct TenureState {
     sure_until: std::time::Instant,
     lost: bool,
+    /// Fired when the tenure is lost.
+    lost_signal: tokio_util::sync::CancellationToken,
 }
 
 impl Tenure {
@@ -1138,6 +1140,7 @@ impl Tenure {
         Tenure(Arc::new(Mutex::new(TenureState {
             sure_until: asked + lease() * 2 / 3,
             lost: false,
+            lost_signal: Default::default(),
         })))
     }
 
@@ -1150,7 +1153,10 @@ impl Tenure {
     }
 
     fn lose(&self) {
-        self.with(|t| t.lost = true);
+        self.with(|t| {
+            t.lost = true;
+            t.lost_signal.cancel();
+        });
     }
 
     fn lost(&self) -> bool {
@@ -1436,6 +1442,10 @@ impl RunWriter for KvRunWriter {
         let dir = self.store.inner.cache.join(&self.record.run_id);
         std::fs::create_dir_all(&dir).map_err(|e| io("create", dir.display(), e))?;
         Ok(TaskLog::at(dir.join(format!("{task}.{attempt}.log"))))
+    }
+
+    fn taken_over(&self) -> Option<tokio_util::sync::CancellationToken> {
+        Some(self.tenure.with(|t| t.lost_signal.clone()))
     }
 
     fn check_driving(&mut self) -> Result<(), StoreError> {

@@ -459,9 +459,11 @@ impl RunChannel {
                         if let Ok(mut a) = self.accepted.lock() {
                             a.insert(key, (result.worker.clone(), result.delivery));
                         }
+                        // Nobody waits any more (the attempt was dropped: its
+                        // driver stops driving the run): handed back, for
+                        // whoever drives the run next.
                         if let Err((_, msg)) = tx.send((result, msg)) {
-                            transport::discard(&self.js, msg.headers.as_ref()).await;
-                            let _ = msg.ack().await;
+                            let _ = msg.ack_with(AckKind::Nak(None)).await;
                         }
                     }
                     // A second finished result of the same attempt: already taken.

@@ -1047,8 +1047,24 @@ async fn beat_once(kv: &jetstream::kv::Store, id: &str, hb: &Heartbeat, last: u6
             .await
             .map_or(Beat::Later, Beat::Written),
         Ok(Some(e)) if e.revision == last => Beat::Later,
+        // A write of this worker's that seemed to fail (the server went away
+        // before it answered) and landed after all: its own heartbeat, at a
+        // revision it did not learn. Written again over it, not taken for
+        // another worker's (which would make this one shut down after any
+        // outage of the server longer than the dead-after time).
+        Ok(Some(e)) if is_own(&e.value, hb) => kv
+            .update(id, value, e.revision)
+            .await
+            .map_or(Beat::Later, Beat::Written),
         Ok(Some(e)) => Beat::Taken(e.revision),
     }
+}
+
+/// Whether a stored heartbeat is one this worker process wrote: the same id,
+/// host and start time.
+fn is_own(stored: &[u8], hb: &Heartbeat) -> bool {
+    wire::decode::<Heartbeat>("heartbeat", stored)
+        .is_ok_and(|s| s.id == hb.id && s.hostname == hb.hostname && s.started_at == hb.started_at)
 }
 
 /// Publishes what the task writes to its log, as it writes it; returns the bytes

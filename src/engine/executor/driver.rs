@@ -174,6 +174,17 @@ impl Driver {
         }
     }
 
+    /// Fires when another process took the run over (see
+    /// [`RunWriter::taken_over`]).
+    pub fn taken_over(&self) -> Option<tokio_util::sync::CancellationToken> {
+        self.writer.taken_over()
+    }
+
+    /// The error that stops a run another process took over.
+    pub fn taken_over_error(&self) -> ExecError {
+        ExecError::Store(StoreError::TakenOver(self.record.run_id.clone()))
+    }
+
     pub fn start(&mut self) -> Result<(), ExecError> {
         self.writer.commit(&self.record, true)?;
         self.emit(Event::RunStarted {

@@ -252,6 +252,10 @@ pub(super) async fn run(
     let mut running: JoinSet<Outcome> = JoinSet::new();
     let mut attempts: Map<tokio::task::Id, (usize, u32)> = Map::default();
     let log_faults = d.log_faults.clone();
+    // Another process took the run over: stop at once (its attempts are the new
+    // driver's to wait for).
+    let taken = d.taken_over().unwrap_or_default();
+    let watch_taken = d.taken_over().is_some();
     for (task, ctx) in adopted {
         let attempt = ctx.attempt;
         let handle = running.spawn(run_attempt(runners, ctx));
@@ -307,6 +311,7 @@ pub(super) async fn run(
             // A task log that cannot be written (a full disk): stop now, killing
             // the running tasks, as for a failed store write.
             _ = log_faults.reported() => return Err(d.log_failure()),
+            _ = taken.cancelled(), if watch_taken => return Err(d.taken_over_error()),
             Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
                 if d.halt.is_none() && stop.graceful.is_cancelled() {
                     d.halt = Some(Halt::Interrupted);
