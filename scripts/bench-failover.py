@@ -14,8 +14,14 @@ schedulers; R detached runs of N noop fn tasks each are submitted at once; the
 time is from the first submission to the end of the last run (`dag wait` of
 each). Prints tasks per second for each W and S.
 
+compare: the same attached distributed run (`--state nats`, N noop fn tasks,
+two workers x 16 slots, a fresh nats-server each time) with this binary and
+with --baseline (another build, e.g. one without the priority gate),
+alternately; prints the medians and their ratio.
+
     scripts/bench-failover.py failover [--runs 5] [--lease 15s]
     scripts/bench-failover.py throughput [--workers 1,2,4,8] [--schedulers 1,2] [--runs 4] [--tasks 500]
+    scripts/bench-failover.py compare --baseline OTHER/dag [--runs 5] [--tasks 2000]
 
 The binary is target/release/dag when one exists ($CARGO_TARGET_DIR honoured),
 else the debug one, and the script says which.
@@ -27,7 +33,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,19 +40,7 @@ import tempfile
 import time
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def find_dag():
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.path.dirname(__file__), "..", "target")
-    for profile in ("release", "debug"):
-        path = os.path.join(target, profile, "dag")
-        if os.access(path, os.X_OK):
-            return os.path.abspath(path), profile
-    sys.exit(f"no dag binary under {target}/release or {target}/debug: build one first")
+from benchlib import find_dag, free_port
 
 
 def parse_ts(s):
@@ -228,9 +221,45 @@ def throughput(dag, args):
         print(f"  schedulers {s}, workers {w}: {rate:.0f} tasks/s")
 
 
+def compare(dag, args):
+    times = {"this": [], "baseline": []}
+    with tempfile.TemporaryDirectory() as root:
+        dag_file = os.path.join(root, "noop.yaml")
+        with open(dag_file, "w") as f:
+            f.write("name: compare\ntasks:\n")
+            for i in range(args.tasks):
+                f.write(f"  t{i}: {{ type: fn, command: noop }}\n")
+        for i in range(args.runs):
+            for name, binary in (("baseline", os.path.abspath(args.baseline)), ("this", dag)):
+                tmp = tempfile.mkdtemp(dir=root)
+                dep = Deployment(binary, tmp, {})
+                try:
+                    dep.worker("w1", 16)
+                    dep.worker("w2", 16)
+                    start = time.monotonic()
+                    r = dep.run("run", dag_file, "--executor", "distributed", "--state", "nats",
+                                "--output", "quiet")
+                    wall = time.monotonic() - start
+                    if r.returncode != 0:
+                        sys.exit(f"{name}: the run failed: {r.stderr[-1000:]}")
+                finally:
+                    dep.close()
+                    shutil.rmtree(tmp, ignore_errors=True)
+                times[name].append(wall)
+                print(f"run {i + 1}: {name}: {wall:.2f}s ({args.tasks / wall:.0f} tasks/s)", flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print()
+    print(f"{args.tasks} noop fn tasks, 2 workers x 16 slots, --state nats; median of {args.runs}:")
+    for k in ("baseline", "this"):
+        print(f"  {k}: {med[k]:.2f}s  {args.tasks / med[k]:.0f} tasks/s  "
+              f"(runs: {', '.join(f'{w:.2f}' for w in times[k])})")
+    print(f"  this/baseline wall time: {med['this'] / med['baseline']:.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["failover", "throughput"])
+    ap.add_argument("what", choices=["failover", "throughput", "compare"])
+    ap.add_argument("--baseline", help="compare: the other dag binary")
     ap.add_argument("--dag", help="the dag binary (default: release build, else debug)")
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--lease", default="15s")
@@ -247,6 +276,11 @@ def main():
     if args.what == "failover":
         args.runs = args.runs or 5
         failover(dag, args)
+    elif args.what == "compare":
+        if not args.baseline:
+            sys.exit("compare needs --baseline")
+        args.runs = args.runs or 5
+        compare(dag, args)
     else:
         args.runs = args.runs or 4
         throughput(dag, args)

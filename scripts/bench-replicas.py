@@ -17,7 +17,6 @@ else the debug one, and the script says which.
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,19 +24,7 @@ import tempfile
 import time
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def find_dag():
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.path.dirname(__file__), "..", "target")
-    for profile in ("release", "debug"):
-        path = os.path.join(target, profile, "dag")
-        if os.access(path, os.X_OK):
-            return os.path.abspath(path), profile
-    sys.exit(f"no dag binary under {target}/release or {target}/debug: build one first")
+from benchlib import find_dag, free_port
 
 
 class Cluster:

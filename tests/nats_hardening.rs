@@ -667,28 +667,38 @@ fn dag_cancel_refuses_a_run_id_that_cannot_be_a_subject() {
     );
 }
 
-#[test]
-fn ctrl_c_stops_a_distributed_run_whose_server_is_gone() {
-    let Some(mut nats) = NatsServer::start() else {
-        return;
-    };
+/// A distributed run (`args` add to `dag run`) of a task no worker serves, once
+/// it runs: its server is then killed and the run gets SIGINT. Its output, which
+/// must come within `limit` (None without a nats-server outside CI).
+fn ctrl_c_with_the_server_gone(args: &[&str], limit: Duration) -> Option<Output> {
+    let mut nats = NatsServer::start()?;
     let env = Env::new();
     env.write(
         "h.yaml",
         "name: away\ntasks:\n  a: { command: 'true', queue: nobody }\n",
     );
-    let run = env.spawn_distributed(&nats, "h.yaml", &[]);
+    let run = env.spawn_distributed(&nats, "h.yaml", args);
     let _guard = KillOnPanic(run.id());
-    let run_id = only_run_id(&env);
+    let url = nats.url();
     assert!(wait_for(Duration::from_secs(15), || {
-        let s = env.run(&["status", &run_id, "--output", "json"]);
+        let mut status = vec!["status", "--nats", &url, "--output", "json"];
+        status.extend_from_slice(args);
+        let s = env.run(&status);
         s.code == 0 && crate::common::task_state(&s.json(), "a") == "running"
     }));
     nats.kill();
     std::thread::sleep(Duration::from_millis(500));
     kill(run.id(), "INT");
+    Some(output_within(run, limit))
+}
+
+#[test]
+fn ctrl_c_stops_a_distributed_run_whose_server_is_gone() {
     // Telling the workers (a flush) used to wait for the server for ever.
-    let out = output_within(run, Duration::from_secs(20));
+    let Some(out) = ctrl_c_with_the_server_gone(&["--state", "file"], Duration::from_secs(20))
+    else {
+        return;
+    };
     assert_eq!(
         out.status.code(),
         Some(130),
@@ -702,27 +712,10 @@ fn ctrl_c_stops_a_distributed_run_whose_server_is_gone() {
 /// request time-out after another, 20 s).
 #[test]
 fn ctrl_c_ends_a_run_whose_state_server_is_gone_saying_so() {
-    let Some(mut nats) = NatsServer::start() else {
+    let Some(out) = ctrl_c_with_the_server_gone(&["--state", "nats"], Duration::from_secs(15))
+    else {
         return;
     };
-    let env = Env::new();
-    env.write(
-        "h.yaml",
-        "name: away\ntasks:\n  a: { command: 'true', queue: nobody }\n",
-    );
-    let run = env.spawn_distributed(&nats, "h.yaml", &["--state", "nats"]);
-    let _guard = KillOnPanic(run.id());
-    let url = nats.url();
-    assert!(wait_for(Duration::from_secs(15), || {
-        let s = env.run(&[
-            "status", "--state", "nats", "--nats", &url, "--output", "json",
-        ]);
-        s.code == 0 && crate::common::task_state(&s.json(), "a") == "running"
-    }));
-    nats.kill();
-    std::thread::sleep(Duration::from_millis(500));
-    kill(run.id(), "INT");
-    let out = output_within(run, Duration::from_secs(15));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(

@@ -1,0 +1,23 @@
+"""What the benchmark scripts share: free loopback ports and finding the binary."""
+
+import os
+import socket
+import sys
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_dag():
+    """target/release/dag when one exists ($CARGO_TARGET_DIR honoured), else the
+    debug one: (path, profile)."""
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.path.dirname(__file__), "..", "target")
+    for profile in ("release", "debug"):
+        path = os.path.join(target, profile, "dag")
+        if os.access(path, os.X_OK):
+            return os.path.abspath(path), profile
+    sys.exit(f"no dag binary under {target}/release or {target}/debug: build one first")
