@@ -427,16 +427,19 @@ pub async fn run_secret(
         super::transport::new_token()
     );
     for _ in 0..10 {
-        if let Some(e) = patiently(|| kv.entry(&key))
-            .await
-            .map_err(|e| NatsError::Op(format!("cannot read the secret of run {run_id}: {e}")))?
-            && e.operation == kv::Operation::Put
-            && !e.value.is_empty()
-        {
-            return String::from_utf8(e.value.to_vec())
-                .map_err(|_| NatsError::Op(format!("the secret of run {run_id} is not text")));
+        // From the leader: a replica may not have the secret another process
+        // made a moment ago.
+        match read_from_leader::<String>(&kv, &key).await {
+            Ok(Some((secret, _))) if !secret.is_empty() => return Ok(secret),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(NatsError::Op(format!(
+                    "cannot read the secret of run {run_id}: {e}"
+                )));
+            }
         }
-        match patiently(|| kv.create(&key, fresh.clone().into())).await {
+        let value = serde_json::to_vec(&fresh).unwrap_or_default();
+        match patiently(|| kv.create(&key, value.clone().into())).await {
             Ok(_) => return Ok(fresh),
             // Made meanwhile by another process: read it.
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
@@ -665,9 +668,15 @@ const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 /// Ctrl-C) without waiting on top of the request's own time-out.
 fn passing(e: &str) -> bool {
     let e = e.to_ascii_lowercase();
-    ["no responders", "no stream found"]
-        .iter()
-        .any(|p| e.contains(p))
+    [
+        "no responders",
+        "no stream found",
+        // JetStream while a replicated stream elects its leader (error 10008).
+        "temporarily unavailable",
+        "10008",
+    ]
+    .iter()
+    .any(|p| e.contains(p))
 }
 
 /// `op` again, with growing pauses, while it fails with an error that may pass
@@ -675,7 +684,7 @@ fn passing(e: &str) -> bool {
 /// all makes the compare-and-swap writes of this store see the new revision and
 /// start again from the value now stored (every change they apply gives the
 /// same value applied twice).
-async fn patiently<T, E, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, E>
+pub(crate) async fn patiently<T, E, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, E>
 where
     E: std::fmt::Display,
     Fut: Future<Output = Result<T, E>>,
@@ -731,16 +740,47 @@ pub async fn read<T: for<'de> Deserialize<'de>>(
     }
 }
 
+/// A value and its revision as the bucket's leader has them. A plain read may be
+/// answered by any replica of a replicated bucket (direct get), which may not
+/// have applied a write just made: what is read to be changed, or right after
+/// it was written, is read from the leader.
+pub async fn read_from_leader<T: for<'de> Deserialize<'de>>(
+    kv: &kv::Store,
+    key: &str,
+) -> Result<Option<(T, u64)>, StoreError> {
+    let subject = format!("{}{key}", kv.prefix);
+    let got = patiently(|| kv.stream.get_last_raw_message_by_subject(&subject)).await;
+    match got {
+        Ok(m) => {
+            let op = m.headers.get("KV-Operation").map(|v| v.as_str().to_string());
+            if matches!(op.as_deref(), Some("DEL" | "PURGE")) {
+                return Ok(None);
+            }
+            let value = serde_json::from_slice(&m.payload).map_err(|err| StoreError::Corrupt {
+                path: format!("nats kv {RUNS_BUCKET}: {key}"),
+                detail: err.to_string(),
+            })?;
+            Ok(Some((value, m.sequence)))
+        }
+        Err(e)
+            if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(io("read", key, e)),
+    }
+}
+
 /// Read-modify-write by compare-and-swap: `change` is applied to the freshest value
-/// until the write lands; it may refuse (return an error) after seeing the value.
-/// Every record of the store is written this way.
+/// (read from the bucket's leader) until the write lands; it may refuse (return an
+/// error) after seeing the value. Every record of the store is written this way.
 pub async fn update<T, F>(kv: &kv::Store, key: &str, mut change: F) -> Result<(T, u64), StoreError>
 where
     T: Serialize + for<'de> Deserialize<'de>,
     F: FnMut(Option<T>) -> Result<T, StoreError>,
 {
     for _ in 0..100 {
-        let current = read::<T>(kv, key).await?;
+        let current = read_from_leader::<T>(kv, key).await?;
         let revision = current.as_ref().map(|(_, r)| *r);
         let next = change(current.map(|(v, _)| v))?;
         let bytes =
@@ -1212,7 +1252,7 @@ async fn check_holder(
     holder: &str,
     tenure: &Tenure,
 ) -> Result<(), StoreError> {
-    let header = read::<Header>(kv, &run_key(run_id)).await?;
+    let header = read_from_leader::<Header>(kv, &run_key(run_id)).await?;
     if header.is_none_or(|(h, _)| h.lease.is_none_or(|l| l.holder != holder)) {
         tenure.lose();
         return Err(StoreError::TakenOver(run_id.to_string()));

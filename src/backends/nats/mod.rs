@@ -472,8 +472,8 @@ pub async fn ensure_layout(js: &jetstream::Context, replicas: Replicas) -> Resul
     ];
     for config in wanted {
         let name = config.name.clone();
-        let mut s = js
-            .get_or_create_stream(config.clone())
+        // Waited out while a replicated stream elects its leader.
+        let mut s = kv_store::patiently(|| js.get_or_create_stream(config.clone()))
             .await
             .map_err(|e| creating(&format!("stream {name}"), replicas, e))?;
         let info = s

@@ -177,8 +177,9 @@ async fn start_run(
         .await
         .map_err(|e| NatsError::Op(format!("cannot open stream {RESULTS_STREAM}: {e}")))?;
     let name = results_consumer(run_id);
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
+    // Waited out while a replicated stream elects its leader.
+    let consumer: consumer::PullConsumer = super::kv_store::patiently(|| {
+        stream.get_or_create_consumer(
             &name,
             consumer::pull::Config {
                 durable_name: Some(name.clone()),
@@ -190,8 +191,9 @@ async fn start_run(
                 ..Default::default()
             },
         )
-        .await
-        .map_err(|e| NatsError::Op(format!("cannot create consumer {name}: {e}")))?;
+    })
+    .await
+    .map_err(|e| NatsError::Op(format!("cannot create consumer {name}: {e}")))?;
     let secret = super::kv_store::run_secret(&inner.js, inner.replicas, run_id).await?;
     let mut control = inner
         .client

@@ -416,6 +416,10 @@ impl State {
             },
             fastrand::u64(..)
         );
+        // Each try of this report carries the same id: one that seemed to fail
+        // (the server went away before it answered) and landed all the same is
+        // dropped as a duplicate when it is tried again, not counted twice.
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, object.as_str());
         let what = format!(
             "the {} result of task {} (attempt {}) of run {}",
             match result.kind {
