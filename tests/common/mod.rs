@@ -2,6 +2,7 @@
 //! fluent way to run commands, and helpers to look at processes.
 
 pub mod browser;
+pub mod containers;
 pub mod http;
 pub mod nats;
 
