@@ -15,6 +15,7 @@ mod examples;
 mod exit_codes;
 mod failover;
 mod history;
+mod multihost;
 mod nats;
 mod nats_cluster;
 mod nats_hardening;
