@@ -310,8 +310,9 @@ class Soak:
             # Processes that stopped without being killed here: noted, restarted.
             for role in SCHEDULERS + WORKERS:
                 if role not in self.down and not self.dep.running(role):
+                    code = docker("inspect", "-f", "{{.State.ExitCode}}", self.dep.container(role), check=False)
                     last = (self.dep.logs(role).strip().splitlines() or [""])[-1]
-                    self.stopped_on_their_own.append((role, last[:200]))
+                    self.stopped_on_their_own.append((role, f"exit {code}: {last[:200]}"))
                     await self.docker("start", self.dep.container(role))
             kind = self.rng.choice(kinds)
             if kind == "scheduler-kill":
@@ -330,7 +331,9 @@ class Soak:
                 role = self.rng.choice(up)
                 if kind == "worker-kill":
                     await self.docker("kill", self.dep.container(role))
-                    after = self.rng.uniform(2, 8)
+                    # Back after its heartbeat died (3 heartbeats): a worker
+                    # started under a name whose heartbeat is live is refused.
+                    after = self.rng.uniform(4, 10)
                 else:
                     await self.docker("network", "disconnect", self.dep.network, self.dep.container(role))
                     after = self.rng.uniform(2, 12)
@@ -432,7 +435,7 @@ class Soak:
                 if len(parts) >= 2:
                     executions[(parts[0], parts[1])] = executions.get((parts[0], parts[1]), 0) + 1
         tasks = failed_tasks = never_ran = recorded_dups = extra_deliveries = unexplained = 0
-        bad_runs, stuck = [], []
+        bad_runs, stuck, unexplained_list = [], [], []
         for run_id, v in self.runs.items():
             code, out, err = await self.dag(
                 "status", run_id, "--state", "nats", "--nats", self.url, "--output", "json", timeout=120
@@ -460,6 +463,10 @@ class Soak:
                 ran = executions.get((run_id, t["id"]), 0)
                 if ran > max(t.get("deliveries", 1), 1) + t.get("duplicates", 0):
                     unexplained += 1
+                    unexplained_list.append(
+                        f"{run_id} {t['id']} ({doc['state']} run): ran {ran}, deliveries "
+                        f"{t.get('deliveries')}, duplicates {t.get('duplicates')}"
+                    )
             v["doc_state"] = doc["state"]
         dup_executions = sum(n - 1 for n in executions.values() if n > 1)
         # A message whose ack was lost waits out its AckWait: looked at a while.
@@ -508,6 +515,7 @@ class Soak:
         for role, last in self.stopped_on_their_own[:10]:
             print(f"    {role}: {last}")
         for label, items in (("runs not success", bad_runs), ("stuck", stuck),
+                             ("tasks run more often than recorded", unexplained_list),
                              ("failed submissions", self.failed_submissions)):
             if items:
                 print(f"  {label}:")
