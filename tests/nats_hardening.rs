@@ -712,7 +712,7 @@ fn ctrl_c_stops_a_distributed_run_whose_server_is_gone() {
 /// request time-out after another, 20 s).
 #[test]
 fn ctrl_c_ends_a_run_whose_state_server_is_gone_saying_so() {
-    let Some(out) = ctrl_c_with_the_server_gone(&["--state", "nats"], Duration::from_secs(15))
+    let Some(out) = ctrl_c_with_the_server_gone(&["--state", "nats"], Duration::from_secs(20))
     else {
         return;
     };
@@ -720,7 +720,7 @@ fn ctrl_c_ends_a_run_whose_state_server_is_gone_saying_so() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains(
-            "the NATS server has been unreachable for 5s: the run's last changes are not saved"
+            "the NATS server has been unreachable for 10s: the run's last changes are not saved"
         ),
         "{stderr}"
     );

@@ -150,15 +150,16 @@ pub fn scheduler(args: SchedulerArgs, nats: &NatsArgs, local: Runners) -> Result
         }
         // Handed over: the runs stop being driven here (their tasks on workers
         // go on), and their leases are given up for another scheduler to take.
-        // Their results are listened for no more first, so that none is taken
-        // here with nobody left to save it.
+        // Their attempts are dropped first (so that none starts listening
+        // again), then their results are listened for no more: what is left
+        // unsaved comes again to the next driver.
+        driving.abort_all();
+        while driving.join_next().await.is_some() {}
         for run_id in &driven {
             for runner in runners.iter() {
                 runner.run_left(run_id).await;
             }
         }
-        driving.abort_all();
-        while driving.join_next().await.is_some() {}
         for run_id in &driven {
             let _ = kv.release_run(run_id);
         }

@@ -451,6 +451,12 @@ pub trait TaskRunner: Send + Sync {
         Box::pin(async {})
     }
 
+    /// Called before the run's first attempt, with the run's stop signal: what
+    /// the runner must hear from the start (a distributed run's cancel).
+    fn run_begins(&self, _run_id: &str, _stop: StopSignal) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+
     /// Called when this process stops driving a run that has not ended (it
     /// stopped on an error, or another process took it over): stop listening
     /// for it, keeping what another driver of the run needs.

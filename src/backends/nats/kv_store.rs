@@ -703,8 +703,9 @@ where
 }
 
 /// How long a write waits for a lost connection to the server to come back
-/// before it fails: a restarted server is back within it.
-const UNREACHABLE: std::time::Duration = std::time::Duration::from_secs(5);
+/// before it fails: a server restarted within a few seconds is back within it,
+/// the client's reconnection tries (up to 4 s apart) included.
+const UNREACHABLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether the client is connected, or connects again within `patience`.
 async fn reachable(client: &async_nats::Client, patience: std::time::Duration) -> bool {
@@ -752,7 +753,10 @@ pub async fn read_from_leader<T: for<'de> Deserialize<'de>>(
     let got = patiently(|| kv.stream.get_last_raw_message_by_subject(&subject)).await;
     match got {
         Ok(m) => {
-            let op = m.headers.get("KV-Operation").map(|v| v.as_str().to_string());
+            let op = m
+                .headers
+                .get("KV-Operation")
+                .map(|v| v.as_str().to_string());
             if matches!(op.as_deref(), Some("DEL" | "PURGE")) {
                 return Ok(None);
             }
@@ -762,9 +766,7 @@ pub async fn read_from_leader<T: for<'de> Deserialize<'de>>(
             })?;
             Ok(Some((value, m.sequence)))
         }
-        Err(e)
-            if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-        {
+        Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
             Ok(None)
         }
         Err(e) => Err(io("read", key, e)),

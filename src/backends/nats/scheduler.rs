@@ -98,6 +98,14 @@ struct Refusals {
     summary: Instant,
 }
 
+/// Looks at an unused queue's workers before its gate is forgotten.
+const GATE_IDLE_TICKS: u32 = 12;
+
+/// The least time a task message gone from the queue with no result is given
+/// before its attempt fails: a result may be held up by a cluster moving a
+/// stream's leader (a paused or lost node) for several seconds.
+const LEFT_THE_QUEUE_PATIENCE: Duration = Duration::from_secs(15);
+
 /// Times a proven result of an attempt nobody waits for is handed back before it
 /// is taken as a late one (see [`RunChannel::unawaited`]).
 const UNAWAITED_REDELIVERIES: i64 = 5;
@@ -145,20 +153,28 @@ impl NatsRunner {
     }
 
     async fn channel(&self, ctx: &TaskContext) -> Result<Arc<RunChannel>, NatsError> {
+        self.channel_of(&ctx.run_id, &ctx.stop).await
+    }
+
+    /// The run's channel, started on first use with the run's stop signal (which
+    /// a `dag cancel` fires).
+    async fn channel_of(
+        &self,
+        run_id: &str,
+        stop: &StopSignal,
+    ) -> Result<Arc<RunChannel>, NatsError> {
         let cell = {
             let mut runs = self
                 .inner
                 .runs
                 .lock()
                 .map_err(|_| NatsError::Op("poisoned lock".into()))?;
-            runs.entry(ctx.run_id.clone()).or_default().clone()
+            runs.entry(run_id.to_string()).or_default().clone()
         };
         let inner = self.inner.clone();
-        cell.get_or_try_init(
-            || async move { start_run(inner, &ctx.run_id, ctx.stop.clone()).await },
-        )
-        .await
-        .cloned()
+        cell.get_or_try_init(|| async move { start_run(inner, run_id, stop.clone()).await })
+            .await
+            .cloned()
     }
 }
 
@@ -458,14 +474,19 @@ impl RunChannel {
                 match done {
                     // Acknowledged by the engine once the result is saved.
                     Some(tx) => {
-                        if let Ok(mut a) = self.accepted.lock() {
-                            a.insert(key, (result.worker.clone(), result.delivery));
-                        }
-                        // Nobody waits any more (the attempt was dropped: its
-                        // driver stops driving the run): handed back, for
-                        // whoever drives the run next.
-                        if let Err((_, msg)) = tx.send((result, msg)) {
-                            let _ = msg.ack_with(AckKind::Nak(None)).await;
+                        let taken = (result.worker.clone(), result.delivery);
+                        match tx.send((result, msg)) {
+                            Ok(()) => {
+                                if let Ok(mut a) = self.accepted.lock() {
+                                    a.insert(key, taken);
+                                }
+                            }
+                            // Nobody waits any more (the attempt was dropped: its
+                            // driver stops driving the run): handed back, not
+                            // taken, for whoever drives the run next.
+                            Err((_, msg)) => {
+                                let _ = msg.ack_with(AckKind::Nak(None)).await;
+                            }
                         }
                     }
                     // A second finished result of the same attempt: already taken.
@@ -690,6 +711,16 @@ impl TaskRunner for NatsRunner {
         let (inner, run_id) = (self.inner.clone(), run_id.to_string());
         Box::pin(async move { stop_listening(&inner, &run_id) })
     }
+
+    fn run_begins(&self, run_id: &str, stop: StopSignal) -> BoxFuture<'static, ()> {
+        // Listening for the run's results and control messages from the start,
+        // not from its first attempt: a `dag cancel` of a run taken over while
+        // its tasks wait (a retry delay) must be heard.
+        let (runner, run_id) = (self.clone(), run_id.to_string());
+        Box::pin(async move {
+            let _ = runner.channel_of(&run_id, &stop).await;
+        })
+    }
 }
 
 /// Stops this process's listening for a run: results left unacknowledged come
@@ -731,10 +762,10 @@ impl NatsRunner {
         let docker = matches!(task.kind, TaskKind::Docker(_));
         let key = (task.id.to_string(), ctx.attempt);
         // Held back while its queue has enough messages waiting, and let through
-        // by priority (an adopted attempt was handed out already).
-        let pass = match ctx.adopted {
-            Some(_) => None,
-            None => {
+        // by priority (an adopted attempt a worker took is out already).
+        let pass = match &ctx.adopted {
+            Some(a) if a.worker.is_some() => None,
+            _ => {
                 let gate = self.gate(&task.queue, docker).await;
                 tokio::select! {
                     pass = gate.enter(ReadyKey::new(task.priority, ctx.index)) => Some(pass),
@@ -972,7 +1003,7 @@ impl NatsRunner {
             match message_present(&self.inner.js, seq).await {
                 Some(false) => {
                     let since = *gone_since.get_or_insert_with(Instant::now);
-                    let patience = (timing.ack_wait * 2).max(Duration::from_secs(5));
+                    let patience = (timing.ack_wait * 2).max(LEFT_THE_QUEUE_PATIENCE);
                     // Results still on their way to the run (being read, or behind
                     // others) may hold this one: not yet.
                     if since.elapsed() >= patience
@@ -1045,20 +1076,25 @@ impl NatsRunner {
     /// The gate of a queue, made on first use with the live workers' slots for
     /// it, then kept up to date with their heartbeats.
     async fn gate(&self, queue: &str, docker: bool) -> Arc<Gate> {
-        let mut gates = self.inner.gates.lock().await;
         let key = (queue.to_string(), docker);
+        if let Some(gate) = self.inner.gates.lock().await.get(&key) {
+            return gate.clone();
+        }
+        // Counted without the lock, which every other queue's tasks need.
+        let slots = serving_slots(&self.inner.js, &self.inner.timing, queue, docker).await;
+        let mut gates = self.inner.gates.lock().await;
         if let Some(gate) = gates.get(&key) {
             return gate.clone();
         }
-        let gate =
-            Gate::new(serving_slots(&self.inner.js, &self.inner.timing, queue, docker).await);
-        gates.insert(key, gate.clone());
+        let gate = Gate::new(slots);
+        gates.insert(key.clone(), gate.clone());
         let (inner, queue, weak) = (
             Arc::downgrade(&self.inner),
             queue.to_string(),
             Arc::downgrade(&gate),
         );
         tokio::spawn(async move {
+            let mut idle = 0;
             loop {
                 let Some(timing) = inner.upgrade().map(|i| i.timing) else {
                     return;
@@ -1072,6 +1108,18 @@ impl NatsRunner {
                 let (Some(inner), Some(gate)) = (inner.upgrade(), weak.upgrade()) else {
                     return;
                 };
+                // A queue no attempt has used for a while is forgotten (its gate
+                // is made again, counted afresh, when one comes): a scheduler
+                // that served many queues does not keep counting their workers.
+                idle = if gate.counts() == (0, 0) { idle + 1 } else { 0 };
+                if idle >= GATE_IDLE_TICKS {
+                    let mut gates = inner.gates.lock().await;
+                    if gate.counts() == (0, 0) {
+                        gates.remove(&key);
+                        return;
+                    }
+                    idle = 0;
+                }
                 gate.set_limit(serving_slots(&inner.js, &inner.timing, &queue, docker).await);
             }
         });

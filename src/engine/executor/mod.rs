@@ -178,6 +178,9 @@ pub async fn execute(
         })
     });
     driver.timeout = dag.spec.timeout;
+    for runner in &used {
+        runner.run_begins(&run_id, stop.clone()).await;
+    }
     let ended = match (options.executor, start) {
         (ExecutorKind::Sequential, Start::Fresh) => sequential::run(driver, runners, stop).await,
         (ExecutorKind::Local, _) | (_, Start::TakenOver) => {
