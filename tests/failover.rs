@@ -262,7 +262,7 @@ fn a_cut_off_worker_s_late_result_is_fenced_and_counted() {
     env.write(
         "dup.yaml",
         format!(
-            "name: dup\ntasks:\n  dup: {{command: 'echo dup >> {0}; sleep 3', priority: 10}}\n  keep: {{command: 'sleep 8'}}\n",
+            "name: dup\ntasks:\n  dup: {{command: 'echo dup >> {0}; sleep 3'}}\n  keep: {{command: 'sleep 12', queue: other}}\n",
             runs.display()
         ),
     );
@@ -275,7 +275,13 @@ fn a_cut_off_worker_s_late_result_is_fenced_and_counted() {
     // w1 is cut off (stopped: no heartbeat, no progress) while its task runs on;
     // the task is handed to w2 once its AckWait lapses.
     kill(w1.child.id(), "STOP");
-    let _w2 = env.worker(&nats, "w2", &["--workers", "2"]);
+    // w2 also serves the queue of `keep`, which keeps the run going until w1's
+    // late result has come.
+    let _w2 = env.worker(
+        &nats,
+        "w2",
+        &["--workers", "2", "--queue", "default", "--queue", "other"],
+    );
     assert!(
         wait_for(Duration::from_secs(20), || lines(&runs) == 2),
         "`dup` was not handed to w2"
