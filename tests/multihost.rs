@@ -325,6 +325,17 @@ impl MultiHost {
         })
     }
 
+    /// Waits for each run to end, which must be with exit 0; their documents.
+    fn wait_all_succeed(&self, ids: &[String]) -> Vec<serde_json::Value> {
+        ids.iter()
+            .map(|id| {
+                let (code, doc) = self.wait(id);
+                assert_eq!(code, 0, "run {id}: {doc}\n{}", self.logs());
+                doc
+            })
+            .collect()
+    }
+
     /// `dag wait ID -o json` (up to 90 s): its exit code and the run's
     /// document.
     fn wait(&self, id: &str) -> (i32, serde_json::Value) {
@@ -603,14 +614,7 @@ fn a_multi_host_deployment_survives_a_killed_scheduler_a_cut_off_worker_and_a_pa
     // The killed scheduler's machine comes back.
     docker_ok(&["start", &mh.deployment.container(&driver)]);
     mh.wait_said(&driver, "driving distributed runs", 2);
-    let docs: Vec<serde_json::Value> = bulk
-        .iter()
-        .map(|id| {
-            let (code, doc) = mh.wait(id);
-            assert_eq!(code, 0, "run {id}: {doc}\n{}", mh.logs());
-            doc
-        })
-        .collect();
+    let docs = mh.wait_all_succeed(&bulk);
     mh.check(&docs, None, &mut tally);
     assert!(tally.explained.is_empty(), "{:?}", tally.explained);
     mh.check_queue_empty();
@@ -725,14 +729,7 @@ fn a_multi_host_deployment_survives_a_killed_scheduler_a_cut_off_worker_and_a_pa
     docker_ok(&["pause", &mh.deployment.container(&frozen)]);
     std::thread::sleep(Duration::from_secs(2));
     docker_ok(&["unpause", &mh.deployment.container(&frozen)]);
-    let docs: Vec<serde_json::Value> = bulk
-        .iter()
-        .map(|id| {
-            let (code, doc) = mh.wait(id);
-            assert_eq!(code, 0, "run {id}: {doc}\n{}", mh.logs());
-            doc
-        })
-        .collect();
+    let docs = mh.wait_all_succeed(&bulk);
     mh.check(&docs, None, &mut tally);
     mh.check_queue_empty();
     stopped.extend(mh.stopped_workers());

@@ -721,6 +721,14 @@ async fn reachable(client: &async_nats::Client, patience: std::time::Duration) -
     }
 }
 
+/// A stored value, or why it cannot be read.
+fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+        path: format!("nats kv {RUNS_BUCKET}: {key}"),
+        detail: err.to_string(),
+    })
+}
+
 /// A value and its revision.
 pub async fn read<T: for<'de> Deserialize<'de>>(
     kv: &kv::Store,
@@ -731,11 +739,7 @@ pub async fn read<T: for<'de> Deserialize<'de>>(
         .map_err(|e| io("read", key, e))?;
     match entry {
         Some(e) if e.operation == kv::Operation::Put => {
-            let value = serde_json::from_slice(&e.value).map_err(|err| StoreError::Corrupt {
-                path: format!("nats kv {RUNS_BUCKET}: {key}"),
-                detail: err.to_string(),
-            })?;
-            Ok(Some((value, e.revision)))
+            Ok(Some((decode(key, &e.value)?, e.revision)))
         }
         _ => Ok(None),
     }
@@ -760,11 +764,7 @@ pub async fn read_from_leader<T: for<'de> Deserialize<'de>>(
             if matches!(op.as_deref(), Some("DEL" | "PURGE")) {
                 return Ok(None);
             }
-            let value = serde_json::from_slice(&m.payload).map_err(|err| StoreError::Corrupt {
-                path: format!("nats kv {RUNS_BUCKET}: {key}"),
-                detail: err.to_string(),
-            })?;
-            Ok(Some((value, m.sequence)))
+            Ok(Some((decode(key, &m.payload)?, m.sequence)))
         }
         Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
             Ok(None)
