@@ -505,4 +505,48 @@ fn dag_cancel_stops_one_scheduled_run_or_cancels_one_waiting_for_a_scheduler() {
     assert_eq!(wait(&env, &nats, &one).0, 130);
     assert_eq!(wait(&env, &nats, &two).0, 0, "{}", scheduler.text());
     assert!(scheduler.said(&format!("run {two} ended: success")));
+    drop(scheduler);
+
+    // A run whose driver died while its tasks waited in the queue (no worker
+    // serves it yet): cancelled, its task messages are taken out of the
+    // queue, so a worker that comes later runs none of them.
+    let later = env.path().join("later");
+    env.write(
+        "queued.yaml",
+        format!(
+            "name: queued\ntasks:\n  a: {{command: 'echo a >> {0}', queue: later}}\n  b: {{command: 'echo b >> {0}', queue: later}}\n",
+            later.display()
+        ),
+    );
+    let mut a = Scheduler::start(&env, &nats, "a2");
+    let stranded = submit(&env, &nats, "queued.yaml");
+    // One of its tasks is in the queue (the queue's limit of messages in
+    // flight, with no worker serving it, is one).
+    assert!(
+        wait_for(Duration::from_secs(20), || a
+            .said("no live worker serves queue `later`")),
+        "{}",
+        a.text()
+    );
+    kill(a.child.id(), "KILL");
+    let _ = a.child.wait();
+    // Once its lease lapsed, nobody drives it.
+    std::thread::sleep(Duration::from_secs(4));
+    let cancel = env.run(&["cancel", &stranded, "--nats", &url]);
+    assert_eq!(cancel.code, 0, "{}", cancel.stderr);
+    assert!(
+        cancel
+            .stdout
+            .contains("no process drove it: cancelled it in its record")
+            && cancel
+                .stdout
+                .contains("took its 1 task message out of the queue"),
+        "{}",
+        cancel.stdout
+    );
+    let _late = env.worker(&nats, "late", &["--queue", "later"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(lines(&later), 0, "a task of the cancelled run ran");
+    let doc = status(&env, &nats, &stranded);
+    assert_eq!(doc["state"], "cancelled", "{doc}");
 }

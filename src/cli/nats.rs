@@ -394,7 +394,8 @@ pub fn cancel(
     let mut done = Vec::new();
     // A run any scheduler may take over and that none drives now: cancelled in
     // its record, so that none takes it after (a driver that appeared meanwhile
-    // is told below, as any).
+    // is told below, as any), and its task messages taken out of the queue.
+    let mut withdraw = false;
     if let Some(store @ setup::Store::Nats(_)) = &store
         && record.drive.is_some()
         && !store.is_driven(&record.run_id)
@@ -404,7 +405,10 @@ pub fn cancel(
             &record.run_id,
             "cancelled with `dag cancel` while no process drove the run",
         ) {
-            Ok(_) => done.push("no process drove it: cancelled it in its record".to_string()),
+            Ok(_) => {
+                done.push("no process drove it: cancelled it in its record".to_string());
+                withdraw = true;
+            }
             Err(crate::embed::Error::Store(StoreError::Locked(_))) => {}
             Err(e) => return Err(e.into()),
         }
@@ -435,10 +439,30 @@ pub fn cancel(
             .flush()
             .await
             .map_err(|e| NatsError::Op(e.to_string()))?;
-        Ok::<(), NatsError>(())
+        let withdrawn = if withdraw {
+            let js = async_nats::jetstream::new(client);
+            Some(crate::backends::nats::withdraw_run_tasks(&js, &args.run_id, WITHDRAW_LIMIT).await)
+        } else {
+            None
+        };
+        Ok::<_, NatsError>(withdrawn)
     });
     match nats {
-        Ok(()) => done.push("told the workers over NATS".to_string()),
+        Ok(withdrawn) => {
+            done.push("told the workers over NATS".to_string());
+            match withdrawn {
+                Some(Ok(0)) | None => {}
+                Some(Ok(n)) => done.push(format!(
+                    "took its {n} task message{} out of the queue",
+                    if n == 1 { "" } else { "s" }
+                )),
+                // The run is cancelled all the same: a worker that takes one of
+                // them runs it, and its result is ignored.
+                Some(Err(e)) => done.push(format!(
+                    "could not take its task messages out of the queue ({e}): a worker may still run them"
+                )),
+            }
+        }
         Err(e) if done.is_empty() => return Err(e.into()),
         Err(_) => {}
     }
@@ -449,6 +473,9 @@ pub fn cancel(
     ))?;
     Ok(exit::SUCCESS)
 }
+
+/// How long `dag cancel` reads the task queue for an undriven run's messages.
+const WITHDRAW_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long `dag cancel` waits for the driver of a run it found in no store.
 const CANCEL_ANSWER: std::time::Duration = std::time::Duration::from_secs(3);

@@ -85,8 +85,24 @@ pub enum Note {
         /// worker and delivery the record holds (an attempt ended under an
         /// earlier driver of the run).
         known: bool,
+        /// Acknowledges the result's message once the count is saved.
+        ack: NoteAck,
     },
 }
+
+/// What acknowledges the message a note came from, once what the note says is
+/// saved (None: nothing to acknowledge). Not part of what the note says: any
+/// two are equal.
+#[derive(Clone, Debug, Default)]
+pub struct NoteAck(pub Option<Arc<Acker>>);
+
+impl PartialEq for NoteAck {
+    fn eq(&self, _: &NoteAck) -> bool {
+        true
+    }
+}
+
+impl Eq for NoteAck {}
 
 /// Where a runner reports [`Note`]s about the attempt it runs.
 pub type NoteSink = Arc<dyn Fn(Note) + Send + Sync>;

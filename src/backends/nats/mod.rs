@@ -696,6 +696,93 @@ pub async fn queue_depths(js: &jetstream::Context) -> Result<Vec<QueueDepth>, Na
     Ok(out)
 }
 
+/// The message id a task message is published under: one per attempt, so that
+/// the task stream drops the same attempt handed out again (by a retried
+/// publish, or by a driver that took the run over) as a duplicate.
+pub fn task_message_id(run_id: &str, task: &str, attempt: u32) -> String {
+    format!("{run_id}.{task}.{attempt}")
+}
+
+/// Whether a task message id (see [`task_message_id`]) is one of `run_id`'s.
+pub fn is_task_message_of(id: &str, run_id: &str) -> bool {
+    id.strip_prefix(run_id)
+        .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// Takes a run's task messages out of the task queue (those waiting, and those
+/// a worker holds: its result is not wanted), with the payloads they keep in
+/// the object store; returns how many. For a run that ends while no process
+/// drives it (`dag cancel`), whose messages no driver takes back. Reads the
+/// queue one message at a time, so it stops after `limit`.
+pub async fn withdraw_run_tasks(
+    js: &jetstream::Context,
+    run_id: &str,
+    limit: Duration,
+) -> Result<usize, NatsError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut withdrawn = 0;
+    let scan = async {
+        let stream = js
+            .get_stream(TASKS_STREAM)
+            .await
+            .map_err(|e| NatsError::Op(format!("cannot open {TASKS_STREAM}: {e}")))?;
+        let mut next = 1;
+        loop {
+            let msg = match stream
+                .get_first_raw_message_by_subject("dag.tasks.>", next)
+                .await
+            {
+                Ok(m) => m,
+                Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {
+                    return Ok(());
+                }
+                Err(e) => return Err(NatsError::Op(format!("cannot read {TASKS_STREAM}: {e}"))),
+            };
+            next = msg.sequence + 1;
+            let id = msg
+                .headers
+                .get(async_nats::header::NATS_MESSAGE_ID)
+                .map(|v| v.as_str());
+            if !id.is_some_and(|id| is_task_message_of(id, run_id)) {
+                continue;
+            }
+            match stream.delete_message(msg.sequence).await {
+                Ok(_) => {}
+                // Gone meanwhile (a worker finished it): as good.
+                Err(e)
+                    if matches!(e.kind(), jetstream::stream::DeleteMessageErrorKind::JetStream(j)
+                        if j.error_code() == jetstream::ErrorCode::NO_MESSAGE_FOUND) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    return Err(NatsError::Op(format!(
+                        "cannot delete message {} of {TASKS_STREAM}: {e}",
+                        msg.sequence
+                    )));
+                }
+            }
+            transport::discard(js, Some(&msg.headers)).await;
+            withdrawn += 1;
+        }
+    };
+    let scanned = tokio::time::timeout_at(deadline, scan).await;
+    let partly = |e: String| {
+        NatsError::Op(format!(
+            "{e} (after taking {withdrawn} of its messages out)"
+        ))
+    };
+    match scanned {
+        Ok(Ok(())) => Ok(withdrawn),
+        Ok(Err(NatsError::Op(e))) => Err(partly(e)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(partly(format!(
+            "reading {TASKS_STREAM} took longer than {}",
+            humantime::format_duration(limit)
+        ))),
+    }
+}
+
 pub fn task_subject(queue: &str, docker: bool) -> String {
     if docker {
         format!("dag.tasks.{queue}.docker")
@@ -902,6 +989,16 @@ async fn checked_consumer(
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn a_task_message_id_names_its_run() {
+        use super::{is_task_message_of, task_message_id};
+        let id = task_message_id("20261130T210043976Z-5d4f", "load.part", 3);
+        assert!(is_task_message_of(&id, "20261130T210043976Z-5d4f"));
+        assert!(!is_task_message_of(&id, "20261130T210043976Z-5d4"));
+        assert!(!is_task_message_of(&id, "20261130T210043976Z-5d4f0"));
+        assert!(!is_task_message_of("", "r"));
+    }
 
     #[test]
     fn inbox_prefixes_are_subject_prefixes() {

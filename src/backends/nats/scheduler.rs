@@ -21,6 +21,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures_util::StreamExt;
 use tokio::sync::{OnceCell, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::gate::{Gate, Pass};
 use super::transport::{self, PROOF_HEADER, SendError, Sent, TOKEN_HEADER};
@@ -32,7 +33,8 @@ use super::{
 };
 use crate::engine::graph::ReadyKey;
 use crate::engine::runner::{
-    Acker, BoxFuture, Note, NoteSink, Outcome, Status, StopSignal, TaskContext, TaskLog, TaskRunner,
+    Acker, BoxFuture, Note, NoteAck, NoteSink, Outcome, Status, StopSignal, TaskContext, TaskLog,
+    TaskRunner,
 };
 use crate::engine::spec::TaskKind;
 
@@ -78,10 +80,16 @@ struct RunChannel {
     /// Queue (and docker) of every attempt published and not yet started.
     unstarted: Mutex<HashMap<(String, u32), (String, bool)>>,
     cancel_sent: AtomicBool,
-    /// The worker and delivery of the finished result taken for each attempt
-    /// this process saw end: another one for the same attempt is a duplicate
-    /// execution.
-    accepted: Mutex<HashMap<(String, u32), (String, u64)>>,
+    /// The finished result taken for each attempt this process saw end:
+    /// another one for the same attempt is a duplicate execution.
+    accepted: Mutex<HashMap<(String, u32), Accepted>>,
+    /// How often this process handed back each result (by stream sequence)
+    /// that no attempt waited for, and since when it listens for the run.
+    unawaited_seen: Mutex<HashMap<u64, u32>>,
+    /// Results (by stream sequence) noted to the engine as duplicate
+    /// executions, and whether the engine has saved each count.
+    noted: Mutex<HashMap<u64, Arc<AtomicBool>>>,
+    listening_since: Instant,
     /// Where notes about attempts nobody waits for go (duplicates): the sink
     /// of the run's latest attempt (each note names its own attempt).
     notes: Mutex<Option<NoteSink>>,
@@ -106,20 +114,89 @@ const GATE_IDLE_TICKS: u32 = 12;
 /// stream's leader (a paused or lost node) for several seconds.
 const LEFT_THE_QUEUE_PATIENCE: Duration = Duration::from_secs(15);
 
-/// Times a proven result of an attempt nobody waits for is handed back before it
-/// is taken as a late one (see [`RunChannel::unawaited`]).
-const UNAWAITED_REDELIVERIES: i64 = 5;
+/// Times this process hands back a proven result of an attempt nobody waits for
+/// here, and how long it has listened for the run at least, before it takes the
+/// result as a late one (see [`RunChannel::unawaited`]).
+const UNAWAITED_REDELIVERIES: u32 = 5;
+const UNAWAITED_PATIENCE: Duration = Duration::from_secs(30);
+
+/// When a result noted to the engine as a duplicate, and not yet saved, comes
+/// again.
+const NOTED_HAND_BACK: Duration = Duration::from_secs(5);
 
 /// Refused or ignored results said one by one for each run; past that, one summary
 /// line every [`REFUSAL_SUMMARY`] at most.
 const REFUSALS_SAID: usize = 20;
 const REFUSAL_SUMMARY: Duration = Duration::from_secs(10);
 
+/// A finished result handed to the attempt waiting for it. Dropped without
+/// being claimed (the attempt stopped waiting just as it came), it is not
+/// taken after all: handed back, to come again a second later.
+struct Delivered {
+    /// The result and its message, until claimed.
+    taken: Option<(ResultMsg, jetstream::Message)>,
+    /// Set once the engine has saved the result (and acknowledged its message).
+    saved: Arc<AtomicBool>,
+    /// The run's channel, whose `accepted` holds the result.
+    channel: std::sync::Weak<RunChannel>,
+}
+
+impl Delivered {
+    fn log_bytes(&self) -> u64 {
+        self.taken.as_ref().map_or(0, |(r, _)| r.log_bytes)
+    }
+
+    /// The result, its message and its `saved` flag: the engine's to save now.
+    fn claim(mut self) -> Option<(ResultMsg, jetstream::Message, Arc<AtomicBool>)> {
+        let (result, msg) = self.taken.take()?;
+        Some((result, msg, self.saved.clone()))
+    }
+}
+
+impl Drop for Delivered {
+    fn drop(&mut self) {
+        let Some((result, msg)) = self.taken.take() else {
+            return;
+        };
+        let key = (result.task, result.attempt);
+        if let Some(channel) = self.channel.upgrade()
+            && let Ok(mut a) = channel.accepted.lock()
+            && a.get(&key)
+                .is_some_and(|t| Arc::ptr_eq(&t.saved, &self.saved))
+        {
+            a.remove(&key);
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = msg
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+            });
+        }
+    }
+}
+
+/// The finished result taken for an attempt: which execution it came from, and
+/// whether the engine has saved it yet. Until it has, the result is not this
+/// process's to keep: when the engine cannot save it (another process took the
+/// run over meanwhile), its message comes again, and must reach that process.
+#[derive(Clone)]
+struct Accepted {
+    worker: String,
+    delivery: u64,
+    message: u64,
+    saved: Arc<AtomicBool>,
+}
+
 struct Waiter {
     /// The token sent with the attempt's task message.
     token: String,
     notes: Option<NoteSink>,
-    done: Option<oneshot::Sender<(ResultMsg, jetstream::Message)>>,
+    done: Option<oneshot::Sender<Delivered>>,
+    /// Cancelled once a worker is known to have taken the attempt (its
+    /// "started" or "finished" result came): an attempt held back at its
+    /// queue's gate is then not held any longer.
+    placed: CancellationToken,
     /// When the last proven "started" result came, and from which worker: the
     /// attempt's deadline counts from there (a redelivery restarts it).
     picked: Option<(Instant, String)>,
@@ -226,6 +303,9 @@ async fn start_run(
         waiting: Mutex::new(HashMap::new()),
         unstarted: Mutex::new(HashMap::new()),
         accepted: Mutex::new(HashMap::new()),
+        unawaited_seen: Mutex::new(HashMap::new()),
+        noted: Mutex::new(HashMap::new()),
+        listening_since: Instant::now(),
         notes: Mutex::new(None),
         cancel_sent: AtomicBool::new(false),
         refusals: Mutex::new(Refusals {
@@ -378,8 +458,18 @@ impl RunChannel {
         }
     }
 
+    /// Stops waiting for an attempt.
+    fn forget(&self, key: &(String, u32)) {
+        if let Ok(mut w) = self.waiting.lock() {
+            w.remove(key);
+        }
+        if let Ok(mut u) = self.unstarted.lock() {
+            u.remove(key);
+        }
+    }
+
     /// Routes a result to the attempt waiting for it, if its proof holds.
-    async fn deliver(&self, result: ResultMsg, payload: &[u8], msg: jetstream::Message) {
+    async fn deliver(self: &Arc<Self>, result: ResultMsg, payload: &[u8], msg: jetstream::Message) {
         let key = (result.task.clone(), result.attempt);
         let token = self
             .waiting
@@ -419,20 +509,27 @@ impl RunChannel {
             self.unawaited(result, msg).await;
             return;
         }
+        if let Ok(mut seen) = self.unawaited_seen.lock()
+            && !seen.is_empty()
+        {
+            seen.remove(&msg.info().map_or(0, |i| i.stream_sequence));
+        }
         match result.kind {
             ResultKind::Started => {
-                if let Ok(mut u) = self.unstarted.lock() {
-                    u.remove(&key);
-                }
                 // Taken: the next held task of its queue may be published.
                 let pass = match self.waiting.lock() {
                     Ok(mut w) => w.get_mut(&key).and_then(|w| {
                         w.picked = Some((Instant::now(), result.worker.clone()));
+                        w.placed.cancel();
                         w.pass.take()
                     }),
                     Err(_) => None,
                 };
                 drop(pass);
+                // After `placed`: see `run_remote`.
+                if let Ok(mut u) = self.unstarted.lock() {
+                    u.remove(&key);
+                }
                 let notes = self
                     .waiting
                     .lock()
@@ -455,6 +552,7 @@ impl RunChannel {
                     .and_then(|mut w| {
                         w.get_mut(&key).map(|w| {
                             let unplaced = w.picked.is_none().then(|| w.notes.clone()).flatten();
+                            w.placed.cancel();
                             (w.done.take(), unplaced)
                         })
                     })
@@ -474,20 +572,26 @@ impl RunChannel {
                 match done {
                     // Acknowledged by the engine once the result is saved.
                     Some(tx) => {
-                        let taken = (result.worker.clone(), result.delivery);
-                        match tx.send((result, msg)) {
-                            Ok(()) => {
-                                if let Ok(mut a) = self.accepted.lock() {
-                                    a.insert(key, taken);
-                                }
-                            }
-                            // Nobody waits any more (the attempt was dropped: its
-                            // driver stops driving the run): handed back, not
-                            // taken, for whoever drives the run next.
-                            Err((_, msg)) => {
-                                let _ = msg.ack_with(AckKind::Nak(None)).await;
-                            }
+                        let taken = Accepted {
+                            worker: result.worker.clone(),
+                            delivery: result.delivery,
+                            message: result.message,
+                            saved: Arc::new(AtomicBool::new(false)),
+                        };
+                        let saved = taken.saved.clone();
+                        // Recorded before it is handed on, so that the same
+                        // message coming again meanwhile is known.
+                        if let Ok(mut a) = self.accepted.lock() {
+                            a.insert(key.clone(), taken);
                         }
+                        // Nobody waits any more (the attempt was dropped: its
+                        // driver stops driving the run): dropped, it is handed
+                        // back, not taken, for whoever drives the run next.
+                        let _ = tx.send(Delivered {
+                            taken: Some((result, msg)),
+                            saved,
+                            channel: Arc::downgrade(self),
+                        });
                     }
                     // A second finished result of the same attempt: already taken.
                     None => self.late(result, msg).await,
@@ -499,20 +603,37 @@ impl RunChannel {
     /// A proven result of an attempt nobody waits for here. It may be the
     /// result of an attempt a driver taking the run over is about to adopt
     /// (its waiter comes within moments): it is handed back to come again in a
-    /// second, a few times; past that, it is a late report of an attempt that
-    /// ended (counted if it was another execution), or of one no driver waits
-    /// for.
+    /// second, a few times and for as long as this process has not listened
+    /// for the run for [`UNAWAITED_PATIENCE`]; past that, it is a late report
+    /// of an attempt that ended before this process took the run (counted if
+    /// it was another execution). The times are this process's own: the
+    /// server's delivery count also counts the hand-backs of earlier drivers,
+    /// which say nothing about this one.
     async fn unawaited(&self, result: ResultMsg, msg: jetstream::Message) {
-        let delivered = msg.info().map_or(1, |i| i.delivered);
         let taken = self
             .accepted
             .lock()
             .is_ok_and(|a| a.contains_key(&(result.task.clone(), result.attempt)));
-        if !taken && delivered < UNAWAITED_REDELIVERIES {
-            let _ = msg
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                .await;
-            return;
+        if !taken {
+            let seq = msg.info().map_or(0, |i| i.stream_sequence);
+            let seen = match self.unawaited_seen.lock() {
+                Ok(mut seen) => {
+                    let n = seen.entry(seq).or_default();
+                    *n += 1;
+                    *n
+                }
+                Err(_) => 0,
+            };
+            if seen < UNAWAITED_REDELIVERIES || self.listening_since.elapsed() < UNAWAITED_PATIENCE
+            {
+                let _ = msg
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+                return;
+            }
+            if let Ok(mut seen) = self.unawaited_seen.lock() {
+                seen.remove(&seq);
+            }
         }
         match result.kind {
             ResultKind::Started => {
@@ -525,30 +646,63 @@ impl RunChannel {
     /// A proven finished result of an attempt whose result was taken already:
     /// the same one delivered again changes nothing; another execution's is
     /// noted as a duplicate (the engine counts it) and changes nothing else.
+    ///
+    /// While the result taken is not saved yet, any other result of the attempt
+    /// comes again a second later: the engine may fail to save it (the run was
+    /// taken over meanwhile), and then the process driving the run now needs
+    /// the message.
     async fn late(&self, result: ResultMsg, msg: jetstream::Message) {
         let key = (result.task.clone(), result.attempt);
         let taken = self.accepted.lock().ok().and_then(|a| a.get(&key).cloned());
-        let same = taken
+        if taken
             .as_ref()
-            .is_some_and(|(w, d)| *w == result.worker && *d == result.delivery);
+            .is_some_and(|t| !t.saved.load(Ordering::SeqCst))
+        {
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+            return;
+        }
+        let same = taken.as_ref().is_some_and(|t| {
+            t.worker == result.worker
+                && t.delivery == result.delivery
+                && t.message == result.message
+        });
         if !same {
-            let notes = self.notes.lock().ok().and_then(|n| n.clone());
-            match notes {
-                Some(notes) => notes(Note::Duplicate {
+            // Noted already (this message came again before the engine saved
+            // the count, or the engine left it for an attempt it has not
+            // recorded yet): not noted twice.
+            let seq = msg.info().map_or(0, |i| i.stream_sequence);
+            let noted = self.noted.lock().ok().and_then(|n| n.get(&seq).cloned());
+            if let Some(saved) = noted {
+                if !saved.load(Ordering::SeqCst) {
+                    let _ = msg.ack_with(AckKind::Nak(Some(NOTED_HAND_BACK))).await;
+                    return;
+                }
+            } else {
+                let notes = self.notes.lock().ok().and_then(|n| n.clone());
+                let Some(notes) = notes else {
+                    // No attempt of the run has started here yet (a run taken
+                    // over waits out a retry delay): nothing to count it with.
+                    let _ = msg.ack_with(AckKind::Nak(Some(NOTED_HAND_BACK))).await;
+                    return;
+                };
+                let saved = Arc::new(AtomicBool::new(false));
+                if seq != 0
+                    && let Ok(mut n) = self.noted.lock()
+                {
+                    n.insert(seq, saved.clone());
+                }
+                // Acknowledged once the engine has saved the count: a driver
+                // that stops before leaves the message to the next one.
+                return notes(Note::Duplicate {
                     task: result.task.clone(),
                     attempt: result.attempt,
                     worker: result.worker.clone(),
                     delivery: result.delivery,
                     known: taken.is_some(),
-                }),
-                None => self.say_refusal(&format!(
-                    "ignored a late result for task {} (attempt {}) from worker {} on {}: run {} is not being driven here any more",
-                    result.task,
-                    result.attempt,
-                    result.worker,
-                    wire::excerpt(&result.host),
-                    self.run_id,
-                )),
+                    ack: NoteAck(Some(acker(&self.js, msg, Some(saved)))),
+                });
             }
         }
         transport::discard(&self.js, msg.headers.as_ref()).await;
@@ -761,20 +915,6 @@ impl NatsRunner {
         let task = ctx.task().clone();
         let docker = matches!(task.kind, TaskKind::Docker(_));
         let key = (task.id.to_string(), ctx.attempt);
-        // Held back while its queue has enough messages waiting, and let through
-        // by priority (an adopted attempt a worker took is out already).
-        let pass = match &ctx.adopted {
-            Some(a) if a.worker.is_some() => None,
-            _ => {
-                let gate = self.gate(&task.queue, docker).await;
-                tokio::select! {
-                    pass = gate.enter(ReadyKey::new(task.priority, ctx.index)) => Some(pass),
-                    _ = ctx.stop.graceful.cancelled() => {
-                        return Outcome::cancelled("cancelled before a worker took it");
-                    }
-                }
-            }
-        };
         let (tx, rx) = oneshot::channel();
         let token = attempt_token(&channel.secret, &ctx.run_id, &task.id, ctx.attempt);
         if let Some(notes) = &ctx.notes
@@ -785,6 +925,13 @@ impl NatsRunner {
         // An attempt handed out by the run's earlier driver and taken by a worker:
         // its clock starts again now (this process cannot know when it began).
         let taken_by = ctx.adopted.as_ref().and_then(|a| a.worker.clone());
+        let placed = CancellationToken::new();
+        if taken_by.is_some() {
+            placed.cancel();
+        }
+        // Waited for from now on, before the gate: an adopted attempt the
+        // earlier driver handed out may be taken, and may end, while it is held
+        // there, and its results must find it.
         if let Ok(mut w) = channel.waiting.lock() {
             w.insert(
                 key.clone(),
@@ -792,10 +939,39 @@ impl NatsRunner {
                     token: token.clone(),
                     notes: ctx.notes.clone(),
                     done: Some(tx),
+                    placed: placed.clone(),
                     picked: taken_by.clone().map(|w| (Instant::now(), w)),
-                    pass,
+                    pass: None,
                 },
             );
+        }
+        // Held back while its queue has enough messages waiting, and let through
+        // by priority (an adopted attempt a worker took is out already).
+        if taken_by.is_none() {
+            let gate = self.gate(&task.queue, docker).await;
+            let pass = tokio::select! {
+                pass = gate.enter(ReadyKey::new(task.priority, ctx.index)) => Some(pass),
+                // A worker took the message the earlier driver handed out.
+                _ = placed.cancelled() => None,
+                _ = ctx.stop.graceful.cancelled() => {
+                    channel.forget(&key);
+                    // The earlier driver's message may wait in the queue: the
+                    // workers settle it as cancelled when they take it.
+                    if ctx.adopted.is_some() {
+                        channel.send_cancel(&self.inner.client).await;
+                    }
+                    return Outcome::cancelled("cancelled before a worker took it");
+                }
+            };
+            // Kept until a worker takes the attempt (given back at once if one
+            // took it meanwhile).
+            if let Some(pass) = pass
+                && let Ok(mut w) = channel.waiting.lock()
+                && let Some(w) = w.get_mut(&key)
+                && !w.placed.is_cancelled()
+            {
+                w.pass = Some(pass);
+            }
         }
         // Output first, so none is missed.
         let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -829,39 +1005,67 @@ impl NatsRunner {
             secret_params: ctx.secret_params.to_vec(),
         };
         let subject = task_subject(&task.queue, docker);
-        // A message the workers would refuse is never sent: the attempt fails here,
-        // saying why, instead of waiting for a result that cannot come.
-        let published = match wire::Message::check(&msg) {
-            Ok(()) => match self.ensure_consumer(&task.queue, docker).await {
-                Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,
-                Err(e) => Err(Outcome::failed(
-                    None,
-                    format!("cannot hand the task to the workers: {e}"),
-                )),
-            },
-            Err(why) => Err(Outcome::failed(
-                None,
-                format!("cannot hand the task to the workers: {why}"),
-            )),
-        };
-        let stored = matches!(&published, Ok(sent) if sent.stored);
-        let (outcome, log_bytes) = match published {
-            Err(outcome) => (outcome, 0),
-            Ok(sent) => {
-                if taken_by.is_none()
-                    && let Ok(mut u) = channel.unstarted.lock()
-                {
-                    u.insert(key.clone(), (task.queue.clone(), docker));
-                }
-                self.wait(&channel, &ctx, rx, sent.sequence).await
-            }
-        };
-        if let Ok(mut w) = channel.waiting.lock() {
-            w.remove(&key);
-        }
+        // Waiting for a worker from now on, unless one took it already (checked
+        // after the entry is made: the started result sets `placed` before it
+        // clears the entry).
         if let Ok(mut u) = channel.unstarted.lock() {
+            u.insert(key.clone(), (task.queue.clone(), docker));
+        }
+        if placed.is_cancelled()
+            && let Ok(mut u) = channel.unstarted.lock()
+        {
             u.remove(&key);
         }
+        // A message the workers would refuse is never sent: the attempt fails here,
+        // saying why, instead of waiting for a result that cannot come.
+        let hand_out = async {
+            match wire::Message::check(&msg) {
+                Ok(()) => match self.ensure_consumer(&task.queue, docker).await {
+                    Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,
+                    Err(e) => Err(Outcome::failed(
+                        None,
+                        format!("cannot hand the task to the workers: {e}"),
+                    )),
+                },
+                Err(why) => Err(Outcome::failed(
+                    None,
+                    format!("cannot hand the task to the workers: {why}"),
+                )),
+            }
+        };
+        // A result in hand already (a worker took and finished the message the
+        // run's earlier driver handed out while this attempt was held back), or
+        // coming while the message is handed out, is the attempt's outcome: no
+        // message is (or need be) sent.
+        let mut rx = rx;
+        let handed = tokio::select! {
+            biased;
+            early = &mut rx => Err(early),
+            published = hand_out => Ok(published),
+        };
+        let (outcome, log_bytes, stored) = match handed {
+            Err(Ok(delivered)) => {
+                let bytes = delivered.log_bytes();
+                // A payload in the object store is the attempt's, whoever
+                // handed it out.
+                (
+                    outcome_of(&self.inner.js, delivered, ctx.output_cap),
+                    bytes,
+                    true,
+                )
+            }
+            Err(Err(_)) => (
+                Outcome::failed(None, "the result listener stopped"),
+                0,
+                false,
+            ),
+            Ok(Err(outcome)) => (outcome, 0, false),
+            Ok(Ok(sent)) => {
+                let (outcome, bytes) = self.wait(&channel, &ctx, rx, sent.sequence).await;
+                (outcome, bytes, sent.stored)
+            }
+        };
+        channel.forget(&key);
         // The task message's payload, if it went through the object store, is no
         // longer needed.
         if stored {
@@ -896,7 +1100,7 @@ impl NatsRunner {
         let mut headers = HeaderMap::new();
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,
-            format!("{}.{}.{}", msg.run_id, msg.task.id, msg.attempt).as_str(),
+            super::task_message_id(&msg.run_id, &msg.task.id, msg.attempt).as_str(),
         );
         headers.insert(TOKEN_HEADER, token);
         let payload = wire::encode(msg);
@@ -948,7 +1152,7 @@ impl NatsRunner {
         &self,
         channel: &RunChannel,
         ctx: &TaskContext,
-        rx: oneshot::Receiver<(ResultMsg, jetstream::Message)>,
+        rx: oneshot::Receiver<Delivered>,
         seq: u64,
     ) -> (Outcome, u64) {
         tokio::pin!(rx);
@@ -962,9 +1166,9 @@ impl NatsRunner {
         loop {
             tokio::select! {
                 r = &mut rx => return match r {
-                    Ok((result, msg)) => {
-                        let bytes = result.log_bytes;
-                        (outcome_of(&self.inner.js, result, msg, ctx.output_cap), bytes)
+                    Ok(delivered) => {
+                        let bytes = delivered.log_bytes();
+                        (outcome_of(&self.inner.js, delivered, ctx.output_cap), bytes)
                     }
                     Err(_) => (Outcome::failed(None, "the result listener stopped"), 0),
                 },
@@ -1046,9 +1250,9 @@ impl NatsRunner {
             ctx.grace + Duration::from_secs(5)
         };
         match tokio::time::timeout(patience, &mut rx).await {
-            Ok(Ok((result, msg))) => {
-                let bytes = result.log_bytes;
-                let mut outcome = outcome_of(&self.inner.js, result, msg, ctx.output_cap);
+            Ok(Ok(delivered)) => {
+                let bytes = delivered.log_bytes();
+                let mut outcome = outcome_of(&self.inner.js, delivered, ctx.output_cap);
                 if outcome.status != Status::Success {
                     outcome.status = Status::Cancelled;
                 }
@@ -1184,21 +1388,33 @@ fn task_object(msg: &TaskMsg) -> String {
     format!("{}.{}.{}.task", msg.run_id, msg.task.id, msg.attempt)
 }
 
-/// The outcome a worker's result tells, its outputs held to `cap` (a worker
-/// checks them too; this one is not trusted to).
-fn outcome_of(
+/// What acknowledges a result message once the engine has saved what it
+/// tells (and marks it `saved`): the object holding its payload, if any, goes
+/// too.
+fn acker(
     js: &jetstream::Context,
-    result: ResultMsg,
     msg: jetstream::Message,
-    cap: usize,
-) -> Outcome {
+    saved: Option<Arc<AtomicBool>>,
+) -> Arc<Acker> {
     let js = js.clone();
-    let ack = Arc::new(Acker::new(move || {
+    Arc::new(Acker::new(move || {
+        if let Some(saved) = saved {
+            saved.store(true, Ordering::SeqCst);
+        }
         tokio::spawn(async move {
             transport::discard(&js, msg.headers.as_ref()).await;
             let _ = msg.ack().await;
         });
-    }));
+    }))
+}
+
+/// The outcome a worker's result tells, its outputs held to `cap` (a worker
+/// checks them too; this one is not trusted to).
+fn outcome_of(js: &jetstream::Context, delivered: Delivered, cap: usize) -> Outcome {
+    let Some((result, msg, saved)) = delivered.claim() else {
+        return Outcome::failed(None, "the worker's result was lost on its way");
+    };
+    let ack = acker(js, msg, Some(saved));
     let mut outcome = match result.status.as_deref().and_then(Status::from_name) {
         Some(Status::Success) => Outcome::success(result.exit_code),
         Some(Status::Cancelled) => Outcome {

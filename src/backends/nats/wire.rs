@@ -80,6 +80,10 @@ pub struct ResultMsg {
     pub host: String,
     /// How many times the task message was delivered.
     pub delivery: u64,
+    /// The task message's sequence in the task queue (0 when not said): with
+    /// `worker` and `delivery`, which execution of the attempt this is.
+    #[serde(default)]
+    pub message: u64,
     /// When.
     pub at: Timestamp,
     /// For `finished`: `success`, `failed` or `cancelled`.

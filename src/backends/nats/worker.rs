@@ -468,7 +468,7 @@ impl State {
         }
     }
 
-    fn result(&self, msg: &TaskMsg, kind: ResultKind, delivery: u64) -> ResultMsg {
+    fn result(&self, msg: &TaskMsg, kind: ResultKind, delivery: Delivery) -> ResultMsg {
         self.result_of(&msg.run_id, &msg.task.id, msg.attempt, kind, delivery)
     }
 
@@ -478,7 +478,7 @@ impl State {
         task: &str,
         attempt: u32,
         kind: ResultKind,
-        delivery: u64,
+        delivery: Delivery,
     ) -> ResultMsg {
         ResultMsg {
             v: PROTOCOL,
@@ -488,13 +488,36 @@ impl State {
             kind,
             worker: self.id.clone(),
             host: self.config.host.clone(),
-            delivery,
+            delivery: delivery.count,
+            message: delivery.message,
             at: Timestamp::now(),
             status: None,
             exit_code: None,
             error: None,
             outputs: Default::default(),
             log_bytes: 0,
+        }
+    }
+}
+
+/// Which delivery of which task message a worker runs: its results say both,
+/// so that two executions of one attempt (a message handed out again, or a
+/// second message for it) are told apart.
+#[derive(Clone, Copy, Debug)]
+struct Delivery {
+    /// How many times the message has been delivered.
+    count: u64,
+    /// The message's sequence in the task queue (0 when the server does not
+    /// say).
+    message: u64,
+}
+
+impl Delivery {
+    fn of(msg: &jetstream::Message) -> Delivery {
+        let info = msg.info().ok();
+        Delivery {
+            count: info.as_ref().map_or(1, |i| i.delivered.max(1) as u64),
+            message: info.map_or(0, |i| i.stream_sequence),
         }
     }
 }
@@ -641,7 +664,7 @@ async fn refuse(msg: &jetstream::Message, why: &str) {
 /// A task message whose payload (in the object store) can never be read: the
 /// attempt it names (by its message id, `<run>.<task>.<attempt>`) is reported failed
 /// with the reason, so the run does not wait for it; the message is terminated.
-async fn unreadable(state: &Arc<State>, msg: &jetstream::Message, delivery: u64, why: &str) {
+async fn unreadable(state: &Arc<State>, msg: &jetstream::Message, delivery: Delivery, why: &str) {
     let id = transport::header(
         msg.headers.as_ref(),
         async_nats::header::NATS_MESSAGE_ID.as_ref(),
@@ -693,7 +716,7 @@ impl Drop for ProgressAcks {
 async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     let msg = Arc::new(msg);
     let progress = ProgressAcks::start(&msg, state.timing.progress_every());
-    let delivery = msg.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
+    let delivery = Delivery::of(&msg);
     let payload = match transport::receive(
         &state.js,
         msg.headers.as_ref(),
@@ -761,9 +784,10 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
             }
         }
     };
-    if delivery > state.timing.max_deliveries {
+    if delivery.count > state.timing.max_deliveries {
         let reason = format!(
-            "the task was delivered {delivery} times without finishing (the workers running it were lost); giving up"
+            "the task was delivered {} times without finishing (the workers running it were lost); giving up",
+            delivery.count
         );
         return settle(finished("failed", Some(reason))).await;
     }

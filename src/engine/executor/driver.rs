@@ -145,17 +145,28 @@ impl Driver {
                 worker,
                 delivery,
                 known,
+                ack,
             } => {
+                // An attempt this run has not recorded ending (its earlier
+                // driver handed it out and stopped before it saved so): the
+                // result is left unacknowledged, to reach the attempt once this
+                // driver starts it, unless the task ended otherwise.
                 let Some(index) = self.dag.index_of(&task) else {
                     return Ok(());
                 };
-                let Some(a) = self.record.tasks[index]
+                let t = &self.record.tasks[index];
+                let Some(a) = t
                     .attempts
                     .iter()
                     .find(|a| a.attempt == attempt && a.ended_at.is_some())
                 else {
+                    if t.state.is_terminal() {
+                        self.acks.extend(ack.0);
+                    }
                     return Ok(());
                 };
+                // Acknowledged with the next save, counted or not.
+                self.acks.extend(ack.0);
                 // The very result recorded, delivered again (its acknowledgement
                 // was lost): not another execution.
                 let recorded = a.worker.as_deref() == Some(worker.as_str())

@@ -409,6 +409,7 @@ fn duplicate_results_are_counted_by_the_fencing_rules() {
             worker: worker.into(),
             delivery,
             known,
+            ack: Default::default(),
         };
     let count = |d: &driver::Driver| (d.record.tasks[0].duplicates, d.record.tasks[1].duplicates);
     d.note(0, 1, dup("a", 1, "w1", 2, false)).unwrap();
@@ -425,6 +426,29 @@ fn duplicate_results_are_counted_by_the_fencing_rules() {
     }
     assert_eq!(count(&d), (3, 0), "no recorded attempt: nothing counted");
     assert_eq!(d.record.duplicates(), 3);
+    // A note's message is acknowledged with the save that follows it, and not
+    // before; one about an attempt not recorded ending, of a task still going
+    // (its earlier driver handed it out and stopped before saving so), is
+    // left unacknowledged, to reach that attempt once it starts here.
+    let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for (task, worker) in [("a", "w7"), ("a", "w1"), ("b", "w7"), ("nope", "w7")] {
+        let acked = acked.clone();
+        let mut note = dup(task, 1, worker, if worker == "w1" { 2 } else { 1 }, false);
+        if let Note::Duplicate { ack, .. } = &mut note {
+            ack.0 = Some(Arc::new(crate::engine::runner::Acker::new(move || {
+                acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })));
+        }
+        d.note(0, 1, note).unwrap();
+    }
+    assert_eq!(acked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    d.commit().unwrap();
+    assert_eq!(
+        acked.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the counted one and the recorded one again"
+    );
+    assert_eq!(count(&d), (4, 0));
 }
 
 /// A run taken over: ended tasks stay ended, the running attempt is adopted (its
