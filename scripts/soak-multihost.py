@@ -165,7 +165,7 @@ def layered(name, n, rng):
     for i in range(n):
         dep = f", depends_on: [t{i - 10}]" if i >= 10 else ""
         lines.append(
-            f"  t{i}: {{ command: 'echo \"$DAG_RUN_ID $DAG_TASK_ID $HOSTNAME\" >> /shared/executions;"
+            f"  t{i}: {{ command: 'echo \"$DAG_RUN_ID $DAG_TASK_ID $HOSTNAME $(date +%s)\" >> /shared/executions;"
             f" sleep 0.{rng.randint(1, 3)}'{dep} }}"
         )
     return "\n".join(lines) + "\n"
@@ -348,6 +348,13 @@ class Soak:
             self.fault_log.append((round(time.time() - self.began, 1), kind, role, round(after, 1)))
             asyncio.create_task(self.end_fault(role, kind, after))
 
+    def worker_fault_near(self, host, at):
+        """Whether worker `host` was killed or cut off within a few seconds
+        after an execution it started at `at` (seconds since the soak began)."""
+        return any(role == host and kind in ("worker-kill", "worker-disconnect")
+                   and at - 1 <= when <= at + 5
+                   for when, kind, role, _ in self.fault_log)
+
     async def heal(self):
         """Ends every fault now."""
         for role, kind in list(self.down.items()):
@@ -429,13 +436,19 @@ class Soak:
 
         # Read back every run's state, task by task.
         executions = {}
+        # Where and when (seconds since the soak began) each execution started.
+        started = {}
         with open(os.path.join(shared, "executions")) as f:
             for line in f:
                 parts = line.split()
                 if len(parts) >= 2:
                     executions[(parts[0], parts[1])] = executions.get((parts[0], parts[1]), 0) + 1
+                if len(parts) >= 4:
+                    started.setdefault((parts[0], parts[1]), []).append(
+                        (parts[2], int(parts[3]) - self.began))
         tasks = failed_tasks = never_ran = recorded_dups = extra_deliveries = unexplained = 0
-        bad_runs, stuck, unexplained_list = [], [], []
+        lost_with_worker = 0
+        bad_runs, stuck, unexplained_list, lost_list = [], [], [], []
         for run_id, v in self.runs.items():
             code, out, err = await self.dag(
                 "status", run_id, "--state", "nats", "--nats", self.url, "--output", "json", timeout=120
@@ -462,11 +475,23 @@ class Soak:
                 # duplicate result it counts.
                 ran = executions.get((run_id, t["id"]), 0)
                 if ran > max(t.get("deliveries", 1), 1) + t.get("duplicates", 0):
-                    unexplained += 1
-                    unexplained_list.append(
-                        f"{run_id} {t['id']} ({doc['state']} run): ran {ran}, deliveries "
-                        f"{t.get('deliveries')}, duplicates {t.get('duplicates')}"
-                    )
+                    # An execution whose worker was killed or cut off while
+                    # it ran may leave no result (killed; or its report gave
+                    # up at the attempt's deadline, or came after the run
+                    # ended): nothing can count it.
+                    runs_here = started.get((run_id, t["id"]), [])
+                    lost = [(h, at) for h, at in runs_here if self.worker_fault_near(h, at)]
+                    where = ", ".join(f"{h} at {at:.0f} s" + (" (its worker killed or cut off)"
+                                                              if (h, at) in lost else "")
+                                      for h, at in runs_here)
+                    line = (f"{run_id} {t['id']} ({doc['state']} run): ran {ran}, deliveries "
+                            f"{t.get('deliveries')}, duplicates {t.get('duplicates')}: {where}")
+                    if ran - len(lost) > max(t.get("deliveries", 1), 1) + t.get("duplicates", 0):
+                        unexplained += 1
+                        unexplained_list.append(line)
+                    else:
+                        lost_with_worker += 1
+                        lost_list.append(line)
             v["doc_state"] = doc["state"]
         dup_executions = sum(n - 1 for n in executions.values() if n > 1)
         # A message whose ack was lost waits out its AckWait: looked at a while.
@@ -501,8 +526,9 @@ class Soak:
               f"node pauses {a.min_pause}-{a.max_pause} s")
         pct = 100.0 * dup_executions / tasks if tasks else 0.0
         print(f"  duplicate executions: {dup_executions} ({pct:.2f} % of tasks); dag counted {recorded_dups} "
-              f"duplicate results and {extra_deliveries} extra deliveries; {unexplained} tasks ran more often "
-              f"than their record's deliveries and duplicates say")
+              f"duplicate results and {extra_deliveries} extra deliveries; {lost_with_worker} tasks ran more "
+              f"often, in executions whose worker was killed or cut off while they ran; {unexplained} tasks "
+              f"ran more often than that explains")
         if self.failovers:
             f = sorted(self.failovers)
             print(f"  takeover after a scheduler kill: {len(f)} runs, min {f[0]:.1f} s, median "
@@ -515,7 +541,9 @@ class Soak:
         for role, last in self.stopped_on_their_own[:10]:
             print(f"    {role}: {last}")
         for label, items in (("runs not success", bad_runs), ("stuck", stuck),
-                             ("tasks run more often than recorded", unexplained_list),
+                             ("tasks run more often than recorded, unexplained", unexplained_list),
+                             ("tasks run more often than recorded, their worker killed or cut off",
+                              lost_list),
                              ("failed submissions", self.failed_submissions)):
             if items:
                 print(f"  {label}:")

@@ -397,6 +397,32 @@ fn a_server_with_a_small_max_payload_carries_outputs_through_the_object_store() 
     );
 }
 
+/// A worker killed and started again at once under its name (a container or a
+/// service restarting it) waits for its old heartbeat to lapse, then serves.
+#[test]
+fn a_worker_restarted_at_once_under_its_name_waits_out_its_old_heartbeat() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let mut first = env.worker(&nats, "w1", &[]);
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let mut second = env.worker(&nats, "w1", &[]);
+    let log = || std::fs::read_to_string(env.path().join("worker-w1.log")).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(5), || log()
+            .contains("a worker named `w1` on this host")),
+        "{}",
+        log()
+    );
+    assert!(second.child.try_wait().unwrap().is_none(), "{}", log());
+    env.write("one.yaml", "name: one\ntasks:\n  a: {command: 'true'}\n");
+    let (code, doc, stderr) = env.run_distributed(&nats, "one.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(task(&doc, "a")["worker"], "w1");
+}
+
 #[test]
 fn a_second_worker_with_a_live_name_is_refused_and_never_deletes_its_heartbeat() {
     let Some(nats) = NatsServer::start() else {
@@ -420,6 +446,9 @@ fn a_second_worker_with_a_live_name_is_refused_and_never_deletes_its_heartbeat()
         stderr.contains("worker name `w1` is in use by a live worker (on host"),
         "{stderr}"
     );
+    // On the same host it was waited out once (it might have been this
+    // worker's previous run), and it beat on.
+    assert!(stderr.contains("waiting"), "{stderr}");
     // The live holder of `w1`, by when it started; `dag workers` judges liveness
     // by the same (fast) heartbeat interval as the workers.
     let holder = |env: &Env| {

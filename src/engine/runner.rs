@@ -110,17 +110,44 @@ pub type NoteSink = Arc<dyn Fn(Note) + Send + Sync>;
 /// Acknowledges the source of a result (a queue message) once the result is saved in
 /// the state store, so that a crash in between makes the result come again rather
 /// than vanish.
-pub struct Acker(std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>);
+pub struct Acker {
+    ack: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Runs instead when the acknowledger is dropped without acknowledging.
+    unacked: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
 
 impl Acker {
     /// An acknowledgement that runs `f`.
     pub fn new(f: impl FnOnce() + Send + 'static) -> Acker {
-        Acker(std::sync::Mutex::new(Some(Box::new(f))))
+        Acker {
+            ack: std::sync::Mutex::new(Some(Box::new(f))),
+            unacked: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The same, running `f` if it is dropped without acknowledging (the
+    /// result was not saved: its source may be handed back at once).
+    pub fn or_when_dropped(self, f: impl FnOnce() + Send + 'static) -> Acker {
+        if let Ok(mut u) = self.unacked.lock() {
+            *u = Some(Box::new(f));
+        }
+        self
     }
 
     /// Runs the acknowledgement (once).
     pub fn ack(&self) {
-        if let Some(f) = self.0.lock().ok().and_then(|mut g| g.take()) {
+        if let Ok(mut u) = self.unacked.lock() {
+            u.take();
+        }
+        if let Some(f) = self.ack.lock().ok().and_then(|mut g| g.take()) {
+            f();
+        }
+    }
+}
+
+impl Drop for Acker {
+    fn drop(&mut self) {
+        if let Some(f) = self.unacked.lock().ok().and_then(|mut u| u.take()) {
             f();
         }
     }

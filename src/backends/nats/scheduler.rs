@@ -146,10 +146,36 @@ impl Delivered {
         self.taken.as_ref().map_or(0, |(r, _)| r.log_bytes)
     }
 
-    /// The result, its message and its `saved` flag: the engine's to save now.
-    fn claim(mut self) -> Option<(ResultMsg, jetstream::Message, Arc<AtomicBool>)> {
+    /// The result, its message and its `saved` flag, the engine's to save now,
+    /// and what undoes its taking if the engine never does.
+    #[allow(clippy::type_complexity)]
+    fn claim(
+        mut self,
+    ) -> Option<(
+        ResultMsg,
+        jetstream::Message,
+        Arc<AtomicBool>,
+        impl FnOnce() + Send + 'static,
+    )> {
         let (result, msg) = self.taken.take()?;
-        Some((result, msg, self.saved.clone()))
+        let (channel, key, saved) = (
+            self.channel.clone(),
+            (result.task.clone(), result.attempt),
+            self.saved.clone(),
+        );
+        let undo = move || unaccept(&channel, &key, &saved);
+        Some((result, msg, self.saved.clone(), undo))
+    }
+}
+
+/// Forgets the result taken for the attempt `key`, if it is still the one
+/// whose flag is `saved`: it was not saved after all.
+fn unaccept(channel: &std::sync::Weak<RunChannel>, key: &(String, u32), saved: &Arc<AtomicBool>) {
+    if let Some(channel) = channel.upgrade()
+        && let Ok(mut a) = channel.accepted.lock()
+        && a.get(key).is_some_and(|t| Arc::ptr_eq(&t.saved, saved))
+    {
+        a.remove(key);
     }
 }
 
@@ -158,14 +184,7 @@ impl Drop for Delivered {
         let Some((result, msg)) = self.taken.take() else {
             return;
         };
-        let key = (result.task, result.attempt);
-        if let Some(channel) = self.channel.upgrade()
-            && let Ok(mut a) = channel.accepted.lock()
-            && a.get(&key)
-                .is_some_and(|t| Arc::ptr_eq(&t.saved, &self.saved))
-        {
-            a.remove(&key);
-        }
+        unaccept(&self.channel, &(result.task, result.attempt), &self.saved);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 let _ = msg
@@ -545,6 +564,10 @@ impl RunChannel {
                 let _ = msg.ack().await;
             }
             ResultKind::Finished => {
+                let saved = Arc::new(AtomicBool::new(false));
+                // Taken, and recorded as taken, at once (under the waiting
+                // lock): another result of the attempt handled meanwhile finds
+                // it, and the same message coming again is known.
                 let (done, unplaced) = self
                     .waiting
                     .lock()
@@ -553,7 +576,21 @@ impl RunChannel {
                         w.get_mut(&key).map(|w| {
                             let unplaced = w.picked.is_none().then(|| w.notes.clone()).flatten();
                             w.placed.cancel();
-                            (w.done.take(), unplaced)
+                            let done = w.done.take();
+                            if done.is_some()
+                                && let Ok(mut a) = self.accepted.lock()
+                            {
+                                a.insert(
+                                    key.clone(),
+                                    Accepted {
+                                        worker: result.worker.clone(),
+                                        delivery: result.delivery,
+                                        message: result.message,
+                                        saved: saved.clone(),
+                                    },
+                                );
+                            }
+                            (done, unplaced)
                         })
                     })
                     .unwrap_or((None, None));
@@ -572,18 +609,6 @@ impl RunChannel {
                 match done {
                     // Acknowledged by the engine once the result is saved.
                     Some(tx) => {
-                        let taken = Accepted {
-                            worker: result.worker.clone(),
-                            delivery: result.delivery,
-                            message: result.message,
-                            saved: Arc::new(AtomicBool::new(false)),
-                        };
-                        let saved = taken.saved.clone();
-                        // Recorded before it is handed on, so that the same
-                        // message coming again meanwhile is known.
-                        if let Ok(mut a) = self.accepted.lock() {
-                            a.insert(key.clone(), taken);
-                        }
                         // Nobody waits any more (the attempt was dropped: its
                         // driver stops driving the run): dropped, it is handed
                         // back, not taken, for whoever drives the run next.
@@ -609,7 +634,7 @@ impl RunChannel {
     /// it was another execution). The times are this process's own: the
     /// server's delivery count also counts the hand-backs of earlier drivers,
     /// which say nothing about this one.
-    async fn unawaited(&self, result: ResultMsg, msg: jetstream::Message) {
+    async fn unawaited(self: &Arc<Self>, result: ResultMsg, msg: jetstream::Message) {
         let taken = self
             .accepted
             .lock()
@@ -651,7 +676,7 @@ impl RunChannel {
     /// comes again a second later: the engine may fail to save it (the run was
     /// taken over meanwhile), and then the process driving the run now needs
     /// the message.
-    async fn late(&self, result: ResultMsg, msg: jetstream::Message) {
+    async fn late(self: &Arc<Self>, result: ResultMsg, msg: jetstream::Message) {
         let key = (result.task.clone(), result.attempt);
         let taken = self.accepted.lock().ok().and_then(|a| a.get(&key).cloned());
         if taken
@@ -693,6 +718,7 @@ impl RunChannel {
                 {
                     n.insert(seq, saved.clone());
                 }
+                let channel = Arc::downgrade(self);
                 // Acknowledged once the engine has saved the count: a driver
                 // that stops before leaves the message to the next one.
                 return notes(Note::Duplicate {
@@ -701,7 +727,22 @@ impl RunChannel {
                     worker: result.worker.clone(),
                     delivery: result.delivery,
                     known: taken.is_some(),
-                    ack: NoteAck(Some(acker(&self.js, msg, Some(saved)))),
+                    ack: NoteAck(Some(acker(
+                        &self.js,
+                        msg,
+                        saved,
+                        move || {
+                            // Not counted (the engine left it for an attempt
+                            // it has not recorded, or stopped): noted anew
+                            // when it comes again.
+                            if let Some(channel) = channel.upgrade()
+                                && let Ok(mut n) = channel.noted.lock()
+                            {
+                                n.remove(&seq);
+                            }
+                        },
+                        NOTED_HAND_BACK,
+                    ))),
                 });
             }
         }
@@ -1044,22 +1085,28 @@ impl NatsRunner {
             published = hand_out => Ok(published),
         };
         let (outcome, log_bytes, stored) = match handed {
-            Err(Ok(delivered)) => {
-                let bytes = delivered.log_bytes();
-                // A payload in the object store is the attempt's, whoever
-                // handed it out.
-                (
-                    outcome_of(&self.inner.js, delivered, ctx.output_cap),
-                    bytes,
-                    true,
-                )
-            }
+            // Its output went to the driver that handed the message out: none
+            // is waited for here. A payload in the object store is the
+            // attempt's, whoever handed it out.
+            Err(Ok(delivered)) => (
+                outcome_of(&self.inner.js, delivered, ctx.output_cap),
+                0,
+                true,
+            ),
             Err(Err(_)) => (
                 Outcome::failed(None, "the result listener stopped"),
                 0,
                 false,
             ),
-            Ok(Err(outcome)) => (outcome, 0, false),
+            Ok(Err(outcome)) => {
+                // Stopped while handing it out: the earlier driver's message
+                // may wait in the queue (the workers settle it as cancelled),
+                // and a payload this one stored may be left.
+                if ctx.adopted.is_some() && ctx.stop.graceful.is_cancelled() {
+                    channel.send_cancel(&self.inner.client).await;
+                }
+                (outcome, 0, true)
+            }
             Ok(Ok(sent)) => {
                 let (outcome, bytes) = self.wait(&channel, &ctx, rx, sent.sequence).await;
                 (outcome, bytes, sent.stored)
@@ -1152,10 +1199,9 @@ impl NatsRunner {
         &self,
         channel: &RunChannel,
         ctx: &TaskContext,
-        rx: oneshot::Receiver<Delivered>,
+        mut rx: oneshot::Receiver<Delivered>,
         seq: u64,
     ) -> (Outcome, u64) {
-        tokio::pin!(rx);
         let key = (ctx.task().id.to_string(), ctx.attempt);
         let timing = self.inner.timing;
         let every = timing
@@ -1163,6 +1209,15 @@ impl NatsRunner {
             .clamp(Duration::from_millis(500), Duration::from_secs(5));
         // When the task message was first seen gone from the queue with no result.
         let mut gone_since: Option<Instant> = None;
+        // A failure found after an await: a result that came meanwhile wins.
+        let unless_result_came =
+            |rx: &mut oneshot::Receiver<Delivered>, failure: Outcome| match rx.try_recv() {
+                Ok(delivered) => {
+                    let bytes = delivered.log_bytes();
+                    (outcome_of(&self.inner.js, delivered, ctx.output_cap), bytes)
+                }
+                Err(_) => (failure, 0),
+            };
         loop {
             tokio::select! {
                 r = &mut rx => return match r {
@@ -1185,7 +1240,8 @@ impl NatsRunner {
                 && at.elapsed() >= limit
             {
                 self.take_back(seq).await;
-                return (
+                return unless_result_came(
+                    &mut rx,
                     Outcome::failed(
                         None,
                         format!(
@@ -1197,7 +1253,6 @@ impl NatsRunner {
                             humantime::format_duration(timing.ack_wait),
                         ),
                     ),
-                    0,
                 );
             }
             // A message no longer in the queue with no result: taken by a consumer
@@ -1217,7 +1272,8 @@ impl NatsRunner {
                             Some((_, worker)) => format!("worker {}", wire::excerpt(worker)),
                             None => "a consumer that never reported taking it".to_string(),
                         };
-                        return (
+                        return unless_result_came(
+                            &mut rx,
                             Outcome::failed(
                                 None,
                                 format!(
@@ -1225,7 +1281,6 @@ impl NatsRunner {
                                     humantime::format_duration(patience)
                                 ),
                             ),
-                            0,
                         );
                     }
                 }
@@ -1391,30 +1446,45 @@ fn task_object(msg: &TaskMsg) -> String {
 /// What acknowledges a result message once the engine has saved what it
 /// tells (and marks it `saved`): the object holding its payload, if any, goes
 /// too.
+///
+/// Dropped without acknowledging (the engine stopped before it saved), it
+/// runs `unsaved` and hands the message back to come again in `again`, for
+/// whoever drives the run then.
 fn acker(
     js: &jetstream::Context,
     msg: jetstream::Message,
-    saved: Option<Arc<AtomicBool>>,
+    saved: Arc<AtomicBool>,
+    unsaved: impl FnOnce() + Send + 'static,
+    again: Duration,
 ) -> Arc<Acker> {
     let js = js.clone();
-    Arc::new(Acker::new(move || {
-        if let Some(saved) = saved {
-            saved.store(true, Ordering::SeqCst);
-        }
+    let msg = Arc::new(msg);
+    let back = msg.clone();
+    let ack = Acker::new(move || {
+        saved.store(true, Ordering::SeqCst);
         tokio::spawn(async move {
             transport::discard(&js, msg.headers.as_ref()).await;
             let _ = msg.ack().await;
         });
-    }))
+    })
+    .or_when_dropped(move || {
+        unsaved();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = back.ack_with(AckKind::Nak(Some(again))).await;
+            });
+        }
+    });
+    Arc::new(ack)
 }
 
 /// The outcome a worker's result tells, its outputs held to `cap` (a worker
 /// checks them too; this one is not trusted to).
 fn outcome_of(js: &jetstream::Context, delivered: Delivered, cap: usize) -> Outcome {
-    let Some((result, msg, saved)) = delivered.claim() else {
+    let Some((result, msg, saved, undo)) = delivered.claim() else {
         return Outcome::failed(None, "the worker's result was lost on its way");
     };
-    let ack = acker(js, msg, Some(saved));
+    let ack = acker(js, msg, saved, undo, Duration::from_secs(1));
     let mut outcome = match result.status.as_deref().and_then(Status::from_name) {
         Some(Status::Success) => Outcome::success(result.exit_code),
         Some(Status::Cancelled) => Outcome {

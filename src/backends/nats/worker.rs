@@ -1029,22 +1029,49 @@ async fn claim_name(
         })
     };
     let value = wire::encode(hb);
-    match kv.entry(id).await.map_err(|e| op(&e))? {
-        Some(entry) if entry.operation == jetstream::kv::Operation::Put => {
-            let holder = wire::decode::<Heartbeat>("heartbeat", &entry.value).ok();
-            // A heartbeat this dag cannot read counts by the time it was written.
-            let written = Timestamp::from_system(entry.created.into());
-            let at = holder
-                .as_ref()
-                .map_or(written, |h| h.updated_at.min(written));
-            if at.until(Timestamp::now()) < timing.dead_after() {
-                return Err(in_use(holder));
+    let mut waited = false;
+    loop {
+        return match kv.entry(id).await.map_err(|e| op(&e))? {
+            Some(entry) if entry.operation == jetstream::kv::Operation::Put => {
+                let holder = wire::decode::<Heartbeat>("heartbeat", &entry.value).ok();
+                // A heartbeat this dag cannot read counts by the time it was written.
+                let written = Timestamp::from_system(entry.created.into());
+                let at = holder
+                    .as_ref()
+                    .map_or(written, |h| h.updated_at.min(written));
+                let age = at.until(Timestamp::now());
+                if age < timing.dead_after() {
+                    // A worker of this name on this host: most likely this
+                    // worker's previous run, killed and restarted (a container
+                    // or a service restarting it): its heartbeat lapses
+                    // within dead-after, and is waited out once. One that
+                    // beats on is a live worker.
+                    if let Some(h) = holder.as_ref().filter(|h| h.hostname == hb.hostname)
+                        && !waited
+                    {
+                        let wait = timing.dead_after() - age + Duration::from_millis(200);
+                        eprintln_safe(&format!(
+                            "dag worker: a worker named `{id}` on this host (started {}) beat {} ago: waiting {} for its heartbeat to lapse",
+                            h.started_at.rfc3339(),
+                            humantime::format_duration(Duration::from_millis(
+                                age.as_millis() as u64
+                            )),
+                            humantime::format_duration(Duration::from_millis(
+                                wait.as_millis() as u64
+                            )),
+                        ));
+                        tokio::time::sleep(wait).await;
+                        waited = true;
+                        continue;
+                    }
+                    return Err(in_use(holder));
+                }
+                kv.update(id, value, entry.revision)
+                    .await
+                    .map_err(|_| in_use(None))
             }
-            kv.update(id, value, entry.revision)
-                .await
-                .map_err(|_| in_use(None))
-        }
-        _ => kv.create(id, value).await.map_err(|_| in_use(None)),
+            _ => kv.create(id, value).await.map_err(|_| in_use(None)),
+        };
     }
 }
 
