@@ -443,7 +443,7 @@ class Soak:
                 parts = line.split()
                 if len(parts) >= 2:
                     executions[(parts[0], parts[1])] = executions.get((parts[0], parts[1]), 0) + 1
-                if len(parts) >= 4:
+                if len(parts) >= 4 and parts[3].isdigit():
                     started.setdefault((parts[0], parts[1]), []).append(
                         (parts[2], int(parts[3]) - self.began))
         tasks = failed_tasks = never_ran = recorded_dups = extra_deliveries = unexplained = 0
@@ -479,8 +479,14 @@ class Soak:
                     # it ran may leave no result (killed; or its report gave
                     # up at the attempt's deadline, or came after the run
                     # ended): nothing can count it.
+                    # The execution whose result the record holds, one on the
+                    # worker it names, is not one of them (if all of that
+                    # worker's are near a fault, one of them is spared).
                     runs_here = started.get((run_id, t["id"]), [])
                     lost = [(h, at) for h, at in runs_here if self.worker_fault_near(h, at)]
+                    recorded = [(h, at) for h, at in runs_here if h == t.get("worker")]
+                    if recorded and all(r in lost for r in recorded):
+                        lost.remove(recorded[0])
                     where = ", ".join(f"{h} at {at:.0f} s" + (" (its worker killed or cut off)"
                                                               if (h, at) in lost else "")
                                       for h, at in runs_here)

@@ -1535,3 +1535,35 @@ fn a_worker_outlives_a_server_outage_longer_than_its_dead_after_time() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(task(&doc, "a")["worker"], "steady");
 }
+
+/// Every result of a run that ended is acknowledged, the last one too (saved
+/// with the run's end): none is left in the results stream.
+#[test]
+fn a_run_that_ended_leaves_none_of_its_results_in_the_stream() {
+    let Some(nats) = server() else { return };
+    let env = Env::new();
+    let _w = env.worker(&nats, "w", &[]);
+    env.write(
+        "two.yaml",
+        "name: two\ntasks:\n  a: {command: 'true'}\n  b: {command: 'true', depends_on: [a]}\n",
+    );
+    let (code, _, stderr) = env.run_distributed(&nats, "two.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let left = || {
+        rt.block_on(async {
+            let client = async_nats::connect(nats.url()).await.unwrap();
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream("DAG_RESULTS").await.unwrap();
+            stream.info().await.unwrap().state.messages
+        })
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || left() == 0),
+        "{} results left in DAG_RESULTS",
+        left()
+    );
+}

@@ -800,9 +800,13 @@ async fn watch_queues(inner: Arc<Inner>, channel: Arc<RunChannel>, warn: Warn) {
                 .or_insert_with(Instant::now);
             let due = warned.get(&key).is_none_or(|w| w.elapsed() >= dead_after);
             if since.elapsed() >= dead_after && due {
-                let kind = if docker { " with --docker" } else { "" };
+                let (kind, flag) = if docker {
+                    (" with --docker", " --docker")
+                } else {
+                    ("", "")
+                };
                 warn(&format!(
-                    "no live worker{kind} serves queue `{queue}` for {}s: {count} task(s) waiting (start one with `dag worker --queue {queue}{kind}`)",
+                    "no live worker{kind} serves queue `{queue}` for {}s: {count} task(s) waiting (start one with `dag worker --queue {queue}{flag}`)",
                     since.elapsed().as_secs()
                 ));
                 warned.insert(key, Instant::now());
@@ -1085,24 +1089,32 @@ impl NatsRunner {
             published = hand_out => Ok(published),
         };
         let (outcome, log_bytes, stored) = match handed {
-            // Its output went to the driver that handed the message out: none
-            // is waited for here. A payload in the object store is the
-            // attempt's, whoever handed it out.
-            Err(Ok(delivered)) => (
-                outcome_of(&self.inner.js, delivered, ctx.output_cap),
-                0,
-                true,
-            ),
+            // An adopted attempt's output went to the driver that handed the
+            // message out: none is waited for here. A payload in the object
+            // store is the attempt's, whoever handed it out.
+            Err(Ok(delivered)) => {
+                let bytes = if ctx.adopted.is_some() {
+                    0
+                } else {
+                    delivered.log_bytes()
+                };
+                (
+                    outcome_of(&self.inner.js, delivered, ctx.output_cap),
+                    bytes,
+                    true,
+                )
+            }
             Err(Err(_)) => (
                 Outcome::failed(None, "the result listener stopped"),
                 0,
                 false,
             ),
             Ok(Err(outcome)) => {
-                // Stopped while handing it out: the earlier driver's message
-                // may wait in the queue (the workers settle it as cancelled),
-                // and a payload this one stored may be left.
-                if ctx.adopted.is_some() && ctx.stop.graceful.is_cancelled() {
+                // Stopped while handing it out: a message may wait in the queue
+                // (the earlier driver's, or one a try landed whose answer was
+                // lost; the workers settle it as cancelled), and a payload
+                // this one stored may be left.
+                if ctx.stop.graceful.is_cancelled() {
                     channel.send_cancel(&self.inner.client).await;
                 }
                 (outcome, 0, true)

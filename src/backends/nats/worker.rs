@@ -212,10 +212,14 @@ pub async fn run(
             types: state.config.allow_types.clone(),
         }
     };
-    let claimed = match claim_name(&kv, &state.id, &heartbeat(), &state.timing).await {
+    let claimed = match claim_name(&kv, &state.id, &heartbeat(), &state.timing, &shutdown).await {
         Ok(revision) => revision,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&state.logs_dir);
+            // Stopped before it served: nothing to hand back.
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
             return Err(e);
         }
     };
@@ -1012,6 +1016,7 @@ async fn claim_name(
     id: &str,
     hb: &Heartbeat,
     timing: &Timing,
+    shutdown: &CancellationToken,
 ) -> Result<u64, NatsError> {
     let op = |e: &dyn std::fmt::Display| {
         NatsError::Op(format!("cannot write the heartbeat of worker {id}: {e}"))
@@ -1029,7 +1034,8 @@ async fn claim_name(
         })
     };
     let value = wire::encode(hb);
-    let mut waited = false;
+    // The revision of the heartbeat waited out once.
+    let mut waited: Option<u64> = None;
     loop {
         return match kv.entry(id).await.map_err(|e| op(&e))? {
             Some(entry) if entry.operation == jetstream::kv::Operation::Put => {
@@ -1040,14 +1046,17 @@ async fn claim_name(
                     .as_ref()
                     .map_or(written, |h| h.updated_at.min(written));
                 let age = at.until(Timestamp::now());
-                if age < timing.dead_after() {
+                // Not written again since it was waited out: lapsed, whatever
+                // the clocks say.
+                let lapsed = waited == Some(entry.revision);
+                if age < timing.dead_after() && !lapsed {
                     // A worker of this name on this host: most likely this
                     // worker's previous run, killed and restarted (a container
                     // or a service restarting it): its heartbeat lapses
                     // within dead-after, and is waited out once. One that
                     // beats on is a live worker.
                     if let Some(h) = holder.as_ref().filter(|h| h.hostname == hb.hostname)
-                        && !waited
+                        && waited.is_none()
                     {
                         let wait = timing.dead_after() - age + Duration::from_millis(200);
                         eprintln_safe(&format!(
@@ -1060,8 +1069,13 @@ async fn claim_name(
                                 wait.as_millis() as u64
                             )),
                         ));
-                        tokio::time::sleep(wait).await;
-                        waited = true;
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = shutdown.cancelled() => return Err(NatsError::Op(
+                                "stopped while waiting for the worker name".into(),
+                            )),
+                        }
+                        waited = Some(entry.revision);
                         continue;
                     }
                     return Err(in_use(holder));

@@ -670,6 +670,10 @@ impl Driver {
             reason: run_reason,
         })?;
         self.writer.commit(&self.record, true)?;
+        // The results saved last are acknowledged too.
+        for ack in self.acks.drain(..) {
+            ack.ack();
+        }
         Ok(self.record)
     }
 }
