@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::nats::{Nats, NatsCluster, NatsServer};
-use crate::common::{Env, task_state, wait_for};
+use crate::common::nats::{FAST, Nats, NatsCluster, NatsServer};
+use crate::common::{Env, task, task_state, wait_for};
 
 /// The streams behind everything dag creates at startup (KV buckets are streams
 /// `KV_<bucket>`, object stores `OBJ_<bucket>`).
@@ -333,4 +333,51 @@ fn a_replica_count_outside_1_to_5_is_a_usage_error() {
         "{}",
         r.stderr
     );
+}
+
+/// A worker started while its cluster has no quorum (two of three nodes down)
+/// waits for the cluster, saying so, instead of exiting, and serves once the
+/// nodes are back.
+#[test]
+fn a_worker_started_while_its_cluster_has_no_quorum_waits_for_it() {
+    let Some(mut cluster) = NatsCluster::start() else {
+        return;
+    };
+    let env = Env::new();
+    let url = cluster.url();
+    env.run(&["workers", "--nats", &url, "--replicas", "3"])
+        .code(0);
+    cluster.kill(1);
+    cluster.kill(2);
+    let log = env.path().join("worker-late.log");
+    let mut worker = env
+        .cmd(&[
+            "worker",
+            "--name",
+            "late",
+            "--nats",
+            &url,
+            "--replicas",
+            "3",
+        ])
+        .envs(FAST.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(30), || said().contains("trying again")),
+        "{}",
+        said()
+    );
+    assert!(worker.try_wait().unwrap().is_none(), "{}", said());
+    cluster.restart(1);
+    cluster.restart(2);
+    env.write("one.yaml", "name: one\ntasks:\n  a: {command: 'true'}\n");
+    let (code, doc, stderr) = env.run_distributed(&cluster, "one.yaml", &["--replicas", "3"]);
+    assert_eq!(code, 0, "{stderr}\n{}", said());
+    assert_eq!(task(&doc, "a")["worker"], "late");
+    let _ = worker.kill();
+    let _ = worker.wait();
 }

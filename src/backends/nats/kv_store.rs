@@ -663,9 +663,10 @@ const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Whether an error of a request to the bucket may pass by itself: nobody answers
 /// the bucket's subject yet, or no stream takes it for now, as while a cluster
-/// moves the bucket's leader. A time-out is not waited out: it is what a server
-/// that is gone gives, and a run whose store is gone must end (or stop on
-/// Ctrl-C) without waiting on top of the request's own time-out.
+/// moves the bucket's leader. A time-out is not waited out (it is tried again
+/// once, see [`patiently`]): it is what a server that is gone gives, and a run
+/// whose store is gone must end (or stop on Ctrl-C) without waiting long on top
+/// of the request's own time-out.
 fn passing(e: &str) -> bool {
     let e = e.to_ascii_lowercase();
     [
@@ -684,6 +685,11 @@ fn passing(e: &str) -> bool {
 /// all makes the compare-and-swap writes of this store see the new revision and
 /// start again from the value now stored (every change they apply gives the
 /// same value applied twice).
+///
+/// A time-out is tried again once while the connection is up: a request sent
+/// on a connection to a node that died (the client is on another node by
+/// then), or to a stream whose leader died, is answered when tried again; a
+/// server that is gone is not waited for.
 pub(crate) async fn patiently<T, E, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, E>
 where
     E: std::fmt::Display,
@@ -691,11 +697,22 @@ where
 {
     let start = std::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(50);
+    let mut timed_out = false;
     loop {
         match op().await {
-            Err(e) if passing(&e.to_string()) && start.elapsed() < PATIENCE => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            Err(e) if start.elapsed() < PATIENCE => {
+                let text = e.to_string();
+                if passing(&text) {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                } else if !timed_out
+                    && !super::connection_lost()
+                    && text.to_ascii_lowercase().contains("timed out")
+                {
+                    timed_out = true;
+                } else {
+                    return Err(e);
+                }
             }
             result => return result,
         }

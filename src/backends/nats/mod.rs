@@ -236,6 +236,15 @@ pub fn redact(url: &str) -> String {
         .join(",")
 }
 
+/// Whether this process's last connection event was losing a connection to
+/// NATS (not yet connected again): a request that timed out is then not tried
+/// again (see [`kv_store::patiently`]).
+static CONNECTION_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn connection_lost() -> bool {
+    CONNECTION_LOST.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Connects, failing fast (5 s) when the server is unreachable.
 pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Client, NatsError> {
     connect_watched(options, name, None).await
@@ -267,6 +276,11 @@ pub async fn connect_watched(
                 Some(warn) => warn(message),
                 None => eprintln_safe(&format!("dag: warning: {message}")),
             };
+            match event {
+                async_nats::Event::Disconnected => CONNECTION_LOST.store(true, Ordering::SeqCst),
+                async_nats::Event::Connected => CONNECTION_LOST.store(false, Ordering::SeqCst),
+                _ => {}
+            }
             match event {
                 async_nats::Event::Disconnected if warn.is_some() => {
                     lost.store(true, Ordering::SeqCst);

@@ -137,16 +137,23 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), NatsError> {
     let js = jetstream::new(client.clone());
-    ensure_layout(&js, config.replicas).await?;
+    set_up("cannot set up the streams", &shutdown, || {
+        ensure_layout(&js, config.replicas)
+    })
+    .await?;
     let mut consumers = Vec::new();
     for queue in &config.queues {
         for docker in [false, true] {
             if docker && !config.docker {
                 continue;
             }
+            let ready = set_up("cannot open the queue", &shutdown, || {
+                queue_consumer(&js, queue, docker, &timing, true)
+            })
+            .await;
             consumers.push((
                 queue.clone(),
-                match queue_consumer(&js, queue, docker, &timing, true).await {
+                match ready {
                     Ok(c) => Queue::Ready(Box::new(c), docker),
                     // Served as soon as a run using the queue creates its consumer.
                     Err(NatsError::Uncreatable(why)) => {
@@ -1086,6 +1093,54 @@ async fn claim_name(
             }
             _ => kv.create(id, value).await.map_err(|_| in_use(None)),
         };
+    }
+}
+
+/// How long a worker starting retries a setup step that fails with an error
+/// that may pass.
+const SETUP_PATIENCE: Duration = Duration::from_secs(60);
+
+/// A setup step of a starting worker, run again while it fails with an error
+/// that may pass (a replicated stream electing its leader; a request to a
+/// frozen or restarting node timing out), saying so, for up to
+/// [`SETUP_PATIENCE`]: a worker restarted while the cluster is unsettled
+/// waits for it instead of exiting. Stops when `shutdown` fires.
+async fn set_up<T, Fut>(
+    what: &str,
+    shutdown: &CancellationToken,
+    mut step: impl FnMut() -> Fut,
+) -> Result<T, NatsError>
+where
+    Fut: std::future::Future<Output = Result<T, NatsError>>,
+{
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let e = match step().await {
+            Err(e @ NatsError::Op(_)) => e,
+            done => return done,
+        };
+        let text = e.to_string().to_ascii_lowercase();
+        let may_pass = [
+            "temporarily unavailable",
+            "10008",
+            "timed out",
+            "no responders",
+        ]
+        .iter()
+        .any(|p| text.contains(p));
+        if !may_pass || start.elapsed() >= SETUP_PATIENCE {
+            return Err(e);
+        }
+        eprintln_safe(&format!(
+            "dag worker: {what} yet: {e}; trying again in {} ms",
+            pause.as_millis()
+        ));
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.cancelled() => return Err(e),
+        }
+        pause = (pause * 2).min(Duration::from_secs(5));
     }
 }
 
