@@ -113,18 +113,24 @@ fn wait_output(child: std::process::Child, limit: Duration) -> std::process::Out
     }
 }
 
-#[test]
-fn a_replicated_run_survives_a_killed_cluster_node() {
-    let Some(mut cluster) = NatsCluster::start() else {
-        return;
-    };
+/// A 3-node cluster, a test directory and the cluster's URL, with dag's
+/// layout made first with 3 replicas, as the README says to (`dag workers`
+/// without --replicas, as the workers' readiness checks run it, then takes
+/// the streams as they are). None without nats-server outside CI.
+fn replicated_cluster() -> Option<(NatsCluster, Env, String)> {
+    let cluster = NatsCluster::start()?;
     let env = Env::new();
     let url = cluster.url();
-    // The layout first, with 3 replicas, as the README says to: the workers'
-    // readiness checks below run `dag workers` without --replicas, which then
-    // takes the streams as they are.
     env.run(&["workers", "--nats", &url, "--replicas", "3"])
         .code(0);
+    Some((cluster, env, url))
+}
+
+#[test]
+fn a_replicated_run_survives_a_killed_cluster_node() {
+    let Some((mut cluster, env, url)) = replicated_cluster() else {
+        return;
+    };
     let _w1 = env.worker(&cluster, "w1", &["--workers", "4", "--replicas", "3"]);
     let _w2 = env.worker(&cluster, "w2", &["--workers", "4", "--replicas", "3"]);
     // 20 tasks, then a gate the test opens once a node is dead, then 30 more: the
@@ -340,13 +346,9 @@ fn a_replica_count_outside_1_to_5_is_a_usage_error() {
 /// nodes are back.
 #[test]
 fn a_worker_started_while_its_cluster_has_no_quorum_waits_for_it() {
-    let Some(mut cluster) = NatsCluster::start() else {
+    let Some((mut cluster, env, url)) = replicated_cluster() else {
         return;
     };
-    let env = Env::new();
-    let url = cluster.url();
-    env.run(&["workers", "--nats", &url, "--replicas", "3"])
-        .code(0);
     cluster.kill(1);
     cluster.kill(2);
     let log = env.path().join("worker-late.log");

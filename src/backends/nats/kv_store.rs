@@ -952,10 +952,21 @@ impl StateStore for KvStore {
         let run_id = record.run_id.clone();
         let (js, client) = (self.inner.js.clone(), self.inner.client.clone());
         let replicas = self.inner.replicas;
+        let holder = self.inner.holder.clone();
         let asked = std::time::Instant::now();
         self.call(async move {
             let (bytes, header) = new_header(&js, &client, replicas, header).await?;
-            if let Err(e) = kv.create(run_key(&run_id), bytes).await {
+            // Waited out while the bucket elects its leader.
+            if let Err(e) = patiently(|| kv.create(run_key(&run_id), bytes.clone())).await {
+                // A try that landed although its answer was lost: the record is
+                // there, under this process's lease.
+                if e.kind() == kv::CreateErrorKind::AlreadyExists
+                    && let Ok(Some((stored, _))) =
+                        read_from_leader::<Header>(&kv, &run_key(&run_id)).await
+                    && stored.lease.is_some_and(|l| l.holder == holder)
+                {
+                    return Ok(());
+                }
                 // Nothing refers to the object now.
                 delete_body(&js, &header).await;
                 return Err(if e.kind() == kv::CreateErrorKind::AlreadyExists {

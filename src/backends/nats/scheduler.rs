@@ -117,8 +117,8 @@ const LEFT_THE_QUEUE_PATIENCE: Duration = Duration::from_secs(15);
 /// Times this process hands back a proven result of an attempt nobody waits for
 /// here, and how long it has listened for the run at least, before it takes the
 /// result as a late one (see [`RunChannel::unawaited`]).
-const UNAWAITED_REDELIVERIES: u32 = 5;
-const UNAWAITED_PATIENCE: Duration = Duration::from_secs(30);
+const UNAWAITED_REDELIVERIES: u32 = 3;
+const UNAWAITED_PATIENCE: Duration = Duration::from_secs(5);
 
 /// When a result noted to the engine as a duplicate, and not yet saved, comes
 /// again.

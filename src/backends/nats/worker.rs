@@ -219,7 +219,12 @@ pub async fn run(
             types: state.config.allow_types.clone(),
         }
     };
-    let claimed = match claim_name(&kv, &state.id, &heartbeat(), &state.timing, &shutdown).await {
+    let hb = heartbeat();
+    let claimed = set_up("cannot claim the worker name", &shutdown, || {
+        claim_name(&kv, &state.id, &hb, &state.timing, &shutdown)
+    })
+    .await;
+    let claimed = match claimed {
         Ok(revision) => revision,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&state.logs_dir);
@@ -1045,6 +1050,13 @@ async fn claim_name(
     let mut waited: Option<u64> = None;
     loop {
         return match kv.entry(id).await.map_err(|e| op(&e))? {
+            // This worker's own heartbeat: a try that landed although its
+            // answer was lost.
+            Some(entry)
+                if entry.operation == jetstream::kv::Operation::Put && is_own(&entry.value, hb) =>
+            {
+                Ok(entry.revision)
+            }
             Some(entry) if entry.operation == jetstream::kv::Operation::Put => {
                 let holder = wire::decode::<Heartbeat>("heartbeat", &entry.value).ok();
                 // A heartbeat this dag cannot read counts by the time it was written.
@@ -1089,9 +1101,15 @@ async fn claim_name(
                 }
                 kv.update(id, value, entry.revision)
                     .await
-                    .map_err(|_| in_use(None))
+                    .map_err(|e| match e.kind() {
+                        jetstream::kv::UpdateErrorKind::WrongLastRevision => in_use(None),
+                        _ => op(&e),
+                    })
             }
-            _ => kv.create(id, value).await.map_err(|_| in_use(None)),
+            _ => kv.create(id, value).await.map_err(|e| match e.kind() {
+                jetstream::kv::CreateErrorKind::AlreadyExists => in_use(None),
+                _ => op(&e),
+            }),
         };
     }
 }
