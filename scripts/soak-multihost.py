@@ -483,11 +483,15 @@ class Soak:
                     # worker it names, is not one of them (if all of that
                     # worker's are near a fault, one of them is spared).
                     runs_here = started.get((run_id, t["id"]), [])
-                    lost = [(h, at) for h, at in runs_here if self.worker_fault_near(h, at)]
+                    # So may one that started as the run ended: its result
+                    # comes after (nothing is left to count it).
+                    ended_at = v["ended"] - self.began if v["ended"] else None
+                    lost = [(h, at) for h, at in runs_here if self.worker_fault_near(h, at)
+                            or (ended_at is not None and at >= ended_at - 3)]
                     recorded = [(h, at) for h, at in runs_here if h == t.get("worker")]
                     if recorded and all(r in lost for r in recorded):
                         lost.remove(recorded[0])
-                    where = ", ".join(f"{h} at {at:.0f} s" + (" (its worker killed or cut off)"
+                    where = ", ".join(f"{h} at {at:.0f} s" + (" (its worker killed or cut off, or the run ending)"
                                                               if (h, at) in lost else "")
                                       for h, at in runs_here)
                     line = (f"{run_id} {t['id']} ({doc['state']} run): ran {ran}, deliveries "
@@ -533,7 +537,7 @@ class Soak:
         pct = 100.0 * dup_executions / tasks if tasks else 0.0
         print(f"  duplicate executions: {dup_executions} ({pct:.2f} % of tasks); dag counted {recorded_dups} "
               f"duplicate results and {extra_deliveries} extra deliveries; {lost_with_worker} tasks ran more "
-              f"often, in executions whose worker was killed or cut off while they ran; {unexplained} tasks "
+              f"often, in executions whose worker was killed or cut off while they ran or that started as the run ended; {unexplained} tasks "
               f"ran more often than that explains")
         if self.failovers:
             f = sorted(self.failovers)
@@ -548,7 +552,7 @@ class Soak:
             print(f"    {role}: {last}")
         for label, items in (("runs not success", bad_runs), ("stuck", stuck),
                              ("tasks run more often than recorded, unexplained", unexplained_list),
-                             ("tasks run more often than recorded, their worker killed or cut off",
+                             ("tasks run more often than recorded, their worker killed or cut off or the run ending",
                               lost_list),
                              ("failed submissions", self.failed_submissions)):
             if items:

@@ -667,7 +667,7 @@ const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 /// once, see [`patiently`]): it is what a server that is gone gives, and a run
 /// whose store is gone must end (or stop on Ctrl-C) without waiting long on top
 /// of the request's own time-out.
-fn passing(e: &str) -> bool {
+pub(crate) fn passing(e: &str) -> bool {
     let e = e.to_ascii_lowercase();
     [
         "no responders",

@@ -1139,14 +1139,7 @@ where
             done => return done,
         };
         let text = e.to_string().to_ascii_lowercase();
-        let may_pass = [
-            "temporarily unavailable",
-            "10008",
-            "timed out",
-            "no responders",
-        ]
-        .iter()
-        .any(|p| text.contains(p));
+        let may_pass = super::kv_store::passing(&text) || text.contains("timed out");
         if !may_pass || start.elapsed() >= SETUP_PATIENCE {
             return Err(e);
         }
