@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages for dag and each command')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the DAG file format, for editors')
+            [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'List and remove the saved results of tasks with `cache:`: this machine''s (beside the file store), or with `--state nats` the workers'' (the NATS object store `dag_cache`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -82,6 +83,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing')
             [CompletionResult]::new('--detach', '--detach', [CompletionResultType]::ParameterName, 'Submit the run and exit 0 at once, printing its id: a `dag scheduler` drives it (with `--executor distributed` and the NATS state store only). Follow it with `dag wait RUN_ID`, `dag status RUN_ID --watch` or `dag logs RUN_ID TASK --follow`, from any machine')
             [CompletionResult]::new('--fail-fast', '--fail-fast', [CompletionResultType]::ParameterName, 'Stop scheduling new tasks after the first task failure')
+            [CompletionResult]::new('--no-cache', '--no-cache', [CompletionResultType]::ParameterName, 'Run tasks with `cache:` even when a saved result matches; their new results replace the saved ones')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Stream task output live, each line prefixed with its task id')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Stream task output live, each line prefixed with its task id')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing (same as `--output quiet`): the exit code tells')
@@ -239,6 +241,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
             [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]')
             [CompletionResult]::new('--fail-fast', '--fail-fast', [CompletionResultType]::ParameterName, 'Stop scheduling new tasks after the first task failure')
+            [CompletionResult]::new('--no-cache', '--no-cache', [CompletionResultType]::ParameterName, 'Run tasks with `cache:` even when a saved result matches; their new results replace the saved ones')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Stream task output live, each line prefixed with its task id')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Stream task output live, each line prefixed with its task id')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing (same as `--output quiet`): the exit code tells')
@@ -439,6 +442,98 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dag;cache' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
+            [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
+            [CompletionResult]::new('--nats-creds', '--nats-creds', [CompletionResultType]::ParameterName, 'A NATS credentials file (JWT and NKey seed)')
+            [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List saved results, oldest first')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove saved results: by key (or a unique prefix of one), or every one of a DAG or a task')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Remove saved results older than a given age')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dag;cache;ls' {
+            [CompletionResult]::new('--dag', '--dag', [CompletionResultType]::ParameterName, 'Only results saved by tasks of this DAG')
+            [CompletionResult]::new('--task', '--task', [CompletionResultType]::ParameterName, 'Only results of this task (or, for a mapped task''s id, of its instances)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
+            [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
+            [CompletionResult]::new('--nats-creds', '--nats-creds', [CompletionResultType]::ParameterName, 'A NATS credentials file (JWT and NKey seed)')
+            [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dag;cache;rm' {
+            [CompletionResult]::new('--dag', '--dag', [CompletionResultType]::ParameterName, 'Only results saved by tasks of this DAG')
+            [CompletionResult]::new('--task', '--task', [CompletionResultType]::ParameterName, 'Only results of this task (or, for a mapped task''s id, of its instances)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
+            [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
+            [CompletionResult]::new('--nats-creds', '--nats-creds', [CompletionResultType]::ParameterName, 'A NATS credentials file (JWT and NKey seed)')
+            [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Remove every saved result')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dag;cache;prune' {
+            [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'Remove results saved more than this long ago (e.g. 7d, 12h)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
+            [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
+            [CompletionResult]::new('--nats-creds', '--nats-creds', [CompletionResultType]::ParameterName, 'A NATS credentials file (JWT and NKey seed)')
+            [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Only list what would be removed')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dag;cache;help' {
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List saved results, oldest first')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove saved results: by key (or a unique prefix of one), or every one of a DAG or a task')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Remove saved results older than a given age')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dag;cache;help;ls' {
+            break
+        }
+        'dag;cache;help;rm' {
+            break
+        }
+        'dag;cache;help;prune' {
+            break
+        }
+        'dag;cache;help;help' {
+            break
+        }
         'dag;help' {
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a DAG file')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check DAG files and report every problem')
@@ -458,6 +553,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages for dag and each command')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the DAG file format, for editors')
+            [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'List and remove the saved results of tasks with `cache:`: this machine''s (beside the file store), or with `--state nats` the workers'' (the NATS object store `dag_cache`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -517,6 +613,21 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             break
         }
         'dag;help;schema' {
+            break
+        }
+        'dag;help;cache' {
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List saved results, oldest first')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove saved results: by key (or a unique prefix of one), or every one of a DAG or a task')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Remove saved results older than a given age')
+            break
+        }
+        'dag;help;cache;ls' {
+            break
+        }
+        'dag;help;cache;rm' {
+            break
+        }
+        'dag;help;cache;prune' {
             break
         }
         'dag;help;help' {

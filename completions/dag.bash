@@ -16,6 +16,9 @@ _dag() {
             ",$1")
                 cmd="dag"
                 ;;
+            dag,cache)
+                cmd="dag__subcmd__cache"
+                ;;
             dag,cancel)
                 cmd="dag__subcmd__cancel"
                 ;;
@@ -72,6 +75,33 @@ _dag() {
                 ;;
             dag,workers)
                 cmd="dag__subcmd__workers"
+                ;;
+            dag__subcmd__cache,help)
+                cmd="dag__subcmd__cache__subcmd__help"
+                ;;
+            dag__subcmd__cache,ls)
+                cmd="dag__subcmd__cache__subcmd__ls"
+                ;;
+            dag__subcmd__cache,prune)
+                cmd="dag__subcmd__cache__subcmd__prune"
+                ;;
+            dag__subcmd__cache,rm)
+                cmd="dag__subcmd__cache__subcmd__rm"
+                ;;
+            dag__subcmd__cache__subcmd__help,help)
+                cmd="dag__subcmd__cache__subcmd__help__subcmd__help"
+                ;;
+            dag__subcmd__cache__subcmd__help,ls)
+                cmd="dag__subcmd__cache__subcmd__help__subcmd__ls"
+                ;;
+            dag__subcmd__cache__subcmd__help,prune)
+                cmd="dag__subcmd__cache__subcmd__help__subcmd__prune"
+                ;;
+            dag__subcmd__cache__subcmd__help,rm)
+                cmd="dag__subcmd__cache__subcmd__help__subcmd__rm"
+                ;;
+            dag__subcmd__help,cache)
+                cmd="dag__subcmd__help__subcmd__cache"
                 ;;
             dag__subcmd__help,cancel)
                 cmd="dag__subcmd__help__subcmd__cancel"
@@ -130,6 +160,15 @@ _dag() {
             dag__subcmd__help,workers)
                 cmd="dag__subcmd__help__subcmd__workers"
                 ;;
+            dag__subcmd__help__subcmd__cache,ls)
+                cmd="dag__subcmd__help__subcmd__cache__subcmd__ls"
+                ;;
+            dag__subcmd__help__subcmd__cache,prune)
+                cmd="dag__subcmd__help__subcmd__cache__subcmd__prune"
+                ;;
+            dag__subcmd__help__subcmd__cache,rm)
+                cmd="dag__subcmd__help__subcmd__cache__subcmd__rm"
+                ;;
             dag__subcmd__help__subcmd__runs,prune)
                 cmd="dag__subcmd__help__subcmd__runs__subcmd__prune"
                 ;;
@@ -152,12 +191,294 @@ _dag() {
 
     case "${cmd}" in
         dag)
-            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help"
+            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "file nats" -- "${cur}"))
+                    return 0
+                    ;;
+                --nats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__cache)
+            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version ls rm prune help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "file nats" -- "${cur}"))
+                    return 0
+                    ;;
+                --nats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__cache__subcmd__help)
+            opts="ls rm prune help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__cache__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__cache__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__cache__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__cache__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__cache__subcmd__ls)
+            opts="-o -h -V --dag --task --output --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --task)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json quiet" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json quiet" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "file nats" -- "${cur}"))
+                    return 0
+                    ;;
+                --nats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__cache__subcmd__prune)
+            opts="-h -V --older-than --dry-run --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "file nats" -- "${cur}"))
+                    return 0
+                    ;;
+                --nats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__cache__subcmd__rm)
+            opts="-h -V --dag --task --all --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --task)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -340,8 +661,64 @@ _dag() {
             return 0
             ;;
         dag__subcmd__help)
-            opts="run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help"
+            opts="run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__help__subcmd__cache)
+            opts="ls rm prune"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__help__subcmd__cache__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__help__subcmd__cache__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__help__subcmd__cache__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -842,7 +1219,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__retry)
-            opts="-p -o -v -q -h -V --task --progress --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-p -o -v -q -h -V --task --progress --executor --parallel --fail-fast --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -948,7 +1325,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__run)
-            opts="-p -o -v -q -h -V --param --only --dry-run --detach --progress --executor --parallel --fail-fast --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-p -o -v -q -h -V --param --only --dry-run --detach --progress --executor --parallel --fail-fast --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

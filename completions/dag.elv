@@ -48,6 +48,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
+            cand cache 'List and remove the saved results of tasks with `cache:`: this machine''s (beside the file store), or with `--state nats` the workers'' (the NATS object store `dag_cache`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dag;run'= {
@@ -78,6 +79,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --dry-run 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing'
             cand --detach 'Submit the run and exit 0 at once, printing its id: a `dag scheduler` drives it (with `--executor distributed` and the NATS state store only). Follow it with `dag wait RUN_ID`, `dag status RUN_ID --watch` or `dag logs RUN_ID TASK --follow`, from any machine'
             cand --fail-fast 'Stop scheduling new tasks after the first task failure'
+            cand --no-cache 'Run tasks with `cache:` even when a saved result matches; their new results replace the saved ones'
             cand -v 'Stream task output live, each line prefixed with its task id'
             cand --verbose 'Stream task output live, each line prefixed with its task id'
             cand -q 'Print nothing (same as `--output quiet`): the exit code tells'
@@ -225,6 +227,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
             cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
             cand --fail-fast 'Stop scheduling new tasks after the first task failure'
+            cand --no-cache 'Run tasks with `cache:` even when a saved result matches; their new results replace the saved ones'
             cand -v 'Stream task output live, each line prefixed with its task id'
             cand --verbose 'Stream task output live, each line prefixed with its task id'
             cand -q 'Print nothing (same as `--output quiet`): the exit code tells'
@@ -413,6 +416,89 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dag;cache'= {
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand ls 'List saved results, oldest first'
+            cand rm 'Remove saved results: by key (or a unique prefix of one), or every one of a DAG or a task'
+            cand prune 'Remove saved results older than a given age'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dag;cache;ls'= {
+            cand --dag 'Only results saved by tasks of this DAG'
+            cand --task 'Only results of this task (or, for a mapped task''s id, of its instances)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;cache;rm'= {
+            cand --dag 'Only results saved by tasks of this DAG'
+            cand --task 'Only results of this task (or, for a mapped task''s id, of its instances)'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
+            cand --all 'Remove every saved result'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;cache;prune'= {
+            cand --older-than 'Remove results saved more than this long ago (e.g. 7d, 12h)'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
+            cand --dry-run 'Only list what would be removed'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;cache;help'= {
+            cand ls 'List saved results, oldest first'
+            cand rm 'Remove saved results: by key (or a unique prefix of one), or every one of a DAG or a task'
+            cand prune 'Remove saved results older than a given age'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dag;cache;help;ls'= {
+        }
+        &'dag;cache;help;rm'= {
+        }
+        &'dag;cache;help;prune'= {
+        }
+        &'dag;cache;help;help'= {
+        }
         &'dag;help'= {
             cand run 'Run a DAG file'
             cand validate 'Check DAG files and report every problem'
@@ -432,6 +518,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
+            cand cache 'List and remove the saved results of tasks with `cache:`: this machine''s (beside the file store), or with `--state nats` the workers'' (the NATS object store `dag_cache`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dag;help;run'= {
@@ -472,6 +559,17 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;help;man'= {
         }
         &'dag;help;schema'= {
+        }
+        &'dag;help;cache'= {
+            cand ls 'List saved results, oldest first'
+            cand rm 'Remove saved results: by key (or a unique prefix of one), or every one of a DAG or a task'
+            cand prune 'Remove saved results older than a given age'
+        }
+        &'dag;help;cache;ls'= {
+        }
+        &'dag;help;cache;rm'= {
+        }
+        &'dag;help;cache;prune'= {
         }
         &'dag;help;help'= {
         }

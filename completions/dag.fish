@@ -55,6 +55,7 @@ complete -c dag -n "__fish_dag_needs_command" -f -a "init" -d 'Write a commented
 complete -c dag -n "__fish_dag_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c dag -n "__fish_dag_needs_command" -f -a "man" -d 'Write man pages for dag and each command'
 complete -c dag -n "__fish_dag_needs_command" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
+complete -c dag -n "__fish_dag_needs_command" -f -a "cache" -d 'List and remove the saved results of tasks with `cache:`: this machine\'s (beside the file store), or with `--state nats` the workers\' (the NATS object store `dag_cache`)'
 complete -c dag -n "__fish_dag_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand run" -l param -d 'Override a param: KEY=VALUE (repeatable)' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l only -d 'Run only this task and everything upstream of it (repeatable)' -r
@@ -90,6 +91,7 @@ complete -c dag -n "__fish_dag_using_subcommand run" -l replicas -d 'Copies a Je
 complete -c dag -n "__fish_dag_using_subcommand run" -l dry-run -d 'Print the execution plan (order, parallel waves, commands after parameter substitution) and run nothing'
 complete -c dag -n "__fish_dag_using_subcommand run" -l detach -d 'Submit the run and exit 0 at once, printing its id: a `dag scheduler` drives it (with `--executor distributed` and the NATS state store only). Follow it with `dag wait RUN_ID`, `dag status RUN_ID --watch` or `dag logs RUN_ID TASK --follow`, from any machine'
 complete -c dag -n "__fish_dag_using_subcommand run" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
+complete -c dag -n "__fish_dag_using_subcommand run" -l no-cache -d 'Run tasks with `cache:` even when a saved result matches; their new results replace the saved ones'
 complete -c dag -n "__fish_dag_using_subcommand run" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
 complete -c dag -n "__fish_dag_using_subcommand run" -s q -l quiet -d 'Print nothing (same as `--output quiet`): the exit code tells'
 complete -c dag -n "__fish_dag_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -233,6 +235,7 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-creds -d 'A NATS 
 complete -c dag -n "__fish_dag_using_subcommand retry" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
 complete -c dag -n "__fish_dag_using_subcommand retry" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l fail-fast -d 'Stop scheduling new tasks after the first task failure'
+complete -c dag -n "__fish_dag_using_subcommand retry" -l no-cache -d 'Run tasks with `cache:` even when a saved result matches; their new results replace the saved ones'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s v -l verbose -d 'Stream task output live, each line prefixed with its task id'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s q -l quiet -d 'Print nothing (same as `--output quiet`): the exit code tells'
 complete -c dag -n "__fish_dag_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -410,23 +413,97 @@ complete -c dag -n "__fish_dag_using_subcommand schema" -l nats-ca -d 'A CA cert
 complete -c dag -n "__fish_dag_using_subcommand schema" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
 complete -c dag -n "__fish_dag_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand schema" -s V -l version -d 'Print version'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "run" -d 'Run a DAG file'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "validate" -d 'Check DAG files and report every problem'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "status" -d 'Show the state of a run (the latest one by default)'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "runs" -d 'List past runs, newest first'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "logs" -d 'Print the logs of a run\'s tasks'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "workers" -d 'List the workers and the depth of each queue'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "scheduler" -d 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "wait" -d 'Wait for a run to end, showing its tasks as they change, and exit with the run\'s code (0 success, 1 failed, 130 cancelled)'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "ui" -d 'Serve a web view of the runs in the state store: runs, each run\'s graph, timeline, tasks and logs (live), each DAG\'s history, the workers, and retry/cancel buttons'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "init" -d 'Write a commented starter DAG file, dag.yaml, in the current directory'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "completions" -d 'Print a shell completion script'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "man" -d 'Write man pages for dag and each command'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -s V -l version -d 'Print version'
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -f -a "ls" -d 'List saved results, oldest first'
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -f -a "rm" -d 'Remove saved results: by key (or a unique prefix of one), or every one of a DAG or a task'
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -f -a "prune" -d 'Remove saved results older than a given age'
+complete -c dag -n "__fish_dag_using_subcommand cache; and not __fish_seen_subcommand_from ls rm prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l dag -d 'Only results saved by tasks of this DAG' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l task -d 'Only results of this task (or, for a mapped task\'s id, of its instances)' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format' -r -f -a "table\t'A result table'
+json\t'One JSON document'
+quiet\t'Nothing; the exit code tells'"
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l dag -d 'Only results saved by tasks of this DAG' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l task -d 'Only results of this task (or, for a mapped task\'s id, of its instances)' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -l all -d 'Remove every saved result'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l older-than -d 'Remove results saved more than this long ago (e.g. 7d, 12h)' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
+always\t'Always'
+never\t'Never'"
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l config -d 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l state -d 'Where run state is kept [default: nats for `--executor distributed`, else file]' -r -f -a "file\t'Files under the state directory'
+nats\t'The NATS KV bucket `dag_runs`'"
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l nats -d 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l nats-creds -d 'A NATS credentials file (JWT and NKey seed)' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l nats-ca -d 'A CA certificate (PEM) to trust for TLS to NATS' -r -F
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l replicas -d 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]' -r
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -l dry-run -d 'Only list what would be removed'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List saved results, oldest first'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove saved results: by key (or a unique prefix of one), or every one of a DAG or a task'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Remove saved results older than a given age'
+complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "run" -d 'Run a DAG file'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "validate" -d 'Check DAG files and report every problem'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "status" -d 'Show the state of a run (the latest one by default)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "runs" -d 'List past runs, newest first'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "logs" -d 'Print the logs of a run\'s tasks'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "worker" -d 'Run tasks of distributed runs, taken from NATS JetStream'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "workers" -d 'List the workers and the depth of each queue'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "scheduler" -d 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "wait" -d 'Wait for a run to end, showing its tasks as they change, and exit with the run\'s code (0 success, 1 failed, 130 cancelled)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "cancel" -d 'Stop a run: its `dag run` process and its tasks on every worker'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "graph" -d 'Show a DAG file\'s graph, or a run\'s with each task\'s state, as text, Graphviz DOT or Mermaid'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "ui" -d 'Serve a web view of the runs in the state store: runs, each run\'s graph, timeline, tasks and logs (live), each DAG\'s history, the workers, and retry/cancel buttons'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "init" -d 'Write a commented starter DAG file, dag.yaml, in the current directory'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "completions" -d 'Print a shell completion script'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "man" -d 'Write man pages for dag and each command'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "schema" -d 'Print the JSON Schema of the DAG file format, for editors'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "cache" -d 'List and remove the saved results of tasks with `cache:`: this machine\'s (beside the file store), or with `--state nats` the workers\' (the NATS object store `dag_cache`)'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dag -n "__fish_dag_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "prune" -d 'Delete runs that ended longer ago than a given age'
+complete -c dag -n "__fish_dag_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "ls" -d 'List saved results, oldest first'
+complete -c dag -n "__fish_dag_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "rm" -d 'Remove saved results: by key (or a unique prefix of one), or every one of a DAG or a task'
+complete -c dag -n "__fish_dag_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "prune" -d 'Remove saved results older than a given age'

@@ -216,6 +216,15 @@ impl Pipeline {
     /// Opens (creating if needed) the state store.
     /// The directory of the file store runs go to, when they go to one (no store
     /// of another kind was given).
+    /// The directory of the file store's cache: `cache/` in the state directory
+    /// (also when runs are kept elsewhere: the cache is this machine's).
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        self.state_dir
+            .clone()
+            .or_else(default_state_dir)
+            .map(|d| d.join("cache"))
+    }
+
     pub fn file_store_dir(&self) -> Option<PathBuf> {
         match (&self.store, &self.state_dir) {
             (Some(_), _) => None,
@@ -355,6 +364,7 @@ impl Pipeline {
                     error: Some(reason.to_string()),
                     retry_in_ms: None,
                     outputs: Default::default(),
+                    cached: false,
                 },
                 _ => Event::TaskState {
                     task,

@@ -286,6 +286,7 @@ mod tests {
             notes: None,
             secret_params: Default::default(),
             adopted: None,
+            no_cache: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! traits.
 
 pub mod bash;
+pub mod cache_dir;
 pub mod docker;
 pub mod file_store;
 pub mod function;

@@ -157,6 +157,10 @@ pub enum Command {
     Man(ManArgs),
     /// Print the JSON Schema of the DAG file format, for editors.
     Schema,
+    /// List and remove the saved results of tasks with `cache:`: this machine's
+    /// (beside the file store), or with `--state nats` the workers' (the NATS
+    /// object store `dag_cache`).
+    Cache(CacheArgs),
 }
 
 /// `dag graph`.
@@ -442,6 +446,11 @@ pub struct ExecArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
+    /// Run tasks with `cache:` even when a saved result matches; their new
+    /// results replace the saved ones.
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// What to print on stdout when the run ends.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
@@ -628,6 +637,77 @@ pub struct RunsArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
+}
+
+/// `dag cache`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: CacheAction,
+}
+
+/// `dag cache` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// List saved results, oldest first.
+    Ls(CacheLsArgs),
+    /// Remove saved results: by key (or a unique prefix of one), or every one of
+    /// a DAG or a task.
+    Rm(CacheRmArgs),
+    /// Remove saved results older than a given age.
+    Prune(CachePruneArgs),
+}
+
+/// Which saved results (`dag cache ls`, `dag cache rm`).
+#[derive(Debug, Args)]
+pub struct CacheFilter {
+    /// Only results saved by tasks of this DAG.
+    #[arg(long, value_name = "NAME")]
+    pub dag: Option<String>,
+
+    /// Only results of this task (or, for a mapped task's id, of its instances).
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+}
+
+/// `dag cache ls`.
+#[derive(Debug, Args)]
+pub struct CacheLsArgs {
+    #[command(flatten)]
+    pub filter: CacheFilter,
+
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
+    pub output: OutputArg,
+}
+
+/// `dag cache rm`.
+#[derive(Debug, Args)]
+pub struct CacheRmArgs {
+    /// Keys of the results to remove, or unique prefixes of them (as `dag cache
+    /// ls` shows).
+    #[arg(value_name = "KEY")]
+    pub keys: Vec<String>,
+
+    #[command(flatten)]
+    pub filter: CacheFilter,
+
+    /// Remove every saved result.
+    #[arg(long, conflicts_with_all = ["keys", "dag", "task"])]
+    pub all: bool,
+}
+
+/// `dag cache prune`.
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// Remove results saved more than this long ago (e.g. 7d, 12h).
+    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    pub older_than: std::time::Duration,
+
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `dag runs` subcommands.

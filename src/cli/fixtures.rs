@@ -51,6 +51,7 @@ pub fn sample() -> (RunRecord, Vec<Event>) {
             error: None,
             retry_in_ms: None,
             outputs: Default::default(),
+            cached: false,
         },
         Event::TaskState {
             task: 1,
@@ -73,6 +74,7 @@ pub fn sample() -> (RunRecord, Vec<Event>) {
             error: Some("exit code 3".into()),
             retry_in_ms: Some(1000),
             outputs: Default::default(),
+            cached: false,
         },
         Event::TaskState {
             task: 1,
@@ -95,6 +97,7 @@ pub fn sample() -> (RunRecord, Vec<Event>) {
             error: Some("exit code 3".into()),
             retry_in_ms: None,
             outputs: Default::default(),
+            cached: false,
         },
         Event::TaskState {
             task: 2,

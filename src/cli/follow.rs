@@ -154,6 +154,7 @@ fn attempt_events(
             exit_code: a.exit_code,
             error: a.error.as_ref().map(|e| e.to_string()),
             retry_in_ms: None,
+            cached: a.cached,
             outputs: if last {
                 record.outputs.clone()
             } else {

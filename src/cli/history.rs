@@ -325,7 +325,10 @@ fn id_time(id: &str) -> Option<crate::engine::time::Timestamp> {
 }
 
 /// How long before `now` `t` was: `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`.
-fn ago(t: crate::engine::time::Timestamp, now: crate::engine::time::Timestamp) -> String {
+pub(super) fn ago(
+    t: crate::engine::time::Timestamp,
+    now: crate::engine::time::Timestamp,
+) -> String {
     let s = t.until(now).as_secs();
     match s {
         0..60 => format!("{s} s ago"),

@@ -295,6 +295,9 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
         };
         let mut case = TestCase::new(xml_attr(&t.id), status);
         case.set_classname(xml_attr(&record.dag));
+        if t.cached() {
+            case.set_system_out(CACHED_NOTE);
+        }
         // The time the task ran: its attempts' run times, not the time they waited
         // for a worker nor the retry delays between them.
         if let Some(ms) = t.run_ms() {
@@ -316,6 +319,11 @@ pub fn report(record: &RunRecord, store: &dyn StateStore) -> String {
     }
     text
 }
+
+/// What a task whose result came from the cache says (junit-10.xsd has no
+/// property on a test case; CI systems show its output).
+const CACHED_NOTE: &str =
+    "cached: the result of an earlier run was restored (the task did not run)";
 
 /// `junit-10.xsd` allows no `skipped` count on `<testsuites>` (only on each
 /// `<testsuite>`), and quick-junit always writes one: it is taken out.

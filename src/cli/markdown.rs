@@ -149,6 +149,8 @@ struct Row {
     states: StateCounts,
     /// The row's state: the task's, or the most telling of its instances'.
     state: TaskState,
+    /// A task's state as shown (`success (cached)`).
+    label: String,
     attempts: usize,
     /// The first start and the last end of its attempts.
     first: Option<Timestamp>,
@@ -188,6 +190,7 @@ fn rows(record: &RunRecord, dag: Option<&Dag>) -> Vec<Row> {
                     queued_ms: 0,
                     exit: None,
                     error: None,
+                    label: String::new(),
                 });
                 rows.len() - 1
             }
@@ -195,6 +198,7 @@ fn rows(record: &RunRecord, dag: Option<&Dag>) -> Vec<Row> {
         let row = &mut rows[n];
         if row.count == 0 || super::graph::weight(t.state) > super::graph::weight(row.state) {
             row.state = t.state;
+            row.label = t.state_label();
             row.exit = t.attempts.last().and_then(|a| a.exit_code);
             row.error = record.task_error(i).map(str::to_string);
         }
@@ -229,7 +233,7 @@ fn table(out: &mut String, rows: &[Row]) {
     }
     for r in rows.iter().take(MAX_ROWS) {
         let state = if !r.mapped {
-            r.state.to_string()
+            r.label.clone()
         } else {
             format!(
                 "{} instance{}: {}",

@@ -2,6 +2,7 @@
 //! [`main`] returns the process exit code, so tests and embedders can call it.
 
 pub mod args;
+pub mod cache;
 pub mod complete;
 pub mod config;
 pub mod docs;
@@ -212,5 +213,6 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
         Command::Schema => {
             output::print(&crate::engine::format::schema_text()).map(|()| exit::SUCCESS)
         }
+        Command::Cache(a) => cache::cache(a, cli.state, state_dir, &cli.nats),
     }
 }

@@ -555,6 +555,7 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             state,
             error,
             retry_in_ms,
+            cached,
             ..
         } => {
             // The time the attempt ran, and apart the time it waited for a worker.
@@ -565,7 +566,13 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
                 .map(|a| (a.started_at, a.queued_ms()))
                 .unwrap_or((*at, 0));
             let ran = (started.until(*at).as_millis() as u64).saturating_sub(queued);
-            let mut line = format!("{} {} {state} in {}", clock(*at), id(*task), format_ms(ran));
+            let how = if *cached { " (cached)" } else { "" };
+            let mut line = format!(
+                "{} {} {state}{how} in {}",
+                clock(*at),
+                id(*task),
+                format_ms(ran)
+            );
             if queued > 0 {
                 line.push_str(&format!(" (queued {})", format_ms(queued)));
             }

@@ -82,6 +82,9 @@ pub struct TaskJson<'a> {
     /// already recorded (a worker cut off while another ran the attempt again):
     /// fenced (they changed nothing) and counted here.
     pub duplicates: u32,
+    /// The result was restored from the cache: the task did not run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 /// One attempt's times in [`TaskJson`]: `queued_ms + run_ms` is the time from
@@ -172,6 +175,7 @@ impl<'a> RunJson<'a> {
                     run_ms: t.run_ms(),
                     attempt_times: t.attempts.iter().map(AttemptTimesJson::new).collect(),
                     duplicates: t.duplicates,
+                    cached: t.cached(),
                 })
                 .collect(),
         }
@@ -283,7 +287,7 @@ pub fn table_styled(record: &RunRecord, style: TableStyle) -> String {
     for i in record.in_order() {
         let task = &record.tasks[i];
         let last = task.attempts.last();
-        let mut state = Cell::new(task.state.to_string());
+        let mut state = Cell::new(task.state_label());
         if let Some(c) = state_color(task.state).filter(|_| style.color) {
             state = state.fg(c);
         }

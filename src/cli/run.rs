@@ -9,8 +9,10 @@ use super::exit::{self, CliError};
 use super::output::{self, Style};
 use super::progress::Progress;
 use super::{report, setup};
+use crate::backends::cache_dir::DirCache;
 use crate::backends::nats::kv_store::KvStore;
 use crate::embed::Pipeline;
+use crate::engine::cache::Cache;
 use crate::engine::executor::{ExecError, ExecOptions, ExecutorKind};
 use crate::engine::runner::{LineSink, Runners, StopSignal};
 use crate::engine::state::RunState;
@@ -350,6 +352,7 @@ fn drive(
             None => ExecOptions::default().parallel,
         },
         fail_fast: args.fail_fast,
+        no_cache: args.no_cache,
         host: setup::host_name(),
         lines,
         ..ExecOptions::default()
@@ -371,7 +374,14 @@ fn drive(
         ))?;
         pipeline.replace_runners(remote)
     } else {
-        pipeline
+        // Tasks with `cache:` are checked against this machine's cache (workers
+        // keep theirs in the NATS object store).
+        let cache = pipeline.cache_dir().ok_or_else(|| {
+            CliError::Infrastructure("no data directory for the cache: set DAG_HOME".into())
+        })?;
+        let cache = Cache::new(Arc::new(DirCache::new(cache)));
+        let cached = pipeline.runners().cached(&cache);
+        pipeline.replace_runners(cached)
     };
     let stop = StopSignal::new();
     let stop_for_signals = stop.clone();

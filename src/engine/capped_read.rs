@@ -146,6 +146,13 @@ pub fn open_regular(path: &Path, options: &mut std::fs::OpenOptions) -> io::Resu
     open_checked(path, options, libc::O_NOFOLLOW)
 }
 
+/// Opens the regular file at `path` for reading, through symbolic links, refusing
+/// FIFOs and devices without blocking (see [`open_regular`]): for files a user names
+/// for dag to read whole, such as a cached task's inputs.
+pub fn open_regular_target(path: &Path) -> io::Result<File> {
+    open_checked(path, File::options().read(true), 0)
+}
+
 fn open_checked(path: &Path, options: &mut std::fs::OpenOptions, extra: i32) -> io::Result<File> {
     let file = match options
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | extra)

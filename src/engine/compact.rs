@@ -49,6 +49,7 @@ fn alike(a: &TaskRecord, b: &TaskRecord) -> bool {
                 && x.error == y.error
                 && x.worker == y.worker
                 && x.deliveries == y.deliveries
+                && x.cached == y.cached
         })
 }
 
@@ -144,6 +145,8 @@ struct AttemptsOut<'a> {
     worker: &'a Option<Text>,
     #[serde(skip_serializing_if = "is_zero")]
     deliveries: u32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cached: bool,
     at: Timestamp,
     started: Deltas<'a>,
     ended: Deltas<'a>,
@@ -210,6 +213,7 @@ impl Serialize for BlockOut<'_> {
                 error: &a.error,
                 worker: &a.worker,
                 deliveries: a.deliveries,
+                cached: a.cached,
                 at: a.started_at,
                 started: Deltas {
                     tasks: self.0,
@@ -331,6 +335,8 @@ struct AttemptEntry {
     #[serde(default)]
     placed_ms: u32,
     #[serde(default)]
+    cached: bool,
+    #[serde(default)]
     started_at: Option<Timestamp>,
     #[serde(default)]
     ended_at: Option<Timestamp>,
@@ -363,6 +369,7 @@ impl AttemptEntry {
             worker: self.worker.clone(),
             deliveries: self.deliveries,
             placed_ms,
+            cached: self.cached,
         }
     }
 }
@@ -629,6 +636,7 @@ mod tests {
                                 deliveries: 0,
                                 // Placed by a worker (after 0 to 2 s), or run here.
                                 placed_ms: placed * 1000,
+                                cached: k % 5 == 0,
                             })
                             .collect(),
                         ..TaskRecord::pending(id)

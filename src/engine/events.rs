@@ -103,6 +103,9 @@ pub enum Event {
         /// What a successful attempt published.
         #[serde(default, skip_serializing_if = "Outputs::is_empty")]
         outputs: Outputs,
+        /// The result came from the cache: the task did not run.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cached: bool,
     },
     /// A worker reported the end of an attempt already recorded, from another
     /// execution than the one recorded (a worker cut off while its task was

@@ -14,6 +14,8 @@ pub enum Place {
     Top,
     /// A task (and, for keys with [`Key::in_defaults`], the top-level `defaults:`).
     Task,
+    /// A task's `cache:` map.
+    Cache,
 }
 
 /// One key of the format.
@@ -397,6 +399,16 @@ pub const KEYS: &[Key] = &[
         doc: "an exit code, or a list of them, that ends the task `skipped` instead of `failed` (1–255; for http tasks, response statuses 400–599; fn tasks call `FnContext::skip`, or the built-in `skip`)",
     },
     Key {
+        name: "cache",
+        place: Place::Task,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/cache"}"##,
+        default: None,
+        doc: "reuse the result of an earlier successful execution when nothing it depends on changed: the keys below (see Caching)",
+    },
+    Key {
         name: "secret_env",
         place: Place::Task,
         types: EVERY,
@@ -517,6 +529,47 @@ pub const KEYS: &[Key] = &[
         schema: r##"{"$ref": "#/$defs/pull"}"##,
         default: Some("missing"),
         doc: "`missing` (pull only when the image is not present), `always` or `never`",
+    },
+    // A task's `cache:`.
+    Key {
+        name: "inputs",
+        place: Place::Cache,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: STRINGS,
+        default: None,
+        doc: "files, directories and globs (`src/**/*.rs`) relative to the task's working directory, hashed by content; a pattern that matches nothing is a warning in the task's log",
+    },
+    Key {
+        name: "env",
+        place: Place::Cache,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: STRINGS,
+        default: None,
+        doc: "names of environment variables (of the task, else of the process that runs it) whose values the result depends on; only their hashes are kept",
+    },
+    Key {
+        name: "ttl",
+        place: Place::Cache,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"$ref": "#/$defs/duration"}"##,
+        default: None,
+        doc: "how long a saved result serves hits (`7d`); without it, until `dag cache rm` or `prune` removes it",
+    },
+    Key {
+        name: "outputs",
+        place: Place::Cache,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: STRINGS,
+        default: None,
+        doc: "files, directories and globs the task writes, relative to its working directory: saved with the result and put back on a hit",
     },
 ];
 
@@ -655,6 +708,14 @@ fn defs() -> Map<String, Value> {
             json!({"type": "string", "pattern": format!("^({})$", methods.join("|"))}),
         ),
         ("type", json!({"enum": type_names().collect::<Vec<_>>()})),
+        (
+            "cache",
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": properties(keys(Place::Cache)),
+            }),
+        ),
     ] {
         defs.insert(name.into(), schema);
     }
@@ -797,9 +858,22 @@ pub fn task_table() -> String {
     out
 }
 
+/// The README's table of the keys of a task's `cache:`.
+pub fn cache_table() -> String {
+    let mut out = String::from("| key | meaning |\n|---|---|\n");
+    for k in keys(Place::Cache) {
+        out.push_str(&format!("| `{}` | {} |\n", k.name, k.doc));
+    }
+    out
+}
+
 /// The README's generated blocks: marker name and content.
-pub fn readme_blocks() -> [(&'static str, String); 2] {
-    [("top-keys", top_table()), ("task-keys", task_table())]
+pub fn readme_blocks() -> [(&'static str, String); 3] {
+    [
+        ("top-keys", top_table()),
+        ("task-keys", task_table()),
+        ("cache-keys", cache_table()),
+    ]
 }
 
 /// `text` with each generated block (between `<!-- NAME -->` and `<!-- /NAME -->`)
@@ -830,7 +904,7 @@ mod tests {
             assert!(k.types.is_empty() || k.place == Place::Task, "{}", k.name);
             assert!(!k.in_defaults || k.place == Place::Task, "{}", k.name);
         }
-        for place in [Place::Top, Place::Task] {
+        for place in [Place::Top, Place::Task, Place::Cache] {
             let mut seen = std::collections::HashSet::new();
             for k in keys(place) {
                 assert!(seen.insert(k.name), "{} twice", k.name);

@@ -2,6 +2,7 @@
 //! the executors and the traits through which they run tasks and keep state. It
 //! knows nothing of the command line, terminals, NATS, HTTP or Docker.
 
+pub mod cache;
 pub mod capped_read;
 pub mod compact;
 pub mod condition;

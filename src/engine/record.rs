@@ -159,6 +159,21 @@ impl TaskRecord {
         Some(self.attempts.iter().map(Attempt::queued_ms).sum())
     }
 
+    /// Whether the task ended `success` with a result restored from the cache.
+    pub fn cached(&self) -> bool {
+        self.state == TaskState::Success && self.attempts.last().is_some_and(|a| a.cached)
+    }
+
+    /// The task's state as tables and reports show it: `success (cached)` for a
+    /// result restored from the cache.
+    pub fn state_label(&self) -> String {
+        if self.cached() {
+            format!("{} (cached)", self.state)
+        } else {
+            self.state.to_string()
+        }
+    }
+
     /// Milliseconds the task ran: the sum of its attempts' run times (each
     /// [`Attempt::run_ms`]), without the time they waited for a worker and without
     /// the retry delays between them. None until its last attempt ended.
@@ -275,6 +290,10 @@ pub struct Attempt {
     /// 0 for an attempt run in the driving process.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub placed_ms: u32,
+    /// The attempt's result was restored from the cache (`cache:`): the task did
+    /// not run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 #[cfg(test)]
@@ -293,6 +312,7 @@ impl Attempt {
             worker: None,
             deliveries: 0,
             placed_ms: 0,
+            cached: false,
         }
     }
 }
@@ -488,6 +508,7 @@ impl RunRecord {
                     worker: None,
                     deliveries: 0,
                     placed_ms: 0,
+                    cached: false,
                 });
             }
             Event::DuplicateResult { task, .. } => {
@@ -543,6 +564,7 @@ impl RunRecord {
                 exit_code,
                 error,
                 outputs,
+                cached,
                 ..
             } => {
                 let run_id = self.run_id.clone();
@@ -566,6 +588,7 @@ impl RunRecord {
                 a.outcome = Some(*state);
                 a.exit_code = *exit_code;
                 a.error = error_text;
+                a.cached = *cached;
             }
             Event::RunFinished { state, at, reason } => {
                 self.run_to(*state)?;
@@ -776,6 +799,7 @@ mod tests {
             error: None,
             retry_in_ms: None,
             outputs: Outputs::new(),
+            cached: false,
         })
         .unwrap();
         assert_eq!(r.tasks[0].state, TaskState::Success);

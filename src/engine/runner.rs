@@ -224,6 +224,9 @@ pub struct TaskContext {
     /// anew. A runner that cannot (one that runs tasks in its own process) starts
     /// it again under the same number.
     pub adopted: Option<Adopted>,
+    /// `--no-cache`: a task with `cache:` runs even when a saved result
+    /// matches; its result replaces the saved one.
+    pub no_cache: bool,
 }
 
 /// An attempt an earlier driver of the run handed out (see
@@ -422,6 +425,8 @@ pub struct Outcome {
     pub outputs: Outputs,
     /// To run once the outcome is saved (see [`Acker`]).
     pub ack: Option<Arc<Acker>>,
+    /// The result was restored from the cache: the task did not run.
+    pub cached: bool,
 }
 
 impl Outcome {
@@ -433,6 +438,7 @@ impl Outcome {
             error: None,
             outputs: Outputs::new(),
             ack: None,
+            cached: false,
         }
     }
 
@@ -444,6 +450,7 @@ impl Outcome {
             error: Some(error.into()),
             outputs: Outputs::new(),
             ack: None,
+            cached: false,
         }
     }
 
@@ -455,6 +462,7 @@ impl Outcome {
             error: Some(error.into()),
             outputs: Outputs::new(),
             ack: None,
+            cached: false,
         }
     }
 
@@ -466,6 +474,7 @@ impl Outcome {
             error: Some(reason.into()),
             outputs: Outputs::new(),
             ack: None,
+            cached: false,
         }
     }
 
@@ -531,6 +540,18 @@ impl Runners {
     pub fn with_functions(mut self, names: Vec<String>) -> Runners {
         self.functions = names;
         self
+    }
+
+    /// The same runners, each replaced by what `f` makes of it.
+    pub fn map(&self, f: impl Fn(Arc<dyn TaskRunner>) -> Arc<dyn TaskRunner>) -> Runners {
+        Runners {
+            by_type: self
+                .by_type
+                .iter()
+                .map(|(t, r)| (*t, f(r.clone())))
+                .collect(),
+            functions: self.functions.clone(),
+        }
     }
 
     /// The runner of `task_type`.

@@ -164,7 +164,30 @@ pub struct TaskBody {
     /// at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<u32>,
+    /// `cache`: what the task's result depends on besides its definition; a task
+    /// without it is never cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<Box<CacheSpec>>,
 }
+}
+
+/// A task's `cache:` (see the README's Caching section).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheSpec {
+    /// Files, directories and globs whose content the result depends on, relative
+    /// to the task's working directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+    /// Names of environment variables whose values the result depends on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// How long an entry serves hits; `None`: until it is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Duration>,
+    /// Files, directories and globs the task writes: saved with the entry and put
+    /// back on a hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
 }
 
 impl std::ops::Deref for TaskSpec {
@@ -489,7 +512,12 @@ impl TaskSpec {
                     || d.network.as_deref().is_some_and(has)
             }
         };
-        kind || self.env.iter().any(|(_, v)| has(v)) || self.workdir.as_deref().is_some_and(has)
+        kind || self.env.iter().any(|(_, v)| has(v))
+            || self.workdir.as_deref().is_some_and(has)
+            || self
+                .cache
+                .as_ref()
+                .is_some_and(|c| c.inputs.iter().chain(&c.outputs).any(|s| has(s)))
     }
 
     /// The ids of the tasks whose outputs this task reads: in its strings
@@ -567,6 +595,18 @@ impl TaskSpec {
             .map(|(k, v)| Ok((k.clone(), f(v)?)))
             .collect::<Result<_, String>>()?;
         t.workdir = self.workdir.as_deref().map(&mut *f).transpose()?;
+        if let Some(cache) = &self.cache {
+            let mut each = |list: &[String]| {
+                list.iter()
+                    .map(|s| f(s))
+                    .collect::<Result<Vec<_>, String>>()
+            };
+            t.cache = Some(Box::new(CacheSpec {
+                inputs: each(&cache.inputs)?,
+                outputs: each(&cache.outputs)?,
+                ..CacheSpec::clone(cache)
+            }));
+        }
         Ok(t)
     }
 }

@@ -144,3 +144,13 @@ mod duration_tests {
         );
     }
 }
+
+/// `bytes` in lowercase hexadecimal (digests, as stores and messages carry them).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}

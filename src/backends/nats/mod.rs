@@ -9,9 +9,11 @@
 //! | results | stream `DAG_RESULTS`, subjects `dag.results.<run>`, `Dag-Proof` = HMAC of the payload keyed by the attempt's token, durable consumer `results-<run>` per run, deleted when the run ends |
 //! | heartbeats | KV bucket `dag_workers`, key = worker id |
 //! | large payloads | object store `dag_payloads`: a task message or result over the server's max payload, named by the message's `Dag-Object` header |
+//! | cache | object store `dag_cache`: one object per saved task result (`cache:`), named by its key |
 //! | logs | stream `DAG_LOGS`, subjects `dag.logs.<run>.<task>.<attempt>` |
 //! | cancel | `dag.control.<run>` |
 
+pub mod cache;
 pub mod gate;
 pub mod kv_store;
 pub mod scheduler;

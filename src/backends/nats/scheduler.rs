@@ -1048,6 +1048,7 @@ impl NatsRunner {
             upstream: ctx.upstream.clone(),
             output_cap: ctx.output_cap,
             secret_params: ctx.secret_params.to_vec(),
+            no_cache: ctx.no_cache,
         };
         let subject = task_subject(&task.queue, docker);
         // Waiting for a worker from now on, unless one took it already (checked
@@ -1515,6 +1516,7 @@ fn outcome_of(js: &jetstream::Context, delivered: Delivered, cap: usize) -> Outc
         ),
     };
     outcome.outputs = result.outputs;
+    outcome.cached = result.cached;
     outcome.ack = Some(ack);
     match crate::engine::runner::check_output_size(&outcome.outputs, cap) {
         Ok(()) => outcome,

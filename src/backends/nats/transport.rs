@@ -72,9 +72,7 @@ pub fn digest(payload: &[u8]) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, payload).as_ref())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::engine::text::hex;
 
 /// The proof of `payload` under `token`.
 pub fn proof(token: &str, payload: &[u8]) -> String {

@@ -55,6 +55,9 @@ pub struct TaskMsg {
     /// the attempt's output, whichever task holds the secret they are part of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secret_params: Vec<String>,
+    /// `--no-cache`: a task with `cache:` runs even when a saved result matches.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_cache: bool,
 }
 
 fn default_output_cap() -> usize {
@@ -101,6 +104,9 @@ pub struct ResultMsg {
     /// Bytes of output the worker published on the attempt's log subject.
     #[serde(default)]
     pub log_bytes: u64,
+    /// The result was restored from the worker's cache: the task did not run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 /// The two reports of an attempt.

@@ -186,6 +186,10 @@ pub async fn run(
             std::env::temp_dir().display()
         ))
     })?;
+    // Tasks with `cache:` are checked against the deployment's cache, so that a
+    // result saved by one worker serves every other.
+    let cache = super::cache::ObjectCache::new(js.clone(), config.replicas, logs_dir.join("cache"));
+    let runners = runners.cached(&crate::engine::cache::Cache::new(Arc::new(cache)));
     let state = Arc::new(State {
         id,
         config,
@@ -512,6 +516,7 @@ impl State {
             error: None,
             outputs: Default::default(),
             log_bytes: 0,
+            cached: false,
         }
     }
 }
@@ -889,6 +894,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         notes: None,
         secret_params: task_msg.secret_params.clone().into(),
         adopted: None,
+        no_cache: task_msg.no_cache,
     };
     let subject = format!(
         "dag.logs.{}.{}.{}",
@@ -951,8 +957,10 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         exit_code,
         error,
         outputs,
+        cached,
         ..
     } = outcome;
+    result.cached = cached;
     result.status = Some(status.as_str().to_string());
     result.exit_code = exit_code;
     // Secrets this worker's environment provides are masked here: the scheduler

@@ -424,6 +424,7 @@ impl Driver {
             }),
             secret_params: self.secret_params.clone(),
             adopted,
+            no_cache: self.options.no_cache,
         })
     }
 
@@ -535,6 +536,7 @@ impl Driver {
                 error,
                 retry_in_ms: None,
                 outputs: Default::default(),
+                cached: false,
             })?;
             if state == TaskState::Failed && self.options.fail_fast && self.halt.is_none() {
                 self.halt = Some(Halt::FailFast(self.dag.task(task).id.to_string()));
@@ -613,6 +615,7 @@ impl Driver {
                 AfterAttempt::Done => None,
             },
             outputs: outcome.outputs,
+            cached: outcome.cached,
         })?;
         if state == TaskState::Failed && self.options.fail_fast && self.halt.is_none() {
             self.halt = Some(Halt::FailFast(self.dag.task(task).id.to_string()));

@@ -75,6 +75,8 @@ pub struct ExecOptions {
     pub host: String,
     /// Live task output, for `-v`.
     pub lines: Option<LineSink>,
+    /// `--no-cache`: tasks with `cache:` run even when a saved result matches.
+    pub no_cache: bool,
 }
 
 impl Default for ExecOptions {
@@ -87,6 +89,7 @@ impl Default for ExecOptions {
             grace: Duration::from_secs(5),
             host: String::from("localhost"),
             lines: None,
+            no_cache: false,
         }
     }
 }

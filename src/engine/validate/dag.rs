@@ -161,7 +161,7 @@ impl Checker<'_, '_> {
             None => Vec::new(),
         };
         if let Some((_, v)) = get("secret_env") {
-            self.secret_env = self.env_names(v);
+            self.secret_env = self.env_names(v, "secret_env");
         }
         let timeout = get("timeout").and_then(|(_, v)| self.positive_duration(v, "timeout"));
         let outcome = get("outcome")
@@ -198,14 +198,14 @@ impl Checker<'_, '_> {
     }
 
     /// A list of environment variable names (`secret_env`).
-    pub(super) fn env_names(&mut self, node: &Node) -> Vec<String> {
-        let names = self.string_list(node, "secret_env").unwrap_or_default();
+    pub(super) fn env_names(&mut self, node: &Node, key: &str) -> Vec<String> {
+        let names = self.string_list(node, key).unwrap_or_default();
         let mut out = Vec::with_capacity(names.len());
         for (name, span) in names {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
                 self.report(Problem::at(
                     span,
-                    format!("invalid variable name `{name}` in `secret_env`"),
+                    format!("invalid variable name `{name}` in `{key}`"),
                     "invalid name",
                 ));
             } else {

@@ -6,6 +6,7 @@
 //! reports problems, `dag` checks the top level and the graph, `task` the keys
 //! every task has, `kinds` what each task type adds; `problem` renders problems.
 
+mod cache;
 mod checker;
 mod dag;
 mod kinds;

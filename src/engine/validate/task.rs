@@ -348,12 +348,13 @@ impl Checker<'_, '_> {
         };
         let mut secret_env = self.secret_env.clone();
         if let Some(v) = get("secret_env") {
-            for name in self.env_names(v) {
+            for name in self.env_names(v, "secret_env") {
                 if !secret_env.contains(&name) {
                     secret_env.push(name);
                 }
             }
         }
+        let cache = get("cache").and_then(|v| self.cache(v)).map(Box::new);
         let before_command = self.problems.len();
         let command = get("command").and_then(|v| self.optional_string(v, "command").flatten());
         let command_failed = self.problems.len() > before_command;
@@ -406,6 +407,7 @@ impl Checker<'_, '_> {
                 skip_exit_codes,
                 when,
                 max_parallel: None,
+                cache,
             }),
             map: None,
         })

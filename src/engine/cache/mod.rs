@@ -1,0 +1,340 @@
+//! Task result caching: a task with `cache:` is skipped when an earlier
+//! successful execution had the same key ([`key`]): its log, outputs and output
+//! files are put back and it ends `success`, marked cached. The cache check runs
+//! where the task would run (this process, or the worker that took it), since
+//! that is where its input files are.
+//!
+//! Entries ([`entry`]) live in a [`CacheStore`]: a directory beside the file
+//! store's runs, or a NATS Object Store bucket shared by the workers.
+
+pub mod entry;
+pub mod key;
+pub mod walk;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::runner::{BoxFuture, Outcome, Runners, Status, TaskContext, TaskLog, TaskRunner};
+use super::spec::CacheSpec;
+use super::time::Timestamp;
+
+/// One stored entry, as listed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Listed {
+    /// The key.
+    pub key: String,
+    /// The DAG and task that saved it.
+    pub dag: String,
+    /// The task (instance) id.
+    pub task: String,
+    /// The run that saved it.
+    pub run_id: String,
+    /// When it was saved, in milliseconds since the epoch.
+    pub created_ms: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+impl From<(&entry::Header, u64)> for Listed {
+    fn from((h, bytes): (&entry::Header, u64)) -> Listed {
+        Listed {
+            key: h.key.clone(),
+            dag: h.dag.clone(),
+            task: h.task.clone(),
+            run_id: h.run_id.clone(),
+            created_ms: h.created_ms,
+            bytes,
+        }
+    }
+}
+
+/// Where cache entries are kept.
+pub trait CacheStore: Send + Sync {
+    /// Where new entries are written before [`CacheStore::store`] takes them (for
+    /// the directory store, a directory on its file system, so that storing is a
+    /// rename).
+    fn scratch(&self) -> PathBuf;
+
+    /// The entry stored under `key`, as an open file (a local copy for a remote
+    /// store), or None.
+    fn fetch(&self, key: &str) -> BoxFuture<'static, Result<Option<std::fs::File>, String>>;
+
+    /// Stores the entry written at `path` (in [`CacheStore::scratch`]) under its
+    /// key, replacing any other; `path` is gone afterwards.
+    fn store(&self, path: PathBuf, header: entry::Header)
+    -> BoxFuture<'static, Result<(), String>>;
+
+    /// Removes the entry under `key`; false when there was none.
+    fn remove(&self, key: &str) -> BoxFuture<'static, Result<bool, String>>;
+
+    /// Every entry.
+    fn list(&self) -> BoxFuture<'static, Result<Vec<Listed>, String>>;
+
+    /// Where the entries are, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A cache as runners use it (an attempt with [`TaskContext::no_cache`] ignores
+/// hits; its result still replaces the saved one).
+#[derive(Clone)]
+pub struct Cache {
+    store: Arc<dyn CacheStore>,
+}
+
+impl Cache {
+    /// The cache in `store`.
+    pub fn new(store: Arc<dyn CacheStore>) -> Cache {
+        Cache { store }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn CacheStore> {
+        &self.store
+    }
+}
+
+impl Runners {
+    /// The same runners, each checking `cache` first for tasks with `cache:`.
+    pub fn cached(&self, cache: &Cache) -> Runners {
+        self.map(|runner| {
+            Arc::new(CachedRunner {
+                inner: runner,
+                cache: cache.clone(),
+            }) as Arc<dyn TaskRunner>
+        })
+    }
+}
+
+/// The directory relative `cache` paths are read from and written to: the task's
+/// `workdir`, else the current directory of the process that runs it.
+pub fn base_dir(workdir: Option<&Path>) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    match workdir {
+        Some(w) => cwd.join(w),
+        None => cwd,
+    }
+}
+
+/// A runner that serves results from the cache.
+struct CachedRunner {
+    inner: Arc<dyn TaskRunner>,
+    cache: Cache,
+}
+
+impl TaskRunner for CachedRunner {
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
+        let Some(spec) = ctx.task().cache.clone() else {
+            return self.inner.run(ctx);
+        };
+        let inner = self.inner.clone();
+        let cache = self.cache.clone();
+        Box::pin(async move { cached_run(inner, cache, *spec, ctx).await })
+    }
+
+    fn check(&self) -> BoxFuture<'static, Result<(), String>> {
+        self.inner.check()
+    }
+
+    fn run_ended(&self, run_id: &str) -> BoxFuture<'static, ()> {
+        self.inner.run_ended(run_id)
+    }
+
+    fn run_begins(&self, run_id: &str, stop: super::runner::StopSignal) -> BoxFuture<'static, ()> {
+        self.inner.run_begins(run_id, stop)
+    }
+
+    fn run_left(&self, run_id: &str) -> BoxFuture<'static, ()> {
+        self.inner.run_left(run_id)
+    }
+}
+
+/// The first 12 digits of a key, as messages show it.
+pub fn short(key: &str) -> &str {
+    &key[..key.len().min(12)]
+}
+
+async fn cached_run(
+    inner: Arc<dyn TaskRunner>,
+    cache: Cache,
+    spec: CacheSpec,
+    ctx: TaskContext,
+) -> Outcome {
+    let base = base_dir(ctx.workdir.as_deref());
+    let keyed = {
+        let (dag, task, env, upstream) = (
+            ctx.dag.spec.name.clone(),
+            ctx.task().clone(),
+            ctx.env.clone(),
+            ctx.upstream.clone(),
+        );
+        let (spec, base) = (spec.clone(), base.clone());
+        tokio::task::spawn_blocking(move || {
+            key::key(&key::KeyInput {
+                dag: &dag,
+                task: &task,
+                cache: &spec,
+                env: &env,
+                upstream: &upstream,
+                base: &base,
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    let keyed = match keyed {
+        Ok(k) => k,
+        Err(e) => {
+            ctx.log
+                .line(&format!("dag: cache: not used for this attempt: {e}"));
+            return inner.run(ctx).await;
+        }
+    };
+    for w in &keyed.warnings {
+        ctx.log.line(&format!("dag: cache: warning: {w}"));
+    }
+    let key = keyed.key;
+    if ctx.no_cache {
+        ctx.log.line(&format!(
+            "dag: cache: --no-cache: running; the result replaces any saved under {}",
+            short(&key)
+        ));
+    } else {
+        match lookup(&cache, &key, spec.ttl, &base, &ctx.log).await {
+            Ok(Some(outcome)) => return outcome,
+            Ok(None) => ctx.log.line(&format!("dag: cache miss ({})", short(&key))),
+            Err(e) => ctx.log.line(&format!(
+                "dag: cache: warning: the saved result under {} is unusable ({e}): running the task, its result replaces it",
+                short(&key)
+            )),
+        }
+    }
+    let log = ctx.log.clone();
+    let from = std::fs::metadata(log.path()).map_or(0, |m| m.len());
+    let (dag, task, run_id) = (
+        ctx.dag.spec.name.clone(),
+        ctx.task().id.to_string(),
+        ctx.run_id.clone(),
+    );
+    let outcome = inner.run(ctx).await;
+    if outcome.status == Status::Success {
+        let header = entry::Header {
+            key: key.clone(),
+            dag,
+            task,
+            run_id,
+            created_ms: Timestamp::now().0,
+            exit_code: outcome.exit_code,
+            outputs: log.secrets().mask_outputs(outcome.outputs.clone()),
+            log: entry::Piece {
+                len: 0,
+                sha256: String::new(),
+            },
+            files: Vec::new(),
+        };
+        match save(&cache, header, &spec, &base, &log, from).await {
+            Ok(()) => log.line(&format!("dag: cache: result saved ({})", short(&key))),
+            Err(e) => log.line(&format!("dag: cache: warning: result not saved: {e}")),
+        }
+    }
+    outcome
+}
+
+/// The saved result under `key`, put back: Ok(None) for a miss (none, or
+/// expired); an error for an entry that cannot be used (it is then replaced).
+async fn lookup(
+    cache: &Cache,
+    key: &str,
+    ttl: Option<Duration>,
+    base: &Path,
+    log: &TaskLog,
+) -> Result<Option<Outcome>, String> {
+    let Some(mut file) = cache.store.fetch(key).await? else {
+        return Ok(None);
+    };
+    let (base, log2, want) = (base.to_path_buf(), log.clone(), key.to_string());
+    let now = Timestamp::now().0;
+    let restored = tokio::task::spawn_blocking(move || {
+        let header = entry::header(&mut file)?;
+        if header.key != want {
+            return Err("it is stored under another key".to_string());
+        }
+        if let Some(ttl) = ttl
+            && now.saturating_sub(header.created_ms) > ttl.as_millis() as u64
+        {
+            return Ok(None);
+        }
+        entry::verify(&mut file, &header)?;
+        log2.line(&format!(
+            "dag: cache hit ({}): the result of run {} (saved {}), not run again",
+            short(&header.key),
+            header.run_id,
+            Timestamp(header.created_ms)
+        ));
+        entry::restore(&mut file, &header, &base, &log2)?;
+        Ok(Some(header))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let Some(header) = restored else {
+        log.line(&format!(
+            "dag: cache: the saved result under {} expired",
+            short(key)
+        ));
+        return Ok(None);
+    };
+    let mut outcome = Outcome::success(header.exit_code).with_outputs(header.outputs);
+    outcome.cached = true;
+    Ok(Some(outcome))
+}
+
+/// Saves a successful execution under its key.
+async fn save(
+    cache: &Cache,
+    header: entry::Header,
+    spec: &CacheSpec,
+    base: &Path,
+    log: &TaskLog,
+    from: u64,
+) -> Result<(), String> {
+    let (scratch, patterns, base, log_path) = (
+        cache.store.scratch(),
+        spec.outputs.clone(),
+        base.to_path_buf(),
+        log.path().to_path_buf(),
+    );
+    let log2 = log.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let mut files = Vec::new();
+        let mut seen = 0;
+        for pattern in &patterns {
+            let found = walk::expand(&base, pattern, &mut seen)?;
+            if found.is_empty() {
+                log2.line(&format!(
+                    "dag: cache: warning: `cache.outputs`: `{pattern}` matches no file"
+                ));
+            }
+            for f in found {
+                match f {
+                    walk::Found::File(p) => files.push((walk::shown(&base, &p), p)),
+                    other => log2.line(&format!(
+                        "dag: cache: warning: {} is not a regular file: not saved",
+                        walk::shown(&base, other.path())
+                    )),
+                }
+            }
+        }
+        entry::write(
+            &scratch,
+            entry::NewEntry {
+                header,
+                log: Some((&log_path, from)),
+                files,
+            },
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let (path, header) = written;
+    cache.store.store(path, header).await
+}

@@ -1,0 +1,508 @@
+//! Task result caching (`cache:`): hits and misses as each thing the key covers
+//! changes, restored outputs, logs and files, `--no-cache`, expiry, damaged
+//! entries, secrets, concurrent savers, `dag cache`, and the workers' shared
+//! cache in the NATS object store.
+
+use std::process::Stdio;
+
+use crate::common::nats::NatsServer;
+use crate::common::{Env, can_unshare, task, task_state};
+
+/// A build step that counts its executions in `runs.txt` (not an input or an
+/// output of the cache), reads `src/*.txt`, `$TARGET` and an upstream output, and
+/// writes `dist/out.txt` and an output.
+const BUILD: &str = r#"name: build
+params:
+  flavour: plain
+tasks:
+  version:
+    command: echo "v=$(cat version.txt)" >> "$DAG_OUTPUT"
+  compile:
+    depends_on: [version]
+    command: |
+      echo "compiling ${{ params.flavour }} ${{ tasks.version.outputs.v }}"
+      echo x >> runs.txt
+      mkdir -p dist
+      cat src/*.txt > dist/out.txt
+      echo "size=$(wc -c < dist/out.txt)" >> "$DAG_OUTPUT"
+    cache:
+      inputs: [src/*.txt]
+      env: [TARGET]
+      outputs: [dist]
+  use:
+    depends_on: [compile]
+    command: 'test "$(cat dist/out.txt)" = "$(cat src/*.txt)" && echo "size ${{ tasks.compile.outputs.size }}"'
+"#;
+
+/// A change to what the key covers: what, how to make it, how to undo it, and the
+/// `dag run` arguments and variables that come with it.
+type Change<'a> = (
+    &'a str,
+    Box<dyn Fn(&Env)>,
+    Box<dyn Fn(&Env)>,
+    Vec<&'a str>,
+    Vec<(&'a str, &'a str)>,
+);
+
+fn executions(env: &Env) -> usize {
+    std::fs::read_to_string(env.path().join("runs.txt"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+fn build_env() -> Env {
+    let env = Env::new();
+    env.write("b.yaml", BUILD);
+    env.write("src/a.txt", "alpha\n");
+    env.write("version.txt", "1");
+    env
+}
+
+/// Runs b.yaml with `extra` and `vars`; returns whether compile was cached.
+fn run(env: &Env, extra: &[&str], vars: &[(&str, &str)]) -> (bool, serde_json::Value) {
+    let mut args = vec!["run", "b.yaml", "--output", "json"];
+    args.extend_from_slice(extra);
+    let out = env.cmd(&args).envs(vars.iter().copied()).output().unwrap();
+    let r: crate::common::Run = out.into();
+    r.code(0);
+    let doc = r.json();
+    assert_eq!(task_state(&doc, "use"), "success", "{doc}");
+    (task(&doc, "compile")["cached"] == true, doc)
+}
+
+#[test]
+fn a_cached_task_runs_again_only_when_what_it_depends_on_changes() {
+    for executor in ["local", "sequential"] {
+        let env = build_env();
+        let ex = ["--executor", executor];
+        assert!(!run(&env, &ex, &[]).0, "{executor}: first run");
+        assert_eq!(executions(&env), 1);
+
+        // Nothing changed: a hit, outputs, log and the output directory restored.
+        std::fs::remove_dir_all(env.path().join("dist")).unwrap();
+        let (hit, doc) = run(&env, &ex, &[]);
+        assert!(hit, "{executor}: {doc}");
+        assert_eq!(executions(&env), 1, "{executor}");
+        assert_eq!(task(&doc, "compile")["state"], "success");
+        assert_eq!(task(&doc, "compile")["outputs"]["size"], "6");
+        let logs = env.run(&["logs", "latest", "compile"]);
+        assert!(logs.stdout.contains("compiling plain 1"), "{}", logs.stdout);
+        assert!(logs.stdout.contains("cache hit"), "{}", logs.stdout);
+
+        // Each thing the key covers makes a miss; putting it back, a hit again.
+        let changes: [Change; 5] = [
+            (
+                "input file content",
+                Box::new(|e| {
+                    e.write("src/a.txt", "beta\n");
+                }),
+                Box::new(|e| {
+                    e.write("src/a.txt", "alpha\n");
+                }),
+                vec![],
+                vec![],
+            ),
+            (
+                "a new input file",
+                Box::new(|e| {
+                    e.write("src/b.txt", "");
+                }),
+                Box::new(|e| std::fs::remove_file(e.path().join("src/b.txt")).unwrap()),
+                vec![],
+                vec![],
+            ),
+            (
+                "an upstream output",
+                Box::new(|e| {
+                    e.write("version.txt", "2");
+                }),
+                Box::new(|e| {
+                    e.write("version.txt", "1");
+                }),
+                vec![],
+                vec![],
+            ),
+            (
+                "the command (a param)",
+                Box::new(|_| {}),
+                Box::new(|_| {}),
+                vec!["--param", "flavour=fancy"],
+                vec![],
+            ),
+            (
+                "a cache.env variable",
+                Box::new(|_| {}),
+                Box::new(|_| {}),
+                vec![],
+                vec![("TARGET", "arm")],
+            ),
+        ];
+        for (what, change, undo, args, vars) in &changes {
+            let before = executions(&env);
+            change(&env);
+            let mut all = ex.to_vec();
+            all.extend_from_slice(args);
+            assert!(
+                !run(&env, &all, vars).0,
+                "{executor}: {what} changed: a hit"
+            );
+            assert_eq!(executions(&env), before + 1, "{executor}: {what}");
+            // The same change again: its own saved result.
+            assert!(run(&env, &all, vars).0, "{executor}: {what} again: a miss");
+            undo(&env);
+            assert!(run(&env, &ex, &[]).0, "{executor}: {what} undone: a miss");
+            assert_eq!(executions(&env), before + 1, "{executor}: {what}");
+        }
+
+        // --no-cache runs it and refreshes the saved result.
+        let before = executions(&env);
+        assert!(!run(&env, &[ex.as_slice(), &["--no-cache"]].concat(), &[]).0);
+        assert_eq!(executions(&env), before + 1);
+        assert!(run(&env, &ex, &[]).0);
+    }
+}
+
+#[test]
+fn the_table_junit_status_and_events_say_cached() {
+    let env = build_env();
+    run(&env, &[], &[]);
+    let r = env.run(&["run", "b.yaml", "--report", "junit.xml"]);
+    r.code(0);
+    assert!(r.stdout.contains("success (cached)"), "{}", r.stdout);
+    let junit = std::fs::read_to_string(env.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("cached: the result of an earlier run"),
+        "{junit}"
+    );
+    let status = env.run(&["status", "latest"]);
+    assert!(
+        status.stdout.contains("success (cached)"),
+        "{}",
+        status.stdout
+    );
+    let runs = std::fs::read_dir(env.path().join("state/runs")).unwrap();
+    let cached_events = runs
+        .flatten()
+        .filter_map(|d| std::fs::read_to_string(d.path().join("run.json")).ok())
+        .filter(|text| text.contains("\"cached\":true"))
+        .count();
+    assert_eq!(
+        cached_events, 1,
+        "one run's record holds the cached attempt"
+    );
+}
+
+#[test]
+fn an_expired_or_damaged_entry_is_a_miss_and_is_replaced() {
+    let env = build_env();
+    let text = BUILD.replace("outputs: [dist]", "outputs: [dist]\n      ttl: 1s");
+    env.write("b.yaml", text);
+    run(&env, &[], &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert!(!run(&env, &[], &[]).0, "expired: a miss");
+    let logs = env.run(&["logs", "latest", "compile"]);
+    assert!(logs.stdout.contains("expired"), "{}", logs.stdout);
+    assert!(run(&env, &[], &[]).0, "saved again: a hit");
+
+    // Each entry cut short, or with a byte changed, is a miss that says why.
+    let entry = walk_files(&env.path().join("state/cache"))
+        .into_iter()
+        .find(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|d| d != "tmp")
+        })
+        .unwrap();
+    let bytes = std::fs::read(&entry).unwrap();
+    for damage in [bytes[..bytes.len() / 2].to_vec(), {
+        let mut b = bytes.clone();
+        b[12] ^= 0x20;
+        b
+    }] {
+        std::fs::write(&entry, &damage).unwrap();
+        let before = executions(&env);
+        assert!(!run(&env, &[], &[]).0, "damaged: a miss");
+        assert_eq!(executions(&env), before + 1);
+        let logs = env.run(&["logs", "latest", "compile"]);
+        assert!(logs.stdout.contains("unusable"), "{}", logs.stdout);
+        assert!(run(&env, &[], &[]).0, "replaced: a hit");
+    }
+    // A FIFO or a link where the entry is: a miss, never a hang.
+    std::fs::remove_file(&entry).unwrap();
+    crate::common::mkfifo(&entry);
+    assert!(!run(&env, &[], &[]).0);
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk_files(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn secrets_enter_the_cache_only_as_hashes() {
+    let env = Env::new();
+    env.write(
+        "s.yaml",
+        "name: s\ntasks:\n  t:\n    command: 'echo \"token $API_TOKEN\"; echo \"o=$API_TOKEN\" >> \"$DAG_OUTPUT\"'\n    secret_env: [API_TOKEN]\n    cache: { env: [API_TOKEN] }\n",
+    );
+    let secret = "s3cr3t-value-0123456789";
+    for want_hit in [false, true] {
+        let out = env
+            .cmd(&["run", "s.yaml", "--output", "json"])
+            .env("API_TOKEN", secret)
+            .output()
+            .unwrap();
+        let r: crate::common::Run = out.into();
+        r.code(0);
+        assert_eq!(task(&r.json(), "t")["cached"] == true, want_hit);
+    }
+    for f in walk_files(&env.path().join("state/cache")) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} holds the secret",
+            f.display()
+        );
+    }
+    // Another value of the secret is another key.
+    let out = env
+        .cmd(&["run", "s.yaml", "--output", "json"])
+        .env("API_TOKEN", "another")
+        .output()
+        .unwrap();
+    let r: crate::common::Run = out.into();
+    assert!(task(&r.json(), "t")["cached"] != true);
+}
+
+#[test]
+fn runs_saving_the_same_task_at_once_leave_one_whole_entry() {
+    let env = Env::new();
+    env.write(
+        "c.yaml",
+        "name: c\ntasks:\n  t:\n    command: 'head -c 3000000 /dev/urandom > big.bin; echo o=1 >> \"$DAG_OUTPUT\"'\n    cache: { outputs: [big.bin] }\n",
+    );
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            env.cmd(&["run", "c.yaml", "--output", "quiet"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let ls = env.run(&["cache", "ls", "--output", "json"]);
+    ls.code(0);
+    let listed: serde_json::Value = serde_json::from_str(&ls.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let saved = std::fs::read(env.path().join("big.bin")).unwrap();
+    std::fs::remove_file(env.path().join("big.bin")).unwrap();
+    let (r, doc) = env.run_json("c.yaml", &[]);
+    r.code(0);
+    assert_eq!(task(&doc, "t")["cached"], true, "{doc}");
+    // The restored file is whichever run saved last: a whole one, 3 MB.
+    let restored = std::fs::read(env.path().join("big.bin")).unwrap();
+    assert_eq!(restored.len(), 3_000_000);
+    let _ = saved;
+}
+
+#[test]
+fn dag_cache_lists_removes_and_prunes() {
+    let env = build_env();
+    run(&env, &[], &[]);
+    run(&env, &[], &[("TARGET", "arm")]);
+    let ls = env.run(&["cache", "ls", "--output", "json"]);
+    ls.code(0);
+    let listed: serde_json::Value = serde_json::from_str(&ls.stdout).unwrap();
+    let keys: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 2, "{listed}");
+    assert_eq!(listed[0]["task"], "compile");
+    assert_eq!(listed[0]["dag"], "build");
+    let table = env.run(&["cache", "ls", "--task", "compile"]);
+    assert!(table.stdout.contains("2 saved results"), "{}", table.stdout);
+    assert!(table.stdout.contains(&keys[0][..12]), "{}", table.stdout);
+
+    env.run(&["cache", "rm"]).code(2);
+    let unknown = env.run(&["cache", "rm", "zzzz"]);
+    unknown.code(2);
+    assert!(
+        unknown.stderr.contains("no saved result"),
+        "{}",
+        unknown.stderr
+    );
+    let rm = env.run(&["cache", "rm", &keys[0][..10]]);
+    rm.code(0);
+    assert!(
+        rm.stdout.contains("removed 1 saved result"),
+        "{}",
+        rm.stdout
+    );
+    assert!(!run(&env, &[], &[]).0, "removed: a miss");
+
+    let dry = env.run(&["cache", "prune", "--older-than", "1h", "--dry-run"]);
+    assert!(dry.stdout.contains("would remove 0"), "{}", dry.stdout);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let prune = env.run(&["cache", "prune", "--older-than", "1s"]);
+    prune.code(0);
+    assert!(
+        prune.stdout.contains("removed 2 saved results"),
+        "{}",
+        prune.stdout
+    );
+    run(&env, &[], &[]);
+    env.run(&["cache", "rm", "--dag", "build"]).code(0);
+    let ls = env.run(&["cache", "ls", "--output", "json"]);
+    assert_eq!(ls.stdout.trim(), "[]");
+}
+
+#[test]
+fn bad_cache_keys_are_refused_where_they_are_written() {
+    let env = Env::new();
+    env.write(
+        "bad.yaml",
+        "name: bad\ntasks:\n  a: { command: 'true', cache: { input: [x] } }\n  b: { command: 'true', cache: { outputs: [../out, /etc/x] } }\n  c: { command: 'true', cache: { ttl: 0s, inputs: ['[z'] } }\n  d: { command: 'true', cache: [x] }\n  e: { command: 'true', cache: { env: ['A=B'] } }\n",
+    );
+    let run = env.run(&["validate", "bad.yaml"]);
+    run.code(2);
+    insta::assert_snapshot!(run.stderr);
+}
+
+#[test]
+fn a_pattern_that_matches_nothing_is_a_warning_not_a_failure() {
+    let env = Env::new();
+    env.write(
+        "w.yaml",
+        "name: w\ntasks:\n  t: { command: 'true', cache: { inputs: ['missing/*.c'], outputs: [none.txt] } }\n",
+    );
+    let (r, doc) = env.run_json("w.yaml", &[]);
+    r.code(0);
+    assert_eq!(task_state(&doc, "t"), "success");
+    let logs = env.run(&["logs", "latest", "t"]);
+    assert!(
+        logs.stdout.contains("`missing/*.c` matches no file"),
+        "{}",
+        logs.stdout
+    );
+    assert!(
+        logs.stdout.contains("`none.txt` matches no file"),
+        "{}",
+        logs.stdout
+    );
+    let (_, doc) = env.run_json("w.yaml", &[]);
+    assert_eq!(task(&doc, "t")["cached"], true);
+}
+
+/// Starts a worker in `dir` (its inputs and outputs are relative to it), under
+/// host name `host` when one is given and a UTS namespace can be made.
+fn worker_in(
+    env: &Env,
+    nats: &NatsServer,
+    name: &str,
+    dir: &str,
+    host: Option<&str>,
+) -> crate::common::nats::Worker {
+    let url = nats.url();
+    let bin = crate::common::dag_bin();
+    let mut cmd = match host {
+        Some(h) => {
+            let mut c = std::process::Command::new("unshare");
+            c.args([
+                "-u",
+                "sh",
+                "-c",
+                &format!("hostname {h} && exec \"$0\" \"$@\""),
+            ])
+            .arg(&bin);
+            c
+        }
+        None => std::process::Command::new(&bin),
+    };
+    cmd.args(["worker", "--name", name, "--nats", &url])
+        .current_dir(env.path().join(dir))
+        .env("DAG_HOME", env.path().join("state"))
+        .envs(crate::common::nats::FAST.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(env.path().join(format!("worker-{name}.log"))).unwrap());
+    let child = cmd.spawn().unwrap();
+    let worker = crate::common::nats::Worker { child };
+    let up = crate::common::wait_for(std::time::Duration::from_secs(15), || {
+        let r = env.run(&["workers", "--nats", &url, "--output", "json"]);
+        r.stdout.contains(&format!("\"id\": \"{name}\""))
+    });
+    assert!(up, "worker {name} did not start");
+    worker
+}
+
+#[test]
+fn a_result_saved_by_one_worker_serves_another_host() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "b.yaml",
+        BUILD.replace("echo x >> runs.txt", "echo x >> ../runs.txt"),
+    );
+    for dir in ["a", "b"] {
+        env.write(&format!("{dir}/src/a.txt"), "alpha\n");
+        env.write(&format!("{dir}/version.txt"), "1");
+    }
+    let first = worker_in(&env, &nats, "cache-a", "a", None);
+    let (code, doc, stderr) = env.run_distributed(&nats, "b.yaml", &[]);
+    assert_eq!(code, 0, "{doc}\n{stderr}");
+    assert_ne!(task(&doc, "compile")["cached"], true);
+    assert_eq!(executions(&env), 1);
+    drop(first);
+
+    let other_host = can_unshare(&["-u"]).then_some("cache-host-b");
+    let _second = worker_in(&env, &nats, "cache-b", "b", other_host);
+    let (code, doc, stderr) = env.run_distributed(&nats, "b.yaml", &[]);
+    assert_eq!(code, 0, "{doc}\n{stderr}");
+    let compile = task(&doc, "compile");
+    assert_eq!(compile["cached"], true, "{doc}");
+    assert_eq!(compile["worker"], "cache-b");
+    if let Some(h) = other_host {
+        assert_eq!(compile["host"], h, "{doc}");
+    }
+    assert_eq!(compile["outputs"]["size"], "6");
+    assert_eq!(executions(&env), 1, "the second worker did not run it");
+    // The output directory came back in the second worker's directory.
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("b/dist/out.txt")).unwrap(),
+        "alpha\n"
+    );
+    // The deployment's cache is listed and emptied with --state nats.
+    let url = nats.url();
+    let ls = env.run(&[
+        "--state", "nats", "--nats", &url, "cache", "ls", "--output", "json",
+    ]);
+    ls.code(0);
+    let listed: serde_json::Value = serde_json::from_str(&ls.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["task"], "compile");
+    // --no-cache travels to the worker.
+    let (code, doc, _) = env.run_distributed(&nats, "b.yaml", &["--no-cache"]);
+    assert_eq!(code, 0);
+    assert_ne!(task(&doc, "compile")["cached"], true);
+    assert_eq!(executions(&env), 2);
+    env.run(&["--state", "nats", "--nats", &url, "cache", "rm", "--all"])
+        .code(0);
+    let (_, doc, _) = env.run_distributed(&nats, "b.yaml", &[]);
+    assert_ne!(task(&doc, "compile")["cached"], true);
+    assert_eq!(executions(&env), 3);
+}
