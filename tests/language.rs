@@ -851,6 +851,75 @@ fn bad_dynamic_fan_outs_are_refused_where_they_are_written() {
     );
 }
 
+/// Linux starts no program with one argument over 128 KiB: a 1 MB item failed each
+/// instance with "Argument list too long". Items are capped at 64 KiB as JSON.
+#[test]
+fn a_list_read_at_run_time_with_a_1_mb_item_fails_its_mapped_task_naming_the_item() {
+    let env = Env::new();
+    env.write(
+        "mb.yaml",
+        r#"name: mb
+tasks:
+  list:
+    command: |
+      printf 'mb=["small", "%s"]\n' "$(head -c 1000000 /dev/zero | tr '\0' x)" >> "$DAG_OUTPUT"
+      printf 'fits=["%s"]\n' "$(head -c 65534 /dev/zero | tr '\0' y)" >> "$DAG_OUTPUT"
+  big:
+    depends_on: list
+    for_each: ${{ tasks.list.outputs.mb }}
+    command: echo ${{ item }}
+  after_big: { depends_on: big, command: 'true' }
+  fits:
+    depends_on: list
+    for_each: ${{ tasks.list.outputs.fits }}
+    env: { ITEM: "${{ item }}" }
+    command: x=${{ item }}; echo "n=${#x} env=${#ITEM}" >> "$DAG_OUTPUT"
+"#,
+    );
+    in_every_executor(&env, "mb.yaml", |executor, code, doc| {
+        assert_eq!(code, 1, "{executor}: {doc}");
+        assert_eq!(task_state(doc, "big"), "failed", "{executor}");
+        assert_eq!(
+            task(doc, "big")["error"],
+            "for_each: output `mb` of `list`: item 1 of the list takes 1000002 bytes as JSON, more than the 65536 (64 KiB) one item may take: pass large data in files, with items naming them",
+            "{executor}"
+        );
+        assert_eq!(
+            task_state(doc, "after_big"),
+            "upstream_failed",
+            "{executor}"
+        );
+        let ids: Vec<&str> = doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert!(!ids.iter().any(|i| i.starts_with("big.")), "{ids:?}");
+        // An item at the cap starts its task, in the command and in an env value.
+        assert_eq!(task_state(doc, "fits.0"), "success", "{executor}");
+        assert_eq!(
+            task(doc, "fits.0")["outputs"]["n"],
+            "65534 env=65534",
+            "{executor}"
+        );
+    });
+}
+
+/// The same cap for a list written in the file, refused where the item is.
+#[test]
+fn an_item_over_64_kib_in_the_file_is_refused_where_it_is_written() {
+    let env = Env::new();
+    let long = "x".repeat(70_000);
+    let stderr = refused(
+        &env,
+        &format!(
+            "name: big\ntasks:\n  ok: {{ for_each: [a, b], command: 'true' }}\n  big:\n    for_each:\n      - small\n      - {long}\n      - {{ name: n, blob: {long} }}\n    command: echo ${{{{ item }}}}\n"
+        ),
+    );
+    insta::assert_snapshot!(stderr);
+}
+
 #[test]
 fn progress_counts_the_instances_of_a_large_mapped_task_together() {
     let env = Env::new();
