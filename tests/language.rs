@@ -130,7 +130,17 @@ fn with_outcome_leaves_a_handled_failure_leaves_the_run_successful() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dags");
     let env = Env::new();
     let work = env.path().join("work");
+    // The distributed executor too, on one server and worker for all four runs.
+    let nats = NatsServer::start();
+    let _w = nats
+        .as_ref()
+        .map(|nats| env.worker(nats, "leaves", &["--workers", "4"]));
     for (example, leaves_code) in [("cleanup", 0), ("alert", 1)] {
+        let want = if leaves_code == 0 {
+            "success"
+        } else {
+            "failed"
+        };
         let text = std::fs::read_to_string(root.join(format!("{example}.yaml"))).unwrap();
         // As written: any failure fails the run.
         env.write(&format!("{example}.yaml"), &text);
@@ -152,13 +162,27 @@ fn with_outcome_leaves_a_handled_failure_leaves_the_run_successful() {
             run.code(1);
             let (run, doc) = env.run_json(&format!("{example}-leaves.yaml"), &args);
             run.code(leaves_code);
-            let want = if leaves_code == 0 {
-                "success"
-            } else {
-                "failed"
-            };
             assert_eq!(doc["state"], want, "{example} ({executor}): {doc}");
         }
+        let Some(nats) = &nats else { continue };
+        let (code, doc, stderr) = env.run_distributed(nats, &format!("{example}.yaml"), params);
+        assert_eq!(code, 1, "{example} (distributed): {doc}\n{stderr}");
+        assert_eq!(doc["state"], "failed", "{example} (distributed)");
+        let (code, doc, stderr) =
+            env.run_distributed(nats, &format!("{example}-leaves.yaml"), params);
+        assert_eq!(
+            code, leaves_code,
+            "{example} (distributed): {doc}\n{stderr}"
+        );
+        assert_eq!(doc["state"], want, "{example} (distributed): {doc}");
+        assert!(
+            doc["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["attempts"] == 0 || t["worker"] == "leaves"),
+            "{example}: a task did not run on the worker: {doc}"
+        );
     }
     // The cleanup's failed step still shows failed: only the run's outcome differs.
     let (_, doc) = env.run_json(
