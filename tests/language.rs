@@ -449,6 +449,66 @@ fn a_retry_re_runs_only_the_failed_instances() {
     }
 }
 
+/// An instance id picks that instance alone: `--only` runs it and what it needs,
+/// `retry --task` runs it and what is downstream, and no other instance.
+#[test]
+fn only_and_retry_task_name_one_instance_and_run_it_alone() {
+    let env = Env::new();
+    env.write(
+        "p.yaml",
+        "name: pick\ntasks:\n  prep: { command: 'echo prep >> ran.txt' }\n  each:\n    for_each: [1, 2, 3]\n    depends_on: prep\n    command: echo ${{ item }} >> ran.txt\n  sum: { command: 'echo sum >> ran.txt', depends_on: each }\n",
+    );
+    let ran = || std::fs::read_to_string(env.path().join("ran.txt")).unwrap_or_default();
+    let states = |doc: &serde_json::Value| -> Vec<(String, String, u64)> {
+        doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap().to_string(),
+                    t["state"].as_str().unwrap().to_string(),
+                    t["attempts"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (run, doc) = env.run_json("p.yaml", &["--only", "each.1"]);
+    run.code(0);
+    assert_eq!(
+        states(&doc),
+        [
+            ("prep".into(), "success".into(), 1),
+            ("each.1".into(), "success".into(), 1)
+        ],
+        "{doc}"
+    );
+    assert_eq!(ran(), "prep\n2\n");
+    let (run, doc) = env.run_json("p.yaml", &[]);
+    run.code(0);
+    let id = doc["run_id"].as_str().unwrap();
+    std::fs::remove_file(env.path().join("ran.txt")).unwrap();
+    let retried = env.run(&["retry", id, "--task", "each.1", "--output", "json"]);
+    retried.code(0);
+    let doc = retried.json();
+    assert_eq!(
+        states(&doc),
+        [
+            ("prep".into(), "success".into(), 1),
+            ("each.0".into(), "success".into(), 1),
+            ("each.1".into(), "success".into(), 2),
+            ("each.2".into(), "success".into(), 1),
+            ("sum".into(), "success".into(), 2)
+        ],
+        "{doc}"
+    );
+    assert_eq!(
+        ran(),
+        "2\nsum\n",
+        "a task other than each.1 and sum ran again"
+    );
+}
+
 #[test]
 fn bad_fan_outs_are_refused_where_they_are_written() {
     let env = Env::new();
