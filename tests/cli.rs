@@ -372,6 +372,78 @@ tasks:
     );
 }
 
+/// Each instance of a mapped task is a test case of its own, named by its id, with
+/// its own status: from a list in the file, a matrix, and a list read at run time.
+#[test]
+fn junit_lists_each_instance_as_a_test_case() {
+    let Some(schema) = junit_schema() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "m.yaml",
+        r#"name: mapped
+tasks:
+  each:
+    for_each: [1, 2, 3]
+    command: echo "item ${{ item }}"; test ${{ item }} != 2
+  build:
+    matrix: { region: [eu, us] }
+    command: echo ${{ matrix.region }}
+  list: { command: 'echo "files=[\"a\", \"b\"]" >> "$DAG_OUTPUT"' }
+  convert:
+    depends_on: list
+    for_each: ${{ tasks.list.outputs.files }}
+    command: echo ${{ item }}
+  none: { for_each: [], command: 'true' }
+  report: { command: 'true', depends_on: [each, build, convert] }
+"#,
+    );
+    let report = env.path().join("m.xml");
+    env.run(&["run", "m.yaml", "-q", "--report", report.to_str().unwrap()])
+        .code(1);
+    let cases = junit_cases(&schema, &report);
+    let names: Vec<&str> = cases.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "build.eu",
+            "build.us",
+            "convert",
+            "convert.0",
+            "convert.1",
+            "each.0",
+            "each.1",
+            "each.2",
+            "list",
+            "none",
+            "report"
+        ]
+    );
+    let status = |t: &str| cases[t].0.as_str();
+    for t in [
+        "each.0",
+        "each.2",
+        "build.eu",
+        "build.us",
+        "convert.0",
+        "convert.1",
+    ] {
+        assert_eq!(status(t), "success", "{t}");
+    }
+    assert_eq!(status("each.1"), "failed");
+    assert_eq!(cases["each.1"].1, "item 2", "the instance's own log");
+    // The stand-in of a list read at run time is its expansion.
+    assert_eq!(status("convert"), "success");
+    assert_eq!(status("none"), "skipped");
+    assert_eq!(status("report"), "skipped");
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        xml.contains(r#"<testsuite name="mapped" tests="11" skipped="2" errors="0" failures="1""#),
+        "{xml}"
+    );
+}
+
 /// What a log holds besides its escape sequences reaches the report: tabs and
 /// carriage returns (quick-junit would drop them), the lines after a sequence cut
 /// short, and an error's line breaks in its `message` attribute.

@@ -63,6 +63,24 @@ fn every_example_validates_and_runs() {
     }
 }
 
+/// The README's table of examples names every file in `examples/dags/`.
+#[test]
+fn every_example_is_listed_in_the_readme() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dags");
+    let text = readme();
+    let mut missing: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !text.contains(&format!("| `{name}` |")))
+        .collect();
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "README.md's table of examples lacks {missing:?}"
+    );
+}
+
 #[test]
 fn the_etl_example_produces_its_report() {
     let env = Env::new();

@@ -130,7 +130,17 @@ fn with_outcome_leaves_a_handled_failure_leaves_the_run_successful() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dags");
     let env = Env::new();
     let work = env.path().join("work");
+    // The distributed executor too, on one server and worker for all four runs.
+    let nats = NatsServer::start();
+    let _w = nats
+        .as_ref()
+        .map(|nats| env.worker(nats, "leaves", &["--workers", "4"]));
     for (example, leaves_code) in [("cleanup", 0), ("alert", 1)] {
+        let want = if leaves_code == 0 {
+            "success"
+        } else {
+            "failed"
+        };
         let text = std::fs::read_to_string(root.join(format!("{example}.yaml"))).unwrap();
         // As written: any failure fails the run.
         env.write(&format!("{example}.yaml"), &text);
@@ -152,13 +162,27 @@ fn with_outcome_leaves_a_handled_failure_leaves_the_run_successful() {
             run.code(1);
             let (run, doc) = env.run_json(&format!("{example}-leaves.yaml"), &args);
             run.code(leaves_code);
-            let want = if leaves_code == 0 {
-                "success"
-            } else {
-                "failed"
-            };
             assert_eq!(doc["state"], want, "{example} ({executor}): {doc}");
         }
+        let Some(nats) = &nats else { continue };
+        let (code, doc, stderr) = env.run_distributed(nats, &format!("{example}.yaml"), params);
+        assert_eq!(code, 1, "{example} (distributed): {doc}\n{stderr}");
+        assert_eq!(doc["state"], "failed", "{example} (distributed)");
+        let (code, doc, stderr) =
+            env.run_distributed(nats, &format!("{example}-leaves.yaml"), params);
+        assert_eq!(
+            code, leaves_code,
+            "{example} (distributed): {doc}\n{stderr}"
+        );
+        assert_eq!(doc["state"], want, "{example} (distributed): {doc}");
+        assert!(
+            doc["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["attempts"] == 0 || t["worker"] == "leaves"),
+            "{example}: a task did not run on the worker: {doc}"
+        );
     }
     // The cleanup's failed step still shows failed: only the run's outcome differs.
     let (_, doc) = env.run_json(
@@ -423,6 +447,66 @@ fn a_retry_re_runs_only_the_failed_instances() {
     for (t, attempts) in [("each.0", 2), ("each.1", 3), ("each.2", 2), ("sum", 2)] {
         assert_eq!(task(&doc, t)["attempts"], attempts, "{t}");
     }
+}
+
+/// An instance id picks that instance alone: `--only` runs it and what it needs,
+/// `retry --task` runs it and what is downstream, and no other instance.
+#[test]
+fn only_and_retry_task_name_one_instance_and_run_it_alone() {
+    let env = Env::new();
+    env.write(
+        "p.yaml",
+        "name: pick\ntasks:\n  prep: { command: 'echo prep >> ran.txt' }\n  each:\n    for_each: [1, 2, 3]\n    depends_on: prep\n    command: echo ${{ item }} >> ran.txt\n  sum: { command: 'echo sum >> ran.txt', depends_on: each }\n",
+    );
+    let ran = || std::fs::read_to_string(env.path().join("ran.txt")).unwrap_or_default();
+    let states = |doc: &serde_json::Value| -> Vec<(String, String, u64)> {
+        doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap().to_string(),
+                    t["state"].as_str().unwrap().to_string(),
+                    t["attempts"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (run, doc) = env.run_json("p.yaml", &["--only", "each.1"]);
+    run.code(0);
+    assert_eq!(
+        states(&doc),
+        [
+            ("prep".into(), "success".into(), 1),
+            ("each.1".into(), "success".into(), 1)
+        ],
+        "{doc}"
+    );
+    assert_eq!(ran(), "prep\n2\n");
+    let (run, doc) = env.run_json("p.yaml", &[]);
+    run.code(0);
+    let id = doc["run_id"].as_str().unwrap();
+    std::fs::remove_file(env.path().join("ran.txt")).unwrap();
+    let retried = env.run(&["retry", id, "--task", "each.1", "--output", "json"]);
+    retried.code(0);
+    let doc = retried.json();
+    assert_eq!(
+        states(&doc),
+        [
+            ("prep".into(), "success".into(), 1),
+            ("each.0".into(), "success".into(), 1),
+            ("each.1".into(), "success".into(), 2),
+            ("each.2".into(), "success".into(), 1),
+            ("sum".into(), "success".into(), 2)
+        ],
+        "{doc}"
+    );
+    assert_eq!(
+        ran(),
+        "2\nsum\n",
+        "a task other than each.1 and sum ran again"
+    );
 }
 
 #[test]
@@ -849,6 +933,75 @@ fn bad_dynamic_fan_outs_are_refused_where_they_are_written() {
         stderr.contains("task id `i.0` is also the id of an instance of `i`"),
         "{stderr}"
     );
+}
+
+/// Linux starts no program with one argument over 128 KiB: a 1 MB item failed each
+/// instance with "Argument list too long". Items are capped at 64 KiB as JSON.
+#[test]
+fn a_list_read_at_run_time_with_a_1_mb_item_fails_its_mapped_task_naming_the_item() {
+    let env = Env::new();
+    env.write(
+        "mb.yaml",
+        r#"name: mb
+tasks:
+  list:
+    command: |
+      printf 'mb=["small", "%s"]\n' "$(head -c 1000000 /dev/zero | tr '\0' x)" >> "$DAG_OUTPUT"
+      printf 'fits=["%s"]\n' "$(head -c 65534 /dev/zero | tr '\0' y)" >> "$DAG_OUTPUT"
+  big:
+    depends_on: list
+    for_each: ${{ tasks.list.outputs.mb }}
+    command: echo ${{ item }}
+  after_big: { depends_on: big, command: 'true' }
+  fits:
+    depends_on: list
+    for_each: ${{ tasks.list.outputs.fits }}
+    env: { ITEM: "${{ item }}" }
+    command: x=${{ item }}; echo "n=${#x} env=${#ITEM}" >> "$DAG_OUTPUT"
+"#,
+    );
+    in_every_executor(&env, "mb.yaml", |executor, code, doc| {
+        assert_eq!(code, 1, "{executor}: {doc}");
+        assert_eq!(task_state(doc, "big"), "failed", "{executor}");
+        assert_eq!(
+            task(doc, "big")["error"],
+            "for_each: output `mb` of `list`: item 1 of the list takes 1000002 bytes as JSON, more than the 65536 (64 KiB) one item may take: pass large data in files, with items naming them",
+            "{executor}"
+        );
+        assert_eq!(
+            task_state(doc, "after_big"),
+            "upstream_failed",
+            "{executor}"
+        );
+        let ids: Vec<&str> = doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert!(!ids.iter().any(|i| i.starts_with("big.")), "{ids:?}");
+        // An item at the cap starts its task, in the command and in an env value.
+        assert_eq!(task_state(doc, "fits.0"), "success", "{executor}");
+        assert_eq!(
+            task(doc, "fits.0")["outputs"]["n"],
+            "65534 env=65534",
+            "{executor}"
+        );
+    });
+}
+
+/// The same cap for a list written in the file, refused where the item is.
+#[test]
+fn an_item_over_64_kib_in_the_file_is_refused_where_it_is_written() {
+    let env = Env::new();
+    let long = "x".repeat(70_000);
+    let stderr = refused(
+        &env,
+        &format!(
+            "name: big\ntasks:\n  ok: {{ for_each: [a, b], command: 'true' }}\n  big:\n    for_each:\n      - small\n      - {long}\n      - {{ name: n, blob: {long} }}\n    command: echo ${{{{ item }}}}\n"
+        ),
+    );
+    insta::assert_snapshot!(stderr);
 }
 
 #[test]

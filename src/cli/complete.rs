@@ -50,7 +50,7 @@ pub fn task_id_candidates() -> Vec<clap_complete::CompletionCandidate> {
         crate::embed::default_state_dir()
             .and_then(|d| crate::backends::file_store::FileStore::open_existing(&d).ok())
             .and_then(|s| {
-                let id = super::setup::run_id(&s, Some(&run)).ok()?;
+                let id = super::run_arg::resolve(&s, Some(&run)).ok()?;
                 crate::engine::store::StateStore::load_run(&s, &id).ok()
             })
             .map(|r| r.tasks.into_iter().map(|t| t.id.into()).collect())

@@ -20,10 +20,10 @@ pub fn graph(
         && let Some(id) = args
             .file
             .to_str()
-            .filter(|s| *s == super::setup::LATEST || looks_like_run_id(s))
+            .filter(|s| *s == super::run_arg::LATEST || looks_like_run_id(s))
     {
         let store = store()?;
-        let id = super::setup::run_id(store.state(), Some(id))?;
+        let id = super::run_arg::resolve(store.state(), Some(id))?;
         return run_graph(&id, args.format, runners, &store);
     }
     let mut options = super::setup::load_options(&runners, Vec::new());

@@ -10,7 +10,8 @@ use super::args::{
 use super::exit::{self, CliError};
 use super::output;
 use super::report;
-use super::setup::{self, Store};
+use super::run_arg;
+use super::setup::Store;
 use super::text::format_ms;
 use crate::engine::record::RunRecord;
 use crate::engine::state::{RunState, TaskState};
@@ -57,7 +58,7 @@ pub fn report(
         Store::Nats(_) => None,
     };
     let file = super::junit::ReportFile::open_arg(args.out.as_deref(), state.as_deref())?;
-    let id = setup::run_id(store.state(), args.run_id.as_deref())?;
+    let id = run_arg::resolve(store.state(), args.run_id.as_deref())?;
     let record = store.state().load_run(&id)?;
     let dag = report::dag_of_run(&record, runners);
     let dag = dag.as_ref().map_err(String::as_str);
@@ -80,7 +81,7 @@ pub fn report(
 
 /// `dag status [RUN_ID]`.
 pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
-    let id = setup::run_id(store.state(), args.run_id.as_deref())?;
+    let id = run_arg::resolve(store.state(), args.run_id.as_deref())?;
     let mut record = store.state().load_run(&id)?;
     if args.watch {
         // Follow the run: show it each time it changes, until it ends. On a
@@ -340,7 +341,7 @@ pub(super) fn ago(
 
 /// `dag logs RUN_ID [TASK]`.
 pub fn logs(args: LogsArgs, store: &Store) -> Result<u8, CliError> {
-    let id = setup::run_id(store.state(), Some(&args.run_id))?;
+    let id = run_arg::resolve(store.state(), Some(&args.run_id))?;
     let record = store.state().load_run(&id)?;
     if let Some(task) = &args.task
         && !record.tasks.iter().any(|t| t.id == task)

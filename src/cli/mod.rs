@@ -23,6 +23,7 @@ pub mod progress;
 pub mod redraw;
 pub mod report;
 pub mod run;
+pub mod run_arg;
 pub mod scheduler;
 pub mod setup;
 pub mod signals;

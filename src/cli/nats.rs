@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{CancelArgs, NatsArgs, OutputArg, WorkerArgs, WorkersArgs};
 use super::exit::{self, CliError};
 use super::output;
+use super::run_arg;
 use super::setup;
 use super::text::format_ms;
 use crate::backends::docker::DockerRunner;
@@ -304,7 +305,7 @@ pub fn cancel(
     // `latest`, or the start of one run's id in the store; an id the store does
     // not hold may name a run driven elsewhere, and is asked over NATS as it is.
     if let Ok(store) = &store {
-        match setup::run_id(store.state(), Some(&args.run_id)) {
+        match run_arg::resolve(store.state(), Some(&args.run_id)) {
             Ok(id) => args.run_id = id,
             Err(CliError::Store(StoreError::NotFound(_) | StoreError::Empty)) => {}
             Err(e) => return Err(e),
@@ -337,7 +338,7 @@ pub fn cancel(
     if record.is_none()
         && !matches!(store, Some(setup::Store::Nats(_)))
         && let Ok(kv) = crate::backends::nats::kv_store::KvStore::open(&options(nats), true)
-        && let Ok(id) = setup::run_id(&kv, Some(&args.run_id))
+        && let Ok(id) = run_arg::resolve(&kv, Some(&args.run_id))
         && let Ok(r) = crate::engine::store::StateStore::load_run(&kv, &id)
     {
         args.run_id = id;

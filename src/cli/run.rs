@@ -8,7 +8,7 @@ use super::args::{ExecArgs, ExecutorArg, NatsArgs, OutputArg, RetryArgs, RunArgs
 use super::exit::{self, CliError};
 use super::output::{self, Style};
 use super::progress::Progress;
-use super::{report, setup};
+use super::{report, run_arg, setup};
 use crate::backends::cache_dir::DirCache;
 use crate::backends::nats::kv_store::KvStore;
 use crate::embed::Pipeline;
@@ -260,7 +260,7 @@ pub fn retry(
         nats,
     )?;
     let store = pipeline.store()?;
-    let run_id = setup::run_id(store.as_ref(), Some(&args.run_id))?;
+    let run_id = run_arg::resolve(store.as_ref(), Some(&args.run_id))?;
     let record = store.load_run(&run_id)?;
     // Checked here too, so that a run that cannot be retried says so before a
     // runtime or a NATS connection is set up.

@@ -10,6 +10,7 @@ use super::exit::{self, CliError};
 use super::follow::{before_start, events_between};
 use super::output::Style;
 use super::progress::Progress;
+use super::run_arg;
 use super::setup::{self, Store};
 use crate::engine::executor::Observer;
 use crate::engine::store::StoreError;
@@ -96,7 +97,7 @@ fn find(
 ) -> Result<(Store, String), CliError> {
     if let Some(state) = state {
         let store = setup::history_store(Some(state), state_dir, nats)?;
-        let id = setup::run_id(store.state(), Some(arg))?;
+        let id = run_arg::resolve(store.state(), Some(arg))?;
         return Ok((store, id));
     }
     let file = setup::history_store(Some(StateArg::File), state_dir, nats).ok();
@@ -118,13 +119,13 @@ fn find(
                 continue;
             }
         };
-        match setup::run_id(store.state(), Some(arg)) {
+        match run_arg::resolve(store.state(), Some(arg)) {
             Ok(id) => found.push((id, store)),
             Err(CliError::Store(StoreError::NotFound(_) | StoreError::Empty)) => {}
             Err(e) => return Err(e),
         }
     }
-    if arg == setup::LATEST {
+    if arg == run_arg::LATEST {
         found.sort_by(|a, b| a.0.cmp(&b.0));
     } else if found.len() > 1 {
         return Err(CliError::usage(

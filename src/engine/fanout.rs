@@ -22,6 +22,49 @@ pub const MAX_INSTANCES: usize = 1_000_000;
 /// JSON messages, whose readers stop at 128 levels).
 pub const MAX_ITEM_DEPTH: usize = 32;
 
+/// The most bytes one item may take as JSON text (as dag keeps it: compact, every
+/// scalar a string), in a list in the file and in a list read at run time alike.
+///
+/// `${{ item }}` puts at most this much into a task's strings: an item's text is
+/// never longer than its JSON. Linux starts no program with one argument or
+/// environment string over 128 KiB (`MAX_ARG_STRLEN`, 32 pages), and a bash task's
+/// command is one argument to `bash -c`, an env value one `NAME=value` string. Half
+/// of that leaves an item room for the command around it: an item within the cap
+/// starts its task, where a 1 MB one would fail every instance with "Argument list
+/// too long" (or, for http and fn tasks, hold a megabyte per instance). Larger data
+/// goes through files, with items naming them.
+pub const MAX_ITEM_BYTES: usize = 64 << 10;
+
+/// The bytes `item` takes as compact JSON text, counted without building it.
+pub fn item_bytes(item: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, item);
+    count.0
+}
+
+/// Why `item` is refused for its size, if it is: its bytes against
+/// [`MAX_ITEM_BYTES`].
+pub fn item_too_large(item: &Value) -> Option<String> {
+    let bytes = item_bytes(item);
+    (bytes > MAX_ITEM_BYTES).then(|| {
+        format!(
+            "takes {bytes} bytes as JSON, more than the {MAX_ITEM_BYTES} ({} KiB) one item may take",
+            MAX_ITEM_BYTES >> 10
+        )
+    })
+}
+
 /// The most memory the instances of one mapped task may take, roughly (as
 /// [`approx_bytes`] counts it: a million instances of a short command take about
 /// 1 GiB).
@@ -124,8 +167,8 @@ pub fn group_output(record: &RunRecord, members: &[usize], key: &str) -> String 
 
 /// The items of a list read at run time: `text` must be a JSON array of at most
 /// `max` items. Scalars become text as in a list written in the file (numbers as
-/// written, `null` the empty text); no item may hold `${{` or a NUL character, or
-/// nest deeper than [`MAX_ITEM_DEPTH`].
+/// written, `null` the empty text); no item may hold `${{` or a NUL character,
+/// nest deeper than [`MAX_ITEM_DEPTH`], or take more than [`MAX_ITEM_BYTES`].
 pub fn items(text: &str, max: usize) -> Result<Vec<Value>, String> {
     let list: &RawValue = serde_json::from_str(text).map_err(|e| {
         format!("the list is not JSON ({e}): `for_each` needs a JSON array such as [\"a\", \"b\"]")
@@ -144,7 +187,15 @@ pub fn items(text: &str, max: usize) -> Result<Vec<Value>, String> {
     }
     list.into_iter()
         .enumerate()
-        .map(|(i, item)| normalize(item, 0).map_err(|e| format!("item {i} of the list {e}")))
+        .map(|(i, item)| {
+            let item = normalize(item, 0).map_err(|e| format!("item {i} of the list {e}"))?;
+            match item_too_large(&item) {
+                Some(e) => Err(format!(
+                    "item {i} of the list {e}: pass large data in files, with items naming them"
+                )),
+                None => Ok(item),
+            }
+        })
         .collect()
 }
 
@@ -498,6 +549,27 @@ mod tests {
         assert!(items(&"[".repeat(500_000), 2).is_err());
         let deep = format!("[{}{}]", "[".repeat(40), "]".repeat(40));
         assert!(items(&deep, 2).unwrap_err().contains("deeper"));
+    }
+
+    #[test]
+    fn an_item_may_take_up_to_64_kib_as_json() {
+        // A string's JSON is its text and two quotes.
+        let at_cap = format!("[\"{}\"]", "x".repeat(MAX_ITEM_BYTES - 2));
+        let got = items(&at_cap, 10).unwrap();
+        assert_eq!(item_bytes(&got[0]), MAX_ITEM_BYTES);
+        let over = format!("[1, \"{}\"]", "x".repeat(MAX_ITEM_BYTES - 1));
+        assert_eq!(
+            items(&over, 10).unwrap_err(),
+            "item 1 of the list takes 65537 bytes as JSON, more than the 65536 (64 KiB) one item may take: pass large data in files, with items naming them"
+        );
+        // Measured as dag keeps it: compact, every scalar a string.
+        let map = format!("[{{\"k\": [1, {}]}}]", "2".repeat(MAX_ITEM_BYTES));
+        assert!(
+            items(&map, 10)
+                .unwrap_err()
+                .contains("item 0 of the list takes 65550 bytes")
+        );
+        assert_eq!(item_bytes(&serde_json::json!({"k": ["1"]})), 11);
     }
 
     #[test]

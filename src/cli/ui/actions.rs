@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::server::Req;
+use super::request::Req;
 use super::{App, Refusal, printable_id};
 
 /// How long an answer waits for `dag retry` to fail early (a run driven by

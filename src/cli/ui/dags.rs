@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::server::{Req, encode};
+use super::request::{Req, encode};
 use super::{App, Refusal, esc, printable_id};
 use crate::cli::graph::weight;
 use crate::cli::text::format_ms;

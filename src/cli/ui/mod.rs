@@ -16,6 +16,7 @@
 mod actions;
 mod dags;
 mod pages;
+mod request;
 mod server;
 mod workers;
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use super::server::Req;
+use super::request::Req;
 use super::{App, Refusal, esc, printable_id};
 use crate::cli::graph::shown_as;
 use crate::cli::text::format_ms;
@@ -106,7 +106,7 @@ pub async fn run_page(app: &Arc<App>, run_id: &str) -> Result<String, Refusal> {
     let _ = writeln!(
         content,
         "<p class=\"crumbs\"><a href=\"/\">Runs</a> › <a href=\"/dags/{}\">{}</a> › run</p>",
-        esc(&super::server::encode(&record.dag)),
+        esc(&super::request::encode(&record.dag)),
         esc(&record.dag)
     );
     if !app.read_only {

@@ -11,6 +11,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::request::{Req, encode, query_pairs};
 use super::{App, Refusal, pages};
 use crate::cli::exit::CliError;
 
@@ -82,39 +83,6 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> Result<(
             drop(permit);
         });
     }
-}
-
-/// A request as the handlers see it.
-pub struct Req {
-    pub method: Method,
-    /// The path's segments, percent-decoded.
-    pub segments: Vec<String>,
-    /// The query's pairs, percent-decoded.
-    pub query: Vec<(String, String)>,
-    pub headers: HeaderMap,
-}
-
-impl Req {
-    /// The value of query parameter `name`, if given.
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Splits `a=1&b=x%20y` into decoded pairs (`+` is a space, as forms send it).
-fn query_pairs(q: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| crate::engine::text::percent_decode(&s.replace('+', " "));
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .take(32)
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
 }
 
 async fn answer(
@@ -343,19 +311,6 @@ fn check_action(app: &App, req: &Req) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// `s` with everything but unreserved characters percent-encoded.
-pub fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed()
 }
@@ -525,19 +480,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn queries_decode() {
-        assert_eq!(
-            query_pairs("a=1&b=x%20y+z&&c"),
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "x y z".into()),
-                ("c".into(), String::new())
-            ]
-        );
-        assert_eq!(encode("a b/é"), "a%20b%2F%C3%A9");
-    }
 
     #[test]
     fn tokens_compare_whole() {

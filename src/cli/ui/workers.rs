@@ -136,7 +136,7 @@ async fn facts(app: &Arc<App>) -> Result<String, String> {
             .map(|p| {
                 format!(
                     "<a href=\"/runs/{}\">{}</a> <code>{}</code>",
-                    super::server::encode(&p.run),
+                    super::request::encode(&p.run),
                     esc(&p.run),
                     esc(&p.task)
                 )
@@ -254,7 +254,7 @@ fn warnings(
                 tasks.len(),
                 esc(queue),
                 esc(&first.task),
-                super::server::encode(&first.run),
+                super::request::encode(&first.run),
                 esc(&first.run),
             ));
         }

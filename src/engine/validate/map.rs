@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::engine::fanout::{MAX_INSTANCES, MAX_ITEM_DEPTH};
+use crate::engine::fanout::{MAX_INSTANCES, MAX_ITEM_DEPTH, item_too_large};
 use crate::engine::spec::MapInstance;
 use crate::engine::yaml::{Node, NodeKind};
 
@@ -161,14 +161,27 @@ impl Checker<'_, '_> {
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
-            match self.item_value(item, 0) {
-                Some(v) => out.push(Instance {
-                    suffix: i.to_string(),
-                    item: Some(v),
-                    ..Instance::default()
-                }),
-                None => ok = false,
+            let Some(v) = self.item_value(item, 0) else {
+                ok = false;
+                continue;
+            };
+            if let Some(e) = item_too_large(&v) {
+                self.report(
+                    Problem::at(
+                        item.span,
+                        format!("item {i} of `for_each` {e}"),
+                        "too large",
+                    )
+                    .help("pass large data in files, with items naming them"),
+                );
+                ok = false;
+                continue;
             }
+            out.push(Instance {
+                suffix: i.to_string(),
+                item: Some(v),
+                ..Instance::default()
+            });
         }
         ok.then_some(out)
     }
