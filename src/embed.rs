@@ -263,6 +263,7 @@ impl Pipeline {
             record.drive = Some(crate::engine::record::DriveSettings {
                 parallel: self.options.parallel,
                 fail_fast: self.options.fail_fast,
+                no_cache: self.options.no_cache,
             });
         }
         record
@@ -312,6 +313,7 @@ impl Pipeline {
             executor: ExecutorKind::Local,
             parallel: drive.parallel.max(1),
             fail_fast: drive.fail_fast,
+            no_cache: drive.no_cache,
             ..self.options.clone()
         };
         let run = executor::Run {

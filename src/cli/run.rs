@@ -168,6 +168,7 @@ fn detach(
     let pipeline = pipeline.options(ExecOptions {
         parallel: exec.parallel.map_or(DISTRIBUTED_IN_FLIGHT, |p| p as usize),
         fail_fast: exec.fail_fast,
+        no_cache: exec.no_cache,
         host: setup::host_name(),
         ..ExecOptions::default()
     });

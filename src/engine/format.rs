@@ -185,7 +185,7 @@ pub const KEYS: &[Key] = &[
         required: false,
         schema: r##"{"$ref": "#/$defs/outcome"}"##,
         default: Some("all_tasks"),
-        doc: "which tasks decide whether the run failed: `all_tasks` (any task that ended `failed` or `upstream_failed`) or `leaves` (only the tasks no task depends on, as in Airflow: a failure handled by an `all_done` cleanup or a `one_failed` alert leaves the run successful)",
+        doc: "which tasks decide whether the run failed: `all_tasks` (any task that ended `failed` or `upstream_failed`) or `leaves` (only the tasks no task depends on, as in Airflow: a failure followed by an `all_done` cleanup that is the last task leaves the run successful)",
     },
     Key {
         name: "defaults",
@@ -356,7 +356,7 @@ pub const KEYS: &[Key] = &[
         required: false,
         schema: r#"{"oneOf": [{"type": "array"}, {"type": "string", "pattern": "^\\s*\\$\\{\\{.*\\}\\}\\s*$"}]}"#,
         default: None,
-        doc: "a list of items (text, numbers or maps), or `${{ tasks.ID.outputs.KEY }}`: an upstream task's output holding a JSON array, read when that task has ended: the task runs once per item, as `ID.0`, `ID.1`, ..., each with `${{ item }}` / `${{ item.KEY }}` in its strings (see Fan-out)",
+        doc: "a list of items (text, numbers or maps), or `${{ tasks.ID.outputs.KEY }}`: an upstream task's output holding a JSON array, read when that task has ended: the task runs once per item (each at most 64 KiB as JSON), as `ID.0`, `ID.1`, ..., each with `${{ item }}` / `${{ item.KEY }}` in its strings (see Fan-out)",
     },
     Key {
         name: "matrix",
@@ -692,8 +692,8 @@ fn defs() -> Map<String, Value> {
                 "type": "object",
                 "minProperties": 1,
                 "properties": {
-                    "include": {"type": "array", "items": {"type": "object", "additionalProperties": {"$ref": "#/$defs/scalar"}}},
-                    "exclude": {"type": "array", "items": {"type": "object", "additionalProperties": {"$ref": "#/$defs/scalar"}}}
+                    "include": {"type": "array", "description": "Combinations to add (or values to add to the combinations they match), each a map of axis to value.", "items": {"type": "object", "additionalProperties": {"$ref": "#/$defs/scalar"}}},
+                    "exclude": {"type": "array", "description": "Combinations to leave out: each map leaves out every combination it matches.", "items": {"type": "object", "additionalProperties": {"$ref": "#/$defs/scalar"}}}
                 },
                 "additionalProperties": {
                     "oneOf": [
@@ -924,6 +924,28 @@ mod tests {
             schema.get("$id").is_none(),
             "an $id must resolve, or be left out"
         );
+    }
+
+    #[test]
+    fn every_property_has_a_description_for_editors() {
+        let schema = schema();
+        let maps = [
+            &schema["properties"],
+            &schema["$defs"]["task"]["properties"],
+            &schema["$defs"]["defaults"]["properties"],
+            &schema["$defs"]["cache"]["properties"],
+            &schema["$defs"]["matrix"]["properties"],
+        ];
+        for map in maps {
+            let map = map.as_object().expect("a map of properties");
+            assert!(!map.is_empty());
+            for (name, p) in map {
+                assert!(
+                    p["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{name} has no description"
+                );
+            }
+        }
     }
 
     /// The README's key tables are generated: `DAG_BLESS=1 cargo test --lib

@@ -78,6 +78,9 @@ pub struct DriveSettings {
     /// Stop scheduling after the first task failure (`--fail-fast`).
     #[serde(default)]
     pub fail_fast: bool,
+    /// Run tasks with `cache:` even when a saved result matches (`--no-cache`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_cache: bool,
 }
 
 /// See [`RunRecord::recent`]: never part of what a record is or compares equal by.
