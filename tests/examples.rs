@@ -51,7 +51,23 @@ fn every_example_validates_and_runs() {
         let run = env.cmd(&args).env("TMPDIR", env.path()).output().unwrap();
         let run: crate::common::Run = run.into();
         run.code(expect);
-        let doc = run.json();
+        let mut doc = run.json();
+        if text.contains("cache:") {
+            // The second run restores the cached steps.
+            let again = env.cmd(&args).env("TMPDIR", env.path()).output().unwrap();
+            let again: crate::common::Run = again.into();
+            again.code(expect);
+            doc = again.json();
+            assert!(
+                doc["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["cached"] == true),
+                "{}: nothing cached the second time: {doc}",
+                file.display()
+            );
+        }
         for t in doc["tasks"].as_array().unwrap() {
             assert!(
                 ["success", "failed", "upstream_failed", "skipped"]
