@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages for dag and each command')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the DAG file format, for editors')
+            [CompletionResult]::new('pools', 'pools', [CompletionResultType]::ParameterValue, 'List the pools of the runs going on, with their sizes, the tasks holding their slots and the tasks waiting for them (this machine''s runs, or with `--state nats` the deployment''s)')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'List and remove the saved results of tasks with `cache:`: this machine''s (beside the file store), or with `--state nats` the workers'' (the NATS object store `dag_cache`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -62,6 +63,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--executor', '--executor', [CompletionResultType]::ParameterName, 'How tasks are executed')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
+            [CompletionResult]::new('--pool', '--pool', [CompletionResultType]::ParameterName, 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--report', '--report', [CompletionResultType]::ParameterName, 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)')
@@ -96,6 +98,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         }
         'dag;validate' {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How problems are told: rendered for people (on stderr), as one JSON document, or as GitHub Actions annotations (`::error file=…,line=…::…`), both on stdout')
+            [CompletionResult]::new('--pool', '--pool', [CompletionResultType]::ParameterName, 'Check against this pool too, as `dag run --pool` gives it: NAME=SIZE (repeatable; also `$DAG_POOLS`)')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
@@ -222,6 +225,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--executor', '--executor', [CompletionResultType]::ParameterName, 'How tasks are executed')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
+            [CompletionResult]::new('--pool', '--pool', [CompletionResultType]::ParameterName, 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--report', '--report', [CompletionResultType]::ParameterName, 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)')
@@ -442,6 +446,23 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dag;pools' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Where run state is kept [default: nats for `--executor distributed`, else file]')
+            [CompletionResult]::new('--nats', '--nats', [CompletionResultType]::ParameterName, 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS')
+            [CompletionResult]::new('--nats-creds', '--nats-creds', [CompletionResultType]::ParameterName, 'A NATS credentials file (JWT and NKey seed)')
+            [CompletionResult]::new('--nats-ca', '--nats-ca', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for TLS to NATS')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'dag;cache' {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
@@ -553,6 +574,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages for dag and each command')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the DAG file format, for editors')
+            [CompletionResult]::new('pools', 'pools', [CompletionResultType]::ParameterValue, 'List the pools of the runs going on, with their sizes, the tasks holding their slots and the tasks waiting for them (this machine''s runs, or with `--state nats` the deployment''s)')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'List and remove the saved results of tasks with `cache:`: this machine''s (beside the file store), or with `--state nats` the workers'' (the NATS object store `dag_cache`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -613,6 +635,9 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             break
         }
         'dag;help;schema' {
+            break
+        }
+        'dag;help;pools' {
             break
         }
         'dag;help;cache' {

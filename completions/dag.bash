@@ -40,6 +40,9 @@ _dag() {
             dag,man)
                 cmd="dag__subcmd__man"
                 ;;
+            dag,pools)
+                cmd="dag__subcmd__pools"
+                ;;
             dag,report)
                 cmd="dag__subcmd__report"
                 ;;
@@ -124,6 +127,9 @@ _dag() {
             dag__subcmd__help,man)
                 cmd="dag__subcmd__help__subcmd__man"
                 ;;
+            dag__subcmd__help,pools)
+                cmd="dag__subcmd__help__subcmd__pools"
+                ;;
             dag__subcmd__help,report)
                 cmd="dag__subcmd__help__subcmd__report"
                 ;;
@@ -191,7 +197,7 @@ _dag() {
 
     case "${cmd}" in
         dag)
-            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help"
+            opts="-h -V --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -661,7 +667,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__help)
-            opts="run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema cache help"
+            opts="run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -815,6 +821,20 @@ _dag() {
             return 0
             ;;
         dag__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dag__subcmd__help__subcmd__pools)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1160,6 +1180,60 @@ _dag() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dag__subcmd__pools)
+            opts="-o -h -V --output --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json quiet" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json quiet" -- "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "file nats" -- "${cur}"))
+                    return 0
+                    ;;
+                --nats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dag__subcmd__report)
             opts="-o -h -V --format --out --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1219,7 +1293,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__retry)
-            opts="-p -o -v -q -h -V --task --progress --executor --parallel --fail-fast --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-p -o -v -q -h -V --task --progress --executor --parallel --fail-fast --pool --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1242,6 +1316,10 @@ _dag() {
                     return 0
                     ;;
                 -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pool)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1325,7 +1403,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__run)
-            opts="-p -o -v -q -h -V --param --only --dry-run --detach --progress --executor --parallel --fail-fast --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-p -o -v -q -h -V --param --only --dry-run --detach --progress --executor --parallel --fail-fast --pool --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1352,6 +1430,10 @@ _dag() {
                     return 0
                     ;;
                 -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pool)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1801,7 +1883,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__validate)
-            opts="-h -V --format --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-h -V --format --pool --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1809,6 +1891,10 @@ _dag() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "text json github" -- "${cur}"))
+                    return 0
+                    ;;
+                --pool)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --state-dir)

@@ -48,6 +48,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
+            cand pools 'List the pools of the runs going on, with their sizes, the tasks holding their slots and the tasks waiting for them (this machine''s runs, or with `--state nats` the deployment''s)'
             cand cache 'List and remove the saved results of tasks with `cache:`: this machine''s (beside the file store), or with `--state nats` the workers'' (the NATS object store `dag_cache`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -58,6 +59,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --executor 'How tasks are executed'
             cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
+            cand --pool 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)'
             cand -o 'What to print on stdout when the run ends'
             cand --output 'What to print on stdout when the run ends'
             cand --report 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)'
@@ -91,6 +93,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         }
         &'dag;validate'= {
             cand --format 'How problems are told: rendered for people (on stderr), as one JSON document, or as GitHub Actions annotations (`::error file=…,line=…::…`), both on stdout'
+            cand --pool 'Check against this pool too, as `dag run --pool` gives it: NAME=SIZE (repeatable; also `$DAG_POOLS`)'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
             cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
@@ -208,6 +211,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --executor 'How tasks are executed'
             cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
+            cand --pool 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)'
             cand -o 'What to print on stdout when the run ends'
             cand --output 'What to print on stdout when the run ends'
             cand --report 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)'
@@ -416,6 +420,22 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dag;pools'= {
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dag;cache'= {
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
             cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
@@ -518,6 +538,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand completions 'Print a shell completion script'
             cand man 'Write man pages for dag and each command'
             cand schema 'Print the JSON Schema of the DAG file format, for editors'
+            cand pools 'List the pools of the runs going on, with their sizes, the tasks holding their slots and the tasks waiting for them (this machine''s runs, or with `--state nats` the deployment''s)'
             cand cache 'List and remove the saved results of tasks with `cache:`: this machine''s (beside the file store), or with `--state nats` the workers'' (the NATS object store `dag_cache`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -559,6 +580,8 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;help;man'= {
         }
         &'dag;help;schema'= {
+        }
+        &'dag;help;pools'= {
         }
         &'dag;help;cache'= {
             cand ls 'List saved results, oldest first'

@@ -110,6 +110,7 @@ pub struct Pipeline {
     store: Option<Arc<dyn StateStore>>,
     options: ExecOptions,
     params: Vec<(String, String)>,
+    pools: Vec<(String, u32)>,
     observer: Arc<dyn Observer>,
     docker_image_optional: bool,
     failover: bool,
@@ -130,6 +131,7 @@ impl Pipeline {
             store: None,
             options: ExecOptions::default(),
             params: Vec::new(),
+            pools: Vec::new(),
             observer: Arc::new(Silent),
             docker_image_optional: false,
             failover: false,
@@ -139,6 +141,12 @@ impl Pipeline {
     /// Keeps runs under `dir` instead of the default state directory.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Pipeline {
         self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Adds a pool, or resizes one of the DAG file's, as `--pool NAME=SIZE` does.
+    pub fn pool(mut self, name: impl Into<String>, size: u32) -> Pipeline {
+        self.pools.push((name.into(), size));
         self
     }
 
@@ -199,6 +207,7 @@ impl Pipeline {
             functions: Some(self.runners.functions().to_vec()),
             task_types: Some(self.runners.types()),
             docker_image_optional: self.docker_image_optional,
+            pools: self.pools.clone(),
         }
     }
 

@@ -13,6 +13,7 @@ pub fn dag_file(data: &[u8]) {
         functions: Some(vec!["noop".into(), "sleep".into()]),
         task_types: None,
         docker_image_optional: false,
+        pools: vec![("db".into(), 2)],
     };
     match load_bytes("fuzz.yaml", data, &options) {
         Ok(dag) => {

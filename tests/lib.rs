@@ -20,6 +20,7 @@ mod multihost;
 mod nats;
 mod nats_cluster;
 mod nats_hardening;
+mod pools;
 mod report;
 mod retry;
 mod run;

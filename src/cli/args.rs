@@ -157,6 +157,10 @@ pub enum Command {
     Man(ManArgs),
     /// Print the JSON Schema of the DAG file format, for editors.
     Schema,
+    /// List the pools of the runs going on, with their sizes, the tasks holding
+    /// their slots and the tasks waiting for them (this machine's runs, or with
+    /// `--state nats` the deployment's).
+    Pools(PoolsArgs),
     /// List and remove the saved results of tasks with `cache:`: this machine's
     /// (beside the file store), or with `--state nats` the workers' (the NATS
     /// object store `dag_cache`).
@@ -309,6 +313,14 @@ pub struct WorkersArgs {
     pub output: OutputArg,
 }
 
+/// `dag pools`.
+#[derive(Debug, Args)]
+pub struct PoolsArgs {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputArg::Table)]
+    pub output: OutputArg,
+}
+
 /// `dag wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
@@ -446,6 +458,11 @@ pub struct ExecArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
+    /// Add a pool, or resize one of the file's: NAME=SIZE (repeatable; also
+    /// `$DAG_POOLS`, `NAME=SIZE,...`, and the config file's `pools`).
+    #[arg(long = "pool", value_name = "NAME=SIZE", value_parser = parse_pool)]
+    pub pools: Vec<(String, u32)>,
+
     /// Run tasks with `cache:` even when a saved result matches; their new
     /// results replace the saved ones.
     #[arg(long)]
@@ -573,6 +590,11 @@ pub struct ValidateArgs {
     /// both on stdout.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
     pub format: ValidateFormat,
+
+    /// Check against this pool too, as `dag run --pool` gives it: NAME=SIZE
+    /// (repeatable; also `$DAG_POOLS`).
+    #[arg(long = "pool", value_name = "NAME=SIZE", value_parser = parse_pool)]
+    pub pools: Vec<(String, u32)>,
 }
 
 /// `dag validate --format`.
@@ -822,6 +844,27 @@ fn parse_since(s: &str) -> Result<crate::engine::time::Timestamp, String> {
                 "`{s}` is neither a duration back from now (2h, 7d), a date (2026-11-01) nor a time (2026-11-01T12:00:00Z)"
             )
         })
+}
+
+/// `--pool NAME=SIZE` (and each item of `$DAG_POOLS`).
+pub fn parse_pool(s: &str) -> Result<(String, u32), String> {
+    let (name, size) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=SIZE, found `{s}`"))?;
+    if !crate::engine::validate::is_pool_name(name) {
+        return Err(format!(
+            "invalid pool name `{name}`: pool names use only letters, digits, `_` and `-`"
+        ));
+    }
+    match size.trim().parse::<u32>() {
+        Ok(n) if n >= 1 && u64::from(n) <= crate::engine::validate::MAX_POOL_SIZE => {
+            Ok((name.to_string(), n))
+        }
+        _ => Err(format!(
+            "pool `{name}`: the size must be a whole number from 1 to {}, found `{size}`",
+            crate::engine::validate::MAX_POOL_SIZE
+        )),
+    }
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {

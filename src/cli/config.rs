@@ -12,6 +12,7 @@
 //! docker_image: python:3.12    # as $DAG_DOCKER_IMAGE (also docker_network,
 //!                              # docker_memory_mb, docker_cpu_quota)
 //! docker_volumes: [/data:/data:ro]  # as $DAG_DOCKER_VOLUMES, `;`-separated
+//! pools: { db: 2, gpu: 1 }     # as $DAG_POOLS (`db=2,gpu=1`; `--pool` adds to them)
 //! ```
 
 use std::ffi::OsString;
@@ -38,6 +39,7 @@ const KEYS: &[(&str, &str)] = &[
     ("docker_memory_mb", "DAG_DOCKER_MEMORY_MB"),
     ("docker_cpu_quota", "DAG_DOCKER_CPU_QUOTA"),
     ("docker_volumes", "DAG_DOCKER_VOLUMES"),
+    ("pools", "DAG_POOLS"),
 ];
 
 /// The config file named by `--config FILE` in `args`, else `$DAG_CONFIG`, else the
@@ -224,6 +226,11 @@ pub fn apply(args: &[OsString]) -> Result<(), CliError> {
         // `docker_volumes` may be a list; the variable holds it `;`-separated (a
         // volume's own options are separated by `,`).
         let list = match &v.kind {
+            NodeKind::Map(entries) if key == "pools" => entries
+                .iter()
+                .map(|(k, v)| Some(format!("{}={}", k.as_scalar()?, v.as_scalar()?)))
+                .collect::<Option<Vec<String>>>()
+                .map(|items| items.join(",")),
             NodeKind::Seq(items) if key == "docker_volumes" => items
                 .iter()
                 .map(|i| i.as_scalar())

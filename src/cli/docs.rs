@@ -71,6 +71,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "the NATS server and credentials (--nats, --nats-creds)",
     ),
     (
+        "DAG_POOLS",
+        "pools to add to a DAG's or resize, NAME=SIZE,... (as --pool; the config file's pools)",
+    ),
+    (
         "DAG_EXECUTOR, DAG_PARALLEL",
         "how runs are executed (--executor, --parallel)",
     ),

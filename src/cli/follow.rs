@@ -60,6 +60,17 @@ pub fn events_between(old: &RunRecord, new: &RunRecord) -> Vec<Event> {
                     .find(|b| b.attempt == a.attempt)
                     .is_none_or(|b| b.ended_at.is_none())
         });
+        // A queued task that now waits for its pool.
+        if now.state == TaskState::Queued
+            && let Some(reason) = &now.reason
+            && (was.state != TaskState::Queued || was.reason != now.reason)
+        {
+            events.push(Event::TaskWaiting {
+                task,
+                at: Timestamp::now(),
+                reason: reason.to_string(),
+            });
+        }
         // A change no attempt tells: skipped, upstream_failed, cancelled without
         // running, or a retried task pending again.
         if now.state != was.state && !told && !matches!(now.state, TaskState::Running) {
@@ -79,6 +90,7 @@ pub fn events_between(old: &RunRecord, new: &RunRecord) -> Vec<Event> {
         | Event::AttemptFinished { at, .. }
         | Event::TaskMapped { at, .. }
         | Event::DuplicateResult { at, .. }
+        | Event::TaskWaiting { at, .. }
         | Event::TaskState { at, .. } => *at,
         Event::RunRetried { at, .. } | Event::RunFinished { at, .. } => *at,
     });
@@ -207,6 +219,7 @@ mod tests {
                 } => format!("{task} mapped {instances}"),
                 Event::RunRetried { .. } => "retried".to_string(),
                 Event::DuplicateResult { task, .. } => format!("{task} duplicate"),
+                Event::TaskWaiting { task, reason, .. } => format!("{task} {reason}"),
             })
             .collect()
     }

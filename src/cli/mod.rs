@@ -19,6 +19,7 @@ pub mod junit;
 pub mod markdown;
 pub mod nats;
 pub mod output;
+pub mod pools;
 pub mod progress;
 pub mod redraw;
 pub mod report;
@@ -215,5 +216,6 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
             output::print(&crate::engine::format::schema_text()).map(|()| exit::SUCCESS)
         }
         Command::Cache(a) => cache::cache(a, cli.state, state_dir, &cli.nats),
+        Command::Pools(a) => pools::pools(a, &history()?),
     }
 }

@@ -539,6 +539,9 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
                 None => format!("{} {} {state}", clock(*at), id(*task)),
             },
         },
+        Event::TaskWaiting { task, at, reason } => {
+            format!("{} {} {}", clock(*at), id(*task), printable(reason))
+        }
         Event::AttemptStarted {
             task, attempt, at, ..
         } => {

@@ -85,6 +85,10 @@ pub struct TaskJson<'a> {
     /// The result was restored from the cache: the task did not run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// For a queued task, what it waits for besides a free place (`waiting for
+    /// pool db`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<&'a str>,
 }
 
 /// One attempt's times in [`TaskJson`]: `queued_ms + run_ms` is the time from
@@ -176,6 +180,7 @@ impl<'a> RunJson<'a> {
                     attempt_times: t.attempts.iter().map(AttemptTimesJson::new).collect(),
                     duplicates: t.duplicates,
                     cached: t.cached(),
+                    waiting: t.waiting(),
                 })
                 .collect(),
         }

@@ -38,6 +38,9 @@ pub fn run(
     for (k, v) in &args.params {
         pipeline = pipeline.param(k, v);
     }
+    for (name, size) in setup::pools(&args.exec.pools)? {
+        pipeline = pipeline.pool(name, size);
+    }
     let path = setup::dag_file(args.file.as_deref())?;
     let dag = pipeline.load(&path)?;
     release_freed_memory();
@@ -254,12 +257,15 @@ pub fn retry(
     nats: &NatsArgs,
     runners: Runners,
 ) -> Result<u8, CliError> {
-    let pipeline = with_state(
+    let mut pipeline = with_state(
         Pipeline::with_runners(runners).state_dir(setup::state_dir(state_dir)?),
         state,
         &args.exec,
         nats,
     )?;
+    for (name, size) in setup::pools(&args.exec.pools)? {
+        pipeline = pipeline.pool(name, size);
+    }
     let store = pipeline.store()?;
     let run_id = run_arg::resolve(store.as_ref(), Some(&args.run_id))?;
     let record = store.load_run(&run_id)?;

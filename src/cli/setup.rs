@@ -116,11 +116,32 @@ pub fn runners(functions: FnRunner) -> Result<Runners, CliError> {
 /// or `docker_image` in the config file).
 pub fn load_options(runners: &Runners, params: Vec<(String, String)>) -> LoadOptions {
     LoadOptions {
+        pools: env_pools().unwrap_or_default(),
         params,
         functions: Some(runners.functions().to_vec()),
         task_types: Some(runners.types()),
         docker_image_optional: std::env::var_os("DAG_DOCKER_IMAGE").is_some_and(|v| !v.is_empty()),
     }
+}
+
+/// The pools of `$DAG_POOLS` (`NAME=SIZE,...`; the config file's `pools` sets it).
+pub fn env_pools() -> Result<Vec<(String, u32)>, CliError> {
+    let Some(text) = std::env::var_os("DAG_POOLS") else {
+        return Ok(Vec::new());
+    };
+    text.to_string_lossy()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| super::args::parse_pool(s.trim()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| CliError::usage(format!("DAG_POOLS: {e}"), None))
+}
+
+/// `pools` of `$DAG_POOLS` and then `flags` (`--pool`), later ones resizing earlier.
+pub fn pools(flags: &[(String, u32)]) -> Result<Vec<(String, u32)>, CliError> {
+    let mut out = env_pools()?;
+    out.extend(flags.iter().cloned());
+    Ok(out)
 }
 
 /// `runners` with a docker runner that gives tasks what the `--docker-*` flags say

@@ -12,6 +12,7 @@ pub fn validate(
     runners: &crate::engine::runner::Runners,
 ) -> Result<u8, CliError> {
     let mut options = setup::load_options(runners, Vec::new());
+    options.pools = setup::pools(&args.pools)?;
     // `validate` checks the file format; whether this build can run every task type
     // is for `dag run` to say.
     options.task_types = None;

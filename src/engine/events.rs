@@ -42,6 +42,17 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A queued task waits for what its attempt needs besides a place among the
+    /// `--parallel` ones (its pool's slots): `reason` says what, until the attempt
+    /// starts.
+    TaskWaiting {
+        /// Task index.
+        task: usize,
+        /// When.
+        at: Timestamp,
+        /// What it waits for (`waiting for pool db`).
+        reason: String,
+    },
     /// A mapped task whose `for_each` is read at run time expanded (during its
     /// attempt): its instances `ID.0` .. `ID.{instances - 1}` are tasks of the run
     /// from now on, pending; those it had already (a run retried) are kept.

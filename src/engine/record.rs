@@ -172,9 +172,18 @@ impl TaskRecord {
     pub fn state_label(&self) -> String {
         if self.cached() {
             format!("{} (cached)", self.state)
+        } else if let Some(why) = self.waiting() {
+            format!("{} ({why})", self.state)
         } else {
             self.state.to_string()
         }
+    }
+
+    /// What a queued task waits for besides a free place (`waiting for pool db`).
+    pub fn waiting(&self) -> Option<&str> {
+        self.reason
+            .as_deref()
+            .filter(|_| self.state == TaskState::Queued)
     }
 
     /// Milliseconds the task ran: the sum of its attempts' run times (each
@@ -456,6 +465,17 @@ impl RunRecord {
                 let t = self.task_to(*task, *state)?;
                 t.reason = reason.as_deref().map(Text::from);
             }
+            Event::TaskWaiting { task, reason, .. } => {
+                let run_id = self.run_id.clone();
+                let t = self.task_mut(*task)?;
+                if t.state != TaskState::Queued {
+                    return Err(IllegalTransition {
+                        run_id,
+                        detail: format!("task {}: waiting while {}", t.id, t.state),
+                    });
+                }
+                t.reason = Some(Text::from(reason.as_str()));
+            }
             Event::TaskMapped {
                 task, instances, ..
             } => {
@@ -706,6 +726,8 @@ impl RunRecord {
         let t = &self.tasks[index];
         match t.state {
             TaskState::Success => None,
+            // What a queued task waits for is no error of it.
+            TaskState::Queued => t.attempts.last().and_then(|a| a.error.as_deref()),
             _ => t
                 .reason
                 .as_deref()

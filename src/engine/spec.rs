@@ -26,6 +26,9 @@ pub struct DagSpec {
     /// Which tasks decide whether the run failed (`outcome`).
     #[serde(default)]
     pub outcome: RunOutcome,
+    /// Pools and their sizes (`pools`, after `--pool` and the config file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<(String, u32)>,
 }
 
 impl DagSpec {
@@ -164,11 +167,25 @@ pub struct TaskBody {
     /// at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<u32>,
+    /// `pool`: the pool whose slots the task holds while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// `pool_slots`: how many slots of its pool it holds.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub pool_slots: u32,
     /// `cache`: what the task's result depends on besides its definition; a task
     /// without it is never cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<Box<CacheSpec>>,
 }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// A task's `cache:` (see the README's Caching section).

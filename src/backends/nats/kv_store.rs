@@ -1336,6 +1336,7 @@ impl RunWriter for KvRunWriter {
         })?;
         match event {
             Event::TaskState { task, .. }
+            | Event::TaskWaiting { task, .. }
             | Event::AttemptStarted { task, .. }
             | Event::AttemptPlaced { task, .. }
             | Event::DuplicateResult { task, .. } => {

@@ -858,6 +858,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         tasks: vec![task.clone()],
         timeout: None,
         outcome: Default::default(),
+        pools: Vec::new(),
     }));
     let log_path = state.logs_dir.join(format!(
         "{}.{}.{}.{slot}.log",

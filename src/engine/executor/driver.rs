@@ -223,6 +223,16 @@ impl Driver {
         })
     }
 
+    /// Records that queued `task` waits for something besides a free place
+    /// (`waiting for pool db`).
+    pub fn wait(&mut self, task: usize, reason: String) -> Result<(), ExecError> {
+        self.emit(Event::TaskWaiting {
+            task,
+            at: Timestamp::now(),
+            reason,
+        })
+    }
+
     /// What the trigger rule of `task` says now.
     pub fn decision(&self, task: usize) -> Decision {
         let up = Upstream::of(self.dag.upstream[task].iter().map(|&u| self.state(u)));

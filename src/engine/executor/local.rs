@@ -26,6 +26,19 @@ struct Local {
     /// (empty while no task has one: a million tasks would take 16 MB here).
     limited: Vec<Option<usize>>,
     limits: Vec<Limit>,
+    /// The run's pools (`pools:`), in the order the DAG gives them.
+    pools: Vec<Pool>,
+    /// Tasks whose wait for a pool was recorded, until they start.
+    told: crate::engine::Set<usize>,
+}
+
+/// One of the run's pools: the slots its running attempts hold, and the ready
+/// tasks waiting for slots.
+struct Pool {
+    name: String,
+    size: u32,
+    used: u32,
+    held: BinaryHeap<ReadyKey>,
 }
 
 /// The `max_parallel` of one mapped task: its instances running, and those ready
@@ -42,26 +55,78 @@ impl Local {
         self.limited.get(task).copied().flatten()
     }
 
-    /// The next ready task that may start now; ready instances of a mapped task at
-    /// its `max_parallel` are held back until one of its instances ends.
-    fn next_ready(&mut self) -> Option<ReadyKey> {
+    /// The pool `task` takes slots of, and how many.
+    fn pool_of(&self, dag: &Dag, task: usize) -> Option<(usize, u32)> {
+        let spec = dag.task(task);
+        let name = spec.pool.as_deref()?;
+        let p = self.pools.iter().position(|p| p.name == name)?;
+        Some((p, spec.pool_slots))
+    }
+
+    /// The next ready task that may start now. Ready instances of a mapped task at
+    /// its `max_parallel` are held back until one of its instances ends; a task
+    /// whose pool has too few free slots, until its pool's slots are given back
+    /// (each such wait is put in `waits` once, to be recorded).
+    fn next_ready(&mut self, dag: &Dag, waits: &mut Vec<(usize, String)>) -> Option<ReadyKey> {
         while let Some(key) = self.ready.pop() {
-            match self.limit_of(key.index) {
-                Some(l) if self.limits[l].running >= self.limits[l].most => {
-                    self.limits[l].held.push(key);
-                }
-                Some(l) => {
-                    self.limits[l].running += 1;
-                    return Some(key);
-                }
-                None => return Some(key),
+            let limit = self.limit_of(key.index);
+            if let Some(l) = limit
+                && self.limits[l].running >= self.limits[l].most
+            {
+                self.limits[l].held.push(key);
+                continue;
             }
+            if let Some((p, slots)) = self.pool_of(dag, key.index) {
+                let pool = &mut self.pools[p];
+                if pool.used + slots > pool.size {
+                    pool.held.push(key);
+                    if self.told.insert(key.index) {
+                        waits.push((key.index, format!("waiting for pool {}", pool.name)));
+                    }
+                    continue;
+                }
+                pool.used += slots;
+            }
+            if let Some(l) = limit {
+                self.limits[l].running += 1;
+            }
+            self.told.remove(&key.index);
+            return Some(key);
         }
         None
     }
 
-    /// An attempt of `task` ended: a held instance of its mapped task may start.
-    fn attempt_ended(&mut self, task: usize) {
+    /// Takes `task`'s pool slots for an attempt that runs already (adopted from an
+    /// earlier driver of the run).
+    fn hold(&mut self, dag: &Dag, task: usize) {
+        if let Some((p, slots)) = self.pool_of(dag, task) {
+            self.pools[p].used += slots;
+        }
+    }
+
+    /// Gives back `task`'s pool slots; the tasks waiting for them that now fit go
+    /// back to the ready ones (in priority order).
+    fn release(&mut self, dag: &Dag, task: usize) {
+        let Some((p, slots)) = self.pool_of(dag, task) else {
+            return;
+        };
+        let pool = &mut self.pools[p];
+        pool.used = pool.used.saturating_sub(slots);
+        let mut free = pool.size.saturating_sub(pool.used);
+        while free > 0 {
+            let Some(key) = pool.held.pop() else { break };
+            let wants = dag.task(key.index).pool_slots;
+            self.ready.push(key);
+            if wants > free {
+                break;
+            }
+            free -= wants;
+        }
+    }
+
+    /// An attempt of `task` ended: a held instance of its mapped task may start,
+    /// and its pool's slots are given back.
+    fn attempt_ended(&mut self, dag: &Dag, task: usize) {
         if let Some(l) = self.limit_of(task) {
             let limit = &mut self.limits[l];
             limit.running = limit.running.saturating_sub(1);
@@ -69,6 +134,7 @@ impl Local {
                 self.ready.push(key);
             }
         }
+        self.release(dag, task);
     }
 
     fn queue(&mut self, d: &mut Driver, task: usize) -> Result<(), ExecError> {
@@ -239,6 +305,19 @@ pub(super) async fn run(
         waiting: BinaryHeap::new(),
         limited: Vec::new(),
         limits: Vec::new(),
+        pools: d
+            .dag
+            .spec
+            .pools
+            .iter()
+            .map(|(name, size)| Pool {
+                name: name.clone(),
+                size: *size,
+                used: 0,
+                held: BinaryHeap::new(),
+            })
+            .collect(),
+        told: Default::default(),
     };
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     d.notes = Some(notes_tx);
@@ -257,6 +336,7 @@ pub(super) async fn run(
     let taken = d.taken_over().unwrap_or_default();
     let watch_taken = d.taken_over().is_some();
     for (task, ctx) in adopted {
+        l.hold(&d.dag, task);
         let attempt = ctx.attempt;
         let handle = running.spawn(run_attempt(runners, ctx));
         attempts.insert(handle.id(), (task, attempt));
@@ -267,12 +347,18 @@ pub(super) async fn run(
             d.halt = Some(Halt::Interrupted);
         }
         if d.halt.is_none() {
+            let mut waits = Vec::new();
             while running.len() < parallel {
-                let Some(key) = l.next_ready() else { break };
+                let dag = d.dag.clone();
+                let Some(key) = l.next_ready(&dag, &mut waits) else {
+                    break;
+                };
                 // A mapped task whose list is read at run time expands in its
                 // turn, with those of the same priority next in line; the
                 // graph changes, so every task is counted again.
                 if d.expands(key.index) {
+                    // Expanding is no attempt: it holds no pool slots.
+                    l.release(&dag, key.index);
                     let mut batch = vec![key.index];
                     while let Some(next) = l.ready.peek().copied() {
                         if next.priority != key.priority || !d.expands(next.index) {
@@ -293,6 +379,13 @@ pub(super) async fn run(
                 let attempt = ctx.attempt;
                 let handle = running.spawn(run_attempt(runners, ctx));
                 attempts.insert(handle.id(), (key.index, attempt));
+            }
+            for (task, reason) in waits {
+                // Recorded only while it still waits (a task of the batch may
+                // have started since).
+                if d.state(task) == TaskState::Queued {
+                    d.wait(task, reason)?;
+                }
             }
         }
         if running.is_empty() && (d.halt.is_some() || (l.ready.is_empty() && l.waiting.is_empty()))
@@ -333,7 +426,8 @@ pub(super) async fn run(
                         }
                     };
                     let Some((task, attempt)) = attempts.remove(&id) else { continue };
-                    l.attempt_ended(task);
+                    let dag = d.dag.clone();
+                    l.attempt_ended(&dag, task);
                     match d.end_attempt(task, attempt, outcome)? {
                         AfterAttempt::Retry(wait) => l.waiting.push(Reverse((far_add(Instant::now(), wait), task))),
                         AfterAttempt::Done => l.settle(&mut d, task)?,

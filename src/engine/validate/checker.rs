@@ -38,6 +38,8 @@ pub(super) struct Checker<'s, 'o> {
     pub(super) output_refs: Vec<OutputRef>,
     /// The top-level `secret_env`, added to every task's.
     pub(super) secret_env: Vec<String>,
+    /// The pools and their sizes (the file's, then the options').
+    pub(super) pools: Vec<(String, u32)>,
 }
 
 /// A task's use of another task's output.

@@ -88,6 +88,8 @@ pub(super) struct Defaults {
     pub(super) memory_mb: Option<u64>,
     pub(super) cpu_quota: Option<u64>,
     pub(super) pull: PullPolicy,
+    pub(super) pool: Option<(String, Span)>,
+    pub(super) pool_slots: Option<(u32, Span)>,
 }
 
 impl Checker<'_, '_> {
@@ -167,6 +169,10 @@ impl Checker<'_, '_> {
         let outcome = get("outcome")
             .and_then(|(_, v)| self.choice(v, "outcome", &RunOutcome::ALL))
             .unwrap_or_default();
+        if let Some((_, v)) = get("pools") {
+            self.pools = self.pools(v);
+        }
+        self.apply_pool_overrides();
         let defaults = match get("defaults") {
             Some((_, v)) => self.defaults(v),
             None => Defaults::default(),
@@ -194,6 +200,7 @@ impl Checker<'_, '_> {
             tasks: tasks?,
             timeout,
             outcome,
+            pools: self.pools.clone(),
         })
     }
 
@@ -276,6 +283,12 @@ impl Checker<'_, '_> {
                         .unwrap_or_default()
                 }
                 "queue" => d.queue = self.queue(v),
+                "pool" => d.pool = self.raw_string(v, key).map(|p| (p, v.span)),
+                "pool_slots" => {
+                    d.pool_slots = self
+                        .uint(v, key, u32::MAX as u64)
+                        .map(|n| (n as u32, v.span))
+                }
                 "workdir" => d.workdir = self.optional_string(v, key).flatten(),
                 "image" => d.image = self.optional_string(v, key).flatten(),
                 "network" => d.network = self.optional_string(v, key).flatten(),

@@ -7,6 +7,9 @@
 //! every task has, `kinds` what each task type adds; `problem` renders problems.
 
 mod cache;
+mod pools;
+
+pub use pools::{MAX_POOL_SIZE, is_pool_name};
 mod checker;
 mod dag;
 mod kinds;
@@ -36,6 +39,9 @@ pub struct LoadOptions {
     /// Docker tasks may name no image: their runner has a default one
     /// (`--docker-image`), or workers decide (distributed runs).
     pub docker_image_optional: bool,
+    /// `--pool NAME=SIZE` and the config file's `pools`: pools added to (or
+    /// resized in) the file's.
+    pub pools: Vec<(String, u32)>,
 }
 
 /// The largest DAG file accepted, far beyond any hand-written one.
@@ -139,6 +145,7 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
         instance: None,
         output_refs: Vec::new(),
         secret_env: Vec::new(),
+        pools: Vec::new(),
     };
     match checker.dag(&root) {
         Some(spec) if checker.problems.is_empty() => {

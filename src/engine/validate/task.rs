@@ -355,6 +355,9 @@ impl Checker<'_, '_> {
             }
         }
         let cache = get("cache").and_then(|v| self.cache(v)).map(Box::new);
+        let (pool, pool_slots) = self
+            .task_pool(get("pool"), get("pool_slots"), defaults)
+            .unwrap_or((None, 1));
         let before_command = self.problems.len();
         let command = get("command").and_then(|v| self.optional_string(v, "command").flatten());
         let command_failed = self.problems.len() > before_command;
@@ -407,6 +410,8 @@ impl Checker<'_, '_> {
                 skip_exit_codes,
                 when,
                 max_parallel: None,
+                pool,
+                pool_slots,
                 cache,
             }),
             map: None,

@@ -1,0 +1,177 @@
+//! Pools (`pools:`, `pool:`, `pool_slots:`, `--pool`): never more slots held at
+//! once than a pool has, in every executor; the wait shown in progress, status,
+//! JSON and `dag pools`; and what is refused.
+
+use std::time::Duration;
+
+use crate::common::nats::NatsServer;
+use crate::common::{Env, task, task_state, wait_for};
+
+/// Tasks `t0`..`t{n-1}` of pool `db`, each writing its start and end times (ns)
+/// and its slots to `times/ID`, and `free`, which takes no pool.
+fn pool_dag(size: u32, n: usize, extra: &str) -> String {
+    let mut s = format!("name: pooled\npools: {{ db: {size} }}\ntasks:\n");
+    for i in 0..n {
+        let slots = if i == n - 1 { 2 } else { 1 };
+        s.push_str(&format!(
+            "  t{i}: {{ command: 'mkdir -p times; s=$(date +%s%N); sleep 0.3; echo \"$s $(date +%s%N) {slots}\" > times/t{i}', pool: db, pool_slots: {slots}{extra} }}\n"
+        ));
+    }
+    s.push_str("  free: { command: 'sleep 0.3' }\n");
+    s
+}
+
+/// The most slots held at once, from the tasks' own times.
+fn most_held(env: &Env) -> u32 {
+    let mut spans = Vec::new();
+    for e in std::fs::read_dir(env.path().join("times")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        let f: Vec<u64> = text
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        spans.push((f[0], f[1], f[2] as u32));
+    }
+    spans
+        .iter()
+        .map(|&(start, ..)| {
+            spans
+                .iter()
+                .filter(|&&(s, e, _)| s <= start && start < e)
+                .map(|&(.., slots)| slots)
+                .sum::<u32>()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_pool_never_has_more_slots_held_than_its_size() {
+    let env = Env::new();
+    env.write("p.yaml", pool_dag(2, 6, ""));
+    for executor in ["local", "sequential"] {
+        let _ = std::fs::remove_dir_all(env.path().join("times"));
+        let (r, doc) = env.run_json("p.yaml", &["--executor", executor, "--parallel", "8"]);
+        r.code(0);
+        assert!(most_held(&env) <= 2, "{executor}: {}", most_held(&env));
+        if executor == "local" {
+            assert_eq!(most_held(&env), 2, "the pool was used to its size");
+            // Some task waited, and the wait was told on stderr's progress lines.
+            assert!(r.stderr.contains("waiting for pool db"), "{}", r.stderr);
+        }
+        assert_eq!(task_state(&doc, "t5"), "success");
+    }
+    // --pool resizes the file's pool (and $DAG_POOLS does too).
+    let _ = std::fs::remove_dir_all(env.path().join("times"));
+    env.run_json("p.yaml", &["--pool", "db=3", "--parallel", "8"])
+        .0
+        .code(0);
+    assert_eq!(most_held(&env), 3);
+    let _ = std::fs::remove_dir_all(env.path().join("times"));
+    let r: crate::common::Run = env
+        .cmd(&["run", "p.yaml", "--parallel", "8", "--output", "quiet"])
+        .env("DAG_POOLS", "db=2,other=1")
+        .output()
+        .unwrap()
+        .into();
+    r.code(0);
+    assert_eq!(most_held(&env), 2);
+}
+
+#[test]
+fn instances_of_a_mapped_task_share_their_pool() {
+    let env = Env::new();
+    env.write(
+        "m.yaml",
+        "name: m\npools: { db: 2 }\ntasks:\n  each:\n    for_each: [a, b, c, d, e]\n    pool: db\n    command: 'mkdir -p times; s=$(date +%s%N); sleep 0.3; echo \"$s $(date +%s%N) 1\" > times/${{ item }}'\n",
+    );
+    env.run_json("m.yaml", &["--parallel", "8"]).0.code(0);
+    assert_eq!(most_held(&env), 2);
+}
+
+#[test]
+fn a_waiting_task_shows_in_status_json_and_dag_pools() {
+    let env = Env::new();
+    env.write(
+        "w.yaml",
+        "name: w\npools: { db: 1 }\ntasks:\n  first: { command: 'sleep 3', pool: db }\n  second: { command: 'true', pool: db }\n",
+    );
+    let mut child = env.spawn(&["run", "w.yaml", "--output", "quiet"]);
+    let seen = wait_for(Duration::from_secs(5), || {
+        let s = env.run(&["status", "latest", "--output", "json"]);
+        s.code == 0
+            && serde_json::from_str::<serde_json::Value>(&s.stdout)
+                .is_ok_and(|d| task(&d, "second")["waiting"] == "waiting for pool db")
+    });
+    assert!(seen, "the wait never showed in dag status");
+    let table = env.run(&["status", "latest"]);
+    assert!(
+        table.stdout.contains("queued (waiting for pool db)"),
+        "{}",
+        table.stdout
+    );
+    let pools = env.run(&["pools", "--output", "json"]);
+    pools.code(0);
+    let doc: serde_json::Value = serde_json::from_str(&pools.stdout).unwrap();
+    assert_eq!(doc[0]["pool"], "db", "{doc}");
+    assert_eq!(doc[0]["held"], 1, "{doc}");
+    assert_eq!(doc[0]["holders"][0]["task"], "first", "{doc}");
+    assert_eq!(doc[0]["waiters"][0]["task"], "second", "{doc}");
+    let table = env.run(&["pools"]);
+    assert!(table.stdout.contains("first (1)"), "{}", table.stdout);
+    assert!(child.wait().unwrap().success());
+    let (_, doc) = {
+        let s = env.run(&["status", "latest", "--output", "json"]);
+        (
+            s.code,
+            serde_json::from_str::<serde_json::Value>(&s.stdout).unwrap(),
+        )
+    };
+    assert!(task(&doc, "second").get("waiting").is_none(), "{doc}");
+    let none = env.run(&["pools"]);
+    assert!(
+        none.stdout.contains("no run going on uses a pool"),
+        "{}",
+        none.stdout
+    );
+}
+
+#[test]
+fn a_distributed_run_keeps_to_its_pools() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write("p.yaml", pool_dag(2, 6, ""));
+    let _w = env.worker(&nats, "pools", &["--workers", "6"]);
+    let (code, doc, stderr) = env.run_distributed(&nats, "p.yaml", &[]);
+    assert_eq!(code, 0, "{doc}\n{stderr}");
+    assert_eq!(task(&doc, "t0")["worker"], "pools");
+    assert!(most_held(&env) <= 2, "{}", most_held(&env));
+}
+
+#[test]
+fn bad_pools_are_refused_where_they_are_written() {
+    let env = Env::new();
+    env.write(
+        "bad.yaml",
+        "name: bad\npools: { db: 0, gpu: 1, data: 2, 'a.b': 2 }\ntasks:\n  a: { command: 'true', pool: bd }\n  b: { command: 'true', pool: gpu, pool_slots: 2 }\n  c: { command: 'true', pool_slots: 1 }\n  d: { command: 'true', pool: nothing }\n  e: { command: 'true', pool: dat }\n",
+    );
+    let run = env.run(&["validate", "bad.yaml"]);
+    run.code(2);
+    insta::assert_snapshot!(run.stderr);
+    // A pool given on the command line is one the file may name.
+    env.write(
+        "cli.yaml",
+        "name: cli\ntasks:\n  a: { command: 'true', pool: shared }\n",
+    );
+    env.run(&["validate", "cli.yaml"]).code(2);
+    env.run(&["validate", "cli.yaml", "--pool", "shared=1"])
+        .code(0);
+    env.run_json("cli.yaml", &["--pool", "shared=1"]).0.code(0);
+    for bad in ["shared", "shared=0", "a.b=1", "shared=x"] {
+        let r = env.run(&["run", "cli.yaml", "--pool", bad]);
+        r.code(2);
+        assert!(r.stderr.contains("--pool"), "{bad}: {}", r.stderr);
+    }
+}
