@@ -175,3 +175,109 @@ fn bad_pools_are_refused_where_they_are_written() {
         assert!(r.stderr.contains("--pool"), "{bad}: {}", r.stderr);
     }
 }
+
+/// Tasks `{prefix}0`.. of pool `db` (size 1), each writing its times as
+/// [`pool_dag`]'s do.
+fn shared_dag(name: &str, prefix: &str, n: usize) -> String {
+    let mut s = format!("name: {name}\npools: {{ db: 1 }}\ntasks:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  {prefix}{i}: {{ command: 'mkdir -p times; s=$(date +%s%N); sleep 0.4; echo \"$s $(date +%s%N) 1\" > times/{prefix}{i}', pool: db }}\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn distributed_runs_sharing_a_deployment_share_its_pools() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write("a.yaml", shared_dag("runa", "a", 3));
+    env.write("b.yaml", shared_dag("runb", "b", 3));
+    let _w = env.worker(&nats, "shared", &["--workers", "6"]);
+    let a = env.spawn_distributed(&nats, "a.yaml", &[]);
+    let b = env.spawn_distributed(&nats, "b.yaml", &[]);
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(env.path().join("times")).unwrap().count(),
+        6
+    );
+    assert_eq!(most_held(&env), 1, "two runs held pool db at once");
+}
+
+#[test]
+fn a_killed_driver_s_pool_slots_come_back_after_the_lease() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "hog.yaml",
+        "name: hog\npools: { db: 1 }\ntasks:\n  hog: { command: 'sleep 20', pool: db }\n",
+    );
+    env.write(
+        "next.yaml",
+        "name: next\npools: { db: 1 }\ntasks:\n  after: { command: 'true', pool: db }\n",
+    );
+    let _w = env.worker(&nats, "lease", &["--workers", "4"]);
+    let url = nats.url();
+    let lease = [("DAG_NATS_POOL_LEASE", "2s")];
+    let mut hog = env
+        .cmd(&[
+            "run",
+            "hog.yaml",
+            "--executor",
+            "distributed",
+            "--nats",
+            &url,
+            "--state",
+            "file",
+            "-o",
+            "quiet",
+        ])
+        .envs(crate::common::nats::FAST.iter().copied())
+        .envs(lease)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = wait_for(Duration::from_secs(10), || {
+        let p = env.run(&[
+            "--state", "nats", "--nats", &url, "pools", "--output", "json",
+        ]);
+        p.stdout.contains("\"hog\"")
+    });
+    assert!(held, "the hog never held pool db");
+    crate::common::kill(hog.id(), "KILL");
+    let _ = hog.wait();
+    let r: crate::common::Run = env
+        .cmd(&[
+            "run",
+            "next.yaml",
+            "--executor",
+            "distributed",
+            "--nats",
+            &url,
+            "--state",
+            "file",
+            "-o",
+            "json",
+        ])
+        .envs(crate::common::nats::FAST.iter().copied())
+        .envs(lease)
+        .output()
+        .unwrap()
+        .into();
+    r.code(0);
+    assert!(r.stderr.contains("waiting for pool db"), "{}", r.stderr);
+    assert_eq!(task_state(&r.json(), "after"), "success");
+}

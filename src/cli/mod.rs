@@ -216,6 +216,9 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
             output::print(&crate::engine::format::schema_text()).map(|()| exit::SUCCESS)
         }
         Command::Cache(a) => cache::cache(a, cli.state, state_dir, &cli.nats),
-        Command::Pools(a) => pools::pools(a, &history()?),
+        Command::Pools(a) => match cli.state {
+            Some(args::StateArg::Nats) => pools::nats_pools(a, &cli.nats),
+            _ => pools::pools(a, &history()?),
+        },
     }
 }

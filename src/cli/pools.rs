@@ -87,6 +87,36 @@ fn pools_of(record: &RunRecord) -> Option<Vec<PoolView>> {
     Some(views)
 }
 
+/// `dag pools --state nats`: the deployment's pools as the `dag_pools` bucket
+/// holds them (every run's holders and waiters whose lease is current).
+pub fn nats_pools(args: PoolsArgs, nats: &super::args::NatsArgs) -> Result<u8, CliError> {
+    let runtime = super::setup::runtime(None)?;
+    let values = runtime.block_on(async {
+        let options = super::setup::nats_options(nats);
+        let client = crate::backends::nats::connect(&options, "dag pools").await?;
+        let js = async_nats::jetstream::new(client);
+        crate::backends::nats::pools::all(&js)
+            .await
+            .map_err(|e| CliError::Infrastructure(format!("the dag_pools bucket: {e}")))
+    })?;
+    let taker = |s: &crate::backends::nats::pools::Slot| Taker {
+        run_id: s.run.clone(),
+        task: s.task.clone(),
+        slots: s.slots,
+    };
+    let views = values
+        .into_iter()
+        .map(|(pool, v)| PoolView {
+            pool,
+            sizes: vec![v.size],
+            held: v.holders.iter().map(|h| h.slots).sum(),
+            holders: v.holders.iter().map(taker).collect(),
+            waiters: v.waiters.iter().map(taker).collect(),
+        })
+        .collect();
+    show(views, args.output)
+}
+
 /// Runs `dag pools` and returns the exit code.
 pub fn pools(args: PoolsArgs, store: &Store) -> Result<u8, CliError> {
     let mut all: Vec<PoolView> = Vec::new();
@@ -120,7 +150,12 @@ pub fn pools(args: PoolsArgs, store: &Store) -> Result<u8, CliError> {
         }
     }
     all.sort_by(|a, b| a.pool.cmp(&b.pool));
-    match args.output {
+    show(all, args.output)
+}
+
+/// Prints the pools as `format` says.
+fn show(all: Vec<PoolView>, format: OutputArg) -> Result<u8, CliError> {
+    match format {
         OutputArg::Quiet => {}
         OutputArg::Json => output::print(&format!(
             "{}\n",

@@ -183,7 +183,7 @@ impl TaskRecord {
     pub fn waiting(&self) -> Option<&str> {
         self.reason
             .as_deref()
-            .filter(|_| self.state == TaskState::Queued)
+            .filter(|_| matches!(self.state, TaskState::Queued | TaskState::Running))
     }
 
     /// Milliseconds the task ran: the sum of its attempts' run times (each
@@ -468,7 +468,7 @@ impl RunRecord {
             Event::TaskWaiting { task, reason, .. } => {
                 let run_id = self.run_id.clone();
                 let t = self.task_mut(*task)?;
-                if t.state != TaskState::Queued {
+                if !matches!(t.state, TaskState::Queued | TaskState::Running) {
                     return Err(IllegalTransition {
                         run_id,
                         detail: format!("task {}: waiting while {}", t.id, t.state),
@@ -555,6 +555,10 @@ impl RunRecord {
                 let worker = Recent::share(&mut self.recent.worker, worker);
                 let t = self.task_mut(*task)?;
                 let current = t.state == TaskState::Running;
+                // A worker took it: it waits for nothing any more.
+                if current {
+                    t.reason = None;
+                }
                 match t
                     .attempts
                     .last_mut()

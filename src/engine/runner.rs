@@ -67,6 +67,12 @@ pub enum Note {
         /// How many times the task message has been delivered.
         delivery: u64,
     },
+    /// The attempt waits for what it needs before it can go to the workers (its
+    /// pool's slots, taken by other runs).
+    Waiting {
+        /// What it waits for (`waiting for pool db`).
+        reason: String,
+    },
     /// A worker reported the end of an attempt whose result is recorded already
     /// (this one, or any other of the run: the note names its own), from
     /// another execution of it. Counted as a duplicate execution; it changes

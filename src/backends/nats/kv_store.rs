@@ -512,15 +512,7 @@ impl KvStore {
                 remote_logs,
                 cache,
                 logs: Arc::default(),
-                holder: format!(
-                    "{}-{}-{:04x}",
-                    nix::unistd::gethostname()
-                        .ok()
-                        .and_then(|h| h.into_string().ok())
-                        .unwrap_or_default(),
-                    std::process::id(),
-                    fastrand::u16(..)
-                ),
+                holder: super::process_name(),
             }),
         })
     }

@@ -9,6 +9,7 @@
 //! | results | stream `DAG_RESULTS`, subjects `dag.results.<run>`, `Dag-Proof` = HMAC of the payload keyed by the attempt's token, durable consumer `results-<run>` per run, deleted when the run ends |
 //! | heartbeats | KV bucket `dag_workers`, key = worker id |
 //! | large payloads | object store `dag_payloads`: a task message or result over the server's max payload, named by the message's `Dag-Object` header |
+//! | pools | KV bucket `dag_pools`, key = pool name: its holders and waiters, each with a lease |
 //! | cache | object store `dag_cache`: one object per saved task result (`cache:`), named by its key |
 //! | logs | stream `DAG_LOGS`, subjects `dag.logs.<run>.<task>.<attempt>` |
 //! | cancel | `dag.control.<run>` |
@@ -16,6 +17,7 @@
 pub mod cache;
 pub mod gate;
 pub mod kv_store;
+pub mod pools;
 pub mod scheduler;
 pub mod transport;
 pub mod wire;
@@ -25,6 +27,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
+
+/// This process as leases and holders name it: `<host>-<pid>-<random>`.
+pub fn process_name() -> String {
+    format!(
+        "{}-{}-{:04x}",
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default(),
+        std::process::id(),
+        fastrand::u16(..)
+    )
+}
 
 /// Stream of task messages.
 pub const TASKS_STREAM: &str = "DAG_TASKS";

@@ -64,6 +64,8 @@ struct Inner {
     /// Per queue (and docker or not): the task messages let wait for a worker,
     /// and the tasks held back by priority (see [`super::gate`]).
     gates: tokio::sync::Mutex<HashMap<(String, bool), Arc<Gate>>>,
+    /// The deployment's pools, opened when a task first takes one.
+    pools: tokio::sync::OnceCell<Arc<super::pools::Pools>>,
 }
 
 /// What the runner keeps for one run: attempts waiting for their results.
@@ -244,6 +246,7 @@ impl NatsRunner {
                 runs: Mutex::new(HashMap::new()),
                 consumers: Default::default(),
                 gates: Default::default(),
+                pools: Default::default(),
             }),
         }
     }
@@ -952,7 +955,71 @@ async fn end_run(inner: &Inner, run_id: &str) {
 }
 
 impl NatsRunner {
+    /// The slots of the task's pool, taken in the deployment's `dag_pools` (so
+    /// that runs sharing it keep to its size together); None for a task without
+    /// a pool. Waiting is told to the run (`waiting for pool NAME`).
+    async fn pool_slots(&self, ctx: &TaskContext) -> Result<Option<super::pools::Held>, Outcome> {
+        let task = ctx.task();
+        let Some(pool) = task.pool.clone() else {
+            return Ok(None);
+        };
+        let Some(&(_, size)) = ctx.dag.spec.pools.iter().find(|(n, _)| *n == pool) else {
+            return Ok(None);
+        };
+        let pools = self
+            .inner
+            .pools
+            .get_or_try_init(|| {
+                super::pools::Pools::open(
+                    &self.inner.js,
+                    self.inner.replicas,
+                    super::process_name(),
+                )
+            })
+            .await
+            .map_err(|e| Outcome::failed(None, format!("pool {pool}: {e}")))?
+            .clone();
+        let slot = super::pools::Slot {
+            id: format!("{}.{}.{}", ctx.run_id, task.id, ctx.attempt),
+            run: ctx.run_id.clone(),
+            task: task.id.to_string(),
+            slots: task.pool_slots,
+            by: String::new(),
+            until: 0,
+            since: 0,
+        };
+        let notes = ctx.notes.clone();
+        let reason = format!("waiting for pool {pool}");
+        let waiting = move || {
+            if let Some(notes) = &notes {
+                notes(Note::Waiting {
+                    reason: reason.clone(),
+                });
+            }
+        };
+        // An attempt a worker runs already (adopted) keeps its slots, whatever
+        // the pool holds now.
+        let force = ctx.adopted.is_some();
+        match pools
+            .acquire(&pool, size, slot, force, &ctx.stop.graceful, waiting)
+            .await
+        {
+            Ok(held) => Ok(Some(held)),
+            Err(super::pools::NoSlots::Stopped) => Err(Outcome::cancelled(format!(
+                "cancelled while waiting for pool {pool}"
+            ))),
+            Err(super::pools::NoSlots::Store(e)) => {
+                Err(Outcome::failed(None, format!("pool {pool}: {e}")))
+            }
+        }
+    }
+
     async fn run_remote(&self, ctx: TaskContext) -> Outcome {
+        // Held until the attempt's outcome is known.
+        let _slots = match self.pool_slots(&ctx).await {
+            Ok(held) => held,
+            Err(outcome) => return outcome,
+        };
         let channel = match self.channel(&ctx).await {
             Ok(c) => c,
             Err(e) => return Outcome::failed(None, e.to_string()),

@@ -139,6 +139,15 @@ impl Driver {
                     delivery,
                 })
             }
+            Note::Waiting { reason } => {
+                let t = &self.record.tasks[task];
+                let current = t.state == TaskState::Running
+                    && t.attempts.last().is_some_and(|a| a.attempt == attempt);
+                if !current {
+                    return Ok(());
+                }
+                self.wait(task, reason)
+            }
             Note::Duplicate {
                 task,
                 attempt,
