@@ -127,36 +127,64 @@ pub async fn all(js: &jetstream::Context) -> Result<Vec<(String, PoolValue)>, St
     Ok(out)
 }
 
-/// The pools as one driving process uses them.
+/// The pools as one driving process uses them: one task per pool applies every
+/// request of this process (slots wanted, slots given back, leases to renew) in
+/// one compare-and-set, so that the attempts of a run do not contend with each
+/// other for the pool's key.
 pub struct Pools {
     kv: kv::Store,
     /// This process, as holders and waiters name it.
     me: String,
     lease: Duration,
-    /// What this process holds or waits for: slot id by pool.
-    mine: Mutex<HashMap<String, Vec<String>>>,
-    renewing: tokio::task::JoinHandle<()>,
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
 }
 
-impl Drop for Pools {
+/// One pool's requests, and the task that applies them.
+struct Pool {
+    state: Mutex<PoolState>,
+    wake: tokio::sync::Notify,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Pool {
     fn drop(&mut self) {
-        self.renewing.abort();
+        if let Ok(Some(t)) = self.task.lock().map(|mut t| t.take()) {
+            t.abort();
+        }
     }
+}
+
+/// What this process asks of one pool.
+#[derive(Default)]
+struct PoolState {
+    /// Attempts waiting for slots (new ones too), in the order they came.
+    waiting: Vec<Wanted>,
+    /// Ids of the attempts holding slots.
+    held: Vec<String>,
+    /// Ids whose slots (or wait) are given up, to take out of the pool.
+    leaving: Vec<String>,
+}
+
+/// An attempt that wants slots.
+struct Wanted {
+    slot: Slot,
+    size: u32,
+    force: bool,
+    /// Told the result: Ok when the slots are its.
+    done: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// Called once, when it first has to wait.
+    waiting: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Slots held for an attempt: given back when dropped.
 pub struct Held {
-    pools: Arc<Pools>,
-    pool: String,
+    pool: Arc<Pool>,
     id: String,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let (pools, pool, id) = (self.pools.clone(), self.pool.clone(), self.id.clone());
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move { pools.leave(&pool, &id).await });
-        }
+        self.pool.leave(&self.id);
     }
 }
 
@@ -169,6 +197,15 @@ pub enum NoSlots {
     Store(String),
 }
 
+impl Pool {
+    fn leave(&self, id: &str) {
+        if let Ok(mut st) = self.state.lock() {
+            st.leaving.push(id.to_string());
+        }
+        self.wake.notify_one();
+    }
+}
+
 impl Pools {
     /// The pools of the deployment `js` reaches, for the process `me`.
     pub async fn open(
@@ -177,219 +214,328 @@ impl Pools {
         me: String,
     ) -> Result<Arc<Pools>, String> {
         let kv = bucket(js, replicas).await?;
-        let lease = lease();
-        Ok(Arc::new_cyclic(|weak: &std::sync::Weak<Pools>| {
-            let weak = weak.clone();
-            let renewing = tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(lease / 3).await;
-                    let Some(pools) = weak.upgrade() else { return };
-                    pools.renew().await;
-                }
-            });
-            Pools {
-                kv,
-                me,
-                lease,
-                mine: Mutex::new(HashMap::new()),
-                renewing,
-            }
+        Ok(Arc::new(Pools {
+            kv,
+            me,
+            lease: lease(),
+            pools: Mutex::new(HashMap::new()),
         }))
     }
 
-    fn note_mine(&self, pool: &str, id: &str, keep: bool) {
-        if let Ok(mut m) = self.mine.lock() {
-            let ids = m.entry(pool.to_string()).or_default();
-            ids.retain(|i| i != id);
-            if keep {
-                ids.push(id.to_string());
-            }
-            if ids.is_empty() {
-                m.remove(pool);
-            }
+    /// The pool `name`, its task started on first use.
+    fn pool(self: &Arc<Pools>, name: &str) -> Arc<Pool> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = pools.get(name) {
+            return p.clone();
         }
-    }
-
-    /// Reads a pool's value and revision (revision 0: no value yet).
-    async fn read(&self, pool: &str) -> Result<(PoolValue, u64), String> {
-        match self.kv.entry(pool).await.map_err(|e| e.to_string())? {
-            Some(e) if e.operation == kv::Operation::Put => {
-                let value = serde_json::from_slice(&e.value).unwrap_or_default();
-                Ok((value, e.revision))
-            }
-            Some(e) => Ok((PoolValue::default(), e.revision)),
-            None => Ok((PoolValue::default(), 0)),
+        let pool = Arc::new(Pool {
+            state: Mutex::new(PoolState::default()),
+            wake: tokio::sync::Notify::new(),
+            task: Mutex::new(None),
+        });
+        let task = tokio::spawn(apply(self.clone(), name.to_string(), Arc::downgrade(&pool)));
+        if let Ok(mut t) = pool.task.lock() {
+            *t = Some(task);
         }
-    }
-
-    /// Writes `value` if the pool is still at `revision`; false when another
-    /// process changed it first.
-    async fn write(&self, pool: &str, value: &PoolValue, revision: u64) -> Result<bool, String> {
-        let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
-        let done = if revision == 0 {
-            self.kv
-                .create(pool, bytes.into())
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.kind() == kv::CreateErrorKind::AlreadyExists,
-                        e.to_string(),
-                    )
-                })
-        } else {
-            self.kv
-                .update(pool, bytes.into(), revision)
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.kind() == kv::UpdateErrorKind::WrongLastRevision,
-                        e.to_string(),
-                    )
-                })
-        };
-        match done {
-            Ok(()) => Ok(true),
-            Err((true, _)) => Ok(false),
-            Err((false, e)) => Err(e),
-        }
+        pools.insert(name.to_string(), pool.clone());
+        pool
     }
 
     /// Takes `slot.slots` of `pool` (of `size`) for the attempt `slot.id`, waiting
     /// (first come, first served) while they are taken; `waiting` is called once
     /// when it has to wait. An attempt that holds them already (a run taken over)
-    /// keeps them: with `force`, it takes them whatever the pool holds (an
+    /// keeps them; with `force`, it takes them whatever the pool holds (an
     /// attempt a worker runs already).
     pub async fn acquire(
         self: &Arc<Pools>,
         pool: &str,
         size: u32,
-        mut slot: Slot,
+        slot: Slot,
         force: bool,
         stop: &CancellationToken,
-        mut waiting: impl FnMut(),
+        waiting: impl FnOnce() + Send + 'static,
     ) -> Result<Held, NoSlots> {
-        slot.by = self.me.clone();
-        let mut told = false;
-        let mut since = Timestamp::now().0;
-        loop {
-            let (mut value, revision) = self.read(pool).await.map_err(NoSlots::Store)?;
-            let now = Timestamp::now().0;
-            value.expire(now);
-            value.size = size;
-            slot.until = now + self.lease.as_millis() as u64;
-            if let Some(w) = value.waiters.iter().find(|w| w.id == slot.id) {
-                since = w.since;
-            }
-            slot.since = since;
-            let ahead: u64 = value
-                .waiters
-                .iter()
-                .filter(|w| w.id != slot.id && (w.since, &w.id) < (since, &slot.id))
-                .map(|w| u64::from(w.slots))
-                .sum();
-            let holds = value.holders.iter().any(|h| h.id == slot.id);
-            let fits = value.used() + ahead + u64::from(slot.slots) <= u64::from(size);
-            value.waiters.retain(|w| w.id != slot.id);
-            let granted = holds || fits || force;
-            if granted {
-                value.holders.retain(|h| h.id != slot.id);
-                value.holders.push(slot.clone());
+        let handle = self.pool(pool);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let id = slot.id.clone();
+        if let Ok(mut st) = handle.state.lock() {
+            st.waiting.push(Wanted {
+                slot,
+                size,
+                force,
+                done: Some(tx),
+                waiting: Some(Box::new(waiting)),
+            });
+        }
+        handle.wake.notify_one();
+        let held = Held { pool: handle, id };
+        tokio::select! {
+            got = rx => match got {
+                Ok(Ok(())) => Ok(held),
+                Ok(Err(e)) => Err(NoSlots::Store(e)),
+                Err(_) => Err(NoSlots::Store(format!("pool {pool}: its task ended"))),
+            },
+            // Dropping `held` takes the wait out of the pool.
+            _ = stop.cancelled() => Err(NoSlots::Stopped),
+        }
+    }
+}
+
+/// The task of one pool: applies this process's requests to the pool's value,
+/// renews its leases, and grants waiting attempts their slots when the pool has
+/// room, until the pool is dropped.
+async fn apply(pools: Arc<Pools>, name: String, pool: std::sync::Weak<Pool>) {
+    let mut watch = pools.kv.watch(&name).await.ok();
+    let renew_every = pools.lease / 3;
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        let Some(handle) = pool.upgrade() else { return };
+        let (has_waiting, has_any) = match handle.state.lock() {
+            Ok(st) => (
+                !st.waiting.is_empty(),
+                !(st.waiting.is_empty() && st.held.is_empty() && st.leaving.is_empty()),
+            ),
+            Err(_) => return,
+        };
+        let renew_due = has_any && renewed.elapsed() >= renew_every;
+        let pending = handle
+            .state
+            .lock()
+            .map(|st| !st.leaving.is_empty() || st.waiting.iter().any(|w| w.waiting.is_some()))
+            .unwrap_or(false);
+        if !pending && !renew_due {
+            // Woken by a request, by any change of the pool while attempts wait
+            // (another process gave slots back), and for renewals; a lapsed lease
+            // changes nothing in the bucket, so waiting attempts look again each
+            // second.
+            let tick = if has_waiting {
+                Duration::from_secs(1).min(renew_every)
             } else {
-                value.waiters.push(slot.clone());
-            }
-            if value.holders.len() + value.waiters.len() > MAX_ENTRIES {
-                return Err(NoSlots::Store(format!(
-                    "pool {pool} lists more than {MAX_ENTRIES} holders and waiters"
-                )));
-            }
-            if !self
-                .write(pool, &value, revision)
-                .await
-                .map_err(NoSlots::Store)?
-            {
-                continue;
-            }
-            self.note_mine(pool, &slot.id, true);
-            if granted {
-                return Ok(Held {
-                    pools: self.clone(),
-                    pool: pool.to_string(),
-                    id: slot.id,
-                });
-            }
-            if !told {
-                told = true;
-                waiting();
-            }
-            // Woken by any change of the pool, or after a while (a lease that
-            // lapses changes nothing in the bucket).
-            let mut watch = self.kv.watch(pool).await.ok();
+                renew_every
+            };
             let change = async {
                 match watch.as_mut() {
-                    Some(w) => {
+                    Some(w) if has_waiting => {
                         let _ = w.next().await;
                     }
-                    None => std::future::pending::<()>().await,
+                    _ => std::future::pending::<()>().await,
                 }
             };
             tokio::select! {
+                _ = handle.wake.notified() => {}
                 _ = change => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.cancelled() => {
-                    self.leave(pool, &slot.id).await;
-                    return Err(NoSlots::Stopped);
-                }
+                _ = tokio::time::sleep(tick) => {}
             }
         }
-    }
-
-    /// Takes `id` out of `pool`'s holders and waiters.
-    async fn leave(&self, pool: &str, id: &str) {
-        self.note_mine(pool, id, false);
-        for _ in 0..20 {
-            let Ok((mut value, revision)) = self.read(pool).await else {
-                return;
-            };
-            if revision == 0 {
-                return;
-            }
-            let before = value.holders.len() + value.waiters.len();
-            value.holders.retain(|h| h.id != id);
-            value.waiters.retain(|w| w.id != id);
-            if value.holders.len() + value.waiters.len() == before {
-                return;
-            }
-            match self.write(pool, &value, revision).await {
-                Ok(true) | Err(_) => return,
-                Ok(false) => continue,
-            }
-        }
-    }
-
-    /// Pushes back the lease of everything this process holds or waits for.
-    async fn renew(&self) {
-        let mine: Vec<(String, Vec<String>)> = match self.mine.lock() {
-            Ok(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Err(_) => return,
-        };
-        for (pool, ids) in mine {
-            for _ in 0..5 {
-                let Ok((mut value, revision)) = self.read(&pool).await else {
-                    break;
-                };
-                let until = Timestamp::now().0 + self.lease.as_millis() as u64;
-                for s in value.holders.iter_mut().chain(value.waiters.iter_mut()) {
-                    if ids.contains(&s.id) {
-                        s.until = until;
-                        s.by = self.me.clone();
+        drop(handle);
+        let Some(handle) = pool.upgrade() else { return };
+        match round(&pools, &name, &handle).await {
+            Ok(()) => renewed = tokio::time::Instant::now(),
+            Err(e) => {
+                // Every attempt that waits is told; the next request tries again.
+                if let Ok(mut st) = handle.state.lock() {
+                    for mut w in st.waiting.drain(..) {
+                        if let Some(done) = w.done.take() {
+                            let _ = done.send(Err(e.clone()));
+                        }
                     }
                 }
-                if !matches!(self.write(&pool, &value, revision).await, Ok(false)) {
-                    break;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// One compare-and-set of the pool's value with every request of this process;
+/// retried from a fresh read when another process changed the value first.
+async fn round(pools: &Pools, name: &str, handle: &Pool) -> Result<(), String> {
+    for _ in 0..100 {
+        let (mut value, revision) = read(&pools.kv, name).await?;
+        let now = Timestamp::now().0;
+        let until = now + pools.lease.as_millis() as u64;
+        value.expire(now);
+        // What this process asks, as it stands now (requests that come meanwhile
+        // wait for the next round).
+        let (leaving, mut held, mut wanted): (Vec<String>, Vec<String>, Vec<(Slot, u32, bool)>) =
+            match handle.state.lock() {
+                Ok(st) => (
+                    st.leaving.clone(),
+                    st.held.clone(),
+                    st.waiting
+                        .iter()
+                        .map(|w| (w.slot.clone(), w.size, w.force))
+                        .collect(),
+                ),
+                Err(_) => return Ok(()),
+            };
+        value.holders.retain(|h| !leaving.contains(&h.id));
+        value.waiters.retain(|w| !leaving.contains(&w.id));
+        held.retain(|id| !leaving.contains(id));
+        wanted.retain(|(s, ..)| !leaving.contains(&s.id));
+        // Renewed: what this process holds and waits for.
+        for h in value.holders.iter_mut() {
+            if held.contains(&h.id) {
+                h.until = until;
+                h.by = pools.me.clone();
+            }
+        }
+        // New waiters join the queue; known ones keep their place.
+        for (slot, size, _) in wanted.iter_mut() {
+            value.size = *size;
+            slot.by = pools.me.clone();
+            slot.until = until;
+            match value.waiters.iter_mut().find(|w| w.id == slot.id) {
+                Some(w) => {
+                    w.until = until;
+                    w.by = pools.me.clone();
+                    slot.since = w.since;
+                }
+                None if value.holders.iter().any(|h| h.id == slot.id) => {}
+                None => {
+                    slot.since = now;
+                    value.waiters.push(slot.clone());
                 }
             }
         }
+        // Grants, first come first served: a waiter that does not fit keeps every
+        // later one waiting (but for attempts that run already).
+        let mut order: Vec<usize> = (0..value.waiters.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (x, y) = (&value.waiters[a], &value.waiters[b]);
+            (x.since, &x.id).cmp(&(y.since, &y.id))
+        });
+        let size = wanted.first().map_or(value.size, |w| w.1);
+        let mut room = u64::from(size).saturating_sub(value.used());
+        let mut blocked = false;
+        let mut granted: Vec<String> = Vec::new();
+        for i in order {
+            let w = &value.waiters[i];
+            let mine = wanted.iter().find(|(s, ..)| s.id == w.id);
+            let fits = !blocked && u64::from(w.slots) <= room;
+            if fits {
+                room -= u64::from(w.slots);
+                if mine.is_some() {
+                    granted.push(w.id.clone());
+                }
+            } else if mine.is_some_and(|(_, _, force)| *force) {
+                granted.push(w.id.clone());
+            } else {
+                blocked = true;
+            }
+        }
+        // Attempts that hold their slots already (a run taken over) keep them.
+        for (slot, ..) in &wanted {
+            if value.holders.iter().any(|h| h.id == slot.id) && !granted.contains(&slot.id) {
+                granted.push(slot.id.clone());
+            }
+        }
+        let moved: Vec<Slot> = value
+            .waiters
+            .iter()
+            .filter(|w| granted.contains(&w.id))
+            .cloned()
+            .collect();
+        value.waiters.retain(|w| !granted.contains(&w.id));
+        for mut s in moved {
+            s.until = until;
+            value.holders.retain(|h| h.id != s.id);
+            value.holders.push(s);
+        }
+        for h in value.holders.iter_mut() {
+            if granted.contains(&h.id) {
+                h.until = until;
+                h.by = pools.me.clone();
+            }
+        }
+        if value.holders.len() + value.waiters.len() > MAX_ENTRIES {
+            return Err(format!(
+                "pool {name} lists more than {MAX_ENTRIES} holders and waiters"
+            ));
+        }
+        if !write(&pools.kv, name, &value, revision).await? {
+            continue;
+        }
+        // Saved: the granted attempts are told, the others told they wait.
+        let Ok(mut st) = handle.state.lock() else {
+            return Ok(());
+        };
+        st.leaving.retain(|id| !leaving.contains(id));
+        st.held.retain(|id| !leaving.contains(id));
+        let mut still = Vec::new();
+        let waiting = std::mem::take(&mut st.waiting);
+        for mut w in waiting {
+            if leaving.contains(&w.slot.id) {
+                continue;
+            }
+            if granted.contains(&w.slot.id) {
+                if let Some(done) = w.done.take()
+                    && done.send(Ok(())).is_ok()
+                {
+                    st.held.push(w.slot.id.clone());
+                } else {
+                    // Nobody waits for it any more: given back next round.
+                    st.leaving.push(w.slot.id.clone());
+                }
+                continue;
+            }
+            if wanted.iter().any(|(s, ..)| s.id == w.slot.id)
+                && let Some(told) = w.waiting.take()
+            {
+                told();
+            }
+            still.push(w);
+        }
+        st.waiting = still;
+        return Ok(());
+    }
+    Err(format!("pool {name}: too many writers at once"))
+}
+
+/// Reads a pool's value and revision (revision 0: no value yet).
+async fn read(kv: &kv::Store, pool: &str) -> Result<(PoolValue, u64), String> {
+    match kv.entry(pool).await.map_err(|e| e.to_string())? {
+        Some(e) if e.operation == kv::Operation::Put => {
+            let value = serde_json::from_slice(&e.value).unwrap_or_default();
+            Ok((value, e.revision))
+        }
+        Some(e) => Ok((PoolValue::default(), e.revision)),
+        None => Ok((PoolValue::default(), 0)),
+    }
+}
+
+/// Writes `value` if the pool is still at `revision`; false when another process
+/// changed it first.
+async fn write(
+    kv: &kv::Store,
+    pool: &str,
+    value: &PoolValue,
+    revision: u64,
+) -> Result<bool, String> {
+    let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    let done = if revision == 0 {
+        kv.create(pool, bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                (
+                    e.kind() == kv::CreateErrorKind::AlreadyExists,
+                    e.to_string(),
+                )
+            })
+    } else {
+        kv.update(pool, bytes.into(), revision)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                (
+                    e.kind() == kv::UpdateErrorKind::WrongLastRevision,
+                    e.to_string(),
+                )
+            })
+    };
+    match done {
+        Ok(()) => Ok(true),
+        Err((true, _)) => Ok(false),
+        Err((false, e)) => Err(e),
     }
 }
