@@ -506,3 +506,138 @@ fn a_result_saved_by_one_worker_serves_another_host() {
     assert_ne!(task(&doc, "compile")["cached"], true);
     assert_eq!(executions(&env), 3);
 }
+
+/// Publishes `info` as the description of object `key` of the `dag_cache`
+/// bucket (what anyone who can write the bucket can do), with `chunk` as its
+/// content when one is given.
+fn forge_object(nats: &NatsServer, key: &str, info: serde_json::Value, chunk: Option<&[u8]>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        if let Some(chunk) = chunk {
+            let subject = format!("$O.dag_cache.C.{}", info["nuid"].as_str().unwrap());
+            js.publish(subject, chunk.to_vec().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        let name = base64_url(key.as_bytes());
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Rollup", "sub");
+        js.publish_with_headers(
+            format!("$O.dag_cache.M.{name}"),
+            headers,
+            serde_json::to_vec(&info).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn a_forged_object_in_the_workers_cache_is_a_miss_never_a_crash() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "w.yaml",
+        "name: w\ntasks:\n  t:\n    command: echo x >> ../runs.txt\n    cache: {}\n  u:\n    command: 'true'\n    cache: {}\n",
+    );
+    env.write("a/keep", "");
+    let mut worker = worker_in(&env, &nats, "forged", "a", None);
+    let (code, _, stderr) = env.run_distributed(&nats, "w.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let url = nats.url();
+    let ls = env.run(&[
+        "--state", "nats", "--nats", &url, "cache", "ls", "-o", "json",
+    ]);
+    let listed: serde_json::Value = serde_json::from_str(&ls.stdout).unwrap();
+    let key = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["task"] == "t")
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let forgeries = [
+        // A link to itself: following it never ends.
+        (
+            serde_json::json!({"name": key, "bucket": "dag_cache", "nuid": "LINKNUID", "size": 0,
+                "chunks": 0, "options": {"link": {"bucket": "dag_cache", "name": key}}}),
+            None,
+            "a link",
+        ),
+        // More bytes than its description says.
+        (
+            serde_json::json!({"name": key, "bucket": "dag_cache", "nuid": "LIENUID", "size": 1,
+                "chunks": 1}),
+            Some(&b"0123456789"[..]),
+            "more than the 1 bytes",
+        ),
+        // Chunks named by a wildcard: every entry's chunks (replacing it must not
+        // purge them all).
+        (
+            serde_json::json!({"name": key, "bucket": "dag_cache", "nuid": ">", "size": 10,
+                "chunks": 1}),
+            None,
+            "its chunks are named",
+        ),
+    ];
+    for (n, (info, chunk, why)) in forgeries.into_iter().enumerate() {
+        forge_object(&nats, &key, info, chunk);
+        let (code, doc, stderr) = env.run_distributed(&nats, "w.yaml", &[]);
+        assert_eq!(code, 0, "{why}: {doc}\n{stderr}");
+        let t = task(&doc, "t");
+        assert_ne!(t["cached"], true, "{why}: {doc}");
+        assert!(
+            worker.child.try_wait().unwrap().is_none(),
+            "{why}: the worker died"
+        );
+        let run_id = doc["run_id"].as_str().unwrap();
+        let log = env.run(&["logs", run_id, "t"]).stdout;
+        assert!(
+            log.contains("unusable") && log.contains(why),
+            "{why}: {log}"
+        );
+        assert_eq!(executions(&env), n + 2);
+    }
+    // The forgeries were replaced, and the other entry is whole: the next run is
+    // two hits, at once.
+    let started = std::time::Instant::now();
+    let (_, doc, _) = env.run_distributed(&nats, "w.yaml", &[]);
+    assert_eq!(task(&doc, "t")["cached"], true, "{doc}");
+    assert_eq!(task(&doc, "u")["cached"], true, "{doc}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// `bytes` in URL-safe base64 with padding, as the object store names objects.
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
