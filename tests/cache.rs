@@ -641,3 +641,43 @@ fn base64_url(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[test]
+fn checking_the_cache_counts_against_the_timeout_and_obeys_a_stop() {
+    let env = Env::new();
+    // 200 GB to hash (a sparse file: no disk), minutes of work.
+    let big = std::fs::File::create(env.path().join("big")).unwrap();
+    big.set_len(200 << 30).unwrap();
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    timeout: 2s\n    command: echo x >> runs.txt\n    cache:\n      inputs: [big]\n",
+    );
+    let started = std::time::Instant::now();
+    let (_, doc) = env.run_json("t.yaml", &[]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let t = task(&doc, "t");
+    assert_eq!(t["state"], "failed", "{doc}");
+    assert!(
+        t["error"].as_str().unwrap().contains("timed out after 2s"),
+        "{doc}"
+    );
+    assert_eq!(executions(&env), 0);
+    // Ctrl-C while the key is being made cancels the attempt at once.
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    timeout: 10m\n    command: echo x >> runs.txt\n    cache:\n      inputs: [big]\n",
+    );
+    let child = env
+        .cmd(&["run", "t.yaml", "--output", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let stopped = std::time::Instant::now();
+    crate::common::kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert!(stopped.elapsed() < std::time::Duration::from_secs(10));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "t")["state"], "cancelled", "{doc}");
+}
