@@ -681,3 +681,35 @@ fn checking_the_cache_counts_against_the_timeout_and_obeys_a_stop() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(task(&doc, "t")["state"], "cancelled", "{doc}");
 }
+
+#[test]
+fn a_hit_that_cannot_be_put_back_leaves_nothing_half_done() {
+    let env = Env::new();
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    command: test ! -d dist/sub/b && echo x >> runs.txt && mkdir -p dist/sub && echo a > dist/a && echo b > dist/sub/b\n    cache:\n      outputs: [dist]\n",
+    );
+    env.run_json("t.yaml", &[]);
+    // Where the entry's second file goes is now a directory.
+    std::fs::write(env.path().join("dist/a"), "changed").unwrap();
+    std::fs::remove_file(env.path().join("dist/sub/b")).unwrap();
+    std::fs::create_dir_all(env.path().join("dist/sub/b/inside")).unwrap();
+    let (_, doc) = env.run_json("t.yaml", &[]);
+    let t = task(&doc, "t");
+    assert_eq!(t["state"], "failed", "{doc}");
+    assert_ne!(t["cached"], true);
+    let log = env
+        .run(&["logs", doc["run_id"].as_str().unwrap(), "t"])
+        .stdout;
+    assert!(!log.contains("cache hit"), "{log}");
+    assert!(
+        log.contains("unusable") && log.contains("is a directory"),
+        "{log}"
+    );
+    // The first file was not put back, and nothing was left beside the places.
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("dist/a")).unwrap(),
+        "changed"
+    );
+    assert_eq!(walk_files(&env.path().join("dist")).len(), 1);
+}

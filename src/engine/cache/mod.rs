@@ -334,13 +334,15 @@ async fn lookup(
             return Ok(None);
         }
         entry::verify(&mut file, &header)?;
+        // The files first, all or none: the log says "hit" only once they are back.
+        entry::restore_files(&mut file, &header, &base)?;
         log2.line(&format!(
             "dag: cache hit ({}): the result of run {} (saved {}), not run again",
             short(&header.key),
             header.run_id,
             Timestamp(header.created_ms)
         ));
-        entry::restore(&mut file, &header, &base, &log2)?;
+        entry::restore_log(&mut file, &header, &log2)?;
         Ok(Some(header))
     })
     .await
