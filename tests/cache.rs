@@ -713,3 +713,34 @@ fn a_hit_that_cannot_be_put_back_leaves_nothing_half_done() {
     );
     assert_eq!(walk_files(&env.path().join("dist")).len(), 1);
 }
+
+#[test]
+fn output_files_behind_a_link_to_a_directory_are_not_saved() {
+    let env = Env::new();
+    env.write("elsewhere/f.txt", "outside");
+    std::os::unix::fs::symlink(env.path().join("elsewhere"), env.path().join("dist")).unwrap();
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    command: echo x >> runs.txt\n    cache:\n      outputs: [dist/*]\n",
+    );
+    let (_, doc) = env.run_json("t.yaml", &[]);
+    let log = env
+        .run(&["logs", doc["run_id"].as_str().unwrap(), "t"])
+        .stdout;
+    assert!(
+        log.contains("dist/f.txt not saved") && log.contains("symbolic link"),
+        "{log}"
+    );
+    // Nothing of it in the cache, and the next run is a hit (not an entry that
+    // cannot be put back).
+    for f in walk_files(&env.path().join("state/cache")) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("outside"),
+            "{f:?}"
+        );
+    }
+    let (_, doc) = env.run_json("t.yaml", &[]);
+    assert_eq!(task(&doc, "t")["cached"], true, "{doc}");
+    assert_eq!(executions(&env), 1);
+}

@@ -367,7 +367,7 @@ pub fn restore(
 }
 
 /// Refuses a symbolic link at any directory from `base` (exclusive) to `dir`.
-fn no_links_between(base: &Path, dir: &Path) -> Result<(), String> {
+pub fn no_links_between(base: &Path, dir: &Path) -> Result<(), String> {
     let Ok(rel) = dir.strip_prefix(base) else {
         return Ok(());
     };

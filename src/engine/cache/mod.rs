@@ -387,7 +387,18 @@ async fn save(
             }
             for f in found {
                 match f {
-                    walk::Found::File(p) => files.push((walk::shown(&base, &p), p)),
+                    // What a hit could not put back is not saved: a file reached
+                    // through a link to a directory (the pattern's fixed part, as
+                    // `dist/*` with `dist` a link) would make every hit unusable.
+                    walk::Found::File(p) => {
+                        match entry::no_links_between(&base, p.parent().unwrap_or(&base)) {
+                            Ok(()) => files.push((walk::shown(&base, &p), p)),
+                            Err(e) => log2.line(&format!(
+                                "dag: cache: warning: {} not saved: {e}",
+                                walk::shown(&base, &p)
+                            )),
+                        }
+                    }
                     other => log2.line(&format!(
                         "dag: cache: warning: {} is not a regular file: not saved",
                         walk::shown(&base, other.path())
