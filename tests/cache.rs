@@ -744,3 +744,41 @@ fn output_files_behind_a_link_to_a_directory_are_not_saved() {
     assert_eq!(task(&doc, "t")["cached"], true, "{doc}");
     assert_eq!(executions(&env), 1);
 }
+
+#[test]
+fn dag_cache_rm_refuses_an_empty_key_and_removes_every_damaged_entry_it_lists() {
+    let env = build_env();
+    run(&env, &[], &[]);
+    let cache = env.path().join("state/cache");
+    // Files where no key's entry goes: an odd name, and a key in another shard.
+    env.write("state/cache/zz/garbage", "junk");
+    env.write("state/cache/ab/cd0123", "junk");
+    let listed = |env: &Env| -> Vec<String> {
+        let ls = env.run(&["cache", "ls", "-o", "json"]);
+        ls.code(0);
+        let doc: serde_json::Value = serde_json::from_str(&ls.stdout).unwrap();
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let keys = listed(&env);
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.contains(&"zz/garbage".to_string()), "{keys:?}");
+    assert!(keys.contains(&"ab/cd0123".to_string()), "{keys:?}");
+    // The empty prefix would start every key.
+    env.run(&["cache", "rm", ""]).code(2);
+    assert_eq!(listed(&env).len(), 3);
+    env.run(&["cache", "rm", "zz/garbage"]).code(0);
+    assert!(!cache.join("zz/garbage").exists());
+    let rm = env.run(&["cache", "rm", "--all"]);
+    rm.code(0);
+    assert!(
+        rm.stdout.contains("removed 2 saved results"),
+        "{}",
+        rm.stdout
+    );
+    assert!(listed(&env).is_empty());
+    assert!(walk_files(&cache).is_empty());
+}
