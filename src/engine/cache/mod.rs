@@ -212,11 +212,12 @@ enum Checked {
 async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
     let base = base_dir(ctx.workdir.as_deref());
     let keyed = {
-        let (dag, task, env, upstream) = (
+        let (dag, task, env, upstream, params) = (
             ctx.dag.spec.name.clone(),
             ctx.task().clone(),
             ctx.env.clone(),
             ctx.upstream.clone(),
+            ctx.dag.spec.params.clone(),
         );
         let (spec, base) = (spec.clone(), base.clone());
         tokio::task::spawn_blocking(move || {
@@ -226,6 +227,7 @@ async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
                 cache: &spec,
                 env: &env,
                 upstream: &upstream,
+                params: &params,
                 base: &base,
             })
         })
