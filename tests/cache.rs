@@ -782,3 +782,58 @@ fn dag_cache_rm_refuses_an_empty_key_and_removes_every_damaged_entry_it_lists() 
     assert!(listed(&env).is_empty());
     assert!(walk_files(&cache).is_empty());
 }
+
+#[test]
+fn an_input_directory_that_cannot_be_read_is_never_taken_as_empty() {
+    // Root reads every directory: the run is made as nobody.
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !setpriv || !root {
+        return;
+    }
+    let env = Env::new();
+    env.write("src/a.txt", "a");
+    env.write("src/locked/f", "one");
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    command: echo x >> runs.txt\n    cache:\n      inputs: [src, 'src/locked/*', f.txt/x]\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for (p, mode) in [("", 0o777), ("src/locked", 0o700), ("t.yaml", 0o644)] {
+        std::fs::set_permissions(env.path().join(p), std::fs::Permissions::from_mode(mode))
+            .unwrap();
+    }
+    env.write("f.txt", "a file, not a directory");
+    let as_nobody = |env: &Env| {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(crate::common::dag_bin())
+            .args(["run", "t.yaml", "--output", "json"])
+            .current_dir(env.path())
+            .env("HOME", env.path())
+            .env("DAG_HOME", env.path().join("state"))
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(task(&doc, "t")["state"], "success", "{doc}");
+        doc
+    };
+    for _ in 0..2 {
+        let doc = as_nobody(&env);
+        assert_ne!(task(&doc, "t")["cached"], true, "{doc}");
+        let log = env
+            .run(&["logs", doc["run_id"].as_str().unwrap(), "t"])
+            .stdout;
+        assert!(
+            log.contains("cache: not used") && log.contains("Permission denied"),
+            "{log}"
+        );
+    }
+    assert_eq!(executions(&env), 2);
+}
