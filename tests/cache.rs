@@ -506,3 +506,334 @@ fn a_result_saved_by_one_worker_serves_another_host() {
     assert_ne!(task(&doc, "compile")["cached"], true);
     assert_eq!(executions(&env), 3);
 }
+
+/// Publishes `info` as the description of object `key` of the `dag_cache`
+/// bucket (what anyone who can write the bucket can do), with `chunk` as its
+/// content when one is given.
+fn forge_object(nats: &NatsServer, key: &str, info: serde_json::Value, chunk: Option<&[u8]>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        if let Some(chunk) = chunk {
+            let subject = format!("$O.dag_cache.C.{}", info["nuid"].as_str().unwrap());
+            js.publish(subject, chunk.to_vec().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        let name = base64_url(key.as_bytes());
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Rollup", "sub");
+        js.publish_with_headers(
+            format!("$O.dag_cache.M.{name}"),
+            headers,
+            serde_json::to_vec(&info).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn a_forged_object_in_the_workers_cache_is_a_miss_never_a_crash() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "w.yaml",
+        "name: w\ntasks:\n  t:\n    command: echo x >> ../runs.txt\n    cache: {}\n  u:\n    command: 'true'\n    cache: {}\n",
+    );
+    env.write("a/keep", "");
+    let mut worker = worker_in(&env, &nats, "forged", "a", None);
+    let (code, _, stderr) = env.run_distributed(&nats, "w.yaml", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let url = nats.url();
+    let ls = env.run(&[
+        "--state", "nats", "--nats", &url, "cache", "ls", "-o", "json",
+    ]);
+    let listed: serde_json::Value = serde_json::from_str(&ls.stdout).unwrap();
+    let key = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["task"] == "t")
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let forgeries = [
+        // A link to itself: following it never ends.
+        (
+            serde_json::json!({"name": key, "bucket": "dag_cache", "nuid": "LINKNUID", "size": 0,
+                "chunks": 0, "options": {"link": {"bucket": "dag_cache", "name": key}}}),
+            None,
+            "a link",
+        ),
+        // More bytes than its description says.
+        (
+            serde_json::json!({"name": key, "bucket": "dag_cache", "nuid": "LIENUID", "size": 1,
+                "chunks": 1}),
+            Some(&b"0123456789"[..]),
+            "more than the 1 bytes",
+        ),
+        // Chunks named by a wildcard: every entry's chunks (replacing it must not
+        // purge them all).
+        (
+            serde_json::json!({"name": key, "bucket": "dag_cache", "nuid": ">", "size": 10,
+                "chunks": 1}),
+            None,
+            "its chunks are named",
+        ),
+    ];
+    for (n, (info, chunk, why)) in forgeries.into_iter().enumerate() {
+        forge_object(&nats, &key, info, chunk);
+        let (code, doc, stderr) = env.run_distributed(&nats, "w.yaml", &[]);
+        assert_eq!(code, 0, "{why}: {doc}\n{stderr}");
+        let t = task(&doc, "t");
+        assert_ne!(t["cached"], true, "{why}: {doc}");
+        assert!(
+            worker.child.try_wait().unwrap().is_none(),
+            "{why}: the worker died"
+        );
+        let run_id = doc["run_id"].as_str().unwrap();
+        let log = env.run(&["logs", run_id, "t"]).stdout;
+        assert!(
+            log.contains("unusable") && log.contains(why),
+            "{why}: {log}"
+        );
+        assert_eq!(executions(&env), n + 2);
+    }
+    // The forgeries were replaced, and the other entry is whole: the next run is
+    // two hits, at once.
+    let started = std::time::Instant::now();
+    let (_, doc, _) = env.run_distributed(&nats, "w.yaml", &[]);
+    assert_eq!(task(&doc, "t")["cached"], true, "{doc}");
+    assert_eq!(task(&doc, "u")["cached"], true, "{doc}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// `bytes` in URL-safe base64 with padding, as the object store names objects.
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn checking_the_cache_counts_against_the_timeout_and_obeys_a_stop() {
+    let env = Env::new();
+    // 200 GB to hash (a sparse file: no disk), minutes of work.
+    let big = std::fs::File::create(env.path().join("big")).unwrap();
+    big.set_len(200 << 30).unwrap();
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    timeout: 2s\n    command: echo x >> runs.txt\n    cache:\n      inputs: [big]\n",
+    );
+    let started = std::time::Instant::now();
+    let (_, doc) = env.run_json("t.yaml", &[]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let t = task(&doc, "t");
+    assert_eq!(t["state"], "failed", "{doc}");
+    assert!(
+        t["error"].as_str().unwrap().contains("timed out after 2s"),
+        "{doc}"
+    );
+    assert_eq!(executions(&env), 0);
+    // Ctrl-C while the key is being made cancels the attempt at once.
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    timeout: 10m\n    command: echo x >> runs.txt\n    cache:\n      inputs: [big]\n",
+    );
+    let child = env
+        .cmd(&["run", "t.yaml", "--output", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let stopped = std::time::Instant::now();
+    crate::common::kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert!(stopped.elapsed() < std::time::Duration::from_secs(10));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task(&doc, "t")["state"], "cancelled", "{doc}");
+}
+
+#[test]
+fn a_hit_that_cannot_be_put_back_leaves_nothing_half_done() {
+    let env = Env::new();
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    command: test ! -d dist/sub/b && echo x >> runs.txt && mkdir -p dist/sub && echo a > dist/a && echo b > dist/sub/b\n    cache:\n      outputs: [dist]\n",
+    );
+    env.run_json("t.yaml", &[]);
+    // Where the entry's second file goes is now a directory.
+    std::fs::write(env.path().join("dist/a"), "changed").unwrap();
+    std::fs::remove_file(env.path().join("dist/sub/b")).unwrap();
+    std::fs::create_dir_all(env.path().join("dist/sub/b/inside")).unwrap();
+    let (_, doc) = env.run_json("t.yaml", &[]);
+    let t = task(&doc, "t");
+    assert_eq!(t["state"], "failed", "{doc}");
+    assert_ne!(t["cached"], true);
+    let log = env
+        .run(&["logs", doc["run_id"].as_str().unwrap(), "t"])
+        .stdout;
+    assert!(!log.contains("cache hit"), "{log}");
+    assert!(
+        log.contains("unusable") && log.contains("is a directory"),
+        "{log}"
+    );
+    // The first file was not put back, and nothing was left beside the places.
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("dist/a")).unwrap(),
+        "changed"
+    );
+    assert_eq!(walk_files(&env.path().join("dist")).len(), 1);
+}
+
+#[test]
+fn output_files_behind_a_link_to_a_directory_are_not_saved() {
+    let env = Env::new();
+    env.write("elsewhere/f.txt", "outside");
+    std::os::unix::fs::symlink(env.path().join("elsewhere"), env.path().join("dist")).unwrap();
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    command: echo x >> runs.txt\n    cache:\n      outputs: [dist/*]\n",
+    );
+    let (_, doc) = env.run_json("t.yaml", &[]);
+    let log = env
+        .run(&["logs", doc["run_id"].as_str().unwrap(), "t"])
+        .stdout;
+    assert!(
+        log.contains("dist/f.txt not saved") && log.contains("symbolic link"),
+        "{log}"
+    );
+    // Nothing of it in the cache, and the next run is a hit (not an entry that
+    // cannot be put back).
+    for f in walk_files(&env.path().join("state/cache")) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("outside"),
+            "{f:?}"
+        );
+    }
+    let (_, doc) = env.run_json("t.yaml", &[]);
+    assert_eq!(task(&doc, "t")["cached"], true, "{doc}");
+    assert_eq!(executions(&env), 1);
+}
+
+#[test]
+fn dag_cache_rm_refuses_an_empty_key_and_removes_every_damaged_entry_it_lists() {
+    let env = build_env();
+    run(&env, &[], &[]);
+    let cache = env.path().join("state/cache");
+    // Files where no key's entry goes: an odd name, and a key in another shard.
+    env.write("state/cache/zz/garbage", "junk");
+    env.write("state/cache/ab/cd0123", "junk");
+    let listed = |env: &Env| -> Vec<String> {
+        let ls = env.run(&["cache", "ls", "-o", "json"]);
+        ls.code(0);
+        let doc: serde_json::Value = serde_json::from_str(&ls.stdout).unwrap();
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let keys = listed(&env);
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.contains(&"zz/garbage".to_string()), "{keys:?}");
+    assert!(keys.contains(&"ab/cd0123".to_string()), "{keys:?}");
+    // The empty prefix would start every key.
+    env.run(&["cache", "rm", ""]).code(2);
+    assert_eq!(listed(&env).len(), 3);
+    env.run(&["cache", "rm", "zz/garbage"]).code(0);
+    assert!(!cache.join("zz/garbage").exists());
+    let rm = env.run(&["cache", "rm", "--all"]);
+    rm.code(0);
+    assert!(
+        rm.stdout.contains("removed 2 saved results"),
+        "{}",
+        rm.stdout
+    );
+    assert!(listed(&env).is_empty());
+    assert!(walk_files(&cache).is_empty());
+}
+
+#[test]
+fn an_input_directory_that_cannot_be_read_is_never_taken_as_empty() {
+    // Root reads every directory: the run is made as nobody.
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !setpriv || !root {
+        return;
+    }
+    let env = Env::new();
+    env.write("src/a.txt", "a");
+    env.write("src/locked/f", "one");
+    env.write(
+        "t.yaml",
+        "name: t\ntasks:\n  t:\n    command: echo x >> runs.txt\n    cache:\n      inputs: [src, 'src/locked/*', f.txt/x]\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for (p, mode) in [("", 0o777), ("src/locked", 0o700), ("t.yaml", 0o644)] {
+        std::fs::set_permissions(env.path().join(p), std::fs::Permissions::from_mode(mode))
+            .unwrap();
+    }
+    env.write("f.txt", "a file, not a directory");
+    let as_nobody = |env: &Env| {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(crate::common::dag_bin())
+            .args(["run", "t.yaml", "--output", "json"])
+            .current_dir(env.path())
+            .env("HOME", env.path())
+            .env("DAG_HOME", env.path().join("state"))
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(task(&doc, "t")["state"], "success", "{doc}");
+        doc
+    };
+    for _ in 0..2 {
+        let doc = as_nobody(&env);
+        assert_ne!(task(&doc, "t")["cached"], true, "{doc}");
+        let log = env
+            .run(&["logs", doc["run_id"].as_str().unwrap(), "t"])
+            .stdout;
+        assert!(
+            log.contains("cache: not used") && log.contains("Permission denied"),
+            "{log}"
+        );
+    }
+    assert_eq!(executions(&env), 2);
+}

@@ -23,12 +23,30 @@ impl DirCache {
     }
 
     fn path(&self, key: &str) -> Option<PathBuf> {
-        // Keys are hexadecimal digests: anything else names no entry (and no path).
-        if key.len() < 3 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        Some(self.dir.join(&key[..2]).join(key))
+        entry_path(&self.dir, key)
     }
+
+    /// What [`CacheStore::remove`] removes under `key`: the entry of a key, or a
+    /// file `list` found where no key's entry goes, by the name it listed it
+    /// under (`SHARD/NAME`).
+    fn removable(&self, key: &str) -> Option<PathBuf> {
+        if let Some(path) = self.path(key) {
+            return Some(path);
+        }
+        let (shard, name) = key.split_once('/')?;
+        let plain = |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\0']);
+        (plain(shard) && plain(name) && self.dir.join(shard) != self.scratch())
+            .then(|| self.dir.join(shard).join(name))
+    }
+}
+
+/// Where the entry of `key` goes in `dir`. Keys are hexadecimal digests:
+/// anything else names no entry (and no path).
+fn entry_path(dir: &Path, key: &str) -> Option<PathBuf> {
+    if key.len() < 3 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(dir.join(&key[..2]).join(key))
 }
 
 fn blocking<T: Send + 'static>(
@@ -84,7 +102,7 @@ impl CacheStore for DirCache {
     }
 
     fn remove(&self, key: &str) -> BoxFuture<'static, Result<bool, String>> {
-        let path = self.path(key);
+        let path = self.removable(key);
         blocking(move || {
             let Some(path) = path else { return Ok(false) };
             match std::fs::remove_file(&path) {
@@ -125,9 +143,14 @@ impl CacheStore for DirCache {
                     });
                     out.push(match listed {
                         Ok(l) if l.key == name => l,
-                        // A damaged entry is listed by its name, to be removed.
+                        // A damaged entry is listed by its name, to be removed;
+                        // a file where no key's entry goes, as SHARD/NAME.
                         _ => Listed {
-                            key: name,
+                            key: if entry_path(&dir, &name).as_deref() == Some(path.as_path()) {
+                                name
+                            } else {
+                                format!("{}/{name}", shard.file_name().to_string_lossy())
+                            },
                             dag: String::new(),
                             task: String::new(),
                             run_id: String::new(),

@@ -160,6 +160,13 @@ async fn rm(store: &dyn CacheStore, listed: &[Listed], args: CacheRmArgs) -> Res
     }
     let mut doomed: Vec<&Listed> = Vec::new();
     for key in &args.keys {
+        // The empty prefix starts every key: it names none.
+        if key.is_empty() {
+            return Err(CliError::usage(
+                "dag cache rm: an empty key",
+                Some("`dag cache ls` lists the saved results and their keys".into()),
+            ));
+        }
         let matches: Vec<&Listed> = listed
             .iter()
             .filter(|l| l.key.starts_with(key.as_str()))

@@ -21,6 +21,136 @@ pub const CACHE_BUCKET: &str = "dag_cache";
 /// The largest entry fetched: past it, an object is no entry of ours.
 pub const MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 
+/// The longest the server may take to describe an entry, or to send the next
+/// piece of one: chunks that never come (an object whose description was
+/// written without them) make the entry unusable, never a task that waits for
+/// ever.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether `nuid` can name an object's chunks: one subject token, no wildcard.
+fn valid_nuid(nuid: &str) -> bool {
+    !nuid.is_empty() && nuid.len() <= 64 && nuid.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// `bytes` in URL-safe base64 with padding, as the object store names the
+/// subject of an object's description.
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// Removes the description of object `key` when it names its chunks by
+/// something other than one subject token: `put` and `delete` purge the chunks
+/// the description they replace names, and `>` names every entry's.
+async fn drop_forged(
+    js: &jetstream::Context,
+    store: &object_store::ObjectStore,
+    key: &str,
+) -> Result<(), String> {
+    let Ok(Ok(info)) = tokio::time::timeout(WAIT, store.info(key)).await else {
+        return Ok(());
+    };
+    if valid_nuid(&info.nuid) {
+        return Ok(());
+    }
+    let purge = async {
+        js.get_stream(format!("OBJ_{CACHE_BUCKET}"))
+            .await
+            .map_err(|e| e.to_string())?
+            .purge()
+            .filter(format!(
+                "$O.{CACHE_BUCKET}.M.{}",
+                base64_url(key.as_bytes())
+            ))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(WAIT, purge)
+        .await
+        .map_err(|_| "no answer from the server".to_string())?
+        .map_err(|e| format!("{CACHE_BUCKET}: {key}: {e}"))
+}
+
+/// Copies the chunks of the object `info` describes to `out`: exactly the size
+/// it claims, each chunk within [`WAIT`].
+async fn read_chunks(
+    js: &jetstream::Context,
+    info: &object_store::ObjectInfo,
+    mut out: tokio::fs::File,
+) -> Result<(), String> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let want = info.size as u64;
+    let mut got = 0u64;
+    if info.chunks > 0 {
+        let subscribe = async {
+            js.get_stream(format!("OBJ_{CACHE_BUCKET}"))
+                .await
+                .map_err(|e| e.to_string())?
+                .create_consumer(jetstream::consumer::push::OrderedConfig {
+                    deliver_subject: js.client().new_inbox(),
+                    filter_subject: format!("$O.{CACHE_BUCKET}.C.{}", info.nuid),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .messages()
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let mut chunks = tokio::time::timeout(WAIT, subscribe)
+            .await
+            .map_err(|_| "no answer from the server".to_string())??;
+        let mut count = 0usize;
+        loop {
+            let message = match tokio::time::timeout(WAIT, chunks.next()).await {
+                Err(_) => {
+                    return Err(format!(
+                        "chunk {} of {} did not come within {}",
+                        count + 1,
+                        info.chunks,
+                        humantime::format_duration(WAIT)
+                    ));
+                }
+                Ok(None) => return Err("its chunks ended early".into()),
+                Ok(Some(m)) => m.map_err(|e| e.to_string())?,
+            };
+            count += 1;
+            got += message.payload.len() as u64;
+            if got > want || count > info.chunks {
+                return Err(format!("more than the {want} bytes its description says"));
+            }
+            out.write_all(&message.payload)
+                .await
+                .map_err(|e| e.to_string())?;
+            if message.info().map_err(|e| e.to_string())?.pending == 0 {
+                break;
+            }
+        }
+    }
+    if got != want {
+        return Err(format!("{got} bytes, where its description says {want}"));
+    }
+    out.flush().await.map_err(|e| e.to_string())
+}
+
 /// The cache in the deployment's [`CACHE_BUCKET`].
 pub struct ObjectCache {
     js: jetstream::Context,
@@ -81,34 +211,40 @@ impl CacheStore for ObjectCache {
             let Some(store) = existing(&js).await else {
                 return Ok(None);
             };
-            let mut object = match store.get(&key).await {
-                Ok(o) => o,
-                Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(format!("{CACHE_BUCKET}: {key}: {e}")),
+            // The description first, and never `get`, which follows an object that
+            // is a link to the object it names, without end (a link to itself
+            // overflowed the worker's stack).
+            let info = match tokio::time::timeout(WAIT, store.info(&key)).await {
+                Err(_) => return Err(format!("{CACHE_BUCKET}: {key}: no answer from the server")),
+                Ok(Err(e)) if e.kind() == object_store::InfoErrorKind::NotFound => {
+                    return Ok(None);
+                }
+                Ok(Err(e)) => return Err(format!("{CACHE_BUCKET}: {key}: {e}")),
+                Ok(Ok(info)) => info,
             };
-            if object.info.size as u64 > MAX_ENTRY_BYTES {
-                return Err(format!(
-                    "{} bytes, more than an entry may have",
-                    object.info.size
-                ));
+            if info.deleted {
+                return Ok(None);
+            }
+            if info.options.as_ref().is_some_and(|o| o.link.is_some()) {
+                return Err("a link to another object, not an entry".into());
+            }
+            if info.size as u64 > MAX_ENTRY_BYTES {
+                return Err(format!("{} bytes, more than an entry may have", info.size));
+            }
+            if !valid_nuid(&info.nuid) {
+                return Err(format!("its chunks are named {:?}", info.nuid));
             }
             // A local copy, unlinked at once: it goes when the file is closed.
             let (path, file) =
                 entry::scratch_file(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
             let _ = std::fs::remove_file(&path);
-            let mut out = tokio::fs::File::from_std(
+            let out = tokio::fs::File::from_std(
                 file.try_clone()
                     .map_err(|e| format!("{}: {e}", scratch.display()))?,
             );
-            {
-                use tokio::io::AsyncReadExt;
-                let mut limited = (&mut object).take(MAX_ENTRY_BYTES);
-                tokio::io::copy(&mut limited, &mut out)
-                    .await
-                    .map_err(|e| format!("{CACHE_BUCKET}: {key}: {e}"))?;
-            }
-            use tokio::io::AsyncWriteExt;
-            out.flush().await.map_err(|e| e.to_string())?;
+            read_chunks(&js, &info, out)
+                .await
+                .map_err(|e| format!("{CACHE_BUCKET}: {key}: {e}"))?;
             Ok(Some(file))
         })
     }
@@ -122,6 +258,7 @@ impl CacheStore for ObjectCache {
         Box::pin(async move {
             let put = async {
                 let store = bucket(&js, replicas).await?;
+                drop_forged(&js, &store, &header.key).await?;
                 let mut file = tokio::fs::File::open(&path)
                     .await
                     .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -153,6 +290,7 @@ impl CacheStore for ObjectCache {
             let Some(store) = existing(&js).await else {
                 return Ok(false);
             };
+            drop_forged(&js, &store, &key).await?;
             match store.delete(&key).await {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == object_store::DeleteErrorKind::NotFound => Ok(false),
@@ -195,5 +333,21 @@ impl CacheStore for ObjectCache {
 
     fn describe(&self) -> String {
         format!("the NATS object store bucket {CACHE_BUCKET}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_named_by_one_token_and_names_encoded_as_the_store_does() {
+        assert!(valid_nuid("2B9MaNbQ3f7K1Jq0yZx8Pw"));
+        for bad in ["", ">", "*", "a.b", "a b", "a>", &"a".repeat(65)] {
+            assert!(!valid_nuid(bad), "{bad:?}");
+        }
+        assert_eq!(base64_url(b"ab"), "YWI=");
+        assert_eq!(base64_url(b"abc?"), "YWJjPw==");
+        assert_eq!(base64_url(&[0xfb, 0xff]), "-_8=");
     }
 }

@@ -229,6 +229,25 @@ pub fn header(file: &mut std::fs::File) -> Result<Header, String> {
             bad.path
         ));
     }
+    // Each place once, and none below another file: such an entry could only be
+    // put back in part.
+    let places: std::collections::HashSet<PathBuf> = header
+        .files
+        .iter()
+        .map(|f| Path::new(&f.path).components().collect())
+        .collect();
+    if places.len() != header.files.len() {
+        return Err("a file path that appears twice".into());
+    }
+    if let Some(bad) = places
+        .iter()
+        .find(|p| p.ancestors().skip(1).any(|a| places.contains(a)))
+    {
+        return Err(format!(
+            "a file path below another saved file: {:?}",
+            bad.display()
+        ));
+    }
     Ok(header)
 }
 
@@ -267,43 +286,88 @@ pub fn verify(file: &mut std::fs::File, header: &Header) -> Result<(), String> {
     Ok(())
 }
 
-/// Puts a verified entry's log into `log` and its files below `base` (blocking).
-/// Each file is written beside its place and renamed over it; a directory on the
-/// way that is a symbolic link is refused, not followed.
+/// Puts a verified entry's files below `base` (blocking), all or none: each is
+/// written beside its place first (checked against its digest), and only when
+/// every one is ready are they renamed over their places. A directory on the way
+/// that is a symbolic link is refused, not followed.
+pub fn restore_files(file: &mut std::fs::File, header: &Header, base: &Path) -> Result<(), String> {
+    file.seek(SeekFrom::Start(MAGIC.len() as u64 + header.log.len))
+        .map_err(|e| e.to_string())?;
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(header.files.len());
+    let discard = |staged: &[(PathBuf, PathBuf)]| {
+        for (tmp, _) in staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    };
+    for f in &header.files {
+        match stage(file, f, base) {
+            Ok(pair) => staged.push(pair),
+            Err(e) => {
+                discard(&staged);
+                return Err(e);
+            }
+        }
+    }
+    for (n, (tmp, target)) in staged.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, target) {
+            discard(&staged[n..]);
+            return Err(format!("{}: {e}", target.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the next piece of `file`, saved file `f`, beside its place below
+/// `base`: the temporary file and the place.
+fn stage(
+    file: &mut std::fs::File,
+    f: &SavedFile,
+    base: &Path,
+) -> Result<(PathBuf, PathBuf), String> {
+    let target = base.join(&f.path);
+    let parent = target.parent().unwrap_or(base);
+    no_links_between(base, parent)?;
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    no_links_between(base, parent)?;
+    if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+        return Err(format!("{} is a directory", target.display()));
+    }
+    let (tmp, mut out) = scratch_file(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let written = piece(file, &f.piece, &mut out, &f.path).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt;
+        out.set_permissions(std::fs::Permissions::from_mode(f.mode & 0o777))
+            .map_err(|e| format!("{}: {e}", target.display()))
+    });
+    match written {
+        Ok(()) => Ok((tmp, target)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Puts a verified entry's log into `log` (blocking).
+pub fn restore_log(file: &mut std::fs::File, header: &Header, log: &TaskLog) -> Result<(), String> {
+    file.seek(SeekFrom::Start(MAGIC.len() as u64))
+        .map_err(|e| e.to_string())?;
+    piece(file, &header.log, &mut LogWriter(log), "the log")
+}
+
+/// Puts a verified entry's files below `base` and then its log into `log`
+/// (blocking; see [`restore_files`]).
 pub fn restore(
     file: &mut std::fs::File,
     header: &Header,
     base: &Path,
     log: &TaskLog,
 ) -> Result<(), String> {
-    file.seek(SeekFrom::Start(MAGIC.len() as u64))
-        .map_err(|e| e.to_string())?;
-    let mut to_log = LogWriter(log);
-    piece(file, &header.log, &mut to_log, "the log")?;
-    for f in &header.files {
-        let target = base.join(&f.path);
-        let parent = target.parent().unwrap_or(base);
-        no_links_between(base, parent)?;
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        no_links_between(base, parent)?;
-        let (tmp, mut out) =
-            scratch_file(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        let written = piece(file, &f.piece, &mut out, &f.path).and_then(|()| {
-            use std::os::unix::fs::PermissionsExt;
-            out.set_permissions(std::fs::Permissions::from_mode(f.mode & 0o777))
-                .and_then(|()| std::fs::rename(&tmp, &target))
-                .map_err(|e| format!("{}: {e}", target.display()))
-        });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    }
-    Ok(())
+    restore_files(file, header, base)?;
+    restore_log(file, header, log)
 }
 
 /// Refuses a symbolic link at any directory from `base` (exclusive) to `dir`.
-fn no_links_between(base: &Path, dir: &Path) -> Result<(), String> {
+pub fn no_links_between(base: &Path, dir: &Path) -> Result<(), String> {
     let Ok(rel) = dir.strip_prefix(base) else {
         return Ok(());
     };
@@ -405,6 +469,52 @@ mod tests {
         let mut f = std::fs::File::open(&path).unwrap();
         let h = header(&mut f).unwrap();
         assert!(verify(&mut f, &h).unwrap_err().contains("digest"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_entry_is_put_back_whole_or_not_at_all() {
+        let d = dir("whole");
+        std::fs::write(d.join("f"), "x").unwrap();
+        let entry = |files: &[&str]| {
+            let (path, _) = write(
+                &d.join("cache"),
+                NewEntry {
+                    header: new_header(),
+                    log: None,
+                    files: files.iter().map(|f| (f.to_string(), d.join("f"))).collect(),
+                },
+            )
+            .unwrap();
+            std::fs::File::open(path).unwrap()
+        };
+        // Places that could only be put back in part are refused up front.
+        for (files, why) in [
+            (&["a", "a/b"][..], "below another"),
+            (&["a/b", "a"][..], "below another"),
+            (&["a/b", "a//b"][..], "twice"),
+        ] {
+            let e = header(&mut entry(files)).unwrap_err();
+            assert!(e.contains(why), "{files:?}: {e}");
+        }
+        // A place that cannot be written: nothing is put back, nothing left over.
+        let mut f = entry(&["one", "two"]);
+        let h = header(&mut f).unwrap();
+        let work = d.join("work");
+        std::fs::create_dir_all(work.join("two")).unwrap();
+        std::fs::write(work.join("one"), "before").unwrap();
+        let e = restore_files(&mut f, &h, &work).unwrap_err();
+        assert!(e.contains("is a directory"), "{e}");
+        assert_eq!(std::fs::read_to_string(work.join("one")).unwrap(), "before");
+        let names: Vec<_> = std::fs::read_dir(&work)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        std::fs::remove_dir(work.join("two")).unwrap();
+        restore_files(&mut f, &h, &work).unwrap();
+        assert_eq!(std::fs::read_to_string(work.join("one")).unwrap(), "x");
+        assert_eq!(std::fs::read_to_string(work.join("two")).unwrap(), "x");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -13,7 +13,7 @@ use crate::engine::runner::Outputs;
 use crate::engine::spec::{CacheSpec, TaskSpec};
 
 /// Changes when what the key covers changes: older entries are then misses.
-const KEY_VERSION: &str = "dag-cache-key 1";
+const KEY_VERSION: &str = "dag-cache-key 2";
 
 /// Variables every attempt gets that differ from run to run and attempt to
 /// attempt; they do not enter the key.
@@ -31,6 +31,9 @@ pub struct KeyInput<'a> {
     pub env: &'a [(String, String)],
     /// For fn tasks, the outputs of their upstream tasks.
     pub upstream: &'a BTreeMap<String, Outputs>,
+    /// The run's params (fn tasks are given them all; other tasks see them only
+    /// through substitution, which their definition already holds).
+    pub params: &'a [(String, String)],
     /// Where relative input paths are read.
     pub base: &'a Path,
 }
@@ -53,6 +56,12 @@ impl Fields {
     fn field(&mut self, bytes: &[u8]) {
         self.0.update(&(bytes.len() as u64).to_le_bytes());
         self.0.update(bytes);
+    }
+
+    /// How many items a list or map of fields that follows holds: without it,
+    /// `{a: {}, x: {1: b}}` and `{a: {x: 1}, b: {}}` fed the same stream.
+    fn count(&mut self, n: usize) {
+        self.field(&(n as u64).to_le_bytes());
     }
 }
 
@@ -96,11 +105,13 @@ pub fn key(input: &KeyInput<'_>) -> Result<Keyed, String> {
         .collect();
     env.sort();
     h.field(b"env");
+    h.count(env.len());
     for (k, v) in env {
         h.field(k.as_bytes());
         h.field(v.as_bytes());
     }
     h.field(b"cache.env");
+    h.count(input.cache.env.len());
     for name in &input.cache.env {
         h.field(name.as_bytes());
         let value = input
@@ -119,22 +130,39 @@ pub fn key(input: &KeyInput<'_>) -> Result<Keyed, String> {
         }
     }
     h.field(b"upstream");
+    h.count(input.upstream.len());
     for (task, outputs) in input.upstream {
         h.field(task.as_bytes());
+        h.count(outputs.len());
         for (k, v) in outputs {
             h.field(k.as_bytes());
             h.field(v.as_bytes());
         }
     }
+    let fn_params: &[(String, String)] = match input.task.kind {
+        crate::engine::spec::TaskKind::Fn { .. } => input.params,
+        _ => &[],
+    };
+    let mut params: Vec<&(String, String)> = fn_params.iter().collect();
+    params.sort();
+    h.field(b"params");
+    h.count(params.len());
+    for (k, v) in params {
+        h.field(k.as_bytes());
+        h.field(v.as_bytes());
+    }
     h.field(b"cache.outputs");
+    h.count(input.cache.outputs.len());
     for pattern in &input.cache.outputs {
         h.field(pattern.as_bytes());
     }
     h.field(b"cache.inputs");
+    h.count(input.cache.inputs.len());
     let mut seen = 0;
     for pattern in &input.cache.inputs {
         h.field(pattern.as_bytes());
         let found = walk::expand(input.base, pattern, &mut seen)?;
+        h.count(found.len());
         if found.is_empty() {
             warnings.push(format!("`cache.inputs`: `{pattern}` matches no file"));
         }
@@ -191,6 +219,7 @@ mod tests {
                 cache: &cache,
                 env,
                 upstream: &upstream,
+                params: &[],
                 base: &dir,
             })
             .unwrap()
@@ -214,5 +243,47 @@ mod tests {
         std::fs::write(dir.join("more.txt"), "").unwrap();
         assert_ne!(base, run("make", &[]));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn fn_tasks_key_their_upstream_outputs_and_params_without_ambiguity() {
+        let text = "name: d\ntasks:\n  t:\n    type: fn\n    command: f\n";
+        let dag = crate::engine::validate::load_str("d.yaml", text, &Default::default()).unwrap();
+        let task = dag.task(0).clone();
+        let cache = CacheSpec::default();
+        let base = std::env::temp_dir();
+        let key_of = |upstream: &[(&str, &[(&str, &str)])], params: &[(String, String)]| {
+            let upstream: BTreeMap<String, Outputs> = upstream
+                .iter()
+                .map(|(t, o)| {
+                    (
+                        t.to_string(),
+                        o.iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    )
+                })
+                .collect();
+            key(&KeyInput {
+                dag: "d",
+                task: &task,
+                cache: &cache,
+                env: &[],
+                upstream: &upstream,
+                params,
+                base: &base,
+            })
+            .unwrap()
+            .key
+        };
+        // Two different sets of upstream outputs, the same fields in a row.
+        assert_ne!(
+            key_of(&[("a", &[]), ("x", &[("1", "b")])], &[]),
+            key_of(&[("a", &[("x", "1")]), ("b", &[])], &[])
+        );
+        // A function is given every param: each counts.
+        let p = |v: &str| vec![("day".to_string(), v.to_string())];
+        assert_ne!(key_of(&[], &p("mon")), key_of(&[], &p("tue")));
+        assert_eq!(key_of(&[], &p("mon")), key_of(&[], &p("mon")));
     }
 }

@@ -154,19 +154,70 @@ pub fn short(key: &str) -> &str {
     &key[..key.len().min(12)]
 }
 
+/// Waits for `phase` of the cache's work within the attempt's time limit
+/// (`deadline`) and until the attempt is stopped: the outcome of the attempt
+/// otherwise, as a runner would give it.
+async fn bounded<T>(
+    ctx: &TaskContext,
+    deadline: tokio::time::Instant,
+    phase: impl std::future::Future<Output = T>,
+) -> Result<T, Outcome> {
+    tokio::select! {
+        done = phase => Ok(done),
+        _ = tokio::time::sleep_until(deadline) => Err(Outcome::failed(
+            None,
+            format!(
+                "timed out after {} (checking the cache)",
+                humantime::format_duration(ctx.timeout)
+            ),
+        )),
+        _ = ctx.stop.graceful.cancelled() => Err(Outcome::cancelled("cancelled")),
+        _ = ctx.stop.hard.cancelled() => Err(Outcome::cancelled("killed")),
+    }
+}
+
 async fn cached_run(
     inner: Arc<dyn TaskRunner>,
     cache: Cache,
     spec: CacheSpec,
     ctx: TaskContext,
 ) -> Outcome {
+    // The key and the lookup count against the attempt's time limit and obey its
+    // stop signal, as the runner's own work does: an input that takes long to
+    // read, or a store that does not answer, never holds the attempt for ever.
+    let deadline = tokio::time::Instant::now() + ctx.timeout;
+    match bounded(&ctx, deadline, check(&cache, &spec, &ctx)).await {
+        Ok(Checked::Hit(outcome)) => outcome,
+        Ok(Checked::Run(key)) => run_and_save(inner, cache, spec, ctx, key).await,
+        Ok(Checked::Uncached) => inner.run(ctx).await,
+        Err(outcome) => {
+            if let Some(e) = &outcome.error {
+                ctx.log.line(&format!("dag: {e}"));
+            }
+            outcome
+        }
+    }
+}
+
+/// What the cache check found.
+enum Checked {
+    /// A saved result, put back.
+    Hit(Outcome),
+    /// Run the task and save its result under this key.
+    Run(String),
+    /// Run the task without the cache (its key could not be made).
+    Uncached,
+}
+
+async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
     let base = base_dir(ctx.workdir.as_deref());
     let keyed = {
-        let (dag, task, env, upstream) = (
+        let (dag, task, env, upstream, params) = (
             ctx.dag.spec.name.clone(),
             ctx.task().clone(),
             ctx.env.clone(),
             ctx.upstream.clone(),
+            ctx.dag.spec.params.clone(),
         );
         let (spec, base) = (spec.clone(), base.clone());
         tokio::task::spawn_blocking(move || {
@@ -176,6 +227,7 @@ async fn cached_run(
                 cache: &spec,
                 env: &env,
                 upstream: &upstream,
+                params: &params,
                 base: &base,
             })
         })
@@ -187,7 +239,7 @@ async fn cached_run(
         Err(e) => {
             ctx.log
                 .line(&format!("dag: cache: not used for this attempt: {e}"));
-            return inner.run(ctx).await;
+            return Checked::Uncached;
         }
     };
     for w in &keyed.warnings {
@@ -200,8 +252,8 @@ async fn cached_run(
             short(&key)
         ));
     } else {
-        match lookup(&cache, &key, spec.ttl, &base, &ctx.log).await {
-            Ok(Some(outcome)) => return outcome,
+        match lookup(cache, &key, spec.ttl, &base, &ctx.log).await {
+            Ok(Some(outcome)) => return Checked::Hit(outcome),
             Ok(None) => ctx.log.line(&format!("dag: cache miss ({})", short(&key))),
             Err(e) => ctx.log.line(&format!(
                 "dag: cache: warning: the saved result under {} is unusable ({e}): running the task, its result replaces it",
@@ -209,6 +261,20 @@ async fn cached_run(
             )),
         }
     }
+    Checked::Run(key)
+}
+
+/// Runs the task and saves a successful result under `key` (until the attempt
+/// is stopped: its outcome does not wait for a store that does not answer).
+async fn run_and_save(
+    inner: Arc<dyn TaskRunner>,
+    cache: Cache,
+    spec: CacheSpec,
+    ctx: TaskContext,
+    key: String,
+) -> Outcome {
+    let base = base_dir(ctx.workdir.as_deref());
+    let stop = ctx.stop.clone();
     let log = ctx.log.clone();
     let from = std::fs::metadata(log.path()).map_or(0, |m| m.len());
     let (dag, task, run_id) = (
@@ -232,7 +298,12 @@ async fn cached_run(
             },
             files: Vec::new(),
         };
-        match save(&cache, header, &spec, &base, &log, from).await {
+        let saved = tokio::select! {
+            saved = save(&cache, header, &spec, &base, &log, from) => saved,
+            _ = stop.graceful.cancelled() => Err("stopped while saving".into()),
+            _ = stop.hard.cancelled() => Err("stopped while saving".into()),
+        };
+        match saved {
             Ok(()) => log.line(&format!("dag: cache: result saved ({})", short(&key))),
             Err(e) => log.line(&format!("dag: cache: warning: result not saved: {e}")),
         }
@@ -265,13 +336,15 @@ async fn lookup(
             return Ok(None);
         }
         entry::verify(&mut file, &header)?;
+        // The files first, all or none: the log says "hit" only once they are back.
+        entry::restore_files(&mut file, &header, &base)?;
         log2.line(&format!(
             "dag: cache hit ({}): the result of run {} (saved {}), not run again",
             short(&header.key),
             header.run_id,
             Timestamp(header.created_ms)
         ));
-        entry::restore(&mut file, &header, &base, &log2)?;
+        entry::restore_log(&mut file, &header, &log2)?;
         Ok(Some(header))
     })
     .await
@@ -316,7 +389,18 @@ async fn save(
             }
             for f in found {
                 match f {
-                    walk::Found::File(p) => files.push((walk::shown(&base, &p), p)),
+                    // What a hit could not put back is not saved: a file reached
+                    // through a link to a directory (the pattern's fixed part, as
+                    // `dist/*` with `dist` a link) would make every hit unusable.
+                    walk::Found::File(p) => {
+                        match entry::no_links_between(&base, p.parent().unwrap_or(&base)) {
+                            Ok(()) => files.push((walk::shown(&base, &p), p)),
+                            Err(e) => log2.line(&format!(
+                                "dag: cache: warning: {} not saved: {e}",
+                                walk::shown(&base, &p)
+                            )),
+                        }
+                    }
                     other => log2.line(&format!(
                         "dag: cache: warning: {} is not a regular file: not saved",
                         walk::shown(&base, other.path())

@@ -66,9 +66,7 @@ pub fn expand(base: &Path, pattern: &str, seen: &mut usize) -> Result<Vec<Found>
     }
     let mut out = Vec::new();
     if rest.is_empty() {
-        if std::fs::symlink_metadata(&root).is_ok() {
-            found(&root, &mut out, seen)?;
-        }
+        found(&root, &mut out, seen)?;
         return Ok(out);
     }
     let matcher = glob::Pattern::new(&rest.join("/"))
@@ -101,10 +99,11 @@ fn walk(
     if depth == 0 {
         return Ok(());
     }
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Some(entries) = listing(dir)? else {
         return Ok(());
     };
-    for entry in entries.flatten() {
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
         count(seen)?;
         let path = entry.path();
         let rel = path.strip_prefix(root).unwrap_or(&path);
@@ -116,6 +115,24 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// The entries of `dir`, or None when it is gone (or no directory). Any other error (permission
+/// denied) is one: a directory that cannot be read is never taken as empty, which
+/// would leave what it holds out of the key.
+fn listing(dir: &Path) -> Result<Option<std::fs::ReadDir>, String> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(Some(entries)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(format!("{}: {e}", dir.display())),
+    }
 }
 
 fn count(seen: &mut usize) -> Result<(), String> {
@@ -131,14 +148,19 @@ fn count(seen: &mut usize) -> Result<(), String> {
 /// Adds what `path` is to `out`: a directory's content, sorted, walked without
 /// following links.
 fn found(path: &Path, out: &mut Vec<Found>, seen: &mut usize) -> Result<(), String> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(());
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let kind = meta.file_type();
     if kind.is_dir() {
-        let mut children: Vec<PathBuf> = match std::fs::read_dir(path) {
-            Ok(entries) => entries.flatten().map(|e| e.path()).collect(),
-            Err(_) => Vec::new(),
+        let mut children: Vec<PathBuf> = match listing(path)? {
+            Some(entries) => entries
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            None => Vec::new(),
         };
         children.sort();
         for child in children {
