@@ -346,6 +346,10 @@ async fn apply(pools: Arc<Pools>, name: String, pool: std::sync::Weak<Pool>) {
     }
 }
 
+/// A slot this process asks for: the slot, the pool's size as its run gives it,
+/// and whether it takes the slot whatever the pool holds.
+type Asked = (Slot, u32, bool);
+
 /// One compare-and-set of the pool's value with every request of this process;
 /// retried from a fresh read when another process changed the value first.
 async fn round(pools: &Pools, name: &str, handle: &Pool) -> Result<(), String> {
@@ -356,7 +360,7 @@ async fn round(pools: &Pools, name: &str, handle: &Pool) -> Result<(), String> {
         value.expire(now);
         // What this process asks, as it stands now (requests that come meanwhile
         // wait for the next round).
-        let (leaving, mut held, mut wanted): (Vec<String>, Vec<String>, Vec<(Slot, u32, bool)>) =
+        let (leaving, mut held, mut wanted): (Vec<String>, Vec<String>, Vec<Asked>) =
             match handle.state.lock() {
                 Ok(st) => (
                     st.leaving.clone(),
