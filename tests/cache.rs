@@ -837,3 +837,61 @@ fn an_input_directory_that_cannot_be_read_is_never_taken_as_empty() {
     }
     assert_eq!(executions(&env), 2);
 }
+
+#[test]
+fn a_directory_or_a_future_time_where_an_entry_is_does_not_stick() {
+    let env = build_env();
+    run(&env, &[], &[]);
+    let entry = walk_files(&env.path().join("state/cache"))
+        .into_iter()
+        .find(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|d| d != "tmp")
+        })
+        .unwrap();
+    // A directory where the entry goes: a miss, and the new result replaces it.
+    std::fs::remove_file(&entry).unwrap();
+    std::fs::create_dir_all(entry.join("inside")).unwrap();
+    assert!(!run(&env, &[], &[]).0);
+    assert!(entry.is_file(), "the directory was not replaced");
+    assert!(run(&env, &[], &[]).0);
+    // An entry saved "tomorrow" (a clock far ahead) is expired for a ttl and
+    // pruned as damaged.
+    let text = BUILD.replace("outputs: [dist]", "outputs: [dist]\n      ttl: 1h");
+    env.write("b.yaml", text);
+    run(&env, &[], &[]);
+    let entry = walk_files(&env.path().join("state/cache"))
+        .into_iter()
+        .filter(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|d| d != "tmp")
+        })
+        .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .unwrap();
+    let bytes = std::fs::read(&entry).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let at = text.find("\"created_ms\":").unwrap() + "\"created_ms\":".len();
+    let end = at + text[at..].find(',').unwrap();
+    let now: u64 = text[at..end].parse().unwrap();
+    let later = (now + 86_400_000).to_string();
+    assert_eq!(
+        later.len(),
+        end - at,
+        "same width, so the header keeps its length"
+    );
+    let mut forged = bytes.clone();
+    forged[at..end].copy_from_slice(later.as_bytes());
+    std::fs::write(&entry, &forged).unwrap();
+    assert!(!run(&env, &[], &[]).0, "a future entry served a hit");
+    let before = env.run(&["cache", "ls", "--output", "json"]).stdout;
+    std::fs::write(&entry, &forged).unwrap();
+    let prune = env.run(&["cache", "prune", "--older-than", "30d"]);
+    prune.code(0);
+    assert!(
+        prune.stdout.contains("removed 1"),
+        "{}\n{before}",
+        prune.stdout
+    );
+}

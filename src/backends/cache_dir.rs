@@ -91,6 +91,11 @@ impl CacheStore for DirCache {
                 return Err(format!("`{}` is not a cache key", header.key));
             };
             let parent = target.parent().unwrap_or(Path::new("."));
+            // Something other than a file where the entry goes (a directory) is
+            // cleared first: rename cannot replace it.
+            if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                let _ = std::fs::remove_dir_all(&target);
+            }
             let done = std::fs::create_dir_all(parent)
                 .and_then(|()| std::fs::rename(&path, &target))
                 .map_err(|e| format!("{}: {e}", target.display()));
@@ -105,7 +110,12 @@ impl CacheStore for DirCache {
         let path = self.removable(key);
         blocking(move || {
             let Some(path) = path else { return Ok(false) };
-            match std::fs::remove_file(&path) {
+            let gone = if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match gone {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
                 Err(e) => Err(format!("{}: {e}", path.display())),

@@ -217,7 +217,10 @@ async fn prune(
     // A damaged entry (no time) is old.
     let doomed: Vec<&Listed> = listed
         .iter()
-        .filter(|l| now.saturating_sub(l.created_ms) > age)
+        .filter(|l| {
+            now.saturating_sub(l.created_ms) > age
+                || l.created_ms > now.saturating_add(crate::engine::cache::FUTURE_SLACK_MS)
+        })
         .collect();
     if args.dry_run {
         for l in &doomed {

@@ -32,29 +32,6 @@ fn valid_nuid(nuid: &str) -> bool {
     !nuid.is_empty() && nuid.len() <= 64 && nuid.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// `bytes` in URL-safe base64 with padding, as the object store names the
-/// subject of an object's description.
-fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
 /// Removes the description of object `key` when it names its chunks by
 /// something other than one subject token: `put` and `delete` purge the chunks
 /// the description they replace names, and `>` names every entry's.
@@ -76,7 +53,7 @@ async fn drop_forged(
             .purge()
             .filter(format!(
                 "$O.{CACHE_BUCKET}.M.{}",
-                base64_url(key.as_bytes())
+                super::transport::base64_url(key.as_bytes())
             ))
             .await
             .map(|_| ())
@@ -225,7 +202,7 @@ impl CacheStore for ObjectCache {
             if info.deleted {
                 return Ok(None);
             }
-            if info.options.as_ref().is_some_and(|o| o.link.is_some()) {
+            if super::transport::is_link(&info) {
                 return Err("a link to another object, not an entry".into());
             }
             if info.size as u64 > MAX_ENTRY_BYTES {
@@ -346,6 +323,7 @@ mod tests {
         for bad in ["", ">", "*", "a.b", "a b", "a>", &"a".repeat(65)] {
             assert!(!valid_nuid(bad), "{bad:?}");
         }
+        use super::super::transport::base64_url;
         assert_eq!(base64_url(b"ab"), "YWI=");
         assert_eq!(base64_url(b"abc?"), "YWJjPw==");
         assert_eq!(base64_url(&[0xfb, 0xff]), "-_8=");

@@ -151,6 +151,15 @@ async fn read_object<T: for<'de> Deserialize<'de>>(
         .get_object_store(&object.bucket)
         .await
         .map_err(|e| io("read", &where_, e))?;
+    // A link is refused before the client follows it (without end, for a link
+    // to itself).
+    let info = store
+        .info(&object.name)
+        .await
+        .map_err(|e| io("read", &where_, e))?;
+    if super::transport::is_link(&info) {
+        return Err(corrupt("a link to another object".into()));
+    }
     let mut bytes = Vec::new();
     {
         use tokio::io::AsyncReadExt;

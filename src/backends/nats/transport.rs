@@ -320,6 +320,9 @@ pub async fn receive(
     if info.deleted {
         return Err(SendError::Never(cannot(&"it was deleted")));
     }
+    if is_link(&info) {
+        return Err(SendError::Never(cannot(&"it is a link to another object")));
+    }
     if info.size > MAX_MESSAGE_BYTES {
         return Err(SendError::Never(cannot(&format!(
             "it is {} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes",
@@ -373,7 +376,13 @@ pub fn read_bound(size: usize) -> Duration {
 }
 
 /// `bytes` in URL-safe base64 with padding (how the object store records digests).
-fn base64_url(bytes: &[u8]) -> String {
+/// Whether an object is a link: the client follows links without end (a link
+/// to itself overflows the stack), and no object dag writes is one.
+pub(super) fn is_link(info: &object_store::ObjectInfo) -> bool {
+    info.options.as_ref().is_some_and(|o| o.link.is_some())
+}
+
+pub(super) fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

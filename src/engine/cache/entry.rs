@@ -101,12 +101,17 @@ fn copy_hashed(reader: &mut impl Read, out: &mut impl Write) -> std::io::Result<
     })
 }
 
+/// How the names of files being written start (entries, and output files being
+/// put back): such files are never saved as outputs (a killed restore leaves them
+/// beside the task's files).
+pub const SCRATCH_PREFIX: &str = ".dag-cache-tmp-";
+
 /// A new file in `dir` with a name no other writer uses.
 pub fn scratch_file(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     std::fs::create_dir_all(dir)?;
     loop {
         let path = dir.join(format!(
-            ".entry-{}-{:016x}",
+            "{SCRATCH_PREFIX}{}-{:016x}",
             std::process::id(),
             fastrand::u64(..)
         ));

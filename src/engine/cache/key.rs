@@ -36,6 +36,9 @@ pub struct KeyInput<'a> {
     pub params: &'a [(String, String)],
     /// Where relative input paths are read.
     pub base: &'a Path,
+    /// Set when nobody waits for the key any more (the attempt timed out or was
+    /// stopped): hashing stops at its next piece.
+    pub abandoned: &'a std::sync::atomic::AtomicBool,
 }
 
 /// A key, with what was worth a warning on the way (a pattern that matched
@@ -68,12 +71,18 @@ impl Fields {
 /// The SHA-256 of a file's content, read in pieces (a file of gigabytes is never
 /// held whole). The file is opened without blocking and must be regular: a FIFO
 /// swapped in after it was listed is refused, not waited on.
-pub fn file_digest(path: &Path) -> Result<[u8; 32], String> {
+pub fn file_digest(
+    path: &Path,
+    abandoned: &std::sync::atomic::AtomicBool,
+) -> Result<[u8; 32], String> {
     let mut file = crate::engine::capped_read::open_regular_target(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut ctx = Context::new(&SHA256);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
+        if abandoned.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err("abandoned".into());
+        }
         match file.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => ctx.update(&buf[..n]),
@@ -171,7 +180,7 @@ pub fn key(input: &KeyInput<'_>) -> Result<Keyed, String> {
             match &f {
                 Found::File(p) => {
                     h.field(b"file");
-                    h.field(&file_digest(p)?);
+                    h.field(&file_digest(p, input.abandoned)?);
                 }
                 Found::Link(_, target) => {
                     h.field(b"link");
@@ -221,6 +230,7 @@ mod tests {
                 upstream: &upstream,
                 params: &[],
                 base: &dir,
+                abandoned: &std::sync::atomic::AtomicBool::new(false),
             })
             .unwrap()
             .key
@@ -272,6 +282,7 @@ mod tests {
                 upstream: &upstream,
                 params,
                 base: &base,
+                abandoned: &std::sync::atomic::AtomicBool::new(false),
             })
             .unwrap()
             .key
@@ -285,5 +296,16 @@ mod tests {
         let p = |v: &str| vec![("day".to_string(), v.to_string())];
         assert_ne!(key_of(&[], &p("mon")), key_of(&[], &p("tue")));
         assert_eq!(key_of(&[], &p("mon")), key_of(&[], &p("mon")));
+    }
+
+    #[test]
+    fn hashing_stops_once_nobody_waits_for_the_key() {
+        let path = std::env::temp_dir().join(format!("dag-abandon-{}", std::process::id()));
+        std::fs::write(&path, vec![1u8; 1 << 20]).unwrap();
+        let waiting = std::sync::atomic::AtomicBool::new(false);
+        assert!(file_digest(&path, &waiting).is_ok());
+        let abandoned = std::sync::atomic::AtomicBool::new(true);
+        assert_eq!(file_digest(&path, &abandoned).unwrap_err(), "abandoned");
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -149,6 +149,19 @@ impl TaskRunner for CachedRunner {
     }
 }
 
+/// How far in the future an entry's time may be (clocks of machines sharing a
+/// cache differ a little) before the entry counts as expired.
+pub const FUTURE_SLACK_MS: u64 = 5 * 60 * 1000;
+
+/// Sets its flag when dropped.
+struct AbandonOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The first 12 digits of a key, as messages show it.
 pub fn short(key: &str) -> &str {
     &key[..key.len().min(12)]
@@ -220,8 +233,13 @@ async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
             ctx.dag.spec.params.clone(),
         );
         let (spec, base) = (spec.clone(), base.clone());
+        let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Dropped when this attempt stops waiting (a timeout, a stop): the
+        // hashing thread then stops too, rather than reading on for nobody.
+        let _abandon = AbandonOnDrop(abandoned.clone());
         tokio::task::spawn_blocking(move || {
             key::key(&key::KeyInput {
+                abandoned: &abandoned,
                 dag: &dag,
                 task: &task,
                 cache: &spec,
@@ -330,8 +348,10 @@ async fn lookup(
         if header.key != want {
             return Err("it is stored under another key".to_string());
         }
-        if let Some(ttl) = ttl
-            && now.saturating_sub(header.created_ms) > ttl.as_millis() as u64
+        // An entry saved in the future (a clock far ahead) is as good as expired.
+        let future = header.created_ms > now.saturating_add(FUTURE_SLACK_MS);
+        if future
+            || ttl.is_some_and(|ttl| now.saturating_sub(header.created_ms) > ttl.as_millis() as u64)
         {
             return Ok(None);
         }
@@ -392,6 +412,11 @@ async fn save(
                     // What a hit could not put back is not saved: a file reached
                     // through a link to a directory (the pattern's fixed part, as
                     // `dist/*` with `dist` a link) would make every hit unusable.
+                    // A file a killed restore left half-written is not the task's.
+                    walk::Found::File(p)
+                        if p.file_name().is_some_and(|n| {
+                            n.to_string_lossy().starts_with(entry::SCRATCH_PREFIX)
+                        }) => {}
                     walk::Found::File(p) => {
                         match entry::no_links_between(&base, p.parent().unwrap_or(&base)) {
                             Ok(()) => files.push((walk::shown(&base, &p), p)),
