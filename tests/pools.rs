@@ -281,3 +281,37 @@ fn a_killed_driver_s_pool_slots_come_back_after_the_lease() {
     assert!(r.stderr.contains("waiting for pool db"), "{}", r.stderr);
     assert_eq!(task_state(&r.json(), "after"), "success");
 }
+
+#[test]
+fn a_killed_worker_s_task_keeps_its_pool_slot_and_gives_it_back_when_it_ends() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "k.yaml",
+        "name: killed\npools: { db: 1 }\ntasks:\n  long: { command: 'mkdir -p times; s=$(date +%s%N); sleep 2.31; echo \"$s $(date +%s%N) 1\" > times/long', pool: db }\n  next: { command: 'mkdir -p times; s=$(date +%s%N); echo \"$s $(date +%s%N) 1\" > times/next', pool: db, priority: -1 }\n",
+    );
+    let mut first = env.worker(&nats, "doomed", &["--workers", "2"]);
+    let child = env.spawn_distributed(&nats, "k.yaml", &[]);
+    // Once `long` runs on the first worker, that worker dies; a second takes over.
+    let started = wait_for(Duration::from_secs(10), || {
+        !crate::common::pids_with("sleep 2.31").is_empty()
+    });
+    assert!(started, "long never started");
+    crate::common::kill(first.child.id(), "KILL");
+    let _ = first.child.wait();
+    // Its task dies with it (it may be gone already).
+    for pid in crate::common::pids_with("sleep 2.31") {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let _second = env.worker(&nats, "heir", &["--workers", "2"]);
+    let out = child.wait_with_output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{doc}");
+    assert_eq!(task(&doc, "long")["worker"], "heir", "{doc}");
+    assert_eq!(task_state(&doc, "next"), "success");
+    assert_eq!(most_held(&env), 1, "next ran while long held the pool");
+}

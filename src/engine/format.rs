@@ -354,9 +354,9 @@ pub const KEYS: &[Key] = &[
         types: EVERY,
         in_defaults: true,
         required: false,
-        schema: r##"{"$ref": "#/$defs/queue"}"##,
+        schema: r##"{"oneOf": [{"$ref": "#/$defs/queue"}, {"type": "null"}]}"##,
         default: None,
-        doc: "a pool of `pools`: each attempt holds `pool_slots` of its slots while it runs, and waits (`waiting for pool NAME`) while they are taken",
+        doc: "a pool of `pools`: each attempt holds `pool_slots` of its slots while it runs, and waits (`waiting for pool NAME`) while they are taken; `null` takes a task out of the pool `defaults` gives",
     },
     Key {
         name: "pool_slots",

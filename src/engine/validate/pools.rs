@@ -73,6 +73,8 @@ impl Checker<'_, '_> {
     ) -> Option<(Option<String>, u32)> {
         let before = self.problems.len();
         let pool = match pool {
+            // `pool: null` takes a task out of the pool `defaults:` gives.
+            Some(v) if matches!(v.kind, NodeKind::Null) => None,
             Some(v) => self.raw_string(v, "pool").map(|p| (p, v.span)),
             None => defaults.pool.clone(),
         };
