@@ -16,7 +16,6 @@ Uses target/release/dag (build it first: cargo build --release).
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -25,17 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import find_dag  # noqa: E402
-
-
-def cpu():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from benchlib import cpu, find_dag  # noqa: E402
 
 
 def timed(cmd, **kw):

@@ -23,18 +23,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import find_dag  # noqa: E402
+from benchlib import cpu, find_dag  # noqa: E402
 from bench import Nats  # noqa: E402
-
-
-def cpu():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def write(path, n, pool):

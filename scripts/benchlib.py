@@ -21,3 +21,15 @@ def find_dag():
         if os.access(path, os.X_OK):
             return os.path.abspath(path), profile
     sys.exit(f"no dag binary under {target}/release or {target}/debug: build one first")
+
+
+def cpu():
+    """The CPU's model name, as /proc/cpuinfo gives it (benchmark figures name it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"

@@ -152,24 +152,17 @@ async fn bucket(
     js: &jetstream::Context,
     replicas: super::Replicas,
 ) -> Result<object_store::ObjectStore, String> {
-    if let Ok(store) = js.get_object_store(CACHE_BUCKET).await {
-        return Ok(store);
-    }
-    match js
-        .create_object_store(object_store::Config {
+    super::object_store(
+        js,
+        object_store::Config {
             bucket: CACHE_BUCKET.into(),
             description: Some("dag: task results saved for `cache:`".into()),
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: replicas.count(),
             ..Default::default()
-        })
-        .await
-    {
-        Ok(store) => Ok(store),
-        Err(e) => js.get_object_store(CACHE_BUCKET).await.map_err(|_| {
-            super::creating(&format!("the {CACHE_BUCKET} bucket"), replicas, e).to_string()
-        }),
-    }
+        },
+        replicas,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The bucket if it exists (reading makes nothing).

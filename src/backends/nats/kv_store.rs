@@ -62,23 +62,16 @@ async fn outputs_bucket(
     js: &jetstream::Context,
     replicas: super::Replicas,
 ) -> Result<jetstream::object_store::ObjectStore, String> {
-    if let Ok(store) = js.get_object_store(OUTPUTS_BUCKET).await {
-        return Ok(store);
-    }
-    match js
-        .create_object_store(jetstream::object_store::Config {
+    super::object_store(
+        js,
+        jetstream::object_store::Config {
             bucket: OUTPUTS_BUCKET.into(),
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: replicas.count(),
             ..Default::default()
-        })
-        .await
-    {
-        Ok(store) => Ok(store),
-        Err(e) => js.get_object_store(OUTPUTS_BUCKET).await.map_err(|_| {
-            super::creating(&format!("the {OUTPUTS_BUCKET} bucket"), replicas, e).to_string()
-        }),
-    }
+        },
+        replicas,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The record to write for `t`, its outputs put in [`OUTPUTS_BUCKET`] first when

@@ -28,6 +28,33 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 
+/// The object store `config.bucket`, made with `config` (and `replicas` copies)
+/// when missing; made by another process at the same moment is found too.
+pub async fn object_store(
+    js: &jetstream::Context,
+    config: jetstream::object_store::Config,
+    replicas: Replicas,
+) -> Result<jetstream::object_store::ObjectStore, NatsError> {
+    let bucket = config.bucket.clone();
+    if let Ok(store) = js.get_object_store(&bucket).await {
+        return Ok(store);
+    }
+    let created = js
+        .create_object_store(jetstream::object_store::Config {
+            storage: stream::StorageType::File,
+            num_replicas: replicas.count(),
+            ..config
+        })
+        .await;
+    match created {
+        Ok(store) => Ok(store),
+        Err(e) => js
+            .get_object_store(&bucket)
+            .await
+            .map_err(|_| creating(&format!("the {bucket} bucket"), replicas, e)),
+    }
+}
+
 /// This process as leases and holders name it: `<host>-<pid>-<random>`.
 pub fn process_name() -> String {
     format!(

@@ -109,26 +109,16 @@ pub async fn payloads_bucket(
     js: &jetstream::Context,
     replicas: super::Replicas,
 ) -> Result<object_store::ObjectStore, NatsError> {
-    if let Ok(store) = js.get_object_store(PAYLOADS_BUCKET).await {
-        return Ok(store);
-    }
-    let created = js
-        .create_object_store(object_store::Config {
+    super::object_store(
+        js,
+        object_store::Config {
             bucket: PAYLOADS_BUCKET.into(),
             max_age: QUEUE_MAX_AGE,
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: replicas.count(),
             ..Default::default()
-        })
-        .await;
-    match created {
-        Ok(store) => Ok(store),
-        // Another process created it at the same moment.
-        Err(e) => js
-            .get_object_store(PAYLOADS_BUCKET)
-            .await
-            .map_err(|_| super::creating(&format!("the {PAYLOADS_BUCKET} bucket"), replicas, e)),
-    }
+        },
+        replicas,
+    )
+    .await
 }
 
 /// The largest payload that goes in a message itself, from the server's
