@@ -1349,3 +1349,22 @@ fn a_list_output_may_pass_one_mib() {
     assert_eq!(report["state"], "success", "{}", report["error"]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn a_matrix_value_over_64_kib_is_refused_where_it_is_written() {
+    let env = Env::new();
+    let big = "x".repeat(70_000);
+    env.write(
+        "m.yaml",
+        format!("name: m\ntasks:\n  t:\n    command: echo ${{{{ matrix.a }}}}\n    matrix:\n      a: [small, {big}]\n"),
+    );
+    let run = env.run(&["validate", "m.yaml"]);
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("a value of matrix axis `a` takes 70002 bytes as JSON")
+            && run.stderr.contains("m.yaml:6:"),
+        "{}",
+        run.stderr
+    );
+}

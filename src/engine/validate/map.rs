@@ -267,6 +267,26 @@ impl Checker<'_, '_> {
                         ok = false;
                         continue;
                     }
+                    // A value goes into the task's strings as an item does: held
+                    // to the same size.
+                    let mut fits = true;
+                    for (value, span) in &values {
+                        if let Some(e) = item_too_large(&Value::String(value.clone())) {
+                            self.report(
+                                Problem::at(
+                                    *span,
+                                    format!("a value of matrix axis `{axis}` {e}"),
+                                    "too large",
+                                )
+                                .help("pass large data in files, with values naming them"),
+                            );
+                            fits = false;
+                        }
+                    }
+                    if !fits {
+                        ok = false;
+                        continue;
+                    }
                     axes.push((
                         axis.to_string(),
                         values.into_iter().map(|(s, _)| s).collect(),
