@@ -1226,3 +1226,35 @@ fn a_sigkilled_worker_s_reaper_never_deletes_through_a_pinned_volume() {
         crate::history::entries_with(&tmp, "")
     );
 }
+
+#[test]
+fn a_cached_docker_task_reads_its_inputs_on_the_host_not_at_its_workdir() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let name = unique("dk-cache");
+    env.write("vol/in.txt", "one\n");
+    let vol = env.path().join("vol").display().to_string();
+    env.write(
+        "d.yaml",
+        format!(
+            "name: {name}\ntasks:\n  t:\n    type: docker\n    image: {IMAGE}\n    pull: never\n    workdir: /data\n    volumes: ['{vol}:/data']\n    command: sh -c 'cat in.txt > out.txt'\n    cache: {{ inputs: [vol/in.txt], outputs: [vol/out.txt] }}\n"
+        ),
+    );
+    let first = env.run_json("d.yaml", &[]);
+    first.0.code(0);
+    assert_ne!(task(&first.1, "t")["cached"], true);
+    std::fs::remove_file(env.path().join("vol/out.txt")).unwrap();
+    let (r, doc) = env.run_json("d.yaml", &[]);
+    r.code(0);
+    assert_eq!(task(&doc, "t")["cached"], true, "{doc}");
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("vol/out.txt")).unwrap(),
+        "one\n"
+    );
+    // The input read on the host (not at /data): changing it is a miss.
+    env.write("vol/in.txt", "two\n");
+    let (_, doc) = env.run_json("d.yaml", &[]);
+    assert_ne!(task(&doc, "t")["cached"], true, "{doc}");
+}

@@ -106,13 +106,16 @@ impl Runners {
     }
 }
 
-/// The directory relative `cache` paths are read from and written to: the task's
-/// `workdir`, else the current directory of the process that runs it.
-pub fn base_dir(workdir: Option<&Path>) -> PathBuf {
+/// The directory relative `cache` paths of `ctx`'s task are read from and
+/// written to: its `workdir`, else the current directory of the process that
+/// runs it. A docker task's `workdir` is inside its container: its paths are the
+/// process's.
+pub fn base_dir(ctx: &TaskContext) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    match workdir {
-        Some(w) => cwd.join(w),
-        None => cwd,
+    let in_container = matches!(ctx.task().kind, super::spec::TaskKind::Docker(_));
+    match ctx.workdir.as_deref() {
+        Some(w) if !in_container => cwd.join(w),
+        _ => cwd,
     }
 }
 
@@ -223,7 +226,7 @@ enum Checked {
 }
 
 async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
-    let base = base_dir(ctx.workdir.as_deref());
+    let base = base_dir(&ctx);
     let keyed = {
         let (dag, task, env, upstream, params) = (
             ctx.dag.spec.name.clone(),
@@ -291,7 +294,7 @@ async fn run_and_save(
     ctx: TaskContext,
     key: String,
 ) -> Outcome {
-    let base = base_dir(ctx.workdir.as_deref());
+    let base = base_dir(&ctx);
     let stop = ctx.stop.clone();
     let log = ctx.log.clone();
     let from = std::fs::metadata(log.path()).map_or(0, |m| m.len());
