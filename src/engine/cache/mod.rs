@@ -226,7 +226,7 @@ enum Checked {
 }
 
 async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
-    let base = base_dir(&ctx);
+    let base = base_dir(ctx);
     let keyed = {
         let (dag, task, env, upstream, params) = (
             ctx.dag.spec.name.clone(),
