@@ -846,25 +846,9 @@ fn parse_since(s: &str) -> Result<crate::engine::time::Timestamp, String> {
         })
 }
 
-/// `--pool NAME=SIZE` (and each item of `$DAG_POOLS`).
-pub fn parse_pool(s: &str) -> Result<(String, u32), String> {
-    let (name, size) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=SIZE, found `{s}`"))?;
-    if !crate::engine::validate::is_pool_name(name) {
-        return Err(format!(
-            "invalid pool name `{name}`: pool names use only letters, digits, `_` and `-`"
-        ));
-    }
-    match size.trim().parse::<u32>() {
-        Ok(n) if n >= 1 && u64::from(n) <= crate::engine::validate::MAX_POOL_SIZE => {
-            Ok((name.to_string(), n))
-        }
-        _ => Err(format!(
-            "pool `{name}`: the size must be a whole number from 1 to {}, found `{size}`",
-            crate::engine::validate::MAX_POOL_SIZE
-        )),
-    }
+/// `--pool NAME=SIZE`.
+fn parse_pool(s: &str) -> Result<(String, u32), String> {
+    crate::engine::validate::parse_pool(s)
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {

@@ -40,9 +40,25 @@ pub fn task_id_candidates() -> Vec<clap_complete::CompletionCandidate> {
             .cloned()
     };
     let ids: Vec<String> = if let Some(file) = after("run") {
-        let options = crate::engine::validate::LoadOptions::default();
+        let options = crate::engine::validate::LoadOptions {
+            pools: crate::engine::validate::env_pools().unwrap_or_default(),
+            ..Default::default()
+        };
         match crate::engine::validate::load_file(Path::new(&file), &options) {
-            Ok(dag) => dag.spec.tasks.iter().map(|t| t.id.to_string()).collect(),
+            // The tasks, and the mapped tasks whose instances the file lists
+            // (`--only convert` runs them all).
+            Ok(dag) => {
+                let mut ids: Vec<String> =
+                    dag.spec.tasks.iter().map(|t| t.id.to_string()).collect();
+                let mut groups: Vec<String> = dag.groups.keys().map(|g| g.to_string()).collect();
+                groups.sort();
+                for g in groups {
+                    if !ids.contains(&g) {
+                        ids.push(g);
+                    }
+                }
+                ids
+            }
             Err(_) => Vec::new(),
         }
     } else if let Some(run) = after("retry").or_else(|| after("logs")) {

@@ -126,14 +126,7 @@ pub fn load_options(runners: &Runners, params: Vec<(String, String)>) -> LoadOpt
 
 /// The pools of `$DAG_POOLS` (`NAME=SIZE,...`; the config file's `pools` sets it).
 pub fn env_pools() -> Result<Vec<(String, u32)>, CliError> {
-    let Some(text) = std::env::var_os("DAG_POOLS") else {
-        return Ok(Vec::new());
-    };
-    text.to_string_lossy()
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| super::args::parse_pool(s.trim()))
-        .collect::<Result<_, _>>()
+    crate::engine::validate::env_pools()
         .map_err(|e| CliError::usage(format!("DAG_POOLS: {e}"), None))
 }
 

@@ -9,7 +9,7 @@
 mod cache;
 mod pools;
 
-pub use pools::{MAX_POOL_SIZE, is_pool_name};
+pub use pools::{MAX_POOL_SIZE, env_pools, is_pool_name, parse_pool};
 mod checker;
 mod dag;
 mod kinds;

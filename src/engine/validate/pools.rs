@@ -15,6 +15,37 @@ pub fn is_pool_name(name: &str) -> bool {
     is_valid_name(name) && !name.contains('.')
 }
 
+/// A pool given as `NAME=SIZE` (`--pool`, an item of `$DAG_POOLS`).
+pub fn parse_pool(s: &str) -> Result<(String, u32), String> {
+    let (name, size) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=SIZE, found `{s}`"))?;
+    if !is_pool_name(name) {
+        return Err(format!(
+            "invalid pool name `{name}`: pool names use only letters, digits, `_` and `-`"
+        ));
+    }
+    match size.trim().parse::<u32>() {
+        Ok(n) if n >= 1 && u64::from(n) <= MAX_POOL_SIZE => Ok((name.to_string(), n)),
+        _ => Err(format!(
+            "pool `{name}`: the size must be a whole number from 1 to {MAX_POOL_SIZE}, found `{size}`"
+        )),
+    }
+}
+
+/// The pools of `$DAG_POOLS` (`NAME=SIZE,...`; the config file's `pools` sets
+/// it).
+pub fn env_pools() -> Result<Vec<(String, u32)>, String> {
+    let Some(text) = std::env::var_os("DAG_POOLS") else {
+        return Ok(Vec::new());
+    };
+    text.to_string_lossy()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| parse_pool(s.trim()))
+        .collect()
+}
+
 impl Checker<'_, '_> {
     /// `pools:`: a map of pool name to size.
     pub(super) fn pools(&mut self, node: &Node) -> Vec<(String, u32)> {
