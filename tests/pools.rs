@@ -281,3 +281,39 @@ fn a_killed_driver_s_pool_slots_come_back_after_the_lease() {
     assert!(r.stderr.contains("waiting for pool db"), "{}", r.stderr);
     assert_eq!(task_state(&r.json(), "after"), "success");
 }
+
+#[test]
+fn a_waiting_task_that_ranks_higher_is_not_starved_by_smaller_ones() {
+    // `big` wants the whole pool and ranks first; two chains of small tasks of
+    // the pool keep one slot taken each: a freed slot must wait for `big`, not
+    // go to the next small task of a chain.
+    let env = Env::new();
+    let mut s = String::from(
+        "name: starve\npools: { db: 2 }\ntasks:\n  gate: { command: 'sleep 0.2' }\n  big: { command: 'mkdir -p s; date +%s%N > s/big; sleep 0.3', pool: db, pool_slots: 2, priority: 10, depends_on: [gate] }\n",
+    );
+    for c in ["a", "b"] {
+        for i in 1..=8 {
+            let dep = if i > 1 {
+                format!(", depends_on: [{c}{}]", i - 1)
+            } else {
+                String::new()
+            };
+            s.push_str(&format!(
+                "  {c}{i}: {{ command: 'mkdir -p s; date +%s%N > s/{c}{i}; sleep 0.3', pool: db{dep} }}\n"
+            ));
+        }
+    }
+    env.write("p.yaml", s);
+    env.run_json("p.yaml", &["--parallel", "8"]).0.code(0);
+    let at = |t: &str| -> u64 {
+        std::fs::read_to_string(env.path().join("s").join(t))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        at("big") < at("a4") && at("big") < at("b4"),
+        "big started after the small tasks that came after it"
+    );
+}
