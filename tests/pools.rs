@@ -425,3 +425,43 @@ fn a_forged_lease_that_never_ends_does_not_hold_a_pool_forever() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn attempts_past_what_the_pool_s_value_can_hold_wait_rather_than_fail() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    // Holders of no slots, all but filling the server's 1 MiB payload limit for
+    // 4 s: one more entry and the value could not be written.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 4_000;
+    let mut holders = Vec::new();
+    let mut bytes = 0;
+    let mut i = 0;
+    // Entries of 230 bytes or so, up to 300 bytes short of the limit.
+    while bytes < 1_048_576 - 300 {
+        let h = serde_json::json!({ "id": format!("x.h{i}.1"), "run": "x", "task": format!("h{i:0>100}"),
+                                    "slots": 0, "by": "other", "until": until, "since": 0 });
+        bytes += h.to_string().len() + 1;
+        holders.push(h);
+        i += 1;
+    }
+    let value = serde_json::json!({ "size": 1, "holders": holders, "waiters": [] });
+    with_pools_kv(&nats, async |kv| {
+        kv.put("db", serde_json::to_vec(&value).unwrap().into())
+            .await
+            .unwrap();
+    });
+    env.write(
+        "next.yaml",
+        "name: next\npools: { db: 1 }\ntasks:\n  after: { command: 'true', pool: db }\n",
+    );
+    let _w = env.worker(&nats, "full", &["--workers", "2"]);
+    let (code, doc, stderr) = env.run_distributed(&nats, "next.yaml", &[]);
+    assert_eq!(code, 0, "{doc}\n{stderr}");
+    assert_eq!(task_state(&doc, "after"), "success");
+}

@@ -41,6 +41,11 @@ pub const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
 /// The most holders and waiters one pool's value lists.
 const MAX_ENTRIES: usize = 10_000;
 
+/// The most bytes one pool's value takes: a message over the server's payload
+/// limit (1 MiB by default) cannot be written, so attempts past this wait in
+/// their process, not in the value, until it has room.
+const MAX_BYTES: usize = 768 * 1024;
+
 /// An attempt holding, or waiting for, a pool's slots.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
@@ -396,8 +401,10 @@ async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<
         value.waiters.retain(|w| !leaving.contains(&w.id));
         held.retain(|id| !leaving.contains(id));
         wanted.retain(|(s, ..)| !leaving.contains(&s.id));
-        // New waiters join the queue; known ones keep their place.
-        for (slot, size, _) in wanted.iter_mut() {
+        // New waiters join the queue while the value has room; known ones keep
+        // their place.
+        let mut bytes = serde_json::to_vec(&value).map_or(0, |b| b.len());
+        for (slot, size, force) in wanted.iter_mut() {
             value.size = *size;
             slot.by = pools.me.clone();
             slot.until = until;
@@ -406,6 +413,11 @@ async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<
                 None if value.holders.iter().any(|h| h.id == slot.id) => {}
                 None => {
                     slot.since = now;
+                    let more = serde_json::to_vec(&*slot).map_or(0, |b| b.len() + 1);
+                    if bytes + more > MAX_BYTES && !*force {
+                        continue;
+                    }
+                    bytes += more;
                     value.waiters.push(slot.clone());
                 }
             }
