@@ -283,6 +283,190 @@ fn a_killed_driver_s_pool_slots_come_back_after_the_lease() {
 }
 
 #[test]
+fn a_waiting_task_that_ranks_higher_is_not_starved_by_smaller_ones() {
+    // `big` wants the whole pool and ranks first; two chains of small tasks of
+    // the pool keep one slot taken each: a freed slot must wait for `big`, not
+    // go to the next small task of a chain.
+    let env = Env::new();
+    let mut s = String::from(
+        "name: starve\npools: { db: 2 }\ntasks:\n  gate: { command: 'sleep 0.2' }\n  big: { command: 'mkdir -p s; date +%s%N > s/big; sleep 0.3', pool: db, pool_slots: 2, priority: 10, depends_on: [gate] }\n",
+    );
+    for c in ["a", "b"] {
+        for i in 1..=8 {
+            let dep = if i > 1 {
+                format!(", depends_on: [{c}{}]", i - 1)
+            } else {
+                String::new()
+            };
+            s.push_str(&format!(
+                "  {c}{i}: {{ command: 'mkdir -p s; date +%s%N > s/{c}{i}; sleep 0.3', pool: db{dep} }}\n"
+            ));
+        }
+    }
+    env.write("p.yaml", s);
+    env.run_json("p.yaml", &["--parallel", "8"]).0.code(0);
+    let at = |t: &str| -> u64 {
+        std::fs::read_to_string(env.path().join("s").join(t))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        at("big") < at("a4") && at("big") < at("b4"),
+        "big started after the small tasks that came after it"
+    );
+}
+
+/// Runs `f` with the `dag_pools` bucket of `nats` (made when missing).
+fn with_pools_kv<T>(
+    nats: &NatsServer,
+    f: impl AsyncFnOnce(async_nats::jetstream::kv::Store) -> T,
+) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let kv = match js.get_key_value("dag_pools").await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(async_nats::jetstream::kv::Config {
+                    bucket: "dag_pools".into(),
+                    history: 1,
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+        };
+        f(kv).await
+    })
+}
+
+#[test]
+fn a_waiting_attempt_does_not_make_its_driver_write_the_pool_without_end() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "hog.yaml",
+        "name: hog\npools: { db: 1 }\ntasks:\n  hog: { command: 'sleep 4', pool: db }\n",
+    );
+    env.write(
+        "next.yaml",
+        "name: next\npools: { db: 1 }\ntasks:\n  after: { command: 'true', pool: db }\n",
+    );
+    let _w = env.worker(&nats, "storm", &["--workers", "4"]);
+    let hog = env.spawn_distributed(&nats, "hog.yaml", &[]);
+    let revision = || {
+        with_pools_kv(&nats, async |kv| {
+            kv.entry("db").await.unwrap().map_or(0, |e| e.revision)
+        })
+    };
+    assert!(wait_for(Duration::from_secs(10), || revision() > 0));
+    let next = env.spawn_distributed(&nats, "next.yaml", &[]);
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = revision();
+    std::thread::sleep(Duration::from_millis(1500));
+    let writes = revision() - before;
+    // A lease renewal or two, not a write each time a write is seen.
+    assert!(
+        writes < 10,
+        "{writes} writes of pool db in 1.5 s while one attempt waited"
+    );
+    for child in [hog, next] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_forged_lease_that_never_ends_does_not_hold_a_pool_forever() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let forged = serde_json::json!({
+        "size": 1,
+        "holders": [{ "id": "x.y.1", "run": "x", "task": "y", "slots": 1, "by": "nobody",
+                      "until": u64::MAX, "since": 0 }],
+        "waiters": [{ "id": "x.z.1", "run": "x", "task": "z", "slots": 1000000, "by": "nobody",
+                      "until": u64::MAX - 1, "since": 0 }],
+    });
+    with_pools_kv(&nats, async |kv| {
+        kv.put("db", serde_json::to_vec(&forged).unwrap().into())
+            .await
+            .unwrap();
+    });
+    env.write(
+        "next.yaml",
+        "name: next\npools: { db: 1 }\ntasks:\n  after: { command: 'true', pool: db }\n",
+    );
+    let _w = env.worker(&nats, "forged", &["--workers", "2"]);
+    let mut child = env.spawn_distributed(&nats, "next.yaml", &[]);
+    let done = wait_for(Duration::from_secs(20), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !done {
+        let _ = child.kill();
+    }
+    assert!(done, "the run waited for a lease that never ends");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn attempts_past_what_the_pool_s_value_can_hold_wait_rather_than_fail() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    // Holders of no slots, all but filling the server's 1 MiB payload limit for
+    // 4 s: one more entry and the value could not be written.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 4_000;
+    let mut holders = Vec::new();
+    let mut bytes = 0;
+    let mut i = 0;
+    // Entries of 230 bytes or so, up to 300 bytes short of the limit.
+    while bytes < 1_048_576 - 300 {
+        let h = serde_json::json!({ "id": format!("x.h{i}.1"), "run": "x", "task": format!("h{i:0>100}"),
+                                    "slots": 0, "by": "other", "until": until, "since": 0 });
+        bytes += h.to_string().len() + 1;
+        holders.push(h);
+        i += 1;
+    }
+    let value = serde_json::json!({ "size": 1, "holders": holders, "waiters": [] });
+    with_pools_kv(&nats, async |kv| {
+        kv.put("db", serde_json::to_vec(&value).unwrap().into())
+            .await
+            .unwrap();
+    });
+    env.write(
+        "next.yaml",
+        "name: next\npools: { db: 1 }\ntasks:\n  after: { command: 'true', pool: db }\n",
+    );
+    let _w = env.worker(&nats, "full", &["--workers", "2"]);
+    let (code, doc, stderr) = env.run_distributed(&nats, "next.yaml", &[]);
+    assert_eq!(code, 0, "{doc}\n{stderr}");
+    assert_eq!(task_state(&doc, "after"), "success");
+}
+
+#[test]
 fn a_killed_worker_s_task_keeps_its_pool_slot_and_gives_it_back_when_it_ends() {
     let Some(nats) = NatsServer::start() else {
         return;

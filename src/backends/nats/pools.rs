@@ -30,10 +30,21 @@ pub fn lease() -> Duration {
         .and_then(|v| crate::engine::text::parse_duration(&v).ok())
         .filter(|d| !d.is_zero())
         .unwrap_or(Duration::from_secs(30))
+        .min(MAX_LEASE)
 }
+
+/// The longest lease: an entry whose lease ends later than this from now was not
+/// written by a driver (a damaged or forged value) and is dropped, or it would
+/// hold the pool's slots forever.
+pub const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
 
 /// The most holders and waiters one pool's value lists.
 const MAX_ENTRIES: usize = 10_000;
+
+/// The most bytes one pool's value takes: a message over the server's payload
+/// limit (1 MiB by default) cannot be written, so attempts past this wait in
+/// their process, not in the value, until it has room.
+const MAX_BYTES: usize = 768 * 1024;
 
 /// An attempt holding, or waiting for, a pool's slots.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +66,7 @@ pub struct Slot {
 }
 
 /// One pool's value.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolValue {
     /// The size the last run to change it gave the pool (each run admits by the
     /// size it was given; this one is shown by `dag pools`).
@@ -71,8 +82,11 @@ pub struct PoolValue {
 impl PoolValue {
     /// Drops holders and waiters whose lease ended.
     fn expire(&mut self, now: u64) {
-        self.holders.retain(|s| s.until > now);
-        self.waiters.retain(|s| s.until > now);
+        // A minute of leeway for the clocks of other machines.
+        let latest = now.saturating_add(MAX_LEASE.as_millis() as u64 + 60_000);
+        let live = |s: &Slot| s.until > now && s.until <= latest;
+        self.holders.retain(live);
+        self.waiters.retain(live);
     }
 
     fn used(&self) -> u64 {
@@ -298,6 +312,9 @@ async fn apply(pools: Arc<Pools>, name: String, pool: std::sync::Weak<Pool>) {
             Err(_) => return,
         };
         let renew_due = has_any && renewed.elapsed() >= renew_every;
+        if watch.is_none() && has_waiting {
+            watch = pools.kv.watch(&name).await.ok();
+        }
         let pending = handle
             .state
             .lock()
@@ -313,24 +330,28 @@ async fn apply(pools: Arc<Pools>, name: String, pool: std::sync::Weak<Pool>) {
             } else {
                 renew_every
             };
+            // A watch that ended (the server restarted) is made again: one
+            // that returns at once would have this task spin.
             let change = async {
                 match watch.as_mut() {
-                    Some(w) if has_waiting => {
-                        let _ = w.next().await;
-                    }
-                    _ => std::future::pending::<()>().await,
+                    Some(w) if has_waiting => matches!(w.next().await, Some(Ok(_))),
+                    _ => std::future::pending::<bool>().await,
                 }
             };
             tokio::select! {
                 _ = handle.wake.notified() => {}
-                _ = change => {}
+                seen = change => if !seen {
+                    watch = None;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                },
                 _ = tokio::time::sleep(tick) => {}
             }
         }
         drop(handle);
         let Some(handle) = pool.upgrade() else { return };
-        match round(&pools, &name, &handle).await {
-            Ok(()) => renewed = tokio::time::Instant::now(),
+        match round(&pools, &name, &handle, renew_due).await {
+            Ok(()) if renew_due => renewed = tokio::time::Instant::now(),
+            Ok(()) => {}
             Err(e) => {
                 // Every attempt that waits is told; the next request tries again.
                 if let Ok(mut st) = handle.state.lock() {
@@ -352,9 +373,13 @@ type Asked = (Slot, u32, bool);
 
 /// One compare-and-set of the pool's value with every request of this process;
 /// retried from a fresh read when another process changed the value first.
-async fn round(pools: &Pools, name: &str, handle: &Pool) -> Result<(), String> {
+/// Nothing is written when nothing changes but the leases and `renew` is false:
+/// every write wakes each process whose attempts wait (this one too), and a
+/// write each round would have them write to each other without end.
+async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<(), String> {
     for _ in 0..100 {
         let (mut value, revision) = read(&pools.kv, name).await?;
+        let stored = value.clone();
         let now = Timestamp::now().0;
         let until = now + pools.lease.as_millis() as u64;
         value.expire(now);
@@ -376,27 +401,23 @@ async fn round(pools: &Pools, name: &str, handle: &Pool) -> Result<(), String> {
         value.waiters.retain(|w| !leaving.contains(&w.id));
         held.retain(|id| !leaving.contains(id));
         wanted.retain(|(s, ..)| !leaving.contains(&s.id));
-        // Renewed: what this process holds and waits for.
-        for h in value.holders.iter_mut() {
-            if held.contains(&h.id) {
-                h.until = until;
-                h.by = pools.me.clone();
-            }
-        }
-        // New waiters join the queue; known ones keep their place.
-        for (slot, size, _) in wanted.iter_mut() {
+        // New waiters join the queue while the value has room; known ones keep
+        // their place.
+        let mut bytes = serde_json::to_vec(&value).map_or(0, |b| b.len());
+        for (slot, size, force) in wanted.iter_mut() {
             value.size = *size;
             slot.by = pools.me.clone();
             slot.until = until;
             match value.waiters.iter_mut().find(|w| w.id == slot.id) {
-                Some(w) => {
-                    w.until = until;
-                    w.by = pools.me.clone();
-                    slot.since = w.since;
-                }
+                Some(w) => slot.since = w.since,
                 None if value.holders.iter().any(|h| h.id == slot.id) => {}
                 None => {
                     slot.since = now;
+                    let more = serde_json::to_vec(&*slot).map_or(0, |b| b.len() + 1);
+                    if bytes + more > MAX_BYTES && !*force {
+                        continue;
+                    }
+                    bytes += more;
                     value.waiters.push(slot.clone());
                 }
             }
@@ -445,10 +466,20 @@ async fn round(pools: &Pools, name: &str, handle: &Pool) -> Result<(), String> {
             value.holders.retain(|h| h.id != s.id);
             value.holders.push(s);
         }
-        for h in value.holders.iter_mut() {
-            if granted.contains(&h.id) {
-                h.until = until;
-                h.by = pools.me.clone();
+        // Renewed (when due, or written anyway): what this process holds and
+        // waits for.
+        if renew || value != stored {
+            for h in value.holders.iter_mut() {
+                if held.contains(&h.id) || granted.contains(&h.id) {
+                    h.until = until;
+                    h.by = pools.me.clone();
+                }
+            }
+            for w in value.waiters.iter_mut() {
+                if wanted.iter().any(|(s, ..)| s.id == w.id) {
+                    w.until = until;
+                    w.by = pools.me.clone();
+                }
             }
         }
         if value.holders.len() + value.waiters.len() > MAX_ENTRIES {
@@ -456,7 +487,7 @@ async fn round(pools: &Pools, name: &str, handle: &Pool) -> Result<(), String> {
                 "pool {name} lists more than {MAX_ENTRIES} holders and waiters"
             ));
         }
-        if !write(&pools.kv, name, &value, revision).await? {
+        if value != stored && !write(&pools.kv, name, &value, revision).await? {
             continue;
         }
         // Saved: the granted attempts are told, the others told they wait.
@@ -541,5 +572,41 @@ async fn write(
         Ok(()) => Ok(true),
         Err((true, _)) => Ok(false),
         Err((false, e)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(id: &str, until: u64) -> Slot {
+        Slot {
+            id: id.into(),
+            run: "r".into(),
+            task: "t".into(),
+            slots: 1,
+            by: "p".into(),
+            until,
+            since: 0,
+        }
+    }
+
+    #[test]
+    fn a_lease_past_the_longest_one_is_dropped_as_damaged() {
+        let now = 1_000_000;
+        let mut v = PoolValue {
+            size: 1,
+            holders: vec![
+                slot("ok", now + 30_000),
+                slot("forever", u64::MAX),
+                slot("gone", now),
+            ],
+            waiters: vec![slot("far", now + MAX_LEASE.as_millis() as u64 + 120_000)],
+        };
+        v.expire(now);
+        let ids: Vec<&str> = v.holders.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["ok"]);
+        assert!(v.waiters.is_empty());
+        assert_eq!(v.used(), 1);
     }
 }

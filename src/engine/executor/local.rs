@@ -78,7 +78,11 @@ impl Local {
             }
             if let Some((p, slots)) = self.pool_of(dag, key.index) {
                 let pool = &mut self.pools[p];
-                if pool.used + slots > pool.size {
+                // A task of the pool that waits and ranks higher goes first: one
+                // that fits now must not take the slots it waits for (a stream of
+                // small tasks would starve one wanting the whole pool).
+                let behind = pool.held.peek().is_some_and(|h| *h > key);
+                if behind || pool.used + slots > pool.size {
                     pool.held.push(key);
                     if self.told.insert(key.index) {
                         waits.push((key.index, format!("waiting for pool {}", pool.name)));
