@@ -61,9 +61,9 @@ pub fn events_between(old: &RunRecord, new: &RunRecord) -> Vec<Event> {
                     .is_none_or(|b| b.ended_at.is_none())
         });
         // A queued task that now waits for its pool.
-        if now.state == TaskState::Queued
+        if matches!(now.state, TaskState::Queued | TaskState::Running)
             && let Some(reason) = &now.reason
-            && (was.state != TaskState::Queued || was.reason != now.reason)
+            && (was.state != now.state || was.reason != now.reason)
         {
             events.push(Event::TaskWaiting {
                 task,

@@ -76,11 +76,15 @@ fn pools_of(record: &RunRecord) -> Option<Vec<PoolView>> {
             slots: spec.pool_slots,
         };
         match t.state {
+            // A distributed attempt may wait for the pool while it runs (other
+            // runs hold the slots).
+            TaskState::Queued | TaskState::Running if t.waiting().is_some() => {
+                view.waiters.push(taker)
+            }
             TaskState::Running => {
-                view.held += taker.slots;
+                view.held = view.held.saturating_add(taker.slots);
                 view.holders.push(taker);
             }
-            TaskState::Queued if t.waiting().is_some() => view.waiters.push(taker),
             _ => {}
         }
     }
@@ -91,7 +95,7 @@ fn pools_of(record: &RunRecord) -> Option<Vec<PoolView>> {
 /// holds them (every run's holders and waiters whose lease is current).
 pub fn nats_pools(args: PoolsArgs, nats: &super::args::NatsArgs) -> Result<u8, CliError> {
     let runtime = super::setup::runtime(None)?;
-    let values = runtime.block_on(async {
+    let (values, damaged) = runtime.block_on(async {
         let options = super::setup::nats_options(nats);
         let client = crate::backends::nats::connect(&options, "dag pools").await?;
         let js = async_nats::jetstream::new(client);
@@ -99,6 +103,11 @@ pub fn nats_pools(args: PoolsArgs, nats: &super::args::NatsArgs) -> Result<u8, C
             .await
             .map_err(|e| CliError::Infrastructure(format!("the dag_pools bucket: {e}")))
     })?;
+    for key in damaged {
+        output::eprint(&format!(
+            "warning: pool {key}: its value in the dag_pools bucket is damaged (not a pool's); the next run that takes the pool writes it anew\n"
+        ));
+    }
     let taker = |s: &crate::backends::nats::pools::Slot| Taker {
         run_id: s.run.clone(),
         task: s.task.clone(),
@@ -109,7 +118,10 @@ pub fn nats_pools(args: PoolsArgs, nats: &super::args::NatsArgs) -> Result<u8, C
         .map(|(pool, v)| PoolView {
             pool,
             sizes: vec![v.size],
-            held: v.holders.iter().map(|h| h.slots).sum(),
+            held: v
+                .holders
+                .iter()
+                .fold(0u32, |n, h| n.saturating_add(h.slots)),
             holders: v.holders.iter().map(taker).collect(),
             waiters: v.waiters.iter().map(taker).collect(),
         })

@@ -38,6 +38,10 @@ pub fn lease() -> Duration {
 /// hold the pool's slots forever.
 pub const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a pool's bucket may answer with errors before the attempts waiting
+/// for it fail (as long as a NATS state write waits for a lost connection).
+const STORE_PATIENCE: Duration = Duration::from_secs(10);
+
 /// The most holders and waiters one pool's value lists.
 const MAX_ENTRIES: usize = 10_000;
 
@@ -121,24 +125,31 @@ pub async fn bucket(
 }
 
 /// Every pool's value (for `dag pools`), leases that ended left out.
-pub async fn all(js: &jetstream::Context) -> Result<Vec<(String, PoolValue)>, String> {
+/// The second list names the keys whose value is damaged (not a pool's).
+pub async fn all(
+    js: &jetstream::Context,
+) -> Result<(Vec<(String, PoolValue)>, Vec<String>), String> {
     let Ok(kv) = js.get_key_value(POOLS_BUCKET).await else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
+    let mut damaged = Vec::new();
     let mut keys = kv.keys().await.map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let now = Timestamp::now().0;
     while let Some(key) = keys.next().await {
         let Ok(key) = key else { continue };
-        if let Ok(Some(bytes)) = kv.get(&key).await
-            && let Ok(mut value) = serde_json::from_slice::<PoolValue>(&bytes)
-        {
-            value.expire(now);
-            out.push((key, value));
+        if let Ok(Some(bytes)) = kv.get(&key).await {
+            match serde_json::from_slice::<PoolValue>(&bytes) {
+                Ok(mut value) => {
+                    value.expire(now);
+                    out.push((key, value));
+                }
+                Err(_) => damaged.push(key),
+            }
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    Ok((out, damaged))
 }
 
 /// The pools as one driving process uses them: one task per pool applies every
@@ -302,6 +313,9 @@ async fn apply(pools: Arc<Pools>, name: String, pool: std::sync::Weak<Pool>) {
     let mut watch = pools.kv.watch(&name).await.ok();
     let renew_every = pools.lease / 3;
     let mut renewed = tokio::time::Instant::now();
+    // Since when the bucket has answered nothing but errors (a server
+    // restarting, an election): waiting attempts fail only once that lasts.
+    let mut failing: Option<tokio::time::Instant> = None;
     loop {
         let Some(handle) = pool.upgrade() else { return };
         let (has_waiting, has_any) = match handle.state.lock() {
@@ -350,10 +364,23 @@ async fn apply(pools: Arc<Pools>, name: String, pool: std::sync::Weak<Pool>) {
         drop(handle);
         let Some(handle) = pool.upgrade() else { return };
         match round(&pools, &name, &handle, renew_due).await {
-            Ok(()) if renew_due => renewed = tokio::time::Instant::now(),
-            Ok(()) => {}
+            Ok(()) if renew_due => {
+                renewed = tokio::time::Instant::now();
+                failing = None;
+            }
+            Ok(()) => failing = None,
+            Err(e)
+                if failing
+                    .get_or_insert_with(tokio::time::Instant::now)
+                    .elapsed()
+                    < STORE_PATIENCE =>
+            {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
             Err(e) => {
                 // Every attempt that waits is told; the next request tries again.
+                failing = None;
                 if let Ok(mut st) = handle.state.lock() {
                     for mut w in st.waiting.drain(..) {
                         if let Some(done) = w.done.take() {

@@ -58,6 +58,11 @@ impl Local {
     /// The pool `task` takes slots of, and how many.
     fn pool_of(&self, dag: &Dag, task: usize) -> Option<(usize, u32)> {
         let spec = dag.task(task);
+        // A mapped task whose list is read at run time only expands: its
+        // instances take the slots.
+        if spec.map.as_ref().is_some_and(|m| m.dynamic()) {
+            return None;
+        }
         let name = spec.pool.as_deref()?;
         let p = self.pools.iter().position(|p| p.name == name)?;
         Some((p, spec.pool_slots))
