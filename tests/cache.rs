@@ -895,3 +895,30 @@ fn a_directory_or_a_future_time_where_an_entry_is_does_not_stick() {
         prune.stdout
     );
 }
+
+#[test]
+fn a_result_saved_while_a_value_was_not_secret_never_serves_a_run_where_it_is() {
+    let env = Env::new();
+    let plain = "name: s\ntasks:\n  t:\n    command: 'echo \"token $API_TOKEN\"'\n    cache: { env: [API_TOKEN] }\n";
+    env.write("s.yaml", plain);
+    let secret = "s3cr3t-value-4242";
+    let run = |env: &Env| {
+        let r: crate::common::Run = env
+            .cmd(&["run", "s.yaml", "--output", "json"])
+            .env("API_TOKEN", secret)
+            .output()
+            .unwrap()
+            .into();
+        r.code(0);
+        r.json()
+    };
+    run(&env);
+    env.write(
+        "s.yaml",
+        plain.replace("    cache:", "    secret_env: [API_TOKEN]\n    cache:"),
+    );
+    let doc = run(&env);
+    assert_ne!(task(&doc, "t")["cached"], true, "{doc}");
+    let logs = env.run(&["logs", "latest", "t"]);
+    assert!(!logs.stdout.contains(secret), "{}", logs.stdout);
+}

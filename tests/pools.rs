@@ -499,3 +499,62 @@ fn a_killed_worker_s_task_keeps_its_pool_slot_and_gives_it_back_when_it_ends() {
     assert_eq!(task_state(&doc, "next"), "success");
     assert_eq!(most_held(&env), 1, "next ran while long held the pool");
 }
+
+#[test]
+fn a_running_attempt_whose_holder_entry_went_puts_it_back() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    env.write(
+        "hold.yaml",
+        "name: hold\npools: { db: 1 }\ntasks:\n  holder: { command: 'sleep 6', pool: db }\n",
+    );
+    let _w = env.worker(&nats, "keeper", &["--workers", "2"]);
+    let url = nats.url();
+    let mut run = env
+        .cmd(&[
+            "run",
+            "hold.yaml",
+            "--executor",
+            "distributed",
+            "--nats",
+            &url,
+            "--state",
+            "file",
+            "-o",
+            "quiet",
+        ])
+        .envs(crate::common::nats::FAST.iter().copied())
+        .env("DAG_NATS_POOL_LEASE", "3s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let holders = |nats: &NatsServer| {
+        with_pools_kv(nats, async |kv| {
+            let Ok(Some(bytes)) = kv.get("db").await else {
+                return (0usize, serde_json::Value::Null);
+            };
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            (v["holders"].as_array().map_or(0, Vec::len), v)
+        })
+    };
+    assert!(wait_for(Duration::from_secs(10), || holders(&nats).0 == 1));
+    // The entry goes (an outage longer than the lease, another process's
+    // mistake): the driver's next renewal puts it back.
+    let (_, mut value) = holders(&nats);
+    value["holders"] = serde_json::json!([]);
+    with_pools_kv(&nats, async |kv| {
+        kv.put("db", serde_json::to_vec(&value).unwrap().into())
+            .await
+            .unwrap();
+    });
+    assert_eq!(holders(&nats).0, 0);
+    assert!(
+        wait_for(Duration::from_secs(4), || holders(&nats).0 == 1),
+        "the running attempt's slot never came back: {}",
+        holders(&nats).1
+    );
+    assert!(run.wait().unwrap().success());
+}

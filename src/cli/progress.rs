@@ -540,6 +540,9 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             },
         },
         Event::TaskWaiting { task, at, reason } => {
+            if reason.is_empty() {
+                return None;
+            }
             format!("{} {} {}", clock(*at), id(*task), printable(reason))
         }
         Event::AttemptStarted {

@@ -50,7 +50,8 @@ pub enum Event {
         task: usize,
         /// When.
         at: Timestamp,
-        /// What it waits for (`waiting for pool db`).
+        /// What it waits for (`waiting for pool db`); empty when it waits for
+        /// nothing any more.
         reason: String,
     },
     /// A mapped task whose `for_each` is read at run time expanded (during its

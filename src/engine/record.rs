@@ -474,7 +474,8 @@ impl RunRecord {
                         detail: format!("task {}: waiting while {}", t.id, t.state),
                     });
                 }
-                t.reason = Some(Text::from(reason.as_str()));
+                // An empty reason: it waits for nothing any more.
+                t.reason = (!reason.is_empty()).then(|| Text::from(reason.as_str()));
             }
             Event::TaskMapped {
                 task, instances, ..
@@ -613,6 +614,10 @@ impl RunRecord {
                 };
                 a.ended_at = Some(*at);
                 a.outcome = Some(*state);
+                // What it waited for is over (its error says how it ended).
+                if t.state != TaskState::Queued {
+                    t.reason = None;
+                }
                 a.exit_code = *exit_code;
                 a.error = error_text;
                 a.cached = *cached;

@@ -70,7 +70,7 @@ pub enum Note {
     /// The attempt waits for what it needs before it can go to the workers (its
     /// pool's slots, taken by other runs).
     Waiting {
-        /// What it waits for (`waiting for pool db`).
+        /// What it waits for (`waiting for pool db`); empty: nothing any more.
         reason: String,
     },
     /// A worker reported the end of an attempt whose result is recorded already

@@ -185,7 +185,7 @@ struct PoolState {
     /// Attempts waiting for slots (new ones too), in the order they came.
     waiting: Vec<Wanted>,
     /// Ids of the attempts holding slots.
-    held: Vec<String>,
+    held: Vec<Slot>,
     /// Ids whose slots (or wait) are given up, to take out of the pool.
     leaving: Vec<String>,
 }
@@ -379,14 +379,19 @@ async fn apply(pools: Arc<Pools>, name: String, pool: std::sync::Weak<Pool>) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => {
-                // Every attempt that waits is told; the next request tries again.
+                // Every attempt that waits is told (but those a worker runs
+                // already: they keep trying); the next request tries again.
                 failing = None;
                 if let Ok(mut st) = handle.state.lock() {
-                    for mut w in st.waiting.drain(..) {
+                    st.waiting.retain_mut(|w| {
+                        if w.force {
+                            return true;
+                        }
                         if let Some(done) = w.done.take() {
                             let _ = done.send(Err(e.clone()));
                         }
-                    }
+                        false
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -412,7 +417,7 @@ async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<
         value.expire(now);
         // What this process asks, as it stands now (requests that come meanwhile
         // wait for the next round).
-        let (leaving, mut held, mut wanted): (Vec<String>, Vec<String>, Vec<Asked>) =
+        let (leaving, mut held, mut wanted): (Vec<String>, Vec<Slot>, Vec<Asked>) =
             match handle.state.lock() {
                 Ok(st) => (
                     st.leaving.clone(),
@@ -424,15 +429,32 @@ async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<
                 ),
                 Err(_) => return Ok(()),
             };
-        value.holders.retain(|h| !leaving.contains(&h.id));
-        value.waiters.retain(|w| !leaving.contains(&w.id));
-        held.retain(|id| !leaving.contains(id));
+        // What this process gives up goes, unless another process has taken it
+        // over since (a driver that took the run over renews it as its own).
+        let others = |s: &Slot| s.by != pools.me && !s.by.is_empty();
+        value
+            .holders
+            .retain(|h| !leaving.contains(&h.id) || others(h));
+        value
+            .waiters
+            .retain(|w| !leaving.contains(&w.id) || others(w));
+        held.retain(|h| !leaving.contains(&h.id));
         wanted.retain(|(s, ..)| !leaving.contains(&s.id));
+        // An attempt of this process that runs holds its slots: one whose entry
+        // went (a lease that lapsed through an outage, another driver's leave)
+        // is put back.
+        for h in &held {
+            if !value.holders.iter().any(|x| x.id == h.id) {
+                let mut back = h.clone();
+                back.until = until;
+                back.by = pools.me.clone();
+                value.holders.push(back);
+            }
+        }
         // New waiters join the queue while the value has room; known ones keep
         // their place.
         let mut bytes = serde_json::to_vec(&value).map_or(0, |b| b.len());
-        for (slot, size, force) in wanted.iter_mut() {
-            value.size = *size;
+        for (slot, _, force) in wanted.iter_mut() {
             slot.by = pools.me.clone();
             slot.until = until;
             match value.waiters.iter_mut().find(|w| w.id == slot.id) {
@@ -456,16 +478,18 @@ async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<
             let (x, y) = (&value.waiters[a], &value.waiters[b]);
             (x.since, &x.id).cmp(&(y.since, &y.id))
         });
-        let size = wanted.first().map_or(value.size, |w| w.1);
-        let mut room = u64::from(size).saturating_sub(value.used());
+        // Each of this process's waiters is admitted by the size its own run gave
+        // the pool; another process's, by the size the value says.
+        let mut taken = value.used();
         let mut blocked = false;
         let mut granted: Vec<String> = Vec::new();
         for i in order {
             let w = &value.waiters[i];
             let mine = wanted.iter().find(|(s, ..)| s.id == w.id);
-            let fits = !blocked && u64::from(w.slots) <= room;
+            let size = mine.map_or(value.size, |m| m.1);
+            let fits = !blocked && taken + u64::from(w.slots) <= u64::from(size);
             if fits {
-                room -= u64::from(w.slots);
+                taken += u64::from(w.slots);
                 if mine.is_some() {
                     granted.push(w.id.clone());
                 }
@@ -494,10 +518,17 @@ async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<
             value.holders.push(s);
         }
         // Renewed (when due, or written anyway): what this process holds and
-        // waits for.
+        // waits for. The size shown is this process's, set only when it writes
+        // anyway (runs giving a pool different sizes must not write to each other
+        // without end).
         if renew || value != stored {
+            if let Some((_, size, _)) = wanted.first() {
+                value.size = *size;
+            } else if value.size == 0 {
+                value.size = stored.size;
+            }
             for h in value.holders.iter_mut() {
-                if held.contains(&h.id) || granted.contains(&h.id) {
+                if held.iter().any(|x| x.id == h.id) || granted.contains(&h.id) {
                     h.until = until;
                     h.by = pools.me.clone();
                 }
@@ -522,7 +553,7 @@ async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<
             return Ok(());
         };
         st.leaving.retain(|id| !leaving.contains(id));
-        st.held.retain(|id| !leaving.contains(id));
+        st.held.retain(|h| !leaving.contains(&h.id));
         let mut still = Vec::new();
         let waiting = std::mem::take(&mut st.waiting);
         for mut w in waiting {
@@ -533,7 +564,7 @@ async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<
                 if let Some(done) = w.done.take()
                     && done.send(Ok(())).is_ok()
                 {
-                    st.held.push(w.slot.id.clone());
+                    st.held.push(w.slot.clone());
                 } else {
                     // Nobody waits for it any more: given back next round.
                     st.leaving.push(w.slot.id.clone());

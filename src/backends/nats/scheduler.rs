@@ -990,21 +990,35 @@ impl NatsRunner {
         };
         let notes = ctx.notes.clone();
         let reason = format!("waiting for pool {pool}");
+        let waited = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let told = waited.clone();
         let waiting = move || {
+            told.store(true, std::sync::atomic::Ordering::Relaxed);
             if let Some(notes) = &notes {
                 notes(Note::Waiting {
                     reason: reason.clone(),
                 });
             }
         };
-        // An attempt a worker runs already (adopted) keeps its slots, whatever
-        // the pool holds now.
-        let force = ctx.adopted.is_some();
+        // An attempt a worker runs already (adopted, taken by a worker) keeps its
+        // slots, whatever the pool holds now; one the earlier driver still held
+        // back for the pool waits in its place.
+        let force = ctx.adopted.as_ref().is_some_and(|a| a.worker.is_some());
         match pools
             .acquire(&pool, size, slot, force, &ctx.stop.graceful, waiting)
             .await
         {
-            Ok(held) => Ok(Some(held)),
+            Ok(held) => {
+                // It waits for nothing any more (but a worker).
+                if waited.load(std::sync::atomic::Ordering::Relaxed)
+                    && let Some(notes) = &ctx.notes
+                {
+                    notes(Note::Waiting {
+                        reason: String::new(),
+                    });
+                }
+                Ok(Some(held))
+            }
             Err(super::pools::NoSlots::Stopped) => Err(Outcome::cancelled(format!(
                 "cancelled while waiting for pool {pool}"
             ))),
@@ -1583,7 +1597,7 @@ fn outcome_of(js: &jetstream::Context, delivered: Delivered, cap: usize) -> Outc
         ),
     };
     outcome.outputs = result.outputs;
-    outcome.cached = result.cached;
+    outcome.cached = result.cached && outcome.status == Status::Success;
     outcome.ack = Some(ack);
     match crate::engine::runner::check_output_size(&outcome.outputs, cap) {
         Ok(()) => outcome,

@@ -976,6 +976,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
             // The result itself cannot be sent (a permission refused, say): the
             // scheduler still learns that the attempt ended, and why.
             result.status = Some("failed".into());
+            result.cached = false;
             result.outputs = Default::default();
             result.error = Some(format!(
                 "worker {} could not report the attempt's result: {why}",

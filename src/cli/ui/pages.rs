@@ -207,7 +207,8 @@ pub async fn task_panel(
          <button type=\"button\" id=\"panel-close\" aria-label=\"Close\">×</button></div>",
         esc(&t.id),
         t.state.as_str(),
-        t.state
+        // `success (cached)`, `queued (waiting for pool db)`.
+        esc(&t.state_label())
     );
     if let Some(d) = dag.filter(|d| d.len() == record.tasks.len()) {
         let spec = d.task(i);

@@ -34,6 +34,8 @@ pub struct KeyInput<'a> {
     /// The run's params (fn tasks are given them all; other tasks see them only
     /// through substitution, which their definition already holds).
     pub params: &'a [(String, String)],
+    /// The names of the run's secret params.
+    pub secret_params: &'a [String],
     /// Where relative input paths are read.
     pub base: &'a Path,
     /// Set when nobody waits for the key any more (the attempt timed out or was
@@ -160,6 +162,13 @@ pub fn key(input: &KeyInput<'_>) -> Result<Keyed, String> {
         h.field(k.as_bytes());
         h.field(v.as_bytes());
     }
+    // What is masked: a result saved while a value was not secret (its log
+    // holds it in clear) must not serve a run in which it is.
+    h.field(b"secrets");
+    h.count(input.task.secret_env.len() + input.secret_params.len());
+    for name in input.task.secret_env.iter().chain(input.secret_params) {
+        h.field(name.as_bytes());
+    }
     h.field(b"cache.outputs");
     h.count(input.cache.outputs.len());
     for pattern in &input.cache.outputs {
@@ -229,6 +238,7 @@ mod tests {
                 env,
                 upstream: &upstream,
                 params: &[],
+                secret_params: &[],
                 base: &dir,
                 abandoned: &std::sync::atomic::AtomicBool::new(false),
             })
@@ -281,6 +291,7 @@ mod tests {
                 env: &[],
                 upstream: &upstream,
                 params,
+                secret_params: &[],
                 base: &base,
                 abandoned: &std::sync::atomic::AtomicBool::new(false),
             })

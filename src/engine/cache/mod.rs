@@ -228,12 +228,13 @@ enum Checked {
 async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
     let base = base_dir(ctx);
     let keyed = {
-        let (dag, task, env, upstream, params) = (
+        let (dag, task, env, upstream, params, secret_params) = (
             ctx.dag.spec.name.clone(),
             ctx.task().clone(),
             ctx.env.clone(),
             ctx.upstream.clone(),
             ctx.dag.spec.params.clone(),
+            ctx.secret_params.clone(),
         );
         let (spec, base) = (spec.clone(), base.clone());
         let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -249,6 +250,7 @@ async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
                 env: &env,
                 upstream: &upstream,
                 params: &params,
+                secret_params: &secret_params,
                 base: &base,
             })
         })
@@ -346,6 +348,9 @@ async fn lookup(
     };
     let (base, log2, want) = (base.to_path_buf(), log.clone(), key.to_string());
     let now = Timestamp::now().0;
+    // Dropped when this attempt stops waiting: nothing is put back after that.
+    let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _abandon = AbandonOnDrop(abandoned.clone());
     let restored = tokio::task::spawn_blocking(move || {
         let header = entry::header(&mut file)?;
         if header.key != want {
@@ -359,6 +364,9 @@ async fn lookup(
             return Ok(None);
         }
         entry::verify(&mut file, &header)?;
+        if abandoned.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err("abandoned".into());
+        }
         // The files first, all or none: the log says "hit" only once they are back.
         entry::restore_files(&mut file, &header, &base)?;
         log2.line(&format!(
