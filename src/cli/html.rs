@@ -516,7 +516,7 @@ fn timeline(out: &mut String, record: &RunRecord, dag: Option<&Dag>) {
 
 /// A task's attempts in one line, for a tooltip.
 fn attempt_title(t: &crate::engine::record::TaskRecord) -> String {
-    let mut s = format!("{}: {}", t.id, t.state);
+    let mut s = format!("{}: {}", t.id, t.state_label());
     for a in &t.attempts {
         let mut took = a
             .run_ms()
@@ -619,7 +619,7 @@ fn table(out: &mut String, record: &RunRecord) {
             esc(&t.id),
             esc(&t.id),
             t.state.as_str(),
-            t.state,
+            esc(&t.state_label()),
             t.attempts.len(),
             took.map_or(-1, |ms| ms as i64),
             took.map(format_ms).unwrap_or_default(),
