@@ -181,6 +181,16 @@ fn the_table_junit_status_and_events_say_cached() {
         "{}",
         status.stdout
     );
+    let markdown = env.run(&["report", "latest"]);
+    assert!(
+        markdown.stdout.contains("success (cached)"),
+        "{}",
+        markdown.stdout
+    );
+    env.run(&["report", "latest", "--format", "html", "-o", "r.html"])
+        .code(0);
+    let html = std::fs::read_to_string(env.path().join("r.html")).unwrap();
+    assert!(html.contains("success (cached)"), "the HTML report");
     let runs = std::fs::read_dir(env.path().join("state/runs")).unwrap();
     let cached_events = runs
         .flatten()
