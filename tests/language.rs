@@ -29,14 +29,6 @@ fn in_every_executor(env: &Env, file: &str, check: impl Fn(&str, i32, &serde_jso
     check("distributed", code, &doc);
 }
 
-/// The problems `dag validate` reports for `text` (exit 2).
-fn refused(env: &Env, text: &str) -> String {
-    env.write("bad.yaml", text);
-    let run = env.run(&["validate", "bad.yaml"]);
-    run.code(2);
-    run.stderr
-}
-
 #[test]
 fn a_skip_exit_code_ends_the_task_skipped_and_skips_propagate() {
     let env = Env::new();
@@ -73,8 +65,7 @@ fn a_skip_exit_code_ends_the_task_skipped_and_skips_propagate() {
 #[test]
 fn skip_exit_codes_out_of_range_are_refused_where_they_are_written() {
     let env = Env::new();
-    insta::assert_snapshot!(refused(
-        &env,
+    insta::assert_snapshot!(env.refused(
         "name: bad\ntimeout: 0s\ntasks:\n  a: { command: 'true', skip_exit_code: 0 }\n  b: { command: 'true', skip_exit_code: [1, 256] }\n  c: { type: http, url: 'http://127.0.0.1:1/', skip_exit_code: 200 }\n  d: { type: fn, command: noop, skip_exit_code: 1 }\n  e: { command: 'true', skip_exit_code: many }\n"
     ));
 }
@@ -256,8 +247,7 @@ tasks:
 #[test]
 fn bad_conditions_are_refused_where_they_are_written() {
     let env = Env::new();
-    insta::assert_snapshot!(refused(
-        &env,
+    insta::assert_snapshot!(env.refused(
         "name: bad\nparams: { target: prod }\ntasks:\n  a: { command: 'true', when: params.target = 'prod' }\n  b: { command: 'true', when: params.traget == 'prod' }\n  c: { command: 'true', when: tasks.d.outputs.k == 1 }\n  d: { command: 'true', when: tasks.nope.output }\n  e: { command: 'true', when: \"(params.target == 'prod'\" }\n"
     ));
 }
@@ -512,8 +502,7 @@ fn only_and_retry_task_name_one_instance_and_run_it_alone() {
 #[test]
 fn bad_fan_outs_are_refused_where_they_are_written() {
     let env = Env::new();
-    insta::assert_snapshot!(refused(
-        &env,
+    insta::assert_snapshot!(env.refused(
         "name: bad\ntasks:\n  a: { command: 'echo ${{ item }}' }\n  b: { for_each: '${{ tasks.a.output }}', command: 'true' }\n  c: { matrix: { region: [eu], size: [] }, command: 'true' }\n  d: { matrix: { region: [eu] }, command: 'echo ${{ matrix.regoin }}' }\n  e: { for_each: [x], matrix: { r: [1] }, command: 'true' }\n  f: { for_each: [x], max_parallel: 0, command: 'true' }\n  g: { command: 'true', max_parallel: 2 }\n  h: { for_each: [{ k: 1 }], command: 'echo ${{ item.j }}' }\n  i: { for_each: [x, y], command: 'true' }\n  i.1: { command: 'true' }\n  j: { command: 'true', when: matrix.region == 'eu' }\n"
     ));
     // An instance id that a declared task has too.
@@ -573,7 +562,7 @@ fn fan_outs_that_would_clash_inject_or_explode_are_refused() {
             "an item nests lists and maps deeper than 32 levels",
         ),
     ] {
-        let stderr = refused(&env, &text);
+        let stderr = env.refused(&text);
         assert!(stderr.contains(want), "{want}: {stderr}");
     }
     // A template with an empty list is valid: its stand-in never reads an item.
@@ -899,8 +888,7 @@ fn a_sigkilled_run_in_the_middle_of_a_dynamic_fan_out_resumes_where_it_stopped()
 #[test]
 fn bad_dynamic_fan_outs_are_refused_where_they_are_written() {
     let env = Env::new();
-    insta::assert_snapshot!(refused(
-        &env,
+    insta::assert_snapshot!(env.refused(
         "name: bad\nparams: { files: '[1]' }\ntasks:\n  list: { command: 'true' }\n  a: { depends_on: list, for_each: '${{ params.files }}', command: 'true' }\n  b: { for_each: '${{ tasks.list.outputs.files }}', command: 'true' }\n  c: { depends_on: list, for_each: 'x ${{ tasks.list.output }}', command: 'true' }\n  d: { depends_on: list, for_each: '${{ tasks.list.output }}', description: 'for ${{ item }}', command: 'true' }\n  e: { depends_on: list, for_each: [1], max_items: 3, command: 'true' }\n  f: { depends_on: list, for_each: '${{ tasks.list.output }}', max_items: 0, command: 'true' }\n  g: { depends_on: list, for_each: '${{ tasks.list.output }}', matrix: { a: [1] }, command: 'true' }\n  h: { depends_on: list, for_each: '${{ tasks.list.output }}', command: 'echo ${{ matrix.a }}' }\n"
     ));
     // Ids of instances of a matrix, and ids too long once numbered.
@@ -915,7 +903,7 @@ fn bad_dynamic_fan_outs_are_refused_where_they_are_written() {
             "would not be a valid task id (at most 100 characters)",
         ),
     ] {
-        let stderr = refused(&env, &text);
+        let stderr = env.refused(&text);
         assert!(stderr.contains(want), "{want}: {stderr}");
     }
     // With `max_items: 10`, `t….9` fits.
@@ -925,8 +913,7 @@ fn bad_dynamic_fan_outs_are_refused_where_they_are_written() {
     env.write("fits.yaml", &fits);
     env.run(&["validate", "fits.yaml"]).code(0);
     // The ids its instances will have are taken.
-    let stderr = refused(
-        &env,
+    let stderr = env.refused(
         "name: clash\ntasks:\n  list: { command: 'true' }\n  i: { depends_on: list, for_each: '${{ tasks.list.output }}', command: 'true' }\n  i.0: { command: 'true' }\n",
     );
     assert!(
@@ -995,8 +982,7 @@ tasks:
 fn an_item_over_64_kib_in_the_file_is_refused_where_it_is_written() {
     let env = Env::new();
     let long = "x".repeat(70_000);
-    let stderr = refused(
-        &env,
+    let stderr = env.refused(
         &format!(
             "name: big\ntasks:\n  ok: {{ for_each: [a, b], command: 'true' }}\n  big:\n    for_each:\n      - small\n      - {long}\n      - {{ name: n, blob: {long} }}\n    command: echo ${{{{ item }}}}\n"
         ),

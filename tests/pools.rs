@@ -153,13 +153,9 @@ fn a_distributed_run_keeps_to_its_pools() {
 #[test]
 fn bad_pools_are_refused_where_they_are_written() {
     let env = Env::new();
-    env.write(
-        "bad.yaml",
-        "name: bad\npools: { db: 0, gpu: 1, data: 2, 'a.b': 2 }\ntasks:\n  a: { command: 'true', pool: bd }\n  b: { command: 'true', pool: gpu, pool_slots: 2 }\n  c: { command: 'true', pool_slots: 1 }\n  d: { command: 'true', pool: nothing }\n  e: { command: 'true', pool: dat }\n",
-    );
-    let run = env.run(&["validate", "bad.yaml"]);
-    run.code(2);
-    insta::assert_snapshot!(run.stderr);
+    insta::assert_snapshot!(env.refused(
+        "name: bad\npools: { db: 0, gpu: 1, data: 2, 'a.b': 2 }\ntasks:\n  a: { command: 'true', pool: bd }\n  b: { command: 'true', pool: gpu, pool_slots: 2 }\n  c: { command: 'true', pool_slots: 1 }\n  d: { command: 'true', pool: nothing }\n  e: { command: 'true', pool: dat }\n"
+    ));
     // A pool given on the command line is one the file may name.
     env.write(
         "cli.yaml",

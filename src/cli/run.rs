@@ -12,7 +12,7 @@ use super::{report, run_arg, setup};
 use crate::backends::cache_dir::DirCache;
 use crate::backends::nats::kv_store::KvStore;
 use crate::embed::Pipeline;
-use crate::engine::cache::Cache;
+use crate::engine::cache::CacheStore;
 use crate::engine::executor::{ExecError, ExecOptions, ExecutorKind};
 use crate::engine::runner::{LineSink, Runners, StopSignal};
 use crate::engine::state::RunState;
@@ -386,7 +386,7 @@ fn drive(
         let cache = pipeline.cache_dir().ok_or_else(|| {
             CliError::Infrastructure("no data directory for the cache: set DAG_HOME".into())
         })?;
-        let cache = Cache::new(Arc::new(DirCache::new(cache)));
+        let cache: Arc<dyn CacheStore> = Arc::new(DirCache::new(cache));
         let cached = pipeline.runners().cached(&cache);
         pipeline.replace_runners(cached)
     };

@@ -152,6 +152,15 @@ impl Env {
             .expect("spawn dag")
     }
 
+    /// The problems `dag validate` reports for `text`, written as `bad.yaml`
+    /// (which must be refused: exit 2).
+    pub fn refused(&self, text: &str) -> String {
+        self.write("bad.yaml", text);
+        let run = self.run(&["validate", "bad.yaml"]);
+        run.code(2);
+        run.stderr
+    }
+
     /// `dag run FILE --output json` plus extra args; returns the run and its JSON.
     pub fn run_json(&self, file: &str, extra: &[&str]) -> (Run, serde_json::Value) {
         let mut args = vec!["run", file, "--output", "json"];

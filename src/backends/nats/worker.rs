@@ -189,7 +189,8 @@ pub async fn run(
     // Tasks with `cache:` are checked against the deployment's cache, so that a
     // result saved by one worker serves every other.
     let cache = super::cache::ObjectCache::new(js.clone(), config.replicas, logs_dir.join("cache"));
-    let runners = runners.cached(&crate::engine::cache::Cache::new(Arc::new(cache)));
+    let cache: Arc<dyn crate::engine::cache::CacheStore> = Arc::new(cache);
+    let runners = runners.cached(&cache);
     let state = Arc::new(State {
         id,
         config,

@@ -75,32 +75,15 @@ pub trait CacheStore: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// A cache as runners use it (an attempt with [`TaskContext::no_cache`] ignores
-/// hits; its result still replaces the saved one).
-#[derive(Clone)]
-pub struct Cache {
-    store: Arc<dyn CacheStore>,
-}
-
-impl Cache {
-    /// The cache in `store`.
-    pub fn new(store: Arc<dyn CacheStore>) -> Cache {
-        Cache { store }
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn CacheStore> {
-        &self.store
-    }
-}
-
 impl Runners {
-    /// The same runners, each checking `cache` first for tasks with `cache:`.
-    pub fn cached(&self, cache: &Cache) -> Runners {
+    /// The same runners, each checking the cache in `store` first for tasks
+    /// with `cache:` (an attempt with [`TaskContext::no_cache`] ignores hits; its
+    /// result still replaces the saved one).
+    pub fn cached(&self, store: &Arc<dyn CacheStore>) -> Runners {
         self.map(|runner| {
             Arc::new(CachedRunner {
                 inner: runner,
-                cache: cache.clone(),
+                cache: store.clone(),
             }) as Arc<dyn TaskRunner>
         })
     }
@@ -122,7 +105,7 @@ pub fn base_dir(ctx: &TaskContext) -> PathBuf {
 /// A runner that serves results from the cache.
 struct CachedRunner {
     inner: Arc<dyn TaskRunner>,
-    cache: Cache,
+    cache: Arc<dyn CacheStore>,
 }
 
 impl TaskRunner for CachedRunner {
@@ -194,17 +177,18 @@ async fn bounded<T>(
 
 async fn cached_run(
     inner: Arc<dyn TaskRunner>,
-    cache: Cache,
+    cache: Arc<dyn CacheStore>,
     spec: CacheSpec,
     ctx: TaskContext,
 ) -> Outcome {
+    let base = base_dir(&ctx);
     // The key and the lookup count against the attempt's time limit and obey its
     // stop signal, as the runner's own work does: an input that takes long to
     // read, or a store that does not answer, never holds the attempt for ever.
     let deadline = tokio::time::Instant::now() + ctx.timeout;
-    match bounded(&ctx, deadline, check(&cache, &spec, &ctx)).await {
+    match bounded(&ctx, deadline, check(cache.as_ref(), &spec, &ctx, &base)).await {
         Ok(Checked::Hit(outcome)) => outcome,
-        Ok(Checked::Run(key)) => run_and_save(inner, cache, spec, ctx, key).await,
+        Ok(Checked::Run(key)) => run_and_save(inner, cache.as_ref(), spec, ctx, key, base).await,
         Ok(Checked::Uncached) => inner.run(ctx).await,
         Err(outcome) => {
             if let Some(e) = &outcome.error {
@@ -225,8 +209,12 @@ enum Checked {
     Uncached,
 }
 
-async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
-    let base = base_dir(ctx);
+async fn check(
+    cache: &dyn CacheStore,
+    spec: &CacheSpec,
+    ctx: &TaskContext,
+    base: &Path,
+) -> Checked {
     let keyed = {
         let (dag, task, env, upstream, params, secret_params) = (
             ctx.dag.spec.name.clone(),
@@ -236,7 +224,7 @@ async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
             ctx.dag.spec.params.clone(),
             ctx.secret_params.clone(),
         );
-        let (spec, base) = (spec.clone(), base.clone());
+        let (spec, base) = (spec.clone(), base.to_path_buf());
         let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // Dropped when this attempt stops waiting (a timeout, a stop): the
         // hashing thread then stops too, rather than reading on for nobody.
@@ -275,7 +263,7 @@ async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
             short(&key)
         ));
     } else {
-        match lookup(cache, &key, spec.ttl, &base, &ctx.log).await {
+        match lookup(cache, &key, spec.ttl, base, &ctx.log).await {
             Ok(Some(outcome)) => return Checked::Hit(outcome),
             Ok(None) => ctx.log.line(&format!("dag: cache miss ({})", short(&key))),
             Err(e) => ctx.log.line(&format!(
@@ -291,12 +279,12 @@ async fn check(cache: &Cache, spec: &CacheSpec, ctx: &TaskContext) -> Checked {
 /// is stopped: its outcome does not wait for a store that does not answer).
 async fn run_and_save(
     inner: Arc<dyn TaskRunner>,
-    cache: Cache,
+    cache: &dyn CacheStore,
     spec: CacheSpec,
     ctx: TaskContext,
     key: String,
+    base: PathBuf,
 ) -> Outcome {
-    let base = base_dir(&ctx);
     let stop = ctx.stop.clone();
     let log = ctx.log.clone();
     let from = std::fs::metadata(log.path()).map_or(0, |m| m.len());
@@ -322,7 +310,7 @@ async fn run_and_save(
             files: Vec::new(),
         };
         let saved = tokio::select! {
-            saved = save(&cache, header, &spec, &base, &log, from) => saved,
+            saved = save(cache, header, &spec, &base, &log, from) => saved,
             _ = stop.graceful.cancelled() => Err("stopped while saving".into()),
             _ = stop.hard.cancelled() => Err("stopped while saving".into()),
         };
@@ -337,13 +325,13 @@ async fn run_and_save(
 /// The saved result under `key`, put back: Ok(None) for a miss (none, or
 /// expired); an error for an entry that cannot be used (it is then replaced).
 async fn lookup(
-    cache: &Cache,
+    cache: &dyn CacheStore,
     key: &str,
     ttl: Option<Duration>,
     base: &Path,
     log: &TaskLog,
 ) -> Result<Option<Outcome>, String> {
-    let Some(mut file) = cache.store.fetch(key).await? else {
+    let Some(mut file) = cache.fetch(key).await? else {
         return Ok(None);
     };
     let (base, log2, want) = (base.to_path_buf(), log.clone(), key.to_string());
@@ -394,7 +382,7 @@ async fn lookup(
 
 /// Saves a successful execution under its key.
 async fn save(
-    cache: &Cache,
+    cache: &dyn CacheStore,
     header: entry::Header,
     spec: &CacheSpec,
     base: &Path,
@@ -402,7 +390,7 @@ async fn save(
     from: u64,
 ) -> Result<(), String> {
     let (scratch, patterns, base, log_path) = (
-        cache.store.scratch(),
+        cache.scratch(),
         spec.outputs.clone(),
         base.to_path_buf(),
         log.path().to_path_buf(),
@@ -456,5 +444,5 @@ async fn save(
     .await
     .map_err(|e| e.to_string())??;
     let (path, header) = written;
-    cache.store.store(path, header).await
+    cache.store(path, header).await
 }

@@ -99,7 +99,9 @@ impl Local {
             if let Some(l) = limit {
                 self.limits[l].running += 1;
             }
-            self.told.remove(&key.index);
+            if !self.told.is_empty() {
+                self.told.remove(&key.index);
+            }
             return Some(key);
         }
         None
