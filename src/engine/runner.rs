@@ -241,6 +241,9 @@ pub struct TaskContext {
 pub struct Adopted {
     /// The worker the run's record says took it, if one did.
     pub worker: Option<String>,
+    /// The earlier driver was still waiting for the attempt's pool: it handed
+    /// nothing out.
+    pub waiting: bool,
 }
 
 impl TaskContext {

@@ -379,19 +379,21 @@ async fn apply(pools: Arc<Pools>, name: String, pool: std::sync::Weak<Pool>) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => {
-                // Every attempt that waits is told (but those a worker runs
-                // already: they keep trying); the next request tries again.
+                // Every attempt that waits is told; the next request tries again.
+                // Attempts a worker runs already go on: their slots are put in
+                // the pool once it can be written again.
                 failing = None;
                 if let Ok(mut st) = handle.state.lock() {
-                    st.waiting.retain_mut(|w| {
-                        if w.force {
-                            return true;
+                    let waiting = std::mem::take(&mut st.waiting);
+                    for mut w in waiting {
+                        let told = w.done.take().map(|done| {
+                            done.send(if w.force { Ok(()) } else { Err(e.clone()) })
+                                .is_ok()
+                        });
+                        if w.force && told == Some(true) {
+                            st.held.push(w.slot);
                         }
-                        if let Some(done) = w.done.take() {
-                            let _ = done.send(Err(e.clone()));
-                        }
-                        false
-                    });
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -524,8 +526,6 @@ async fn round(pools: &Pools, name: &str, handle: &Pool, renew: bool) -> Result<
         if renew || value != stored {
             if let Some((_, size, _)) = wanted.first() {
                 value.size = *size;
-            } else if value.size == 0 {
-                value.size = stored.size;
             }
             for h in value.holders.iter_mut() {
                 if held.iter().any(|x| x.id == h.id) || granted.contains(&h.id) {

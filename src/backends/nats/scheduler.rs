@@ -1000,10 +1000,10 @@ impl NatsRunner {
                 });
             }
         };
-        // An attempt a worker runs already (adopted, taken by a worker) keeps its
-        // slots, whatever the pool holds now; one the earlier driver still held
-        // back for the pool waits in its place.
-        let force = ctx.adopted.as_ref().is_some_and(|a| a.worker.is_some());
+        // An attempt the earlier driver handed out (a worker may run it) keeps
+        // its slots, whatever the pool holds now; one it still held back for the
+        // pool waits in its place.
+        let force = ctx.adopted.as_ref().is_some_and(|a| !a.waiting);
         match pools
             .acquire(&pool, size, slot, force, &ctx.stop.graceful, waiting)
             .await

@@ -355,6 +355,7 @@ impl Driver {
         let attempt = open.attempt;
         let adopted = crate::engine::runner::Adopted {
             worker: open.worker.as_ref().map(|w| w.to_string()),
+            waiting: self.record.tasks[task].waiting().is_some(),
         };
         self.attempt_context(task, attempt, stop, Some(adopted))
             .map(Some)
