@@ -200,6 +200,32 @@ impl Pipeline {
         self
     }
 
+    /// The settings runs are driven with.
+    pub fn exec_options(&self) -> &ExecOptions {
+        &self.options
+    }
+
+    /// The runners a run is driven with: this pipeline's, and the runner of
+    /// `dag` tasks (which drives sub-DAG runs as this pipeline drives runs: in
+    /// this process, whatever runs the other tasks).
+    pub fn run_runners(&self) -> Runners {
+        self.runners.clone().with(
+            crate::backends::subdag::TYPE,
+            Arc::new(crate::backends::subdag::SubDagRunner::new(self.clone())),
+        )
+    }
+
+    /// The settings kept with a new run so that another process may take it
+    /// over, when the pipeline allows failover.
+    pub fn drive_settings(&self) -> Option<crate::engine::record::DriveSettings> {
+        self.failover
+            .then_some(crate::engine::record::DriveSettings {
+                parallel: self.options.parallel,
+                fail_fast: self.options.fail_fast,
+                no_cache: self.options.no_cache,
+            })
+    }
+
     /// Validation settings matching the runners and params.
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
@@ -208,6 +234,7 @@ impl Pipeline {
             task_types: Some(self.runners.types()),
             docker_image_optional: self.docker_image_optional,
             pools: self.pools.clone(),
+            calls: Vec::new(),
         }
     }
 
@@ -268,13 +295,7 @@ impl Pipeline {
     /// pipeline allows failover.
     fn new_record(&self, dag: &Dag, file: &str) -> RunRecord {
         let mut record = RunRecord::new(new_run_id(), dag, file.to_string());
-        if self.failover {
-            record.drive = Some(crate::engine::record::DriveSettings {
-                parallel: self.options.parallel,
-                fail_fast: self.options.fail_fast,
-                no_cache: self.options.no_cache,
-            });
-        }
+        record.drive = self.drive_settings();
         record
     }
 
@@ -282,7 +303,7 @@ impl Pipeline {
     /// without driving it (`dag run --detach`): a `dag scheduler` takes it over
     /// at once. Returns the new run's record, queued.
     pub async fn submit(&self, dag: Dag, file: &str) -> Result<RunRecord, Error> {
-        executor::preflight(&dag, &self.runners).await?;
+        executor::preflight(&dag, &self.run_runners()).await?;
         let this = Pipeline {
             failover: true,
             ..self.clone()
@@ -333,7 +354,7 @@ impl Pipeline {
         Ok(executor::execute(
             Arc::new(dag),
             run,
-            &self.runners,
+            &self.run_runners(),
             self.observer.clone(),
             &options,
             stop,
@@ -441,7 +462,7 @@ impl Pipeline {
         let store = self.store()?;
         let (mut record, mut writer) = store.open_run(run_id)?;
         let dag = self.definition_of(&record)?;
-        executor::preflight(&dag, &self.runners).await?;
+        executor::preflight(&dag, &self.run_runners()).await?;
         let tasks: Vec<usize> = match task {
             Some(id) => {
                 // A mapped task's id names all its instances.
@@ -487,7 +508,7 @@ impl Pipeline {
         Ok(executor::execute(
             dag,
             executor::Run::fresh(record, writer),
-            &self.runners,
+            &self.run_runners(),
             self.observer.clone(),
             &self.options,
             stop,
@@ -549,7 +570,7 @@ impl Pipeline {
     /// Runs a loaded DAG as a new run in the store, until it ends or `stop` fires.
     /// `file` is what the run record names as its file.
     pub async fn run(&self, dag: Dag, file: &str, stop: StopSignal) -> Result<RunRecord, Error> {
-        executor::preflight(&dag, &self.runners).await?;
+        executor::preflight(&dag, &self.run_runners()).await?;
         let (record, writer) = self.create(&dag, file)?;
         self.drive(Arc::new(dag), record, writer, stop).await
     }

@@ -14,6 +14,7 @@ pub fn dag_file(data: &[u8]) {
         task_types: None,
         docker_image_optional: false,
         pools: vec![("db".into(), 2)],
+        calls: Vec::new(),
     };
     match load_bytes("fuzz.yaml", data, &options) {
         Ok(dag) => {

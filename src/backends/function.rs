@@ -287,6 +287,7 @@ mod tests {
             secret_params: Default::default(),
             adopted: None,
             no_cache: false,
+            rerun: false,
         }
     }
 

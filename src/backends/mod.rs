@@ -10,3 +10,4 @@ pub mod http;
 pub mod nats;
 pub mod outputs;
 pub mod process;
+pub mod subdag;

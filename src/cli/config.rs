@@ -87,6 +87,7 @@ fn invalid(path: &str, text: &str, problems: Vec<Problem>) -> CliError {
         path: path.to_string(),
         source: text.to_string(),
         problems,
+        also: Vec::new(),
     }])
 }
 

@@ -129,7 +129,7 @@ impl From<crate::embed::Error> for CliError {
 impl From<LoadError> for CliError {
     fn from(e: LoadError) -> CliError {
         match e {
-            LoadError::Invalid(invalid) => CliError::Invalid(vec![*invalid]),
+            LoadError::Invalid(invalid) => CliError::Invalid(invalid.flatten()),
             other => CliError::Load(other),
         }
     }

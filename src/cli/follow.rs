@@ -91,6 +91,7 @@ pub fn events_between(old: &RunRecord, new: &RunRecord) -> Vec<Event> {
         | Event::TaskMapped { at, .. }
         | Event::DuplicateResult { at, .. }
         | Event::TaskWaiting { at, .. }
+        | Event::ChildRun { at, .. }
         | Event::TaskState { at, .. } => *at,
         Event::RunRetried { at, .. } | Event::RunFinished { at, .. } => *at,
     });
@@ -220,6 +221,7 @@ mod tests {
                 Event::RunRetried { .. } => "retried".to_string(),
                 Event::DuplicateResult { task, .. } => format!("{task} duplicate"),
                 Event::TaskWaiting { task, reason, .. } => format!("{task} {reason}"),
+                Event::ChildRun { task, run, .. } => format!("{task} child {run}"),
             })
             .collect()
     }

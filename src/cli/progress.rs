@@ -545,6 +545,9 @@ pub fn plain_line(record: &RunRecord, event: &Event) -> Option<String> {
             }
             format!("{} {} {}", clock(*at), id(*task), printable(reason))
         }
+        Event::ChildRun { task, run, at } => {
+            format!("{} {} runs sub-DAG run {run}", clock(*at), id(*task))
+        }
         Event::AttemptStarted {
             task, attempt, at, ..
         } => {

@@ -121,6 +121,7 @@ pub fn load_options(runners: &Runners, params: Vec<(String, String)>) -> LoadOpt
         functions: Some(runners.functions().to_vec()),
         task_types: Some(runners.types()),
         docker_image_optional: std::env::var_os("DAG_DOCKER_IMAGE").is_some_and(|v| !v.is_empty()),
+        calls: Vec::new(),
     }
 }
 

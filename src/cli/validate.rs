@@ -48,11 +48,13 @@ pub fn validate(
                     if dag.len() == 1 { "" } else { "s" }
                 ))?,
                 Err(LoadError::Invalid(invalid)) => {
-                    output::eprint(&output::render_invalid(&invalid, style.color))
+                    for one in invalid.flatten() {
+                        output::eprint(&output::render_invalid(&one, style.color));
+                    }
                 }
                 Err(e) => output::eprint(&output::render_error(&CliError::Load(e), style.color)),
             },
-            ValidateFormat::Json => docs.push(file_json(&shown, result)),
+            ValidateFormat::Json => docs.extend(file_json(&shown, result)),
             ValidateFormat::Github => output::print(&annotations(&shown, result))?,
         }
     }
@@ -74,39 +76,44 @@ fn place(p: &crate::engine::validate::Problem) -> Option<(u32, u32, u32, u32)> {
         .map(|(s, _)| (s.start.line, s.start.col + 1, s.end.line, s.end.col + 1))
 }
 
-/// What `dag validate --format json` says of one file.
+/// What `dag validate --format json` says of one file (and of each invalid
+/// sub-DAG file it calls, apart).
 fn file_json(
     shown: &str,
     result: Result<crate::engine::graph::Dag, LoadError>,
-) -> serde_json::Value {
+) -> Vec<serde_json::Value> {
     match result {
-        Ok(dag) => serde_json::json!({
+        Ok(dag) => vec![serde_json::json!({
             "file": shown, "ok": true, "name": dag.spec.name, "tasks": dag.len(), "problems": [],
-        }),
-        Err(LoadError::Invalid(invalid)) => {
-            let problems: Vec<serde_json::Value> = invalid
-                .problems
-                .iter()
-                .map(|p| {
-                    let at = place(p);
-                    serde_json::json!({
-                        "message": p.message,
-                        "line": at.map(|a| a.0),
-                        "column": at.map(|a| a.1),
-                        "end_line": at.map(|a| a.2),
-                        "end_column": at.map(|a| a.3),
-                        "label": p.labels.first().map(|(_, l)| l),
-                        "help": p.help,
+        })],
+        Err(LoadError::Invalid(invalid)) => invalid
+            .flatten()
+            .into_iter()
+            .map(|invalid| {
+                let problems: Vec<serde_json::Value> = invalid
+                    .problems
+                    .iter()
+                    .map(|p| {
+                        let at = place(p);
+                        serde_json::json!({
+                            "message": p.message,
+                            "line": at.map(|a| a.0),
+                            "column": at.map(|a| a.1),
+                            "end_line": at.map(|a| a.2),
+                            "end_column": at.map(|a| a.3),
+                            "label": p.labels.first().map(|(_, l)| l),
+                            "help": p.help,
+                        })
                     })
-                })
-                .collect();
-            serde_json::json!({ "file": shown, "ok": false, "problems": problems })
-        }
-        Err(e) => serde_json::json!({
+                    .collect();
+                serde_json::json!({ "file": invalid.path, "ok": false, "problems": problems })
+            })
+            .collect(),
+        Err(e) => vec![serde_json::json!({
             "file": shown, "ok": false,
             "problems": [{ "message": CliError::Load(e).to_string(), "line": null, "column": null,
                            "end_line": null, "end_column": null, "label": null, "help": null }],
-        }),
+        })],
     }
 }
 
@@ -122,8 +129,8 @@ fn annotations(shown: &str, result: Result<crate::engine::graph::Dag, LoadError>
     };
     let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
     let mut out = String::new();
-    let mut say = |at: Option<(u32, u32, u32, u32)>, message: String| {
-        let mut props = format!("file={}", prop(shown));
+    let mut say = |file: &str, at: Option<(u32, u32, u32, u32)>, message: String| {
+        let mut props = format!("file={}", prop(file));
         if let Some((l, c, el, ec)) = at {
             props.push_str(&format!(",line={l},col={c},endLine={el},endColumn={ec}"));
         }
@@ -136,15 +143,17 @@ fn annotations(shown: &str, result: Result<crate::engine::graph::Dag, LoadError>
     match result {
         Ok(_) => {}
         Err(LoadError::Invalid(invalid)) => {
-            for p in &invalid.problems {
-                let message = match &p.help {
-                    Some(h) => format!("{}\nhelp: {h}", p.message),
-                    None => p.message.clone(),
-                };
-                say(place(p), message);
+            for invalid in invalid.flatten() {
+                for p in &invalid.problems {
+                    let message = match &p.help {
+                        Some(h) => format!("{}\nhelp: {h}", p.message),
+                        None => p.message.clone(),
+                    };
+                    say(&invalid.path, place(p), message);
+                }
             }
         }
-        Err(e) => say(None, CliError::Load(e).to_string()),
+        Err(e) => say(shown, None, CliError::Load(e).to_string()),
     }
     out
 }

@@ -135,6 +135,16 @@ pub enum Event {
         /// The delivery of the task message it ran.
         delivery: u64,
     },
+    /// A `dag` task's attempt started (or resumed) its child run: the run of the
+    /// sub-DAG, linked to this one both ways.
+    ChildRun {
+        /// Task index.
+        task: usize,
+        /// The child run's id.
+        run: String,
+        /// When.
+        at: Timestamp,
+    },
     /// The run is over.
     RunFinished {
         /// Final state.

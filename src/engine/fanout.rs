@@ -495,6 +495,13 @@ pub fn approx_bytes(spec: &TaskSpec) -> usize {
                 + d.command.as_ref().map_or(0, String::len)
                 + d.volumes.iter().map(String::len).sum::<usize>()
         }
+        TaskKind::Dag(d) => {
+            d.file.len()
+                + d.params
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        }
     };
     let env: usize = spec.env.iter().map(|(k, v)| k.len() + v.len()).sum();
     let (item, matrix) = spec.map.as_deref().map_or((0, 0), |m| {

@@ -49,6 +49,8 @@ pub enum Requires {
     Command,
     /// A `command` or a `url`.
     CommandOrUrl,
+    /// A `file` (dag: the sub-DAG file).
+    File,
 }
 
 /// One task type.
@@ -84,6 +86,11 @@ pub const TYPES: &[TaskType] = &[
         requires: Requires::Command,
         doc: "a function registered in the binary: `command: NAME [ARGS]`",
     },
+    TaskType {
+        name: "dag",
+        requires: Requires::File,
+        doc: "another DAG file run as a child run: `file`, `params`",
+    },
 ];
 
 /// The type a task has when it names none.
@@ -98,6 +105,9 @@ const HTTP: &[&str] = &["http"];
 const DOCKER: &[&str] = &["docker"];
 const EVERY: &[&str] = &[];
 const SKIPPABLE: &[&str] = &["bash", "http", "docker"];
+/// The types that run something themselves (not `dag`, whose tasks do).
+const RUNS: &[&str] = &["bash", "http", "docker", "fn"];
+const DAG: &[&str] = &["dag"];
 
 /// The schema of a string or a list of strings (a single string is a list of one).
 /// (A scalar that YAML reads as a number or a boolean is text to dag.)
@@ -198,6 +208,16 @@ pub const KEYS: &[Key] = &[
         doc: "map of pool name to its size (`{db: 2}`): at most that many slots of the pool are held at once by the tasks that name it; `--pool NAME=SIZE` and the config file's `pools` add or resize pools (see Pools)",
     },
     Key {
+        name: "outputs",
+        place: Place::Top,
+        types: EVERY,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"type": ["object", "null"], "additionalProperties": {"$ref": "#/$defs/scalar"}}"##,
+        default: None,
+        doc: "map of output key to value, usually `${{ tasks.ID.outputs.KEY }}`: what a run of this file publishes when another file calls it as a sub-DAG (read when the run ends; see Sub-DAGs)",
+    },
+    Key {
         name: "defaults",
         place: Place::Top,
         types: EVERY,
@@ -226,12 +246,12 @@ pub const KEYS: &[Key] = &[
         required: false,
         schema: r##"{"$ref": "#/$defs/type"}"##,
         default: Some(DEFAULT_TYPE),
-        doc: "what the task is: `bash`, `http`, `docker` or `fn`",
+        doc: "what the task is: `bash`, `http`, `docker`, `fn` or `dag`",
     },
     Key {
         name: "command",
         place: Place::Task,
-        types: EVERY,
+        types: RUNS,
         in_defaults: false,
         required: false,
         schema: r##"{"$ref": "#/$defs/scalar"}"##,
@@ -251,7 +271,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "env",
         place: Place::Task,
-        types: EVERY,
+        types: RUNS,
         in_defaults: false,
         required: false,
         schema: r##"{"$ref": "#/$defs/env"}"##,
@@ -261,7 +281,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "workdir",
         place: Place::Task,
-        types: EVERY,
+        types: RUNS,
         in_defaults: true,
         required: false,
         schema: TEXT,
@@ -341,7 +361,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "queue",
         place: Place::Task,
-        types: EVERY,
+        types: RUNS,
         in_defaults: true,
         required: false,
         schema: r##"{"$ref": "#/$defs/queue"}"##,
@@ -351,7 +371,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "pool",
         place: Place::Task,
-        types: EVERY,
+        types: RUNS,
         in_defaults: true,
         required: false,
         schema: r##"{"oneOf": [{"$ref": "#/$defs/queue"}, {"type": "null"}]}"##,
@@ -361,7 +381,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "pool_slots",
         place: Place::Task,
-        types: EVERY,
+        types: RUNS,
         in_defaults: true,
         required: false,
         schema: r#"{"type": "integer", "minimum": 1}"#,
@@ -431,7 +451,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "cache",
         place: Place::Task,
-        types: EVERY,
+        types: RUNS,
         in_defaults: false,
         required: false,
         schema: r##"{"$ref": "#/$defs/cache"}"##,
@@ -441,7 +461,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "secret_env",
         place: Place::Task,
-        types: EVERY,
+        types: RUNS,
         in_defaults: false,
         required: false,
         schema: STRINGS,
@@ -457,6 +477,27 @@ pub const KEYS: &[Key] = &[
         schema: TEXT,
         default: None,
         doc: "free text",
+    },
+    // dag tasks.
+    Key {
+        name: "file",
+        place: Place::Task,
+        types: DAG,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"type": "string"}"##,
+        default: None,
+        doc: "the sub-DAG file to run, relative to this file's directory",
+    },
+    Key {
+        name: "params",
+        place: Place::Task,
+        types: DAG,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"type": ["object", "null"], "additionalProperties": {"$ref": "#/$defs/scalar"}}"##,
+        default: None,
+        doc: "map of the sub-DAG's param to its value (expressions allowed)",
     },
     // http tasks.
     Key {
@@ -803,6 +844,9 @@ fn type_rule(t: &TaskType) -> Value {
         }
         Requires::CommandOrUrl => {
             then["anyOf"] = json!([{"required": ["command"]}, {"required": ["url"]}]);
+        }
+        Requires::File => {
+            then["required"] = json!(["file"]);
         }
     }
     let named = json!({"properties": {"type": {"const": t.name}}, "required": ["type"]});

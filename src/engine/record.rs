@@ -53,6 +53,13 @@ pub struct RunRecord {
     /// The DAG file's text as it was run, for `dag retry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<Arc<str>>,
+    /// For the run of a sub-DAG, the run and task that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<RunLink>,
+    /// The runs of sub-DAGs this run's `dag` tasks started, in the order they
+    /// started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<RunLink>,
     /// How a run that any scheduler may drive is to be driven (a distributed run
     /// kept in NATS KV): a `dag scheduler` takes it over with these settings when
     /// its driver is gone. None for a run only its own process drives.
@@ -67,6 +74,16 @@ pub struct RunRecord {
     /// by a few workers, hold a few strings, not a million).
     #[serde(skip)]
     pub(crate) recent: Recent,
+}
+
+/// One end of the link between a run and the run of a sub-DAG one of its tasks
+/// started: the other run's id, and the `dag` task (of the parent run).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLink {
+    /// The other run's id.
+    pub run: String,
+    /// The id of the `dag` task in the parent run.
+    pub task: String,
 }
 
 /// The settings a run is driven with, kept so that another process can take the
@@ -400,6 +417,8 @@ impl RunRecord {
             seq: 0,
             reason: None,
             definition: dag.source.clone(),
+            parent: None,
+            children: Vec::new(),
             drive: None,
             tasks: dag
                 .spec
@@ -476,6 +495,15 @@ impl RunRecord {
                 }
                 // An empty reason: it waits for nothing any more.
                 t.reason = (!reason.is_empty()).then(|| Text::from(reason.as_str()));
+            }
+            Event::ChildRun { task, run, .. } => {
+                let id = self.task_mut(*task)?.id.to_string();
+                if !self.children.iter().any(|c| c.run == *run) {
+                    self.children.push(RunLink {
+                        run: run.clone(),
+                        task: id,
+                    });
+                }
             }
             Event::TaskMapped {
                 task, instances, ..

@@ -73,6 +73,12 @@ pub enum Note {
         /// What it waits for (`waiting for pool db`); empty: nothing any more.
         reason: String,
     },
+    /// The attempt (of a `dag` task) runs the child run `run`, the run of its
+    /// sub-DAG.
+    Child {
+        /// The child run's id.
+        run: String,
+    },
     /// A worker reported the end of an attempt whose result is recorded already
     /// (this one, or any other of the run: the note names its own), from
     /// another execution of it. Counted as a duplicate execution; it changes
@@ -233,6 +239,9 @@ pub struct TaskContext {
     /// `--no-cache`: a task with `cache:` runs even when a saved result
     /// matches; its result replaces the saved one.
     pub no_cache: bool,
+    /// An earlier attempt of this task succeeded: it runs again on purpose
+    /// (`dag retry --task`), not to finish what an earlier attempt left.
+    pub rerun: bool,
 }
 
 /// An attempt an earlier driver of the run handed out (see

@@ -29,6 +29,10 @@ pub struct DagSpec {
     /// Pools and their sizes (`pools`, after `--pool` and the config file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<(String, u32)>,
+    /// `outputs`: what a run of this DAG called as a sub-DAG publishes, by key
+    /// (values hold `${{ tasks.ID.outputs.KEY }}`, read when the run ends).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<(String, String)>,
 }
 
 impl DagSpec {
@@ -338,6 +342,25 @@ pub enum TaskKind {
     Docker(Box<DockerSpec>),
     /// A function registered in the binary: `command` is `NAME [ARGS]`.
     Fn { name: String, args: String },
+    /// Another DAG file, run as a child run of this one (`file`, `params`).
+    Dag(Box<SubDagSpec>),
+}
+
+/// A `dag` task: the sub-DAG file it runs and the params it passes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubDagSpec {
+    /// `file` as written, relative to the calling file's directory.
+    pub file: String,
+    /// Where the file was read from (the calling file's directory joined with
+    /// `file`, as the calling file's path was given).
+    pub path: String,
+    /// The file's text as it was validated with the calling file: what a new
+    /// child run runs.
+    pub source: Arc<str>,
+    /// `params`, in the order written: values after substitution of params,
+    /// items and matrix values (`${{ tasks.ID.outputs.KEY }}` is substituted when
+    /// the task starts).
+    pub params: Vec<(String, String)>,
 }
 
 impl TaskKind {
@@ -348,6 +371,7 @@ impl TaskKind {
             TaskKind::Http(_) => "http",
             TaskKind::Docker(_) => "docker",
             TaskKind::Fn { .. } => "fn",
+            TaskKind::Dag(_) => "dag",
         }
     }
 
@@ -373,6 +397,12 @@ impl TaskKind {
             }
             TaskKind::Fn { name, args } if args.is_empty() => name.clone(),
             TaskKind::Fn { name, args } => format!("{name} {args}"),
+            TaskKind::Dag(d) if d.params.is_empty() => d.file.clone(),
+            TaskKind::Dag(d) => {
+                let params: Vec<String> =
+                    d.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{} {}", d.file, params.join(" "))
+            }
         }
     }
 }
@@ -528,6 +558,7 @@ impl TaskSpec {
                     || d.volumes.iter().any(|v| has(v))
                     || d.network.as_deref().is_some_and(has)
             }
+            TaskKind::Dag(d) => d.params.iter().any(|(_, v)| has(v)),
         };
         kind || self.env.iter().any(|(_, v)| has(v))
             || self.workdir.as_deref().is_some_and(has)
@@ -604,6 +635,14 @@ impl TaskSpec {
                     .collect::<Result<_, String>>()?,
                 network: d.network.as_deref().map(&mut *f).transpose()?,
                 ..DockerSpec::clone(d)
+            })),
+            TaskKind::Dag(d) => TaskKind::Dag(Box::new(SubDagSpec {
+                params: d
+                    .params
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), f(v)?)))
+                    .collect::<Result<_, String>>()?,
+                ..SubDagSpec::clone(d)
             })),
         };
         t.env = self

@@ -1355,7 +1355,9 @@ impl RunWriter for KvRunWriter {
             }
             // Only run-level changes rewrite the run record; the lease is renewed
             // on its own.
-            Event::RunStarted { .. } | Event::RunFinished { .. } => self.dirty_run = true,
+            Event::RunStarted { .. } | Event::RunFinished { .. } | Event::ChildRun { .. } => {
+                self.dirty_run = true
+            }
         }
         Ok(())
     }

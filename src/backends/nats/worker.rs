@@ -860,6 +860,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         timeout: None,
         outcome: Default::default(),
         pools: Vec::new(),
+        outputs: Vec::new(),
     }));
     let log_path = state.logs_dir.join(format!(
         "{}.{}.{}.{slot}.log",
@@ -897,6 +898,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         secret_params: task_msg.secret_params.clone().into(),
         adopted: None,
         no_cache: task_msg.no_cache,
+        rerun: false,
     };
     let subject = format!(
         "dag.logs.{}.{}.{}",

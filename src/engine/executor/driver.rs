@@ -148,6 +148,19 @@ impl Driver {
                 }
                 self.wait(task, reason)
             }
+            Note::Child { run } => {
+                let t = &self.record.tasks[task];
+                let current = t.state == TaskState::Running
+                    && t.attempts.last().is_some_and(|a| a.attempt == attempt);
+                if !current {
+                    return Ok(());
+                }
+                self.emit(Event::ChildRun {
+                    task,
+                    run,
+                    at: Timestamp::now(),
+                })
+            }
             Note::Duplicate {
                 task,
                 attempt,
@@ -445,6 +458,12 @@ impl Driver {
             secret_params: self.secret_params.clone(),
             adopted,
             no_cache: self.options.no_cache,
+            rerun: self.record.tasks[task]
+                .attempts
+                .iter()
+                .rev()
+                .find(|a| a.attempt < attempt)
+                .is_some_and(|a| a.outcome == Some(TaskState::Success)),
         })
     }
 

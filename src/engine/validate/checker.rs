@@ -23,6 +23,13 @@ pub(super) fn value<'n>(entries: &Entries<'n>, key: &str) -> Option<&'n Node> {
 
 pub(super) struct Checker<'s, 'o> {
     pub(super) src: &'s str,
+    /// The file's name as given: sub-DAG files are found beside it.
+    pub(super) file: &'s str,
+    /// The sub-DAG files read so far, by `file` as written (`None`: unusable,
+    /// reported).
+    pub(super) sub_dags: Map<String, Option<std::sync::Arc<super::subdag::SubDagFile>>>,
+    /// The invalid sub-DAG files, each with its own problems.
+    pub(super) also: Vec<super::InvalidDag>,
     /// Where every [`CHAR_MARK_STEP`]th character of `src` starts (`None`: `src` is
     /// ASCII, characters are bytes), computed once: finding a span's text must not
     /// scan the whole document for each of thousands of expressions.
@@ -165,7 +172,7 @@ impl Checker<'_, '_> {
         let value = self.substitute(node, &raw)?;
         // Keys read when the file is loaded cannot wait for a run-time item.
         if self.instance.as_ref().is_some_and(|i| i.template)
-            && ["description", "method", "queue"].contains(&key)
+            && ["description", "method", "queue", "file"].contains(&key)
             && expr::substitute(&value, |e| match e {
                 Expr::Item(_) => Err((String::new(), None)),
                 _ => Ok(None),

@@ -192,6 +192,20 @@ impl Checker<'_, '_> {
                 None
             }
         };
+        let outputs = match (get("outputs"), &tasks) {
+            (Some((_, v)), Some(tasks)) => {
+                let mut ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+                ids.extend(
+                    tasks
+                        .iter()
+                        .filter_map(|t| t.map.as_ref().map(|m| &*m.group)),
+                );
+                ids.sort_unstable();
+                ids.dedup();
+                self.dag_outputs(v, &ids)
+            }
+            _ => Vec::new(),
+        };
         Some(DagSpec {
             name: name?,
             description,
@@ -201,6 +215,7 @@ impl Checker<'_, '_> {
             timeout,
             outcome,
             pools: self.pools.clone(),
+            outputs,
         })
     }
 

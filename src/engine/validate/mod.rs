@@ -8,6 +8,9 @@
 
 mod cache;
 mod pools;
+mod subdag;
+
+pub use subdag::{Caller, MAX_DEPTH, resolve as resolve_sub_dag};
 
 pub use pools::{MAX_POOL_SIZE, env_pools, is_pool_name, parse_pool};
 mod checker;
@@ -42,6 +45,9 @@ pub struct LoadOptions {
     /// `--pool NAME=SIZE` and the config file's `pools`: pools added to (or
     /// resized in) the file's.
     pub pools: Vec<(String, u32)>,
+    /// The files calling this one as a sub-DAG, outermost first (empty for a
+    /// file run or validated itself): a file among them is a cycle.
+    pub calls: Vec<Caller>,
 }
 
 /// The largest DAG file accepted, far beyond any hand-written one.
@@ -74,6 +80,7 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Dag, LoadError> {
                     labels: vec![],
                     help: None,
                 }],
+                also: Vec::new(),
             })));
         }
     };
@@ -137,6 +144,9 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
     };
     let mut checker = Checker {
         src: text,
+        file: name,
+        sub_dags: Default::default(),
+        also: Vec::new(),
         char_marks: std::cell::OnceCell::new(),
         options,
         problems: Vec::new(),
@@ -156,7 +166,14 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
         _ => {
             let mut problems = checker.problems;
             problems.sort_by_key(|p| p.labels.first().map_or(0, |(s, _)| s.start.index));
-            Err(invalid(name, text.to_string(), problems))
+            let mut invalid = InvalidDag {
+                path: name.to_string(),
+                source: text.to_string(),
+                problems,
+                also: checker.also,
+            };
+            invalid.also.dedup_by(|a, b| a.path == b.path);
+            Err(LoadError::Invalid(Box::new(invalid)))
         }
     }
 }
@@ -166,6 +183,7 @@ fn invalid(name: &str, source: String, problems: Vec<Problem>) -> LoadError {
         path: name.to_string(),
         source,
         problems,
+        also: Vec::new(),
     }))
 }
 /// Longest `name:` or task id: they become file names, container names and NATS

@@ -49,6 +49,25 @@ pub struct InvalidDag {
     pub source: String,
     /// Every problem, in file order where they have a place.
     pub problems: Vec<Problem>,
+    /// The invalid sub-DAG files this one calls, each with its own problems.
+    pub also: Vec<InvalidDag>,
+}
+
+impl InvalidDag {
+    /// How many problems it and the sub-DAG files it calls hold.
+    pub fn count(&self) -> usize {
+        self.problems.len() + self.also.iter().map(InvalidDag::count).sum::<usize>()
+    }
+
+    /// It and the invalid sub-DAG files it calls (theirs too), each apart.
+    pub fn flatten(mut self) -> Vec<InvalidDag> {
+        let also = std::mem::take(&mut self.also);
+        let mut out = vec![self];
+        for a in also {
+            out.extend(a.flatten());
+        }
+        out
+    }
 }
 
 /// A named source whose positions count characters, like every other position dag
@@ -261,6 +280,7 @@ mod tests {
                 )],
                 help: None,
             }],
+            also: Vec::new(),
         };
         let mut out = String::new();
         let handler =

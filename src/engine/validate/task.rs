@@ -255,8 +255,10 @@ impl Checker<'_, '_> {
             None => format::DEFAULT_TYPE,
         };
         let what = what.to_string();
+        // dag tasks are run by the engine itself, whatever runners there are.
         if let (Some(allowed), Some(v)) = (&self.options.task_types, get("type"))
             && !allowed.contains(&type_name)
+            && type_name != "dag"
         {
             self.report(
                 Problem::at(
@@ -377,6 +379,7 @@ impl Checker<'_, '_> {
             },
             "fn" if command_failed => None,
             "fn" => self.fn_kind(key, get("command"), command, &what),
+            "dag" => self.dag_kind(key, entries, &what),
             "http" | "docker" if command_failed => None,
             "http" => self.http_kind(key, entries, command, &what),
             "docker" => self.docker_kind(
