@@ -19,6 +19,10 @@ use super::{LoadError, LoadOptions, Problem};
 /// characters.
 pub const MAX_DEPTH: usize = 8;
 
+/// The most instances a mapped `dag` task may have: each is a run of its own,
+/// linked from the parent's record.
+pub const MAX_CHILD_RUNS: usize = 1_000;
+
 /// A sub-DAG file read and validated once for the file that calls it (a mapped
 /// `dag` task's instances share it).
 pub(super) struct SubDagFile {

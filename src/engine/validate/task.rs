@@ -121,11 +121,19 @@ impl Checker<'_, '_> {
             return None;
         }
         let max_parallel = self.max_parallel(entries)?;
-        let max_items = self.at_least_one(
-            entries,
-            "max_items",
-            crate::engine::fanout::MAX_INSTANCES as u32,
-        )?;
+        let runs_dags = is_dag_task(entries);
+        let most = if runs_dags {
+            super::subdag::MAX_CHILD_RUNS
+        } else {
+            crate::engine::fanout::MAX_INSTANCES
+        };
+        let max_items = self.at_least_one(entries, "max_items", most as u32)?;
+        // Each instance of a mapped dag task is a run of its own, linked from
+        // this one: fewer of them.
+        let max_items = match max_items {
+            None if runs_dags => Some(super::subdag::MAX_CHILD_RUNS as u32),
+            other => other,
+        };
         self.instance = Some(super::map::Instance {
             template: true,
             ..Default::default()
@@ -181,6 +189,21 @@ impl Checker<'_, '_> {
         out: &mut Vec<TaskSpec>,
     ) -> Option<()> {
         let max_parallel = self.max_parallel(entries)?;
+        if is_dag_task(entries) && instances.len() > super::subdag::MAX_CHILD_RUNS {
+            self.report(
+                Problem::at(
+                    key.span,
+                    format!(
+                        "`{id}` would run {} sub-DAG runs, more than the {} a mapped dag task may",
+                        instances.len(),
+                        super::subdag::MAX_CHILD_RUNS
+                    ),
+                    "too many instances",
+                )
+                .help("each instance of a dag task is a run of its own: map the tasks inside the sub-DAG instead"),
+            );
+            return None;
+        }
         if instances.is_empty() {
             self.instance = Some(super::map::Instance {
                 stand_in: true,
@@ -523,4 +546,9 @@ impl Checker<'_, '_> {
         }
         codes
     }
+}
+
+/// Whether the task whose keys are `entries` is a `dag` task.
+fn is_dag_task(entries: &Entries<'_>) -> bool {
+    value(entries, "type").and_then(Node::as_scalar) == Some(crate::backends::subdag::TYPE)
 }

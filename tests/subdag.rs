@@ -1,0 +1,359 @@
+//! Sub-DAGs (`type: dag`): a child run per task, its outputs, failure, cancel and
+//! retry reaching it, validation across files, fan-out over a sub-DAG, and the
+//! distributed executor.
+
+use std::time::Duration;
+
+use crate::common::nats::NatsServer;
+use crate::common::{Env, kill, marker, pids_with, task, task_state, wait_for};
+
+/// `leaf.yaml`: `work` counts its executions in `runs/leaf-PARAM` and fails
+/// while the file `fail-PARAM` exists (once, taking it away, for `once-PARAM`);
+/// its output is its param doubled.
+const LEAF: &str = r#"name: leaf
+params: { n: "1" }
+outputs:
+  doubled: "${{ tasks.work.outputs.doubled }}"
+tasks:
+  first: { command: 'mkdir -p runs; echo x >> runs/first-${{ params.n }}' }
+  work:
+    command: |
+      echo x >> runs/leaf-${{ params.n }}
+      if [ -e fail-${{ params.n }} ]; then echo "leaf ${{ params.n }} fails"; exit 3; fi
+      if [ -e once-${{ params.n }} ]; then rm once-${{ params.n }}; exit 4; fi
+      echo "doubled=$(( ${{ params.n }} * 2 ))" >> "$DAG_OUTPUT"
+    depends_on: first
+"#;
+
+/// `sub/mid.yaml`: calls `leaf.yaml` (one directory up, as it is relative to
+/// the calling file) and adds one.
+const MID: &str = r#"name: mid
+params: { n: "1" }
+outputs:
+  result: "${{ tasks.plus.outputs.result }}"
+tasks:
+  inner: { type: dag, file: ../leaf.yaml, params: { n: "${{ params.n }}" } }
+  plus:
+    command: echo "result=$(( ${{ tasks.inner.outputs.doubled }} + 1 ))" >> "$DAG_OUTPUT"
+    depends_on: inner
+"#;
+
+const TOP: &str = r#"name: top
+tasks:
+  start: { command: 'echo n=5 >> "$DAG_OUTPUT"' }
+  call:
+    type: dag
+    file: sub/mid.yaml
+    params: { n: "${{ tasks.start.outputs.n }}" }
+    depends_on: start
+  end:
+    command: echo "got ${{ tasks.call.outputs.result }}"
+    depends_on: call
+"#;
+
+fn nested(env: &Env) {
+    env.write("leaf.yaml", LEAF);
+    env.write("sub/mid.yaml", MID);
+    env.write("top.yaml", TOP);
+}
+
+fn count(env: &Env, name: &str) -> usize {
+    std::fs::read_to_string(env.path().join("runs").join(name))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// `dag status RUN --output json` (whose exit code is the run's).
+fn status(env: &Env, run: &str) -> serde_json::Value {
+    env.run(&["status", run, "--output", "json"]).json()
+}
+
+#[test]
+fn nested_sub_dags_run_as_linked_child_runs_and_pass_their_outputs_up() {
+    let env = Env::new();
+    nested(&env);
+    env.run(&["validate", "top.yaml"]).code(0);
+    let (r, doc) = env.run_json("top.yaml", &[]);
+    r.code(0);
+    assert_eq!(task(&doc, "call")["outputs"]["result"], "11", "{doc}");
+    assert_eq!(task_state(&doc, "end"), "success");
+    let top = doc["run_id"].as_str().unwrap().to_string();
+    let mid_id = format!("{top}-call");
+    let leaf_id = format!("{mid_id}-inner");
+    let mid = status(&env, &mid_id);
+    assert_eq!(mid["state"], "success");
+    assert_eq!(mid["dag"], "mid");
+    assert_eq!(task(&mid, "inner")["outputs"]["doubled"], "10", "{mid}");
+    let leaf = status(&env, &leaf_id);
+    assert_eq!(leaf["dag"], "leaf");
+    assert_eq!(leaf["params"]["n"], "5", "{leaf}");
+    // Linked both ways, in the records.
+    let record = |id: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(env.path().join("state/runs").join(id).join("run.json"))
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    assert_eq!(record(&top)["children"][0]["run"], mid_id.as_str());
+    assert_eq!(record(&top)["children"][0]["task"], "call");
+    assert_eq!(record(&mid_id)["parent"]["run"], top.as_str());
+    assert_eq!(record(&leaf_id)["parent"]["run"], mid_id.as_str());
+    assert_eq!(record(&leaf_id)["parent"]["task"], "inner");
+    // The dag task's log tells the child run's story.
+    let log = env.run(&["logs", &top, "call"]);
+    log.code(0);
+    assert!(
+        log.stdout
+            .contains(&format!("started sub-DAG run {mid_id}")),
+        "{}",
+        log.stdout
+    );
+    assert!(log.stdout.contains("plus success"), "{}", log.stdout);
+}
+
+#[test]
+fn a_failure_inside_fails_the_dag_task_and_retry_resumes_the_child_runs() {
+    let env = Env::new();
+    nested(&env);
+    env.write("fail-5", "");
+    let (r, doc) = env.run_json("top.yaml", &[]);
+    r.code(1);
+    let top = doc["run_id"].as_str().unwrap().to_string();
+    assert_eq!(task_state(&doc, "call"), "failed");
+    assert_eq!(task_state(&doc, "end"), "upstream_failed");
+    let error = task(&doc, "call")["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("sub-DAG run {top}-call failed")) && error.contains("inner"),
+        "{error}"
+    );
+    assert_eq!(count(&env, "first-5"), 1);
+    assert_eq!(count(&env, "leaf-5"), 1);
+
+    // Fixed, and retried from the top: each child run is resumed where it
+    // stopped (its run id kept; `first`, which succeeded, does not run again).
+    std::fs::remove_file(env.path().join("fail-5")).unwrap();
+    let r = env.run(&["retry", &top, "--output", "json"]);
+    r.code(0);
+    let doc = r.json();
+    assert_eq!(task(&doc, "call")["outputs"]["result"], "11", "{doc}");
+    assert_eq!(
+        count(&env, "first-5"),
+        1,
+        "a task that had succeeded ran again"
+    );
+    assert_eq!(count(&env, "leaf-5"), 2);
+    let leaf = status(&env, &format!("{top}-call-inner"));
+    assert_eq!(task(&leaf, "work")["attempts"], 2, "{leaf}");
+    assert_eq!(task(&leaf, "first")["attempts"], 1, "{leaf}");
+
+    // Run again on purpose: the whole sub-DAG runs again, in the same child run.
+    let r = env.run(&["retry", &top, "--task", "call", "--output", "json"]);
+    r.code(0);
+    assert_eq!(count(&env, "first-5"), 2);
+    assert_eq!(count(&env, "leaf-5"), 3);
+}
+
+#[test]
+fn a_retried_dag_task_resumes_its_child_run() {
+    let env = Env::new();
+    env.write("leaf.yaml", LEAF);
+    env.write(
+        "p.yaml",
+        "name: p\ntasks:\n  call: { type: dag, file: leaf.yaml, params: { n: '7' }, retries: 1, retry_delay: 0s }\n",
+    );
+    env.write("once-7", "");
+    let (r, doc) = env.run_json("p.yaml", &[]);
+    r.code(0);
+    assert_eq!(task(&doc, "call")["attempts"], 2, "{doc}");
+    assert_eq!(task(&doc, "call")["outputs"]["doubled"], "14", "{doc}");
+    // The second attempt resumed the child run: `first` ran once in all.
+    assert_eq!(count(&env, "first-7"), 1);
+    assert_eq!(count(&env, "leaf-7"), 2);
+}
+
+#[test]
+fn ctrl_c_reaches_the_tasks_of_a_sub_dag() {
+    let env = Env::new();
+    let tag = marker("subdag-cancel");
+    env.write(
+        "child.yaml",
+        format!("name: child\ntasks:\n  long: {{ command: 'exec -a {tag} sleep 60' }}\n"),
+    );
+    env.write(
+        "p.yaml",
+        "name: p\ntasks:\n  call: { type: dag, file: child.yaml }\n  after: { command: 'true', depends_on: call }\n",
+    );
+    let child = env.spawn(&["run", "p.yaml", "--output", "json"]);
+    assert!(
+        wait_for(Duration::from_secs(20), || !pids_with(&tag).is_empty()),
+        "the sub-DAG's task never started"
+    );
+    kill(child.id(), "INT");
+    let out = crate::common::finish_within(child, Duration::from_secs(20), "dag run");
+    assert_eq!(out.code, 130, "{}\n{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(task_state(&doc, "call"), "cancelled", "{doc}");
+    assert!(
+        wait_for(Duration::from_secs(10), || pids_with(&tag).is_empty()),
+        "the sub-DAG's task outlived the run"
+    );
+    let run = doc["run_id"].as_str().unwrap();
+    let inner = status(&env, &format!("{run}-call"));
+    assert_eq!(inner["state"], "cancelled", "{inner}");
+    assert_eq!(task_state(&inner, "long"), "cancelled");
+}
+
+#[test]
+fn a_dag_task_maps_over_items_one_child_run_each() {
+    let env = Env::new();
+    env.write("leaf.yaml", LEAF);
+    env.write(
+        "p.yaml",
+        r#"name: p
+tasks:
+  list: { command: 'echo "ns=[\"3\",\"4\"]" >> "$DAG_OUTPUT"' }
+  each:
+    type: dag
+    file: leaf.yaml
+    for_each: "${{ tasks.list.outputs.ns }}"
+    params: { n: "${{ item }}" }
+    depends_on: list
+  fixed:
+    type: dag
+    file: leaf.yaml
+    for_each: ["1", "2"]
+    params: { n: "${{ item }}" }
+  sum:
+    command: echo "${{ tasks.each.outputs.doubled }} ${{ tasks.fixed.outputs.doubled }}"
+    depends_on: [each, fixed]
+"#,
+    );
+    let (r, doc) = env.run_json("p.yaml", &[]);
+    r.code(0);
+    let run = doc["run_id"].as_str().unwrap();
+    for (instance, n) in [("each.0", 6), ("each.1", 8), ("fixed.0", 2), ("fixed.1", 4)] {
+        assert_eq!(
+            task(&doc, instance)["outputs"]["doubled"],
+            n.to_string(),
+            "{doc}"
+        );
+    }
+    for n in 1..=4 {
+        assert_eq!(count(&env, &format!("leaf-{n}")), 1);
+    }
+    let log = env.run(&["logs", run, "sum"]);
+    assert!(log.stdout.contains("[6,8] [2,4]"), "{}", log.stdout);
+    // One child run per instance, each its own.
+    let ids: Vec<String> = (0..2)
+        .map(|i| {
+            let id = format!("each.{i}");
+            let log = env.run(&["logs", run, &id]);
+            log.stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("dag: started sub-DAG run "))
+                .unwrap_or_else(|| panic!("{}", log.stdout))
+                .to_string()
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    for id in &ids {
+        assert_eq!(status(&env, id)["state"], "success");
+    }
+}
+
+#[test]
+fn sub_dag_problems_are_reported_in_their_own_files() {
+    let env = Env::new();
+    env.write(
+        "sub/bad.yaml",
+        "name: bad\nparams: { region: x }\ntasks:\n  a: { command: 'true', depends_on: nope }\n",
+    );
+    env.write(
+        "p.yaml",
+        "name: p\ntasks:\n  call: { type: dag, file: sub/bad.yaml, params: { regoin: eu } }\n",
+    );
+    let r = env.run(&["validate", "p.yaml"]);
+    r.code(2);
+    // The sub-DAG's own problem, at its line in its own file, and the caller's.
+    assert!(r.stderr.contains("sub/bad.yaml:4:"), "{}", r.stderr);
+    assert!(r.stderr.contains("p.yaml:3:"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the sub-DAG file sub/bad.yaml is invalid"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["validate", "p.yaml", "--format", "json"]);
+    r.code(2);
+    let doc = r.json();
+    let files: Vec<&str> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["p.yaml", "sub/bad.yaml"], "{doc}");
+
+    // A param the sub-DAG does not declare, with the one it does.
+    env.write(
+        "sub/good.yaml",
+        "name: good\nparams: { region: x }\ntasks:\n  a: { command: 'true' }\n",
+    );
+    insta::assert_snapshot!(env.refused(
+        "name: p\ntasks:\n  call: { type: dag, file: sub/good.yaml, params: { regoin: eu } }\n"
+    ));
+    // Missing file; outputs in `file`; keys dag tasks do not take; no `file`.
+    insta::assert_snapshot!(env.refused(
+        "name: p\ntasks:\n  a: { type: dag, file: nowhere.yaml }\n  b: { command: 'echo f=x >> $DAG_OUTPUT' }\n  c: { type: dag, file: '${{ tasks.b.outputs.f }}', depends_on: b }\n  d: { type: dag, file: sub/good.yaml, env: { A: b }, command: x }\n  e: { type: dag }\n"
+    ));
+    // The file's `outputs` name its tasks.
+    insta::assert_snapshot!(env.refused(
+        "name: p\noutputs: { a: '${{ tasks.lod.outputs.rows }}' }\ntasks:\n  load: { command: 'true' }\n"
+    ));
+}
+
+#[test]
+fn files_calling_each_other_are_refused_naming_the_chain() {
+    let env = Env::new();
+    env.write(
+        "a.yaml",
+        "name: a\ntasks:\n  to_b: { type: dag, file: b.yaml }\n",
+    );
+    env.write(
+        "b.yaml",
+        "name: b\ntasks:\n  to_a: { type: dag, file: a.yaml }\n",
+    );
+    let r = env.run(&["validate", "a.yaml"]);
+    r.code(2);
+    assert!(
+        r.stderr
+            .contains("sub-DAG files call each other: a.yaml → b.yaml → a.yaml"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["run", "a.yaml"]);
+    r.code(2);
+    env.write(
+        "self.yaml",
+        "name: s\ntasks:\n  me: { type: dag, file: ./self.yaml }\n",
+    );
+    let r = env.run(&["validate", "self.yaml"]);
+    r.code(2);
+    assert!(r.stderr.contains("self.yaml → ./self.yaml"), "{}", r.stderr);
+}
+
+#[test]
+fn a_distributed_run_sends_the_sub_dags_tasks_to_the_workers() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    nested(&env);
+    let _w = env.worker(&nats, "subdags", &["--workers", "4"]);
+    let (code, doc, stderr) = env.run_distributed(&nats, "top.yaml", &[]);
+    assert_eq!(code, 0, "{doc}\n{stderr}");
+    assert_eq!(task(&doc, "call")["outputs"]["result"], "11", "{doc}");
+    let top = doc["run_id"].as_str().unwrap();
+    let leaf = status(&env, &format!("{top}-call-inner"));
+    assert_eq!(task(&leaf, "work")["worker"], "subdags", "{leaf}");
+    assert_eq!(task(&doc, "start")["worker"], "subdags", "{doc}");
+}
