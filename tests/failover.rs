@@ -13,13 +13,13 @@ use crate::common::{Env, kill, task, wait_for};
 const LEASE: (&str, &str) = ("DAG_NATS_LEASE", "3s");
 
 /// A `dag scheduler` process, killed when dropped; its stderr goes to a log.
-struct Scheduler {
-    child: Child,
+pub(crate) struct Scheduler {
+    pub(crate) child: Child,
     log: std::path::PathBuf,
 }
 
 impl Scheduler {
-    fn start(env: &Env, nats: &NatsServer, name: &str) -> Scheduler {
+    pub(crate) fn start(env: &Env, nats: &NatsServer, name: &str) -> Scheduler {
         let log = env.path().join(format!("scheduler-{name}.log"));
         let child = env
             .cmd(&["scheduler", "--nats", &nats.url()])
@@ -39,11 +39,11 @@ impl Scheduler {
         s
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn said(&self, what: &str) -> bool {
+    pub(crate) fn said(&self, what: &str) -> bool {
         self.text().contains(what)
     }
 }
@@ -56,7 +56,7 @@ impl Drop for Scheduler {
 }
 
 /// `dag run FILE --executor distributed --detach`: the new run's id.
-fn submit(env: &Env, nats: &NatsServer, file: &str) -> String {
+pub(crate) fn submit(env: &Env, nats: &NatsServer, file: &str) -> String {
     let out = env
         .cmd(&[
             "run",
@@ -82,7 +82,7 @@ fn submit(env: &Env, nats: &NatsServer, file: &str) -> String {
 }
 
 /// `dag wait ID --output json`: its exit code and the run's document.
-fn wait(env: &Env, nats: &NatsServer, id: &str) -> (i32, serde_json::Value, String) {
+pub(crate) fn wait(env: &Env, nats: &NatsServer, id: &str) -> (i32, serde_json::Value, String) {
     let out = env
         .cmd(&["wait", id, "--nats", &nats.url(), "--output", "json"])
         .envs(FAST.iter().copied())
@@ -95,7 +95,7 @@ fn wait(env: &Env, nats: &NatsServer, id: &str) -> (i32, serde_json::Value, Stri
 }
 
 /// The run's document as `dag status --state nats` reads it now.
-fn status(env: &Env, nats: &NatsServer, id: &str) -> serde_json::Value {
+pub(crate) fn status(env: &Env, nats: &NatsServer, id: &str) -> serde_json::Value {
     let out = env
         .cmd(&[
             "status",

@@ -357,3 +357,85 @@ fn a_distributed_run_sends_the_sub_dags_tasks_to_the_workers() {
     assert_eq!(task(&leaf, "work")["worker"], "subdags", "{leaf}");
     assert_eq!(task(&doc, "start")["worker"], "subdags", "{doc}");
 }
+
+#[test]
+fn a_scheduler_taking_over_the_parent_resumes_its_child_run_without_running_anything_twice() {
+    use crate::failover::{Scheduler, status as nats_status, submit, wait};
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _worker = env.worker(&nats, "w", &["--workers", "4"]);
+    let runs = env.path().join("runs");
+    let runs = runs.display();
+    env.write(
+        "child.yaml",
+        format!(
+            "name: child\noutputs: {{ done: '${{{{ tasks.last.outputs.done }}}}' }}\ntasks:\n  first: {{command: 'echo first >> {runs}'}}\n  long: {{command: 'echo long >> {runs}; sleep 6', depends_on: [first]}}\n  last: {{command: 'echo last >> {runs}; echo done=yes >> $DAG_OUTPUT', depends_on: [long]}}\n"
+        ),
+    );
+    env.write(
+        "p.yaml",
+        format!(
+            "name: p\ntasks:\n  call: {{ type: dag, file: child.yaml }}\n  after: {{ command: 'echo after ${{{{ tasks.call.outputs.done }}}} >> {runs}', depends_on: call }}\n"
+        ),
+    );
+    let mut a = Scheduler::start(&env, &nats, "a");
+    let id = submit(&env, &nats, "p.yaml");
+    let child = format!("{id}-call");
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            let doc = nats_status(&env, &nats, &child);
+            doc["tasks"].is_array() && task(&doc, "long")["worker"] == "w"
+        }),
+        "the child's `long` never started: {}",
+        a.text()
+    );
+    let b = Scheduler::start(&env, &nats, "b");
+    kill(a.child.id(), "KILL");
+    let _ = a.child.wait();
+    let (code, doc, stderr) = wait(&env, &nats, &id);
+    assert_eq!(code, 0, "{stderr}\n{}\n{doc}", b.text());
+    let text = std::fs::read_to_string(env.path().join("runs")).unwrap();
+    assert_eq!(text, "first\nlong\nlast\nafter yes\n", "{}", b.text());
+    let inner = nats_status(&env, &nats, &child);
+    assert_eq!(inner["state"], "success", "{inner}");
+    assert_eq!(task(&inner, "long")["attempts"], 1, "{inner}");
+}
+
+#[test]
+fn dag_cancel_of_a_scheduled_parent_stops_its_child_runs_tasks_on_the_workers() {
+    use crate::failover::{Scheduler, status as nats_status, submit, wait};
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _worker = env.worker(&nats, "w", &["--workers", "2"]);
+    let tag = marker("subdag-nats-cancel");
+    env.write(
+        "child.yaml",
+        format!("name: child\ntasks:\n  long: {{ command: 'exec -a {tag} sleep 60' }}\n"),
+    );
+    env.write(
+        "p.yaml",
+        "name: p\ntasks:\n  call: { type: dag, file: child.yaml }\n",
+    );
+    let s = Scheduler::start(&env, &nats, "s");
+    let id = submit(&env, &nats, "p.yaml");
+    assert!(
+        wait_for(Duration::from_secs(30), || !pids_with(&tag).is_empty()),
+        "the child's task never started: {}",
+        s.text()
+    );
+    let cancel = env.run(&["cancel", &id, "--nats", &nats.url()]);
+    assert_eq!(cancel.code, 0, "{}", cancel.stderr);
+    let (code, doc, stderr) = wait(&env, &nats, &id);
+    assert_eq!(code, 130, "{stderr}\n{doc}");
+    assert_eq!(task_state(&doc, "call"), "cancelled", "{doc}");
+    assert!(
+        wait_for(Duration::from_secs(15), || pids_with(&tag).is_empty()),
+        "the child's task outlived the cancel"
+    );
+    let inner = nats_status(&env, &nats, &format!("{id}-call"));
+    assert_eq!(inner["state"], "cancelled", "{inner}");
+}

@@ -42,6 +42,21 @@ impl SubDagRunner {
     }
 }
 
+impl SubDagRunner {
+    /// `f` on each of the other runners in turn.
+    fn each(
+        &self,
+        f: impl Fn(&dyn TaskRunner) -> BoxFuture<'static, ()> + Send + 'static,
+    ) -> BoxFuture<'static, ()> {
+        let runners = self.pipeline.runners().distinct();
+        Box::pin(async move {
+            for r in runners {
+                f(r.as_ref()).await;
+            }
+        })
+    }
+}
+
 impl TaskRunner for SubDagRunner {
     fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Outcome> {
         let pipeline = self.pipeline.clone();
@@ -57,6 +72,29 @@ impl TaskRunner for SubDagRunner {
             }
             outcome
         })
+    }
+
+    /// What the other runners hear about a run, they hear about a run of dag
+    /// tasks too: a run whose tasks are all `dag` tasks is still cancelled over
+    /// NATS (`dag cancel` of a run a scheduler drives), through the runner that
+    /// listens for its control messages.
+    /// What the other runners hear about a run, they hear about a run of dag
+    /// tasks too: a run whose tasks are all `dag` tasks is still cancelled over
+    /// NATS (`dag cancel` of a run a scheduler drives), through the runner that
+    /// listens for its control messages.
+    fn run_begins(&self, run_id: &str, stop: StopSignal) -> BoxFuture<'static, ()> {
+        let run_id = run_id.to_string();
+        self.each(move |r| r.run_begins(&run_id, stop.clone()))
+    }
+
+    fn run_ended(&self, run_id: &str) -> BoxFuture<'static, ()> {
+        let run_id = run_id.to_string();
+        self.each(move |r| r.run_ended(&run_id))
+    }
+
+    fn run_left(&self, run_id: &str) -> BoxFuture<'static, ()> {
+        let run_id = run_id.to_string();
+        self.each(move |r| r.run_left(&run_id))
     }
 }
 

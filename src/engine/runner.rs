@@ -577,6 +577,17 @@ impl Runners {
         self.by_type.get(task_type)
     }
 
+    /// Every runner, once (one runner may serve several types).
+    pub fn distinct(&self) -> Vec<Arc<dyn TaskRunner>> {
+        let mut out: Vec<Arc<dyn TaskRunner>> = Vec::new();
+        for r in self.by_type.values() {
+            if !out.iter().any(|o| Arc::ptr_eq(o, r)) {
+                out.push(r.clone());
+            }
+        }
+        out
+    }
+
     /// Task types with a runner, sorted.
     pub fn types(&self) -> Vec<&'static str> {
         let mut t: Vec<&'static str> = self.by_type.keys().copied().collect();
