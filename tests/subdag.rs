@@ -112,10 +112,36 @@ fn nested_sub_dags_run_as_linked_child_runs_and_pass_their_outputs_up() {
 
 #[test]
 fn a_failure_inside_fails_the_dag_task_and_retry_resumes_the_child_runs() {
+    failure_and_retry(&Env::new(), &[]);
+}
+
+#[test]
+fn a_failure_inside_a_distributed_sub_dag_and_its_retry() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
     let env = Env::new();
-    nested(&env);
+    let _w = env.worker(&nats, "retrier", &["--workers", "4"]);
+    let url = nats.url();
+    failure_and_retry(
+        &env,
+        &[
+            "--executor",
+            "distributed",
+            "--nats",
+            &url,
+            "--state",
+            "file",
+        ],
+    );
+}
+
+/// A task two levels down fails: the failure goes up, and `dag retry` (with
+/// `how`: executor options) resumes each child run where it stopped.
+fn failure_and_retry(env: &Env, how: &[&str]) {
+    nested(env);
     env.write("fail-5", "");
-    let (r, doc) = env.run_json("top.yaml", &[]);
+    let (r, doc) = env.run_json("top.yaml", how);
     r.code(1);
     let top = doc["run_id"].as_str().unwrap().to_string();
     assert_eq!(task_state(&doc, "call"), "failed");
@@ -125,31 +151,45 @@ fn a_failure_inside_fails_the_dag_task_and_retry_resumes_the_child_runs() {
         error.contains(&format!("sub-DAG run {top}-call failed")) && error.contains("inner"),
         "{error}"
     );
-    assert_eq!(count(&env, "first-5"), 1);
-    assert_eq!(count(&env, "leaf-5"), 1);
+    assert_eq!(count(env, "first-5"), 1);
+    assert_eq!(count(env, "leaf-5"), 1);
 
     // Fixed, and retried from the top: each child run is resumed where it
     // stopped (its run id kept; `first`, which succeeded, does not run again).
     std::fs::remove_file(env.path().join("fail-5")).unwrap();
-    let r = env.run(&["retry", &top, "--output", "json"]);
+    let mut args = vec!["retry", &top, "--output", "json"];
+    args.extend_from_slice(how);
+    let r = env
+        .cmd(&args)
+        .envs(crate::common::nats::FAST.iter().copied())
+        .output()
+        .unwrap();
+    let r: crate::common::Run = r.into();
     r.code(0);
     let doc = r.json();
     assert_eq!(task(&doc, "call")["outputs"]["result"], "11", "{doc}");
     assert_eq!(
-        count(&env, "first-5"),
+        count(env, "first-5"),
         1,
         "a task that had succeeded ran again"
     );
-    assert_eq!(count(&env, "leaf-5"), 2);
-    let leaf = status(&env, &format!("{top}-call-inner"));
+    assert_eq!(count(env, "leaf-5"), 2);
+    let leaf = status(env, &format!("{top}-call-inner"));
     assert_eq!(task(&leaf, "work")["attempts"], 2, "{leaf}");
     assert_eq!(task(&leaf, "first")["attempts"], 1, "{leaf}");
 
     // Run again on purpose: the whole sub-DAG runs again, in the same child run.
-    let r = env.run(&["retry", &top, "--task", "call", "--output", "json"]);
+    let mut args = vec!["retry", &top, "--task", "call", "--output", "json"];
+    args.extend_from_slice(how);
+    let r = env
+        .cmd(&args)
+        .envs(crate::common::nats::FAST.iter().copied())
+        .output()
+        .unwrap();
+    let r: crate::common::Run = r.into();
     r.code(0);
-    assert_eq!(count(&env, "first-5"), 2);
-    assert_eq!(count(&env, "leaf-5"), 3);
+    assert_eq!(count(env, "first-5"), 2);
+    assert_eq!(count(env, "leaf-5"), 3);
 }
 
 #[test]
