@@ -235,6 +235,7 @@ impl Pipeline {
             docker_image_optional: self.docker_image_optional,
             pools: self.pools.clone(),
             calls: Vec::new(),
+            sub_sources: None,
         }
     }
 
@@ -527,6 +528,7 @@ impl Pipeline {
         };
         let options = LoadOptions {
             params: record.params.clone(),
+            sub_sources: Some(std::sync::Arc::new(record.sub_dags.clone())),
             ..self.load_options()
         };
         let dag = crate::engine::validate::load_str(&record.file, text, &options)?;

@@ -15,6 +15,7 @@ pub fn dag_file(data: &[u8]) {
         docker_image_optional: false,
         pools: vec![("db".into(), 2)],
         calls: Vec::new(),
+        sub_sources: None,
     };
     match load_bytes("fuzz.yaml", data, &options) {
         Ok(dag) => {

@@ -479,3 +479,64 @@ fn dag_cancel_of_a_scheduled_parent_stops_its_child_runs_tasks_on_the_workers() 
     let inner = nats_status(&env, &nats, &format!("{id}-call"));
     assert_eq!(inner["state"], "cancelled", "{inner}");
 }
+
+#[test]
+fn retry_reads_the_sub_dag_files_the_run_kept_from_any_directory() {
+    let env = Env::new();
+    nested(&env);
+    env.write("fail-5", "");
+    let (r, doc) = env.run_json("top.yaml", &[]);
+    r.code(1);
+    let top = doc["run_id"].as_str().unwrap().to_string();
+    // The sub-DAG files are gone (or were never on this machine): the run kept
+    // their texts, and `dag retry` runs what ran before, from any directory.
+    std::fs::remove_file(env.path().join("fail-5")).unwrap();
+    std::fs::remove_file(env.path().join("leaf.yaml")).unwrap();
+    std::fs::write(
+        env.path().join("sub/mid.yaml"),
+        "name: changed\ntasks: {}\n",
+    )
+    .unwrap();
+    let elsewhere = env.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let r: crate::common::Run = env
+        .cmd(&["retry", &top, "--output", "json"])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap()
+        .into();
+    r.code(0);
+    assert_eq!(
+        task(&r.json(), "call")["outputs"]["result"],
+        "11",
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_child_run_first_made_by_a_retry_reads_the_kept_sub_dag_files() {
+    let env = Env::new();
+    nested(&env);
+    // `call` never starts the first time: its upstream fails.
+    env.write(
+        "gated.yaml",
+        "name: gated\ntasks:\n  gate: { command: 'test ! -e closed' }\n  call: { type: dag, file: sub/mid.yaml, params: { n: '2' }, depends_on: gate }\n",
+    );
+    env.write("closed", "");
+    let (r, doc) = env.run_json("gated.yaml", &[]);
+    r.code(1);
+    assert_eq!(task_state(&doc, "call"), "upstream_failed");
+    let run = doc["run_id"].as_str().unwrap().to_string();
+    std::fs::remove_file(env.path().join("closed")).unwrap();
+    std::fs::remove_file(env.path().join("leaf.yaml")).unwrap();
+    std::fs::remove_dir_all(env.path().join("sub")).unwrap();
+    let r = env.run(&["retry", &run, "--output", "json"]);
+    r.code(0);
+    assert_eq!(
+        task(&r.json(), "call")["outputs"]["result"],
+        "5",
+        "{}",
+        r.stdout
+    );
+}

@@ -221,7 +221,7 @@ async fn run_child(pipeline: Pipeline, ctx: TaskContext) -> Outcome {
             }
         }
         None => {
-            let dag = match load(spec, &pipeline) {
+            let dag = match load(spec, &ctx.dag.sub_sources, &pipeline) {
                 Ok(dag) => dag,
                 Err(e) => return Outcome::failed(None, e),
             };
@@ -326,9 +326,14 @@ fn resume(
 }
 
 /// The sub-DAG, validated with the params the task passes.
-fn load(spec: &SubDagSpec, pipeline: &Pipeline) -> Result<Dag, String> {
+fn load(
+    spec: &SubDagSpec,
+    sub_sources: &Arc<crate::engine::graph::SubSources>,
+    pipeline: &Pipeline,
+) -> Result<Dag, String> {
     let options = LoadOptions {
         params: spec.params.clone(),
+        sub_sources: Some(sub_sources.clone()),
         ..pipeline.load_options()
     };
     load_str(&spec.path, &spec.source, &options).map_err(|e| match e {

@@ -122,6 +122,7 @@ pub fn load_options(runners: &Runners, params: Vec<(String, String)>) -> LoadOpt
         task_types: Some(runners.types()),
         docker_image_optional: std::env::var_os("DAG_DOCKER_IMAGE").is_some_and(|v| !v.is_empty()),
         calls: Vec::new(),
+        sub_sources: None,
     }
 }
 

@@ -7,6 +7,9 @@ use super::fanout::instance_parts;
 use super::spec::{DagSpec, TaskSpec};
 use super::state::TaskState;
 
+/// The texts of sub-DAG files, by their path as read (`sub/region.yaml`).
+pub type SubSources = std::collections::BTreeMap<String, std::sync::Arc<str>>;
+
 /// A validated DAG with its edges resolved to task indexes (declaration order).
 #[derive(Clone, Debug)]
 pub struct Dag {
@@ -36,6 +39,9 @@ pub struct Dag {
     /// The DAG file's text, when it was loaded from one: kept with each run so that
     /// `dag retry` runs exactly what ran before.
     pub source: Option<std::sync::Arc<str>>,
+    /// The texts of the sub-DAG files the DAG file calls (theirs too), by path
+    /// as read: kept with each run beside `source`.
+    pub sub_sources: Arc<SubSources>,
     /// When mapped tasks have expanded at run time: the DAG as loaded, before any
     /// did (its tasks are the first of this one's, its dependencies as written).
     declared: Option<Arc<Dag>>,
@@ -75,6 +81,7 @@ impl Dag {
             index,
             expanded: Map::default(),
             source: None,
+            sub_sources: Arc::default(),
             declared: None,
         };
         let mut upstream = Edges::default();
@@ -231,6 +238,7 @@ impl Dag {
         spec.tasks = instances;
         let mut dag = Dag::new(spec);
         dag.source = declared.source.clone();
+        dag.sub_sources = declared.sub_sources.clone();
         dag.declared = Some(declared);
         dag
     }
@@ -380,6 +388,7 @@ impl Dag {
             .collect();
         let mut dag = Dag::new(spec);
         dag.source = self.source.clone();
+        dag.sub_sources = self.sub_sources.clone();
         Ok(dag)
     }
 

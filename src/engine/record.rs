@@ -53,6 +53,11 @@ pub struct RunRecord {
     /// The DAG file's text as it was run, for `dag retry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<Arc<str>>,
+    /// The texts of the sub-DAG files its DAG file calls (theirs too), by path
+    /// as read: `dag retry` and a scheduler taking the run over read them here,
+    /// not from a disk that may have changed or be another machine's.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sub_dags: super::graph::SubSources,
     /// For the run of a sub-DAG, the run and task that started it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<RunLink>,
@@ -417,6 +422,7 @@ impl RunRecord {
             seq: 0,
             reason: None,
             definition: dag.source.clone(),
+            sub_dags: (*dag.sub_sources).clone(),
             parent: None,
             children: Vec::new(),
             drive: None,

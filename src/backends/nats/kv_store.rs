@@ -223,6 +223,8 @@ const BODY_OBJECT_VERSION: u32 = 3;
 struct Body {
     definition: Option<std::sync::Arc<str>>,
     task_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    sub_dags: crate::engine::graph::SubSources,
 }
 
 impl Header {
@@ -231,6 +233,7 @@ impl Header {
         run.version = KV_RECORD_VERSION;
         if self.body_object.is_some() {
             run.definition = None;
+            run.sub_dags.clear();
             run.version = BODY_OBJECT_VERSION;
         }
         Header {
@@ -272,6 +275,7 @@ async fn new_header(
     let body = Body {
         definition: header.record.definition.take(),
         task_ids: std::mem::take(&mut header.task_ids),
+        sub_dags: std::mem::take(&mut header.record.sub_dags),
     };
     let body = serde_json::to_vec(&body).map_err(|e| io("encode", &run_id, e))?;
     let store = outputs_bucket(js, replicas)
@@ -854,6 +858,7 @@ async fn load(
         .await?;
         header.record.definition = body.definition;
         header.task_ids = body.task_ids;
+        header.record.sub_dags = body.sub_dags;
     }
     let mut record = header.record;
     record.tasks = read_tasks(kv, js, run_id, header.task_ids).await?;

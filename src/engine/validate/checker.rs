@@ -28,6 +28,8 @@ pub(super) struct Checker<'s, 'o> {
     /// The sub-DAG files read so far, by `file` as written (`None`: unusable,
     /// reported).
     pub(super) sub_dags: Map<String, Option<std::sync::Arc<super::subdag::SubDagFile>>>,
+    /// The texts of the sub-DAG files read (theirs too), by path as read.
+    pub(super) sub_sources: crate::engine::graph::SubSources,
     /// The invalid sub-DAG files, each with its own problems.
     pub(super) also: Vec<super::InvalidDag>,
     /// Where every [`CHAR_MARK_STEP`]th character of `src` starts (`None`: `src` is

@@ -48,6 +48,9 @@ pub struct LoadOptions {
     /// The files calling this one as a sub-DAG, outermost first (empty for a
     /// file run or validated itself): a file among them is a cycle.
     pub calls: Vec<Caller>,
+    /// The texts of sub-DAG files by path (a run's record keeps them): read
+    /// there instead of from the disk; `None` reads the disk.
+    pub sub_sources: Option<std::sync::Arc<crate::engine::graph::SubSources>>,
 }
 
 /// The largest DAG file accepted, far beyond any hand-written one.
@@ -146,6 +149,7 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
         src: text,
         file: name,
         sub_dags: Default::default(),
+        sub_sources: Default::default(),
         also: Vec::new(),
         char_marks: std::cell::OnceCell::new(),
         options,
@@ -161,6 +165,7 @@ pub fn load_str(name: &str, text: &str, options: &LoadOptions) -> Result<Dag, Lo
         Some(spec) if checker.problems.is_empty() => {
             let mut dag = Dag::new(spec);
             dag.source = Some(text.into());
+            dag.sub_sources = std::sync::Arc::new(checker.sub_sources);
             Ok(dag)
         }
         _ => {

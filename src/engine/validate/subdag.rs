@@ -44,6 +44,22 @@ pub struct Caller {
     pub shown: String,
 }
 
+/// `path` with its `.` parts dropped and each `..` taking the part before it
+/// away, without asking the disk.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Where the sub-DAG file `file` (as written in the file at `caller`) is: in the
 /// calling file's directory.
 pub fn resolve(caller: &str, file: &str) -> PathBuf {
@@ -144,7 +160,14 @@ impl Checker<'_, '_> {
     fn load_sub_dag(&mut self, file: &str, span: Span) -> Option<SubDagFile> {
         let path = resolve(self.file, file);
         let shown = path.display().to_string();
-        let canonical = match std::fs::canonicalize(&path) {
+        let kept = self.options.sub_sources.clone();
+        // Files are told apart by their real path on disk; in the texts a run
+        // kept, by their path as read.
+        let canonical = match &kept {
+            Some(_) => Ok(lexical(&path)),
+            None => std::fs::canonicalize(&path),
+        };
+        let canonical = match canonical {
             Ok(c) => c,
             Err(e) => {
                 self.report(
@@ -159,7 +182,11 @@ impl Checker<'_, '_> {
             }
         };
         let mut chain = self.options.calls.clone();
-        if let Ok(me) = std::fs::canonicalize(self.file) {
+        let me = match &kept {
+            Some(_) => Ok(lexical(Path::new(self.file))),
+            None => std::fs::canonicalize(self.file),
+        };
+        if let Ok(me) = me {
             chain.push(Caller {
                 canonical: me,
                 shown: self.file.to_string(),
@@ -194,12 +221,33 @@ impl Checker<'_, '_> {
             calls: chain,
             ..self.options.clone()
         };
-        match super::load_file(&path, &options) {
-            Ok(dag) => Some(SubDagFile {
-                path: shown,
-                source: dag.source.clone().unwrap_or_default(),
-                params: dag.spec.params.iter().map(|(k, _)| k.clone()).collect(),
-            }),
+        let loaded = match &kept {
+            Some(texts) => match texts.get(&shown) {
+                Some(text) => super::load_str(&shown, text, &options),
+                None => {
+                    self.report(Problem::at(
+                        span,
+                        format!("the run keeps no copy of the sub-DAG file {shown}"),
+                        "not kept",
+                    ));
+                    return None;
+                }
+            },
+            None => super::load_file(&path, &options),
+        };
+        match loaded {
+            Ok(dag) => {
+                let source = dag.source.clone().unwrap_or_default();
+                self.sub_sources.insert(shown.clone(), source.clone());
+                for (path, text) in dag.sub_sources.iter() {
+                    self.sub_sources.insert(path.clone(), text.clone());
+                }
+                Some(SubDagFile {
+                    path: shown,
+                    source,
+                    params: dag.spec.params.iter().map(|(k, _)| k.clone()).collect(),
+                })
+            }
             Err(LoadError::Invalid(invalid)) => {
                 let n = invalid.count();
                 self.report(Problem::at(
