@@ -540,3 +540,31 @@ fn a_child_run_first_made_by_a_retry_reads_the_kept_sub_dag_files() {
         r.stdout
     );
 }
+
+#[test]
+fn a_dag_tasks_timeout_stops_its_child_run_and_a_false_when_makes_none() {
+    let env = Env::new();
+    let tag = marker("subdag-timeout");
+    env.write(
+        "child.yaml",
+        format!("name: child\ntasks:\n  long: {{ command: 'exec -a {tag} sleep 60' }}\n"),
+    );
+    env.write(
+        "p.yaml",
+        "name: p\nparams: { go: 'no' }\ntasks:\n  call: { type: dag, file: child.yaml, timeout: 1s }\n  never: { type: dag, file: child.yaml, when: \"params.go == 'yes'\" }\n",
+    );
+    let (r, doc) = env.run_json("p.yaml", &[]);
+    r.code(1);
+    let error = task(&doc, "call")["error"].as_str().unwrap();
+    assert!(error.starts_with("timed out after 1s"), "{error}");
+    assert_eq!(task_state(&doc, "never"), "skipped");
+    let run = doc["run_id"].as_str().unwrap();
+    assert_eq!(status(&env, &format!("{run}-call"))["state"], "cancelled");
+    // No child run for a task that did not run.
+    let r = env.run(&["status", &format!("{run}-never")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        wait_for(Duration::from_secs(10), || pids_with(&tag).is_empty()),
+        "the child's task outlived its timeout"
+    );
+}
