@@ -157,14 +157,17 @@ fn failure_and_retry(env: &Env, how: &[&str]) {
     // Fixed, and retried from the top: each child run is resumed where it
     // stopped (its run id kept; `first`, which succeeded, does not run again).
     std::fs::remove_file(env.path().join("fail-5")).unwrap();
-    let mut args = vec!["retry", &top, "--output", "json"];
-    args.extend_from_slice(how);
-    let r = env
-        .cmd(&args)
-        .envs(crate::common::nats::FAST.iter().copied())
-        .output()
-        .unwrap();
-    let r: crate::common::Run = r.into();
+    let retry = |extra: &[&str]| -> crate::common::Run {
+        let mut args = vec!["retry", top.as_str(), "--output", "json"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(how);
+        let out = env
+            .cmd(&args)
+            .envs(crate::common::nats::FAST.iter().copied())
+            .output();
+        out.unwrap().into()
+    };
+    let r = retry(&[]);
     r.code(0);
     let doc = r.json();
     assert_eq!(task(&doc, "call")["outputs"]["result"], "11", "{doc}");
@@ -179,15 +182,7 @@ fn failure_and_retry(env: &Env, how: &[&str]) {
     assert_eq!(task(&leaf, "first")["attempts"], 1, "{leaf}");
 
     // Run again on purpose: the whole sub-DAG runs again, in the same child run.
-    let mut args = vec!["retry", &top, "--task", "call", "--output", "json"];
-    args.extend_from_slice(how);
-    let r = env
-        .cmd(&args)
-        .envs(crate::common::nats::FAST.iter().copied())
-        .output()
-        .unwrap();
-    let r: crate::common::Run = r.into();
-    r.code(0);
+    retry(&["--task", "call"]).code(0);
     assert_eq!(count(env, "first-5"), 2);
     assert_eq!(count(env, "leaf-5"), 3);
 }

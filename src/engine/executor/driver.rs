@@ -124,10 +124,7 @@ impl Driver {
                 worker,
                 delivery,
             } => {
-                let t = &self.record.tasks[task];
-                let current = t.state == TaskState::Running
-                    && t.attempts.last().is_some_and(|a| a.attempt == attempt);
-                if !current {
+                if !self.is_current(task, attempt) {
                     return Ok(());
                 }
                 self.emit(Event::AttemptPlaced {
@@ -140,19 +137,13 @@ impl Driver {
                 })
             }
             Note::Waiting { reason } => {
-                let t = &self.record.tasks[task];
-                let current = t.state == TaskState::Running
-                    && t.attempts.last().is_some_and(|a| a.attempt == attempt);
-                if !current {
+                if !self.is_current(task, attempt) {
                     return Ok(());
                 }
                 self.wait(task, reason)
             }
             Note::Child { run } => {
-                let t = &self.record.tasks[task];
-                let current = t.state == TaskState::Running
-                    && t.attempts.last().is_some_and(|a| a.attempt == attempt);
-                if !current {
+                if !self.is_current(task, attempt) {
                     return Ok(());
                 }
                 self.emit(Event::ChildRun {
@@ -205,6 +196,13 @@ impl Driver {
                 })
             }
         }
+    }
+
+    /// Whether `attempt` is the one `task` is running now (a note about an
+    /// earlier one is late).
+    fn is_current(&self, task: usize, attempt: u32) -> bool {
+        let t = &self.record.tasks[task];
+        t.state == TaskState::Running && t.attempts.last().is_some_and(|a| a.attempt == attempt)
     }
 
     /// Fires when another process took the run over (see
