@@ -26,6 +26,7 @@ mod retry;
 mod run;
 mod signals;
 mod state;
+mod subdag_views;
 mod terminal;
 mod ui;
 mod validate;

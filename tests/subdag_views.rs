@@ -1,0 +1,168 @@
+//! Sub-DAG runs as the user sees them: the parent and its child runs link each
+//! other in `dag status` (table and JSON), `dag runs` lists a child under its
+//! parent, `latest` is the parent, `dag cancel CHILD` cancels the parent, `dag
+//! graph` draws a sub-DAG as a cluster and `dag ui` links the runs' pages.
+
+use std::time::Duration;
+
+use crate::common::{Env, finish_within, task_state, wait_for};
+
+/// A parent running `sub/region.yaml` for two regions.
+const PARENT: &str = "\
+name: parent
+tasks:
+  prep: { command: echo prep }
+  eu: { type: dag, file: sub/region.yaml, params: { region: eu }, depends_on: [prep] }
+  us: { type: dag, file: sub/region.yaml, params: { region: us }, depends_on: [prep] }
+  report: { command: 'echo ${{ tasks.eu.outputs.summary }}', depends_on: [eu, us] }
+";
+
+/// The sub-DAG: two tasks, and an output.
+const REGION: &str = "\
+name: region
+params: { region: none }
+outputs: { summary: '${{ tasks.load.outputs.rows }}' }
+tasks:
+  extract: { command: 'echo extracting ${{ params.region }}' }
+  load: { command: 'echo rows=42 >> $DAG_OUTPUT', depends_on: [extract] }
+";
+
+/// An env holding the parent and its sub-DAG, run once; the parent's JSON.
+fn ran() -> (Env, serde_json::Value) {
+    let env = Env::new();
+    env.write("parent.yaml", PARENT);
+    env.write("sub/region.yaml", REGION);
+    let (run, doc) = env.run_json("parent.yaml", &[]);
+    run.code(0);
+    (env, doc)
+}
+
+#[test]
+fn status_json_links_the_parent_and_its_children() {
+    let (env, parent) = ran();
+    let id = parent["run_id"].as_str().unwrap();
+    assert_eq!(parent["parent"], serde_json::Value::Null);
+    let children = parent["children"].as_array().unwrap();
+    let tasks: Vec<&str> = children
+        .iter()
+        .map(|c| c["task"].as_str().unwrap())
+        .collect();
+    let mut sorted = tasks.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["eu", "us"], "{parent}");
+    let eu = children.iter().find(|c| c["task"] == "eu").unwrap();
+    let child_id = eu["run"].as_str().unwrap();
+    assert_eq!(child_id, format!("{id}-eu"));
+
+    let child = env.run(&["status", child_id, "--output", "json"]);
+    child.code(0);
+    let child = child.json();
+    assert_eq!(child["dag"], "region");
+    assert_eq!(
+        child["parent"],
+        serde_json::json!({"run": id, "task": "eu"})
+    );
+    assert_eq!(child["children"], serde_json::json!([]));
+
+    // The table of the child says whose it is; the parent's lists its children.
+    let table = env.run(&["status", child_id]);
+    table.code(0);
+    let said = format!("the sub-DAG run of task eu of run {id}");
+    assert!(table.stdout.contains(&said), "{}", table.stdout);
+    let table = env.run(&["status", id]);
+    table.code(0);
+    for task in ["eu", "us"] {
+        let line = format!("{task} → sub-DAG run {id}-{task} (success)");
+        assert!(table.stdout.contains(&line), "{}", table.stdout);
+    }
+}
+
+#[test]
+fn runs_lists_a_child_under_its_parent_and_latest_is_the_parent() {
+    let (env, parent) = ran();
+    let id = parent["run_id"].as_str().unwrap();
+    let runs = env.run(&["runs"]);
+    runs.code(0);
+    let rows: Vec<&str> = runs.stdout.lines().filter(|l| l.starts_with('│')).collect();
+    // The header, the parent, then its children marked under it.
+    assert_eq!(rows.len(), 4, "{}", runs.stdout);
+    assert!(rows[1].contains("parent"), "{}", runs.stdout);
+    for row in &rows[2..] {
+        assert!(row.contains(&format!("└ {id}-")), "{}", runs.stdout);
+        assert!(row.contains("region"), "{}", runs.stdout);
+    }
+    // `--limit` counts the parent; its children come with it.
+    let one = env.run(&["runs", "--limit", "1"]);
+    assert_eq!(one.stdout, runs.stdout);
+
+    let docs = env.run(&["runs", "--output", "json"]);
+    docs.code(0);
+    let docs = docs.json();
+    let docs = docs.as_array().unwrap();
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs[0]["run_id"], id);
+    assert_eq!(docs[0]["parent"], serde_json::Value::Null);
+    for d in &docs[1..] {
+        assert_eq!(d["parent"]["run"], id, "{d}");
+    }
+
+    // The children were created after the parent: `latest` is still the parent.
+    let latest = env.run(&["status", "latest", "--output", "json"]);
+    latest.code(0);
+    assert_eq!(latest.json()["run_id"], id);
+    let logs = env.run(&["logs", "latest", "prep"]);
+    logs.code(0);
+    assert_eq!(logs.stdout, "prep\n");
+}
+
+#[test]
+fn cancelling_a_child_run_cancels_its_parent() {
+    let env = Env::new();
+    env.write(
+        "parent.yaml",
+        "name: parent\ntasks:\n  slow: { type: dag, file: sub/slow.yaml }\n",
+    );
+    env.write(
+        "sub/slow.yaml",
+        "name: slow\ntasks:\n  nap: { command: sleep 60 }\n",
+    );
+    let mut driver = env.spawn(&["run", "parent.yaml", "--output", "json"]);
+    // The child run exists once its task sleeps.
+    let mut child_id = String::new();
+    let started = wait_for(Duration::from_secs(30), || {
+        std::thread::sleep(Duration::from_millis(200));
+        let runs = env.run(&["runs", "--output", "json"]);
+        let Ok(docs) = serde_json::from_str::<serde_json::Value>(&runs.stdout) else {
+            return false;
+        };
+        let found = docs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| !d["parent"].is_null() && task_state(d, "nap") == "running");
+        if let Some(d) = found {
+            child_id = d["run_id"].as_str().unwrap().to_string();
+        }
+        found.is_some()
+    });
+    if !started {
+        let _ = driver.kill();
+        panic!("the child run never started");
+    }
+    let parent_id = child_id.strip_suffix("-slow").unwrap().to_string();
+
+    let cancel = env.run(&["cancel", &child_id, "--nats", "nats://127.0.0.1:9"]);
+    cancel.code(0);
+    let said = format!(
+        "run {child_id} is the sub-DAG run of task slow of run {parent_id}: cancelling {parent_id}"
+    );
+    assert!(cancel.stdout.contains(&said), "{}", cancel.stdout);
+
+    let run = finish_within(driver, Duration::from_secs(30), "dag run");
+    run.code(130);
+    let doc = run.json();
+    assert_eq!(doc["run_id"], parent_id);
+    assert_eq!(doc["state"], "cancelled");
+    let child = env.run(&["status", &child_id, "--output", "json"]);
+    assert_eq!(child.json()["state"], "cancelled");
+}
