@@ -166,3 +166,109 @@ fn cancelling_a_child_run_cancels_its_parent() {
     let child = env.run(&["status", &child_id, "--output", "json"]);
     assert_eq!(child.json()["state"], "cancelled");
 }
+
+#[test]
+fn graph_draws_a_sub_dag_as_a_cluster_that_graphviz_renders() {
+    let env = Env::new();
+    env.write("parent.yaml", PARENT);
+    env.write("sub/region.yaml", REGION);
+    // A nested sub-DAG whose params only a run knows: drawn with its defaults.
+    env.write(
+        "nest.yaml",
+        "name: nest\ntasks:\n  a: { command: 'echo x=1 >> $DAG_OUTPUT' }\n  \
+         deep: { type: dag, file: sub/deep.yaml, depends_on: [a] }\n",
+    );
+    env.write(
+        "sub/deep.yaml",
+        "name: deep\ntasks:\n  first: { command: 'echo x=1 >> $DAG_OUTPUT' }\n  \
+         inner: { type: dag, file: region.yaml, params: { region: '${{ tasks.first.outputs.x }}' }, depends_on: [first] }\n",
+    );
+
+    let dot = env.run(&["graph", "parent.yaml", "--format", "dot"]);
+    dot.code(0);
+    for want in [
+        "compound=true;",
+        "subgraph \"cluster_eu\" {",
+        "label=\"eu: sub/region.yaml\";",
+        "\"eu/extract\" -> \"eu/load\";",
+        "\"prep\" -> \"eu/extract\" [lhead=\"cluster_eu\"];",
+        "\"eu/load\" -> \"report\" [ltail=\"cluster_eu\"];",
+    ] {
+        assert!(dot.stdout.contains(want), "no {want} in\n{}", dot.stdout);
+    }
+    let nested = env.run(&["graph", "nest.yaml", "--format", "dot"]);
+    nested.code(0);
+    assert!(
+        nested.stdout.contains("subgraph \"cluster_deep/inner\" {"),
+        "{}",
+        nested.stdout
+    );
+    for text in [&dot.stdout, &nested.stdout] {
+        if let Some(svg) = render_dot(text) {
+            assert!(svg.contains("<svg"), "no SVG");
+        }
+    }
+
+    let text = env.run(&["graph", "parent.yaml"]);
+    text.code(0);
+    assert!(
+        text.stdout.contains(
+            "  eu [dag] sub/region.yaml region=eu  ← prep\n    extract [bash] echo extracting eu\n"
+        ),
+        "{}",
+        text.stdout
+    );
+    let text = env.run(&["graph", "nest.yaml"]);
+    assert!(
+        text.stdout
+            .contains("      extract [bash] echo extracting none\n"),
+        "{}",
+        text.stdout
+    );
+
+    let mermaid = env.run(&["graph", "parent.yaml", "--format", "mermaid"]);
+    mermaid.code(0);
+    assert!(
+        mermaid
+            .stdout
+            .contains("  subgraph t1[\"eu: sub/region.yaml\"]\n    t1_0[\"extract (bash)\"]\n"),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(
+        mermaid.stdout.contains("  t0 --> t1\n"),
+        "{}",
+        mermaid.stdout
+    );
+}
+
+/// `text` rendered as SVG by Graphviz's `dot`, which must accept it without a
+/// warning; None without `dot` (outside CI).
+fn render_dot(text: &str) -> Option<String> {
+    if std::process::Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs Graphviz's `dot` (Debian package graphviz)"
+        );
+        return None;
+    }
+    let mut render = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(render.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let out = render.wait_with_output().unwrap();
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && warnings.is_empty(),
+        "{warnings}\n{text}"
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
