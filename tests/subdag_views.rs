@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
+use crate::common::browser::Browser;
 use crate::common::{Env, finish_within, task_state, wait_for};
+use crate::ui::{Ui, until};
 
 /// A parent running `sub/region.yaml` for two regions.
 const PARENT: &str = "\
@@ -271,4 +273,106 @@ fn render_dot(text: &str) -> Option<String> {
         "{warnings}\n{text}"
     );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_ui_links_a_child_run_and_its_parent_both_ways() {
+    let Some(browser) = Browser::start_serving_loopback() else {
+        return;
+    };
+    let (env, parent) = ran();
+    let id = parent["run_id"].as_str().unwrap();
+    let child = format!("{id}-eu");
+    let ui = Ui::start(&env, &[]);
+
+    // The child's page names its parent's, and the link leads there.
+    browser.goto(&ui.url(&format!("/runs/{child}")));
+    until(
+        &browser,
+        "the link to the parent run",
+        "return !!document.querySelector('#run-parent a');",
+    );
+    let seen = browser.eval(
+        "const p = document.getElementById('run-parent');
+         return {text: p.textContent, href: p.querySelector('a').getAttribute('href')};",
+    );
+    assert_eq!(
+        seen["text"],
+        format!("the sub-DAG run of task eu of run {id}"),
+        "{seen}"
+    );
+    assert_eq!(seen["href"], format!("/runs/{id}"), "{seen}");
+    browser.click("#run-parent a");
+    until(
+        &browser,
+        "the parent's page",
+        &format!(
+            "return location.pathname === '/runs/{id}' && !!document.getElementById('run-children');"
+        ),
+    );
+
+    // The parent's page lists its children with their states, and its `dag`
+    // tasks link them in the table and in their panel.
+    let seen = browser.eval(
+        "const all = (s) => Array.from(document.querySelectorAll(s));
+         return {
+           children: all('#run-children li').map(l => [l.querySelector('a').getAttribute('href'), l.textContent]),
+           rows: all('#task-table a.sub-dag').map(a => a.getAttribute('href')),
+         };",
+    );
+    let children = seen["children"].as_array().unwrap();
+    assert_eq!(children.len(), 2, "{seen}");
+    for task in ["eu", "us"] {
+        let href = format!("/runs/{id}-{task}");
+        assert!(
+            children.iter().any(|c| c[0] == href.as_str()
+                && c[1] == format!("{task} → sub-DAG run {id}-{task} success").as_str()),
+            "{seen}"
+        );
+        assert!(
+            seen["rows"].as_array().unwrap().iter().any(|r| *r == href),
+            "{seen}"
+        );
+    }
+    browser.click("#task-table tr[data-task='eu'] td:nth-child(2)");
+    until(
+        &browser,
+        "the dag task's panel",
+        &format!(
+            "const a = document.querySelector('#panel-child a'); return !!a && a.getAttribute('href') === '/runs/{child}';"
+        ),
+    );
+    browser.click("#task-table a.sub-dag");
+    until(
+        &browser,
+        "a child's page from the table",
+        "return location.pathname.startsWith('/runs/') && !!document.getElementById('run-parent');",
+    );
+}
+
+#[test]
+fn the_reports_name_the_runs_of_sub_dags() {
+    let (env, parent) = ran();
+    let id = parent["run_id"].as_str().unwrap();
+    let md = env.run(&["report", id, "--format", "markdown"]);
+    md.code(0);
+    for task in ["eu", "us"] {
+        let line = format!("- **Sub-DAG run** of task `{task}`: `{id}-{task}` (success)\n");
+        assert!(md.stdout.contains(&line), "{}", md.stdout);
+    }
+    let md = env.run(&["report", &format!("{id}-eu"), "--format", "markdown"]);
+    let line = format!("- **Sub-DAG run** of task `eu` of run `{id}`\n");
+    assert!(md.stdout.contains(&line), "{}", md.stdout);
+
+    let html = env.run(&["report", id, "--format", "html"]);
+    html.code(0);
+    let item = format!(
+        "<li><code>eu</code> → sub-DAG run <code>{id}-eu</code> <span class=\"badge s-success\">success</span></li>"
+    );
+    assert!(html.stdout.contains(&item), "{}", html.stdout);
+    let html = env.run(&["report", &format!("{id}-eu"), "--format", "html"]);
+    let line = format!(
+        "<p class=\"facts\" id=\"run-parent\">the sub-DAG run of task <code>eu</code> of run <code>{id}</code></p>"
+    );
+    assert!(html.stdout.contains(&line), "{}", html.stdout);
 }
