@@ -40,7 +40,7 @@ complete -c dag -n "__fish_dag_needs_command" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_needs_command" -f -a "run" -d 'Run a DAG file'
 complete -c dag -n "__fish_dag_needs_command" -f -a "validate" -d 'Check DAG files and report every problem'
 complete -c dag -n "__fish_dag_needs_command" -f -a "status" -d 'Show the state of a run (the latest one by default)'
-complete -c dag -n "__fish_dag_needs_command" -f -a "runs" -d 'List past runs, newest first'
+complete -c dag -n "__fish_dag_needs_command" -f -a "runs" -d 'List past runs, newest first, each run of a sub-DAG under its parent'
 complete -c dag -n "__fish_dag_needs_command" -f -a "logs" -d 'Print the logs of a run\'s tasks'
 complete -c dag -n "__fish_dag_needs_command" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
 complete -c dag -n "__fish_dag_needs_command" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'
@@ -138,7 +138,7 @@ running\t'Being driven (or interrupted)'
 success\t'Succeeded'
 failed\t'A task failed'
 cancelled\t'Stopped by the user'"
-complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l limit -d 'At most this many runs' -r
+complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l limit -d 'At most this many runs (the runs of sub-DAGs are listed with their parent, not counted)' -r
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -l since -d 'Only runs created since then: a duration back from now (`2h`, `7d`), a date (`2026-11-01`, UTC) or a time (`2026-11-01T12:00:00Z`)' -r
 complete -c dag -n "__fish_dag_using_subcommand runs; and not __fish_seen_subcommand_from prune help" -s o -l output -d 'Output format' -r -f -a "table\t'A result table'
 json\t'One JSON document'
@@ -506,7 +506,7 @@ complete -c dag -n "__fish_dag_using_subcommand cache; and __fish_seen_subcomman
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help" -f -a "run" -d 'Run a DAG file'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help" -f -a "validate" -d 'Check DAG files and report every problem'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help" -f -a "status" -d 'Show the state of a run (the latest one by default)'
-complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help" -f -a "runs" -d 'List past runs, newest first'
+complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help" -f -a "runs" -d 'List past runs, newest first, each run of a sub-DAG under its parent'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help" -f -a "logs" -d 'Print the logs of a run\'s tasks'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help" -f -a "report" -d 'Write a run\'s report: counts, failed tasks with their log tails, the graph coloured by state, the task table'
 complete -c dag -n "__fish_dag_using_subcommand help; and not __fish_seen_subcommand_from run validate status runs logs report retry worker workers scheduler wait cancel graph ui init completions man schema pools cache help" -f -a "retry" -d 'Run again what did not succeed in a run, under the same run id'

@@ -27,6 +27,7 @@ mod run;
 mod signals;
 mod state;
 mod subdag;
+mod subdag_views;
 mod terminal;
 mod ui;
 mod validate;

@@ -12,14 +12,14 @@ use crate::common::browser::{Browser, dechunk, screenshot_path};
 use crate::common::{Env, wait_for};
 
 /// A `dag ui` of the test's store; stopped when dropped.
-struct Ui {
+pub(crate) struct Ui {
     child: Child,
     /// `127.0.0.1:PORT`.
     addr: String,
 }
 
 impl Ui {
-    fn start(env: &Env, args: &[&str]) -> Ui {
+    pub(crate) fn start(env: &Env, args: &[&str]) -> Ui {
         let mut all = vec!["ui"];
         if !args.contains(&"--bind") {
             all.extend(["--bind", "127.0.0.1:0"]);
@@ -39,7 +39,7 @@ impl Ui {
         Ui { child, addr }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
@@ -112,7 +112,7 @@ fn newest_run(env: &Env) -> String {
 }
 
 /// Waits until `script` (a function body) returns true in the page.
-fn until(browser: &Browser, what: &str, script: &str) {
+pub(crate) fn until(browser: &Browser, what: &str, script: &str) {
     let ok = wait_for(Duration::from_secs(30), || {
         browser.eval(script).as_bool() == Some(true)
     });

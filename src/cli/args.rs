@@ -91,7 +91,7 @@ pub enum Command {
     /// Show the state of a run (the latest one by default).
     #[command(after_long_help = "Examples:\n  dag status\n  dag status 20261130T1231 --watch")]
     Status(StatusArgs),
-    /// List past runs, newest first.
+    /// List past runs, newest first, each run of a sub-DAG under its parent.
     #[command(
         after_long_help = "Examples:\n  dag runs --since 2h --status failed\n  dag runs prune --older-than 30d --dry-run"
     )]
@@ -647,7 +647,8 @@ pub struct RunsArgs {
     #[arg(long, value_enum, value_name = "STATE")]
     pub status: Option<RunStateArg>,
 
-    /// At most this many runs.
+    /// At most this many runs (the runs of sub-DAGs are listed with their
+    /// parent, not counted).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
 

@@ -7,7 +7,9 @@ use super::text::StateCounts;
 use crate::engine::graph::Dag;
 use crate::engine::record::RunRecord;
 use crate::engine::runner::Runners;
+use crate::engine::spec::TaskKind;
 use crate::engine::state::TaskState;
+use crate::engine::validate::{LoadOptions, load_str};
 
 /// `dag graph FILE|RUN_ID [--format text|dot|mermaid]`: a file's graph, or, when
 /// no such file exists, the graph of the run of that id with each task's state.
@@ -29,21 +31,23 @@ pub fn graph(
     let mut options = super::setup::load_options(&runners, Vec::new());
     options.task_types = None;
     let dag = crate::engine::validate::load_file(&args.file, &options)?;
+    let subs = SubDags::load(&dag, &options);
     output::print(&match args.format {
-        GraphFormat::Text => text(&dag),
-        GraphFormat::Dot => dot(&dag),
-        GraphFormat::Mermaid => mermaid(&dag),
+        GraphFormat::Text => text(&dag, &subs),
+        GraphFormat::Dot => dot(&dag, &subs),
+        GraphFormat::Mermaid => mermaid(&dag, &subs),
         GraphFormat::Json => pretty(&json(&dag)),
     })?;
     Ok(exit::SUCCESS)
 }
 
 /// Whether `s` has the shape of a run id (`20261126T045533528Z-afb6`: a UTC
-/// time, a dash, hex digits).
+/// time, a dash, hex digits; then, for the run of a sub-DAG, a dash and more).
 fn looks_like_run_id(s: &str) -> bool {
     let Some((time, rest)) = s.split_once('-') else {
         return false;
     };
+    let rest = rest.split_once('-').map_or(rest, |(own, _)| own);
     time.len() == 19
         && time.as_bytes()[8] == b'T'
         && time.ends_with('Z')
@@ -124,10 +128,60 @@ pub fn json(dag: &Dag) -> serde_json::Value {
     })
 }
 
+/// The sub-DAGs the `dag` tasks of a DAG run, each with its own, loaded to be
+/// drawn inside the graph of the DAG calling them.
+#[derive(Default)]
+pub struct SubDags(Vec<Option<(Dag, SubDags)>>);
+
+impl SubDags {
+    /// The sub-DAGs of `dag`'s tasks (by task index): each loaded from the text
+    /// its file held when `dag` was loaded, with the params its task passes, or
+    /// with its own defaults when those do not load (they hold what only a run
+    /// knows: `${{ tasks.ID.outputs.KEY }}`). A sub-DAG that loads neither way
+    /// is drawn as a plain task.
+    pub fn load(dag: &Dag, options: &LoadOptions) -> SubDags {
+        SubDags(
+            dag.spec
+                .tasks
+                .iter()
+                .map(|t| match &t.kind {
+                    TaskKind::Dag(spec) => {
+                        let with = |params: Vec<(String, String)>| {
+                            let options = LoadOptions {
+                                params,
+                                ..options.clone()
+                            };
+                            load_str(&spec.path, &spec.source, &options).ok()
+                        };
+                        with(spec.params.clone())
+                            .or_else(|| with(Vec::new()))
+                            .map(|sub| {
+                                let subs = SubDags::load(&sub, options);
+                                (sub, subs)
+                            })
+                    }
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The sub-DAG task `i` runs, with its own.
+    fn of(&self, i: usize) -> Option<&(Dag, SubDags)> {
+        self.0.get(i).and_then(Option::as_ref)
+    }
+}
+
 /// Tasks in the order the sequential executor starts them (if all succeed), each
-/// with its type, what it runs, and what it waits for.
-pub fn text(dag: &Dag) -> String {
+/// with its type, what it runs, and what it waits for; the tasks of a sub-DAG
+/// listed under the `dag` task that runs it, indented.
+pub fn text(dag: &Dag, subs: &SubDags) -> String {
     let mut out = format!("{} ({} tasks)\n", dag.spec.name, dag.len());
+    text_tasks(&mut out, dag, subs, "  ");
+    out
+}
+
+fn text_tasks(out: &mut String, dag: &Dag, subs: &SubDags, indent: &str) {
     let secrets = dag.spec.secrets();
     for i in dag.topological_order() {
         let t = dag.task(i);
@@ -143,9 +197,11 @@ pub fn text(dag: &Dag) -> String {
         if t.trigger_rule != Default::default() {
             line.push_str(&format!(" ({})", rule_name(t.trigger_rule)));
         }
-        out.push_str(&format!("  {line}\n"));
+        out.push_str(&format!("{indent}{line}\n"));
+        if let Some((sub, subs)) = subs.of(i) {
+            text_tasks(out, sub, subs, &format!("{indent}  "));
+        }
     }
-    out
 }
 
 fn rule_name(rule: crate::engine::spec::TriggerRule) -> &'static str {
@@ -161,63 +217,141 @@ fn quote(s: &str) -> String {
 
 /// Graphviz DOT: one node per task, labelled with its id and type; edges follow
 /// the order of execution (upstream → downstream); non-default trigger rules label
-/// the edges into a task.
-pub fn dot(dag: &Dag) -> String {
+/// the edges into a task. A `dag` task is a cluster holding its sub-DAG's tasks
+/// (named `TASK/SUB_TASK`), labelled with its file; edges into and out of it end
+/// at the cluster's border.
+pub fn dot(dag: &Dag, subs: &SubDags) -> String {
     let mut out = format!(
         "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, style=rounded];\n",
         quote(&dag.spec.name)
     );
-    for t in &dag.spec.tasks {
-        out.push_str(&format!(
-            "  \"{}\" [label=\"{}\\n{}\"];\n",
-            quote(&t.id),
-            quote(&t.id),
-            t.label()
-        ));
+    if subs.0.iter().any(Option::is_some) {
+        out.push_str("  compound=true;\n");
     }
-    for (i, ups) in dag.upstream.iter().enumerate() {
-        let t = dag.task(i);
-        for &u in ups {
-            let label = if t.trigger_rule == Default::default() {
-                String::new()
-            } else {
-                format!(" [label=\"{}\"]", rule_name(t.trigger_rule))
-            };
-            out.push_str(&format!(
-                "  \"{}\" -> \"{}\"{label};\n",
-                quote(&dag.task(u).id),
-                quote(&t.id)
-            ));
-        }
-    }
+    dot_body(&mut out, dag, subs, "", "  ");
     out.push_str("}\n");
     out
 }
 
-/// A Mermaid flowchart; ids are numbered, since task ids may hold `.` and `-`.
-pub fn mermaid(dag: &Dag) -> String {
-    let mut out = String::from("flowchart LR\n");
+/// The nodes, clusters and edges of `dag`, its task names after `prefix`.
+fn dot_body(out: &mut String, dag: &Dag, subs: &SubDags, prefix: &str, indent: &str) {
     for (i, t) in dag.spec.tasks.iter().enumerate() {
-        out.push_str(&format!(
-            "  t{i}[\"{} ({})\"]\n",
-            t.id.replace('"', "#quot;"),
-            t.label()
-        ));
+        let name = format!("{prefix}{}", t.id);
+        match subs.of(i) {
+            Some((sub, subs)) => {
+                let TaskKind::Dag(spec) = &t.kind else {
+                    continue;
+                };
+                out.push_str(&format!(
+                    "{indent}subgraph \"cluster_{}\" {{\n{indent}  label=\"{}: {}\";\n{indent}  style=\"rounded,dashed\";\n",
+                    quote(&name),
+                    quote(&t.id),
+                    quote(&spec.file)
+                ));
+                dot_body(out, sub, subs, &format!("{name}/"), &format!("{indent}  "));
+                out.push_str(&format!("{indent}}}\n"));
+            }
+            None => out.push_str(&format!(
+                "{indent}\"{}\" [label=\"{}\\n{}\"];\n",
+                quote(&name),
+                quote(&t.id),
+                t.label()
+            )),
+        }
+    }
+    // An edge to or from a cluster is drawn to or from a task inside it (a
+    // first or a last one), cut at the cluster's border.
+    let end = |i: usize, last: bool| -> (String, Option<String>) {
+        let name = format!("{prefix}{}", dag.task(i).id);
+        let mut node = name.clone();
+        let (mut inner, mut at) = (subs, i);
+        while let Some((sub, subs)) = inner.of(at) {
+            let order = sub.topological_order();
+            let Some(&next) = (if last { order.last() } else { order.first() }) else {
+                break;
+            };
+            node = format!("{node}/{}", sub.task(next).id);
+            (inner, at) = (subs, next);
+        }
+        let cluster = subs.of(i).map(|_| format!("cluster_{name}"));
+        (node, cluster)
+    };
+    for (i, ups) in dag.upstream.iter().enumerate() {
+        let t = dag.task(i);
+        for &u in ups {
+            let mut attrs = Vec::new();
+            if t.trigger_rule != Default::default() {
+                attrs.push(format!("label=\"{}\"", rule_name(t.trigger_rule)));
+            }
+            let (from, tail) = end(u, true);
+            let (to, head) = end(i, false);
+            if let Some(c) = tail {
+                attrs.push(format!("ltail=\"{}\"", quote(&c)));
+            }
+            if let Some(c) = head {
+                attrs.push(format!("lhead=\"{}\"", quote(&c)));
+            }
+            let attrs = if attrs.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", attrs.join(", "))
+            };
+            out.push_str(&format!(
+                "{indent}\"{}\" -> \"{}\"{attrs};\n",
+                quote(&from),
+                quote(&to)
+            ));
+        }
+    }
+}
+
+/// A Mermaid flowchart; ids are numbered, since task ids may hold `.` and `-`.
+/// A `dag` task is a subgraph holding its sub-DAG's tasks, titled with its
+/// file.
+pub fn mermaid(dag: &Dag, subs: &SubDags) -> String {
+    let mut out = String::from("flowchart LR\n");
+    mermaid_body(&mut out, dag, subs, "t", "  ");
+    out
+}
+
+/// The nodes, subgraphs and edges of `dag`, its node ids `{prefix}{index}`.
+fn mermaid_body(out: &mut String, dag: &Dag, subs: &SubDags, prefix: &str, indent: &str) {
+    for (i, t) in dag.spec.tasks.iter().enumerate() {
+        let label = t.id.replace('"', "#quot;");
+        match (subs.of(i), &t.kind) {
+            (Some((sub, subs)), TaskKind::Dag(spec)) => {
+                out.push_str(&format!(
+                    "{indent}subgraph {prefix}{i}[\"{label}: {}\"]\n",
+                    spec.file.replace('"', "#quot;")
+                ));
+                mermaid_body(
+                    out,
+                    sub,
+                    subs,
+                    &format!("{prefix}{i}_"),
+                    &format!("{indent}  "),
+                );
+                out.push_str(&format!("{indent}end\n"));
+            }
+            _ => out.push_str(&format!(
+                "{indent}{prefix}{i}[\"{label} ({})\"]\n",
+                t.label()
+            )),
+        }
     }
     for (i, ups) in dag.upstream.iter().enumerate() {
         let t = dag.task(i);
         for &u in ups {
             if t.trigger_rule == Default::default() {
-                out.push_str(&format!("  t{u} --> t{i}\n"));
+                out.push_str(&format!("{indent}{prefix}{u} --> {prefix}{i}\n"));
             } else {
                 out.push_str(&format!(
-                    "  t{u} -- {} --> t{i}\n",
+                    "{indent}{prefix}{u} -- {} --> {prefix}{i}\n",
                     rule_name(t.trigger_rule)
                 ));
             }
         }
     }
-    out
 }
 
 /// How much a state tells, for the state of a mapped task's instances together:
@@ -538,6 +672,7 @@ mod tests {
     #[test]
     fn run_ids_are_told_from_file_names() {
         assert!(looks_like_run_id("20261126T045533528Z-afb6"));
+        assert!(looks_like_run_id("20261126T045533528Z-afb6-eu"));
         for not in [
             "etl.yaml",
             "20261126T045533528Z",

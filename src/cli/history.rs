@@ -126,8 +126,12 @@ pub fn status(args: StatusArgs, store: &Store) -> Result<u8, CliError> {
                 "run {} of {} ({})\n",
                 record.run_id, record.dag, record.file
             );
+            if let Some(parent) = &record.parent {
+                out.push_str(&format!("{}\n", report::parent_text(parent)));
+            }
             out.push_str(&report::table(&record));
             out.push('\n');
+            out.push_str(&report::children_lines(&record, store.state()));
             out.push_str(&report::summary(&record));
             out.push('\n');
             if let Some(note) =
@@ -209,15 +213,21 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
     if let Some(RunsAction::Prune(p)) = &args.action {
         return prune(p, store);
     }
+    let wanted = |r: &RunRecord| {
+        args.dag.as_ref().is_none_or(|d| *d == r.dag)
+            && args
+                .status
+                .is_none_or(|s| format!("{s:?}").to_lowercase() == r.state.as_str())
+            && args.since.is_none_or(|s| r.created_at >= s)
+    };
     let mut records = Vec::new();
+    // Runs counted against `--limit`: a sub-DAG run is listed with its parent
+    // and not counted, unless its parent is not listed.
+    let mut counted = 0;
     for id in store.state().run_ids()?.iter().rev() {
-        if records.len() >= args.limit {
+        if counted >= args.limit {
             break;
         }
-        let wanted_state = |r: &RunRecord| {
-            args.status
-                .is_none_or(|s| format!("{s:?}").to_lowercase() == r.state.as_str())
-        };
         // Ids sort by creation time: past `--since`, the rest are older.
         if let Some(since) = args.since
             && id_time(id).is_some_and(|t| t < since)
@@ -225,21 +235,30 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
             break;
         }
         match store.state().load_run(id) {
-            Ok(r)
-                if args.dag.as_ref().is_none_or(|d| *d == r.dag)
-                    && wanted_state(&r)
-                    && args.since.is_none_or(|s| r.created_at >= s) =>
-            {
-                records.push(r)
+            Ok(r) if wanted(&r) => {
+                // A child run's id sorts after its parent's: the parent comes
+                // later in this newest-first walk, and is counted then.
+                let listed_with_parent = r
+                    .parent
+                    .as_ref()
+                    .is_some_and(|p| store.state().load_run(&p.run).is_ok_and(|p| wanted(&p)));
+                if !listed_with_parent {
+                    counted += 1;
+                }
+                records.push(r);
             }
             Ok(_) => {}
             // One damaged run must not hide the others.
             Err(e) => output::eprint(&format!("warning: skipping run {id}: {e}\n")),
         }
     }
+    let records = family_order(records);
     match args.output {
         OutputArg::Json => {
-            let docs: Vec<report::RunJson<'_>> = records.iter().map(report::RunJson::new).collect();
+            let docs: Vec<report::RunJson<'_>> = records
+                .iter()
+                .map(|(_, r)| report::RunJson::new(r))
+                .collect();
             let mut s = serde_json::to_string_pretty(&docs).unwrap_or_default();
             s.push('\n');
             output::print(&s)?;
@@ -253,7 +272,7 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
             // works wherever a run id is taken).
             let all = store.state().run_ids()?;
             let now = crate::engine::time::Timestamp::now();
-            for r in &records {
+            for (depth, r) in &records {
                 let ok = r
                     .tasks
                     .iter()
@@ -263,8 +282,15 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
                     Some(_) => format!("{} (interrupted)", r.state),
                     None => r.state.to_string(),
                 };
+                // A sub-DAG run is shown whole (the start of its id is its
+                // parent's), marked under its parent.
+                let id = match depth {
+                    0 if r.parent.is_none() => short_id(&all, &r.run_id).to_string(),
+                    0 => r.run_id.clone(),
+                    d => format!("{}└ {}", "  ".repeat(d - 1), r.run_id),
+                };
                 t.add_row([
-                    short_id(&all, &r.run_id).to_string(),
+                    id,
                     r.dag.clone(),
                     state,
                     r.started_at.map(|s| ago(s, now)).unwrap_or_default(),
@@ -279,6 +305,58 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// `records` (newest first) with each sub-DAG run right under its parent, in the
+/// order the parent started them, each with its depth (0 for a run shown on its
+/// own: one `dag run` started, or a sub-DAG run whose parent is not listed).
+fn family_order(records: Vec<RunRecord>) -> Vec<(usize, RunRecord)> {
+    use std::collections::HashMap;
+    let at: HashMap<&str, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.run_id.as_str(), i))
+        .collect();
+    let parent_of = |r: &RunRecord| {
+        r.parent
+            .as_ref()
+            .and_then(|p| at.get(p.run.as_str()).copied())
+    };
+    let mut under: Vec<Vec<usize>> = vec![Vec::new(); records.len()];
+    for (i, r) in records.iter().enumerate() {
+        if let Some(p) = parent_of(r) {
+            under[p].push(i);
+        }
+    }
+    for (p, kids) in under.iter_mut().enumerate() {
+        let started = |i: &usize| {
+            let id = &records[*i].run_id;
+            records[p].children.iter().position(|c| c.run == *id)
+        };
+        kids.sort_by_key(|i| (started(i).is_none(), started(i), *i));
+    }
+    let mut order = Vec::with_capacity(records.len());
+    let mut stack: Vec<(usize, usize)> = (0..records.len())
+        .rev()
+        .filter(|&i| parent_of(&records[i]).is_none())
+        .map(|i| (0, i))
+        .collect();
+    while let Some((depth, i)) = stack.pop() {
+        order.push((depth, i));
+        stack.extend(under[i].iter().rev().map(|&k| (depth + 1, k)));
+    }
+    // Runs whose parents form a loop (a damaged store) reach no run shown on
+    // its own: they are shown on their own, last.
+    let mut seen = vec![false; records.len()];
+    for &(_, i) in &order {
+        seen[i] = true;
+    }
+    order.extend((0..records.len()).filter(|&i| !seen[i]).map(|i| (0, i)));
+    let mut slots: Vec<Option<RunRecord>> = records.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|(depth, i)| slots[i].take().map(|r| (depth, r)))
+        .collect()
 }
 
 /// The shortest start of `id` that no other of `ids` (sorted) shares, and at
@@ -490,6 +568,52 @@ fn follow(args: &LogsArgs, store: &Store, mut record: RunRecord) -> Result<u8, C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sub-DAG runs come right under their parent, in the order it started
+    /// them, nested runs deeper; a sub-DAG run whose parent is not listed is
+    /// shown on its own.
+    #[test]
+    fn sub_dag_runs_are_listed_under_their_parent() {
+        use crate::engine::record::RunLink;
+        let run = |id: &str, parent: Option<&str>, children: &[&str]| {
+            let (mut r, _) = crate::cli::fixtures::sample();
+            r.run_id = id.to_string();
+            r.parent = parent.map(|p| RunLink {
+                run: p.to_string(),
+                task: "t".to_string(),
+            });
+            r.children = children
+                .iter()
+                .map(|c| RunLink {
+                    run: c.to_string(),
+                    task: "t".to_string(),
+                })
+                .collect();
+            r
+        };
+        // Newest first, as `dag runs` reads them.
+        let records = vec![
+            run("Q", None, &[]),
+            run("P-b", Some("P"), &[]),
+            run("P-a-x", Some("P-a"), &[]),
+            run("P-a", Some("P"), &["P-a-x"]),
+            run("P", None, &["P-b", "P-a"]),
+            run("O-a", Some("O"), &[]),
+        ];
+        let shown: Vec<(usize, String)> = family_order(records)
+            .into_iter()
+            .map(|(d, r)| (d, r.run_id))
+            .collect();
+        let want = [
+            (0, "Q"),
+            (0, "P"),
+            (1, "P-b"),
+            (1, "P-a"),
+            (2, "P-a-x"),
+            (0, "O-a"),
+        ];
+        assert_eq!(shown, want.map(|(d, id)| (d, id.to_string())).to_vec());
+    }
 
     #[test]
     fn short_ids_tell_runs_apart_and_id_times_read() {

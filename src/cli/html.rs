@@ -61,16 +61,27 @@ pub fn html(record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateStore)
         esc(&title),
         css()
     );
-    body(&mut out, record, dag, store);
+    body(&mut out, record, dag, store, None);
     let _ = write!(out, "<script>\n{TABLE_JS}\n</script>\n");
     out.push_str("</body></html>\n");
     out
 }
 
+/// Where the page of another run is (`dag ui`: `/runs/ID`), or None for a
+/// report that stands alone: other runs are named by their ids.
+pub type RunHref<'a> = Option<&'a dyn Fn(&str) -> String>;
+
 /// The report's sections: the header, the graph, the timeline, the failed tasks'
-/// log tails and the task table (`dag ui` shows the same on a run's page).
-pub fn body(out: &mut String, record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateStore) {
-    header(out, record);
+/// log tails and the task table (`dag ui` shows the same on a run's page, with
+/// links to the runs of sub-DAGs and to the parent run: `href`).
+pub fn body(
+    out: &mut String,
+    record: &RunRecord,
+    dag: Result<&Dag, &str>,
+    store: &dyn StateStore,
+    href: RunHref<'_>,
+) {
+    header(out, record, store, href);
     let graph = dag.ok().and_then(|d| RunGraph::of(record, d));
     out.push_str("<section id=\"graph\"><h2>Graph</h2>\n");
     match (&graph, dag) {
@@ -99,7 +110,7 @@ pub fn body(out: &mut String, record: &RunRecord, dag: Result<&Dag, &str>, store
     out.push_str("</section>\n");
     timeline(out, record, dag.ok());
     failed(out, record, store);
-    table(out, record);
+    table(out, record, href);
 }
 
 /// The report's styles (`dag ui` serves them too).
@@ -134,7 +145,45 @@ pub fn css() -> String {
     css
 }
 
-fn header(out: &mut String, record: &RunRecord) {
+/// Run `id` as a link to its page, or by its id.
+fn run_ref(id: &str, href: RunHref<'_>) -> String {
+    match href {
+        Some(h) => format!("<a href=\"{}\">{}</a>", esc(&h(id)), esc(id)),
+        None => format!("<code>{}</code>", esc(id)),
+    }
+}
+
+/// For the run of a sub-DAG, whose it is; for a run whose `dag` tasks started
+/// some, those runs with their states.
+fn sub_dag_runs(out: &mut String, record: &RunRecord, store: &dyn StateStore, href: RunHref<'_>) {
+    if let Some(p) = &record.parent {
+        let _ = write!(
+            out,
+            "<p class=\"facts\" id=\"run-parent\">the sub-DAG run of task <code>{}</code> of run {}</p>",
+            esc(&printable(&p.task)),
+            run_ref(&p.run, href)
+        );
+    }
+    let children = report::children(record, store);
+    if children.is_empty() {
+        return;
+    }
+    out.push_str("<ul class=\"facts\" id=\"run-children\">");
+    for (c, state) in children {
+        let state = state
+            .map(|s| format!(" <span class=\"badge s-{}\">{s}</span>", s.as_str()))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<li><code>{}</code> → sub-DAG run {}{state}</li>",
+            esc(&printable(&c.task)),
+            run_ref(&c.run, href)
+        );
+    }
+    out.push_str("</ul>");
+}
+
+fn header(out: &mut String, record: &RunRecord, store: &dyn StateStore, href: RunHref<'_>) {
     let mut counts = StateCounts::default();
     for t in &record.tasks {
         counts.add(t.state);
@@ -173,6 +222,7 @@ fn header(out: &mut String, record: &RunRecord) {
             esc(&printable(r))
         );
     }
+    sub_dag_runs(out, record, store, href);
     out.push_str("</header>\n");
 }
 
@@ -586,7 +636,7 @@ fn failed(out: &mut String, record: &RunRecord, store: &dyn StateStore) {
     out.push_str("</section>\n");
 }
 
-fn table(out: &mut String, record: &RunRecord) {
+fn table(out: &mut String, record: &RunRecord, href: RunHref<'_>) {
     out.push_str(
         "<section id=\"tasks\"><h2>Tasks</h2>\n<div class=\"scroll\"><table id=\"task-table\"><thead><tr>\
          <th>task</th><th>state</th><th>attempts</th><th>duration</th><th>exit</th><th>host</th><th>error</th></tr></thead><tbody>\n",
@@ -613,9 +663,18 @@ fn table(out: &mut String, record: &RunRecord) {
                 None => a.host.to_string(),
             })
             .unwrap_or_default();
+        // On a run's page, a `dag` task links the run of its sub-DAG.
+        let child = match (href, record.children.iter().find(|c| *c.task == *t.id)) {
+            (Some(h), Some(c)) => format!(
+                " <a class=\"sub-dag\" href=\"{}\" title=\"run {}\">sub-DAG run</a>",
+                esc(&h(&c.run)),
+                esc(&c.run)
+            ),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "<tr data-task=\"{}\"><td>{}</td><td><span class=\"badge s-{}\">{}</span></td><td class=\"n\">{}</td><td class=\"n\" data-v=\"{}\">{}{queued}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr data-task=\"{}\"><td>{}{child}</td><td><span class=\"badge s-{}\">{}</span></td><td class=\"n\">{}</td><td class=\"n\" data-v=\"{}\">{}{queued}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(&t.id),
             esc(&t.id),
             t.state.as_str(),

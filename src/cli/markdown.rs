@@ -51,7 +51,7 @@ pub fn markdown(record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateSt
         record.run_id,
         record.state
     ));
-    out.push_str(&facts(record));
+    out.push_str(&facts(record, store));
     let rows = rows(record, dag.ok());
     failed(&mut out, record, store);
     match dag {
@@ -62,8 +62,9 @@ pub fn markdown(record: &RunRecord, dag: Result<&Dag, &str>, store: &dyn StateSt
     out
 }
 
-/// The counts, times and host, as a short list.
-fn facts(record: &RunRecord) -> String {
+/// The counts, times and host, as a short list; the run a sub-DAG's run is part
+/// of, and the runs of the sub-DAGs a run's `dag` tasks started.
+fn facts(record: &RunRecord, store: &dyn StateStore) -> String {
     let mut counts = StateCounts::default();
     for t in &record.tasks {
         counts.add(t.state);
@@ -80,6 +81,19 @@ fn facts(record: &RunRecord) -> String {
     }
     if let Some(r) = &record.reason {
         out.push_str(&format!("- **Ended early:** {}\n", text(r)));
+    }
+    if let Some(p) = &record.parent {
+        out.push_str(&format!(
+            "- **Sub-DAG run** of task `{}` of run `{}`\n",
+            p.task, p.run
+        ));
+    }
+    for (c, state) in report::children(record, store) {
+        let state = state.map(|s| format!(" ({s})")).unwrap_or_default();
+        out.push_str(&format!(
+            "- **Sub-DAG run** of task `{}`: `{}`{state}\n",
+            c.task, c.run
+        ));
     }
     out.push_str(&format!(
         "- **File:** {} · **host:** {}\n\n",

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{CancelArgs, NatsArgs, OutputArg, WorkerArgs, WorkersArgs};
 use super::exit::{self, CliError};
 use super::output;
+use super::report;
 use super::run_arg;
 use super::setup;
 use super::text::format_ms;
@@ -290,7 +291,9 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
 }
 
 /// `dag cancel RUN_ID`: a run driven on this machine gets SIGINT, as Ctrl-C; the
-/// workers and a `dag run` elsewhere get a control message over NATS.
+/// workers and a `dag run` elsewhere get a control message over NATS. The run
+/// of a sub-DAG is cancelled by cancelling the run at the top of its parents
+/// (whose process drives it), which is said.
 ///
 /// A run that the state store does not hold may still be driven elsewhere (a
 /// distributed run kept in another machine's file store): then the cancel is a
@@ -345,12 +348,15 @@ pub fn cancel(
         record = Some(r);
         store = Some(setup::Store::Nats(kv));
     }
-    let msg = wire::encode(&ControlMsg {
-        v: PROTOCOL,
-        run_id: args.run_id.clone(),
-        action: ControlAction::Cancel,
-    });
-    let subject = format!("dag.control.{}", args.run_id);
+    // The cancel message for run `run`, and its subject.
+    let control = |run: &str| {
+        let msg = wire::encode(&ControlMsg {
+            v: PROTOCOL,
+            run_id: run.to_string(),
+            action: ControlAction::Cancel,
+        });
+        (msg, format!("dag.control.{run}"))
+    };
     let runtime = setup::runtime(None)?;
     let Some(record) = record else {
         let unknown = |why: String| {
@@ -359,6 +365,7 @@ pub fn cancel(
                 Some(why),
             )
         };
+        let (msg, subject) = control(&args.run_id);
         let answer = runtime.block_on(async {
             let client = connect(&options(nats), "dag cancel").await?;
             let request = async_nats::Request::new()
@@ -392,6 +399,33 @@ pub fn cancel(
         ))?;
         return Ok(exit::SUCCESS);
     }
+    // The run of a sub-DAG is driven by the process driving its parent, as one
+    // of its parent's tasks: the topmost run is the one cancelled.
+    let mut record = record;
+    if let (Some(parent), Some(store)) = (record.parent.clone(), &store) {
+        let mut top = store.state().load_run(&parent.run)?;
+        while let Some(p) = top.parent.clone() {
+            top = store.state().load_run(&p.run)?;
+        }
+        let itself = if top.run_id == parent.run {
+            String::new()
+        } else {
+            format!(", itself part of run {}", top.run_id)
+        };
+        output::print(&format!(
+            "run {} is {}{itself}: cancelling {}\n",
+            record.run_id,
+            report::parent_text(&parent),
+            top.run_id
+        ))?;
+        if top.state.is_terminal() {
+            output::print(&format!("run {} is already {}\n", top.run_id, top.state))?;
+            return Ok(exit::SUCCESS);
+        }
+        args.run_id = top.run_id.clone();
+        record = top;
+    }
+    let (msg, subject) = control(&args.run_id);
     let mut done = Vec::new();
     // A run any scheduler may take over and that none drives now: cancelled in
     // its record, so that none takes it after (a driver that appeared meanwhile

@@ -5,7 +5,7 @@ use comfy_table::{Table, presets};
 use serde::Serialize;
 
 use super::text::format_ms;
-use crate::engine::record::{Attempt, RunRecord, TaskRecord};
+use crate::engine::record::{Attempt, RunLink, RunRecord, TaskRecord};
 use crate::engine::state::{RunState, TaskState};
 use crate::engine::store::StateStore;
 use crate::engine::text::printable;
@@ -34,6 +34,12 @@ pub struct RunJson<'a> {
     /// Why the run ended early, when it did (its `timeout` passed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    /// For the run of a sub-DAG: the run and the `dag` task that started it;
+    /// null for a run started by `dag run`.
+    pub parent: Option<&'a RunLink>,
+    /// The runs of sub-DAGs this run's `dag` tasks started, each with the task
+    /// (in the order they started).
+    pub children: &'a [RunLink],
     /// Duplicate executions fenced, over all tasks (see the tasks' `duplicates`).
     pub duplicates: u64,
     /// Tasks in declaration order.
@@ -153,6 +159,8 @@ impl<'a> RunJson<'a> {
                 })
                 .collect(),
             reason: record.reason.as_deref(),
+            parent: record.parent.as_ref(),
+            children: &record.children,
             duplicates: record.duplicates(),
             tasks: record
                 .in_order()
@@ -350,6 +358,44 @@ pub fn next_steps(record: &RunRecord) -> String {
     }
     if record.state.is_terminal() {
         out.push_str(&format!("run it again: dag retry {}\n", record.run_id));
+    }
+    out
+}
+
+/// What a child run is, for headers and messages: `the sub-DAG run of task eu of
+/// run 20261130T123100967Z-3360`.
+pub fn parent_text(parent: &RunLink) -> String {
+    format!(
+        "the sub-DAG run of task {} of run {}",
+        printable(&parent.task),
+        printable(&parent.run)
+    )
+}
+
+/// The runs of sub-DAGs `record`'s `dag` tasks started, each with its state as
+/// the store holds it (None when it cannot be read: pruned, or locked).
+pub fn children<'a>(
+    record: &'a RunRecord,
+    store: &dyn StateStore,
+) -> Vec<(&'a RunLink, Option<RunState>)> {
+    record
+        .children
+        .iter()
+        .map(|c| (c, store.load_run(&c.run).ok().map(|r| r.state)))
+        .collect()
+}
+
+/// One line per child run, for under the table: `eu → sub-DAG run ID (success)`;
+/// nothing for a run without any.
+pub fn children_lines(record: &RunRecord, store: &dyn StateStore) -> String {
+    let mut out = String::new();
+    for (c, state) in children(record, store) {
+        let state = state.map(|s| format!(" ({s})")).unwrap_or_default();
+        out.push_str(&format!(
+            "{} → sub-DAG run {}{state}\n",
+            printable(&c.task),
+            printable(&c.run)
+        ));
     }
     out
 }

@@ -481,8 +481,8 @@ fn drive(
     })
 }
 
-/// Prints the result of a run that ended, on stdout: the task table, the
-/// summary, the log tails of failed tasks and what to do next (`table`), or the
+/// Prints the result of a run that ended, on stdout: the task table, its
+/// sub-DAG runs, the summary, the log tails of failed tasks and what to do next (`table`), or the
 /// record (`json`).
 pub fn print_result(
     record: &crate::engine::record::RunRecord,
@@ -493,6 +493,7 @@ pub fn print_result(
         OutputArg::Table => {
             let mut out = report::table(record);
             out.push('\n');
+            out.push_str(&report::children_lines(record, store));
             out.push_str(&report::summary(record));
             out.push('\n');
             out.push_str(&report::failed_tails(record, store));

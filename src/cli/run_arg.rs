@@ -1,5 +1,6 @@
 //! The run a command names on its command line: `latest` (or nothing) for the
-//! newest run, a whole run id, or the start of exactly one.
+//! newest run `dag run` started (not the run of a sub-DAG), a whole run id, or
+//! the start of exactly one.
 //!
 //! Shell completion resolves run ids too, and completion is called from the
 //! argument definitions, so this module must not depend on `args` (nor on a module
@@ -11,7 +12,8 @@ use crate::engine::store::{StateStore, StoreError};
 /// The word for the newest run wherever a run id is taken.
 pub const LATEST: &str = "latest";
 
-/// The run a command names: none or `latest` for the newest run, else a run id or
+/// The run a command names: none or `latest` for the newest run that is not the
+/// run of a sub-DAG (after `dag run parent.yaml`, the parent), else a run id or
 /// the start of exactly one (`dag status 20261130T1142`). Several runs starting
 /// so is exit 2, listing them; none is "no run" (exit 2).
 pub fn resolve(store: &dyn StateStore, arg: Option<&str>) -> Result<String, CliError> {
@@ -20,9 +22,9 @@ pub fn resolve(store: &dyn StateStore, arg: Option<&str>) -> Result<String, CliE
     if crate::engine::record::valid_run_id(arg) && store.run_version(arg).is_ok() {
         return Ok(arg.to_string());
     }
-    let mut ids = store.run_ids()?;
+    let ids = store.run_ids()?;
     if arg == LATEST {
-        return ids.pop().ok_or(CliError::Store(StoreError::Empty));
+        return latest(store, &ids).ok_or(CliError::Store(StoreError::Empty));
     }
     let matching: Vec<String> = ids
         .into_iter()
@@ -50,4 +52,22 @@ pub fn resolve(store: &dyn StateStore, arg: Option<&str>) -> Result<String, CliE
             ))
         }
     }
+}
+
+/// The newest of `ids` (sorted) that is not the run of a sub-DAG. A child run's
+/// id is its parent's, a dash and more (see
+/// [`crate::backends::subdag::child_run_id`]): only an id that starts so is
+/// read to be sure.
+fn latest(store: &dyn StateStore, ids: &[String]) -> Option<String> {
+    let child = |id: &str| {
+        let parent_listed = id
+            .match_indices('-')
+            .any(|(at, _)| ids.binary_search_by(|x| x.as_str().cmp(&id[..at])).is_ok());
+        parent_listed && store.load_run(id).is_ok_and(|r| r.parent.is_some())
+    };
+    ids.iter()
+        .rev()
+        .find(|id| !child(id))
+        .or(ids.last())
+        .cloned()
 }

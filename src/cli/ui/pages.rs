@@ -128,6 +128,11 @@ pub async fn run_page(app: &Arc<App>, run_id: &str) -> Result<String, Refusal> {
     ))
 }
 
+/// The address of run `id`'s page.
+fn run_href(id: &str) -> String {
+    format!("/runs/{}", super::request::encode(id))
+}
+
 /// The live part of a run's page.
 pub async fn run_body(app: &Arc<App>, run_id: &str) -> Result<String, Refusal> {
     let record = app.record(run_id).await?;
@@ -143,7 +148,7 @@ async fn body_of(app: &Arc<App>, record: &Arc<RunRecord>) -> String {
             Ok(d) => Ok(d),
             Err(e) => Err(e.as_str()),
         };
-        crate::cli::html::body(&mut out, &r, dag, app.state());
+        crate::cli::html::body(&mut out, &r, dag, app.state(), Some(&run_href));
         // Left unfinished by a process that is gone: retry resumes it, cancel
         // has nobody to stop.
         if app.summary_of(&r.run_id).is_some_and(|s| s.interrupted) {
@@ -225,6 +230,14 @@ pub async fn task_panel(
     }
     if let Some(r) = &t.reason {
         let _ = writeln!(out, "<p class=\"facts\">{}</p>", esc(&printable(r)));
+    }
+    if let Some(c) = record.children.iter().find(|c| *c.task == *t.id) {
+        let _ = writeln!(
+            out,
+            "<p class=\"facts\" id=\"panel-child\">runs sub-DAG run <a href=\"{}\">{}</a></p>",
+            esc(&run_href(&c.run)),
+            esc(&c.run)
+        );
     }
     if !app.read_only {
         let _ = writeln!(
