@@ -404,7 +404,10 @@ pub fn cancel(
     let mut record = record;
     if let (Some(parent), Some(store)) = (record.parent.clone(), &store) {
         let mut top = store.state().load_run(&parent.run)?;
-        while let Some(p) = top.parent.clone() {
+        // Sub-DAGs nest a few levels at most; a record naming parents without
+        // end (damage: dag never writes that) stops the walk.
+        for _ in 0..crate::engine::validate::MAX_DEPTH {
+            let Some(p) = top.parent.clone() else { break };
             top = store.state().load_run(&p.run)?;
         }
         let itself = if top.run_id == parent.run {
