@@ -394,51 +394,6 @@ fn a_distributed_run_sends_the_sub_dags_tasks_to_the_workers() {
 }
 
 #[test]
-fn a_scheduler_taking_over_the_parent_resumes_its_child_run_without_running_anything_twice() {
-    use crate::failover::{Scheduler, status as nats_status, submit, wait};
-    let Some(nats) = NatsServer::start() else {
-        return;
-    };
-    let env = Env::new();
-    let _worker = env.worker(&nats, "w", &["--workers", "4"]);
-    let runs = env.path().join("runs");
-    let runs = runs.display();
-    env.write(
-        "child.yaml",
-        format!(
-            "name: child\noutputs: {{ done: '${{{{ tasks.last.outputs.done }}}}' }}\ntasks:\n  first: {{command: 'echo first >> {runs}'}}\n  long: {{command: 'echo long >> {runs}; sleep 6', depends_on: [first]}}\n  last: {{command: 'echo last >> {runs}; echo done=yes >> $DAG_OUTPUT', depends_on: [long]}}\n"
-        ),
-    );
-    env.write(
-        "p.yaml",
-        format!(
-            "name: p\ntasks:\n  call: {{ type: dag, file: child.yaml }}\n  after: {{ command: 'echo after ${{{{ tasks.call.outputs.done }}}} >> {runs}', depends_on: call }}\n"
-        ),
-    );
-    let mut a = Scheduler::start(&env, &nats, "a");
-    let id = submit(&env, &nats, "p.yaml");
-    let child = format!("{id}-call");
-    assert!(
-        wait_for(Duration::from_secs(30), || {
-            let doc = nats_status(&env, &nats, &child);
-            doc["tasks"].is_array() && task(&doc, "long")["worker"] == "w"
-        }),
-        "the child's `long` never started: {}",
-        a.text()
-    );
-    let b = Scheduler::start(&env, &nats, "b");
-    kill(a.child.id(), "KILL");
-    let _ = a.child.wait();
-    let (code, doc, stderr) = wait(&env, &nats, &id);
-    assert_eq!(code, 0, "{stderr}\n{}\n{doc}", b.text());
-    let text = std::fs::read_to_string(env.path().join("runs")).unwrap();
-    assert_eq!(text, "first\nlong\nlast\nafter yes\n", "{}", b.text());
-    let inner = nats_status(&env, &nats, &child);
-    assert_eq!(inner["state"], "success", "{inner}");
-    assert_eq!(task(&inner, "long")["attempts"], 1, "{inner}");
-}
-
-#[test]
 fn dag_cancel_of_a_scheduled_parent_stops_its_child_runs_tasks_on_the_workers() {
     use crate::failover::{Scheduler, status as nats_status, submit, wait};
     let Some(nats) = NatsServer::start() else {
@@ -476,67 +431,6 @@ fn dag_cancel_of_a_scheduled_parent_stops_its_child_runs_tasks_on_the_workers() 
 }
 
 #[test]
-fn retry_reads_the_sub_dag_files_the_run_kept_from_any_directory() {
-    let env = Env::new();
-    nested(&env);
-    env.write("fail-5", "");
-    let (r, doc) = env.run_json("top.yaml", &[]);
-    r.code(1);
-    let top = doc["run_id"].as_str().unwrap().to_string();
-    // The sub-DAG files are gone (or were never on this machine): the run kept
-    // their texts, and `dag retry` runs what ran before, from any directory.
-    std::fs::remove_file(env.path().join("fail-5")).unwrap();
-    std::fs::remove_file(env.path().join("leaf.yaml")).unwrap();
-    std::fs::write(
-        env.path().join("sub/mid.yaml"),
-        "name: changed\ntasks: {}\n",
-    )
-    .unwrap();
-    let elsewhere = env.path().join("elsewhere");
-    std::fs::create_dir_all(&elsewhere).unwrap();
-    let r: crate::common::Run = env
-        .cmd(&["retry", &top, "--output", "json"])
-        .current_dir(&elsewhere)
-        .output()
-        .unwrap()
-        .into();
-    r.code(0);
-    assert_eq!(
-        task(&r.json(), "call")["outputs"]["result"],
-        "11",
-        "{}",
-        r.stdout
-    );
-}
-
-#[test]
-fn a_child_run_first_made_by_a_retry_reads_the_kept_sub_dag_files() {
-    let env = Env::new();
-    nested(&env);
-    // `call` never starts the first time: its upstream fails.
-    env.write(
-        "gated.yaml",
-        "name: gated\ntasks:\n  gate: { command: 'test ! -e closed' }\n  call: { type: dag, file: sub/mid.yaml, params: { n: '2' }, depends_on: gate }\n",
-    );
-    env.write("closed", "");
-    let (r, doc) = env.run_json("gated.yaml", &[]);
-    r.code(1);
-    assert_eq!(task_state(&doc, "call"), "upstream_failed");
-    let run = doc["run_id"].as_str().unwrap().to_string();
-    std::fs::remove_file(env.path().join("closed")).unwrap();
-    std::fs::remove_file(env.path().join("leaf.yaml")).unwrap();
-    std::fs::remove_dir_all(env.path().join("sub")).unwrap();
-    let r = env.run(&["retry", &run, "--output", "json"]);
-    r.code(0);
-    assert_eq!(
-        task(&r.json(), "call")["outputs"]["result"],
-        "5",
-        "{}",
-        r.stdout
-    );
-}
-
-#[test]
 fn a_dag_tasks_timeout_stops_its_child_run_and_a_false_when_makes_none() {
     let env = Env::new();
     let tag = marker("subdag-timeout");
@@ -562,4 +456,142 @@ fn a_dag_tasks_timeout_stops_its_child_run_and_a_false_when_makes_none() {
         wait_for(Duration::from_secs(10), || pids_with(&tag).is_empty()),
         "the child's task outlived its timeout"
     );
+}
+
+#[test]
+fn retry_runs_the_sub_dag_files_kept_with_the_run_from_any_directory() {
+    let env = Env::new();
+    nested(&env);
+    env.write(
+        "top.yaml",
+        format!(
+            "{TOP}  again:\n    type: dag\n    file: leaf.yaml\n    params: {{ n: '6' }}\n    depends_on: call\n"
+        ),
+    );
+    env.write("fail-5", "");
+    let (r, doc) = env.run_json("top.yaml", &[]);
+    r.code(1);
+    let top = doc["run_id"].as_str().unwrap().to_string();
+    assert_eq!(task_state(&doc, "again"), "upstream_failed", "{doc}");
+    // The files change or go (the leaf no longer takes `n`, the middle file is
+    // gone), and the run is retried from another directory: it runs the files
+    // it was validated with, a child run not started yet too.
+    env.write(
+        "leaf.yaml",
+        "name: leaf\ntasks:\n  other: { command: 'exit 9' }\n",
+    );
+    std::fs::remove_file(env.path().join("sub/mid.yaml")).unwrap();
+    let elsewhere = env.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let r: crate::common::Run = env
+        .cmd(&["retry", &top, "--output", "json"])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap()
+        .into();
+    r.code(0);
+    let doc = r.json();
+    assert_eq!(task(&doc, "call")["outputs"]["result"], "11", "{doc}");
+    assert_eq!(task(&doc, "again")["outputs"]["doubled"], "12", "{doc}");
+}
+
+#[test]
+fn a_task_id_with_a_dash_gets_a_child_run_of_its_own() {
+    // Task `a-b`, and task `b` of the child run of task `a`: two child runs.
+    let env = Env::new();
+    env.write(
+        "inner.yaml",
+        "name: inner\noutputs: { who: '${{ tasks.w.outputs.who }}' }\ntasks:\n  w: { command: 'echo who=inner >> \"$DAG_OUTPUT\"' }\n",
+    );
+    env.write(
+        "other.yaml",
+        "name: other\noutputs: { who: '${{ tasks.w.outputs.who }}' }\ntasks:\n  w: { command: 'echo who=other >> \"$DAG_OUTPUT\"' }\n",
+    );
+    env.write(
+        "mid.yaml",
+        "name: mid\noutputs: { who: '${{ tasks.b.outputs.who }}' }\ntasks:\n  b: { type: dag, file: inner.yaml }\n",
+    );
+    env.write(
+        "p.yaml",
+        "name: p\ntasks:\n  a: { type: dag, file: mid.yaml }\n  a-b: { type: dag, file: other.yaml, depends_on: a }\n",
+    );
+    let (r, doc) = env.run_json("p.yaml", &[]);
+    r.code(0);
+    assert_eq!(task(&doc, "a")["outputs"]["who"], "inner", "{doc}");
+    assert_eq!(task(&doc, "a-b")["outputs"]["who"], "other", "{doc}");
+}
+
+#[test]
+fn a_long_task_id_leaves_room_for_the_sub_dags_below_it() {
+    let env = Env::new();
+    nested(&env);
+    let long = "t".repeat(74);
+    env.write(
+        "p.yaml",
+        format!(
+            "name: p\ntasks:\n  {long}: {{ type: dag, file: sub/mid.yaml, params: {{ n: '2' }} }}\n"
+        ),
+    );
+    let (r, doc) = env.run_json("p.yaml", &[]);
+    r.code(0);
+    assert_eq!(task(&doc, &long)["outputs"]["result"], "5", "{doc}");
+}
+
+#[test]
+fn a_sub_dag_file_that_cannot_be_read_is_refused_saying_why() {
+    let env = Env::new();
+    std::fs::create_dir(env.path().join("dir.yaml")).unwrap();
+    let stderr = env.refused("name: p\ntasks:\n  a: { type: dag, file: dir.yaml }\n");
+    assert!(
+        stderr.contains("cannot read the sub-DAG file dir.yaml: is a directory"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_scheduler_takes_over_a_run_whose_sub_dag_is_in_flight() {
+    use crate::failover::{Scheduler, status as kv_status, submit, wait};
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _worker = env.worker(&nats, "w", &["--workers", "4"]);
+    let runs = env.path().join("runs");
+    let runs = runs.display();
+    env.write(
+        "sub/child.yaml",
+        format!(
+            "name: child\noutputs: {{ v: '${{{{ tasks.long.outputs.v }}}}' }}\ntasks:\n  first: {{ command: 'echo first >> {runs}' }}\n  long: {{ command: 'echo long >> {runs}; sleep 6; echo v=7 >> \"$DAG_OUTPUT\"', depends_on: first }}\n"
+        ),
+    );
+    env.write(
+        "p.yaml",
+        format!(
+            "name: p\ntasks:\n  call: {{ type: dag, file: sub/child.yaml }}\n  after: {{ command: 'echo after ${{{{ tasks.call.outputs.v }}}} >> {runs}', depends_on: call }}\n"
+        ),
+    );
+    let mut a = Scheduler::start(&env, &nats, "a");
+    let id = submit(&env, &nats, "p.yaml");
+    // The sub-DAG file goes: the schedulers run the one kept with the run.
+    std::fs::remove_dir_all(env.path().join("sub")).unwrap();
+    let child = format!("{id}-call");
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            let doc = kv_status(&env, &nats, &child);
+            doc["tasks"].is_array() && task(&doc, "long")["worker"] == "w"
+        }),
+        "the sub-DAG's `long` never started: {}",
+        a.text()
+    );
+    let b = Scheduler::start(&env, &nats, "b");
+    kill(a.child.id(), "KILL");
+    let _ = a.child.wait();
+    let (code, doc, stderr) = wait(&env, &nats, &id);
+    assert_eq!(code, 0, "{doc}\n{stderr}\n{}", b.text());
+    assert_eq!(task(&doc, "call")["outputs"]["v"], "7", "{doc}");
+    // Nothing ran twice: the sub-DAG's running attempt was adopted.
+    let text = std::fs::read_to_string(env.path().join("runs")).unwrap();
+    assert_eq!(text, "first\nlong\nafter 7\n", "{}", b.text());
+    let inner = kv_status(&env, &nats, &child);
+    assert_eq!(task(&inner, "long")["attempts"], 1, "{inner}");
 }

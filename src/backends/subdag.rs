@@ -98,22 +98,32 @@ impl TaskRunner for SubDagRunner {
     }
 }
 
-/// The id of the child run `task` of run `parent` starts: the parent's id and the
-/// task's (dots, which run ids cannot hold, become `_`, with a hash of the id
-/// telling `a.1` from `a_1`); the parent's id and a hash of the task's when
-/// that would be too long.
-pub fn child_run_id(parent: &str, task: &str) -> Result<String, String> {
+/// The most a child run's id adds to its parent's in its short form: `-` and
+/// 8 hex digits.
+const SHORT_SUFFIX: usize = 9;
+
+/// The id of the child run `task` of run `parent` starts, when the sub-DAG
+/// calls `below` levels of sub-DAGs under it: the parent's id and the task's
+/// (a task id with `.` or `-` followed by a hash of it, dots becoming `_`: so
+/// that `a.1` and `a_1`, or task `a-b` and task `b` of the child run of `a`,
+/// never share a run id); the parent's id and a hash of the task's when that
+/// would leave no room under the run id limit for the levels below.
+pub fn child_run_id(parent: &str, task: &str, below: usize) -> Result<String, String> {
     let digest = ring::digest::digest(&ring::digest::SHA256, task.as_bytes());
     let hash = crate::engine::text::hex(&digest.as_ref()[..4]);
-    let readable = if task.contains('.') {
+    let readable = if task.contains(['.', '-']) {
         format!("{parent}-{}-{}", task.replace('.', "_"), &hash[..4])
     } else {
         format!("{parent}-{task}")
     };
     let short = format!("{parent}-{hash}");
+    let room = below.saturating_mul(SHORT_SUFFIX);
     [readable, short]
         .into_iter()
-        .find(|id| valid_run_id(id))
+        .find(|id| {
+            valid_run_id(id)
+                && id.len().saturating_add(room) <= crate::engine::validate::MAX_NAME_LEN
+        })
         .ok_or_else(|| {
             format!(
                 "the run of this sub-DAG would need an id longer than run ids may be: sub-DAGs nest too deeply (at most {} levels)",
@@ -127,7 +137,7 @@ async fn run_child(pipeline: Pipeline, ctx: TaskContext) -> Outcome {
     let crate::engine::spec::TaskKind::Dag(spec) = &task.kind else {
         return Outcome::failed(None, "not a dag task");
     };
-    let child_id = match child_run_id(&ctx.run_id, &task.id) {
+    let child_id = match child_run_id(&ctx.run_id, &task.id, spec.nests) {
         Ok(id) => id,
         Err(e) => return Outcome::failed(None, e),
     };
@@ -165,6 +175,9 @@ async fn run_child(pipeline: Pipeline, ctx: TaskContext) -> Outcome {
                 // Its earlier driver's lease has not run out, or another process
                 // took it over: wait for it to end, or for the lease.
                 match store.load_run(&child_id) {
+                    Ok(r) if r.parent.as_ref() != Some(&link) => {
+                        return not_ours(&child_id, &link);
+                    }
                     Ok(r) if r.state.is_terminal() => {
                         note_child(&ctx, &child_id);
                         return finished(&pipeline, &r, &ctx);
@@ -186,21 +199,21 @@ async fn run_child(pipeline: Pipeline, ctx: TaskContext) -> Outcome {
         Some((record, writer)) => {
             if record.parent.as_ref() != Some(&link) {
                 let _ = { writer }.release();
-                return Outcome::failed(
-                    None,
-                    format!(
-                        "run {child_id} exists and is not the sub-DAG run of task `{}` of run {}",
-                        link.task, link.run
-                    ),
-                );
+                return not_ours(&child_id, &link);
             }
-            // Ended well, and not run again on purpose: its result stands (the
-            // process driving the parent stopped before it recorded so).
-            if record.state == RunState::Success && !ctx.rerun {
+            // Ended well, and not run again on purpose; or ended at all, for an
+            // attempt adopted from a driver that is gone: its result stands (the
+            // driver stopped before it recorded so). A failed child run is
+            // resumed only by a later attempt, as `retries:` allows.
+            let stands = (record.state == RunState::Success && !ctx.rerun)
+                || (ctx.adopted.is_some() && record.state.is_terminal());
+            if stands {
                 let _ = { writer }.release();
                 note_child(&ctx, &child_id);
-                ctx.log
-                    .line(&format!("dag: sub-DAG run {child_id} had succeeded"));
+                ctx.log.line(&format!(
+                    "dag: sub-DAG run {child_id} had ended: {}",
+                    record.state
+                ));
                 return finished(&pipeline, &record, &ctx);
             }
             let dag = match pipeline.definition_of(&record) {
@@ -441,6 +454,17 @@ fn note_child(ctx: &TaskContext, run: &str) {
     }
 }
 
+/// The outcome of a task whose child run's id names a run another started.
+fn not_ours(child: &str, link: &RunLink) -> Outcome {
+    Outcome::failed(
+        None,
+        format!(
+            "run {child} exists and is not the sub-DAG run of task `{}` of run {}",
+            link.task, link.run
+        ),
+    )
+}
+
 fn store_failed(child: &str, e: &StoreError) -> Outcome {
     Outcome::failed(None, format!("sub-DAG run {child}: {e}"))
 }
@@ -465,17 +489,45 @@ mod tests {
     #[test]
     fn child_ids_name_the_task_and_tell_instances_apart() {
         let parent = "20261201T030000000Z-3f9a";
-        assert_eq!(child_run_id(parent, "eu").unwrap(), format!("{parent}-eu"));
-        let a1 = child_run_id(parent, "a.1").unwrap();
-        let a_1 = child_run_id(parent, "a_1").unwrap();
+        assert_eq!(
+            child_run_id(parent, "eu", 0).unwrap(),
+            format!("{parent}-eu")
+        );
+        let a1 = child_run_id(parent, "a.1", 0).unwrap();
+        let a_1 = child_run_id(parent, "a_1", 0).unwrap();
         assert_ne!(a1, a_1);
         assert!(a1.starts_with(&format!("{parent}-a_1-")), "{a1}");
         // Too long for the readable form: the hash alone.
         let long = "t".repeat(90);
-        let id = child_run_id(parent, &long).unwrap();
+        let id = child_run_id(parent, &long, 0).unwrap();
         assert_eq!(id.len(), parent.len() + 9, "{id}");
         // Nested too deep: no id fits.
         let deep = format!("{parent}{}", "-abcdef12".repeat(9));
-        assert!(child_run_id(&deep, "x").is_err());
+        assert!(child_run_id(&deep, "x", 0).is_err());
+    }
+
+    #[test]
+    fn a_task_id_with_a_dash_is_no_task_of_a_child_run() {
+        // Task `a-b` of run P, and task `b` of the child run of task `a` of P.
+        let parent = "20261201T030000000Z-3f9a";
+        let a = child_run_id(parent, "a", 1).unwrap();
+        assert_ne!(
+            child_run_id(parent, "a-b", 0).unwrap(),
+            child_run_id(&a, "b", 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn child_ids_leave_room_for_the_levels_below() {
+        // A long task id at the top of the deepest nesting validation allows:
+        // every level below still gets an id.
+        let mut id = "20261201T030000000Z-3f9a".to_string();
+        let levels = crate::engine::validate::MAX_DEPTH - 1;
+        for level in 0..levels {
+            let task = "t".repeat(74);
+            id = child_run_id(&id, &task, levels - 1 - level)
+                .unwrap_or_else(|e| panic!("level {level}: {e}"));
+        }
+        assert!(id.len() <= crate::engine::validate::MAX_NAME_LEN, "{id}");
     }
 }

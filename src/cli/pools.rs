@@ -38,6 +38,7 @@ fn pools_of(record: &RunRecord) -> Option<Vec<PoolView>> {
         params: record.params.clone(),
         pools: super::setup::env_pools().unwrap_or_default(),
         docker_image_optional: true,
+        sub_sources: Some(std::sync::Arc::new(record.sub_dags.clone())),
         ..LoadOptions::default()
     };
     let dag = load_str(&record.file, text, &options).ok()?;

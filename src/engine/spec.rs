@@ -361,6 +361,10 @@ pub struct SubDagSpec {
     /// items and matrix values (`${{ tasks.ID.outputs.KEY }}` is substituted when
     /// the task starts).
     pub params: Vec<(String, String)>,
+    /// How many levels of sub-DAGs the file calls below it (0: none): each
+    /// makes the run ids of the child runs under this task's longer.
+    #[serde(default)]
+    pub nests: usize,
 }
 
 impl TaskKind {

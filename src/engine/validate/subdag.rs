@@ -32,6 +32,8 @@ pub(super) struct SubDagFile {
     source: Arc<str>,
     /// The params it declares.
     params: Vec<String>,
+    /// How many levels of sub-DAGs it calls below it.
+    nests: usize,
 }
 
 /// A file on the chain of files calling each other: its canonical path (to
@@ -142,6 +144,7 @@ impl Checker<'_, '_> {
                 path: loaded.path.clone(),
                 source: loaded.source.clone(),
                 params,
+                nests: loaded.nests,
             }))
         })
     }
@@ -242,10 +245,21 @@ impl Checker<'_, '_> {
                 for (path, text) in dag.sub_sources.iter() {
                     self.sub_sources.insert(path.clone(), text.clone());
                 }
+                let nests = dag
+                    .spec
+                    .tasks
+                    .iter()
+                    .filter_map(|t| match &t.kind {
+                        TaskKind::Dag(d) => Some(d.nests + 1),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
                 Some(SubDagFile {
                     path: shown,
                     source,
                     params: dag.spec.params.iter().map(|(k, _)| k.clone()).collect(),
+                    nests,
                 })
             }
             Err(LoadError::Invalid(invalid)) => {
@@ -262,8 +276,13 @@ impl Checker<'_, '_> {
                 None
             }
             Err(e) => {
+                // The OS's reason too (a directory, a FIFO that gave nothing).
+                let why = match &e {
+                    LoadError::Read { source, .. } => format!("{shown}: {source}"),
+                    other => other.to_string(),
+                };
                 self.report(
-                    Problem::at(span, format!("cannot read the sub-DAG file: {e}"), "here")
+                    Problem::at(span, format!("cannot read the sub-DAG file {why}"), "here")
                         .help("`file` is relative to the directory of the file that names it"),
                 );
                 None
