@@ -1991,7 +1991,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__worker)
-            opts="-h -V --workers --timeout --docker --queue --name --allow-types --allow-volume --allow-network --shutdown-timeout --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-h -V --workers --timeout --docker --queue --name --allow-types --allow-volume --allow-network --shutdown-timeout --exit-when-idle --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2026,6 +2026,10 @@ _dag() {
                     return 0
                     ;;
                 --shutdown-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exit-when-idle)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -250,6 +250,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --allow-volume 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable; each an existing directory, resolved at start) [default: any]'
             cand --allow-network 'Networks docker tasks may name in `network:` (repeatable) [default: bridge, default, none, and the --docker-network]. `host` and `container:NAME` must be named to be allowed. Other tasks fail with the reason'
             cand --shutdown-timeout 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue'
+            cand --exit-when-idle 'Exit (0) once no task has run here for this long, as after SIGTERM: for autoscalers that scale workers to zero [default: never]'
             cand --docker-image 'Image of docker tasks that name none'
             cand --docker-network 'Network of docker tasks that name none'
             cand --docker-memory-mb 'Memory limit (MiB) of docker tasks that set none'

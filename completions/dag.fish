@@ -252,6 +252,7 @@ complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-types -d 'Task 
 complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-volume -d 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable; each an existing directory, resolved at start) [default: any]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-network -d 'Networks docker tasks may name in `network:` (repeatable) [default: bridge, default, none, and the --docker-network]. `host` and `container:NAME` must be named to be allowed. Other tasks fail with the reason' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l shutdown-timeout -d 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l exit-when-idle -d 'Exit (0) once no task has run here for this long, as after SIGTERM: for autoscalers that scale workers to zero [default: never]' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-image -d 'Image of docker tasks that name none' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-network -d 'Network of docker tasks that name none' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l docker-memory-mb -d 'Memory limit (MiB) of docker tasks that set none' -r

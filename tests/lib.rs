@@ -2,6 +2,7 @@
 
 mod common;
 
+mod autoscale;
 mod cache;
 mod chaos;
 

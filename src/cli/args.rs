@@ -300,6 +300,11 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: std::time::Duration,
 
+    /// Exit (0) once no task has run here for this long, as after SIGTERM: for
+    /// autoscalers that scale workers to zero [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub exit_when_idle: Option<std::time::Duration>,
+
     /// What docker tasks run here leave open.
     #[command(flatten)]
     pub docker_defaults: DockerArgs,

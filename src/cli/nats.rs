@@ -99,6 +99,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
         docker: args.docker,
         queues: queues.clone(),
         shutdown_timeout: args.shutdown_timeout,
+        exit_when_idle: args.exit_when_idle.filter(|d| !d.is_zero()),
         grace: crate::engine::executor::ExecOptions::default().grace,
         replicas: options(nats).replicas,
         allow_types: if args.allow_types.is_empty() {
@@ -139,6 +140,18 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
                 )),
             ));
         }
+    }
+    if config
+        .allow_types
+        .iter()
+        .any(|t| t == crate::backends::subdag::TYPE)
+    {
+        return Err(CliError::usage(
+            "--allow-types: dag tasks never run on workers",
+            Some(
+                "a dag task runs its sub-DAG in the process driving its run; the sub-DAG's tasks come to workers like any".into(),
+            ),
+        ));
     }
     if config.allow_types.iter().any(|t| t == "docker") && !args.docker {
         return Err(CliError::usage("--allow-types docker needs --docker", None));

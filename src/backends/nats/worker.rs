@@ -68,6 +68,8 @@ pub struct WorkerConfig {
     pub queues: Vec<String>,
     /// How long running tasks may take to finish on shutdown.
     pub shutdown_timeout: Duration,
+    /// Shut down (as on SIGTERM) once no task has run for this long.
+    pub exit_when_idle: Option<Duration>,
     /// Time between SIGTERM and SIGKILL when a task is stopped.
     pub grace: Duration,
     /// Task types this worker runs; others fail with the reason.
@@ -353,6 +355,13 @@ pub async fn run(
         }));
     }
 
+    if let Some(idle) = state.config.exit_when_idle {
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        loops.push(tokio::spawn(async move {
+            exit_when_idle(&state, idle, &shutdown).await;
+        }));
+    }
+
     shutdown.cancelled().await;
     for l in &loops {
         l.abort();
@@ -384,6 +393,32 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
     let _ = std::fs::remove_dir_all(&state.logs_dir);
     Ok(())
+}
+
+/// Fires `shutdown` once no task has run for `idle`: none running, and none
+/// started since (tasks are counted as they start, so a burst of short ones
+/// between two looks still counts).
+async fn exit_when_idle(state: &State, idle: Duration, shutdown: &CancellationToken) {
+    let look = (idle / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut seen = state.next.load(Ordering::SeqCst);
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(look).await;
+        let started = state.next.load(Ordering::SeqCst);
+        if started != seen || state.active.load(Ordering::SeqCst) > 0 {
+            seen = started;
+            since = Instant::now();
+            continue;
+        }
+        if since.elapsed() >= idle {
+            eprintln_safe(&format!(
+                "dag worker: no task for {} (--exit-when-idle): shutting down",
+                humantime::format_duration(idle)
+            ));
+            shutdown.cancel();
+            return;
+        }
+    }
 }
 
 impl State {
@@ -1270,6 +1305,7 @@ mod tests {
             docker: true,
             queues: vec!["default".into()],
             shutdown_timeout: Duration::from_secs(1),
+            exit_when_idle: None,
             grace: Duration::from_secs(1),
             allow_types: types.iter().map(|t| t.to_string()).collect(),
             allow_volumes: volumes.iter().map(PathBuf::from).collect(),
