@@ -39,6 +39,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand retry 'Run again what did not succeed in a run, under the same run id'
             cand worker 'Run tasks of distributed runs, taken from NATS JetStream'
             cand workers 'List the workers and the depth of each queue'
+            cand queues 'Per queue: tasks waiting, running, the live workers serving it, and the tasks waiting where none does (what an autoscaler watches)'
             cand scheduler 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment'
             cand wait 'Wait for a run to end, showing its tasks as they change, and exit with the run''s code (0 success, 1 failed, 130 cancelled)'
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
@@ -251,6 +252,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --allow-network 'Networks docker tasks may name in `network:` (repeatable) [default: bridge, default, none, and the --docker-network]. `host` and `container:NAME` must be named to be allowed. Other tasks fail with the reason'
             cand --shutdown-timeout 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue'
             cand --exit-when-idle 'Exit (0) once no task has run here for this long, as after SIGTERM: for autoscalers that scale workers to zero [default: never]'
+            cand --metrics-addr 'Serve Prometheus metrics (tasks by type, queue and state, durations, queue waits, running tasks, free slots, queue depths) at http://ADDR/metrics, e.g. 127.0.0.1:9090'
             cand --docker-image 'Image of docker tasks that name none'
             cand --docker-network 'Network of docker tasks that name none'
             cand --docker-memory-mb 'Memory limit (MiB) of docker tasks that set none'
@@ -271,6 +273,22 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --version 'Print version'
         }
         &'dag;workers'= {
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
+            cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
+            cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'
+            cand --state 'Where run state is kept [default: nats for `--executor distributed`, else file]'
+            cand --nats 'NATS server URL(s), comma-separated; `user:password@` or `token@` may come before the host; `tls://` requires TLS'
+            cand --nats-creds 'A NATS credentials file (JWT and NKey seed)'
+            cand --nats-ca 'A CA certificate (PEM) to trust for TLS to NATS'
+            cand --replicas 'Copies a JetStream cluster keeps of each stream and bucket dag creates, 1 to 5 (3 on a 3-node cluster); existing ones keep theirs [default: 1]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dag;queues'= {
             cand -o 'Output format'
             cand --output 'Output format'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
@@ -530,6 +548,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand retry 'Run again what did not succeed in a run, under the same run id'
             cand worker 'Run tasks of distributed runs, taken from NATS JetStream'
             cand workers 'List the workers and the depth of each queue'
+            cand queues 'Per queue: tasks waiting, running, the live workers serving it, and the tasks waiting where none does (what an autoscaler watches)'
             cand scheduler 'Drive distributed runs that no process drives: runs submitted with `dag run --detach`, and runs whose driver died (taken over once its lease lapses). Any number of schedulers may share a deployment'
             cand wait 'Wait for a run to end, showing its tasks as they change, and exit with the run''s code (0 success, 1 failed, 130 cancelled)'
             cand cancel 'Stop a run: its `dag run` process and its tasks on every worker'
@@ -563,6 +582,8 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;help;worker'= {
         }
         &'dag;help;workers'= {
+        }
+        &'dag;help;queues'= {
         }
         &'dag;help;scheduler'= {
         }

@@ -38,9 +38,10 @@ fi
 nats-server --version
 
 # The schema test checks files with Python's jsonschema and PyYAML; a state test
-# reads run records with the independent NATS client nats-py.
-if ! python3 -c 'import jsonschema, yaml, nats' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check jsonschema pyyaml nats-py
+# reads run records with the independent NATS client nats-py; the metrics test
+# parses what a worker serves with Prometheus' own client's parser.
+if ! python3 -c 'import jsonschema, yaml, nats, prometheus_client' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check jsonschema pyyaml nats-py prometheus_client
 fi
 
 # Jenkins' JUnit schema, for the JUnit report test (taken from pytest's source

@@ -16,3 +16,4 @@ pub mod engine;
 
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod metrics;

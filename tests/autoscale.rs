@@ -1,5 +1,5 @@
-//! What autoscalers need from workers: `dag worker --exit-when-idle` for scale
-//! to zero.
+//! What operators and autoscalers watch: a worker's Prometheus metrics, `dag
+//! queues`, and `dag worker --exit-when-idle` for scale to zero.
 
 use std::time::{Duration, Instant};
 
@@ -63,6 +63,185 @@ fn a_worker_refuses_to_run_dag_tasks() {
     r.code(2);
     assert!(
         r.stderr.contains("dag tasks never run on workers"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET http://ADDR/metrics`: the status line and the body.
+fn scrape(addr: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// The samples of a scrape, as Prometheus' own Python client parses them:
+/// `name{label=value,...}` (labels sorted) to value.
+fn parsed(body: &str) -> std::collections::BTreeMap<String, f64> {
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        print(f"{s.name}{{{labels}}} {s.value}")
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client refused the text: {}\n{body}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k.to_string(), v.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_workers_metrics_add_up_to_what_it_ran_and_show_unserved_queues() {
+    if !crate::common::python_has("prometheus_client", "package prometheus_client") {
+        return;
+    }
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _w = env.worker(
+        &nats,
+        "metered",
+        &["--workers", "3", "--metrics-addr", &addr],
+    );
+    env.write(
+        "mix.yaml",
+        "name: mix\ntasks:\n  a: { command: 'true' }\n  b: { command: 'true' }\n  c: { command: 'sleep 0.2' }\n  d: { type: fn, command: noop }\n  bad: { command: 'exit 3' }\n",
+    );
+    let (code, doc, stderr) = env.run_distributed(&nats, "mix.yaml", &[]);
+    assert_eq!(code, 1, "{doc}\n{stderr}");
+    // A run whose task waits in a queue no worker serves.
+    env.write(
+        "stuck.yaml",
+        "name: stuck\ntasks:\n  lone: { command: 'true', queue: nobody }\n",
+    );
+    let mut stuck = env.spawn_distributed(&nats, "stuck.yaml", &[]);
+    let mut m = Default::default();
+    let unserved = "dag_queue_unserved_tasks{docker=false,queue=nobody}";
+    let seen = crate::common::wait_for(Duration::from_secs(20), || {
+        let (status, body) = scrape(&addr);
+        assert!(status.contains("200"), "{status}");
+        m = parsed(&body);
+        m.get(unserved) == Some(&1.0)
+    });
+    let _ = stuck.kill();
+    let _ = stuck.wait();
+    assert!(seen, "{m:#?}");
+    let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no {k} in {m:#?}"));
+    assert_eq!(
+        get("dag_worker_tasks_started_total{queue=default,type=bash}"),
+        4.0
+    );
+    assert_eq!(
+        get("dag_worker_tasks_started_total{queue=default,type=fn}"),
+        1.0
+    );
+    assert_eq!(
+        get("dag_worker_tasks_finished_total{queue=default,state=success,type=bash}"),
+        3.0
+    );
+    assert_eq!(
+        get("dag_worker_tasks_finished_total{queue=default,state=failed,type=bash}"),
+        1.0
+    );
+    assert_eq!(
+        get("dag_worker_tasks_finished_total{queue=default,state=success,type=fn}"),
+        1.0
+    );
+    assert_eq!(
+        get("dag_worker_task_duration_seconds_count{queue=default,type=bash}"),
+        4.0
+    );
+    assert_eq!(
+        get("dag_worker_queue_wait_seconds_count{queue=default,type=bash}"),
+        4.0
+    );
+    // `c` slept 0.2 s: at least one bash attempt is above the 0.1 s bucket.
+    assert!(get("dag_worker_task_duration_seconds_bucket{le=0.1,queue=default,type=bash}") <= 3.0);
+    assert_eq!(get("dag_worker_running_tasks{}"), 0.0);
+    assert_eq!(get("dag_worker_free_slots{}"), 3.0);
+    assert_eq!(
+        get("dag_queue_live_workers{docker=false,queue=default}"),
+        1.0
+    );
+    assert_eq!(
+        get("dag_queue_live_workers{docker=false,queue=nobody}"),
+        0.0
+    );
+    assert_eq!(
+        get("dag_queue_unserved_tasks{docker=false,queue=default}"),
+        0.0
+    );
+    // `dag queues` says the same.
+    let r = env.run(&["queues", "--nats", &nats.url(), "--output", "json"]);
+    r.code(0);
+    let q = r.json();
+    let nobody = q["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["queue"] == "nobody")
+        .unwrap_or_else(|| panic!("{q}"));
+    assert_eq!(nobody["workers"], 0, "{q}");
+}
+
+#[test]
+fn a_metrics_address_in_use_stops_the_worker_with_exit_3() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let r = env.run(&["worker", "--nats", &nats.url(), "--metrics-addr", &addr]);
+    r.code(3);
+    assert!(
+        r.stderr
+            .contains(&format!("cannot serve metrics on {addr}")),
         "{}",
         r.stderr
     );

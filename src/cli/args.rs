@@ -119,6 +119,9 @@ pub enum Command {
     Worker(WorkerArgs),
     /// List the workers and the depth of each queue.
     Workers(WorkersArgs),
+    /// Per queue: tasks waiting, running, the live workers serving it, and the
+    /// tasks waiting where none does (what an autoscaler watches).
+    Queues(WorkersArgs),
     /// Drive distributed runs that no process drives: runs submitted with `dag
     /// run --detach`, and runs whose driver died (taken over once its lease
     /// lapses). Any number of schedulers may share a deployment.
@@ -304,6 +307,12 @@ pub struct WorkerArgs {
     /// autoscalers that scale workers to zero [default: never].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub exit_when_idle: Option<std::time::Duration>,
+
+    /// Serve Prometheus metrics (tasks by type, queue and state, durations,
+    /// queue waits, running tasks, free slots, queue depths) at
+    /// http://ADDR/metrics, e.g. 127.0.0.1:9090.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
 
     /// What docker tasks run here leave open.
     #[command(flatten)]

@@ -204,6 +204,7 @@ fn dispatch(cli: Cli, runners: Runners) -> Result<u8, CliError> {
             nats::worker(a, &cli.nats, runners)
         }
         Command::Workers(a) => nats::workers(a, &cli.nats),
+        Command::Queues(a) => nats::queues(a, &cli.nats),
         Command::Scheduler(a) => scheduler::scheduler(a, &cli.nats, runners),
         Command::Wait(a) => wait::wait(a, cli.state, state_dir, &cli.nats),
         Command::Cancel(a) => nats::cancel(a, history(), &cli.nats),

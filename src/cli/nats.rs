@@ -178,7 +178,38 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
                 .map_err(|e| CliError::Infrastructure(format!("--docker: {e}")))?;
             runners = runners.with("docker", docker);
         }
+        let metrics = Arc::new(crate::metrics::Registry::new());
+        // Bound first: an address in use stops the worker before it takes a task.
+        let listener = match &args.metrics_addr {
+            Some(addr) => Some(crate::metrics::bind(addr).await.map_err(|e| {
+                CliError::Infrastructure(format!("cannot serve metrics on {addr}: {e}"))
+            })?),
+            None => None,
+        };
         let client = connect(&options(nats), "dag worker").await?;
+        if let Some(listener) = listener {
+            let (js, metrics, timing) = (
+                jetstream::new(client.clone()),
+                metrics.clone(),
+                Timing::from_env(),
+            );
+            let registry = metrics.clone();
+            let refresh: crate::metrics::Refresh = Arc::new(move || {
+                let (js, metrics) = (js.clone(), registry.clone());
+                Box::pin(async move {
+                    // A scrape answers within its timeout even with the server away.
+                    let figures = tokio::time::timeout(
+                        std::time::Duration::from_secs(2),
+                        crate::backends::nats::queue_figures(&js, &timing),
+                    )
+                    .await;
+                    if let Ok(Ok(figures)) = figures {
+                        crate::backends::nats::queue_metrics(&metrics, &figures);
+                    }
+                })
+            });
+            tokio::spawn(crate::metrics::serve(listener, metrics, refresh));
+        }
         let shutdown = CancellationToken::new();
         let stopping = shutdown.clone();
         super::signals::watch(
@@ -204,10 +235,68 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             },
             crate::backends::nats::redact(&nats.url)
         ));
-        worker::run(client, config, runners, Timing::from_env(), shutdown).await?;
+        worker::run(client, config, runners, Timing::from_env(), shutdown, metrics).await?;
         Ok(())
     });
     result?;
+    runtime.shutdown_background();
+    Ok(exit::SUCCESS)
+}
+
+/// `dag queues`: each queue's figures (see
+/// [`crate::backends::nats::QueueFigures`]), as the `dag_queue_*` metrics give
+/// them.
+pub fn queues(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
+    let runtime = setup::runtime(None)?;
+    let figures = runtime.block_on(async {
+        let client = connect(&options(nats), "dag queues").await?;
+        let js = jetstream::new(client);
+        ensure_layout(&js, options(nats).replicas).await?;
+        Ok::<_, CliError>(crate::backends::nats::queue_figures(&js, &Timing::from_env()).await?)
+    })?;
+    match args.output {
+        OutputArg::Quiet => {}
+        OutputArg::Json => {
+            let doc = serde_json::json!({
+                "queues": figures.iter().map(|f| serde_json::json!({
+                    "queue": f.depth.queue,
+                    "docker": f.depth.docker,
+                    "waiting": f.depth.waiting,
+                    "running": f.depth.running,
+                    "workers": f.workers,
+                    "slots": f.slots,
+                    "unserved": f.unserved(),
+                })).collect::<Vec<_>>(),
+            });
+            output::print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            ))?;
+        }
+        OutputArg::Table => {
+            let mut t = Table::new();
+            t.load_preset(presets::UTF8_FULL_CONDENSED);
+            t.set_header([
+                "queue", "waiting", "running", "workers", "slots", "unserved",
+            ]);
+            for f in &figures {
+                t.add_row([
+                    f.depth.shown(),
+                    f.depth.waiting.to_string(),
+                    f.depth.running.to_string(),
+                    f.workers.to_string(),
+                    f.slots.to_string(),
+                    f.unserved().to_string(),
+                ]);
+            }
+            let none = if figures.is_empty() {
+                "no queues yet\n"
+            } else {
+                ""
+            };
+            output::print(&format!("{t}\n{none}"))?;
+        }
+    }
     runtime.shutdown_background();
     Ok(exit::SUCCESS)
 }

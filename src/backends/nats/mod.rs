@@ -754,6 +754,112 @@ pub async fn queue_depths(js: &jetstream::Context) -> Result<Vec<QueueDepth>, Na
     Ok(out)
 }
 
+/// One queue's figures for operators and autoscalers (`dag queues`, the
+/// `dag_queue_*` metrics): its depth and the live workers that serve it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueFigures {
+    /// Its depth.
+    pub depth: QueueDepth,
+    /// Live workers serving it (for a Docker half, those started with `--docker`).
+    pub workers: usize,
+    /// Their slots.
+    pub slots: usize,
+}
+
+impl QueueFigures {
+    /// Tasks waiting that no live worker can take: all of those waiting when
+    /// none serves the queue.
+    pub fn unserved(&self) -> u64 {
+        if self.workers == 0 {
+            self.depth.waiting
+        } else {
+            0
+        }
+    }
+}
+
+/// Every queue's figures: each queue a worker consumer exists for (a queue
+/// some worker served once), and each queue a live worker serves.
+pub async fn queue_figures(
+    js: &jetstream::Context,
+    timing: &Timing,
+) -> Result<Vec<QueueFigures>, NatsError> {
+    let mut depths = queue_depths(js).await?;
+    let live = scheduler::live_workers(js, timing).await;
+    for w in &live {
+        for q in &w.queues {
+            for docker in [false, true] {
+                if (docker && !w.docker)
+                    || depths.iter().any(|d| d.queue == *q && d.docker == docker)
+                {
+                    continue;
+                }
+                depths.push(QueueDepth {
+                    queue: q.clone(),
+                    docker,
+                    waiting: 0,
+                    running: 0,
+                });
+            }
+        }
+    }
+    depths.sort_by(|a, b| (&a.queue, a.docker).cmp(&(&b.queue, b.docker)));
+    Ok(depths
+        .into_iter()
+        .map(|depth| {
+            let serving: Vec<_> = live
+                .iter()
+                .filter(|w| w.queues.contains(&depth.queue) && (w.docker || !depth.docker))
+                .collect();
+            QueueFigures {
+                workers: serving.len(),
+                slots: serving.iter().map(|w| w.slots).sum(),
+                depth,
+            }
+        })
+        .collect())
+}
+
+/// Sets the `dag_queue_*` gauges of `metrics` to `figures` (queues gone are
+/// forgotten).
+pub fn queue_metrics(metrics: &crate::metrics::Registry, figures: &[QueueFigures]) {
+    const WAITING: &str = "dag_queue_waiting_tasks";
+    const RUNNING: &str = "dag_queue_running_tasks";
+    const WORKERS: &str = "dag_queue_live_workers";
+    const UNSERVED: &str = "dag_queue_unserved_tasks";
+    for name in [WAITING, RUNNING, WORKERS, UNSERVED] {
+        metrics.clear(name);
+    }
+    for f in figures {
+        let docker = if f.depth.docker { "true" } else { "false" };
+        let labels = [("queue", f.depth.queue.as_str()), ("docker", docker)];
+        metrics.set(
+            WAITING,
+            "Task messages waiting in the queue for a worker.",
+            &labels,
+            f.depth.waiting as f64,
+        );
+        metrics.set(
+            RUNNING,
+            "Task messages taken by workers and not yet acknowledged.",
+            &labels,
+            f.depth.running as f64,
+        );
+        metrics.set(
+            WORKERS,
+            "Live workers serving the queue.",
+            &labels,
+            f.workers as f64,
+        );
+        metrics.set(
+            UNSERVED,
+            "Tasks waiting in a queue no live worker serves (they wait until one comes).",
+            &labels,
+            f.unserved() as f64,
+        );
+    }
+}
+
 /// The message id a task message is published under: one per attempt, so that
 /// the task stream drops the same attempt handed out again (by a retried
 /// publish, or by a driver that took the run over) as a duplicate.

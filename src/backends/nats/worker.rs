@@ -128,6 +128,8 @@ struct State {
     returning: AtomicBool,
     logs_dir: PathBuf,
     next: AtomicUsize,
+    /// What `--metrics-addr` serves.
+    metrics: Arc<crate::metrics::Registry>,
 }
 
 /// Runs a worker until `shutdown` fires, then shuts down as described above.
@@ -137,6 +139,7 @@ pub async fn run(
     runners: Runners,
     timing: Timing,
     shutdown: CancellationToken,
+    metrics: Arc<crate::metrics::Registry>,
 ) -> Result<(), NatsError> {
     let js = jetstream::new(client.clone());
     set_up("cannot set up the streams", &shutdown, || {
@@ -206,7 +209,9 @@ pub async fn run(
         returning: AtomicBool::new(false),
         logs_dir,
         next: AtomicUsize::new(0),
+        metrics,
     });
+    state.count_running();
 
     let kv = workers_bucket(&js, state.config.replicas).await?;
     let started_at = Timestamp::now();
@@ -422,6 +427,23 @@ async fn exit_when_idle(state: &State, idle: Duration, shutdown: &CancellationTo
 }
 
 impl State {
+    /// The running-tasks and free-slots gauges, as they are now.
+    fn count_running(&self) {
+        let active = self.active.load(Ordering::SeqCst);
+        self.metrics.set(
+            "dag_worker_running_tasks",
+            "Attempts running on this worker.",
+            &[],
+            active as f64,
+        );
+        self.metrics.set(
+            "dag_worker_free_slots",
+            "Slots of this worker (--workers) no attempt holds.",
+            &[],
+            self.config.slots.saturating_sub(active) as f64,
+        );
+    }
+
     fn cancel_run(&self, run_id: &str) {
         if let Ok(mut c) = self.cancelled.lock() {
             c.retain(|_, at| at.elapsed() < Duration::from_secs(24 * 3600));
@@ -695,9 +717,11 @@ async fn fetch_loop(
             };
             let state = state.clone();
             state.active.fetch_add(1, Ordering::SeqCst);
+            state.count_running();
             tokio::spawn(async move {
                 execute(&state, msg).await;
                 state.active.fetch_sub(1, Ordering::SeqCst);
+                state.count_running();
                 drop(permit);
             });
         }
@@ -867,6 +891,39 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
             return settle(finished("failed", Some(why))).await;
         }
     };
+    let labels = [("type", type_name), ("queue", task_msg.task.queue.as_str())];
+    state.metrics.add(
+        "dag_worker_tasks_started_total",
+        "Attempts this worker started, by task type and queue.",
+        &labels,
+        1.0,
+    );
+    if delivery.count > 1 {
+        state.metrics.add(
+            "dag_worker_tasks_redelivered_total",
+            "Attempts this worker started that another worker had taken before (lost).",
+            &labels,
+            1.0,
+        );
+    }
+    if let Some(waited) = msg.info().ok().and_then(|i| {
+        let published = i.published.unix_timestamp_nanos();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos() as i128;
+        u64::try_from(now - published)
+            .ok()
+            .map(Duration::from_nanos)
+    }) {
+        state.metrics.observe(
+            "dag_worker_queue_wait_seconds",
+            "Time from an attempt's task message entering its queue to its start here.",
+            &labels,
+            waited,
+        );
+    }
+    let began = Instant::now();
     // The scheduler shows where the attempt runs; the attempt runs even when this
     // report cannot be sent (the finished report is the one that counts).
     let _ = state
@@ -990,6 +1047,22 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         let _ = msg.ack_with(AckKind::Nak(None)).await;
         return;
     }
+    state.metrics.add(
+        "dag_worker_tasks_finished_total",
+        "Attempts this worker ran to an end, by task type, queue and state (success, failed, cancelled, skipped).",
+        &[
+            ("type", type_name),
+            ("queue", task_msg.task.queue.as_str()),
+            ("state", outcome.status.as_str()),
+        ],
+        1.0,
+    );
+    state.metrics.observe(
+        "dag_worker_task_duration_seconds",
+        "How long attempts ran here, by task type and queue.",
+        &labels,
+        began.elapsed(),
+    );
     let mut result = state.result(&task_msg, ResultKind::Finished, delivery);
     let Outcome {
         status,

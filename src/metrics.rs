@@ -1,0 +1,330 @@
+//! What a long-lived dag process counts, served in Prometheus' text format
+//! (version 0.0.4) for operators' dashboards and autoscalers: counters, gauges
+//! and histograms by label, and a small HTTP server that answers `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::engine::runner::BoxFuture;
+
+/// The upper bounds (seconds) of the histograms' buckets: from a noop task's
+/// few milliseconds to a long job's hour.
+pub const BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0, 3600.0,
+];
+
+/// Label names and values of one series, in the order given.
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Value {
+    Number(f64),
+    Histogram {
+        counts: [u64; BUCKETS.len()],
+        sum: f64,
+        count: u64,
+    },
+}
+
+struct Family {
+    help: &'static str,
+    kind: Kind,
+    series: BTreeMap<Labels, Value>,
+}
+
+/// The metrics of one process.
+#[derive(Default)]
+pub struct Registry {
+    families: Mutex<BTreeMap<&'static str, Family>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    fn with(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        labels: &[(&'static str, &str)],
+        f: impl FnOnce(&mut Value),
+    ) {
+        let Ok(mut families) = self.families.lock() else {
+            return;
+        };
+        let family = families.entry(name).or_insert_with(|| Family {
+            help,
+            kind,
+            series: BTreeMap::new(),
+        });
+        let labels: Labels = labels.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let value = family.series.entry(labels).or_insert_with(|| match kind {
+            Kind::Histogram => Value::Histogram {
+                counts: [0; BUCKETS.len()],
+                sum: 0.0,
+                count: 0,
+            },
+            _ => Value::Number(0.0),
+        });
+        f(value);
+    }
+
+    /// Adds `by` to the counter `name` of `labels`.
+    pub fn add(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        by: f64,
+    ) {
+        self.with(name, help, Kind::Counter, labels, |v| {
+            if let Value::Number(n) = v {
+                *n += by;
+            }
+        });
+    }
+
+    /// Sets the gauge `name` of `labels`.
+    pub fn set(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        to: f64,
+    ) {
+        self.with(name, help, Kind::Gauge, labels, |v| *v = Value::Number(to));
+    }
+
+    /// Counts `took` in the histogram `name` of `labels`.
+    pub fn observe(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        took: Duration,
+    ) {
+        let secs = took.as_secs_f64();
+        self.with(name, help, Kind::Histogram, labels, |v| {
+            if let Value::Histogram { counts, sum, count } = v {
+                for (i, bound) in BUCKETS.iter().enumerate() {
+                    if secs <= *bound {
+                        counts[i] += 1;
+                    }
+                }
+                *sum += secs;
+                *count += 1;
+            }
+        });
+    }
+
+    /// Forgets every series of `name` (gauges read afresh at each scrape: a
+    /// queue gone is no longer shown).
+    pub fn clear(&self, name: &'static str) {
+        if let Ok(mut families) = self.families.lock()
+            && let Some(f) = families.get_mut(name)
+        {
+            f.series.clear();
+        }
+    }
+
+    /// Everything, in the text format.
+    pub fn render(&self) -> String {
+        let Ok(families) = self.families.lock() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for (name, family) in families.iter() {
+            let _ = writeln!(out, "# HELP {name} {}", family.help);
+            let _ = writeln!(out, "# TYPE {name} {}", family.kind.name());
+            for (labels, value) in &family.series {
+                match value {
+                    Value::Number(n) => {
+                        let _ = writeln!(out, "{name}{} {}", braces(labels, None), number(*n));
+                    }
+                    Value::Histogram { counts, sum, count } => {
+                        for (bound, n) in BUCKETS.iter().zip(counts) {
+                            let le = number(*bound);
+                            let _ = writeln!(out, "{name}_bucket{} {n}", braces(labels, Some(&le)));
+                        }
+                        let _ =
+                            writeln!(out, "{name}_bucket{} {count}", braces(labels, Some("+Inf")));
+                        let _ =
+                            writeln!(out, "{name}_sum{} {}", braces(labels, None), number(*sum));
+                        let _ = writeln!(out, "{name}_count{} {count}", braces(labels, None));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `{a="x",b="y"}` (with `le` last for a histogram bucket), or nothing.
+fn braces(labels: &Labels, le: Option<&str>) -> String {
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+/// A label value as the format writes it: `\`, `"` and line feeds escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// Reads what is read afresh at each scrape (queue depths) into the registry
+/// before it is rendered.
+pub type Refresh = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The most connections served at once: a scraper needs one.
+const MAX_CONNECTIONS: usize = 16;
+
+/// Binds `addr` for [`serve`]: an address in use is the caller's to report.
+pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+/// Answers `GET /metrics` (and `/`) on `listener` with `registry` in the text
+/// format, after `refresh`, until the task serving it is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>, refresh: Refresh) {
+    use http_body_util::Full;
+    use hyper::{Response, StatusCode};
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (registry, refresh) = (registry.clone(), refresh.clone());
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (registry, refresh) = (registry.clone(), refresh.clone());
+                    async move {
+                        let path = req.uri().path();
+                        let response = if req.method() != hyper::Method::GET {
+                            Response::builder()
+                                .status(StatusCode::METHOD_NOT_ALLOWED)
+                                .body(Full::new(bytes::Bytes::from_static(b"only GET\n")))
+                        } else if path == "/metrics" || path == "/" {
+                            refresh().await;
+                            Response::builder()
+                                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                                .body(Full::new(bytes::Bytes::from(registry.render())))
+                        } else {
+                            Response::builder()
+                                .status(StatusCode::NOT_FOUND)
+                                .body(Full::new(bytes::Bytes::from_static(b"see /metrics\n")))
+                        };
+                        Ok::<_, Infallible>(response.unwrap_or_default())
+                    }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .max_buf_size(16 * 1024)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            drop(permit);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_text_format() {
+        let r = Registry::new();
+        r.add(
+            "dag_t_total",
+            "Tasks.",
+            &[("type", "bash"), ("queue", "q\"1")],
+            1.0,
+        );
+        r.add(
+            "dag_t_total",
+            "Tasks.",
+            &[("type", "bash"), ("queue", "q\"1")],
+            2.0,
+        );
+        r.set("dag_g", "A gauge.", &[], 0.5);
+        r.observe(
+            "dag_h_seconds",
+            "Took.",
+            &[("type", "fn")],
+            Duration::from_millis(20),
+        );
+        let text = r.render();
+        assert!(
+            text.contains(
+                "# TYPE dag_t_total counter\ndag_t_total{type=\"bash\",queue=\"q\\\"1\"} 3\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("dag_g 0.5\n"), "{text}");
+        assert!(
+            text.contains("dag_h_seconds_bucket{type=\"fn\",le=\"0.01\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dag_h_seconds_bucket{type=\"fn\",le=\"0.025\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dag_h_seconds_bucket{type=\"fn\",le=\"+Inf\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dag_h_seconds_count{type=\"fn\"} 1\n"),
+            "{text}"
+        );
+        r.clear("dag_g");
+        assert!(!r.render().contains("dag_g 0.5"));
+    }
+}
