@@ -107,6 +107,20 @@ impl Registry {
         });
     }
 
+    /// Sets the counter `name` of `labels` to `total`, for a count kept
+    /// elsewhere (it only grows there).
+    pub fn count_to(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        total: f64,
+    ) {
+        self.with(name, help, Kind::Counter, labels, |v| {
+            *v = Value::Number(total)
+        });
+    }
+
     /// Sets the gauge `name` of `labels`.
     pub fn set(
         &self,

@@ -246,3 +246,25 @@ fn a_metrics_address_in_use_stops_the_worker_with_exit_3() {
         r.stderr
     );
 }
+
+#[test]
+fn a_workers_metrics_count_its_reconnects_to_nats() {
+    if !crate::common::python_has("prometheus_client", "package prometheus_client") {
+        return;
+    }
+    let Some(mut nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _w = env.worker(&nats, "rejoiner", &["--metrics-addr", &addr]);
+    let reconnects = "dag_nats_reconnects_total{}";
+    assert_eq!(parsed(&scrape(&addr).1).get(reconnects), Some(&0.0));
+    nats.restart();
+    let mut m = Default::default();
+    let counted = crate::common::wait_for(Duration::from_secs(30), || {
+        m = parsed(&scrape(&addr).1);
+        m.get(reconnects).is_some_and(|n| *n >= 1.0)
+    });
+    assert!(counted, "{m:#?}");
+}

@@ -206,6 +206,12 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
                     if let Ok(Ok(figures)) = figures {
                         crate::backends::nats::queue_metrics(&metrics, &figures);
                     }
+                    metrics.count_to(
+                        "dag_nats_reconnects_total",
+                        "Times this process's connections to NATS came back after being lost.",
+                        &[],
+                        crate::backends::nats::reconnects() as f64,
+                    );
                 })
             });
             tokio::spawn(crate::metrics::serve(listener, metrics, refresh));

@@ -289,6 +289,16 @@ pub(crate) fn connection_lost() -> bool {
     CONNECTION_LOST.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// How many times this process's connections to NATS came back after being
+/// lost.
+static RECONNECTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times this process's connections to NATS came back after being
+/// lost (the `dag_nats_reconnects_total` metric).
+pub fn reconnects() -> u64 {
+    RECONNECTS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Connects, failing fast (5 s) when the server is unreachable.
 pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Client, NatsError> {
     connect_watched(options, name, None).await
@@ -311,9 +321,11 @@ pub async fn connect_watched(
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None);
     let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let url = redact(&options.url);
     connect = connect.event_callback(move |event| {
         let (warn, lost, url) = (warn.clone(), lost.clone(), url.clone());
+        let dropped = dropped.clone();
         async move {
             use std::sync::atomic::Ordering;
             let say = |message: &str| match &warn {
@@ -321,8 +333,16 @@ pub async fn connect_watched(
                 None => eprintln_safe(&format!("dag: warning: {message}")),
             };
             match event {
-                async_nats::Event::Disconnected => CONNECTION_LOST.store(true, Ordering::SeqCst),
-                async_nats::Event::Connected => CONNECTION_LOST.store(false, Ordering::SeqCst),
+                async_nats::Event::Disconnected => {
+                    CONNECTION_LOST.store(true, Ordering::SeqCst);
+                    dropped.store(true, Ordering::SeqCst);
+                }
+                async_nats::Event::Connected => {
+                    CONNECTION_LOST.store(false, Ordering::SeqCst);
+                    if dropped.swap(false, Ordering::SeqCst) {
+                        RECONNECTS.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
                 _ => {}
             }
             match event {
