@@ -39,8 +39,11 @@ def write(tmp, n, dag):
 
 def timed(cmd, cwd, env):
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return took
 
 
 def main():
@@ -57,7 +60,7 @@ def main():
         for _ in range(args.runs):
             for label in labels:
                 file = f"{label}.yaml".replace(" ", "-")
-                cmd = [dag, "run", file, "-o", "quiet", "--parallel", "8"]
+                cmd = [dag, "run", file, "-o", "table", "--progress", "never", "--parallel", "8"]
                 runs.setdefault(label, []).append(timed(cmd, tmp, env))
         base = statistics.median(runs["inline"])
         print("| DAG | wall s (min / median / max) | ms per task | ms per task over inline (medians) |\n|---|---|---|---|")

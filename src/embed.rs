@@ -209,9 +209,14 @@ impl Pipeline {
     /// `dag` tasks (which drives sub-DAG runs as this pipeline drives runs: in
     /// this process, whatever runs the other tasks).
     pub fn run_runners(&self) -> Runners {
+        // The runs of sub-DAGs go to the store this run's is in, opened once.
+        let pipeline = match (&self.store, self.store()) {
+            (None, Ok(store)) => self.clone().with_store(store),
+            _ => self.clone(),
+        };
         self.runners.clone().with(
             crate::backends::subdag::TYPE,
-            Arc::new(crate::backends::subdag::SubDagRunner::new(self.clone())),
+            Arc::new(crate::backends::subdag::SubDagRunner::new(pipeline)),
         )
     }
 

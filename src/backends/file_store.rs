@@ -53,6 +53,11 @@ impl FileStore {
         let runs = root.join("runs");
         fs::create_dir_all(&runs).map_err(io_err("create", &runs))?;
         let probe = runs.join(format!(".probe-{}", std::process::id()));
+        // One opening at a time in this process: threads of one process (a run
+        // and the runs of its sub-DAGs, pipelines run side by side) share the
+        // probe's name.
+        static PROBING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _probing = PROBING.lock().unwrap_or_else(|e| e.into_inner());
         // Fresh, like `run.json.tmp`: a task can reach this directory and guess the
         // name; whatever it left there is unlinked, never opened (a FIFO would block).
         let _ = fs::remove_file(&probe);
