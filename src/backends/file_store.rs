@@ -905,6 +905,20 @@ mod tests {
     }
 
     #[test]
+    fn threads_open_the_store_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        FileStore::open(dir.path()).unwrap();
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
     fn a_fifo_at_the_probe_name_does_not_block_opening_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let runs = dir.path().join("runs");
