@@ -376,3 +376,82 @@ fn the_reports_name_the_runs_of_sub_dags() {
     );
     assert!(html.stdout.contains(&line), "{}", html.stdout);
 }
+
+/// Attack pass: records edited by hand to link runs no run of dag could (a
+/// parent naming itself, two runs naming each other, ids holding terminal
+/// escapes and markup, a record of another run) are refused by name where
+/// they are read: `dag runs` lists the others, `dag status`, the reports and
+/// `dag cancel` say which file is damaged, and nothing prints an escape.
+#[test]
+fn hand_made_links_between_runs_are_refused_by_name() {
+    let (env, parent) = ran();
+    let id = parent["run_id"].as_str().unwrap();
+    let runs = env.path().join("state/runs");
+    let child: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runs.join(format!("{id}-eu/run.json"))).unwrap())
+            .unwrap();
+    let evil = "\u{1b}]0;pwned\u{7}<script>alert(1)</script>";
+    let forge = |run: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut r = child.clone();
+        r["run_id"] = run.into();
+        edit(&mut r);
+        env.write(
+            &format!("state/runs/{run}/run.json"),
+            serde_json::to_vec(&r).unwrap(),
+        );
+    };
+    let link = |run: &str, task: &str| serde_json::json!({"run": run, "task": task});
+    let own = "20200101T000001000Z-0001";
+    forge(own, &|r| r["parent"] = link(own, "eu"));
+    let (a, b) = ("20200101T000002000Z-000a", "20200101T000002000Z-000b");
+    forge(a, &|r| r["parent"] = link(b, "eu"));
+    forge(b, &|r| r["parent"] = link(a, "eu"));
+    let escapes = "20200101T000003000Z-0003";
+    forge(escapes, &|r| {
+        r["parent"] = serde_json::Value::Null;
+        r["children"] = serde_json::json!([link(evil, evil)]);
+    });
+    let other = "20200101T000004000Z-0004";
+    forge(other, &|r| r["run_id"] = evil.into());
+
+    let listed = env.run(&["runs"]);
+    listed.code(0);
+    for bad in [own, a, b, escapes, other] {
+        let line = format!("warning: skipping run {bad}: state store:");
+        assert!(listed.stderr.contains(&line), "{bad}: {}", listed.stderr);
+        assert!(!listed.stdout.contains(bad), "{}", listed.stdout);
+    }
+    assert!(
+        listed.stdout.contains(&format!("└ {id}-eu")),
+        "{}",
+        listed.stdout
+    );
+    let json = env.run(&["runs", "--output", "json"]);
+    json.code(0);
+    assert_eq!(json.json().as_array().unwrap().len(), 3, "{}", json.stdout);
+    for (bad, said) in [
+        (own, "its parent link names run"),
+        (a, "its parent link names run"),
+        (escapes, "as the run of a sub-DAG"),
+        (other, "it holds the record of run"),
+    ] {
+        for args in [
+            vec!["status", bad],
+            vec!["report", bad, "--format", "html"],
+            vec!["report", bad, "--format", "markdown"],
+            vec!["cancel", bad, "--nats", "nats://127.0.0.1:9"],
+        ] {
+            let run = env.run(&args);
+            assert_ne!(run.code, 0, "{args:?}: {}", run.stdout);
+            assert!(run.stderr.contains(said), "{args:?}: {}", run.stderr);
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert!(
+                !all.contains('\u{1b}') && !all.contains('\u{7}'),
+                "{args:?}: {all}"
+            );
+        }
+    }
+    // Whatever is left, `latest` is still the parent.
+    let latest = env.run(&["status", "--output", "json"]);
+    assert_eq!(latest.json()["run_id"], id);
+}
