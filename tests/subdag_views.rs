@@ -455,3 +455,73 @@ fn hand_made_links_between_runs_are_refused_by_name() {
     let latest = env.run(&["status", "--output", "json"]);
     assert_eq!(latest.json()["run_id"], id);
 }
+
+/// Attack pass: `dag runs` over a parent of a thousand child runs (a mapped
+/// dag task) takes about as long as over the same runs unlinked: each child's
+/// parent is read once, not once per child (a big record read a thousand
+/// times took seconds).
+#[test]
+fn runs_lists_a_thousand_child_runs_as_fast_as_unlinked_runs() {
+    let (env, parent) = ran();
+    let id = parent["run_id"].as_str().unwrap().to_string();
+    let runs = env.path().join("state/runs");
+    let read = |run: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(runs.join(run).join("run.json")).unwrap()).unwrap()
+    };
+    let (top, child) = (read(&id), read(&format!("{id}-eu")));
+    let n = 1000;
+    let timed = |linked: bool| {
+        let env = crate::common::Env::new();
+        let big = "20200101T000000000Z-0001";
+        let write = |run: &str, r: &serde_json::Value| {
+            env.write(
+                &format!("state/runs/{run}/run.json"),
+                serde_json::to_vec(r).unwrap(),
+            );
+        };
+        let mut p = top.clone();
+        p["run_id"] = big.into();
+        let task = p["tasks"][0].clone();
+        let mut tasks = Vec::new();
+        let mut children = Vec::new();
+        for i in 0..n {
+            let mut t = task.clone();
+            t["id"] = format!("many.{i}").into();
+            tasks.push(t);
+            children.push(serde_json::json!({"run": format!("{big}-many_{i}-abcd"), "task": format!("many.{i}")}));
+        }
+        p["tasks"] = tasks.into();
+        p["children"] = if linked {
+            children.into()
+        } else {
+            serde_json::json!([])
+        };
+        write(big, &p);
+        for i in 0..n {
+            let run = format!("{big}-many_{i}-abcd");
+            let mut c = child.clone();
+            c["run_id"] = run.as_str().into();
+            c["parent"] = if linked {
+                serde_json::json!({"run": big, "task": format!("many.{i}")})
+            } else {
+                serde_json::Value::Null
+            };
+            write(&run, &c);
+        }
+        let started = std::time::Instant::now();
+        let listed = env.run(&["runs", "--limit", "5000"]);
+        listed.code(0);
+        assert_eq!(
+            listed.stdout.matches("-many_").count(),
+            n,
+            "{}",
+            listed.stdout
+        );
+        started.elapsed()
+    };
+    let (unlinked, linked) = (timed(false), timed(true));
+    assert!(
+        linked < unlinked * 3 + Duration::from_secs(1),
+        "{n} child runs: {linked:?}, unlinked: {unlinked:?}"
+    );
+}
