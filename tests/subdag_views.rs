@@ -525,3 +525,61 @@ fn runs_lists_a_thousand_child_runs_as_fast_as_unlinked_runs() {
         "{n} child runs: {linked:?}, unlinked: {unlinked:?}"
     );
 }
+
+/// Attack pass: `dag cancel CHILD` when the parent's record cannot be read
+/// (pruned by hand, damaged) cancels through the child's own record, which
+/// names the same driving process, and says why; before, it answered "no run"
+/// and the run went on.
+#[test]
+fn cancelling_a_child_run_whose_parent_record_is_gone_still_stops_it() {
+    let env = Env::new();
+    env.write(
+        "parent.yaml",
+        "name: parent\ntasks:\n  slow: { type: dag, file: sub/slow.yaml }\n",
+    );
+    env.write(
+        "sub/slow.yaml",
+        "name: slow\ntasks:\n  nap: { command: sleep 60 }\n",
+    );
+    let mut driver = env.spawn(&["run", "parent.yaml", "--output", "json"]);
+    let runs = env.path().join("state/runs");
+    let mut child_id = String::new();
+    let started = wait_for(Duration::from_secs(30), || {
+        std::thread::sleep(Duration::from_millis(200));
+        let Some(id) = std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.ends_with("-slow").then_some(name)
+            })
+        else {
+            return false;
+        };
+        let child = env.run(&["status", &id, "--output", "json"]);
+        child_id = id;
+        child.code == 0 && task_state(&child.json(), "nap") == "running"
+    });
+    if !started {
+        let _ = driver.kill();
+        panic!("the child run never started");
+    }
+    let parent_id = child_id.strip_suffix("-slow").unwrap().to_string();
+    let record = runs.join(&parent_id).join("run.json");
+    let kept = std::fs::read(&record).unwrap();
+    std::fs::remove_file(&record).unwrap();
+
+    let cancel = env.run(&["cancel", &child_id, "--nats", "nats://127.0.0.1:9"]);
+    std::fs::write(&record, kept).unwrap();
+    if cancel.code != 0 {
+        let _ = driver.kill();
+    }
+    cancel.code(0);
+    let said = format!(
+        "run {parent_id} cannot be read (no run `{parent_id}` in the state store), so run {child_id} is cancelled: cancelling {child_id}"
+    );
+    assert!(cancel.stdout.contains(&said), "{}", cancel.stdout);
+    let run = finish_within(driver, Duration::from_secs(30), "dag run");
+    run.code(130);
+}
