@@ -583,3 +583,37 @@ fn cancelling_a_child_run_whose_parent_record_is_gone_still_stops_it() {
     let run = finish_within(driver, Duration::from_secs(30), "dag run");
     run.code(130);
 }
+
+/// Attack pass: six small files, each calling the next ten times, make a
+/// million tasks; `dag graph` draws sub-DAGs up to 10,000 tasks in all, and
+/// the `dag` tasks past them as plain tasks, in moments (it drew them all,
+/// for minutes, in gigabytes).
+#[test]
+fn graph_of_sub_dags_calling_each_other_many_times_is_bounded() {
+    let env = Env::new();
+    let levels = 6;
+    for level in 0..levels {
+        let mut file = format!("name: l{level}\ntasks:\n");
+        for i in 0..10 {
+            if level + 1 < levels {
+                file.push_str(&format!(
+                    "  t{i}: {{ type: dag, file: l{}.yaml }}\n",
+                    level + 1
+                ));
+            } else {
+                file.push_str(&format!("  t{i}: {{ command: 'true' }}\n"));
+            }
+        }
+        env.write(&format!("l{level}.yaml"), file);
+    }
+    for format in ["text", "dot", "mermaid"] {
+        let graph = finish_within(
+            env.spawn(&["graph", "l0.yaml", "--format", format]),
+            Duration::from_secs(30),
+            "dag graph",
+        );
+        graph.code(0);
+        let lines = graph.stdout.lines().count();
+        assert!((10_000..30_000).contains(&lines), "{format}: {lines} lines");
+    }
+}
