@@ -376,3 +376,244 @@ fn the_reports_name_the_runs_of_sub_dags() {
     );
     assert!(html.stdout.contains(&line), "{}", html.stdout);
 }
+
+/// Attack pass: records edited by hand to link runs no run of dag could (a
+/// parent naming itself, two runs naming each other, ids holding terminal
+/// escapes and markup, a record of another run) are refused by name where
+/// they are read: `dag runs` lists the others, `dag status`, the reports and
+/// `dag cancel` say which file is damaged, and nothing prints an escape.
+#[test]
+fn hand_made_links_between_runs_are_refused_by_name() {
+    let (env, parent) = ran();
+    let id = parent["run_id"].as_str().unwrap();
+    let runs = env.path().join("state/runs");
+    let child: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runs.join(format!("{id}-eu/run.json"))).unwrap())
+            .unwrap();
+    let evil = "\u{1b}]0;pwned\u{7}<script>alert(1)</script>";
+    let forge = |run: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut r = child.clone();
+        r["run_id"] = run.into();
+        edit(&mut r);
+        env.write(
+            &format!("state/runs/{run}/run.json"),
+            serde_json::to_vec(&r).unwrap(),
+        );
+    };
+    let link = |run: &str, task: &str| serde_json::json!({"run": run, "task": task});
+    let own = "20200101T000001000Z-0001";
+    forge(own, &|r| r["parent"] = link(own, "eu"));
+    let (a, b) = ("20200101T000002000Z-000a", "20200101T000002000Z-000b");
+    forge(a, &|r| r["parent"] = link(b, "eu"));
+    forge(b, &|r| r["parent"] = link(a, "eu"));
+    let escapes = "20200101T000003000Z-0003";
+    forge(escapes, &|r| {
+        r["parent"] = serde_json::Value::Null;
+        r["children"] = serde_json::json!([link(evil, evil)]);
+    });
+    let other = "20200101T000004000Z-0004";
+    forge(other, &|r| r["run_id"] = evil.into());
+
+    let listed = env.run(&["runs"]);
+    listed.code(0);
+    for bad in [own, a, b, escapes, other] {
+        let line = format!("warning: skipping run {bad}: state store:");
+        assert!(listed.stderr.contains(&line), "{bad}: {}", listed.stderr);
+        assert!(!listed.stdout.contains(bad), "{}", listed.stdout);
+    }
+    assert!(
+        listed.stdout.contains(&format!("└ {id}-eu")),
+        "{}",
+        listed.stdout
+    );
+    let json = env.run(&["runs", "--output", "json"]);
+    json.code(0);
+    assert_eq!(json.json().as_array().unwrap().len(), 3, "{}", json.stdout);
+    for (bad, said) in [
+        (own, "its parent link names run"),
+        (a, "its parent link names run"),
+        (escapes, "as the run of a sub-DAG"),
+        (other, "it holds the record of run"),
+    ] {
+        for args in [
+            vec!["status", bad],
+            vec!["report", bad, "--format", "html"],
+            vec!["report", bad, "--format", "markdown"],
+            vec!["cancel", bad, "--nats", "nats://127.0.0.1:9"],
+        ] {
+            let run = env.run(&args);
+            assert_ne!(run.code, 0, "{args:?}: {}", run.stdout);
+            assert!(run.stderr.contains(said), "{args:?}: {}", run.stderr);
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert!(
+                !all.contains('\u{1b}') && !all.contains('\u{7}'),
+                "{args:?}: {all}"
+            );
+        }
+    }
+    // Whatever is left, `latest` is still the parent.
+    let latest = env.run(&["status", "--output", "json"]);
+    assert_eq!(latest.json()["run_id"], id);
+}
+
+/// Attack pass: `dag runs` over a parent of a thousand child runs (a mapped
+/// dag task) takes about as long as over the same runs unlinked: each child's
+/// parent is read once, not once per child (a big record read a thousand
+/// times took seconds).
+#[test]
+fn runs_lists_a_thousand_child_runs_as_fast_as_unlinked_runs() {
+    let (env, parent) = ran();
+    let id = parent["run_id"].as_str().unwrap().to_string();
+    let runs = env.path().join("state/runs");
+    let read = |run: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(runs.join(run).join("run.json")).unwrap()).unwrap()
+    };
+    let (top, child) = (read(&id), read(&format!("{id}-eu")));
+    let n = 1000;
+    let timed = |linked: bool| {
+        let env = crate::common::Env::new();
+        let big = "20200101T000000000Z-0001";
+        let write = |run: &str, r: &serde_json::Value| {
+            env.write(
+                &format!("state/runs/{run}/run.json"),
+                serde_json::to_vec(r).unwrap(),
+            );
+        };
+        let mut p = top.clone();
+        p["run_id"] = big.into();
+        let task = p["tasks"][0].clone();
+        let mut tasks = Vec::new();
+        let mut children = Vec::new();
+        for i in 0..n {
+            let mut t = task.clone();
+            t["id"] = format!("many.{i}").into();
+            tasks.push(t);
+            children.push(serde_json::json!({"run": format!("{big}-many_{i}-abcd"), "task": format!("many.{i}")}));
+        }
+        p["tasks"] = tasks.into();
+        p["children"] = if linked {
+            children.into()
+        } else {
+            serde_json::json!([])
+        };
+        write(big, &p);
+        for i in 0..n {
+            let run = format!("{big}-many_{i}-abcd");
+            let mut c = child.clone();
+            c["run_id"] = run.as_str().into();
+            c["parent"] = if linked {
+                serde_json::json!({"run": big, "task": format!("many.{i}")})
+            } else {
+                serde_json::Value::Null
+            };
+            write(&run, &c);
+        }
+        let started = std::time::Instant::now();
+        let listed = env.run(&["runs", "--limit", "5000"]);
+        listed.code(0);
+        assert_eq!(
+            listed.stdout.matches("-many_").count(),
+            n,
+            "{}",
+            listed.stdout
+        );
+        started.elapsed()
+    };
+    let (unlinked, linked) = (timed(false), timed(true));
+    assert!(
+        linked < unlinked * 3 + Duration::from_secs(1),
+        "{n} child runs: {linked:?}, unlinked: {unlinked:?}"
+    );
+}
+
+/// Attack pass: `dag cancel CHILD` when the parent's record cannot be read
+/// (pruned by hand, damaged) cancels through the child's own record, which
+/// names the same driving process, and says why; before, it answered "no run"
+/// and the run went on.
+#[test]
+fn cancelling_a_child_run_whose_parent_record_is_gone_still_stops_it() {
+    let env = Env::new();
+    env.write(
+        "parent.yaml",
+        "name: parent\ntasks:\n  slow: { type: dag, file: sub/slow.yaml }\n",
+    );
+    env.write(
+        "sub/slow.yaml",
+        "name: slow\ntasks:\n  nap: { command: sleep 60 }\n",
+    );
+    let mut driver = env.spawn(&["run", "parent.yaml", "--output", "json"]);
+    let runs = env.path().join("state/runs");
+    let mut child_id = String::new();
+    let started = wait_for(Duration::from_secs(30), || {
+        std::thread::sleep(Duration::from_millis(200));
+        let Some(id) = std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.ends_with("-slow").then_some(name)
+            })
+        else {
+            return false;
+        };
+        let child = env.run(&["status", &id, "--output", "json"]);
+        child_id = id;
+        child.code == 0 && task_state(&child.json(), "nap") == "running"
+    });
+    if !started {
+        let _ = driver.kill();
+        panic!("the child run never started");
+    }
+    let parent_id = child_id.strip_suffix("-slow").unwrap().to_string();
+    let record = runs.join(&parent_id).join("run.json");
+    let kept = std::fs::read(&record).unwrap();
+    std::fs::remove_file(&record).unwrap();
+
+    let cancel = env.run(&["cancel", &child_id, "--nats", "nats://127.0.0.1:9"]);
+    std::fs::write(&record, kept).unwrap();
+    if cancel.code != 0 {
+        let _ = driver.kill();
+    }
+    cancel.code(0);
+    let said = format!(
+        "run {parent_id} cannot be read (no run `{parent_id}` in the state store), so run {child_id} is cancelled: cancelling {child_id}"
+    );
+    assert!(cancel.stdout.contains(&said), "{}", cancel.stdout);
+    let run = finish_within(driver, Duration::from_secs(30), "dag run");
+    run.code(130);
+}
+
+/// Attack pass: six small files, each calling the next ten times, make a
+/// million tasks; `dag graph` draws sub-DAGs up to 10,000 tasks in all, and
+/// the `dag` tasks past them as plain tasks, in moments (it drew them all,
+/// for minutes, in gigabytes).
+#[test]
+fn graph_of_sub_dags_calling_each_other_many_times_is_bounded() {
+    let env = Env::new();
+    let levels = 6;
+    for level in 0..levels {
+        let mut file = format!("name: l{level}\ntasks:\n");
+        for i in 0..10 {
+            if level + 1 < levels {
+                file.push_str(&format!(
+                    "  t{i}: {{ type: dag, file: l{}.yaml }}\n",
+                    level + 1
+                ));
+            } else {
+                file.push_str(&format!("  t{i}: {{ command: 'true' }}\n"));
+            }
+        }
+        env.write(&format!("l{level}.yaml"), file);
+    }
+    for format in ["text", "dot", "mermaid"] {
+        let graph = finish_within(
+            env.spawn(&["graph", "l0.yaml", "--format", format]),
+            Duration::from_secs(30),
+            "dag graph",
+        );
+        graph.code(0);
+        let lines = graph.stdout.lines().count();
+        assert!((10_000..30_000).contains(&lines), "{format}: {lines} lines");
+    }
+}

@@ -28,7 +28,7 @@ use crate::engine::events::Event;
 use crate::engine::record::RunRecord;
 use crate::engine::runner::TaskLog;
 use crate::engine::store::{
-    RunWriter, StateStore, StoreError, check_instances, check_record_version,
+    RunWriter, StateStore, StoreError, check_instances, check_links, check_record_version,
 };
 
 /// Runs kept in a directory.
@@ -166,6 +166,7 @@ impl FileStore {
             })?;
         check_record_version(&record, &record_path.display().to_string())?;
         check_instances(&record, &record_path.display().to_string())?;
+        check_links(&record, run_id, &record_path.display().to_string())?;
         if record.seq == u64::MAX {
             return Err(StoreError::Corrupt {
                 path: record_path.display().to_string(),

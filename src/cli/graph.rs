@@ -128,6 +128,10 @@ pub fn json(dag: &Dag) -> serde_json::Value {
     })
 }
 
+/// The most tasks of sub-DAGs a graph draws inside its `dag` tasks: past
+/// them, a `dag` task is drawn as a plain task.
+pub const MAX_DRAWN: usize = 10_000;
+
 /// The sub-DAGs the `dag` tasks of a DAG run, each with its own, loaded to be
 /// drawn inside the graph of the DAG calling them.
 #[derive(Default)]
@@ -138,32 +142,44 @@ impl SubDags {
     /// its file held when `dag` was loaded, with the params its task passes, or
     /// with its own defaults when those do not load (they hold what only a run
     /// knows: `${{ tasks.ID.outputs.KEY }}`). A sub-DAG that loads neither way
-    /// is drawn as a plain task.
+    /// is drawn as a plain task; so is one past [`MAX_DRAWN`] tasks of
+    /// sub-DAGs in all (a few small files calling each other ten times a level
+    /// make millions).
     pub fn load(dag: &Dag, options: &LoadOptions) -> SubDags {
-        SubDags(
-            dag.spec
-                .tasks
-                .iter()
-                .map(|t| match &t.kind {
-                    TaskKind::Dag(spec) => {
-                        let with = |params: Vec<(String, String)>| {
-                            let options = LoadOptions {
-                                params,
-                                ..options.clone()
-                            };
-                            load_str(&spec.path, &spec.source, &options).ok()
-                        };
-                        with(spec.params.clone())
-                            .or_else(|| with(Vec::new()))
-                            .map(|sub| {
-                                let subs = SubDags::load(&sub, options);
-                                (sub, subs)
-                            })
-                    }
-                    _ => None,
-                })
-                .collect(),
-        )
+        let mut left = MAX_DRAWN;
+        SubDags::load_within(dag, options, &mut left)
+    }
+
+    /// [`SubDags::load`], drawing at most `left` more tasks of sub-DAGs (less
+    /// those drawn).
+    fn load_within(dag: &Dag, options: &LoadOptions, left: &mut usize) -> SubDags {
+        let mut subs = Vec::with_capacity(dag.spec.tasks.len());
+        for t in &dag.spec.tasks {
+            let TaskKind::Dag(spec) = &t.kind else {
+                subs.push(None);
+                continue;
+            };
+            if *left == 0 {
+                subs.push(None);
+                continue;
+            }
+            let with = |params: Vec<(String, String)>| {
+                let options = LoadOptions {
+                    params,
+                    ..options.clone()
+                };
+                load_str(&spec.path, &spec.source, &options).ok()
+            };
+            let sub = with(spec.params.clone())
+                .or_else(|| with(Vec::new()))
+                .filter(|sub| sub.len() <= *left);
+            subs.push(sub.map(|sub| {
+                *left -= sub.len();
+                let inner = SubDags::load_within(&sub, options, left);
+                (sub, inner)
+            }));
+        }
+        SubDags(subs)
     }
 
     /// The sub-DAG task `i` runs, with its own.

@@ -224,6 +224,9 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
     // Runs counted against `--limit`: a sub-DAG run is listed with its parent
     // and not counted, unless its parent is not listed.
     let mut counted = 0;
+    // Whether each parent read so far is listed: read once, not once per child
+    // run (a mapped dag task's thousand children name the same big record).
+    let mut parents: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     for id in store.state().run_ids()?.iter().rev() {
         if counted >= args.limit {
             break;
@@ -238,10 +241,11 @@ pub fn runs(args: RunsArgs, store: &Store) -> Result<u8, CliError> {
             Ok(r) if wanted(&r) => {
                 // A child run's id sorts after its parent's: the parent comes
                 // later in this newest-first walk, and is counted then.
-                let listed_with_parent = r
-                    .parent
-                    .as_ref()
-                    .is_some_and(|p| store.state().load_run(&p.run).is_ok_and(|p| wanted(&p)));
+                let listed_with_parent = r.parent.as_ref().is_some_and(|p| {
+                    *parents
+                        .entry(p.run.clone())
+                        .or_insert_with(|| store.state().load_run(&p.run).is_ok_and(|p| wanted(&p)))
+                });
                 if !listed_with_parent {
                     counted += 1;
                 }
@@ -329,11 +333,20 @@ fn family_order(records: Vec<RunRecord>) -> Vec<(usize, RunRecord)> {
         }
     }
     for (p, kids) in under.iter_mut().enumerate() {
-        let started = |i: &usize| {
-            let id = &records[*i].run_id;
-            records[p].children.iter().position(|c| c.run == *id)
-        };
-        kids.sort_by_key(|i| (started(i).is_none(), started(i), *i));
+        if kids.is_empty() {
+            continue;
+        }
+        // Looked up, not searched for each child: a parent of a thousand.
+        let started: HashMap<&str, usize> = records[p]
+            .children
+            .iter()
+            .enumerate()
+            .map(|(n, c)| (c.run.as_str(), n))
+            .collect();
+        kids.sort_by_key(|i| {
+            let n = started.get(records[*i].run_id.as_str());
+            (n.is_none(), n.copied(), *i)
+        });
     }
     let mut order = Vec::with_capacity(records.len());
     let mut stack: Vec<(usize, usize)> = (0..records.len())

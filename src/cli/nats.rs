@@ -508,27 +508,36 @@ pub fn cancel(
         return Ok(exit::SUCCESS);
     }
     // The run of a sub-DAG is driven by the process driving its parent, as one
-    // of its parent's tasks: the topmost run is the one cancelled.
+    // of its parent's tasks: the topmost run is the one cancelled. A parent
+    // whose record cannot be read (pruned, damaged) stops the walk there: the
+    // run below it names the same driving process, and is cancelled instead.
     let mut record = record;
     if let (Some(parent), Some(store)) = (record.parent.clone(), &store) {
-        let mut top = store.state().load_run(&parent.run)?;
-        // Sub-DAGs nest a few levels at most; a record naming parents without
-        // end (damage: dag never writes that) stops the walk.
-        for _ in 0..crate::engine::validate::MAX_DEPTH {
+        let mut top = record.clone();
+        let mut unread = None;
+        // Sub-DAGs nest a few levels at most; a child's id is longer than its
+        // parent's, so the walk ends anyway.
+        for _ in 0..=crate::engine::validate::MAX_DEPTH {
             let Some(p) = top.parent.clone() else { break };
-            top = store.state().load_run(&p.run)?;
+            match store.state().load_run(&p.run) {
+                Ok(r) => top = r,
+                Err(e) => {
+                    unread = Some((p.run, e));
+                    break;
+                }
+            }
         }
-        let itself = if top.run_id == parent.run {
-            String::new()
-        } else {
-            format!(", itself part of run {}", top.run_id)
-        };
-        output::print(&format!(
-            "run {} is {}{itself}: cancelling {}\n",
-            record.run_id,
-            report::parent_text(&parent),
-            top.run_id
-        ))?;
+        let mut said = format!("run {} is {}", record.run_id, report::parent_text(&parent));
+        if top.run_id != record.run_id && top.run_id != parent.run {
+            said.push_str(&format!(", itself part of run {}", top.run_id));
+        }
+        if let Some((run, e)) = &unread {
+            said.push_str(&format!(
+                "; run {run} cannot be read ({e}), so run {} is cancelled",
+                top.run_id
+            ));
+        }
+        output::print(&format!("{said}: cancelling {}\n", top.run_id))?;
         if top.state.is_terminal() {
             output::print(&format!("run {} is already {}\n", top.run_id, top.state))?;
             return Ok(exit::SUCCESS);

@@ -111,6 +111,11 @@ pub(crate) struct Recent {
     error: Option<Text>,
     worker: Option<Text>,
     host: Option<Text>,
+    /// The ids of [`RunRecord::children`], built when a `ChildRun` event is
+    /// applied to a record holding others than it has: each such event is
+    /// looked up here, not in the whole list (a run of many child runs,
+    /// resumed again and again, is read in linear time).
+    children: std::collections::HashSet<String>,
 }
 
 impl PartialEq for Recent {
@@ -504,7 +509,21 @@ impl RunRecord {
             }
             Event::ChildRun { task, run, .. } => {
                 let id = self.task_mut(*task)?.id.to_string();
-                if !self.children.iter().any(|c| c.run == *run) {
+                // The run of a sub-DAG has this run's id, a dash and more (see
+                // `child_run_id`): anything else is no run this one started.
+                if !is_child_run_id(run, &self.run_id) {
+                    return Err(IllegalTransition {
+                        run_id: self.run_id.clone(),
+                        detail: format!(
+                            "task `{id}` started run `{}`, whose id is not this run's and more",
+                            super::text::printable(run)
+                        ),
+                    });
+                }
+                if self.recent.children.len() != self.children.len() {
+                    self.recent.children = self.children.iter().map(|c| c.run.clone()).collect();
+                }
+                if self.recent.children.insert(run.clone()) {
                     self.children.push(RunLink {
                         run: run.clone(),
                         task: id,
@@ -794,6 +813,41 @@ mod tests {
         RunRecord::new("r1".into(), &dag, "t.yaml".into())
     }
 
+    /// Attack pass on sub-DAG views: a `child_run` event naming a run that is
+    /// not this one's id and more (itself, another run, escapes) is refused;
+    /// the same child run started again is linked once; and a long log of
+    /// them (a mapped dag task resumed, or a forged log) is applied in linear
+    /// time, not by looking each up in every link before it.
+    #[test]
+    fn child_run_events_link_only_runs_below_this_one_and_read_in_linear_time() {
+        let mut r = record();
+        let at = Timestamp(1);
+        let child = |run: String| Event::ChildRun { task: 0, run, at };
+        for bad in [
+            "r1".to_string(),
+            "r2-a".into(),
+            "r1-\x1b[31m".into(),
+            "r1-".into(),
+        ] {
+            let why = r.apply(&child(bad.clone())).unwrap_err().detail;
+            assert!(why.contains("is not this run's"), "{bad}: {why}");
+        }
+        r.apply(&child("r1-a".into())).unwrap();
+        r.apply(&child("r1-a".into())).unwrap();
+        assert_eq!(r.children.len(), 1);
+        let started = std::time::Instant::now();
+        for i in 0..100_000 {
+            r.apply(&child(format!("r1-a{i}"))).unwrap();
+            r.apply(&child("r1-a".into())).unwrap();
+        }
+        assert_eq!(r.children.len(), 100_001);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     /// Attack pass on issue 17: a hand-edited `placed_ms` larger than its attempt's
     /// span (up to u32::MAX), or an end before the start, counts no more queued
     /// time than the attempt lasted: `queued_ms + run_ms` stays its span.
@@ -897,6 +951,17 @@ mod tests {
 /// Anything else names no run, in any store.
 pub fn valid_run_id(s: &str) -> bool {
     super::validate::is_valid_name(s) && !s.contains('.')
+}
+
+/// Whether `child` could be the id of the run of a sub-DAG that run `parent`
+/// started: a run id that is `parent`, a dash and more (see
+/// [`crate::backends::subdag::child_run_id`]). Never true of `parent` itself,
+/// nor both ways: links that pass never loop.
+pub fn is_child_run_id(child: &str, parent: &str) -> bool {
+    valid_run_id(child)
+        && child
+            .strip_prefix(parent)
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('-'))
 }
 
 /// A new run id: the UTC time to the millisecond, then four random hex digits, e.g.

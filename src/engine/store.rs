@@ -2,7 +2,7 @@
 //! the NATS KV store implement them in `backends`.
 
 use super::events::Event;
-use super::record::{RECORD_VERSION_READ, RunRecord, valid_run_id};
+use super::record::{RECORD_VERSION_READ, RunRecord, is_child_run_id, valid_run_id};
 
 /// A store operation that failed: the store is unusable (exit code 3) or the run
 /// asked for does not exist.
@@ -74,6 +74,65 @@ pub fn check_record_version(record: &RunRecord, path: &str) -> Result<(), StoreE
         });
     }
     Ok(())
+}
+
+/// Refuses a record (read from `path`, kept as run `run_id`) that is not that
+/// run's, or whose links to the runs of sub-DAGs no run of dag could hold: the
+/// run of a sub-DAG has its parent's id, a dash and more (see
+/// [`crate::backends::subdag::child_run_id`]), so a parent link names a run
+/// whose id starts `run_id`, a child link one whose id `run_id` starts, and
+/// links never loop, nor name the run itself. Views print and link these ids:
+/// what passes here is a run id (letters, digits, `_`, `.`, `-`) and a task
+/// id, nothing a terminal or a page would read as more. Both stores check
+/// every record they load.
+pub fn check_links(record: &RunRecord, run_id: &str, path: &str) -> Result<(), StoreError> {
+    let corrupt = |detail: String| {
+        Err(StoreError::Corrupt {
+            path: path.to_string(),
+            detail,
+        })
+    };
+    if record.run_id != run_id {
+        return corrupt(format!(
+            "it holds the record of run `{}`, not of run {run_id}",
+            quote(&record.run_id)
+        ));
+    }
+    if let Some(p) = &record.parent
+        && !(is_child_run_id(run_id, &p.run) && super::validate::is_valid_name(&p.task))
+    {
+        return corrupt(format!(
+            "its parent link names run `{}` (task `{}`), which cannot have started run {run_id}",
+            quote(&p.run),
+            quote(&p.task)
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in &record.children {
+        if !(is_child_run_id(&c.run, run_id) && super::validate::is_valid_name(&c.task)) {
+            return corrupt(format!(
+                "it links to run `{}` (task `{}`) as the run of a sub-DAG, which run {run_id} cannot have started",
+                quote(&c.run),
+                quote(&c.task)
+            ));
+        }
+        if !seen.insert(c.run.as_str()) {
+            return corrupt(format!(
+                "it links to run {} as the run of a sub-DAG twice",
+                c.run
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `s` as an error message quotes what a damaged record holds: printable, and
+/// its first 100 characters at most.
+fn quote(s: &str) -> String {
+    match s.char_indices().nth(100) {
+        Some((end, _)) => format!("{}…", super::text::printable(&s[..end])),
+        None => super::text::printable(s),
+    }
 }
 
 /// Refuses a record (read from `path`) whose mapped tasks claim more instances
@@ -207,5 +266,70 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(why.contains("written by a newer dag"), "{why}");
+    }
+
+    /// Attack pass on sub-DAG views: a hand-made record naming runs it cannot
+    /// be linked to (itself, a loop, an id with terminal escapes or markup, a
+    /// run of another id) is refused by name, quoting what it holds printably;
+    /// the links dag writes pass.
+    #[test]
+    fn links_no_run_could_hold_are_refused() {
+        use crate::engine::record::RunLink;
+        let dag = load_str(
+            "t.yaml",
+            "name: t\ntasks:\n  a: {command: 'true'}\n",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let id = "20261201T000000000Z-abcd";
+        let link = |run: &str, task: &str| RunLink {
+            run: run.to_string(),
+            task: task.to_string(),
+        };
+        let mut r = RunRecord::new(id.into(), &dag, "t.yaml".into());
+        r.parent = Some(link("20261201T000000000Z", "a"));
+        r.children = vec![
+            link(&format!("{id}-a"), "a"),
+            link(&format!("{id}-b-1f2e"), "b"),
+        ];
+        assert!(check_links(&r, id, "run.json").is_ok());
+        let refused = |r: &RunRecord, want: &str| {
+            let why = check_links(r, id, "run.json").unwrap_err().to_string();
+            assert!(why.contains(want), "{why}");
+            assert!(!why.contains('\x1b'), "{why}");
+        };
+        let evil = "\x1b]0;x\x07<script>alert(1)</script>";
+        for parent in [
+            id.to_string(),
+            format!("{id}-a"),
+            "20261201T000000000Z-abc".into(),
+            format!("{id}{evil}"),
+        ] {
+            let mut bad = r.clone();
+            bad.parent = Some(link(&parent, "a"));
+            refused(&bad, "its parent link names run");
+        }
+        let mut bad = r.clone();
+        bad.parent = Some(link("20261201T000000000Z", evil));
+        refused(&bad, "its parent link names run");
+        for child in [
+            id.to_string(),
+            "20261201T000000000Z".into(),
+            format!("{id}-"),
+            format!("{id}-{evil}"),
+            format!("{id}x-a"),
+        ] {
+            let mut bad = r.clone();
+            bad.children.push(link(&child, "a"));
+            refused(&bad, "as the run of a sub-DAG");
+        }
+        let mut bad = r.clone();
+        bad.children.push(link(&format!("{id}-a"), "a"));
+        refused(&bad, "twice");
+        let mut bad = r.clone();
+        bad.run_id = format!("{id}{evil}");
+        refused(&bad, "it holds the record of run");
+        // A whole record under another run's key is not that run's.
+        assert!(check_links(&r, "20261201T000000000Z-ffff", "run.json").is_err());
     }
 }

@@ -30,7 +30,7 @@ use super::{LOGS_STREAM, NatsError};
 use crate::engine::events::Event;
 use crate::engine::record::{RunRecord, TaskRecord};
 use crate::engine::runner::TaskLog;
-use crate::engine::store::{RunWriter, StateStore, StoreError, check_record_version};
+use crate::engine::store::{RunWriter, StateStore, StoreError, check_links, check_record_version};
 use crate::engine::time::Timestamp;
 
 /// The bucket of runs.
@@ -846,6 +846,11 @@ async fn load(
     };
     let mut header = header;
     check_record_version(&header.record, &format!("nats kv {RUNS_BUCKET}: {run_id}"))?;
+    check_links(
+        &header.record,
+        run_id,
+        &format!("nats kv {RUNS_BUCKET}: {run_id}"),
+    )?;
     if let Some(object) = &header.body_object {
         // The DAG file is capped at 256 MiB; its text as JSON and the ids, at most
         // 6 times that.
