@@ -132,6 +132,22 @@ impl Registry {
         self.with(name, help, Kind::Gauge, labels, |v| *v = Value::Number(to));
     }
 
+    /// Sets the gauge `name` of `labels` to what `read` gives, read while the
+    /// registry is locked: of writers racing to set a gauge from a value kept
+    /// elsewhere (an atomic), the last one to set it read the latest value,
+    /// where with [`Registry::set`] an earlier read could be set last and stay.
+    pub fn set_now(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        read: impl FnOnce() -> f64,
+    ) {
+        self.with(name, help, Kind::Gauge, labels, |v| {
+            *v = Value::Number(read())
+        });
+    }
+
     /// Counts `took` in the histogram `name` of `labels`.
     pub fn observe(
         &self,
@@ -234,6 +250,24 @@ pub type Refresh = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
 /// The most connections served at once: a scraper needs one.
 const MAX_CONNECTIONS: usize = 16;
 
+/// Whether `addr` is a `HOST:PORT` to serve on (`[IPv6]:PORT` for IPv6; port 0
+/// for any free one): what is not is the caller's usage error, saying why.
+pub fn check_addr(addr: &str) -> Result<(), String> {
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Err("no port: give HOST:PORT, e.g. 127.0.0.1:9090".into());
+    };
+    if host.is_empty() {
+        return Err(
+            "no host: give HOST:PORT, e.g. 127.0.0.1:9090 (0.0.0.0:PORT for every interface)"
+                .into(),
+        );
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(format!("`{port}` is no port (0 to 65535)"));
+    }
+    Ok(())
+}
+
 /// Binds `addr` for [`serve`]: an address in use is the caller's to report.
 pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await
@@ -241,20 +275,34 @@ pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
 
 /// Answers `GET /metrics` (and `/`) on `listener` with `registry` in the text
 /// format, after `refresh`, until the task serving it is dropped.
+///
+/// At most [`MAX_CONNECTIONS`] connections are served at once; a connection
+/// coming when they are all open closes the oldest one, so that connections
+/// that send nothing (or idle keep-alive ones) never keep a scraper out: each
+/// is accepted at once, and at worst ends another (the oldest).
 pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>, refresh: Refresh) {
     use http_body_util::Full;
     use hyper::{Response, StatusCode};
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    use tokio_util::sync::CancellationToken;
+    // The open connections, oldest first; a token is cancelled once its
+    // connection ends or is closed to make room.
+    let mut open: std::collections::VecDeque<CancellationToken> = Default::default();
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        open.retain(|c| !c.is_cancelled());
+        if open.len() >= MAX_CONNECTIONS
+            && let Some(oldest) = open.pop_front()
+        {
+            oldest.cancel();
+        }
+        let closed = CancellationToken::new();
+        open.push_back(closed.clone());
         let (registry, refresh) = (registry.clone(), refresh.clone());
         tokio::spawn(async move {
+            let _done = closed.clone().drop_guard();
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let (registry, refresh) = (registry.clone(), refresh.clone());
@@ -277,13 +325,16 @@ pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>, r
                         Ok::<_, Infallible>(response.unwrap_or_default())
                     }
                 });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .max_buf_size(16 * 1024)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-            drop(permit);
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            // Dropping the connection closes it.
+            tokio::select! {
+                _ = connection => {}
+                _ = closed.cancelled() => {}
+            }
         });
     }
 }
@@ -340,5 +391,20 @@ mod tests {
         );
         r.clear("dag_g");
         assert!(!r.render().contains("dag_g 0.5"));
+    }
+
+    #[test]
+    fn checks_metrics_addresses() {
+        for ok in [
+            "127.0.0.1:9090",
+            "localhost:0",
+            "[::1]:9090",
+            "0.0.0.0:65535",
+        ] {
+            assert_eq!(check_addr(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "9090", "127.0.0.1", ":9090", "127.0.0.1:99999", "h:x"] {
+            assert!(check_addr(bad).is_err(), "{bad}");
+        }
     }
 }

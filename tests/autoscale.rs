@@ -268,3 +268,61 @@ fn a_workers_metrics_count_its_reconnects_to_nats() {
     });
     assert!(counted, "{m:#?}");
 }
+
+#[test]
+fn a_metrics_address_that_is_no_address_is_a_usage_error() {
+    let env = Env::new();
+    for addr in ["garbage", "127.0.0.1", "127.0.0.1:99999", ":9090", ""] {
+        let r = env.run(&[
+            "worker",
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--metrics-addr",
+            addr,
+        ]);
+        r.code(2);
+        assert!(
+            r.stderr.contains(&format!("--metrics-addr `{addr}`")),
+            "{addr}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn a_worker_serving_metrics_on_port_0_says_where() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let _w = env.worker(&nats, "anyport", &["--metrics-addr", "127.0.0.1:0"]);
+    let log = std::fs::read_to_string(env.path().join("worker-anyport.log")).unwrap();
+    let url = log
+        .split_once("metrics at http://")
+        .and_then(|(_, rest)| rest.split_once("/metrics"))
+        .map(|(addr, _)| addr.to_string())
+        .unwrap_or_else(|| panic!("no metrics address in {log}"));
+    assert!(!url.ends_with(":0"), "{log}");
+    let (status, body) = scrape(&url);
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("dag_worker_free_slots"), "{body}");
+}
+
+#[test]
+fn a_scrape_is_answered_while_connections_that_send_nothing_are_open() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _w = env.worker(&nats, "loris", &["--metrics-addr", &addr]);
+    // Twice as many as the server serves at once: each waits for its request
+    // until the server gives up on it.
+    let idle: Vec<_> = (0..32)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let (status, body) = scrape(&addr);
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("dag_worker_free_slots"), "{body}");
+    drop(idle);
+}

@@ -153,6 +153,10 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             ),
         ));
     }
+    if let Some(addr) = &args.metrics_addr {
+        crate::metrics::check_addr(addr)
+            .map_err(|why| CliError::usage(format!("--metrics-addr `{addr}`: {why}"), None))?;
+    }
     if config.allow_types.iter().any(|t| t == "docker") && !args.docker {
         return Err(CliError::usage("--allow-types docker needs --docker", None));
     }
@@ -185,6 +189,14 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
                 CliError::Infrastructure(format!("cannot serve metrics on {addr}: {e}"))
             })?),
             None => None,
+        };
+        // Where it serves (with port 0, the port the system chose).
+        let serving = match &listener {
+            Some(l) => match l.local_addr() {
+                Ok(a) => format!("; metrics at http://{a}/metrics"),
+                Err(_) => String::new(),
+            },
+            None => String::new(),
         };
         let client = connect(&options(nats), "dag worker").await?;
         if let Some(listener) = listener {
@@ -230,7 +242,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             },
         );
         output::eprint(&format!(
-            "dag worker serving {} with {} slot{}{} on {}\n",
+            "dag worker serving {} with {} slot{}{} on {}{serving}\n",
             queues.join(", "),
             config.slots,
             if config.slots == 1 { "" } else { "s" },

@@ -427,20 +427,25 @@ async fn exit_when_idle(state: &State, idle: Duration, shutdown: &CancellationTo
 }
 
 impl State {
-    /// The running-tasks and free-slots gauges, as they are now.
+    /// The running-tasks and free-slots gauges, as they are now: the count is
+    /// read under the registry's lock, so that of two attempts ending at once
+    /// the one setting the gauges last sets the latest count (a count read
+    /// earlier and set last would show a task running on an idle worker).
     fn count_running(&self) {
-        let active = self.active.load(Ordering::SeqCst);
-        self.metrics.set(
+        self.metrics.set_now(
             "dag_worker_running_tasks",
             "Attempts running on this worker.",
             &[],
-            active as f64,
+            || self.active.load(Ordering::SeqCst) as f64,
         );
-        self.metrics.set(
+        self.metrics.set_now(
             "dag_worker_free_slots",
             "Slots of this worker (--workers) no attempt holds.",
             &[],
-            self.config.slots.saturating_sub(active) as f64,
+            || {
+                let active = self.active.load(Ordering::SeqCst);
+                self.config.slots.saturating_sub(active) as f64
+            },
         );
     }
 
