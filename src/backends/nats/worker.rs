@@ -906,7 +906,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     if delivery.count > 1 {
         state.metrics.add(
             "dag_worker_tasks_redelivered_total",
-            "Attempts this worker started that another worker had taken before (lost).",
+            "Attempts this worker started whose task message was delivered before (a lost worker's, or one handed back).",
             &labels,
             1.0,
         );
