@@ -248,7 +248,7 @@ fn number(n: f64) -> String {
 pub type Refresh = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The most connections served at once: a scraper needs one.
-const MAX_CONNECTIONS: usize = 16;
+pub const MAX_CONNECTIONS: usize = 16;
 
 /// Whether `addr` is a `HOST:PORT` to serve on (`[IPv6]:PORT` for IPv6; port 0
 /// for any free one): what is not is the caller's usage error, saying why.
