@@ -40,9 +40,7 @@ impl SubDagRunner {
     pub fn new(pipeline: Pipeline) -> SubDagRunner {
         SubDagRunner { pipeline }
     }
-}
 
-impl SubDagRunner {
     /// `f` on each of the other runners in turn.
     fn each(
         &self,

@@ -93,10 +93,7 @@ fn ls(listed: &[Listed], filter: &CacheFilter, format: OutputArg) -> Result<u8, 
                     })
                 })
                 .collect();
-            output::print(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            ))?;
+            output::print_json(&doc)?;
         }
         OutputArg::Table => {
             let now = Timestamp::now();

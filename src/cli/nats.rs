@@ -286,10 +286,7 @@ pub fn queues(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     "unserved": f.unserved(),
                 })).collect::<Vec<_>>(),
             });
-            output::print(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            ))?;
+            output::print_json(&doc)?;
         }
         OutputArg::Table => {
             let mut t = Table::new();
@@ -357,10 +354,7 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     "queue": q.shown(), "waiting": q.waiting, "running": q.running,
                 })).collect::<Vec<_>>(),
             });
-            output::print(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            ))?;
+            output::print_json(&doc)?;
         }
         OutputArg::Table => {
             let mut t = Table::new();

@@ -95,6 +95,15 @@ pub fn print(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// Writes `doc` to stdout as pretty JSON and a newline, like `print`: what
+/// `--output json` (and `--format json`) of the listing commands prints.
+pub fn print_json(doc: &impl serde::Serialize) -> Result<(), CliError> {
+    print(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(doc).unwrap_or_default()
+    ))
+}
+
 /// Writes raw bytes to stdout, like `print`.
 pub fn print_bytes(bytes: &[u8]) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();

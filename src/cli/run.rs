@@ -73,10 +73,7 @@ pub fn run(
                 let mut doc = super::graph::json(&dag);
                 doc["executor"] = format!("{:?}", args.exec.executor).to_lowercase().into();
                 doc["parallel"] = args.exec.parallel.into();
-                output::print(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&doc).unwrap_or_default()
-                ))?;
+                output::print_json(&doc)?;
             }
             OutputArg::Quiet => {}
             OutputArg::Table => output::print(&plan(&dag, &args.exec))?,

@@ -60,10 +60,7 @@ pub fn validate(
     }
     if args.format == ValidateFormat::Json {
         let doc = serde_json::json!({ "version": 1, "ok": ok, "files": docs });
-        output::print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ))?;
+        output::print_json(&doc)?;
     }
     Ok(if ok { exit::SUCCESS } else { exit::USAGE })
 }
