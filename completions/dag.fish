@@ -249,8 +249,8 @@ complete -c dag -n "__fish_dag_using_subcommand worker" -l workers -d 'Tasks run
 complete -c dag -n "__fish_dag_using_subcommand worker" -l timeout -d 'Timeout of tasks that set none' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l queue -d 'A queue to serve (repeatable) [default: default]' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l name -d 'Worker id [default: HOST-PID-RANDOM]' -r
-complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-types -d 'Task types this worker runs (comma-separated) [default: bash,http,fn, and docker with --docker]. Other tasks fail with the reason' -r
-complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-volume -d 'Host paths docker tasks may bind-mount: a volume whose host path is not under one of these prefixes fails its task (repeatable; each an existing directory, resolved at start) [default: any]' -r -F
+complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-types -d 'Task types this worker runs (comma-separated) [default: bash,http,fn,wasm, and docker with --docker]. Other tasks fail with the reason' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-volume -d 'Host paths docker tasks may bind-mount and wasm tasks may be granted (`dirs`): a volume or dir whose host path is not under one of these prefixes fails its task (repeatable; each an existing directory, resolved at start) [default: any]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-network -d 'Networks docker tasks may name in `network:` (repeatable) [default: bridge, default, none, and the --docker-network]. `host` and `container:NAME` must be named to be allowed. Other tasks fail with the reason' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l shutdown-timeout -d 'On SIGTERM, how long running tasks may take to finish before they are stopped and handed back to the queue' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l exit-when-idle -d 'Exit (0) once no task has run here for this long, as after SIGTERM: for autoscalers that scale workers to zero [default: never]' -r

@@ -84,7 +84,17 @@ pub fn default_state_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "dag").map(|d| d.data_dir().to_path_buf())
 }
 
-/// The runners of every task type: bash, http, docker, and `functions` for fn tasks.
+/// Where compiled WebAssembly modules are kept: `$DAG_HOME/modules`, else the
+/// platform cache directory (`~/.cache/dag/modules` on Linux).
+pub fn default_module_cache_dir() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("DAG_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(home).join("modules"));
+    }
+    directories::ProjectDirs::from("", "", "dag").map(|d| d.cache_dir().join("modules"))
+}
+
+/// The runners of every task type: bash, http, docker, wasm, and `functions` for
+/// fn tasks.
 pub fn runners(functions: FnRunner) -> Result<Runners, Error> {
     let names = functions.names();
     let http = HttpRunner::new().map_err(Error::Setup)?;
@@ -93,6 +103,10 @@ pub fn runners(functions: FnRunner) -> Result<Runners, Error> {
         .with("http", Arc::new(http))
         .with("docker", Arc::new(DockerRunner::new()))
         .with("fn", Arc::new(functions))
+        .with(
+            crate::backends::wasm::TYPE,
+            Arc::new(crate::backends::wasm::WasmRunner::new()),
+        )
         .with_functions(names))
 }
 

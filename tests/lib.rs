@@ -32,3 +32,4 @@ mod subdag_views;
 mod terminal;
 mod ui;
 mod validate;
+mod wasm;

@@ -422,7 +422,7 @@ async fn copy_output(
 }
 
 /// Writes output (already masked) to the log and hands complete lines on.
-fn emit(
+pub(super) fn emit(
     log: &TaskLog,
     bytes: &[u8],
     lines: &Option<(String, LineSink)>,

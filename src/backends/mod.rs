@@ -1,4 +1,4 @@
-//! Task runners (bash, http, docker, fn) and state stores (file) that plug into the engine's
+//! Task runners (bash, http, docker, fn, wasm) and state stores (file) that plug into the engine's
 //! traits.
 
 pub mod bash;
@@ -11,3 +11,4 @@ pub mod nats;
 pub mod outputs;
 pub mod process;
 pub mod subdag;
+pub mod wasm;

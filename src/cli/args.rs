@@ -281,14 +281,14 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Task types this worker runs (comma-separated) [default: bash,http,fn, and
-    /// docker with --docker]. Other tasks fail with the reason.
+    /// Task types this worker runs (comma-separated) [default: bash,http,fn,wasm,
+    /// and docker with --docker]. Other tasks fail with the reason.
     #[arg(long, value_name = "TYPES", value_delimiter = ',')]
     pub allow_types: Vec<String>,
 
-    /// Host paths docker tasks may bind-mount: a volume whose host path is not under
-    /// one of these prefixes fails its task (repeatable; each an existing directory,
-    /// resolved at start) [default: any].
+    /// Host paths docker tasks may bind-mount and wasm tasks may be granted (`dirs`):
+    /// a volume or dir whose host path is not under one of these prefixes fails its
+    /// task (repeatable; each an existing directory, resolved at start) [default: any].
     #[arg(long = "allow-volume", value_name = "PREFIX")]
     pub allow_volumes: Vec<PathBuf>,
 

@@ -55,7 +55,7 @@ pub async fn distributed_runners(
         Some(warn),
     ));
     let mut runners = Runners::new();
-    for t in ["bash", "http", "docker", "fn"] {
+    for t in crate::engine::format::RUNS {
         runners = runners.with(t, remote.clone());
     }
     Ok(runners.with_functions(local.functions().to_vec()))
@@ -103,11 +103,12 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
         grace: crate::engine::executor::ExecOptions::default().grace,
         replicas: options(nats).replicas,
         allow_types: if args.allow_types.is_empty() {
-            let mut t = vec!["bash".to_string(), "http".to_string(), "fn".to_string()];
-            if args.docker {
-                t.push("docker".to_string());
-            }
-            t
+            // Every type a worker runs; docker only with `--docker`.
+            crate::engine::format::RUNS
+                .iter()
+                .filter(|t| args.docker || **t != "docker")
+                .map(|t| t.to_string())
+                .collect()
         } else {
             args.allow_types.clone()
         },
@@ -199,6 +200,19 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             None => String::new(),
         };
         let client = connect(&options(nats), "dag worker").await?;
+        // Modules come with their tasks or from the modules bucket; `dirs` are
+        // held to the `--allow-volume` prefixes.
+        runners = runners.with(
+            crate::backends::wasm::TYPE,
+            Arc::new(
+                crate::backends::wasm::WasmRunner::new().for_worker(
+                    config.allow_volumes.clone(),
+                    Some(crate::backends::nats::modules::fetcher(jetstream::new(
+                        client.clone(),
+                    ))),
+                ),
+            ),
+        );
         if let Some(listener) = listener {
             let (js, metrics, timing) = (
                 jetstream::new(client.clone()),

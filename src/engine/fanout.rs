@@ -502,6 +502,12 @@ pub fn approx_bytes(spec: &TaskSpec) -> usize {
                     .map(|(k, v)| k.len() + v.len())
                     .sum::<usize>()
         }
+        TaskKind::Wasm(w) => {
+            w.module.len()
+                + w.args.iter().map(String::len).sum::<usize>()
+                + w.stdin.as_ref().map_or(0, String::len)
+                + w.dirs.iter().map(String::len).sum::<usize>()
+        }
     };
     let env: usize = spec.env.iter().map(|(k, v)| k.len() + v.len()).sum();
     let (item, matrix) = spec.map.as_deref().map_or((0, 0), |m| {

@@ -49,8 +49,8 @@ pub enum Requires {
     Command,
     /// A `command` or a `url`.
     CommandOrUrl,
-    /// A `file` (dag: the sub-DAG file).
-    File,
+    /// The key named (dag: `file`, the sub-DAG file; wasm: `module`).
+    Key(&'static str),
 }
 
 /// One task type.
@@ -88,10 +88,21 @@ pub const TYPES: &[TaskType] = &[
     },
     TaskType {
         name: "dag",
-        requires: Requires::File,
+        requires: Requires::Key("file"),
         doc: "another DAG file run as a child run: `file`, `params`",
     },
+    TaskType {
+        name: "wasm",
+        requires: Requires::Key("module"),
+        doc: "a WebAssembly module run under WASI, in dag's process and isolated: `module`, `args`, `stdin`, `dirs`, `memory_mb`",
+    },
 ];
+
+/// The memory limit of a wasm task that sets no `memory_mb`, in MiB.
+pub const WASM_MEMORY_MB: u64 = 256;
+
+/// The most a wasm task's `memory_mb` may be: all a 32-bit module can address.
+pub const WASM_MAX_MEMORY_MB: u64 = 4096;
 
 /// The type a task has when it names none.
 pub const DEFAULT_TYPE: &str = "bash";
@@ -104,10 +115,17 @@ pub fn type_names() -> impl Iterator<Item = &'static str> {
 const HTTP: &[&str] = &["http"];
 const DOCKER: &[&str] = &["docker"];
 const EVERY: &[&str] = &[];
-const SKIPPABLE: &[&str] = &["bash", "http", "docker"];
-/// The types that run something themselves (not `dag`, whose tasks do).
-const RUNS: &[&str] = &["bash", "http", "docker", "fn"];
+const SKIPPABLE: &[&str] = &["bash", "http", "docker", "wasm"];
+/// The types that run something themselves (not `dag`, whose tasks do): the
+/// types workers run.
+pub const RUNS: &[&str] = &["bash", "http", "docker", "fn", "wasm"];
+/// The types that take a `command` and a `workdir` (a wasm module has `args`
+/// and `dirs` instead).
+const COMMANDS: &[&str] = &["bash", "http", "docker", "fn"];
 const DAG: &[&str] = &["dag"];
+const WASM: &[&str] = &["wasm"];
+/// The types with a memory limit.
+const LIMITED: &[&str] = &["docker", "wasm"];
 
 /// The schema of a string or a list of strings (a single string is a list of one).
 /// (A scalar that YAML reads as a number or a boolean is text to dag.)
@@ -246,12 +264,12 @@ pub const KEYS: &[Key] = &[
         required: false,
         schema: r##"{"$ref": "#/$defs/type"}"##,
         default: Some(DEFAULT_TYPE),
-        doc: "what the task is: `bash`, `http`, `docker`, `fn` or `dag`",
+        doc: "what the task is: `bash`, `http`, `docker`, `fn`, `dag` or `wasm`",
     },
     Key {
         name: "command",
         place: Place::Task,
-        types: RUNS,
+        types: COMMANDS,
         in_defaults: false,
         required: false,
         schema: r##"{"$ref": "#/$defs/scalar"}"##,
@@ -281,7 +299,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "workdir",
         place: Place::Task,
-        types: RUNS,
+        types: COMMANDS,
         in_defaults: true,
         required: false,
         schema: TEXT,
@@ -499,6 +517,57 @@ pub const KEYS: &[Key] = &[
         default: None,
         doc: "map of the sub-DAG's param to its value (expressions allowed)",
     },
+    // wasm tasks.
+    Key {
+        name: "module",
+        place: Place::Task,
+        types: WASM,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"type": "string"}"##,
+        default: None,
+        doc: "the WebAssembly module to run (`.wasm` binary or `.wat` text), relative to this file's directory",
+    },
+    Key {
+        name: "sha256",
+        place: Place::Task,
+        types: WASM,
+        in_defaults: false,
+        required: false,
+        schema: r##"{"type": "string", "pattern": "^(sha256:)?[0-9a-fA-F]{64}$"}"##,
+        default: None,
+        doc: "the module file's SHA-256 (hex, optionally `sha256:` first): a module that differs is refused",
+    },
+    Key {
+        name: "args",
+        place: Place::Task,
+        types: WASM,
+        in_defaults: false,
+        required: false,
+        schema: STRINGS,
+        default: None,
+        doc: "the module's arguments (after its name, which is its first)",
+    },
+    Key {
+        name: "stdin",
+        place: Place::Task,
+        types: WASM,
+        in_defaults: false,
+        required: false,
+        schema: TEXT,
+        default: None,
+        doc: "what the module reads from its standard input (nothing unless set)",
+    },
+    Key {
+        name: "dirs",
+        place: Place::Task,
+        types: WASM,
+        in_defaults: false,
+        required: false,
+        schema: STRINGS,
+        default: None,
+        doc: "host directories the module may use, `HOST:GUEST[:ro]` (none unless granted)",
+    },
     // http tasks.
     Key {
         name: "method",
@@ -564,12 +633,12 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "memory_mb",
         place: Place::Task,
-        types: DOCKER,
+        types: LIMITED,
         in_defaults: true,
         required: false,
         schema: r#"{"type": "integer", "minimum": 0}"#,
         default: None,
-        doc: "memory limit in MiB",
+        doc: "memory limit in MiB (docker: none unless set; wasm: the module's linear memory, 256 unless set, at most 4096)",
     },
     Key {
         name: "cpu_quota",
@@ -845,8 +914,8 @@ fn type_rule(t: &TaskType) -> Value {
         Requires::CommandOrUrl => {
             then["anyOf"] = json!([{"required": ["command"]}, {"required": ["url"]}]);
         }
-        Requires::File => {
-            then["required"] = json!(["file"]);
+        Requires::Key(key) => {
+            then["required"] = json!([key]);
         }
     }
     let named = json!({"properties": {"type": {"const": t.name}}, "required": ["type"]});

@@ -329,7 +329,7 @@ impl TaskSpec {
     }
 }
 
-/// The four task types.
+/// The task types.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaskKind {
@@ -344,6 +344,141 @@ pub enum TaskKind {
     Fn { name: String, args: String },
     /// Another DAG file, run as a child run of this one (`file`, `params`).
     Dag(Box<SubDagSpec>),
+    /// A WebAssembly module run under WASI in this process (`module`, `args`,
+    /// `stdin`, `dirs`, `memory_mb`).
+    Wasm(Box<WasmSpec>),
+}
+
+/// A `wasm` task: the module it runs and what the module is given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WasmSpec {
+    /// `module` as written, relative to the DAG file's directory.
+    pub module: String,
+    /// Where the module was read from (the DAG file's directory joined with
+    /// `module`).
+    pub path: String,
+    /// The SHA-256 of the module file's bytes (hex), as read when the file was
+    /// validated (and equal to the task's `sha256` pin when it has one): what the
+    /// runner checks the bytes it runs against.
+    pub sha256: String,
+    /// `args`: the module's arguments after its name (`argv[0]` is `module`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// `stdin`: what the module reads from its standard input (nothing when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    /// `dirs`: host directories granted, `HOST:GUEST[:ro]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<String>,
+    /// `memory_mb`: the most linear memory the module may use, in MiB.
+    pub memory_mb: u64,
+    /// The module's bytes, sent with the task to a worker when the module is
+    /// small (never in a spec read from a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<InlineModule>,
+}
+
+/// A module's bytes in a task message, as base64.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InlineModule(String);
+
+impl InlineModule {
+    /// `bytes`, encoded.
+    pub fn new(bytes: &[u8]) -> InlineModule {
+        InlineModule(data_encoding::BASE64.encode(bytes))
+    }
+
+    /// The bytes (an error when the text is not base64: a forged message).
+    pub fn bytes(&self) -> Result<Vec<u8>, String> {
+        data_encoding::BASE64
+            .decode(self.0.as_bytes())
+            .map_err(|e| format!("the module sent with the task is not valid base64: {e}"))
+    }
+}
+
+/// Where a wasm module finds its `$DAG_OUTPUT` file: a directory of its own,
+/// granted read-write, holding the file `output`.
+pub const WASM_OUTPUT_DIR: &str = "/.dag";
+
+/// The largest module file a wasm task may name.
+pub const MAX_MODULE_BYTES: u64 = 64 << 20;
+
+/// The hex SHA-256 of `bytes`: how modules are named and pinned.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest
+        .as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// Reads a module file (through symbolic links, refusing FIFOs, devices and
+/// files over [`MAX_MODULE_BYTES`] without blocking), with its SHA-256.
+pub fn read_module(path: &std::path::Path) -> Result<(Vec<u8>, String), String> {
+    match crate::engine::capped_read::read_file_capped(path, MAX_MODULE_BYTES) {
+        Ok(bytes) => {
+            let sha = sha256_hex(&bytes);
+            Ok((bytes, sha))
+        }
+        Err(crate::engine::capped_read::ReadError::TooBig { .. }) => Err(format!(
+            "the module {} is over {} MiB",
+            path.display(),
+            MAX_MODULE_BYTES >> 20
+        )),
+        Err(e) => Err(format!("cannot read the module {}: {e}", path.display())),
+    }
+}
+
+/// One of a wasm task's `dirs`, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantedDir {
+    /// The host directory, as written.
+    pub host: String,
+    /// The path the module sees it at (absolute).
+    pub guest: String,
+    /// Whether the module may only read it (`:ro`).
+    pub read_only: bool,
+}
+
+impl GrantedDir {
+    /// Reads `HOST:GUEST[:ro|:rw]`; an error says what is wrong.
+    pub fn parse(spec: &str) -> Result<GrantedDir, String> {
+        let bad =
+            |why: &str| format!("invalid dir `{spec}`: {why} (write HOST_DIR:GUEST_DIR[:ro])");
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (host, guest, read_only) = match parts.as_slice() {
+            [host, guest] => (*host, *guest, false),
+            [host, guest, "ro"] => (*host, *guest, true),
+            [host, guest, "rw"] => (*host, *guest, false),
+            [_, _, other] => return Err(bad(&format!("unknown option `{other}`"))),
+            _ => return Err(bad("expected two or three `:`-separated parts")),
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(bad("empty path"));
+        }
+        if !guest.starts_with('/') {
+            return Err(bad("the guest path must be absolute"));
+        }
+        if guest.split('/').any(|c| c == "..") {
+            return Err(bad("the guest path cannot hold `..`"));
+        }
+        let reserved = WASM_OUTPUT_DIR.trim_start_matches('/');
+        if guest.split('/').find(|c| !c.is_empty() && *c != ".") == Some(reserved) {
+            return Err(bad(&format!(
+                "{WASM_OUTPUT_DIR} is where the module finds its $DAG_OUTPUT file"
+            )));
+        }
+        Ok(GrantedDir {
+            host: host.to_string(),
+            guest: guest.to_string(),
+            read_only,
+        })
+    }
 }
 
 /// A `dag` task: the sub-DAG file it runs and the params it passes.
@@ -376,6 +511,7 @@ impl TaskKind {
             TaskKind::Docker(_) => "docker",
             TaskKind::Fn { .. } => "fn",
             TaskKind::Dag(_) => "dag",
+            TaskKind::Wasm(_) => "wasm",
         }
     }
 
@@ -407,6 +543,8 @@ impl TaskKind {
                     d.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 format!("{} {}", d.file, params.join(" "))
             }
+            TaskKind::Wasm(w) if w.args.is_empty() => w.module.clone(),
+            TaskKind::Wasm(w) => format!("{} {}", w.module, w.args.join(" ")),
         }
     }
 }
@@ -563,6 +701,11 @@ impl TaskSpec {
                     || d.network.as_deref().is_some_and(has)
             }
             TaskKind::Dag(d) => d.params.iter().any(|(_, v)| has(v)),
+            TaskKind::Wasm(w) => {
+                w.args.iter().any(|a| has(a))
+                    || w.stdin.as_deref().is_some_and(has)
+                    || w.dirs.iter().any(|d| has(d))
+            }
         };
         kind || self.env.iter().any(|(_, v)| has(v))
             || self.workdir.as_deref().is_some_and(has)
@@ -605,7 +748,8 @@ impl TaskSpec {
     }
 
     /// A copy with every string value that can hold expressions (command, URL, body,
-    /// header values, image, volumes, network, env values, workdir) passed through `f`.
+    /// header values, image, volumes, network, args, stdin, dirs, env values,
+    /// workdir) passed through `f`.
     pub fn map_strings(
         &self,
         f: &mut dyn FnMut(&str) -> Result<String, String>,
@@ -647,6 +791,12 @@ impl TaskSpec {
                     .map(|(k, v)| Ok((k.clone(), f(v)?)))
                     .collect::<Result<_, String>>()?,
                 ..SubDagSpec::clone(d)
+            })),
+            TaskKind::Wasm(w) => TaskKind::Wasm(Box::new(WasmSpec {
+                args: w.args.iter().map(|a| f(a)).collect::<Result<_, String>>()?,
+                stdin: w.stdin.as_deref().map(&mut *f).transpose()?,
+                dirs: w.dirs.iter().map(|d| f(d)).collect::<Result<_, String>>()?,
+                ..WasmSpec::clone(w)
             })),
         };
         t.env = self

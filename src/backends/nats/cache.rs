@@ -28,15 +28,16 @@ pub const MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Whether `nuid` can name an object's chunks: one subject token, no wildcard.
-fn valid_nuid(nuid: &str) -> bool {
+pub(super) fn valid_nuid(nuid: &str) -> bool {
     !nuid.is_empty() && nuid.len() <= 64 && nuid.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Removes the description of object `key` when it names its chunks by
-/// something other than one subject token: `put` and `delete` purge the chunks
-/// the description they replace names, and `>` names every entry's.
-async fn drop_forged(
+/// Removes the description of object `key` of `bucket` when it names its
+/// chunks by something other than one subject token: `put` and `delete` purge
+/// the chunks the description they replace names, and `>` names every entry's.
+pub(super) async fn drop_forged(
     js: &jetstream::Context,
+    bucket: &str,
     store: &object_store::ObjectStore,
     key: &str,
 ) -> Result<(), String> {
@@ -47,12 +48,12 @@ async fn drop_forged(
         return Ok(());
     }
     let purge = async {
-        js.get_stream(format!("OBJ_{CACHE_BUCKET}"))
+        js.get_stream(format!("OBJ_{bucket}"))
             .await
             .map_err(|e| e.to_string())?
             .purge()
             .filter(format!(
-                "$O.{CACHE_BUCKET}.M.{}",
+                "$O.{bucket}.M.{}",
                 super::transport::base64_url(key.as_bytes())
             ))
             .await
@@ -62,15 +63,16 @@ async fn drop_forged(
     tokio::time::timeout(WAIT, purge)
         .await
         .map_err(|_| "no answer from the server".to_string())?
-        .map_err(|e| format!("{CACHE_BUCKET}: {key}: {e}"))
+        .map_err(|e| format!("{bucket}: {key}: {e}"))
 }
 
-/// Copies the chunks of the object `info` describes to `out`: exactly the size
-/// it claims, each chunk within [`WAIT`].
-async fn read_chunks(
+/// Copies the chunks of the object `info` of `bucket` describes to `out`:
+/// exactly the size it claims, each chunk within [`WAIT`].
+pub(super) async fn read_chunks(
     js: &jetstream::Context,
+    bucket: &str,
     info: &object_store::ObjectInfo,
-    mut out: tokio::fs::File,
+    mut out: impl tokio::io::AsyncWrite + Unpin,
 ) -> Result<(), String> {
     use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
@@ -78,12 +80,12 @@ async fn read_chunks(
     let mut got = 0u64;
     if info.chunks > 0 {
         let subscribe = async {
-            js.get_stream(format!("OBJ_{CACHE_BUCKET}"))
+            js.get_stream(format!("OBJ_{bucket}"))
                 .await
                 .map_err(|e| e.to_string())?
                 .create_consumer(jetstream::consumer::push::OrderedConfig {
                     deliver_subject: js.client().new_inbox(),
-                    filter_subject: format!("$O.{CACHE_BUCKET}.C.{}", info.nuid),
+                    filter_subject: format!("$O.{bucket}.C.{}", info.nuid),
                     ..Default::default()
                 })
                 .await
@@ -212,7 +214,7 @@ impl CacheStore for ObjectCache {
                 file.try_clone()
                     .map_err(|e| format!("{}: {e}", scratch.display()))?,
             );
-            read_chunks(&js, &info, out)
+            read_chunks(&js, CACHE_BUCKET, &info, out)
                 .await
                 .map_err(|e| format!("{CACHE_BUCKET}: {key}: {e}"))?;
             Ok(Some(file))
@@ -228,7 +230,7 @@ impl CacheStore for ObjectCache {
         Box::pin(async move {
             let put = async {
                 let store = bucket(&js, replicas).await?;
-                drop_forged(&js, &store, &header.key).await?;
+                drop_forged(&js, CACHE_BUCKET, &store, &header.key).await?;
                 let mut file = tokio::fs::File::open(&path)
                     .await
                     .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -260,7 +262,7 @@ impl CacheStore for ObjectCache {
             let Some(store) = existing(&js).await else {
                 return Ok(false);
             };
-            drop_forged(&js, &store, &key).await?;
+            drop_forged(&js, CACHE_BUCKET, &store, &key).await?;
             match store.delete(&key).await {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == object_store::DeleteErrorKind::NotFound => Ok(false),

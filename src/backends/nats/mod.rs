@@ -17,6 +17,7 @@
 pub mod cache;
 pub mod gate;
 pub mod kv_store;
+pub mod modules;
 pub mod pools;
 pub mod scheduler;
 pub mod transport;

@@ -1117,7 +1117,7 @@ impl NatsRunner {
             ))),
             Err(_) => None,
         };
-        let msg = TaskMsg {
+        let mut msg = TaskMsg {
             v: PROTOCOL,
             run_id: ctx.run_id.clone(),
             dag: ctx.dag.spec.name.clone(),
@@ -1146,6 +1146,15 @@ impl NatsRunner {
         // A message the workers would refuse is never sent: the attempt fails here,
         // saying why, instead of waiting for a result that cannot come.
         let hand_out = async {
+            // A wasm task's module goes with it, or into the modules bucket.
+            if let Err(e) =
+                super::modules::attach(&self.inner.js, self.inner.replicas, &mut msg.task).await
+            {
+                return Err(Outcome::failed(
+                    None,
+                    format!("cannot hand the task to the workers: {e}"),
+                ));
+            }
             match wire::Message::check(&msg) {
                 Ok(()) => match self.ensure_consumer(&task.queue, docker).await {
                     Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,

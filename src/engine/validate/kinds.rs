@@ -1,7 +1,7 @@
 //! What each task type adds to the common keys: fn, http and docker tasks.
 
 use crate::engine::format;
-use crate::engine::spec::{DockerSpec, HttpSpec, PullPolicy, TaskKind};
+use crate::engine::spec::{DockerSpec, GrantedDir, HttpSpec, PullPolicy, TaskKind, WasmSpec};
 use crate::engine::suggest::did_you_mean;
 use crate::engine::yaml::Node;
 
@@ -233,6 +233,160 @@ impl Checker<'_, '_> {
             return None;
         }
         Some(TaskKind::Docker(Box::new(spec)))
+    }
+}
+
+impl Checker<'_, '_> {
+    pub(super) fn wasm_kind(
+        &mut self,
+        key: &Node,
+        entries: &Entries<'_>,
+        defaults: &Defaults,
+        what: &str,
+    ) -> Option<TaskKind> {
+        let get = |k: &str| value(entries, k);
+        let Some(node) = get("module") else {
+            self.missing(
+                key,
+                None,
+                &format!("`module` is required for wasm {what}: the WebAssembly module to run"),
+            );
+            return None;
+        };
+        let module = self.string(node, "module")?;
+        if module.trim().is_empty() {
+            self.missing(
+                key,
+                Some(node),
+                &format!("`module` of wasm {what} is empty: name the module file to run"),
+            );
+            return None;
+        }
+        if module.contains("${{") {
+            self.report(
+                Problem::at(node.span, "`module` cannot use task outputs", "here").help(
+                    "the module is read when this file is loaded: name it, or use params, items or matrix values",
+                ),
+            );
+            return None;
+        }
+        let mut ok = true;
+        let pin = match get("sha256") {
+            Some(v) => {
+                let text = self.string(v, "sha256")?;
+                let hex = text
+                    .strip_prefix("sha256:")
+                    .unwrap_or(&text)
+                    .to_ascii_lowercase();
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    self.report(
+                        Problem::at(
+                            v.span,
+                            format!("invalid `sha256` `{text}`"),
+                            "not a SHA-256",
+                        )
+                        .help(
+                            "write the module file's SHA-256 as 64 hex digits (`sha256sum FILE`)",
+                        ),
+                    );
+                    ok = false;
+                }
+                Some((hex, v.span))
+            }
+            None => None,
+        };
+        let args = match get("args") {
+            Some(v) => self
+                .string_list(v, "args")?
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect(),
+            None => Vec::new(),
+        };
+        let stdin = match get("stdin") {
+            Some(v) => self.optional_string(v, "stdin")?,
+            None => None,
+        };
+        let mut dirs = Vec::new();
+        if let Some(v) = get("dirs") {
+            for (dir, span) in self.string_list(v, "dirs")? {
+                if !dir.contains("${{")
+                    && let Err(e) = GrantedDir::parse(&dir)
+                {
+                    self.report(Problem::at(span, e, "here"));
+                    ok = false;
+                }
+                dirs.push(dir);
+            }
+        }
+        let memory_mb = match get("memory_mb") {
+            Some(v) => {
+                let mb = self.uint(v, "memory_mb", format::WASM_MAX_MEMORY_MB)?;
+                if mb == 0 {
+                    self.report(
+                        Problem::at(
+                            v.span,
+                            "`memory_mb` of a wasm task must be at least 1",
+                            "here",
+                        )
+                        .help(format!(
+                            "it is the most linear memory the module may use (1–{})",
+                            format::WASM_MAX_MEMORY_MB
+                        )),
+                    );
+                    return None;
+                }
+                mb
+            }
+            // A docker default over what a module can address leaves wasm tasks
+            // at the most they can use.
+            None => defaults
+                .memory_mb
+                .filter(|mb| *mb > 0)
+                .map_or(format::WASM_MEMORY_MB, |mb| {
+                    mb.min(format::WASM_MAX_MEMORY_MB)
+                }),
+        };
+        let path = super::subdag::resolve(self.file, &module);
+        let sha256 = match crate::engine::spec::read_module(&path) {
+            Ok((_, sha)) => sha,
+            Err(e) => {
+                self.report(
+                    Problem::at(node.span, e, "here")
+                        .help("`module` is relative to the directory of the file that names it"),
+                );
+                return None;
+            }
+        };
+        if let Some((pin, span)) = pin
+            && ok
+            && pin != sha256
+        {
+            self.report(
+                Problem::at(
+                    span,
+                    format!(
+                        "the module {} has SHA-256 {sha256}, not the one pinned",
+                        path.display()
+                    ),
+                    "pinned here",
+                )
+                .help("the module changed since it was pinned: pin the new one's, or restore the module"),
+            );
+            return None;
+        }
+        ok.then(|| {
+            TaskKind::Wasm(Box::new(WasmSpec {
+                module,
+                path: path.display().to_string(),
+                sha256,
+                args,
+                stdin,
+                dirs,
+                memory_mb,
+                inline: None,
+            }))
+        })
     }
 }
 

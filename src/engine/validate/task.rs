@@ -403,6 +403,7 @@ impl Checker<'_, '_> {
             "fn" if command_failed => None,
             "fn" => self.fn_kind(key, get("command"), command, &what),
             "dag" => self.dag_kind(key, entries, &what),
+            "wasm" => self.wasm_kind(key, entries, defaults, &what),
             "http" | "docker" if command_failed => None,
             "http" => self.http_kind(key, entries, command, &what),
             "docker" => self.docker_kind(
