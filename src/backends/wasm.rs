@@ -66,8 +66,9 @@ pub struct WasmRunner {
 struct Inner {
     /// Compiled modules by SHA-256, with the order they came in (oldest first).
     modules: Mutex<(HashMap<String, Prepared>, VecDeque<String>)>,
-    /// Makes tasks that need the same module wait for one compilation.
-    compiling: tokio::sync::Mutex<()>,
+    /// Makes tasks that need the same module wait for one compilation (by
+    /// SHA-256, while one is under way).
+    compiling: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The compiled-module cache on disk, if any.
     disk: Option<PathBuf>,
     /// Host directories `dirs` may grant (resolved); `None`: any.
@@ -102,7 +103,7 @@ impl WasmRunner {
         WasmRunner {
             inner: Arc::new(Inner {
                 modules: Mutex::default(),
-                compiling: tokio::sync::Mutex::new(()),
+                compiling: Mutex::default(),
                 disk: dir,
                 allowed: None,
                 fetch: None,
@@ -117,7 +118,7 @@ impl WasmRunner {
     pub fn for_worker(self, prefixes: Vec<PathBuf>, fetch: Option<ModuleFetch>) -> WasmRunner {
         let inner = Inner {
             modules: Mutex::default(),
-            compiling: tokio::sync::Mutex::new(()),
+            compiling: Mutex::default(),
             disk: self.inner.disk.clone(),
             allowed: (!prefixes.is_empty()).then_some(prefixes),
             fetch,
@@ -274,10 +275,36 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
+    // The SHA-256 names cache files: only ever 64 hex digits (a forged task
+    // message must not name a path).
+    if !is_sha256(&spec.sha256) {
+        return fail(format!(
+            "the module's SHA-256 `{}` is not 64 hex digits",
+            spec.sha256.escape_debug()
+        ));
+    }
     let started = Instant::now();
-    let prepared = match runner.prepared(&spec, &ctx.log).await {
-        Ok(p) => p,
-        Err(e) => return fail(e),
+    let deadline = started + ctx.timeout;
+    // Compiled on a task of its own: one that outlasts this attempt (its timeout,
+    // a stop) still finishes and is kept for the next.
+    let preparing = {
+        let (runner, spec, log) = (runner.clone(), spec.clone(), ctx.log.clone());
+        tokio::spawn(async move { runner.prepared(&spec, &log).await })
+    };
+    let prepared = tokio::select! {
+        p = preparing => match p {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return fail(e),
+            Err(e) => return fail(format!("preparing the module failed: {e}")),
+        },
+        _ = tokio::time::sleep_until(deadline.into()) => {
+            return fail(format!(
+                "timed out after {} while the module was being compiled",
+                humantime::format_duration(ctx.timeout)
+            ));
+        }
+        _ = ctx.stop.graceful.cancelled() => return Outcome::cancelled("cancelled"),
+        _ = ctx.stop.hard.cancelled() => return Outcome::cancelled("killed"),
     };
     let task = ctx.task().id.to_string();
     let scratch = match runner.inner.outputs.file(&ctx.run_id, &task, ctx.attempt) {
@@ -304,7 +331,6 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
     }));
     let mut env = ctx.env.clone();
     env.push(("DAG_OUTPUT".into(), format!("{OUTPUT_DIR}/output")));
-    let deadline = started + ctx.timeout;
     let flag = Arc::new(AtomicU8::new(RUNNING));
     let job = Job {
         prepared,
@@ -378,6 +404,11 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
     }
 }
 
+/// Whether `text` is a SHA-256 as specs hold it: 64 lower-case hex digits.
+fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 impl WasmRunner {
     /// The task's `dirs`, read, each host directory resolved (symbolic links
     /// followed, `..` gone) and, on a worker, checked against `--allow-volume`.
@@ -417,12 +448,25 @@ impl WasmRunner {
         if let Some(p) = self.cached(&spec.sha256) {
             return Ok(p);
         }
-        // One compilation at a time: tasks waiting for the same module find it
-        // compiled when their turn comes.
-        let _turn = self.inner.compiling.lock().await;
+        // One compilation of a module at a time: tasks waiting for the same
+        // module find it compiled when their turn comes.
+        let lock = match self.inner.compiling.lock() {
+            Ok(mut c) => c.entry(spec.sha256.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let _turn = lock.lock().await;
         if let Some(p) = self.cached(&spec.sha256) {
             return Ok(p);
         }
+        let prepared = self.prepare(spec, log).await;
+        if let Ok(mut c) = self.inner.compiling.lock() {
+            c.remove(&spec.sha256);
+        }
+        prepared
+    }
+
+    /// [`WasmRunner::prepared`] once it holds the module's turn.
+    async fn prepare(&self, spec: &WasmSpec, log: &TaskLog) -> Result<Prepared, String> {
         let started = Instant::now();
         let file = match (&self.inner.disk, engine()) {
             (Some(d), Ok(engine)) => {
