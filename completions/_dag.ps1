@@ -62,6 +62,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--only', '--only', [CompletionResultType]::ParameterName, 'Run only this task and everything upstream of it (repeatable)')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none')
             [CompletionResult]::new('--executor', '--executor', [CompletionResultType]::ParameterName, 'How tasks are executed')
+            [CompletionResult]::new('--metrics-addr', '--metrics-addr', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics of the attempts this run hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and, for a distributed run, the deployment''s queue depths, at http://ADDR/metrics while it runs, e.g. 127.0.0.1:9091')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--pool', '--pool', [CompletionResultType]::ParameterName, 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)')
@@ -224,6 +225,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('--task', '--task', [CompletionResultType]::ParameterName, 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none')
             [CompletionResult]::new('--executor', '--executor', [CompletionResultType]::ParameterName, 'How tasks are executed')
+            [CompletionResult]::new('--metrics-addr', '--metrics-addr', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics of the attempts this run hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and, for a distributed run, the deployment''s queue depths, at http://ADDR/metrics while it runs, e.g. 127.0.0.1:9091')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--pool', '--pool', [CompletionResultType]::ParameterName, 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)')
@@ -324,6 +326,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         }
         'dag;scheduler' {
             [CompletionResult]::new('--max-runs', '--max-runs', [CompletionResultType]::ParameterName, 'Most runs this scheduler drives at once; further runs wait for another scheduler or a free place here')
+            [CompletionResult]::new('--metrics-addr', '--metrics-addr', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics of the attempts this scheduler hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and the deployment''s queue depths, at http://ADDR/metrics, e.g. 127.0.0.1:9091')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]')

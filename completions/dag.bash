@@ -1367,7 +1367,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__retry)
-            opts="-p -o -v -q -h -V --task --progress --executor --parallel --fail-fast --pool --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-p -o -v -q -h -V --task --progress --executor --metrics-addr --parallel --fail-fast --pool --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1383,6 +1383,10 @@ _dag() {
                     ;;
                 --executor)
                     COMPREPLY=($(compgen -W "sequential local distributed" -- "${cur}"))
+                    return 0
+                    ;;
+                --metrics-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --parallel)
@@ -1477,7 +1481,7 @@ _dag() {
             return 0
             ;;
         dag__subcmd__run)
-            opts="-p -o -v -q -h -V --param --only --dry-run --detach --progress --executor --parallel --fail-fast --pool --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-p -o -v -q -h -V --param --only --dry-run --detach --progress --executor --metrics-addr --parallel --fail-fast --pool --no-cache --output --verbose --quiet --report --report-markdown --report-html --docker-image --docker-network --docker-memory-mb --docker-cpu-quota --docker-volume --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1497,6 +1501,10 @@ _dag() {
                     ;;
                 --executor)
                     COMPREPLY=($(compgen -W "sequential local distributed" -- "${cur}"))
+                    return 0
+                    ;;
+                --metrics-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --parallel)
@@ -1753,13 +1761,17 @@ _dag() {
             return 0
             ;;
         dag__subcmd__scheduler)
-            opts="-h -V --max-runs --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
+            opts="-h -V --max-runs --metrics-addr --state-dir --color --config --state --nats --nats-creds --nats-ca --replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --max-runs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-addr)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -58,6 +58,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --only 'Run only this task and everything upstream of it (repeatable)'
             cand --progress 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none'
             cand --executor 'How tasks are executed'
+            cand --metrics-addr 'Serve Prometheus metrics of the attempts this run hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and, for a distributed run, the deployment''s queue depths, at http://ADDR/metrics while it runs, e.g. 127.0.0.1:9091'
             cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --pool 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)'
@@ -210,6 +211,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand --task 'Re-run this task and everything downstream of it, even if it succeeded [default: every task that did not succeed]'
             cand --progress 'How progress is shown on stderr: `auto` draws bars on a terminal (not under CI or TERM=dumb) and prints a timestamped line per change elsewhere; `always` draws bars whenever stderr is a terminal; `never` prints none'
             cand --executor 'How tasks are executed'
+            cand --metrics-addr 'Serve Prometheus metrics of the attempts this run hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and, for a distributed run, the deployment''s queue depths, at http://ADDR/metrics while it runs, e.g. 127.0.0.1:9091'
             cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --pool 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)'
@@ -306,6 +308,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         }
         &'dag;scheduler'= {
             cand --max-runs 'Most runs this scheduler drives at once; further runs wait for another scheduler or a free place here'
+            cand --metrics-addr 'Serve Prometheus metrics of the attempts this scheduler hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and the deployment''s queue depths, at http://ADDR/metrics, e.g. 127.0.0.1:9091'
             cand --state-dir 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]'
             cand --color 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`''s)'
             cand --config 'A config file of defaults [default: $DAG_CONFIG, else e.g. ~/.config/dag/config.yaml]'

@@ -67,6 +67,7 @@ never\t'No progress'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l executor -d 'How tasks are executed' -r -f -a "sequential\t'One task at a time, in a fixed order'
 local\t'Up to --parallel tasks at once on this machine'
 distributed\t'On `dag worker` processes, through NATS JetStream'"
+complete -c dag -n "__fish_dag_using_subcommand run" -l metrics-addr -d 'Serve Prometheus metrics of the attempts this run hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and, for a distributed run, the deployment\'s queue depths, at http://ADDR/metrics while it runs, e.g. 127.0.0.1:9091' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -s p -l parallel -d 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l pool -d 'Add a pool, or resize one of the file\'s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file\'s `pools`)' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -s o -l output -d 'What to print on stdout when the run ends' -r -f -a "table\t'A result table'
@@ -215,6 +216,7 @@ never\t'No progress'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l executor -d 'How tasks are executed' -r -f -a "sequential\t'One task at a time, in a fixed order'
 local\t'Up to --parallel tasks at once on this machine'
 distributed\t'On `dag worker` processes, through NATS JetStream'"
+complete -c dag -n "__fish_dag_using_subcommand retry" -l metrics-addr -d 'Serve Prometheus metrics of the attempts this run hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and, for a distributed run, the deployment\'s queue depths, at http://ADDR/metrics while it runs, e.g. 127.0.0.1:9091' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -s p -l parallel -d 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l pool -d 'Add a pool, or resize one of the file\'s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file\'s `pools`)' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -s o -l output -d 'What to print on stdout when the run ends' -r -f -a "table\t'A result table'
@@ -307,6 +309,7 @@ complete -c dag -n "__fish_dag_using_subcommand queues" -l replicas -d 'Copies a
 complete -c dag -n "__fish_dag_using_subcommand queues" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dag -n "__fish_dag_using_subcommand queues" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand scheduler" -l max-runs -d 'Most runs this scheduler drives at once; further runs wait for another scheduler or a free place here' -r
+complete -c dag -n "__fish_dag_using_subcommand scheduler" -l metrics-addr -d 'Serve Prometheus metrics of the attempts this scheduler hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and the deployment\'s queue depths, at http://ADDR/metrics, e.g. 127.0.0.1:9091' -r
 complete -c dag -n "__fish_dag_using_subcommand scheduler" -l state-dir -d 'Directory of the file state store [default: $DAG_HOME, else the platform data directory, e.g. ~/.local/share/dag]' -r -F
 complete -c dag -n "__fish_dag_using_subcommand scheduler" -l color -d 'When to use colour (`NO_COLOR` turns it off; progress is `--progress`\'s)' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` or `CI` is set'
 always\t'Always'

@@ -16,6 +16,9 @@ pub const BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0, 3600.0,
 ];
 
+/// The media type of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// Label names and values of one series, in the order given.
 type Labels = Vec<(&'static str, String)>;
 
@@ -315,7 +318,7 @@ pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>, r
                         } else if path == "/metrics" || path == "/" {
                             refresh().await;
                             Response::builder()
-                                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                                .header("content-type", CONTENT_TYPE)
                                 .body(Full::new(bytes::Bytes::from(registry.render())))
                         } else {
                             Response::builder()
@@ -336,6 +339,166 @@ pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>, r
                 _ = closed.cancelled() => {}
             }
         });
+    }
+}
+
+/// Counts the attempts a driver of runs (`dag run`, `dag scheduler`) hands to
+/// `runners`, into `registry`: the `dag_scheduler_*` families. Each runner is
+/// wrapped once, however many task types it serves.
+pub fn counted(
+    runners: &crate::engine::runner::Runners,
+    registry: &Arc<Registry>,
+) -> crate::engine::runner::Runners {
+    type Pair = (
+        Arc<dyn crate::engine::runner::TaskRunner>,
+        Arc<dyn crate::engine::runner::TaskRunner>,
+    );
+    let made: Mutex<Vec<Pair>> = Mutex::default();
+    let running = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    runners.map(|inner| {
+        let Ok(mut made) = made.lock() else {
+            return inner;
+        };
+        if let Some((_, wrapped)) = made.iter().find(|(i, _)| Arc::ptr_eq(i, &inner)) {
+            return wrapped.clone();
+        }
+        let wrapped: Arc<dyn crate::engine::runner::TaskRunner> = Arc::new(Counted {
+            inner: inner.clone(),
+            registry: registry.clone(),
+            running: running.clone(),
+        });
+        made.push((inner, wrapped.clone()));
+        wrapped
+    })
+}
+
+/// A runner counting the attempts it passes on (see [`counted`]).
+struct Counted {
+    inner: Arc<dyn crate::engine::runner::TaskRunner>,
+    registry: Arc<Registry>,
+    running: Arc<std::sync::atomic::AtomicI64>,
+}
+
+const RUNNING: &str = "dag_scheduler_running_tasks";
+const RUNNING_HELP: &str = "Attempts this process handed out and waits for (queued or running).";
+
+impl Counted {
+    fn running(&self, by: i64) {
+        use std::sync::atomic::Ordering;
+        self.running.fetch_add(by, Ordering::SeqCst);
+        self.registry.set_now(RUNNING, RUNNING_HELP, &[], || {
+            self.running.load(Ordering::SeqCst) as f64
+        });
+    }
+}
+
+impl crate::engine::runner::TaskRunner for Counted {
+    fn run(
+        &self,
+        mut ctx: crate::engine::runner::TaskContext,
+    ) -> BoxFuture<'static, crate::engine::runner::Outcome> {
+        use crate::engine::runner::Note;
+        let task = ctx.task();
+        let (kind, queue) = (task.kind.type_name(), task.queue.to_string());
+        let labels = [("type", kind), ("queue", queue.as_str())];
+        self.registry.add(
+            "dag_scheduler_tasks_started_total",
+            "Attempts this process handed out, by task type and queue.",
+            &labels,
+            1.0,
+        );
+        if ctx.attempt > 1 {
+            self.registry.add(
+                "dag_scheduler_tasks_retried_total",
+                "Attempts after a task's first (retries), by task type and queue.",
+                &labels,
+                1.0,
+            );
+        }
+        let began = std::time::Instant::now();
+        if let Some(notes) = ctx.notes.take() {
+            let (registry, queue) = (self.registry.clone(), queue.clone());
+            let placed = std::sync::atomic::AtomicBool::new(false);
+            ctx.notes = Some(Arc::new(move |note: Note| {
+                if let Note::Placed { delivery, .. } = &note {
+                    let labels = [("type", kind), ("queue", queue.as_str())];
+                    if !placed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        registry.observe(
+                            "dag_scheduler_queue_wait_seconds",
+                            "Time from an attempt being handed out to a worker taking it, by task type and queue.",
+                            &labels,
+                            began.elapsed(),
+                        );
+                    }
+                    if *delivery > 1 {
+                        registry.add(
+                            "dag_scheduler_tasks_redelivered_total",
+                            "Attempts a worker took again after the worker that had them was lost (or handed them back).",
+                            &labels,
+                            1.0,
+                        );
+                    }
+                }
+                notes(note)
+            }));
+        }
+        self.running(1);
+        let attempt = self.inner.run(ctx);
+        let me = Counted {
+            inner: self.inner.clone(),
+            registry: self.registry.clone(),
+            running: self.running.clone(),
+        };
+        Box::pin(async move {
+            // Counted down when the attempt ends, or is dropped (its run stopped
+            // being driven here).
+            struct Down<'a>(&'a Counted);
+            impl Drop for Down<'_> {
+                fn drop(&mut self) {
+                    self.0.running(-1);
+                }
+            }
+            let _down = Down(&me);
+            let outcome = attempt.await;
+            let labels = [("type", kind), ("queue", queue.as_str())];
+            me.registry.add(
+                "dag_scheduler_tasks_finished_total",
+                "Attempts that ended, by task type, queue and state (success, failed, cancelled, skipped).",
+                &[
+                    ("type", kind),
+                    ("queue", queue.as_str()),
+                    ("state", outcome.status.as_str()),
+                ],
+                1.0,
+            );
+            me.registry.observe(
+                "dag_scheduler_task_duration_seconds",
+                "Time from an attempt being handed out to its end, by task type and queue.",
+                &labels,
+                began.elapsed(),
+            );
+            outcome
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'static, Result<(), String>> {
+        self.inner.check()
+    }
+
+    fn run_ended(&self, run_id: &str) -> BoxFuture<'static, ()> {
+        self.inner.run_ended(run_id)
+    }
+
+    fn run_begins(
+        &self,
+        run_id: &str,
+        stop: crate::engine::runner::StopSignal,
+    ) -> BoxFuture<'static, ()> {
+        self.inner.run_begins(run_id, stop)
+    }
+
+    fn run_left(&self, run_id: &str) -> BoxFuture<'static, ()> {
+        self.inner.run_left(run_id)
     }
 }
 

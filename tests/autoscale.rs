@@ -326,3 +326,93 @@ fn a_scrape_is_answered_while_connections_that_send_nothing_are_open() {
     assert!(body.contains("dag_worker_free_slots"), "{body}");
     drop(idle);
 }
+
+#[test]
+fn a_distributed_runs_metrics_count_the_attempts_it_hands_out() {
+    if !crate::common::python_has("prometheus_client", "package prometheus_client") {
+        return;
+    }
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    // `hold` runs until the test has scraped; `flaky` fails once, then succeeds.
+    env.write(
+        "m.yaml",
+        "name: m\ntasks:\n  first: { type: fn, command: noop }\n  flaky: { command: 'test -e once || { touch once; exit 1; }', retries: 1, retry_delay: 10ms }\n  hold: { command: 'while [ ! -e go ]; do sleep 0.05; done', depends_on: [first, flaky] }\n",
+    );
+    let _w = env.worker(&nats, "counted", &["--workers", "2"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = env.spawn_distributed(&nats, "m.yaml", &["--metrics-addr", &addr]);
+    // Scraped while `hold` runs: the others ended.
+    let mut samples = Default::default();
+    let ready = crate::common::wait_for(Duration::from_secs(20), || {
+        if std::net::TcpStream::connect(&addr).is_err() {
+            return false;
+        }
+        let (_, body) = scrape(&addr);
+        samples = parsed(&body);
+        samples
+            .get("dag_scheduler_running_tasks{}")
+            .is_some_and(|n| *n == 1.0)
+            && samples.contains_key(
+                "dag_scheduler_tasks_finished_total{queue=default,state=success,type=bash}",
+            )
+    });
+    std::fs::write(env.path().join("go"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        ready,
+        "{samples:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let get = |k: &str| samples.get(k).copied().unwrap_or_default();
+    assert_eq!(
+        get("dag_scheduler_tasks_started_total{queue=default,type=fn}"),
+        1.0,
+        "{samples:?}"
+    );
+    // flaky twice, hold once.
+    assert_eq!(
+        get("dag_scheduler_tasks_started_total{queue=default,type=bash}"),
+        3.0,
+        "{samples:?}"
+    );
+    assert_eq!(
+        get("dag_scheduler_tasks_retried_total{queue=default,type=bash}"),
+        1.0,
+        "{samples:?}"
+    );
+    assert_eq!(
+        get("dag_scheduler_tasks_finished_total{queue=default,state=failed,type=bash}"),
+        1.0,
+        "{samples:?}"
+    );
+    assert_eq!(
+        get("dag_scheduler_tasks_finished_total{queue=default,state=success,type=bash}"),
+        1.0,
+        "{samples:?}"
+    );
+    assert_eq!(
+        get("dag_scheduler_task_duration_seconds_count{queue=default,type=bash}"),
+        2.0,
+        "{samples:?}"
+    );
+    // Every attempt was placed on the worker once.
+    assert_eq!(
+        get("dag_scheduler_queue_wait_seconds_count{queue=default,type=bash}"),
+        3.0,
+        "{samples:?}"
+    );
+    // The deployment's queues are read at the scrape too.
+    assert!(
+        samples.contains_key("dag_queue_live_workers{docker=false,queue=default}"),
+        "{samples:?}"
+    );
+}

@@ -753,3 +753,33 @@ fn a_run_whose_process_died_is_shown_interrupted_and_retried_from_its_page() {
             .contains("run-interrupted")
     );
 }
+
+#[test]
+fn the_ui_serves_runs_by_state_as_prometheus_metrics() {
+    let env = Env::new();
+    env.write(
+        "ok.yaml",
+        "name: ok\ntasks:\n  a: { type: fn, command: noop }\n",
+    );
+    env.write(
+        "bad.yaml",
+        "name: bad\ntasks:\n  a: { type: fn, command: fail }\n",
+    );
+    env.run(&["run", "ok.yaml", "--output", "quiet"]).code(0);
+    env.run(&["run", "ok.yaml", "--output", "quiet"]).code(0);
+    env.run(&["run", "bad.yaml", "--output", "quiet"]).code(1);
+    let ui = Ui::start(&env, &[]);
+    let answer = ui.get("/metrics");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(
+        answer
+            .headers
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{answer:?}"
+    );
+    let body = &answer.body;
+    assert!(body.contains("# TYPE dag_runs gauge"), "{body}");
+    assert!(body.contains("dag_runs{state=\"success\"} 2"), "{body}");
+    assert!(body.contains("dag_runs{state=\"failed\"} 1"), "{body}");
+}

@@ -355,6 +355,13 @@ pub struct SchedulerArgs {
     /// scheduler or a free place here.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_runs: u32,
+
+    /// Serve Prometheus metrics of the attempts this scheduler hands out
+    /// (started, retried, redelivered and finished by type, queue and state,
+    /// durations, queue waits, running) and the deployment's queue depths, at
+    /// http://ADDR/metrics, e.g. 127.0.0.1:9091.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 /// `dag cancel`.
@@ -462,6 +469,13 @@ pub struct ExecArgs {
     /// How tasks are executed.
     #[arg(long, value_enum, env = "DAG_EXECUTOR", hide_env_values = true, default_value_t = ExecutorArg::Local)]
     pub executor: ExecutorArg,
+
+    /// Serve Prometheus metrics of the attempts this run hands out (started,
+    /// retried, redelivered and finished by type, queue and state, durations,
+    /// queue waits, running) and, for a distributed run, the deployment's queue
+    /// depths, at http://ADDR/metrics while it runs, e.g. 127.0.0.1:9091.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
 
     /// Most tasks running at once [default: number of CPUs; 1000 in flight for
     /// distributed runs].

@@ -61,6 +61,70 @@ pub async fn distributed_runners(
     Ok(runners.with_functions(local.functions().to_vec()))
 }
 
+/// Binds a `--metrics-addr` (an address in use is exit 3): the listener and the
+/// URL it serves (with port 0, the port the system chose).
+pub async fn bind_metrics(addr: &str) -> Result<(tokio::net::TcpListener, String), CliError> {
+    let listener = crate::metrics::bind(addr)
+        .await
+        .map_err(|e| CliError::Infrastructure(format!("cannot serve metrics on {addr}: {e}")))?;
+    let at = match listener.local_addr() {
+        Ok(a) => format!("http://{a}/metrics"),
+        Err(_) => format!("http://{addr}/metrics"),
+    };
+    Ok((listener, at))
+}
+
+/// Serves `registry` on `listener`; with `js`, each scrape first reads the
+/// deployment's queues and this process's NATS reconnects.
+pub fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    registry: Arc<crate::metrics::Registry>,
+    js: Option<jetstream::Context>,
+) {
+    let refresh: crate::metrics::Refresh = match js {
+        Some(js) => {
+            let (timing, metrics) = (Timing::from_env(), registry.clone());
+            Arc::new(move || {
+                let (js, metrics) = (js.clone(), metrics.clone());
+                Box::pin(async move {
+                    // A scrape answers within its timeout even with the server away.
+                    let figures = tokio::time::timeout(
+                        std::time::Duration::from_secs(2),
+                        crate::backends::nats::queue_figures(&js, &timing),
+                    )
+                    .await;
+                    if let Ok(Ok(figures)) = figures {
+                        crate::backends::nats::queue_metrics(&metrics, &figures);
+                    }
+                    metrics.count_to(
+                        "dag_nats_reconnects_total",
+                        "Times this process's connections to NATS came back after being lost.",
+                        &[],
+                        crate::backends::nats::reconnects() as f64,
+                    );
+                })
+            })
+        }
+        None => Arc::new(|| Box::pin(async {})),
+    };
+    tokio::spawn(crate::metrics::serve(listener, registry, refresh));
+}
+
+/// A JetStream context on a connection of its own, named `name`.
+pub async fn jetstream_of(nats: &NatsArgs, name: &str) -> Result<jetstream::Context, CliError> {
+    Ok(jetstream::new(connect(&options(nats), name).await?))
+}
+
+/// Checks a `--metrics-addr` before anything starts (exit 2 when it is no
+/// `HOST:PORT`).
+pub fn check_metrics_addr(addr: Option<&str>) -> Result<(), CliError> {
+    match addr {
+        Some(addr) => crate::metrics::check_addr(addr)
+            .map_err(|why| CliError::usage(format!("--metrics-addr `{addr}`: {why}"), None)),
+        None => Ok(()),
+    }
+}
+
 /// `dag worker`.
 pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, CliError> {
     let runtime = setup::runtime(None)?;
@@ -154,10 +218,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             ),
         ));
     }
-    if let Some(addr) = &args.metrics_addr {
-        crate::metrics::check_addr(addr)
-            .map_err(|why| CliError::usage(format!("--metrics-addr `{addr}`: {why}"), None))?;
-    }
+    check_metrics_addr(args.metrics_addr.as_deref())?;
     if config.allow_types.iter().any(|t| t == "docker") && !args.docker {
         return Err(CliError::usage("--allow-types docker needs --docker", None));
     }
@@ -186,17 +247,12 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
         let metrics = Arc::new(crate::metrics::Registry::new());
         // Bound first: an address in use stops the worker before it takes a task.
         let listener = match &args.metrics_addr {
-            Some(addr) => Some(crate::metrics::bind(addr).await.map_err(|e| {
-                CliError::Infrastructure(format!("cannot serve metrics on {addr}: {e}"))
-            })?),
+            Some(addr) => Some(bind_metrics(addr).await?),
             None => None,
         };
         // Where it serves (with port 0, the port the system chose).
         let serving = match &listener {
-            Some(l) => match l.local_addr() {
-                Ok(a) => format!("; metrics at http://{a}/metrics"),
-                Err(_) => String::new(),
-            },
+            Some((_, at)) => format!("; metrics at {at}"),
             None => String::new(),
         };
         let client = connect(&options(nats), "dag worker").await?;
@@ -213,34 +269,8 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
                 ),
             ),
         );
-        if let Some(listener) = listener {
-            let (js, metrics, timing) = (
-                jetstream::new(client.clone()),
-                metrics.clone(),
-                Timing::from_env(),
-            );
-            let registry = metrics.clone();
-            let refresh: crate::metrics::Refresh = Arc::new(move || {
-                let (js, metrics) = (js.clone(), registry.clone());
-                Box::pin(async move {
-                    // A scrape answers within its timeout even with the server away.
-                    let figures = tokio::time::timeout(
-                        std::time::Duration::from_secs(2),
-                        crate::backends::nats::queue_figures(&js, &timing),
-                    )
-                    .await;
-                    if let Ok(Ok(figures)) = figures {
-                        crate::backends::nats::queue_metrics(&metrics, &figures);
-                    }
-                    metrics.count_to(
-                        "dag_nats_reconnects_total",
-                        "Times this process's connections to NATS came back after being lost.",
-                        &[],
-                        crate::backends::nats::reconnects() as f64,
-                    );
-                })
-            });
-            tokio::spawn(crate::metrics::serve(listener, metrics, refresh));
+        if let Some((listener, _)) = listener {
+            serve_metrics(listener, metrics.clone(), Some(jetstream::new(client.clone())));
         }
         let shutdown = CancellationToken::new();
         let stopping = shutdown.clone();

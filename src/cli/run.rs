@@ -340,6 +340,7 @@ fn drive(
         let p = progress.clone();
         Arc::new(move |task: &str, line: &str| p.output_line(task, line)) as LineSink
     });
+    super::nats::check_metrics_addr(args.metrics_addr.as_deref())?;
     let distributed = args.executor == ExecutorArg::Distributed;
     let options = ExecOptions {
         executor: match args.executor {
@@ -386,6 +387,25 @@ fn drive(
         let cache: Arc<dyn CacheStore> = Arc::new(DirCache::new(cache));
         let cached = pipeline.runners().cached(&cache);
         pipeline.replace_runners(cached)
+    };
+    // Bound before the run starts: an address in use stops it first (exit 3).
+    let pipeline = match &args.metrics_addr {
+        Some(addr) => {
+            let registry = Arc::new(crate::metrics::Registry::new());
+            let (listener, at) = runtime.block_on(super::nats::bind_metrics(addr))?;
+            let js = if distributed {
+                Some(runtime.block_on(super::nats::jetstream_of(nats, "dag run (metrics)"))?)
+            } else {
+                None
+            };
+            runtime.block_on(async {
+                super::nats::serve_metrics(listener, registry.clone(), js);
+            });
+            super::output::eprint(&format!("dag: metrics at {at}\n"));
+            let counted = crate::metrics::counted(pipeline.runners(), &registry);
+            pipeline.replace_runners(counted)
+        }
+        None => pipeline,
     };
     let stop = StopSignal::new();
     let stop_for_signals = stop.clone();

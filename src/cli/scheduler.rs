@@ -40,6 +40,7 @@ pub fn may_take(run: &RunLease, now: Timestamp) -> bool {
 
 /// `dag scheduler`.
 pub fn scheduler(args: SchedulerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, CliError> {
+    super::nats::check_metrics_addr(args.metrics_addr.as_deref())?;
     let runtime = setup::runtime(None)?;
     let kv = KvStore::open(&setup::nats_options(nats), true)?;
     let say = |text: &str| output::eprint(&format!("dag scheduler: {text}\n"));
@@ -47,6 +48,17 @@ pub fn scheduler(args: SchedulerArgs, nats: &NatsArgs, local: Runners) -> Result
         output::eprint(&format!("dag scheduler: warning: {text}\n"));
     });
     let remote = runtime.block_on(super::nats::distributed_runners(nats, &local, warn))?;
+    let registry = Arc::new(crate::metrics::Registry::new());
+    // Bound first: an address in use stops the scheduler before it takes a run.
+    let metrics = match &args.metrics_addr {
+        Some(addr) => Some(runtime.block_on(super::nats::bind_metrics(addr))?),
+        None => None,
+    };
+    let remote = if metrics.is_some() {
+        crate::metrics::counted(&remote, &registry)
+    } else {
+        remote
+    };
     let mut runners: Vec<std::sync::Arc<dyn crate::engine::runner::TaskRunner>> = Vec::new();
     for r in remote.types().into_iter().filter_map(|t| remote.get(t)) {
         if !runners.iter().any(|u| std::sync::Arc::ptr_eq(u, r)) {
@@ -69,8 +81,15 @@ pub fn scheduler(args: SchedulerArgs, nats: &NatsArgs, local: Runners) -> Result
             move || stopping.cancel(),
             || std::process::exit(i32::from(exit::SIGTERM)),
         );
+        let serving = match metrics {
+            Some((listener, at)) => {
+                super::nats::serve_metrics(listener, registry.clone(), Some(kv.jetstream()));
+                format!("; metrics at {at}")
+            }
+            None => String::new(),
+        };
         say(&format!(
-            "driving distributed runs from {} (at most {max} at once; holder {})",
+            "driving distributed runs from {} (at most {max} at once; holder {}){serving}",
             crate::backends::nats::redact(&nats.url),
             kv.holder()
         ));

@@ -617,6 +617,11 @@ impl KvStore {
         rx
     }
 
+    /// The JetStream context the store reaches NATS through.
+    pub fn jetstream(&self) -> jetstream::Context {
+        self.inner.js.clone()
+    }
+
     /// The id this process holds leases under.
     pub fn holder(&self) -> &str {
         &self.inner.holder

@@ -205,6 +205,14 @@ async fn answer(
         }
         ["dags", name] => super::dags::dag_page(&app, name, &req).await.map(html),
         ["workers"] => super::workers::workers_page(&app).await.map(html),
+        ["metrics"] => super::workers::metrics(&app).await.map(|text| {
+            let mut r = plain(StatusCode::OK, &text);
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            );
+            r
+        }),
         _ => Err(Refusal::not_found("no such page")),
     };
     match result {

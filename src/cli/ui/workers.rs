@@ -51,6 +51,43 @@ pub async fn workers_page(app: &Arc<App>) -> Result<String, Refusal> {
     ))
 }
 
+/// How many of the newest runs `GET /metrics` counts by state.
+pub const METRICS_RUNS: usize = 1000;
+
+/// `GET /metrics`, in Prometheus' text format: the newest runs of the store by
+/// state and, on the NATS store, the deployment's queues read afresh (within
+/// 2 s: with NATS away, the queue figures are left out).
+pub async fn metrics(app: &Arc<App>) -> Result<String, Refusal> {
+    let registry = crate::metrics::Registry::new();
+    let summaries = app.summaries(METRICS_RUNS).await?;
+    let mut by_state: std::collections::BTreeMap<&str, usize> = Default::default();
+    for s in &summaries {
+        *by_state.entry(s.state).or_default() += 1;
+    }
+    for (state, n) in by_state {
+        registry.set(
+            "dag_runs",
+            "Runs by state, of the store's 1,000 newest.",
+            &[("state", state)],
+            n as f64,
+        );
+    }
+    if matches!(app.store, crate::cli::setup::Store::Nats(_))
+        && let Ok(client) = client(app).await
+    {
+        let js = async_nats::jetstream::new(client);
+        let figures = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            crate::backends::nats::queue_figures(&js, &Timing::from_env()),
+        )
+        .await;
+        if let Ok(Ok(figures)) = figures {
+            crate::backends::nats::queue_metrics(&registry, &figures);
+        }
+    }
+    Ok(registry.render())
+}
+
 /// The connection, made once; a failure is the answer for [`RETRY_CONNECT`]
 /// (requests meanwhile do not each wait for NATS again).
 async fn client(app: &App) -> Result<async_nats::Client, String> {
