@@ -91,7 +91,9 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             Some(format!("worker names use only {}", wire::WORKER_RULE)),
         ));
     }
+    let gpus = args.gpus.resolve();
     let config = WorkerConfig {
+        gpus: gpus.devices.clone(),
         name: args.name.clone(),
         host: setup::host_name(),
         slots: setup::within_open_files(args.workers as usize, "--workers"),
@@ -242,7 +244,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             },
         );
         output::eprint(&format!(
-            "dag worker serving {} with {} slot{}{} on {}{serving}\n",
+            "dag worker serving {} with {} slot{}{}, {} GPU{} ({}) on {}{serving}\n",
             queues.join(", "),
             config.slots,
             if config.slots == 1 { "" } else { "s" },
@@ -251,6 +253,9 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             } else {
                 ""
             },
+            gpus.devices.len(),
+            if gpus.devices.len() == 1 { "" } else { "s" },
+            gpus.source,
             crate::backends::nats::redact(&nats.url)
         ));
         worker::run(client, config, runners, Timing::from_env(), shutdown, metrics).await?;
@@ -279,6 +284,7 @@ pub fn queues(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                 "queues": figures.iter().map(|f| serde_json::json!({
                     "queue": f.depth.queue,
                     "docker": f.depth.docker,
+                    "gpus": f.depth.gpus,
                     "waiting": f.depth.waiting,
                     "running": f.depth.running,
                     "workers": f.workers,
@@ -342,6 +348,7 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     "host": w.hostname,
                     "queues": w.queues,
                     "docker": w.docker,
+                    "gpus": w.gpus,
                     "slots": w.slots,
                     "active": w.active,
                     "version": w.version,
@@ -374,9 +381,14 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     w.id.clone(),
                     w.hostname.clone(),
                     format!(
-                        "{}{}",
+                        "{}{}{}",
                         w.queues.join(","),
-                        if w.docker { " +docker" } else { "" }
+                        if w.docker { " +docker" } else { "" },
+                        if w.gpus > 0 {
+                            format!(" +{} GPU{}", w.gpus, if w.gpus == 1 { "" } else { "s" })
+                        } else {
+                            String::new()
+                        }
                     ),
                     format!("{}/{}", w.active, w.slots),
                     format!("{} ago", format_ms(age.as_millis() as u64)),

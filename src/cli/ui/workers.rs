@@ -216,16 +216,13 @@ fn warnings(
 ) {
     let mut lines = Vec::new();
     for q in queues.iter().filter(|q| q.waiting > 0) {
-        if !workers
-            .iter()
-            .any(|w| live(w) && serves(w, &q.queue, q.docker))
-        {
-            let flag = if q.docker { " --docker" } else { "" };
+        let lane = q.lane();
+        if !workers.iter().any(|w| live(w) && lane.served_by(w)) {
             lines.push(format!(
-                "{} task(s) wait in queue <code>{}</code>, and no live worker serves it: start one with <code>dag worker --queue {}{flag}</code>.",
+                "{} task(s) wait in queue <code>{}</code>, and no live worker serves it: start one with <code>dag worker {}</code>.",
                 q.waiting,
                 esc(&q.shown()),
-                esc(&q.queue)
+                esc(&lane.flags())
             ));
         }
     }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::ExecError;
 use super::driver::{AfterAttempt, Driver, Halt, run_attempt};
+use crate::engine::gpu::Devices;
 use crate::engine::graph::{Dag, ReadyKey};
 use crate::engine::record::RunRecord;
 use crate::engine::runner::{Outcome, Runners, StopSignal};
@@ -30,6 +31,16 @@ struct Local {
     pools: Vec<Pool>,
     /// Tasks whose wait for a pool was recorded, until they start.
     told: crate::engine::Set<usize>,
+    /// This machine's GPUs (`--gpus`), when this executor gives them out.
+    gpus: Option<Gpus>,
+}
+
+/// This machine's GPUs: which are free, which running attempt holds which, and
+/// the ready tasks waiting for enough of them.
+struct Gpus {
+    devices: Devices,
+    holding: Map<usize, Vec<String>>,
+    held: BinaryHeap<ReadyKey>,
 }
 
 /// One of the run's pools: the slots its running attempts hold, and the ready
@@ -68,6 +79,71 @@ impl Local {
         Some((p, spec.pool_slots))
     }
 
+    /// How many GPUs an attempt of `task` holds (none for a mapped task that only
+    /// expands, or when this executor gives out no GPUs).
+    fn gpus_of(&self, dag: &Dag, task: usize) -> u32 {
+        let spec = dag.task(task);
+        if self.gpus.is_none() || spec.map.as_ref().is_some_and(|m| m.dynamic()) {
+            return 0;
+        }
+        spec.gpus
+    }
+
+    /// Whether `key` must wait for GPUs: too few are free, or a task waiting for
+    /// them ranks higher (as for a pool: small tasks must not starve a big one).
+    /// A task that needs more than the machine has never waits: its attempt
+    /// fails with the reason (see [`Local::take_gpus`]).
+    fn waits_for_gpus(&self, dag: &Dag, key: ReadyKey) -> bool {
+        let wants = self.gpus_of(dag, key.index);
+        let Some(g) = self.gpus.as_ref().filter(|_| wants > 0) else {
+            return false;
+        };
+        if wants as usize > g.devices.total() {
+            return false;
+        }
+        g.held.peek().is_some_and(|h| *h > key) || wants as usize > g.devices.free()
+    }
+
+    /// The GPUs for the attempt of `task` about to start (checked free by
+    /// [`Local::waits_for_gpus`]); `Err` with the reason when the machine has
+    /// too few for it ever to run.
+    fn take_gpus(&mut self, dag: &Dag, task: usize) -> Result<Vec<String>, String> {
+        let wants = self.gpus_of(dag, task);
+        let Some(g) = self.gpus.as_mut().filter(|_| wants > 0) else {
+            return Ok(Vec::new());
+        };
+        match g.devices.take(wants) {
+            Some(held) => {
+                g.holding.insert(task, held.clone());
+                Ok(held)
+            }
+            None => Err(crate::engine::gpu::too_few(
+                &dag.task(task).id,
+                wants,
+                g.devices.total(),
+            )),
+        }
+    }
+
+    /// Gives back the GPUs `task`'s attempt held; the tasks waiting for GPUs
+    /// that now fit go back to the ready ones (in priority order).
+    fn release_gpus(&mut self, dag: &Dag, task: usize) {
+        let Some(g) = self.gpus.as_mut() else { return };
+        if let Some(held) = g.holding.remove(&task) {
+            g.devices.give_back(&held);
+        }
+        let mut free = g.devices.free();
+        while let Some(key) = g.held.peek().copied() {
+            let wants = dag.task(key.index).gpus as usize;
+            if wants > free {
+                break;
+            }
+            g.held.pop();
+            self.ready.push(key);
+            free -= wants;
+        }
+    }
+
     /// The next ready task that may start now. Ready instances of a mapped task at
     /// its `max_parallel` are held back until one of its instances ends; a task
     /// whose pool has too few free slots, until its pool's slots are given back
@@ -79,6 +155,15 @@ impl Local {
                 && self.limits[l].running >= self.limits[l].most
             {
                 self.limits[l].held.push(key);
+                continue;
+            }
+            if self.waits_for_gpus(dag, key) {
+                if let Some(g) = self.gpus.as_mut() {
+                    g.held.push(key);
+                }
+                if self.told.insert(key.index) {
+                    waits.push((key.index, "waiting for GPUs".to_string()));
+                }
                 continue;
             }
             if let Some((p, slots)) = self.pool_of(dag, key.index) {
@@ -136,7 +221,7 @@ impl Local {
     }
 
     /// An attempt of `task` ended: a held instance of its mapped task may start,
-    /// and its pool's slots are given back.
+    /// and its pool's slots and GPUs are given back.
     fn attempt_ended(&mut self, dag: &Dag, task: usize) {
         if let Some(l) = self.limit_of(task) {
             let limit = &mut self.limits[l];
@@ -146,6 +231,7 @@ impl Local {
             }
         }
         self.release(dag, task);
+        self.release_gpus(dag, task);
     }
 
     fn queue(&mut self, d: &mut Driver, task: usize) -> Result<(), ExecError> {
@@ -329,6 +415,11 @@ pub(super) async fn run(
             })
             .collect(),
         told: Default::default(),
+        gpus: d.options.gpus.clone().map(|all| Gpus {
+            devices: Devices::new(all),
+            holding: Map::default(),
+            held: BinaryHeap::new(),
+        }),
     };
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     d.notes = Some(notes_tx);
@@ -346,8 +437,15 @@ pub(super) async fn run(
     // driver's to wait for).
     let taken = d.taken_over().unwrap_or_default();
     let watch_taken = d.taken_over().is_some();
-    for (task, ctx) in adopted {
+    for (task, mut ctx) in adopted {
         l.hold(&d.dag, task);
+        // Its earlier driver is gone, and the attempt starts again here: it
+        // takes its GPUs before any other attempt.
+        let dag = d.dag.clone();
+        match l.take_gpus(&dag, task) {
+            Ok(gpus) => ctx.gpus = gpus,
+            Err(why) => ctx.unrunnable = ctx.unrunnable.or(Some(why)),
+        }
         let attempt = ctx.attempt;
         let handle = running.spawn(run_attempt(runners, ctx));
         attempts.insert(handle.id(), (task, attempt));
@@ -386,7 +484,11 @@ pub(super) async fn run(
                     }
                     continue;
                 }
-                let ctx = d.begin_attempt(key.index, &stop)?;
+                let mut ctx = d.begin_attempt(key.index, &stop)?;
+                match l.take_gpus(&dag, key.index) {
+                    Ok(gpus) => ctx.gpus = gpus,
+                    Err(why) => ctx.unrunnable = ctx.unrunnable.or(Some(why)),
+                }
                 let attempt = ctx.attempt;
                 let handle = running.spawn(run_attempt(runners, ctx));
                 attempts.insert(handle.id(), (key.index, attempt));

@@ -77,6 +77,10 @@ pub struct ExecOptions {
     pub lines: Option<LineSink>,
     /// `--no-cache`: tasks with `cache:` run even when a saved result matches.
     pub no_cache: bool,
+    /// The ids of this machine's GPUs that tasks with `gpus:` are given (`--gpus`);
+    /// `None` when the executor gives none out itself (distributed: each worker
+    /// gives out its own).
+    pub gpus: Option<Vec<String>>,
 }
 
 impl Default for ExecOptions {
@@ -90,6 +94,7 @@ impl Default for ExecOptions {
             host: String::from("localhost"),
             lines: None,
             no_cache: false,
+            gpus: Some(Vec::new()),
         }
     }
 }

@@ -62,7 +62,22 @@ pub(super) async fn run(
         }
         d.set_state(task, TaskState::Queued, None)?;
         loop {
-            let ctx = d.begin_attempt(task, &stop)?;
+            let mut ctx = d.begin_attempt(task, &stop)?;
+            // One attempt at a time: it holds the first devices of the machine.
+            let wants = d.dag.task(task).gpus as usize;
+            if let Some(all) = d.options.gpus.as_ref().filter(|_| wants > 0) {
+                match all.get(..wants) {
+                    Some(held) => ctx.gpus = held.to_vec(),
+                    None => {
+                        let why = crate::engine::gpu::too_few(
+                            &d.dag.task(task).id,
+                            wants as u32,
+                            all.len(),
+                        );
+                        ctx.unrunnable = ctx.unrunnable.or(Some(why));
+                    }
+                }
+            }
             let attempt = ctx.attempt;
             d.commit()?;
             let faults = d.log_faults.clone();
