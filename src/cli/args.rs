@@ -272,7 +272,7 @@ pub struct WorkerArgs {
     /// GPUs this worker gives to tasks with `gpus:`: a count (devices 0..N-1), or
     /// `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi).
     /// A task needing more than are free waits in the queue [default: 0].
-    #[arg(long, value_name = "N|auto", default_value = "0", value_parser = parse_gpus)]
+    #[arg(long, value_name = "N|auto", default_value = "0", allow_negative_numbers = true, value_parser = parse_gpus)]
     pub gpus: crate::backends::gpu::GpuArg,
 
     /// Run docker tasks (off by default: only workers started with --docker get them).
@@ -488,7 +488,7 @@ pub struct ExecArgs {
     /// without nvidia-smi). A task needing more than there are is exit 2; one
     /// needing more than are free waits. Distributed runs: each worker's --gpus
     /// [default: 0].
-    #[arg(long, value_name = "N|auto", env = "DAG_GPUS", hide_env_values = true, default_value = "0", value_parser = parse_gpus)]
+    #[arg(long, value_name = "N|auto", env = "DAG_GPUS", hide_env_values = true, default_value = "0", allow_negative_numbers = true, value_parser = parse_gpus)]
     pub gpus: crate::backends::gpu::GpuArg,
 
     /// Run tasks with `cache:` even when a saved result matches; their new
