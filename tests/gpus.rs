@@ -114,6 +114,26 @@ fn concurrent_tasks_never_hold_the_same_gpu() {
 }
 
 #[test]
+fn a_run_and_its_sub_dag_runs_share_the_machine_s_gpus() {
+    let env = Env::new();
+    let mut child = String::from("name: child\ntasks:\n");
+    child.push_str(&recording("c0", 1));
+    child.push_str(&recording("c1", 1));
+    env.write("child.yaml", child);
+    let mut parent = String::from("name: parent\ntasks:\n");
+    parent.push_str(&recording("p0", 1));
+    parent.push_str(&recording("p1", 1));
+    parent.push_str("  sub: { type: dag, file: child.yaml }\n");
+    env.write("parent.yaml", parent);
+    let (r, doc) = env.run_json("parent.yaml", &["--gpus", "1", "--parallel", "8"]);
+    r.code(0);
+    assert_eq!(task_state(&doc, "sub"), "success");
+    let held = held(&env);
+    assert_eq!(held.len(), 4);
+    never_shared(&held, &|_| 1, &["0"]);
+}
+
+#[test]
 fn a_task_needing_more_gpus_than_the_machine_has_is_exit_2() {
     let env = Env::new();
     env.write(

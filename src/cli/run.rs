@@ -370,7 +370,7 @@ fn drive(
         no_cache: args.no_cache,
         host: setup::host_name(),
         lines,
-        gpus: gpus.map(|g| g.devices),
+        gpus: gpus.map(|g| Arc::new(crate::engine::gpu::Machine::new(g.devices))),
         ..ExecOptions::default()
     };
     let workers = options.parallel.clamp(1, 4);

@@ -84,6 +84,85 @@ impl Devices {
     }
 }
 
+/// The GPUs of this machine as the runs this process drives share them (a run
+/// and its sub-DAG runs, or the runs of an embedding program): an attempt of
+/// any of them holds its devices here, so two never hold one at once.
+#[derive(Debug)]
+pub struct Machine {
+    devices: std::sync::Mutex<Devices>,
+    /// Bumped whenever devices are given back: what waiting runs watch.
+    freed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Machine {
+    /// A machine with the devices `all`, all free.
+    pub fn new(all: Vec<String>) -> Machine {
+        Machine {
+            devices: std::sync::Mutex::new(Devices::new(all)),
+            freed: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    fn devices(&self) -> std::sync::MutexGuard<'_, Devices> {
+        // Devices are plain data, left whole by a panic elsewhere.
+        self.devices.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many devices the machine has.
+    pub fn total(&self) -> usize {
+        self.devices().total()
+    }
+
+    /// How many are free now.
+    pub fn free(&self) -> usize {
+        self.devices().free()
+    }
+
+    /// `n` free devices, now held; `None` when fewer are free.
+    pub fn take(&self, n: u32) -> Option<Vec<String>> {
+        self.devices().take(n)
+    }
+
+    /// Frees `devices`, and tells the runs waiting for some.
+    pub fn give_back(&self, devices: &[String]) {
+        if devices.is_empty() {
+            return;
+        }
+        self.devices().give_back(devices);
+        self.freed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// What changes whenever devices are given back.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.freed.subscribe()
+    }
+
+    /// `n` devices, waiting until that many are free; `None` when `stop` fires
+    /// first. (`n` must not exceed [`Machine::total`].)
+    pub async fn take_when_free(
+        &self,
+        n: u32,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Option<Vec<String>> {
+        let mut freed = self.watch();
+        loop {
+            if let Some(held) = self.take(n) {
+                return Some(held);
+            }
+            tokio::select! {
+                changed = freed.changed() => changed.ok()?,
+                _ = stop.cancelled() => return None,
+            }
+        }
+    }
+}
+
+impl Default for Machine {
+    fn default() -> Machine {
+        Machine::new(Vec::new())
+    }
+}
+
 /// Why a task of `dag` can never run on a machine with `total` GPUs: the first
 /// (in declaration order) that needs more, as ``task `train` needs 3 GPUs, and
 /// this machine has 2``.
