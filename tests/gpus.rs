@@ -212,6 +212,27 @@ fn a_gpu_task_no_live_worker_can_take_is_told_and_waits_for_one() {
         format!("name: bigd\ntasks:\n{}", recording("train", 2)),
     );
     let _small = env.worker(&nats, "small", &["--gpus", "1"]);
+    let log = |name: &str| {
+        std::fs::read_to_string(env.path().join(format!("worker-{name}.log"))).unwrap()
+    };
+    assert!(
+        log("small").contains(", 1 GPU (--gpus 1) on "),
+        "{}",
+        log("small")
+    );
+    // `auto` without nvidia-smi: none, and the startup line says why.
+    let have_smi = std::process::Command::new("nvidia-smi")
+        .arg("-L")
+        .output()
+        .is_ok();
+    if !have_smi {
+        let _auto = env.worker(&nats, "auto", &["--gpus", "auto"]);
+        assert!(
+            log("auto").contains(", 0 GPUs (--gpus auto: no nvidia-smi"),
+            "{}",
+            log("auto")
+        );
+    }
     let child = env.spawn_distributed(&nats, "big.yaml", &[]);
     // `dag queues` tells the lane of tasks needing 2 GPUs: one waits, no live
     // worker serves it.
