@@ -66,6 +66,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--pool', '--pool', [CompletionResultType]::ParameterName, 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)')
+            [CompletionResult]::new('--gpus', '--gpus', [CompletionResultType]::ParameterName, 'GPUs the local and sequential executors give to tasks with `gpus:`: a count (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi). A task needing more than there are is exit 2; one needing more than are free waits. Distributed runs: each worker''s --gpus [default: 0]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--report', '--report', [CompletionResultType]::ParameterName, 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)')
@@ -229,6 +230,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]')
             [CompletionResult]::new('--pool', '--pool', [CompletionResultType]::ParameterName, 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)')
+            [CompletionResult]::new('--gpus', '--gpus', [CompletionResultType]::ParameterName, 'GPUs the local and sequential executors give to tasks with `gpus:`: a count (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi). A task needing more than there are is exit 2; one needing more than are free waits. Distributed runs: each worker''s --gpus [default: 0]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What to print on stdout when the run ends')
             [CompletionResult]::new('--report', '--report', [CompletionResultType]::ParameterName, 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)')
@@ -262,6 +264,7 @@ Register-ArgumentCompleter -Native -CommandName 'dag' -ScriptBlock {
         'dag;worker' {
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Tasks run at once')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of tasks that set none')
+            [CompletionResult]::new('--gpus', '--gpus', [CompletionResultType]::ParameterName, 'GPUs this worker gives to tasks with `gpus:`: a count (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi). A task needing more than are free waits in the queue [default: 0]')
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'A queue to serve (repeatable) [default: default]')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Worker id [default: HOST-PID-RANDOM]')
             [CompletionResult]::new('--allow-types', '--allow-types', [CompletionResultType]::ParameterName, 'Task types this worker runs (comma-separated) [default: bash,http,fn,wasm, and docker with --docker]. Other tasks fail with the reason')

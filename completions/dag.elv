@@ -62,6 +62,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --pool 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)'
+            cand --gpus 'GPUs the local and sequential executors give to tasks with `gpus:`: a count (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi). A task needing more than there are is exit 2; one needing more than are free waits. Distributed runs: each worker''s --gpus [default: 0]'
             cand -o 'What to print on stdout when the run ends'
             cand --output 'What to print on stdout when the run ends'
             cand --report 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)'
@@ -215,6 +216,7 @@ set edit:completion:arg-completer[dag] = {|@words|
             cand -p 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --parallel 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]'
             cand --pool 'Add a pool, or resize one of the file''s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file''s `pools`)'
+            cand --gpus 'GPUs the local and sequential executors give to tasks with `gpus:`: a count (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi). A task needing more than there are is exit 2; one needing more than are free waits. Distributed runs: each worker''s --gpus [default: 0]'
             cand -o 'What to print on stdout when the run ends'
             cand --output 'What to print on stdout when the run ends'
             cand --report 'Write a JUnit XML report of the run to FILE when it ends (one test case per task; `dag report --format junit` writes the same later)'
@@ -247,6 +249,7 @@ set edit:completion:arg-completer[dag] = {|@words|
         &'dag;worker'= {
             cand --workers 'Tasks run at once'
             cand --timeout 'Timeout of tasks that set none'
+            cand --gpus 'GPUs this worker gives to tasks with `gpus:`: a count (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi). A task needing more than are free waits in the queue [default: 0]'
             cand --queue 'A queue to serve (repeatable) [default: default]'
             cand --name 'Worker id [default: HOST-PID-RANDOM]'
             cand --allow-types 'Task types this worker runs (comma-separated) [default: bash,http,fn,wasm, and docker with --docker]. Other tasks fail with the reason'

@@ -70,6 +70,7 @@ distributed\t'On `dag worker` processes, through NATS JetStream'"
 complete -c dag -n "__fish_dag_using_subcommand run" -l metrics-addr -d 'Serve Prometheus metrics of the attempts this run hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and, for a distributed run, the deployment\'s queue depths, at http://ADDR/metrics while it runs, e.g. 127.0.0.1:9091' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -s p -l parallel -d 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -l pool -d 'Add a pool, or resize one of the file\'s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file\'s `pools`)' -r
+complete -c dag -n "__fish_dag_using_subcommand run" -l gpus -d 'GPUs the local and sequential executors give to tasks with `gpus:`: a count (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi). A task needing more than there are is exit 2; one needing more than are free waits. Distributed runs: each worker\'s --gpus [default: 0]' -r
 complete -c dag -n "__fish_dag_using_subcommand run" -s o -l output -d 'What to print on stdout when the run ends' -r -f -a "table\t'A result table'
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
@@ -219,6 +220,7 @@ distributed\t'On `dag worker` processes, through NATS JetStream'"
 complete -c dag -n "__fish_dag_using_subcommand retry" -l metrics-addr -d 'Serve Prometheus metrics of the attempts this run hands out (started, retried, redelivered and finished by type, queue and state, durations, queue waits, running) and, for a distributed run, the deployment\'s queue depths, at http://ADDR/metrics while it runs, e.g. 127.0.0.1:9091' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -s p -l parallel -d 'Most tasks running at once [default: number of CPUs; 1000 in flight for distributed runs]' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -l pool -d 'Add a pool, or resize one of the file\'s: NAME=SIZE (repeatable; also `$DAG_POOLS`, `NAME=SIZE,...`, and the config file\'s `pools`)' -r
+complete -c dag -n "__fish_dag_using_subcommand retry" -l gpus -d 'GPUs the local and sequential executors give to tasks with `gpus:`: a count (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi). A task needing more than there are is exit 2; one needing more than are free waits. Distributed runs: each worker\'s --gpus [default: 0]' -r
 complete -c dag -n "__fish_dag_using_subcommand retry" -s o -l output -d 'What to print on stdout when the run ends' -r -f -a "table\t'A result table'
 json\t'One JSON document'
 quiet\t'Nothing; the exit code tells'"
@@ -249,6 +251,7 @@ complete -c dag -n "__fish_dag_using_subcommand retry" -s h -l help -d 'Print he
 complete -c dag -n "__fish_dag_using_subcommand retry" -s V -l version -d 'Print version'
 complete -c dag -n "__fish_dag_using_subcommand worker" -l workers -d 'Tasks run at once' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l timeout -d 'Timeout of tasks that set none' -r
+complete -c dag -n "__fish_dag_using_subcommand worker" -l gpus -d 'GPUs this worker gives to tasks with `gpus:`: a count (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi). A task needing more than are free waits in the queue [default: 0]' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l queue -d 'A queue to serve (repeatable) [default: default]' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l name -d 'Worker id [default: HOST-PID-RANDOM]' -r
 complete -c dag -n "__fish_dag_using_subcommand worker" -l allow-types -d 'Task types this worker runs (comma-separated) [default: bash,http,fn,wasm, and docker with --docker]. Other tasks fail with the reason' -r

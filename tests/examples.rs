@@ -1,5 +1,6 @@
 //! Every pipeline in `examples/dags/` validates and runs, with the exit code its
-//! header promises (`# expect-exit: N`, default 0).
+//! header promises (`# expect-exit: N`, default 0) and the arguments it asks for
+//! (`# run-args: ...`).
 
 use std::path::Path;
 
@@ -40,6 +41,10 @@ fn every_example_validates_and_runs() {
         }
         env.run(&["validate", path]).code(0);
         let mut args = vec!["run", path, "--output", "json"];
+        // What the example needs to run here (`# run-args: --gpus 2`).
+        if let Some(extra) = text.lines().find_map(|l| l.strip_prefix("# run-args: ")) {
+            args.extend(extra.split_whitespace());
+        }
         let work = env.path().join("work");
         let work_param = format!("work={}", work.display());
         if text.contains("${{ params.work }}") {

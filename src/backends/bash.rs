@@ -331,6 +331,7 @@ fn spawn(
         }
     };
     cmd.envs(ctx.env.iter().map(|(k, v)| (k, v)))
+        .envs(crate::engine::gpu::env(&ctx.gpus))
         .env("DAG_OUTPUT", output_file)
         .stdin(Stdio::null())
         .process_group(0);

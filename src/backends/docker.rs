@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -834,6 +834,7 @@ async fn run_container(
         // Docker's init (tini) as PID 1 passes SIGTERM on to the command and reaps
         // zombies; a shell as PID 1 would ignore SIGTERM and wait for SIGKILL.
         init: Some(true),
+        device_requests: gpu_request(&ctx.gpus),
         ..HostConfig::default()
     };
     let body = ContainerCreateBody {
@@ -896,6 +897,43 @@ async fn run_container(
     }
 }
 
+/// The device request that gives a container the GPUs its attempt holds, by id,
+/// through the NVIDIA Container Toolkit's driver (`docker run --gpus
+/// '"device=0,1"'` makes the same); none for an attempt that holds none.
+pub fn gpu_request(gpus: &[String]) -> Option<Vec<DeviceRequest>> {
+    (!gpus.is_empty()).then(|| {
+        vec![DeviceRequest {
+            driver: Some("nvidia".into()),
+            device_ids: Some(gpus.to_vec()),
+            capabilities: Some(vec![vec!["gpu".into()]]),
+            ..DeviceRequest::default()
+        }]
+    })
+}
+
+/// What the engine holds of a container's device requests (`docker inspect`'s
+/// `HostConfig.DeviceRequests`), as `nvidia [0, 1]`: told when a container
+/// given GPUs cannot start, since the usual cause is a host without the NVIDIA
+/// Container Toolkit.
+async fn requested_devices(docker: &Docker, name: &str) -> Option<String> {
+    let info = tokio::time::timeout(CLEANUP_TIMEOUT, docker.inspect_container(name, None))
+        .await
+        .ok()?
+        .ok()?;
+    let requests = info.host_config?.device_requests?;
+    let shown: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            format!(
+                "{} [{}]",
+                r.driver.as_deref().unwrap_or("any driver"),
+                r.device_ids.as_deref().unwrap_or_default().join(", ")
+            )
+        })
+        .collect();
+    (!shown.is_empty()).then(|| shown.join("; "))
+}
+
 /// Starts the container, streams its output, and waits for it, a timeout or a stop.
 async fn drive(
     docker: &Docker,
@@ -906,7 +944,14 @@ async fn drive(
     match bounded(ctx, deadline, docker.start_container(name, None)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            let msg = format!("cannot start container {name}: {}", server_message(&e));
+            let mut msg = format!("cannot start container {name}: {}", server_message(&e));
+            if !ctx.gpus.is_empty()
+                && let Some(devices) = requested_devices(docker, name).await
+            {
+                msg.push_str(&format!(
+                    " (it requests GPUs {devices}: the Docker engine needs the NVIDIA Container Toolkit for them)"
+                ));
+            }
             ctx.log.line(&format!("dag: {msg}"));
             return Outcome::failed(None, msg);
         }

@@ -288,6 +288,7 @@ mod tests {
             adopted: None,
             no_cache: false,
             rerun: false,
+            gpus: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ pub mod cache_dir;
 pub mod docker;
 pub mod file_store;
 pub mod function;
+pub mod gpu;
 pub mod http;
 pub mod nats;
 pub mod outputs;

@@ -269,6 +269,12 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
+    /// GPUs this worker gives to tasks with `gpus:`: a count (devices 0..N-1), or
+    /// `auto` (those `nvidia-smi -L` lists, by UUID; none without nvidia-smi).
+    /// A task needing more than are free waits in the queue [default: 0].
+    #[arg(long, value_name = "N|auto", default_value = "0", allow_negative_numbers = true, value_parser = parse_gpus)]
+    pub gpus: crate::backends::gpu::GpuArg,
+
     /// Run docker tasks (off by default: only workers started with --docker get them).
     #[arg(long)]
     pub docker: bool,
@@ -490,6 +496,14 @@ pub struct ExecArgs {
     /// `$DAG_POOLS`, `NAME=SIZE,...`, and the config file's `pools`).
     #[arg(long = "pool", value_name = "NAME=SIZE", value_parser = parse_pool)]
     pub pools: Vec<(String, u32)>,
+
+    /// GPUs the local and sequential executors give to tasks with `gpus:`: a count
+    /// (devices 0..N-1), or `auto` (those `nvidia-smi -L` lists, by UUID; none
+    /// without nvidia-smi). A task needing more than there are is exit 2; one
+    /// needing more than are free waits. Distributed runs: each worker's --gpus
+    /// [default: 0].
+    #[arg(long, value_name = "N|auto", env = "DAG_GPUS", hide_env_values = true, default_value = "0", allow_negative_numbers = true, value_parser = parse_gpus)]
+    pub gpus: crate::backends::gpu::GpuArg,
 
     /// Run tasks with `cache:` even when a saved result matches; their new
     /// results replace the saved ones.
@@ -873,6 +887,11 @@ fn parse_since(s: &str) -> Result<crate::engine::time::Timestamp, String> {
                 "`{s}` is neither a duration back from now (2h, 7d), a date (2026-11-01) nor a time (2026-11-01T12:00:00Z)"
             )
         })
+}
+
+/// `--gpus N|auto`.
+fn parse_gpus(s: &str) -> Result<crate::backends::gpu::GpuArg, String> {
+    s.parse()
 }
 
 /// `--pool NAME=SIZE`.

@@ -155,7 +155,9 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             Some(format!("worker names use only {}", wire::WORKER_RULE)),
         ));
     }
+    let gpus = args.gpus.resolve();
     let config = WorkerConfig {
+        gpus: gpus.devices.clone(),
         name: args.name.clone(),
         host: setup::host_name(),
         slots: setup::within_open_files(args.workers as usize, "--workers"),
@@ -286,7 +288,7 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             },
         );
         output::eprint(&format!(
-            "dag worker serving {} with {} slot{}{} on {}{serving}\n",
+            "dag worker serving {} with {} slot{}{}, {} GPU{} ({}) on {}{serving}\n",
             queues.join(", "),
             config.slots,
             if config.slots == 1 { "" } else { "s" },
@@ -295,6 +297,9 @@ pub fn worker(args: WorkerArgs, nats: &NatsArgs, local: Runners) -> Result<u8, C
             } else {
                 ""
             },
+            gpus.devices.len(),
+            if gpus.devices.len() == 1 { "" } else { "s" },
+            gpus.source,
             crate::backends::nats::redact(&nats.url)
         ));
         worker::run(client, config, runners, Timing::from_env(), shutdown, metrics).await?;
@@ -323,6 +328,7 @@ pub fn queues(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                 "queues": figures.iter().map(|f| serde_json::json!({
                     "queue": f.depth.queue,
                     "docker": f.depth.docker,
+                    "gpus": f.depth.gpus,
                     "waiting": f.depth.waiting,
                     "running": f.depth.running,
                     "workers": f.workers,
@@ -386,6 +392,7 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     "host": w.hostname,
                     "queues": w.queues,
                     "docker": w.docker,
+                    "gpus": w.gpus,
                     "slots": w.slots,
                     "active": w.active,
                     "version": w.version,
@@ -418,9 +425,14 @@ pub fn workers(args: WorkersArgs, nats: &NatsArgs) -> Result<u8, CliError> {
                     w.id.clone(),
                     w.hostname.clone(),
                     format!(
-                        "{}{}",
+                        "{}{}{}",
                         w.queues.join(","),
-                        if w.docker { " +docker" } else { "" }
+                        if w.docker { " +docker" } else { "" },
+                        if w.gpus > 0 {
+                            format!(" +{} GPU{}", w.gpus, if w.gpus == 1 { "" } else { "s" })
+                        } else {
+                            String::new()
+                        }
                     ),
                     format!("{}/{}", w.active, w.slots),
                     format!("{} ago", format_ms(age.as_millis() as u64)),

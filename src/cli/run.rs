@@ -170,6 +170,7 @@ fn detach(
         fail_fast: exec.fail_fast,
         no_cache: exec.no_cache,
         host: setup::host_name(),
+        gpus: None,
         ..ExecOptions::default()
     });
     let runtime = setup::runtime(Some(1))?;
@@ -342,6 +343,16 @@ fn drive(
     });
     super::nats::check_metrics_addr(args.metrics_addr.as_deref())?;
     let distributed = args.executor == ExecutorArg::Distributed;
+    // A distributed run's GPUs are its workers' (each gives out its own).
+    let gpus = (!distributed).then(|| args.gpus.resolve());
+    if let (Some(gpus), Target::New { dag, .. }) = (&gpus, &target)
+        && let Some(why) = crate::engine::gpu::unservable(dag, gpus.devices.len())
+    {
+        return Err(CliError::usage(
+            format!("{why} ({}): it could never start", gpus.source),
+            Some("give this machine's GPUs with --gpus N (or --gpus auto), or run it with --executor distributed on workers that have them".into()),
+        ));
+    }
     let options = ExecOptions {
         executor: match args.executor {
             ExecutorArg::Sequential => ExecutorKind::Sequential,
@@ -360,6 +371,7 @@ fn drive(
         no_cache: args.no_cache,
         host: setup::host_name(),
         lines,
+        gpus: gpus.map(|g| Arc::new(crate::engine::gpu::Machine::new(g.devices))),
         ..ExecOptions::default()
     };
     let workers = options.parallel.clamp(1, 4);

@@ -69,6 +69,8 @@ pub fn scheduler(args: SchedulerArgs, nats: &NatsArgs, local: Runners) -> Result
         .with_store(Arc::new(kv.clone()))
         .options(ExecOptions {
             host: setup::host_name(),
+            // Workers give out their own GPUs.
+            gpus: None,
             ..ExecOptions::default()
         });
     let max = args.max_runs as usize;

@@ -126,6 +126,9 @@ const DAG: &[&str] = &["dag"];
 const WASM: &[&str] = &["wasm"];
 /// The types with a memory limit.
 const LIMITED: &[&str] = &["docker", "wasm"];
+/// The types whose attempts can be given GPUs: a process (its environment says
+/// which devices) or a container (its device requests do).
+pub const GPU_TYPES: &[&str] = &["bash", "docker"];
 
 /// The schema of a string or a list of strings (a single string is a list of one).
 /// (A scalar that YAML reads as a number or a boolean is text to dag.)
@@ -405,6 +408,16 @@ pub const KEYS: &[Key] = &[
         schema: r#"{"type": "integer", "minimum": 1}"#,
         default: Some("1"),
         doc: "how many slots of its pool the task holds (at most the pool's size)",
+    },
+    Key {
+        name: "gpus",
+        place: Place::Task,
+        types: GPU_TYPES,
+        in_defaults: false,
+        required: false,
+        schema: r#"{"type": "integer", "minimum": 0, "maximum": 1024}"#,
+        default: Some("0"),
+        doc: "how many GPUs each attempt holds while it runs: it waits (`waiting for GPUs`) until that many of the executor's `--gpus` (a worker's) are free; bash tasks get `CUDA_VISIBLE_DEVICES` and `NVIDIA_VISIBLE_DEVICES`, docker tasks a device request for them (see GPU tasks)",
     },
     Key {
         name: "when",

@@ -11,6 +11,7 @@ pub mod executor;
 pub mod expr;
 pub mod fanout;
 pub mod format;
+pub mod gpu;
 pub mod graph;
 pub mod record;
 pub mod retry;

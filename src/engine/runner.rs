@@ -242,6 +242,9 @@ pub struct TaskContext {
     /// An earlier attempt of this task succeeded: it runs again on purpose
     /// (`dag retry --task`), not to finish what an earlier attempt left.
     pub rerun: bool,
+    /// The ids of the GPUs this attempt holds (`gpus:`), given by the executor
+    /// or the worker that runs it; no other attempt holds them meanwhile.
+    pub gpus: Vec<String>,
 }
 
 /// An attempt an earlier driver of the run handed out (see

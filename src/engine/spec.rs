@@ -181,7 +181,14 @@ pub struct TaskBody {
     /// without it is never cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<Box<CacheSpec>>,
+    /// `gpus`: how many GPUs each attempt holds while it runs (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gpus: u32,
 }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn one() -> u32 {

@@ -722,14 +722,15 @@ pub async fn workers_bucket(
     }
 }
 
-/// Subject of the task messages of `queue`.
-/// One queue's depth, as its shared worker consumer tells it.
+/// One lane's depth, as its shared worker consumer tells it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueDepth {
     /// The queue's name.
     pub queue: String,
     /// Whether it is the queue's Docker half (`dag worker --docker` takes it).
     pub docker: bool,
+    /// The GPUs each of its tasks needs (0: none; see [`Lane`]).
+    pub gpus: u32,
     /// Messages no worker took yet.
     pub waiting: u64,
     /// Messages taken and not yet acknowledged (running).
@@ -737,13 +738,18 @@ pub struct QueueDepth {
 }
 
 impl QueueDepth {
-    /// `queue`, or `queue (docker)`.
-    pub fn shown(&self) -> String {
-        if self.docker {
-            format!("{} (docker)", self.queue)
-        } else {
-            self.queue.clone()
+    /// Its lane.
+    pub fn lane(&self) -> Lane {
+        Lane {
+            queue: self.queue.clone(),
+            docker: self.docker,
+            gpus: self.gpus,
         }
+    }
+
+    /// `queue`, or `queue (docker, 2 GPUs)`.
+    pub fn shown(&self) -> String {
+        self.lane().shown()
     }
 }
 
@@ -757,21 +763,18 @@ pub async fn queue_depths(js: &jetstream::Context) -> Result<Vec<QueueDepth>, Na
     let mut consumers = stream.consumers();
     while let Some(info) = futures_util::StreamExt::next(&mut consumers).await {
         let Ok(info) = info else { continue };
-        let Some(name) = info.name.strip_prefix("dag-worker-") else {
+        let Some(lane) = Lane::of_consumer(&info.name) else {
             continue;
         };
-        let (queue, docker) = match name.strip_suffix("-docker") {
-            Some(q) => (q.to_string(), true),
-            None => (name.to_string(), false),
-        };
         out.push(QueueDepth {
-            queue,
-            docker,
+            queue: lane.queue,
+            docker: lane.docker,
+            gpus: lane.gpus,
             waiting: info.num_pending,
             running: info.num_ack_pending as u64,
         });
     }
-    out.sort_by(|a, b| (&a.queue, a.docker).cmp(&(&b.queue, b.docker)));
+    out.sort_by_key(QueueDepth::lane);
     Ok(out)
 }
 
@@ -781,7 +784,8 @@ pub async fn queue_depths(js: &jetstream::Context) -> Result<Vec<QueueDepth>, Na
 pub struct QueueFigures {
     /// Its depth.
     pub depth: QueueDepth,
-    /// Live workers serving it (for a Docker half, those started with `--docker`).
+    /// Live workers serving it (for a Docker half, those started with `--docker`;
+    /// for tasks needing N GPUs, those with at least N).
     pub workers: usize,
     /// Their slots.
     pub slots: usize,
@@ -811,27 +815,28 @@ pub async fn queue_figures(
         for q in &w.queues {
             for docker in [false, true] {
                 if (docker && !w.docker)
-                    || depths.iter().any(|d| d.queue == *q && d.docker == docker)
+                    || depths
+                        .iter()
+                        .any(|d| d.queue == *q && d.docker == docker && d.gpus == 0)
                 {
                     continue;
                 }
                 depths.push(QueueDepth {
                     queue: q.clone(),
                     docker,
+                    gpus: 0,
                     waiting: 0,
                     running: 0,
                 });
             }
         }
     }
-    depths.sort_by(|a, b| (&a.queue, a.docker).cmp(&(&b.queue, b.docker)));
+    depths.sort_by_key(QueueDepth::lane);
     Ok(depths
         .into_iter()
         .map(|depth| {
-            let serving: Vec<_> = live
-                .iter()
-                .filter(|w| w.queues.contains(&depth.queue) && (w.docker || !depth.docker))
-                .collect();
+            let lane = depth.lane();
+            let serving: Vec<_> = live.iter().filter(|w| lane.served_by(w)).collect();
             QueueFigures {
                 workers: serving.len(),
                 slots: serving.iter().map(|w| w.slots).sum(),
@@ -853,29 +858,36 @@ pub fn queue_metrics(metrics: &crate::metrics::Registry, figures: &[QueueFigures
     }
     for f in figures {
         let docker = if f.depth.docker { "true" } else { "false" };
-        let labels = [("queue", f.depth.queue.as_str()), ("docker", docker)];
+        let gpus = f.depth.gpus.to_string();
+        // A lane of GPU tasks is told by a `gpus` label; the others keep the
+        // labels they always had.
+        let mut labels = vec![("queue", f.depth.queue.as_str()), ("docker", docker)];
+        if f.depth.gpus > 0 {
+            labels.push(("gpus", gpus.as_str()));
+        }
+        let labels = labels.as_slice();
         metrics.set(
             WAITING,
             "Task messages waiting in the queue for a worker.",
-            &labels,
+            labels,
             f.depth.waiting as f64,
         );
         metrics.set(
             RUNNING,
             "Task messages taken by workers and not yet acknowledged.",
-            &labels,
+            labels,
             f.depth.running as f64,
         );
         metrics.set(
             WORKERS,
             "Live workers serving the queue.",
-            &labels,
+            labels,
             f.workers as f64,
         );
         metrics.set(
             UNSERVED,
             "Tasks waiting in a queue no live worker serves (they wait until one comes).",
-            &labels,
+            labels,
             f.unserved() as f64,
         );
     }
@@ -968,28 +980,119 @@ pub async fn withdraw_run_tasks(
     }
 }
 
-pub fn task_subject(queue: &str, docker: bool) -> String {
-    if docker {
-        format!("dag.tasks.{queue}.docker")
-    } else {
-        format!("dag.tasks.{queue}")
+pub fn task_subject(lane: &Lane) -> String {
+    let mut s = format!("dag.tasks.{}", lane.queue);
+    if lane.docker {
+        s.push_str(".docker");
+    }
+    if lane.gpus > 0 {
+        s.push_str(&format!(".gpus{}", lane.gpus));
+    }
+    s
+}
+
+/// Durable consumer name of `lane`.
+pub fn consumer_name(lane: &Lane) -> String {
+    let mut s = format!("dag-worker-{}", lane.queue);
+    if lane.docker {
+        s.push_str("-docker");
+    }
+    if lane.gpus > 0 {
+        s.push_str(&format!("-gpus{}", lane.gpus));
+    }
+    s
+}
+
+/// The part of a queue a task message goes to, each with its own subject and
+/// shared worker consumer: docker tasks apart (only `dag worker --docker` takes
+/// them), and tasks with `gpus: N` apart by N (only workers with at least N GPUs
+/// take them, each only while N of its GPUs are free: so no worker takes a task
+/// it cannot run, and none is handed back).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lane {
+    /// The queue's name.
+    pub queue: String,
+    /// Docker tasks.
+    pub docker: bool,
+    /// GPUs each of its tasks needs (0: none).
+    pub gpus: u32,
+}
+
+impl Lane {
+    /// The lane of `task`.
+    pub fn of(task: &crate::engine::spec::TaskSpec) -> Lane {
+        Lane {
+            queue: task.queue.clone(),
+            docker: matches!(task.kind, crate::engine::spec::TaskKind::Docker(_)),
+            gpus: task.gpus,
+        }
+    }
+
+    /// The lane whose consumer is named `name` (see [`consumer_name`]).
+    pub fn of_consumer(name: &str) -> Option<Lane> {
+        let mut rest = name.strip_prefix("dag-worker-")?;
+        let mut gpus = 0;
+        if let Some((head, n)) = rest.rsplit_once("-gpus")
+            && let Ok(n) = n.parse::<u32>()
+            && n > 0
+        {
+            gpus = n;
+            rest = head;
+        }
+        let (queue, docker) = match rest.strip_suffix("-docker") {
+            Some(q) => (q, true),
+            None => (rest, false),
+        };
+        Some(Lane {
+            queue: queue.to_string(),
+            docker,
+            gpus,
+        })
+    }
+
+    /// Whether the worker whose heartbeat is `w` takes this lane's tasks.
+    pub fn served_by(&self, w: &wire::Heartbeat) -> bool {
+        w.queues.contains(&self.queue) && (w.docker || !self.docker) && w.gpus >= self.gpus as usize
+    }
+
+    /// What the worker flags that serve it are: `--queue q --docker --gpus 2`.
+    pub fn flags(&self) -> String {
+        let mut s = format!("--queue {}", self.queue);
+        if self.docker {
+            s.push_str(" --docker");
+        }
+        if self.gpus > 0 {
+            s.push_str(&format!(" --gpus {}", self.gpus));
+        }
+        s
+    }
+
+    /// `queue`, or `queue (docker, 2 GPUs)`.
+    pub fn shown(&self) -> String {
+        let mut parts = Vec::new();
+        if self.docker {
+            parts.push("docker".to_string());
+        }
+        if self.gpus > 0 {
+            parts.push(format!(
+                "{} GPU{}",
+                self.gpus,
+                if self.gpus == 1 { "" } else { "s" }
+            ));
+        }
+        if parts.is_empty() {
+            self.queue.clone()
+        } else {
+            format!("{} ({})", self.queue, parts.join(", "))
+        }
     }
 }
 
-/// Durable consumer name of `queue`.
-pub fn consumer_name(queue: &str, docker: bool) -> String {
-    if docker {
-        format!("dag-worker-{queue}-docker")
-    } else {
-        format!("dag-worker-{queue}")
-    }
-}
-
-/// The configuration of a queue's shared pull consumer.
-pub fn queue_consumer_config(queue: &str, docker: bool, timing: &Timing) -> consumer::pull::Config {
+/// The configuration of a lane's shared pull consumer.
+pub fn queue_consumer_config(lane: &Lane, timing: &Timing) -> consumer::pull::Config {
     consumer::pull::Config {
-        durable_name: Some(consumer_name(queue, docker)),
-        filter_subject: task_subject(queue, docker),
+        durable_name: Some(consumer_name(lane)),
+        filter_subject: task_subject(lane),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: timing.ack_wait,
         // Deliveries are counted by the worker, which fails the task past the limit
@@ -1081,15 +1184,14 @@ pub fn consumer_difference(
 /// as it is: workers check it.
 pub async fn create_queue_consumer(
     js: &jetstream::Context,
-    queue: &str,
-    docker: bool,
+    lane: &Lane,
     timing: &Timing,
 ) -> Result<(), NatsError> {
     let stream = js
         .get_stream(TASKS_STREAM)
         .await
         .map_err(op("cannot open stream DAG_TASKS"))?;
-    let name = consumer_name(queue, docker);
+    let name = consumer_name(lane);
     if stream
         .get_consumer::<consumer::pull::Config>(&name)
         .await
@@ -1098,7 +1200,7 @@ pub async fn create_queue_consumer(
         return Ok(());
     }
     let created = stream
-        .create_consumer(queue_consumer_config(queue, docker, timing))
+        .create_consumer(queue_consumer_config(lane, timing))
         .await;
     match created {
         Ok(_) => Ok(()),
@@ -1122,8 +1224,7 @@ pub async fn create_queue_consumer(
 /// field dag relies on is refused, naming the field.
 pub async fn queue_consumer(
     js: &jetstream::Context,
-    queue: &str,
-    docker: bool,
+    lane: &Lane,
     timing: &Timing,
     create: bool,
 ) -> Result<consumer::PullConsumer, NatsError> {
@@ -1131,8 +1232,9 @@ pub async fn queue_consumer(
         .get_stream(TASKS_STREAM)
         .await
         .map_err(op("cannot open stream DAG_TASKS"))?;
-    let name = consumer_name(queue, docker);
-    let config = queue_consumer_config(queue, docker, timing);
+    let queue = &lane.queue;
+    let name = consumer_name(lane);
+    let config = queue_consumer_config(lane, timing);
     let c: consumer::PullConsumer = match stream.get_consumer(&name).await {
         Ok(c) => c,
         Err(e) if !create => {
@@ -1206,7 +1308,14 @@ mod tests {
             heartbeat: Duration::from_secs(10),
             max_deliveries: 5,
         };
-        let want = queue_consumer_config("hq", false, &timing);
+        let want = queue_consumer_config(
+            &super::Lane {
+                queue: "hq".into(),
+                docker: false,
+                gpus: 0,
+            },
+            &timing,
+        );
         // As the server reports the consumer dag created.
         let created = consumer::Config {
             durable_name: want.durable_name.clone(),

@@ -36,7 +36,6 @@ use crate::engine::runner::{
     Acker, BoxFuture, Note, NoteAck, NoteSink, Outcome, Status, StopSignal, TaskContext, TaskLog,
     TaskRunner,
 };
-use crate::engine::spec::TaskKind;
 
 /// The longest a best-effort step of stopping or ending a run waits for the server
 /// (which may be away).
@@ -60,10 +59,10 @@ struct Inner {
     warn: Option<Warn>,
     runs: Mutex<HashMap<String, Arc<OnceCell<Arc<RunChannel>>>>>,
     /// Queue consumers this scheduler made sure of (created, or checked).
-    consumers: tokio::sync::Mutex<std::collections::HashSet<(String, bool)>>,
-    /// Per queue (and docker or not): the task messages let wait for a worker,
-    /// and the tasks held back by priority (see [`super::gate`]).
-    gates: tokio::sync::Mutex<HashMap<(String, bool), Arc<Gate>>>,
+    consumers: tokio::sync::Mutex<std::collections::HashSet<super::Lane>>,
+    /// Per lane (queue, docker or not, GPUs): the task messages let wait for a
+    /// worker, and the tasks held back by priority (see [`super::gate`]).
+    gates: tokio::sync::Mutex<HashMap<super::Lane, Arc<Gate>>>,
     /// The deployment's pools, opened when a task first takes one.
     pools: tokio::sync::OnceCell<Arc<super::pools::Pools>>,
 }
@@ -79,8 +78,8 @@ struct RunChannel {
     /// The loops listening for the run's results and control messages.
     listeners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     waiting: Mutex<HashMap<(String, u32), Waiter>>,
-    /// Queue (and docker) of every attempt published and not yet started.
-    unstarted: Mutex<HashMap<(String, u32), (String, bool)>>,
+    /// The lane of every attempt published and not yet started.
+    unstarted: Mutex<HashMap<(String, u32), super::Lane>>,
     cancel_sent: AtomicBool,
     /// The finished result taken for each attempt this process saw end:
     /// another one for the same attempt is a duplicate execution.
@@ -773,11 +772,11 @@ impl RunChannel {
 
 async fn watch_queues(inner: Arc<Inner>, channel: Arc<RunChannel>, warn: Warn) {
     let dead_after = inner.timing.dead_after();
-    let mut unserved_since: HashMap<(String, bool), Instant> = HashMap::new();
-    let mut warned: HashMap<(String, bool), Instant> = HashMap::new();
+    let mut unserved_since: HashMap<super::Lane, Instant> = HashMap::new();
+    let mut warned: HashMap<super::Lane, Instant> = HashMap::new();
     loop {
         tokio::time::sleep(inner.timing.heartbeat.min(Duration::from_secs(5))).await;
-        let waiting: HashMap<(String, bool), usize> = match channel.unstarted.lock() {
+        let waiting: HashMap<super::Lane, usize> = match channel.unstarted.lock() {
             Ok(u) => u.values().fold(HashMap::new(), |mut m, q| {
                 *m.entry(q.clone()).or_default() += 1;
                 m
@@ -789,11 +788,8 @@ async fn watch_queues(inner: Arc<Inner>, channel: Arc<RunChannel>, warn: Warn) {
             continue;
         }
         let live = live_workers(&inner.js, &inner.timing).await;
-        for ((queue, docker), count) in waiting {
-            let served = live
-                .iter()
-                .any(|w| w.queues.contains(&queue) && (w.docker || !docker));
-            let key = (queue.clone(), docker);
+        for (key, count) in waiting {
+            let served = live.iter().any(|w| key.served_by(w));
             if served {
                 unserved_since.remove(&key);
                 continue;
@@ -803,14 +799,17 @@ async fn watch_queues(inner: Arc<Inner>, channel: Arc<RunChannel>, warn: Warn) {
                 .or_insert_with(Instant::now);
             let due = warned.get(&key).is_none_or(|w| w.elapsed() >= dead_after);
             if since.elapsed() >= dead_after && due {
-                let (kind, flag) = if docker {
-                    (" with --docker", " --docker")
-                } else {
-                    ("", "")
+                let kind = match (key.docker, key.gpus) {
+                    (false, 0) => String::new(),
+                    (true, 0) => " with --docker".into(),
+                    (false, n) => format!(" with at least {n} GPU(s)"),
+                    (true, n) => format!(" with --docker and at least {n} GPU(s)"),
                 };
+                let queue = &key.queue;
                 warn(&format!(
-                    "no live worker{kind} serves queue `{queue}` for {}s: {count} task(s) waiting (start one with `dag worker --queue {queue}{flag}`)",
-                    since.elapsed().as_secs()
+                    "no live worker{kind} serves queue `{queue}` for {}s: {count} task(s) waiting (start one with `dag worker {}`)",
+                    since.elapsed().as_secs(),
+                    key.flags()
                 ));
                 warned.insert(key, Instant::now());
             }
@@ -818,19 +817,18 @@ async fn watch_queues(inner: Arc<Inner>, channel: Arc<RunChannel>, warn: Warn) {
     }
 }
 
-/// The slots of the live workers that serve `queue` (docker tasks: only those
-/// started with `--docker`).
-async fn serving_slots(
-    js: &jetstream::Context,
-    timing: &Timing,
-    queue: &str,
-    docker: bool,
-) -> usize {
+/// The slots of the live workers that serve `lane` (docker tasks: only those
+/// started with `--docker`; GPU tasks: those with enough GPUs, each as many
+/// of its slots as its GPUs can hold tasks of the lane at once).
+async fn serving_slots(js: &jetstream::Context, timing: &Timing, lane: &super::Lane) -> usize {
     live_workers(js, timing)
         .await
         .iter()
-        .filter(|w| w.queues.iter().any(|q| q == queue) && (w.docker || !docker))
-        .map(|w| w.slots)
+        .filter(|w| lane.served_by(w))
+        .map(|w| match lane.gpus {
+            0 => w.slots,
+            n => w.slots.min(w.gpus / n as usize),
+        })
         .sum()
 }
 
@@ -1039,7 +1037,7 @@ impl NatsRunner {
             Err(e) => return Outcome::failed(None, e.to_string()),
         };
         let task = ctx.task().clone();
-        let docker = matches!(task.kind, TaskKind::Docker(_));
+        let lane = super::Lane::of(&task);
         let key = (task.id.to_string(), ctx.attempt);
         let (tx, rx) = oneshot::channel();
         let token = attempt_token(&channel.secret, &ctx.run_id, &task.id, ctx.attempt);
@@ -1074,7 +1072,7 @@ impl NatsRunner {
         // Held back while its queue has enough messages waiting, and let through
         // by priority (an adopted attempt a worker took is out already).
         if taken_by.is_none() {
-            let gate = self.gate(&task.queue, docker).await;
+            let gate = self.gate(&lane).await;
             let pass = tokio::select! {
                 pass = gate.enter(ReadyKey::new(task.priority, ctx.index)) => Some(pass),
                 // A worker took the message the earlier driver handed out.
@@ -1131,12 +1129,12 @@ impl NatsRunner {
             secret_params: ctx.secret_params.to_vec(),
             no_cache: ctx.no_cache,
         };
-        let subject = task_subject(&task.queue, docker);
+        let subject = task_subject(&lane);
         // Waiting for a worker from now on, unless one took it already (checked
         // after the entry is made: the started result sets `placed` before it
         // clears the entry).
         if let Ok(mut u) = channel.unstarted.lock() {
-            u.insert(key.clone(), (task.queue.clone(), docker));
+            u.insert(key.clone(), lane.clone());
         }
         if placed.is_cancelled()
             && let Ok(mut u) = channel.unstarted.lock()
@@ -1156,7 +1154,7 @@ impl NatsRunner {
                 ));
             }
             match wire::Message::check(&msg) {
-                Ok(()) => match self.ensure_consumer(&task.queue, docker).await {
+                Ok(()) => match self.ensure_consumer(&lane).await {
                     Ok(()) => self.publish(&subject, &ctx, &msg, &token).await,
                     Err(e) => Err(Outcome::failed(
                         None,
@@ -1424,37 +1422,32 @@ impl NatsRunner {
 impl NatsRunner {
     /// Creates the queue's shared consumer if it is missing (workers may not be
     /// allowed to), once per queue.
-    async fn ensure_consumer(&self, queue: &str, docker: bool) -> Result<(), NatsError> {
+    async fn ensure_consumer(&self, lane: &super::Lane) -> Result<(), NatsError> {
         let mut done = self.inner.consumers.lock().await;
-        let key = (queue.to_string(), docker);
-        if done.contains(&key) {
+        if done.contains(lane) {
             return Ok(());
         }
-        super::create_queue_consumer(&self.inner.js, queue, docker, &self.inner.timing).await?;
-        done.insert(key);
+        super::create_queue_consumer(&self.inner.js, lane, &self.inner.timing).await?;
+        done.insert(lane.clone());
         Ok(())
     }
 
     /// The gate of a queue, made on first use with the live workers' slots for
     /// it, then kept up to date with their heartbeats.
-    async fn gate(&self, queue: &str, docker: bool) -> Arc<Gate> {
-        let key = (queue.to_string(), docker);
+    async fn gate(&self, lane: &super::Lane) -> Arc<Gate> {
+        let key = lane.clone();
         if let Some(gate) = self.inner.gates.lock().await.get(&key) {
             return gate.clone();
         }
         // Counted without the lock, which every other queue's tasks need.
-        let slots = serving_slots(&self.inner.js, &self.inner.timing, queue, docker).await;
+        let slots = serving_slots(&self.inner.js, &self.inner.timing, lane).await;
         let mut gates = self.inner.gates.lock().await;
         if let Some(gate) = gates.get(&key) {
             return gate.clone();
         }
         let gate = Gate::new(slots);
         gates.insert(key.clone(), gate.clone());
-        let (inner, queue, weak) = (
-            Arc::downgrade(&self.inner),
-            queue.to_string(),
-            Arc::downgrade(&gate),
-        );
+        let (inner, weak) = (Arc::downgrade(&self.inner), Arc::downgrade(&gate));
         tokio::spawn(async move {
             let mut idle = 0;
             loop {
@@ -1482,7 +1475,7 @@ impl NatsRunner {
                     }
                     idle = 0;
                 }
-                gate.set_limit(serving_slots(&inner.js, &inner.timing, &queue, docker).await);
+                gate.set_limit(serving_slots(&inner.js, &inner.timing, &key).await);
             }
         });
         gate

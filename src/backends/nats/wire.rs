@@ -146,6 +146,14 @@ pub struct Heartbeat {
     /// say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<String>,
+    /// How many GPUs it gives to tasks (`--gpus`); 0 from a dag that did not
+    /// say.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gpus: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A control message on `dag.control.<run>`.

@@ -83,6 +83,8 @@ pub struct WorkerConfig {
     /// Copies of each stream and bucket this worker creates when missing
     /// (`--replicas`).
     pub replicas: super::Replicas,
+    /// The ids of the GPUs this worker gives to tasks with `gpus:` (`--gpus`).
+    pub gpus: Vec<String>,
 }
 
 impl WorkerConfig {
@@ -130,6 +132,12 @@ struct State {
     next: AtomicUsize,
     /// What `--metrics-addr` serves.
     metrics: Arc<crate::metrics::Registry>,
+    /// Which of this worker's GPUs are free (taken only with permits of `gpu_permits`).
+    gpus: Mutex<crate::engine::gpu::Devices>,
+    /// One permit per free GPU: a lane's loop waits for as many as its tasks
+    /// need before it fetches one (fairly: a loop waiting for 2 is not overtaken
+    /// by loops wanting 1).
+    gpu_permits: Arc<Semaphore>,
 }
 
 /// Runs a worker until `shutdown` fires, then shuts down as described above.
@@ -152,27 +160,29 @@ pub async fn run(
             if docker && !config.docker {
                 continue;
             }
-            let ready = set_up("cannot open the queue", &shutdown, || {
-                queue_consumer(&js, queue, docker, &timing, true)
-            })
-            .await;
-            consumers.push((
-                queue.clone(),
-                match ready {
-                    Ok(c) => Queue::Ready(Box::new(c), docker),
+            // A lane per number of GPUs a task may need that this worker has.
+            for gpus in 0..=config.gpus.len() as u32 {
+                let lane = super::Lane {
+                    queue: queue.clone(),
+                    docker,
+                    gpus,
+                };
+                let ready = set_up("cannot open the queue", &shutdown, || {
+                    queue_consumer(&js, &lane, &timing, true)
+                })
+                .await;
+                consumers.push(match ready {
+                    Ok(c) => Queue::Ready(Box::new(c), lane),
                     // Served as soon as a run using the queue creates its consumer.
                     Err(NatsError::Uncreatable(why)) => {
                         eprintln_safe(&format!(
                             "dag worker: {why}; waiting for it (checked every second)"
                         ));
-                        Queue::Awaited {
-                            queue: queue.clone(),
-                            docker,
-                        }
+                        Queue::Awaited(lane)
                     }
                     Err(e) => return Err(e),
-                },
-            ));
+                });
+            }
         }
     }
     let mut config = config;
@@ -198,7 +208,6 @@ pub async fn run(
     let runners = runners.cached(&cache);
     let state = Arc::new(State {
         id,
-        config,
         timing,
         client: client.clone(),
         js: js.clone(),
@@ -210,6 +219,9 @@ pub async fn run(
         logs_dir,
         next: AtomicUsize::new(0),
         metrics,
+        gpus: Mutex::new(crate::engine::gpu::Devices::new(config.gpus.clone())),
+        gpu_permits: Arc::new(Semaphore::new(config.gpus.len())),
+        config,
     });
     state.count_running();
 
@@ -229,6 +241,7 @@ pub async fn run(
             started_at,
             updated_at: Timestamp::now(),
             types: state.config.allow_types.clone(),
+            gpus: state.config.gpus.len(),
         }
     };
     let hb = heartbeat();
@@ -330,32 +343,31 @@ pub async fn run(
 
     let slots = Arc::new(Semaphore::new(state.config.slots.max(1)));
     let mut loops = Vec::new();
-    for (name, queue) in consumers {
+    for queue in consumers {
         let (state, slots, shutdown) = (state.clone(), slots.clone(), shutdown.clone());
         let js = js.clone();
         loops.push(tokio::spawn(async move {
-            let docker = queue.docker();
-            let want = queue_consumer_config(&name, docker, &timing);
+            let lane = queue.lane().clone();
+            let want = queue_consumer_config(&lane, &timing);
             let mut queue = queue;
             loop {
                 let consumer = tokio::select! {
                     c = queue.ready(&js, &timing) => c,
                     _ = shutdown.cancelled() => return,
                 };
-                let Some(why) = fetch_loop(&state, consumer, &want, &slots, &shutdown).await else {
+                let Some(why) =
+                    fetch_loop(&state, consumer, &want, &slots, lane.gpus, &shutdown).await
+                else {
                     return;
                 };
                 // Deleted, or changed by someone else (a shorter AckWait would have
                 // the server hand running tasks to another worker): stop taking
                 // tasks from it until it is as dag needs again.
                 eprintln_safe(&format!(
-                    "dag worker: the consumer of queue `{name}`{} {why}: not taking tasks from it until it is back as dag needs it",
-                    if docker { " (docker)" } else { "" }
+                    "dag worker: the consumer of queue `{}` {why}: not taking tasks from it until it is back as dag needs it",
+                    lane.shown()
                 ));
-                queue = Queue::Awaited {
-                    queue: name.clone(),
-                    docker,
-                };
+                queue = Queue::Awaited(lane.clone());
             }
         }));
     }
@@ -606,42 +618,39 @@ impl Delivery {
     }
 }
 
-/// The consumer a worker takes one queue's task messages from.
+/// The consumer a worker takes one lane's task messages from.
 enum Queue {
-    Ready(Box<consumer::PullConsumer>, bool),
+    Ready(Box<consumer::PullConsumer>, super::Lane),
     /// Not created yet, and this worker's identity may not create it (the run that
-    /// first uses the queue does).
-    Awaited {
-        queue: String,
-        docker: bool,
-    },
+    /// first uses the lane does).
+    Awaited(super::Lane),
 }
 
 impl Queue {
-    /// Whether it is the queue's docker consumer.
-    fn docker(&self) -> bool {
+    /// Its lane.
+    fn lane(&self) -> &super::Lane {
         match self {
-            Queue::Ready(_, docker) | Queue::Awaited { docker, .. } => *docker,
+            Queue::Ready(_, lane) | Queue::Awaited(lane) => lane,
         }
     }
 
     /// The consumer, once it exists; one created with other settings meanwhile is
     /// reported once and waited out like a missing one.
     async fn ready(self, js: &jetstream::Context, timing: &Timing) -> consumer::PullConsumer {
-        let (queue, docker) = match self {
+        let lane = match self {
             Queue::Ready(c, _) => return *c,
-            Queue::Awaited { queue, docker } => (queue, docker),
+            Queue::Awaited(lane) => lane,
         };
         let mut said = None;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             // Never tries to create it again: a refused request every second would
             // fill the server's log.
-            match queue_consumer(js, &queue, docker, timing, false).await {
+            match queue_consumer(js, &lane, timing, false).await {
                 Ok(c) => {
                     eprintln_safe(&format!(
-                        "dag worker: the consumer of queue `{queue}`{} exists now: serving it",
-                        if docker { " (docker)" } else { "" }
+                        "dag worker: the consumer of queue `{}` exists now: serving it",
+                        lane.shown()
                     ));
                     return c;
                 }
@@ -662,12 +671,14 @@ impl Queue {
 const CONSUMER_CHECK: Duration = Duration::from_secs(5);
 
 /// Takes tasks from `consumer` until shutdown (`None`), or until the consumer is
-/// gone or no longer as `want` says (why, as a phrase).
+/// gone or no longer as `want` says (why, as a phrase). A lane of tasks that
+/// need `gpus` GPUs takes one task at a time, once that many are free here.
 async fn fetch_loop(
     state: &Arc<State>,
     mut consumer: consumer::PullConsumer,
     want: &consumer::pull::Config,
     slots: &Arc<Semaphore>,
+    gpus: u32,
     shutdown: &CancellationToken,
 ) -> Option<String> {
     let mut checked = Instant::now();
@@ -687,12 +698,22 @@ async fn fetch_loop(
                 Err(_) => {}
             }
         }
+        // GPUs first: a loop holding them waits for a slot, rather than
+        // slots waiting for GPUs that other lanes hold.
+        let gpu_permit = if gpus > 0 {
+            tokio::select! {
+                p = state.gpu_permits.clone().acquire_many_owned(gpus) => match p { Ok(p) => Some(p), Err(_) => return None },
+                _ = shutdown.cancelled() => return None,
+            }
+        } else {
+            None
+        };
         let first = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return None },
             _ = shutdown.cancelled() => return None,
         };
         let mut permits = vec![first];
-        while permits.len() < 256 {
+        while gpus == 0 && permits.len() < 256 {
             match slots.clone().try_acquire_owned() {
                 Ok(p) => permits.push(p),
                 Err(_) => break,
@@ -713,6 +734,7 @@ async fn fetch_loop(
                 continue;
             }
         };
+        let mut gpu_permit = gpu_permit;
         while let Some(next) = batch.next().await {
             let Ok(msg) = next else { break };
             let Some(permit) = permits.pop() else {
@@ -720,11 +742,32 @@ async fn fetch_loop(
                 let _ = msg.ack_with(AckKind::Nak(None)).await;
                 continue;
             };
+            // The permits say that many are free: the ids are taken with them.
+            let held = match gpu_permit.take() {
+                Some(p) => {
+                    let ids = state
+                        .gpus
+                        .lock()
+                        .ok()
+                        .and_then(|mut g| g.take(gpus))
+                        .unwrap_or_default();
+                    Some((p, ids))
+                }
+                None => None,
+            };
             let state = state.clone();
             state.active.fetch_add(1, Ordering::SeqCst);
             state.count_running();
             tokio::spawn(async move {
-                execute(&state, msg).await;
+                let ids = held
+                    .as_ref()
+                    .map(|(_, ids)| ids.clone())
+                    .unwrap_or_default();
+                execute(&state, msg, gpus, ids.clone()).await;
+                if let Ok(mut g) = state.gpus.lock() {
+                    g.give_back(&ids);
+                }
+                drop(held);
                 state.active.fetch_sub(1, Ordering::SeqCst);
                 state.count_running();
                 drop(permit);
@@ -799,7 +842,9 @@ impl Drop for ProgressAcks {
     }
 }
 
-async fn execute(state: &Arc<State>, msg: jetstream::Message) {
+/// Runs one task message; `gpus` is how many GPUs its lane's tasks need, and
+/// `devices` the ids of those this worker holds for it.
+async fn execute(state: &Arc<State>, msg: jetstream::Message, gpus: u32, devices: Vec<String>) {
     let msg = Arc::new(msg);
     let progress = ProgressAcks::start(&msg, state.timing.progress_every());
     let delivery = Delivery::of(&msg);
@@ -882,6 +927,18 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
     }
     let is_docker = matches!(task_msg.task.kind, TaskKind::Docker(_));
     let type_name = task_msg.task.kind.type_name();
+    if task_msg.task.gpus != gpus || devices.len() != gpus as usize {
+        // Sent to another lane than its own (by a dag that does not know
+        // `gpus:`, or forged): it must not run with GPUs it does not hold.
+        return settle(finished(
+            "failed",
+            Some(format!(
+                "worker {} refused the task: it needs {} GPU(s) and came on a queue of tasks needing {gpus}",
+                state.id, task_msg.task.gpus
+            )),
+        ))
+        .await;
+    }
     if let Some(why) = refusal(&state.config, &task_msg.task) {
         return settle(finished(
             "failed",
@@ -996,6 +1053,7 @@ async fn execute(state: &Arc<State>, msg: jetstream::Message) {
         adopted: None,
         no_cache: task_msg.no_cache,
         rerun: false,
+        gpus: devices,
     };
     let subject = format!(
         "dag.logs.{}.{}.{}",
@@ -1388,6 +1446,7 @@ mod tests {
             allow_types: types.iter().map(|t| t.to_string()).collect(),
             allow_volumes: volumes.iter().map(PathBuf::from).collect(),
             allow_networks: vec!["bridge".into()],
+            gpus: Vec::new(),
         }
     }
 

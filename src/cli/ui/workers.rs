@@ -10,9 +10,8 @@ use std::time::Duration;
 use super::{App, Refusal, esc};
 use crate::backends::nats::scheduler::{all_workers, heartbeat_age, results_consumer, suspicion};
 use crate::backends::nats::wire::Heartbeat;
-use crate::backends::nats::{QueueDepth, Timing, queue_depths};
+use crate::backends::nats::{Lane, QueueDepth, Timing, queue_depths};
 use crate::cli::text::format_ms;
-use crate::engine::spec::TaskKind;
 use crate::engine::state::TaskState;
 use crate::engine::text::printable;
 
@@ -26,8 +25,8 @@ const CONNECT: Duration = Duration::from_secs(3);
 struct Placed {
     run: String,
     task: String,
-    queue: String,
-    docker: bool,
+    /// The part of its queue it waits in (see [`Lane`]).
+    lane: Lane,
     kind: &'static str,
     /// The worker running it, once one took it.
     worker: Option<String>,
@@ -181,7 +180,7 @@ async fn facts(app: &Arc<App>) -> Result<String, String> {
             .collect();
         let _ = writeln!(
             out,
-            "<tr data-worker=\"{}\"><td><code>{}</code></td><td>{}</td><td class=\"{}\">{}</td><td class=\"n\">{} / {}</td><td>{}{}</td><td>{}</td><td>{} ago</td><td>{}</td></tr>",
+            "<tr data-worker=\"{}\"><td><code>{}</code></td><td>{}</td><td class=\"{}\">{}</td><td class=\"n\">{} / {}</td><td>{}{}{}</td><td>{}</td><td>{} ago</td><td>{}</td></tr>",
             esc(&w.id),
             esc(&w.id),
             esc(&printable(&w.hostname)),
@@ -191,6 +190,11 @@ async fn facts(app: &Arc<App>) -> Result<String, String> {
             w.slots,
             esc(&w.queues.join(", ")),
             if w.docker { " + docker" } else { "" },
+            match w.gpus {
+                0 => String::new(),
+                1 => " + 1 GPU".to_string(),
+                n => format!(" + {n} GPUs"),
+            },
             if w.types.is_empty() {
                 "(not said)".to_string()
             } else {
@@ -215,9 +219,10 @@ async fn facts(app: &Arc<App>) -> Result<String, String> {
         "<h2>Queues</h2>\n<table id=\"queues\"><thead><tr><th>queue</th><th>waiting</th><th>running</th><th>live workers</th></tr></thead><tbody>\n",
     );
     for q in &queues {
+        let lane = q.lane();
         let serving = workers
             .iter()
-            .filter(|w| live(w) && serves(w, &q.queue, q.docker))
+            .filter(|w| live(w) && lane.served_by(w))
             .count();
         let _ = writeln!(
             out,
@@ -237,11 +242,6 @@ async fn facts(app: &Arc<App>) -> Result<String, String> {
     Ok(out)
 }
 
-/// Whether a worker takes tasks of `queue` (its Docker half when `docker`).
-fn serves(w: &Heartbeat, queue: &str, docker: bool) -> bool {
-    w.queues.iter().any(|q| q == queue) && (w.docker || !docker)
-}
-
 /// The warnings: queues with waiting tasks no live worker serves, and waiting
 /// tasks of a type no live worker serving their queue runs.
 fn warnings(
@@ -253,32 +253,27 @@ fn warnings(
 ) {
     let mut lines = Vec::new();
     for q in queues.iter().filter(|q| q.waiting > 0) {
-        if !workers
-            .iter()
-            .any(|w| live(w) && serves(w, &q.queue, q.docker))
-        {
-            let flag = if q.docker { " --docker" } else { "" };
+        let lane = q.lane();
+        if !workers.iter().any(|w| live(w) && lane.served_by(w)) {
             lines.push(format!(
-                "{} task(s) wait in queue <code>{}</code>, and no live worker serves it: start one with <code>dag worker --queue {}{flag}</code>.",
+                "{} task(s) wait in queue <code>{}</code>, and no live worker serves it: start one with <code>dag worker {}</code>.",
                 q.waiting,
                 esc(&q.shown()),
-                esc(&q.queue)
+                esc(&lane.flags())
             ));
         }
     }
     // Waiting tasks by queue and type.
-    let mut waiting: std::collections::BTreeMap<(&str, bool, &str), Vec<&Placed>> =
+    let mut waiting: std::collections::BTreeMap<(&Lane, &str), Vec<&Placed>> =
         std::collections::BTreeMap::new();
     for p in placed.iter().filter(|p| p.worker.is_none()) {
-        waiting
-            .entry((p.queue.as_str(), p.docker, p.kind))
-            .or_default()
-            .push(p);
+        waiting.entry((&p.lane, p.kind)).or_default().push(p);
     }
-    for ((queue, docker, kind), tasks) in waiting {
+    for ((lane, kind), tasks) in waiting {
+        let queue = lane.queue.as_str();
         let serving: Vec<&Heartbeat> = workers
             .iter()
-            .filter(|w| live(w) && serves(w, queue, docker))
+            .filter(|w| live(w) && lane.served_by(w))
             .collect();
         if !serving.is_empty()
             && serving
@@ -337,8 +332,7 @@ async fn placed(app: &Arc<App>, distributed: &std::collections::HashSet<String>)
             out.push(Placed {
                 run: record.run_id.clone(),
                 task: t.id.to_string(),
-                queue: spec.queue.clone(),
-                docker: matches!(spec.kind, TaskKind::Docker(_)),
+                lane: Lane::of(spec),
                 kind: spec.kind.type_name(),
                 worker: a.worker.as_deref().map(str::to_string),
             });

@@ -462,6 +462,7 @@ impl Driver {
                 .rev()
                 .find(|a| a.attempt < attempt)
                 .is_some_and(|a| a.outcome == Some(TaskState::Success)),
+            gpus: Vec::new(),
         })
     }
 

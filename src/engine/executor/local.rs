@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::ExecError;
 use super::driver::{AfterAttempt, Driver, Halt, run_attempt};
+use crate::engine::gpu::Machine;
 use crate::engine::graph::{Dag, ReadyKey};
 use crate::engine::record::RunRecord;
 use crate::engine::runner::{Outcome, Runners, StopSignal};
@@ -30,6 +31,17 @@ struct Local {
     pools: Vec<Pool>,
     /// Tasks whose wait for a pool was recorded, until they start.
     told: crate::engine::Set<usize>,
+    /// This machine's GPUs (`--gpus`), when this executor gives them out.
+    gpus: Option<Gpus>,
+}
+
+/// This machine's GPUs (shared with the other runs of this process), which
+/// this run's running attempts hold, and its ready tasks waiting for enough of
+/// them.
+struct Gpus {
+    machine: std::sync::Arc<Machine>,
+    holding: Map<usize, Vec<String>>,
+    held: BinaryHeap<ReadyKey>,
 }
 
 /// One of the run's pools: the slots its running attempts hold, and the ready
@@ -68,6 +80,103 @@ impl Local {
         Some((p, spec.pool_slots))
     }
 
+    /// How many GPUs an attempt of `task` holds (none for a mapped task that only
+    /// expands, or when this executor gives out no GPUs).
+    fn gpus_of(&self, dag: &Dag, task: usize) -> u32 {
+        let spec = dag.task(task);
+        if self.gpus.is_none() || spec.map.as_ref().is_some_and(|m| m.dynamic()) {
+            return 0;
+        }
+        spec.gpus
+    }
+
+    /// Takes the GPUs `key` needs, unless it must wait for them: too few are
+    /// free, or a task waiting for them ranks higher (as for a pool: small tasks
+    /// must not starve a big one); `false` when it waits. A task that needs more
+    /// than the machine has never waits: its attempt fails with the reason (see
+    /// [`Local::take_gpus`]).
+    fn hold_gpus(&mut self, dag: &Dag, key: ReadyKey) -> bool {
+        let wants = self.gpus_of(dag, key.index);
+        let Some(g) = self.gpus.as_mut().filter(|_| wants > 0) else {
+            return true;
+        };
+        if wants as usize > g.machine.total() {
+            return true;
+        }
+        if g.held.peek().is_some_and(|h| *h > key) {
+            return false;
+        }
+        match g.machine.take(wants) {
+            Some(ids) => {
+                g.holding.insert(key.index, ids);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a ready task waits for GPUs.
+    fn waiting_for_gpus(&self) -> bool {
+        self.gpus.as_ref().is_some_and(|g| !g.held.is_empty())
+    }
+
+    /// The GPUs the attempt of `task` about to start holds (taken by
+    /// [`Local::hold_gpus`]); `Err` with the reason when the machine has too few
+    /// for it ever to run.
+    fn take_gpus(&mut self, dag: &Dag, task: usize) -> Result<Vec<String>, String> {
+        let wants = self.gpus_of(dag, task);
+        let Some(g) = self.gpus.as_mut().filter(|_| wants > 0) else {
+            return Ok(Vec::new());
+        };
+        let total = g.machine.total();
+        if wants as usize > total {
+            return Err(crate::engine::gpu::too_few(
+                &dag.task(task).id,
+                wants,
+                total,
+            ));
+        }
+        Ok(g.holding.get(&task).cloned().unwrap_or_default())
+    }
+
+    /// Takes the GPUs of an attempt adopted from an earlier driver of the run
+    /// (it starts again here, before any other); `Err` as [`Local::take_gpus`].
+    fn adopt_gpus(&mut self, dag: &Dag, task: usize) -> Result<Vec<String>, String> {
+        let wants = self.gpus_of(dag, task);
+        if let Some(g) = self.gpus.as_mut().filter(|_| wants > 0)
+            && let Some(ids) = g.machine.take(wants)
+        {
+            g.holding.insert(task, ids);
+        }
+        self.take_gpus(dag, task)
+    }
+
+    /// Gives back the GPUs `task`'s attempt held, and lets waiting tasks that
+    /// now fit go.
+    fn release_gpus(&mut self, dag: &Dag, task: usize) {
+        let Some(g) = self.gpus.as_mut() else { return };
+        if let Some(held) = g.holding.remove(&task) {
+            g.machine.give_back(&held);
+        }
+        self.wake_gpus(dag);
+    }
+
+    /// The tasks waiting for GPUs that fit in those free now go back to the
+    /// ready ones (in priority order).
+    fn wake_gpus(&mut self, dag: &Dag) {
+        let Some(g) = self.gpus.as_mut() else { return };
+        let mut free = g.machine.free();
+        while let Some(key) = g.held.peek().copied() {
+            let wants = dag.task(key.index).gpus as usize;
+            if wants > free {
+                break;
+            }
+            g.held.pop();
+            self.ready.push(key);
+            free -= wants;
+        }
+    }
+
     /// The next ready task that may start now. Ready instances of a mapped task at
     /// its `max_parallel` are held back until one of its instances ends; a task
     /// whose pool has too few free slots, until its pool's slots are given back
@@ -81,6 +190,15 @@ impl Local {
                 self.limits[l].held.push(key);
                 continue;
             }
+            if !self.hold_gpus(dag, key) {
+                if let Some(g) = self.gpus.as_mut() {
+                    g.held.push(key);
+                }
+                if self.told.insert(key.index) {
+                    waits.push((key.index, "waiting for GPUs".to_string()));
+                }
+                continue;
+            }
             if let Some((p, slots)) = self.pool_of(dag, key.index) {
                 let pool = &mut self.pools[p];
                 // A task of the pool that waits and ranks higher goes first: one
@@ -89,6 +207,12 @@ impl Local {
                 let behind = pool.held.peek().is_some_and(|h| *h > key);
                 if behind || pool.used + slots > pool.size {
                     pool.held.push(key);
+                    // The GPUs taken for it wait for the pool elsewhere.
+                    if let Some(g) = self.gpus.as_mut()
+                        && let Some(ids) = g.holding.remove(&key.index)
+                    {
+                        g.machine.give_back(&ids);
+                    }
                     if self.told.insert(key.index) {
                         waits.push((key.index, format!("waiting for pool {}", pool.name)));
                     }
@@ -136,7 +260,7 @@ impl Local {
     }
 
     /// An attempt of `task` ended: a held instance of its mapped task may start,
-    /// and its pool's slots are given back.
+    /// and its pool's slots and GPUs are given back.
     fn attempt_ended(&mut self, dag: &Dag, task: usize) {
         if let Some(l) = self.limit_of(task) {
             let limit = &mut self.limits[l];
@@ -146,6 +270,7 @@ impl Local {
             }
         }
         self.release(dag, task);
+        self.release_gpus(dag, task);
     }
 
     fn queue(&mut self, d: &mut Driver, task: usize) -> Result<(), ExecError> {
@@ -329,7 +454,14 @@ pub(super) async fn run(
             })
             .collect(),
         told: Default::default(),
+        gpus: d.options.gpus.clone().map(|machine| Gpus {
+            machine,
+            holding: Map::default(),
+            held: BinaryHeap::new(),
+        }),
     };
+    // Devices given back by any run of this process wake this one's waiting tasks.
+    let mut gpus_freed = d.options.gpus.as_ref().map(|m| m.watch());
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     d.notes = Some(notes_tx);
     // A run taken over: what its earlier driver left queued, waiting or
@@ -346,8 +478,15 @@ pub(super) async fn run(
     // driver's to wait for).
     let taken = d.taken_over().unwrap_or_default();
     let watch_taken = d.taken_over().is_some();
-    for (task, ctx) in adopted {
+    for (task, mut ctx) in adopted {
         l.hold(&d.dag, task);
+        // Its earlier driver is gone, and the attempt starts again here: it
+        // takes its GPUs before any other attempt.
+        let dag = d.dag.clone();
+        match l.adopt_gpus(&dag, task) {
+            Ok(gpus) => ctx.gpus = gpus,
+            Err(why) => ctx.unrunnable = ctx.unrunnable.or(Some(why)),
+        }
         let attempt = ctx.attempt;
         let handle = running.spawn(run_attempt(runners, ctx));
         attempts.insert(handle.id(), (task, attempt));
@@ -386,7 +525,11 @@ pub(super) async fn run(
                     }
                     continue;
                 }
-                let ctx = d.begin_attempt(key.index, &stop)?;
+                let mut ctx = d.begin_attempt(key.index, &stop)?;
+                match l.take_gpus(&dag, key.index) {
+                    Ok(gpus) => ctx.gpus = gpus,
+                    Err(why) => ctx.unrunnable = ctx.unrunnable.or(Some(why)),
+                }
                 let attempt = ctx.attempt;
                 let handle = running.spawn(run_attempt(runners, ctx));
                 attempts.insert(handle.id(), (key.index, attempt));
@@ -399,7 +542,12 @@ pub(super) async fn run(
                 }
             }
         }
-        if running.is_empty() && (d.halt.is_some() || (l.ready.is_empty() && l.waiting.is_empty()))
+        // Tasks waiting for GPUs with none of this run's attempts running wait
+        // for another run of this process (a sub-DAG's, its parent's) to give
+        // some back.
+        if running.is_empty()
+            && (d.halt.is_some()
+                || (l.ready.is_empty() && l.waiting.is_empty() && !l.waiting_for_gpus()))
         {
             break;
         }
@@ -447,6 +595,10 @@ pub(super) async fn run(
             }
             Some((task, attempt, note)) = notes.recv() => {
                 d.note(task, attempt, note)?;
+            }
+            Some(Ok(())) = async { match gpus_freed.as_mut() { Some(w) => Some(w.changed().await), None => None } }, if l.waiting_for_gpus() => {
+                let dag = d.dag.clone();
+                l.wake_gpus(&dag);
             }
             _ = tokio::time::sleep_until(next_retry.unwrap_or_else(Instant::now)), if next_retry.is_some() && d.halt.is_none() => {
                 let now = Instant::now();

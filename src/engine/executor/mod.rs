@@ -77,6 +77,11 @@ pub struct ExecOptions {
     pub lines: Option<LineSink>,
     /// `--no-cache`: tasks with `cache:` run even when a saved result matches.
     pub no_cache: bool,
+    /// This machine's GPUs, given to tasks with `gpus:` (`--gpus`), shared by
+    /// every run made with these options (a run's sub-DAG runs too); `None` when
+    /// the executor gives none out itself (distributed: each worker gives out
+    /// its own).
+    pub gpus: Option<Arc<crate::engine::gpu::Machine>>,
 }
 
 impl Default for ExecOptions {
@@ -90,6 +95,7 @@ impl Default for ExecOptions {
             host: String::from("localhost"),
             lines: None,
             no_cache: false,
+            gpus: Some(Arc::default()),
         }
     }
 }

@@ -62,15 +62,39 @@ pub(super) async fn run(
         }
         d.set_state(task, TaskState::Queued, None)?;
         loop {
-            let ctx = d.begin_attempt(task, &stop)?;
+            let mut ctx = d.begin_attempt(task, &stop)?;
+            // One attempt at a time here; other runs of this process (sub-DAG
+            // runs) may hold some of the machine's GPUs: it waits for them.
+            let wants = d.dag.task(task).gpus;
+            let machine = d.options.gpus.clone().filter(|_| wants > 0);
+            if let Some(m) = &machine {
+                if wants as usize > m.total() {
+                    let why = crate::engine::gpu::too_few(&d.dag.task(task).id, wants, m.total());
+                    ctx.unrunnable = ctx.unrunnable.or(Some(why));
+                } else {
+                    match m.take_when_free(wants, &stop.graceful).await {
+                        Some(held) => ctx.gpus = held,
+                        // Never without the devices it asked for.
+                        None => {
+                            ctx.unrunnable = ctx
+                                .unrunnable
+                                .or(Some("stopped while waiting for GPUs".into()));
+                        }
+                    }
+                }
+            }
             let attempt = ctx.attempt;
             d.commit()?;
             let faults = d.log_faults.clone();
+            let held = ctx.gpus.clone();
             let outcome = tokio::select! {
                 outcome = run_attempt(runners, ctx) => outcome,
                 // A task log that cannot be written stops the run, as the store does.
                 _ = faults.reported() => return Err(d.log_failure()),
             };
+            if let Some(m) = &machine {
+                m.give_back(&held);
+            }
             match d.end_attempt(task, attempt, outcome)? {
                 AfterAttempt::Done => break,
                 AfterAttempt::Retry(wait) => {

@@ -383,6 +383,12 @@ impl Checker<'_, '_> {
         let (pool, pool_slots) = self
             .task_pool(get("pool"), get("pool_slots"), defaults)
             .unwrap_or((None, 1));
+        let gpus = match get("gpus") {
+            Some(v) => self
+                .uint(v, "gpus", crate::engine::gpu::MAX_GPUS as u64)
+                .unwrap_or(0) as u32,
+            None => 0,
+        };
         let before_command = self.problems.len();
         let command = get("command").and_then(|v| self.optional_string(v, "command").flatten());
         let command_failed = self.problems.len() > before_command;
@@ -440,6 +446,7 @@ impl Checker<'_, '_> {
                 pool,
                 pool_slots,
                 cache,
+                gpus,
             }),
             map: None,
         })

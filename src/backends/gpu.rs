@@ -1,0 +1,110 @@
+//! This machine's GPUs, as `--gpus N|auto` declares them: a count, or what
+//! `nvidia-smi -L` lists.
+
+use std::process::Command;
+use std::str::FromStr;
+
+use crate::engine::gpu::MAX_GPUS;
+
+/// `--gpus`: how a machine's GPUs are declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpuArg {
+    /// `N`: devices `0..N`.
+    Count(u32),
+    /// `auto`: the devices `nvidia-smi -L` lists (none without it).
+    Auto,
+}
+
+impl FromStr for GpuArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<GpuArg, String> {
+        if s == "auto" {
+            return Ok(GpuArg::Auto);
+        }
+        match s.parse::<u32>() {
+            Ok(n) if n <= MAX_GPUS => Ok(GpuArg::Count(n)),
+            Ok(_) => Err(format!("at most {MAX_GPUS} GPUs")),
+            Err(_) => Err(format!(
+                "expected a count of GPUs (0 to {MAX_GPUS}) or `auto`, found `{s}`"
+            )),
+        }
+    }
+}
+
+/// The GPUs a machine declared, and how they were found (for its startup line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gpus {
+    /// The device ids tasks are given: `0`, `1`, ... for a count; the UUIDs
+    /// `nvidia-smi -L` lists for `auto` (stable whatever order CUDA numbers
+    /// devices in).
+    pub devices: Vec<String>,
+    /// How they were found: `--gpus 2`, `nvidia-smi -L`, or why none were.
+    pub source: String,
+}
+
+impl GpuArg {
+    /// The devices this declares, running `nvidia-smi -L` for `auto`.
+    pub fn resolve(self) -> Gpus {
+        match self {
+            GpuArg::Count(n) => Gpus {
+                devices: crate::engine::gpu::numbered(n),
+                source: format!("--gpus {n}"),
+            },
+            GpuArg::Auto => match Command::new("nvidia-smi").arg("-L").output() {
+                Ok(out) if out.status.success() => Gpus {
+                    devices: listed(&String::from_utf8_lossy(&out.stdout)),
+                    source: "--gpus auto: nvidia-smi -L".into(),
+                },
+                Ok(out) => Gpus {
+                    devices: Vec::new(),
+                    source: format!("--gpus auto: nvidia-smi -L failed ({})", out.status),
+                },
+                Err(e) => Gpus {
+                    devices: Vec::new(),
+                    source: format!("--gpus auto: no nvidia-smi ({e})"),
+                },
+            },
+        }
+    }
+}
+
+/// The devices of `nvidia-smi -L`'s output (`GPU 0: NVIDIA A100 (UUID: GPU-…)`,
+/// one a line): their UUIDs, else their indices; at most [`MAX_GPUS`].
+pub fn listed(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("GPU ")?;
+            let (index, rest) = rest.split_once(':')?;
+            let index = index.trim().parse::<u32>().ok()?;
+            let uuid = rest
+                .rsplit_once("(UUID:")
+                .and_then(|(_, u)| u.split(')').next())
+                .map(str::trim)
+                .filter(|u| !u.is_empty());
+            Some(uuid.map_or_else(|| index.to_string(), str::to_string))
+        })
+        .take(MAX_GPUS as usize)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_auto_parse_and_the_rest_is_refused() {
+        assert_eq!("2".parse(), Ok(GpuArg::Count(2)));
+        assert_eq!("auto".parse(), Ok(GpuArg::Auto));
+        assert!("abc".parse::<GpuArg>().unwrap_err().contains("found `abc`"));
+        assert!("-1".parse::<GpuArg>().is_err());
+        assert!("1025".parse::<GpuArg>().is_err());
+    }
+
+    #[test]
+    fn nvidia_smi_listing_gives_uuids() {
+        let text = "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-5d9c1c3e-aaaa)\nGPU 1: Tesla T4 (UUID: GPU-77e1)\n  MIG 1g.5gb Device 0: (UUID: MIG-1234)\nGPU 2: Odd\n";
+        assert_eq!(listed(text), ["GPU-5d9c1c3e-aaaa", "GPU-77e1", "2"]);
+        assert!(listed("").is_empty());
+    }
+}
