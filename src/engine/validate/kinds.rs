@@ -237,6 +237,46 @@ impl Checker<'_, '_> {
 }
 
 impl Checker<'_, '_> {
+    /// The file a task names in `name` (`file` of a dag task, `module` of a
+    /// wasm task): required, not empty, and known when the file is loaded (no
+    /// task outputs). `what` is the task as problems name it (`dag task
+    /// \`deploy\``), `purpose` what the file is (`the sub-DAG file`).
+    pub(super) fn file_named<'n>(
+        &mut self,
+        key: &Node,
+        entries: &Entries<'n>,
+        name: &str,
+        what: &str,
+        purpose: &str,
+    ) -> Option<(String, &'n Node)> {
+        let Some(node) = value(entries, name) else {
+            self.missing(
+                key,
+                None,
+                &format!("`{name}` is required for {what}: {purpose} to run"),
+            );
+            return None;
+        };
+        let file = self.string(node, name)?;
+        if file.trim().is_empty() {
+            self.missing(
+                key,
+                Some(node),
+                &format!("`{name}` of {what} is empty: name {purpose} to run"),
+            );
+            return None;
+        }
+        if file.contains("${{") {
+            self.report(
+                Problem::at(node.span, format!("`{name}` cannot use task outputs"), "here").help(
+                    format!("{purpose} is read when this file is loaded: name it, or use params, items or matrix values"),
+                ),
+            );
+            return None;
+        }
+        Some((file, node))
+    }
+
     pub(super) fn wasm_kind(
         &mut self,
         key: &Node,
@@ -245,31 +285,13 @@ impl Checker<'_, '_> {
         what: &str,
     ) -> Option<TaskKind> {
         let get = |k: &str| value(entries, k);
-        let Some(node) = get("module") else {
-            self.missing(
-                key,
-                None,
-                &format!("`module` is required for wasm {what}: the WebAssembly module to run"),
-            );
-            return None;
-        };
-        let module = self.string(node, "module")?;
-        if module.trim().is_empty() {
-            self.missing(
-                key,
-                Some(node),
-                &format!("`module` of wasm {what} is empty: name the module file to run"),
-            );
-            return None;
-        }
-        if module.contains("${{") {
-            self.report(
-                Problem::at(node.span, "`module` cannot use task outputs", "here").help(
-                    "the module is read when this file is loaded: name it, or use params, items or matrix values",
-                ),
-            );
-            return None;
-        }
+        let (module, node) = self.file_named(
+            key,
+            entries,
+            "module",
+            &format!("wasm {what}"),
+            "the WebAssembly module",
+        )?;
         let mut ok = true;
         let pin = match get("sha256") {
             Some(v) => {

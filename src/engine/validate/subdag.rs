@@ -78,31 +78,13 @@ impl Checker<'_, '_> {
         entries: &Entries<'_>,
         what: &str,
     ) -> Option<TaskKind> {
-        let Some(node) = value(entries, "file") else {
-            self.missing(
-                key,
-                None,
-                &format!("`file` is required for dag {what}: the sub-DAG file to run"),
-            );
-            return None;
-        };
-        let file = self.string(node, "file")?;
-        if file.trim().is_empty() {
-            self.missing(
-                key,
-                Some(node),
-                &format!("`file` of dag {what} is empty: name the sub-DAG file to run"),
-            );
-            return None;
-        }
-        if file.contains("${{") {
-            self.report(
-                Problem::at(node.span, "`file` cannot use task outputs", "here").help(
-                    "the sub-DAG file is read when this file is loaded: name it, or use params, items or matrix values",
-                ),
-            );
-            return None;
-        }
+        let (file, node) = self.file_named(
+            key,
+            entries,
+            "file",
+            &format!("dag {what}"),
+            "the sub-DAG file",
+        )?;
         let params = match value(entries, "params") {
             Some(v) => self.string_map(v, "params", true)?,
             None => Vec::new(),
