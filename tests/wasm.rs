@@ -429,3 +429,70 @@ fn a_worker_runs_wasm_tasks_with_their_modules_sent_inline_or_through_the_bucket
         "{doc}"
     );
 }
+
+/// Grows two tables by 6,000,000 elements each (trapping when it cannot).
+const TWO_TABLES: &str = r#"(module
+  (table $a 1 funcref)
+  (table $b 1 funcref)
+  (func (export "_start")
+    (if (i32.eq (table.grow $a (ref.null func) (i32.const 6000000)) (i32.const -1)) (then unreachable))
+    (if (i32.eq (table.grow $b (ref.null func) (i32.const 6000000)) (i32.const -1)) (then unreachable))))
+"#;
+
+#[test]
+fn the_bound_on_table_elements_counts_all_tables_together() {
+    let env = Env::new();
+    env.write("two.wat", TWO_TABLES);
+    env.write(
+        "one.wat",
+        "(module (table 1 funcref) (func (export \"_start\") (if (i32.eq (table.grow 0 (ref.null func) (i32.const 6000000)) (i32.const -1)) (then unreachable))))",
+    );
+    env.write(
+        "w.yaml",
+        "name: w\ntasks:\n  one: { type: wasm, module: one.wat, memory_mb: 1 }\n  two: { type: wasm, module: two.wat, memory_mb: 1 }\n",
+    );
+    let (run, doc) = env.run_json("w.yaml", &[]);
+    run.code(1);
+    assert_eq!(task_state(&doc, "one"), "success", "{doc}");
+    // Tables outside `memory_mb`: thousands of tables of millions of elements
+    // each would take gigabytes.
+    assert_eq!(task_state(&doc, "two"), "failed", "{doc}");
+    assert!(
+        task(&doc, "two")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unreachable"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_module_cannot_be_granted_the_compiled_module_cache_for_writing() {
+    let env = Env::new();
+    env.write("hello.wat", HELLO);
+    let state = env.path().join("state");
+    std::fs::create_dir_all(state.join("modules")).unwrap();
+    env.write(
+        "w.yaml",
+        format!(
+            "name: w\ntasks:\n  cache: {{ type: wasm, module: hello.wat, dirs: ['{cache}:/m'] }}\n  home: {{ type: wasm, module: hello.wat, dirs: ['{home}:/m'] }}\n  read_only: {{ type: wasm, module: hello.wat, dirs: ['{cache}:/m:ro'] }}\n",
+            cache = state.join("modules").display(),
+            home = state.display()
+        ),
+    );
+    let (run, doc) = env.run_json("w.yaml", &[]);
+    run.code(1);
+    // Compiled code there is loaded as it is: a module that could write there
+    // could replace the code another module runs.
+    for id in ["cache", "home"] {
+        assert_eq!(task_state(&doc, id), "failed", "{id}: {doc}");
+        assert!(
+            task(&doc, id)["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("holds the compiled-module cache"),
+            "{id}: {doc}"
+        );
+    }
+    assert_eq!(task_state(&doc, "read_only"), "success", "{doc}");
+}

@@ -48,8 +48,13 @@ pub const MEMORY_CACHE: usize = 64;
 /// directory) is waited for past its deadline before the attempt ends without it.
 const STUCK_GRACE: Duration = Duration::from_secs(2);
 
-/// The most elements a module's tables may hold (a table of a billion entries
-/// would take gigabytes outside `memory_mb`).
+/// The stack of the thread a module runs on (wasmtime's own stack limit for
+/// the module, 512 KiB, and the host calls under it).
+const MODULE_THREAD_STACK: usize = 4 << 20;
+
+/// The most elements a module's tables may hold, all tables together (a table
+/// of a billion entries would take gigabytes outside `memory_mb`, and so would
+/// ten thousand tables of ten million).
 const MAX_TABLE_ELEMENTS: usize = 10_000_000;
 
 /// Where a worker gets a module it has not got, by SHA-256 (the NATS object
@@ -226,6 +231,8 @@ impl std::error::Error for OverLimit {}
 
 struct Limits {
     memory_mb: u64,
+    /// The elements of all the module's tables so far (sizes granted).
+    table_elements: usize,
 }
 
 impl ResourceLimiter for Limits {
@@ -235,7 +242,7 @@ impl ResourceLimiter for Limits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.memory_mb << 20 {
+        if desired as u64 > self.memory_mb.saturating_mul(1 << 20) {
             return Err(wasmtime::Error::new(OverLimit {
                 limit_mb: self.memory_mb,
                 wanted: desired,
@@ -246,11 +253,20 @@ impl ResourceLimiter for Limits {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        // Counted over all tables: a module may declare thousands.
+        let total = self
+            .table_elements
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
@@ -275,6 +291,15 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
+    // Validation holds `memory_mb` to its range; a forged task message must not
+    // lift it.
+    if !(1..=crate::engine::format::WASM_MAX_MEMORY_MB).contains(&spec.memory_mb) {
+        return fail(format!(
+            "memory_mb {} is out of range (1–{})",
+            spec.memory_mb,
+            crate::engine::format::WASM_MAX_MEMORY_MB
+        ));
+    }
     // The SHA-256 names cache files: only ever 64 hex digits (a forged task
     // message must not name a path).
     if !is_sha256(&spec.sha256) {
@@ -346,7 +371,23 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
         deadline,
         flag: flag.clone(),
     };
-    let mut handle = tokio::task::spawn_blocking(move || job.run());
+    // A thread of its own, not one of the runtime's blocking pool: a module stuck
+    // in a host call (`poll_oneoff` sleeping for a year, a FIFO read) keeps its
+    // thread, and a pool filled with those would starve every task and file
+    // operation of the process.
+    let (sent, mut handle) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Handle::current();
+    let spawned = std::thread::Builder::new()
+        .name("dag-wasm".into())
+        .stack_size(MODULE_THREAD_STACK)
+        .spawn(move || {
+            let _runtime = runtime.enter();
+            let _ = sent.send(job.run());
+        });
+    if let Err(e) = spawned {
+        let _ = std::fs::remove_dir_all(&scratch);
+        return fail(format!("cannot start a thread for the module: {e}"));
+    }
     let stop = &ctx.stop;
     let timed_out = tokio::time::sleep_until((deadline + STUCK_GRACE).into());
     tokio::pin!(timed_out);
@@ -366,7 +407,7 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
     };
     let ended = match ended {
         Some(Ok(e)) => e,
-        Some(Err(e)) => Ended::Failed(format!("the module's thread failed: {e}")),
+        Some(Err(_)) => Ended::Failed("the module's thread failed".into()),
         // Stuck in a host call that never returns: its thread is left to it.
         None if stopped.is_none() => {
             let _ = std::fs::remove_dir_all(&scratch);
@@ -404,6 +445,31 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
     }
 }
 
+/// `path` made absolute and resolved as far as it exists (symbolic links
+/// followed, `..` gone), with the components that do not exist yet after it.
+fn resolve_existing(path: &Path) -> PathBuf {
+    let Ok(path) = std::path::absolute(path) else {
+        return path.to_path_buf();
+    };
+    let mut missing = Vec::new();
+    let mut at = path.as_path();
+    loop {
+        if let Ok(resolved) = std::fs::canonicalize(at) {
+            return missing
+                .iter()
+                .rev()
+                .fold(resolved, |p: PathBuf, c| p.join(c));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return path.clone(),
+        }
+    }
+}
+
 /// Whether `text` is a SHA-256 as specs hold it: 64 lower-case hex digits.
 fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -422,6 +488,18 @@ impl WasmRunner {
                 return Err(format!(
                     "dir `{text}`: {} is not a directory",
                     resolved.display()
+                ));
+            }
+            // The cache holds native code this process loads without checking
+            // it: a module that may write there could replace another module's.
+            if !dir.read_only
+                && let Some(cache) = self.inner.disk.as_deref().map(resolve_existing)
+                && (resolved.starts_with(&cache) || cache.starts_with(&resolved))
+            {
+                return Err(format!(
+                    "dir `{text}`: {} holds the compiled-module cache {} (grant it `:ro`, or a directory outside it)",
+                    resolved.display(),
+                    cache.display()
                 ));
             }
             if let Some(prefixes) = &self.inner.allowed
@@ -692,6 +770,7 @@ impl Job {
                 wasi: builder.build_p1(),
                 limits: Limits {
                     memory_mb: self.memory_mb,
+                    table_elements: 0,
                 },
             },
         );
