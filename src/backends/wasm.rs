@@ -648,6 +648,14 @@ fn load(file: &Path) -> Option<Module> {
 /// Compiles `bytes` (WebAssembly binary or text) and keeps the result in the
 /// cache file `file`.
 fn compile(bytes: &[u8], shown: &str, file: Option<&Path>) -> Result<Module, String> {
+    // Only a `.wat` file is read as text: the text parser quotes the line it
+    // stopped at, and a module named by mistake (an environment file) must not
+    // have its first line copied into the log.
+    if !bytes.starts_with(b"\0asm") && !shown.ends_with(".wat") {
+        return Err(format!(
+            "the module {shown} is not valid WebAssembly: it does not start with the binary format's `\\0asm` (a text module's name ends in .wat)"
+        ));
+    }
     let module = Module::new(engine()?, bytes)
         .map_err(|e| format!("the module {shown} is not valid WebAssembly: {e:#}"))?;
     if let Some(file) = file {

@@ -332,13 +332,25 @@ impl Checker<'_, '_> {
         let mut dirs = Vec::new();
         if let Some(v) = get("dirs") {
             for (dir, span) in self.string_list(v, "dirs")? {
-                if !dir.contains("${{")
-                    && let Err(e) = GrantedDir::parse(&dir)
-                {
-                    self.report(Problem::at(span, e, "here"));
-                    ok = false;
+                if dir.contains("${{") {
+                    dirs.push(dir);
+                    continue;
                 }
-                dirs.push(dir);
+                match GrantedDir::parse(&dir) {
+                    // A relative host directory is in this file's directory,
+                    // as `module` is, wherever the task runs from.
+                    Ok(g) if !g.host.starts_with('/') => {
+                        let host = super::subdag::resolve(self.file, &g.host);
+                        let host = std::path::absolute(&host).unwrap_or(host);
+                        let rest = dir.split_once(':').map_or("", |(_, r)| r);
+                        dirs.push(format!("{}:{rest}", host.display()));
+                    }
+                    Ok(_) => dirs.push(dir),
+                    Err(e) => {
+                        self.report(Problem::at(span, e, "here"));
+                        ok = false;
+                    }
+                }
             }
         }
         let memory_mb = match get("memory_mb") {
