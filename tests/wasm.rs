@@ -120,6 +120,17 @@ const MAKE: &str = r#"(module
 /// Never ends.
 const SPIN: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
 
+/// Sleeps for an hour in one host call (`poll_oneoff` on a relative clock).
+const SLEEP: &str = r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store8 (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const 3600000000000))
+    (drop (call $poll (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200)))))
+"#;
+
 /// Grows its memory by 100 pages (6.25 MiB), trapping if it cannot.
 const GROW: &str = r#"(module
   (memory 1)
@@ -220,6 +231,7 @@ fn exit_codes_traps_and_bad_modules_fail_their_task_with_the_reason() {
 fn memory_limits_and_timeouts_are_enforced_inside_the_runtime() {
     let env = Env::new();
     env.write("grow.wat", GROW);
+    env.write("sleep.wat", SLEEP);
     env.write("spin.wat", SPIN);
     env.write(
         "big.wat",
@@ -227,7 +239,7 @@ fn memory_limits_and_timeouts_are_enforced_inside_the_runtime() {
     );
     env.write(
         "w.yaml",
-        "name: w\ntasks:\n  small: { type: wasm, module: grow.wat, memory_mb: 2 }\n  roomy: { type: wasm, module: grow.wat, memory_mb: 8 }\n  big: { type: wasm, module: big.wat, memory_mb: 1 }\n  spin: { type: wasm, module: spin.wat, timeout: 1s }\n  after: { type: wasm, module: grow.wat, depends_on: spin, trigger_rule: all_done }\n",
+        "name: w\ntasks:\n  small: { type: wasm, module: grow.wat, memory_mb: 2 }\n  roomy: { type: wasm, module: grow.wat, memory_mb: 8 }\n  big: { type: wasm, module: big.wat, memory_mb: 1 }\n  spin: { type: wasm, module: spin.wat, timeout: 1s }\n  sleep: { type: wasm, module: sleep.wat, timeout: 1s }\n  after: { type: wasm, module: grow.wat, depends_on: [spin, sleep], trigger_rule: all_done }\n",
     );
     let (run, doc) = env.run_json("w.yaml", &[]);
     run.code(1);
@@ -244,6 +256,8 @@ fn memory_limits_and_timeouts_are_enforced_inside_the_runtime() {
     assert!(error("big").contains("memory limit reached"), "{doc}");
     assert_eq!(task_state(&doc, "spin"), "failed", "{doc}");
     assert_eq!(error("spin"), "timed out after 1s", "{doc}");
+    // A host call that waits is dropped at the timeout, not waited for.
+    assert_eq!(error("sleep"), "timed out after 1s", "{doc}");
     // The runtime went on: the next module ran.
     assert_eq!(task_state(&doc, "after"), "success", "{doc}");
 }

@@ -18,10 +18,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
@@ -150,6 +150,9 @@ fn engine() -> Result<&'static Engine, String> {
         .get_or_init(|| {
             let mut config = wasmtime::Config::new();
             config.epoch_interruption(true);
+            // Host calls are futures: one that waits (a sleep in `poll_oneoff`)
+            // is dropped at the deadline, and its thread is free.
+            config.async_support(true);
             let engine = Engine::new(&config)
                 .map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
             let clock = engine.clone();
@@ -174,7 +177,7 @@ fn linker() -> Result<&'static Linker<State>, String> {
     LINKER
         .get_or_init(|| {
             let mut linker = Linker::new(engine()?);
-            wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
+            wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut State| &mut s.wasi)
                 .map_err(|e| format!("cannot set up WASI: {e:#}"))?;
             Ok(linker)
         })
@@ -193,10 +196,6 @@ enum Ended {
     /// The run stopped it.
     Stopped,
 }
-
-/// Why the epoch callback interrupted the module.
-const RUNNING: u8 = 0;
-const STOPPED: u8 = 1;
 
 #[derive(Debug)]
 struct Interrupted;
@@ -356,7 +355,7 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
     }));
     let mut env = ctx.env.clone();
     env.push(("DAG_OUTPUT".into(), format!("{OUTPUT_DIR}/output")));
-    let flag = Arc::new(AtomicU8::new(RUNNING));
+    let halt = CancellationToken::new();
     let job = Job {
         prepared,
         argv: std::iter::once(spec.module.clone())
@@ -369,19 +368,17 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
         memory_mb: spec.memory_mb,
         sink: sink.clone(),
         deadline,
-        flag: flag.clone(),
+        stop: halt.clone(),
     };
     // A thread of its own, not one of the runtime's blocking pool: a module stuck
     // in a host call (`poll_oneoff` sleeping for a year, a FIFO read) keeps its
     // thread, and a pool filled with those would starve every task and file
     // operation of the process.
     let (sent, mut handle) = tokio::sync::oneshot::channel();
-    let runtime = tokio::runtime::Handle::current();
     let spawned = std::thread::Builder::new()
         .name("dag-wasm".into())
         .stack_size(MODULE_THREAD_STACK)
         .spawn(move || {
-            let _runtime = runtime.enter();
             let _ = sent.send(job.run());
         });
     if let Err(e) = spawned {
@@ -401,7 +398,7 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
     let ended = match ended {
         Some(r) => Some(r),
         None => {
-            flag.store(STOPPED, Ordering::SeqCst);
+            halt.cancel();
             tokio::time::timeout(STUCK_GRACE, &mut handle).await.ok()
         }
     };
@@ -735,18 +732,31 @@ struct Job {
     memory_mb: u64,
     sink: Arc<Mutex<Sink>>,
     deadline: Instant,
-    flag: Arc<AtomicU8>,
+    stop: CancellationToken,
 }
 
 impl Job {
+    /// Runs the module on a runtime of this thread's own: its host calls are
+    /// futures of that runtime, dropped at the deadline or a stop.
     fn run(self) -> Ended {
-        match self.start() {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => return Ended::Failed(format!("cannot start the module's runtime: {e}")),
+        };
+        let ended = match runtime.block_on(self.start()) {
             Ok(ended) => ended,
             Err(e) => Ended::Failed(e),
-        }
+        };
+        // A file operation stuck on its blocking thread (a FIFO opened in a
+        // granted directory) is left to it.
+        runtime.shutdown_background();
+        ended
     }
 
-    fn start(self) -> Result<Ended, String> {
+    async fn start(self) -> Result<Ended, String> {
         let mut builder = WasiCtxBuilder::new();
         builder
             .args(&self.argv)
@@ -755,8 +765,7 @@ impl Job {
                 self.stdin.into_bytes(),
             ))
             .stdout(LogStream(self.sink.clone()))
-            .stderr(LogStream(self.sink.clone()))
-            .allow_blocking_current_thread(true);
+            .stderr(LogStream(self.sink.clone()));
         // First, so it is always descriptor 3.
         builder
             .preopened_dir(&self.scratch, OUTPUT_DIR, DirPerms::all(), FilePerms::all())
@@ -784,26 +793,36 @@ impl Job {
         );
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
-        let (deadline, flag) = (self.deadline, self.flag.clone());
+        let (deadline, stop) = (self.deadline, self.stop.clone());
         store.epoch_deadline_callback(move |_| {
-            if flag.load(Ordering::SeqCst) != RUNNING || Instant::now() >= deadline {
+            if stop.is_cancelled() || Instant::now() >= deadline {
                 Err(wasmtime::Error::new(Interrupted))
             } else {
                 Ok(UpdateDeadline::Continue(1))
             }
         });
-        let result = self
-            .prepared
-            .instantiate(&mut store)
-            .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
-            .and_then(|start| start.call(&mut store, ()));
+        let prepared = self.prepared.clone();
+        let call = async {
+            let instance = prepared.instantiate_async(&mut store).await?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call_async(&mut store, ()).await
+        };
+        // Running code is interrupted by the epoch callback; a host call that
+        // waits is dropped here.
+        let result = tokio::select! {
+            r = call => r,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(self.deadline)) => {
+                return Ok(Ended::TimedOut);
+            }
+            _ = self.stop.cancelled() => return Ok(Ended::Stopped),
+        };
         Ok(match result {
             Ok(()) => Ended::Exit(0),
             Err(e) => {
                 if let Some(exit) = find::<I32Exit>(&e) {
                     Ended::Exit(exit.0)
                 } else if find::<Interrupted>(&e).is_some() {
-                    if self.flag.load(Ordering::SeqCst) != RUNNING {
+                    if self.stop.is_cancelled() {
                         Ended::Stopped
                     } else {
                         Ended::TimedOut

@@ -62,9 +62,18 @@ pub async fn attach(
         )
         .await
         .map_err(|e| e.to_string())?;
+        // Kept when it is this module, as its description says (a damaged or
+        // forged one of the same size is put again, not left to fail every
+        // run of the module until it expires).
+        let digest = format!(
+            "SHA-256={}",
+            data_encoding::BASE64URL
+                .encode(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref())
+        );
         if let Ok(info) = store.info(&sha).await
             && !info.deleted
             && info.size == bytes.len()
+            && info.digest.as_deref() == Some(digest.as_str())
             && valid_nuid(&info.nuid)
             && !super::transport::is_link(&info)
         {
