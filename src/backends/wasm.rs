@@ -83,7 +83,15 @@ struct Inner {
     outputs: OutputDir,
 }
 
-type Prepared = InstancePre<State>;
+/// A module compiled and linked, ready to start.
+#[derive(Clone)]
+struct Prepared {
+    pre: InstancePre<State>,
+    /// Whether it can open files (imports `path_open`): only then is its
+    /// output directory made (a directory per attempt costs more than running
+    /// a small module).
+    opens_files: bool,
+}
 
 /// What a module's store holds: its WASI context and its limits.
 struct State {
@@ -339,13 +347,18 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
         }
         Err(e) => return fail(e),
     };
-    if let Err(e) = std::fs::create_dir(&scratch) {
+    // A module that cannot open files cannot write `$DAG_OUTPUT`, nor use a
+    // granted directory beyond listing it: it gets none.
+    let scratch = (prepared.opens_files || !dirs.is_empty()).then_some(scratch);
+    if let Some(scratch) = &scratch
+        && let Err(e) = std::fs::create_dir(scratch)
+    {
         return fail(format!(
             "cannot create the output directory {}: {e}",
             scratch.display()
         ));
     }
-    let output_file = scratch.join("output");
+    let output_file = scratch.as_ref().map(|s| s.join("output"));
     let sink = Arc::new(Mutex::new(Sink {
         log: ctx.log.clone(),
         masker: ctx.log.masker(),
@@ -382,7 +395,9 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
             let _ = sent.send(job.run());
         });
     if let Err(e) = spawned {
-        let _ = std::fs::remove_dir_all(&scratch);
+        if let Some(scratch) = &scratch {
+            let _ = std::fs::remove_dir_all(scratch);
+        }
         return fail(format!("cannot start a thread for the module: {e}"));
     }
     let stop = &ctx.stop;
@@ -407,7 +422,9 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
         Some(Err(_)) => Ended::Failed("the module's thread failed".into()),
         // Stuck in a host call that never returns: its thread is left to it.
         None if stopped.is_none() => {
-            let _ = std::fs::remove_dir_all(&scratch);
+            if let Some(scratch) = &scratch {
+                let _ = std::fs::remove_dir_all(scratch);
+            }
             return fail(format!(
                 "timed out after {}, and the module did not stop: it waits in a host call (a FIFO or device in a granted directory?)",
                 humantime::format_duration(ctx.timeout)
@@ -418,8 +435,13 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
     if let Ok(mut s) = sink.lock() {
         s.finish();
     }
-    let outputs = outputs::take(&output_file, ctx.output_cap).await;
-    let _ = std::fs::remove_dir_all(&scratch);
+    let outputs = match &output_file {
+        Some(file) => outputs::take(file, ctx.output_cap).await,
+        None => Ok(crate::engine::runner::Outputs::new()),
+    };
+    if let Some(scratch) = &scratch {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
     match (ended, stopped) {
         (_, Some(reason)) => Outcome::cancelled(reason),
         (Ended::Stopped, None) => Outcome::cancelled("cancelled"),
@@ -668,9 +690,13 @@ fn link(module: &Module, shown: &str) -> Result<Prepared, String> {
             "the module {shown} exports no `_start` function: a wasm task runs a WASI command module"
         ));
     }
-    linker()?.instantiate_pre(module).map_err(|e| {
+    let pre = linker()?.instantiate_pre(module).map_err(|e| {
         format!("the module {shown} cannot be linked (it may only import what WASI preview 1 provides): {e:#}")
-    })
+    })?;
+    let opens_files = module
+        .imports()
+        .any(|i| i.module() == "wasi_snapshot_preview1" && i.name() == "path_open");
+    Ok(Prepared { pre, opens_files })
 }
 
 /// What the compiled form depends on besides the module: the engine's version
@@ -728,7 +754,7 @@ struct Job {
     env: Vec<(String, String)>,
     stdin: String,
     dirs: Vec<(PathBuf, GrantedDir)>,
-    scratch: PathBuf,
+    scratch: Option<PathBuf>,
     memory_mb: u64,
     sink: Arc<Mutex<Sink>>,
     deadline: Instant,
@@ -767,9 +793,11 @@ impl Job {
             .stdout(LogStream(self.sink.clone()))
             .stderr(LogStream(self.sink.clone()));
         // First, so it is always descriptor 3.
-        builder
-            .preopened_dir(&self.scratch, OUTPUT_DIR, DirPerms::all(), FilePerms::all())
-            .map_err(|e| format!("cannot grant the output directory: {e:#}"))?;
+        if let Some(scratch) = &self.scratch {
+            builder
+                .preopened_dir(scratch, OUTPUT_DIR, DirPerms::all(), FilePerms::all())
+                .map_err(|e| format!("cannot grant the output directory: {e:#}"))?;
+        }
         for (host, dir) in &self.dirs {
             let (dirs, files) = if dir.read_only {
                 (DirPerms::READ, FilePerms::READ)
@@ -803,7 +831,7 @@ impl Job {
         });
         let prepared = self.prepared.clone();
         let call = async {
-            let instance = prepared.instantiate_async(&mut store).await?;
+            let instance = prepared.pre.instantiate_async(&mut store).await?;
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
             start.call_async(&mut store, ()).await
         };
