@@ -387,19 +387,15 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
     // in a host call (`poll_oneoff` sleeping for a year, a FIFO read) keeps its
     // thread, and a pool filled with those would starve every task and file
     // operation of the process.
-    let (sent, mut handle) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("dag-wasm".into())
-        .stack_size(MODULE_THREAD_STACK)
-        .spawn(move || {
-            let _ = sent.send(job.run());
-        });
-    if let Err(e) = spawned {
-        if let Some(scratch) = &scratch {
-            let _ = std::fs::remove_dir_all(scratch);
+    let mut handle = match submit(job) {
+        Ok(h) => h,
+        Err(e) => {
+            if let Some(scratch) = &scratch {
+                let _ = std::fs::remove_dir_all(scratch);
+            }
+            return fail(format!("cannot start a thread for the module: {e}"));
         }
-        return fail(format!("cannot start a thread for the module: {e}"));
-    }
+    };
     let stop = &ctx.stop;
     let timed_out = tokio::time::sleep_until((deadline + STUCK_GRACE).into());
     tokio::pin!(timed_out);
@@ -747,6 +743,52 @@ fn save(file: &Path, module: &Module) {
     let _ = write();
 }
 
+/// An attempt for a module thread, and where its end goes.
+type Work = (Job, tokio::sync::oneshot::Sender<Ended>);
+
+/// The module threads waiting for work.
+static IDLE: Mutex<Vec<std::sync::mpsc::Sender<Work>>> = Mutex::new(Vec::new());
+
+/// Hands `job` to an idle module thread, or to a new one when none is idle.
+///
+/// Modules run on threads of their own, each with a runtime of its own whose
+/// futures are the module's host calls, kept for the life of the process: a
+/// thread and a runtime made per attempt cost more than a small module. Every
+/// attempt ends by its deadline or a stop (running code by the epoch callback,
+/// a waiting host call by being dropped), so a thread always comes back; only
+/// a file operation the system blocks (a FIFO in a granted directory) holds a
+/// thread of that runtime's blocking pool, not the module thread. The threads
+/// are as many as modules ever ran at once.
+fn submit(job: Job) -> std::io::Result<tokio::sync::oneshot::Receiver<Ended>> {
+    let (reply, ended) = tokio::sync::oneshot::channel();
+    let mut work: Work = (job, reply);
+    while let Some(thread) = IDLE.lock().ok().and_then(|mut idle| idle.pop()) {
+        match thread.send(work) {
+            Ok(()) => return Ok(ended),
+            // That thread is gone (a panic): the next, or a new one.
+            Err(std::sync::mpsc::SendError(w)) => work = w,
+        }
+    }
+    let (to_thread, inbox) = std::sync::mpsc::channel::<Work>();
+    let me = to_thread.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    std::thread::Builder::new()
+        .name("dag-wasm".into())
+        .stack_size(MODULE_THREAD_STACK)
+        .spawn(move || {
+            while let Ok((job, reply)) = inbox.recv() {
+                let _ = reply.send(job.run(&runtime));
+                if let Ok(mut idle) = IDLE.lock() {
+                    idle.push(me.clone());
+                }
+            }
+        })?;
+    let _ = to_thread.send(work);
+    Ok(ended)
+}
+
 /// One attempt, as the module thread runs it.
 struct Job {
     prepared: Prepared,
@@ -764,22 +806,12 @@ struct Job {
 impl Job {
     /// Runs the module on a runtime of this thread's own: its host calls are
     /// futures of that runtime, dropped at the deadline or a stop.
-    fn run(self) -> Ended {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => return Ended::Failed(format!("cannot start the module's runtime: {e}")),
-        };
-        let ended = match runtime.block_on(self.start()) {
+    /// Runs the module on `runtime`, the module thread's own.
+    fn run(self, runtime: &tokio::runtime::Runtime) -> Ended {
+        match runtime.block_on(self.start()) {
             Ok(ended) => ended,
             Err(e) => Ended::Failed(e),
-        };
-        // A file operation stuck on its blocking thread (a FIFO opened in a
-        // granted directory) is left to it.
-        runtime.shutdown_background();
-        ended
+        }
     }
 
     async fn start(self) -> Result<Ended, String> {
