@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import cpu, find_dag  # noqa: E402
+from benchlib import cpu, find_dag, variant_file, write_variants  # noqa: E402
 
 
 def write(tmp, n, dag):
@@ -29,12 +29,7 @@ def write(tmp, n, dag):
         "sub-DAG": lambda i: f"  t{i}: {{ type: dag, file: child.yaml }}\n",
         "bash running dag run": lambda i: f"  t{i}: {{ command: '{dag} run child.yaml -o quiet' }}\n",
     }
-    for label, task in variants.items():
-        with open(os.path.join(tmp, f"{label}.yaml".replace(" ", "-")), "w") as f:
-            f.write("name: many\ntasks:\n")
-            for i in range(n):
-                f.write(task(i))
-    return list(variants)
+    return write_variants(tmp, n, variants)
 
 
 def timed(cmd, cwd, env):
@@ -59,7 +54,7 @@ def main():
         runs = {}
         for _ in range(args.runs):
             for label in labels:
-                file = f"{label}.yaml".replace(" ", "-")
+                file = variant_file(label)
                 cmd = [dag, "run", file, "-o", "table", "--progress", "never", "--parallel", "8"]
                 runs.setdefault(label, []).append(timed(cmd, tmp, env))
         base = statistics.median(runs["inline"])

@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import cpu, find_dag  # noqa: E402
+from benchlib import cpu, find_dag, variant_file, write_variants  # noqa: E402
 
 TRIVIAL = '(module (memory (export "memory") 1) (func (export "_start")))\n'
 
@@ -36,12 +36,7 @@ def write(tmp, n):
         "wasm": lambda i: f"  t{i}: {{ type: wasm, module: trivial.wat }}\n",
         "bash true": lambda i: f"  t{i}: {{ command: 'true' }}\n",
     }
-    for label, task in variants.items():
-        with open(os.path.join(tmp, f"{label}.yaml".replace(" ", "-")), "w") as f:
-            f.write("name: many\ntasks:\n")
-            for i in range(n):
-                f.write(task(i))
-    return list(variants)
+    return write_variants(tmp, n, variants)
 
 
 def timed(cmd, cwd, env):
@@ -77,7 +72,7 @@ def main():
         labels = write(tmp, args.tasks)
         env = dict(os.environ, DAG_HOME=os.path.join(tmp, "state"))
         def command(label):
-            file = f"{label}.yaml".replace(" ", "-")
+            file = variant_file(label)
             return [dag, "run", file, "-o", "quiet", "--progress", "never", "--parallel", str(args.parallel)]
         for label in labels:
             timed(command(label), tmp, env)  # warm-up: compiles the module, fills caches

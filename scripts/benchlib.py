@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: free loopback ports and finding the binary."""
+"""What the benchmark scripts share: free loopback ports, finding the binary, and
+DAG files of many tasks."""
 
 import os
 import socket
@@ -33,3 +34,20 @@ def cpu():
     except OSError:
         pass
     return "unknown CPU"
+
+
+def write_variants(tmp, n, variants):
+    """One DAG file of `n` tasks per variant (label to a function of the task's
+    index giving its line), named after the label (`bash true` → `bash-true.yaml`);
+    returns the labels."""
+    for label, task in variants.items():
+        with open(os.path.join(tmp, variant_file(label)), "w") as f:
+            f.write("name: many\ntasks:\n")
+            for i in range(n):
+                f.write(task(i))
+    return list(variants)
+
+
+def variant_file(label):
+    """The DAG file `write_variants` wrote for `label`."""
+    return f"{label}.yaml".replace(" ", "-")

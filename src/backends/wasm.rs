@@ -1,5 +1,5 @@
 //! The `wasm` task runner: a WebAssembly module run under WASI (preview 1) by an
-//! embedded wasmtime, in this process, on a thread of the blocking pool.
+//! embedded wasmtime, in this process, on one of its module threads ([`submit`]).
 //!
 //! A module gets what the task grants and nothing else: its `args`, the task's
 //! `env` and the `DAG_*` variables (never this process's environment), its `stdin`
@@ -113,13 +113,21 @@ impl WasmRunner {
 
     /// A runner keeping compiled modules in `dir` (`None`: in memory only).
     pub fn with_cache_dir(dir: Option<PathBuf>) -> WasmRunner {
+        WasmRunner::made(dir, None, None)
+    }
+
+    fn made(
+        disk: Option<PathBuf>,
+        allowed: Option<Vec<PathBuf>>,
+        fetch: Option<ModuleFetch>,
+    ) -> WasmRunner {
         WasmRunner {
             inner: Arc::new(Inner {
                 modules: Mutex::default(),
                 compiling: Mutex::default(),
-                disk: dir,
-                allowed: None,
-                fetch: None,
+                disk,
+                allowed,
+                fetch,
                 outputs: OutputDir::default(),
             }),
         }
@@ -129,17 +137,11 @@ impl WasmRunner {
     /// [`crate::backends::docker::DockerPolicy::resolve_prefixes`] makes them;
     /// empty: any), and getting modules that do not come inline from `fetch`.
     pub fn for_worker(self, prefixes: Vec<PathBuf>, fetch: Option<ModuleFetch>) -> WasmRunner {
-        let inner = Inner {
-            modules: Mutex::default(),
-            compiling: Mutex::default(),
-            disk: self.inner.disk.clone(),
-            allowed: (!prefixes.is_empty()).then_some(prefixes),
+        WasmRunner::made(
+            self.inner.disk.clone(),
+            (!prefixes.is_empty()).then_some(prefixes),
             fetch,
-            outputs: OutputDir::default(),
-        };
-        WasmRunner {
-            inner: Arc::new(inner),
-        }
+        )
     }
 }
 
@@ -383,10 +385,7 @@ async fn run_wasm(runner: &WasmRunner, ctx: TaskContext) -> Outcome {
         deadline,
         stop: halt.clone(),
     };
-    // A thread of its own, not one of the runtime's blocking pool: a module stuck
-    // in a host call (`poll_oneoff` sleeping for a year, a FIFO read) keeps its
-    // thread, and a pool filled with those would starve every task and file
-    // operation of the process.
+    // On a module thread, not the runtime's blocking pool (see `submit`).
     let mut handle = match submit(job) {
         Ok(h) => h,
         Err(e) => {
