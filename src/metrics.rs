@@ -268,6 +268,27 @@ pub fn check_addr(addr: &str) -> Result<(), String> {
     if port.parse::<u16>().is_err() {
         return Err(format!("`{port}` is no port (0 to 65535)"));
     }
+    // What can never be bound is the caller's mistake too: a host that is no
+    // IPv6 address in brackets, no IPv4 address, and no host name.
+    if let Some(inner) = host.strip_prefix('[') {
+        if inner
+            .strip_suffix(']')
+            .is_none_or(|v6| v6.parse::<std::net::Ipv6Addr>().is_err())
+        {
+            return Err(format!("`{host}` is no IPv6 address in brackets"));
+        }
+    } else if host.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        if host.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(format!("`{host}` is no IPv4 address"));
+        }
+    } else if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+    {
+        return Err(format!(
+            "`{host}` is no host name (an IPv6 address goes in brackets: [::1]:9090)"
+        ));
+    }
     Ok(())
 }
 
@@ -443,22 +464,23 @@ impl crate::engine::runner::TaskRunner for Counted {
             }));
         }
         self.running(1);
-        let attempt = self.inner.run(ctx);
-        let me = Counted {
+        // Counted down when the attempt ends, or is dropped (its run stopped
+        // being driven here), polled or not: the guard exists from the count up.
+        struct Down(Counted);
+        impl Drop for Down {
+            fn drop(&mut self) {
+                self.0.running(-1);
+            }
+        }
+        let down = Down(Counted {
             inner: self.inner.clone(),
             registry: self.registry.clone(),
             running: self.running.clone(),
-        };
+        });
+        let attempt = self.inner.run(ctx);
         Box::pin(async move {
-            // Counted down when the attempt ends, or is dropped (its run stopped
-            // being driven here).
-            struct Down<'a>(&'a Counted);
-            impl Drop for Down<'_> {
-                fn drop(&mut self) {
-                    self.0.running(-1);
-                }
-            }
-            let _down = Down(&me);
+            let down = down;
+            let me = &down.0;
             let outcome = attempt.await;
             let labels = [("type", kind), ("queue", queue.as_str())];
             me.registry.add(
@@ -557,6 +579,59 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_dropped_before_it_is_polled_is_counted_down() {
+        use crate::engine::runner::{
+            Outcome, Runners, StopSignal, TaskContext, TaskLog, TaskRunner,
+        };
+        use crate::engine::validate::{LoadOptions, load_str};
+        struct Never;
+        impl TaskRunner for Never {
+            fn run(&self, _ctx: TaskContext) -> BoxFuture<'static, Outcome> {
+                Box::pin(std::future::pending())
+            }
+        }
+        let yaml = "name: m\ntasks:\n  t: { command: 'true' }\n";
+        let dag = Arc::new(load_str("m.yaml", yaml, &LoadOptions::default()).unwrap());
+        let ctx = TaskContext {
+            dag,
+            index: 0,
+            run_id: "r".into(),
+            attempt: 1,
+            env: Vec::new(),
+            workdir: None,
+            timeout: Duration::from_secs(1),
+            grace: Duration::from_millis(10),
+            log: TaskLog::at(
+                std::env::temp_dir().join(format!("dag-metrics-test-{}.log", std::process::id())),
+            ),
+            lines: None,
+            stop: StopSignal::new(),
+            resolved: None,
+            upstream: Default::default(),
+            output_cap: crate::engine::runner::MAX_OUTPUT_BYTES,
+            unrunnable: None,
+            notes: None,
+            secret_params: Default::default(),
+            adopted: None,
+            no_cache: false,
+            rerun: false,
+            gpus: Vec::new(),
+        };
+        let registry = Arc::new(Registry::new());
+        let runners = counted(&Runners::new().with("bash", Arc::new(Never)), &registry);
+        let attempt = runners.get("bash").unwrap().run(ctx);
+        assert!(
+            registry
+                .render()
+                .contains("dag_scheduler_running_tasks 1\n")
+        );
+        // Its run stopped being driven before the attempt was ever polled.
+        drop(attempt);
+        let text = registry.render();
+        assert!(text.contains("dag_scheduler_running_tasks 0\n"), "{text}");
+    }
+
+    #[test]
     fn checks_metrics_addresses() {
         for ok in [
             "127.0.0.1:9090",
@@ -566,7 +641,19 @@ mod tests {
         ] {
             assert_eq!(check_addr(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "9090", "127.0.0.1", ":9090", "127.0.0.1:99999", "h:x"] {
+        for bad in [
+            "",
+            "9090",
+            "127.0.0.1",
+            ":9090",
+            "127.0.0.1:99999",
+            "h:x",
+            "[::1:9090",
+            "::1:9090",
+            "256.1.1.1:80",
+            "http://127.0.0.1:9",
+            " 127.0.0.1:0",
+        ] {
             assert!(check_addr(bad).is_err(), "{bad}");
         }
     }
