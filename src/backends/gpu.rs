@@ -70,22 +70,42 @@ impl GpuArg {
 }
 
 /// The devices of `nvidia-smi -L`'s output (`GPU 0: NVIDIA A100 (UUID: GPU-…)`,
-/// one a line): their UUIDs, else their indices; at most [`MAX_GPUS`].
+/// one a line): their UUIDs, else their indices; at most [`MAX_GPUS`], each
+/// once. A UUID with other characters than a device id has (a comma would make
+/// it two devices in `CUDA_VISIBLE_DEVICES`) is not used: its index is.
 pub fn listed(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|line| {
-            let rest = line.trim().strip_prefix("GPU ")?;
-            let (index, rest) = rest.split_once(':')?;
-            let index = index.trim().parse::<u32>().ok()?;
-            let uuid = rest
-                .rsplit_once("(UUID:")
-                .and_then(|(_, u)| u.split(')').next())
-                .map(str::trim)
-                .filter(|u| !u.is_empty());
-            Some(uuid.map_or_else(|| index.to_string(), str::to_string))
-        })
-        .take(MAX_GPUS as usize)
-        .collect()
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim().strip_prefix("GPU ") else {
+            continue;
+        };
+        let Some((index, rest)) = rest.split_once(':') else {
+            continue;
+        };
+        let Ok(index) = index.trim().parse::<u32>() else {
+            continue;
+        };
+        let uuid = rest
+            .rsplit_once("(UUID:")
+            .and_then(|(_, u)| u.split(')').next())
+            .map(str::trim)
+            .filter(|u| !u.is_empty() && u.len() <= 128 && u.chars().all(device_id_char));
+        let id = uuid.map_or_else(|| index.to_string(), str::to_string);
+        // A device listed twice is one device: handed out twice, it would be
+        // shared, and given back once, lost.
+        if !out.contains(&id) {
+            out.push(id);
+        }
+        if out.len() == MAX_GPUS as usize {
+            break;
+        }
+    }
+    out
+}
+
+/// Whether `c` may be part of a device id (`GPU-5d9c…`, `MIG-GPU-…/1/0`).
+fn device_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | '.' | ':')
 }
 
 #[cfg(test)]
@@ -106,5 +126,13 @@ mod tests {
         let text = "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-5d9c1c3e-aaaa)\nGPU 1: Tesla T4 (UUID: GPU-77e1)\n  MIG 1g.5gb Device 0: (UUID: MIG-1234)\nGPU 2: Odd\n";
         assert_eq!(listed(text), ["GPU-5d9c1c3e-aaaa", "GPU-77e1", "2"]);
         assert!(listed("").is_empty());
+    }
+
+    #[test]
+    fn odd_nvidia_smi_listings_give_distinct_safe_ids() {
+        let text = "GPU 0: X (UUID: SAME)\nGPU 1: X (UUID: SAME)\nGPU 2: X (UUID: a,b)\nGPU 3: X (UUID: x y)\nGPU 3: X\n";
+        assert_eq!(listed(text), ["SAME", "2", "3"]);
+        let many: String = (0..5000).map(|i| format!("GPU {i}: X\n")).collect();
+        assert_eq!(listed(&many).len(), MAX_GPUS as usize);
     }
 }
