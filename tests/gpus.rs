@@ -202,6 +202,38 @@ fn a_worker_gives_its_gpus_to_one_task_at_a_time() {
 }
 
 #[test]
+fn a_worker_s_empty_lane_of_bigger_tasks_does_not_keep_its_gpus_idle() {
+    // A worker with 2 GPUs also serves the lane of 2-GPU tasks, empty here: in
+    // line for both GPUs, it kept the 1-GPU tasks to one at a time.
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let env = Env::new();
+    let mut yaml = String::from("name: gpul\ntasks:\n");
+    for i in 0..4 {
+        yaml.push_str(&recording(&format!("one{i}"), 1).replace("sleep 0.3", "sleep 1.5"));
+    }
+    env.write("g.yaml", yaml);
+    let _w = env.worker(&nats, "gpu2", &["--workers", "4", "--gpus", "2"]);
+    let (code, doc, stderr) = env.run_distributed(&nats, "g.yaml", &[]);
+    assert_eq!(code, 0, "{doc}\n{stderr}");
+    let held = held(&env);
+    assert_eq!(held.len(), 4);
+    never_shared(&held, &|_| 1, &["0", "1"]);
+    let overlapping = held
+        .iter()
+        .filter(|a| {
+            held.iter()
+                .any(|b| a.id != b.id && a.start < b.end && b.start < a.end)
+        })
+        .count();
+    assert!(
+        overlapping >= 2,
+        "the 1-GPU tasks ran one at a time on a worker with 2 GPUs"
+    );
+}
+
+#[test]
 fn a_gpu_task_no_live_worker_can_take_is_told_and_waits_for_one() {
     let Some(nats) = NatsServer::start() else {
         return;

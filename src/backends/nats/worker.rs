@@ -670,6 +670,9 @@ impl Queue {
 /// How often a worker checks that its queue's consumer is still as dag needs it.
 const CONSUMER_CHECK: Duration = Duration::from_secs(5);
 
+/// How often a lane of GPU tasks with none waiting looks again.
+const IDLE_GPU_LANE: Duration = Duration::from_millis(500);
+
 /// Takes tasks from `consumer` until shutdown (`None`), or until the consumer is
 /// gone or no longer as `want` says (why, as a phrase). A lane of tasks that
 /// need `gpus` GPUs takes one task at a time, once that many are free here.
@@ -701,10 +704,35 @@ async fn fetch_loop(
         // GPUs first: a loop holding them waits for a slot, rather than
         // slots waiting for GPUs that other lanes hold.
         let gpu_permit = if gpus > 0 {
-            tokio::select! {
-                p = state.gpu_permits.clone().acquire_many_owned(gpus) => match p { Ok(p) => Some(p), Err(_) => return None },
-                _ = shutdown.cancelled() => return None,
+            // Only a lane with tasks waiting waits for its GPUs (fairly): an
+            // empty lane in line for all of them would keep every smaller
+            // lane from taking a GPU until all were free, and then hold them
+            // through a fetch that brings nothing.
+            let (waiting, taken) = match consumer.info().await {
+                Ok(info) => (info.num_pending, info.num_ack_pending),
+                Err(_) => (0, 0),
+            };
+            let permit = if waiting > 0 {
+                tokio::select! {
+                    p = state.gpu_permits.clone().acquire_many_owned(gpus) => match p { Ok(p) => Some(p), Err(_) => return None },
+                    _ = shutdown.cancelled() => return None,
+                }
+            } else if taken > 0 {
+                // Tasks taken by workers may come back (a worker lost): taken
+                // here when the GPUs are free now, never ahead of lanes with
+                // tasks waiting.
+                state.gpu_permits.clone().try_acquire_many_owned(gpus).ok()
+            } else {
+                None
+            };
+            if permit.is_none() {
+                tokio::select! {
+                    _ = tokio::time::sleep(IDLE_GPU_LANE) => {}
+                    _ = shutdown.cancelled() => return None,
+                }
+                continue;
             }
+            permit
         } else {
             None
         };
