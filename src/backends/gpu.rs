@@ -51,14 +51,14 @@ impl GpuArg {
                 devices: crate::engine::gpu::numbered(n),
                 source: format!("--gpus {n}"),
             },
-            GpuArg::Auto => match Command::new("nvidia-smi").arg("-L").output() {
-                Ok(out) if out.status.success() => Gpus {
-                    devices: listed(&String::from_utf8_lossy(&out.stdout)),
+            GpuArg::Auto => match nvidia_smi() {
+                Ok(Ok(stdout)) => Gpus {
+                    devices: listed(&String::from_utf8_lossy(&stdout)),
                     source: "--gpus auto: nvidia-smi -L".into(),
                 },
-                Ok(out) => Gpus {
+                Ok(Err(why)) => Gpus {
                     devices: Vec::new(),
-                    source: format!("--gpus auto: nvidia-smi -L failed ({})", out.status),
+                    source: format!("--gpus auto: nvidia-smi -L failed ({why})"),
                 },
                 Err(e) => Gpus {
                     devices: Vec::new(),
@@ -67,6 +67,59 @@ impl GpuArg {
             },
         }
     }
+}
+
+/// How long `nvidia-smi -L` may take: a wedged driver must not hang `dag run`
+/// or a worker's start.
+const NVIDIA_SMI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The most of `nvidia-smi -L`'s output read (a line per device).
+const NVIDIA_SMI_MAX_OUTPUT: u64 = 1 << 20;
+
+/// Runs `nvidia-smi -L`: its output when it succeeds within
+/// [`NVIDIA_SMI_TIMEOUT`] (at most [`NVIDIA_SMI_MAX_OUTPUT`] bytes of it), else
+/// why not; `Err` when it cannot be started.
+fn nvidia_smi() -> std::io::Result<Result<Vec<u8>, String>> {
+    use std::io::Read;
+    let mut child = Command::new("nvidia-smi")
+        .arg("-L")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take();
+    let (sent, read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = stdout {
+            let _ = s.take(NVIDIA_SMI_MAX_OUTPUT).read_to_end(&mut out);
+        }
+        let _ = sent.send(out);
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait()? {
+            Some(status) => break Some(status),
+            None if started.elapsed() >= NVIDIA_SMI_TIMEOUT => break None,
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Ok(Err(format!(
+            "no answer in {}",
+            humantime::format_duration(NVIDIA_SMI_TIMEOUT)
+        )));
+    };
+    if !status.success() {
+        return Ok(Err(status.to_string()));
+    }
+    // The output ends with the process; a child it left holding the pipe is
+    // waited for a second at most (the reader thread is left to it).
+    Ok(read
+        .recv_timeout(std::time::Duration::from_secs(1))
+        .map_err(|_| "its output did not end".to_string()))
 }
 
 /// The devices of `nvidia-smi -L`'s output (`GPU 0: NVIDIA A100 (UUID: GPU-…)`,
