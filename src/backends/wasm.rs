@@ -1,5 +1,5 @@
 //! The `wasm` task runner: a WebAssembly module run under WASI (preview 1) by an
-//! embedded wasmtime, in this process, on one of its module threads ([`submit`]).
+//! embedded wasmtime, in this process, on one of its long-lived module threads.
 //!
 //! A module gets what the task grants and nothing else: its `args`, the task's
 //! `env` and the `DAG_*` variables (never this process's environment), its `stdin`
